@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* The phyllo CLI: a command table in main.c, one file per command group.
+ * Only this layer prints.  Handlers return a process exit status. */
+#include <stdbool.h>
+#include <json-c/json.h>
+#include "error.h"
+
+struct cli_ctx {
+        const char *root;      /* root prefix for host discovery */
+        char *home;            /* Phyllome home (resolved lazily by cli_home) */
+};
+
+typedef int (*cli_fn)(struct cli_ctx *ctx, int argc, char **argv);
+
+struct cli_cmd {
+        const char *group;     /* "host", or NULL for top-level verbs */
+        const char *verb;
+        cli_fn fn;
+        const char *usage;     /* one line after "phyllo " */
+        const char *summary;
+};
+
+/* Prints "phyllo: <message>" to stderr and returns the exit status for it. */
+int cli_fail(const phy_error *e);
+/* Prints a usage error naming the command and returns 2. */
+int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Resolves the home directory; on failure prints and returns <0. */
+int cli_home(struct cli_ctx *ctx, const char **ret);
+/* Prints a json object (pretty) followed by a newline; takes ownership. */
+void cli_print_json(json_object *o);
+/* True when argv[i] is --help/-h; prints usage for the command. */
+bool cli_wants_help(int argc, char **argv, const char *usage, const char *summary);
+
+/* Command handlers, one file per group. */
+int cmd_host_check(struct cli_ctx *, int, char **);
+int cmd_host_devices(struct cli_ctx *, int, char **);
+int cmd_create(struct cli_ctx *, int, char **);
+int cmd_list(struct cli_ctx *, int, char **);
+int cmd_show(struct cli_ctx *, int, char **);
+int cmd_edit(struct cli_ctx *, int, char **);
+int cmd_delete(struct cli_ctx *, int, char **);
+int cmd_profiles(struct cli_ctx *, int, char **);
+int cmd_argv(struct cli_ctx *, int, char **);
+int cmd_caps(struct cli_ctx *, int, char **);

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cleanup.h"
+#include "paths.h"
+
+static int cmd_version(struct cli_ctx *ctx, int argc, char **argv) {
+        if (argc > 1 && strcmp(argv[1], "--json") == 0) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "version", json_object_new_string(PHYLLOME_VERSION));
+                cli_print_json(o);
+        } else
+                puts("phyllo " PHYLLOME_VERSION);
+        return 0;
+}
+
+/* The command table: kvmtool/vmctl style.  Keep it sorted by group. */
+static const struct cli_cmd commands[] = {
+        /* host: src/cli/host.c */
+        /* VM definitions: src/cli/vm.c */
+        /* QEMU: src/cli/qemu.c */
+        /* lifecycle: src/cli/run.c */
+        { NULL, "version", cmd_version, "version [--json]", "print the version" },
+};
+
+int cli_fail(const phy_error *e) {
+        fprintf(stderr, "phyllo: %s\n", e && e->message[0] ? e->message : "unknown error");
+        return phy_error_exit_status(e);
+}
+
+int cli_usage_error(const char *usage, const char *fmt, ...) {
+        va_list ap;
+        fputs("phyllo: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nusage: phyllo %s\n", usage);
+        return 2;
+}
+
+int cli_home(struct cli_ctx *ctx, const char **ret) {
+        if (!ctx->home) {
+                phy_error err = { 0 };
+                if (phy_home(&ctx->home, &err) < 0) {
+                        cli_fail(&err);
+                        return -1;
+                }
+        }
+        *ret = ctx->home;
+        return 0;
+}
+
+void cli_print_json(json_object *o) {
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+}
+
+bool cli_wants_help(int argc, char **argv, const char *usage, const char *summary) {
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0)
+                        break;
+                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                        printf("usage: phyllo %s\n\n%s\n", usage, summary);
+                        return true;
+                }
+        }
+        return false;
+}
+
+static void usage(FILE *f) {
+        fputs("usage: phyllo [--root DIR] COMMAND [ARGS...]\n\n"
+              "Phyllome: run Windows, Linux and the BSDs in KVM/QEMU virtual machines.\n\n"
+              "Commands:\n", f);
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+                char head[64];
+                snprintf(head, sizeof head, "%s%s%s", commands[i].group ? commands[i].group : "",
+                         commands[i].group ? " " : "", commands[i].verb);
+                fprintf(f, "  %-16s %s\n", head, commands[i].summary);
+        }
+        fputs("\nGlobal options:\n"
+              "  --root DIR       read /sys, /proc and /dev below DIR (also $PHYLLOME_ROOT)\n"
+              "  --version        print the version\n"
+              "  --help           this text; 'phyllo COMMAND --help' for one command\n"
+              "\nVMs live under $PHYLLOME_HOME (default $XDG_DATA_HOME/phyllome).\n"
+              "See phyllo(1) and phyllome-vm(5).\n", f);
+}
+
+int main(int argc, char **argv) {
+        struct cli_ctx ctx = { 0 };
+        const char *root = NULL;
+        int i = 1;
+
+        /* Global options come before the command. */
+        for (; i < argc && argv[i][0] == '-'; i++) {
+                if (strcmp(argv[i], "--root") == 0 && i + 1 < argc)
+                        root = argv[++i];
+                else if (strncmp(argv[i], "--root=", 7) == 0)
+                        root = argv[i] + 7;
+                else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                        usage(stdout);
+                        return 0;
+                } else if (strcmp(argv[i], "--version") == 0) {
+                        puts("phyllo " PHYLLOME_VERSION);
+                        return 0;
+                } else {
+                        fprintf(stderr, "phyllo: unknown option '%s'\n", argv[i]);
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (i >= argc) {
+                usage(stderr);
+                return 2;
+        }
+        ctx.root = phy_root(root);
+
+        const char *word = argv[i];
+        bool group_seen = false;
+        for (size_t c = 0; c < ELEMENTSOF(commands); c++) {
+                const struct cli_cmd *cmd = &commands[c];
+                int r;
+                if (cmd->group) {
+                        if (strcmp(cmd->group, word) != 0)
+                                continue;
+                        group_seen = true;
+                        if (i + 1 >= argc || strcmp(argv[i + 1], cmd->verb) != 0)
+                                continue;
+                        if (cli_wants_help(argc - i - 1, argv + i + 1, cmd->usage, cmd->summary))
+                                return 0;
+                        optind = 0;
+                        r = cmd->fn(&ctx, argc - i - 1, argv + i + 1);
+                } else {
+                        if (strcmp(cmd->verb, word) != 0)
+                                continue;
+                        if (cli_wants_help(argc - i, argv + i, cmd->usage, cmd->summary))
+                                return 0;
+                        optind = 0;
+                        r = cmd->fn(&ctx, argc - i, argv + i);
+                }
+                free(ctx.home);
+                return r;
+        }
+        if (group_seen)
+                fprintf(stderr, "phyllo: unknown '%s' command '%s'; see 'phyllo --help'\n", word,
+                        i + 1 < argc ? argv[i + 1] : "");
+        else
+                fprintf(stderr, "phyllo: unknown command '%s'; see 'phyllo --help'\n", word);
+        return 2;
+}

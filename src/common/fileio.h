@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "error.h"
+
+/* Hard cap for any file read whole: definitions, sysfs attributes, caches. */
+#define FILE_READ_MAX (16u * 1024 * 1024)
+
+/*
+ * "root" is a root prefix for host discovery ("/" or NULL for the real host,
+ * a fixture tree in tests).  path is absolute ("/sys/...").  Returns a
+ * malloc'd string; never NULL on success.
+ */
+char *root_path(const char *root, const char *path);
+
+/* Reads a whole file (NUL-terminated) into *ret, capped at max bytes
+ * (0 = FILE_READ_MAX).  -ENOENT etc. on failure, *ret untouched. */
+int file_read_all(const char *path, size_t max, char **ret, size_t *ret_len);
+
+/* Same through a root prefix, with trailing whitespace stripped: the usual
+ * way to read a sysfs or procfs attribute. */
+int root_read_attr(const char *root, const char *path, char **ret);
+bool root_exists(const char *root, const char *path);
+
+/* Atomically replaces path with data: temp file in the same directory,
+ * fsync, rename, fsync of the directory.  Nothing is left on failure. */
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, phy_error *err);
+
+/* mkdir -p with mode for the created directories. */
+int mkdir_p(const char *path, mode_t mode);
+
+/* Removes a directory tree (no symlink following).  -errno. */
+int rm_rf(const char *path);
+
+/* Copies a file (used for the per-VM OVMF vars copy); atomic like above. */
+int file_copy_atomic(const char *src, const char *dst, mode_t mode, phy_error *err);
+
+/* Parses "4G", "512M", "1024K", "4096" (bytes), "1.5G" not accepted.
+ * Binary units (K=1024).  Returns -EINVAL / -ERANGE. */
+int parse_size(const char *s, unsigned long long *ret);
+/* Formats bytes as the largest exact unit: "4G", "1536M", "100". */
+void format_size(unsigned long long v, char *buf, size_t len);
+/* Strict unsigned integer parse (no sign, no junk, range-checked). */
+int parse_uint(const char *s, unsigned long long max, unsigned long long *ret);

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+#include "strv.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int strv_take(strv *s, char *str) {
+        if (!str)
+                return -ENOMEM;
+        if (s->n + 2 > s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 16;
+                char **v = realloc(s->v, cap * sizeof *v);
+                if (!v) {
+                        free(str);
+                        return -ENOMEM;
+                }
+                s->v = v;
+                s->cap = cap;
+        }
+        s->v[s->n++] = str;
+        s->v[s->n] = NULL;
+        return 0;
+}
+
+int strv_push(strv *s, const char *str) {
+        return strv_take(s, strdup(str));
+}
+
+int strv_pushf(strv *s, const char *fmt, ...) {
+        char *str = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        int r = vasprintf(&str, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        return strv_take(s, str);
+}
+
+int strv_push_many(strv *s, ...) {
+        va_list ap;
+        int r = 0;
+        va_start(ap, s);
+        for (const char *a; (a = va_arg(ap, const char *));)
+                if ((r = strv_push(s, a)) < 0)
+                        break;
+        va_end(ap);
+        return r;
+}
+
+bool strv_contains(const strv *s, const char *str) {
+        for (size_t i = 0; i < s->n; i++)
+                if (strcmp(s->v[i], str) == 0)
+                        return true;
+        return false;
+}
+
+void strv_done(strv *s) {
+        for (size_t i = 0; i < s->n; i++)
+                free(s->v[i]);
+        free(s->v);
+        s->v = NULL;
+        s->n = s->cap = 0;
+}
+
+/* Quote for a POSIX shell only where needed, for display to a person. */
+static void quote_into(FILE *f, const char *a) {
+        if (*a && strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./=,:@+%") == strlen(a)) {
+                fputs(a, f);
+                return;
+        }
+        fputc('\'', f);
+        for (; *a; a++) {
+                if (*a == '\'')
+                        fputs("'\\''", f);
+                else
+                        fputc(*a, f);
+        }
+        fputc('\'', f);
+}
+
+char *strv_join(const strv *s, const char *sep) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < s->n; i++) {
+                if (i)
+                        fputs(sep ? sep : " ", f);
+                if (sep)
+                        fputs(s->v[i], f);
+                else
+                        quote_into(f, s->v[i]);
+        }
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * What a QEMU binary can do, probed from the binary itself over QMP
+ * (query-machines, qom-list-types, device-list-properties, query-accels)
+ * and cached per binary (path + size + mtime) as JSON — never parsed from
+ * its version string.
+ */
+#include <stdbool.h>
+#include "error.h"
+#include "strv.h"
+
+struct qemu_caps {
+        char *binary;
+        strv machines;          /* "pc-q35-7.2", "q35", ... (aliases included) */
+        strv devices;           /* every qom type usable with -device */
+        strv accels;            /* "tcg", "kvm" as compiled in */
+        strv props;             /* "<device>.<property>" for the devices probed */
+        char *version;          /* informational only, never interpreted */
+};
+
+/* Probes `binary` (or loads the cache entry under cache_dir when it matches
+ * the binary's path, size and mtime).  cache_dir may be NULL (no cache). */
+int qemu_caps_probe(const char *binary, const char *cache_dir, struct qemu_caps *ret, phy_error *err);
+/* Loads a caps JSON file (a cache entry or a test fixture). */
+int qemu_caps_load_file(const char *path, struct qemu_caps *ret, phy_error *err);
+/* Serialises to the cache/fixture JSON format (malloc'd string). */
+char *qemu_caps_to_json(const struct qemu_caps *c);
+void qemu_caps_done(struct qemu_caps *c);
+
+bool qemu_caps_has_machine(const struct qemu_caps *c, const char *machine);
+bool qemu_caps_has_device(const struct qemu_caps *c, const char *type);
+bool qemu_caps_has_prop(const struct qemu_caps *c, const char *type, const char *prop);
+bool qemu_caps_has_accel(const struct qemu_caps *c, const char *accel);

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * The programs and firmware a VM needs.  Looked up on the real filesystem
+ * (they must really run): $PATH and /usr/bin for programs; QEMU's firmware
+ * descriptors (/usr/share/qemu/firmware/*.json, see QEMU's firmware.json
+ * schema) for OVMF, with Debian's /usr/share/OVMF files as the fallback.
+ * Environment overrides for tests: PHYLLOME_QEMU, PHYLLOME_QEMU_IMG,
+ * PHYLLOME_SWTPM, PHYLLOME_OVMF_DIR.
+ */
+#include "error.h"
+
+struct qemu_tools {
+        char *qemu;             /* qemu-system-x86_64 */
+        char *qemu_img;
+        char *swtpm;
+        char *swtpm_setup;
+        char *ovmf_code;        /* UEFI, no Secure Boot */
+        char *ovmf_vars;        /* blank vars template */
+        char *ovmf_code_sb;     /* Secure Boot capable code (SMM) */
+        char *ovmf_vars_ms;     /* vars with Microsoft keys enrolled */
+};
+
+/* Fills what it finds; a missing tool leaves its field NULL (not an error). */
+int qemu_tools_find(struct qemu_tools *ret, phy_error *err);
+void qemu_tools_done(struct qemu_tools *t);

@@ -3,7 +3,7 @@
 /*
  * The programs and firmware a VM needs.  Looked up on the real filesystem
  * (they must really run): $PATH and /usr/bin for programs; QEMU's firmware
- * descriptors (/usr/share/qemu/firmware/*.json, see QEMU's firmware.json
+ * descriptors (the *.json files in /usr/share/qemu/firmware, see QEMU's firmware.json
  * schema) for OVMF, with Debian's /usr/share/OVMF files as the fallback.
  * Environment overrides for tests: PHYLLOME_QEMU, PHYLLOME_QEMU_IMG,
  * PHYLLOME_SWTPM, PHYLLOME_OVMF_DIR.

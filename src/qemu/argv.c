@@ -1,0 +1,632 @@
+/* SPDX-License-Identifier: MIT */
+#include "argv.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "caps.h"
+#include "cleanup.h"
+#include "fileio.h"
+#include "host/host.h"
+#include "tools.h"
+#include "vm/vm.h"
+
+void qemu_argv_env_init(struct qemu_argv_env *env) {
+        *env = (struct qemu_argv_env) { .qmp_fd = -1, .serial_fd = -1, .tpm_fd = -1 };
+}
+
+char *qemu_opt_escape(const char *value) {
+        size_t n = strlen(value), commas = 0;
+        for (size_t i = 0; i < n; i++)
+                commas += value[i] == ',';
+        char *out = malloc(n + commas + 1), *o = out;
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                *o++ = value[i];
+                if (value[i] == ',')
+                        *o++ = ',';
+        }
+        *o = '\0';
+        return out;
+}
+
+char *qemu_vars_path(const char *vm_dir) {
+        char *p = NULL;
+        return asprintf(&p, "%s/OVMF_VARS.fd", vm_dir) < 0 ? NULL : p;
+}
+
+bool qemu_argv_use_kvm(const struct qemu_argv_env *env) {
+        if (env->force_tcg || !env->host || !env->host->kvm_usable)
+                return false;
+        return !env->caps || qemu_caps_has_accel(env->caps, "kvm");
+}
+
+/* Builder state: the argv under construction and the first error. */
+struct builder {
+        const struct vm_def *vm;
+        const struct qemu_argv_env *env;
+        strv *argv;
+        strv *warnings;
+        phy_error *err;
+        int r;
+        unsigned sata_port;     /* next free ICH9 AHCI port (ide.N) */
+        bool have_scsi;
+        bool have_vser;
+        bool have_xhci;
+        bool kvm;
+};
+
+static void add(struct builder *b, const char *a) {
+        if (b->r >= 0 && strv_push(b->argv, a) < 0)
+                b->r = phy_error_set(b->err, ENOMEM, "out of memory");
+}
+
+static void add2(struct builder *b, const char *opt, const char *value) {
+        add(b, opt);
+        add(b, value);
+}
+
+__attribute__((format(printf, 3, 4)))
+static void addf(struct builder *b, const char *opt, const char *fmt, ...) {
+        if (b->r < 0)
+                return;
+        char *v = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vasprintf(&v, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+                b->r = phy_error_set(b->err, ENOMEM, "out of memory");
+                return;
+        }
+        if (opt)
+                add(b, opt);
+        add(b, v);
+        free(v);
+}
+
+__attribute__((format(printf, 2, 3)))
+static void warn(struct builder *b, const char *fmt, ...) {
+        if (!b->warnings || b->r < 0)
+                return;
+        char *v = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vasprintf(&v, fmt, ap);
+        va_end(ap);
+        if (k >= 0 && !strv_contains(b->warnings, v))
+                strv_push(b->warnings, v);
+        free(v);
+}
+
+/* Refuses a device the QEMU binary does not have, naming both. */
+static bool need_device(struct builder *b, const char *type) {
+        if (b->r < 0)
+                return false;
+        if (!b->env->caps || qemu_caps_has_device(b->env->caps, type))
+                return true;
+        b->r = phy_error_set(b->err, ENOTSUP,
+                             "VM '%s' needs QEMU device '%s', which '%s' does not provide; "
+                             "install a QEMU build with it or change the definition",
+                             b->vm->name, type, b->env->caps->binary ? b->env->caps->binary : "qemu");
+        return false;
+}
+
+/* Paths in the definition may be relative to the VM directory. */
+static char *vm_path(struct builder *b, const char *path) {
+        char *p = NULL;
+        if (path[0] == '/' || !b->env->vm_dir)
+                p = qemu_opt_escape(path);
+        else {
+                _cleanup_free_ char *full = NULL;
+                if (asprintf(&full, "%s/%s", b->env->vm_dir, path) >= 0)
+                        p = qemu_opt_escape(full);
+        }
+        if (!p && b->r >= 0)
+                b->r = phy_error_set(b->err, ENOMEM, "out of memory");
+        return p;
+}
+
+static char *run_path(struct builder *b, const char *file) {
+        char *p = NULL;
+        _cleanup_free_ char *full = NULL;
+        if (asprintf(&full, "%s/%s", b->env->run_dir ? b->env->run_dir : ".", file) >= 0)
+                p = qemu_opt_escape(full);
+        if (!p && b->r >= 0)
+                b->r = phy_error_set(b->err, ENOMEM, "out of memory");
+        return p;
+}
+
+static void add_machine(struct builder *b) {
+        const struct vm_def *vm = b->vm;
+        const char *machine = vm->machine ? vm->machine : "q35";
+        if (b->env->caps && !qemu_caps_has_machine(b->env->caps, machine)) {
+                b->r = phy_error_set(b->err, ENOTSUP, "VM '%s' asks for machine type '%s', which '%s' does not provide",
+                                     vm->name, machine, b->env->caps->binary ? b->env->caps->binary : "qemu");
+                return;
+        }
+        bool uefi = vm->firmware == VM_FW_UEFI;
+        bool smm = vm->smm == VM_ON || (uefi && vm->secure_boot == VM_ON);
+        addf(b, "-machine", "%s,smm=%s,vmport=off%s", machine, smm ? "on" : "off",
+             uefi ? ",pflash0=fw-code,pflash1=fw-vars" : "");
+        addf(b, "-accel", "%s", b->kvm ? "kvm" : "tcg");
+        if (!b->kvm)
+                warn(b, "KVM is not usable on this host: VM '%s' runs under software emulation (TCG) and will be slow",
+                     vm->name);
+}
+
+static void add_firmware(struct builder *b) {
+        const struct vm_def *vm = b->vm;
+        if (vm->firmware != VM_FW_UEFI)
+                return;
+        const struct qemu_tools *t = b->env->tools;
+        bool sb = vm->secure_boot == VM_ON;
+        const char *code = t ? (sb ? t->ovmf_code_sb : t->ovmf_code) : NULL;
+        if (!code) {
+                b->r = phy_error_set(b->err, ENOENT,
+                                     "VM '%s' needs UEFI firmware%s, but no OVMF %s was found; install it with 'apt-get install ovmf'",
+                                     vm->name, sb ? " with Secure Boot" : "", sb ? "Secure Boot code file" : "code file");
+                return;
+        }
+        _cleanup_free_ char *code_esc = qemu_opt_escape(code);
+        _cleanup_free_ char *vars = b->env->vm_dir ? qemu_vars_path(b->env->vm_dir) : strdup("OVMF_VARS.fd");
+        _cleanup_free_ char *vars_esc = vars ? qemu_opt_escape(vars) : NULL;
+        if (!code_esc || !vars_esc) {
+                b->r = phy_error_set(b->err, ENOMEM, "out of memory");
+                return;
+        }
+        addf(b, "-blockdev", "driver=file,node-name=fw-code,filename=%s,read-only=on", code_esc);
+        addf(b, "-blockdev", "driver=file,node-name=fw-vars,filename=%s", vars_esc);
+        if (sb)
+                add2(b, "-global", "driver=cfi.pflash01,property=secure,value=on");
+}
+
+/* Hyper-V enlightenments.  Under TCG, hv-vpindex is refused by QEMU 7.2
+ * ("kernel doesn't allow setting HyperV VP_INDEX") and synic, stimer,
+ * tlbflush and ipi depend on it, so only the independent ones remain. */
+static const char *const hv_kvm[] = {
+        "hv-relaxed", "hv-vapic", "hv-spinlocks=0x1fff", "hv-vpindex", "hv-runtime", "hv-synic",
+        "hv-stimer", "hv-reset", "hv-frequencies", "hv-reenlightenment", "hv-tlbflush", "hv-ipi", NULL,
+};
+static const char *const hv_tcg[] = {
+        "hv-relaxed", "hv-vapic", "hv-spinlocks=0x1fff", "hv-runtime", "hv-reset", "hv-frequencies", NULL,
+};
+
+static void add_cpu(struct builder *b) {
+        const struct vm_def *vm = b->vm;
+        const char *model = vm->cpu_model ? vm->cpu_model : b->kvm ? "host" : "max";
+        _cleanup_free_ char *cpu = strdup(model);
+        if (vm->hyperv == VM_ON) {
+                for (const char *const *f = b->kvm ? hv_kvm : hv_tcg; cpu && *f; f++) {
+                        char *n = NULL;
+                        if (asprintf(&n, "%s,%s", cpu, *f) < 0)
+                                n = NULL;
+                        free(cpu);
+                        cpu = n;
+                }
+                if (!b->kvm)
+                        warn(b, "under TCG only some Hyper-V enlightenments are available to VM '%s'", vm->name);
+        }
+        if (!cpu) {
+                b->r = phy_error_set(b->err, ENOMEM, "out of memory");
+                return;
+        }
+        addf(b, "-cpu", "%s", cpu);
+        unsigned cores = vm->cores ? vm->cores : 1, threads = vm->threads ? vm->threads : 1;
+        addf(b, "-smp", "%u,sockets=1,cores=%u,threads=%u", cores * threads, cores, threads);
+        addf(b, "-m", "size=%lluk", (unsigned long long) (vm->memory / 1024));
+        addf(b, "-rtc", "base=%s%s", vm->rtc_localtime == VM_ON ? "localtime" : "utc",
+             vm->rtc_localtime == VM_ON ? ",driftfix=slew" : "");
+        if (b->kvm && vm->hyperv == VM_ON)
+                add2(b, "-global", "kvm-pit.lost_tick_policy=delay");
+}
+
+static void add_virtio_serial(struct builder *b) {
+        if (b->have_vser)
+                return;
+        if (need_device(b, "virtio-serial-pci"))
+                add2(b, "-device", "virtio-serial-pci,id=vser0");
+        b->have_vser = true;
+}
+
+static void add_chardevs(struct builder *b) {
+        const struct qemu_argv_env *env = b->env;
+        /* QMP: a listening socket the supervisor made, else a path. */
+        if (env->qmp_fd >= 0)
+                addf(b, "-chardev", "socket,id=qmp,fd=%d,server=on,wait=off", env->qmp_fd);
+        else {
+                _cleanup_free_ char *p = run_path(b, "qmp.sock");
+                addf(b, "-chardev", "socket,id=qmp,path=%s,server=on,wait=off", p);
+        }
+        add(b, "-mon");
+        add(b, "chardev=qmp,mode=control");
+
+        /* The serial console (ttyS0): the supervisor logs it and relays it. */
+        if (env->serial_fd >= 0)
+                addf(b, "-chardev", "socket,id=serial0,fd=%d,server=off", env->serial_fd);
+        else {
+                _cleanup_free_ char *p = run_path(b, "console.sock");
+                addf(b, "-chardev", "socket,id=serial0,path=%s,server=on,wait=off", p);
+        }
+        add(b, "-serial");
+        add(b, "chardev:serial0");
+
+        /* A virtio-serial console (hvc0) for guests that prefer it, and the
+         * guest agent channel. */
+        add_virtio_serial(b);
+        {
+                _cleanup_free_ char *p = run_path(b, "hvc0.sock");
+                addf(b, "-chardev", "socket,id=vcon0,path=%s,server=on,wait=off", p);
+                add(b, "-device");
+                add(b, "virtconsole,bus=vser0.0,chardev=vcon0,name=org.phyllome.console.0");
+        }
+        if (b->vm->agent == VM_ON) {
+                _cleanup_free_ char *p = run_path(b, "qga.sock");
+                addf(b, "-chardev", "socket,id=qga0,path=%s,server=on,wait=off", p);
+                add(b, "-device");
+                add(b, "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0");
+        }
+}
+
+static const char *bus_name(enum vm_bus bus) {
+        switch (bus) {
+        case VM_BUS_VIRTIO: return "virtio";
+        case VM_BUS_SCSI: return "scsi";
+        case VM_BUS_SATA: return "sata";
+        case VM_BUS_NVME: return "nvme";
+        case VM_BUS_IDE: return "ide";
+        default: return "unset";
+        }
+}
+
+static void add_scsi_controller(struct builder *b) {
+        if (b->have_scsi)
+                return;
+        if (need_device(b, "virtio-scsi-pci"))
+                add2(b, "-device", "virtio-scsi-pci,id=scsi0");
+        b->have_scsi = true;
+}
+
+/* Attaches block node `node` on `bus`; cdrom selects the CD device kinds. */
+static void add_block_device(struct builder *b, const char *node, enum vm_bus bus, bool cdrom, int bootindex) {
+        char boot[32] = "";
+        if (bootindex > 0)
+                snprintf(boot, sizeof boot, ",bootindex=%d", bootindex);
+        switch (bus) {
+        case VM_BUS_VIRTIO:
+                if (cdrom)
+                        goto bad;
+                if (need_device(b, "virtio-blk-pci"))
+                        addf(b, "-device", "virtio-blk-pci,id=%s,drive=%s%s", node, node, boot);
+                return;
+        case VM_BUS_SCSI:
+                add_scsi_controller(b);
+                if (need_device(b, cdrom ? "scsi-cd" : "scsi-hd"))
+                        addf(b, "-device", "%s,id=%s,drive=%s,bus=scsi0.0%s", cdrom ? "scsi-cd" : "scsi-hd", node,
+                             node, boot);
+                return;
+        case VM_BUS_SATA:
+        case VM_BUS_IDE:
+                /* Q35's ICH9 AHCI controller has six ports, ide.0 .. ide.5. */
+                if (b->sata_port >= 6) {
+                        b->r = phy_error_set(b->err, ENOSPC,
+                                             "VM '%s' has more than 6 SATA disks and CD drives; move some to bus virtio or scsi",
+                                             b->vm->name);
+                        return;
+                }
+                if (need_device(b, cdrom ? "ide-cd" : "ide-hd"))
+                        addf(b, "-device", "%s,id=%s,drive=%s,bus=ide.%u%s", cdrom ? "ide-cd" : "ide-hd", node, node,
+                             b->sata_port++, boot);
+                return;
+        case VM_BUS_NVME:
+                if (cdrom)
+                        goto bad;
+                if (need_device(b, "nvme"))
+                        addf(b, "-device", "nvme,id=%s,drive=%s,serial=%s%s", node, node, node, boot);
+                return;
+        default:
+                break;
+        }
+bad:
+        b->r = phy_error_set(b->err, EINVAL, "VM '%s': bus '%s' cannot hold a %s", b->vm->name, bus_name(bus),
+                             cdrom ? "CD drive" : "disk");
+}
+
+static void add_disks(struct builder *b) {
+        const struct vm_def *vm = b->vm;
+        int boot = 1;
+        /* Install media first in the boot order while the disk is still empty:
+         * firmware falls through to the disk once the CD is removed or not bootable. */
+        for (size_t i = 0; i < vm->n_cdroms && b->r >= 0; i++) {
+                const struct vm_cdrom *cd = &vm->cdroms[i];
+                char node[96];
+                snprintf(node, sizeof node, "cd-%s", cd->name);
+                _cleanup_free_ char *p = vm_path(b, cd->path);
+                addf(b, "-blockdev", "driver=file,node-name=%s-file,filename=%s,read-only=on", node, p);
+                addf(b, "-blockdev", "driver=raw,node-name=%s,file=%s-file,read-only=on", node, node);
+                add_block_device(b, node, cd->bus ? cd->bus : VM_BUS_SATA, true, boot++);
+        }
+        for (size_t i = 0; i < vm->n_disks && b->r >= 0; i++) {
+                const struct vm_disk *d = &vm->disks[i];
+                char node[96];
+                snprintf(node, sizeof node, "disk-%s", d->name);
+                _cleanup_free_ char *p = vm_path(b, d->path);
+                const char *ro = d->readonly ? ",read-only=on" : "";
+                /* discard=unmap frees host space when the guest trims; detect-zeroes turns zero writes into it. */
+                addf(b, "-blockdev", "driver=file,node-name=%s-file,filename=%s,discard=unmap%s", node, p, ro);
+                addf(b, "-blockdev", "driver=%s,node-name=%s,file=%s-file,discard=unmap,detect-zeroes=unmap%s",
+                     d->format ? d->format : "qcow2", node, node, ro);
+                add_block_device(b, node, d->bus, false, boot++);
+        }
+}
+
+static const char *nic_device(enum vm_nic_model m) {
+        switch (m) {
+        case VM_NIC_E1000E: return "e1000e";
+        case VM_NIC_RTL8139: return "rtl8139";
+        default: return "virtio-net-pci";
+        }
+}
+
+static void add_network(struct builder *b) {
+        const struct vm_def *vm = b->vm;
+        for (size_t i = 0; i < vm->n_nics && b->r >= 0; i++) {
+                const struct vm_nic *n = &vm->nics[i];
+                if (n->mode == VM_NET_NONE)
+                        continue;
+                _cleanup_free_ char *fwd = strdup("");
+                for (size_t f = 0; fwd && f < n->forwards.n; f++) {
+                        /* "tcp:2222:22" -> hostfwd=tcp:127.0.0.1:2222-:22: loopback only unless asked. */
+                        char proto[8] = "", host[64] = "";
+                        unsigned hp = 0, gp = 0;
+                        const char *fw = n->forwards.v[f];
+                        if (sscanf(fw, "%7[a-z]:%63[0-9.]:%u:%u", proto, host, &hp, &gp) != 4) {
+                                host[0] = '\0';
+                                if (sscanf(fw, "%7[a-z]:%u:%u", proto, &hp, &gp) != 3) {
+                                        b->r = phy_error_set(b->err, EINVAL,
+                                                             "VM '%s', network '%s': bad forward '%s'; use tcp:HOSTPORT:GUESTPORT",
+                                                             vm->name, n->name, fw);
+                                        return;
+                                }
+                        }
+                        char *nf = NULL;
+                        if (asprintf(&nf, "%s,hostfwd=%s:%s:%u-:%u", fwd, proto, host[0] ? host : "127.0.0.1", hp, gp) < 0)
+                                nf = NULL;
+                        free(fwd);
+                        fwd = nf;
+                }
+                if (!fwd) {
+                        b->r = phy_error_set(b->err, ENOMEM, "out of memory");
+                        return;
+                }
+                addf(b, "-netdev", "user,id=net-%s%s", n->name, fwd);
+                const char *dev = nic_device(n->model);
+                if (need_device(b, dev))
+                        addf(b, "-device", "%s,id=nic-%s,netdev=net-%s%s%s", dev, n->name, n->name,
+                             n->mac[0] ? ",mac=" : "", n->mac);
+        }
+}
+
+static bool display_gl(const struct vm_def *vm) {
+        return vm->gl == VM_ON || vm->gpu == VM_GPU_VIRGL;
+}
+
+static void add_display(struct builder *b) {
+        const struct vm_def *vm = b->vm;
+        bool gl = display_gl(vm);
+        switch (vm->gpu) {
+        case VM_GPU_STD:
+                if (need_device(b, "VGA"))
+                        add2(b, "-device", "VGA,id=video0");
+                break;
+        case VM_GPU_VIRTIO:
+                if (need_device(b, "virtio-vga"))
+                        add2(b, "-device", "virtio-vga,id=video0");
+                break;
+        case VM_GPU_VIRGL:
+                if (need_device(b, "virtio-vga-gl"))
+                        add2(b, "-device", "virtio-vga-gl,id=video0");
+                break;
+        default:
+                break;
+        }
+        const char *render = b->env->host ? host_render_node(b->env->host) : NULL;
+        switch (vm->display) {
+        case VM_DISPLAY_SPICE: {
+                _cleanup_free_ char *p = run_path(b, "spice.sock");
+                _cleanup_free_ char *rn = render ? qemu_opt_escape(render) : NULL;
+                if (gl && !render) {
+                        b->r = phy_error_set(b->err, ENODEV,
+                                             "VM '%s' wants 3D (virgl) over SPICE, but this host has no GPU render node "
+                                             "(/dev/dri/renderD*); use --gpu virtio or --display gtk",
+                                             vm->name);
+                        return;
+                }
+                addf(b, "-spice", "unix=on,addr=%s,disable-ticketing=on%s%s", p, gl ? ",gl=on,rendernode=" : "",
+                     gl ? rn : "");
+                add_virtio_serial(b);
+                add(b, "-chardev");
+                add(b, "spicevmc,id=vdagent0,name=vdagent");
+                add(b, "-device");
+                add(b, "virtserialport,bus=vser0.0,chardev=vdagent0,name=com.redhat.spice.0");
+                add(b, "-display");
+                add(b, "none");
+                break;
+        }
+        case VM_DISPLAY_GTK:
+                addf(b, "-display", "gtk%s", gl ? ",gl=on" : "");
+                break;
+        case VM_DISPLAY_SDL:
+                addf(b, "-display", "sdl%s", gl ? ",gl=on" : "");
+                break;
+        case VM_DISPLAY_VNC:
+                /* Loopback only: a VNC console must never be reachable from the network. */
+                add(b, "-vnc");
+                add(b, "127.0.0.1:0,to=99");
+                add(b, "-display");
+                add(b, "none");
+                break;
+        default:
+                add(b, "-display");
+                add(b, "none");
+                break;
+        }
+}
+
+static void add_input(struct builder *b) {
+        const struct vm_def *vm = b->vm;
+        bool graphical = vm->display != VM_DISPLAY_NONE && vm->display != VM_DISPLAY_UNSET;
+        if (vm->input == VM_INPUT_VIRTIO) {
+                if (need_device(b, "virtio-tablet-pci") && need_device(b, "virtio-keyboard-pci"))
+                        {
+add2(b, "-device", "virtio-tablet-pci,id=input0");
+add2(b, "-device", "virtio-keyboard-pci,id=input1");
+}
+        }
+        /* An xHCI controller for the tablet and any USB device passed through. */
+        if ((vm->input == VM_INPUT_USB_TABLET && graphical) || vm->usb.n > 0) {
+                if (need_device(b, "qemu-xhci"))
+                        add2(b, "-device", "qemu-xhci,id=usb0");
+                b->have_xhci = true;
+        }
+        if (vm->input == VM_INPUT_USB_TABLET && graphical && need_device(b, "usb-tablet"))
+                add2(b, "-device", "usb-tablet,id=input0,bus=usb0.0");
+        for (size_t i = 0; i < vm->usb.n && b->r >= 0; i++) {
+                unsigned vid = 0, pid = 0;
+                if (sscanf(vm->usb.v[i], "%4x:%4x", &vid, &pid) != 2) {
+                        b->r = phy_error_set(b->err, EINVAL, "VM '%s': bad USB device '%s'; use VENDOR:PRODUCT in hex",
+                                             vm->name, vm->usb.v[i]);
+                        return;
+                }
+                if (need_device(b, "usb-host"))
+                        addf(b, "-device", "usb-host,id=usb-host%zu,bus=usb0.0,vendorid=0x%04x,productid=0x%04x", i, vid, pid);
+        }
+}
+
+static void add_sound(struct builder *b) {
+        const struct vm_def *vm = b->vm;
+        if (vm->sound == VM_SOUND_NONE || vm->sound == VM_SOUND_UNSET)
+                return;
+        /* The audio backend follows the display: SPICE carries sound to its
+         * client; a local window plays through PulseAudio; headless drops it. */
+        const char *backend = vm->display == VM_DISPLAY_SPICE ? "spice"
+                            : (vm->display == VM_DISPLAY_GTK || vm->display == VM_DISPLAY_SDL) ? "pa" : "none";
+        addf(b, "-audiodev", "%s,id=snd0", backend);
+        switch (vm->sound) {
+        case VM_SOUND_VIRTIO:
+                if (need_device(b, "virtio-sound-pci"))
+                        add2(b, "-device", "virtio-sound-pci,id=sound0,audiodev=snd0");
+                break;
+        case VM_SOUND_AC97:
+                if (need_device(b, "AC97"))
+                        add2(b, "-device", "AC97,id=sound0,audiodev=snd0");
+                break;
+        default:
+                if (need_device(b, "ich9-intel-hda") && need_device(b, "hda-duplex"))
+                        {
+add2(b, "-device", "ich9-intel-hda,id=sound0");
+add2(b, "-device", "hda-duplex,id=sound0-codec0,bus=sound0.0,audiodev=snd0");
+}
+                break;
+        }
+}
+
+static void add_tpm(struct builder *b) {
+        const struct vm_def *vm = b->vm;
+        if (vm->tpm == VM_TPM_EMULATED) {
+                if (b->env->tpm_fd >= 0)
+                        addf(b, "-chardev", "socket,id=chrtpm,fd=%d,server=off", b->env->tpm_fd);
+                else {
+                        _cleanup_free_ char *p = run_path(b, "swtpm.sock");
+                        addf(b, "-chardev", "socket,id=chrtpm,path=%s", p);
+                }
+                add(b, "-tpmdev");
+                add(b, "emulator,id=tpm0,chardev=chrtpm");
+        } else if (vm->tpm == VM_TPM_PASSTHROUGH) {
+                add(b, "-tpmdev");
+                add(b, "passthrough,id=tpm0,path=/dev/tpm0,cancel-path=/sys/class/tpm/tpm0/device/cancel");
+        } else
+                return;
+        if (need_device(b, "tpm-crb"))
+                add2(b, "-device", "tpm-crb,id=tpm-crb0,tpmdev=tpm0");
+}
+
+static void add_misc(struct builder *b) {
+        const struct vm_def *vm = b->vm;
+        if (vm->rng == VM_ON && need_device(b, "virtio-rng-pci"))
+                {
+add2(b, "-object", "rng-random,id=rng0,filename=/dev/urandom");
+add2(b, "-device", "virtio-rng-pci,id=rng0-dev,rng=rng0");
+}
+        if (vm->balloon == VM_ON && need_device(b, "virtio-balloon-pci")) {
+                /* Free page reporting hands memory the guest freed back to the host. */
+                bool fpr = !b->env->caps || qemu_caps_has_prop(b->env->caps, "virtio-balloon-pci", "free-page-reporting");
+                addf(b, "-device", "virtio-balloon-pci,id=balloon0%s", fpr ? ",free-page-reporting=on" : "");
+        }
+        for (size_t i = 0; i < vm->n_shares && b->r >= 0; i++) {
+                const struct vm_share *s = &vm->shares[i];
+                _cleanup_free_ char *p = vm_path(b, s->path);
+                addf(b, "-virtfs", "local,id=share%zu,path=%s,mount_tag=%s,security_model=mapped-xattr%s", i, p, s->tag,
+                     s->readonly ? ",readonly=on" : "");
+        }
+        for (size_t i = 0; i < vm->passthrough.n && b->r >= 0; i++)
+                if (need_device(b, "vfio-pci"))
+                        addf(b, "-device", "vfio-pci,id=hostdev%zu,host=%s", i, vm->passthrough.v[i]);
+}
+
+static void add_boot(struct builder *b) {
+        const struct vm_def *vm = b->vm;
+        if (!vm->kernel)
+                return;
+        _cleanup_free_ char *k = vm_path(b, vm->kernel);
+        addf(b, "-kernel", "%s", k);
+        if (vm->initrd) {
+                _cleanup_free_ char *i = vm_path(b, vm->initrd);
+                addf(b, "-initrd", "%s", i);
+        }
+        if (vm->append)
+                addf(b, "-append", "%s", vm->append);
+}
+
+int qemu_argv_build(const struct vm_def *vm, const struct qemu_argv_env *env, strv *ret_argv, strv *ret_warnings,
+                    phy_error *err) {
+        _cleanup_strv_ strv argv = { 0 };
+        struct builder b = { .vm = vm, .env = env, .argv = &argv, .warnings = ret_warnings, .err = err };
+        b.kvm = qemu_argv_use_kvm(env);
+
+        const char *qemu = env->tools && env->tools->qemu ? env->tools->qemu : "qemu-system-x86_64";
+        add(&b, qemu);
+        addf(&b, "-name", "guest=%s,debug-threads=on", vm->name);
+        if (vm->uuid[0])
+                addf(&b, "-uuid", "%s", vm->uuid);
+        /* Only the devices the model names: no default NIC, VGA, floppy or CD. */
+        add(&b, "-nodefaults");
+        add(&b, "-no-user-config");
+        add_machine(&b);
+        add_firmware(&b);
+        add_cpu(&b);
+        add_chardevs(&b);
+        add_disks(&b);
+        add_network(&b);
+        add_display(&b);
+        add_input(&b);
+        add_sound(&b);
+        add_tpm(&b);
+        add_misc(&b);
+        add_boot(&b);
+        /* Seccomp: QEMU may not exec, change privileges or scheduling, or use obsolete syscalls. */
+        add(&b, "-sandbox");
+        add(&b, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+        add(&b, "-msg");
+        add(&b, "timestamp=on");
+        if (env->paused)
+                add(&b, "-S");
+        if (b.r < 0)
+                return b.r;
+        *ret_argv = argv;
+        argv = (strv) { 0 };
+        return 0;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * The QEMU command line: a pure function of the VM model, the host facts,
+ * the QEMU capabilities and the tool paths.  It returns an argv array (never
+ * a shell string) and does no I/O, so golden tests can pin it exactly.
+ */
+#include <stdbool.h>
+#include "error.h"
+#include "strv.h"
+
+struct vm_def;
+struct host_facts;
+struct qemu_caps;
+struct qemu_tools;
+
+struct qemu_argv_env {
+        const struct host_facts *host;
+        const struct qemu_caps *caps;       /* NULL: assume everything is there */
+        const struct qemu_tools *tools;
+        const char *vm_dir;                 /* <home>/vms/<name>: relative disk paths, vars file */
+        const char *run_dir;                /* sockets and runtime files */
+        /* Sockets the supervisor created and passes to QEMU; -1: a path in run_dir. */
+        int qmp_fd;
+        int serial_fd;
+        int tpm_fd;
+        bool force_tcg;                     /* never use KVM, even when usable */
+        bool paused;                        /* -S: start with the CPUs stopped */
+};
+
+/* Initialises env with every fd set to -1. */
+void qemu_argv_env_init(struct qemu_argv_env *env);
+
+/* Builds the argv.  Warnings a person should see (TCG is slow, a device the
+ * QEMU build lacks was replaced) are appended to ret_warnings when non-NULL. */
+int qemu_argv_build(const struct vm_def *model, const struct qemu_argv_env *env,
+                    strv *ret_argv, strv *ret_warnings, phy_error *err);
+
+/* True when the argv builder will use KVM for this host and QEMU. */
+bool qemu_argv_use_kvm(const struct qemu_argv_env *env);
+
+/* The per-VM UEFI vars file: <vm_dir>/OVMF_VARS.fd. */
+char *qemu_vars_path(const char *vm_dir);
+
+/* Escapes a value for QEMU's key=value option syntax (',' doubled). */
+char *qemu_opt_escape(const char *value);

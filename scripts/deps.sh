@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Phyllome builds with, runs with and tests
+# with, when any is missing.  Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+pkgs=(
+  # build
+  gcc meson ninja-build pkg-config libjson-c-dev
+  # run: the real QEMU, firmware, TPM emulator, disk tool
+  qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools
+  # host check: PCI names
+  pci.ids
+  # tests: the tiny guest is built from Debian packages; jq reads --json output
+  busybox-static cpio xz-utils zstd jq
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "phyllome: installing ${missing[*]}" >&2
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -22,6 +22,10 @@ static int cmd_version(struct cli_ctx *ctx, int argc, char **argv) {
 /* The command table: kvmtool/vmctl style.  Keep it sorted by group. */
 static const struct cli_cmd commands[] = {
         /* host: src/cli/host.c */
+        { "host", "check", cmd_host_check, "host check [--json]",
+          "check this host for virtualization: PASS/WARN/FAIL with remedies, tier verdict, host budget" },
+        { "host", "devices", cmd_host_devices, "host devices [--json]",
+          "list PCI devices with IOMMU groups and whether each can be given to a VM" },
         /* VM definitions: src/cli/vm.c */
         /* QEMU: src/cli/qemu.c */
         /* lifecycle: src/cli/run.c */

@@ -4,13 +4,16 @@
  * Host discovery, always through a root prefix ("/" for the real host, a
  * fixture tree in tests): /proc, /sys and /dev are read below `root`.
  * Tools and firmware (QEMU, OVMF, swtpm, qemu-img) are looked up on the real
- * filesystem by host_tools_find(), since they must really run.
+ * filesystem by qemu_tools_find() (src/qemu/tools.h), since they must really run.
  */
 #include <stdbool.h>
 #include <stdint.h>
 #include "error.h"
 
 enum host_cpu_vendor { HOST_CPU_OTHER, HOST_CPU_INTEL, HOST_CPU_AMD };
+
+/* What the root filesystem sits on (decides the storage tier). */
+enum host_storage { HOST_STORAGE_UNKNOWN, HOST_STORAGE_ROTATIONAL, HOST_STORAGE_SSD, HOST_STORAGE_NVME };
 
 struct host_gpu {
         char address[16];      /* "0000:01:00.0" */
@@ -50,6 +53,21 @@ struct host_facts {
         uint64_t reserve_mem;      /* default 1 GiB */
         unsigned vm_cpus_max;      /* cpus - reserve, at least 1 */
         uint64_t vm_mem_max;       /* mem_total - reserve, at least 512 MiB */
+
+        /* Added after the first interface; all read through root too. */
+        bool hypervisor;           /* "hypervisor" cpu flag: we are a guest */
+        bool dmar, ivrs;           /* which firmware table (iommu_firmware = either) */
+        bool iommu_class;          /* /sys/class/iommu has an entry */
+        unsigned iommu_groups;     /* number of /sys/kernel/iommu_groups entries */
+        bool vhost_net, tun;       /* /dev/vhost-net, /dev/net/tun */
+        char *cgroup_controllers;  /* /sys/fs/cgroup/cgroup.controllers; NULL without cgroup v2 */
+        uint64_t hugepages_total;  /* HugePages_Total (pages) */
+        uint64_t hugepage_size;    /* Hugepagesize, bytes */
+        char *thp;                 /* selected transparent_hugepage mode, or NULL */
+        int ksm;                   /* /sys/kernel/mm/ksm/run, -1 when absent */
+        enum host_storage storage; /* of the device holding "/" */
+        char *storage_device;      /* its /sys/block name ("nvme0n1"), or NULL */
+        char *conf_path;           /* host.conf that set the budget, or NULL */
 };
 
 /* Reads everything above from root.  The host config file
@@ -60,3 +78,10 @@ void host_facts_done(struct host_facts *h);
 
 /* The first render node of any GPU, or NULL. */
 const char *host_render_node(const struct host_facts *h);
+
+/* True when the kernel command line has `key` (e.g. "iommu") and, when
+ * value is not NULL, that value ("pt"); the last occurrence wins. */
+bool host_cmdline_has(const struct host_facts *h, const char *key, const char *value);
+
+const char *host_storage_name(enum host_storage s);   /* "NVMe", "SSD", ... */
+const char *host_cpu_vendor_name(enum host_cpu_vendor v);

@@ -28,6 +28,8 @@ static const struct cli_cmd commands[] = {
           "list PCI devices with IOMMU groups and whether each can be given to a VM" },
         /* VM definitions: src/cli/vm.c */
         /* QEMU: src/cli/qemu.c */
+        { NULL, "caps", cmd_caps, "caps [--json] [--qemu PATH] [--refresh]",
+          "what the QEMU binary supports, probed over QMP and cached" },
         /* lifecycle: src/cli/run.c */
         { NULL, "version", cmd_version, "version [--json]", "print the version" },
 };

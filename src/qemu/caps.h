@@ -17,16 +17,28 @@ struct qemu_caps {
         strv accels;            /* "tcg", "kvm" as compiled in */
         strv props;             /* "<device>.<property>" for the devices probed */
         char *version;          /* informational only, never interpreted */
+        bool from_cache;        /* qemu_caps_probe answered from the cache */
 };
 
 /* Probes `binary` (or loads the cache entry under cache_dir when it matches
  * the binary's path, size and mtime).  cache_dir may be NULL (no cache). */
 int qemu_caps_probe(const char *binary, const char *cache_dir, struct qemu_caps *ret, phy_error *err);
+/* Flags for qemu_caps_probe_ex. */
+enum {
+        QEMU_CAPS_REFRESH = 1 << 0,     /* ignore a matching cache entry (re-probe and store) */
+};
+int qemu_caps_probe_ex(const char *binary, const char *cache_dir, unsigned flags, struct qemu_caps *ret,
+                       phy_error *err);
 /* Loads a caps JSON file (a cache entry or a test fixture). */
 int qemu_caps_load_file(const char *path, struct qemu_caps *ret, phy_error *err);
 /* Serialises to the cache/fixture JSON format (malloc'd string). */
 char *qemu_caps_to_json(const struct qemu_caps *c);
 void qemu_caps_done(struct qemu_caps *c);
+static inline void qemu_caps_donep(struct qemu_caps *c) { qemu_caps_done(c); }
+#define _cleanup_qemu_caps_ _cleanup_(qemu_caps_donep)
+
+/* Devices whose properties the probe lists (device-list-properties). */
+extern const char *const qemu_caps_probed_devices[];
 
 bool qemu_caps_has_machine(const struct qemu_caps *c, const char *machine);
 bool qemu_caps_has_device(const struct qemu_caps *c, const char *type);

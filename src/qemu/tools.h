@@ -24,3 +24,8 @@ struct qemu_tools {
 /* Fills what it finds; a missing tool leaves its field NULL (not an error). */
 int qemu_tools_find(struct qemu_tools *ret, phy_error *err);
 void qemu_tools_done(struct qemu_tools *t);
+
+/* OVMF from QEMU firmware descriptors in `dirs` (NULL-terminated, highest
+ * priority first): fills the ovmf_* pairs still NULL in t.  Exposed for
+ * tests; qemu_tools_find() uses the user, /etc and /usr/share folders. */
+int qemu_ovmf_from_descriptors(const char *const *dirs, struct qemu_tools *t, phy_error *err);

@@ -1,0 +1,513 @@
+/* SPDX-License-Identifier: MIT */
+#include "caps.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <json-c/json.h>
+
+#include "cleanup.h"
+#include "fileio.h"
+#include "qmp.h"
+
+extern char **environ;
+
+#define CAPS_FORMAT 1
+/* Each QMP query of the probe; -machine none answers in milliseconds. */
+#define PROBE_CMD_TIMEOUT_MS 20000
+/* How long QEMU gets to exit after 'quit' before it is killed. */
+#define PROBE_EXIT_TIMEOUT_MS 10000
+
+/* The devices the VM model may use; their properties are listed so the argv
+ * builder can ask for one (e.g. virtio-balloon-pci.free-page-reporting). */
+const char *const qemu_caps_probed_devices[] = {
+        "virtio-balloon-pci", "virtio-blk-pci", "virtio-scsi-pci", "scsi-hd", "scsi-cd", "nvme",
+        "virtio-net-pci", "virtio-vga", "virtio-vga-gl", "virtio-gpu-pci", "virtio-gpu-gl-pci",
+        "virtio-sound-pci", "ich9-intel-hda", "hda-duplex", "hda-output", "tpm-crb", "tpm-tis",
+        "qemu-xhci", "usb-tablet", "virtio-keyboard-pci", "virtio-tablet-pci", "virtio-mouse-pci",
+        "virtio-rng-pci", "virtio-serial-pci", "virtserialport", "pcie-root-port", "vfio-pci",
+        "intel-iommu", "virtio-iommu-pci", "vhost-user-fs-pci", "ide-cd", "ide-hd", "usb-host",
+        NULL,
+};
+
+void qemu_caps_done(struct qemu_caps *c) {
+        if (!c)
+                return;
+        free(c->binary);
+        free(c->version);
+        strv_done(&c->machines);
+        strv_done(&c->devices);
+        strv_done(&c->accels);
+        strv_done(&c->props);
+        *c = (struct qemu_caps) { 0 };
+}
+
+bool qemu_caps_has_machine(const struct qemu_caps *c, const char *machine) {
+        return strv_contains(&c->machines, machine);
+}
+
+bool qemu_caps_has_device(const struct qemu_caps *c, const char *type) {
+        return strv_contains(&c->devices, type);
+}
+
+bool qemu_caps_has_accel(const struct qemu_caps *c, const char *accel) {
+        return strv_contains(&c->accels, accel);
+}
+
+bool qemu_caps_has_prop(const struct qemu_caps *c, const char *type, const char *prop) {
+        size_t tl = strlen(type);
+        for (size_t i = 0; i < c->props.n; i++) {
+                const char *p = c->props.v[i];
+                if (strncmp(p, type, tl) == 0 && p[tl] == '.' && strcmp(p + tl + 1, prop) == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* ---- JSON form ---------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Sorted, so the cache and fixtures diff cleanly between probes. */
+static void strv_sort(strv *s) {
+        if (s->n > 1)
+                qsort(s->v, s->n, sizeof *s->v, cmp_str);
+}
+
+static json_object *strv_to_json(const strv *s) {
+        json_object *a = json_object_new_array_ext((int) s->n);
+        for (size_t i = 0; i < s->n; i++)
+                json_object_array_add(a, json_object_new_string(s->v[i]));
+        return a;
+}
+
+static json_object *caps_to_object(const struct qemu_caps *c) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "format", json_object_new_int(CAPS_FORMAT));
+        json_object_object_add(o, "binary", json_object_new_string(c->binary ? c->binary : ""));
+        json_object_object_add(o, "version", json_object_new_string(c->version ? c->version : ""));
+        json_object_object_add(o, "machines", strv_to_json(&c->machines));
+        json_object_object_add(o, "accels", strv_to_json(&c->accels));
+        json_object_object_add(o, "devices", strv_to_json(&c->devices));
+        json_object_object_add(o, "props", strv_to_json(&c->props));
+        return o;
+}
+
+char *qemu_caps_to_json(const struct qemu_caps *c) {
+        json_object *o = caps_to_object(c);
+        char *s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+        return s;
+}
+
+static int json_to_strv(const char *path, json_object *o, const char *key, strv *ret, phy_error *err) {
+        json_object *a = NULL;
+        if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array))
+                return phy_error_set(err, EINVAL, "%s: key '%s' is missing or not an array; re-probe with 'phyllo caps --refresh'",
+                                     path, key);
+        for (size_t i = 0; i < json_object_array_length(a); i++) {
+                json_object *e = json_object_array_get_idx(a, i);
+                if (!json_object_is_type(e, json_type_string))
+                        return phy_error_set(err, EINVAL, "%s: element %zu of '%s' is not a string", path, i, key);
+                if (strv_push(ret, json_object_get_string(e)) < 0)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+        }
+        return 0;
+}
+
+static const char *obj_str(json_object *o, const char *key) {
+        json_object *v = NULL;
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return json_object_get_string(v);
+}
+
+static int caps_from_object(const char *path, json_object *o, struct qemu_caps *ret, phy_error *err) {
+        json_object *fmt = NULL;
+        if (!json_object_is_type(o, json_type_object))
+                return phy_error_set(err, EINVAL, "%s: not a JSON object", path);
+        if (!json_object_object_get_ex(o, "format", &fmt) || !json_object_is_type(fmt, json_type_int) ||
+            json_object_get_int(fmt) != CAPS_FORMAT)
+                return phy_error_set(err, EINVAL, "%s: key 'format' must be %d", path, CAPS_FORMAT);
+        _cleanup_qemu_caps_ struct qemu_caps c = { 0 };
+        const char *b = obj_str(o, "binary"), *v = obj_str(o, "version");
+        if (!b)
+                return phy_error_set(err, EINVAL, "%s: key 'binary' is missing or not a string", path);
+        c.binary = strdup(b);
+        c.version = strdup(v ? v : "");
+        if (!c.binary || !c.version)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        int r;
+        if ((r = json_to_strv(path, o, "machines", &c.machines, err)) < 0 ||
+            (r = json_to_strv(path, o, "accels", &c.accels, err)) < 0 ||
+            (r = json_to_strv(path, o, "devices", &c.devices, err)) < 0 ||
+            (r = json_to_strv(path, o, "props", &c.props, err)) < 0)
+                return r;
+        *ret = c;
+        c = (struct qemu_caps) { 0 };
+        return 0;
+}
+
+static int load_object(const char *path, json_object **ret, phy_error *err) {
+        _cleanup_free_ char *text = NULL;
+        int r = file_read_all(path, 0, &text, NULL);
+        if (r < 0)
+                return phy_error_set(err, r, "cannot read '%s': %s", path, strerror(-r));
+        json_tokener *tok = json_tokener_new();
+        if (!tok)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        json_object *o = json_tokener_parse_ex(tok, text, (int) strlen(text));
+        enum json_tokener_error jerr = json_tokener_get_error(tok);
+        json_tokener_free(tok);
+        if (!o || jerr != json_tokener_success) {
+                json_object_put(o);
+                return phy_error_set(err, EINVAL, "%s: not valid JSON (%s)", path,
+                                     json_tokener_error_desc(jerr == json_tokener_continue ? json_tokener_error_parse_eof : jerr));
+        }
+        *ret = o;
+        return 0;
+}
+
+int qemu_caps_load_file(const char *path, struct qemu_caps *ret, phy_error *err) {
+        json_object *o = NULL;
+        int r = load_object(path, &o, err);
+        if (r < 0)
+                return r;
+        r = caps_from_object(path, o, ret, err);
+        json_object_put(o);
+        return r;
+}
+
+/* ---- the probe ---------------------------------------------------------- */
+
+static int strv_add_unique(strv *s, const char *v) {
+        return strv_contains(s, v) ? 0 : strv_push(s, v);
+}
+
+static int query_machines(struct qmp *q, struct qemu_caps *c, phy_error *err) {
+        json_object *ret = NULL;
+        int r = qmp_command(q, "query-machines", NULL, PROBE_CMD_TIMEOUT_MS, &ret, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(ret); i++) {
+                json_object *m = json_object_array_get_idx(ret, i);
+                const char *name = obj_str(m, "name"), *alias = obj_str(m, "alias");
+                if (name)
+                        r = strv_add_unique(&c->machines, name);
+                if (r >= 0 && alias)
+                        r = strv_add_unique(&c->machines, alias);
+        }
+        json_object_put(ret);
+        return r < 0 ? phy_error_set(err, r, "out of memory") : 0;
+}
+
+/* Non-abstract QOM types implementing `iface`, with `strip` cut off the end. */
+static int list_types(struct qmp *q, const char *iface, const char *strip, strv *out, phy_error *err) {
+        json_object *args = json_object_new_object(), *ret = NULL;
+        json_object_object_add(args, "implements", json_object_new_string(iface));
+        json_object_object_add(args, "abstract", json_object_new_boolean(0));
+        int r = qmp_command(q, "qom-list-types", args, PROBE_CMD_TIMEOUT_MS, &ret, err);
+        if (r < 0)
+                return r;
+        size_t sl = strip ? strlen(strip) : 0;
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(ret); i++) {
+                const char *name = obj_str(json_object_array_get_idx(ret, i), "name");
+                if (!name)
+                        continue;
+                size_t nl = strlen(name);
+                if (sl && nl > sl && strcmp(name + nl - sl, strip) == 0)
+                        r = strv_pushf(out, "%.*s", (int) (nl - sl), name);
+                else if (!sl)
+                        r = strv_add_unique(out, name);
+        }
+        json_object_put(ret);
+        return r < 0 ? phy_error_set(err, r, "out of memory") : 0;
+}
+
+static int list_props(struct qmp *q, const char *dev, strv *out, phy_error *err) {
+        json_object *args = json_object_new_object(), *ret = NULL;
+        json_object_object_add(args, "typename", json_object_new_string(dev));
+        int r = qmp_command(q, "device-list-properties", args, PROBE_CMD_TIMEOUT_MS, &ret, err);
+        if (r < 0)
+                return phy_error_prefix(err, "listing the properties of device '%s'", dev);
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(ret); i++) {
+                const char *name = obj_str(json_object_array_get_idx(ret, i), "name");
+                if (name)
+                        r = strv_pushf(out, "%s.%s", dev, name);
+        }
+        json_object_put(ret);
+        return r < 0 ? phy_error_set(err, r, "out of memory") : 0;
+}
+
+static int query_version(struct qmp *q, struct qemu_caps *c, phy_error *err) {
+        json_object *ret = NULL, *qv = NULL, *x = NULL;
+        int r = qmp_command(q, "query-version", NULL, PROBE_CMD_TIMEOUT_MS, &ret, err);
+        if (r < 0)
+                return r;
+        int v[3] = { 0 };
+        static const char *const keys[] = { "major", "minor", "micro" };
+        if (json_object_object_get_ex(ret, "qemu", &qv))
+                for (size_t i = 0; i < 3; i++)
+                        if (json_object_object_get_ex(qv, keys[i], &x))
+                                v[i] = json_object_get_int(x);
+        const char *pkg = obj_str(ret, "package");
+        /* "package" is free text such as "Debian 1:7.2+dfsg-7": kept verbatim. */
+        if (pkg && *pkg == ' ')
+                pkg++;
+        if (pkg && *pkg)
+                r = asprintf(&c->version, "%d.%d.%d (%s)", v[0], v[1], v[2], pkg);
+        else
+                r = asprintf(&c->version, "%d.%d.%d", v[0], v[1], v[2]);
+        json_object_put(ret);
+        if (r < 0) {
+                c->version = NULL;
+                return phy_error_set(err, ENOMEM, "out of memory");
+        }
+        return 0;
+}
+
+static int query_all(struct qmp *q, struct qemu_caps *c, phy_error *err) {
+        int r;
+        if ((r = query_version(q, c, err)) < 0 || (r = query_machines(q, c, err)) < 0 ||
+            (r = list_types(q, "device", NULL, &c->devices, err)) < 0 ||
+            (r = list_types(q, "accel", "-accel", &c->accels, err)) < 0)
+                return r;
+        for (size_t i = 0; qemu_caps_probed_devices[i]; i++)
+                if (strv_contains(&c->devices, qemu_caps_probed_devices[i]) &&
+                    (r = list_props(q, qemu_caps_probed_devices[i], &c->props, err)) < 0)
+                        return r;
+        strv_sort(&c->machines);
+        strv_sort(&c->devices);
+        strv_sort(&c->accels);
+        strv_sort(&c->props);
+        return 0;
+}
+
+/* QEMU's stderr, captured in a memfd, for error messages ("" when none). */
+static void read_stderr(int fd, char *buf, size_t len) {
+        buf[0] = '\0';
+        if (fd < 0)
+                return;
+        ssize_t n = pread(fd, buf, len - 1, 0);
+        if (n <= 0)
+                return;
+        buf[n] = '\0';
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+                buf[--n] = '\0';
+        for (char *p = buf; *p; p++)
+                if (*p == '\n')
+                        *p = ' ';
+}
+
+/* Waits for our child to exit, SIGKILLing it past the timeout.  The pidfd
+ * makes the wait an event with a deadline rather than a sleep loop. */
+static int reap_child(pid_t pid, int timeout_ms, int *ret_status) {
+        int status = 0;
+        _cleanup_close_ int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd >= 0) {
+                struct pollfd p = { .fd = pidfd, .events = POLLIN };
+                int r;
+                do
+                        r = poll(&p, 1, timeout_ms);
+                while (r < 0 && errno == EINTR);
+                if (r == 0)
+                        kill(pid, SIGKILL);     /* our own child, not reaped yet: the pid is still ours */
+        } else
+                kill(pid, SIGKILL);             /* no pidfd: no bounded wait possible, so end it */
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (ret_status)
+                *ret_status = status;
+        return 0;
+}
+
+static int spawn_probe(const char *binary, pid_t *ret_pid, int *ret_qmp, int *ret_errfd, phy_error *err) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return phy_error_set(err, errno, "cannot create a socket pair for QMP: %s", strerror(errno));
+        _cleanup_close_ int ours = sv[0], theirs = sv[1];
+        _cleanup_close_ int errfd = memfd_create("qemu-probe-stderr", MFD_CLOEXEC);
+        _cleanup_close_ int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (errfd < 0 || devnull < 0)
+                return phy_error_set(err, errno, "cannot set up the QEMU probe's stdio: %s", strerror(errno));
+
+        _cleanup_strv_ strv argv = { 0 };
+        if (strv_push_many(&argv, binary, "-machine", "none", "-nodefaults", "-display", "none", "-S",
+                           "-no-user-config", "-chardev", NULL) < 0 ||
+            strv_pushf(&argv, "socket,id=qmp,fd=%d", theirs) < 0 ||
+            strv_push_many(&argv, "-mon", "chardev=qmp,mode=control", NULL) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+
+        pid_t parent = getpid();
+        pid_t pid = fork();
+        if (pid < 0)
+                return phy_error_set(err, errno, "cannot fork to run '%s': %s", binary, strerror(errno));
+        if (pid == 0) {
+                /* Child: async-signal-safe calls only, then execve. */
+                sigset_t none;
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                        _exit(127);
+                if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(errfd, 2) < 0 ||
+                    fcntl(theirs, F_SETFD, 0) < 0)
+                        _exit(127);
+                execve(binary, argv.v, environ);
+                _exit(127);
+        }
+        *ret_pid = pid;
+        *ret_qmp = TAKE_FD(ours);
+        *ret_errfd = TAKE_FD(errfd);
+        return 0;
+}
+
+static int probe_binary(const char *binary, struct qemu_caps *ret, phy_error *err) {
+        pid_t pid = -1;
+        int qfd = -1;
+        _cleanup_close_ int errfd = -1;
+        int r = spawn_probe(binary, &pid, &qfd, &errfd, err);
+        if (r < 0)
+                return r;
+
+        _cleanup_qemu_caps_ struct qemu_caps c = { 0 };
+        struct qmp *q = NULL;
+        r = qmp_open_fd(qfd, PROBE_CMD_TIMEOUT_MS, &q, err);
+        if (r >= 0)
+                r = query_all(q, &c, err);
+        if (r >= 0) {
+                /* QEMU may close the socket before answering 'quit'; the exit
+                 * is what counts, so the reply is not required. */
+                phy_error ignored = { 0 };
+                qmp_command(q, "quit", NULL, PROBE_CMD_TIMEOUT_MS, NULL, &ignored);
+        }
+        qmp_close(q);
+        /* After a failure QEMU gets no grace: it is ours and stopped (-S). */
+        int status = 0;
+        int k = reap_child(pid, r >= 0 ? PROBE_EXIT_TIMEOUT_MS : 0, &status);
+        if (r < 0) {
+                char msg[512];
+                read_stderr(errfd, msg, sizeof msg);
+                if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !msg[0])
+                        return phy_error_set(err, ENOEXEC, "cannot run '%s' (exit status 127): is it an executable QEMU binary?", binary);
+                if (msg[0])
+                        phy_error_prefix(err, "QEMU said \"%s\"", msg);
+                return phy_error_prefix(err, "probing '%s'", binary);
+        }
+        if (k < 0)
+                return phy_error_set(err, k, "cannot reap the QEMU probe process %d: %s", (int) pid, strerror(-k));
+        c.binary = strdup(binary);
+        if (!c.binary)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        *ret = c;
+        c = (struct qemu_caps) { 0 };
+        return 0;
+}
+
+/* ---- the cache ---------------------------------------------------------- */
+
+/* <cache_dir>/qemu-caps/<binary path with every odd byte as '_'>.json;
+ * the binary path is also stored inside, so a collision only re-probes. */
+static char *cache_file(const char *cache_dir, const char *binary) {
+        char name[201];
+        size_t n = 0;
+        for (const char *p = binary; *p && n < sizeof name - 1; p++) {
+                char ch = *p;
+                bool okc = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                           ch == '-' || ch == '.' || ch == '+';
+                if (n == 0 && ch == '/')
+                        continue;
+                name[n++] = okc ? ch : '_';
+        }
+        name[n] = '\0';
+        char *p = NULL;
+        if (asprintf(&p, "%s/qemu-caps/%s.json", cache_dir, name) < 0)
+                return NULL;
+        return p;
+}
+
+static bool cache_matches(json_object *o, const char *binary, const struct stat *st) {
+        json_object *sz = NULL, *mt = NULL, *mn = NULL;
+        const char *b = obj_str(o, "binary");
+        return b && strcmp(b, binary) == 0 && json_object_object_get_ex(o, "size", &sz) &&
+               json_object_object_get_ex(o, "mtime", &mt) && json_object_object_get_ex(o, "mtime_nsec", &mn) &&
+               json_object_get_int64(sz) == (int64_t) st->st_size && json_object_get_int64(mt) == (int64_t) st->st_mtim.tv_sec &&
+               json_object_get_int64(mn) == (int64_t) st->st_mtim.tv_nsec;
+}
+
+static void cache_store(const char *path, const struct qemu_caps *c, const struct stat *st) {
+        _cleanup_free_ char *dir = strdup(path);
+        if (!dir)
+                return;
+        *strrchr(dir, '/') = '\0';
+        if (mkdir_p(dir, 0700) < 0)
+                return;
+        json_object *o = caps_to_object(c);
+        json_object_object_add(o, "size", json_object_new_int64((int64_t) st->st_size));
+        json_object_object_add(o, "mtime", json_object_new_int64((int64_t) st->st_mtim.tv_sec));
+        json_object_object_add(o, "mtime_nsec", json_object_new_int64((int64_t) st->st_mtim.tv_nsec));
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        /* A cache that cannot be written costs a re-probe next time, nothing more. */
+        file_write_atomic(path, s, strlen(s), 0600, NULL);
+        json_object_put(o);
+}
+
+int qemu_caps_probe_ex(const char *binary, const char *cache_dir, unsigned flags, struct qemu_caps *ret,
+                       phy_error *err) {
+        _cleanup_free_ char *abs = NULL;
+        if (binary[0] != '/') {
+                abs = realpath(binary, NULL);
+                if (!abs)
+                        return phy_error_set(err, errno, "cannot find the QEMU binary '%s': %s", binary, strerror(errno));
+                binary = abs;
+        }
+        struct stat st;
+        if (stat(binary, &st) < 0)
+                return phy_error_set(err, errno, "cannot find the QEMU binary '%s': %s", binary, strerror(errno));
+        if (!S_ISREG(st.st_mode) || access(binary, X_OK) < 0)
+                return phy_error_set(err, EACCES, "'%s' is not an executable file; pass a QEMU system emulator", binary);
+
+        _cleanup_free_ char *cpath = cache_dir ? cache_file(cache_dir, binary) : NULL;
+        if (cache_dir && !cpath)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        if (cpath && !(flags & QEMU_CAPS_REFRESH)) {
+                json_object *o = NULL;
+                /* A missing, stale or damaged entry just means probing again. */
+                if (load_object(cpath, &o, NULL) == 0 && cache_matches(o, binary, &st) &&
+                    caps_from_object(cpath, o, ret, NULL) == 0) {
+                        json_object_put(o);
+                        ret->from_cache = true;
+                        return 0;
+                }
+                json_object_put(o);
+        }
+
+        _cleanup_qemu_caps_ struct qemu_caps c = { 0 };
+        int r = probe_binary(binary, &c, err);
+        if (r < 0)
+                return r;
+        if (cpath)
+                cache_store(cpath, &c, &st);
+        *ret = c;
+        c = (struct qemu_caps) { 0 };
+        return 0;
+}
+
+int qemu_caps_probe(const char *binary, const char *cache_dir, struct qemu_caps *ret, phy_error *err) {
+        return qemu_caps_probe_ex(binary, cache_dir, 0, ret, err);
+}

@@ -27,6 +27,16 @@ static const struct cli_cmd commands[] = {
         { "host", "devices", cmd_host_devices, "host devices [--json]",
           "list PCI devices with IOMMU groups and whether each can be given to a VM" },
         /* VM definitions: src/cli/vm.c */
+        { NULL, "create", cmd_create,
+          "create NAME --profile P [--cpus N] [--memory SIZE] [--disk SIZE|--no-disk] [--iso PATH] [--drivers PATH] "
+          "[--display none|spice|gtk|sdl|vnc] [--gpu none|std|virtio|virgl] [--kernel PATH [--initrd PATH] "
+          "[--append ARGS]] [--uefi|--no-uefi] [--force]",
+          "define a new VM from a profile and create its disk image" },
+        { NULL, "list", cmd_list, "list [--json]", "list the defined VMs" },
+        { NULL, "show", cmd_show, "show NAME [--json]", "print a VM's effective definition, defaults marked" },
+        { NULL, "edit", cmd_edit, "edit NAME", "edit a VM's definition in $EDITOR; checked before it is saved" },
+        { NULL, "delete", cmd_delete, "delete NAME", "delete a VM and its files" },
+        { NULL, "profiles", cmd_profiles, "profiles [--json]", "list the profiles and their defaults" },
         /* QEMU: src/cli/qemu.c */
         { NULL, "caps", cmd_caps, "caps [--json] [--qemu PATH] [--refresh]",
           "what the QEMU binary supports, probed over QMP and cached" },

@@ -8,6 +8,7 @@
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include "cleanup.h"
 #include "error.h"
 #include "strv.h"
 
@@ -121,4 +122,65 @@ char *vm_def_format(const struct vm_def *d, bool with_defaults);
 /* Writes <home>/vms/<name>/vm.conf atomically. */
 int vm_def_save(const struct vm_def *d, const char *file, phy_error *err);
 struct json_object;
+/* JSON for --json: the sections as objects, labelled sections as arrays
+ * ("disks", "cdroms", "networks", "shares"), sizes in bytes, and
+ * "defaulted": the "section.key" names a profile filled. */
 struct json_object *vm_def_to_json(const struct vm_def *d);
+
+/* Deep copy (path and defaulted included). */
+int vm_def_copy(const struct vm_def *src, struct vm_def *ret);
+/* Frees what vm_def_done frees; for _cleanup_vm_def_. */
+static inline void vm_def_donep(struct vm_def *d) { vm_def_done(d); }
+#define _cleanup_vm_def_ _cleanup_(vm_def_donep)
+
+/* The words used in the file for each enum value ("virtio", "sata", ...);
+ * NULL for UNSET.  The argv builder may use them for ids and messages. */
+const char *vm_bus_name(enum vm_bus v);
+const char *vm_display_name(enum vm_display v);
+const char *vm_gpu_name(enum vm_gpu v);
+const char *vm_sound_name(enum vm_sound v);
+const char *vm_tpm_name(enum vm_tpm v);
+const char *vm_nic_model_name(enum vm_nic_model v);
+const char *vm_net_mode_name(enum vm_net_mode v);
+const char *vm_input_name(enum vm_input v);
+const char *vm_firmware_name(enum vm_firmware v);
+/* The reverse for command-line options: the enum value, or -1 when word is
+ * not one; ret_allowed (may be NULL) gets "none, spice, ..." (static). */
+int vm_display_from_name(const char *word, const char **ret_allowed);
+int vm_gpu_from_name(const char *word, const char **ret_allowed);
+
+/* Fills what makes a new VM unique: a random (v4) uuid when d has none and a
+ * random locally administered 52:54:00:xx:xx:xx MAC for each NIC without one. */
+int vm_def_make_identity(struct vm_def *d, phy_error *err);
+
+/*
+ * The layout of a Phyllome home: <home>/vms/<name>/vm.conf, disk images
+ * beside it (relative paths in the definition are relative to the VM dir).
+ * Names must be valid (vm_name_valid); these return malloc'd paths or NULL.
+ */
+char *vm_dir(const char *home, const char *name);
+char *vm_conf_path(const char *home, const char *name);
+/* A relative path of the definition (disk, ISO, share) made absolute
+ * against the VM dir; absolute paths are copied. */
+char *vm_path_resolve(const char *vmdir, const char *path);
+/* Names of the defined VMs (directories with a vm.conf), sorted. */
+int vm_list(const char *home, strv *ret, phy_error *err);
+/* Loads <home>/vms/<name>/vm.conf.  No VM: -ENOENT, "no VM named 'x'
+ * (looked in /path)".  The [vm] name, when set, must match the directory. */
+int vm_load_by_name(const char *home, const char *name, struct vm_def *ret, phy_error *err);
+/* Removes <home>/vms/<name>.  (The lifecycle code will refuse a running VM here.) */
+int vm_delete(const char *home, const char *name, phy_error *err);
+
+struct host_facts;
+struct qemu_caps;
+/*
+ * Creates <home>/vms/<def->name>: resolves def against host and caps
+ * (vm_model_resolve) first, then writes vm.conf with what def holds and
+ * creates each disk image that does not exist yet with `qemu_img create -f
+ * <format> <path> <size>` (qemu_img: the qemu-img binary, NULL = look in
+ * $PHYLLOME_QEMU_IMG then $PATH).  An existing VM is refused unless force
+ * (then replaced once the new one is complete).  A failed create leaves
+ * nothing behind.
+ */
+int vm_create(const char *home, const struct vm_def *def, const struct host_facts *host,
+              const struct qemu_caps *caps, const char *qemu_img, bool force, phy_error *err);

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where VMs live in a Phyllome home (<home>/vms/<name>/vm.conf) and the
+ * operations on that layout: list, load by name, create, delete.
+ * Work in progress is built under a name no VM can have ('#' is not allowed
+ * in names) and renamed into place, so readers never see half a VM.
+ */
+#include "vm.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fileio.h"
+#include "profile.h"
+
+extern char **environ;
+
+char *vm_dir(const char *home, const char *name) {
+        char *p = NULL;
+        if (asprintf(&p, "%s/vms/%s", home, name) < 0)
+                return NULL;
+        return p;
+}
+
+char *vm_conf_path(const char *home, const char *name) {
+        char *p = NULL;
+        if (asprintf(&p, "%s/vms/%s/vm.conf", home, name) < 0)
+                return NULL;
+        return p;
+}
+
+char *vm_path_resolve(const char *vmdir, const char *path) {
+        char *p = NULL;
+        if (path[0] == '/')
+                return strdup(path);
+        if (asprintf(&p, "%s/%s", vmdir, path) < 0)
+                return NULL;
+        return p;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+int vm_list(const char *home, strv *ret, phy_error *err) {
+        _cleanup_free_ char *dir = NULL;
+        if (asprintf(&dir, "%s/vms", home) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        _cleanup_strv_ strv names = { 0 };
+        DIR *d = opendir(dir);
+        if (!d) {
+                if (errno == ENOENT) {
+                        *ret = (strv) { 0 };
+                        return 0;
+                }
+                return phy_error_set(err, errno, "cannot read the VM directory '%s': %s", dir, strerror(errno));
+        }
+        for (struct dirent *de; (de = readdir(d));) {
+                if (!vm_name_valid(de->d_name))
+                        continue;
+                struct stat st;
+                _cleanup_free_ char *conf = NULL;
+                if (asprintf(&conf, "%s/%s/vm.conf", dir, de->d_name) < 0) {
+                        conf = NULL;
+                        closedir(d);
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                }
+                if (stat(conf, &st) == 0 && S_ISREG(st.st_mode) && strv_push(&names, de->d_name) < 0) {
+                        closedir(d);
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                }
+        }
+        closedir(d);
+        if (names.n > 1)
+                qsort(names.v, names.n, sizeof *names.v, cmp_str);
+        *ret = names;
+        names = (strv) { 0 };
+        return 0;
+}
+
+static int bad_name(const char *name, phy_error *err) {
+        return phy_error_set(err, EINVAL, "invalid VM name '%s'; use 1 to 64 of A-Z a-z 0-9 . _ - "
+                             "(and not '.' or '..')", name);
+}
+
+int vm_load_by_name(const char *home, const char *name, struct vm_def *ret, phy_error *err) {
+        if (!vm_name_valid(name))
+                return bad_name(name, err);
+        _cleanup_free_ char *conf = vm_conf_path(home, name);
+        if (!conf)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        if (access(conf, F_OK) < 0 && errno == ENOENT)
+                return phy_error_set(err, ENOENT, "no VM named '%s' (looked in %s/vms)", name, home);
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        int r = vm_def_load(conf, &d, err);
+        if (r < 0)
+                return r;
+        if (d.name[0] && strcmp(d.name, name) != 0)
+                return phy_error_set(err, EINVAL, "%s: [vm] name is '%s' but the VM's directory is '%s'; "
+                                     "make them the same", conf, d.name, name);
+        snprintf(d.name, sizeof d.name, "%s", name);
+        *ret = d;
+        d = (struct vm_def) { 0 };
+        return 0;
+}
+
+int vm_delete(const char *home, const char *name, phy_error *err) {
+        if (!vm_name_valid(name))
+                return bad_name(name, err);
+        _cleanup_free_ char *dir = vm_dir(home, name), *gone = NULL;
+        if (!dir || asprintf(&gone, "%s/vms/.#delete.%s.%ld", home, name, (long) getpid()) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        /* Hook for the lifecycle code: a running VM will be refused here. */
+        /* Renamed away first so that a half-removed tree never shows as a VM. */
+        if (rename(dir, gone) < 0) {
+                if (errno == ENOENT)
+                        return phy_error_set(err, ENOENT, "no VM named '%s' (looked in %s/vms)", name, home);
+                return phy_error_set(err, errno, "cannot delete '%s': %s", dir, strerror(errno));
+        }
+        int r = rm_rf(gone);
+        if (r < 0)
+                return phy_error_set(err, r, "VM '%s' is deleted but '%s' could not be removed fully: %s",
+                                     name, gone, strerror(-r));
+        return 0;
+}
+
+/* ---- create ------------------------------------------------------------- */
+
+/* qemu-img from the argument, $PHYLLOME_QEMU_IMG, or $PATH. */
+static char *find_qemu_img(const char *given) {
+        if (given)
+                return strdup(given);
+        const char *env = getenv("PHYLLOME_QEMU_IMG");
+        if (env && *env)
+                return strdup(env);
+        const char *path = getenv("PATH");
+        _cleanup_free_ char *copy = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+        if (!copy)
+                return NULL;
+        char *save = NULL;
+        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+                char *p = NULL;
+                if (asprintf(&p, "%s/qemu-img", dir) < 0)
+                        return NULL;
+                if (access(p, X_OK) == 0)
+                        return p;
+                free(p);
+        }
+        return NULL;
+}
+
+/* Runs argv (no shell), stderr captured for the message.  0 on exit 0. */
+static int run_tool(char *const *argv, char *out, size_t outlen) {
+        out[0] = '\0';
+        int pipefd[2];
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        _cleanup_close_ int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull < 0) {
+                int r = -errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return r;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                /* Only async-signal-safe calls until execve. */
+                if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(pipefd[1], 2) < 0)
+                        _exit(127);
+                execve(argv[0], argv, environ);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        size_t len = 0;
+        for (;;) {
+                char buf[512];
+                ssize_t n = read(pipefd[0], buf, sizeof buf);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                /* Keep the first outlen-1 bytes; drain the rest so the child never blocks. */
+                size_t take = (size_t) n < outlen - 1 - len ? (size_t) n : outlen - 1 - len;
+                memcpy(out + len, buf, take);
+                len += take;
+        }
+        out[len] = '\0';
+        while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
+                out[--len] = '\0';
+        close(pipefd[0]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? -ENOEXEC : -EIO;
+}
+
+static int create_image(const char *qemu_img, const char *path, const char *format, uint64_t size,
+                        phy_error *err) {
+        char sizebuf[32], msg[1024];
+        snprintf(sizebuf, sizeof sizebuf, "%llu", (unsigned long long) size);
+        char *argv[] = { (char *) qemu_img, (char *) "create", (char *) "-q", (char *) "-f", (char *) format,
+                         (char *) path, sizebuf, NULL };
+        int r = run_tool(argv, msg, sizeof msg);
+        if (r == -ENOEXEC)
+                return phy_error_set(err, r, "cannot run '%s' to create the disk image '%s'", qemu_img, path);
+        if (r < 0)
+                return phy_error_set(err, r, "'%s create' failed for the disk image '%s': %s", qemu_img, path,
+                                     msg[0] ? msg : strerror(-r));
+        return 0;
+}
+
+static int check_input_file(const char *vmdir, const char *what, const char *path, phy_error *err) {
+        _cleanup_free_ char *p = vm_path_resolve(vmdir, path);
+        if (!p)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        if (access(p, R_OK) < 0)
+                return phy_error_set(err, errno, "cannot read the %s '%s': %s", what, p, strerror(errno));
+        return 0;
+}
+
+/* Everything of a new VM inside tmp (its future directory). */
+static int populate(const char *tmp, const struct vm_def *def, const struct vm_def *model,
+                    const char *qemu_img_given, phy_error *err) {
+        for (size_t i = 0; i < model->n_cdroms; i++) {
+                int r = check_input_file(tmp, "ISO image", model->cdroms[i].path, err);
+                if (r < 0)
+                        return phy_error_prefix(err, "[cdrom %s]", model->cdroms[i].name);
+        }
+        if (model->kernel && check_input_file(tmp, "kernel", model->kernel, err) < 0)
+                return -err->code;
+        if (model->initrd && check_input_file(tmp, "initrd", model->initrd, err) < 0)
+                return -err->code;
+
+        _cleanup_free_ char *conf = NULL;
+        if (asprintf(&conf, "%s/vm.conf", tmp) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        int r = vm_def_save(def, conf, err);
+        if (r < 0)
+                return r;
+
+        _cleanup_free_ char *qemu_img = NULL;
+        for (size_t i = 0; i < model->n_disks; i++) {
+                const struct vm_disk *k = &model->disks[i];
+                if (k->path[0] == '/') {
+                        /* An image elsewhere is the user's: it must exist already. */
+                        if ((r = check_input_file(tmp, "disk image", k->path, err)) < 0)
+                                return phy_error_prefix(err, "[disk %s]", k->name);
+                        continue;
+                }
+                if (!qemu_img && !(qemu_img = find_qemu_img(qemu_img_given)))
+                        return phy_error_set(err, ENOENT, "cannot find qemu-img to create disk '%s'; install "
+                                             "qemu-utils or set PHYLLOME_QEMU_IMG", k->name);
+                _cleanup_free_ char *p = vm_path_resolve(tmp, k->path);
+                if (!p)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                if ((r = create_image(qemu_img, p, k->format, k->size, err)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int vm_create(const char *home, const struct vm_def *def, const struct host_facts *host,
+              const struct qemu_caps *caps, const char *qemu_img, bool force, phy_error *err) {
+        if (!vm_name_valid(def->name))
+                return bad_name(def->name, err);
+        _cleanup_vm_def_ struct vm_def model = { 0 };
+        int r = vm_model_resolve(def, host, caps, &model, err);
+        if (r < 0)
+                return r;
+
+        _cleanup_free_ char *vms = NULL, *dir = vm_dir(home, def->name), *tmp = NULL;
+        if (!dir || asprintf(&vms, "%s/vms", home) < 0 ||
+            asprintf(&tmp, "%s/.#create.%s.XXXXXX", vms, def->name) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        if ((r = mkdir_p(vms, 0700)) < 0)
+                return phy_error_set(err, r, "cannot create '%s': %s", vms, strerror(-r));
+        struct stat st;
+        bool exists = lstat(dir, &st) == 0;
+        if (exists && !force)
+                return phy_error_set(err, EEXIST, "a VM named '%s' already exists (%s); delete it first or "
+                                     "create with --force to replace it", def->name, dir);
+        if (!mkdtemp(tmp))
+                return phy_error_set(err, errno, "cannot create a directory in '%s': %s", vms, strerror(errno));
+        if (chmod(tmp, 0755) < 0)
+                r = phy_error_set(err, errno, "cannot set the mode of '%s': %s", tmp, strerror(errno));
+        if (r >= 0)
+                r = populate(tmp, def, &model, qemu_img, err);
+        if (r >= 0) {
+                if (exists) {
+                        /* Swap in one step: the old VM stays whole until the new one is. */
+                        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) < 0)
+                                r = phy_error_set(err, errno, "cannot replace '%s': %s", dir, strerror(errno));
+                } else if (rename(tmp, dir) < 0) {
+                        r = errno == EEXIST || errno == ENOTEMPTY
+                                ? phy_error_set(err, EEXIST, "a VM named '%s' was created meanwhile (%s)", def->name, dir)
+                                : phy_error_set(err, errno, "cannot rename '%s' to '%s': %s", tmp, dir, strerror(errno));
+                }
+        }
+        /* tmp is now either the failed attempt or the replaced VM. */
+        if (r < 0 || exists)
+                (void) rm_rf(tmp);
+        return r;
+}

@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The profiles (the Phyllome VM model): a definition plus a profile plus the
+ * host's budget gives a complete, checked model for the argv builder.
+ */
+#include "profile.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qemu/caps.h"
+#include "cleanup.h"
+#include "fileio.h"
+#include "host/host.h"
+
+#define KiB 1024ULL
+#define MiB (1024ULL * KiB)
+#define GiB (1024ULL * MiB)
+
+static const struct vm_profile profiles[] = {
+        {
+                .name = "windows11", .os = "Windows 11",
+                .summary = "Windows 11: Secure Boot, TPM 2.0, Hyper-V enlightenments; needs 2 vCPUs, 4 GiB, 64 GB",
+                .cores = 4, .memory = 8 * GiB, .disk_size = 64 * GiB,
+                .min_cores = 2, .min_memory = 4 * GiB, .min_disk = 64000000000ULL,
+                /* Windows has in-box drivers for SATA and e1000e; virtio needs the driver ISO. */
+                .disk_bus = VM_BUS_SATA, .disk_bus_drivers = VM_BUS_VIRTIO,
+                .nic = VM_NIC_E1000E, .nic_drivers = VM_NIC_VIRTIO,
+                .gpu = VM_GPU_STD, .gpu_gl = VM_GPU_STD,
+                .sound = VM_SOUND_HDA, .sound_fallback = VM_SOUND_HDA,
+                .display = VM_DISPLAY_SPICE, .input = VM_INPUT_USB_TABLET, .tpm = VM_TPM_EMULATED,
+                .secure_boot = true, .smm = true, .hyperv = true, .rtc_localtime = true,
+                .balloon = false, .rng = true, .agent = true, .require_secure_boot_tpm = true,
+        },
+        {
+                .name = "windows10", .os = "Windows 10",
+                .summary = "Windows 10: as windows11 without the Secure Boot and TPM requirement",
+                .cores = 4, .memory = 4 * GiB, .disk_size = 64 * GiB,
+                .disk_bus = VM_BUS_SATA, .disk_bus_drivers = VM_BUS_VIRTIO,
+                .nic = VM_NIC_E1000E, .nic_drivers = VM_NIC_VIRTIO,
+                .gpu = VM_GPU_STD, .gpu_gl = VM_GPU_STD,
+                .sound = VM_SOUND_HDA, .sound_fallback = VM_SOUND_HDA,
+                .display = VM_DISPLAY_SPICE, .input = VM_INPUT_USB_TABLET, .tpm = VM_TPM_NONE,
+                /* SMM on so that turning Secure Boot on needs only one key. */
+                .secure_boot = false, .smm = true, .hyperv = true, .rtc_localtime = true,
+                .balloon = false, .rng = true, .agent = true,
+        },
+        {
+                .name = "linux", .os = "Linux",
+                .summary = "Linux: virtio everywhere, virgl 3D when the display can do GL, balloon",
+                .cores = 2, .memory = 2 * GiB, .disk_size = 20 * GiB,
+                .disk_bus = VM_BUS_VIRTIO, .disk_bus_drivers = VM_BUS_VIRTIO,
+                .nic = VM_NIC_VIRTIO, .nic_drivers = VM_NIC_VIRTIO,
+                .gpu = VM_GPU_VIRTIO, .gpu_gl = VM_GPU_VIRGL,
+                .sound = VM_SOUND_VIRTIO, .sound_fallback = VM_SOUND_HDA,
+                .display = VM_DISPLAY_SPICE, .input = VM_INPUT_VIRTIO, .tpm = VM_TPM_NONE,
+                .balloon = true, .rng = true, .agent = true,
+        },
+        {
+                .name = "freebsd", .os = "FreeBSD",
+                .summary = "FreeBSD and the other BSDs: virtio disk and network, standard VGA, HDA sound",
+                .cores = 2, .memory = 2 * GiB, .disk_size = 20 * GiB,
+                .disk_bus = VM_BUS_VIRTIO, .disk_bus_drivers = VM_BUS_VIRTIO,
+                .nic = VM_NIC_VIRTIO, .nic_drivers = VM_NIC_VIRTIO,
+                .gpu = VM_GPU_STD, .gpu_gl = VM_GPU_STD,
+                .sound = VM_SOUND_HDA, .sound_fallback = VM_SOUND_HDA,
+                .display = VM_DISPLAY_SPICE, .input = VM_INPUT_USB_TABLET, .tpm = VM_TPM_NONE,
+                .balloon = true, .rng = true, .agent = true,
+        },
+        {
+                .name = "other", .os = "the OS",
+                .summary = "Any other OS: conservative emulated devices (SATA, e1000e, VGA, HDA)",
+                .cores = 2, .memory = 2 * GiB, .disk_size = 20 * GiB,
+                .disk_bus = VM_BUS_SATA, .disk_bus_drivers = VM_BUS_SATA,
+                .nic = VM_NIC_E1000E, .nic_drivers = VM_NIC_E1000E,
+                .gpu = VM_GPU_STD, .gpu_gl = VM_GPU_STD,
+                .sound = VM_SOUND_HDA, .sound_fallback = VM_SOUND_HDA,
+                .display = VM_DISPLAY_SPICE, .input = VM_INPUT_USB_TABLET, .tpm = VM_TPM_NONE,
+                .balloon = false, .rng = true, .agent = false,
+        },
+        {
+                .name = "macos", .os = "macOS",
+                .summary = "macOS: only on Apple hardware (Apple's licence); SATA disk, VGA, HDA",
+                .cores = 4, .memory = 8 * GiB, .disk_size = 64 * GiB,
+                .disk_bus = VM_BUS_SATA, .disk_bus_drivers = VM_BUS_SATA,
+                .nic = VM_NIC_VIRTIO, .nic_drivers = VM_NIC_VIRTIO,
+                .gpu = VM_GPU_STD, .gpu_gl = VM_GPU_STD,
+                .sound = VM_SOUND_HDA, .sound_fallback = VM_SOUND_HDA,
+                .display = VM_DISPLAY_SPICE, .input = VM_INPUT_USB_TABLET, .tpm = VM_TPM_NONE,
+                .balloon = false, .rng = true, .agent = true, .require_apple = true,
+        },
+};
+
+const struct vm_profile *vm_profile_list(size_t *ret_n) {
+        *ret_n = ELEMENTSOF(profiles);
+        return profiles;
+}
+
+const struct vm_profile *vm_profile_find(const char *name) {
+        for (size_t i = 0; name && i < ELEMENTSOF(profiles); i++)
+                if (strcmp(profiles[i].name, name) == 0)
+                        return &profiles[i];
+        return NULL;
+}
+
+const char *vm_profile_names(void) {
+        return "windows11, windows10, linux, freebsd, other, macos";
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* host_render_node() without depending on the host module's object: the
+ * first GPU with a render node. */
+static const char *render_node(const struct host_facts *h) {
+        for (size_t i = 0; h && i < h->n_gpus; i++)
+                if (h->gpus[i].render_node)
+                        return h->gpus[i].render_node;
+        return NULL;
+}
+
+/* NULL caps means "assume QEMU has everything". */
+static bool caps_device(const struct qemu_caps *caps, const char *type) {
+        return !caps || strv_contains(&caps->devices, type);
+}
+
+static bool display_can_gl(enum vm_display d, const struct host_facts *h) {
+        return d == VM_DISPLAY_GTK || d == VM_DISPLAY_SDL || (d == VM_DISPLAY_SPICE && render_node(h));
+}
+
+static int merr(const struct vm_def *m, phy_error *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int merr(const struct vm_def *m, phy_error *err, const char *fmt, ...) {
+        char msg[900];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        if (m->path)
+                return phy_error_set(err, EINVAL, "%s: %s", m->path, msg);
+        return phy_error_set(err, EINVAL, "%s", msg);
+}
+
+static int mark(struct vm_def *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int mark(struct vm_def *m, const char *fmt, ...) {
+        char name[200];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(name, sizeof name, fmt, ap);
+        va_end(ap);
+        if (strv_contains(&m->defaulted, name))
+                return 0;
+        return strv_push(&m->defaulted, name);
+}
+
+static bool is_defaulted(const struct vm_def *m, const char *name) {
+        return strv_contains(&m->defaulted, name);
+}
+
+/* Fills field with value when unset and records name. */
+#define FILL(m, field, unset, value, ...) do {                                  \
+                if ((field) == (unset)) {                                       \
+                        (field) = (value);                                      \
+                        if (mark(m, __VA_ARGS__) < 0)                           \
+                                return -ENOMEM;                                 \
+                }                                                               \
+        } while (0)
+#define TRI(b) ((b) ? VM_ON : VM_OFF)
+
+/* Sizes in messages: "4 GiB", "1536 MiB", else the file's own notation. */
+static void sz(uint64_t v, char *buf, size_t len) {
+        if (v && v % GiB == 0)
+                snprintf(buf, len, "%llu GiB", (unsigned long long) (v / GiB));
+        else if (v && v % MiB == 0)
+                snprintf(buf, len, "%llu MiB", (unsigned long long) (v / MiB));
+        else
+                format_size(v, buf, len);
+}
+
+/* A stable MAC for a NIC whose definition has none: FNV-1a of the VM's
+ * identity and the NIC name, in QEMU's 52:54:00 range. */
+static void derive_mac(const struct vm_def *m, const char *nic, char mac[18]) {
+        uint64_t h = 0xcbf29ce484222325ULL;
+        const char *parts[] = { m->uuid[0] ? m->uuid : m->name, "\n", nic };
+        for (size_t p = 0; p < ELEMENTSOF(parts); p++)
+                for (const unsigned char *c = (const unsigned char *) parts[p]; *c; c++)
+                        h = (h ^ *c) * 0x100000001b3ULL;
+        snprintf(mac, 18, "52:54:00:%02x:%02x:%02x", (unsigned) (h >> 16) & 0xff,
+                 (unsigned) (h >> 8) & 0xff, (unsigned) h & 0xff);
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+        size_t a = strlen(s), b = strlen(suffix);
+        return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* ---- filling ------------------------------------------------------------ */
+
+static int fill(struct vm_def *m, const struct vm_profile *p, const struct host_facts *host,
+                const struct qemu_caps *caps) {
+        bool drivers = false;
+        for (size_t i = 0; i < m->n_cdroms; i++)
+                if (strcmp(m->cdroms[i].name, "drivers") == 0)
+                        drivers = true;
+
+        if (!m->machine) {
+                if (!(m->machine = strdup("q35")) || mark(m, "machine.type") < 0)
+                        return -ENOMEM;
+        }
+        FILL(m, m->hyperv, VM_UNSET, TRI(p->hyperv), "machine.hyperv");
+        FILL(m, m->rtc_localtime, VM_UNSET, TRI(p->rtc_localtime), "machine.rtc");
+        FILL(m, m->balloon, VM_UNSET, TRI(p->balloon), "machine.balloon");
+        FILL(m, m->rng, VM_UNSET, TRI(p->rng), "machine.rng");
+        FILL(m, m->agent, VM_UNSET, TRI(p->agent), "machine.agent");
+        FILL(m, m->input, VM_INPUT_UNSET, p->input, "machine.input");
+
+        /* Sized from the budget: the profile's figure, capped to what VMs get. */
+        unsigned cores = p->cores;
+        if (host && host->vm_cpus_max && cores > host->vm_cpus_max)
+                cores = host->vm_cpus_max;
+        FILL(m, m->cores, 0u, cores, "cpu.cores");
+        FILL(m, m->threads, 0u, 1u, "cpu.threads");
+        uint64_t mem = p->memory;
+        if (host && host->vm_mem_max && mem > host->vm_mem_max)
+                mem = host->vm_mem_max / MiB * MiB;
+        FILL(m, m->memory, 0, mem, "memory.size");
+
+        FILL(m, m->firmware, VM_FW_UNSET, VM_FW_UEFI, "firmware.type");
+        FILL(m, m->secure_boot, VM_UNSET, TRI(p->secure_boot && m->firmware == VM_FW_UEFI), "firmware.secure-boot");
+        /* Secure Boot's variable store is protected by SMM. */
+        FILL(m, m->smm, VM_UNSET, TRI(p->smm || m->secure_boot == VM_ON), "machine.smm");
+
+        for (size_t i = 0; i < m->n_disks; i++) {
+                struct vm_disk *k = &m->disks[i];
+                if (!k->format) {
+                        bool raw = k->path && (ends_with(k->path, ".raw") || ends_with(k->path, ".img"));
+                        if (!(k->format = strdup(raw ? "raw" : "qcow2")) || mark(m, "disk.%s.format", k->name) < 0)
+                                return -ENOMEM;
+                }
+                if (!k->path) {
+                        if (asprintf(&k->path, "disk-%s.%s", k->name,
+                                     strcmp(k->format, "raw") == 0 ? "img" : "qcow2") < 0) {
+                                k->path = NULL;
+                                return -ENOMEM;
+                        }
+                        if (mark(m, "disk.%s.path", k->name) < 0)
+                                return -ENOMEM;
+                }
+                FILL(m, k->size, 0, p->disk_size, "disk.%s.size", k->name);
+                FILL(m, k->bus, VM_BUS_UNSET, drivers ? p->disk_bus_drivers : p->disk_bus, "disk.%s.bus", k->name);
+        }
+        for (size_t i = 0; i < m->n_cdroms; i++)
+                FILL(m, m->cdroms[i].bus, VM_BUS_UNSET, VM_BUS_SATA, "cdrom.%s.bus", m->cdroms[i].name);
+        for (size_t i = 0; i < m->n_nics; i++) {
+                struct vm_nic *n = &m->nics[i];
+                FILL(m, n->mode, VM_NET_UNSET, VM_NET_USER, "network.%s.mode", n->name);
+                FILL(m, n->model, VM_NIC_UNSET, drivers ? p->nic_drivers : p->nic, "network.%s.model", n->name);
+                if (!n->mac[0]) {
+                        derive_mac(m, n->name, n->mac);
+                        if (mark(m, "network.%s.mac", n->name) < 0)
+                                return -ENOMEM;
+                }
+        }
+
+        FILL(m, m->display, VM_DISPLAY_UNSET, p->display, "display.type");
+        bool can_gl = display_can_gl(m->display, host);
+        enum vm_gpu gpu = can_gl && caps_device(caps, "virtio-vga-gl") ? p->gpu_gl : p->gpu;
+        FILL(m, m->gpu, VM_GPU_UNSET, gpu, "gpu.type");
+        FILL(m, m->gl, VM_UNSET, TRI(m->gpu == VM_GPU_VIRGL && can_gl), "display.gl");
+        FILL(m, m->sound, VM_SOUND_UNSET, caps_device(caps, "virtio-sound-pci") ? p->sound : p->sound_fallback,
+             "sound.type");
+        FILL(m, m->tpm, VM_TPM_UNSET, p->tpm, "tpm.type");
+        return 0;
+}
+
+/* ---- checks ------------------------------------------------------------- */
+
+/* The QEMU device each choice needs, to refuse early with a clear message. */
+struct need {
+        bool when;
+        const char *device;
+        const char *what;
+        const char *instead;
+};
+
+static int check_caps(const struct vm_def *m, const struct qemu_caps *caps, phy_error *err) {
+        if (!caps)
+                return 0;
+        if (!strv_contains(&caps->machines, m->machine))
+                return merr(m, err, "QEMU (%s) has no machine type '%s' ([machine] type); use q35",
+                            caps->binary ? caps->binary : "qemu-system-x86_64", m->machine);
+        bool disk_bus[8] = { false };
+        for (size_t i = 0; i < m->n_disks; i++)
+                disk_bus[m->disks[i].bus] = true;
+        bool nic[4] = { false };
+        for (size_t i = 0; i < m->n_nics; i++)
+                nic[m->nics[i].model] = true;
+        const struct need needs[] = {
+                { m->gpu == VM_GPU_STD, "VGA", "[gpu] type = std", "none" },
+                { m->gpu == VM_GPU_VIRTIO, "virtio-vga", "[gpu] type = virtio", "std" },
+                { m->gpu == VM_GPU_VIRGL, "virtio-vga-gl", "[gpu] type = virgl", "virtio" },
+                { m->sound == VM_SOUND_VIRTIO, "virtio-sound-pci", "[sound] type = virtio", "hda" },
+                { m->sound == VM_SOUND_HDA, "ich9-intel-hda", "[sound] type = hda", "none" },
+                { m->sound == VM_SOUND_AC97, "AC97", "[sound] type = ac97", "hda" },
+                { m->tpm == VM_TPM_EMULATED || m->tpm == VM_TPM_PASSTHROUGH, "tpm-crb", "[tpm]", "none" },
+                { nic[VM_NIC_VIRTIO], "virtio-net-pci", "a network with model = virtio", "e1000e" },
+                { nic[VM_NIC_E1000E], "e1000e", "a network with model = e1000e", "virtio" },
+                { nic[VM_NIC_RTL8139], "rtl8139", "a network with model = rtl8139", "e1000e" },
+                { disk_bus[VM_BUS_VIRTIO], "virtio-blk-pci", "a disk with bus = virtio", "sata" },
+                { disk_bus[VM_BUS_SCSI], "virtio-scsi-pci", "a disk with bus = scsi", "virtio" },
+                { disk_bus[VM_BUS_NVME], "nvme", "a disk with bus = nvme", "virtio" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(needs); i++)
+                if (needs[i].when && !strv_contains(&caps->devices, needs[i].device))
+                        return merr(m, err, "%s needs QEMU's device '%s', which %s does not have; use %s instead",
+                                    needs[i].what, needs[i].device,
+                                    caps->binary ? caps->binary : "this QEMU", needs[i].instead);
+        return 0;
+}
+
+static int check(const struct vm_def *m, const struct vm_profile *p, const struct host_facts *host,
+                 const struct qemu_caps *caps, phy_error *err) {
+        char a[32], b[32], c[32];
+        unsigned vcpus = m->cores * m->threads;
+
+        /* Below the OS's own minimum: say whether the host budget is why. */
+        if (p->min_cores && vcpus < p->min_cores) {
+                if (is_defaulted(m, "cpu.cores") && host)
+                        return merr(m, err, "profile %s needs at least %u vCPUs (%s's own minimum), but this "
+                                    "host's VM budget is %u (%u CPUs, %u kept for the host); use a bigger host or "
+                                    "lower reserve-cpus in /etc/phyllome/host.conf",
+                                    p->name, p->min_cores, p->os, host->vm_cpus_max, host->cpus, host->reserve_cpus);
+                return merr(m, err, "profile %s needs at least %u vCPUs (%s's own minimum), got %u "
+                            "(cores %u, threads %u); set [cpu] cores = %u or more",
+                            p->name, p->min_cores, p->os, vcpus, m->cores, m->threads, p->min_cores);
+        }
+        if (p->min_memory && m->memory < p->min_memory) {
+                sz(p->min_memory, a, sizeof a);
+                sz(m->memory, b, sizeof b);
+                if (is_defaulted(m, "memory.size") && host) {
+                        sz(host->mem_total, c, sizeof c);
+                        char r[32];
+                        sz(host->reserve_mem, r, sizeof r);
+                        return merr(m, err, "profile %s needs at least %s of memory (%s's own minimum), but "
+                                    "this host's VM budget is %s (%s total, %s kept for the host); use a bigger "
+                                    "host or lower reserve-memory in /etc/phyllome/host.conf",
+                                    p->name, a, p->os, b, c, r);
+                }
+                return merr(m, err, "profile %s needs at least %s of memory (%s's own minimum), got %s; "
+                            "set [memory] size = %lluG or more", p->name, a, p->os, b,
+                            (unsigned long long) ((p->min_memory + GiB - 1) / GiB));
+        }
+        if (p->min_disk) {
+                if (m->n_disks == 0)
+                        return merr(m, err, "profile %s needs a system disk of at least %llu GB (%s's own "
+                                    "minimum); add a [disk system] section", p->name, p->min_disk / 1000000000ULL, p->os);
+                if (m->disks[0].size < p->min_disk) {
+                        sz(m->disks[0].size, b, sizeof b);
+                        return merr(m, err, "profile %s needs a system disk of at least %llu GB (%s's own "
+                                    "minimum), but disk '%s' is %s; set its size = %lluG or more", p->name,
+                                    p->min_disk / 1000000000ULL, p->os, m->disks[0].name, b,
+                                    p->min_disk / 1000000000ULL);
+                }
+        }
+        if (p->require_secure_boot_tpm) {
+                if (m->firmware != VM_FW_UEFI || m->secure_boot != VM_ON)
+                        return merr(m, err, "profile %s requires UEFI with Secure Boot (%s's own minimum); "
+                                    "remove '[firmware] type = bios' and 'secure-boot = off', or use profile windows10",
+                                    p->name, p->os);
+                if (m->tpm == VM_TPM_NONE)
+                        return merr(m, err, "profile %s requires a TPM 2.0 (%s's own minimum); set [tpm] "
+                                    "type = emulated, or use profile windows10", p->name, p->os);
+        }
+
+        /* The host budget: what the host keeps is not for VMs. */
+        if (host && host->vm_cpus_max && vcpus > host->vm_cpus_max)
+                return merr(m, err, "the VM asks for %u vCPUs (cores %u, threads %u), more than this host's VM "
+                            "budget of %u (%u CPUs, %u kept for the host); lower [cpu] cores",
+                            vcpus, m->cores, m->threads, host->vm_cpus_max, host->cpus, host->reserve_cpus);
+        if (host && host->vm_mem_max && m->memory > host->vm_mem_max) {
+                sz(m->memory, a, sizeof a);
+                sz(host->vm_mem_max / MiB * MiB, b, sizeof b);
+                sz(host->mem_total, c, sizeof c);
+                return merr(m, err, "the VM asks for %s of memory, more than this host's VM budget of %s "
+                            "(%s total); lower [memory] size", a, b, c);
+        }
+        if (m->memory < 16 * MiB) {
+                sz(m->memory, a, sizeof a);
+                return merr(m, err, "[memory] size is %s, too little for any OS; use at least 16M", a);
+        }
+
+        if (m->secure_boot == VM_ON && m->firmware != VM_FW_UEFI)
+                return merr(m, err, "[firmware] secure-boot = on needs type = uefi");
+        if (m->secure_boot == VM_ON && m->smm != VM_ON)
+                return merr(m, err, "[firmware] secure-boot = on needs [machine] smm = on (SMM protects the "
+                            "Secure Boot variables)");
+
+        bool can_gl = display_can_gl(m->display, host);
+        const char *why = m->display == VM_DISPLAY_SPICE ? " and the host has no render node (/dev/dri/renderD*)" : "";
+        if (m->gpu == VM_GPU_VIRGL && !can_gl)
+                return merr(m, err, "[gpu] type = virgl needs a display that can do GL (gtk, sdl, or spice with a "
+                            "render node on the host), but [display] type is %s%s; use [gpu] type = virtio",
+                            vm_display_name(m->display), why);
+        if (m->gl == VM_ON && !can_gl)
+                return merr(m, err, "[display] gl = on needs a display that can do GL (gtk, sdl, or spice with a "
+                            "render node on the host), but [display] type is %s%s", vm_display_name(m->display), why);
+        if (m->gpu == VM_GPU_VIRGL && m->gl != VM_ON)
+                return merr(m, err, "[gpu] type = virgl needs [display] gl = on");
+
+        if (m->tpm == VM_TPM_PASSTHROUGH && host && !host->tpm_device)
+                return merr(m, err, "[tpm] type = passthrough needs a TPM on the host (/dev/tpm0), and this host "
+                            "has none; use type = emulated");
+        if ((m->initrd || m->append) && !m->kernel)
+                return merr(m, err, "[boot] initrd and append need a kernel; add kernel = PATH");
+        for (size_t i = 0; i < m->n_cdroms; i++)
+                if (!m->cdroms[i].path)
+                        return merr(m, err, "[cdrom %s] has no path; set path = /path/to/image.iso", m->cdroms[i].name);
+        for (size_t i = 0; i < m->n_shares; i++)
+                if (!m->shares[i].path)
+                        return merr(m, err, "[share %s] has no path; set path = /a/host/directory", m->shares[i].tag);
+        for (size_t i = 0; i < m->n_nics; i++)
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(m->nics[i].mac, m->nics[j].mac) == 0)
+                                return merr(m, err, "[network %s] and [network %s] have the same MAC address %s",
+                                            m->nics[j].name, m->nics[i].name, m->nics[i].mac);
+        return check_caps(m, caps, err);
+}
+
+int vm_model_resolve(const struct vm_def *def, const struct host_facts *host, const struct qemu_caps *caps,
+                     struct vm_def *ret_model, phy_error *err) {
+        if (!def->profile)
+                return merr(def, err, "the definition names no profile; add 'profile = NAME' to [vm] "
+                            "(one of: %s)", vm_profile_names());
+        const struct vm_profile *p = vm_profile_find(def->profile);
+        if (!p)
+                return merr(def, err, "unknown profile '%s'; use one of: %s", def->profile, vm_profile_names());
+        if (p->require_apple && !(host && host->apple))
+                return merr(def, err, "profile macos is refused on this host: Apple's licence (the macOS EULA) "
+                            "permits running macOS only on Apple-branded hardware, and this host's DMI vendor "
+                            "is '%s', not Apple", host && host->dmi_vendor ? host->dmi_vendor : "unknown");
+
+        _cleanup_vm_def_ struct vm_def m = { 0 };
+        if (vm_def_copy(def, &m) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        int r = fill(&m, p, host, caps);
+        if (r < 0)
+                return phy_error_set(err, r, "out of memory");
+        r = check(&m, p, host, caps, err);
+        if (r < 0)
+                return r;
+        *ret_model = m;
+        m = (struct vm_def) { 0 };
+        return 0;
+}

@@ -225,16 +225,18 @@ int qemu_tools_find(struct qemu_tools *ret, phy_error *err) {
                 /* A test or a hand-built firmware: Debian's names in that folder only. */
                 ovmf_fallback(ovmf_dir, &t);
         } else {
+                /* Highest priority first, as QEMU's firmware.json orders them. */
                 _cleanup_free_ char *user = NULL;
                 const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-                if (xdg && xdg[0] == '/')
-                        r = asprintf(&user, "%s/qemu/firmware", xdg);
-                else if (home && home[0] == '/')
-                        r = asprintf(&user, "%s/.config/qemu/firmware", home);
-                if (r < 0)
+                if (xdg && xdg[0] == '/' ? asprintf(&user, "%s/qemu/firmware", xdg) < 0 :
+                    home && home[0] == '/' ? asprintf(&user, "%s/.config/qemu/firmware", home) < 0 : false)
                         user = NULL;
-                const char *dirs[] = { user ? user : "/etc/qemu/firmware", "/etc/qemu/firmware",
-                                       "/usr/share/qemu/firmware", NULL };
+                const char *dirs[4] = { 0 };
+                size_t nd = 0;
+                if (user)
+                        dirs[nd++] = user;
+                dirs[nd++] = "/etc/qemu/firmware";
+                dirs[nd++] = "/usr/share/qemu/firmware";
                 if ((r = qemu_ovmf_from_descriptors(dirs, &t, err)) < 0) {
                         qemu_tools_done(&t);
                         return r;

@@ -43,3 +43,15 @@ int cmd_delete(struct cli_ctx *, int, char **);
 int cmd_profiles(struct cli_ctx *, int, char **);
 int cmd_argv(struct cli_ctx *, int, char **);
 int cmd_caps(struct cli_ctx *, int, char **);
+/* lifecycle: src/cli/run.c */
+int cmd_start(struct cli_ctx *, int, char **);
+int cmd_stop(struct cli_ctx *, int, char **);
+int cmd_kill(struct cli_ctx *, int, char **);
+int cmd_restart(struct cli_ctx *, int, char **);
+int cmd_pause(struct cli_ctx *, int, char **);
+int cmd_resume(struct cli_ctx *, int, char **);
+int cmd_status(struct cli_ctx *, int, char **);
+int cmd_console(struct cli_ctx *, int, char **);
+int cmd_logs(struct cli_ctx *, int, char **);
+int cmd_view(struct cli_ctx *, int, char **);
+int cmd_wait(struct cli_ctx *, int, char **);

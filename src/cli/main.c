@@ -41,6 +41,17 @@ static const struct cli_cmd commands[] = {
         { NULL, "caps", cmd_caps, "caps [--json] [--qemu PATH] [--refresh]",
           "what the QEMU binary supports, probed over QMP and cached" },
         /* lifecycle: src/cli/run.c */
+        { NULL, "start", cmd_start, "start NAME [--console] [--paused]", "start a VM (its monitor keeps it running)" },
+        { NULL, "stop", cmd_stop, "stop NAME [--timeout S] [--force]", "power button, wait, then SIGTERM, then SIGKILL" },
+        { NULL, "kill", cmd_kill, "kill NAME", "end a VM's QEMU at once (SIGKILL)" },
+        { NULL, "restart", cmd_restart, "restart NAME [--timeout S]", "stop, then start a VM" },
+        { NULL, "pause", cmd_pause, "pause NAME", "stop a VM's CPUs" },
+        { NULL, "resume", cmd_resume, "resume NAME", "let a paused VM run again" },
+        { NULL, "status", cmd_status, "status NAME [--json]", "state, pids, exit status and last error of a VM" },
+        { NULL, "console", cmd_console, "console NAME", "attach to a VM's serial console (Ctrl-] detaches)" },
+        { NULL, "logs", cmd_logs, "logs NAME [--follow]", "serial console output and QEMU's messages" },
+        { NULL, "view", cmd_view, "view NAME", "open a VM's SPICE display with remote-viewer" },
+        { NULL, "wait", cmd_wait, "wait NAME --for stopped|running|paused [--timeout S]", "wait until a VM is in a state" },
         { NULL, "version", cmd_version, "version [--json]", "print the version" },
 };
 

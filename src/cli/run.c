@@ -1,0 +1,539 @@
+/* SPDX-License-Identifier: MIT */
+/* phyllo start, stop, kill, restart, pause, resume, status, console, logs,
+ * view, wait: the lifecycle of a VM (src/run does the work). */
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cleanup.h"
+#include "fileio.h"
+#include "run/run.h"
+#include "vm/vm.h"
+
+#define DETACH_KEY 0x1d         /* Ctrl-] */
+
+static const char *start_usage = "start NAME [--console] [--paused]";
+static const char *stop_usage = "stop NAME [--timeout S] [--force]";
+static const char *kill_usage = "kill NAME";
+static const char *restart_usage = "restart NAME [--timeout S]";
+static const char *pause_usage = "pause NAME";
+static const char *resume_usage = "resume NAME";
+static const char *status_usage = "status NAME [--json]";
+static const char *console_usage = "console NAME";
+static const char *logs_usage = "logs NAME [--follow]";
+static const char *view_usage = "view NAME";
+static const char *wait_usage = "wait NAME --for stopped|running|paused [--timeout S]";
+
+/* The one positional argument every lifecycle command takes. */
+static int take_name(int argc, char **argv, const char *usage, const char **ret) {
+        if (optind >= argc)
+                return cli_usage_error(usage, "a VM name is required");
+        if (optind + 1 < argc)
+                return cli_usage_error(usage, "unexpected argument '%s'", argv[optind + 1]);
+        if (!vm_name_valid(argv[optind]))
+                return cli_usage_error(usage, "'%s' is not a valid VM name", argv[optind]);
+        *ret = argv[optind];
+        return 0;
+}
+
+/* Commands with no option but the name. */
+static int name_only(int argc, char **argv, const char *usage, const char **ret) {
+        static const struct option opts[] = { { NULL, 0, NULL, 0 } };
+        int c;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+                return cli_usage_error(usage, "unknown option");
+        return take_name(argc, argv, usage, ret);
+}
+
+static int parse_seconds(const char *s, const char *usage, unsigned *ret) {
+        unsigned long long v;
+        if (parse_uint(s, 31 * 24 * 3600, &v) < 0)
+                return cli_usage_error(usage, "'%s' is not a number of seconds", s);
+        *ret = (unsigned) v;
+        return 0;
+}
+
+/* --- console --- */
+
+static int console_attach(struct cli_ctx *ctx, const char *home, const char *name) {
+        phy_error err = { 0 };
+        _cleanup_close_ int fd = -1;
+        if (run_console_connect(home, name, &fd, &err) < 0)
+                return cli_fail(&err);
+        bool tty = isatty(STDIN_FILENO);
+        struct termios saved;
+        if (tty && tcgetattr(STDIN_FILENO, &saved) == 0) {
+                struct termios raw = saved;
+                cfmakeraw(&raw);
+                (void) tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+        } else
+                tty = false;
+        fprintf(stderr, "Connected to VM '%s' console; press Ctrl-] to detach%s", name, tty ? "\r\n" : "\n");
+
+        struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
+        bool stdin_open = true, detached = false;
+        char buf[8192];
+        for (;;) {
+                int n = poll(p, 2, -1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        break;
+                if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+                        ssize_t k = read(fd, buf, sizeof buf);
+                        if (k <= 0)
+                                break;
+                        for (ssize_t off = 0; off < k;) {
+                                ssize_t w = write(STDOUT_FILENO, buf + off, (size_t) (k - off));
+                                if (w <= 0)
+                                        goto done;
+                                off += w;
+                        }
+                }
+                if (stdin_open && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+                        ssize_t k = read(STDIN_FILENO, buf, sizeof buf);
+                        if (k <= 0) {
+                                /* Input ended: let the monitor close our side once it
+                                 * relayed everything, so the output up to then arrives. */
+                                stdin_open = false;
+                                p[0].fd = -1;
+                                (void) shutdown(fd, SHUT_WR);
+                                continue;
+                        }
+                        if (tty) {
+                                char *d = memchr(buf, DETACH_KEY, (size_t) k);
+                                if (d) {
+                                        k = d - buf;
+                                        detached = true;
+                                }
+                        }
+                        if (k > 0 && send(fd, buf, (size_t) k, MSG_NOSIGNAL) < 0)
+                                break;
+                        if (detached)
+                                break;
+                }
+        }
+done:
+        if (tty) {
+                (void) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+                fprintf(stderr, "\n%s from VM '%s' console\n", detached ? "Detached" : "Disconnected", name);
+        }
+        (void) ctx;
+        return 0;
+}
+
+int cmd_console(struct cli_ctx *ctx, int argc, char **argv) {
+        const char *name, *home;
+        int r = name_only(argc, argv, console_usage, &name);
+        if (r)
+                return r;
+        if (cli_home(ctx, &home) < 0)
+                return 1;
+        return console_attach(ctx, home, name);
+}
+
+/* --- start / stop / kill / restart / pause / resume --- */
+
+static int do_start(struct cli_ctx *ctx, const char *home, const char *name, bool paused) {
+        phy_error err = { 0 };
+        _cleanup_strv_ strv warnings = { 0 };
+        struct run_start_opts o = { .root = ctx->root, .home = home, .name = name, .paused = paused };
+        int r = run_start(&o, &warnings, &err);
+        for (size_t i = 0; i < warnings.n; i++)
+                fprintf(stderr, "phyllo: warning: %s\n", warnings.v[i]);
+        if (r < 0)
+                return cli_fail(&err);
+        printf("VM '%s' started%s\n", name, paused ? " (paused)" : "");
+        fflush(stdout);
+        return 0;
+}
+
+int cmd_start(struct cli_ctx *ctx, int argc, char **argv) {
+        enum { OPT_CONSOLE = 1, OPT_PAUSED };
+        static const struct option opts[] = {
+                { "console", no_argument, NULL, OPT_CONSOLE },
+                { "paused", no_argument, NULL, OPT_PAUSED },
+                { NULL, 0, NULL, 0 },
+        };
+        bool console = false, paused = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                switch (c) {
+                case OPT_CONSOLE: console = true; break;
+                case OPT_PAUSED: paused = true; break;
+                default: return cli_usage_error(start_usage, "unknown option");
+                }
+        }
+        const char *name, *home;
+        int r = take_name(argc, argv, start_usage, &name);
+        if (r)
+                return r;
+        if (cli_home(ctx, &home) < 0)
+                return 1;
+        r = do_start(ctx, home, name, paused);
+        if (r == 0 && console)
+                r = console_attach(ctx, home, name);
+        return r;
+}
+
+static int do_stop(const char *home, const char *name, unsigned timeout, bool force) {
+        phy_error err = { 0 };
+        bool was = false;
+        if (run_stop(home, name, timeout, force, &was, &err) < 0)
+                return cli_fail(&err);
+        printf(was ? "VM '%s' stopped\n" : "VM '%s' is not running\n", name);
+        fflush(stdout);
+        return 0;
+}
+
+int cmd_stop(struct cli_ctx *ctx, int argc, char **argv) {
+        enum { OPT_TIMEOUT = 1, OPT_FORCE };
+        static const struct option opts[] = {
+                { "timeout", required_argument, NULL, OPT_TIMEOUT },
+                { "force", no_argument, NULL, OPT_FORCE },
+                { NULL, 0, NULL, 0 },
+        };
+        unsigned timeout = 60;
+        bool force = false;
+        int c, r;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                switch (c) {
+                case OPT_TIMEOUT:
+                        if ((r = parse_seconds(optarg, stop_usage, &timeout)))
+                                return r;
+                        break;
+                case OPT_FORCE: force = true; break;
+                default: return cli_usage_error(stop_usage, "unknown option");
+                }
+        }
+        const char *name, *home;
+        if ((r = take_name(argc, argv, stop_usage, &name)))
+                return r;
+        if (cli_home(ctx, &home) < 0)
+                return 1;
+        return do_stop(home, name, timeout, force);
+}
+
+int cmd_restart(struct cli_ctx *ctx, int argc, char **argv) {
+        static const struct option opts[] = {
+                { "timeout", required_argument, NULL, 't' },
+                { NULL, 0, NULL, 0 },
+        };
+        unsigned timeout = 60;
+        int c, r;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                if (c != 't')
+                        return cli_usage_error(restart_usage, "unknown option");
+                if ((r = parse_seconds(optarg, restart_usage, &timeout)))
+                        return r;
+        }
+        const char *name, *home;
+        if ((r = take_name(argc, argv, restart_usage, &name)))
+                return r;
+        if (cli_home(ctx, &home) < 0)
+                return 1;
+        if ((r = do_stop(home, name, timeout, false)))
+                return r;
+        return do_start(ctx, home, name, false);
+}
+
+int cmd_kill(struct cli_ctx *ctx, int argc, char **argv) {
+        const char *name, *home;
+        int r = name_only(argc, argv, kill_usage, &name);
+        if (r)
+                return r;
+        if (cli_home(ctx, &home) < 0)
+                return 1;
+        phy_error err = { 0 };
+        if (run_kill(home, name, &err) < 0)
+                return cli_fail(&err);
+        printf("VM '%s' killed\n", name);
+        return 0;
+}
+
+static int pause_resume(struct cli_ctx *ctx, int argc, char **argv, bool pause) {
+        const char *name, *home;
+        int r = name_only(argc, argv, pause ? pause_usage : resume_usage, &name);
+        if (r)
+                return r;
+        if (cli_home(ctx, &home) < 0)
+                return 1;
+        phy_error err = { 0 };
+        if ((pause ? run_pause(home, name, &err) : run_resume(home, name, &err)) < 0)
+                return cli_fail(&err);
+        printf("VM '%s' %s\n", name, pause ? "paused" : "resumed");
+        return 0;
+}
+
+int cmd_pause(struct cli_ctx *ctx, int argc, char **argv) {
+        return pause_resume(ctx, argc, argv, true);
+}
+
+int cmd_resume(struct cli_ctx *ctx, int argc, char **argv) {
+        return pause_resume(ctx, argc, argv, false);
+}
+
+/* --- status / wait --- */
+
+int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
+        static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 } };
+        bool json = false;
+        int c, r;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                if (c != 'j')
+                        return cli_usage_error(status_usage, "unknown option");
+                json = true;
+        }
+        const char *name, *home;
+        if ((r = take_name(argc, argv, status_usage, &name)))
+                return r;
+        if (cli_home(ctx, &home) < 0)
+                return 1;
+        phy_error err = { 0 };
+        _cleanup_vm_def_ struct vm_def def = { 0 };
+        if (vm_load_by_name(home, name, &def, &err) < 0)
+                return cli_fail(&err);
+        _cleanup_run_state_ struct run_state st = { 0 };
+        if (run_state_get(home, name, &st, &err) < 0)
+                return cli_fail(&err);
+        if (json) {
+                json_object *o = run_state_to_json(&st);
+                json_object_object_add(o, "name", json_object_new_string(name));
+                cli_print_json(o);
+                return 0;
+        }
+        printf("%s: %s%s\n", name, run_state_name(st.state), st.unsupervised ? " (unsupervised)" : "");
+        if (run_state_active(st.state)) {
+                if (st.monitor_pid && !st.unsupervised)
+                        printf("  monitor pid: %d\n", (int) st.monitor_pid);
+                if (st.qemu_pid)
+                        printf("  QEMU pid:    %d\n", (int) st.qemu_pid);
+                if (st.swtpm_pid)
+                        printf("  swtpm pid:   %d\n", (int) st.swtpm_pid);
+                if (st.started > 0) {
+                        long long up = (long long) time(NULL) - st.started;
+                        printf("  up:          %lld s\n", up < 0 ? 0 : up);
+                }
+                if (st.unsupervised)
+                        printf("  its monitor ended: QMP still works; 'phyllo stop %s' stops it cleanly\n", name);
+        }
+        if (st.exit_status >= 0 && !run_state_active(st.state))
+                printf("  exit status: %d\n", st.exit_status);
+        if (st.exit_signal > 0 && !run_state_active(st.state))
+                printf("  killed by:   signal %d (SIG%s)\n", st.exit_signal,
+                       sigabbrev_np(st.exit_signal) ? sigabbrev_np(st.exit_signal) : "?");
+        if (st.error)
+                printf("  error:       %s\n", st.error);
+        if (st.log_tail)
+                printf("  last log lines:\n%s\n", st.log_tail);
+        return 0;
+}
+
+int cmd_wait(struct cli_ctx *ctx, int argc, char **argv) {
+        enum { OPT_FOR = 1, OPT_TIMEOUT };
+        static const struct option opts[] = {
+                { "for", required_argument, NULL, OPT_FOR },
+                { "timeout", required_argument, NULL, OPT_TIMEOUT },
+                { NULL, 0, NULL, 0 },
+        };
+        const char *want_s = NULL;
+        unsigned timeout = 0;
+        bool have_timeout = false;
+        int c, r;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                switch (c) {
+                case OPT_FOR: want_s = optarg; break;
+                case OPT_TIMEOUT:
+                        if ((r = parse_seconds(optarg, wait_usage, &timeout)))
+                                return r;
+                        have_timeout = true;
+                        break;
+                default: return cli_usage_error(wait_usage, "unknown option");
+                }
+        }
+        enum run_state_kind want;
+        if (!want_s)
+                return cli_usage_error(wait_usage, "--for is required");
+        if (run_state_from_name(want_s, &want) < 0 ||
+            (want != RUN_STOPPED && want != RUN_RUNNING && want != RUN_PAUSED))
+                return cli_usage_error(wait_usage, "--for takes stopped, running or paused, not '%s'", want_s);
+        const char *name, *home;
+        if ((r = take_name(argc, argv, wait_usage, &name)))
+                return r;
+        if (cli_home(ctx, &home) < 0)
+                return 1;
+        phy_error err = { 0 };
+        _cleanup_run_state_ struct run_state st = { 0 };
+        if (run_wait(home, name, want, have_timeout ? (int) timeout * 1000 : -1, &st, &err) < 0)
+                return cli_fail(&err);
+        printf("%s: %s\n", name, run_state_name(st.state));
+        return 0;
+}
+
+/* --- logs --- */
+
+struct logfile {
+        const char *tag;
+        char *path;
+        off_t off;
+        ino_t ino;
+};
+
+/* Prints the file from lf->off, each line marked with its tag; only whole
+ * lines unless `partial` (the end of a non-following dump). */
+static bool log_print(struct logfile *lf, bool partial) {
+        _cleanup_close_ int fd = open(lf->path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return true;
+        struct stat s;
+        if (fstat(fd, &s) < 0)
+                return true;
+        if (s.st_ino != lf->ino || s.st_size < lf->off) {
+                lf->ino = s.st_ino;     /* rotated or truncated by a new start */
+                lf->off = 0;
+        }
+        if (lseek(fd, lf->off, SEEK_SET) < 0)
+                return true;
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        _cleanup_fclose_ FILE *f = fdopen(fd, "r");
+        if (!f)
+                return true;
+        fd = -1;
+        ssize_t n;
+        while ((n = getline(&line, &cap, f)) > 0) {
+                bool whole = line[n - 1] == '\n';
+                if (!whole && !partial)
+                        break;
+                lf->off += n;
+                while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                        line[--n] = '\0';
+                if (printf("[%s] %s\n", lf->tag, line) < 0)
+                        return false;
+        }
+        return fflush(stdout) == 0;
+}
+
+int cmd_logs(struct cli_ctx *ctx, int argc, char **argv) {
+        static const struct option opts[] = { { "follow", no_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
+        bool follow = false;
+        int c, r;
+        while ((c = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
+                if (c != 'f')
+                        return cli_usage_error(logs_usage, "unknown option");
+                follow = true;
+        }
+        const char *name, *home;
+        if ((r = take_name(argc, argv, logs_usage, &name)))
+                return r;
+        if (cli_home(ctx, &home) < 0)
+                return 1;
+        phy_error err = { 0 };
+        _cleanup_free_ char *dir = NULL;
+        if (run_dir_path(home, name, &dir, &err) < 0)
+                return cli_fail(&err);
+        _cleanup_vm_def_ struct vm_def def = { 0 };
+        if (vm_load_by_name(home, name, &def, &err) < 0)
+                return cli_fail(&err);
+        struct logfile old = { .tag = "console" };
+        struct logfile logs[2] = { { .tag = "console" }, { .tag = "qemu" } };
+        if (asprintf(&old.path, "%s/console.log.1", dir) < 0 || asprintf(&logs[0].path, "%s/console.log", dir) < 0 ||
+            asprintf(&logs[1].path, "%s/qemu.log", dir) < 0)
+                return 1;
+        _cleanup_free_ char *p0 = old.path, *p1 = logs[0].path, *p2 = logs[1].path;
+        if (!follow) {
+                bool ok = log_print(&old, true) && log_print(&logs[0], true) && log_print(&logs[1], true);
+                return ok ? 0 : 1;
+        }
+        if (mkdir_p(dir, 0700) < 0)
+                return 1;
+        _cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (ino < 0 || inotify_add_watch(ino, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+                phy_error_set(&err, errno, "cannot watch '%s': %s", dir, strerror(errno));
+                return cli_fail(&err);
+        }
+        if (!log_print(&logs[0], false) || !log_print(&logs[1], false))
+                return 0;
+        /* Until interrupted, or until the reader of our output goes away
+         * (POLLERR on a pipe: `phyllo logs -f | grep -m1` ends with grep). */
+        struct pollfd p[2] = { { .fd = ino, .events = POLLIN }, { .fd = STDOUT_FILENO, .events = 0 } };
+        for (;;) {
+                int n = poll(p, 2, -1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 || (p[1].revents & (POLLERR | POLLHUP | POLLNVAL)))
+                        return 0;
+                char buf[4096];
+                while (read(ino, buf, sizeof buf) > 0)
+                        ;
+                if (!log_print(&logs[0], false) || !log_print(&logs[1], false))
+                        return 0;
+        }
+}
+
+/* --- view --- */
+
+static char *find_in_path(const char *prog) {
+        const char *path = getenv("PATH");
+        if (!path || !*path)
+                path = "/usr/local/bin:/usr/bin:/bin";
+        _cleanup_free_ char *copy = strdup(path);
+        if (!copy)
+                return NULL;
+        char *save = NULL;
+        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+                char *full = NULL;
+                if (asprintf(&full, "%s/%s", d, prog) < 0)
+                        return NULL;
+                if (access(full, X_OK) == 0)
+                        return full;
+                free(full);
+        }
+        return NULL;
+}
+
+int cmd_view(struct cli_ctx *ctx, int argc, char **argv) {
+        const char *name, *home;
+        int r = name_only(argc, argv, view_usage, &name);
+        if (r)
+                return r;
+        if (cli_home(ctx, &home) < 0)
+                return 1;
+        phy_error err = { 0 };
+        _cleanup_run_state_ struct run_state st = { 0 };
+        _cleanup_free_ char *dir = NULL, *sock = NULL, *uri = NULL;
+        if (run_state_get(home, name, &st, &err) < 0 || run_dir_path(home, name, &dir, &err) < 0)
+                return cli_fail(&err);
+        if (!run_state_active(st.state)) {
+                fprintf(stderr, "phyllo: VM '%s' is not running; start it with 'phyllo start %s'\n", name, name);
+                return 1;
+        }
+        if (asprintf(&sock, "%s/spice.sock", dir) < 0 || asprintf(&uri, "spice+unix://%s", sock) < 0)
+                return 1;
+        if (access(sock, F_OK) < 0) {
+                fprintf(stderr, "phyllo: VM '%s' has no SPICE display (no '%s'); set 'display = spice' in its "
+                        "definition with 'phyllo edit %s'\n", name, sock, name);
+                return 1;
+        }
+        _cleanup_free_ char *viewer = find_in_path("remote-viewer");
+        if (!viewer) {
+                fprintf(stderr, "phyllo: remote-viewer is not installed; install virt-viewer "
+                        "(apt-get install virt-viewer), or connect any SPICE client to %s\n", uri);
+                return 1;
+        }
+        char *args[] = { viewer, "--title", (char *) name, uri, NULL };
+        extern char **environ;
+        execve(viewer, args, environ);
+        fprintf(stderr, "phyllo: cannot run '%s': %s\n", viewer, strerror(errno));
+        return 1;
+}

@@ -1,0 +1,951 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * run_start() and the per-VM monitor.  The caller resolves the model and
+ * takes the lock, then double-forks the monitor (setsid) so that it outlives
+ * the command.  The monitor creates every socket and passes the fds to
+ * swtpm and QEMU, reports "running" or the failure back through a pipe, and
+ * then sleeps in one epoll loop (signalfd, pidfds, serial, console clients,
+ * QMP events) with no timer: an idle VM costs its monitor no wakeups.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fileio.h"
+#include "host/host.h"
+#include "paths.h"
+#include "qemu/argv.h"
+#include "qemu/caps.h"
+#include "qemu/tools.h"
+#include "run-internal.h"
+#include "run.h"
+#include "vm/profile.h"
+#include "vm/vm.h"
+
+#define MAX_CONSOLE_CLIENTS 16
+#define START_TIMEOUT_MS 120000
+
+/* Everything the monitor needs, prepared by run_start before the fork. */
+struct start_ctx {
+        const char *name;
+        char *run_dir;
+        char *vm_dir;
+        struct vm_def model;
+        struct host_facts host;
+        struct qemu_tools tools;
+        struct qemu_caps caps;
+        bool have_caps;
+        struct run_creds creds;
+        bool paused, force_tcg;
+        int lock_fd;
+        int report_fd;          /* pipe to the starting command */
+};
+
+struct monitor {
+        struct start_ctx *c;
+        struct run_state st;
+        char *state_path, *qemu_log, *console_log, *console_log1, *stop_marker;
+        int epfd, sigfd;
+        int serial_fd;          /* our end of the serial socketpair */
+        int console_listen;
+        int clients[MAX_CONSOLE_CLIENTS];
+        int qemu_pidfd, swtpm_pidfd;
+        struct qmp *qmp;
+        int clog_fd;
+        size_t clog_size;
+        bool stop_requested;
+        bool qemu_exited;
+        int qemu_status;
+};
+
+/* --- the report pipe: records of a type byte, a length and the text --- */
+
+static void report(int fd, char type, const char *text) {
+        if (fd < 0)
+                return;
+        size_t n = strlen(text);
+        unsigned char hdr[5] = { (unsigned char) type, (unsigned char) (n >> 24), (unsigned char) (n >> 16),
+                                 (unsigned char) (n >> 8), (unsigned char) n };
+        if (write(fd, hdr, sizeof hdr) != (ssize_t) sizeof hdr)
+                return;
+        for (size_t off = 0; off < n;) {
+                ssize_t w = write(fd, text + off, n - off);
+                if (w <= 0)
+                        return;
+                off += (size_t) w;
+        }
+}
+
+/* --- state --- */
+
+static void state_save(struct monitor *m) {
+        phy_error e = { 0 };
+        (void) run_state_write_file(m->state_path, &m->st, &e);
+}
+
+static void set_error(struct run_state *st, const char *msg) {
+        free(st->error);
+        st->error = msg ? strdup(msg) : NULL;
+}
+
+/* "qemu.log" and "console.log" tails for a crash report. */
+static char *crash_tail(struct monitor *m) {
+        _cleanup_free_ char *q = run_file_tail(m->qemu_log, 10);
+        _cleanup_free_ char *c = run_file_tail(m->console_log, 10);
+        char *r = NULL;
+        if (asprintf(&r, "qemu.log:\n%s\nconsole.log:\n%s", q ? q : "", c ? c : "") < 0)
+                return NULL;
+        return r;
+}
+
+/* --- sockets --- */
+
+static int listen_unix(const char *path, phy_error *err) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof sa.sun_path)
+                return phy_error_set(err, ENAMETOOLONG, "the socket path '%s' is too long", path);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return phy_error_set(err, errno, "cannot create a socket: %s", strerror(errno));
+        (void) unlink(path);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen(fd, 16) < 0)
+                return phy_error_set(err, errno, "cannot listen on '%s': %s", path, strerror(errno));
+        return TAKE_FD(fd);
+}
+
+static int epoll_add(int epfd, int fd, uint32_t events) {
+        struct epoll_event ev = { .events = events, .data.fd = fd };
+        return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+/* --- console --- */
+
+static void clog_open(struct monitor *m, bool rotate) {
+        if (m->clog_fd >= 0)
+                close(m->clog_fd);
+        if (rotate)
+                (void) rename(m->console_log, m->console_log1);
+        m->clog_fd = open(m->console_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (rotate ? O_TRUNC : 0), 0640);
+        m->clog_size = 0;
+        struct stat s;
+        if (m->clog_fd >= 0 && fstat(m->clog_fd, &s) == 0)
+                m->clog_size = (size_t) s.st_size;
+}
+
+static void write_all(int fd, const char *buf, size_t n) {
+        while (n > 0) {
+                ssize_t w = write(fd, buf, n);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0)
+                        return;
+                buf += w;
+                n -= (size_t) w;
+        }
+}
+
+static void client_drop(struct monitor *m, int i) {
+        if (m->clients[i] >= 0) {
+                (void) epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->clients[i], NULL);
+                close(m->clients[i]);
+                m->clients[i] = -1;
+        }
+}
+
+/* Serial output: into console.log (rotated at RUN_CONSOLE_LOG_MAX) and to
+ * every attached client; a client that cannot keep up is dropped rather than
+ * stalling the guest's console. */
+static bool serial_read(struct monitor *m) {
+        char buf[8192];
+        ssize_t n = read(m->serial_fd, buf, sizeof buf);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return true;
+        if (n <= 0)
+                return false;
+        if (m->clog_size + (size_t) n > RUN_CONSOLE_LOG_MAX)
+                clog_open(m, true);
+        if (m->clog_fd >= 0) {
+                write_all(m->clog_fd, buf, (size_t) n);
+                m->clog_size += (size_t) n;
+        }
+        for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++) {
+                if (m->clients[i] < 0)
+                        continue;
+                ssize_t w = send(m->clients[i], buf, (size_t) n, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (w != n)
+                        client_drop(m, i);
+        }
+        return true;
+}
+
+static void console_accept(struct monitor *m) {
+        int fd = accept4(m->console_listen, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+                return;
+        for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
+                if (m->clients[i] < 0) {
+                        if (epoll_add(m->epfd, fd, EPOLLIN) < 0)
+                                break;
+                        m->clients[i] = fd;
+                        return;
+                }
+        close(fd);      /* too many clients */
+}
+
+static void client_input(struct monitor *m, int i) {
+        char buf[4096];
+        ssize_t n = read(m->clients[i], buf, sizeof buf);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return;
+        if (n <= 0) {
+                client_drop(m, i);
+                return;
+        }
+        if (m->serial_fd >= 0)
+                write_all(m->serial_fd, buf, (size_t) n);
+}
+
+/* --- QMP events --- */
+
+static void qmp_events(struct monitor *m) {
+        for (;;) {
+                json_object *ev = NULL;
+                phy_error e = { 0 };
+                int r = qmp_next_event(m->qmp, 0, &ev, &e);
+                if (r == -EAGAIN)
+                        return;
+                if (r < 0) {
+                        /* QEMU is going away; its pidfd tells when. */
+                        (void) epoll_ctl(m->epfd, EPOLL_CTL_DEL, qmp_fd(m->qmp), NULL);
+                        qmp_close(m->qmp);
+                        m->qmp = NULL;
+                        return;
+                }
+                json_object *name;
+                const char *what = json_object_object_get_ex(ev, "event", &name) ? json_object_get_string(name) : "";
+                enum run_state_kind before = m->st.state;
+                if (strcmp(what, "STOP") == 0 && m->st.state != RUN_STOPPING)
+                        m->st.state = RUN_PAUSED;
+                else if (strcmp(what, "RESUME") == 0 && m->st.state != RUN_STOPPING)
+                        m->st.state = RUN_RUNNING;
+                else if (strcmp(what, "SHUTDOWN") == 0)
+                        m->st.state = RUN_STOPPING;
+                json_object_put(ev);
+                if (m->st.state != before)
+                        state_save(m);
+        }
+}
+
+/* --- children --- */
+
+static void stop_swtpm(struct monitor *m) {
+        if (m->st.swtpm_pid <= 0)
+                return;
+        /* --terminate ends swtpm once QEMU's end closes; give it a moment. */
+        if (m->swtpm_pidfd < 0 || !run_pidfd_wait(m->swtpm_pidfd, 3000)) {
+                (void) kill(m->st.swtpm_pid, SIGTERM);
+                if (m->swtpm_pidfd < 0 || !run_pidfd_wait(m->swtpm_pidfd, 3000))
+                        (void) kill(m->st.swtpm_pid, SIGKILL);
+        }
+        while (waitpid(m->st.swtpm_pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        m->st.swtpm_pid = 0;
+}
+
+static void reap(struct monitor *m) {
+        int status;
+        if (!m->qemu_exited && m->st.qemu_pid > 0 && waitpid(m->st.qemu_pid, &status, WNOHANG) == m->st.qemu_pid) {
+                m->qemu_exited = true;
+                m->qemu_status = status;
+        }
+        if (m->st.swtpm_pid > 0 && waitpid(m->st.swtpm_pid, &status, WNOHANG) == m->st.swtpm_pid) {
+                m->st.swtpm_pid = 0;
+                if (m->swtpm_pidfd >= 0) {
+                        (void) epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->swtpm_pidfd, NULL);
+                        close(m->swtpm_pidfd);
+                        m->swtpm_pidfd = -1;
+                }
+                if (!m->qemu_exited) {
+                        set_error(&m->st, "swtpm ended while the VM was running; see swtpm.log");
+                        state_save(m);
+                }
+        }
+        /* Anything else (the double-fork's leftovers) is reaped too. */
+        while (waitpid(-1, &status, WNOHANG) > 0)
+                ;
+}
+
+static bool stop_marker_exists(struct monitor *m) {
+        return access(m->stop_marker, F_OK) == 0;
+}
+
+/* Records how QEMU ended: a clean exit or a requested stop is "stopped",
+ * anything else "crashed" with the status and the last log lines. */
+static void record_exit(struct monitor *m) {
+        int s = m->qemu_status;
+        bool requested = m->stop_requested || stop_marker_exists(m);
+        m->st.exit_status = WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+        m->st.exit_signal = WIFSIGNALED(s) ? WTERMSIG(s) : 0;
+        free(m->st.log_tail);
+        m->st.log_tail = NULL;
+        if ((WIFEXITED(s) && WEXITSTATUS(s) == 0) || requested) {
+                m->st.state = RUN_STOPPED;
+                set_error(&m->st, NULL);
+        } else {
+                char msg[256];
+                if (WIFSIGNALED(s))
+                        snprintf(msg, sizeof msg, "QEMU was killed by signal %d (%s)", WTERMSIG(s),
+                                 sigabbrev_np(WTERMSIG(s)) ? sigabbrev_np(WTERMSIG(s)) : "?");
+                else
+                        snprintf(msg, sizeof msg, "QEMU exited with status %d", WEXITSTATUS(s));
+                m->st.state = RUN_CRASHED;
+                set_error(&m->st, msg);
+                m->st.log_tail = crash_tail(m);
+        }
+        m->st.qemu_pid = 0;
+}
+
+static _Noreturn void monitor_exit(struct monitor *m, int code) {
+        for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
+                client_drop(m, i);
+        stop_swtpm(m);
+        run_dir_remove_sockets(m->c->run_dir);
+        m->st.monitor_pid = 0;
+        m->st.swtpm_pid = 0;
+        state_save(m);
+        /* The lock goes with the process. */
+        _exit(code);
+}
+
+/* Start failed: nothing may stay running. */
+static _Noreturn void monitor_fail(struct monitor *m, const phy_error *e) {
+        if (m->st.qemu_pid > 0 && !m->qemu_exited) {
+                (void) kill(m->st.qemu_pid, SIGKILL);
+                while (waitpid(m->st.qemu_pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
+        m->st.qemu_pid = 0;
+        m->st.state = RUN_FAILED;
+        set_error(&m->st, e->message);
+        report(m->c->report_fd, 'E', e->message);
+        close(m->c->report_fd);
+        m->c->report_fd = -1;
+        monitor_exit(m, 1);
+}
+
+/* QEMU's own words when it refused to start: the lines of qemu.log. */
+static void qemu_start_error(struct monitor *m, phy_error *e) {
+        _cleanup_free_ char *tail = run_file_tail(m->qemu_log, 12);
+        char how[96] = "";
+        if (m->qemu_exited) {
+                int s = m->qemu_status;
+                if (WIFEXITED(s))
+                        snprintf(how, sizeof how, " (exit status %d)", WEXITSTATUS(s));
+                else if (WIFSIGNALED(s))
+                        snprintf(how, sizeof how, " (killed by signal %d)", WTERMSIG(s));
+        }
+        if (tail && *tail)
+                phy_error_set(e, EIO, "QEMU could not start VM '%s'%s:\n%s", m->c->name, how, tail);
+        else
+                phy_error_prefix(e, "QEMU could not start VM '%s'%s (qemu.log is empty)", m->c->name, how);
+}
+
+static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, size_t n_keep, phy_error *err) {
+        _cleanup_close_ int logfd = open(m->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        if (logfd < 0)
+                return phy_error_set(err, errno, "cannot open '%s': %s", m->qemu_log, strerror(errno));
+        _cleanup_close_ int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (nullfd < 0)
+                return phy_error_set(err, errno, "cannot open /dev/null: %s", strerror(errno));
+        extern char **environ;
+        sigset_t none;
+        sigemptyset(&none);
+        pid_t pid = fork();
+        if (pid < 0)
+                return phy_error_set(err, errno, "cannot fork QEMU: %s", strerror(errno));
+        if (pid == 0) {
+                /* Async-signal-safe from here on. */
+                if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
+                        _exit(127);
+                for (size_t i = 0; i < n_keep; i++) {
+                        if (keep[i] < 0)
+                                continue;
+                        int fl = fcntl(keep[i], F_GETFD);
+                        if (fl < 0 || fcntl(keep[i], F_SETFD, fl & ~FD_CLOEXEC) < 0)
+                                _exit(127);
+                }
+                signal(SIGPIPE, SIG_DFL);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                if (run_creds_apply_child(&m->c->creds) < 0) {
+                        static const char msg[] = "phyllo-monitor: cannot drop privileges before running QEMU\n";
+                        (void) !write(2, msg, sizeof msg - 1);
+                        _exit(126);
+                }
+                execve(argv[0], argv, environ);
+                static const char msg[] = "phyllo-monitor: cannot execute QEMU\n";
+                (void) !write(2, msg, sizeof msg - 1);
+                _exit(127);
+        }
+        return pid;
+}
+
+static _Noreturn void monitor_main(struct start_ctx *c) {
+        struct monitor mon = { .c = c, .epfd = -1, .sigfd = -1, .serial_fd = -1, .console_listen = -1,
+                               .qemu_pidfd = -1, .swtpm_pidfd = -1, .clog_fd = -1 };
+        struct monitor *m = &mon;
+        phy_error err = { 0 };
+        for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
+                m->clients[i] = -1;
+
+        (void) prctl(PR_SET_NAME, RUN_MONITOR_COMM, 0, 0, 0);
+        int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (nullfd >= 0) {
+                dup2(nullfd, 0);
+                dup2(nullfd, 1);
+                dup2(nullfd, 2);
+                close(nullfd);
+        }
+        signal(SIGPIPE, SIG_IGN);
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        m->state_path = run_file(c->run_dir, "state.json");
+        m->qemu_log = run_file(c->run_dir, "qemu.log");
+        m->console_log = run_file(c->run_dir, "console.log");
+        m->console_log1 = run_file(c->run_dir, "console.log.1");
+        m->stop_marker = run_file(c->run_dir, "stop-requested");
+        _cleanup_free_ char *qmp_path = run_file(c->run_dir, "qmp.sock");
+        _cleanup_free_ char *console_path = run_file(c->run_dir, "console.sock");
+        _cleanup_free_ char *swtpm_log = run_file(c->run_dir, "swtpm.log");
+        if (!m->state_path || !m->qemu_log || !m->console_log || !m->console_log1 || !m->stop_marker ||
+            !qmp_path || !console_path || !swtpm_log) {
+                phy_error_set(&err, ENOMEM, "out of memory");
+                monitor_fail(m, &err);
+        }
+        m->st = (struct run_state) { .state = RUN_STARTING, .monitor_pid = getpid(), .started = time(NULL),
+                                     .exit_status = -1 };
+        (void) run_boot_id(m->st.boot_id);
+        state_save(m);
+
+        m->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        m->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (m->sigfd < 0 || m->epfd < 0) {
+                phy_error_set(&err, errno, "cannot set up the monitor's event loop: %s", strerror(errno));
+                monitor_fail(m, &err);
+        }
+
+        /* Sockets: QMP for phyllo commands (QEMU listens on our socket), a
+         * private QMP pair for the monitor, the serial pair, the console relay. */
+        int qmp_listen = listen_unix(qmp_path, &err);
+        if (qmp_listen < 0)
+                monitor_fail(m, &err);
+        m->console_listen = listen_unix(console_path, &err);
+        if (m->console_listen < 0)
+                monitor_fail(m, &err);
+        int monqmp[2], serial[2], tpm[2] = { -1, -1 };
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, monqmp) < 0 ||
+            socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, serial) < 0) {
+                phy_error_set(&err, errno, "cannot create a socket pair: %s", strerror(errno));
+                monitor_fail(m, &err);
+        }
+        m->serial_fd = serial[0];
+        if (c->creds.drop && chown(qmp_path, 0, c->creds.gid) < 0) {
+                /* QEMU gets the fd, the path stays ours: nothing to hand over. */
+        }
+
+        /* swtpm first: QEMU connects to the TPM while it initialises. */
+        if (c->model.tpm == VM_TPM_EMULATED) {
+                _cleanup_free_ char *tpm_dir = run_file(c->vm_dir, "tpm");
+                if (!tpm_dir) {
+                        phy_error_set(&err, ENOMEM, "out of memory");
+                        monitor_fail(m, &err);
+                }
+                if (run_swtpm_setup(c->tools.swtpm_setup, tpm_dir, &c->creds, swtpm_log, &err) < 0)
+                        monitor_fail(m, &err);
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tpm) < 0) {
+                        phy_error_set(&err, errno, "cannot create a socket pair: %s", strerror(errno));
+                        monitor_fail(m, &err);
+                }
+                if (run_swtpm_spawn(c->tools.swtpm, tpm_dir, tpm[1], swtpm_log, &c->creds, &m->st.swtpm_pid,
+                                    &err) < 0)
+                        monitor_fail(m, &err);
+                close(tpm[1]);
+                m->swtpm_pidfd = run_pidfd_open(m->st.swtpm_pid);
+        }
+
+        struct qemu_argv_env env;
+        qemu_argv_env_init(&env);
+        env.host = &c->host;
+        env.caps = c->have_caps ? &c->caps : NULL;
+        env.tools = &c->tools;
+        env.vm_dir = c->vm_dir;
+        env.run_dir = c->run_dir;
+        env.qmp_fd = qmp_listen;
+        env.serial_fd = serial[1];
+        env.tpm_fd = tpm[0];
+        env.paused = c->paused;
+        env.force_tcg = c->force_tcg;
+        _cleanup_strv_ strv argv = { 0 };
+        _cleanup_strv_ strv warnings = { 0 };
+        if (qemu_argv_build(&c->model, &env, &argv, &warnings, &err) < 0)
+                monitor_fail(m, &err);
+        /* The monitor's own QMP connection, so that phyllo commands always
+         * find qmp.sock free (QEMU serves one client per QMP socket). */
+        _cleanup_free_ char *phymon = NULL;
+        if (asprintf(&phymon, "socket,id=phymon,fd=%d,server=off", monqmp[1]) < 0 ||
+            strv_push_many(&argv, "-chardev", phymon, "-mon", "chardev=phymon,mode=control", NULL) < 0) {
+                phy_error_set(&err, ENOMEM, "out of memory");
+                monitor_fail(m, &err);
+        }
+        for (size_t i = 0; i < warnings.n; i++)
+                report(c->report_fd, 'W', warnings.v[i]);
+
+        clog_open(m, true);
+        const int keep[] = { qmp_listen, serial[1], tpm[0], monqmp[1] };
+        pid_t pid = spawn_qemu(m, argv.v, keep, ELEMENTSOF(keep), &err);
+        close(qmp_listen);
+        close(serial[1]);
+        if (tpm[0] >= 0)
+                close(tpm[0]);
+        close(monqmp[1]);
+        if (pid < 0)
+                monitor_fail(m, &err);
+        m->st.qemu_pid = pid;
+        m->qemu_pidfd = run_pidfd_open(pid);
+        state_save(m);
+
+        /* QEMU greets on QMP once it initialised; EOF means it gave up. */
+        if (qmp_open_fd(monqmp[0], 60000, &m->qmp, &err) < 0) {
+                int status;
+                if (waitpid(pid, &status, 0) == pid) {
+                        m->qemu_exited = true;
+                        m->qemu_status = status;
+                }
+                qemu_start_error(m, &err);
+                monitor_fail(m, &err);
+        }
+        _cleanup_free_ char *qstatus = NULL;
+        if (qmp_query_status(m->qmp, &qstatus, &err) < 0)
+                monitor_fail(m, &err);
+        m->st.state = strcmp(qstatus, "running") == 0 ? RUN_RUNNING : RUN_PAUSED;
+        state_save(m);
+
+        if (epoll_add(m->epfd, m->sigfd, EPOLLIN) < 0 || epoll_add(m->epfd, m->serial_fd, EPOLLIN) < 0 ||
+            epoll_add(m->epfd, m->console_listen, EPOLLIN) < 0 || epoll_add(m->epfd, qmp_fd(m->qmp), EPOLLIN) < 0 ||
+            (m->qemu_pidfd >= 0 && epoll_add(m->epfd, m->qemu_pidfd, EPOLLIN) < 0) ||
+            (m->swtpm_pidfd >= 0 && epoll_add(m->epfd, m->swtpm_pidfd, EPOLLIN) < 0)) {
+                phy_error_set(&err, errno, "cannot set up the monitor's event loop: %s", strerror(errno));
+                monitor_fail(m, &err);
+        }
+        report(c->report_fd, 'R', run_state_name(m->st.state));
+        close(c->report_fd);
+        c->report_fd = -1;
+        /* Events QEMU sent while we reported are already queued. */
+        qmp_events(m);
+
+        while (!m->qemu_exited) {
+                struct epoll_event evs[16];
+                int n = epoll_wait(m->epfd, evs, ELEMENTSOF(evs), -1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                for (int k = 0; k < n; k++) {
+                        int fd = evs[k].data.fd;
+                        if (fd == m->sigfd) {
+                                struct signalfd_siginfo si;
+                                while (read(m->sigfd, &si, sizeof si) == (ssize_t) sizeof si) {
+                                        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+                                                /* Asked to go: end QEMU as a stop, not a crash. */
+                                                m->stop_requested = true;
+                                                m->st.state = RUN_STOPPING;
+                                                state_save(m);
+                                                (void) kill(m->st.qemu_pid, SIGTERM);
+                                        }
+                                }
+                                reap(m);
+                        } else if (fd == m->qemu_pidfd || fd == m->swtpm_pidfd) {
+                                reap(m);
+                        } else if (fd == m->serial_fd) {
+                                if (!serial_read(m)) {
+                                        (void) epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->serial_fd, NULL);
+                                        close(m->serial_fd);
+                                        m->serial_fd = -1;
+                                }
+                        } else if (fd == m->console_listen) {
+                                console_accept(m);
+                        } else if (m->qmp && fd == qmp_fd(m->qmp)) {
+                                qmp_events(m);
+                        } else {
+                                for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
+                                        if (m->clients[i] == fd) {
+                                                client_input(m, i);
+                                                break;
+                                        }
+                        }
+                }
+        }
+        /* Drain what QEMU wrote to the console before it ended. */
+        while (m->serial_fd >= 0 && serial_read(m))
+                ;
+        if (m->qmp)
+                qmp_events(m);
+        record_exit(m);
+        monitor_exit(m, 0);
+}
+
+/* --- run_start: the caller's side --- */
+
+static void start_ctx_done(struct start_ctx *c) {
+        free(c->run_dir);
+        free(c->vm_dir);
+        vm_def_done(&c->model);
+        host_facts_done(&c->host);
+        qemu_tools_done(&c->tools);
+        if (c->have_caps)
+                qemu_caps_done(&c->caps);
+        if (c->lock_fd >= 0)
+                close(c->lock_fd);
+}
+
+/* chown when QEMU runs as another user, so that it can use its own files. */
+static int hand_over(const struct run_creds *cr, const char *path, phy_error *err) {
+        if (!cr->drop)
+                return 0;
+        if (chown(path, cr->uid, cr->gid) < 0 && errno != ENOENT)
+                return phy_error_set(err, errno, "cannot hand '%s' to the QEMU user '%s': %s", path, cr->user,
+                                     strerror(errno));
+        return 0;
+}
+
+/* Checks, as the QEMU user, that QEMU can reach what it needs.  A missing
+ * file is left for QEMU to report in its own words. */
+static int check_access(const struct run_creds *cr, const char *const *paths, const int *modes, size_t n,
+                        phy_error *err) {
+        if (!cr->drop || n == 0)
+                return 0;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return phy_error_set(err, errno, "cannot create a pipe: %s", strerror(errno));
+        pid_t pid = fork();
+        if (pid < 0) {
+                close(p[0]);
+                close(p[1]);
+                return phy_error_set(err, errno, "cannot fork: %s", strerror(errno));
+        }
+        if (pid == 0) {
+                close(p[0]);
+                if (run_creds_apply_child(cr) < 0)
+                        _exit(1);
+                for (size_t i = 0; i < n; i++)
+                        if (paths[i] && access(paths[i], modes[i]) < 0 && errno == EACCES) {
+                                unsigned char b = (unsigned char) i;
+                                (void) !write(p[1], &b, 1);
+                                _exit(0);
+                        }
+                _exit(0);
+        }
+        close(p[1]);
+        unsigned char b;
+        ssize_t r;
+        do
+                r = read(p[0], &b, 1);
+        while (r < 0 && errno == EINTR);
+        close(p[0]);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        if (r == 1 && b < n)
+                return phy_error_set(err, EACCES,
+                                     "QEMU runs as the unprivileged user '%s' and cannot use '%s': make it and "
+                                     "every directory above it reachable for that user (chmod o+x on the "
+                                     "directories, o+r on the file), or set PHYLLOME_HOME to a directory such "
+                                     "as /var/lib/phyllome",
+                                     cr->user, paths[b]);
+        return 0;
+}
+
+static int prepare_files(struct start_ctx *c, phy_error *err) {
+        const struct run_creds *cr = &c->creds;
+        int r;
+        /* The per-VM UEFI vars, copied once from the template. */
+        _cleanup_free_ char *vars = NULL;
+        if (c->model.firmware == VM_FW_UEFI) {
+                vars = qemu_vars_path(c->vm_dir);
+                if (!vars)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                if (access(vars, F_OK) < 0) {
+                        const char *tmpl = c->model.secure_boot == VM_ON ? c->tools.ovmf_vars_ms : c->tools.ovmf_vars;
+                        if (!tmpl)
+                                return phy_error_set(err, ENOENT, "VM '%s' boots with UEFI but no OVMF vars template "
+                                                     "was found; install ovmf (apt-get install ovmf)", c->name);
+                        r = file_copy_atomic(tmpl, vars, 0600, err);
+                        if (r < 0)
+                                return r;
+                }
+                if ((r = hand_over(cr, vars, err)) < 0)
+                        return r;
+        }
+        if (cr->drop) {
+                /* QEMU creates its own sockets (SPICE, agent) in the run dir. */
+                if (chown(c->run_dir, 0, cr->gid) < 0 || chmod(c->run_dir, 0770) < 0)
+                        return phy_error_set(err, errno, "cannot open '%s' to the QEMU user '%s': %s", c->run_dir,
+                                             cr->user, strerror(errno));
+                /* The VM dir and <home>/vms: traversable by the QEMU user's group. */
+                _cleanup_free_ char *vms = strdup(c->vm_dir);
+                char *slash = vms ? strrchr(vms, '/') : NULL;
+                if (slash)
+                        *slash = '\0';
+                const char *dirs[] = { c->vm_dir, slash ? vms : NULL };
+                for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                        struct stat st;
+                        if (!dirs[i] || stat(dirs[i], &st) < 0 || (st.st_mode & S_IXOTH) ||
+                            (st.st_gid == cr->gid && (st.st_mode & S_IXGRP)))
+                                continue;
+                        if (chown(dirs[i], st.st_uid, cr->gid) < 0 || chmod(dirs[i], (st.st_mode & 07777) | S_IXGRP) < 0)
+                                return phy_error_set(err, errno, "cannot open '%s' to the QEMU user '%s': %s",
+                                                     dirs[i], cr->user, strerror(errno));
+                }
+                _cleanup_free_ char *tpm = run_file(c->vm_dir, "tpm");
+                if (tpm && (r = hand_over(cr, tpm, err)) < 0)
+                        return r;
+        }
+        const char *paths[64];
+        int modes[64];
+        size_t n = 0;
+        char *owned[64];
+        size_t n_owned = 0;
+        for (size_t i = 0; i < c->model.n_disks && n < 60; i++) {
+                char *p = vm_path_resolve(c->vm_dir, c->model.disks[i].path);
+                if (!p)
+                        continue;
+                owned[n_owned++] = p;
+                /* Images inside the VM dir belong to the VM: hand them over. */
+                if (strncmp(p, c->vm_dir, strlen(c->vm_dir)) == 0 && (r = hand_over(cr, p, err)) < 0)
+                        goto out;
+                paths[n] = p;
+                modes[n++] = c->model.disks[i].readonly ? R_OK : R_OK | W_OK;
+        }
+        for (size_t i = 0; i < c->model.n_cdroms && n < 60; i++) {
+                char *p = vm_path_resolve(c->vm_dir, c->model.cdroms[i].path);
+                if (!p)
+                        continue;
+                owned[n_owned++] = p;
+                paths[n] = p;
+                modes[n++] = R_OK;
+        }
+        if (c->model.kernel) {
+                paths[n] = c->model.kernel;
+                modes[n++] = R_OK;
+        }
+        if (c->model.initrd) {
+                paths[n] = c->model.initrd;
+                modes[n++] = R_OK;
+        }
+        if (vars) {
+                paths[n] = vars;
+                modes[n++] = R_OK | W_OK;
+        }
+        paths[n] = c->run_dir;
+        modes[n++] = W_OK | X_OK;
+        r = check_access(cr, paths, modes, n, err);
+out:
+        for (size_t i = 0; i < n_owned; i++)
+                free(owned[i]);
+        return r;
+}
+
+static int read_full(int fd, void *buf, size_t n, int64_t deadline_ms);
+
+static int64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads exactly n bytes before the deadline: 0, -ETIMEDOUT, or -EPIPE on EOF. */
+static int read_full(int fd, void *buf, size_t n, int64_t deadline_ms) {
+        size_t off = 0;
+        while (off < n) {
+                int64_t left = deadline_ms - now_ms();
+                if (left <= 0)
+                        return -ETIMEDOUT;
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int r = poll(&p, 1, (int) left);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r == 0)
+                        return -ETIMEDOUT;
+                ssize_t k = read(fd, (char *) buf + off, n - off);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        return -EPIPE;
+                off += (size_t) k;
+        }
+        return 0;
+}
+
+int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err) {
+        struct start_ctx c = { .name = o->name, .lock_fd = -1, .report_fd = -1, .paused = o->paused };
+        int r;
+        const char *tcg = getenv("PHYLLOME_FORCE_TCG");
+        c.force_tcg = o->force_tcg || (tcg && strcmp(tcg, "1") == 0);
+
+        if (!vm_name_valid(o->name))
+                return phy_error_set(err, EINVAL, "'%s' is not a valid VM name", o->name);
+        _cleanup_vm_def_ struct vm_def def = { 0 };
+        r = vm_load_by_name(o->home, o->name, &def, err);
+        if (r < 0)
+                return r;
+        r = run_dir_path(o->home, o->name, &c.run_dir, err);
+        if (r < 0)
+                return r;
+        c.vm_dir = vm_dir(o->home, o->name);
+        if (!c.vm_dir) {
+                r = phy_error_set(err, ENOMEM, "out of memory");
+                goto out;
+        }
+        /* Parents traversable (the QEMU user needs that), the dir itself private. */
+        r = mkdir_p(c.run_dir, 0755);
+        if (r == 0 && chmod(c.run_dir, 0700) < 0)
+                r = -errno;
+        if (r < 0) {
+                r = phy_error_set(err, -r, "cannot create the runtime directory '%s': %s", c.run_dir, strerror(-r));
+                goto out;
+        }
+        r = run_lock_take(c.run_dir, &c.lock_fd, err);
+        if (r == -EBUSY) {
+                r = phy_error_set(err, EBUSY, "VM '%s' is already running", o->name);
+                goto out;
+        }
+        if (r < 0)
+                goto out;
+        {
+                /* The lock is free, but a QEMU whose monitor died may still run. */
+                _cleanup_run_state_ struct run_state st = { 0 };
+                if (run_state_get(o->home, o->name, &st, err) == 0 && run_state_active(st.state) &&
+                    run_pid_is_qemu(st.qemu_pid, o->name)) {
+                        r = phy_error_set(err, EBUSY, "VM '%s' is already running (unsupervised: its monitor "
+                                          "ended; 'phyllo stop %s' stops it)", o->name, o->name);
+                        goto out;
+                }
+                phy_error_clear(err);
+        }
+
+        if ((r = host_facts_load(o->root, &c.host, err)) < 0)
+                goto out;
+        if ((r = qemu_tools_find(&c.tools, err)) < 0)
+                goto out;
+        if (!c.tools.qemu) {
+                r = phy_error_set(err, ENOENT, "qemu-system-x86_64 was not found; install qemu-system-x86 "
+                                  "(apt-get install qemu-system-x86)");
+                goto out;
+        }
+        {
+                _cleanup_free_ char *cache = NULL;
+                phy_error e2 = { 0 };
+                (void) phy_cache_dir(&cache, &e2);
+                if ((r = qemu_caps_probe(c.tools.qemu, cache, &c.caps, err)) < 0)
+                        goto out;
+                c.have_caps = true;
+        }
+        if ((r = vm_model_resolve(&def, &c.host, &c.caps, &c.model, err)) < 0)
+                goto out;
+        if ((r = run_creds_get(&c.creds, err)) < 0)
+                goto out;
+        run_dir_remove_sockets(c.run_dir);
+        if ((r = prepare_files(&c, err)) < 0)
+                goto out;
+
+        int pfd[2];
+        if (pipe2(pfd, O_CLOEXEC) < 0) {
+                r = phy_error_set(err, errno, "cannot create a pipe: %s", strerror(errno));
+                goto out;
+        }
+        pid_t child = fork();
+        if (child < 0) {
+                close(pfd[0]);
+                close(pfd[1]);
+                r = phy_error_set(err, errno, "cannot fork the VM monitor: %s", strerror(errno));
+                goto out;
+        }
+        if (child == 0) {
+                /* Double fork: the monitor is re-parented and leads no terminal. */
+                close(pfd[0]);
+                if (setsid() < 0)
+                        _exit(1);
+                pid_t mon = fork();
+                if (mon < 0)
+                        _exit(1);
+                if (mon > 0)
+                        _exit(0);
+                c.report_fd = pfd[1];
+                monitor_main(&c);
+        }
+        close(pfd[1]);
+        close(c.lock_fd);       /* the monitor holds the lock now */
+        c.lock_fd = -1;
+        while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+                ;
+
+        /* The monitor's report: warnings, then running/paused or the error. */
+        int64_t deadline = now_ms() + START_TIMEOUT_MS;
+        r = phy_error_set(err, EIO, "the monitor of VM '%s' ended without reporting; see '%s/qemu.log'", o->name,
+                          c.run_dir);
+        for (;;) {
+                unsigned char hdr[5];
+                int k = read_full(pfd[0], hdr, sizeof hdr, deadline);
+                if (k == -ETIMEDOUT) {
+                        r = phy_error_set(err, ETIMEDOUT, "VM '%s' did not finish starting within %d s; see '%s/qemu.log'",
+                                          o->name, START_TIMEOUT_MS / 1000, c.run_dir);
+                        break;
+                }
+                if (k < 0)
+                        break;
+                size_t len = ((size_t) hdr[1] << 24) | ((size_t) hdr[2] << 16) | ((size_t) hdr[3] << 8) | hdr[4];
+                if (len > 1024 * 1024)
+                        break;
+                _cleanup_free_ char *text = calloc(1, len + 1);
+                if (!text || read_full(pfd[0], text, len, deadline) < 0)
+                        break;
+                if (hdr[0] == 'W') {
+                        if (ret_warnings)
+                                (void) strv_push(ret_warnings, text);
+                } else if (hdr[0] == 'R') {
+                        phy_error_clear(err);
+                        r = 0;
+                        break;
+                } else if (hdr[0] == 'E') {
+                        r = phy_error_set(err, EIO, "%s", text);
+                        break;
+                }
+        }
+        close(pfd[0]);
+out:
+        start_ctx_done(&c);
+        return r;
+}

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * A running VM: its runtime directory, its state file, the per-VM lock and
+ * the supervisor ("monitor") process that owns QEMU and swtpm, in the
+ * spirit of podman's conmon and OpenBSD vmd's per-VM process.
+ *
+ * Runtime directory (run_dir_path): <home>/run/<name> when PHYLLOME_HOME is
+ * set, else $XDG_RUNTIME_DIR/phyllome/<name>, else /run/phyllome/<name> for
+ * root and <home>/run/<name> for others.  It holds
+ *   state.json    the state, pids, boot id, exit status, last error
+ *                 (replaced atomically on every change)
+ *   lock          flock()ed by the monitor for its whole life
+ *   qmp.sock      QMP for phyllo commands (QEMU listens on it)
+ *   console.sock  the monitor's serial console relay
+ *   qemu.log      QEMU's stderr;  console.log (+ .1) the serial output
+ *   stop-requested  written by stop/kill so an exit is not called a crash
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "error.h"
+#include "strv.h"
+
+enum run_state_kind {
+        RUN_STOPPED = 0,
+        RUN_STARTING,
+        RUN_RUNNING,
+        RUN_PAUSED,
+        RUN_STOPPING,
+        RUN_CRASHED,
+        RUN_FAILED,      /* the last start failed; error says why */
+};
+
+struct run_state {
+        enum run_state_kind state;
+        bool unsupervised;      /* monitor gone, QEMU still alive (reconciled) */
+        pid_t monitor_pid, qemu_pid, swtpm_pid;   /* 0 when none */
+        int64_t started;        /* unix time of the start, 0 when unknown */
+        char boot_id[40];
+        int exit_status;        /* QEMU's exit code, -1 when none */
+        int exit_signal;        /* signal that killed QEMU, 0 when none */
+        char *error;            /* last error (failed, crashed), or NULL */
+        char *log_tail;         /* last lines of qemu.log/console.log at a crash, or NULL */
+};
+
+void run_state_done(struct run_state *s);
+static inline void run_state_donep(struct run_state *s) { run_state_done(s); }
+#define _cleanup_run_state_ _cleanup_(run_state_donep)
+
+const char *run_state_name(enum run_state_kind k);     /* "running", ... */
+int run_state_from_name(const char *s, enum run_state_kind *ret);
+/* True for starting, running, paused and stopping. */
+bool run_state_active(enum run_state_kind k);
+
+/* The runtime directory of VM name (malloc'd).  -ENAMETOOLONG with a clear
+ * message when a socket path in it would not fit a sockaddr_un. */
+int run_dir_path(const char *home, const char *name, char **ret, phy_error *err);
+
+/* state.json <-> struct (exposed for the unit tests). */
+int run_state_read_file(const char *path, struct run_state *ret, phy_error *err);
+int run_state_write_file(const char *path, const struct run_state *s, phy_error *err);
+char *run_state_to_json_string(const struct run_state *s);
+struct json_object;
+struct json_object *run_state_to_json(const struct run_state *s);
+
+/* This boot's id (/proc/sys/kernel/random/boot_id) into buf[40]. */
+int run_boot_id(char buf[static 40]);
+
+/* True when pid is a live QEMU started for VM name: /proc/<pid>/cmdline has
+ * "-name guest=<name>,...".  Zombies and reused pids are not. */
+bool run_pid_is_qemu(pid_t pid, const char *name);
+/* True when pid is a live Phyllome monitor (comm "phyllo-monitor"). */
+bool run_pid_is_monitor(pid_t pid);
+/* True when pid is a live swtpm. */
+bool run_pid_is_swtpm(pid_t pid);
+
+/*
+ * The truth about VM name: reads state.json and reconciles it with the
+ * processes.  After a reboot (boot id differs) stale files are removed and
+ * the VM is stopped; with the monitor gone and QEMU alive it is running
+ * (unsupervised=true; paused when QMP says so); with both gone and the state
+ * active it becomes crashed (written back).  No state file: stopped.
+ */
+int run_state_get(const char *home, const char *name, struct run_state *ret, phy_error *err);
+/* True when VM name has a live QEMU or monitor (delete refuses then). */
+bool run_is_active(const char *home, const char *name);
+
+struct run_start_opts {
+        const char *root;       /* host root prefix (host facts) */
+        const char *home;
+        const char *name;
+        bool paused;            /* start with the CPUs stopped */
+        bool force_tcg;         /* also $PHYLLOME_FORCE_TCG=1 */
+};
+
+/*
+ * Starts VM name: takes the lock ("VM 'x' is already running" when held),
+ * resolves the model, builds the argv and forks the monitor, which outlives
+ * the caller.  Returns once the monitor reports running/paused or failure;
+ * a failure carries QEMU's own error text and leaves nothing running.
+ * Warnings (TCG is slow, ...) are appended to ret_warnings when non-NULL.
+ */
+int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err);
+
+/* Stops VM name: ACPI power button (unless force), waits timeout_s for QEMU
+ * to exit, then SIGTERM, then SIGKILL; returns when the VM is stopped.
+ * A stopped VM is not an error (*ret_was_running false). */
+int run_stop(const char *home, const char *name, unsigned timeout_s, bool force,
+             bool *ret_was_running, phy_error *err);
+/* SIGKILL to QEMU now; returns when the VM is stopped. */
+int run_kill(const char *home, const char *name, phy_error *err);
+/* QMP stop / cont; returns once the state says paused / running. */
+int run_pause(const char *home, const char *name, phy_error *err);
+int run_resume(const char *home, const char *name, phy_error *err);
+
+/* Waits (inotify + pidfd, no polling) until the VM is in `want` (RUN_STOPPED
+ * matches stopped, crashed and failed).  timeout_ms < 0: no bound.
+ * -ETIMEDOUT.  The state reached is left in *ret when non-NULL. */
+int run_wait(const char *home, const char *name, enum run_state_kind want, int timeout_ms,
+             struct run_state *ret, phy_error *err);
+
+/* Connects to the monitor's console socket (a connected fd, O_CLOEXEC). */
+int run_console_connect(const char *home, const char *name, int *ret_fd, phy_error *err);
+
+/* Runs the monitor in this (already detached) process; never returns.
+ * Internal to run_start, exposed for the monitor's own code. */
+
+/* The per-VM lock (lock.c): flock(LOCK_EX|LOCK_NB) on <run_dir>/lock.
+ * -EBUSY when held by someone else. */
+int run_lock_take(const char *run_dir, int *ret_fd, phy_error *err);
+
+/* Size at which console.log is rotated to console.log.1. */
+#define RUN_CONSOLE_LOG_MAX (4u * 1024 * 1024)

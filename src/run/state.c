@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/* The runtime directory, state.json and the reconciliation of the recorded
+ * state with the processes that really exist. */
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fileio.h"
+#include "run-internal.h"
+#include "run.h"
+
+static const char *const state_names[] = {
+        [RUN_STOPPED] = "stopped", [RUN_STARTING] = "starting", [RUN_RUNNING] = "running",
+        [RUN_PAUSED] = "paused",   [RUN_STOPPING] = "stopping", [RUN_CRASHED] = "crashed",
+        [RUN_FAILED] = "failed",
+};
+
+const char *run_state_name(enum run_state_kind k) {
+        return (size_t) k < ELEMENTSOF(state_names) ? state_names[k] : "unknown";
+}
+
+int run_state_from_name(const char *s, enum run_state_kind *ret) {
+        for (size_t i = 0; i < ELEMENTSOF(state_names); i++)
+                if (s && strcmp(s, state_names[i]) == 0) {
+                        *ret = (enum run_state_kind) i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+bool run_state_active(enum run_state_kind k) {
+        return k == RUN_STARTING || k == RUN_RUNNING || k == RUN_PAUSED || k == RUN_STOPPING;
+}
+
+void run_state_done(struct run_state *s) {
+        if (!s)
+                return;
+        free(s->error);
+        free(s->log_tail);
+        s->error = s->log_tail = NULL;
+}
+
+/* The longest file name a socket in the run dir gets. */
+#define RUN_LONGEST_SOCKET "console.sock"
+
+int run_dir_path(const char *home, const char *name, char **ret, phy_error *err) {
+        char *p = NULL;
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        int r;
+        if (getenv("PHYLLOME_HOME") || ((!xdg || !*xdg) && geteuid() != 0))
+                r = asprintf(&p, "%s/run/%s", home, name);
+        else if (xdg && *xdg)
+                r = asprintf(&p, "%s/phyllome/%s", xdg, name);
+        else
+                r = asprintf(&p, "/run/phyllome/%s", name);
+        if (r < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        struct sockaddr_un sa;
+        if (strlen(p) + 1 + strlen(RUN_LONGEST_SOCKET) >= sizeof sa.sun_path) {
+                r = phy_error_set(err, ENAMETOOLONG,
+                                  "the runtime directory '%s' of VM '%s' is too long for a unix socket path "
+                                  "(at most %zu bytes with '/%s'); use a shorter PHYLLOME_HOME or XDG_RUNTIME_DIR",
+                                  p, name, sizeof sa.sun_path - 1, RUN_LONGEST_SOCKET);
+                free(p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+int run_boot_id(char buf[static 40]) {
+        _cleanup_free_ char *s = NULL;
+        int r = root_read_attr("/", "/proc/sys/kernel/random/boot_id", &s);
+        if (r < 0)
+                return r;
+        snprintf(buf, 40, "%s", s);
+        return 0;
+}
+
+json_object *run_state_to_json(const struct run_state *s) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "state", json_object_new_string(run_state_name(s->state)));
+        json_object_object_add(o, "unsupervised", json_object_new_boolean(s->unsupervised));
+        json_object_object_add(o, "monitor_pid", json_object_new_int(s->monitor_pid));
+        json_object_object_add(o, "qemu_pid", json_object_new_int(s->qemu_pid));
+        json_object_object_add(o, "swtpm_pid", json_object_new_int(s->swtpm_pid));
+        json_object_object_add(o, "started", json_object_new_int64(s->started));
+        json_object_object_add(o, "boot_id", json_object_new_string(s->boot_id));
+        json_object_object_add(o, "exit_status", json_object_new_int(s->exit_status));
+        json_object_object_add(o, "exit_signal", json_object_new_int(s->exit_signal));
+        json_object_object_add(o, "error", s->error ? json_object_new_string(s->error) : NULL);
+        json_object_object_add(o, "log_tail", s->log_tail ? json_object_new_string(s->log_tail) : NULL);
+        return o;
+}
+
+char *run_state_to_json_string(const struct run_state *s) {
+        json_object *o = run_state_to_json(s);
+        char *r = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+        return r;
+}
+
+int run_state_write_file(const char *path, const struct run_state *s, phy_error *err) {
+        _cleanup_free_ char *text = run_state_to_json_string(s);
+        if (!text)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        size_t n = strlen(text);
+        _cleanup_free_ char *line = malloc(n + 2);
+        if (!line)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        memcpy(line, text, n);
+        line[n] = '\n';
+        return file_write_atomic(path, line, n + 1, 0644, err);
+}
+
+static int get_int(json_object *o, const char *key, int64_t *ret) {
+        json_object *v;
+        if (!json_object_object_get_ex(o, key, &v) || v == NULL)
+                return -ENOENT;
+        if (!json_object_is_type(v, json_type_int))
+                return -EINVAL;
+        *ret = json_object_get_int64(v);
+        return 0;
+}
+
+static char *get_str(json_object *o, const char *key) {
+        json_object *v;
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        return strdup(json_object_get_string(v));
+}
+
+int run_state_read_file(const char *path, struct run_state *ret, phy_error *err) {
+        _cleanup_free_ char *text = NULL;
+        int r = file_read_all(path, 1024 * 1024, &text, NULL);
+        if (r < 0)
+                return phy_error_set(err, -r, "cannot read the VM state file '%s': %s", path, strerror(-r));
+        enum json_tokener_error jerr;
+        json_object *o = json_tokener_parse_verbose(text, &jerr);
+        if (!o || !json_object_is_type(o, json_type_object)) {
+                json_object_put(o);
+                return phy_error_set(err, EBADMSG, "the VM state file '%s' is not a JSON object; "
+                                     "remove it if no VM is running", path);
+        }
+        struct run_state s = { .exit_status = -1 };
+        _cleanup_free_ char *st = get_str(o, "state");
+        if (run_state_from_name(st, &s.state) < 0) {
+                json_object_put(o);
+                return phy_error_set(err, EBADMSG, "the VM state file '%s' has an unknown state '%s'", path,
+                                     st ? st : "(none)");
+        }
+        int64_t v;
+        if (get_int(o, "monitor_pid", &v) == 0 && v > 0 && v <= INT_MAX)
+                s.monitor_pid = (pid_t) v;
+        if (get_int(o, "qemu_pid", &v) == 0 && v > 0 && v <= INT_MAX)
+                s.qemu_pid = (pid_t) v;
+        if (get_int(o, "swtpm_pid", &v) == 0 && v > 0 && v <= INT_MAX)
+                s.swtpm_pid = (pid_t) v;
+        if (get_int(o, "started", &v) == 0)
+                s.started = v;
+        if (get_int(o, "exit_status", &v) == 0 && v >= -1 && v <= 255)
+                s.exit_status = (int) v;
+        if (get_int(o, "exit_signal", &v) == 0 && v >= 0 && v < 128)
+                s.exit_signal = (int) v;
+        _cleanup_free_ char *boot = get_str(o, "boot_id");
+        if (boot)
+                snprintf(s.boot_id, sizeof s.boot_id, "%s", boot);
+        s.error = get_str(o, "error");
+        s.log_tail = get_str(o, "log_tail");
+        json_object_put(o);
+        *ret = s;
+        return 0;
+}
+
+/* /proc/<pid>/cmdline as a NUL-separated buffer; empty for zombies. */
+static int read_cmdline(pid_t pid, char **ret, size_t *ret_len) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/cmdline", (int) pid);
+        return file_read_all(path, 256 * 1024, ret, ret_len);
+}
+
+bool run_pid_is_qemu(pid_t pid, const char *name) {
+        if (pid <= 0)
+                return false;
+        _cleanup_free_ char *cl = NULL;
+        size_t len = 0;
+        if (read_cmdline(pid, &cl, &len) < 0 || len == 0)
+                return false;
+        _cleanup_free_ char *want = NULL;
+        if (asprintf(&want, "guest=%s", name) < 0)
+                return false;
+        size_t wl = strlen(want);
+        bool prev_name = false;
+        for (size_t i = 0; i < len; i += strlen(cl + i) + 1) {
+                const char *a = cl + i;
+                if (prev_name && strncmp(a, want, wl) == 0 && (a[wl] == '\0' || a[wl] == ','))
+                        return true;
+                prev_name = strcmp(a, "-name") == 0;
+        }
+        return false;
+}
+
+static bool comm_is(pid_t pid, const char *want) {
+        if (pid <= 0)
+                return false;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/comm", (int) pid);
+        _cleanup_free_ char *c = NULL;
+        if (root_read_attr("/", path, &c) < 0)
+                return false;
+        /* A zombie keeps its comm: check that it still has a command line. */
+        _cleanup_free_ char *cl = NULL;
+        size_t len = 0;
+        if (read_cmdline(pid, &cl, &len) < 0 || len == 0)
+                return false;
+        return strcmp(c, want) == 0;
+}
+
+bool run_pid_is_monitor(pid_t pid) {
+        return comm_is(pid, RUN_MONITOR_COMM);
+}
+
+bool run_pid_is_swtpm(pid_t pid) {
+        return comm_is(pid, "swtpm");
+}
+
+static const char *const run_files_stale[] = {
+        "qmp.sock", "console.sock", "spice.sock", "hvc0.sock", "qga.sock", "swtpm.sock", "stop-requested",
+};
+
+void run_dir_remove_sockets(const char *run_dir) {
+        for (size_t i = 0; i < ELEMENTSOF(run_files_stale); i++) {
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, "%s/%s", run_dir, run_files_stale[i]) >= 0)
+                        (void) unlink(p);
+        }
+}
+
+char *run_file(const char *run_dir, const char *file) {
+        char *p = NULL;
+        return asprintf(&p, "%s/%s", run_dir, file) < 0 ? NULL : p;
+}
+
+int run_state_get(const char *home, const char *name, struct run_state *ret, phy_error *err) {
+        _cleanup_free_ char *dir = NULL;
+        int r = run_dir_path(home, name, &dir, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *path = run_file(dir, "state.json");
+        _cleanup_run_state_ struct run_state s = { .exit_status = -1 };
+        if (!path)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        r = run_state_read_file(path, &s, err);
+        if (r == -ENOENT) {
+                phy_error_clear(err);
+                *ret = (struct run_state) { .state = RUN_STOPPED, .exit_status = -1 };
+                return 0;
+        }
+        if (r < 0)
+                return r;
+
+        char boot[40] = "";
+        (void) run_boot_id(boot);
+        if (s.boot_id[0] && boot[0] && strcmp(s.boot_id, boot) != 0) {
+                /* Host rebooted: nothing recorded can still be running. */
+                run_dir_remove_sockets(dir);
+                (void) unlink(path);
+                run_state_done(&s);
+                *ret = (struct run_state) { .state = RUN_STOPPED, .exit_status = -1 };
+                return 0;
+        }
+
+        if (run_state_active(s.state) && !run_pid_is_monitor(s.monitor_pid)) {
+                if (run_pid_is_qemu(s.qemu_pid, name)) {
+                        s.unsupervised = true;
+                        /* The monitor followed pause/resume; without it ask QEMU. */
+                        _cleanup_free_ char *qmp = run_file(dir, "qmp.sock");
+                        _cleanup_qmp_ struct qmp *q = NULL;
+                        phy_error e2 = { 0 };
+                        _cleanup_free_ char *st = NULL;
+                        if (qmp && qmp_open_path(qmp, 2000, &q, &e2) == 0 && qmp_query_status(q, &st, &e2) == 0)
+                                s.state = strcmp(st, "paused") == 0 ? RUN_PAUSED : RUN_RUNNING;
+                } else {
+                        /* Monitor and QEMU are gone without recording an exit. */
+                        s.state = RUN_CRASHED;
+                        free(s.error);
+                        s.error = strdup("the VM's supervisor and QEMU ended without recording an exit");
+                        s.monitor_pid = s.qemu_pid = 0;
+                        if (s.swtpm_pid > 0 && run_pid_is_swtpm(s.swtpm_pid))
+                                (void) kill(s.swtpm_pid, SIGTERM);
+                        s.swtpm_pid = 0;
+                        run_dir_remove_sockets(dir);
+                        phy_error e2 = { 0 };
+                        (void) run_state_write_file(path, &s, &e2);
+                }
+        }
+        *ret = s;
+        s = (struct run_state) { 0 };
+        return 0;
+}
+
+bool run_is_active(const char *home, const char *name) {
+        _cleanup_run_state_ struct run_state s = { 0 };
+        phy_error err = { 0 };
+        if (run_state_get(home, name, &s, &err) < 0)
+                return false;
+        return run_state_active(s.state) &&
+               (run_pid_is_monitor(s.monitor_pid) || run_pid_is_qemu(s.qemu_pid, name));
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/* swtpm for VMs with an emulated TPM: the state directory is made once with
+ * swtpm_setup, then `swtpm socket` serves the control channel on a socket
+ * the monitor created (QEMU holds the other end) and ends with it. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "run-internal.h"
+
+/* fork + execve with stdout/stderr appended to log_path and the given fd
+ * kept open; after fork only async-signal-safe calls. */
+static int spawn(char *const argv[], const char *log_path, int keep_fd, const struct run_creds *c,
+                 pid_t *ret_pid, phy_error *err) {
+        _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (logfd < 0)
+                return phy_error_set(err, errno, "cannot open the log '%s': %s", log_path, strerror(errno));
+        _cleanup_close_ int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (nullfd < 0)
+                return phy_error_set(err, errno, "cannot open /dev/null: %s", strerror(errno));
+        if (c->drop && fchown(logfd, c->uid, c->gid) < 0)
+                return phy_error_set(err, errno, "cannot hand '%s' to user '%s': %s", log_path, c->user,
+                                     strerror(errno));
+        pid_t pid = fork();
+        if (pid < 0)
+                return phy_error_set(err, errno, "cannot fork for '%s': %s", argv[0], strerror(errno));
+        if (pid == 0) {
+                if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
+                        _exit(127);
+                if (keep_fd >= 0) {
+                        int fl = fcntl(keep_fd, F_GETFD);
+                        if (fl < 0 || fcntl(keep_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+                                _exit(127);
+                }
+                if (run_creds_apply_child(c) < 0)
+                        _exit(126);
+                extern char **environ;
+                execve(argv[0], argv, environ);
+                _exit(127);
+        }
+        *ret_pid = pid;
+        return 0;
+}
+
+int run_swtpm_setup(const char *swtpm_setup, const char *state_dir, const struct run_creds *c,
+                    const char *log_path, phy_error *err) {
+        struct stat st;
+        if (!swtpm_setup)
+                return phy_error_set(err, ENOENT, "this VM has an emulated TPM but swtpm_setup is not installed; "
+                                     "install swtpm-tools (apt-get install swtpm-tools)");
+        _cleanup_free_ char *perm = run_file(state_dir, "tpm2-00.permall");
+        if (!perm)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        if (stat(perm, &st) == 0)
+                return 0;       /* made before */
+        if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
+                return phy_error_set(err, errno, "cannot create the TPM state directory '%s': %s", state_dir,
+                                     strerror(errno));
+        if (c->drop && chown(state_dir, c->uid, c->gid) < 0)
+                return phy_error_set(err, errno, "cannot hand '%s' to user '%s': %s", state_dir, c->user,
+                                     strerror(errno));
+        /* No EK/platform certificates: those need swtpm's local CA, which an
+         * unprivileged user cannot use; Windows 11 does not ask for them. */
+        char *argv[] = { (char *) swtpm_setup, "--tpm2", "--tpmstate", (char *) state_dir, "--createek",
+                         "--lock-nvram", "--not-overwrite", NULL };
+        pid_t pid;
+        int r = spawn(argv, log_path, -1, c, &pid, err);
+        if (r < 0)
+                return r;
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return phy_error_set(err, errno, "cannot wait for swtpm_setup: %s", strerror(errno));
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                _cleanup_free_ char *tail = run_file_tail(log_path, 5);
+                return phy_error_set(err, EIO, "swtpm_setup could not create the TPM state in '%s' (see '%s'): %s",
+                                     state_dir, log_path, tail ? tail : "");
+        }
+        return 0;
+}
+
+int run_swtpm_spawn(const char *swtpm, const char *state_dir, int ctrl_fd, const char *log_path,
+                    const struct run_creds *c, pid_t *ret_pid, phy_error *err) {
+        if (!swtpm)
+                return phy_error_set(err, ENOENT, "this VM has an emulated TPM but swtpm is not installed; "
+                                     "install swtpm (apt-get install swtpm)");
+        _cleanup_free_ char *tpmstate = NULL, *ctrl = NULL;
+        if (asprintf(&tpmstate, "dir=%s,mode=0600", state_dir) < 0 ||
+            asprintf(&ctrl, "type=unixio,clientfd=%d", ctrl_fd) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        char *argv[] = { (char *) swtpm, "socket", "--tpm2", "--tpmstate", tpmstate, "--ctrl", ctrl,
+                         "--terminate", NULL };
+        return spawn(argv, log_path, ctrl_fd, c, ret_pid, err);
+}

@@ -1,0 +1,273 @@
+#!/bin/bash
+# Build the tiny Phyllome test guest from Debian 12 packages:
+#   vmlinuz     the kernel as Debian ships it (bzImage, EFI stub)
+#   vmlinux     the same kernel uncompressed: an ELF with a PVH entry point,
+#               so QEMU's -kernel boots it without the real-mode decompressor
+#               (much faster under TCG)
+#   initrd.img  busybox-static + virtio/ACPI modules of the same kernel + /init
+#   stamp       what it was built from; a changed script or init rebuilds
+#
+# Usage: build.sh [--force] [--refresh]
+#   --force    rebuild even when the cached guest is current
+#   --refresh  ask apt for the newest kernel and rebuild if it changed
+#              (a plain run never queries apt when the cache is current, so
+#              it stays well under a second)
+# Environment:
+#   PHYLLOME_GUEST_DIR         output directory (default
+#                              ${XDG_CACHE_HOME:-~/.cache}/phyllome/test-guest);
+#                              owned by this script, replaced as a whole
+#   PHYLLOME_GUEST_KERNEL_PKG  kernel package to use instead of the one
+#                              linux-image-amd64 depends on
+# Output: progress on stderr; the output directory on stdout (one line).
+# Nothing is installed on the host: packages are fetched with
+# `apt-get download` and unpacked with `dpkg-deb -x`.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out=${PHYLLOME_GUEST_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/phyllome/test-guest}
+out=${out%/}
+
+say() { printf 'guest-build: %s\n' "$*" >&2; }
+die() { printf 'guest-build: error: %s\n' "$*" >&2; exit 1; }
+
+force=0 refresh=0
+for a in "$@"; do
+	case $a in
+	--force) force=1 ;;
+	--refresh) refresh=1 ;;
+	-h | --help) sed -n '2,24s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	*) die "unknown argument '$a' (expected --force or --refresh)" ;;
+	esac
+done
+
+# Everything that shapes the initramfs; its hash goes into the stamp.
+inputs_hash() {
+	(cd "$here" && cat build.sh init bin/*) | sha256sum | cut -d' ' -f1
+}
+inputs=$(inputs_hash)
+
+outputs=(vmlinuz vmlinux initrd.img stamp)
+is_current() {
+	local f
+	for f in "${outputs[@]}"; do
+		[[ -s $out/$f ]] || return 1
+	done
+	grep -qx "inputs=$inputs" "$out/stamp" || return 1
+	if [[ -n ${PHYLLOME_GUEST_KERNEL_PKG:-} ]]; then
+		grep -qx "kernel_package=$PHYLLOME_GUEST_KERNEL_PKG" "$out/stamp" || return 1
+	fi
+}
+report() {
+	say "test guest in $out: $(sed -n 's/^kernel_release=//p' "$out/stamp") ($(sed -n 's/^kernel_version=//p' "$out/stamp"))"
+	printf '%s\n' "$out"
+}
+
+if ((!force && !refresh)) && is_current; then
+	report
+	exit 0
+fi
+
+mkdir -p "$(dirname "$out")"
+# Serialise concurrent builds (parallel test runs); the loser finds the
+# winner's result on the re-check below.
+exec 9>"$out.lock"
+flock 9
+if ((!force && !refresh)) && is_current; then
+	report
+	exit 0
+fi
+
+for tool in apt-get apt-cache dpkg-deb cpio gzip xz sha256sum flock; do
+	command -v "$tool" >/dev/null || die "'$tool' is missing; install it with: apt-get install apt dpkg cpio gzip xz-utils coreutils util-linux"
+done
+
+tmp=$(mktemp -d "$out.build.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+apt_show() {
+	apt-cache show --no-all-versions "$1" 2>/dev/null
+}
+# Package lists may be missing on a fresh machine; root may fetch them once.
+if ! apt_show linux-image-amd64 >/dev/null; then
+	((EUID == 0)) || die "apt has no package lists; run 'apt-get update' as root first"
+	say "apt has no package lists; running apt-get update"
+	apt-get update -qq >&2 || die "apt-get update failed"
+fi
+
+kpkg=${PHYLLOME_GUEST_KERNEL_PKG:-}
+if [[ -z $kpkg ]]; then
+	kpkg=$(apt_show linux-image-amd64 | sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p' | head -n1)
+	[[ -n $kpkg ]] || die "cannot tell which kernel linux-image-amd64 depends on (apt-cache show linux-image-amd64)"
+fi
+kver=$(apt_show "$kpkg" | sed -n 's/^Version: //p' | head -n1)
+[[ -n $kver ]] || die "apt knows no package '$kpkg'; check PHYLLOME_GUEST_KERNEL_PKG or run apt-get update"
+bbver=$(apt_show busybox-static | sed -n 's/^Version: //p' | head -n1)
+[[ -n $bbver ]] || die "apt knows no package 'busybox-static'; run apt-get update"
+
+if ((refresh && !force)) && is_current &&
+	grep -qx "kernel_version=$kver" "$out/stamp" &&
+	grep -qx "kernel_package=$kpkg" "$out/stamp"; then
+	say "kernel $kpkg $kver is still the newest"
+	report
+	exit 0
+fi
+
+say "downloading $kpkg $kver and busybox-static $bbver"
+mkdir "$tmp/debs"
+apt_opts=(-q)
+# apt drops to the _apt user for downloads; it cannot enter our private dir.
+((EUID == 0)) && apt_opts+=(-o APT::Sandbox::User=root)
+(cd "$tmp/debs" && apt-get "${apt_opts[@]}" download "$kpkg=$kver" "busybox-static=$bbver" >&2) ||
+	die "apt-get download of $kpkg $kver and busybox-static $bbver failed"
+
+say "unpacking"
+dpkg-deb -x "$tmp"/debs/linux-image-*.deb "$tmp/kernel"
+dpkg-deb -x "$tmp"/debs/busybox-static_*.deb "$tmp/busybox"
+release=$(basename "$(ls -d "$tmp"/kernel/lib/modules/*/ | head -n1)")
+kroot=$tmp/kernel
+moddir=$kroot/lib/modules/$release
+vmlinuz=$kroot/boot/vmlinuz-$release
+bb=$tmp/busybox/bin/busybox
+[[ -f $vmlinuz ]] || die "$kpkg has no /boot/vmlinuz-$release"
+[[ -x $bb ]] || die "busybox-static has no /bin/busybox"
+
+mkdir "$tmp/out"
+cp "$vmlinuz" "$tmp/out/vmlinuz"
+
+# Like the kernel's scripts/extract-vmlinux: the bzImage carries the
+# compressed ELF after its setup code; find the compressor's magic, inflate
+# from there and keep the first result that is an ELF file.
+extract_vmlinux() {
+	local img=$1 dst=$2 magic cmd off
+	local -A tools=(['\xfd7zXZ\x00']='xz -dc' ['\x1f\x8b\x08']='gzip -dc' ['\x28\xb5\x2f\xfd']='zstd -dcq')
+	for magic in '\xfd7zXZ\x00' '\x1f\x8b\x08' '\x28\xb5\x2f\xfd'; do
+		cmd=${tools[$magic]}
+		command -v "${cmd%% *}" >/dev/null || continue
+		for off in $(LC_ALL=C grep -obUaP "$magic" "$img" | cut -d: -f1); do
+			# Trailing bytes after the stream make the tool fail; the data is whole.
+			tail -c "+$((off + 1))" "$img" | $cmd >"$dst" 2>/dev/null || true
+			if [[ $(head -c4 "$dst" | od -An -c | tr -d ' \n') == '177ELF' ]]; then
+				return 0
+			fi
+		done
+	done
+	return 1
+}
+say "extracting vmlinux from vmlinuz"
+extract_vmlinux "$vmlinuz" "$tmp/out/vmlinux" ||
+	die "found no compressed ELF kernel inside $kpkg's vmlinuz"
+
+# The package ships no modules.dep (depmod runs at install time); the static
+# busybox from the other package computes it without touching the host.
+say "resolving modules for $release"
+"$bb" depmod -b "$kroot" "$release" || die "depmod for $release failed"
+
+# name|required: drivers the tests need, then ones later tests may use.
+wanted=(
+	virtio:1 virtio_ring:1 virtio_pci:1 virtio_pci_modern_dev:0 virtio_pci_legacy_dev:0
+	virtio_blk:1 virtio_net:1 net_failover:0 failover:0 virtio_console:1
+	virtio_rng:0 virtio_balloon:0 virtio_scsi:0 sd_mod:0 virtio_input:0
+	vmw_vsock_virtio_transport:0
+	9pnet:0 9pnet_virtio:0 netfs:0 9p:0 fuse:0 virtiofs:0
+	button:1 evdev:1 tpm:0 tpm_tis_core:0 tpm_tis:0 tpm_crb:0 efivarfs:0
+)
+modname() { # kernel/drivers/virtio/virtio-pci.ko.xz -> virtio_pci
+	local n=${1##*/}
+	n=${n%%.ko*}
+	printf '%s' "${n//-/_}"
+}
+declare -A path_of deps_of builtin visited
+while IFS= read -r line; do
+	m=${line%%:*}
+	n=$(modname "$m")
+	path_of[$n]=$m
+	deps_of[$n]=${line#*:}
+done <"$moddir/modules.dep"
+while IFS= read -r m; do
+	builtin[$(modname "$m")]=1
+done <"$moddir/modules.builtin"
+
+order=()
+visit() { # depth first: dependencies land in $order before their users
+	local n=$1 d
+	[[ -n ${visited[$n]:-} ]] && return 0
+	visited[$n]=1
+	for d in ${deps_of[$n]}; do
+		visit "$(modname "$d")"
+	done
+	order+=("${path_of[$n]}")
+}
+for w in "${wanted[@]}"; do
+	n=${w%:*}
+	if [[ -n ${path_of[$n]:-} ]]; then
+		visit "$n"
+	elif [[ -n ${builtin[$n]:-} ]]; then
+		say "  $n: built into the kernel"
+	elif [[ ${w#*:} == 1 ]]; then
+		die "required module $n is neither a module nor built into $release"
+	else
+		say "  $n: not in $release, skipped"
+	fi
+done
+
+say "assembling initramfs (${#order[@]} modules)"
+root=$tmp/root
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,run,tmp,root,var/log,var/run,lib/modules}
+: >"$root/lib/modules/load.list"
+for m in "${order[@]}"; do
+	rel=${m#kernel/}
+	case $rel in
+	*.ko.xz) dst=${rel%.xz} dec=(xz -dc) ;;
+	*.ko.zst) dst=${rel%.zst} dec=(zstd -dcq) ;;
+	*.ko.gz) dst=${rel%.gz} dec=(gzip -dc) ;;
+	*) dst=$rel dec=(cat) ;;
+	esac
+	mkdir -p "$root/lib/modules/$(dirname "$dst")"
+	"${dec[@]}" "$moddir/$m" >"$root/lib/modules/$dst"
+	printf '%s\n' "$dst" >>"$root/lib/modules/load.list"
+done
+
+install -m 0755 "$bb" "$root/bin/busybox"
+while IFS= read -r applet; do
+	[[ -e $root/$applet || -L $root/$applet ]] && continue
+	ln -s /bin/busybox "$root/$applet"
+done < <("$bb" --list-full | grep -v '^linuxrc$')
+install -m 0755 "$here/init" "$root/init"
+install -m 0755 "$here"/bin/* "$root/usr/bin/"
+# Busybox acpid turns the power button (KEY_POWER on /dev/input/event*) into
+# the action "PWRF/00000080" and runs that file below its config dir.
+cat >"$root/etc/acpi/PWRF/00000080" <<'EOF'
+#!/bin/sh
+echo "PHYLLOME-GUEST-POWEROFF" >/dev/console
+sync
+poweroff -f
+EOF
+chmod 0755 "$root/etc/acpi/PWRF/00000080"
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\n' >"$root/etc/group"
+
+# Uncompressed: under TCG inflating a gzip initramfs costs more boot time
+# than QEMU loading a few more MiB.
+(cd "$root" && find . -print0 | LC_ALL=C sort -z |
+	cpio --null -o -H newc --owner=0:0 --reproducible --quiet) >"$tmp/out/initrd.img"
+
+cat >"$tmp/out/stamp" <<EOF
+inputs=$inputs
+kernel_package=$kpkg
+kernel_version=$kver
+kernel_release=$release
+busybox_version=$bbver
+modules=$(printf '%s\n' "${order[@]}" | xargs -n1 basename | tr '\n' ' ')
+EOF
+
+# Swap the whole directory so readers never mix a kernel with another
+# kernel's modules.  Refuse to replace a directory this script did not make.
+if [[ -e $out ]]; then
+	if [[ ! -f $out/stamp ]] && [[ -n $(ls -A "$out") ]]; then
+		die "$out exists and was not made by this script (no stamp); remove it or set PHYLLOME_GUEST_DIR"
+	fi
+	mv "$out" "$tmp/old"
+fi
+mv "$tmp/out" "$out"
+say "built $release ($kver): vmlinux $(du -h "$out/vmlinux" | cut -f1), initrd.img $(du -h "$out/initrd.img" | cut -f1)"
+report

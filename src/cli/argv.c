@@ -27,7 +27,7 @@ int cmd_argv(struct cli_ctx *ctx, int argc, char **argv) {
         };
         bool json = false, nul = false, paused = false, tcg = false;
         const char *qemu = NULL;
-        for (int c; (c = getopt_long(argc, argv, "+0", opts, NULL)) != -1;) {
+        for (int c; (c = getopt_long(argc, argv, "0", opts, NULL)) != -1;) {
                 switch (c) {
                 case 'j': json = true; break;
                 case '0': nul = true; break;

@@ -37,7 +37,9 @@ static const struct cli_cmd commands[] = {
         { NULL, "edit", cmd_edit, "edit NAME", "edit a VM's definition in $EDITOR; checked before it is saved" },
         { NULL, "delete", cmd_delete, "delete NAME", "delete a VM and its files" },
         { NULL, "profiles", cmd_profiles, "profiles [--json]", "list the profiles and their defaults" },
-        /* QEMU: src/cli/qemu.c */
+        /* QEMU: src/cli/qemu.c, src/cli/argv.c */
+        { NULL, "argv", cmd_argv, "argv NAME [--json] [--null] [--paused] [--tcg] [--qemu PATH]",
+          "print the exact QEMU command line of a VM" },
         { NULL, "caps", cmd_caps, "caps [--json] [--qemu PATH] [--refresh]",
           "what the QEMU binary supports, probed over QMP and cached" },
         /* lifecycle: src/cli/run.c */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Golden QEMU argv files (libvirt's qemuxmlargvtest in spirit): every VM
- * definition in tests/fixtures/argv/*.conf is resolved against every host
+ * definition in tests/fixtures/argv (*.conf) is resolved against every host
  * fixture in tests/fixtures/host/ with the capabilities of the real Debian 12
  * QEMU (tests/fixtures/caps/), and the argv — or the exact error — must match
  * tests/fixtures/argv/<conf>@<host>.args (or .err), one argument a line.

@@ -267,11 +267,18 @@ static void test_budget(void) {
         is_int(lin.memory, 2 * GiB, "linux: 2 GiB fits the budget");
         ok(resolve_text("[vm]\nprofile = windows10\n", &small, NULL, &w10, &err) == 0, "windows10 on a small host");
         is_int(w10.memory, 3 * GiB, "windows10: 4 GiB capped to the budget of 3 GiB");
-        ok(resolve_text("[vm]\nprofile = windows11\n[disk system]\n", &small, NULL, &w11, &err) < 0,
-           "windows11 refused on a 2-CPU host");
+        /* The OS minimum wins over the CPU budget while the host has the CPUs:
+         * 2 vCPUs on a 2-CPU host.  Only the host's own count refuses. */
+        struct host_facts one = test_host(1, 16 * GiB);
+        ok(resolve_text("[vm]\nprofile = windows11\n[disk system]\n", &one, NULL, &w11, &err) < 0,
+           "windows11 refused on a 1-CPU host");
         is_str(err.message, "t.conf: profile windows11 needs at least 2 vCPUs (Windows 11's own minimum), but "
-               "this host's VM budget is 1 (2 CPUs, 1 kept for the host); use a bigger host or lower "
-               "reserve-cpus in /etc/phyllome/host.conf", "the refusal names the host budget");
+               "this host has only 1 CPU; use a bigger host", "the refusal names the host's CPUs");
+        struct host_facts two = test_host(2, 16 * GiB);
+        _cleanup_vm_def_ struct vm_def w11c = { 0 };
+        ok(resolve_text("[vm]\nprofile = windows11\n[disk system]\n", &two, NULL, &w11c, &err) == 0,
+           "windows11 accepted on a 2-CPU host");
+        is_int(w11c.cores, 2, "windows11 on a 2-CPU host: its minimum of 2 vCPUs, above the budget of 1");
         struct host_facts four = test_host(4, 4 * GiB);
         ok(resolve_text("[vm]\nprofile = windows11\n[disk system]\n", &four, NULL, &w11b, &err) < 0,
            "windows11 refused on a 4-GiB host");

@@ -266,13 +266,27 @@ static void stop_swtpm(struct monitor *m) {
         m->st.swtpm_pid = 0;
 }
 
+/* Reaps QEMU and swtpm by pid (the monitor has no other children).  A pid
+ * already reaped (ECHILD) counts as ended, so a readable pidfd never spins. */
+static bool reaped(pid_t pid, int *status) {
+        pid_t r;
+        do
+                r = waitpid(pid, status, WNOHANG);
+        while (r < 0 && errno == EINTR);
+        if (r < 0 && errno == ECHILD) {
+                *status = 0;
+                return true;
+        }
+        return r == pid;
+}
+
 static void reap(struct monitor *m) {
         int status;
-        if (!m->qemu_exited && m->st.qemu_pid > 0 && waitpid(m->st.qemu_pid, &status, WNOHANG) == m->st.qemu_pid) {
+        if (!m->qemu_exited && m->st.qemu_pid > 0 && reaped(m->st.qemu_pid, &status)) {
                 m->qemu_exited = true;
                 m->qemu_status = status;
         }
-        if (m->st.swtpm_pid > 0 && waitpid(m->st.swtpm_pid, &status, WNOHANG) == m->st.swtpm_pid) {
+        if (m->st.swtpm_pid > 0 && reaped(m->st.swtpm_pid, &status)) {
                 m->st.swtpm_pid = 0;
                 if (m->swtpm_pidfd >= 0) {
                         (void) epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->swtpm_pidfd, NULL);
@@ -284,9 +298,6 @@ static void reap(struct monitor *m) {
                         state_save(m);
                 }
         }
-        /* Anything else (the double-fork's leftovers) is reaped too. */
-        while (waitpid(-1, &status, WNOHANG) > 0)
-                ;
 }
 
 static bool stop_marker_exists(struct monitor *m) {
@@ -809,6 +820,17 @@ static int read_full(int fd, void *buf, size_t n, int64_t deadline_ms) {
         return 0;
 }
 
+/* The monitor lives long: it must not keep the caller's fds (a shell's
+ * command-substitution pipe would never see EOF).  Keeps 0-2 and a < b. */
+static void close_inherited(int a, int b) {
+        int lo = a < b ? a : b, hi = a < b ? b : a;
+        if (lo > 3)
+                (void) close_range(3, (unsigned) lo - 1, 0);
+        if (hi > lo + 1)
+                (void) close_range((unsigned) lo + 1, (unsigned) hi - 1, 0);
+        (void) close_range((unsigned) hi + 1, ~0U, 0);
+}
+
 int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err) {
         struct start_ctx c = { .name = o->name, .lock_fd = -1, .report_fd = -1, .paused = o->paused };
         int r;
@@ -904,6 +926,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 if (mon > 0)
                         _exit(0);
                 c.report_fd = pfd[1];
+                close_inherited(c.lock_fd, c.report_fd);
                 monitor_main(&c);
         }
         close(pfd[1]);

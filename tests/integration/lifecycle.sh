@@ -1,0 +1,148 @@
+#!/bin/bash
+# The lifecycle of a VM with the real QEMU (TCG) and the tiny test guest:
+# start, logs, console, pause/resume, graceful and forced stop, kill, crash
+# and monitor-death reconciliation, the per-VM lock, a start that fails.
+set -u
+. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/lifecycle-lib.sh"
+lc_new_home
+
+a=a$$ b=b$$ c=c$$
+lc_create "$a"
+lc_create "$b"
+
+# --- start, logs, confinement ---
+out=$("$PHYLLO" start "$a" 2>&1); rc=$?
+is "$rc" 0 "start succeeds"
+like "$out" "VM '$a' started" "start says so"
+like "$out" "TCG" "start prints the TCG warning"
+is "$(lc_state "$a")" running "status: running"
+lc_wait_log "$a" 'PHYLLOME-GUEST-READY'; ok $? "logs --follow sees the guest reach READY"
+like "$("$PHYLLO" logs "$a")" $'\n\\[console\\] PHYLLOME-GUEST-READY' "logs marks console lines"
+q=$(lc_field "$a" qemu_pid); m=$(lc_field "$a" monitor_pid)
+lc_alive "$q"; ok $? "QEMU pid $q is alive"
+like "$(grep Seccomp: /proc/$q/status)" $'Seccomp:\t2' "QEMU runs under seccomp (mode 2)"
+like "$(grep NoNewPrivs: /proc/$q/status)" $'NoNewPrivs:\t1' "QEMU has no-new-privileges"
+quid=$(awk '/^Uid:/{print $2}' /proc/$q/status)
+if [ "$(id -u)" = 0 ]; then ok $([ "$quid" != 0 ]; echo $?) "QEMU does not run as root (uid $quid)"
+else is "$quid" "$(id -u)" "QEMU runs as the caller"; fi
+like "$(tr '\0' ' ' </proc/$q/cmdline)" "-nodefaults" "QEMU has -nodefaults"
+is "$(cat /proc/$m/comm)" phyllo-monitor "the monitor is its own process"
+lc_lock_free "$a"; ok $([ $? -ne 0 ]; echo $?) "the monitor holds the lock"
+
+# --- console: input through a pipe, output back in the log ---
+r=$RANDOM$RANDOM
+cout=$(printf 'echo phyllo""me-%s\n' "$r" | "$PHYLLO" console "$a" 2>&1)
+like "$cout" "Connected to VM '$a' console; press Ctrl-\] to detach" "console prints the detach key"
+lc_wait_log "$a" "^\[console\] phyllome-$r"; ok $? "console input reached the guest and its output the log"
+
+# --- pause / resume ---
+"$PHYLLO" pause "$a" >/dev/null; ok $? "pause"
+is "$(lc_state "$a")" paused "status: paused"
+is "$("$PHYLLO" wait "$a" --for paused --timeout 5)" "$a: paused" "wait --for paused returns at once"
+"$PHYLLO" resume "$a" >/dev/null; ok $? "resume"
+is "$(lc_state "$a")" running "status: running again"
+r=$RANDOM$RANDOM
+printf 'echo phyllo""me-%s\n' "$r" | "$PHYLLO" console "$a" >/dev/null 2>&1
+lc_wait_log "$a" "^\[console\] phyllome-$r"; ok $? "the guest answers after resume"
+
+# --- two starts at once: exactly one VM ---
+"$PHYLLO" start "$b" >"$PHYLLOME_HOME/s1" 2>&1 & p1=$!
+"$PHYLLO" start "$b" >"$PHYLLOME_HOME/s2" 2>&1 & p2=$!
+wait $p1; r1=$?; wait $p2; r2=$?
+is "$((r1 == 0 ? 1 : 0))$((r2 == 0 ? 1 : 0))" "$([ $r1 = 0 ] && echo 10 || echo 01)" "exactly one of two concurrent starts succeeds ($r1, $r2)"
+like "$(cat "$PHYLLOME_HOME/s1" "$PHYLLOME_HOME/s2")" "VM '$b' is already running" "the other says already running"
+n=0; for p in /proc/[0-9]*; do tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "-name guest=$b," && n=$((n + 1)); done
+is "$n" 1 "exactly one QEMU runs for '$b'"
+out=$("$PHYLLO" start "$a" 2>&1); rc=$?
+ok $([ $rc -ne 0 ]; echo $?) "start of a running VM fails"
+like "$out" "VM '$a' is already running" "and says already running"
+
+# --- graceful stop: the guest powers off ---
+lc_wait_log "$b" 'PHYLLOME-GUEST-READY'; ok $? "'$b' booted"
+q=$(lc_field "$b" qemu_pid); m=$(lc_field "$b" monitor_pid)
+t0=$(date +%s.%N)
+out=$("$PHYLLO" stop "$b" 2>&1); rc=$?
+is "$rc" 0 "stop succeeds"
+like "$out" "VM '$b' stopped" "stop says so"
+like "$("$PHYLLO" logs "$b")" "PHYLLOME-GUEST-POWEROFF" "the guest powered off on the ACPI power button"
+diag "graceful stop took $(echo "$(date +%s.%N) - $t0" | bc 2>/dev/null) s"
+is "$(lc_state "$b")" stopped "status: stopped"
+is "$("$PHYLLO" status "$b" --json | jq -r .exit_status)" 0 "exit status 0 recorded"
+lc_alive "$q"; ok $([ $? -ne 0 ]; echo $?) "QEMU is gone"
+lc_alive "$m"; ok $([ $? -ne 0 ]; echo $?) "the monitor is gone"
+is "$(lc_sockets "$b")" 0 "no socket is left in the run dir"
+lc_lock_free "$b"; ok $? "the lock is free"
+is "$("$PHYLLO" wait "$b" --for stopped --timeout 5)" "$b: stopped" "wait --for stopped returns at once"
+"$PHYLLO" wait "$b" --for running --timeout 1 >/dev/null 2>&1
+ok $([ $? -ne 0 ]; echo $?) "wait --for running times out on a stopped VM"
+like "$("$PHYLLO" stop "$b")" "is not running" "stop of a stopped VM is no error"
+
+# --- stop --force, start --paused, kill ---
+"$PHYLLO" start "$b" --paused >/dev/null 2>&1; ok $? "start --paused"
+is "$(lc_state "$b")" paused "status: paused from the start"
+q=$(lc_field "$b" qemu_pid)
+"$PHYLLO" stop "$b" --force >/dev/null; ok $? "stop --force"
+is "$(lc_state "$b")" stopped "status: stopped after --force"
+lc_alive "$q"; ok $([ $? -ne 0 ]; echo $?) "QEMU is gone after --force"
+"$PHYLLO" start "$b" >/dev/null 2>&1; ok $? "start again"
+q=$(lc_field "$b" qemu_pid)
+"$PHYLLO" kill "$b" >/dev/null; ok $? "phyllo kill"
+is "$(lc_state "$b")" stopped "status after phyllo kill: stopped (it was asked for)"
+lc_alive "$q"; ok $([ $? -ne 0 ]; echo $?) "QEMU is gone after phyllo kill"
+is "$(lc_sockets "$b")" 0 "no socket left after kill"
+
+# --- kill -9 of QEMU: crashed, with the last log lines ---
+q=$(lc_field "$a" qemu_pid); m=$(lc_field "$a" monitor_pid)
+kill -9 "$q"
+"$PHYLLO" wait "$a" --for stopped --timeout 30 >/dev/null; ok $? "wait sees the VM end"
+st=$("$PHYLLO" status "$a")
+like "$st" "^$a: crashed" "status: crashed after kill -9 of QEMU"
+like "$st" "signal 9" "status names the signal"
+like "$st" "last log lines:" "status shows the last log lines"
+like "$st" "phyllome-" "the last lines are the console's"
+lc_alive "$m"; ok $([ $? -ne 0 ]; echo $?) "the monitor ended"
+is "$(lc_sockets "$a")" 0 "no socket left after the crash"
+lc_lock_free "$a"; ok $? "the lock is free after the crash"
+
+# --- kill -9 of the monitor: QEMU stays controllable ---
+"$PHYLLO" start "$a" >/dev/null 2>&1; ok $? "start after a crash"
+lc_wait_log "$a" 'PHYLLOME-GUEST-READY'; ok $? "booted again"
+q=$(lc_field "$a" qemu_pid); m=$(lc_field "$a" monitor_pid)
+kill -9 "$m"
+timeout 10 tail --pid="$m" -f /dev/null
+st=$("$PHYLLO" status "$a")
+like "$st" "^$a: running \(unsupervised\)" "status: running (unsupervised) without the monitor"
+"$PHYLLO" pause "$a" >/dev/null; ok $? "pause works over qmp.sock without the monitor"
+is "$(lc_state "$a")" paused "status asks QEMU: paused"
+"$PHYLLO" resume "$a" >/dev/null; ok $? "resume works without the monitor"
+is "$(lc_state "$a")" running "status: running"
+out=$("$PHYLLO" start "$a" 2>&1)
+like "$out" "already running" "start refuses while the unsupervised QEMU runs"
+"$PHYLLO" stop "$a" >/dev/null; ok $? "stop works without the monitor"
+is "$(lc_state "$a")" stopped "status: stopped"
+lc_alive "$q"; ok $([ $? -ne 0 ]; echo $?) "QEMU is gone"
+is "$(lc_sockets "$a")" 0 "stop cleaned the sockets the monitor left"
+
+# --- a start that fails: QEMU's own words, nothing left running ---
+lc_create "$c"
+rm "$GUEST/vmlinux"
+out=$("$PHYLLO" start "$c" 2>&1); rc=$?
+ok $([ $rc -ne 0 ]; echo $?) "start with a missing kernel fails"
+like "$out" "could not open kernel file '.*vmlinux'" "and shows QEMU's own error text"
+diag "$out"
+is "$(lc_state "$c")" failed "status: failed"
+like "$("$PHYLLO" logs "$c")" "\[qemu\] .*vmlinux" "logs marks QEMU's lines"
+is "$(lc_sockets "$c")" 0 "no socket left after a failed start"
+lc_lock_free "$c"; ok $? "the lock is free after a failed start"
+n=0; for p in /proc/[0-9]*; do tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "-name guest=$c," && n=$((n + 1)); done
+is "$n" 0 "no QEMU runs for '$c'"
+
+# --- a host reboot: stale runtime files are recognised and cleared ---
+f=$PHYLLOME_HOME/run/$c/state.json
+jq '.state = "running" | .boot_id = "00000000-0000-0000-0000-000000000000" | .qemu_pid = 1 | .monitor_pid = 1' "$f" >"$f.new" && mv "$f.new" "$f"
+: >"$PHYLLOME_HOME/run/$c/qmp.sock"
+is "$(lc_state "$c")" stopped "a state from another boot reads as stopped"
+ok $([ ! -e "$PHYLLOME_HOME/run/$c/qmp.sock" ]; echo $?) "and its stale files are gone"
+
+tap_done

@@ -153,8 +153,11 @@ static void add_machine(struct builder *b) {
         addf(b, "-machine", "%s,smm=%s,vmport=off%s", machine, smm ? "on" : "off",
              uefi ? ",pflash0=fw-code,pflash1=fw-vars" : "");
         addf(b, "-accel", "%s", b->kvm ? "kvm" : "tcg");
-        if (!b->kvm)
-                warn(b, "KVM is not usable on this host: VM '%s' runs under software emulation (TCG) and will be slow",
+        if (!b->kvm && b->env->force_tcg)
+                warn(b, "VM '%s' runs under software emulation (TCG) as asked, and will be slow", vm->name);
+        else if (!b->kvm)
+                warn(b, "KVM is not usable on this host: VM '%s' runs under software emulation (TCG) and will be slow; "
+                     "'phyllo host check' says why",
                      vm->name);
 }
 

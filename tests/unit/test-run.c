@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/* src/run without QEMU: state.json round trip, the runtime dir path, the
+ * lock, process identification through /proc, and the reconciliation of a
+ * recorded state with processes that are gone or from another boot. */
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "cleanup.h"
+#include "fileio.h"
+#include "run/run-internal.h"
+#include "run/run.h"
+
+static char home[] = "/tmp/phyllome-test-run.XXXXXX";
+
+static void test_names(void) {
+        enum run_state_kind k;
+        for (int i = RUN_STOPPED; i <= RUN_FAILED; i++) {
+                ok(run_state_from_name(run_state_name((enum run_state_kind) i), &k) == 0 && (int) k == i,
+                   "state %s round-trips", run_state_name((enum run_state_kind) i));
+        }
+        ok(run_state_from_name("runnin", &k) == -EINVAL, "an unknown state name is refused");
+        ok(run_state_active(RUN_PAUSED) && run_state_active(RUN_STOPPING) && !run_state_active(RUN_CRASHED) &&
+           !run_state_active(RUN_FAILED) && !run_state_active(RUN_STOPPED), "active states");
+}
+
+static void test_dir(void) {
+        phy_error err = { 0 };
+        _cleanup_free_ char *d = NULL;
+        setenv("PHYLLOME_HOME", home, 1);
+        ok(run_dir_path(home, "vm1", &d, &err) == 0, "run dir path");
+        _cleanup_free_ char *want = NULL;
+        ok(asprintf(&want, "%s/run/vm1", home) > 0, "asprintf");
+        is_str(d, want, "with PHYLLOME_HOME the run dir is <home>/run/<name>");
+        char longhome[200];
+        memset(longhome, 'x', sizeof longhome - 1);
+        longhome[0] = '/';
+        longhome[sizeof longhome - 1] = '\0';
+        _cleanup_free_ char *d2 = NULL;
+        is_int(run_dir_path(longhome, "vm1", &d2, &err), -ENAMETOOLONG, "a run dir too long for sockets is refused");
+        ok(strstr(err.message, "too long for a unix socket path") != NULL, "with a clear message: %s", err.message);
+}
+
+static void test_state_file(void) {
+        phy_error err = { 0 };
+        _cleanup_free_ char *path = NULL;
+        ok(asprintf(&path, "%s/state.json", home) > 0, "asprintf");
+        struct run_state s = { .state = RUN_CRASHED, .monitor_pid = 11, .qemu_pid = 22, .swtpm_pid = 33,
+                               .started = 1700000000, .exit_status = -1, .exit_signal = 9,
+                               .error = (char *) "QEMU was killed by signal 9 (KILL)",
+                               .log_tail = (char *) "line \"1\"\nline 2" };
+        snprintf(s.boot_id, sizeof s.boot_id, "0123");
+        ok(run_state_write_file(path, &s, &err) == 0, "state.json written");
+        _cleanup_run_state_ struct run_state r = { 0 };
+        ok(run_state_read_file(path, &r, &err) == 0, "state.json read back");
+        is_str(run_state_name(r.state), "crashed", "state");
+        is_int(r.monitor_pid, 11, "monitor pid");
+        is_int(r.qemu_pid, 22, "qemu pid");
+        is_int(r.swtpm_pid, 33, "swtpm pid");
+        is_int(r.started, 1700000000, "start time");
+        is_int(r.exit_status, -1, "exit status");
+        is_int(r.exit_signal, 9, "exit signal");
+        is_str(r.boot_id, "0123", "boot id");
+        is_str(r.error, s.error, "error");
+        is_str(r.log_tail, s.log_tail, "log tail with quotes and newlines");
+
+        ok(file_write_atomic(path, "[1]", 3, 0644, &err) == 0, "write a non-object");
+        _cleanup_run_state_ struct run_state bad = { 0 };
+        is_int(run_state_read_file(path, &bad, &err), -EBADMSG, "a state file that is not an object is refused");
+        ok(file_write_atomic(path, "{\"state\":\"dancing\"}", 19, 0644, &err) == 0, "write an unknown state");
+        is_int(run_state_read_file(path, &bad, &err), -EBADMSG, "an unknown state is refused");
+        ok(strstr(err.message, "dancing") != NULL, "naming it: %s", err.message);
+        unlink(path);
+}
+
+static void test_lock(void) {
+        phy_error err = { 0 };
+        int fd1 = -1, fd2 = -1;
+        ok(run_lock_take(home, &fd1, &err) == 0, "the lock is taken");
+        is_int(run_lock_take(home, &fd2, &err), -EBUSY, "a second taker gets EBUSY");
+        ok((fcntl(fd1, F_GETFD) & FD_CLOEXEC) != 0, "the lock fd is O_CLOEXEC");
+        close(fd1);
+        ok(run_lock_take(home, &fd2, &err) == 0, "free again once closed");
+        close(fd2);
+}
+
+/* A process whose command line looks like our QEMU's: bash -c with
+ * "-name guest=<name>,..." as its positional arguments.  It says "up" once
+ * it runs (so it has exec'd) and ends when *ret_wfd is closed. */
+static pid_t fake_qemu(const char *guest_arg, int *ret_wfd) {
+        int in[2], out[2];
+        if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
+                return -1;
+        pid_t pid = fork();
+        if (pid == 0) {
+                dup2(in[0], 0);
+                dup2(out[1], 1);
+                execl("/bin/bash", "bash", "-c", "echo up; read x", "-name", guest_arg, (char *) NULL);
+                _exit(127);
+        }
+        close(in[0]);
+        close(out[1]);
+        char buf[3];
+        ssize_t n = read(out[0], buf, sizeof buf);
+        close(out[0]);
+        *ret_wfd = in[1];
+        return n == 3 ? pid : -1;
+}
+
+static void test_pids(void) {
+        int wfd = -1;
+        pid_t pid = fake_qemu("guest=vm1,debug-threads=on", &wfd);
+        ok(pid > 0, "a process posing as QEMU of vm1");
+        ok(run_pid_is_qemu(pid, "vm1"), "it is recognised as vm1's QEMU");
+        ok(!run_pid_is_qemu(pid, "vm"), "not as QEMU of a prefix of the name");
+        ok(!run_pid_is_qemu(pid, "vm12"), "nor of a longer name");
+        ok(!run_pid_is_qemu(getpid(), "vm1"), "this test is not QEMU");
+        ok(!run_pid_is_monitor(pid), "nor a monitor");
+        ok(!run_pid_is_qemu(0, "vm1") && !run_pid_is_qemu(-1, "vm1"), "pids <= 0 are nothing");
+        close(wfd);     /* read sees EOF: the process ends */
+        _cleanup_close_ int pfd = run_pidfd_open(pid);
+        ok(pfd >= 0 && run_pidfd_wait(pfd, 10000), "its pidfd reports the exit");
+        ok(!run_pid_is_qemu(pid, "vm1"), "a zombie is not a live QEMU");
+        waitpid(pid, NULL, 0);
+        ok(!run_pid_is_qemu(pid, "vm1"), "nor is a reaped pid");
+}
+
+static void test_reconcile(void) {
+        phy_error err = { 0 };
+        _cleanup_free_ char *dir = NULL, *state = NULL, *sock = NULL;
+        ok(run_dir_path(home, "vm2", &dir, &err) == 0 && mkdir_p(dir, 0700) == 0, "run dir of vm2");
+        state = run_file(dir, "state.json");
+        sock = run_file(dir, "qmp.sock");
+
+        _cleanup_run_state_ struct run_state none = { 0 };
+        ok(run_state_get(home, "vm2", &none, &err) == 0 && none.state == RUN_STOPPED, "no state file: stopped");
+        ok(!run_is_active(home, "vm2"), "and not active");
+
+        /* Recorded running, but monitor and QEMU are gone: crashed. */
+        int wfd = -1;
+        pid_t gone = fake_qemu("guest=vm2", &wfd);
+        close(wfd);
+        waitpid(gone, NULL, 0);
+        struct run_state s = { .state = RUN_RUNNING, .monitor_pid = gone, .qemu_pid = gone, .exit_status = -1 };
+        ok(run_boot_id(s.boot_id) == 0 && strlen(s.boot_id) == 36, "this boot's id");
+        ok(run_state_write_file(state, &s, &err) == 0, "write a running state");
+        ok(file_write_atomic(sock, "", 0, 0600, &err) == 0, "and a leftover qmp.sock");
+        _cleanup_run_state_ struct run_state r = { 0 };
+        ok(run_state_get(home, "vm2", &r, &err) == 0, "reconcile");
+        is_str(run_state_name(r.state), "crashed", "monitor and QEMU gone: crashed");
+        ok(r.error && strstr(r.error, "without recording an exit"), "with the reason");
+        ok(access(sock, F_OK) < 0, "leftover sockets removed");
+        _cleanup_run_state_ struct run_state again = { 0 };
+        ok(run_state_read_file(state, &again, &err) == 0 && again.state == RUN_CRASHED, "crashed was written back");
+
+        /* Monitor gone, QEMU alive: running, unsupervised (QMP unreachable here). */
+        pid_t alive = fake_qemu("guest=vm2,debug-threads=on", &wfd);
+        s.qemu_pid = alive;
+        ok(run_state_write_file(state, &s, &err) == 0, "write a running state with a live QEMU");
+        _cleanup_run_state_ struct run_state u = { 0 };
+        ok(run_state_get(home, "vm2", &u, &err) == 0, "reconcile");
+        is_str(run_state_name(u.state), "running", "QEMU alive: running");
+        ok(u.unsupervised, "unsupervised");
+        ok(run_is_active(home, "vm2"), "active: delete must refuse");
+        close(wfd);
+        waitpid(alive, NULL, 0);
+
+        /* Another boot: stale, cleared, stopped. */
+        snprintf(s.boot_id, sizeof s.boot_id, "00000000-0000-0000-0000-000000000000");
+        s.qemu_pid = getpid();  /* whatever it names cannot be ours after a reboot */
+        ok(run_state_write_file(state, &s, &err) == 0, "write a state from another boot");
+        ok(file_write_atomic(sock, "", 0, 0600, &err) == 0, "and a stale qmp.sock");
+        _cleanup_run_state_ struct run_state b = { 0 };
+        ok(run_state_get(home, "vm2", &b, &err) == 0 && b.state == RUN_STOPPED, "another boot: stopped");
+        ok(access(state, F_OK) < 0 && access(sock, F_OK) < 0, "stale files removed");
+}
+
+static void test_tail(void) {
+        phy_error err = { 0 };
+        _cleanup_free_ char *p = NULL;
+        ok(asprintf(&p, "%s/log", home) > 0, "asprintf");
+        ok(file_write_atomic(p, "a\nb\nc\nd\n\n", 9, 0644, &err) == 0, "a log");
+        _cleanup_free_ char *t2 = run_file_tail(p, 2);
+        is_str(t2, "c\nd", "last two lines (trailing newlines dropped)");
+        _cleanup_free_ char *t9 = run_file_tail(p, 9);
+        is_str(t9, "a\nb\nc\nd", "more lines than there are: all");
+        ok(run_file_tail("/nonexistent/log", 3) == NULL, "an unreadable file: NULL");
+}
+
+int main(void) {
+        if (!mkdtemp(home))
+                return 99;
+        test_names();
+        test_dir();
+        test_state_file();
+        test_lock();
+        test_pids();
+        test_reconcile();
+        test_tail();
+        rm_rf(home);
+        return tap_done();
+}

@@ -65,7 +65,7 @@ struct monitor {
         int qemu_pidfd, swtpm_pidfd;
         struct qmp *qmp;
         int clog_fd;
-        size_t clog_size;
+        size_t clog_size, clog_max;
         bool stop_requested;
         bool qemu_exited;
         int qemu_status;
@@ -176,7 +176,7 @@ static bool serial_read(struct monitor *m) {
                 return true;
         if (n <= 0)
                 return false;
-        if (m->clog_size + (size_t) n > RUN_CONSOLE_LOG_MAX)
+        if (m->clog_size + (size_t) n > m->clog_max)
                 clog_open(m, true);
         if (m->clog_fd >= 0) {
                 write_all(m->clog_fd, buf, (size_t) n);
@@ -452,6 +452,12 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                 phy_error_set(&err, ENOMEM, "out of memory");
                 monitor_fail(m, &err);
         }
+        /* $PHYLLOME_CONSOLE_LOG_MAX (bytes, at least 4 KiB) lets tests see a rotation. */
+        m->clog_max = RUN_CONSOLE_LOG_MAX;
+        const char *cap = getenv("PHYLLOME_CONSOLE_LOG_MAX");
+        unsigned long long capv;
+        if (cap && parse_uint(cap, 1ULL << 40, &capv) == 0 && capv >= 4096)
+                m->clog_max = (size_t) capv;
         m->st = (struct run_state) { .state = RUN_STARTING, .monitor_pid = getpid(), .started = time(NULL),
                                      .exit_status = -1 };
         (void) run_boot_id(m->st.boot_id);

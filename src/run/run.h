@@ -130,5 +130,6 @@ int run_console_connect(const char *home, const char *name, int *ret_fd, phy_err
  * -EBUSY when held by someone else. */
 int run_lock_take(const char *run_dir, int *ret_fd, phy_error *err);
 
-/* Size at which console.log is rotated to console.log.1. */
+/* Size at which console.log is rotated to console.log.1 (one old file is
+ * kept; $PHYLLOME_CONSOLE_LOG_MAX overrides it, in bytes). */
 #define RUN_CONSOLE_LOG_MAX (4u * 1024 * 1024)

@@ -30,11 +30,26 @@ like "$(tr '\0' ' ' </proc/$q/cmdline)" "-nodefaults" "QEMU has -nodefaults"
 is "$(cat /proc/$m/comm)" phyllo-monitor "the monitor is its own process"
 lc_lock_free "$a"; ok $([ $? -ne 0 ]; echo $?) "the monitor holds the lock"
 
+# --- an idle VM costs its monitor no wakeups (no timers, no polling) ---
+# The guest idles at its shell prompt after READY; a 2-second window is the
+# measurement itself, not a wait for a condition.
+cs() { awk '/ctxt_switches/{n += $2} END {print n}' "/proc/$1/status"; }
+w0=$(cs "$m"); sleep 2; w1=$(cs "$m")
+is "$w1" "$w0" "the monitor of an idle VM did not wake up in 2 s"
+
 # --- console: input through a pipe, output back in the log ---
 r=$RANDOM$RANDOM
 cout=$(printf 'echo phyllo""me-%s\n' "$r" | "$PHYLLO" console "$a" 2>&1)
 like "$cout" "Connected to VM '$a' console; press Ctrl-\] to detach" "console prints the detach key"
 lc_wait_log "$a" "^\[console\] phyllome-$r"; ok $? "console input reached the guest and its output the log"
+
+if command -v script >/dev/null; then
+  # On a terminal (script(1) gives it a pty): raw mode, Ctrl-] detaches.
+  r=$RANDOM$RANDOM
+  tout=$(printf 'echo tty""test-%s\r\035' "$r" | timeout 20 script -qec "$PHYLLO console $a" /dev/null)
+  like "$tout" "Detached from VM '$a' console" "Ctrl-] detaches from a terminal"
+  lc_wait_log "$a" "^\[console\] ttytest-$r"; ok $? "what was typed on the terminal reached the guest"
+fi
 
 # --- pause / resume ---
 "$PHYLLO" pause "$a" >/dev/null; ok $? "pause"
@@ -52,7 +67,7 @@ lc_wait_log "$a" "^\[console\] phyllome-$r"; ok $? "the guest answers after resu
 wait $p1; r1=$?; wait $p2; r2=$?
 is "$((r1 == 0 ? 1 : 0))$((r2 == 0 ? 1 : 0))" "$([ $r1 = 0 ] && echo 10 || echo 01)" "exactly one of two concurrent starts succeeds ($r1, $r2)"
 like "$(cat "$PHYLLOME_HOME/s1" "$PHYLLOME_HOME/s2")" "VM '$b' is already running" "the other says already running"
-n=0; for p in /proc/[0-9]*; do tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "-name guest=$b," && n=$((n + 1)); done
+n=0; for p in /proc/[0-9]*; do tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "-name guest=$b," && n=$((n + 1)); done
 is "$n" 1 "exactly one QEMU runs for '$b'"
 out=$("$PHYLLO" start "$a" 2>&1); rc=$?
 ok $([ $rc -ne 0 ]; echo $?) "start of a running VM fails"
@@ -85,7 +100,9 @@ q=$(lc_field "$b" qemu_pid)
 "$PHYLLO" stop "$b" --force >/dev/null; ok $? "stop --force"
 is "$(lc_state "$b")" stopped "status: stopped after --force"
 lc_alive "$q"; ok $([ $? -ne 0 ]; echo $?) "QEMU is gone after --force"
-"$PHYLLO" start "$b" >/dev/null 2>&1; ok $? "start again"
+out=$("$PHYLLO" start "$b" --console </dev/null 2>&1); rc=$?
+is "$rc" 0 "start --console (stdin at EOF: attaches, then detaches)"
+like "$out" "Connected to VM '$b' console" "start --console attaches to the console"
 q=$(lc_field "$b" qemu_pid)
 "$PHYLLO" kill "$b" >/dev/null; ok $? "phyllo kill"
 is "$(lc_state "$b")" stopped "status after phyllo kill: stopped (it was asked for)"
@@ -106,8 +123,14 @@ is "$(lc_sockets "$a")" 0 "no socket left after the crash"
 lc_lock_free "$a"; ok $? "the lock is free after the crash"
 
 # --- kill -9 of the monitor: QEMU stays controllable ---
-"$PHYLLO" start "$a" >/dev/null 2>&1; ok $? "start after a crash"
+PHYLLOME_CONSOLE_LOG_MAX=16384 "$PHYLLO" start "$a" >/dev/null 2>&1; ok $? "start after a crash (console log capped at 16 KiB)"
 lc_wait_log "$a" 'PHYLLOME-GUEST-READY'; ok $? "booted again"
+printf 'seq 100001 106000\n' | "$PHYLLO" console "$a" >/dev/null 2>&1
+lc_wait_log "$a" '^\[console\] 106000'; ok $? "6000 lines of console output arrive"
+cl=$PHYLLOME_HOME/run/$a/console.log
+ok $([ "$(stat -c %s "$cl")" -le 16384 ] && [ "$(stat -c %s "$cl.1")" -le 16384 ]; echo $?) \
+  "console.log and console.log.1 stay within the cap ($(stat -c %s "$cl") and $(stat -c %s "$cl.1") bytes)"
+like "$(cat "$cl.1")" "10[0-9]{4}" "the rotated file holds earlier output"
 q=$(lc_field "$a" qemu_pid); m=$(lc_field "$a" monitor_pid)
 kill -9 "$m"
 timeout 10 tail --pid="$m" -f /dev/null
@@ -135,7 +158,7 @@ is "$(lc_state "$c")" failed "status: failed"
 like "$("$PHYLLO" logs "$c")" "\[qemu\] .*vmlinux" "logs marks QEMU's lines"
 is "$(lc_sockets "$c")" 0 "no socket left after a failed start"
 lc_lock_free "$c"; ok $? "the lock is free after a failed start"
-n=0; for p in /proc/[0-9]*; do tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "-name guest=$c," && n=$((n + 1)); done
+n=0; for p in /proc/[0-9]*; do tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "-name guest=$c," && n=$((n + 1)); done
 is "$n" 0 "no QEMU runs for '$c'"
 
 # --- a host reboot: stale runtime files are recognised and cleared ---

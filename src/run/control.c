@@ -21,6 +21,7 @@
 #include "run.h"
 
 #define TERM_GRACE_MS 10000
+#define START_SETTLE_MS 130000
 
 static int64_t mono_ms(void) {
         struct timespec ts;
@@ -37,6 +38,13 @@ static int get_running(const char *home, const char *name, struct run_state *st,
         int r = run_state_get(home, name, st, err);
         if (r < 0)
                 return r;
+        if (st->state == RUN_STARTING && run_pid_is_monitor(st->monitor_pid)) {
+                /* A start in progress: act on what it ends in. */
+                run_state_done(st);
+                r = run_wait(home, name, RUN_STARTING, START_SETTLE_MS, st, err);
+                if (r < 0)
+                        return r;
+        }
         if (!run_state_active(st->state) || !run_pid_is_qemu(st->qemu_pid, name))
                 return not_running(name, err);
         return run_dir_path(home, name, ret_dir, err);
@@ -173,6 +181,9 @@ int run_resume(const char *home, const char *name, phy_error *err) {
 static bool state_matches(const struct run_state *s, enum run_state_kind want) {
         if (want == RUN_STOPPED)
                 return !run_state_active(s->state);
+        /* RUN_STARTING as a wish: anything but starting (the start settled). */
+        if (want == RUN_STARTING)
+                return s->state != RUN_STARTING;
         return s->state == want;
 }
 

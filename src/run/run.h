@@ -115,7 +115,7 @@ int run_pause(const char *home, const char *name, phy_error *err);
 int run_resume(const char *home, const char *name, phy_error *err);
 
 /* Waits (inotify + pidfd, no polling) until the VM is in `want` (RUN_STOPPED
- * matches stopped, crashed and failed).  timeout_ms < 0: no bound.
+ * matches stopped, crashed and failed; RUN_STARTING any state but starting).  timeout_ms < 0: no bound.
  * -ETIMEDOUT.  The state reached is left in *ret when non-NULL. */
 int run_wait(const char *home, const char *name, enum run_state_kind want, int timeout_ms,
              struct run_state *ret, phy_error *err);

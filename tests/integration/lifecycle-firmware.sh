@@ -14,14 +14,34 @@ u=u$$ w=w$$
 # --- UEFI: OVMF loads the EFI-stub kernel ---
 lc_vms+=("$u")
 "$PHYLLO" create "$u" --profile linux --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
-  --append "console=ttyS0" --display none --memory 256M --cpus 1 --uefi >/dev/null
-ok $? "create a UEFI VM"
+  --append "console=ttyS0" --display spice --memory 256M --cpus 1 --uefi >/dev/null
+ok $? "create a UEFI VM with a SPICE display"
 "$PHYLLO" start "$u" >/dev/null 2>&1; ok $? "start it"
 lc_wait_log "$u" 'PHYLLOME-GUEST-READY' 120; ok $? "the guest reaches READY through OVMF"
 like "$("$PHYLLO" logs "$u")" "PHYLLOME-GUEST-INFO .*efi=yes" "the guest sees EFI firmware"
 ok $([ -s "$PHYLLOME_HOME/vms/$u/OVMF_VARS.fd" ]; echo $?) "the VM has its own UEFI vars file"
+ok $([ -S "$PHYLLOME_HOME/run/$u/spice.sock" ]; echo $?) "QEMU made its SPICE socket in the run dir"
+out=$(PATH=/nonexistent "$PHYLLO" view "$u" 2>&1)
+ok $([ $? -ne 0 ]; echo $?) "view without remote-viewer fails"
+like "$out" "install virt-viewer \(apt-get install virt-viewer\)" "and says what to install"
+like "$out" "spice\+unix://$PHYLLOME_HOME/run/$u/spice.sock" "and names the SPICE URI"
 "$PHYLLO" stop "$u" >/dev/null; ok $? "stop"
 is "$(lc_state "$u")" stopped "status: stopped"
+is "$(lc_sockets "$u")" 0 "no socket left (SPICE's included)"
+
+# --- a guest that ignores the power button: stop escalates to SIGTERM ---
+e=e$$
+lc_vms+=("$e")
+"$PHYLLO" create "$e" --profile linux --display none --memory 256M --cpus 1 --uefi >/dev/null
+ok $? "create a UEFI VM with an empty disk (OVMF stays in its boot menu)"
+"$PHYLLO" start "$e" >/dev/null 2>&1; ok $? "start it"
+q=$(lc_field "$e" qemu_pid)
+t0=$(date +%s%N)
+"$PHYLLO" stop "$e" --timeout 2 >/dev/null; ok $? "stop --timeout 2"
+ms=$((($(date +%s%N) - t0) / 1000000))
+ok $([ "$ms" -ge 2000 ] && [ "$ms" -lt 15000 ]; echo $?) "it waited the 2 s, then ended QEMU (${ms} ms)"
+is "$(lc_state "$e")" stopped "status: stopped"
+lc_alive "$q"; ok $([ $? -ne 0 ]; echo $?) "QEMU is gone"
 
 # --- windows11 profile: TPM through swtpm ---
 lc_vms+=("$w")

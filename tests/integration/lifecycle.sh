@@ -109,6 +109,28 @@ is "$(lc_state "$b")" stopped "status after phyllo kill: stopped (it was asked f
 lc_alive "$q"; ok $([ $? -ne 0 ]; echo $?) "QEMU is gone after phyllo kill"
 is "$(lc_sockets "$b")" 0 "no socket left after kill"
 
+# --- wait --for running, restart, view, SIGTERM to the monitor ---
+"$PHYLLO" wait "$b" --for running --timeout 60 >"$PHYLLOME_HOME/w1" 2>&1 & wp=$!
+"$PHYLLO" start "$b" >/dev/null 2>&1; ok $? "start '$b' while a wait runs"
+wait $wp; ok $? "wait --for running returned once the VM ran"
+is "$(cat "$PHYLLOME_HOME/w1")" "$b: running" "and says so"
+lc_wait_log "$b" 'PHYLLOME-GUEST-READY'; ok $? "'$b' booted"
+q=$(lc_field "$b" qemu_pid)
+"$PHYLLO" restart "$b" >/dev/null 2>&1; ok $? "restart"
+q2=$(lc_field "$b" qemu_pid)
+ok $([ "$q2" != "$q" ] && lc_alive "$q2" && ! lc_alive "$q"; echo $?) "restart ran a new QEMU ($q -> $q2)"
+is "$(lc_state "$b")" running "status: running after restart"
+out=$(PATH=/nonexistent "$PHYLLO" view "$b" 2>&1)
+ok $([ $? -ne 0 ]; echo $?) "view of a VM without SPICE fails"
+like "$out" "has no SPICE display" "and says why"
+m=$(lc_field "$b" monitor_pid)
+kill -TERM "$m"
+"$PHYLLO" wait "$b" --for stopped --timeout 30 >/dev/null; ok $? "SIGTERM to the monitor ends the VM"
+is "$(lc_state "$b")" stopped "as a stop, not a crash"
+lc_alive "$q2"; ok $([ $? -ne 0 ]; echo $?) "QEMU is gone"
+out=$("$PHYLLO" view "$b" 2>&1)
+like "$out" "is not running" "view of a stopped VM says it is not running"
+
 # --- kill -9 of QEMU: crashed, with the last log lines ---
 q=$(lc_field "$a" qemu_pid); m=$(lc_field "$a" monitor_pid)
 kill -9 "$q"

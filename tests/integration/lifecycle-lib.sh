@@ -14,8 +14,13 @@ lc_cleanup() {
   local vm f p
   for vm in "${lc_vms[@]}"; do
     f=$(ls -d "$PHYLLOME_HOME"/run/"$vm"/state.json 2>/dev/null) || continue
+    # Only pids still verified as this VM's QEMU, a monitor or swtpm.
     for p in $(jq -r '.qemu_pid, .swtpm_pid, .monitor_pid' "$f" 2>/dev/null); do
-      [ "$p" -gt 0 ] 2>/dev/null && kill -9 "$p" 2>/dev/null
+      [ "$p" -gt 0 ] 2>/dev/null || continue
+      if tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q -- "-name guest=$vm," ||
+         grep -qxE 'phyllo-monitor|swtpm' "/proc/$p/comm" 2>/dev/null; then
+        kill -9 "$p" 2>/dev/null
+      fi
     done
   done
   for p in "${lc_extra_pids[@]}"; do kill -9 "$p" 2>/dev/null; done

@@ -23,12 +23,6 @@
 #define TERM_GRACE_MS 10000
 #define START_SETTLE_MS 130000
 
-static int64_t mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int not_running(const char *name, phy_error *err) {
         return phy_error_set(err, ESRCH, "VM '%s' is not running", name);
 }
@@ -199,7 +193,7 @@ int run_wait(const char *home, const char *name, enum run_state_kind want, int t
         _cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         if (ino < 0 || inotify_add_watch(ino, dir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_CREATE) < 0)
                 return phy_error_set(err, errno, "cannot watch '%s': %s", dir, strerror(errno));
-        int64_t deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+        int64_t deadline = timeout_ms < 0 ? -1 : run_mono_ms() + timeout_ms;
         for (;;) {
                 _cleanup_run_state_ struct run_state st = { 0 };
                 r = run_state_get(home, name, &st, err);
@@ -221,7 +215,7 @@ int run_wait(const char *home, const char *name, enum run_state_kind want, int t
                         p[2] = (struct pollfd) { .fd = run_pidfd_open(st.qemu_pid), .events = POLLIN };
                 int left = -1;
                 if (deadline >= 0) {
-                        int64_t l = deadline - mono_ms();
+                        int64_t l = deadline - run_mono_ms();
                         left = l < 0 ? 0 : (int) l;
                 }
                 int n;

@@ -485,10 +485,6 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                 monitor_fail(m, &err);
         }
         m->serial_fd = serial[0];
-        if (c->creds.drop && chown(qmp_path, 0, c->creds.gid) < 0) {
-                /* QEMU gets the fd, the path stays ours: nothing to hand over. */
-        }
-
         /* swtpm first: QEMU connects to the TPM while it initialises. */
         if (c->model.tpm == VM_TPM_EMULATED) {
                 _cleanup_free_ char *tpm_dir = run_file(c->vm_dir, "tpm");
@@ -791,19 +787,11 @@ out:
         return r;
 }
 
-static int read_full(int fd, void *buf, size_t n, int64_t deadline_ms);
-
-static int64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads exactly n bytes before the deadline: 0, -ETIMEDOUT, or -EPIPE on EOF. */
 static int read_full(int fd, void *buf, size_t n, int64_t deadline_ms) {
         size_t off = 0;
         while (off < n) {
-                int64_t left = deadline_ms - now_ms();
+                int64_t left = deadline_ms - run_mono_ms();
                 if (left <= 0)
                         return -ETIMEDOUT;
                 struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -942,7 +930,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 ;
 
         /* The monitor's report: warnings, then running/paused or the error. */
-        int64_t deadline = now_ms() + START_TIMEOUT_MS;
+        int64_t deadline = run_mono_ms() + START_TIMEOUT_MS;
         r = phy_error_set(err, EIO, "the monitor of VM '%s' ended without reporting; see '%s/qemu.log'", o->name,
                           c.run_dir);
         for (;;) {

@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -74,6 +75,12 @@ bool run_pidfd_wait(int pidfd, int timeout_ms) {
                 r = poll(&p, 1, timeout_ms);
         while (r < 0 && errno == EINTR);
         return r > 0;
+}
+
+int64_t run_mono_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 char *run_file_tail(const char *path, unsigned lines) {

@@ -2,6 +2,7 @@
 #pragma once
 /* Shared between the files of src/run; not part of the library interface. */
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "error.h"
 #include "qemu/qmp.h"
@@ -33,6 +34,9 @@ int run_creds_apply_child(const struct run_creds *c);
 int run_pidfd_open(pid_t pid);
 /* Waits up to timeout_ms for the process behind pidfd to end (poll). */
 bool run_pidfd_wait(int pidfd, int timeout_ms);
+
+/* CLOCK_MONOTONIC in milliseconds, for deadlines. */
+int64_t run_mono_ms(void);
 
 /* swtpm.c */
 int run_swtpm_setup(const char *swtpm_setup, const char *state_dir, const struct run_creds *c,

@@ -170,6 +170,16 @@ lc_alive "$q"; ok $([ $? -ne 0 ]; echo $?) "QEMU is gone"
 is "$(lc_sockets "$a")" 0 "stop cleaned the sockets the monitor left"
 
 # --- a start that fails: QEMU's own words, nothing left running ---
+# A missing disk image: QEMU's words again.
+d=d$$
+lc_create "$d"
+rm "$PHYLLOME_HOME/vms/$d/"*.qcow2
+out=$("$PHYLLO" start "$d" 2>&1); rc=$?
+ok $([ $rc -ne 0 ]; echo $?) "start with a missing disk image fails"
+like "$out" "Could not open '.*\.qcow2': No such file or directory" "with QEMU's error text"
+is "$(lc_state "$d")" failed "status: failed"
+is "$(lc_sockets "$d")" 0 "no socket left"
+
 lc_create "$c"
 rm "$GUEST/vmlinux"
 out=$("$PHYLLO" start "$c" 2>&1); rc=$?

@@ -67,6 +67,10 @@ if ((!force && !refresh)) && is_current; then
 	exit 0
 fi
 
+# The directory is replaced as a whole; never take over someone else's.
+if [[ -d $out && ! -f $out/stamp && -n $(ls -A "$out") ]]; then
+	die "$out exists and was not made by this script (no stamp); remove it or set PHYLLOME_GUEST_DIR"
+fi
 mkdir -p "$(dirname "$out")"
 # Serialise concurrent builds (parallel test runs); the loser finds the
 # winner's result on the re-check below.
@@ -83,6 +87,8 @@ done
 
 tmp=$(mktemp -d "$out.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+# Turn signals into a normal exit so the EXIT trap cleans up.
+trap 'exit 130' INT TERM HUP
 
 apt_show() {
 	apt-cache show --no-all-versions "$1" 2>/dev/null
@@ -96,12 +102,12 @@ fi
 
 kpkg=${PHYLLOME_GUEST_KERNEL_PKG:-}
 if [[ -z $kpkg ]]; then
-	kpkg=$(apt_show linux-image-amd64 | sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p' | head -n1)
+	kpkg=$(apt_show linux-image-amd64 | sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p' | head -n1) || true
 	[[ -n $kpkg ]] || die "cannot tell which kernel linux-image-amd64 depends on (apt-cache show linux-image-amd64)"
 fi
-kver=$(apt_show "$kpkg" | sed -n 's/^Version: //p' | head -n1)
+kver=$(apt_show "$kpkg" | sed -n 's/^Version: //p' | head -n1) || true
 [[ -n $kver ]] || die "apt knows no package '$kpkg'; check PHYLLOME_GUEST_KERNEL_PKG or run apt-get update"
-bbver=$(apt_show busybox-static | sed -n 's/^Version: //p' | head -n1)
+bbver=$(apt_show busybox-static | sed -n 's/^Version: //p' | head -n1) || true
 [[ -n $bbver ]] || die "apt knows no package 'busybox-static'; run apt-get update"
 
 if ((refresh && !force)) && is_current &&
@@ -238,7 +244,8 @@ install -m 0755 "$here"/bin/* "$root/usr/bin/"
 # the action "PWRF/00000080" and runs that file below its config dir.
 cat >"$root/etc/acpi/PWRF/00000080" <<'EOF'
 #!/bin/sh
-echo "PHYLLOME-GUEST-POWEROFF" >/dev/console
+# The shell's prompt may be mid-line; the marker starts a line.
+printf '\nPHYLLOME-GUEST-POWEROFF\n' >/dev/console
 sync
 poweroff -f
 EOF
@@ -248,6 +255,8 @@ printf 'root:x:0:\n' >"$root/etc/group"
 
 # Uncompressed: under TCG inflating a gzip initramfs costs more boot time
 # than QEMU loading a few more MiB.
+# Fixed timestamps: the same inputs give the same bytes.
+find "$root" -exec touch -h -d @0 {} +
 (cd "$root" && find . -print0 | LC_ALL=C sort -z |
 	cpio --null -o -H newc --owner=0:0 --reproducible --quiet) >"$tmp/out/initrd.img"
 
@@ -261,11 +270,8 @@ modules=$(printf '%s\n' "${order[@]}" | xargs -n1 basename | tr '\n' ' ')
 EOF
 
 # Swap the whole directory so readers never mix a kernel with another
-# kernel's modules.  Refuse to replace a directory this script did not make.
+# kernel's modules (checked above that it is ours).
 if [[ -e $out ]]; then
-	if [[ ! -f $out/stamp ]] && [[ -n $(ls -A "$out") ]]; then
-		die "$out exists and was not made by this script (no stamp); remove it or set PHYLLOME_GUEST_DIR"
-	fi
 	mv "$out" "$tmp/old"
 fi
 mv "$tmp/out" "$out"

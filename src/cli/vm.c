@@ -17,6 +17,7 @@
 #include "qemu/caps.h"
 #include "qemu/tools.h"
 #include "vm/profile.h"
+#include "run/run.h"
 #include "vm/vm.h"
 
 /* What a definition is checked against: this host and its QEMU. */
@@ -287,8 +288,11 @@ int cmd_list(struct cli_ctx *ctx, int argc, char **argv) {
                 phy_error e1 = { 0 };
                 bool okay = vm_load_by_name(home, names.v[i], &d, &e1) >= 0 &&
                             vm_model_resolve(&d, &e.host, NULL, &m, &e1) >= 0;
-                /* "defined" until the lifecycle code reports run states. */
-                const char *state = okay ? "defined" : "invalid";
+                _cleanup_run_state_ struct run_state rs = { 0 };
+                phy_error e2 = { 0 };
+                const char *state = "invalid";
+                if (okay)
+                        state = run_state_get(home, names.v[i], &rs, &e2) >= 0 ? run_state_name(rs.state) : "unknown";
                 if (!okay)
                         fprintf(stderr, "phyllo: %s\n", e1.message);
                 char mem[32] = "-", cpus[16] = "-";

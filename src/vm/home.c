@@ -6,6 +6,7 @@
  * in names) and renamed into place, so readers never see half a VM.
  */
 #include "vm.h"
+#include "run/run.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -117,7 +118,23 @@ int vm_delete(const char *home, const char *name, phy_error *err) {
         _cleanup_free_ char *dir = vm_dir(home, name), *gone = NULL;
         if (!dir || asprintf(&gone, "%s/vms/.#delete.%s.%ld", home, name, (long) getpid()) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        /* Hook for the lifecycle code: a running VM will be refused here. */
+        /* The per-VM lock is held by a VM's monitor for its whole life;
+         * holding it here also keeps a start from racing the delete. */
+        _cleanup_free_ char *run_dir = NULL;
+        _cleanup_close_ int lock = -1;
+        if (access(dir, F_OK) == 0) {
+                if (run_is_active(home, name))
+                        return phy_error_set(err, EBUSY, "VM '%s' is running; stop it first ('phyllo stop %s')", name, name);
+                int r = run_dir_path(home, name, &run_dir, err);
+                if (r < 0)
+                        return r;
+                if (access(run_dir, F_OK) == 0 && (r = run_lock_take(run_dir, &lock, err)) < 0) {
+                        if (r == -EBUSY)
+                                return phy_error_set(err, EBUSY, "VM '%s' is running or starting; stop it first "
+                                                     "('phyllo stop %s')", name, name);
+                        return r;
+                }
+        }
         /* Renamed away first so that a half-removed tree never shows as a VM. */
         if (rename(dir, gone) < 0) {
                 if (errno == ENOENT)
@@ -128,6 +145,9 @@ int vm_delete(const char *home, const char *name, phy_error *err) {
         if (r < 0)
                 return phy_error_set(err, r, "VM '%s' is deleted but '%s' could not be removed fully: %s",
                                      name, gone, strerror(-r));
+        /* The stopped VM's runtime files (logs, last state) go with it. */
+        if (run_dir)
+                (void) rm_rf(run_dir);
         return 0;
 }
 

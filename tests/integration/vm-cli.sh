@@ -51,9 +51,9 @@ ok $r "vm.conf holds only what the user said (no profile defaults)"
 
 # list
 out=$("$PHYLLO" list)
-like "$out" $'NAME +PROFILE +CPUS +MEMORY +STATE\nweb +linux +1 +512M +defined' "list shows web"
+like "$out" $'NAME +PROFILE +CPUS +MEMORY +STATE\nweb +linux +1 +512M +stopped' "list shows web"
 is "$("$PHYLLO" list --json | jq -r '.[0] | "\(.name) \(.profile) \(.cpus) \(.memory) \(.state)"')" \
-   "web linux 1 536870912 defined" "list --json"
+   "web linux 1 536870912 stopped" "list --json"
 
 # show
 out=$("$PHYLLO" show web)

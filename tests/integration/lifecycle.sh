@@ -52,10 +52,25 @@ if command -v script >/dev/null; then
 fi
 
 # --- pause / resume ---
+# The guest's uptime (phyllome-clock) as the guest kernel counts it.
+guest_uptime() {
+  local tag=$RANDOM$RANDOM
+  printf 'phyllome-clock; echo clock""done-%s\n' "$tag" | "$PHYLLO" console "$a" >/dev/null 2>&1
+  lc_wait_log "$a" "^\[console\] clockdone-$tag" || return 1
+  "$PHYLLO" logs "$a" | sed -n 's/^\[console\] PHYLLOME-CLOCK .*uptime=\([0-9.]*\).*/\1/p' | tail -1
+}
+g0=$(guest_uptime); h0=$(date +%s.%N)
 "$PHYLLO" pause "$a" >/dev/null; ok $? "pause"
 is "$(lc_state "$a")" paused "status: paused"
 is "$("$PHYLLO" wait "$a" --for paused --timeout 5)" "$a: paused" "wait --for paused returns at once"
-"$PHYLLO" resume "$a" >/dev/null; ok $? "resume"
+sleep 3   # the pause being measured, not a wait for something
+"$PHYLLO" resume "$a" >/dev/null
+g1=$(guest_uptime); h1=$(date +%s.%N)
+lost=$(awk -v g0="$g0" -v g1="$g1" -v h0="$h0" -v h1="$h1" 'BEGIN { printf "%.1f", (h1 - h0) - (g1 - g0) }')
+ok $(awk -v l="$lost" 'BEGIN { exit !(l >= 2.5 && l < 10) }'; echo $?) \
+  "the guest's clock stood still while paused ($lost s of the host's time not seen by the guest; uptime $g0 -> $g1)"
+is "$(lc_state "$a")" running "status: running again after resume"
+"$PHYLLO" pause "$a" >/dev/null && "$PHYLLO" resume "$a" >/dev/null; ok $? "pause and resume again"
 is "$(lc_state "$a")" running "status: running again"
 r=$RANDOM$RANDOM
 printf 'echo phyllo""me-%s\n' "$r" | "$PHYLLO" console "$a" >/dev/null 2>&1

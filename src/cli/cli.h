@@ -55,3 +55,8 @@ int cmd_console(struct cli_ctx *, int, char **);
 int cmd_logs(struct cli_ctx *, int, char **);
 int cmd_view(struct cli_ctx *, int, char **);
 int cmd_wait(struct cli_ctx *, int, char **);
+/* storage: src/cli/disk.c, snapshot.c, clone.c, bundle.c */
+int cmd_disk_add(struct cli_ctx *, int, char **);
+int cmd_disk_list(struct cli_ctx *, int, char **);
+int cmd_disk_resize(struct cli_ctx *, int, char **);
+int cmd_disk_remove(struct cli_ctx *, int, char **);

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/* phyllo disk add|list|resize|remove: the definition and the images together. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <json-c/json.h>
+
+#include "cleanup.h"
+#include "fileio.h"
+#include "store.h"
+#include "store-internal.h"
+#include "vm/vm.h"
+
+static int load(const char *home, const char *name, struct vm_def *d, char **ret_dir, phy_error *err) {
+        int r = vm_load_by_name(home, name, d, err);
+        if (r < 0)
+                return r;
+        if (ret_dir && !(*ret_dir = vm_dir(home, name)))
+                return phy_error_set(err, ENOMEM, "out of memory");
+        return 0;
+}
+
+static int save(const char *home, const char *name, const struct vm_def *d, phy_error *err) {
+        _cleanup_free_ char *conf = vm_conf_path(home, name);
+        if (!conf)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        return vm_def_save(d, conf, err);
+}
+
+ssize_t store_find_disk(const struct vm_def *d, const char *disk) {
+        for (size_t i = 0; i < d->n_disks; i++)
+                if (strcmp(d->disks[i].name, disk) == 0)
+                        return (ssize_t) i;
+        return -1;
+}
+
+static int no_disk(const struct vm_def *d, const char *disk, phy_error *err) {
+        _cleanup_strv_ strv names = { 0 };
+        for (size_t i = 0; i < d->n_disks; i++)
+                if (strv_push(&names, d->disks[i].name) < 0)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+        _cleanup_free_ char *list = strv_join(&names, ", ");
+        return phy_error_set(err, ENOENT, "VM '%s' has no disk named '%s' (its disks: %s)", d->name, disk,
+                             list && *list ? list : "none");
+}
+
+/* True when a disk label is usable as a section label and a file name. */
+static bool disk_name_valid(const char *s) {
+        return vm_name_valid(s);
+}
+
+int store_disk_add(const char *home, const char *name, const struct store_disk_add *o, const char *qemu_img_given,
+                   char **ret_disk, bool *ret_pending, phy_error *err) {
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        _cleanup_free_ char *dir = NULL, *qemu_img = NULL, *label = NULL, *rel = NULL, *abs = NULL;
+        int r = load(home, name, &d, &dir, err);
+        if (r < 0)
+                return r;
+        if ((r = store_need_qemu_img(qemu_img_given, &qemu_img, err)) < 0)
+                return r;
+        if (o->disk) {
+                if (!disk_name_valid(o->disk))
+                        return phy_error_set(err, EINVAL, "invalid disk name '%s'; use letters, digits, '.', '_' and '-'",
+                                             o->disk);
+                if (store_find_disk(&d, o->disk) >= 0)
+                        return phy_error_set(err, EEXIST, "VM '%s' already has a disk named '%s'", name, o->disk);
+                label = strdup(o->disk);
+        } else {
+                for (unsigned n = (unsigned) d.n_disks; !label; n++) {
+                        if (asprintf(&label, "disk%u", n) < 0)
+                                return phy_error_set(err, ENOMEM, "out of memory");
+                        if (store_find_disk(&d, label) >= 0)
+                                label = (free(label), NULL);
+                }
+        }
+        if (!label)
+                return phy_error_set(err, ENOMEM, "out of memory");
+
+        const char *format = "qcow2";
+        if (o->image) {
+                /* An existing image: raw and qcow2 are used where they are; others are converted. */
+                _cleanup_(json_object_putp) json_object *info = NULL;
+                if ((r = store_image_info(qemu_img, o->image, &info, err)) < 0)
+                        return r;
+                const char *f = store_json_str(info, "format");
+                if (f && (strcmp(f, "raw") == 0 || strcmp(f, "qcow2") == 0)) {
+                        format = f;
+                        if (!(abs = realpath(o->image, NULL)))
+                                return phy_error_set(err, errno, "cannot resolve '%s': %s", o->image, strerror(errno));
+                        rel = strdup(abs);
+                        if (!rel)
+                                return phy_error_set(err, ENOMEM, "out of memory");
+                        abs = (free(abs), NULL);
+                } else {
+                        if (asprintf(&rel, "disk-%s.qcow2", label) < 0 || !(abs = vm_path_resolve(dir, rel)))
+                                return phy_error_set(err, ENOMEM, "out of memory");
+                        if (access(abs, F_OK) == 0)
+                                return phy_error_set(err, EEXIST, "'%s' exists already; choose another --name", abs);
+                        char *argv[] = { (char *) qemu_img, "convert", "-q", "-O", "qcow2", (char *) o->image, abs, NULL };
+                        if ((r = store_qemu_img(qemu_img, "converting the image to qcow2", argv, NULL, err)) < 0) {
+                                (void) unlink(abs);
+                                return r;
+                        }
+                }
+        } else {
+                if (o->size == 0)
+                        return phy_error_set(err, EINVAL, "a new disk needs a size (--size 64G) or an image (--image PATH)");
+                if (asprintf(&rel, "disk-%s.qcow2", label) < 0 || !(abs = vm_path_resolve(dir, rel)))
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                if (access(abs, F_OK) == 0)
+                        return phy_error_set(err, EEXIST, "'%s' exists already; choose another --name", abs);
+                char sz[32];
+                snprintf(sz, sizeof sz, "%llu", (unsigned long long) o->size);
+                char *argv[] = { (char *) qemu_img, "create", "-q", "-f", "qcow2", abs, sz, NULL };
+                if ((r = store_qemu_img(qemu_img, "creating the disk image", argv, NULL, err)) < 0) {
+                        (void) unlink(abs);
+                        return r;
+                }
+        }
+
+        struct vm_disk *nd = realloc(d.disks, (d.n_disks + 1) * sizeof *nd);
+        if (!nd)
+                r = phy_error_set(err, ENOMEM, "out of memory");
+        else {
+                d.disks = nd;
+                nd = &d.disks[d.n_disks];
+                *nd = (struct vm_disk) { .size = o->size, .bus = o->bus ? o->bus : VM_BUS_VIRTIO };
+                nd->name = strdup(label);
+                nd->path = strdup(rel);
+                nd->format = strdup(format);
+                d.n_disks++;
+                if (!nd->name || !nd->path || !nd->format)
+                        r = phy_error_set(err, ENOMEM, "out of memory");
+        }
+        if (r >= 0)
+                r = save(home, name, &d, err);
+        if (r < 0) {
+                /* Only an image made here goes; an attached one is the user's. */
+                if (abs)
+                        (void) unlink(abs);
+                return r;
+        }
+        if (ret_pending)
+                *ret_pending = run_is_active(home, name);
+        if (ret_disk)
+                *ret_disk = TAKE_PTR(label);
+        return 0;
+}
+
+int store_disk_list(const char *home, const char *name, const char *qemu_img_given, json_object **ret,
+                    phy_error *err) {
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        _cleanup_free_ char *dir = NULL, *qemu_img = NULL;
+        int r = load(home, name, &d, &dir, err);
+        if (r < 0 || (r = store_need_qemu_img(qemu_img_given, &qemu_img, err)) < 0)
+                return r;
+        _cleanup_(json_object_putp) json_object *a = json_object_new_array();
+        for (size_t i = 0; i < d.n_disks; i++) {
+                const struct vm_disk *k = &d.disks[i];
+                _cleanup_free_ char *p = vm_path_resolve(dir, k->path);
+                if (!p)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                json_object *o = json_object_new_object();
+                json_object_array_add(a, o);
+                json_object_object_add(o, "name", json_object_new_string(k->name));
+                json_object_object_add(o, "path", json_object_new_string(p));
+                json_object_object_add(o, "bus", json_object_new_string(vm_bus_name(k->bus ? k->bus : VM_BUS_VIRTIO)));
+                _cleanup_(json_object_putp) json_object *info = NULL;
+                if ((r = store_image_info(qemu_img, p, &info, err)) < 0)
+                        return phy_error_prefix(err, "[disk %s] of VM '%s'", k->name, name);
+                const char *f = store_json_str(info, "format"), *b = store_json_str(info, "full-backing-filename");
+                json_object *snaps = NULL;
+                json_object_object_get_ex(info, "snapshots", &snaps);
+                json_object_object_add(o, "format", f ? json_object_new_string(f) : NULL);
+                json_object_object_add(o, "virtual-size", json_object_new_int64(store_json_int(info, "virtual-size")));
+                json_object_object_add(o, "actual-size", json_object_new_int64(store_json_int(info, "actual-size")));
+                json_object_object_add(o, "backing", b ? json_object_new_string(b) : NULL);
+                json_object_object_add(o, "snapshots",
+                                       json_object_new_int(snaps ? (int) json_object_array_length(snaps) : 0));
+        }
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+int store_disk_resize(const char *home, const char *name, const char *disk, uint64_t size, bool shrink,
+                      const char *qemu_img_given, phy_error *err) {
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        _cleanup_free_ char *dir = NULL, *qemu_img = NULL;
+        int r = load(home, name, &d, &dir, err);
+        if (r < 0 || (r = store_refuse_running(home, name, "resize a disk", err)) < 0 ||
+            (r = store_need_qemu_img(qemu_img_given, &qemu_img, err)) < 0)
+                return r;
+        ssize_t i = store_find_disk(&d, disk);
+        if (i < 0)
+                return no_disk(&d, disk, err);
+        struct vm_disk *k = &d.disks[i];
+        _cleanup_free_ char *p = vm_path_resolve(dir, k->path);
+        if (!p)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        _cleanup_(json_object_putp) json_object *info = NULL;
+        if ((r = store_image_info(qemu_img, p, &info, err)) < 0)
+                return r;
+        int64_t cur = store_json_int(info, "virtual-size");
+        char want[32], have[32];
+        format_size(size, want, sizeof want);
+        format_size(cur < 0 ? 0 : (unsigned long long) cur, have, sizeof have);
+        if (cur >= 0 && size < (uint64_t) cur && !shrink)
+                return phy_error_set(err, EINVAL, "disk '%s' of VM '%s' is %s; %s would shrink it and cut off data: "
+                                     "shrink the file systems inside first, then use --shrink", disk, name, have, want);
+        if (cur >= 0 && size == (uint64_t) cur)
+                return 0;
+        const char *f = store_json_str(info, "format");
+        char sz[32];
+        snprintf(sz, sizeof sz, "%llu", (unsigned long long) size);
+        char *argv[] = { (char *) qemu_img, "resize", "-q", "-f", (char *) (f ? f : "qcow2"), p, sz, NULL };
+        char *argv_shrink[] = { (char *) qemu_img, "resize", "-q", "--shrink", "-f", (char *) (f ? f : "qcow2"), p, sz, NULL };
+        if ((r = store_qemu_img(qemu_img, "resizing the disk", shrink ? argv_shrink : argv, NULL, err)) < 0)
+                return r;
+        /* Keep the definition's size in step with the image. */
+        k->size = size;
+        return save(home, name, &d, err);
+}
+
+int store_disk_remove(const char *home, const char *name, const char *disk, bool keep_file, phy_error *err) {
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        _cleanup_free_ char *dir = NULL, *p = NULL;
+        int r = load(home, name, &d, &dir, err);
+        if (r < 0 || (r = store_refuse_running(home, name, "remove a disk", err)) < 0)
+                return r;
+        ssize_t i = store_find_disk(&d, disk);
+        if (i < 0)
+                return no_disk(&d, disk, err);
+        struct vm_disk k = d.disks[i];
+        bool own = k.path[0] != '/';     /* relative: inside the VM's directory, so ours */
+        if (!(p = vm_path_resolve(dir, k.path)))
+                return phy_error_set(err, ENOMEM, "out of memory");
+        memmove(&d.disks[i], &d.disks[i + 1], (d.n_disks - (size_t) i - 1) * sizeof k);
+        d.n_disks--;
+        r = save(home, name, &d, err);
+        free(k.name);
+        free(k.path);
+        free(k.format);
+        if (r < 0)
+                return r;
+        if (own && !keep_file && unlink(p) < 0 && errno != ENOENT)
+                return phy_error_set(err, errno, "disk '%s' is removed from VM '%s' but its image '%s' could not be "
+                                     "deleted: %s", disk, name, p, strerror(errno));
+        return 0;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* Helpers shared by the files of src/store. */
+#include <stdint.h>
+#include "error.h"
+#include "run/run.h"
+
+struct json_object;
+/* Runs a qemu-img argv; the message names `what` and quotes qemu-img's stderr. */
+int store_qemu_img(const char *qemu_img, const char *what, char *const *argv, char **ret_out, phy_error *err);
+/* store_find_qemu_img or a message saying what to install. */
+int store_need_qemu_img(const char *given, char **ret, phy_error *err);
+/* -EBUSY "VM 'x' is running; stop it first ... to <what>". */
+int store_refuse_running(const char *home, const char *name, const char *what, phy_error *err);
+int64_t store_json_int(struct json_object *o, const char *key);
+const char *store_json_str(struct json_object *o, const char *key);
+#include <sys/types.h>
+struct vm_def;
+/* Index of [disk <disk>] in d, or -1. */
+ssize_t store_find_disk(const struct vm_def *d, const char *disk);
+#include <json-c/json.h>
+static inline void json_object_putp(json_object **o) {
+        if (*o)
+                json_object_put(*o);
+}

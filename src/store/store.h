@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * Disks, snapshots, clones and bundles of a VM (docs/storage.md).  All work
+ * goes through the real qemu-img (found like vm_create finds it: the given
+ * path, $PHYLLOME_QEMU_IMG, $PATH).  Every function that changes a VM
+ * refuses a running one where that is unsafe ("stop it first").
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include "error.h"
+#include "strv.h"
+
+struct json_object;
+
+/* ---- tools (tool.c) ------------------------------------------------------ */
+
+/* qemu-img: given, else $PHYLLOME_QEMU_IMG, else $PATH.  malloc'd or NULL. */
+char *store_find_qemu_img(const char *given);
+/* Runs argv (no shell).  stdout is captured into *ret_out (malloc'd, capped
+ * at 16 MiB) when ret_out is non-NULL; stderr into errbuf.  0 on exit 0,
+ * -ENOEXEC when it could not run, -EIO on another exit. */
+int store_run(char *const *argv, char **ret_out, char *errbuf, size_t errlen);
+/* `qemu-img info --output=json -U <path>` parsed (caller puts it). */
+int store_image_info(const char *qemu_img, const char *path, struct json_object **ret, phy_error *err);
+
+/* ---- disks (disk.c) ------------------------------------------------------ */
+
+struct store_disk_add {
+        const char *disk;       /* [disk NAME]; NULL: "disk<N>" */
+        uint64_t size;          /* new image of this size (qcow2) */
+        const char *image;      /* or attach this image: raw and qcow2 in place, others converted */
+        int bus;                /* enum vm_bus; 0: virtio */
+};
+/* Adds a disk to VM name's definition.  Takes effect at the next start
+ * (*ret_pending true when the VM is running now).  The name of the new
+ * disk goes to *ret_disk (malloc'd) when non-NULL. */
+int store_disk_add(const char *home, const char *name, const struct store_disk_add *o,
+                   const char *qemu_img, char **ret_disk, bool *ret_pending, phy_error *err);
+/* A JSON array: per disk name, path, format, bus, virtual-size, actual-size,
+ * backing (or null), snapshots (count). */
+int store_disk_list(const char *home, const char *name, const char *qemu_img, struct json_object **ret,
+                    phy_error *err);
+/* Grows (or with shrink, also shrinks) a disk of a stopped VM. */
+int store_disk_resize(const char *home, const char *name, const char *disk, uint64_t size, bool shrink,
+                      const char *qemu_img, phy_error *err);
+/* Removes a disk from a stopped VM's definition; its image too when it lies
+ * in the VM's directory, unless keep_file. */
+int store_disk_remove(const char *home, const char *name, const char *disk, bool keep_file, phy_error *err);
+
+/* ---- snapshots (snapshot.c) ---------------------------------------------- */
+
+/* A snapshot of a stopped VM: an internal qcow2 snapshot in every disk plus
+ * copies of the UEFI vars and the TPM state in <vm_dir>/snapshots/<snap>/. */
+int store_snapshot_create(const char *home, const char *name, const char *snap, const char *qemu_img,
+                          phy_error *err);
+/* JSON array of {name, created, disks, vars, tpm}, oldest first. */
+int store_snapshot_list(const char *home, const char *name, struct json_object **ret, phy_error *err);
+/* Brings disks, vars and TPM state back to snap.  A running VM is refused
+ * unless stop (then it is stopped first). */
+int store_snapshot_revert(const char *home, const char *name, const char *snap, bool stop,
+                          const char *qemu_img, phy_error *err);
+int store_snapshot_delete(const char *home, const char *name, const char *snap, const char *qemu_img,
+                          phy_error *err);
+
+/* ---- clones (clone.c) ---------------------------------------------------- */
+
+enum store_tpm_mode { STORE_TPM_DEFAULT = 0, STORE_TPM_COPY, STORE_TPM_FRESH };
+/*
+ * Clones the stopped VM src into dst with a new identity (uuid, MACs) and
+ * its own vars copy.  Linked (default): each source disk is frozen into
+ * <src_dir>/base/ and both VMs get a thin qcow2 overlay on it, so the time
+ * does not depend on the disk size.  full: independent copies (qemu-img
+ * convert).  TPM: default is fresh for both kinds (a clone is a new machine).
+ */
+int store_clone(const char *home, const char *src, const char *dst, bool full, enum store_tpm_mode tpm,
+                const char *qemu_img, phy_error *err);
+/* The VMs whose disks use a frozen base of VM name (sorted). */
+int store_clones_of(const char *home, const char *name, strv *ret, phy_error *err);
+/* Called before deleting VM name: refuses (-EBUSY, naming the clones) when
+ * linked clones depend on it; with force, first makes each clone's disks
+ * standalone (qemu-img rebase onto nothing) so they survive the delete. */
+int store_delete_check(const char *home, const char *name, bool force, const char *qemu_img, phy_error *err);
+
+/* ---- bundles (bundle.c) -------------------------------------------------- */
+
+/* Progress: done and total bytes of disk data; may be NULL. */
+typedef void (*store_progress_fn)(uint64_t done, uint64_t total, void *userdata);
+
+/* Writes VM name (stopped) as a tar+zstd bundle to fd: vm.conf, each disk
+ * (a backing chain flattened to one qcow2), OVMF_VARS.fd, tpm/, and
+ * manifest.json last with the size and sha256 of every member. */
+int store_export(const char *home, const char *name, int fd, const char *qemu_img, store_progress_fn progress,
+                 void *userdata, phy_error *err);
+/* Reads a bundle from fd into <home>/vms/<new_name or the bundle's name>.
+ * Everything is checked (paths, duplicates, sizes, sha256, the definition)
+ * in a temporary directory that is renamed into place only when whole.
+ * The VM's name goes to *ret_name (malloc'd) when non-NULL. */
+int store_import(const char *home, int fd, const char *new_name, store_progress_fn progress, void *userdata,
+                 char **ret_name, phy_error *err);

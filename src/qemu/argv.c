@@ -10,6 +10,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "host/host.h"
+#include "net/net.h"
 #include "tools.h"
 #include "vm/vm.h"
 
@@ -39,7 +40,10 @@ char *qemu_vars_path(const char *vm_dir) {
 }
 
 bool qemu_argv_use_kvm(const struct qemu_argv_env *env) {
-        if (env->force_tcg || !env->host || !env->host->kvm_usable)
+        /* /dev/kvm alone is not enough: a CPU that hides vmx/svm (a guest
+         * without nested virtualization exposed) has a KVM that fails at the
+         * first MSR write; such a host is told why by 'host check'. */
+        if (env->force_tcg || !env->host || !env->host->kvm_usable || !(env->host->vmx || env->host->svm))
                 return false;
         return !env->caps || qemu_caps_has_accel(env->caps, "kvm");
 }
@@ -380,32 +384,34 @@ static void add_network(struct builder *b) {
                 const struct vm_nic *n = &vm->nics[i];
                 if (n->mode == VM_NET_NONE)
                         continue;
-                _cleanup_free_ char *fwd = strdup("");
-                for (size_t f = 0; fwd && f < n->forwards.n; f++) {
-                        /* "tcp:2222:22" -> hostfwd=tcp:127.0.0.1:2222-:22: loopback only unless asked. */
-                        char proto[8] = "", host[64] = "";
-                        unsigned hp = 0, gp = 0;
-                        const char *fw = n->forwards.v[f];
-                        if (sscanf(fw, "%7[a-z]:%63[0-9.]:%u:%u", proto, host, &hp, &gp) != 4) {
-                                host[0] = '\0';
-                                if (sscanf(fw, "%7[a-z]:%u:%u", proto, &hp, &gp) != 3) {
+                int pfd = b->env->nic_fds && i < b->env->n_nic_fds ? b->env->nic_fds[i] : -1;
+                if (pfd >= 0) {
+                        /* passt holds the other end and does the forwards itself. */
+                        addf(b, "-netdev", "stream,id=net-%s,server=off,addr.type=fd,addr.str=%d", n->name, pfd);
+                } else {
+                        _cleanup_free_ char *fwd = strdup("");
+                        for (size_t f = 0; fwd && f < n->forwards.n; f++) {
+                                /* "tcp:2222:22" -> hostfwd=tcp:127.0.0.1:2222-:22: loopback only unless asked. */
+                                struct net_forward fw;
+                                if (net_forward_parse(n->forwards.v[f], &fw) < 0) {
                                         b->r = phy_error_set(b->err, EINVAL,
                                                              "VM '%s', network '%s': bad forward '%s'; use tcp:HOSTPORT:GUESTPORT",
-                                                             vm->name, n->name, fw);
+                                                             vm->name, n->name, n->forwards.v[f]);
                                         return;
                                 }
+                                _cleanup_free_ char *rule = net_forward_hostfwd(&fw);
+                                char *nf = NULL;
+                                if (!rule || asprintf(&nf, "%s,hostfwd=%s", fwd, rule) < 0)
+                                        nf = NULL;
+                                free(fwd);
+                                fwd = nf;
                         }
-                        char *nf = NULL;
-                        if (asprintf(&nf, "%s,hostfwd=%s:%s:%u-:%u", fwd, proto, host[0] ? host : "127.0.0.1", hp, gp) < 0)
-                                nf = NULL;
-                        free(fwd);
-                        fwd = nf;
+                        if (!fwd) {
+                                b->r = phy_error_set(b->err, ENOMEM, "out of memory");
+                                return;
+                        }
+                        addf(b, "-netdev", "user,id=net-%s%s", n->name, fwd);
                 }
-                if (!fwd) {
-                        b->r = phy_error_set(b->err, ENOMEM, "out of memory");
-                        return;
-                }
-                addf(b, "-netdev", "user,id=net-%s%s", n->name, fwd);
                 const char *dev = nic_device(n->model);
                 if (need_device(b, dev))
                         addf(b, "-device", "%s,id=nic-%s,netdev=net-%s%s%s", dev, n->name, n->name,
@@ -557,6 +563,43 @@ static void add_tpm(struct builder *b) {
                 add2(b, "-device", "tpm-crb,id=tpm-crb0,tpmdev=tpm0");
 }
 
+/* Shared folders (issue 4): 9p through QEMU's own server (readonly=on is
+ * enforced there); virtiofs through virtiofsd, which needs the guest RAM
+ * in a shared memfd so that the daemon can map it. */
+static void add_shares(struct builder *b) {
+        const struct vm_def *vm = b->vm;
+        bool vfs = false;
+        for (size_t i = 0; i < vm->n_shares && b->r >= 0; i++) {
+                const struct vm_share *s = &vm->shares[i];
+                if (s->type != VM_SHARE_VIRTIOFS) {
+                        _cleanup_free_ char *p = vm_path(b, s->path);
+                        addf(b, "-virtfs", "local,id=share%zu,path=%s,mount_tag=%s,security_model=mapped-xattr%s", i, p,
+                             s->tag, s->readonly ? ",readonly=on" : "");
+                        continue;
+                }
+                if (!vfs) {
+                        addf(b, "-object", "memory-backend-memfd,id=mem,size=%lluk,share=on",
+                             (unsigned long long) (vm->memory / 1024));
+                        add2(b, "-numa", "node,memdev=mem");
+                        vfs = true;
+                }
+                int fd = b->env->share_fds && i < b->env->n_share_fds ? b->env->share_fds[i] : -1;
+                if (fd >= 0)
+                        addf(b, "-chardev", "socket,id=vfs%zu,fd=%d", i, fd);
+                else {
+                        _cleanup_free_ char *p = NULL;
+                        if (asprintf(&p, "vfs-%zu.sock", i) < 0) {
+                                b->r = phy_error_set(b->err, ENOMEM, "out of memory");
+                                return;
+                        }
+                        _cleanup_free_ char *rp = run_path(b, p);
+                        addf(b, "-chardev", "socket,id=vfs%zu,path=%s", i, rp);
+                }
+                if (need_device(b, "vhost-user-fs-pci"))
+                        addf(b, "-device", "vhost-user-fs-pci,id=share%zu,chardev=vfs%zu,tag=%s", i, i, s->tag);
+        }
+}
+
 static void add_misc(struct builder *b) {
         const struct vm_def *vm = b->vm;
         if (vm->rng == VM_ON && need_device(b, "virtio-rng-pci"))
@@ -569,12 +612,7 @@ add2(b, "-device", "virtio-rng-pci,id=rng0-dev,rng=rng0");
                 bool fpr = !b->env->caps || qemu_caps_has_prop(b->env->caps, "virtio-balloon-pci", "free-page-reporting");
                 addf(b, "-device", "virtio-balloon-pci,id=balloon0%s", fpr ? ",free-page-reporting=on" : "");
         }
-        for (size_t i = 0; i < vm->n_shares && b->r >= 0; i++) {
-                const struct vm_share *s = &vm->shares[i];
-                _cleanup_free_ char *p = vm_path(b, s->path);
-                addf(b, "-virtfs", "local,id=share%zu,path=%s,mount_tag=%s,security_model=mapped-xattr%s", i, p, s->tag,
-                     s->readonly ? ",readonly=on" : "");
-        }
+        add_shares(b);
         for (size_t i = 0; i < vm->passthrough.n && b->r >= 0; i++)
                 if (need_device(b, "vfio-pci"))
                         addf(b, "-device", "vfio-pci,id=hostdev%zu,host=%s", i, vm->passthrough.v[i]);

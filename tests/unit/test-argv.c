@@ -89,7 +89,25 @@ static char *run_case(const char *conf_path, const struct host_facts *host, cons
         return out;
 }
 
+/* KVM needs both a usable /dev/kvm and the CPU's virtualization flag: a
+ * guest host with /dev/kvm but no vmx/svm aborted QEMU on an MSR write. */
+static void test_accel_choice(void) {
+        struct host_facts h = { .kvm_usable = true };
+        struct qemu_argv_env env;
+        qemu_argv_env_init(&env);
+        env.host = &h;
+        ok(!qemu_argv_use_kvm(&env), "/dev/kvm without vmx/svm: TCG");
+        h.svm = true;
+        ok(qemu_argv_use_kvm(&env), "/dev/kvm with svm: KVM");
+        env.force_tcg = true;
+        ok(!qemu_argv_use_kvm(&env), "forced TCG wins");
+        env.force_tcg = false;
+        h.kvm_usable = false;
+        ok(!qemu_argv_use_kvm(&env), "svm without a usable /dev/kvm: TCG");
+}
+
 int main(void) {
+        test_accel_choice();
         const char *src = tap_srcdir();
         _cleanup_free_ char *argv_dir = NULL, *host_dir = NULL, *caps_path = NULL;
         asprintf(&argv_dir, "%s/fixtures/argv", src);

@@ -60,3 +60,7 @@ int cmd_disk_add(struct cli_ctx *, int, char **);
 int cmd_disk_list(struct cli_ctx *, int, char **);
 int cmd_disk_resize(struct cli_ctx *, int, char **);
 int cmd_disk_remove(struct cli_ctx *, int, char **);
+int cmd_snapshot_create(struct cli_ctx *, int, char **);
+int cmd_snapshot_list(struct cli_ctx *, int, char **);
+int cmd_snapshot_revert(struct cli_ctx *, int, char **);
+int cmd_snapshot_delete(struct cli_ctx *, int, char **);

@@ -60,6 +60,13 @@ static const struct cli_cmd commands[] = {
         { "disk", "list", cmd_disk_list, "disk list NAME [--json]", "a VM's disks: format, virtual size, space used, backing file" },
         { "disk", "resize", cmd_disk_resize, "disk resize NAME DISK SIZE [--shrink]", "grow (or shrink) a disk of a stopped VM" },
         { "disk", "remove", cmd_disk_remove, "disk remove NAME DISK [--keep-file]", "remove a disk from a stopped VM and delete its image" },
+        /* storage: src/cli/snapshot.c */
+        { "snapshot", "create", cmd_snapshot_create, "snapshot create NAME SNAP",
+          "snapshot a stopped VM: every disk, the UEFI vars and the TPM state" },
+        { "snapshot", "list", cmd_snapshot_list, "snapshot list NAME [--json]", "list a VM's snapshots" },
+        { "snapshot", "revert", cmd_snapshot_revert, "snapshot revert NAME SNAP [--stop]",
+          "bring disks, UEFI vars and TPM state back to a snapshot" },
+        { "snapshot", "delete", cmd_snapshot_delete, "snapshot delete NAME SNAP", "delete a snapshot" },
         { NULL, "version", cmd_version, "version [--json]", "print the version" },
 };
 

@@ -23,3 +23,6 @@ static inline void json_object_putp(json_object **o) {
         if (*o)
                 json_object_put(*o);
 }
+/* Copies a directory tree of regular files and directories (modes kept;
+ * anything else is refused).  dst must not exist; removed on failure. */
+int store_copy_tree(const char *src, const char *dst, phy_error *err);

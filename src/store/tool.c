@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Running qemu-img: argv + execve, stdout and stderr read through pipes. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -9,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 #include "store.h"
 #include "store-internal.h"
 
@@ -195,4 +198,38 @@ const char *store_json_str(struct json_object *o, const char *key) {
         json_object *v;
         return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
                 ? json_object_get_string(v) : NULL;
+}
+
+static int copy_tree_rec(const char *src, const char *dst, phy_error *err) {
+        struct stat st;
+        if (lstat(src, &st) < 0)
+                return phy_error_set(err, errno, "cannot read '%s': %s", src, strerror(errno));
+        if (S_ISREG(st.st_mode))
+                return file_copy_atomic(src, dst, st.st_mode & 07777, err);
+        if (!S_ISDIR(st.st_mode))
+                return phy_error_set(err, EINVAL, "'%s' is neither a file nor a directory; cannot copy it", src);
+        if (mkdir(dst, st.st_mode & 07777) < 0)
+                return phy_error_set(err, errno, "cannot create '%s': %s", dst, strerror(errno));
+        DIR *d = opendir(src);
+        if (!d)
+                return phy_error_set(err, errno, "cannot read '%s': %s", src, strerror(errno));
+        int r = 0;
+        for (struct dirent *e; r >= 0 && (e = readdir(d));) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                        continue;
+                _cleanup_free_ char *s = NULL, *t = NULL;
+                if (asprintf(&s, "%s/%s", src, e->d_name) < 0 || asprintf(&t, "%s/%s", dst, e->d_name) < 0)
+                        r = phy_error_set(err, ENOMEM, "out of memory");
+                else
+                        r = copy_tree_rec(s, t, err);
+        }
+        closedir(d);
+        return r;
+}
+
+int store_copy_tree(const char *src, const char *dst, phy_error *err) {
+        int r = copy_tree_rec(src, dst, err);
+        if (r < 0)
+                (void) rm_rf(dst);
+        return r;
 }

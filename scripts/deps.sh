@@ -6,6 +6,10 @@ set -euo pipefail
 pkgs=(
   # build
   gcc meson ninja-build pkg-config libjson-c-dev
+  # phyllod: the local API (HTTP on a unix socket); tests talk to it with curl
+  libmicrohttpd-dev curl
+  # bundles (phyllo export/import): tar+zstd and sha256
+  libarchive-dev nettle-dev
   # run: the real QEMU, firmware, TPM emulator, disk tool
   qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools
   # host check: PCI names

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * phyllod: the library served as HTTP/1.1 + JSON on a unix socket
+ * (docs/api.md, docs/openapi.yaml).  The routes call the same library
+ * functions as the CLI; errors carry the sentence the CLI prints.
+ *
+ *   server.c   libmicrohttpd, peer credentials, limits, request bodies
+ *   routes.c   method + path -> library call -> status + JSON (no HTTP here)
+ *   events.c   one inotify fd over the run dirs -> server-sent events
+ *   systemd.c  sd_notify and socket activation without libsystemd
+ *   client.c   the CLI's side: one request over the socket
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "error.h"
+
+struct json_object;
+
+/* Request bodies above this are refused with 413. */
+#define API_BODY_MAX (1024u * 1024)
+
+/* The default socket: <home>/phyllod.sock when $PHYLLOME_HOME is set (one
+ * daemon per home, as for the run dirs), else /run/phyllome/phyllod.sock in
+ * system mode, else $XDG_RUNTIME_DIR/phyllome/phyllod.sock, else (root)
+ * /run/phyllome/phyllod.sock.  $PHYLLOME_SOCKET overrides all of them. */
+int api_socket_path(const char *home, bool system, char **ret, phy_error *err);
+
+/* Who may talk to the daemon.  Per-user mode: the daemon's own uid.  System
+ * mode: root and members of group `phyllome` (primary or supplementary). */
+struct api_peer {
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;
+        gid_t groups[64];
+        size_t n_groups;
+};
+bool api_peer_allowed(const struct api_peer *p, bool system, uid_t self_uid, gid_t phyllome_gid);
+/* SO_PEERCRED + SO_PEERGROUPS of a connected unix socket. */
+int api_peer_get(int fd, struct api_peer *ret);
+
+/* What the routes act on. */
+struct api_ctx {
+        const char *root;       /* host root prefix */
+        const char *home;       /* Phyllome home */
+        struct api_events *events;      /* may be NULL (no /v1/events) */
+};
+
+/*
+ * One request, without HTTP: method ("GET"), path ("/v1/vms/x/start", no
+ * query), the body (may be NULL).  Returns the HTTP status and sets *ret to
+ * the JSON body (owned by the caller; NULL for 204).  Errors are
+ * {"error": {"code": "ENOENT", "message": "..."}}.
+ */
+int api_handle(const struct api_ctx *c, const char *method, const char *path, const char *body, size_t body_len,
+               struct json_object **ret);
+/* The error body and the status for it (404 ENOENT, 409 EBUSY/EEXIST/ESRCH,
+ * 400 EINVAL, ...). */
+int api_error_reply(const phy_error *e, struct json_object **ret);
+/* True when the path is /v1/events (answered as a stream by the server). */
+bool api_is_events(const char *method, const char *path);
+
+/* ---- events (events.c) ---- */
+struct api_events;
+/* Watches every VM's run dir under home with one inotify fd and a thread. */
+int api_events_start(const char *home, struct api_events **ret, phy_error *err);
+void api_events_stop(struct api_events *ev);
+/* A subscriber: a pipe read end receiving whole SSE records ("event: state\n
+ * data: {...}\n\n"); the current state of every VM is queued first.
+ * api_events_unsubscribe closes it. */
+int api_events_subscribe(struct api_events *ev, int *ret_fd);
+void api_events_unsubscribe(struct api_events *ev, int fd);
+
+/* ---- server (server.c) ---- */
+struct api_server_opts {
+        int listen_fd;          /* bound, listening AF_UNIX socket (ours or systemd's) */
+        bool system;
+        unsigned max_connections;       /* 0: 256 */
+        unsigned timeout_s;             /* idle connection timeout, 0: 30 */
+        struct api_ctx ctx;
+};
+struct api_server;
+int api_server_start(const struct api_server_opts *o, struct api_server **ret, phy_error *err);
+void api_server_stop(struct api_server *s);
+
+/* Creates the socket at path (parents made 0755, the socket's dir 0700 per
+ * user / 0750 system), SOCK_CLOEXEC, mode 0600 per user or 0660 group
+ * phyllome in system mode.  A stale socket is replaced; a live one (another
+ * phyllod answers) is -EADDRINUSE. */
+int api_listen(const char *path, bool system, int *ret_fd, phy_error *err);
+
+/* ---- systemd (systemd.c) ---- */
+/* Sends state ("READY=1") to $NOTIFY_SOCKET (path or abstract "@name");
+ * 0 without one. */
+int api_sd_notify(const char *state);
+/* The socket systemd passed (LISTEN_PID = us, LISTEN_FDS = 1: fd 3), made
+ * O_CLOEXEC; -ENOENT when not socket-activated. */
+int api_sd_listen_fd(int *ret_fd);
+
+/* ---- client (client.c) ---- */
+/*
+ * One request to phyllod at socket_path: returns the HTTP status (and the
+ * parsed JSON body in *ret, NULL when none), -ECONNREFUSED/-ENOENT when no
+ * daemon answers (the CLI then works directly), other -errno on failure.
+ * timeout_ms bounds the whole exchange (< 0: none).
+ */
+int api_client_request(const char *socket_path, const char *method, const char *path, const char *body,
+                       int timeout_ms, struct json_object **ret, phy_error *err);

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/* phyllod: serves libphyllome on a unix socket (docs/api.md, phyllod(8)).
+ * Runs in the foreground; under systemd it reports READY=1 and takes a
+ * socket-activated listener.  Signals are taken with sigwait in the main
+ * thread, so no handler runs and no thread wakes while idle. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "cleanup.h"
+#include "fileio.h"
+#include "paths.h"
+
+static void usage(FILE *f) {
+        fputs("usage: phyllod [--socket PATH] [--system] [--root DIR] [--max-connections N]\n\n"
+              "Serves the Phyllome API (HTTP/1.1 + JSON) on a unix socket.\n\n"
+              "  --socket PATH        listen here (default: $PHYLLOME_HOME/phyllod.sock when $PHYLLOME_HOME\n"
+              "                       is set, else $XDG_RUNTIME_DIR/phyllome/phyllod.sock)\n"
+              "  --system             system mode: /run/phyllome/phyllod.sock, mode 0660, group phyllome;\n"
+              "                       admits root and members of group phyllome\n"
+              "  --root DIR           read /sys, /proc and /dev below DIR (host routes)\n"
+              "  --max-connections N  at most N connections at once (256)\n"
+              "  --version            print the version\n", f);
+}
+
+int main(int argc, char **argv) {
+        enum { OPT_SOCKET = 256, OPT_SYSTEM, OPT_ROOT, OPT_MAXCONN, OPT_VERSION, OPT_HELP };
+        static const struct option opts[] = {
+                { "socket", required_argument, NULL, OPT_SOCKET },
+                { "system", no_argument, NULL, OPT_SYSTEM },
+                { "root", required_argument, NULL, OPT_ROOT },
+                { "max-connections", required_argument, NULL, OPT_MAXCONN },
+                { "version", no_argument, NULL, OPT_VERSION },
+                { "help", no_argument, NULL, OPT_HELP },
+                { 0 },
+        };
+        const char *socket_opt = NULL, *root = NULL;
+        bool system = false;
+        unsigned long long maxconn = 256;
+        for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+                switch (c) {
+                case OPT_SOCKET: socket_opt = optarg; break;
+                case OPT_SYSTEM: system = true; break;
+                case OPT_ROOT: root = optarg; break;
+                case OPT_MAXCONN:
+                        if (parse_uint(optarg, 65536, &maxconn) < 0 || maxconn == 0) {
+                                fprintf(stderr, "phyllod: invalid --max-connections '%s'; use 1 to 65536\n", optarg);
+                                return 2;
+                        }
+                        break;
+                case OPT_VERSION: puts("phyllod " PHYLLOME_VERSION); return 0;
+                case 'h': case OPT_HELP: usage(stdout); return 0;
+                default: usage(stderr); return 2;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "phyllod: unexpected argument '%s'\n", argv[optind]);
+                return 2;
+        }
+
+        /* Before any thread: every thread inherits the blocked set, so these
+         * arrive only at sigwait below.  A client gone mid-reply is an error
+         * from send(), not a signal. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        phy_error err = { 0 };
+        _cleanup_free_ char *home = NULL, *path = NULL;
+        if (phy_home(&home, &err) < 0) {
+                fprintf(stderr, "phyllod: %s\n", err.message);
+                return 1;
+        }
+        int listen_fd = -1;
+        bool ours = false;
+        if (api_sd_listen_fd(&listen_fd) < 0) {
+                if (socket_opt)
+                        path = strdup(socket_opt);
+                else if (api_socket_path(home, system, &path, &err) < 0) {
+                        fprintf(stderr, "phyllod: %s\n", err.message);
+                        return 1;
+                }
+                if (!path || api_listen(path, system, &listen_fd, &err) < 0) {
+                        fprintf(stderr, "phyllod: %s\n", path ? err.message : "out of memory");
+                        return 1;
+                }
+                ours = true;
+        }
+
+        struct api_events *ev = NULL;
+        if (api_events_start(home, &ev, &err) < 0) {
+                fprintf(stderr, "phyllod: %s\n", err.message);
+                return 1;
+        }
+        struct api_server_opts o = {
+                .listen_fd = listen_fd, .system = system, .max_connections = (unsigned) maxconn,
+                .ctx = { .root = phy_root(root), .home = home, .events = ev },
+        };
+        struct api_server *srv = NULL;
+        if (api_server_start(&o, &srv, &err) < 0) {
+                fprintf(stderr, "phyllod: %s\n", err.message);
+                api_events_stop(ev);
+                return 1;
+        }
+        fprintf(stderr, "phyllod: serving %s on %s\n", home, ours ? path : "the socket systemd passed");
+        (void) api_sd_notify("READY=1\nSTATUS=serving");
+
+        int sig = 0;
+        while (sigwait(&mask, &sig) != 0 || sig == SIGHUP)
+                ;
+        (void) api_sd_notify("STOPPING=1");
+        /* The VMs keep running: their monitors are not ours. */
+        api_server_stop(srv);
+        api_events_stop(ev);
+        close(listen_fd);
+        if (ours)
+                (void) unlink(path);
+        return 0;
+}

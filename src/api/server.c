@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP side of phyllod: libmicrohttpd on a unix socket we created (or
+ * systemd passed), one thread per connection so that a long action (a start
+ * waits for QEMU, a stop for the guest) or an event stream never holds up
+ * another client.  Every request is refused with 403 unless the peer's
+ * credentials (SO_PEERCRED) pass; headers, bodies, connections and idle time
+ * are capped.
+ */
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <microhttpd.h>
+#include <json-c/json.h>
+
+#include "api.h"
+#include "cleanup.h"
+#include "fileio.h"
+#include "paths.h"
+
+/* Headers and the upload buffer of one connection share this pool: a
+ * request whose headers do not fit is answered 431 by libmicrohttpd. */
+#define API_CONNECTION_MEMORY (32u * 1024)
+
+struct api_server {
+        struct MHD_Daemon *d;
+        struct api_server_opts o;
+        uid_t self_uid;
+        gid_t phyllome_gid;
+};
+
+struct request {
+        char *body;
+        size_t len;
+        bool too_big;
+};
+
+/* ---- peers ---- */
+
+int api_peer_get(int fd, struct api_peer *ret) {
+        struct ucred uc;
+        socklen_t l = sizeof uc;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) < 0)
+                return -errno;
+        *ret = (struct api_peer) { .pid = uc.pid, .uid = uc.uid, .gid = uc.gid };
+        l = sizeof ret->groups;
+        /* ERANGE: more groups than we keep; the first ones still count. */
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, ret->groups, &l) == 0 || errno == ERANGE)
+                ret->n_groups = errno == ERANGE ? ELEMENTSOF(ret->groups) : l / sizeof(gid_t);
+        if (ret->n_groups > ELEMENTSOF(ret->groups))
+                ret->n_groups = ELEMENTSOF(ret->groups);
+        return 0;
+}
+
+bool api_peer_allowed(const struct api_peer *p, bool system, uid_t self_uid, gid_t phyllome_gid) {
+        if (!system)
+                return p->uid == self_uid;
+        if (p->uid == 0)
+                return true;
+        if (phyllome_gid == (gid_t) -1)
+                return false;
+        if (p->gid == phyllome_gid)
+                return true;
+        for (size_t i = 0; i < p->n_groups; i++)
+                if (p->groups[i] == phyllome_gid)
+                        return true;
+        return false;
+}
+
+/* ---- responses ---- */
+
+static enum MHD_Result reply_json(struct MHD_Connection *conn, int status, json_object *o) {
+        const char *s = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "";
+        size_t len = strlen(s);
+        char *copy = malloc(len + 2);
+        if (!copy) {
+                json_object_put(o);
+                return MHD_NO;
+        }
+        memcpy(copy, s, len);
+        copy[len++] = '\n';
+        copy[len] = '\0';
+        json_object_put(o);
+        struct MHD_Response *r = MHD_create_response_from_buffer(len, copy, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+                free(copy);
+                return MHD_NO;
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        enum MHD_Result ret = MHD_queue_response(conn, (unsigned) status, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *conn, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static enum MHD_Result reply_error(struct MHD_Connection *conn, int code, const char *fmt, ...) {
+        phy_error e = { 0 };
+        char buf[sizeof e.message];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        phy_error_set(&e, code, "%s", buf);
+        json_object *o = NULL;
+        int status = api_error_reply(&e, &o);
+        return reply_json(conn, status, o);
+}
+
+/* ---- /v1/events: a stream fed by a pipe from events.c ---- */
+
+struct stream {
+        struct api_events *ev;
+        int pipe_fd;
+        int client_fd;
+};
+
+/* Runs in this connection's own thread: sleeping in poll() here holds up
+ * no one.  Wakes on an event or on the client going away; never on a timer. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        struct stream *s = cls;
+        struct pollfd p[2] = { { .fd = s->pipe_fd, .events = POLLIN }, { .fd = s->client_fd, .events = POLLRDHUP } };
+        for (;;) {
+                int n = poll(p, 2, -1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 || (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+                if (p[0].revents) {
+                        ssize_t k = read(s->pipe_fd, buf, max);
+                        if (k < 0 && (errno == EAGAIN || errno == EINTR))
+                                continue;
+                        /* EOF: the reader was too slow and was dropped, or shutdown. */
+                        return k > 0 ? k : MHD_CONTENT_READER_END_OF_STREAM;
+                }
+        }
+}
+
+static void stream_free(void *cls) {
+        struct stream *s = cls;
+        api_events_unsubscribe(s->ev, s->pipe_fd);
+        free(s);
+}
+
+static enum MHD_Result reply_stream(struct api_server *srv, struct MHD_Connection *conn, int client_fd) {
+        if (!srv->o.ctx.events)
+                return reply_error(conn, ENOSYS, "events are not available from this phyllod");
+        struct stream *s = calloc(1, sizeof *s);
+        if (!s)
+                return MHD_NO;
+        s->ev = srv->o.ctx.events;
+        s->client_fd = client_fd;
+        int r = api_events_subscribe(s->ev, &s->pipe_fd);
+        if (r < 0) {
+                free(s);
+                return reply_error(conn, -r, "cannot subscribe to events: %s", strerror(-r));
+        }
+        struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+        if (!resp) {
+                stream_free(s);
+                return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
+/* ---- the access handler ---- */
+
+static bool has_body(const char *method) {
+        return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                              const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls) {
+        struct api_server *srv = cls;
+        struct request *req = *con_cls;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        int fd = ci ? ci->connect_fd : -1;
+
+        if (!req) {
+                /* Before anything else, on every request: who is asking. */
+                struct api_peer peer;
+                if (fd < 0 || api_peer_get(fd, &peer) < 0)
+                        return reply_error(conn, EACCES, "cannot read the peer credentials of this connection");
+                if (!api_peer_allowed(&peer, srv->o.system, srv->self_uid, srv->phyllome_gid)) {
+                        if (srv->o.system)
+                                return reply_error(conn, EACCES, "uid %u may not use phyllod; only root and members "
+                                                   "of group 'phyllome' may", (unsigned) peer.uid);
+                        return reply_error(conn, EACCES, "uid %u may not use this phyllod; it serves uid %u only",
+                                           (unsigned) peer.uid, (unsigned) srv->self_uid);
+                }
+                if (!(req = calloc(1, sizeof *req)))
+                        return MHD_NO;
+                *con_cls = req;
+                /* A declared size over the cap is refused before the body is read. */
+                const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                unsigned long long n;
+                if (cl && (parse_uint(cl, UINT64_MAX, &n) < 0 || n > API_BODY_MAX))
+                        return reply_error(conn, E2BIG, "the request body is larger than %u bytes", API_BODY_MAX);
+                return MHD_YES;
+        }
+        if (*upload_data_size) {
+                size_t k = *upload_data_size;
+                *upload_data_size = 0;
+                if (req->too_big || !has_body(method))
+                        return MHD_YES;
+                if (req->len + k > API_BODY_MAX) {
+                        /* Chunked past the cap: keep reading to the end, store nothing. */
+                        req->too_big = true;
+                        free(req->body);
+                        req->body = NULL;
+                        return MHD_YES;
+                }
+                char *b = realloc(req->body, req->len + k + 1);
+                if (!b)
+                        return MHD_NO;
+                memcpy(b + req->len, upload_data, k);
+                req->len += k;
+                b[req->len] = '\0';
+                req->body = b;
+                return MHD_YES;
+        }
+        if (req->too_big)
+                return reply_error(conn, E2BIG, "the request body is larger than %u bytes", API_BODY_MAX);
+        if (api_is_events(method, url))
+                return reply_stream(srv, conn, fd);
+        json_object *o = NULL;
+        int status = api_handle(&srv->o.ctx, method, url, req->body, req->len, &o);
+        return reply_json(conn, status, o);
+}
+
+static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
+        struct request *req = *con_cls;
+        if (req) {
+                free(req->body);
+                free(req);
+                *con_cls = NULL;
+        }
+}
+
+int api_server_start(const struct api_server_opts *o, struct api_server **ret, phy_error *err) {
+        struct api_server *s = calloc(1, sizeof *s);
+        if (!s)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        s->o = *o;
+        s->self_uid = geteuid();
+        struct group *g = getgrnam("phyllome");
+        s->phyllome_gid = g ? g->gr_gid : (gid_t) -1;
+        unsigned limit = o->max_connections ? o->max_connections : 256, timeout = o->timeout_s ? o->timeout_s : 30;
+        /* Thread per connection: blocking library calls stay in their thread.
+         * poll(), not select(): fd numbers are not capped at 1024. */
+        s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
+                                0, NULL, NULL, handle, s,
+                                MHD_OPTION_LISTEN_SOCKET, o->listen_fd,
+                                MHD_OPTION_CONNECTION_LIMIT, limit,
+                                MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+                                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) API_CONNECTION_MEMORY,
+                                MHD_OPTION_NOTIFY_COMPLETED, request_done, s,
+                                MHD_OPTION_END);
+        if (!s->d) {
+                free(s);
+                return phy_error_set(err, EIO, "cannot start the HTTP server on the phyllod socket");
+        }
+        *ret = s;
+        return 0;
+}
+
+void api_server_stop(struct api_server *s) {
+        if (!s)
+                return;
+        MHD_stop_daemon(s->d);
+        free(s);
+}
+
+/* ---- the socket ---- */
+
+int api_socket_path(const char *home, bool system, char **ret, phy_error *err) {
+        const char *env = getenv("PHYLLOME_SOCKET"), *xdg = getenv("XDG_RUNTIME_DIR");
+        char *p = NULL;
+        int r;
+        if (env && *env)
+                r = asprintf(&p, "%s", env);
+        else if (getenv("PHYLLOME_HOME") && home)
+                r = asprintf(&p, "%s/phyllod.sock", home);
+        else if (system || ((!xdg || !*xdg) && geteuid() == 0))
+                r = asprintf(&p, "/run/phyllome/phyllod.sock");
+        else if (xdg && *xdg)
+                r = asprintf(&p, "%s/phyllome/phyllod.sock", xdg);
+        else
+                return phy_error_set(err, ENOENT, "$XDG_RUNTIME_DIR is not set; give the socket with --socket PATH "
+                                     "or $PHYLLOME_SOCKET");
+        if (r < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        struct sockaddr_un sa;
+        if (strlen(p) >= sizeof sa.sun_path) {
+                r = phy_error_set(err, ENAMETOOLONG, "the socket path '%s' is longer than %zu bytes; give a shorter "
+                                  "one with --socket PATH", p, sizeof sa.sun_path - 1);
+                free(p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+static int fill_addr(const char *path, struct sockaddr_un *sa, phy_error *err) {
+        *sa = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        size_t n = strlen(path);
+        if (n >= sizeof sa->sun_path)
+                return phy_error_set(err, ENAMETOOLONG, "the socket path '%s' is too long", path);
+        memcpy(sa->sun_path, path, n + 1);
+        return 0;
+}
+
+int api_listen(const char *path, bool system, int *ret_fd, phy_error *err) {
+        struct sockaddr_un sa;
+        int r = fill_addr(path, &sa, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *dir = strdup(path);
+        if (!dir)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = '\0';
+                if ((r = mkdir_p(dir, 0755)) < 0)
+                        return phy_error_set(err, -r, "cannot create '%s' for the phyllod socket: %s", dir, strerror(-r));
+        }
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return phy_error_set(err, errno, "cannot create a socket: %s", strerror(errno));
+        /* A socket file left by a phyllod that died is replaced; a live one is not. */
+        {
+                _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (probe >= 0 && connect(probe, (struct sockaddr *) &sa, sizeof sa) == 0)
+                        return phy_error_set(err, EADDRINUSE, "another phyllod already answers on '%s'", path);
+                struct stat st;
+                if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+                        (void) unlink(path);
+        }
+        /* The mode is set at bind time through the umask, so the socket is
+         * never reachable by others, not even for an instant. */
+        mode_t old = umask(system ? 0117 : 0177);
+        r = bind(fd, (struct sockaddr *) &sa, sizeof sa);
+        int saved = errno;
+        umask(old);
+        if (r < 0)
+                return phy_error_set(err, saved, "cannot bind the phyllod socket '%s': %s", path, strerror(saved));
+        if (system) {
+                struct group *g = getgrnam("phyllome");
+                if (g && chown(path, 0, g->gr_gid) < 0) {
+                        saved = errno;
+                        (void) unlink(path);
+                        return phy_error_set(err, saved, "cannot give '%s' to group 'phyllome': %s", path, strerror(saved));
+                }
+        }
+        if (listen(fd, 128) < 0) {
+                saved = errno;
+                (void) unlink(path);
+                return phy_error_set(err, saved, "cannot listen on '%s': %s", path, strerror(saved));
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}

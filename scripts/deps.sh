@@ -12,6 +12,8 @@ pkgs=(
   libarchive-dev nettle-dev
   # run: the real QEMU, firmware, TPM emulator, disk tool
   qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools
+  # user networking without slirp's limits (port forwards, no root); virtiofsd ships in qemu-system-common
+  passt
   # host check: PCI names
   pci.ids
   # tests: the tiny guest is built from Debian packages; jq reads --json output

@@ -30,7 +30,7 @@ static const struct cli_cmd commands[] = {
         { NULL, "create", cmd_create,
           "create NAME --profile P [--cpus N] [--memory SIZE] [--disk SIZE|--no-disk] [--iso PATH] [--drivers PATH] "
           "[--display none|spice|gtk|sdl|vnc] [--gpu none|std|virtio|virgl] [--kernel PATH [--initrd PATH] "
-          "[--append ARGS]] [--uefi|--no-uefi] [--force]",
+          "[--append ARGS]] [--uefi|--no-uefi] [--forward tcp:HOSTPORT:GUESTPORT]... [--force]",
           "define a new VM from a profile and create its disk image" },
         { NULL, "list", cmd_list, "list [--json]", "list the defined VMs" },
         { NULL, "show", cmd_show, "show NAME [--json]", "print a VM's effective definition, defaults marked" },

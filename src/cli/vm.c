@@ -13,6 +13,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "host/host.h"
+#include "net/net.h"
 #include "paths.h"
 #include "qemu/caps.h"
 #include "qemu/tools.h"
@@ -67,7 +68,7 @@ static const struct qemu_caps *env_caps(const struct env *e) {
 static const char create_usage[] =
         "create NAME --profile P [--cpus N] [--memory SIZE] [--disk SIZE|--no-disk] [--iso PATH] "
         "[--drivers PATH] [--display none|spice|gtk|sdl|vnc] [--gpu none|std|virtio|virgl] "
-        "[--kernel PATH [--initrd PATH] [--append ARGS]] [--uefi|--no-uefi] [--force]";
+        "[--kernel PATH [--initrd PATH] [--append ARGS]] [--uefi|--no-uefi] [--forward tcp:HOSTPORT:GUESTPORT]... [--force]";
 
 /* Input files are recorded as absolute paths: the VM dir is not the cwd. */
 static int absolute_input(const char *what, const char *path, char **ret, phy_error *err) {
@@ -94,7 +95,7 @@ static int add_cdrom(struct vm_def *d, const char *name, const char *path, phy_e
 
 int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         enum { OPT_PROFILE = 256, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NO_DISK, OPT_ISO, OPT_DRIVERS, OPT_DISPLAY, OPT_GPU,
-               OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_UEFI, OPT_NO_UEFI, OPT_FORCE };
+               OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_UEFI, OPT_NO_UEFI, OPT_FORCE, OPT_FORWARD };
         static const struct option opts[] = {
                 { "profile", required_argument, NULL, OPT_PROFILE },
                 { "cpus", required_argument, NULL, OPT_CPUS },
@@ -111,6 +112,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 { "uefi", no_argument, NULL, OPT_UEFI },
                 { "no-uefi", no_argument, NULL, OPT_NO_UEFI },
                 { "force", no_argument, NULL, OPT_FORCE },
+                { "forward", required_argument, NULL, OPT_FORWARD },
                 { 0 },
         };
         const char *profile = NULL, *iso = NULL, *drivers = NULL, *kernel = NULL, *initrd = NULL, *append = NULL;
@@ -118,6 +120,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         unsigned long long n;
         uint64_t disk = 0;
         bool no_disk = false, force = false;
+        _cleanup_strv_ strv forwards = { 0 };   /* --forward, repeatable (issue 4) */
         const char *allowed;
         int v;
 
@@ -164,6 +167,13 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 case OPT_UEFI: d.firmware = VM_FW_UEFI; break;
                 case OPT_NO_UEFI: d.firmware = VM_FW_BIOS; break;
                 case OPT_FORCE: force = true; break;
+                case OPT_FORWARD:
+                        if (net_forward_parse(optarg, NULL) < 0)
+                                return cli_usage_error(create_usage, "invalid --forward '%s'; use "
+                                                       "tcp|udp:[ADDRESS:]HOSTPORT:GUESTPORT (e.g. tcp:2222:22)", optarg);
+                        if (!strv_contains(&forwards, optarg) && strv_push(&forwards, optarg) < 0)
+                                return cli_usage_error(create_usage, "out of memory");
+                        break;
                 default: return cli_usage_error(create_usage, "unknown option for 'create'");
                 }
         }
@@ -216,6 +226,8 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 return cli_fail(&err);
         }
         d.n_nics = 1;
+        d.nics[0].forwards = forwards;
+        forwards = (strv) { 0 };
         if (vm_def_make_identity(&d, &err) < 0)
                 return cli_fail(&err);
 

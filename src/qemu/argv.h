@@ -24,6 +24,12 @@ struct qemu_argv_env {
         int qmp_fd;
         int serial_fd;
         int tpm_fd;
+        /* Issue 4: per NIC the passt socket (-1 or NULL: slirp), per share
+         * the virtiofsd socket (-1 or NULL: a path in run_dir). */
+        const int *nic_fds;
+        size_t n_nic_fds;
+        const int *share_fds;
+        size_t n_share_fds;
         bool force_tcg;                     /* never use KVM, even when usable */
         bool paused;                        /* -S: start with the CPUs stopped */
 };

@@ -26,6 +26,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "host/host.h"
+#include "net/net.h"
 #include "paths.h"
 #include "qemu/argv.h"
 #include "qemu/caps.h"
@@ -63,6 +64,7 @@ struct monitor {
         int console_listen;
         int clients[MAX_CONSOLE_CLIENTS];
         int qemu_pidfd, swtpm_pidfd;
+        struct net_companions net;      /* passt, virtiofsd (src/net) */
         struct qmp *qmp;
         int clog_fd;
         size_t clog_size, clog_max;
@@ -334,6 +336,7 @@ static _Noreturn void monitor_exit(struct monitor *m, int code) {
         for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
                 client_drop(m, i);
         stop_swtpm(m);
+        net_companions_stop(&m->net);
         run_dir_remove_sockets(m->c->run_dir);
         m->st.monitor_pid = 0;
         m->st.swtpm_pid = 0;
@@ -505,8 +508,16 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                 m->swtpm_pidfd = run_pidfd_open(m->st.swtpm_pid);
         }
 
+        /* passt and virtiofsd before QEMU: QEMU connects to them as it starts. */
+        if (net_companions_start(&m->net, &c->model, c->vm_dir, c->run_dir, &err) < 0)
+                monitor_fail(m, &err);
+
         struct qemu_argv_env env;
         qemu_argv_env_init(&env);
+        env.nic_fds = m->net.nic_fds;
+        env.n_nic_fds = m->net.n_nics;
+        env.share_fds = m->net.share_fds;
+        env.n_share_fds = m->net.n_shares;
         env.host = &c->host;
         env.caps = c->have_caps ? &c->caps : NULL;
         env.tools = &c->tools;
@@ -533,8 +544,19 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                 report(c->report_fd, 'W', warnings.v[i]);
 
         clog_open(m, true);
-        const int keep[] = { qmp_listen, serial[1], tpm[0], monqmp[1] };
-        pid_t pid = spawn_qemu(m, argv.v, keep, ELEMENTSOF(keep), &err);
+        size_t n_keep = 4 + m->net.n_nics + m->net.n_shares;
+        _cleanup_free_ int *keep = calloc(n_keep, sizeof *keep);
+        if (!keep) {
+                phy_error_set(&err, ENOMEM, "out of memory");
+                monitor_fail(m, &err);
+        }
+        keep[0] = qmp_listen, keep[1] = serial[1], keep[2] = tpm[0], keep[3] = monqmp[1];
+        for (size_t i = 0; i < m->net.n_nics; i++)
+                keep[4 + i] = m->net.nic_fds[i];
+        for (size_t i = 0; i < m->net.n_shares; i++)
+                keep[4 + m->net.n_nics + i] = m->net.share_fds[i];
+        pid_t pid = spawn_qemu(m, argv.v, keep, n_keep, &err);
+        net_companions_close_qemu_fds(&m->net);
         close(qmp_listen);
         close(serial[1]);
         if (tpm[0] >= 0)

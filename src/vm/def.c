@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "net/net.h"
 #include "profile.h"
 
 /* ---- enum words ------------------------------------------------------- */
@@ -34,6 +35,8 @@ static const char *const tpm_words[] = { [VM_TPM_NONE] = "none", [VM_TPM_EMULATE
 static const char *const nic_words[] = { [VM_NIC_VIRTIO] = "virtio", [VM_NIC_E1000E] = "e1000e",
         [VM_NIC_RTL8139] = "rtl8139" };
 static const char *const mode_words[] = { [VM_NET_NONE] = "none", [VM_NET_USER] = "user" };
+static const char *const netbe_words[] = { [VM_NETBE_PASST] = "passt", [VM_NETBE_SLIRP] = "slirp" };
+static const char *const share_type_words[] = { [VM_SHARE_VIRTIOFS] = "virtiofs", [VM_SHARE_9P] = "9p" };
 static const char *const input_words[] = { [VM_INPUT_USB_TABLET] = "usb-tablet", [VM_INPUT_VIRTIO] = "virtio" };
 static const char *const fw_words[] = { [VM_FW_UEFI] = "uefi", [VM_FW_BIOS] = "bios" };
 static const char *const onoff_words[] = { [VM_OFF] = "off", [VM_ON] = "on" };
@@ -51,6 +54,8 @@ const char *vm_nic_model_name(enum vm_nic_model v) { return WORD(nic_words, v); 
 const char *vm_net_mode_name(enum vm_net_mode v) { return WORD(mode_words, v); }
 const char *vm_input_name(enum vm_input v) { return WORD(input_words, v); }
 const char *vm_firmware_name(enum vm_firmware v) { return WORD(fw_words, v); }
+const char *vm_net_backend_name(enum vm_net_backend v) { return WORD(netbe_words, v); }
+const char *vm_share_type_name(enum vm_share_type v) { return WORD(share_type_words, v); }
 
 /* Index of word in tab (skipping NULL holes), -1 when absent. */
 static int word_lookup(const char *const *tab, size_t n, const char *word) {
@@ -129,24 +134,8 @@ static bool mac_valid(const char *s) {
         return (strtoul(s, NULL, 16) & 1) == 0;
 }
 
-static bool port_valid(const char *s, size_t n) {
-        if (n < 1 || n > 5)
-                return false;
-        unsigned v = 0;
-        for (size_t i = 0; i < n; i++) {
-                if (!isdigit((unsigned char) s[i]))
-                        return false;
-                v = v * 10 + (unsigned) (s[i] - '0');
-        }
-        return v >= 1 && v <= 65535 && s[0] != '0';
-}
-
 static bool forward_valid(const char *s) {
-        if (strncmp(s, "tcp:", 4) != 0 && strncmp(s, "udp:", 4) != 0)
-                return false;
-        s += 4;
-        const char *colon = strchr(s, ':');
-        return colon && port_valid(s, (size_t) (colon - s)) && port_valid(colon + 1, strlen(colon + 1));
+        return net_forward_parse(s, NULL) == 0;
 }
 
 static bool usb_id_valid(const char *s) {
@@ -204,13 +193,13 @@ static const struct section_info sections[_SEC_MAX] = {
         [SEC_BOOT] = { "boot", false, { "kernel", "initrd", "append" } },
         [SEC_DISK] = { "disk", true, { "path", "format", "size", "bus", "readonly" } },
         [SEC_CDROM] = { "cdrom", true, { "path", "bus" } },
-        [SEC_NETWORK] = { "network", true, { "mode", "model", "mac", "forward" } },
+        [SEC_NETWORK] = { "network", true, { "mode", "model", "mac", "forward", "backend" } },
         [SEC_DISPLAY] = { "display", false, { "type", "gl" } },
         [SEC_GPU] = { "gpu", false, { "type" } },
         [SEC_SOUND] = { "sound", false, { "type" } },
         [SEC_TPM] = { "tpm", false, { "type" } },
         [SEC_USB] = { "usb", false, { "devices" } },
-        [SEC_SHARE] = { "share", true, { "path", "readonly" } },
+        [SEC_SHARE] = { "share", true, { "path", "readonly", "type" } },
         [SEC_PASSTHROUGH] = { "passthrough", false, { "devices" } },
 };
 
@@ -412,6 +401,8 @@ static int set_key(struct parser *p, const char *key, char *v) {
                         return PARSE_WORD(p, key, v, mode_words, n->mode);
                 if (strcmp(key, "model") == 0)
                         return PARSE_WORD(p, key, v, nic_words, n->model);
+                if (strcmp(key, "backend") == 0)
+                        return PARSE_WORD(p, key, v, netbe_words, n->backend);
                 if (strcmp(key, "mac") == 0) {
                         if (!mac_valid(v))
                                 return perr(p, "invalid MAC address '%s' " KEYFMT "; use six hex pairs with a "
@@ -422,8 +413,9 @@ static int set_key(struct parser *p, const char *key, char *v) {
                         return 0;
                 }
                 if (!forward_valid(v))
-                        return perr(p, "invalid forward '%s' " KEYFMT "; use PROTOCOL:HOSTPORT:GUESTPORT with "
-                                    "tcp or udp and ports 1 to 65535 (e.g. tcp:2222:22)", v, key, p->secname);
+                        return perr(p, "invalid forward '%s' " KEYFMT "; use PROTOCOL:[ADDRESS:]HOSTPORT:GUESTPORT "
+                                    "with tcp or udp, an IPv4 address and ports 1 to 65535 (e.g. tcp:2222:22)",
+                                    v, key, p->secname);
                 if (strv_contains(&n->forwards, v))
                         return perr(p, "forward '%s' is listed twice in section [%s]", v, p->secname);
                 return strv_push(&n->forwards, v);
@@ -445,6 +437,8 @@ static int set_key(struct parser *p, const char *key, char *v) {
                 struct vm_share *s = &d->shares[d->n_shares - 1];
                 if (strcmp(key, "path") == 0)
                         return set_str(&s->path, v);
+                if (strcmp(key, "type") == 0)
+                        return PARSE_WORD(p, key, v, share_type_words, s->type);
                 enum vm_tristate ro = VM_UNSET;
                 (void) PARSE_WORD(p, key, v, onoff_words, ro);
                 s->readonly = ro == VM_ON;
@@ -774,7 +768,7 @@ int vm_def_copy(const struct vm_def *src, struct vm_def *ret) {
         for (; d.n_nics < src->n_nics; d.n_nics++) {
                 const struct vm_nic *s = &src->nics[d.n_nics];
                 struct vm_nic *n = &d.nics[d.n_nics];
-                *n = (struct vm_nic) { .mode = s->mode, .model = s->model };
+                *n = (struct vm_nic) { .mode = s->mode, .model = s->model, .backend = s->backend };
                 memcpy(n->mac, s->mac, sizeof n->mac);
                 if (dup_str(&n->name, s->name) < 0 || dup_strv(&n->forwards, &s->forwards) < 0) {
                         d.n_nics++;
@@ -785,7 +779,7 @@ int vm_def_copy(const struct vm_def *src, struct vm_def *ret) {
         for (; d.n_shares < src->n_shares; d.n_shares++) {
                 const struct vm_share *s = &src->shares[d.n_shares];
                 struct vm_share *h = &d.shares[d.n_shares];
-                *h = (struct vm_share) { .readonly = s->readonly };
+                *h = (struct vm_share) { .readonly = s->readonly, .type = s->type };
                 if (dup_str(&h->tag, s->tag) < 0 || dup_str(&h->path, s->path) < 0) {
                         d.n_shares++;
                         goto fail;
@@ -928,6 +922,7 @@ char *vm_def_format(const struct vm_def *d, bool with_defaults) {
                 fmt_kv(&o, "mode", WORD(mode_words, n->mode));
                 fmt_kv(&o, "model", WORD(nic_words, n->model));
                 fmt_kv(&o, "mac", n->mac[0] ? n->mac : NULL);
+                fmt_kv(&o, "backend", WORD(netbe_words, n->backend));
                 for (size_t j = 0; j < n->forwards.n; j++)
                         fmt_kv(&o, "forward", n->forwards.v[j]);
         }
@@ -950,6 +945,7 @@ char *vm_def_format(const struct vm_def *d, bool with_defaults) {
                 fmt_section(&o, section, header, true);
                 fmt_kv(&o, "path", s->path);
                 fmt_kv(&o, "readonly", s->readonly ? "on" : NULL);
+                fmt_kv(&o, "type", WORD(share_type_words, s->type));
         }
         fmt_section(&o, "passthrough", "passthrough", false);
         fmt_list(&o, "devices", &d->passthrough);
@@ -1073,6 +1069,7 @@ json_object *vm_def_to_json(const struct vm_def *d) {
                 jstr(o, "mode", WORD(mode_words, n->mode));
                 jstr(o, "model", WORD(nic_words, n->model));
                 jstr(o, "mac", n->mac[0] ? n->mac : NULL);
+                jstr(o, "backend", WORD(netbe_words, n->backend));
                 json_object_object_add(o, "forward", jstrv(&n->forwards));
                 json_object_array_add(a, o);
         }
@@ -1102,6 +1099,7 @@ json_object *vm_def_to_json(const struct vm_def *d) {
                 jstr(o, "tag", d->shares[i].tag);
                 jstr(o, "path", d->shares[i].path);
                 json_object_object_add(o, "readonly", json_object_new_boolean(d->shares[i].readonly));
+                jstr(o, "type", WORD(share_type_words, d->shares[i].type));
                 json_object_array_add(a, o);
         }
         json_object_object_add(top, "shares", a);

@@ -260,6 +260,9 @@ static int fill(struct vm_def *m, const struct vm_profile *p, const struct host_
         }
         for (size_t i = 0; i < m->n_cdroms; i++)
                 FILL(m, m->cdroms[i].bus, VM_BUS_UNSET, VM_BUS_SATA, "cdrom.%s.bus", m->cdroms[i].name);
+        /* virtiofs: a real POSIX file system for the guest; 9p where the definition asks. */
+        for (size_t i = 0; i < m->n_shares; i++)
+                FILL(m, m->shares[i].type, VM_SHARE_UNSET, VM_SHARE_VIRTIOFS, "share.%s.type", m->shares[i].tag);
         for (size_t i = 0; i < m->n_nics; i++) {
                 struct vm_nic *n = &m->nics[i];
                 FILL(m, n->mode, VM_NET_UNSET, VM_NET_USER, "network.%s.mode", n->name);

@@ -23,6 +23,10 @@ enum vm_sound { VM_SOUND_UNSET = 0, VM_SOUND_NONE, VM_SOUND_VIRTIO, VM_SOUND_HDA
 enum vm_tpm { VM_TPM_UNSET = 0, VM_TPM_NONE, VM_TPM_EMULATED, VM_TPM_PASSTHROUGH };
 enum vm_nic_model { VM_NIC_UNSET = 0, VM_NIC_VIRTIO, VM_NIC_E1000E, VM_NIC_RTL8139 };
 enum vm_net_mode { VM_NET_UNSET = 0, VM_NET_NONE, VM_NET_USER };
+/* User networking's backend (issue 4): auto = passt when installed, else slirp. */
+enum vm_net_backend { VM_NETBE_AUTO = 0, VM_NETBE_PASST, VM_NETBE_SLIRP };
+/* How a shared folder reaches the guest (issue 4). */
+enum vm_share_type { VM_SHARE_UNSET = 0, VM_SHARE_VIRTIOFS, VM_SHARE_9P };
 enum vm_input { VM_INPUT_UNSET = 0, VM_INPUT_USB_TABLET, VM_INPUT_VIRTIO };
 enum vm_tristate { VM_UNSET = 0, VM_OFF, VM_ON };
 
@@ -47,12 +51,14 @@ struct vm_nic {
         enum vm_nic_model model;
         char mac[18];           /* "52:54:00:xx:xx:xx", stable, made at create */
         strv forwards;          /* "tcp:2222:22" (issue 4) */
+        enum vm_net_backend backend;    /* mode = user only */
 };
 
 struct vm_share {
         char *tag;
         char *path;
         bool readonly;
+        enum vm_share_type type;
 };
 
 struct vm_def {
@@ -144,6 +150,8 @@ const char *vm_nic_model_name(enum vm_nic_model v);
 const char *vm_net_mode_name(enum vm_net_mode v);
 const char *vm_input_name(enum vm_input v);
 const char *vm_firmware_name(enum vm_firmware v);
+const char *vm_net_backend_name(enum vm_net_backend v);
+const char *vm_share_type_name(enum vm_share_type v);
 /* The reverse for command-line options: the enum value, or -1 when word is
  * not one; ret_allowed (may be NULL) gets "none, spice, ..." (static). */
 int vm_display_from_name(const char *word, const char **ret_allowed);

@@ -250,6 +250,15 @@ sync
 poweroff -f
 EOF
 chmod 0755 "$root/etc/acpi/PWRF/00000080"
+# udhcpc's hook (phyllome.net): the address only, no route and no DNS.
+cat >"$root/etc/udhcpc.script" <<'EOF'
+#!/bin/sh
+case $1 in
+bound | renew) ip addr add "$ip/${mask:-24}" dev "$interface" 2>/dev/null ;;
+esac
+exit 0
+EOF
+chmod 0755 "$root/etc/udhcpc.script"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\n' >"$root/etc/group"
 

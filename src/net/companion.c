@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemons beside QEMU: passt (user networking) and virtiofsd (virtiofs
+ * shares).  Each gets its socket as an fd from us (passt --fd with a
+ * connected socketpair end; virtiofsd --fd with a listening socket we already
+ * connected QEMU's end to), so nothing waits for a path to appear.  Both end
+ * on their own when QEMU closes its end; stop escalates only if they do not.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "net.h"
+#include "strv.h"
+#include "vm/vm.h"
+
+static char *find_in_path(const char *name) {
+        const char *path = getenv("PATH");
+        if (!path || !*path)
+                path = "/usr/local/bin:/usr/bin:/bin";
+        _cleanup_free_ char *copy = strdup(path);
+        if (!copy)
+                return NULL;
+        char *save = NULL;
+        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+                char *p = NULL;
+                if (asprintf(&p, "%s/%s", d, name) < 0)
+                        return NULL;
+                if (access(p, X_OK) == 0)
+                        return p;
+                free(p);
+        }
+        return NULL;
+}
+
+char *net_passt_path(void) {
+        const char *e = getenv("PHYLLOME_PASST");
+        if (e)
+                /* Empty: pretend passt is not installed (tests of the slirp path). */
+                return *e && access(e, X_OK) == 0 ? strdup(e) : NULL;
+        return find_in_path("passt");
+}
+
+char *net_virtiofsd_path(void) {
+        const char *e = getenv("PHYLLOME_VIRTIOFSD");
+        if (e)
+                return *e && access(e, X_OK) == 0 ? strdup(e) : NULL;
+        static const char *const cands[] = { "/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd" };
+        for (size_t i = 0; i < ELEMENTSOF(cands); i++)
+                if (access(cands[i], X_OK) == 0)
+                        return strdup(cands[i]);
+        return find_in_path("virtiofsd");
+}
+
+bool net_nic_uses_passt(const struct vm_nic *n) {
+        if (n->mode != VM_NET_USER || n->backend == VM_NETBE_SLIRP)
+                return false;
+        if (n->backend == VM_NETBE_PASST)
+                return true;
+        _cleanup_free_ char *p = net_passt_path();
+        return p != NULL;
+}
+
+/* fork + execve, stdout/stderr appended to log, keep_fd inherited; for a
+ * read-only share, ro_dir is bind-mounted read-only in a private mount
+ * namespace first so that the daemon cannot write there whatever the guest
+ * asks.  After fork only async-signal-safe calls. */
+static int spawn(char *const argv[], const char *log_path, int keep_fd, const char *ro_dir, pid_t *ret_pid,
+                 phy_error *err) {
+        _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (logfd < 0)
+                return phy_error_set(err, errno, "cannot open the log '%s': %s", log_path, strerror(errno));
+        _cleanup_close_ int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (nullfd < 0)
+                return phy_error_set(err, errno, "cannot open /dev/null: %s", strerror(errno));
+        sigset_t none;
+        sigemptyset(&none);
+        pid_t pid = fork();
+        if (pid < 0)
+                return phy_error_set(err, errno, "cannot fork for '%s': %s", argv[0], strerror(errno));
+        if (pid == 0) {
+                if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
+                        _exit(127);
+                int fl = fcntl(keep_fd, F_GETFD);
+                if (fl < 0 || fcntl(keep_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+                        _exit(127);
+                if (ro_dir) {
+                        static const char msg[] = "phyllo-monitor: cannot make the share read-only\n";
+                        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+                            mount(ro_dir, ro_dir, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+                            mount(NULL, ro_dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) {
+                                (void) !write(2, msg, sizeof msg - 1);
+                                _exit(126);
+                        }
+                }
+                signal(SIGPIPE, SIG_DFL);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                extern char **environ;
+                execve(argv[0], argv, environ);
+                _exit(127);
+        }
+        *ret_pid = pid;
+        return 0;
+}
+
+static int add_pid(struct net_companions *nc, pid_t pid) {
+        pid_t *p = realloc(nc->pids, (nc->n_pids + 1) * sizeof *p);
+        if (!p)
+                return -ENOMEM;
+        nc->pids = p;
+        int *f = realloc(nc->pidfds, (nc->n_pids + 1) * sizeof *f);
+        if (!f)
+                return -ENOMEM;
+        nc->pidfds = f;
+        nc->pids[nc->n_pids] = pid;
+        nc->pidfds[nc->n_pids] = (int) syscall(SYS_pidfd_open, pid, 0);
+        nc->n_pids++;
+        return 0;
+}
+
+static int start_passt(struct net_companions *nc, const char *passt, const struct vm_nic *n, size_t i,
+                       const char *run_dir, phy_error *err) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return phy_error_set(err, errno, "cannot create a socket pair for passt: %s", strerror(errno));
+        _cleanup_close_ int theirs = sv[1];
+        nc->nic_fds[i] = sv[0];
+        _cleanup_strv_ strv argv = { 0 };
+        _cleanup_free_ char *log = NULL;
+        if (asprintf(&log, "%s/passt-%s.log", run_dir, n->name) < 0 ||
+            strv_push_many(&argv, passt, "--foreground", "--quiet", NULL) < 0 ||
+            strv_pushf(&argv, "--fd=%d", theirs) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        for (size_t f = 0; f < n->forwards.n; f++) {
+                struct net_forward fw;
+                if (net_forward_parse(n->forwards.v[f], &fw) < 0)
+                        return phy_error_set(err, EINVAL, "network '%s': invalid forward '%s'", n->name,
+                                             n->forwards.v[f]);
+                /* passt's spec: ADDR/HOSTPORT:GUESTPORT; loopback unless asked. */
+                if (strv_push(&argv, strcmp(fw.proto, "tcp") == 0 ? "-t" : "-u") < 0 ||
+                    strv_pushf(&argv, "%s/%u:%u", net_forward_addr(&fw), fw.host_port, fw.guest_port) < 0)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+        }
+        pid_t pid;
+        int r = spawn(argv.v, log, theirs, NULL, &pid, err);
+        if (r < 0)
+                return r;
+        return add_pid(nc, pid) < 0 ? phy_error_set(err, ENOMEM, "out of memory") : 0;
+}
+
+static int start_virtiofsd(struct net_companions *nc, const char *virtiofsd, const struct vm_share *s, size_t i,
+                           const char *vm_dir, const char *run_dir, phy_error *err) {
+        _cleanup_free_ char *dir = vm_path_resolve(vm_dir, s->path);
+        _cleanup_free_ char *sock = NULL, *log = NULL, *src = NULL;
+        if (!dir || asprintf(&sock, "%s/vfs-%zu.sock", run_dir, i) < 0 ||
+            asprintf(&log, "%s/virtiofsd-%s.log", run_dir, s->tag) < 0 || asprintf(&src, "source=%s", dir) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(sock) >= sizeof sa.sun_path)
+                return phy_error_set(err, ENAMETOOLONG, "the virtiofs socket path '%s' is too long", sock);
+        memcpy(sa.sun_path, sock, strlen(sock) + 1);
+        _cleanup_close_ int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (lfd < 0 || cfd < 0) {
+                if (cfd >= 0)
+                        close(cfd);
+                return phy_error_set(err, errno, "cannot create a socket for virtiofsd: %s", strerror(errno));
+        }
+        nc->share_fds[i] = cfd;
+        (void) unlink(sock);
+        /* Bound and connected here, then unlinked: QEMU gets a connected fd
+         * and nobody else can reach the daemon. */
+        if (bind(lfd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen(lfd, 1) < 0 ||
+            connect(cfd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                int e = errno;
+                (void) unlink(sock);
+                return phy_error_set(err, e, "cannot set up the virtiofs socket '%s': %s", sock, strerror(e));
+        }
+        (void) unlink(sock);
+        _cleanup_strv_ strv argv = { 0 };
+        if (strv_push_many(&argv, virtiofsd, "-o", src, "-o", "cache=auto", "-o", "log_level=warn", NULL) < 0 ||
+            strv_pushf(&argv, "--fd=%d", lfd) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        pid_t pid;
+        int r = spawn(argv.v, log, lfd, s->readonly ? dir : NULL, &pid, err);
+        if (r < 0)
+                return r;
+        return add_pid(nc, pid) < 0 ? phy_error_set(err, ENOMEM, "out of memory") : 0;
+}
+
+int net_companions_start(struct net_companions *nc, const struct vm_def *model, const char *vm_dir,
+                         const char *run_dir, phy_error *err) {
+        *nc = (struct net_companions) { 0 };
+        nc->nic_fds = malloc((model->n_nics + 1) * sizeof(int));
+        nc->share_fds = malloc((model->n_shares + 1) * sizeof(int));
+        if (!nc->nic_fds || !nc->share_fds) {
+                net_companions_stop(nc);
+                return phy_error_set(err, ENOMEM, "out of memory");
+        }
+        nc->n_nics = model->n_nics;
+        nc->n_shares = model->n_shares;
+        for (size_t i = 0; i < nc->n_nics; i++)
+                nc->nic_fds[i] = -1;
+        for (size_t i = 0; i < nc->n_shares; i++)
+                nc->share_fds[i] = -1;
+
+        int r = 0;
+        /* Every forward's port first: a taken port is named before anything starts. */
+        for (size_t i = 0; i < model->n_nics && r >= 0; i++) {
+                const struct vm_nic *n = &model->nics[i];
+                if (n->mode != VM_NET_USER)
+                        continue;
+                for (size_t f = 0; f < n->forwards.n && r >= 0; f++)
+                        if ((r = net_forward_check_free(n->forwards.v[f], err)) < 0)
+                                phy_error_prefix(err, "VM '%s', network '%s'", model->name, n->name);
+        }
+        _cleanup_free_ char *passt = net_passt_path();
+        for (size_t i = 0; i < model->n_nics && r >= 0; i++) {
+                const struct vm_nic *n = &model->nics[i];
+                if (!net_nic_uses_passt(n))
+                        continue;
+                if (!passt)
+                        r = phy_error_set(err, ENOENT, "VM '%s', network '%s' asks for backend = passt, but passt is "
+                                          "not installed; install it (apt-get install passt) or set backend = slirp",
+                                          model->name, n->name);
+                else
+                        r = start_passt(nc, passt, n, i, run_dir, err);
+        }
+        _cleanup_free_ char *vfsd = NULL;
+        for (size_t i = 0; i < model->n_shares && r >= 0; i++) {
+                const struct vm_share *s = &model->shares[i];
+                if (s->type != VM_SHARE_VIRTIOFS)
+                        continue;
+                if (!vfsd && !(vfsd = net_virtiofsd_path())) {
+                        r = phy_error_set(err, ENOENT, "VM '%s', share '%s' is type = virtiofs, but virtiofsd is not "
+                                          "installed; install qemu-system-common or set type = 9p",
+                                          model->name, s->tag);
+                        break;
+                }
+                if (geteuid() != 0) {
+                        /* virtiofsd 7.2 sandboxes itself with namespaces that need root. */
+                        r = phy_error_set(err, EPERM, "VM '%s', share '%s': virtiofs needs Phyllome to run as root "
+                                          "here; set type = 9p in [share %s]", model->name, s->tag, s->tag);
+                        break;
+                }
+                r = start_virtiofsd(nc, vfsd, s, i, vm_dir, run_dir, err);
+        }
+        if (r < 0) {
+                net_companions_stop(nc);
+                return r;
+        }
+        return 0;
+}
+
+void net_companions_close_qemu_fds(struct net_companions *nc) {
+        for (size_t i = 0; nc->nic_fds && i < nc->n_nics; i++)
+                if (nc->nic_fds[i] >= 0) {
+                        close(nc->nic_fds[i]);
+                        nc->nic_fds[i] = -1;
+                }
+        for (size_t i = 0; nc->share_fds && i < nc->n_shares; i++)
+                if (nc->share_fds[i] >= 0) {
+                        close(nc->share_fds[i]);
+                        nc->share_fds[i] = -1;
+                }
+}
+
+static bool wait_pidfd(int pidfd, int ms) {
+        if (pidfd < 0)
+                return false;
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        int r;
+        do
+                r = poll(&p, 1, ms);
+        while (r < 0 && errno == EINTR);
+        return r > 0;
+}
+
+void net_companions_stop(struct net_companions *nc) {
+        net_companions_close_qemu_fds(nc);
+        for (size_t i = 0; i < nc->n_pids; i++) {
+                pid_t pid = nc->pids[i];
+                int pfd = nc->pidfds[i];
+                if (!wait_pidfd(pfd, 3000)) {
+                        (void) kill(pid, SIGTERM);
+                        if (!wait_pidfd(pfd, 3000))
+                                (void) kill(pid, SIGKILL);
+                }
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                if (pfd >= 0)
+                        close(pfd);
+        }
+        free(nc->pids);
+        free(nc->pidfds);
+        free(nc->nic_fds);
+        free(nc->share_fds);
+        *nc = (struct net_companions) { 0 };
+}

@@ -64,3 +64,4 @@ int cmd_snapshot_create(struct cli_ctx *, int, char **);
 int cmd_snapshot_list(struct cli_ctx *, int, char **);
 int cmd_snapshot_revert(struct cli_ctx *, int, char **);
 int cmd_snapshot_delete(struct cli_ctx *, int, char **);
+int cmd_clone(struct cli_ctx *, int, char **);

@@ -35,7 +35,8 @@ static const struct cli_cmd commands[] = {
         { NULL, "list", cmd_list, "list [--json]", "list the defined VMs" },
         { NULL, "show", cmd_show, "show NAME [--json]", "print a VM's effective definition, defaults marked" },
         { NULL, "edit", cmd_edit, "edit NAME", "edit a VM's definition in $EDITOR; checked before it is saved" },
-        { NULL, "delete", cmd_delete, "delete NAME", "delete a VM and its files" },
+        { NULL, "delete", cmd_delete, "delete NAME [--force]",
+          "delete a VM and its files (--force: even with linked clones, which get their own copy of the data)" },
         { NULL, "profiles", cmd_profiles, "profiles [--json]", "list the profiles and their defaults" },
         /* QEMU: src/cli/qemu.c, src/cli/argv.c */
         { NULL, "argv", cmd_argv, "argv NAME [--json] [--null] [--paused] [--tcg] [--qemu PATH]",
@@ -67,6 +68,9 @@ static const struct cli_cmd commands[] = {
         { "snapshot", "revert", cmd_snapshot_revert, "snapshot revert NAME SNAP [--stop]",
           "bring disks, UEFI vars and TPM state back to a snapshot" },
         { "snapshot", "delete", cmd_snapshot_delete, "snapshot delete NAME SNAP", "delete a snapshot" },
+        /* storage: src/cli/clone.c */
+        { NULL, "clone", cmd_clone, "clone SRC DST [--full] [--tpm fresh|copy]",
+          "copy a stopped VM with a new identity: linked (instant, thin) or --full" },
         { NULL, "version", cmd_version, "version [--json]", "print the version" },
 };
 

@@ -19,6 +19,7 @@
 #include "qemu/tools.h"
 #include "vm/profile.h"
 #include "run/run.h"
+#include "store/store.h"
 #include "vm/vm.h"
 
 /* What a definition is checked against: this host and its QEMU. */
@@ -485,19 +486,24 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
 
 /* ---- delete, profiles --------------------------------------------------- */
 
-static const char delete_usage[] = "delete NAME";
+static const char delete_usage[] = "delete NAME [--force]";
 
 int cmd_delete(struct cli_ctx *ctx, int argc, char **argv) {
-        static const struct option opts[] = { { 0 } };
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;)
-                return cli_usage_error(delete_usage, "unknown option for 'delete'");
+        static const struct option opts[] = { { "force", no_argument, NULL, 'f' }, { 0 } };
+        bool force = false;
+        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+                if (c != 'f')
+                        return cli_usage_error(delete_usage, "unknown option for 'delete'");
+                force = true;
+        }
         if (optind + 1 != argc)
                 return cli_usage_error(delete_usage, "expected one VM name");
         const char *home;
         if (cli_home(ctx, &home) < 0)
                 return 1;
         phy_error err = { 0 };
-        if (vm_delete(home, argv[optind], &err) < 0)
+        /* Linked clones read the VM's frozen disks (src/store/clone.c). */
+        if (store_delete_check(home, argv[optind], force, NULL, &err) < 0 || vm_delete(home, argv[optind], &err) < 0)
                 return cli_fail(&err);
         printf("deleted VM '%s'\n", argv[optind]);
         return 0;

@@ -64,4 +64,16 @@ int cmd_snapshot_create(struct cli_ctx *, int, char **);
 int cmd_snapshot_list(struct cli_ctx *, int, char **);
 int cmd_snapshot_revert(struct cli_ctx *, int, char **);
 int cmd_snapshot_delete(struct cli_ctx *, int, char **);
+/* devices: src/cli/device.c */
+int cmd_device_attach(struct cli_ctx *, int, char **);
+int cmd_device_detach(struct cli_ctx *, int, char **);
+int cmd_device_list(struct cli_ctx *, int, char **);
+int cmd_device_mdev_types(struct cli_ctx *, int, char **);
+int cmd_device_mdev_create(struct cli_ctx *, int, char **);
+int cmd_device_mdev_remove(struct cli_ctx *, int, char **);
+int cmd_device_mdev_attach(struct cli_ctx *, int, char **);
+int cmd_device_sriov(struct cli_ctx *, int, char **);
+int cmd_device_give_back(struct cli_ctx *, int, char **);
+int cmd_usb_attach(struct cli_ctx *, int, char **);
+int cmd_usb_detach(struct cli_ctx *, int, char **);
 int cmd_clone(struct cli_ctx *, int, char **);

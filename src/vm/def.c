@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "dev/dev.h"
 #include "net/net.h"
 #include "profile.h"
 
@@ -138,8 +139,9 @@ static bool forward_valid(const char *s) {
         return net_forward_parse(s, NULL) == 0;
 }
 
+/* VENDOR:PRODUCT or BUS-PORT (issue 6: src/dev/usb.c). */
 static bool usb_id_valid(const char *s) {
-        return strlen(s) == 9 && is_hex_n(s, 4) && s[4] == ':' && is_hex_n(s + 5, 4);
+        return dev_usb_id_valid(s);
 }
 
 static bool pci_valid(const char *s) {
@@ -200,7 +202,7 @@ static const struct section_info sections[_SEC_MAX] = {
         [SEC_TPM] = { "tpm", false, { "type" } },
         [SEC_USB] = { "usb", false, { "devices" } },
         [SEC_SHARE] = { "share", true, { "path", "readonly", "type" } },
-        [SEC_PASSTHROUGH] = { "passthrough", false, { "devices" } },
+        [SEC_PASSTHROUGH] = { "passthrough", false, { "devices", "rom", "mdev", "mdev-display" } },
 };
 
 struct seen {
@@ -310,6 +312,24 @@ static int parse_list(struct parser *p, const char *key, char *v, strv *out,
                 if (strv_contains(out, t))
                         return perr(p, "%s '%s' is listed twice " KEYFMT, what, t, key, p->secname);
                 if (strv_push(out, t) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* [passthrough] rom = ADDRESS=FILE ...: paths keep their case (no spaces). */
+static int parse_roms(struct parser *p, const char *key, char *v, struct vm_def *d) {
+        char *save = NULL;
+        for (char *t = strtok_r(v, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+                char *eq = strchr(t, '=');
+                if (eq)
+                        for (char *c = t; c < eq; c++)
+                                *c = (char) tolower((unsigned char) *c);
+                if (!eq || !eq[1] || (*eq = '\0', !pci_valid(t)))
+                        return perr(p, "invalid ROM '%s' " KEYFMT "; use PCI_ADDRESS=FILE (e.g. 0000:01:00.0=gpu.rom)",
+                                    t, key, p->secname);
+                *eq = '=';
+                if (strv_push(&d->passthrough_roms, t) < 0)
                         return -ENOMEM;
         }
         return 0;
@@ -445,6 +465,13 @@ static int set_key(struct parser *p, const char *key, char *v) {
                 return 0;
         }
         case SEC_PASSTHROUGH:
+                if (strcmp(key, "rom") == 0)
+                        return parse_roms(p, key, v, d);
+                if (strcmp(key, "mdev") == 0)
+                        return parse_list(p, key, v, &d->mdevs, dev_uuid_valid, "mediated device UUID",
+                                          "UUIDs separated by spaces (see 'phyllo device mdev-create')");
+                if (strcmp(key, "mdev-display") == 0)
+                        return PARSE_WORD(p, key, v, onoff_words, d->mdev_display);
                 return parse_list(p, key, v, &d->passthrough, pci_valid, "PCI address",
                                   "DOMAIN:BUS:SLOT.FUNCTION, separated by spaces (e.g. 0000:01:00.0)");
         default:
@@ -696,6 +723,8 @@ void vm_def_done(struct vm_def *d) {
         }
         free(d->shares);
         strv_done(&d->passthrough);
+        strv_done(&d->passthrough_roms);
+        strv_done(&d->mdevs);
         strv_done(&d->usb);
         strv_done(&d->defaulted);
         memset(d, 0, sizeof *d);
@@ -723,7 +752,7 @@ int vm_def_copy(const struct vm_def *src, struct vm_def *ret) {
         d.path = d.profile = d.machine = d.cpu_model = d.kernel = d.initrd = d.append = NULL;
         d.disks = NULL; d.cdroms = NULL; d.nics = NULL; d.shares = NULL;
         d.n_disks = d.n_cdroms = d.n_nics = d.n_shares = 0;
-        d.passthrough = d.usb = d.defaulted = (strv) { 0 };
+        d.passthrough = d.usb = d.defaulted = d.passthrough_roms = d.mdevs = (strv) { 0 };
 
         r |= dup_str(&d.path, src->path);
         r |= dup_str(&d.profile, src->profile);
@@ -733,6 +762,8 @@ int vm_def_copy(const struct vm_def *src, struct vm_def *ret) {
         r |= dup_str(&d.initrd, src->initrd);
         r |= dup_str(&d.append, src->append);
         r |= dup_strv(&d.passthrough, &src->passthrough);
+        r |= dup_strv(&d.passthrough_roms, &src->passthrough_roms);
+        r |= dup_strv(&d.mdevs, &src->mdevs);
         r |= dup_strv(&d.usb, &src->usb);
         r |= dup_strv(&d.defaulted, &src->defaulted);
         if (r < 0)
@@ -949,6 +980,9 @@ char *vm_def_format(const struct vm_def *d, bool with_defaults) {
         }
         fmt_section(&o, "passthrough", "passthrough", false);
         fmt_list(&o, "devices", &d->passthrough);
+        fmt_list(&o, "rom", &d->passthrough_roms);
+        fmt_list(&o, "mdev", &d->mdevs);
+        fmt_kv(&o, "mdev-display", WORD(onoff_words, d->mdev_display));
 
         if (fclose(f) != 0) {
                 free(buf);
@@ -1106,6 +1140,9 @@ json_object *vm_def_to_json(const struct vm_def *d) {
 
         o = json_object_new_object();
         json_object_object_add(o, "devices", jstrv(&d->passthrough));
+        json_object_object_add(o, "rom", jstrv(&d->passthrough_roms));
+        json_object_object_add(o, "mdev", jstrv(&d->mdevs));
+        jstr(o, "mdev-display", WORD(onoff_words, d->mdev_display));
         json_object_object_add(top, "passthrough", o);
 
         json_object_object_add(top, "defaulted", jstrv(&d->defaulted));

@@ -97,7 +97,10 @@ struct vm_def {
         struct vm_nic *nics;     size_t n_nics;
         struct vm_share *shares; size_t n_shares;
         strv passthrough;        /* PCI addresses, [passthrough] devices = ... */
-        strv usb;                /* "vendor:product" ([usb] devices = ...) */
+        strv usb;                /* "vendor:product" or "bus-port" ([usb] devices = ...) */
+        strv passthrough_roms;   /* "0000:01:00.0=FILE" ([passthrough] rom = ...) */
+        strv mdevs;              /* mediated device UUIDs ([passthrough] mdev = ...) */
+        enum vm_tristate mdev_display;  /* display=on,ramfb=on for the mdevs */
 
         /* [display] */
         enum vm_display display;

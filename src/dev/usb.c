@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/* USB passthrough specs, the TPM passthrough check and the host's 3D display modes. */
+#include "dev.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fileio.h"
+
+static bool hex_n(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!isxdigit((unsigned char) s[i]))
+                        return false;
+        return true;
+}
+
+/* BUS-PORT[.PORT...]: "1-2", "3-1.4"; numbers without leading zeros, 1..255. */
+bool dev_usb_is_busport(const char *s) {
+        const char *dash = strchr(s, '-');
+        if (!dash || dash == s || dash - s > 3)
+                return false;
+        for (const char *c = s; c < dash; c++)
+                if (!isdigit((unsigned char) *c))
+                        return false;
+        const char *p = dash + 1;
+        unsigned depth = 0;
+        while (*p) {
+                size_t n = strspn(p, "0123456789");
+                if (n == 0 || n > 3 || p[0] == '0' || ++depth > 7)
+                        return false;
+                p += n;
+                if (*p == '.' && p[1])
+                        p++;
+                else if (*p)
+                        return false;
+        }
+        return depth > 0 && s[0] != '0';
+}
+
+bool dev_usb_id_valid(const char *s) {
+        if (strlen(s) == 9 && hex_n(s, 4) && s[4] == ':' && hex_n(s + 5, 4))
+                return true;
+        return dev_usb_is_busport(s);
+}
+
+int dev_usb_host_opts(const char *spec, const char *id, char **ret, phy_error *err) {
+        if (!dev_usb_id_valid(spec))
+                return phy_error_set(err, EINVAL, "'%s' is not a USB device: use VENDOR:PRODUCT in hex (046d:c52b) or "
+                                     "BUS-PORT (1-2, 3-1.4; see lsusb -t)", spec);
+        int r;
+        if (dev_usb_is_busport(spec)) {
+                const char *dash = strchr(spec, '-');
+                r = asprintf(ret, "usb-host,id=%s,bus=usb0.0,hostbus=%.*s,hostport=%s", id, (int) (dash - spec), spec,
+                             dash + 1);
+        } else {
+                unsigned vid, pid;
+                if (sscanf(spec, "%4x:%4x", &vid, &pid) != 2)
+                        return phy_error_set(err, EINVAL, "'%s' is not a USB VENDOR:PRODUCT", spec);
+                r = asprintf(ret, "usb-host,id=%s,bus=usb0.0,vendorid=0x%04x,productid=0x%04x", id, vid, pid);
+        }
+        return r < 0 ? -ENOMEM : 0;
+}
+
+int dev_tpm_passthrough_check(const char *root, phy_error *err) {
+        _cleanup_free_ char *path = root_path(root, "/dev/tpm0");
+        if (!path)
+                return -ENOMEM;
+        /* The kernel lets one process hold /dev/tpm0: a second open is EBUSY. */
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd >= 0)
+                return 0;
+        int e = errno;
+        if (e == ENOENT)
+                return phy_error_set(err, ENODEV, "TPM passthrough needs the host's TPM, but %s does not exist; use "
+                                     "'[tpm] type = emulated' (swtpm) instead", path);
+        if (e == EBUSY)
+                return phy_error_set(err, EBUSY, "the host's TPM %s is busy (another VM or a TPM daemon such as "
+                                     "tpm2-abrmd holds it); stop that user or use '[tpm] type = emulated'", path);
+        return phy_error_set(err, e, "cannot open the host's TPM %s: %s (QEMU needs read and write access)", path,
+                             strerror(e));
+}
+
+void dev_gl_modes_done(struct dev_gl_modes *m) {
+        if (!m)
+                return;
+        free(m->render_node);
+        free(m->why_not);
+        m->render_node = m->why_not = NULL;
+}
+
+static bool have_libegl(void) {
+        /* Real filesystem: QEMU's GL displays dlopen Mesa's libEGL here. */
+        static const char *const dirs[] = { "/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib/x86_64-linux-gnu" };
+        const char *over = getenv("PHYLLOME_LIBEGL");
+        if (over)
+                return access(over, R_OK) == 0;
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, "%s/libEGL.so.1", dirs[i]) >= 0 && access(p, R_OK) == 0)
+                        return true;
+        }
+        return false;
+}
+
+int dev_gl_modes_probe(const char *root, const char *render_node, struct dev_gl_modes *ret) {
+        struct dev_gl_modes m = { 0 };
+        if (render_node) {
+                _cleanup_free_ char *p = root_path(root, render_node);
+                if (!p)
+                        return -ENOMEM;
+                if (access(p, F_OK) == 0 && !(m.render_node = strdup(render_node)))
+                        return -ENOMEM;
+        }
+        const char *x = getenv("DISPLAY"), *w = getenv("WAYLAND_DISPLAY");
+        m.display = (x && *x) || (w && *w);
+        m.libegl = have_libegl();
+        m.virgl_gtk_sdl = m.display && m.libegl;
+        m.egl_headless = m.render_node && m.libegl;
+        m.spice_gl = m.egl_headless;
+        int r = 0;
+        if (!m.libegl)
+                r = asprintf(&m.why_not, "Mesa's libEGL.so.1 is not installed (Debian: libegl1 libgl1-mesa-dri)");
+        else if (!m.render_node && !m.display)
+                r = asprintf(&m.why_not, "there is no GPU render node (/dev/dri/renderD*) for egl-headless and SPICE "
+                             "gl=on, and no display ($DISPLAY/$WAYLAND_DISPLAY) for gtk/sdl gl=on");
+        else if (!m.render_node)
+                r = asprintf(&m.why_not, "there is no GPU render node (/dev/dri/renderD*): egl-headless and SPICE gl=on "
+                             "cannot work; gtk/sdl gl=on can");
+        else if (!m.display)
+                r = asprintf(&m.why_not, "there is no display ($DISPLAY/$WAYLAND_DISPLAY): gtk/sdl gl=on cannot work");
+        if (r < 0) {
+                dev_gl_modes_done(&m);
+                return -ENOMEM;
+        }
+        *ret = m;
+        return 0;
+}

@@ -394,14 +394,6 @@ static int usb_hotplug(const char *home, const char *name, const char *cmd, json
         return 0;
 }
 
-/* QMP id of a USB device: "usb-" + spec with ':' '-' '.' as '_'. */
-static void usb_qmp_id(const char *spec, char out[40]) {
-        snprintf(out, 40, "usb-%s", spec);
-        for (char *c = out + 4; *c; c++)
-                if (*c == ':' || *c == '-' || *c == '.')
-                        *c = '_';
-}
-
 static int usb_change(struct cli_ctx *ctx, int argc, char **argv, bool attach) {
         const char *usage = attach ? usb_attach_usage : usb_detach_usage;
         if (cli_wants_help(argc, argv, usage, attach ? "give a host USB device to a VM" : "take a USB device from a VM"))
@@ -428,7 +420,7 @@ static int usb_change(struct cli_ctx *ctx, int argc, char **argv, bool attach) {
                               attach ? "already attached to" : "not attached to", name);
                 return cli_fail(&err);
         }
-        usb_qmp_id(spec, id);
+        dev_usb_qemu_id(spec, id);
         json_object *args = json_object_new_object();
         if (attach) {
                 if (dev_usb_host_opts(spec, id, &opts, &err) < 0) {

@@ -158,6 +158,10 @@ bool dev_usb_is_busport(const char *s);
  * id=<id>,bus=usb0.0,vendorid=0x..,productid=0x.." or hostbus/hostport. */
 int dev_usb_host_opts(const char *spec, const char *id, char **ret, phy_error *err);
 
+/* The QEMU id of a USB passthrough device, the same at start and for QMP
+ * device_add/device_del: "usb-" + spec with ':' '-' '.' made '_'. */
+void dev_usb_qemu_id(const char *spec, char out[static 40]);
+
 /* Checks <root>/dev/tpm0 exists and is not in use (opened O_RDWR|O_EXCL
  * semantics: the kernel allows one opener; EBUSY is "busy"). */
 int dev_tpm_passthrough_check(const char *root, phy_error *err);

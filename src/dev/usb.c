@@ -66,6 +66,13 @@ int dev_usb_host_opts(const char *spec, const char *id, char **ret, phy_error *e
         return r < 0 ? -ENOMEM : 0;
 }
 
+void dev_usb_qemu_id(const char *spec, char out[static 40]) {
+        snprintf(out, 40, "usb-%.32s", spec);
+        for (char *c = out + 4; *c; c++)
+                if (*c == ':' || *c == '-' || *c == '.')
+                        *c = '_';
+}
+
 int dev_tpm_passthrough_check(const char *root, phy_error *err) {
         _cleanup_free_ char *path = root_path(root, "/dev/tpm0");
         if (!path)

@@ -8,6 +8,7 @@
 
 #include "caps.h"
 #include "cleanup.h"
+#include "dev/dev.h"
 #include "fileio.h"
 #include "host/host.h"
 #include "net/net.h"
@@ -504,14 +505,16 @@ add2(b, "-device", "virtio-keyboard-pci,id=input1");
         if (vm->input == VM_INPUT_USB_TABLET && graphical && need_device(b, "usb-tablet"))
                 add2(b, "-device", "usb-tablet,id=input0,bus=usb0.0");
         for (size_t i = 0; i < vm->usb.n && b->r >= 0; i++) {
-                unsigned vid = 0, pid = 0;
-                if (sscanf(vm->usb.v[i], "%4x:%4x", &vid, &pid) != 2) {
-                        b->r = phy_error_set(b->err, EINVAL, "VM '%s': bad USB device '%s'; use VENDOR:PRODUCT in hex",
-                                             vm->name, vm->usb.v[i]);
+                /* By VENDOR:PRODUCT or BUS-PORT; the id matches 'phyllo usb detach' (src/dev). */
+                char id[40];
+                _cleanup_free_ char *o = NULL;
+                dev_usb_qemu_id(vm->usb.v[i], id);
+                if ((b->r = dev_usb_host_opts(vm->usb.v[i], id, &o, b->err)) < 0) {
+                        phy_error_prefix(b->err, "VM '%s'", vm->name);
                         return;
                 }
                 if (need_device(b, "usb-host"))
-                        addf(b, "-device", "usb-host,id=usb-host%zu,bus=usb0.0,vendorid=0x%04x,productid=0x%04x", i, vid, pid);
+                        addf(b, "-device", "%s", o);
         }
 }
 
@@ -613,9 +616,54 @@ add2(b, "-device", "virtio-rng-pci,id=rng0-dev,rng=rng0");
                 addf(b, "-device", "virtio-balloon-pci,id=balloon0%s", fpr ? ",free-page-reporting=on" : "");
         }
         add_shares(b);
-        for (size_t i = 0; i < vm->passthrough.n && b->r >= 0; i++)
+}
+
+/* ---- passthrough (issue 6, src/dev) ---- */
+
+static const char *passthrough_rom(const struct vm_def *vm, const char *addr) {
+        for (size_t i = 0; i < vm->passthrough_roms.n; i++)
+                if (strncmp(vm->passthrough_roms.v[i], addr, 12) == 0 && vm->passthrough_roms.v[i][12] == '=')
+                        return vm->passthrough_roms.v[i] + 13;
+        return NULL;
+}
+
+/* Index of the passthrough entry holding function 0 of addr's slot, or -1. */
+static ssize_t slot_leader(const struct vm_def *vm, const char *addr) {
+        for (size_t i = 0; i < vm->passthrough.n; i++)
+                if (strncmp(vm->passthrough.v[i], addr, 10) == 0 && vm->passthrough.v[i][11] == '0')
+                        return (ssize_t) i;
+        return -1;
+}
+
+static void add_passthrough(struct builder *b) {
+        const struct vm_def *vm = b->vm;
+        for (size_t i = 0; i < vm->passthrough.n && b->r >= 0; i++) {
+                const char *a = vm->passthrough.v[i];
+                if (!need_device(b, "vfio-pci"))
+                        return;
+                bool gpu = false;
+                for (size_t g = 0; b->env->host && g < b->env->host->n_gpus; g++)
+                        gpu = gpu || strcmp(b->env->host->gpus[g].address, a) == 0;
+                const char *rom = passthrough_rom(vm, a);
+                _cleanup_free_ char *romv = rom ? vm_path(b, rom) : NULL, *rome = romv ? qemu_opt_escape(romv) : NULL;
+                /* The functions of one host device stay one multifunction device
+                 * behind their own root port, as the guest driver expects. */
+                ssize_t lead = slot_leader(vm, a);
+                char where[64] = "";
+                if (lead >= 0) {
+                        if ((size_t) lead == i)
+                                addf(b, "-device", "pcie-root-port,id=hostport%zu,chassis=%zu", i, 100 + i);
+                        snprintf(where, sizeof where, ",bus=hostport%zd,addr=0x0.%c%s", lead, a[11],
+                                 (size_t) lead == i ? ",multifunction=on" : "");
+                }
+                /* x-vga: legacy VGA ranges for a GPU booted by SeaBIOS; UEFI needs none. */
+                addf(b, "-device", "vfio-pci,id=hostdev%zu,host=%s%s%s%s%s", i, a, where,
+                     gpu && vm->firmware == VM_FW_BIOS ? ",x-vga=on" : "", rome ? ",romfile=" : "", rome ? rome : "");
+        }
+        for (size_t i = 0; i < vm->mdevs.n && b->r >= 0; i++)
                 if (need_device(b, "vfio-pci"))
-                        addf(b, "-device", "vfio-pci,id=hostdev%zu,host=%s", i, vm->passthrough.v[i]);
+                        addf(b, "-device", "vfio-pci,id=mdev%zu,sysfsdev=/sys/bus/mdev/devices/%s%s", i, vm->mdevs.v[i],
+                             vm->mdev_display == VM_ON ? ",display=on,ramfb=on" : "");
 }
 
 static void add_boot(struct builder *b) {
@@ -657,6 +705,7 @@ int qemu_argv_build(const struct vm_def *vm, const struct qemu_argv_env *env, st
         add_sound(&b);
         add_tpm(&b);
         add_misc(&b);
+        add_passthrough(&b);
         add_boot(&b);
         /* Seccomp: QEMU may not exec, change privileges or scheduling, or use obsolete syscalls. */
         add(&b, "-sandbox");

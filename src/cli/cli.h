@@ -77,3 +77,5 @@ int cmd_device_give_back(struct cli_ctx *, int, char **);
 int cmd_usb_attach(struct cli_ctx *, int, char **);
 int cmd_usb_detach(struct cli_ctx *, int, char **);
 int cmd_clone(struct cli_ctx *, int, char **);
+int cmd_export(struct cli_ctx *, int, char **);
+int cmd_import(struct cli_ctx *, int, char **);

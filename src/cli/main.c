@@ -91,6 +91,11 @@ static const struct cli_cmd commands[] = {
         /* storage: src/cli/clone.c */
         { NULL, "clone", cmd_clone, "clone SRC DST [--full] [--tpm fresh|copy]",
           "copy a stopped VM with a new identity: linked (instant, thin) or --full" },
+        /* storage: src/cli/bundle.c */
+        { NULL, "export", cmd_export, "export NAME FILE|-",
+          "write a stopped VM (definition, disks, UEFI vars, TPM state) as one tar+zstd bundle" },
+        { NULL, "import", cmd_import, "import FILE|- [--name NEW]",
+          "create a VM from a bundle; every member is checked before the VM appears" },
         { NULL, "version", cmd_version, "version [--json]", "print the version" },
 };
 

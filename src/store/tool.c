@@ -204,12 +204,19 @@ static int copy_tree_rec(const char *src, const char *dst, phy_error *err) {
         struct stat st;
         if (lstat(src, &st) < 0)
                 return phy_error_set(err, errno, "cannot read '%s': %s", src, strerror(errno));
-        if (S_ISREG(st.st_mode))
-                return file_copy_atomic(src, dst, st.st_mode & 07777, err);
+        /* The owner too: the state may belong to the unprivileged QEMU/swtpm user. */
+        if (S_ISREG(st.st_mode)) {
+                int r = file_copy_atomic(src, dst, st.st_mode & 07777, err);
+                if (r >= 0 && geteuid() == 0 && chown(dst, st.st_uid, st.st_gid) < 0)
+                        r = phy_error_set(err, errno, "cannot set the owner of '%s': %s", dst, strerror(errno));
+                return r;
+        }
         if (!S_ISDIR(st.st_mode))
                 return phy_error_set(err, EINVAL, "'%s' is neither a file nor a directory; cannot copy it", src);
         if (mkdir(dst, st.st_mode & 07777) < 0)
                 return phy_error_set(err, errno, "cannot create '%s': %s", dst, strerror(errno));
+        if (geteuid() == 0 && chown(dst, st.st_uid, st.st_gid) < 0)
+                return phy_error_set(err, errno, "cannot set the owner of '%s': %s", dst, strerror(errno));
         DIR *d = opendir(src);
         if (!d)
                 return phy_error_set(err, errno, "cannot read '%s': %s", src, strerror(errno));

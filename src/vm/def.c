@@ -573,6 +573,10 @@ static int parse_line(struct parser *p, char *line) {
                 return perr(p, "expected 'key = value' or a [section], got '%s'", s);
         *eq = '\0';
         char *key = strip(s), *value = strip(eq + 1);
+        /* The writer puts a blank after '=', so "key =#x" would read back
+         * as a comment: a value that starts with '#' is one here too. */
+        if (*value == '#')
+                *value = '\0';
         if (p->sec == SEC_NONE)
                 return perr(p, "key '%s' comes before any section; put it under a section such as [vm]", key);
         const struct section_info *si = &sections[p->sec];

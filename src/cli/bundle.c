@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/* phyllo export NAME FILE|-, phyllo import FILE|- [--name NEW]. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cleanup.h"
+#include "store/store.h"
+
+static const char export_usage[] = "export NAME FILE|-";
+static const char import_usage[] = "import FILE|- [--name NEW]";
+
+/* A progress line on a terminal, at most ~10 updates a second. */
+static void progress(uint64_t done, uint64_t total, void *userdata) {
+        struct timespec *last = userdata, now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t ms = (now.tv_sec - last->tv_sec) * 1000 + (now.tv_nsec - last->tv_nsec) / 1000000;
+        if (ms < 100 && !(total && done == total))
+                return;
+        *last = now;
+        if (total)
+                fprintf(stderr, "\r%6.1f%%  %llu / %llu MiB ", 100.0 * (double) done / (double) total,
+                        (unsigned long long) (done >> 20), (unsigned long long) (total >> 20));
+        else
+                fprintf(stderr, "\r%llu MiB ", (unsigned long long) (done >> 20));
+}
+
+int cmd_export(struct cli_ctx *ctx, int argc, char **argv) {
+        static const struct option opts[] = { { 0 } };
+        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;)
+                return cli_usage_error(export_usage, "unknown option for 'export'");
+        if (optind + 2 != argc)
+                return cli_usage_error(export_usage, "expected a VM name and a file (- for standard output)");
+        const char *home, *file = argv[optind + 1];
+        if (cli_home(ctx, &home) < 0)
+                return 1;
+        bool to_stdout = strcmp(file, "-") == 0;
+        if (to_stdout && isatty(1)) {
+                fputs("phyllo: standard output is a terminal; give a file or pipe it (phyllo export vm - | ...)\n", stderr);
+                return 2;
+        }
+        _cleanup_free_ char *part = NULL;
+        _cleanup_close_ int fd = -1;
+        if (!to_stdout) {
+                /* Written beside the target and renamed at the end: no half bundle under the real name. */
+                if (asprintf(&part, "%s.partial", file) < 0)
+                        return 1;
+                fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                if (fd < 0) {
+                        fprintf(stderr, "phyllo: cannot create '%s': %m\n", part);
+                        return 1;
+                }
+        }
+        struct timespec last = { 0 };
+        bool tty = isatty(2);
+        phy_error err = { 0 };
+        int r = store_export(home, argv[optind], to_stdout ? 1 : fd, NULL, tty ? progress : NULL, &last, &err);
+        if (tty)
+                fputc('\n', stderr);
+        if (r >= 0 && !to_stdout && (fsync(fd) < 0 || rename(part, file) < 0))
+                r = phy_error_set(&err, errno, "cannot write '%s': %s", file, strerror(errno));
+        if (r < 0) {
+                if (part)
+                        unlink(part);
+                return cli_fail(&err);
+        }
+        if (!to_stdout)
+                printf("exported VM '%s' to %s\n", argv[optind], file);
+        return 0;
+}
+
+int cmd_import(struct cli_ctx *ctx, int argc, char **argv) {
+        static const struct option opts[] = { { "name", required_argument, NULL, 'n' }, { 0 } };
+        const char *new_name = NULL;
+        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+                if (c != 'n')
+                        return cli_usage_error(import_usage, "unknown option for 'import'");
+                new_name = optarg;
+        }
+        if (optind + 1 != argc)
+                return cli_usage_error(import_usage, "expected a bundle file (- for standard input)");
+        const char *home, *file = argv[optind];
+        if (cli_home(ctx, &home) < 0)
+                return 1;
+        _cleanup_close_ int fd = -1;
+        if (strcmp(file, "-") != 0 && (fd = open(file, O_RDONLY | O_CLOEXEC)) < 0) {
+                fprintf(stderr, "phyllo: cannot open '%s': %m\n", file);
+                return 1;
+        }
+        struct timespec last = { 0 };
+        bool tty = isatty(2);
+        phy_error err = { 0 };
+        _cleanup_free_ char *name = NULL;
+        int r = store_import(home, fd >= 0 ? fd : 0, new_name, tty ? progress : NULL, &last, &name, &err);
+        if (tty)
+                fputc('\n', stderr);
+        if (r < 0)
+                return cli_fail(&err);
+        printf("imported VM '%s'\n", name);
+        return 0;
+}

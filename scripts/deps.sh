@@ -18,6 +18,8 @@ pkgs=(
   pci.ids
   # tests: the tiny guest is built from Debian packages; jq reads --json output
   busybox-static cpio xz-utils zstd jq
+  # proof (issue 8): libFuzzer/ASan runtimes with clang, valgrind memcheck
+  clang libclang-rt-14-dev valgrind
 )
 
 missing=()

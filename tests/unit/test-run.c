@@ -124,7 +124,13 @@ static void test_pids(void) {
         ok(!run_pid_is_qemu(0, "vm1") && !run_pid_is_qemu(-1, "vm1"), "pids <= 0 are nothing");
         close(wfd);     /* read sees EOF: the process ends */
         _cleanup_close_ int pfd = run_pidfd_open(pid);
-        ok(pfd >= 0 && run_pidfd_wait(pfd, 10000), "its pidfd reports the exit");
+        /* No pidfd_open (valgrind 3.19, old kernels): wait for the exit
+         * and leave the zombie, as the pidfd wait does. */
+        siginfo_t si;
+        if (pfd < 0 && errno == ENOSYS)
+                ok(waitid(P_PID, (id_t) pid, &si, WEXITED | WNOWAIT) == 0, "it exits # SKIP no pidfd_open here");
+        else
+                ok(pfd >= 0 && run_pidfd_wait(pfd, 10000), "its pidfd reports the exit");
         ok(!run_pid_is_qemu(pid, "vm1"), "a zombie is not a live QEMU");
         waitpid(pid, NULL, 0);
         ok(!run_pid_is_qemu(pid, "vm1"), "nor is a reaped pid");

@@ -75,8 +75,3 @@ void net_companions_stop(struct net_companions *nc);
 /* Adds/removes a slirp forward on a running VM (QMP hostfwd_add/remove).
  * -EOPNOTSUPP when the NIC's backend cannot (passt). */
 int net_hotfwd(struct qmp *q, const char *nic, const char *spec, bool add, phy_error *err);
-
-/* Guest agent (qga) over its unix socket: guest-ping, then the addresses
- * ("eth0 10.0.2.15/24", ...) from guest-network-get-interfaces. */
-int net_agent_addresses(const char *sock_path, int timeout_ms, strv *ret, phy_error *err);
-int net_agent_shutdown(const char *sock_path, int timeout_ms, phy_error *err);

@@ -1,0 +1,167 @@
+#!/bin/bash
+# Disks, snapshots, clones and bundles with the real qemu-img, and one boot
+# of an imported VM (TCG, tiny guest) that also checks the running-VM refusals.
+set -u
+. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/lifecycle-lib.sh"
+command -v qemu-io >/dev/null || skip_all "qemu-io (qemu-utils) is not installed"
+command -v python3 >/dev/null || skip_all "python3 is needed to forge bundles"
+lc_new_home
+V=$PHYLLOME_HOME/vms
+sum() { sha256sum "$@" | cut -d' ' -f1; }
+dj() { "$PHYLLO" disk list "$1" --json; }
+# Nothing but the named VMs (and no import leftovers) in the home.
+vms_are() { is "$(ls -A "$V" | tr '\n' ' ')" "$1" "$2"; }
+
+a=a$$
+lc_create "$a" --disk 64M
+A=$V/$a
+
+# --- disks ---
+"$PHYLLO" disk add "$a" --size 1G --name data --bus nvme >/dev/null; ok $? "disk add --size 1G --bus nvme"
+is "$(dj "$a" | jq -r '.[] | select(.name=="data") | "\(.format) \(.bus) \(."virtual-size")"')" "qcow2 nvme 1073741824" \
+   "disk list: the new disk is a 1 GiB qcow2 on nvme (qemu-img info)"
+out=$("$PHYLLO" disk resize "$a" data 512M 2>&1); rc=$?
+is "$rc" 2 "a shrink without --shrink is refused"
+like "$out" "would shrink it" "the refusal says it would shrink"
+"$PHYLLO" disk resize "$a" data 2G >/dev/null; ok $? "disk resize to 2G"
+is "$(qemu-img info --output=json "$A/disk-data.qcow2" | jq '."virtual-size"')" 2147483648 "the image really is 2 GiB"
+qemu-img create -q -f vmdk "$PHYLLOME_HOME/other.vmdk" 32M
+"$PHYLLO" disk add "$a" --image "$PHYLLOME_HOME/other.vmdk" --name conv >/dev/null; ok $? "disk add --image of a vmdk"
+is "$(qemu-img info --output=json "$A/disk-conv.qcow2" | jq -r .format)" qcow2 "the vmdk was converted to qcow2 in the VM's dir"
+qemu-img create -q -f raw "$PHYLLOME_HOME/plain.raw" 16M
+"$PHYLLO" disk add "$a" --image "$PHYLLOME_HOME/plain.raw" --name plain >/dev/null
+is "$(dj "$a" | jq -r '.[] | select(.name=="plain") | "\(.format) \(.path)"')" "raw $PHYLLOME_HOME/plain.raw" \
+   "a raw image is attached where it is"
+"$PHYLLO" disk remove "$a" conv >/dev/null; ok $? "disk remove"
+ok $([ ! -e "$A/disk-conv.qcow2" ]; echo $?) "disk remove deleted the image in the VM's dir"
+"$PHYLLO" disk remove "$a" plain >/dev/null
+ok $([ -e "$PHYLLOME_HOME/plain.raw" ]; echo $?) "an attached image outside the VM's dir is never deleted"
+like "$("$PHYLLO" disk remove "$a" nosuch 2>&1)" "has no disk named 'nosuch' \(its disks: system, data\)" \
+   "removing a missing disk names the VM's disks"
+is "$(dj "$a" | jq -r '[.[].name] | join(",")')" "system,data" "the definition lists exactly the remaining disks"
+
+# --- snapshots: disk, UEFI vars and TPM state together ---
+# Stand-ins for OVMF's vars and swtpm's state: the revert must treat any content the same.
+head -c 131072 /dev/urandom >"$A/OVMF_VARS.fd"
+mkdir -p "$A/tpm"; head -c 4096 /dev/urandom >"$A/tpm/tpm2-00.permall"
+qemu-io -c 'write -P 0xab 0 64k' "$A/disk-system.qcow2" >/dev/null
+v0=$(sum "$A/OVMF_VARS.fd"); t0=$(sum "$A/tpm/tpm2-00.permall")
+"$PHYLLO" snapshot create "$a" s1 >/dev/null; ok $? "snapshot create"
+is "$(qemu-img snapshot -l "$A/disk-data.qcow2" | grep -c ' s1 ')" 1 "every disk holds the internal snapshot"
+like "$("$PHYLLO" snapshot create "$a" s1 2>&1)" "already has a snapshot named 's1'" "a second s1 is refused"
+is "$("$PHYLLO" snapshot list "$a" --json | jq -c '[.[] | [.name, .vars, .tpm, (.disks | join(","))]]')" \
+   '[["s1",true,true,"system,data"]]' "snapshot list: s1 with vars, TPM and both disks"
+qemu-io -c 'write -P 0xcd 0 64k' "$A/disk-system.qcow2" >/dev/null
+head -c 131072 /dev/urandom >"$A/OVMF_VARS.fd"; head -c 4096 /dev/urandom >"$A/tpm/tpm2-00.permall"
+ok $([ "$(sum "$A/OVMF_VARS.fd")" != "$v0" ]; echo $?) "the vars changed after the snapshot"
+"$PHYLLO" snapshot revert "$a" s1 >/dev/null; ok $? "snapshot revert"
+qemu-io -c 'read -P 0xab 0 64k' "$A/disk-system.qcow2" | grep -q '^read 65536/65536'; ok $? "revert restored the disk content (0xab)"
+is "$(sum "$A/OVMF_VARS.fd")" "$v0" "revert restored the UEFI vars"
+is "$(sum "$A/tpm/tpm2-00.permall")" "$t0" "revert restored the TPM state"
+is "$(ls -A "$A" | grep -c '^\.#')" 0 "a revert leaves no temporary files"
+"$PHYLLO" snapshot delete "$a" s1 >/dev/null; ok $? "snapshot delete"
+is "$(qemu-img snapshot -l "$A/disk-system.qcow2" | grep -c ' s1 ')" 0 "the internal snapshot is gone from the disk"
+like "$("$PHYLLO" snapshot revert "$a" s1 2>&1)" "has no snapshot named 's1'" "reverting a deleted snapshot is refused"
+
+# --- clones ---
+big=big$$
+lc_create "$big" --disk 64G
+for src in "$a" "$big"; do
+  "$PHYLLO" clone "$src" "$src-c" >/dev/null; ok $? "linked clone of $src"
+  lc_vms+=("$src-c")
+  j=$(dj "$src-c" | jq '.[] | select(.name=="system")')
+  like "$(jq -r .backing <<<"$j")" "^$V/$src/base/system\.1\.qcow2$" "the clone of $src has the frozen base as backing file"
+  ok $([ "$(jq '."actual-size"' <<<"$j")" -lt 1048576 ]; echo $?) "the clone of $src uses < 1 MiB ($(jq '."actual-size"' <<<"$j") bytes)"
+  like "$(dj "$src" | jq -r '.[] | select(.name=="system") | .backing')" "base/system\.1\.qcow2$" \
+     "$src itself now writes to an overlay on the same base"
+done
+is "$(dj "$big-c" | jq '.[] | select(.name=="system") | ."virtual-size"')" 68719476736 "the 64G clone is 64 GiB virtually"
+u0=$("$PHYLLO" show "$a" --json | jq -r .vm.uuid); u1=$("$PHYLLO" show "$a-c" --json | jq -r .vm.uuid)
+ok $([ -n "$u1" ] && [ "$u0" != "$u1" ]; echo $?) "the clone has a new uuid"
+m0=$("$PHYLLO" show "$a" --json | jq -r '.networks[0].mac'); m1=$("$PHYLLO" show "$a-c" --json | jq -r '.networks[0].mac')
+ok $([ "$m0" != "$m1" ]; echo $?) "the clone has a new MAC ($m1)"
+is "$(sum "$V/$a-c/OVMF_VARS.fd")" "$v0" "the clone has its own copy of the vars"
+ok $([ ! -e "$V/$a-c/tpm" ]; echo $?) "a clone gets a fresh TPM by default"
+qemu-io -c 'read -P 0xab 0 64k' "$V/$a-c/disk-system.qcow2" | grep -q '^read 65536/65536'; ok $? "the clone reads the source's data"
+"$PHYLLO" clone "$a" "$a-f" --full --tpm copy >/dev/null; ok $? "full clone with a copied TPM"
+lc_vms+=("$a-f")
+is "$(dj "$a-f" | jq -r '.[0].backing')" null "a full clone has no backing file"
+is "$(sum "$V/$a-f/tpm/tpm2-00.permall")" "$t0" "--tpm copy copied the TPM state"
+out=$("$PHYLLO" delete "$big" 2>&1); rc=$?
+ok $([ "$rc" -ne 0 ]; echo $?) "deleting a VM with a linked clone is refused"
+like "$out" "linked clones that use its disks: $big-c" "the refusal names the clone"
+"$PHYLLO" delete "$big" --force >/dev/null; ok $? "delete --force"
+is "$(dj "$big-c" | jq -r '.[0].backing')" null "--force made the clone standalone first"
+"$PHYLLO" delete "$big-c" >/dev/null
+
+# --- export / import ---
+"$PHYLLO" export "$a" "$PHYLLOME_HOME/a.bundle" >/dev/null; ok $? "export to a file"
+is "$(tar --zstd -tf "$PHYLLOME_HOME/a.bundle" | tr '\n' ' ')" \
+   "vm.conf disk-system.qcow2 disk-data.qcow2 OVMF_VARS.fd tpm/tpm2-00.permall manifest.json " \
+   "the bundle: definition, disks (the overlay flattened), vars, TPM, manifest last"
+"$PHYLLO" export "$a" - | "$PHYLLO" import - --name "$a-i" >/dev/null; ok $? "export | import through a pipe"
+lc_vms+=("$a-i")
+for d in system data; do
+  qemu-img compare "$A/disk-$d.qcow2" "$V/$a-i/disk-$d.qcow2" >/dev/null; ok $? "disk $d is identical after the round trip"
+done
+is "$(dj "$a-i" | jq -r '.[0].backing')" null "the imported disk stands alone"
+is "$(sum "$V/$a-i/OVMF_VARS.fd") $(sum "$V/$a-i/tpm/tpm2-00.permall")" "$v0 $t0" "vars and TPM state came along"
+ok $([ "$("$PHYLLO" show "$a-i" --json | jq -r .vm.uuid)" != "$u0" ]; echo $?) "an import under a new name gets a new uuid"
+like "$("$PHYLLO" import "$PHYLLOME_HOME/a.bundle" 2>&1)" "a VM named '$a' already exists" "importing over an existing VM is refused"
+
+# Forged bundles: built from the real one's members with python's tarfile.
+X=$PHYLLOME_HOME/x; mkdir "$X"; tar --zstd -xf "$PHYLLOME_HOME/a.bundle" -C "$X"
+forge() { # forge OUT [ARCNAME=FILE...]: a pax tar+zstd of the given members in order
+  local out=$1; shift
+  python3 - "$@" >"$out.tar" <<'PY' && zstd -q -f "$out.tar" -o "$out" && rm -f "$out.tar"
+import sys, tarfile
+t = tarfile.open(fileobj=sys.stdout.buffer, mode="w|", format=tarfile.PAX_FORMAT)
+for a in sys.argv[1:]:
+    name, path = a.split("=", 1)
+    t.add(path, arcname=name)
+t.close()
+PY
+}
+members() { local m; for m in vm.conf disk-system.qcow2 disk-data.qcow2 OVMF_VARS.fd tpm/tpm2-00.permall; do echo "$m=$X/$m"; done; }
+before=$(ls -A "$V" | tr '\n' ' ')
+refused() { # refused BUNDLE REGEX WHAT
+  out=$("$PHYLLO" import "$1" --name forged 2>&1); rc=$?
+  ok $([ "$rc" -ne 0 ]; echo $?) "$3 is refused"
+  like "$out" "$2" "$3: the message says why"
+  is "$(ls -A "$V" | tr '\n' ' ')" "$before" "$3: nothing was written"
+}
+forge "$PHYLLOME_HOME/good" $(members) manifest.json="$X/manifest.json"
+"$PHYLLO" import "$PHYLLOME_HOME/good" --name forged-ok >/dev/null; ok $? "the re-packed bundle itself imports (the forger is sound)"
+lc_vms+=(forged-ok); "$PHYLLO" delete forged-ok >/dev/null; before=$(ls -A "$V" | tr '\n' ' ')
+cp "$X/OVMF_VARS.fd" "$X/vars.orig"; printf '\x55' | dd of="$X/OVMF_VARS.fd" bs=1 seek=100 conv=notrunc status=none
+forge "$PHYLLOME_HOME/tampered" $(members) manifest.json="$X/manifest.json"
+refused "$PHYLLOME_HOME/tampered" "'OVMF_VARS.fd' does not match its manifest" "a tampered bundle"
+cp "$X/vars.orig" "$X/OVMF_VARS.fd"
+head -c $(( $(stat -c %s "$PHYLLOME_HOME/a.bundle") / 2 )) "$PHYLLOME_HOME/a.bundle" >"$PHYLLOME_HOME/truncated"
+refused "$PHYLLOME_HOME/truncated" "truncated" "a truncated bundle"
+forge "$PHYLLOME_HOME/noman" $(members)
+refused "$PHYLLOME_HOME/noman" "no manifest.json" "a bundle without its manifest"
+forge "$PHYLLOME_HOME/escape" $(members) "../escaped=$X/vm.conf" manifest.json="$X/manifest.json"
+refused "$PHYLLOME_HOME/escape" "'../escaped' is not a name a bundle holds" "a member escaping the directory"
+ok $([ ! -e "$V/escaped" ] && [ ! -e "$PHYLLOME_HOME/escaped" ]; echo $?) "no escaped file exists"
+forge "$PHYLLOME_HOME/dup" $(members) "vm.conf=$X/vm.conf" manifest.json="$X/manifest.json"
+refused "$PHYLLOME_HOME/dup" "holds the member 'vm.conf' twice" "a duplicate member"
+ln -s /etc/passwd "$X/link"
+forge "$PHYLLOME_HOME/link" $(members) "tpm/link=$X/link" manifest.json="$X/manifest.json"
+refused "$PHYLLOME_HOME/link" "not a regular file" "a symlink member"
+
+# --- one boot: the imported VM runs; a running VM refuses what is unsafe ---
+lc_vms+=("$a-i")
+"$PHYLLO" start "$a-i" >/dev/null 2>&1; ok $? "the imported VM starts"
+lc_wait_log "$a-i" 'PHYLLOME-GUEST-READY' 120; ok $? "the imported VM boots to the guest's READY marker"
+like "$("$PHYLLO" snapshot create "$a-i" s2 2>&1)" "is running; stop it first" "snapshot of a running VM is refused"
+"$PHYLLO" snapshot create "$a" s2 >/dev/null   # on the stopped source, for the revert refusal below
+like "$("$PHYLLO" disk resize "$a-i" data 4G 2>&1)" "is running; stop it first" "resize of a running VM's disk is refused"
+like "$("$PHYLLO" export "$a-i" "$PHYLLOME_HOME/r.bundle" 2>&1)" "is running; stop it first" "export of a running VM is refused"
+ok $([ ! -e "$PHYLLOME_HOME/r.bundle" ] && [ ! -e "$PHYLLOME_HOME/r.bundle.partial" ]; echo $?) "a refused export leaves no file"
+like "$("$PHYLLO" clone "$a-i" x 2>&1)" "is running; stop it first" "clone of a running VM is refused"
+"$PHYLLO" kill "$a-i" >/dev/null 2>&1
+"$PHYLLO" wait "$a-i" --for stopped --timeout 30 >/dev/null; ok $? "the VM is stopped again"
+
+tap_done

@@ -287,7 +287,7 @@ int store_export(const char *home, const char *name, int fd, const char *qemu_im
 /* ---- import -------------------------------------------------------------- */
 
 /* A member name we accept: relative, no "." or ".." part, at most "tpm/<file>". */
-static bool member_name_ok(const char *p) {
+bool store_bundle_member_name_ok(const char *p) {
         if (!*p || p[0] == '/' || strlen(p) > 255)
                 return false;
         const char *slash = strchr(p, '/');
@@ -437,7 +437,7 @@ int store_import(const char *home, int fd, const char *new_name, store_progress_
                         break;
                 }
                 const char *p = archive_entry_pathname(e);
-                if (!p || !member_name_ok(p)) {
+                if (!p || !store_bundle_member_name_ok(p)) {
                         r = phy_error_set(err, EINVAL, "the bundle's member '%s' is not a name a bundle holds (it may "
                                           "point outside the VM's directory); refusing the bundle", p ? p : "?");
                         break;

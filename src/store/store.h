@@ -98,3 +98,7 @@ int store_export(const char *home, const char *name, int fd, const char *qemu_im
  * The VM's name goes to *ret_name (malloc'd) when non-NULL. */
 int store_import(const char *home, int fd, const char *new_name, store_progress_fn progress, void *userdata,
                  char **ret_name, phy_error *err);
+/* A member name a bundle may hold: relative, no "." or ".." part, one
+ * level at most and only under tpm/, a plain character set.  (Exposed for
+ * the unit tests; store_import applies it to every member.) */
+bool store_bundle_member_name_ok(const char *p);

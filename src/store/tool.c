@@ -235,6 +235,10 @@ static int copy_tree_rec(const char *src, const char *dst, phy_error *err) {
 }
 
 int store_copy_tree(const char *src, const char *dst, phy_error *err) {
+        struct stat st;
+        /* Never into (and so never removing) something that is there already. */
+        if (lstat(dst, &st) == 0)
+                return phy_error_set(err, EEXIST, "cannot copy '%s' to '%s': the target exists", src, dst);
         int r = copy_tree_rec(src, dst, err);
         if (r < 0)
                 (void) rm_rf(dst);

@@ -78,7 +78,9 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
         if (!label)
                 return phy_error_set(err, ENOMEM, "out of memory");
 
-        const char *format = "qcow2";
+        _cleanup_free_ char *format = strdup("qcow2");
+        if (!format)
+                return phy_error_set(err, ENOMEM, "out of memory");
         if (o->image) {
                 /* An existing image: raw and qcow2 are used where they are; others are converted. */
                 _cleanup_(json_object_putp) json_object *info = NULL;
@@ -86,7 +88,10 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
                         return r;
                 const char *f = store_json_str(info, "format");
                 if (f && (strcmp(f, "raw") == 0 || strcmp(f, "qcow2") == 0)) {
-                        format = f;
+                        /* A copy: the string belongs to info, freed at the end of this block. */
+                        free(format);
+                        if (!(format = strdup(f)))
+                                return phy_error_set(err, ENOMEM, "out of memory");
                         if (!(abs = realpath(o->image, NULL)))
                                 return phy_error_set(err, errno, "cannot resolve '%s': %s", o->image, strerror(errno));
                         rel = strdup(abs);

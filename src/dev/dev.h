@@ -114,6 +114,13 @@ int dev_passthrough_prepare(const char *root, const char *run_dir, const strv *a
 int dev_passthrough_restore(const char *root, const char *run_dir, dev_kernel_hook hook, void *userdata,
                             phy_error *err);
 
+/* The root prefix dev_passthrough_prepare recorded in <run_dir>/devices.root
+ * (only when it was not "/"), malloc'd, or NULL for the real host. */
+char *dev_state_root(const char *run_dir);
+/* dev_passthrough_restore through the recorded root, without a kernel hook:
+ * for whoever finds a VM whose monitor and QEMU are gone. */
+int dev_passthrough_give_back_recorded(const char *run_dir, phy_error *err);
+
 /* ---- mediated devices ---- */
 
 struct dev_mdev_type {

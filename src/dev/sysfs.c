@@ -18,6 +18,7 @@
 #include "host/pci.h"
 
 #define STATE_FILE "devices.state"
+#define ROOT_FILE "devices.root"
 
 void dev_plan_done(struct dev_plan *p) {
         if (!p)
@@ -124,8 +125,16 @@ int dev_plan_give_back(const char *root, const strv *addresses, const strv *driv
                 if (strcmp(drv, "vfio-pci") == 0)
                         continue;  /* it was on vfio-pci before we came */
                 _cleanup_free_ char *now = root ? dev_pci_driver(root, a) : strdup("vfio-pci");
-                if (now && drv[0] && strcmp(now, drv) == 0)
-                        continue;  /* already back */
+                if (now && drv[0] && strcmp(now, drv) == 0) {
+                        /* Already back; a driver_override left pointing at
+                         * vfio-pci would still steer the next probe there. */
+                        _cleanup_free_ char *rel = NULL, *ovr = NULL;
+                        if (asprintf(&rel, "/sys/bus/pci/devices/%s/driver_override", a) < 0)
+                                return -ENOMEM;
+                        if (root_read_attr(root, rel, &ovr) >= 0 && strcmp(ovr, "vfio-pci") == 0)
+                                r = plan_add(&p, "\n", "%s", rel);
+                        continue;
+                }
                 r = plan_add(&p, "\n", "/sys/bus/pci/devices/%s/driver_override", a);
                 if (r >= 0 && now && strcmp(now, "vfio-pci") == 0)
                         r = plan_add(&p, a, "/sys/bus/pci/drivers/vfio-pci/unbind");
@@ -248,12 +257,31 @@ int dev_passthrough_restore(const char *root, const char *run_dir, dev_kernel_ho
         if ((r = dev_plan_execute(root, &p, true, hook, userdata, err)) < 0)
                 return phy_error_prefix(err, "giving the passed-through devices back to the host failed (the state "
                                         "stays in %s/" STATE_FILE " for the next try)", run_dir);
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "%s/" STATE_FILE, run_dir) < 0)
+        _cleanup_free_ char *path = NULL, *rootfile = NULL;
+        if (asprintf(&path, "%s/" STATE_FILE, run_dir) < 0 || asprintf(&rootfile, "%s/" ROOT_FILE, run_dir) < 0)
                 return -ENOMEM;
         if (unlink(path) < 0 && errno != ENOENT)
                 return phy_error_set(err, errno, "cannot remove %s: %s", path, strerror(errno));
+        (void) unlink(rootfile);
         return 0;
+}
+
+char *dev_state_root(const char *run_dir) {
+        _cleanup_free_ char *path = NULL;
+        char *text = NULL;
+        if (asprintf(&path, "%s/" ROOT_FILE, run_dir) < 0 || file_read_all(path, 4096, &text, NULL) < 0)
+                return NULL;
+        text[strcspn(text, "\n")] = '\0';
+        if (text[0] != '/') {
+                free(text);
+                return NULL;
+        }
+        return text;
+}
+
+int dev_passthrough_give_back_recorded(const char *run_dir, phy_error *err) {
+        _cleanup_free_ char *root = dev_state_root(run_dir);
+        return dev_passthrough_restore(root, run_dir, NULL, NULL, err);
 }
 
 int dev_passthrough_prepare(const char *root, const char *run_dir, const strv *addresses, dev_kernel_hook hook,
@@ -263,7 +291,15 @@ int dev_passthrough_prepare(const char *root, const char *run_dir, const strv *a
         int r = dev_plan_to_vfio(root, addresses, &p, &drivers, err);
         if (r < 0)
                 return r;
-        /* Recorded before the first write: whoever comes next can give them back. */
+        /* Recorded before the first write: whoever comes next can give them back
+         * (through the same root prefix: a fixture copy in the tests). */
+        if (root && strcmp(root, "/") != 0) {
+                _cleanup_free_ char *rootfile = NULL;
+                if (asprintf(&rootfile, "%s/" ROOT_FILE, run_dir) < 0)
+                        return -ENOMEM;
+                if ((r = file_write_atomic(rootfile, root, strlen(root), 0644, err)) < 0)
+                        return r;
+        }
         if ((r = dev_state_save(run_dir, addresses, &drivers, err)) < 0)
                 return r;
         if ((r = dev_plan_execute(root, &p, false, hook, userdata, err)) < 0) {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "dev/dev.h"
 #include "fileio.h"
 #include "run-internal.h"
 #include "run.h"
@@ -68,6 +69,11 @@ static int finish_stop(const char *home, const char *name, const char *dir, cons
                         (void) kill(before->swtpm_pid, SIGKILL);
         }
         run_dir_remove_sockets(dir);
+        /* The monitor would have given passed-through devices back. */
+        int r = dev_passthrough_give_back_recorded(dir, err);
+        if (r < 0)
+                return phy_error_prefix(err, "VM '%s' stopped, but its passed-through devices are not back "
+                                        "('phyllo device give-back %s' tries again)", name, name);
         _cleanup_free_ char *path = run_file(dir, "state.json");
         struct run_state s = *before;
         s.state = RUN_STOPPED;

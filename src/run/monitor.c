@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "dev/dev.h"
 #include "fileio.h"
 #include "host/host.h"
 #include "net/net.h"
@@ -42,6 +43,9 @@
 /* Everything the monitor needs, prepared by run_start before the fork. */
 struct start_ctx {
         const char *name;
+        const char *root;               /* host root prefix: where devices move to vfio-pci */
+        dev_kernel_hook dev_hook;       /* tests only, see run_start_opts */
+        void *dev_hook_data;
         char *run_dir;
         char *vm_dir;
         struct vm_def model;
@@ -332,7 +336,21 @@ static void record_exit(struct monitor *m) {
         m->st.qemu_pid = 0;
 }
 
+/* QEMU is gone: passed-through PCI devices go back to their host drivers
+ * (a no-op without <run_dir>/devices.state).  A failure stays recorded for
+ * the next try and is added to the VM's error. */
+static void give_back_devices(struct monitor *m) {
+        phy_error e = { 0 };
+        if (dev_passthrough_restore(m->c->root, m->c->run_dir, m->c->dev_hook, m->c->dev_hook_data, &e) >= 0)
+                return;
+        _cleanup_free_ char *msg = NULL;
+        if (asprintf(&msg, "%s%s%s; 'phyllo device give-back %s' tries again", m->st.error ? m->st.error : "",
+                     m->st.error ? "; " : "", e.message, m->c->name) >= 0)
+                set_error(&m->st, msg);
+}
+
 static _Noreturn void monitor_exit(struct monitor *m, int code) {
+        give_back_devices(m);
         for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
                 client_drop(m, i);
         stop_swtpm(m);
@@ -355,7 +373,9 @@ static _Noreturn void monitor_fail(struct monitor *m, const phy_error *e) {
         m->st.qemu_pid = 0;
         m->st.state = RUN_FAILED;
         set_error(&m->st, e->message);
-        report(m->c->report_fd, 'E', e->message);
+        /* Before the report: the devices are back when the start returns. */
+        give_back_devices(m);
+        report(m->c->report_fd, 'E', m->st.error ? m->st.error : e->message);
         close(m->c->report_fd);
         m->c->report_fd = -1;
         monitor_exit(m, 1);
@@ -488,6 +508,15 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                 monitor_fail(m, &err);
         }
         m->serial_fd = serial[0];
+        /* PCI passthrough first: the devices move to vfio-pci (and a failure
+         * half-way moves them back) before anything else runs.  What an
+         * earlier run left recorded goes back first, so that its drivers,
+         * not vfio-pci, are the ones recorded now. */
+        if (c->model.passthrough.n > 0 &&
+            (dev_passthrough_restore(c->root, c->run_dir, c->dev_hook, c->dev_hook_data, &err) < 0 ||
+             dev_passthrough_prepare(c->root, c->run_dir, &c->model.passthrough, c->dev_hook, c->dev_hook_data,
+                                     &err) < 0))
+                monitor_fail(m, &err);
         /* swtpm first: QEMU connects to the TPM while it initialises. */
         if (c->model.tpm == VM_TPM_EMULATED) {
                 _cleanup_free_ char *tpm_dir = run_file(c->vm_dir, "tpm");
@@ -848,7 +877,8 @@ static void close_inherited(int a, int b) {
 }
 
 int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err) {
-        struct start_ctx c = { .name = o->name, .lock_fd = -1, .report_fd = -1, .paused = o->paused };
+        struct start_ctx c = { .name = o->name, .lock_fd = -1, .report_fd = -1, .paused = o->paused,
+                               .root = o->root, .dev_hook = o->dev_hook, .dev_hook_data = o->dev_hook_data };
         int r;
         const char *tcg = getenv("PHYLLOME_FORCE_TCG");
         c.force_tcg = o->force_tcg || (tcg && strcmp(tcg, "1") == 0);
@@ -912,6 +942,8 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 c.have_caps = true;
         }
         if ((r = vm_model_resolve(&def, &c.host, &c.caps, &c.model, err)) < 0)
+                goto out;
+        if (c.model.tpm == VM_TPM_PASSTHROUGH && (r = dev_tpm_passthrough_check(o->root, err)) < 0)
                 goto out;
         if ((r = run_creds_get(&c.creds, err)) < 0)
                 goto out;

@@ -92,6 +92,10 @@ struct run_start_opts {
         const char *name;
         bool paused;            /* start with the CPUs stopped */
         bool force_tcg;         /* also $PHYLLOME_FORCE_TCG=1 */
+        /* Tests: plays the kernel's part of the passthrough sysfs writes in a
+         * fixture root (a dev_kernel_hook, src/dev/dev.h); NULL otherwise. */
+        int (*dev_hook)(const char *root, const char *path, const char *value, void *userdata);
+        void *dev_hook_data;
 };
 
 /*

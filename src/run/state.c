@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "dev/dev.h"
 #include "fileio.h"
 #include "run-internal.h"
 #include "run.h"
@@ -299,6 +300,16 @@ int run_state_get(const char *home, const char *name, struct run_state *ret, phy
                         s.swtpm_pid = 0;
                         run_dir_remove_sockets(dir);
                         phy_error e2 = { 0 };
+                        /* Nobody else will: passed-through devices go back to the host now. */
+                        if (dev_passthrough_give_back_recorded(dir, &e2) < 0) {
+                                char *msg = NULL;
+                                if (asprintf(&msg, "%s; %s; 'phyllo device give-back %s' tries again", s.error,
+                                             e2.message, name) >= 0) {
+                                        free(s.error);
+                                        s.error = msg;
+                                }
+                                phy_error_clear(&e2);
+                        }
                         (void) run_state_write_file(path, &s, &e2);
                 }
         }

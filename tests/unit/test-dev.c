@@ -17,6 +17,9 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "dev/dev.h"
+#include "qemu/tools.h"
+#include "run/run.h"
+#include "vm/vm.h"
 
 extern char **environ;
 
@@ -99,6 +102,8 @@ struct kernel {
         const char *fail_path;      /* refuse this write (EIO), for the failure paths */
         const char *fail_value;
         unsigned writes;
+        const char *log;            /* append each write here ("path value", \n escaped): the
+                                     * monitor is another process, so the count is not seen */
 };
 
 static int link_driver(const char *root, const char *addr, const char *drv) {
@@ -120,6 +125,13 @@ static int fake_kernel(const char *root, const char *path, const char *value, vo
         struct kernel *k = userdata;
         char drv[64], parent[16], type[64];
         k->writes++;
+        if (k->log) {
+                FILE *f = fopen(k->log, "ae");
+                if (f) {
+                        fprintf(f, "%s %s\n", path, strcmp(value, "\n") == 0 ? "\\n" : value);
+                        fclose(f);
+                }
+        }
         if (k->fail_path && strcmp(path, k->fail_path) == 0 && (!k->fail_value || strcmp(value, k->fail_value) == 0))
                 return -EIO;
         if (ends_with(path, "/unbind") && sscanf(path, "/sys/bus/pci/drivers/%63[^/]/unbind", drv) == 1) {
@@ -400,6 +412,108 @@ static void test_mdev_sriov(void) {
         rm_tree(root);
 }
 
+/* The VM's definition file, written directly: the test needs no disk or NIC. */
+static void write_def(const char *home, const char *name, const char *extra) {
+        _cleanup_free_ char *conf = vm_conf_path(home, name), *text = NULL;
+        _cleanup_free_ char *dir = strdup(conf);
+        *strrchr(dir, '/') = '\0';
+        mkdir_p(dir, 0755);
+        asprintf(&text, "[vm]\nname = %s\nprofile = linux\n\n[memory]\nsize = 128M\n\n[firmware]\ntype = bios\n\n"
+                 "[display]\ntype = none\n\n%s", name, extra);
+        put("/", conf, text);
+}
+
+/*
+ * The monitor's wiring, end to end with the real QEMU: the start moves the
+ * fixture GPU to vfio-pci, QEMU refuses vfio-pci,host= (no such device on
+ * this machine), and the failed start gives the devices back before it
+ * returns.  Then the reconciliation: monitor and QEMU gone without a word,
+ * the next status gives back what devices.state records.
+ */
+static void test_start_gives_back(void) {
+        _cleanup_(qemu_tools_done) struct qemu_tools t = { 0 };
+        phy_error err = { 0 };
+        if (qemu_tools_find(&t, &err) < 0 || !t.qemu) {
+                /* A TAP skip: the plans above are still checked. */
+                for (int i = 0; i < 12; i++)
+                        ok(true, "# skip qemu-system-x86_64 is not installed");
+                return;
+        }
+        char home[] = "/tmp/phyllome-test-dev-home-XXXXXX", cache[] = "/tmp/phyllome-test-dev-cache-XXXXXX";
+        if (!mkdtemp(home) || !mkdtemp(cache))
+                abort();
+        chmod(home, 0755);  /* as root, QEMU runs as nobody and must reach it */
+        setenv("PHYLLOME_HOME", home, 1);
+        setenv("PHYLLOME_CACHE", cache, 1);
+        setenv("PHYLLOME_FORCE_TCG", "1", 1);
+        char *root = temp_copy("intel-desktop-iommu");
+        write_def(home, "pt", "[passthrough]\ndevices = 0000:01:00.0 0000:01:00.1\n");
+
+        _cleanup_free_ char *log = NULL, *rd = NULL;
+        asprintf(&log, "%s/writes.log", root);
+        struct kernel k = { .log = log };
+        struct run_start_opts o = { .root = root, .home = home, .name = "pt", .dev_hook = fake_kernel,
+                                    .dev_hook_data = &k };
+        int r = run_start(&o, NULL, &err);
+        ok(r < 0 && strstr(err.message, "QEMU could not start") && strstr(err.message, "vfio"),
+           "QEMU refuses the fixture's GPU: %s", err.message);
+        _cleanup_free_ char *writes = NULL, *want = NULL;
+        file_read_all(log, 65536, &writes, NULL);
+        asprintf(&want, "%s%s", to_vfio_golden, give_back_golden);
+        is_str(writes, want, "the start moved both functions to vfio-pci, the failure gave them back");
+        _cleanup_free_ char *d0 = dev_pci_driver(root, "0000:01:00.0"), *d1 = dev_pci_driver(root, "0000:01:00.1");
+        is_str(d0, "nvidia", "GPU back on nvidia");
+        is_str(d1, "snd_hda_intel", "audio back on snd_hda_intel");
+        run_dir_path(home, "pt", &rd, &err);
+        _cleanup_free_ char *st_path = NULL;
+        asprintf(&st_path, "%s/devices.state", rd);
+        ok(access(st_path, F_OK) < 0 && errno == ENOENT, "devices.state is gone once they are back");
+        struct run_state st = { 0 };
+        is_int(run_wait(home, "pt", RUN_STOPPED, 10000, &st, &err), 0, "the monitor finished");
+        is_str(run_state_name(st.state), "failed", "the VM's state: failed");
+        run_state_done(&st);
+
+        /* kill -9 of monitor and QEMU while the GPU was on vfio-pci: a dead pid
+         * stands for both; the state the monitor had recorded is left. */
+        link_driver(root, "0000:01:00.0", NULL);
+        link_driver(root, "0000:01:00.0", "vfio-pci");
+        put(root, "/sys/bus/pci/devices/0000:01:00.0/driver_override", "vfio-pci\n");
+        _cleanup_strv_ strv a = { 0 }, d = { 0 };
+        strv_push(&a, "0000:01:00.0");
+        strv_push(&d, "nvidia");
+        dev_state_save(rd, &a, &d, &err);
+        _cleanup_free_ char *rootfile = NULL, *state_json = NULL;
+        asprintf(&rootfile, "%s/devices.root", rd);
+        put("/", rootfile, root);
+        pid_t dead = fork();
+        if (dead == 0)
+                _exit(0);
+        waitpid(dead, NULL, 0);
+        struct run_state crashed = { .state = RUN_RUNNING, .monitor_pid = dead, .qemu_pid = dead, .exit_status = -1 };
+        run_boot_id(crashed.boot_id);
+        asprintf(&state_json, "%s/state.json", rd);
+        run_state_write_file(state_json, &crashed, &err);
+        is_int(run_state_get(home, "pt", &st, &err), 0, "status after the crash");
+        is_str(run_state_name(st.state), "crashed", "reported crashed");
+        run_state_done(&st);
+        _cleanup_free_ char *ovr = get(root, "/sys/bus/pci/devices/0000:01:00.0/driver_override"),
+                            *unb = get(root, "/sys/bus/pci/drivers/vfio-pci/unbind"),
+                            *bnd = get(root, "/sys/bus/pci/drivers/nvidia/bind");
+        ok(strcmp(ovr, "") == 0 && strcmp(unb, "0000:01:00.0") == 0 && strcmp(bnd, "0000:01:00.0") == 0,
+           "reconciliation gave the GPU back: override '%s', vfio-pci/unbind '%s', nvidia/bind '%s'", ovr, unb, bnd);
+        ok(access(st_path, F_OK) < 0 && access(rootfile, F_OK) < 0, "devices.state and devices.root removed");
+
+        /* [tpm] type = passthrough on a host without /dev/tpm0: refused at start. */
+        _cleanup_free_ char *mac = fixture("apple-mac");
+        write_def(home, "tp", "[tpm]\ntype = passthrough\n");
+        struct run_start_opts o2 = { .root = mac, .home = home, .name = "tp" };
+        r = run_start(&o2, NULL, &err);
+        ok(r < 0 && strstr(err.message, "/dev/tpm0"), "TPM passthrough without /dev/tpm0 refused: %s", err.message);
+        rm_tree(root);
+        rm_rf(home);
+        rm_rf(cache);
+}
+
 static void test_usb_tpm_gl(void) {
         ok(dev_usb_id_valid("046d:c52b"), "vendor:product");
         ok(dev_usb_id_valid("1-2") && dev_usb_id_valid("3-1.4") && dev_usb_is_busport("3-1.4"), "bus-port");
@@ -444,6 +558,7 @@ static void test_usb_tpm_gl(void) {
 int main(void) {
         test_attach_plans();
         test_sysfs_plan();
+        test_start_gives_back();
         test_mdev_sriov();
         test_usb_tpm_gl();
         return tap_done();

@@ -32,6 +32,10 @@ struct qemu_argv_env {
         size_t n_share_fds;
         bool force_tcg;                     /* never use KVM, even when usable */
         bool paused;                        /* -S: start with the CPUs stopped */
+        /* Issue 5: probe each disk image's filesystem for O_DIRECT and the
+         * kernel for io_uring (cache.direct=on, aio=io_uring|native).  Off
+         * for golden files, which must not depend on the host. */
+        bool probe_io;
 };
 
 /* Initialises env with every fd set to -1. */

@@ -551,6 +551,7 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
         env.caps = c->have_caps ? &c->caps : NULL;
         env.tools = &c->tools;
         env.vm_dir = c->vm_dir;
+        env.probe_io = true;
         env.run_dir = c->run_dir;
         env.qmp_fd = qmp_listen;
         env.serial_fd = serial[1];

@@ -155,6 +155,14 @@ refused "$PHYLLOME_HOME/link" "not a regular file" "a symlink member"
 lc_vms+=("$a-i")
 "$PHYLLO" start "$a-i" >/dev/null 2>&1; ok $? "the imported VM starts"
 lc_wait_log "$a-i" 'PHYLLOME-GUEST-READY' 120; ok $? "the imported VM boots to the guest's READY marker"
+cmd=$(tr '\0' ' ' <"/proc/$(lc_field "$a-i" qemu_pid)/cmdline")
+like "$cmd" "virtio-blk-pci,id=disk-system,drive=disk-system,iothread=io-disk-system" "a virtio disk has its own iothread"
+# The home is on a filesystem with O_DIRECT unless it is tmpfs; the argv follows the probe.
+if dd if=/dev/null of="$PHYLLOME_HOME/direct" oflag=direct status=none 2>/dev/null; then
+  like "$cmd" "disk-system.qcow2,cache.direct=on,aio=(io_uring|native)" "cache.direct=on and io_uring/native AIO where O_DIRECT works"
+else
+  like "$cmd" "disk-system.qcow2,(aio=io_uring,)?discard" "no cache.direct on a filesystem without O_DIRECT"
+fi
 like "$("$PHYLLO" snapshot create "$a-i" s2 2>&1)" "is running; stop it first" "snapshot of a running VM is refused"
 "$PHYLLO" snapshot create "$a" s2 >/dev/null   # on the stopped source, for the revert refusal below
 like "$("$PHYLLO" disk resize "$a-i" data 4G 2>&1)" "is running; stop it first" "resize of a running VM's disk is refused"

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "cleanup.h"
+#include "dev/dev.h"
 #include "fileio.h"
 #include "host/check.h"
 #include "host/host.h"
@@ -64,6 +65,11 @@ int cmd_host_check(struct cli_ctx *ctx, int argc, char **argv) {
         qemu_tools_done(&tools);
         if (r < 0)
                 return cli_fail(&err);
+        /* The 3D modes come from src/dev (which itself builds on src/host). */
+        if ((r = dev_gl_modes_check(ctx->root, &h, &rep)) < 0) {
+                phy_error_set(&err, -r, "cannot check the 3D display modes: %s", strerror(-r));
+                return cli_fail(&err);
+        }
 
         if (json) {
                 cli_print_json(host_check_report_to_json(&h, &rep));

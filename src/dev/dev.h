@@ -188,3 +188,11 @@ void dev_gl_modes_done(struct dev_gl_modes *m);
 /* render_node: from host facts (may be NULL).  Looks for libEGL on the real
  * filesystem, since QEMU must really load it. */
 int dev_gl_modes_probe(const char *root, const char *render_node, struct dev_gl_modes *ret);
+
+struct host_facts;
+struct host_check_report;
+/* Adds one line per 3D mode to a host check report: "gl.virgl-gtk-sdl",
+ * "gl.egl-headless", "gl.spice"; PASS when usable, else INFO with the
+ * reason and a remedy.  Render node from the facts, display and libEGL
+ * from the real environment. */
+int dev_gl_modes_check(const char *root, const struct host_facts *h, struct host_check_report *rep);

@@ -17,6 +17,8 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "dev/dev.h"
+#include "host/check.h"
+#include "host/host.h"
 #include "qemu/tools.h"
 #include "run/run.h"
 #include "vm/vm.h"
@@ -547,6 +549,23 @@ static void test_usb_tpm_gl(void) {
         ok(m.egl_headless && m.spice_gl && !m.virgl_gtk_sdl && strstr(m.why_not, "no display"),
            "render node, no display: egl-headless and spice gl: %s", m.why_not);
         dev_gl_modes_done(&m);
+        {
+                /* The same as host check lines: one per mode, PASS or INFO with the reason. */
+                _cleanup_(host_facts_done) struct host_facts h = { 0 };
+                _cleanup_(host_check_report_done) struct host_check_report rep = { 0 };
+                is_int(host_facts_load(root, &h, &err), 0, "facts of the copy");
+                is_str(host_render_node(&h), "/dev/dri/renderD128", "the fixture GPU's render node");
+                is_int(dev_gl_modes_check(root, &h, &rep), 0, "3D modes as check lines");
+                const struct host_check_result *v = host_check_find(&rep, "gl.virgl-gtk-sdl"),
+                                               *e = host_check_find(&rep, "gl.egl-headless"),
+                                               *sp = host_check_find(&rep, "gl.spice");
+                ok(rep.n == 3 && v && e && sp, "three lines");
+                ok(v && v->status == HOST_CHECK_INFO && strstr(v->detail, "no display") && v->remedy,
+                   "gtk/sdl: INFO, no display: %s", v ? v->detail : "");
+                ok(e && e->status == HOST_CHECK_PASS && strstr(e->detail, "renderD128") && !e->remedy,
+                   "egl-headless: PASS: %s", e ? e->detail : "");
+                ok(sp && sp->status == HOST_CHECK_PASS, "spice gl=on: PASS");
+        }
         setenv("DISPLAY", ":99", 1);
         is_int(dev_gl_modes_probe(intel, NULL, &m), 0, "gl probe without a render node");
         ok(!m.egl_headless && !m.spice_gl && m.virgl_gtk_sdl && strstr(m.why_not, "no GPU render node"),

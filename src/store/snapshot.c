@@ -48,17 +48,20 @@ static char *disk_path(const struct snapctx *c, size_t i) {
         return vm_path_resolve(c->dir, c->def.disks[i].path);
 }
 
-/* Does the image at path hold an internal snapshot named snap? */
-static int image_has_snapshot(const char *qemu_img, const char *path, const char *snap, bool *ret, phy_error *err) {
+/* Does disk i hold an internal snapshot named snap? */
+static int disk_has_snapshot(const struct snapctx *c, size_t i, const char *snap, bool *ret, phy_error *err) {
+        _cleanup_free_ char *p = disk_path(c, i);
         _cleanup_(json_object_putp) json_object *info = NULL;
-        int r = store_image_info(qemu_img, path, &info, err);
+        if (!p)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        int r = store_image_info(c->qemu_img, p, &info, err);
         if (r < 0)
                 return r;
         json_object *a;
         *ret = false;
         if (json_object_object_get_ex(info, "snapshots", &a))
-                for (size_t i = 0; i < json_object_array_length(a); i++) {
-                        const char *n = store_json_str(json_object_array_get_idx(a, i), "name");
+                for (size_t k = 0; k < json_object_array_length(a); k++) {
+                        const char *n = store_json_str(json_object_array_get_idx(a, k), "name");
                         if (n && strcmp(n, snap) == 0)
                                 *ret = true;
                 }
@@ -101,11 +104,8 @@ int store_snapshot_create(const char *home, const char *name, const char *snap, 
         if (access(final, F_OK) == 0)
                 return phy_error_set(err, EEXIST, "VM '%s' already has a snapshot named '%s'", name, snap);
         for (size_t i = 0; i < c.def.n_disks; i++) {
-                _cleanup_free_ char *p = disk_path(&c, i);
                 bool has = false;
-                if (!p)
-                        return phy_error_set(err, ENOMEM, "out of memory");
-                if ((r = image_has_snapshot(c.qemu_img, p, snap, &has, err)) < 0)
+                if ((r = disk_has_snapshot(&c, i, snap, &has, err)) < 0)
                         return r;
                 if (has)
                         return phy_error_set(err, EEXIST, "disk '%s' of VM '%s' already holds an internal snapshot named "
@@ -251,11 +251,8 @@ int store_snapshot_revert(const char *home, const char *name, const char *snap, 
         }
         /* Check every disk first: a revert either starts on all of them or on none. */
         for (size_t i = 0; i < n; i++) {
-                _cleanup_free_ char *p = disk_path(&c, idx[i]);
                 bool has = false;
-                if (!p)
-                        return phy_error_set(err, ENOMEM, "out of memory");
-                if ((r = image_has_snapshot(c.qemu_img, p, snap, &has, err)) < 0)
+                if ((r = disk_has_snapshot(&c, idx[i], snap, &has, err)) < 0)
                         return r;
                 if (!has)
                         return phy_error_set(err, ENOENT, "disk '%s' of VM '%s' has no internal snapshot '%s' (was "
@@ -311,11 +308,8 @@ int store_snapshot_delete(const char *home, const char *name, const char *snap, 
             (r = store_refuse_running(home, name, "delete a snapshot", err)) < 0)
                 return r;
         for (size_t i = 0; i < c.def.n_disks; i++) {
-                _cleanup_free_ char *p = disk_path(&c, i);
                 bool has = false;
-                if (!p)
-                        return phy_error_set(err, ENOMEM, "out of memory");
-                if ((r = image_has_snapshot(c.qemu_img, p, snap, &has, err)) < 0)
+                if ((r = disk_has_snapshot(&c, i, snap, &has, err)) < 0)
                         return r;
                 if (has && (r = snap_img(&c, "-d", snap, i, err)) < 0)
                         return r;

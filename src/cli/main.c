@@ -88,6 +88,15 @@ static const struct cli_cmd commands[] = {
           "give a host USB device to a VM; hot-plugged when it runs" },
         { "usb", "detach", cmd_usb_detach, "usb detach NAME VENDOR:PRODUCT|BUS-PORT",
           "take a USB device from a VM; unplugged when it runs" },
+        /* networking and shared folders: src/cli/net.c, src/cli/share.c */
+        { "net", "forward", cmd_net_forward, "net forward add|remove NAME [NIC] SPEC | net forward list NAME [--json]",
+          "add or remove a port forward (tcp:[ADDR:]HOSTPORT:GUESTPORT, loopback by default); live on slirp" },
+        { "net", "nic", cmd_net_nic, "net nic add NAME NIC [--model virtio|e1000e|rtl8139] | net nic remove NAME NIC",
+          "add or remove a network card; hot-plugged when the VM runs" },
+        { "share", "add", cmd_share_add, "share add NAME HOSTDIR TAG [--readonly] [--type virtiofs|9p]",
+          "share a host directory with a VM (applies at its next start)" },
+        { "share", "remove", cmd_share_remove, "share remove NAME TAG", "stop sharing a directory with a VM" },
+        { "share", "list", cmd_share_list, "share list NAME [--json]", "list a VM's shared directories" },
         /* storage: src/cli/clone.c */
         { NULL, "clone", cmd_clone, "clone SRC DST [--full] [--tpm fresh|copy]",
           "copy a stopped VM with a new identity: linked (instant, thin) or --full" },

@@ -10,10 +10,10 @@
 #include <sys/types.h>
 #include "error.h"
 #include "strv.h"
+#include "vm/vm.h"
 
-struct vm_def;
-struct vm_nic;
 struct qmp;
+struct json_object;
 
 /* "tcp:2222:22" or "tcp:ADDR:2222:22"; addr is "" when none was given. */
 struct net_forward {
@@ -75,3 +75,52 @@ void net_companions_stop(struct net_companions *nc);
 /* Adds/removes a slirp forward on a running VM (QMP hostfwd_add/remove).
  * -EOPNOTSUPP when the NIC's backend cannot (passt). */
 int net_hotfwd(struct qmp *q, const char *nic, const char *spec, bool add, phy_error *err);
+
+/*
+ * Definition edits for phyllo net/share (src/net/edit.c).  They change d
+ * only; the caller saves it (vm_def_save).  nic NULL means the first NIC.
+ */
+struct vm_nic *net_def_nic(struct vm_def *d, const char *nic);
+/* Refuses a bad spec, a NIC not in mode user and a host port the VM already
+ * forwards (-EEXIST).  Whether the host port is free is net_forward_check_free. */
+int net_def_forward_add(struct vm_def *d, const char *nic, const char *spec, phy_error *err);
+/* Removes the forward with the same protocol, listener and guest port; -ENOENT. */
+int net_def_forward_remove(struct vm_def *d, const char *nic, const char *spec, phy_error *err);
+/* 1..31 of [A-Za-z0-9._-] (9p's mount tag limit, the smaller one). */
+bool net_share_tag_valid(const char *tag);
+/* Checks the directory (net_share_check_dir against home) and stores it
+ * absolute; -EEXIST for a tag in use. */
+int net_def_share_add(struct vm_def *d, const char *tag, const char *path, bool readonly, enum vm_share_type type,
+                      const char *home, phy_error *err);
+int net_def_share_remove(struct vm_def *d, const char *tag, phy_error *err);
+/* A new NIC in mode user with a fresh MAC; -EEXIST when the name is taken. */
+int net_def_nic_add(struct vm_def *d, const char *name, enum vm_nic_model model, phy_error *err);
+int net_def_nic_remove(struct vm_def *d, const char *name, phy_error *err);
+/* Every share directory of d must pass net_share_check_dir (start path). */
+int net_shares_check(const struct vm_def *d, const char *home, phy_error *err);
+
+/* The NICs of d for status/--json: name, mode, backend ("passt"/"slirp"
+ * resolved for this host, or "-" when the NIC is not user mode), model,
+ * mac and forwards. */
+struct json_object *net_nics_to_json(const struct vm_def *d);
+
+/*
+ * NIC hot-plug over QMP (src/net/hotplug.c).  Add: netdev_add (slirp user
+ * networking with n's forwards: passt needs the monitor) and device_add on
+ * a free spare root port (q35's pcie.0 takes no hot-plug; the argv builder
+ * adds NET_HOTPLUG_PORTS of them).  Remove: device_del, the guest's
+ * DEVICE_DELETED (within timeout_ms), then netdev_del.
+ */
+#define NET_HOTPLUG_PORTS 2
+int net_nic_hotplug(struct qmp *q, const struct vm_nic *n, bool add, int timeout_ms, phy_error *err);
+
+/*
+ * The QEMU guest agent (src/net/agent.c) on <run dir>/qga.sock: syncs with
+ * guest-sync-delimited (a 0xFF sentinel, then replies up to the matching
+ * id are skipped), then asks guest-network-get-interfaces.  A guest without
+ * an agent never answers: -ETIMEDOUT after timeout_ms.  *ret: an array of
+ * {"name", "mac", "addresses": ["10.0.2.15/24", ...]}.
+ */
+int net_agent_interfaces(const char *sock_path, int timeout_ms, struct json_object **ret, phy_error *err);
+/* The same over a connected stream socket (taken, also on failure). */
+int net_agent_interfaces_fd(int fd, int timeout_ms, struct json_object **ret, phy_error *err);

@@ -37,3 +37,12 @@ int net_share_check_dir(const char *path, const char *home, phy_error *err) {
         }
         return 0;
 }
+
+int net_shares_check(const struct vm_def *d, const char *home, phy_error *err) {
+        for (size_t i = 0; i < d->n_shares; i++) {
+                int r = net_share_check_dir(d->shares[i].path, home, err);
+                if (r < 0)
+                        return phy_error_prefix(err, "VM '%s', share '%s'", d->name, d->shares[i].tag);
+        }
+        return 0;
+}

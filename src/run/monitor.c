@@ -944,6 +944,9 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         }
         if ((r = vm_model_resolve(&def, &c.host, &c.caps, &c.model, err)) < 0)
                 goto out;
+        /* A shared directory may have gone or moved since 'share add'. */
+        if ((r = net_shares_check(&c.model, o->home, err)) < 0)
+                goto out;
         if (c.model.tpm == VM_TPM_PASSTHROUGH && (r = dev_tpm_passthrough_check(o->root, err)) < 0)
                 goto out;
         if ((r = run_creds_get(&c.creds, err)) < 0)

@@ -7,9 +7,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <json-c/json.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 #include "net/net.h"
 #include "tap.h"
 #include "vm/vm.h"
@@ -98,7 +102,212 @@ static void test_share_dirs(void) {
         rmdir(tmpl);
 }
 
+static void test_def_edits(void) {
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        phy_error err = { 0 };
+        snprintf(d.name, sizeof d.name, "vm1");
+        is_int(net_def_forward_add(&d, NULL, "tcp:2222:22", &err), -ENOENT, "no NIC: a forward is refused");
+        phy_error_clear(&err);
+        is_int(net_def_nic_add(&d, "net0", VM_NIC_UNSET, &err), 0, "a NIC is added");
+        ok(d.n_nics == 1 && strncmp(d.nics[0].mac, "52:54:00:", 9) == 0, "with a locally administered MAC: %s",
+           d.n_nics ? d.nics[0].mac : "");
+        is_int(net_def_nic_add(&d, "net0", VM_NIC_UNSET, &err), -EEXIST, "a second NIC of that name is refused");
+        phy_error_clear(&err);
+        is_int(net_def_nic_add(&d, "net1", VM_NIC_E1000E, &err), 0, "a second NIC");
+        ok(strcmp(d.nics[0].mac, d.nics[1].mac) != 0, "with another MAC");
+        is_int(net_def_forward_add(&d, NULL, "tcp:2222:22", &err), 0, "a forward on the first NIC");
+        is_int((int) d.nics[0].forwards.n, 1, "stored on net0");
+        is_int(net_def_forward_add(&d, "net1", "tcp:127.0.0.1:2222:80", &err), -EEXIST,
+               "the same listener on another NIC is a duplicate");
+        ok(strstr(err.message, "host port 2222") != NULL, "the refusal names the port: %s", err.message);
+        phy_error_clear(&err);
+        is_int(net_def_forward_add(&d, "net1", "udp:2222:22", &err), 0, "udp on the same port is another listener");
+        is_int(net_def_forward_add(&d, "net9", "tcp:1:2", &err), -ENOENT, "an unknown NIC is refused");
+        phy_error_clear(&err);
+        is_int(net_def_forward_add(&d, NULL, "tcp:22", &err), -EINVAL, "a bad forward is refused");
+        phy_error_clear(&err);
+        is_int(net_def_forward_remove(&d, NULL, "tcp:2222:23", &err), -ENOENT, "removing another guest port fails");
+        phy_error_clear(&err);
+        is_int(net_def_forward_remove(&d, NULL, "tcp:127.0.0.1:2222:22", &err), 0,
+               "the explicit loopback form removes the forward");
+        is_int((int) d.nics[0].forwards.n, 0, "it is gone");
+        json_object *j = net_nics_to_json(&d);
+        is_str(json_object_get_string(json_object_object_get(json_object_array_get_idx(j, 1), "model")), "e1000e",
+               "status JSON: the model");
+        is_str(json_object_get_string(json_object_object_get(json_object_array_get_idx(j, 1), "mode")), "user",
+               "status JSON: the mode");
+        json_object_put(j);
+        is_int(net_def_nic_remove(&d, "net0", &err), 0, "a NIC is removed");
+        ok(d.n_nics == 1 && strcmp(d.nics[0].name, "net1") == 0, "the other stays");
+
+        char tmpl[] = "/tmp/phyllome-test-share-XXXXXX";
+        ok(mkdtemp(tmpl) != NULL, "a directory to share");
+        is_int(net_def_share_add(&d, "bad tag", tmpl, false, VM_SHARE_UNSET, NULL, &err), -EINVAL,
+               "a tag with a space is refused");
+        phy_error_clear(&err);
+        is_int(net_def_share_add(&d, "data", "/", false, VM_SHARE_UNSET, NULL, &err), -EPERM, "/ is refused at add");
+        phy_error_clear(&err);
+        is_int(net_def_share_add(&d, "data", tmpl, true, VM_SHARE_9P, NULL, &err), 0, "a share is added");
+        ok(d.n_shares == 1 && d.shares[0].readonly && d.shares[0].type == VM_SHARE_9P, "read-only, 9p");
+        is_int(net_def_share_add(&d, "data", tmpl, false, VM_SHARE_UNSET, NULL, &err), -EEXIST,
+               "a tag in use is refused");
+        phy_error_clear(&err);
+        is_int(net_shares_check(&d, NULL, &err), 0, "the start check passes while the directory exists");
+        rmdir(tmpl);
+        is_int(net_shares_check(&d, NULL, &err), -ENOENT, "and fails once it is gone");
+        ok(strstr(err.message, "share 'data'") != NULL, "naming the share: %s", err.message);
+        phy_error_clear(&err);
+        is_int(net_def_share_remove(&d, "data", &err), 0, "the share is removed");
+        is_int(net_def_share_remove(&d, "data", &err), -ENOENT, "twice fails");
+}
+
+/* ---- the guest agent against replayed sessions (tests/fixtures/qmp/qga-*) ----
+ * Directives as in test-qmp.c, plus CFF/SFF: the client's / the agent's 0xFF
+ * delimiter byte.  $ID is the id of the client's guest-sync-delimited. */
+static int agent_fd = -1;
+
+static void agent_fail(const char *what) {
+        dprintf(1, "# fake agent: %s\n", what);
+        _exit(1);
+}
+
+static int agent_getc(void) {
+        unsigned char c;
+        ssize_t n;
+        while ((n = read(agent_fd, &c, 1)) < 0 && errno == EINTR)
+                ;
+        return n == 1 ? c : -1;
+}
+
+static void agent_run(char *script) {
+        char id[32] = "";
+        alarm(20);
+        char *save = NULL;
+        for (char *line = strtok_r(script, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                if (line[0] == '#' || line[0] == '\0')
+                        continue;
+                if (strcmp(line, "SFF") == 0) {
+                        if (write(agent_fd, "\xff", 1) != 1)
+                                _exit(0);
+                } else if (strcmp(line, "CFF") == 0) {
+                        if (agent_getc() != 0xff)
+                                agent_fail("the client did not send the 0xFF sentinel first");
+                } else if (strncmp(line, "S: ", 3) == 0) {
+                        char out[4096];
+                        size_t o = 0;
+                        for (const char *p = line + 3; *p && o < sizeof out - 40; p++) {
+                                if (strncmp(p, "$ID", 3) == 0) {
+                                        o += (size_t) snprintf(out + o, sizeof out - o, "%s", id);
+                                        p += 2;
+                                } else
+                                        out[o++] = *p;
+                        }
+                        out[o++] = '\n';
+                        if (write(agent_fd, out, o) != (ssize_t) o)
+                                _exit(0);
+                } else if (strncmp(line, "C: ", 3) == 0) {
+                        char got[4096];
+                        size_t n = 0;
+                        int c;
+                        while ((c = agent_getc()) >= 0 && c != '\n' && n < sizeof got - 1)
+                                got[n++] = (char) c;
+                        got[n] = '\0';
+                        json_object *g = json_tokener_parse(got), *args = NULL, *gid = NULL;
+                        if (!g)
+                                agent_fail("the client sent a line that is not JSON");
+                        if (json_object_object_get_ex(g, "arguments", &args) &&
+                            json_object_object_get_ex(args, "id", &gid))
+                                snprintf(id, sizeof id, "%s", json_object_get_string(gid));
+                        char want[4096];
+                        const char *ph = strstr(line + 3, "$ID");
+                        if (ph)
+                                snprintf(want, sizeof want, "%.*s%s%s", (int) (ph - line - 3), line + 3, id, ph + 3);
+                        else
+                                snprintf(want, sizeof want, "%s", line + 3);
+                        json_object *w = json_tokener_parse(want);
+                        if (!w || !json_object_equal(g, w))
+                                agent_fail("the client sent something else than the script expects");
+                        json_object_put(g);
+                        json_object_put(w);
+                } else if (strcmp(line, "HOLD") == 0) {
+                        while (agent_getc() >= 0)
+                                ;
+                } else
+                        agent_fail("bad script line");
+        }
+        _exit(0);
+}
+
+static int agent_replay(const char *name, pid_t *ret_pid) {
+        _cleanup_free_ char *path = NULL, *script = NULL;
+        if (asprintf(&path, "%s/fixtures/qmp/%s", tap_srcdir(), name) < 0 || file_read_all(path, 0, &script, NULL) < 0)
+                return -1;
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return -1;
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid < 0)
+                return -1;
+        if (pid == 0) {
+                close(sv[0]);
+                agent_fd = sv[1];
+                agent_run(script);
+        }
+        close(sv[1]);
+        *ret_pid = pid;
+        return sv[0];
+}
+
+static bool agent_replay_end(pid_t pid) {
+        int st = 0;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static void test_agent(void) {
+        pid_t pid;
+        phy_error err = { 0 };
+        json_object *ifs = NULL;
+        int fd = agent_replay("qga-interfaces.txt", &pid);
+        is_int(net_agent_interfaces_fd(fd, 5000, &ifs, &err), 0, "agent: interfaces after a sync past stale replies");
+        if (err.message[0])
+                printf("# %s\n", err.message);
+        ok(agent_replay_end(pid), "agent: the client sent what the agent expects (0xFF, sync, the command)");
+        is_int(ifs ? (int) json_object_array_length(ifs) : -1, 3, "agent: three interfaces, the stale reply ignored");
+        json_object *eth0 = ifs ? json_object_array_get_idx(ifs, 1) : NULL;
+        is_str(eth0 ? json_object_get_string(json_object_object_get(eth0, "name")) : NULL, "eth0", "agent: eth0");
+        is_str(eth0 ? json_object_get_string(json_object_object_get(eth0, "mac")) : NULL, "52:54:00:12:34:56",
+               "agent: its MAC");
+        json_object *addrs = eth0 ? json_object_object_get(eth0, "addresses") : NULL;
+        is_str(addrs ? json_object_get_string(json_object_array_get_idx(addrs, 0)) : NULL, "10.0.2.15/24",
+               "agent: its IPv4 address with the prefix");
+        json_object *eth1 = ifs ? json_object_array_get_idx(ifs, 2) : NULL;
+        is_int(eth1 ? (int) json_object_array_length(json_object_object_get(eth1, "addresses")) : -1, 0,
+               "agent: an interface without addresses has an empty list");
+        json_object_put(ifs);
+        ifs = NULL;
+
+        fd = agent_replay("qga-error.txt", &pid);
+        is_int(net_agent_interfaces_fd(fd, 5000, &ifs, &err), -EREMOTEIO, "agent: a refused command fails");
+        ok(strstr(err.message, "has been disabled") != NULL, "agent: with the agent's words: %s", err.message);
+        agent_replay_end(pid);
+        phy_error_clear(&err);
+
+        fd = agent_replay("qga-silent.txt", &pid);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        is_int(net_agent_interfaces_fd(fd, 300, &ifs, &err), -ETIMEDOUT, "agent: no agent in the guest times out");
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        ok(ms >= 250 && ms < 3000, "agent: at its timeout (%ld ms)", ms);
+        agent_replay_end(pid);
+}
+
 int main(void) {
+        test_def_edits();
+        test_agent();
         test_parse();
         test_port_check();
         test_macs();

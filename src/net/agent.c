@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/* The QEMU guest agent's protocol (qemu-ga-ref): JSON lines over the
+ * virtio-serial port, no greeting and no ids.  A client first sends a 0xFF
+ * byte (flushes the agent's parser of a previous client's half line) and
+ * guest-sync-delimited with a random id; the agent answers with 0xFF before
+ * the reply, so everything older in the channel is skipped up to it. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "net.h"
+
+/* The interface list of a guest with many NICs stays far below this. */
+#define AGENT_LINE_MAX (256u * 1024)
+
+struct agent {
+        int fd;
+        int64_t deadline;
+        char *buf;
+        size_t len;
+};
+
+static int64_t mono_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int wait_fd(struct agent *a, short events, phy_error *err) {
+        for (;;) {
+                int64_t left = a->deadline - mono_ms();
+                if (left <= 0)
+                        return phy_error_set(err, ETIMEDOUT, "the guest agent did not answer in time (the guest "
+                                             "may not run qemu-guest-agent)");
+                struct pollfd p = { .fd = a->fd, .events = events };
+                int r = poll(&p, 1, (int) left);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return phy_error_set(err, errno, "cannot wait for the guest agent: %s", strerror(errno));
+                if (r > 0)
+                        return 0;
+        }
+}
+
+static int agent_send(struct agent *a, const char *data, size_t n, phy_error *err) {
+        while (n > 0) {
+                int r = wait_fd(a, POLLOUT, err);
+                if (r < 0)
+                        return r;
+                ssize_t k = send(a->fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (k < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
+                if (k < 0)
+                        return phy_error_set(err, errno, "cannot write to the guest agent: %s", strerror(errno));
+                data += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+static int agent_fill(struct agent *a, phy_error *err) {
+        if (a->len >= AGENT_LINE_MAX)
+                return phy_error_set(err, EMSGSIZE, "the guest agent sent a line over %u bytes", AGENT_LINE_MAX);
+        if (!a->buf && !(a->buf = malloc(AGENT_LINE_MAX + 1)))
+                return phy_error_set(err, ENOMEM, "out of memory");
+        for (;;) {
+                int r = wait_fd(a, POLLIN, err);
+                if (r < 0)
+                        return r;
+                ssize_t k = recv(a->fd, a->buf + a->len, AGENT_LINE_MAX - a->len, MSG_DONTWAIT);
+                if (k < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
+                if (k < 0)
+                        return phy_error_set(err, errno, "cannot read from the guest agent: %s", strerror(errno));
+                if (k == 0)
+                        return phy_error_set(err, ECONNRESET, "the guest agent channel closed");
+                a->len += (size_t) k;
+                return 0;
+        }
+}
+
+/* Drops input up to and including the agent's 0xFF delimiter. */
+static int agent_skip_to_delimiter(struct agent *a, phy_error *err) {
+        for (;;) {
+                char *ff = a->buf ? memchr(a->buf, 0xff, a->len) : NULL;
+                if (ff) {
+                        size_t n = (size_t) (ff - a->buf) + 1;
+                        memmove(a->buf, a->buf + n, a->len - n);
+                        a->len -= n;
+                        return 0;
+                }
+                a->len = 0;
+                int r = agent_fill(a, err);
+                if (r < 0)
+                        return r;
+        }
+}
+
+/* One JSON object line; a line that is not one is -EBADMSG. */
+static int agent_read(struct agent *a, json_object **ret, phy_error *err) {
+        for (;;) {
+                char *nl = a->buf ? memchr(a->buf, '\n', a->len) : NULL;
+                if (nl) {
+                        *nl = '\0';
+                        json_object *o = json_tokener_parse(a->buf);
+                        size_t n = (size_t) (nl - a->buf) + 1;
+                        memmove(a->buf, a->buf + n, a->len - n);
+                        a->len -= n;
+                        if (!o || !json_object_is_type(o, json_type_object)) {
+                                json_object_put(o);
+                                return phy_error_set(err, EBADMSG, "the guest agent sent a line that is not a JSON object");
+                        }
+                        *ret = o;
+                        return 0;
+                }
+                int r = agent_fill(a, err);
+                if (r < 0)
+                        return r;
+        }
+}
+
+/* The "return" member of a reply (new reference), or the agent's error. */
+static int agent_return(json_object *reply, const char *cmd, json_object **ret, phy_error *err) {
+        json_object *v = NULL, *e = NULL, *desc = NULL;
+        if (json_object_object_get_ex(reply, "return", &v)) {
+                *ret = json_object_get(v);
+                return 0;
+        }
+        if (json_object_object_get_ex(reply, "error", &e) && json_object_object_get_ex(e, "desc", &desc))
+                return phy_error_set(err, EREMOTEIO, "the guest agent refused '%s': %s", cmd,
+                                     json_object_get_string(desc));
+        return phy_error_set(err, EBADMSG, "the guest agent answered '%s' without a return or an error", cmd);
+}
+
+static int agent_sync(struct agent *a, phy_error *err) {
+        uint32_t id = 0;
+        if (getrandom(&id, sizeof id, 0) != sizeof id)
+                id = (uint32_t) mono_ms();
+        id &= 0x7fffffff;       /* the agent takes an int */
+        char line[128];
+        int n = snprintf(line, sizeof line, "\xff{\"execute\": \"guest-sync-delimited\", \"arguments\": {\"id\": %u}}\n",
+                         id);
+        int r = agent_send(a, line, (size_t) n, err);
+        if (r < 0)
+                return r;
+        /* A reply with another id is an older client's: skip to the next delimiter. */
+        for (;;) {
+                if ((r = agent_skip_to_delimiter(a, err)) < 0)
+                        return r;
+                json_object *reply = NULL, *v = NULL;
+                r = agent_read(a, &reply, err);
+                if (r == -EBADMSG) {
+                        phy_error_clear(err);
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                r = agent_return(reply, "guest-sync-delimited", &v, err);
+                json_object_put(reply);
+                if (r < 0)
+                        return r;
+                bool match = json_object_is_type(v, json_type_int) && (uint32_t) json_object_get_int64(v) == id;
+                json_object_put(v);
+                if (match)
+                        return 0;
+        }
+}
+
+static const char *member_string(json_object *o, const char *key) {
+        json_object *v = NULL;
+        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ?
+                       json_object_get_string(v) : NULL;
+}
+
+/* guest-network-get-interfaces' answer, reduced to what status shows. */
+static json_object *interfaces_simplify(json_object *ifs) {
+        json_object *out = json_object_new_array();
+        size_t n = json_object_is_type(ifs, json_type_array) ? json_object_array_length(ifs) : 0;
+        for (size_t i = 0; i < n; i++) {
+                json_object *it = json_object_array_get_idx(ifs, i), *ips = NULL;
+                const char *name = member_string(it, "name"), *mac = member_string(it, "hardware-address");
+                if (!name)
+                        continue;
+                json_object *o = json_object_new_object(), *addrs = json_object_new_array();
+                json_object_object_add(o, "name", json_object_new_string(name));
+                json_object_object_add(o, "mac", mac ? json_object_new_string(mac) : NULL);
+                size_t m = json_object_object_get_ex(it, "ip-addresses", &ips) &&
+                                           json_object_is_type(ips, json_type_array) ?
+                                   json_object_array_length(ips) : 0;
+                for (size_t k = 0; k < m; k++) {
+                        json_object *ip = json_object_array_get_idx(ips, k), *pfx = NULL;
+                        const char *addr = member_string(ip, "ip-address");
+                        if (!addr)
+                                continue;
+                        char text[96];
+                        if (json_object_object_get_ex(ip, "prefix", &pfx))
+                                snprintf(text, sizeof text, "%s/%d", addr, json_object_get_int(pfx));
+                        else
+                                snprintf(text, sizeof text, "%s", addr);
+                        json_object_array_add(addrs, json_object_new_string(text));
+                }
+                json_object_object_add(o, "addresses", addrs);
+                json_object_array_add(out, o);
+        }
+        return out;
+}
+
+int net_agent_interfaces_fd(int fd, int timeout_ms, json_object **ret, phy_error *err) {
+        struct agent a = { .fd = fd, .deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 2000) };
+        int r = agent_sync(&a, err);
+        json_object *reply = NULL, *v = NULL;
+        if (r < 0)
+                goto out;
+        static const char cmd[] = "{\"execute\": \"guest-network-get-interfaces\"}\n";
+        if ((r = agent_send(&a, cmd, sizeof cmd - 1, err)) < 0 || (r = agent_read(&a, &reply, err)) < 0)
+                goto out;
+        r = agent_return(reply, "guest-network-get-interfaces", &v, err);
+        json_object_put(reply);
+        if (r < 0)
+                goto out;
+        *ret = interfaces_simplify(v);
+        json_object_put(v);
+out:
+        free(a.buf);
+        close(fd);
+        return r;
+}
+
+int net_agent_interfaces(const char *sock_path, int timeout_ms, json_object **ret, phy_error *err) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(sock_path) >= sizeof sa.sun_path)
+                return phy_error_set(err, ENAMETOOLONG, "the guest agent socket path '%s' is too long", sock_path);
+        memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return phy_error_set(err, errno, "cannot create a socket: %s", strerror(errno));
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                int e = errno;
+                close(fd);
+                return phy_error_set(err, e, "cannot reach the guest agent socket '%s': %s", sock_path, strerror(e));
+        }
+        return net_agent_interfaces_fd(fd, timeout_ms, ret, err);
+}

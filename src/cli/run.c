@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "cleanup.h"
 #include "fileio.h"
+#include "net/net.h"
 #include "run/run.h"
 #include "vm/vm.h"
 
@@ -285,6 +286,30 @@ int cmd_resume(struct cli_ctx *ctx, int argc, char **argv) {
 
 /* --- status / wait --- */
 
+static const char *jstr_of(json_object *o, const char *key) {
+        json_object *v = NULL;
+        return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : "-";
+}
+
+static void status_print_net(json_object *nets, json_object *gifs) {
+        for (size_t i = 0; i < json_object_array_length(nets); i++) {
+                json_object *n = json_object_array_get_idx(nets, i), *f = NULL;
+                printf("  network %s: %s (%s), %s, MAC %s\n", jstr_of(n, "name"), jstr_of(n, "mode"),
+                       jstr_of(n, "backend"), jstr_of(n, "model"), jstr_of(n, "mac"));
+                json_object_object_get_ex(n, "forwards", &f);
+                for (size_t k = 0; f && k < json_object_array_length(f); k++)
+                        printf("    forward %s\n", json_object_get_string(json_object_array_get_idx(f, k)));
+        }
+        for (size_t i = 0; gifs && i < json_object_array_length(gifs); i++) {
+                json_object *g = json_object_array_get_idx(gifs, i), *a = NULL;
+                printf("  guest %s (%s):", jstr_of(g, "name"), jstr_of(g, "mac"));
+                json_object_object_get_ex(g, "addresses", &a);
+                for (size_t k = 0; a && k < json_object_array_length(a); k++)
+                        printf(" %s", json_object_get_string(json_object_array_get_idx(a, k)));
+                putchar('\n');
+        }
+}
+
 int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 } };
         bool json = false;
@@ -306,9 +331,20 @@ int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
         _cleanup_run_state_ struct run_state st = { 0 };
         if (run_state_get(home, name, &st, &err) < 0)
                 return cli_fail(&err);
+        /* NICs, and the guest's addresses when its agent answers (issue 4). */
+        _cleanup_free_ char *rd = NULL;
+        if (run_state_active(st.state) && run_dir_path(home, name, &rd, &err) < 0)
+                phy_error_clear(&err);
+        json_object *net = net_status_json(&def, rd), *nets = NULL, *gifs = NULL;
+        json_object_object_get_ex(net, "networks", &nets);
+        json_object_object_get_ex(net, "guest_interfaces", &gifs);
         if (json) {
                 json_object *o = run_state_to_json(&st);
                 json_object_object_add(o, "name", json_object_new_string(name));
+                json_object_object_add(o, "networks", json_object_get(nets));
+                if (gifs)
+                        json_object_object_add(o, "guest_interfaces", json_object_get(gifs));
+                json_object_put(net);
                 cli_print_json(o);
                 return 0;
         }
@@ -336,6 +372,8 @@ int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
                 printf("  error:       %s\n", st.error);
         if (st.log_tail)
                 printf("  last log lines:\n%s\n", st.log_tail);
+        status_print_net(nets, gifs);
+        json_object_put(net);
         return 0;
 }
 

@@ -19,6 +19,7 @@
 
 #include "cleanup.h"
 #include "net.h"
+#include "qemu/qmp.h"
 
 /* The interface list of a guest with many NICs stays far below this. */
 #define AGENT_LINE_MAX (256u * 1024)
@@ -251,4 +252,36 @@ int net_agent_interfaces(const char *sock_path, int timeout_ms, json_object **re
                 return phy_error_set(err, e, "cannot reach the guest agent socket '%s': %s", sock_path, strerror(e));
         }
         return net_agent_interfaces_fd(fd, timeout_ms, ret, err);
+}
+
+/* query-chardev's frontend-open for the agent's port: true once the guest
+ * opened it, i.e. an agent runs.  Saves a timeout on guests without one. */
+static bool agent_port_open(const char *run_dir) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_qmp_ struct qmp *q = NULL;
+        phy_error err = { 0 };
+        json_object *list = NULL;
+        bool open = false;
+        if (asprintf(&path, "%s/qmp.sock", run_dir) < 0 || qmp_open_path(path, 2000, &q, &err) < 0 ||
+            qmp_command(q, "query-chardev", NULL, 2000, &list, &err) < 0)
+                return false;
+        for (size_t i = 0; json_object_is_type(list, json_type_array) && i < json_object_array_length(list); i++) {
+                json_object *c = json_object_array_get_idx(list, i), *fo = NULL;
+                const char *label = member_string(c, "label");
+                if (label && strcmp(label, "qga0") == 0 && json_object_object_get_ex(c, "frontend-open", &fo))
+                        open = json_object_get_boolean(fo);
+        }
+        json_object_put(list);
+        return open;
+}
+
+json_object *net_status_json(const struct vm_def *d, const char *run_dir) {
+        json_object *o = json_object_new_object(), *ifs = NULL;
+        json_object_object_add(o, "networks", net_nics_to_json(d));
+        _cleanup_free_ char *sock = NULL;
+        phy_error err = { 0 };
+        if (run_dir && d->agent != VM_OFF && agent_port_open(run_dir) && asprintf(&sock, "%s/qga.sock", run_dir) >= 0 &&
+            net_agent_interfaces(sock, 2000, &ifs, &err) == 0)
+                json_object_object_add(o, "guest_interfaces", ifs);
+        return o;
 }

@@ -458,6 +458,11 @@ static void add_network(struct builder *b) {
                         addf(b, "-device", "%s,id=nic-%s,netdev=net-%s%s%s", dev, n->name, n->name,
                              n->mac[0] ? ",mac=" : "", n->mac);
         }
+        /* q35's pcie.0 takes no hot-plug: empty root ports for 'phyllo net nic add' (src/net/hotplug.c). */
+        const char *machine = vm->machine ? vm->machine : "q35";
+        if (strstr(machine, "q35") && need_device(b, "pcie-root-port"))
+                for (unsigned k = 0; k < NET_HOTPLUG_PORTS; k++)
+                        addf(b, "-device", "pcie-root-port,id=phy-hotplug%u,chassis=%u", k, 200 + k);
 }
 
 static bool display_gl(const struct vm_def *vm) {

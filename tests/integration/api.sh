@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# phyllod against the real library, QEMU and the tiny guest, over its unix
+# socket with curl: every route of docs/openapi.json, errors, 100 concurrent
+# clients during a start and a stop, an event stream that sees a
+# guest-initiated shutdown, another uid refused, oversize and malformed
+# requests, kill -9 and restart with a VM running, idle wakeups and RSS.
+set -u
+. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/lifecycle-lib.sh"
+command -v curl >/dev/null || skip_all "curl is not installed"
+PHYLLOD=${PHYLLOD:-$BUILDDIR/phyllod}
+[ -x "$PHYLLOD" ] || skip_all "phyllod is not built ($PHYLLOD)"
+lc_new_home
+S=$PHYLLOME_HOME/phyllod.sock
+OPENAPI=$SRCDIR/../docs/openapi.json
+
+# Starts phyllod; returns once it said it serves (its first stderr line).
+pd_start() {
+  coproc PD { exec "$PHYLLOD" 2>&1; }
+  PD_PID=$PD_PID
+  tap_own_pid "$PD_PID"
+  local line
+  local fd
+  exec {fd}<&"${PD[0]}"   # coproc fds are not inherited by subshells; a dup is
+  read -r -t 10 -u "$fd" line
+  cat <&"$fd" >>"$PHYLLOME_HOME/phyllod.log" &
+  exec {fd}<&-
+}
+# api METHOD PATH [BODY]: prints "STATUS BODY".
+api() {
+  local out code
+  out=$(curl -s --max-time 120 --unix-socket "$S" -X "$1" ${3:+-H 'Content-Type: application/json' --data-binary "$3"} \
+        -w '\n%{http_code}' "http://localhost$2")
+  code=${out##*$'\n'}
+  echo "$code ${out%$'\n'*}"
+}
+status_of() { api "$@" | cut -d' ' -f1; }
+body_of() { api "$@" | cut -d' ' -f2-; }
+
+t0=$SECONDS
+pd_start
+ok $? "phyllod starts and serves $S"
+is "$(stat -c %a "$S")" 600 "the per-user socket is mode 0600"
+
+# ---- every route of the OpenAPI document, in its order, against a VM "walk"
+sub() { sed -e "s|\$KERNEL|$GUEST/vmlinux|g" -e "s|\$INITRD|$GUEST/initrd.img|g"; }
+lc_vms+=(walk)
+walked=0
+while IFS=$'\t' read -r path method; do
+  p=${path//\{name\}/walk}
+  body=$(jq -c --arg p "$path" --arg m "$method" '.paths[$p][$m]["x-example-body"] // empty' "$OPENAPI" | sub)
+  [ "$method" = delete ] && continue  # walked last, below
+  r=$(api "${method^^}" "$p" "$body")
+  code=${r%% *}
+  allowed=$(jq -r --arg p "$path" --arg m "$method" '.paths[$p][$m].responses | keys | join(" ")' "$OPENAPI")
+  [[ " $allowed " == *" $code "* ]] && [[ "$code" =~ ^2 ]] && [ "$path" != /v1/events ] &&
+    jq -e . >/dev/null <<<"${r#* }"
+  ok $? "${method^^} $path answers $code (documented: $allowed)" || diag "${r:0:400}"
+  walked=$((walked + 1))
+done < <(jq -r '.paths | to_entries[] | .key as $p | .value | keys_unsorted[] | select(. != "parameters") |
+               select($p != "/v1/events") | "\($p)\t\(.)"' "$OPENAPI")
+is "$(status_of DELETE /v1/vms/walk)" 200 "DELETE /v1/vms/{name} (walked last)"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --unix-socket "$S" http://localhost/v1/events)
+is "$code" 200 "GET /v1/events answers 200 (a stream)"
+is "$(jq '[.paths[] | keys_unsorted[] | select(. != "parameters")] | length' "$OPENAPI")" "$((walked + 2))" \
+   "the walk covered every route of docs/openapi.json"
+
+# ---- errors carry the CLI's sentence and a fitting status
+r=$(api GET /v1/vms/nosuch)
+is "${r%% *}" 404 "unknown VM: 404"
+is "$(jq -r .error.message <<<"${r#* }")" "no VM named 'nosuch' (looked in $PHYLLOME_HOME/vms)" \
+   "the message is the CLI's sentence"
+is "$(jq -r .error.code <<<"${r#* }")" ENOENT "the code is the errno name"
+is "$(status_of GET /v1/nothing)" 404 "unknown path: 404"
+is "$(status_of PATCH /v1/vms)" 405 "wrong method: 405"
+is "$(status_of POST /v1/vms '{"name": "x", "profile": "nope"}')" 400 "unknown profile: 400"
+r=$(api PUT /v1/vms/nosuch '{"config": "[vm]\nprofile = linux\n"}')
+is "${r%% *}" 404 "PUT on an unknown VM: 404"
+
+# Two VMs: "a" runs, "h" powers itself off right after boot (phyllome.halt).
+create() {
+  lc_vms+=("$1")
+  api POST /v1/vms "{\"name\":\"$1\",\"profile\":\"linux\",\"no_disk\":true,\"memory\":\"256M\",\"cpus\":1,
+    \"display\":\"none\",\"uefi\":false,\"kernel\":\"$GUEST/vmlinux\",\"initrd\":\"$GUEST/initrd.img\",
+    \"append\":\"console=ttyS0 $2\"}" | cut -d' ' -f1
+}
+is "$(create a '')" 201 "POST /v1/vms creates 'a'"
+is "$(create h phyllome.halt)" 201 "POST /v1/vms creates 'h'"
+is "$(create a '')" 409 "creating 'a' again: 409"
+r=$(api PUT /v1/vms/a '{"config": "[vm]\nprofile = linux\n[memory]\nsize = lots\n"}')
+is "${r%% *}" 400 "an invalid definition: 400"
+like "$(jq -r .error.message <<<"${r#* }")" "vm.conf:[0-9]+: " "the message names file:line"
+is "$(grep -c lots "$PHYLLOME_HOME/vms/a/vm.conf")" 0 \
+   "the refused definition did not replace the file"
+
+# ---- events: a guest-initiated shutdown seen on the stream
+ev=$PHYLLOME_HOME/events.txt
+curl -s -N --unix-socket "$S" http://localhost/v1/events >"$ev" &
+ev_pid=$!; tap_own_pid $ev_pid
+timeout 10 tail -n +1 -f "$ev" | grep -m1 -q '^: phyllod events'
+ok $? "the event stream opens"
+t=$SECONDS
+is "$(status_of POST /v1/vms/h/start)" 200 "POST start 'h' (it halts itself)"
+timeout 60 tail -n +1 -f "$ev" | grep -m1 -q '"name":"h","state":"stopped"'
+ok $? "the stream sees h stopped after the guest powered off ($((SECONDS - t)) s)"
+h_states=$(grep '"name":"h"' "$ev" | sed 's/.*"state":"\([a-z]*\)".*/\1/' | tr '\n' ' ')
+like "$h_states" "running .*stopped" "h went running -> stopped on the stream: $h_states"
+is "$(jq -r .status.exit_status <<<"$(body_of GET /v1/vms/h)")" 0 "QEMU of h exited 0 (a guest poweroff, not a kill)"
+
+# ---- 100 concurrent clients listing while 'a' starts
+# The listings run in the background (their pids in many) while an action runs.
+many=()
+wait_jobs() { wait "${many[@]}"; many=(); }
+list_many() {
+  local i dir=$1
+  mkdir -p "$dir"
+  for i in $(seq 1 100); do
+    curl -s --max-time 60 --unix-socket "$S" -o "$dir/$i.json" -w '%{http_code}' http://localhost/v1/vms >"$dir/$i.code" &
+    many+=($!)
+  done
+}
+check_many() {
+  local dir=$1 bad=0 f
+  for f in "$dir"/*.code; do [ "$(cat "$f")" = 200 ] || bad=$((bad + 1)); done
+  for f in "$dir"/*.json; do jq -e '.vms | map(.name) | index("a") != null' "$f" >/dev/null || bad=$((bad + 1)); done
+  echo "$bad"
+}
+t=$SECONDS
+list_many "$PHYLLOME_HOME/l1"
+r=$(api POST /v1/vms/a/start)
+wait_jobs
+is "${r%% *}" 200 "POST start 'a' during 100 listings"
+is "$(check_many "$PHYLLOME_HOME/l1")" 0 "100 concurrent listings all answered 200 with 'a' ($((SECONDS - t)) s)"
+is "$(jq -r .state <<<"$(body_of GET /v1/vms/a/status)")" running "a is running"
+r=$(api POST /v1/vms/a/start)
+is "${r%% *}" 409 "starting a running VM: 409"
+like "$(jq -r .error.message <<<"${r#* }")" "VM 'a' is already running" "with the CLI's sentence"
+is "$(status_of DELETE /v1/vms/a)" 409 "deleting a running VM: 409"
+is "$(jq -r .state <<<"$(body_of POST /v1/vms/a/pause)")" paused "pause"
+is "$(jq -r .state <<<"$(body_of POST /v1/vms/a/resume)")" running "resume"
+timeout 20 tail -n +1 -f "$ev" | grep -m1 -q '"name":"a","state":"running","previous":"paused"'
+ok $? "the stream saw a paused -> running"
+
+# ---- another uid is refused (the socket opened to it for this check only)
+if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null && [ "$(id -u)" -eq 0 ]; then
+  chmod 666 "$S"
+  out=$(setpriv --reuid nobody --regid nogroup --clear-groups curl -s -w '\n%{http_code}' --unix-socket "$S" http://localhost/v1/vms)
+  chmod 600 "$S"
+  is "${out##*$'\n'}" 403 "uid nobody is refused with 403"
+  like "${out%$'\n'*}" '"code":"EACCES".*may not use this phyllod' "with a JSON error saying why"
+else
+  ok 0 "# SKIP another uid: needs root, setpriv and user nobody"
+fi
+
+# ---- oversize and malformed requests; the daemon still answers after them
+head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' 'x' >"$PHYLLOME_HOME/big"
+code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$S" -X POST -H 'Content-Type: application/json' \
+       --data-binary @"$PHYLLOME_HOME/big" http://localhost/v1/vms)
+is "$code" 413 "a 2 MiB body is refused with 413"
+code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$S" -X POST -H 'Transfer-Encoding: chunked' \
+       --data-binary @"$PHYLLOME_HOME/big" http://localhost/v1/vms)
+is "$code" 413 "a 2 MiB chunked body is refused with 413"
+code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$S" -H "X-Big: $(head -c 65536 /dev/zero | tr '\0' y)" \
+       http://localhost/v1/version)
+like "$code" '^4(13|31)$' "a 64 KiB header is refused ($code)"
+is "$(status_of POST /v1/vms '{"name": "x"} trailing')" 400 "JSON with trailing junk: 400"
+is "$(status_of POST /v1/vms '[1,2]')" 400 "a JSON array body: 400"
+is "$(status_of POST /v1/vms/a/stop '{"timeout": "soon"}')" 400 "a wrongly typed member: 400"
+is "$(status_of POST /v1/vms/a/stop '{"forse": true}')" 400 "an unknown member: 400"
+python3 - "$S" <<'EOF'
+import socket, sys
+for junk in (b"GARBAGE\r\n\r\n", b"\x00\xff" * 1000 + b"\r\n\r\n", b"GET /v1/version HTTP/9.9\r\n\r\n", b"GET /v1/ver"):
+    s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1]); s.sendall(junk)
+    s.shutdown(socket.SHUT_WR)
+    try: s.recv(4096)
+    except OSError: pass
+    s.close()
+EOF
+is "$(status_of GET /v1/version)" 200 "phyllod still answers after malformed requests"
+is "$(jq -r .state <<<"$(body_of GET /v1/vms/a/status)")" running "and a still runs"
+
+# ---- idle: no wakeups, small RSS
+sw() { cat /proc/"$PD_PID"/task/*/status | awk '/^voluntary_ctxt_switches/ {s += $2} END {print s}'; }
+kill $ev_pid; wait $ev_pid 2>/dev/null
+a=$(sw); sleep 2; b=$(sw)
+is "$((b - a))" 0 "idle phyllod: no context switch in 2 s over all its threads"
+rss=$(awk '/^VmRSS/ {print $2}' /proc/"$PD_PID"/status)
+diag "phyllod idle RSS: $rss kB, threads: $(awk '/^Threads/ {print $2}' /proc/"$PD_PID"/status)"
+[ "$rss" -lt 20480 ]; ok $? "idle RSS under 20 MiB ($rss kB)"
+
+# ---- kill -9 phyllod while a runs; a new one finds it and controls it
+qpid=$(lc_field a qemu_pid)
+kill -9 "$PD_PID"; wait "$PD_PID" 2>/dev/null
+lc_alive "$qpid"; ok $? "a's QEMU survives phyllod's kill -9"
+pd_start
+ok $? "a new phyllod starts over the stale socket"
+curl -s -N --unix-socket "$S" http://localhost/v1/events >"$ev" &
+ev_pid=$!; tap_own_pid $ev_pid
+timeout 10 tail -n +1 -f "$ev" | grep -m1 -q '"name":"a","state":"running"'
+ok $? "the new phyllod's stream knows a is running (rediscovered)"
+
+# ---- 100 concurrent listings while a stops (through the new daemon)
+t=$SECONDS
+list_many "$PHYLLOME_HOME/l2"
+r=$(api POST /v1/vms/a/stop '{"timeout": 20}')
+wait_jobs
+is "${r%% *}" 200 "POST stop 'a' during 100 listings"
+is "$(jq -r .was_running <<<"${r#* }")" true "it was running"
+is "$(check_many "$PHYLLOME_HOME/l2")" 0 "100 concurrent listings all answered 200 ($((SECONDS - t)) s)"
+timeout 20 tail -n +1 -f "$ev" | grep -m1 -q '"name":"a","state":"stopped"'
+ok $? "the stream saw a stopped"
+lc_alive "$qpid"; is $? 1 "a's QEMU is gone"
+r=$(api POST /v1/vms/a/stop)
+is "$(jq -r .was_running <<<"${r#* }")" false "stopping a stopped VM is not an error (was_running false)"
+is "$(status_of POST /v1/vms/a/pause)" 409 "pausing a stopped VM: 409"
+is "$(status_of DELETE /v1/vms/a)" 200 "DELETE a"
+is "$(status_of GET /v1/vms/a)" 404 "a is gone"
+
+kill "$PD_PID"; wait "$PD_PID"
+is "$?" 0 "SIGTERM ends phyllod cleanly"
+[ ! -e "$S" ]; ok $? "and it removed its socket"
+diag "api test: $((SECONDS - t0)) s"
+tap_done

@@ -18,7 +18,7 @@ defs_sound() {
   done
   echo "$bad"
 }
-# Processes of VM $1 still alive (QEMU by its -name, monitors by their state).
+# QEMU processes of VM $1 still alive (found by their -name).
 vm_procs() {
   local n=0 p
   for p in /proc/[0-9]*; do
@@ -86,7 +86,7 @@ is "$(lc_state keep)" crashed "QEMU killed: status says crashed"
 lc_alive "$m"; ok $([ $? -ne 0 ]; echo $?) "the monitor left with its QEMU"
 lc_lock_free keep; ok $? "the lock is free"
 
-# --- kill -9 during stop: of phyllo stop, then of QEMU mid-stop ---
+# --- kill -9 of 'phyllo stop' while the guest powers off ---
 "$PHYLLO" start keep >/dev/null 2>&1; ok $? "start for the stop faults"
 lc_wait_log keep 'PHYLLOME-GUEST-READY'
 "$PHYLLO" stop keep >/dev/null 2>&1 &

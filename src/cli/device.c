@@ -372,9 +372,15 @@ int cmd_device_give_back(struct cli_ctx *ctx, int argc, char **argv) {
         return 0;
 }
 
-/* device_add / device_del over the VM's QMP socket when it runs. */
-static int usb_hotplug(const char *home, const char *name, const char *cmd, json_object *args, bool *ret_live,
+static void json_putp(json_object **o) {
+        json_object_put(*o);
+}
+
+/* device_add / device_del over the VM's QMP socket when it runs.  Takes
+ * args (qmp_command does when it runs; otherwise it is dropped here). */
+static int usb_hotplug(const char *home, const char *name, const char *cmd, json_object *args_in, bool *ret_live,
                        phy_error *err) {
+        _cleanup_(json_putp) json_object *args = args_in;
         _cleanup_run_state_ struct run_state st = { 0 };
         _cleanup_free_ char *rd = NULL, *sock = NULL;
         _cleanup_qmp_ struct qmp *q = NULL;
@@ -388,7 +394,7 @@ static int usb_hotplug(const char *home, const char *name, const char *cmd, json
                 return r;
         if (asprintf(&sock, "%s/qmp.sock", rd) < 0)
                 return -ENOMEM;
-        if ((r = qmp_open_path(sock, 5000, &q, err)) < 0 || (r = qmp_command(q, cmd, args, 5000, NULL, err)) < 0)
+        if ((r = qmp_open_path(sock, 5000, &q, err)) < 0 || (r = qmp_command(q, cmd, TAKE_PTR(args), 5000, NULL, err)) < 0)
                 return phy_error_prefix(err, "%s on running VM '%s'", cmd, name);
         *ret_live = true;
         return 0;
@@ -440,7 +446,6 @@ static int usb_change(struct cli_ctx *ctx, int argc, char **argv, bool attach) {
         } else
                 json_object_object_add(args, "id", json_object_new_string(id));
         int r = usb_hotplug(home, name, attach ? "device_add" : "device_del", args, &live, &err);
-        json_object_put(args);
         if (r < 0)
                 return cli_fail(&err);
         if (attach ? strv_push(&d.usb, spec) < 0 : strv_remove(&d.usb, spec) < 0)

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/* phyllod without curl: the peer policy, routing and error replies of
+ * api_handle, sd_notify's datagram (path and abstract names), the socket
+ * path rules, and the client against a real server on a temporary socket. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <json-c/json.h>
+
+#include "tap.h"
+#include "api/api.h"
+#include "cleanup.h"
+#include "fileio.h"
+
+static const char *msg_of(json_object *o) {
+        json_object *e, *m;
+        return json_object_object_get_ex(o, "error", &e) && json_object_object_get_ex(e, "message", &m)
+                       ? json_object_get_string(m) : "";
+}
+static const char *code_of(json_object *o) {
+        json_object *e, *m;
+        return json_object_object_get_ex(o, "error", &e) && json_object_object_get_ex(e, "code", &m)
+                       ? json_object_get_string(m) : "";
+}
+
+static void test_peer(void) {
+        struct api_peer p = { .pid = 1, .uid = 1000, .gid = 1000 };
+        ok(api_peer_allowed(&p, false, 1000, 500), "per user: the same uid is admitted");
+        p.uid = 1001;
+        ok(!api_peer_allowed(&p, false, 1000, 500), "per user: another uid is refused");
+        p.uid = 0;
+        ok(!api_peer_allowed(&p, false, 1000, 500), "per user: even root is refused by a user's daemon");
+        ok(api_peer_allowed(&p, true, 0, 500), "system: root is admitted");
+        p = (struct api_peer) { .uid = 1001, .gid = 1001 };
+        ok(!api_peer_allowed(&p, true, 0, 500), "system: a non-member is refused");
+        p.groups[0] = 27;
+        p.groups[1] = 500;
+        p.n_groups = 2;
+        ok(api_peer_allowed(&p, true, 0, 500), "system: a supplementary member of phyllome is admitted");
+        p.n_groups = 1;
+        ok(!api_peer_allowed(&p, true, 0, 500), "system: only the groups the kernel reported count");
+        p.gid = 500;
+        ok(api_peer_allowed(&p, true, 0, 500), "system: primary group phyllome is admitted");
+        ok(!api_peer_allowed(&p, true, 0, (gid_t) -1), "system without a phyllome group: only root");
+
+        int sv[2];
+        ok(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+        struct api_peer me;
+        is_int(api_peer_get(sv[0], &me), 0, "api_peer_get on a socketpair");
+        is_int(me.uid, geteuid(), "SO_PEERCRED gives our uid");
+        is_int(me.pid, getpid(), "and our pid");
+        close(sv[0]);
+        close(sv[1]);
+}
+
+static int call(const struct api_ctx *c, const char *method, const char *path, const char *body, json_object **o) {
+        json_object_put(*o);
+        *o = NULL;
+        return api_handle(c, method, path, body, body ? strlen(body) : 0, o);
+}
+
+static void test_routes(const char *home) {
+        struct api_ctx c = { .root = "/", .home = home };
+        json_object *o = NULL;
+        is_int(call(&c, "GET", "/v1/version", NULL, &o), 200, "GET /v1/version");
+        json_object *v;
+        ok(json_object_object_get_ex(o, "version", &v) && strcmp(json_object_get_string(v), PHYLLOME_VERSION) == 0,
+           "it carries the version");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "GET /v1/vms on an empty home");
+        ok(json_object_object_get_ex(o, "vms", &v) && json_object_array_length(v) == 0, "no VMs");
+        is_int(call(&c, "GET", "/v1/vms/ghost", NULL, &o), 404, "an unknown VM: 404");
+        is_str(code_of(o), "ENOENT", "code ENOENT");
+        char want[512];
+        snprintf(want, sizeof want, "no VM named 'ghost' (looked in %s/vms)", home);
+        is_str(msg_of(o), want, "the message is the library's (the CLI's) sentence");
+        is_int(call(&c, "POST", "/v1/vms/ghost/start", NULL, &o), 404, "starting an unknown VM: 404");
+        is_int(call(&c, "POST", "/v1/vms/ghost/stop", "{\"timeout\": -1}", &o), 400, "a negative timeout: 400");
+        is_int(call(&c, "POST", "/v1/vms/ghost/stop", "{\"timeout\": 1", &o), 400, "truncated JSON: 400");
+        is_int(call(&c, "POST", "/v1/vms/ghost/stop", "{} {}", &o), 400, "two JSON values: 400");
+        is_int(call(&c, "POST", "/v1/vms/ghost/start", "{\"force\": true}", &o), 400,
+               "an option of another action: 400");
+        is_str(msg_of(o), "unknown member 'force' in the request body for 'start'", "says which member");
+        is_int(call(&c, "POST", "/v1/vms/ghost/fly", NULL, &o), 404, "an unknown action: 404");
+        is_int(call(&c, "POST", "/v1/vms/../start", NULL, &o), 400, "'..' is not a VM name: 400");
+        is_int(call(&c, "GET", "/v1/vms/a/b/c", NULL, &o), 404, "too deep a path: 404");
+        is_int(call(&c, "GET", "/v1/vms/", NULL, &o), 404, "an empty name: 404");
+        is_int(call(&c, "DELETE", "/v1/version", NULL, &o), 405, "a wrong method: 405");
+        is_int(call(&c, "POST", "/v1/vms", "{\"profile\": \"linux\"}", &o), 400, "create without a name: 400");
+        is_int(call(&c, "POST", "/v1/vms", "{\"name\": \"x\", \"profile\": \"linux\", \"memory\": \"lots\"}", &o),
+               400, "create with a bad size: 400");
+        is_int(call(&c, "POST", "/v1/vms", "{\"name\": \"x\", \"profile\": \"linux\", \"kernel\": \"vmlinux\"}", &o),
+               400, "a relative kernel path: 400 (the daemon's cwd is not the client's)");
+        is_int(call(&c, "PUT", "/v1/vms/ghost", "{}", &o), 400, "PUT without config: 400");
+        ok(api_is_events("GET", "/v1/events") && !api_is_events("POST", "/v1/events"), "the events route");
+        json_object_put(o);
+}
+
+static void test_notify(const char *dir) {
+        unsetenv("NOTIFY_SOCKET");
+        is_int(api_sd_notify("READY=1"), 0, "no NOTIFY_SOCKET: nothing sent");
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/notify", dir);
+        ok(n > 0 && (size_t) n < sizeof sa.sun_path, "the notify path fits");
+        const char *path = sa.sun_path;
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ok(bind(fd, (struct sockaddr *) &sa, sizeof sa) == 0, "a notify socket (path)");
+        setenv("NOTIFY_SOCKET", path, 1);
+        is_int(api_sd_notify("READY=1"), 1, "READY=1 sent");
+        char buf[64] = { 0 };
+        is_int(recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT), 7, "one datagram of 7 bytes");
+        is_str(buf, "READY=1", "it reads READY=1");
+
+        /* Abstract: "@name" is "\0name" with no terminator counted. */
+        char name[64];
+        snprintf(name, sizeof name, "phyllome-test-%d", (int) getpid());
+        struct sockaddr_un ab = { .sun_family = AF_UNIX };
+        memcpy(ab.sun_path + 1, name, strlen(name));
+        _cleanup_close_ int afd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ok(bind(afd, (struct sockaddr *) &ab, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name))) == 0,
+           "an abstract notify socket");
+        char at[70];
+        snprintf(at, sizeof at, "@%s", name);
+        setenv("NOTIFY_SOCKET", at, 1);
+        is_int(api_sd_notify("STOPPING=1"), 1, "sent to the abstract name");
+        memset(buf, 0, sizeof buf);
+        is_int(recv(afd, buf, sizeof buf - 1, MSG_DONTWAIT), 10, "it arrived");
+        is_str(buf, "STOPPING=1", "STOPPING=1");
+        setenv("NOTIFY_SOCKET", "relative", 1);
+        is_int(api_sd_notify("READY=1"), -EINVAL, "a relative NOTIFY_SOCKET is refused");
+        unsetenv("NOTIFY_SOCKET");
+
+        int lfd;
+        unsetenv("LISTEN_PID");
+        is_int(api_sd_listen_fd(&lfd), -ENOENT, "not socket-activated");
+        setenv("LISTEN_PID", "1", 1);
+        setenv("LISTEN_FDS", "1", 1);
+        is_int(api_sd_listen_fd(&lfd), -ENOENT, "LISTEN_PID of another process is ignored");
+        unsetenv("LISTEN_PID");
+        unsetenv("LISTEN_FDS");
+}
+
+static void test_socket_and_client(const char *home) {
+        char *p = NULL;
+        phy_error err = { 0 };
+        setenv("PHYLLOME_HOME", home, 1);
+        unsetenv("PHYLLOME_SOCKET");
+        is_int(api_socket_path(home, false, &p, &err), 0, "socket path with PHYLLOME_HOME");
+        char want[512];
+        snprintf(want, sizeof want, "%s/phyllod.sock", home);
+        is_str(p, want, "it is <home>/phyllod.sock");
+        free(p);
+        setenv("PHYLLOME_SOCKET", "/tmp/x.sock", 1);
+        is_int(api_socket_path(home, false, &p, &err), 0, "$PHYLLOME_SOCKET");
+        is_str(p, "/tmp/x.sock", "overrides");
+        free(p);
+        unsetenv("PHYLLOME_SOCKET");
+
+        json_object *o = NULL;
+        int r = api_client_request(want, "GET", "/v1/version", NULL, 1000, &o, &err);
+        ok(r == -ENOENT || r == -ECONNREFUSED, "no daemon: the client says so (%d)", r);
+
+        int lfd = -1;
+        is_int(api_listen(want, false, &lfd, &err), 0, "api_listen");
+        struct stat st;
+        ok(stat(want, &st) == 0 && (st.st_mode & 0777) == 0600, "the socket is mode 0600");
+        struct api_server *srv = NULL;
+        struct api_server_opts so = { .listen_fd = lfd, .ctx = { .root = "/", .home = home } };
+        is_int(api_server_start(&so, &srv, &err), 0, "the server starts");
+        int lfd2 = -1;
+        is_int(api_listen(want, false, &lfd2, &err), -EADDRINUSE, "a second daemon on a live socket is refused");
+        r = api_client_request(want, "GET", "/v1/version", NULL, 5000, &o, &err);
+        is_int(r, 200, "the client gets 200");
+        json_object *v;
+        ok(o && json_object_object_get_ex(o, "api", &v) && strcmp(json_object_get_string(v), "v1") == 0, "and the JSON");
+        json_object_put(o);
+        r = api_client_request(want, "GET", "/v1/vms/ghost", NULL, 5000, &o, &err);
+        is_int(r, 404, "an error comes back with its status");
+        ok(strstr(msg_of(o), "no VM named 'ghost'") != NULL, "and its message");
+        json_object_put(o);
+        api_server_stop(srv);
+        close(lfd);
+        unlink(want);
+}
+
+int main(void) {
+        char home[] = "/tmp/phyllome-test-api.XXXXXX";
+        if (!mkdtemp(home))
+                return 1;
+        test_peer();
+        test_routes(home);
+        test_notify(home);
+        test_socket_and_client(home);
+        rm_rf(home);
+        return tap_done();
+}

@@ -256,14 +256,11 @@ int net_agent_interfaces(const char *sock_path, int timeout_ms, json_object **re
 
 /* query-chardev's frontend-open for the agent's port: true once the guest
  * opened it, i.e. an agent runs.  Saves a timeout on guests without one. */
-static bool agent_port_open(const char *run_dir) {
-        _cleanup_free_ char *path = NULL;
-        _cleanup_qmp_ struct qmp *q = NULL;
+static bool agent_port_open(struct qmp *q) {
         phy_error err = { 0 };
         json_object *list = NULL;
         bool open = false;
-        if (asprintf(&path, "%s/qmp.sock", run_dir) < 0 || qmp_open_path(path, 2000, &q, &err) < 0 ||
-            qmp_command(q, "query-chardev", NULL, 2000, &list, &err) < 0)
+        if (qmp_command(q, "query-chardev", NULL, 2000, &list, &err) < 0)
                 return false;
         for (size_t i = 0; json_object_is_type(list, json_type_array) && i < json_object_array_length(list); i++) {
                 json_object *c = json_object_array_get_idx(list, i), *fo = NULL;
@@ -275,12 +272,42 @@ static bool agent_port_open(const char *run_dir) {
         return open;
 }
 
-json_object *net_status_json(const struct vm_def *d, const char *run_dir) {
-        json_object *o = json_object_new_object(), *ifs = NULL;
-        json_object_object_add(o, "networks", net_nics_to_json(d));
-        _cleanup_free_ char *sock = NULL;
+/* The backend each NIC runs with now, from HMP "info network" lines
+ * "net-NAME: index=0,type=user,..." (slirp) or "type=stream" (passt);
+ * "absent" for a NIC of the definition that the running VM lacks. */
+static void nics_live(struct qmp *q, json_object *nets) {
         phy_error err = { 0 };
-        if (run_dir && d->agent != VM_OFF && agent_port_open(run_dir) && asprintf(&sock, "%s/qga.sock", run_dir) >= 0 &&
+        json_object *args = json_object_new_object(), *ret = NULL;
+        json_object_object_add(args, "command-line", json_object_new_string("info network"));
+        if (qmp_command(q, "human-monitor-command", args, 2000, &ret, &err) < 0)
+                return;
+        const char *text = json_object_get_string(ret);
+        for (size_t i = 0; text && i < json_object_array_length(nets); i++) {
+                json_object *n = json_object_array_get_idx(nets, i);
+                const char *name = member_string(n, "name"), *mode = member_string(n, "mode");
+                if (!name || !mode || strcmp(mode, "user") != 0)
+                        continue;
+                char key[96];
+                snprintf(key, sizeof key, "net-%s: ", name);
+                const char *at = strstr(text, key), *type = at ? strstr(at, "type=") : NULL;
+                const char *be = !type ? "absent" : strncmp(type, "type=user", 9) == 0 ? "slirp" :
+                                 strncmp(type, "type=stream", 11) == 0 ? "passt" : NULL;
+                if (be)
+                        json_object_object_add(n, "backend", json_object_new_string(be));
+        }
+        json_object_put(ret);
+}
+
+json_object *net_status_json(const struct vm_def *d, const char *run_dir) {
+        json_object *o = json_object_new_object(), *ifs = NULL, *nets = net_nics_to_json(d);
+        json_object_object_add(o, "networks", nets);
+        _cleanup_free_ char *qsock = NULL, *sock = NULL;
+        _cleanup_qmp_ struct qmp *q = NULL;
+        phy_error err = { 0 };
+        if (!run_dir || asprintf(&qsock, "%s/qmp.sock", run_dir) < 0 || qmp_open_path(qsock, 2000, &q, &err) < 0)
+                return o;
+        nics_live(q, nets);
+        if (d->agent != VM_OFF && agent_port_open(q) && asprintf(&sock, "%s/qga.sock", run_dir) >= 0 &&
             net_agent_interfaces(sock, 2000, &ifs, &err) == 0)
                 json_object_object_add(o, "guest_interfaces", ifs);
         return o;

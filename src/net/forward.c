@@ -127,9 +127,12 @@ int net_hotfwd(struct qmp *q, const char *nic, const char *spec, bool add, phy_e
         size_t n = strlen(msg);
         while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
                 msg[--n] = '\0';
-        if (n == 0)
+        /* hostfwd_remove reports its success ("host forwarding rule for ... removed"). */
+        if (n == 0 || (!add && strstr(msg, " removed") && !strstr(msg, "could not")))
                 return 0;
-        if (strstr(msg, "not found") || strstr(msg, "invalid netdev") || strstr(msg, "not a user"))
+        /* slirp_lookup's words for a netdev that is not slirp (passt's stream) or not there. */
+        if (strstr(msg, "not found") || strstr(msg, "invalid netdev") || strstr(msg, "not a user") ||
+            strstr(msg, "invalid device") || strstr(msg, "unrecognized"))
                 return phy_error_set(err, EOPNOTSUPP, "network '%s' cannot change forwards while running (%s)", nic,
                                      msg);
         return phy_error_set(err, EIO, "QEMU refused to %s forward '%s' on network '%s': %s",

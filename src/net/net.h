@@ -125,6 +125,7 @@ int net_agent_interfaces(const char *sock_path, int timeout_ms, struct json_obje
 /* The same over a connected stream socket (taken, also on failure). */
 int net_agent_interfaces_fd(int fd, int timeout_ms, struct json_object **ret, phy_error *err);
 /* For status: {"networks": net_nics_to_json(d)} and, when run_dir is
- * given (the VM runs) and the guest opened the agent's port (QMP
+ * given (the VM runs), each user NIC's backend as QEMU runs it ("absent"
+ * when not plugged) and, when the guest opened the agent's port (QMP
  * query-chardev), "guest_interfaces" from the agent. */
 struct json_object *net_status_json(const struct vm_def *d, const char *run_dir);

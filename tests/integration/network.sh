@@ -2,7 +2,8 @@
 # Networking and shared folders with the real QEMU, passt, virtiofsd and the
 # tiny guest.  One boot checks a port forward (host 127.0.0.1 -> guest httpd),
 # a 9p and a virtiofs share read by the guest, and read-only shares refusing
-# its writes; a second boot checks the slirp fallback.  Traffic goes only to
+# its writes; a second boot checks the slirp fallback, live forwards and NIC
+# hot-plug (the guest sees eth1 come and go).  Traffic goes only to
 # 127.0.0.1; the guest gets an address but no route (tests/guest/init).
 set -u
 . "$(dirname "$0")/tap.sh"
@@ -75,6 +76,17 @@ ok $([ ! -e "$share/rovfs/phyllome-write.txt" ] && [ ! -e "$share/ro9p/phyllome-
 # The monitor's own children (virtiofsd forks its sandboxed worker below them).
 vfs_pids=$(pgrep -P "$(lc_field "$vm" monitor_pid)" -f -- "virtiofsd .*source=$share/" | tr '\n' ' ')
 is "$(wc -w <<<"$vfs_pids")" 2 "one virtiofsd per virtiofs share"
+# Changes while it runs: passt holds its forwards on its own command line,
+# shares are set up before QEMU starts: both apply at the next start.
+port3=$(free_port)
+out=$("$PHYLLO" net forward add "$vm" "tcp:$port3:81" 2>&1)
+like "$out" "applies at the next start" "passt: a new forward applies at the next start"
+out=$("$PHYLLO" share add "$vm" "$share/rwvfs" later 2>&1)
+like "$out" "running: this applies at its next start" "share add on a running VM applies at the next start"
+"$PHYLLO" share remove "$vm" later >/dev/null
+is "$("$PHYLLO" status "$vm" --json | jq -r '.networks[0] | "\(.backend) \(.forwards | join(","))"')" \
+  "passt tcp:$port:80,tcp:$port3:81" "status: the NIC's backend as it runs and its forwards"
+"$PHYLLO" net forward remove "$vm" "tcp:$port3:81" >/dev/null
 "$PHYLLO" stop "$vm" --timeout 30 >/dev/null
 ok $? "stop"
 gone=0
@@ -87,5 +99,36 @@ PHYLLOME_PASST= "$PHYLLO" start "$vm" >/dev/null 2>&1
 ok $? "start with slirp"
 lc_wait_log "$vm" 'PHYLLOME-GUEST-READY' 90
 is "$(fetch "$port")" "PHYLLOME-HTTP-OK" "a file from the guest's httpd through the slirp forward"
+
+# slirp takes forwards live (hostfwd_add/remove over QMP).
+port2=$(free_port)
+out=$("$PHYLLO" net forward add "$vm" "tcp:$port2:80" 2>&1)
+like "$out" "applied to the running VM" "net forward add is applied to the running slirp VM"
+is "$(fetch "$port2")" "PHYLLOME-HTTP-OK" "the live forward reaches the guest's httpd"
+out=$("$PHYLLO" net forward add "$vm" "tcp:$port2:81" 2>&1); rc=$?
+ok $((rc == 0)) "a second forward on that host port is refused"
+like "$out" "host port $port2" "naming the port"
+"$PHYLLO" net forward remove "$vm" "tcp:$port2:80" >/dev/null
+ok $? "net forward remove on the running VM"
+curl -s --max-time 5 "http://127.0.0.1:$port2/index.html" >/dev/null; rc=$?
+ok $((rc == 0)) "the removed forward no longer listens (curl exit $rc)"
+is "$("$PHYLLO" net forward list "$vm" --json | jq -r '[.[].host_port] | join(",")')" "$port" \
+  "the definition keeps only the first forward"
+
+# NIC hot-plug: the guest sees eth1 appear, then go.
+out=$("$PHYLLO" net nic add "$vm" net1 2>&1)
+like "$out" "hot-plugged into the running VM" "net nic add hot-plugs a NIC" || diag "$out"
+mac1=$(sed -n '/^\[network net1\]/,/^\[/s/^mac = //p' "$conf")
+printf 'echo "ADDED-$(phyllome-info) $(cat /sys/class/net/eth1/address)"\n' | "$PHYLLO" console "$vm" >/dev/null 2>&1
+lc_wait_log "$vm" 'ADDED-PHYLLOME-GUEST-INFO' 30
+like "$("$PHYLLO" logs "$vm" | grep ADDED-PHYLLOME)" "net=eth0,eth1 $mac1" "the guest sees eth1 with the stored MAC"
+is "$("$PHYLLO" status "$vm" --json | jq -r '[.networks[] | "\(.name):\(.backend)"] | join(" ")')" \
+  "net0:slirp net1:slirp" "status shows both NICs as QEMU runs them"
+out=$("$PHYLLO" net nic remove "$vm" net1 2>&1)
+like "$out" "unplugged from the running VM" "net nic remove unplugs it" || diag "$out"
+printf 'echo "REMOVED-$(phyllome-info)"\n' | "$PHYLLO" console "$vm" >/dev/null 2>&1
+lc_wait_log "$vm" 'REMOVED-PHYLLOME-GUEST-INFO' 30
+like "$("$PHYLLO" logs "$vm" | grep REMOVED-PHYLLOME)" "net=eth0\$" "the guest no longer has eth1"
+ok $(grep -q 'network net1' "$conf"; [ $? -ne 0 ]; echo $?) "and the definition no longer has it"
 "$PHYLLO" kill "$vm" >/dev/null 2>&1
 tap_done

@@ -21,9 +21,9 @@ struct json_object;
 /* Request bodies above this are refused with 413. */
 #define API_BODY_MAX (1024u * 1024)
 
-/* The default socket: <home>/phyllod.sock when $PHYLLOME_HOME is set (one
- * daemon per home, as for the run dirs), else /run/phyllome/phyllod.sock in
- * system mode, else $XDG_RUNTIME_DIR/phyllome/phyllod.sock, else (root)
+/* The default socket: /run/phyllome/phyllod.sock in system mode, else
+ * <home>/phyllod.sock when $PHYLLOME_HOME is set (one daemon per home, as for
+ * the run dirs), else $XDG_RUNTIME_DIR/phyllome/phyllod.sock, else (root)
  * /run/phyllome/phyllod.sock.  $PHYLLOME_SOCKET overrides all of them. */
 int api_socket_path(const char *home, bool system, char **ret, phy_error *err);
 

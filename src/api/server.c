@@ -290,9 +290,11 @@ int api_socket_path(const char *home, bool system, char **ret, phy_error *err) {
         int r;
         if (env && *env)
                 r = asprintf(&p, "%s", env);
+        else if (system)
+                r = asprintf(&p, "/run/phyllome/phyllod.sock");
         else if (getenv("PHYLLOME_HOME") && home)
                 r = asprintf(&p, "%s/phyllod.sock", home);
-        else if (system || ((!xdg || !*xdg) && geteuid() == 0))
+        else if ((!xdg || !*xdg) && geteuid() == 0)
                 r = asprintf(&p, "/run/phyllome/phyllod.sock");
         else if (xdg && *xdg)
                 r = asprintf(&p, "%s/phyllome/phyllod.sock", xdg);

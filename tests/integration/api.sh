@@ -186,7 +186,11 @@ a=$(sw); sleep 2; b=$(sw)
 is "$((b - a))" 0 "idle phyllod: no context switch in 2 s over all its threads"
 rss=$(awk '/^VmRSS/ {print $2}' /proc/"$PD_PID"/status)
 diag "phyllod idle RSS: $rss kB, threads: $(awk '/^Threads/ {print $2}' /proc/"$PD_PID"/status)"
-[ "$rss" -lt 20480 ]; ok $? "idle RSS under 20 MiB ($rss kB)"
+if ldd "$PHYLLOD" | grep -q libasan; then
+  ok 0 "# SKIP idle RSS bound: ASan's shadow memory is counted"
+else
+  [ "$rss" -lt 20480 ]; ok $? "idle RSS under 20 MiB ($rss kB)"
+fi
 
 # ---- kill -9 phyllod while a runs; a new one finds it and controls it
 qpid=$(lc_field a qemu_pid)
@@ -219,5 +223,21 @@ is "$(status_of GET /v1/vms/a)" 404 "a is gone"
 kill "$PD_PID"; wait "$PD_PID"
 is "$?" 0 "SIGTERM ends phyllod cleanly"
 [ ! -e "$S" ]; ok $? "and it removed its socket"
+# ---- socket activation: systemd's listener as fd 3 (systemd-socket-activate)
+if command -v systemd-socket-activate >/dev/null; then
+  coproc SA { exec systemd-socket-activate -E PHYLLOME_HOME -l "$PHYLLOME_HOME/sa.sock" "$PHYLLOD" 2>&1; }
+  sa_pid=$SA_PID; tap_own_pid "$sa_pid"
+  exec {safd}<&"${SA[0]}"
+  read -r -t 10 -u "$safd" line   # "Listening on ... as 3." once the socket exists
+  r=$(curl -s --max-time 10 --unix-socket "$PHYLLOME_HOME/sa.sock" http://localhost/v1/vms)
+  is "$(jq -r '.vms | map(.name) | join(",")' <<<"$r")" h "socket-activated phyllod answers on the passed socket"
+  # It runs phyllod as its child: that one ends first, by its pid.
+  for p in $(cat /proc/"$sa_pid"/task/*/children 2>/dev/null); do kill "$p"; done
+  kill "$sa_pid"; wait "$sa_pid" 2>/dev/null
+  exec {safd}<&-
+else
+  ok 0 "# SKIP socket activation: systemd-socket-activate is not installed"
+fi
+
 diag "api test: $((SECONDS - t0)) s"
 tap_done

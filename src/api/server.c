@@ -314,20 +314,14 @@ int api_socket_path(const char *home, bool system, char **ret, phy_error *err) {
         return 0;
 }
 
-static int fill_addr(const char *path, struct sockaddr_un *sa, phy_error *err) {
-        *sa = (struct sockaddr_un) { .sun_family = AF_UNIX };
-        size_t n = strlen(path);
-        if (n >= sizeof sa->sun_path)
-                return phy_error_set(err, ENAMETOOLONG, "the socket path '%s' is too long", path);
-        memcpy(sa->sun_path, path, n + 1);
-        return 0;
-}
-
 int api_listen(const char *path, bool system, int *ret_fd, phy_error *err) {
-        struct sockaddr_un sa;
-        int r = fill_addr(path, &sa, err);
-        if (r < 0)
-                return r;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        size_t plen = strlen(path);
+        int r;
+        if (plen >= sizeof sa.sun_path)
+                return phy_error_set(err, ENAMETOOLONG, "the socket path '%s' is longer than %zu bytes", path,
+                                     sizeof sa.sun_path - 1);
+        memcpy(sa.sun_path, path, plen + 1);
         _cleanup_free_ char *dir = strdup(path);
         if (!dir)
                 return phy_error_set(err, ENOMEM, "out of memory");

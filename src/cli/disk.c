@@ -12,7 +12,7 @@
 #include "vm/vm.h"
 
 static const char add_usage[] =
-        "disk add NAME (--size SIZE | --image PATH) [--bus virtio|scsi|sata|nvme] [--name DISK]";
+        "disk add NAME (--size SIZE [--encrypt --key-file FILE] | --image PATH) [--bus virtio|scsi|sata|nvme] [--name DISK]";
 static const char list_usage[] = "disk list NAME [--json]";
 static const char resize_usage[] = "disk resize NAME DISK SIZE [--shrink]";
 static const char remove_usage[] = "disk remove NAME DISK [--keep-file]";
@@ -30,8 +30,10 @@ static int bus_from_name(const char *s) {
 int cmd_disk_add(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = {
                 { "size", required_argument, NULL, 's' }, { "image", required_argument, NULL, 'i' },
-                { "bus", required_argument, NULL, 'b' },  { "name", required_argument, NULL, 'n' }, { 0 } };
+                { "bus", required_argument, NULL, 'b' },  { "name", required_argument, NULL, 'n' },
+                { "encrypt", no_argument, NULL, 'e' },    { "key-file", required_argument, NULL, 'k' }, { 0 } };
         struct store_disk_add o = { 0 };
+        bool encrypt = false;
         for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
                 unsigned long long v;
                 switch (c) {
@@ -42,6 +44,8 @@ int cmd_disk_add(struct cli_ctx *ctx, int argc, char **argv) {
                         break;
                 case 'i': o.image = optarg; break;
                 case 'n': o.disk = optarg; break;
+                case 'e': encrypt = true; break;
+                case 'k': o.key_file = optarg; break;
                 case 'b':
                         if ((o.bus = bus_from_name(optarg)) < 0)
                                 return cli_usage_error(add_usage, "invalid bus '%s'; use virtio, scsi, sata or nvme", optarg);
@@ -53,6 +57,9 @@ int cmd_disk_add(struct cli_ctx *ctx, int argc, char **argv) {
                 return cli_usage_error(add_usage, "expected one VM name");
         if (!!o.size == !!o.image)
                 return cli_usage_error(add_usage, "give either --size or --image");
+        if (encrypt != !!o.key_file)
+                return cli_usage_error(add_usage, "--encrypt needs --key-file FILE (a file only you can read, e.g. "
+                                       "made with: head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE)");
         const char *home;
         if (cli_home(ctx, &home) < 0)
                 return 1;

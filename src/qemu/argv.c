@@ -401,12 +401,18 @@ static void add_disks(struct builder *b) {
                 snprintf(node, sizeof node, "disk-%s", d->name);
                 _cleanup_free_ char *p = vm_path(b, d->path);
                 const char *ro = d->readonly ? ",read-only=on" : "";
-                char io[64];
+                char io[64], enc[160] = "";
                 disk_io_opts(b, p, io, sizeof io);
+                if (d->key_file) {
+                        /* LUKS: QEMU reads the key from the file itself; it never appears on the command line. */
+                        _cleanup_free_ char *k = vm_path(b, d->key_file);
+                        addf(b, "-object", "secret,id=sec-%s,file=%s", node, k ? k : "");
+                        snprintf(enc, sizeof enc, ",encrypt.format=luks,encrypt.key-secret=sec-%s", node);
+                }
                 /* discard=unmap frees host space when the guest trims; detect-zeroes turns zero writes into it. */
                 addf(b, "-blockdev", "driver=file,node-name=%s-file,filename=%s%s,discard=unmap%s", node, p, io, ro);
-                addf(b, "-blockdev", "driver=%s,node-name=%s,file=%s-file,discard=unmap,detect-zeroes=unmap%s",
-                     d->format ? d->format : "qcow2", node, node, ro);
+                addf(b, "-blockdev", "driver=%s,node-name=%s,file=%s-file,discard=unmap,detect-zeroes=unmap%s%s",
+                     d->format ? d->format : "qcow2", node, node, enc, ro);
                 add_block_device(b, node, d->bus, false, boot++);
         }
 }

@@ -109,6 +109,10 @@ int store_clone(const char *home, const char *src, const char *dst, bool full, e
                 return phy_error_set(err, ENOMEM, "out of memory");
         if (access(ddir, F_OK) == 0)
                 return phy_error_set(err, EEXIST, "a VM named '%s' already exists (%s)", dst, ddir);
+        for (size_t i = 0; i < s.n_disks; i++)
+                if (s.disks[i].key_file)
+                        return phy_error_set(err, ENOTSUP, "disk '%s' of VM '%s' is encrypted; encrypted disks cannot be "
+                                             "cloned yet (export and import the VM instead)", s.disks[i].name, src);
         if (!full) {
                 if (has_snapshots(sdir))
                         return phy_error_set(err, ENOTSUP, "VM '%s' has snapshots, which a linked clone would freeze "

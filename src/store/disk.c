@@ -9,6 +9,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "qemu/argv.h"
 #include "store.h"
 #include "store-internal.h"
 #include "vm/vm.h"
@@ -46,6 +47,32 @@ static int no_disk(const struct vm_def *d, const char *disk, phy_error *err) {
                              list && *list ? list : "none");
 }
 
+int store_image_args(const char *vmdir, const struct vm_disk *k, const char *path, strv *argv, phy_error *err) {
+        if (!k->key_file)
+                return strv_push(argv, path) < 0 ? phy_error_set(err, ENOMEM, "out of memory") : 0;
+        /* An encrypted qcow2 opens only with its key: a secret object read from the key file. */
+        _cleanup_free_ char *key = vm_path_resolve(vmdir, k->key_file), *ek = NULL, *ep = NULL;
+        if (!key || !(ek = qemu_opt_escape(key)) || !(ep = qemu_opt_escape(path)))
+                return phy_error_set(err, ENOMEM, "out of memory");
+        if (strv_push(argv, "--object") < 0 || strv_pushf(argv, "secret,id=sec0,file=%s", ek) < 0 ||
+            strv_push(argv, "--image-opts") < 0 ||
+            strv_pushf(argv, "driver=qcow2,file.filename=%s,encrypt.format=luks,encrypt.key-secret=sec0", ep) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        return 0;
+}
+
+int store_check_key_file(const char *path, phy_error *err) {
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return phy_error_set(err, errno, "cannot use the key file '%s': %s", path, strerror(errno));
+        if (!S_ISREG(st.st_mode) || st.st_size == 0)
+                return phy_error_set(err, EINVAL, "the key file '%s' must be a non-empty regular file", path);
+        if (st.st_mode & 077)
+                return phy_error_set(err, EPERM, "the key file '%s' can be read by other users (mode %04o); "
+                                     "chmod 600 it first", path, (unsigned) (st.st_mode & 07777));
+        return 0;
+}
+
 /* True when a disk label is usable as a section label and a file name. */
 static bool disk_name_valid(const char *s) {
         return vm_name_valid(s);
@@ -78,9 +105,17 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
         if (!label)
                 return phy_error_set(err, ENOMEM, "out of memory");
 
-        _cleanup_free_ char *format = strdup("qcow2");
+        _cleanup_free_ char *format = strdup("qcow2"), *key = NULL;
         if (!format)
                 return phy_error_set(err, ENOMEM, "out of memory");
+        if (o->key_file && o->image)
+                return phy_error_set(err, EINVAL, "--encrypt makes a new disk; it cannot be used with --image");
+        if (o->key_file) {
+                if ((r = store_check_key_file(o->key_file, err)) < 0)
+                        return r;
+                if (!(key = realpath(o->key_file, NULL)))
+                        return phy_error_set(err, errno, "cannot resolve '%s': %s", o->key_file, strerror(errno));
+        }
         if (o->image) {
                 /* An existing image: raw and qcow2 are used where they are; others are converted. */
                 _cleanup_(json_object_putp) json_object *info = NULL;
@@ -118,8 +153,14 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
                         return phy_error_set(err, EEXIST, "'%s' exists already; choose another --name", abs);
                 char sz[32];
                 snprintf(sz, sizeof sz, "%llu", (unsigned long long) o->size);
-                char *argv[] = { (char *) qemu_img, "create", "-q", "-f", "qcow2", abs, sz, NULL };
-                if ((r = store_qemu_img(qemu_img, "creating the disk image", argv, NULL, err)) < 0) {
+                _cleanup_free_ char *obj = NULL, *ek = key ? qemu_opt_escape(key) : NULL;
+                if (key && (!ek || asprintf(&obj, "secret,id=sec0,file=%s", ek) < 0))
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                char *plain[] = { (char *) qemu_img, "create", "-q", "-f", "qcow2", abs, sz, NULL };
+                /* LUKS inside qcow2; the key reaches qemu-img as a secret object read from the file. */
+                char *luks[] = { (char *) qemu_img, "create", "-q", "--object", obj, "-f", "qcow2", "-o",
+                                 "encrypt.format=luks,encrypt.key-secret=sec0", abs, sz, NULL };
+                if ((r = store_qemu_img(qemu_img, "creating the disk image", key ? luks : plain, NULL, err)) < 0) {
                         (void) unlink(abs);
                         return r;
                 }
@@ -135,8 +176,9 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
                 nd->name = strdup(label);
                 nd->path = strdup(rel);
                 nd->format = strdup(format);
+                nd->key_file = key ? strdup(key) : NULL;
                 d.n_disks++;
-                if (!nd->name || !nd->path || !nd->format)
+                if (!nd->name || !nd->path || !nd->format || (key && !nd->key_file))
                         r = phy_error_set(err, ENOMEM, "out of memory");
         }
         if (r >= 0)
@@ -217,11 +259,15 @@ int store_disk_resize(const char *home, const char *name, const char *disk, uint
         if (cur >= 0 && size == (uint64_t) cur)
                 return 0;
         const char *f = store_json_str(info, "format");
-        char sz[32];
-        snprintf(sz, sizeof sz, "%llu", (unsigned long long) size);
-        char *argv[] = { (char *) qemu_img, "resize", "-q", "-f", (char *) (f ? f : "qcow2"), p, sz, NULL };
-        char *argv_shrink[] = { (char *) qemu_img, "resize", "-q", "--shrink", "-f", (char *) (f ? f : "qcow2"), p, sz, NULL };
-        if ((r = store_qemu_img(qemu_img, "resizing the disk", shrink ? argv_shrink : argv, NULL, err)) < 0)
+        _cleanup_strv_ strv argv = { 0 };
+        if (strv_push_many(&argv, qemu_img, "resize", "-q", NULL) < 0 || (shrink && strv_push(&argv, "--shrink") < 0) ||
+            (!k->key_file && strv_push_many(&argv, "-f", f ? f : "qcow2", NULL) < 0))
+                return phy_error_set(err, ENOMEM, "out of memory");
+        if ((r = store_image_args(dir, k, p, &argv, err)) < 0)
+                return r;
+        if (strv_pushf(&argv, "%llu", (unsigned long long) size) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        if ((r = store_qemu_img(qemu_img, "resizing the disk", argv.v, NULL, err)) < 0)
                 return r;
         /* Keep the definition's size in step with the image. */
         k->size = size;

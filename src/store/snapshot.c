@@ -70,10 +70,12 @@ static int disk_has_snapshot(const struct snapctx *c, size_t i, const char *snap
 
 static int snap_img(const struct snapctx *c, const char *flag, const char *snap, size_t i, phy_error *err) {
         _cleanup_free_ char *p = disk_path(c, i), *what = NULL;
-        if (!p || asprintf(&what, "snapshot '%s' of disk '%s'", snap, c->def.disks[i].name) < 0)
+        _cleanup_strv_ strv argv = { 0 };
+        if (!p || asprintf(&what, "snapshot '%s' of disk '%s'", snap, c->def.disks[i].name) < 0 ||
+            strv_push_many(&argv, c->qemu_img, "snapshot", flag, snap, NULL) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        char *argv[] = { c->qemu_img, "snapshot", (char *) flag, (char *) snap, p, NULL };
-        return store_qemu_img(c->qemu_img, what, argv, NULL, err);
+        int r = store_image_args(c->dir, &c->def.disks[i], p, &argv, err);
+        return r < 0 ? r : store_qemu_img(c->qemu_img, what, argv.v, NULL, err);
 }
 
 static int check_snap_name(const char *snap, phy_error *err) {

@@ -31,6 +31,7 @@ struct store_disk_add {
         uint64_t size;          /* new image of this size (qcow2) */
         const char *image;      /* or attach this image: raw and qcow2 in place, others converted */
         int bus;                /* enum vm_bus; 0: virtio */
+        const char *key_file;   /* a new LUKS-encrypted qcow2 with the key in this 0600 file */
 };
 /* Adds a disk to VM name's definition.  Takes effect at the next start
  * (*ret_pending true when the VM is running now).  The name of the new

@@ -193,7 +193,7 @@ static const struct section_info sections[_SEC_MAX] = {
         [SEC_MEMORY] = { "memory", false, { "size" } },
         [SEC_FIRMWARE] = { "firmware", false, { "type", "secure-boot" } },
         [SEC_BOOT] = { "boot", false, { "kernel", "initrd", "append" } },
-        [SEC_DISK] = { "disk", true, { "path", "format", "size", "bus", "readonly" } },
+        [SEC_DISK] = { "disk", true, { "path", "format", "size", "bus", "readonly", "key-file" } },
         [SEC_CDROM] = { "cdrom", true, { "path", "bus" } },
         [SEC_NETWORK] = { "network", true, { "mode", "model", "mac", "forward", "backend" } },
         [SEC_DISPLAY] = { "display", false, { "type", "gl" } },
@@ -404,6 +404,8 @@ static int set_key(struct parser *p, const char *key, char *v) {
                         return parse_size_key(p, key, v, &k->size);
                 if (strcmp(key, "bus") == 0)
                         return PARSE_WORD(p, key, v, bus_words, k->bus);
+                if (strcmp(key, "key-file") == 0)
+                        return set_str(&k->key_file, v);
                 enum vm_tristate ro = VM_UNSET;
                 (void) PARSE_WORD(p, key, v, onoff_words, ro);
                 k->readonly = ro == VM_ON;
@@ -709,6 +711,7 @@ void vm_def_done(struct vm_def *d) {
                 free(d->disks[i].name);
                 free(d->disks[i].path);
                 free(d->disks[i].format);
+                free(d->disks[i].key_file);
         }
         free(d->disks);
         for (size_t i = 0; i < d->n_cdroms; i++) {
@@ -784,7 +787,7 @@ int vm_def_copy(const struct vm_def *src, struct vm_def *ret) {
                 struct vm_disk *k = &d.disks[d.n_disks];
                 *k = (struct vm_disk) { .size = s->size, .bus = s->bus, .readonly = s->readonly };
                 if (dup_str(&k->name, s->name) < 0 || dup_str(&k->path, s->path) < 0 ||
-                    dup_str(&k->format, s->format) < 0) {
+                    dup_str(&k->format, s->format) < 0 || dup_str(&k->key_file, s->key_file) < 0) {
                         d.n_disks++;
                         goto fail;
                 }
@@ -940,6 +943,7 @@ char *vm_def_format(const struct vm_def *d, bool with_defaults) {
                 fmt_size(&o, "size", k->size);
                 fmt_kv(&o, "bus", WORD(bus_words, k->bus));
                 fmt_kv(&o, "readonly", k->readonly ? "on" : NULL);
+                fmt_kv(&o, "key-file", k->key_file);
         }
         for (size_t i = 0; i < d->n_cdroms; i++) {
                 const struct vm_cdrom *c = &d->cdroms[i];
@@ -1085,6 +1089,7 @@ json_object *vm_def_to_json(const struct vm_def *d) {
                 jint(o, "size", k->size);
                 jstr(o, "bus", WORD(bus_words, k->bus));
                 json_object_object_add(o, "readonly", json_object_new_boolean(k->readonly));
+                jstr(o, "key-file", k->key_file);
                 json_object_array_add(a, o);
         }
         json_object_object_add(top, "disks", a);

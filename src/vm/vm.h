@@ -37,6 +37,7 @@ struct vm_disk {
         uint64_t size;          /* bytes; used when creating the image */
         enum vm_bus bus;
         bool readonly;
+        char *key_file;         /* LUKS-encrypted qcow2: file holding the key (issue 5) */
 };
 
 struct vm_cdrom {

@@ -151,10 +151,38 @@ ln -s /etc/passwd "$X/link"
 forge "$PHYLLOME_HOME/link" $(members) "tpm/link=$X/link" manifest.json="$X/manifest.json"
 refused "$PHYLLOME_HOME/link" "not a regular file" "a symlink member"
 
-# --- one boot: the imported VM runs; a running VM refuses what is unsafe ---
+# --- encrypted disk (LUKS qcow2): refused with a wrong key, boots with the right one ---
+K=$PHYLLOME_HOME/sec.key
+head -c 32 /dev/urandom | base64 >"$K"; chmod 644 "$K"
+like "$("$PHYLLO" disk add "$a-i" --size 32M --encrypt --key-file "$K" --name sec 2>&1)" "can be read by other users \(mode 0644\)" \
+   "a key file others can read is refused"
+chmod 600 "$K"
+# As root QEMU runs as an unprivileged user, who must be able to read the key.
+[ "$(id -u)" = 0 ] && chown "${PHYLLOME_QEMU_USER:-nobody}" "$K"
+"$PHYLLO" disk add "$a-i" --size 32M --encrypt --key-file "$K" --name sec >/dev/null; ok $? "disk add --encrypt --key-file"
+is "$(qemu-img info --output=json "$V/$a-i/disk-sec.qcow2" | jq -c '[.encrypted, ."format-specific".data.encrypt.format]')" \
+   '[true,"luks"]' "the new disk is a LUKS-encrypted qcow2"
+like "$("$PHYLLO" argv "$a-i" --tcg 2>/dev/null | tr '\n' ' ')" "secret,id=sec-disk-sec,file=$K .*encrypt.format=luks,encrypt.key-secret=sec-disk-sec" \
+   "QEMU gets the key as a secret object read from the key file"
+ok $(! "$PHYLLO" argv "$a-i" --tcg 2>/dev/null | grep -qF -- "$(cat "$K")"; echo $?) "the key itself is not on the command line"
+"$PHYLLO" snapshot create "$a-i" enc >/dev/null; ok $? "a snapshot includes the encrypted disk (qemu-img with the key)"
+"$PHYLLO" snapshot delete "$a-i" enc >/dev/null
+cp -p "$K" "$K.good"; head -c 32 /dev/urandom | base64 >"$K"
+s0=$(sum "$V/$a-i/disk-sec.qcow2")
+out=$("$PHYLLO" start "$a-i" 2>&1); rc=$?
+ok $([ "$rc" -ne 0 ]; echo $?) "a start with the wrong key fails"
+like "$out" "Invalid password" "the failure says the key is wrong (QEMU's words)"
+"$PHYLLO" wait "$a-i" --for stopped --timeout 30 >/dev/null; ok $? "the VM is not running"
+is "$(sum "$V/$a-i/disk-sec.qcow2")" "$s0" "the encrypted disk is unchanged"
+cp -p "$K.good" "$K"
+
+# --- one boot: the imported VM runs (with its encrypted disk); a running VM refuses what is unsafe ---
 lc_vms+=("$a-i")
-"$PHYLLO" start "$a-i" >/dev/null 2>&1; ok $? "the imported VM starts"
+"$PHYLLO" start "$a-i" >/dev/null 2>&1; ok $? "the imported VM starts with the right key"
 lc_wait_log "$a-i" 'PHYLLOME-GUEST-READY' 120; ok $? "the imported VM boots to the guest's READY marker"
+# system is vda, data is on nvme; the encrypted 32 MiB disk, opened with its key, is vdb.
+is "$("$PHYLLO" logs "$a-i" | grep -cE 'virtio_blk .*\[vdb\] 65536 512-byte logical blocks|PHYLLOME-GUEST-INFO .*disks=vda,vdb ')" 2 \
+   "the guest sees the encrypted disk (vdb, 32 MiB)"
 cmd=$(tr '\0' ' ' <"/proc/$(lc_field "$a-i" qemu_pid)/cmdline")
 like "$cmd" "virtio-blk-pci,id=disk-system,drive=disk-system,iothread=io-disk-system" "a virtio disk has its own iothread"
 # The home is on a filesystem with O_DIRECT unless it is tmpfs; the argv follows the probe.

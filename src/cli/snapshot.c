@@ -6,9 +6,11 @@
 #include <time.h>
 
 #include "cli.h"
+#include "run/run.h"
 #include "store/store.h"
 
 static const char create_usage[] = "snapshot create NAME SNAP";
+/* vmstate in --json: the snapshot holds the memory of a running VM. */
 static const char list_usage[] = "snapshot list NAME [--json]";
 static const char revert_usage[] = "snapshot revert NAME SNAP [--stop]";
 static const char delete_usage[] = "snapshot delete NAME SNAP";
@@ -52,20 +54,21 @@ int cmd_snapshot_list(struct cli_ctx *ctx, int argc, char **argv) {
                 cli_print_json(a);
                 return 0;
         }
-        printf("%-20s %-20s %-5s %-5s %s\n", "SNAPSHOT", "CREATED", "VARS", "TPM", "DISKS");
+        printf("%-20s %-20s %-5s %-5s %-6s %s\n", "SNAPSHOT", "CREATED", "VARS", "TPM", "MEMORY", "DISKS");
         for (size_t i = 0; i < json_object_array_length(a); i++) {
-                json_object *o = json_object_array_get_idx(a, i), *n, *c, *v, *t, *d;
+                json_object *o = json_object_array_get_idx(a, i), *n, *c, *v, *t, *d, *m = NULL;
                 json_object_object_get_ex(o, "name", &n);
                 json_object_object_get_ex(o, "created", &c);
                 json_object_object_get_ex(o, "vars", &v);
                 json_object_object_get_ex(o, "tpm", &t);
                 json_object_object_get_ex(o, "disks", &d);
+                json_object_object_get_ex(o, "vmstate", &m);
                 time_t when = (time_t) json_object_get_int64(c);
                 char ts[32];
                 struct tm tm;
                 strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", localtime_r(&when, &tm));
-                printf("%-20s %-20s %-5s %-5s", json_object_get_string(n), ts, json_object_get_boolean(v) ? "yes" : "no",
-                       json_object_get_boolean(t) ? "yes" : "no");
+                printf("%-20s %-20s %-5s %-5s %-6s", json_object_get_string(n), ts, json_object_get_boolean(v) ? "yes" : "no",
+                       json_object_get_boolean(t) ? "yes" : "no", json_object_get_boolean(m) ? "yes" : "no");
                 for (size_t k = 0; k < json_object_array_length(d); k++)
                         printf("%s%s", k ? "," : " ", json_object_get_string(json_object_array_get_idx(d, k)));
                 putchar('\n');
@@ -81,7 +84,8 @@ int cmd_snapshot_revert(struct cli_ctx *ctx, int argc, char **argv) {
         if (st || cli_home(ctx, &home) < 0)
                 return st ? st : 1;
         phy_error err = { 0 };
-        if (store_snapshot_revert(home, argv[optind], argv[optind + 1], stop, NULL, &err) < 0)
+        struct run_start_opts o = { .root = ctx->root, .home = home, .name = argv[optind] };
+        if (store_snapshot_revert(home, argv[optind], argv[optind + 1], stop, &o, NULL, &err) < 0)
                 return cli_fail(&err);
         printf("VM '%s' is back at snapshot '%s' (disks, UEFI vars, TPM state)\n", argv[optind], argv[optind + 1]);
         return 0;

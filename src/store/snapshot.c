@@ -18,6 +18,7 @@
 #include "fileio.h"
 #include "store.h"
 #include "store-internal.h"
+#include "qemu/qmp.h"
 #include "vm/vm.h"
 
 struct snapctx {
@@ -85,15 +86,81 @@ static int check_snap_name(const char *snap, phy_error *err) {
         return 0;
 }
 
+/* ---- a running VM: QEMU's snapshot jobs over QMP ---- */
+
+#define SNAP_JOB_ID "phyllome-snapshot"
+#define SNAP_JOB_TIMEOUT_MS (10 * 60 * 1000)
+
+static int live_open(const char *home, const char *name, struct qmp **ret, phy_error *err) {
+        _cleanup_free_ char *dir = NULL, *sock = NULL;
+        int r = run_dir_path(home, name, &dir, err);
+        if (r < 0)
+                return r;
+        if (asprintf(&sock, "%s/qmp.sock", dir) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        return qmp_open_path(sock, 10000, ret, err);
+}
+
+/* snapshot-save/-load/-delete arguments: the VM state goes into the first disk. */
+static json_object *job_args(const struct snapctx *c, const char *snap) {
+        json_object *a = json_object_new_object(), *devs = json_object_new_array();
+        char node[96];
+        json_object_object_add(a, "job-id", json_object_new_string(SNAP_JOB_ID));
+        json_object_object_add(a, "tag", json_object_new_string(snap));
+        for (size_t i = 0; i < c->def.n_disks; i++) {
+                snprintf(node, sizeof node, "disk-%s", c->def.disks[i].name);
+                json_object_array_add(devs, json_object_new_string(node));
+                if (i == 0)
+                        json_object_object_add(a, "vmstate", json_object_new_string(node));
+        }
+        json_object_object_add(a, "devices", devs);
+        return a;
+}
+
+/* Runs a snapshot job and waits (on QMP events, no polling) for it to conclude. */
+static int live_job(struct qmp *q, const char *cmd, json_object *args, phy_error *err) {
+        int r = qmp_command(q, cmd, args, 10000, NULL, err);
+        if (r < 0)
+                return r;
+        for (;;) {
+                _cleanup_(json_object_putp) json_object *ev = NULL;
+                if ((r = qmp_next_event(q, SNAP_JOB_TIMEOUT_MS, &ev, err)) < 0)
+                        return phy_error_prefix(err, "waiting for QEMU's %s job", cmd);
+                json_object *data;
+                const char *e = store_json_str(ev, "event");
+                if (!e || strcmp(e, "JOB_STATUS_CHANGE") != 0 || !json_object_object_get_ex(ev, "data", &data))
+                        continue;
+                const char *id = store_json_str(data, "id"), *st = store_json_str(data, "status");
+                if (id && st && strcmp(id, SNAP_JOB_ID) == 0 && strcmp(st, "concluded") == 0)
+                        break;
+        }
+        /* The outcome is in query-jobs; dismiss the job either way. */
+        _cleanup_(json_object_putp) json_object *jobs = NULL;
+        char msg[512] = "";
+        if ((r = qmp_command(q, "query-jobs", NULL, 10000, &jobs, err)) < 0)
+                return r;
+        for (size_t i = 0; jobs && i < json_object_array_length(jobs); i++) {
+                json_object *j = json_object_array_get_idx(jobs, i);
+                const char *id = store_json_str(j, "id"), *e = store_json_str(j, "error");
+                if (id && strcmp(id, SNAP_JOB_ID) == 0 && e)
+                        snprintf(msg, sizeof msg, "%s", e);
+        }
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "id", json_object_new_string(SNAP_JOB_ID));
+        phy_error ignore = { 0 };
+        (void) qmp_command(q, "job-dismiss", d, 10000, NULL, &ignore);
+        if (msg[0])
+                return phy_error_set(err, EIO, "QEMU's %s failed: %s", cmd, msg);
+        return 0;
+}
+
 int store_snapshot_create(const char *home, const char *name, const char *snap, const char *qemu_img,
                           phy_error *err) {
         _cleanup_(snapctx_done) struct snapctx c = { 0 };
         int r = check_snap_name(snap, err);
         if (r < 0 || (r = snapctx_load(home, name, qemu_img, &c, err)) < 0)
                 return r;
-        if (run_is_active(home, name))
-                return phy_error_set(err, EBUSY, "VM '%s' is running; stop it first ('phyllo stop %s'): snapshots "
-                                     "are taken of a stopped VM so that disks, UEFI vars and TPM state agree", name, name);
+        bool live = run_is_active(home, name);
         for (size_t i = 0; i < c.def.n_disks; i++)
                 if (c.def.disks[i].format && strcmp(c.def.disks[i].format, "qcow2") != 0)
                         return phy_error_set(err, ENOTSUP, "disk '%s' of VM '%s' is %s; snapshots need qcow2 disks "
@@ -118,6 +185,17 @@ int store_snapshot_create(const char *home, const char *name, const char *snap, 
         if (!mkdtemp(tmp))
                 return phy_error_set(err, errno, "cannot create a directory in '%s': %s", c.snaps, strerror(errno));
 
+        /* Live: the CPUs stop first, so vars, TPM state and the RAM image are of one moment. */
+        _cleanup_qmp_ struct qmp *q = NULL;
+        _cleanup_free_ char *status = NULL;
+        bool resume = false;
+        if (live && (r = live_open(home, name, &q, err)) >= 0 && (r = qmp_query_status(q, &status, err)) >= 0 &&
+            strcmp(status, "running") == 0 && (r = qmp_command(q, "stop", NULL, 10000, NULL, err)) >= 0)
+                resume = true;
+        if (r < 0) {
+                (void) rm_rf(tmp);
+                return r;
+        }
         bool has_vars = access(vars, F_OK) == 0, has_tpm = access(tpm, F_OK) == 0;
         size_t made = 0;
         _cleanup_free_ char *tv = NULL, *tt = NULL, *meta = NULL;
@@ -128,8 +206,16 @@ int store_snapshot_create(const char *home, const char *name, const char *snap, 
                 r = file_copy_atomic(vars, tv, 0600, err);
         if (r >= 0 && has_tpm)
                 r = store_copy_tree(tpm, tt, err);
-        for (; r >= 0 && made < c.def.n_disks; made++)
+        if (live && r >= 0)
+                r = live_job(q, "snapshot-save", job_args(&c, snap), err);
+        for (; !live && r >= 0 && made < c.def.n_disks; made++)
                 r = snap_img(&c, "-c", snap, made, err);
+        if (resume) {
+                phy_error e2 = { 0 };
+                int r2 = qmp_command(q, "cont", NULL, 10000, NULL, r < 0 ? &e2 : err);
+                if (r >= 0)
+                        r = r2;
+        }
         if (r >= 0) {
                 json_object *o = json_object_new_object(), *a = json_object_new_array();
                 json_object_object_add(o, "name", json_object_new_string(snap));
@@ -139,6 +225,7 @@ int store_snapshot_create(const char *home, const char *name, const char *snap, 
                 json_object_object_add(o, "disks", a);
                 json_object_object_add(o, "vars", json_object_new_boolean(has_vars));
                 json_object_object_add(o, "tpm", json_object_new_boolean(has_tpm));
+                json_object_object_add(o, "vmstate", json_object_new_boolean(live));
                 const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
                 r = file_write_atomic(meta, s, strlen(s), 0600, err);
                 json_object_put(o);
@@ -233,8 +320,8 @@ static int meta_disks(const struct snapctx *c, json_object *meta, const char *sn
         return 0;
 }
 
-int store_snapshot_revert(const char *home, const char *name, const char *snap, bool stop, const char *qemu_img,
-                          phy_error *err) {
+int store_snapshot_revert(const char *home, const char *name, const char *snap, bool stop,
+                          const struct run_start_opts *start, const char *qemu_img, phy_error *err) {
         _cleanup_(snapctx_done) struct snapctx c = { 0 };
         int r = check_snap_name(snap, err);
         if (r < 0 || (r = snapctx_load(home, name, qemu_img, &c, err)) < 0)
@@ -296,6 +383,23 @@ int store_snapshot_revert(const char *home, const char *name, const char *snap, 
                         return phy_error_set(err, errno, "cannot restore '%s': %s", tpm, strerror(errno));
         } else if ((r = rm_rf(tpm)) < 0 && r != -ENOENT)
                 return phy_error_set(err, r, "cannot remove '%s': %s", tpm, strerror(-r));
+        /* A snapshot of a running VM also holds its memory: start paused, load it, let it run on. */
+        bool vmstate = json_object_object_get_ex(meta, "vmstate", &v) && json_object_get_boolean(v);
+        if (!vmstate || !start)
+                return 0;
+        struct run_start_opts o = *start;
+        o.paused = true;
+        _cleanup_qmp_ struct qmp *q = NULL;
+        if ((r = run_start(&o, NULL, err)) < 0)
+                return phy_error_prefix(err, "disks, vars and TPM of VM '%s' are back at '%s', but it did not start "
+                                        "to load its memory", name, snap);
+        if ((r = live_open(home, name, &q, err)) < 0 || (r = live_job(q, "snapshot-load", job_args(&c, snap), err)) < 0 ||
+            (r = qmp_command(q, "cont", NULL, 10000, NULL, err)) < 0) {
+                phy_error ignore = { 0 };
+                (void) run_kill(home, name, &ignore);
+                return phy_error_prefix(err, "disks, vars and TPM of VM '%s' are back at '%s', but its memory could "
+                                        "not be loaded (the VM is stopped; a start boots it afresh)", name, snap);
+        }
         return 0;
 }
 

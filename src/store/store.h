@@ -51,16 +51,22 @@ int store_disk_remove(const char *home, const char *name, const char *disk, bool
 
 /* ---- snapshots (snapshot.c) ---------------------------------------------- */
 
-/* A snapshot of a stopped VM: an internal qcow2 snapshot in every disk plus
- * copies of the UEFI vars and the TPM state in <vm_dir>/snapshots/<snap>/. */
+/* A snapshot: an internal qcow2 snapshot in every disk plus copies of the
+ * UEFI vars and the TPM state in <vm_dir>/snapshots/<snap>/.  Of a running
+ * VM: its CPUs are stopped, vars and TPM copied, and QEMU's snapshot-save
+ * job stores disks and memory (vmstate in the first disk); then it runs on. */
 int store_snapshot_create(const char *home, const char *name, const char *snap, const char *qemu_img,
                           phy_error *err);
 /* JSON array of {name, created, disks, vars, tpm}, oldest first. */
 int store_snapshot_list(const char *home, const char *name, struct json_object **ret, phy_error *err);
 /* Brings disks, vars and TPM state back to snap.  A running VM is refused
- * unless stop (then it is stopped first). */
+ * unless stop (then it is stopped first).  A snapshot taken while the VM ran
+ * also holds its memory: with start (its root and force_tcg are used) the
+ * VM is then started paused, the memory loaded (snapshot-load) and resumed,
+ * so it runs on from the moment of the snapshot; start NULL: disks only. */
+struct run_start_opts;
 int store_snapshot_revert(const char *home, const char *name, const char *snap, bool stop,
-                          const char *qemu_img, phy_error *err);
+                          const struct run_start_opts *start, const char *qemu_img, phy_error *err);
 int store_snapshot_delete(const char *home, const char *name, const char *snap, const char *qemu_img,
                           phy_error *err);
 

@@ -64,6 +64,19 @@ static void progress_add(struct progress *p, uint64_t n) {
 
 /* ---- export -------------------------------------------------------------- */
 
+/* A regular-file header: every member is 0600, its size and time as given. */
+static struct archive_entry *file_entry(const char *path, int64_t size, time_t mtime) {
+        struct archive_entry *e = archive_entry_new();
+        if (!e)
+                return NULL;
+        archive_entry_set_pathname(e, path);
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0600);
+        archive_entry_set_size(e, size);
+        archive_entry_set_mtime(e, mtime, 0);
+        return e;
+}
+
 struct member {
         char *path;     /* inside the bundle */
         char *src;      /* file on this host */
@@ -77,14 +90,9 @@ static int write_member(struct archive *a, const char *path, const char *src, js
                 return phy_error_set(err, errno, "cannot read '%s': %s", src, strerror(errno));
         if (!S_ISREG(st.st_mode))
                 return phy_error_set(err, EINVAL, "'%s' is not a regular file", src);
-        struct archive_entry *e = archive_entry_new();
+        struct archive_entry *e = file_entry(path, st.st_size, st.st_mtime);
         if (!e)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        archive_entry_set_pathname(e, path);
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_perm(e, 0600);
-        archive_entry_set_size(e, st.st_size);
-        archive_entry_set_mtime(e, st.st_mtime, 0);
         /* The data regions (SEEK_DATA/SEEK_HOLE): holes stay holes in the bundle and on import. */
         bool sparse = false;
         for (off_t off = 0; off < st.st_size;) {
@@ -139,14 +147,9 @@ static int write_member(struct archive *a, const char *path, const char *src, js
 }
 
 static int write_buffer(struct archive *a, const char *path, const char *data, size_t len, phy_error *err) {
-        struct archive_entry *e = archive_entry_new();
+        struct archive_entry *e = file_entry(path, (int64_t) len, time(NULL));
         if (!e)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        archive_entry_set_pathname(e, path);
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_perm(e, 0600);
-        archive_entry_set_size(e, (la_int64_t) len);
-        archive_entry_set_mtime(e, time(NULL), 0);
         int r = archive_write_header(a, e);
         archive_entry_free(e);
         if (r != ARCHIVE_OK || archive_write_data(a, data, len) != (la_ssize_t) len)

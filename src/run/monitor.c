@@ -349,7 +349,8 @@ static void give_back_devices(struct monitor *m) {
                 set_error(&m->st, msg);
 }
 
-static _Noreturn void monitor_exit(struct monitor *m, int code) {
+/* Ends everything the VM had and records the final state. */
+static void monitor_cleanup(struct monitor *m) {
         give_back_devices(m);
         for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
                 client_drop(m, i);
@@ -359,6 +360,10 @@ static _Noreturn void monitor_exit(struct monitor *m, int code) {
         m->st.monitor_pid = 0;
         m->st.swtpm_pid = 0;
         state_save(m);
+}
+
+static _Noreturn void monitor_exit(struct monitor *m, int code) {
+        monitor_cleanup(m);
         /* The lock goes with the process. */
         _exit(code);
 }
@@ -373,12 +378,18 @@ static _Noreturn void monitor_fail(struct monitor *m, const phy_error *e) {
         m->st.qemu_pid = 0;
         m->st.state = RUN_FAILED;
         set_error(&m->st, e->message);
-        /* Before the report: the devices are back when the start returns. */
-        give_back_devices(m);
+        /* Everything before the report: when the start returns, the devices
+         * are back, nothing runs, state.json says failed and the lock is
+         * free, so the next command sees the truth at once. */
+        monitor_cleanup(m);
+        if (m->c->lock_fd >= 0) {
+                close(m->c->lock_fd);
+                m->c->lock_fd = -1;
+        }
         report(m->c->report_fd, 'E', m->st.error ? m->st.error : e->message);
         close(m->c->report_fd);
         m->c->report_fd = -1;
-        monitor_exit(m, 1);
+        _exit(1);
 }
 
 /* QEMU's own words when it refused to start: the lines of qemu.log. */

@@ -210,10 +210,17 @@ int net_companions_start(struct net_companions *nc, const struct vm_def *model, 
                 net_companions_stop(nc);
                 return phy_error_set(err, ENOMEM, "out of memory");
         }
+        nc->ports = calloc(model->n_nics + 1, sizeof *nc->ports);
+        if (!nc->ports) {
+                net_companions_stop(nc);
+                return phy_error_set(err, ENOMEM, "out of memory");
+        }
         nc->n_nics = model->n_nics;
         nc->n_shares = model->n_shares;
-        for (size_t i = 0; i < nc->n_nics; i++)
+        for (size_t i = 0; i < nc->n_nics; i++) {
                 nc->nic_fds[i] = -1;
+                nc->ports[i] = (struct net_port) { .qemu_fd = -1, .own_fd = -1, .sock_fd = -1 };
+        }
         for (size_t i = 0; i < nc->n_shares; i++)
                 nc->share_fds[i] = -1;
 
@@ -238,6 +245,17 @@ int net_companions_start(struct net_companions *nc, const struct vm_def *model, 
                                           model->name, n->name);
                 else
                         r = start_passt(nc, passt, n, i, run_dir, err);
+        }
+        for (size_t i = 0; i < model->n_nics && r >= 0; i++) {
+                const struct vm_nic *n = &model->nics[i];
+                if (n->mode == VM_NET_ISOLATED) {
+                        if ((r = net_port_open(&nc->ports[i], run_dir, n->network, model->name, n->name, err)) >= 0)
+                                nc->nic_fds[i] = nc->ports[i].qemu_fd;
+                } else if (n->mode == VM_NET_BRIDGE) {
+                        char tap[16];
+                        if ((r = net_tap_open(n->bridge, &nc->nic_fds[i], tap, err)) < 0)
+                                phy_error_prefix(err, "VM '%s', network '%s'", model->name, n->name);
+                }
         }
         _cleanup_free_ char *vfsd = NULL;
         for (size_t i = 0; i < model->n_shares && r >= 0; i++) {
@@ -268,6 +286,8 @@ int net_companions_start(struct net_companions *nc, const struct vm_def *model, 
 void net_companions_close_qemu_fds(struct net_companions *nc) {
         for (size_t i = 0; nc->nic_fds && i < nc->n_nics; i++)
                 if (nc->nic_fds[i] >= 0) {
+                        if (nc->ports && nc->ports[i].qemu_fd == nc->nic_fds[i])
+                                nc->ports[i].qemu_fd = -1;
                         close(nc->nic_fds[i]);
                         nc->nic_fds[i] = -1;
                 }
@@ -304,9 +324,30 @@ void net_companions_stop(struct net_companions *nc) {
                 if (pfd >= 0)
                         close(pfd);
         }
+        for (size_t i = 0; nc->ports && i < nc->n_nics; i++)
+                net_port_close(&nc->ports[i]);
+        free(nc->ports);
         free(nc->pids);
         free(nc->pidfds);
         free(nc->nic_fds);
         free(nc->share_fds);
         *nc = (struct net_companions) { 0 };
+}
+
+size_t net_companions_fds(const struct net_companions *nc, int **ret) {
+        *ret = calloc(2 * nc->n_nics + 1, sizeof(int));
+        size_t n = 0;
+        for (size_t i = 0; *ret && nc->ports && i < nc->n_nics; i++)
+                if (nc->ports[i].sock_fd >= 0) {
+                        (*ret)[n++] = nc->ports[i].own_fd;
+                        (*ret)[n++] = nc->ports[i].sock_fd;
+                }
+        return n;
+}
+
+bool net_companions_event(struct net_companions *nc, int fd) {
+        for (size_t i = 0; nc->ports && i < nc->n_nics; i++)
+                if (net_port_event(&nc->ports[i], fd))
+                        return true;
+        return false;
 }

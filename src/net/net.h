@@ -7,6 +7,7 @@
  * QEMU and stops after it, and the checks on shared directories.
  */
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "error.h"
 #include "strv.h"
@@ -47,8 +48,39 @@ bool net_nic_uses_passt(const struct vm_nic *n);
  * inside-or-above the Phyllome home (home may be NULL). */
 int net_share_check_dir(const char *path, const char *home, phy_error *err);
 
+/*
+ * Isolated networks (src/net/isolated.c): a flooding L2 hub spread over the
+ * monitors of the network's VMs.  QEMU gets qemu_fd (-netdev dgram,
+ * local.type=fd: one frame per datagram); the monitor binds sock_fd at
+ * <run root>/.networks/NETWORK/<vm>.<nic> (directory 0700) and copies frames
+ * between QEMU and every other member socket there.  No IP traffic at all.
+ */
+struct net_port {
+        int qemu_fd, own_fd, sock_fd;
+        char *dir, *path;
+        char **peers;
+        size_t n_peers;
+        int64_t scanned_ms;
+};
+/* <dirname of run_dir>/.networks/NETWORK (malloc'd). */
+int net_isolated_dir(const char *run_dir, const char *network, char **ret, phy_error *err);
+int net_port_open(struct net_port *p, const char *run_dir, const char *network, const char *vm, const char *nic,
+                  phy_error *err);
+void net_port_close_qemu_fd(struct net_port *p);
+/* Unbinds and frees; p may be zeroed or closed already. */
+void net_port_close(struct net_port *p);
+/* The monitor calls it when fd is readable: true when fd was p's. */
+bool net_port_event(struct net_port *p, int fd);
+
+/* Bridge mode (src/net/tap.c): a non-persistent tap (phytapN) from
+ * /dev/net/tun, added to bridge and up; *ret_fd for -netdev tap,fd=N.
+ * Needs CAP_NET_ADMIN: -EPERM with that said otherwise. */
+int net_tap_open(const char *bridge, int *ret_fd, char ret_name[16], phy_error *err);
+
 /* The daemons of one run.  nic_fds[i]/share_fds[i]: the socket QEMU gets
- * for NIC i (passt) / share i (virtiofs), -1 when QEMU needs none. */
+ * for NIC i (passt, isolated hub port, bridge tap) / share i (virtiofs),
+ * -1 when QEMU needs none.  ports[i]: NIC i's isolated hub port (qemu_fd
+ * -1 and own_fd -1 for other NICs); the monitor polls net_companions_fds. */
 struct net_companions {
         pid_t *pids;
         int *pidfds;
@@ -57,7 +89,12 @@ struct net_companions {
         size_t n_nics;
         int *share_fds;
         size_t n_shares;
+        struct net_port *ports;         /* n_nics of them */
 };
+/* The fds the monitor must watch for readability (hub ports); *ret malloc'd. */
+size_t net_companions_fds(const struct net_companions *nc, int **ret);
+/* Handles a readable fd of net_companions_fds; false when it is not one. */
+bool net_companions_event(struct net_companions *nc, int fd);
 
 /* Checks every forward's host port, then starts passt per user NIC that
  * uses it and virtiofsd per virtiofs share (read-only shares in a private

@@ -432,7 +432,14 @@ static void add_network(struct builder *b) {
                 if (n->mode == VM_NET_NONE)
                         continue;
                 int pfd = b->env->nic_fds && i < b->env->n_nic_fds ? b->env->nic_fds[i] : -1;
-                if (pfd >= 0) {
+                if (n->mode == VM_NET_ISOLATED || n->mode == VM_NET_BRIDGE) {
+                        /* The monitor's hub port (one frame per datagram) or the tap it
+                         * made (src/net); without a monitor (phyllo argv) the fd shows as -1. */
+                        if (n->mode == VM_NET_ISOLATED)
+                                addf(b, "-netdev", "dgram,id=net-%s,local.type=fd,local.str=%d", n->name, pfd);
+                        else
+                                addf(b, "-netdev", "tap,id=net-%s,fd=%d", n->name, pfd);
+                } else if (pfd >= 0) {
                         /* passt holds the other end and does the forwards itself. */
                         addf(b, "-netdev", "stream,id=net-%s,server=off,addr.type=fd,addr.str=%d", n->name, pfd);
                 } else {

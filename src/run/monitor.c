@@ -632,6 +632,14 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                 phy_error_set(&err, errno, "cannot set up the monitor's event loop: %s", strerror(errno));
                 monitor_fail(m, &err);
         }
+        /* Isolated networks: the monitor is the hub port (src/net/isolated.c). */
+        _cleanup_free_ int *netfds = NULL;
+        size_t n_netfds = net_companions_fds(&m->net, &netfds);
+        for (size_t i = 0; i < n_netfds; i++)
+                if (epoll_add(m->epfd, netfds[i], EPOLLIN) < 0) {
+                        phy_error_set(&err, errno, "cannot watch the isolated network's sockets: %s", strerror(errno));
+                        monitor_fail(m, &err);
+                }
         report(c->report_fd, 'R', run_state_name(m->st.state));
         close(c->report_fd);
         c->report_fd = -1;
@@ -672,6 +680,8 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                                 console_accept(m);
                         } else if (m->qmp && fd == qmp_fd(m->qmp)) {
                                 qmp_events(m);
+                        } else if (net_companions_event(&m->net, fd)) {
+                                /* a frame moved through the isolated network's hub */
                         } else {
                                 for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
                                         if (m->clients[i] == fd) {

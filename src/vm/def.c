@@ -35,7 +35,8 @@ static const char *const tpm_words[] = { [VM_TPM_NONE] = "none", [VM_TPM_EMULATE
         [VM_TPM_PASSTHROUGH] = "passthrough" };
 static const char *const nic_words[] = { [VM_NIC_VIRTIO] = "virtio", [VM_NIC_E1000E] = "e1000e",
         [VM_NIC_RTL8139] = "rtl8139" };
-static const char *const mode_words[] = { [VM_NET_NONE] = "none", [VM_NET_USER] = "user" };
+static const char *const mode_words[] = { [VM_NET_NONE] = "none", [VM_NET_USER] = "user",
+        [VM_NET_ISOLATED] = "isolated", [VM_NET_BRIDGE] = "bridge" };
 static const char *const netbe_words[] = { [VM_NETBE_PASST] = "passt", [VM_NETBE_SLIRP] = "slirp" };
 static const char *const share_type_words[] = { [VM_SHARE_VIRTIOFS] = "virtiofs", [VM_SHARE_9P] = "9p" };
 static const char *const input_words[] = { [VM_INPUT_USB_TABLET] = "usb-tablet", [VM_INPUT_VIRTIO] = "virtio" };
@@ -135,6 +136,16 @@ static bool mac_valid(const char *s) {
         return (strtoul(s, NULL, 16) & 1) == 0;
 }
 
+static bool net_name_valid(const char *s, size_t max) {
+        size_t n = strlen(s);
+        if (n == 0 || n > max || s[0] == '.' || s[0] == '-')
+                return false;
+        for (const char *c = s; *c; c++)
+                if (!isalnum((unsigned char) *c) && !strchr("._-", *c))
+                        return false;
+        return true;
+}
+
 static bool forward_valid(const char *s) {
         return net_forward_parse(s, NULL) == 0;
 }
@@ -195,7 +206,7 @@ static const struct section_info sections[_SEC_MAX] = {
         [SEC_BOOT] = { "boot", false, { "kernel", "initrd", "append" } },
         [SEC_DISK] = { "disk", true, { "path", "format", "size", "bus", "readonly", "key-file" } },
         [SEC_CDROM] = { "cdrom", true, { "path", "bus" } },
-        [SEC_NETWORK] = { "network", true, { "mode", "model", "mac", "forward", "backend" } },
+        [SEC_NETWORK] = { "network", true, { "mode", "model", "mac", "forward", "backend", "network", "bridge" } },
         [SEC_DISPLAY] = { "display", false, { "type", "gl" } },
         [SEC_GPU] = { "gpu", false, { "type" } },
         [SEC_SOUND] = { "sound", false, { "type" } },
@@ -425,6 +436,14 @@ static int set_key(struct parser *p, const char *key, char *v) {
                         return PARSE_WORD(p, key, v, nic_words, n->model);
                 if (strcmp(key, "backend") == 0)
                         return PARSE_WORD(p, key, v, netbe_words, n->backend);
+                if (strcmp(key, "network") == 0 || strcmp(key, "bridge") == 0) {
+                        /* Names become socket and interface names: keep them short and plain. */
+                        if (!net_name_valid(v, strcmp(key, "bridge") == 0 ? 15 : 32))
+                                return perr(p, "invalid %s name '%s' " KEYFMT "; use 1 to %d of A-Z a-z 0-9 . _ - "
+                                            "(not starting with '.' or '-')", key, v, key, p->secname,
+                                            strcmp(key, "bridge") == 0 ? 15 : 32);
+                        return set_str(strcmp(key, "bridge") == 0 ? &n->bridge : &n->network, v);
+                }
                 if (strcmp(key, "mac") == 0) {
                         if (!mac_valid(v))
                                 return perr(p, "invalid MAC address '%s' " KEYFMT "; use six hex pairs with a "
@@ -721,6 +740,8 @@ void vm_def_done(struct vm_def *d) {
         free(d->cdroms);
         for (size_t i = 0; i < d->n_nics; i++) {
                 free(d->nics[i].name);
+                free(d->nics[i].network);
+                free(d->nics[i].bridge);
                 strv_done(&d->nics[i].forwards);
         }
         free(d->nics);
@@ -808,7 +829,8 @@ int vm_def_copy(const struct vm_def *src, struct vm_def *ret) {
                 struct vm_nic *n = &d.nics[d.n_nics];
                 *n = (struct vm_nic) { .mode = s->mode, .model = s->model, .backend = s->backend };
                 memcpy(n->mac, s->mac, sizeof n->mac);
-                if (dup_str(&n->name, s->name) < 0 || dup_strv(&n->forwards, &s->forwards) < 0) {
+                if (dup_str(&n->name, s->name) < 0 || dup_strv(&n->forwards, &s->forwards) < 0 ||
+                    dup_str(&n->network, s->network) < 0 || dup_str(&n->bridge, s->bridge) < 0) {
                         d.n_nics++;
                         goto fail;
                 }
@@ -962,6 +984,8 @@ char *vm_def_format(const struct vm_def *d, bool with_defaults) {
                 fmt_kv(&o, "model", WORD(nic_words, n->model));
                 fmt_kv(&o, "mac", n->mac[0] ? n->mac : NULL);
                 fmt_kv(&o, "backend", WORD(netbe_words, n->backend));
+                fmt_kv(&o, "network", n->network);
+                fmt_kv(&o, "bridge", n->bridge);
                 for (size_t j = 0; j < n->forwards.n; j++)
                         fmt_kv(&o, "forward", n->forwards.v[j]);
         }
@@ -1113,6 +1137,10 @@ json_object *vm_def_to_json(const struct vm_def *d) {
                 jstr(o, "model", WORD(nic_words, n->model));
                 jstr(o, "mac", n->mac[0] ? n->mac : NULL);
                 jstr(o, "backend", WORD(netbe_words, n->backend));
+                if (n->network)
+                        jstr(o, "network", n->network);
+                if (n->bridge)
+                        jstr(o, "bridge", n->bridge);
                 json_object_object_add(o, "forward", jstrv(&n->forwards));
                 json_object_array_add(a, o);
         }

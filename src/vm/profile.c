@@ -430,6 +430,18 @@ static int check(const struct vm_def *m, const struct vm_profile *p, const struc
         for (size_t i = 0; i < m->n_shares; i++)
                 if (!m->shares[i].path)
                         return merr(m, err, "[share %s] has no path; set path = /a/host/directory", m->shares[i].tag);
+        for (size_t i = 0; i < m->n_nics; i++) {
+                const struct vm_nic *n = &m->nics[i];
+                if (n->mode == VM_NET_ISOLATED && !n->network)
+                        return merr(m, err, "[network %s] is isolated but names no network; add network = NAME "
+                                    "(VMs with the same name see each other)", n->name);
+                if (n->mode == VM_NET_BRIDGE && !n->bridge)
+                        return merr(m, err, "[network %s] is in bridge mode but names no bridge; add bridge = br0",
+                                    n->name);
+                if (n->mode != VM_NET_USER && n->forwards.n)
+                        return merr(m, err, "[network %s] has forwards but mode %s; forwards need mode = user",
+                                    n->name, vm_net_mode_name(n->mode));
+        }
         for (size_t i = 0; i < m->n_nics; i++)
                 for (size_t j = 0; j < i; j++)
                         if (strcmp(m->nics[i].mac, m->nics[j].mac) == 0)

@@ -22,7 +22,8 @@ enum vm_gpu { VM_GPU_UNSET = 0, VM_GPU_NONE, VM_GPU_STD, VM_GPU_VIRTIO, VM_GPU_V
 enum vm_sound { VM_SOUND_UNSET = 0, VM_SOUND_NONE, VM_SOUND_VIRTIO, VM_SOUND_HDA, VM_SOUND_AC97 };
 enum vm_tpm { VM_TPM_UNSET = 0, VM_TPM_NONE, VM_TPM_EMULATED, VM_TPM_PASSTHROUGH };
 enum vm_nic_model { VM_NIC_UNSET = 0, VM_NIC_VIRTIO, VM_NIC_E1000E, VM_NIC_RTL8139 };
-enum vm_net_mode { VM_NET_UNSET = 0, VM_NET_NONE, VM_NET_USER };
+/* isolated: VMs of one named network see each other only; bridge: a tap on a host bridge (issue 4). */
+enum vm_net_mode { VM_NET_UNSET = 0, VM_NET_NONE, VM_NET_USER, VM_NET_ISOLATED, VM_NET_BRIDGE };
 /* User networking's backend (issue 4): auto = passt when installed, else slirp. */
 enum vm_net_backend { VM_NETBE_AUTO = 0, VM_NETBE_PASST, VM_NETBE_SLIRP };
 /* How a shared folder reaches the guest (issue 4). */
@@ -53,6 +54,8 @@ struct vm_nic {
         char mac[18];           /* "52:54:00:xx:xx:xx", stable, made at create */
         strv forwards;          /* "tcp:2222:22" (issue 4) */
         enum vm_net_backend backend;    /* mode = user only */
+        char *network;          /* mode = isolated: the network's name */
+        char *bridge;           /* mode = bridge: the host bridge, e.g. br0 */
 };
 
 struct vm_share {

@@ -79,6 +79,7 @@ int cmd_usb_detach(struct cli_ctx *, int, char **);
 int cmd_clone(struct cli_ctx *, int, char **);
 int cmd_export(struct cli_ctx *, int, char **);
 int cmd_import(struct cli_ctx *, int, char **);
+int cmd_migrate(struct cli_ctx *, int, char **);
 /* networking and shared folders: src/cli/net.c, share.c */
 int cmd_net_forward(struct cli_ctx *, int, char **);
 int cmd_net_nic(struct cli_ctx *, int, char **);

@@ -106,6 +106,9 @@ static const struct cli_cmd commands[] = {
           "write a stopped VM (definition, disks, UEFI vars, TPM state) as one tar+zstd bundle" },
         { NULL, "import", cmd_import, "import FILE|- [--name NEW]",
           "create a VM from a bundle; every member is checked before the VM appears" },
+        /* storage: src/cli/migrate.c */
+        { NULL, "migrate", cmd_migrate, "migrate NAME DEST_HOME [--address IPV4] [--max-bandwidth SIZE] [--timeout S]",
+          "move a running VM to another Phyllome home: disks mirrored over NBD, then a live migration" },
         { NULL, "version", cmd_version, "version [--json]", "print the version" },
 };
 

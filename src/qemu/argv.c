@@ -772,6 +772,8 @@ int qemu_argv_build(const struct vm_def *vm, const struct qemu_argv_env *env, st
         add(&b, "timestamp=on");
         if (env->paused)
                 add(&b, "-S");
+        if (env->incoming)
+                add2(&b, "-incoming", env->incoming);
         if (b.r < 0)
                 return b.r;
         *ret_argv = argv;

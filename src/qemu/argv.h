@@ -36,6 +36,8 @@ struct qemu_argv_env {
          * kernel for io_uring (cache.direct=on, aio=io_uring|native).  Off
          * for golden files, which must not depend on the host. */
         bool probe_io;
+        /* Issue 5 (migration): "-incoming <incoming>" (e.g. "defer") when non-NULL. */
+        const char *incoming;
 };
 
 /* Initialises env with every fd set to -1. */

@@ -55,6 +55,7 @@ struct start_ctx {
         bool have_caps;
         struct run_creds creds;
         bool paused, force_tcg;
+        const char *incoming;           /* -incoming (migration destination), or NULL */
         int lock_fd;
         int report_fd;          /* pipe to the starting command */
 };
@@ -310,6 +311,22 @@ static bool stop_marker_exists(struct monitor *m) {
         return access(m->stop_marker, F_OK) == 0;
 }
 
+/* After 'phyllo migrate' the source QEMU is quit: <run_dir>/migrated
+ * (written by store_migrate) holds "migrated to ...", kept as the note of
+ * the stopped state so that status says where the VM went. */
+static void record_migrated(struct monitor *m) {
+        _cleanup_free_ char *p = run_file(m->c->run_dir, "migrated");
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        if (!p || file_read_all(p, 1024, &text, &len) < 0)
+                return;
+        (void) unlink(p);
+        while (len > 0 && text[len - 1] == '\n')
+                text[--len] = '\0';
+        if (m->st.state == RUN_STOPPED && len > 0)
+                set_error(&m->st, text);
+}
+
 /* Records how QEMU ended: a clean exit or a requested stop is "stopped",
  * anything else "crashed" with the status and the last log lines. */
 static void record_exit(struct monitor *m) {
@@ -334,6 +351,7 @@ static void record_exit(struct monitor *m) {
                 m->st.log_tail = crash_tail(m);
         }
         m->st.qemu_pid = 0;
+        record_migrated(m);
 }
 
 /* QEMU is gone: passed-through PCI devices go back to their host drivers
@@ -568,6 +586,7 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
         env.serial_fd = serial[1];
         env.tpm_fd = tpm[0];
         env.paused = c->paused;
+        env.incoming = c->incoming;
         env.force_tcg = c->force_tcg;
         _cleanup_strv_ strv argv = { 0 };
         _cleanup_strv_ strv warnings = { 0 };
@@ -900,7 +919,7 @@ static void close_inherited(int a, int b) {
 
 int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err) {
         struct start_ctx c = { .name = o->name, .lock_fd = -1, .report_fd = -1, .paused = o->paused,
-                               .root = o->root, .dev_hook = o->dev_hook, .dev_hook_data = o->dev_hook_data };
+                               .incoming = o->incoming, .root = o->root, .dev_hook = o->dev_hook, .dev_hook_data = o->dev_hook_data };
         int r;
         const char *tcg = getenv("PHYLLOME_FORCE_TCG");
         c.force_tcg = o->force_tcg || (tcg && strcmp(tcg, "1") == 0);

@@ -96,6 +96,9 @@ struct run_start_opts {
          * fixture root (a dev_kernel_hook, src/dev/dev.h); NULL otherwise. */
         int (*dev_hook)(const char *root, const char *path, const char *value, void *userdata);
         void *dev_hook_data;
+        /* Issue 5 (migration): QEMU waits for an incoming migration
+         * ("-incoming <incoming>", e.g. "defer"); use with paused. */
+        const char *incoming;
 };
 
 /*

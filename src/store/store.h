@@ -109,3 +109,40 @@ int store_import(const char *home, int fd, const char *new_name, store_progress_
  * level at most and only under tpm/, a plain character set.  (Exposed for
  * the unit tests; store_import applies it to every member.) */
 bool store_bundle_member_name_ok(const char *p);
+
+/* ---- live migration (migrate.c) ------------------------------------------ */
+
+/* Progress of a migration: phase "prepare", "disks" (bytes mirrored) or
+ * "memory" (bytes of RAM sent, of the guest's total). */
+typedef void (*store_migrate_progress_fn)(const char *phase, uint64_t done, uint64_t total, void *userdata);
+
+struct store_migrate_opts {
+        const char *dest_home;          /* the Phyllome home that receives the VM */
+        const char *address;            /* IPv4 address the data flows over; NULL: 127.0.0.1 */
+        const char *root;               /* host root prefix for the destination's start */
+        bool force_tcg;
+        const char *qemu_img;
+        uint64_t max_bandwidth;         /* bytes/s for the memory stream; 0: 16 GiB/s */
+        unsigned timeout_s;             /* for the disk copy and for the memory copy; 0: 600 */
+        store_migrate_progress_fn progress;
+        void *userdata;
+};
+
+struct store_migrate_result {
+        int64_t downtime_ms;            /* the guest's pause at the switch-over (QEMU's "downtime") */
+        int64_t total_ms;               /* the memory migration, start to end */
+        uint64_t ram_bytes;             /* bytes of RAM sent */
+};
+
+/*
+ * Moves running VM name from home to o->dest_home (another home on this
+ * machine) without shared storage: the destination is created and started
+ * paused waiting for the migration ("-incoming defer") under its own monitor,
+ * every read-write disk (and the UEFI vars) is mirrored into its NBD exports
+ * over TCP, then RAM and device state migrate; the destination runs and the
+ * source QEMU is quit (its state: stopped, "migrated to ...").  On any
+ * failure before the destination runs, the source keeps running and the
+ * destination's files are removed.
+ */
+int store_migrate(const char *home, const char *name, const struct store_migrate_opts *o,
+                  struct store_migrate_result *ret, phy_error *err);

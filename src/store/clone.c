@@ -53,11 +53,15 @@ struct frozen {
 };
 
 /* Freezes the source disk at abs into <srcdir>/base/<label>.<n>.qcow2 and
- * puts an overlay in its place.  *ret gets the base's absolute path. */
+ * puts an overlay in its place.  *ret gets the base's absolute path.
+ * Crash-safe: the source's disk name always holds either the image itself or
+ * the finished overlay (a hard link makes the base, the overlay is built
+ * aside and renamed over the disk); a kill leaves at worst an unused base
+ * link, never a source without its disk. */
 static int freeze(const char *qemu_img, const char *srcdir, const char *label, const char *rel, const char *abs,
                   char **ret, phy_error *err) {
-        _cleanup_free_ char *basedir = NULL, *base = NULL, *backing = NULL;
-        if (asprintf(&basedir, "%s/base", srcdir) < 0)
+        _cleanup_free_ char *basedir = NULL, *base = NULL, *backing = NULL, *aside = NULL;
+        if (asprintf(&basedir, "%s/base", srcdir) < 0 || asprintf(&aside, "%s/.#overlay.%s", srcdir, label) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
         int r = mkdir_p(basedir, 0755);
         if (r < 0)
@@ -71,12 +75,32 @@ static int freeze(const char *qemu_img, const char *srcdir, const char *label, c
         /* Relative to the overlay when it sits in the VM dir: the pair can move with the dir. */
         if (strchr(rel, '/') ? !(backing = strdup(base)) : asprintf(&backing, "base/%s", strrchr(base, '/') + 1) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        if (rename(abs, base) < 0)
-                return phy_error_set(err, errno, "cannot move '%s' to '%s': %s", abs, base, strerror(errno));
-        char *argv[] = { (char *) qemu_img, "create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", (char *) abs, NULL };
-        if ((r = store_qemu_img(qemu_img, "the source's overlay of a linked clone", argv, NULL, err)) < 0) {
-                (void) unlink(abs);
-                (void) rename(base, abs);
+        /* The disk may be the overlay of an earlier clone, whose relative
+         * backing ("base/x") would not resolve from inside base/: it gets
+         * the absolute path, right from both places. */
+        _cleanup_(json_object_putp) json_object *info = NULL;
+        if ((r = store_image_info(qemu_img, abs, &info, err)) < 0)
+                return r;
+        json_object *b = NULL;
+        if (json_object_object_get_ex(info, "backing-filename", &b) && json_object_is_type(b, json_type_string) &&
+            json_object_get_string(b)[0] != '/') {
+                _cleanup_free_ char *babs = vm_path_resolve(srcdir, json_object_get_string(b));
+                if (!babs)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                char *argv[] = { (char *) qemu_img, "rebase", "-q", "-u", "-f", "qcow2", "-F", "qcow2", "-b", babs,
+                                 (char *) abs, NULL };
+                if ((r = store_qemu_img(qemu_img, "the absolute backing path of a frozen overlay", argv, NULL, err)) < 0)
+                        return r;
+        }
+        if (link(abs, base) < 0)
+                return phy_error_set(err, errno, "cannot link '%s' to '%s': %s", abs, base, strerror(errno));
+        (void) unlink(aside);
+        char *argv[] = { (char *) qemu_img, "create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", aside, NULL };
+        if ((r = store_qemu_img(qemu_img, "the source's overlay of a linked clone", argv, NULL, err)) < 0 ||
+            (rename(aside, abs) < 0 &&
+             (r = phy_error_set(err, errno, "cannot rename '%s' to '%s': %s", aside, abs, strerror(errno))) < 0)) {
+                (void) unlink(aside);
+                (void) unlink(base);
                 return r;
         }
         (void) chmod(base, 0444);

@@ -154,6 +154,36 @@ static int live_job(struct qmp *q, const char *cmd, json_object *args, phy_error
         return 0;
 }
 
+/* A create killed after its temporary dir was made (snapshots/.#new.<snap>.*)
+ * may have left internal snapshots named snap in the disks with no
+ * snapshot dir: they were never a snapshot, so they and the dir go. */
+static int drop_interrupted(const struct snapctx *c, const char *snap, phy_error *err) {
+        _cleanup_free_ char *prefix = NULL;
+        if (asprintf(&prefix, ".#new.%s.", snap) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        DIR *d = opendir(c->snaps);
+        if (!d)
+                return 0;
+        bool found = false;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 || strchr(e->d_name + strlen(prefix), '.'))
+                        continue;
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, "%s/%s", c->snaps, e->d_name) >= 0)
+                        (void) rm_rf(p);
+                found = true;
+        }
+        closedir(d);
+        for (size_t i = 0; found && i < c->def.n_disks; i++) {
+                bool has = false;
+                int r = disk_has_snapshot(c, i, snap, &has, err);
+                if (r < 0 || (has && (r = snap_img(c, "-d", snap, i, err)) < 0))
+                        return r;
+        }
+        return 0;
+}
+
 int store_snapshot_create(const char *home, const char *name, const char *snap, const char *qemu_img,
                           phy_error *err) {
         _cleanup_(snapctx_done) struct snapctx c = { 0 };
@@ -172,6 +202,8 @@ int store_snapshot_create(const char *home, const char *name, const char *snap, 
                 return phy_error_set(err, ENOMEM, "out of memory");
         if (access(final, F_OK) == 0)
                 return phy_error_set(err, EEXIST, "VM '%s' already has a snapshot named '%s'", name, snap);
+        if (!live && (r = drop_interrupted(&c, snap, err)) < 0)
+                return r;
         for (size_t i = 0; i < c.def.n_disks; i++) {
                 bool has = false;
                 if ((r = disk_has_snapshot(&c, i, snap, &has, err)) < 0)

@@ -195,6 +195,11 @@ static int prepare_destination(struct mig *m, phy_error *err) {
 
 /* ---- QMP steps ---- */
 
+/* "mig-<node>": the source's job id and NBD client node, the destination's export id. */
+static void job_id(const struct mig_node *n, char id[static 112]) {
+        snprintf(id, 112, MIG_PREFIX "%s", n->node);
+}
+
 static int open_qmp(const char *run_dir, struct qmp **ret, phy_error *err) {
         _cleanup_free_ char *sock = NULL;
         if (asprintf(&sock, "%s/qmp.sock", run_dir) < 0)
@@ -231,7 +236,7 @@ static int destination_listen(struct mig *m, int *ret_nbd_port, int *ret_mig_por
         for (size_t i = 0; i < m->n_nodes; i++) {
                 json_object *e = obj();
                 char id[112];
-                snprintf(id, sizeof id, MIG_PREFIX "%s", m->nodes[i].node);
+                job_id(&m->nodes[i], id);
                 put_str(e, "type", "nbd");
                 put_str(e, "id", id);
                 put_str(e, "node-name", m->nodes[i].node);
@@ -306,7 +311,7 @@ static int mirror_disks(struct mig *m, int nbd_port, phy_error *err) {
         for (size_t i = 0; i < m->n_nodes; i++) {
                 struct mig_node *n = &m->nodes[i];
                 char id[112];
-                snprintf(id, sizeof id, MIG_PREFIX "%s", n->node);
+                job_id(n, id);
                 json_object *a = obj(), *srv = obj();
                 put_str(a, "driver", "nbd");
                 put_str(a, "node-name", id);
@@ -446,7 +451,7 @@ static int finish_mirrors(struct mig *m, phy_error *err) {
         size_t left = 0;
         for (size_t i = 0; i < m->n_nodes; i++) {
                 char id[112];
-                snprintf(id, sizeof id, MIG_PREFIX "%s", m->nodes[i].node);
+                job_id(&m->nodes[i], id);
                 json_object *a = obj();
                 put_str(a, "device", id);
                 if ((r = cmd(m->src, "block-job-cancel", a, NULL, err)) < 0)
@@ -470,7 +475,7 @@ static int finish_mirrors(struct mig *m, phy_error *err) {
         /* The NBD clients go: the destination's exports are free to close. */
         for (size_t i = 0; i < m->n_nodes; i++) {
                 char id[112];
-                snprintf(id, sizeof id, MIG_PREFIX "%s", m->nodes[i].node);
+                job_id(&m->nodes[i], id);
                 json_object *a = obj();
                 put_str(a, "node-name", id);
                 if ((r = cmd(m->src, "blockdev-del", a, NULL, err)) < 0)
@@ -517,7 +522,7 @@ static void roll_back(struct mig *m) {
                         if (!m->nodes[i].job_started)
                                 continue;
                         char id[112];
-                        snprintf(id, sizeof id, MIG_PREFIX "%s", m->nodes[i].node);
+                        job_id(&m->nodes[i], id);
                         json_object *a = obj();
                         put_str(a, "device", id);
                         json_object_object_add(a, "force", json_object_new_boolean(true));
@@ -541,7 +546,7 @@ static void roll_back(struct mig *m) {
                         if (!m->nodes[i].target_added)
                                 continue;
                         char id[112];
-                        snprintf(id, sizeof id, MIG_PREFIX "%s", m->nodes[i].node);
+                        job_id(&m->nodes[i], id);
                         json_object *a = obj();
                         put_str(a, "node-name", id);
                         (void) cmd(m->src, "blockdev-del", a, NULL, &e);

@@ -59,7 +59,7 @@ like "$(cat "$log")" "disks +100.0%" "the disk mirror reached 100% before the me
 dq=$(jq -r .qemu_pid "$HB/run/$vm/state.json")
 if lc_alive "$dq" && tr '\0' ' ' <"/proc/$dq/cmdline" | grep -q -- "-incoming defer"; then kill -9 "$dq"; fi
 wait "$mpid"; rc=$?
-ok $([ $rc -ne 0 ]; echo $?) "the migration fails when the destination dies"
+ok $([ $rc -ne 0 ]; echo $?) "the migration fails when the destination dies"; diag "$(tail -n 2 "$log")"
 like "$(tail -n 3 "$log")" "phyllo: .*(migration|destination|mirror)" "the error says what failed"
 is "$(A status "$vm" --json | jq -r .state)" running "the VM still runs on A"
 guest A "echo still-\$PHYMARK" w2; ok $? "A's guest still answers on its console"

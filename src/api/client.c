@@ -100,3 +100,34 @@ int api_client_request(const char *socket_path, const char *method, const char *
         }
         return (int) status;
 }
+
+/* Here rather than in server.c: the CLI links this file without libmicrohttpd. */
+int api_socket_path(const char *home, bool system, char **ret, phy_error *err) {
+        const char *env = getenv("PHYLLOME_SOCKET"), *xdg = getenv("XDG_RUNTIME_DIR");
+        char *p = NULL;
+        int r;
+        if (env && *env)
+                r = asprintf(&p, "%s", env);
+        else if (system)
+                r = asprintf(&p, "/run/phyllome/phyllod.sock");
+        else if (getenv("PHYLLOME_HOME") && home)
+                r = asprintf(&p, "%s/phyllod.sock", home);
+        else if ((!xdg || !*xdg) && geteuid() == 0)
+                r = asprintf(&p, "/run/phyllome/phyllod.sock");
+        else if (xdg && *xdg)
+                r = asprintf(&p, "%s/phyllome/phyllod.sock", xdg);
+        else
+                return phy_error_set(err, ENOENT, "$XDG_RUNTIME_DIR is not set; give the socket with --socket PATH "
+                                     "or $PHYLLOME_SOCKET");
+        if (r < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        struct sockaddr_un sa;
+        if (strlen(p) >= sizeof sa.sun_path) {
+                r = phy_error_set(err, ENAMETOOLONG, "the socket path '%s' is longer than %zu bytes; give a shorter "
+                                  "one with --socket PATH", p, sizeof sa.sun_path - 1);
+                free(p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}

@@ -16,9 +16,11 @@
 #include "host/host.h"
 #include "host/json.h"
 #include "host/pci.h"
+#include "net/net.h"
 #include "qemu/caps.h"
 #include "qemu/tools.h"
 #include "run/run.h"
+#include "store/store.h"
 #include "vm/profile.h"
 #include "vm/vm.h"
 
@@ -445,6 +447,11 @@ static int get_vm(const struct api_ctx *c, const char *name, json_object **ret) 
         json_object_object_add(o, "name", json_object_new_string(name));
         json_object_object_add(o, "config", json_object_new_string(text));
         json_object_object_add(o, "model", vm_def_to_json(&m));
+        /* The text `phyllo show` prints, so the CLI prints it the same either way. */
+        _cleanup_free_ char *model_text = vm_def_format(&m, true);
+        if (!model_text)
+                return fail(ret, ENOMEM, "out of memory");
+        json_object_object_add(o, "model_text", json_object_new_string(model_text));
         json_object_object_add(o, "status", run_state_to_json(&st));
         *ret = o;
         return 200;
@@ -489,9 +496,15 @@ static int put_vm(const struct api_ctx *c, const char *name, json_object *b, jso
         return 200;
 }
 
-static int delete_vm(const struct api_ctx *c, const char *name, json_object **ret) {
+/* DELETE /v1/vms/{name} [{"force": true}]: as `phyllo delete [--force]`; the
+ * linked clones reading the VM's frozen disks protect it unless forced. */
+static int delete_vm(const struct api_ctx *c, const char *name, json_object *b, json_object **ret) {
+        bool force = false;
+        int r = member_bool(b, "force", &force, ret);
+        if (r)
+                return r;
         phy_error err = { 0 };
-        if (vm_delete(c->home, name, &err) < 0)
+        if (store_delete_check(c->home, name, force, NULL, &err) < 0 || vm_delete(c->home, name, &err) < 0)
                 return api_error_reply(&err, ret);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "deleted", json_object_new_string(name));
@@ -541,8 +554,11 @@ static int post_action(const struct api_ctx *c, const char *name, const char *ac
         }
 
         if (is_start || is_restart) {
-                if (is_restart && (r = run_stop(c->home, name, timeout, false, &was, &err)) < 0)
-                        return api_error_reply(&err, ret);
+                if (is_restart) {
+                        if ((r = run_stop(c->home, name, timeout, false, &was, &err)) < 0)
+                                return api_error_reply(&err, ret);
+                        json_object_object_add(extra, "was_running", json_object_new_boolean(was));
+                }
                 _cleanup_strv_ strv warnings = { 0 };
                 struct run_start_opts o = { .root = c->root, .home = c->home, .name = name, .paused = paused };
                 if (run_start(&o, &warnings, &err) < 0)
@@ -577,8 +593,20 @@ static int get_status(const struct api_ctx *c, const char *name, json_object **r
         _cleanup_run_state_ struct run_state st = { 0 };
         if (run_state_get(c->home, name, &st, &err) < 0)
                 return api_error_reply(&err, ret);
+        /* As `phyllo status --json`: NICs, and the guest's addresses when its
+         * agent answers. */
+        _cleanup_free_ char *rd = NULL;
+        if (run_state_active(st.state) && run_dir_path(c->home, name, &rd, &err) < 0)
+                phy_error_clear(&err);
+        json_object *net = net_status_json(&d, rd), *nets = NULL, *gifs = NULL;
+        json_object_object_get_ex(net, "networks", &nets);
+        json_object_object_get_ex(net, "guest_interfaces", &gifs);
         json_object *o = run_state_to_json(&st);
         json_object_object_add(o, "name", json_object_new_string(name));
+        json_object_object_add(o, "networks", json_object_get(nets));
+        if (gifs)
+                json_object_object_add(o, "guest_interfaces", json_object_get(gifs));
+        json_object_put(net);
         *ret = o;
         return 200;
 }
@@ -636,8 +664,11 @@ int api_handle(const struct api_ctx *c, const char *method, const char *path, co
                 }
                 if (get)
                         return get_vm(c, name, ret);
-                if (del)
-                        return delete_vm(c, name, ret);
+                if (del) {
+                        if ((r = body_object(body, body_len, &b, ret)))
+                                return r;
+                        return delete_vm(c, name, b, ret);
+                }
                 if (!put)
                         return method_not_allowed(method, path, ret);
                 if ((r = body_object(body, body_len, &b, ret)))

@@ -29,6 +29,11 @@ int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((form
 int cli_home(struct cli_ctx *ctx, const char **ret);
 /* Prints a json object (pretty) followed by a newline; takes ownership. */
 void cli_print_json(json_object *o);
+/* One request to phyllod's API (docs/api.md) when a daemon answers for this
+ * home, else the same route run in-process (src/cli/api.c).  Returns 0 with
+ * *ret the reply's JSON (owned by the caller), or the exit status after
+ * printing the error.  body may be NULL; PHYLLOME_NO_DAEMON=1: never the daemon. */
+int cli_api_call(struct cli_ctx *ctx, const char *method, const char *path, json_object *body, json_object **ret);
 /* True when argv[i] is --help/-h; prints usage for the command. */
 bool cli_wants_help(int argc, char **argv, const char *usage, const char *summary);
 

@@ -145,15 +145,42 @@ int cmd_console(struct cli_ctx *ctx, int argc, char **argv) {
 
 /* --- start / stop / kill / restart / pause / resume --- */
 
-static int do_start(struct cli_ctx *ctx, const char *home, const char *name, bool paused) {
-        phy_error err = { 0 };
-        _cleanup_strv_ strv warnings = { 0 };
-        struct run_start_opts o = { .root = ctx->root, .home = home, .name = name, .paused = paused };
-        int r = run_start(&o, &warnings, &err);
-        for (size_t i = 0; i < warnings.n; i++)
-                fprintf(stderr, "phyllo: warning: %s\n", warnings.v[i]);
-        if (r < 0)
-                return cli_fail(&err);
+/* POST /v1/vms/NAME/ACTION through phyllod or directly (src/cli/api.c);
+ * takes body.  0 and *ret the reply, or the exit status. */
+static int vm_action(struct cli_ctx *ctx, const char *name, const char *action, json_object *body,
+                     json_object **ret) {
+        char path[128];
+        snprintf(path, sizeof path, "/v1/vms/%s/%s", name, action);
+        int r = cli_api_call(ctx, "POST", path, body, ret);
+        json_object_put(body);
+        return r;
+}
+
+static json_object *body_new(void) {
+        return json_object_new_object();
+}
+
+static bool jbool_of(json_object *o, const char *key) {
+        json_object *v = NULL;
+        return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
+static void print_warnings(json_object *o) {
+        json_object *w = NULL;
+        json_object_object_get_ex(o, "warnings", &w);
+        for (size_t i = 0; w && i < json_object_array_length(w); i++)
+                fprintf(stderr, "phyllo: warning: %s\n", json_object_get_string(json_object_array_get_idx(w, i)));
+}
+
+static int do_start(struct cli_ctx *ctx, const char *name, bool paused) {
+        json_object *b = body_new(), *o = NULL;
+        if (paused)
+                json_object_object_add(b, "paused", json_object_new_boolean(true));
+        int r = vm_action(ctx, name, "start", b, &o);
+        if (r)
+                return r;
+        print_warnings(o);
+        json_object_put(o);
         printf("VM '%s' started%s\n", name, paused ? " (paused)" : "");
         fflush(stdout);
         return 0;
@@ -181,19 +208,27 @@ int cmd_start(struct cli_ctx *ctx, int argc, char **argv) {
                 return r;
         if (cli_home(ctx, &home) < 0)
                 return 1;
-        r = do_start(ctx, home, name, paused);
+        r = do_start(ctx, name, paused);
         if (r == 0 && console)
                 r = console_attach(ctx, home, name);
         return r;
 }
 
-static int do_stop(const char *home, const char *name, unsigned timeout, bool force) {
-        phy_error err = { 0 };
-        bool was = false;
-        if (run_stop(home, name, timeout, force, &was, &err) < 0)
-                return cli_fail(&err);
-        printf(was ? "VM '%s' stopped\n" : "VM '%s' is not running\n", name);
+static void print_stopped(json_object *o, const char *name) {
+        printf(jbool_of(o, "was_running") ? "VM '%s' stopped\n" : "VM '%s' is not running\n", name);
         fflush(stdout);
+}
+
+static int do_stop(struct cli_ctx *ctx, const char *name, unsigned timeout, bool force) {
+        json_object *b = body_new(), *o = NULL;
+        json_object_object_add(b, "timeout", json_object_new_int64(timeout));
+        if (force)
+                json_object_object_add(b, "force", json_object_new_boolean(true));
+        int r = vm_action(ctx, name, "stop", b, &o);
+        if (r)
+                return r;
+        print_stopped(o, name);
+        json_object_put(o);
         return 0;
 }
 
@@ -217,12 +252,10 @@ int cmd_stop(struct cli_ctx *ctx, int argc, char **argv) {
                 default: return cli_usage_error(stop_usage, "unknown option");
                 }
         }
-        const char *name, *home;
+        const char *name;
         if ((r = take_name(argc, argv, stop_usage, &name)))
                 return r;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        return do_stop(home, name, timeout, force);
+        return do_stop(ctx, name, timeout, force);
 }
 
 int cmd_restart(struct cli_ctx *ctx, int argc, char **argv) {
@@ -238,40 +271,38 @@ int cmd_restart(struct cli_ctx *ctx, int argc, char **argv) {
                 if ((r = parse_seconds(optarg, restart_usage, &timeout)))
                         return r;
         }
-        const char *name, *home;
+        const char *name;
         if ((r = take_name(argc, argv, restart_usage, &name)))
                 return r;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        if ((r = do_stop(home, name, timeout, false)))
+        json_object *b = body_new(), *o = NULL;
+        json_object_object_add(b, "timeout", json_object_new_int64(timeout));
+        if ((r = vm_action(ctx, name, "restart", b, &o)))
                 return r;
-        return do_start(ctx, home, name, false);
+        print_stopped(o, name);
+        print_warnings(o);
+        json_object_put(o);
+        printf("VM '%s' started\n", name);
+        return 0;
 }
 
 int cmd_kill(struct cli_ctx *ctx, int argc, char **argv) {
-        const char *name, *home;
+        const char *name;
+        json_object *o = NULL;
         int r = name_only(argc, argv, kill_usage, &name);
-        if (r)
+        if (r || (r = vm_action(ctx, name, "kill", body_new(), &o)))
                 return r;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        phy_error err = { 0 };
-        if (run_kill(home, name, &err) < 0)
-                return cli_fail(&err);
+        json_object_put(o);
         printf("VM '%s' killed\n", name);
         return 0;
 }
 
 static int pause_resume(struct cli_ctx *ctx, int argc, char **argv, bool pause) {
-        const char *name, *home;
+        const char *name;
+        json_object *o = NULL;
         int r = name_only(argc, argv, pause ? pause_usage : resume_usage, &name);
-        if (r)
+        if (r || (r = vm_action(ctx, name, pause ? "pause" : "resume", body_new(), &o)))
                 return r;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        phy_error err = { 0 };
-        if ((pause ? run_pause(home, name, &err) : run_resume(home, name, &err)) < 0)
-                return cli_fail(&err);
+        json_object_put(o);
         printf("VM '%s' %s\n", name, pause ? "paused" : "resumed");
         return 0;
 }
@@ -292,7 +323,7 @@ static const char *jstr_of(json_object *o, const char *key) {
 }
 
 static void status_print_net(json_object *nets, json_object *gifs) {
-        for (size_t i = 0; i < json_object_array_length(nets); i++) {
+        for (size_t i = 0; nets && i < json_object_array_length(nets); i++) {
                 json_object *n = json_object_array_get_idx(nets, i), *f = NULL;
                 printf("  network %s: %s (%s), %s, MAC %s\n", jstr_of(n, "name"), jstr_of(n, "mode"),
                        jstr_of(n, "backend"), jstr_of(n, "model"), jstr_of(n, "mac"));
@@ -310,6 +341,49 @@ static void status_print_net(json_object *nets, json_object *gifs) {
         }
 }
 
+static int64_t jint_of(json_object *o, const char *key) {
+        json_object *v = NULL;
+        return json_object_object_get_ex(o, key, &v) && v ? json_object_get_int64(v) : 0;
+}
+
+/* The text form, from the JSON `status --json` prints (run_state_to_json). */
+static void status_print(json_object *o, const char *name) {
+        const char *state = jstr_of(o, "state");
+        enum run_state_kind k = RUN_STOPPED;
+        bool active = run_state_from_name(state, &k) >= 0 && run_state_active(k),
+             unsupervised = jbool_of(o, "unsupervised");
+        json_object *v = NULL;
+        printf("%s: %s%s\n", name, state, unsupervised ? " (unsupervised)" : "");
+        if (active) {
+                if (jint_of(o, "monitor_pid") && !unsupervised)
+                        printf("  monitor pid: %d\n", (int) jint_of(o, "monitor_pid"));
+                if (jint_of(o, "qemu_pid"))
+                        printf("  QEMU pid:    %d\n", (int) jint_of(o, "qemu_pid"));
+                if (jint_of(o, "swtpm_pid"))
+                        printf("  swtpm pid:   %d\n", (int) jint_of(o, "swtpm_pid"));
+                if (jint_of(o, "started") > 0) {
+                        long long up = (long long) time(NULL) - jint_of(o, "started");
+                        printf("  up:          %lld s\n", up < 0 ? 0 : up);
+                }
+                if (unsupervised)
+                        printf("  its monitor ended: QMP still works; 'phyllo stop %s' stops it cleanly\n", name);
+        }
+        bool have_status = json_object_object_get_ex(o, "exit_status", &v) && v;
+        int signal = (int) jint_of(o, "exit_signal");
+        if (have_status && jint_of(o, "exit_status") >= 0 && !active)
+                printf("  exit status: %d\n", (int) jint_of(o, "exit_status"));
+        if (signal > 0 && !active)
+                printf("  killed by:   signal %d (SIG%s)\n", signal, sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
+        if (json_object_object_get_ex(o, "error", &v) && v)
+                printf("  error:       %s\n", json_object_get_string(v));
+        if (json_object_object_get_ex(o, "log_tail", &v) && v)
+                printf("  last log lines:\n%s\n", json_object_get_string(v));
+        json_object *nets = NULL, *gifs = NULL;
+        json_object_object_get_ex(o, "networks", &nets);
+        json_object_object_get_ex(o, "guest_interfaces", &gifs);
+        status_print_net(nets, gifs);
+}
+
 int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 } };
         bool json = false;
@@ -319,61 +393,20 @@ int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
                         return cli_usage_error(status_usage, "unknown option");
                 json = true;
         }
-        const char *name, *home;
+        const char *name;
         if ((r = take_name(argc, argv, status_usage, &name)))
                 return r;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        phy_error err = { 0 };
-        _cleanup_vm_def_ struct vm_def def = { 0 };
-        if (vm_load_by_name(home, name, &def, &err) < 0)
-                return cli_fail(&err);
-        _cleanup_run_state_ struct run_state st = { 0 };
-        if (run_state_get(home, name, &st, &err) < 0)
-                return cli_fail(&err);
-        /* NICs, and the guest's addresses when its agent answers (issue 4). */
-        _cleanup_free_ char *rd = NULL;
-        if (run_state_active(st.state) && run_dir_path(home, name, &rd, &err) < 0)
-                phy_error_clear(&err);
-        json_object *net = net_status_json(&def, rd), *nets = NULL, *gifs = NULL;
-        json_object_object_get_ex(net, "networks", &nets);
-        json_object_object_get_ex(net, "guest_interfaces", &gifs);
+        char path[128];
+        snprintf(path, sizeof path, "/v1/vms/%s/status", name);
+        json_object *o = NULL;
+        if ((r = cli_api_call(ctx, "GET", path, NULL, &o)))
+                return r;
         if (json) {
-                json_object *o = run_state_to_json(&st);
-                json_object_object_add(o, "name", json_object_new_string(name));
-                json_object_object_add(o, "networks", json_object_get(nets));
-                if (gifs)
-                        json_object_object_add(o, "guest_interfaces", json_object_get(gifs));
-                json_object_put(net);
                 cli_print_json(o);
                 return 0;
         }
-        printf("%s: %s%s\n", name, run_state_name(st.state), st.unsupervised ? " (unsupervised)" : "");
-        if (run_state_active(st.state)) {
-                if (st.monitor_pid && !st.unsupervised)
-                        printf("  monitor pid: %d\n", (int) st.monitor_pid);
-                if (st.qemu_pid)
-                        printf("  QEMU pid:    %d\n", (int) st.qemu_pid);
-                if (st.swtpm_pid)
-                        printf("  swtpm pid:   %d\n", (int) st.swtpm_pid);
-                if (st.started > 0) {
-                        long long up = (long long) time(NULL) - st.started;
-                        printf("  up:          %lld s\n", up < 0 ? 0 : up);
-                }
-                if (st.unsupervised)
-                        printf("  its monitor ended: QMP still works; 'phyllo stop %s' stops it cleanly\n", name);
-        }
-        if (st.exit_status >= 0 && !run_state_active(st.state))
-                printf("  exit status: %d\n", st.exit_status);
-        if (st.exit_signal > 0 && !run_state_active(st.state))
-                printf("  killed by:   signal %d (SIG%s)\n", st.exit_signal,
-                       sigabbrev_np(st.exit_signal) ? sigabbrev_np(st.exit_signal) : "?");
-        if (st.error)
-                printf("  error:       %s\n", st.error);
-        if (st.log_tail)
-                printf("  last log lines:\n%s\n", st.log_tail);
-        status_print_net(nets, gifs);
-        json_object_put(net);
+        status_print(o, name);
+        json_object_put(o);
         return 0;
 }
 

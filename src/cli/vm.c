@@ -281,55 +281,44 @@ int cmd_list(struct cli_ctx *ctx, int argc, char **argv) {
                 return st;
         if (optind < argc)
                 return cli_usage_error(list_usage, "unexpected argument '%s'", argv[optind]);
-        const char *home;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        phy_error err = { 0 };
-        _cleanup_strv_ strv names = { 0 };
-        if (vm_list(home, &names, &err) < 0)
+        /* GET /v1/vms through phyllod or directly (src/cli/api.c). */
+        json_object *reply = NULL, *vms = NULL;
+        int r = cli_api_call(ctx, "GET", "/v1/vms", NULL, &reply);
+        if (r)
+                return r;
+        if (!json_object_object_get_ex(reply, "vms", &vms) || !json_object_is_type(vms, json_type_array)) {
+                json_object_put(reply);
+                phy_error err = { 0 };
+                phy_error_set(&err, EPROTO, "the VM list has no 'vms' array");
                 return cli_fail(&err);
-        /* Sizes only need the host budget; QEMU is not probed for a listing. */
-        struct env e = { 0 };
-        if (names.n && env_load(ctx, &e, false, &err) < 0)
-                return cli_fail(&err);
-
-        json_object *arr = json ? json_object_new_array() : NULL;
+        }
         if (!json)
                 printf("%-24s %-10s %5s %8s  %s\n", "NAME", "PROFILE", "CPUS", "MEMORY", "STATE");
-        for (size_t i = 0; i < names.n; i++) {
-                _cleanup_vm_def_ struct vm_def d = { 0 }, m = { 0 };
-                phy_error e1 = { 0 };
-                bool okay = vm_load_by_name(home, names.v[i], &d, &e1) >= 0 &&
-                            vm_model_resolve(&d, &e.host, NULL, &m, &e1) >= 0;
-                _cleanup_run_state_ struct run_state rs = { 0 };
-                phy_error e2 = { 0 };
-                const char *state = "invalid";
-                if (okay)
-                        state = run_state_get(home, names.v[i], &rs, &e2) >= 0 ? run_state_name(rs.state) : "unknown";
-                if (!okay)
-                        fprintf(stderr, "phyllo: %s\n", e1.message);
-                char mem[32] = "-", cpus[16] = "-";
-                if (okay) {
-                        format_size(m.memory, mem, sizeof mem);
-                        snprintf(cpus, sizeof cpus, "%u", m.cores * m.threads);
+        for (size_t i = 0; i < json_object_array_length(vms); i++) {
+                json_object *o = json_object_array_get_idx(vms, i), *v = NULL;
+                /* A VM whose definition does not load is listed as invalid, its
+                 * error on stderr (not in --json's objects). */
+                if (json_object_object_get_ex(o, "error", &v)) {
+                        fprintf(stderr, "phyllo: %s\n", json_object_get_string(v));
+                        json_object_object_del(o, "error");
                 }
-                if (json) {
-                        json_object *o = json_object_new_object();
-                        json_object_object_add(o, "name", json_object_new_string(names.v[i]));
-                        if (d.profile)
-                                json_object_object_add(o, "profile", json_object_new_string(d.profile));
-                        if (okay) {
-                                json_object_object_add(o, "cpus", json_object_new_int((int) (m.cores * m.threads)));
-                                json_object_object_add(o, "memory", json_object_new_int64((int64_t) m.memory));
-                        }
-                        json_object_object_add(o, "state", json_object_new_string(state));
-                        json_object_array_add(arr, o);
-                } else
-                        printf("%-24s %-10s %5s %8s  %s\n", names.v[i], d.profile ? d.profile : "-", cpus, mem, state);
+                if (json)
+                        continue;
+                char mem[32] = "-", cpus[16] = "-";
+                if (json_object_object_get_ex(o, "memory", &v))
+                        format_size((uint64_t) json_object_get_int64(v), mem, sizeof mem);
+                if (json_object_object_get_ex(o, "cpus", &v))
+                        snprintf(cpus, sizeof cpus, "%d", json_object_get_int(v));
+                json_object *nm = NULL, *pr = NULL, *stt = NULL;
+                json_object_object_get_ex(o, "name", &nm);
+                json_object_object_get_ex(o, "state", &stt);
+                printf("%-24s %-10s %5s %8s  %s\n", json_object_get_string(nm),
+                       json_object_object_get_ex(o, "profile", &pr) ? json_object_get_string(pr) : "-", cpus, mem,
+                       json_object_get_string(stt));
         }
-        env_done(&e);
         if (json)
-                cli_print_json(arr);
+                cli_print_json(json_object_get(vms));
+        json_object_put(reply);
         return 0;
 }
 
@@ -342,30 +331,25 @@ int cmd_show(struct cli_ctx *ctx, int argc, char **argv) {
                 return st;
         if (optind + 1 != argc)
                 return cli_usage_error(show_usage, "expected one VM name");
-        const char *home;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        phy_error err = { 0 };
-        _cleanup_vm_def_ struct vm_def d = { 0 }, m = { 0 };
-        if (vm_load_by_name(home, argv[optind], &d, &err) < 0)
+        if (!vm_name_valid(argv[optind])) {
+                phy_error err = { 0 };
+                phy_error_set(&err, EINVAL, "'%s' is not a valid VM name; use 1 to 64 of A-Z a-z 0-9 . _ -",
+                              argv[optind]);
                 return cli_fail(&err);
-        struct env e = { 0 };
-        int r = env_load(ctx, &e, true, &err);
-        if (r >= 0)
-                r = vm_model_resolve(&d, &e.host, env_caps(&e), &m, &err);
-        env_done(&e);
-        if (r < 0)
-                return cli_fail(&err);
+        }
+        /* GET /v1/vms/NAME through phyllod or directly (src/cli/api.c). */
+        char path[128];
+        snprintf(path, sizeof path, "/v1/vms/%s", argv[optind]);
+        json_object *reply = NULL, *v = NULL;
+        int r = cli_api_call(ctx, "GET", path, NULL, &reply);
+        if (r)
+                return r;
         if (json) {
-                cli_print_json(vm_def_to_json(&m));
-                return 0;
-        }
-        _cleanup_free_ char *text = vm_def_format(&m, true);
-        if (!text) {
-                phy_error_set(&err, ENOMEM, "out of memory");
-                return cli_fail(&err);
-        }
-        fputs(text, stdout);
+                if (json_object_object_get_ex(reply, "model", &v))
+                        cli_print_json(json_object_get(v));
+        } else if (json_object_object_get_ex(reply, "model_text", &v))
+                fputs(json_object_get_string(v), stdout);
+        json_object_put(reply);
         return 0;
 }
 
@@ -498,13 +482,24 @@ int cmd_delete(struct cli_ctx *ctx, int argc, char **argv) {
         }
         if (optind + 1 != argc)
                 return cli_usage_error(delete_usage, "expected one VM name");
-        const char *home;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        phy_error err = { 0 };
-        /* Linked clones read the VM's frozen disks (src/store/clone.c). */
-        if (store_delete_check(home, argv[optind], force, NULL, &err) < 0 || vm_delete(home, argv[optind], &err) < 0)
+        if (!vm_name_valid(argv[optind])) {
+                phy_error err = { 0 };
+                phy_error_set(&err, EINVAL, "'%s' is not a valid VM name; use 1 to 64 of A-Z a-z 0-9 . _ -",
+                              argv[optind]);
                 return cli_fail(&err);
+        }
+        /* DELETE /v1/vms/NAME through phyllod or directly (src/cli/api.c);
+         * linked clones reading its frozen disks protect it (src/store/clone.c). */
+        char path[128];
+        snprintf(path, sizeof path, "/v1/vms/%s", argv[optind]);
+        json_object *body = json_object_new_object(), *reply = NULL;
+        if (force)
+                json_object_object_add(body, "force", json_object_new_boolean(true));
+        int r = cli_api_call(ctx, "DELETE", path, body, &reply);
+        json_object_put(body);
+        if (r)
+                return r;
+        json_object_put(reply);
         printf("deleted VM '%s'\n", argv[optind]);
         return 0;
 }

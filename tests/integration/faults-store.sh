@@ -81,9 +81,28 @@ for j in $(seq 1 $i); do
 done
 is "$retry" 0 "a killed snapshot is either listed and revertible or can be created again under its name"
 is "$("$PHYLLO" snapshot list snap --json | jq length)" "$i" "then all $i snapshots are listed"
+# The state a create killed after its disk snapshot leaves, made on purpose:
+# the name is usable again (the orphan internal snapshot is dropped).
+mkdir -p "$V/snap/snapshots/.#new.orphan.AbC123"
+qemu-img snapshot -c orphan "$V/snap/disk-system.qcow2"
+out=$("$PHYLLO" snapshot create snap orphan 2>&1); ok $? "a create interrupted after its disk snapshot does not block the name ($out)"
+ok $([ ! -e "$V/snap/snapshots/.#new.orphan.AbC123" ]; echo $?) "and its temp dir is gone"
+is "$(qemu-img snapshot -U -l "$V/snap/disk-system.qcow2" | awk '$2 == "orphan"' | wc -l)" 1 "the disk holds one snapshot 'orphan'"
+"$PHYLLO" snapshot delete snap orphan >/dev/null
 is "$(home_sound)" 0 "and everything still checks clean"
 
 # --- clone (the first one freezes the source's disk into base/) ---
+# Without faults first: a second linked clone freezes the first one's overlay,
+# whose relative backing ("base/...") must still resolve from inside base/.
+lc_create twice --disk 64M
+qemu-io -c 'write -P 0x77 0 1M' "$V/twice/disk-system.qcow2" >/dev/null
+t_sum=$(content "$V/twice/disk-system.qcow2")
+"$PHYLLO" clone twice twice-a >/dev/null && "$PHYLLO" clone twice twice-b >/dev/null
+ok $? "two linked clones of the same source in a row"
+is "$(content "$("$PHYLLO" disk list twice-b --json | jq -r '.[0].path')")" \
+   "$t_sum" "the second clone holds the source's data"
+is "$(content "$("$PHYLLO" disk list twice --json | jq -r '.[0].path')")" "$t_sum" "and so does the source"
+for v in twice-a twice-b twice; do "$PHYLLO" delete "$v" --force >/dev/null 2>&1; done
 i=0
 for d in $delays; do
   i=$((i + 1)); kill_after "$d" clone src "c$i"

@@ -611,6 +611,183 @@ static int get_status(const struct api_ctx *c, const char *name, json_object **r
         return 200;
 }
 
+/* ---- storage (src/store): snapshots, clones, disks ---- */
+
+static int refuse_unknown(json_object *b, const char *const *known, const char *what, json_object **ret) {
+        json_object_object_foreach(b, k, v) {
+                (void) v;
+                bool good = false;
+                for (size_t i = 0; known[i] && !good; i++)
+                        good = strcmp(k, known[i]) == 0;
+                if (!good)
+                        return fail(ret, EINVAL, "unknown member '%s' in the request body for %s", k, what);
+        }
+        return 0;
+}
+
+static int name_valid_or_fail(const char *what, const char *n, json_object **ret) {
+        if (!n)
+                return fail(ret, EINVAL, "'%s' is required in the request body", what);
+        if (!vm_name_valid(n))
+                return fail(ret, EINVAL, "invalid %s '%s'; use 1 to 64 of A-Z a-z 0-9 . _ -", what, n);
+        return 0;
+}
+
+static json_object *done_reply(const char *name, const char *key, const char *value) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(name));
+        json_object_object_add(o, key, json_object_new_string(value));
+        return o;
+}
+
+static int get_list(int r, json_object *a, const phy_error *err, const char *key, json_object **ret) {
+        if (r < 0)
+                return api_error_reply(err, ret);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, key, a);
+        *ret = o;
+        return 200;
+}
+
+/* /v1/vms/{name}/snapshots[/{snap}[/revert]] */
+static int route_snapshots(const struct api_ctx *c, const char *method, const char *name, const char *rest,
+                           json_object *b, json_object **ret) {
+        phy_error err = { 0 };
+        int r;
+        if (!*rest) {
+                if (strcmp(method, "GET") == 0) {
+                        json_object *a = NULL;
+                        r = store_snapshot_list(c->home, name, &a, &err);
+                        return get_list(r, a, &err, "snapshots", ret);
+                }
+                if (strcmp(method, "POST") != 0)
+                        return fail(ret, EOPNOTSUPP, "method %s is not allowed on snapshots", method);
+                const char *snap = NULL;
+                static const char *const known[] = { "name", NULL };
+                if ((r = member_str(b, "name", &snap, ret)) || (r = refuse_unknown(b, known, "a snapshot", ret)) ||
+                    (r = name_valid_or_fail("snapshot name", snap, ret)))
+                        return r;
+                if (store_snapshot_create(c->home, name, snap, NULL, &err) < 0)
+                        return api_error_reply(&err, ret);
+                *ret = done_reply(name, "snapshot", snap);
+                return 201;
+        }
+        char snap[VM_NAME_MAX + 1];
+        const char *slash = strchr(rest, '/');
+        size_t n = slash ? (size_t) (slash - rest) : strlen(rest);
+        if (n == 0 || n > VM_NAME_MAX)
+                return fail(ret, ENOENT, "no such snapshot resource for VM '%s'", name);
+        memcpy(snap, rest, n);
+        snap[n] = '\0';
+        if (slash && strcmp(slash, "/revert") == 0) {
+                if (strcmp(method, "POST") != 0)
+                        return fail(ret, EOPNOTSUPP, "method %s is not allowed on a revert", method);
+                bool stop = false;
+                static const char *const known[] = { "stop", NULL };
+                if ((r = member_bool(b, "stop", &stop, ret)) || (r = refuse_unknown(b, known, "a revert", ret)))
+                        return r;
+                struct run_start_opts o = { .root = c->root, .home = c->home, .name = name };
+                if (store_snapshot_revert(c->home, name, snap, stop, &o, NULL, &err) < 0)
+                        return api_error_reply(&err, ret);
+                *ret = done_reply(name, "reverted_to", snap);
+                return 200;
+        }
+        if (slash)
+                return fail(ret, ENOENT, "no such snapshot resource for VM '%s'", name);
+        if (strcmp(method, "DELETE") != 0)
+                return fail(ret, EOPNOTSUPP, "method %s is not allowed on a snapshot", method);
+        if (store_snapshot_delete(c->home, name, snap, NULL, &err) < 0)
+                return api_error_reply(&err, ret);
+        *ret = done_reply(name, "deleted_snapshot", snap);
+        return 200;
+}
+
+/* POST /v1/vms/{name}/clone {"name": DST, "full": false, "tpm": "fresh"|"copy"} */
+static int post_clone(const struct api_ctx *c, const char *name, json_object *b, json_object **ret) {
+        const char *dst = NULL, *tpm_s = NULL;
+        bool full = false;
+        int r;
+        static const char *const known[] = { "name", "full", "tpm", NULL };
+        if ((r = member_str(b, "name", &dst, ret)) || (r = member_bool(b, "full", &full, ret)) ||
+            (r = member_str(b, "tpm", &tpm_s, ret)) || (r = refuse_unknown(b, known, "a clone", ret)) ||
+            (r = name_valid_or_fail("name", dst, ret)))
+                return r;
+        enum store_tpm_mode tpm = STORE_TPM_DEFAULT;
+        if (tpm_s && strcmp(tpm_s, "fresh") == 0)
+                tpm = STORE_TPM_FRESH;
+        else if (tpm_s && strcmp(tpm_s, "copy") == 0)
+                tpm = STORE_TPM_COPY;
+        else if (tpm_s)
+                return fail(ret, EINVAL, "invalid 'tpm' '%s'; use fresh or copy", tpm_s);
+        phy_error err = { 0 };
+        if (store_clone(c->home, name, dst, full, tpm, NULL, &err) < 0)
+                return api_error_reply(&err, ret);
+        *ret = done_reply(name, "clone", dst);
+        json_object_object_add(*ret, "full", json_object_new_boolean(full));
+        return 201;
+}
+
+/* /v1/vms/{name}/disks[/{disk}] */
+static int route_disks(const struct api_ctx *c, const char *method, const char *name, const char *rest,
+                       json_object *b, json_object **ret) {
+        phy_error err = { 0 };
+        int r;
+        if (*rest) {
+                if (strcmp(method, "DELETE") != 0)
+                        return fail(ret, EOPNOTSUPP, "method %s is not allowed on a disk", method);
+                if (strchr(rest, '/'))
+                        return fail(ret, ENOENT, "no such disk resource for VM '%s'", name);
+                bool keep = false;
+                static const char *const known[] = { "keep_file", NULL };
+                if ((r = member_bool(b, "keep_file", &keep, ret)) || (r = refuse_unknown(b, known, "a disk removal", ret)))
+                        return r;
+                if (store_disk_remove(c->home, name, rest, keep, &err) < 0)
+                        return api_error_reply(&err, ret);
+                *ret = done_reply(name, "removed_disk", rest);
+                return 200;
+        }
+        if (strcmp(method, "GET") == 0) {
+                json_object *a = NULL;
+                r = store_disk_list(c->home, name, NULL, &a, &err);
+                return get_list(r, a, &err, "disks", ret);
+        }
+        if (strcmp(method, "POST") != 0)
+                return fail(ret, EOPNOTSUPP, "method %s is not allowed on disks", method);
+        /* As `phyllo disk add`: size or image, bus, name, key_file (absolute paths). */
+        struct store_disk_add o = { 0 };
+        const char *image = NULL, *bus = NULL, *key = NULL;
+        static const char *const known[] = { "size", "image", "bus", "name", "key_file", NULL };
+        if ((r = member_size(b, "size", &o.size, ret)) || (r = member_str(b, "image", &image, ret)) ||
+            (r = member_str(b, "bus", &bus, ret)) || (r = member_str(b, "name", &o.disk, ret)) ||
+            (r = member_str(b, "key_file", &key, ret)) || (r = refuse_unknown(b, known, "a disk", ret)))
+                return r;
+        if (!!o.size == !!image)
+                return fail(ret, EINVAL, "give either 'size' or 'image' in the request body");
+        static const struct { const char *n; int v; } buses[] = {
+                { "virtio", VM_BUS_VIRTIO }, { "scsi", VM_BUS_SCSI }, { "sata", VM_BUS_SATA }, { "nvme", VM_BUS_NVME },
+        };
+        if (bus) {
+                o.bus = -1;
+                for (size_t i = 0; i < ELEMENTSOF(buses); i++)
+                        if (strcmp(bus, buses[i].n) == 0)
+                                o.bus = buses[i].v;
+                if (o.bus < 0)
+                        return fail(ret, EINVAL, "invalid 'bus' '%s'; use virtio, scsi, sata or nvme", bus);
+        }
+        _cleanup_free_ char *image_abs = NULL, *key_abs = NULL, *disk = NULL;
+        if ((image && absolute_input("image", image, &image_abs, &err) < 0) ||
+            (key && absolute_input("key file", key, &key_abs, &err) < 0))
+                return api_error_reply(&err, ret);
+        o.image = image_abs;
+        o.key_file = key_abs;
+        bool pending = false;
+        if (store_disk_add(c->home, name, &o, NULL, &disk, &pending, &err) < 0)
+                return api_error_reply(&err, ret);
+        *ret = done_reply(name, "disk", disk ? disk : "");
+        json_object_object_add(*ret, "pending", json_object_new_boolean(pending));
+        return 201;
+}
+
 static int method_not_allowed(const char *method, const char *path, json_object **ret) {
         return fail(ret, EOPNOTSUPP, "method %s is not allowed on '%s'; see docs/openapi.yaml", method, path);
 }
@@ -654,6 +831,17 @@ int api_handle(const struct api_ctx *c, const char *method, const char *path, co
                         const char *action = slash + 1;
                         if (strcmp(action, "status") == 0)
                                 return get ? get_status(c, name, ret) : method_not_allowed(method, path, ret);
+                        bool snaps = strncmp(action, "snapshots", 9) == 0 && (!action[9] || action[9] == '/'),
+                             disks = strncmp(action, "disks", 5) == 0 && (!action[5] || action[5] == '/');
+                        if (snaps || disks || strcmp(action, "clone") == 0) {
+                                if (!get && (r = body_object(body, body_len, &b, ret)))
+                                        return r;
+                                if (snaps)
+                                        return route_snapshots(c, method, name, action[9] ? action + 10 : "", b, ret);
+                                if (disks)
+                                        return route_disks(c, method, name, action[5] ? action + 6 : "", b, ret);
+                                return post ? post_clone(c, name, b, ret) : method_not_allowed(method, path, ret);
+                        }
                         if (strchr(action, '/'))
                                 return fail(ret, ENOENT, "no such resource '%s'", path);
                         if (!post)

@@ -12,6 +12,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "paths.h"
+#include "dev/dev.h"
 #include "host/check.h"
 #include "host/host.h"
 #include "host/json.h"
@@ -227,6 +228,9 @@ static int get_host(const struct api_ctx *c, json_object **ret) {
         qemu_tools_done(&tools);
         if (r < 0)
                 return api_error_reply(&err, ret);
+        /* The 3D display modes, as `phyllo host check` adds them (src/dev). */
+        if ((r = dev_gl_modes_check(c->root, &h, &rep)) < 0)
+                return fail(ret, -r, "cannot check the 3D display modes: %s", strerror(-r));
         *ret = host_check_report_to_json(&h, &rep);
         return 200;
 }

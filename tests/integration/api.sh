@@ -67,6 +67,12 @@ is "$code" 200 "GET /v1/events answers 200 (a stream)"
 is "$(jq '[.paths[] | keys_unsorted[] | select(. != "parameters")] | length' "$OPENAPI")" "$((walked + 2))" \
    "the walk covered every route of docs/openapi.json"
 
+# GET /v1/host has the checks of `phyllo host check --json`, 3D modes included.
+is "$(body_of GET /v1/host | jq -c '[.checks[] | "\(.id) \(.status)"]')" \
+   "$("$PHYLLO" host check --json | jq -c '[.checks[] | "\(.id) \(.status)"]')" \
+   "GET /v1/host: the same checks and results as phyllo host check --json"
+like "$(body_of GET /v1/host | jq -r '.checks[].title')" "3D: virgl" "GET /v1/host lists the 3D display modes"
+
 # ---- errors carry the CLI's sentence and a fitting status
 r=$(api GET /v1/vms/nosuch)
 is "${r%% *}" 404 "unknown VM: 404"

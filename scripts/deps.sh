@@ -18,6 +18,8 @@ pkgs=(
   pci.ids
   # tests: the tiny guest is built from Debian packages; jq reads --json output
   busybox-static cpio xz-utils zstd jq
+  # 3D test (display-virgl.sh, ~6 s): virgl on SDL gl=on under Xvfb with Mesa's llvmpipe; bridge test: ip
+  xvfb libgl1-mesa-dri libegl1 libgl1 iproute2
   # proof (issue 8): libFuzzer/ASan runtimes with clang, valgrind memcheck
   clang libclang-rt-14-dev valgrind
 )

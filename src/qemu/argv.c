@@ -767,7 +767,12 @@ int qemu_argv_build(const struct vm_def *vm, const struct qemu_argv_env *env, st
         add_boot(&b);
         /* Seccomp: QEMU may not exec, change privileges or scheduling, or use obsolete syscalls. */
         add(&b, "-sandbox");
-        add(&b, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+        /* A GL window runs Mesa and the window system's client inside QEMU, and
+         * they fork: spawn=deny kills QEMU with SIGSYS at start (SDL/GTK gl=on
+         * with llvmpipe under Xvfb), so that one filter is left out there. */
+        bool local_gl = display_gl(vm) && (vm->display == VM_DISPLAY_GTK || vm->display == VM_DISPLAY_SDL);
+        add(&b, local_gl ? "on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny"
+                         : "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
         add(&b, "-msg");
         add(&b, "timestamp=on");
         if (env->paused)

@@ -3,7 +3,8 @@
 # create, start and stop, and a full disk during create.  Afterwards no
 # definition is half-written, no lock is stale, no process of the VM is left,
 # and the next command reports the true state.  (Issue 8; snapshot, clone,
-# export, import and phyllod faults: TODO as those land, issues 5 and 7.)
+# export and import faults: faults-store.sh; phyllod's kill -9: api.sh;
+# 200 start/stop cycles through phyllod: cycles.sh in the 'slow' suite.)
 set -u
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/lifecycle-lib.sh"

@@ -6,6 +6,7 @@
  * in names) and renamed into place, so readers never see half a VM.
  */
 #include "vm.h"
+#include "exec.h"
 #include "run/run.h"
 
 #include <dirent.h>
@@ -153,82 +154,6 @@ int vm_delete(const char *home, const char *name, phy_error *err) {
 
 /* ---- create ------------------------------------------------------------- */
 
-/* qemu-img from the argument, $PHYLLOME_QEMU_IMG, or $PATH. */
-static char *find_qemu_img(const char *given) {
-        if (given)
-                return strdup(given);
-        const char *env = getenv("PHYLLOME_QEMU_IMG");
-        if (env && *env)
-                return strdup(env);
-        const char *path = getenv("PATH");
-        _cleanup_free_ char *copy = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-        if (!copy)
-                return NULL;
-        char *save = NULL;
-        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-                char *p = NULL;
-                if (asprintf(&p, "%s/qemu-img", dir) < 0)
-                        return NULL;
-                if (access(p, X_OK) == 0)
-                        return p;
-                free(p);
-        }
-        return NULL;
-}
-
-/* Runs argv (no shell), stderr captured for the message.  0 on exit 0. */
-static int run_tool(char *const *argv, char *out, size_t outlen) {
-        out[0] = '\0';
-        int pipefd[2];
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return -errno;
-        _cleanup_close_ int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (devnull < 0) {
-                int r = -errno;
-                close(pipefd[0]);
-                close(pipefd[1]);
-                return r;
-        }
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-                close(pipefd[0]);
-                close(pipefd[1]);
-                return r;
-        }
-        if (pid == 0) {
-                /* Only async-signal-safe calls until execve. */
-                if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(pipefd[1], 2) < 0)
-                        _exit(127);
-                execve(argv[0], argv, environ);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        size_t len = 0;
-        for (;;) {
-                char buf[512];
-                ssize_t n = read(pipefd[0], buf, sizeof buf);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                /* Keep the first outlen-1 bytes; drain the rest so the child never blocks. */
-                size_t take = (size_t) n < outlen - 1 - len ? (size_t) n : outlen - 1 - len;
-                memcpy(out + len, buf, take);
-                len += take;
-        }
-        out[len] = '\0';
-        while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
-                out[--len] = '\0';
-        close(pipefd[0]);
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                return 0;
-        return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? -ENOEXEC : -EIO;
-}
 
 static int create_image(const char *qemu_img, const char *path, const char *format, uint64_t size,
                         phy_error *err) {
@@ -236,7 +161,7 @@ static int create_image(const char *qemu_img, const char *path, const char *form
         snprintf(sizebuf, sizeof sizebuf, "%llu", (unsigned long long) size);
         char *argv[] = { (char *) qemu_img, (char *) "create", (char *) "-q", (char *) "-f", (char *) format,
                          (char *) path, sizebuf, NULL };
-        int r = run_tool(argv, msg, sizeof msg);
+        int r = exec_run(argv, NULL, msg, sizeof msg);
         if (r == -ENOEXEC)
                 return phy_error_set(err, r, "cannot run '%s' to create the disk image '%s'", qemu_img, path);
         if (r < 0)
@@ -283,7 +208,7 @@ static int populate(const char *tmp, const struct vm_def *def, const struct vm_d
                                 return phy_error_prefix(err, "[disk %s]", k->name);
                         continue;
                 }
-                if (!qemu_img && !(qemu_img = find_qemu_img(qemu_img_given)))
+                if (!qemu_img && !(qemu_img = exec_find_qemu_img(qemu_img_given)))
                         return phy_error_set(err, ENOENT, "cannot find qemu-img to create disk '%s'; install "
                                              "qemu-utils or set PHYLLOME_QEMU_IMG", k->name);
                 _cleanup_free_ char *p = vm_path_resolve(tmp, k->path);

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/* Running a helper program: argv + execve (never a shell), its stdout and
+ * stderr read through pipes until both close, then reaped. */
+#include "exec.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+#define EXEC_OUT_MAX (16u * 1024 * 1024)
+
+char *exec_find_qemu_img(const char *given) {
+        if (given)
+                return strdup(given);
+        const char *env = getenv("PHYLLOME_QEMU_IMG");
+        if (env && *env)
+                return strdup(env);
+        const char *path = getenv("PATH");
+        _cleanup_free_ char *copy = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+        if (!copy)
+                return NULL;
+        char *save = NULL;
+        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+                char *p = NULL;
+                if (asprintf(&p, "%s/qemu-img", dir) < 0)
+                        return NULL;
+                if (access(p, X_OK) == 0)
+                        return p;
+                free(p);
+        }
+        return NULL;
+}
+
+int exec_run(char *const *argv, char **ret_out, char *errbuf, size_t errlen) {
+        errbuf[0] = '\0';
+        int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
+        _cleanup_close_ int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull < 0 || pipe2(out, O_CLOEXEC) < 0)
+                return -errno;
+        if (pipe2(errp, O_CLOEXEC) < 0) {
+                int r = -errno;
+                close(out[0]);
+                close(out[1]);
+                return r;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(out[0]); close(out[1]); close(errp[0]); close(errp[1]);
+                return r;
+        }
+        if (pid == 0) {
+                /* Only async-signal-safe calls until execve. */
+                if (dup2(devnull, 0) < 0 || dup2(ret_out ? out[1] : devnull, 1) < 0 || dup2(errp[1], 2) < 0)
+                        _exit(127);
+                execve(argv[0], argv, environ);
+                _exit(127);
+        }
+        close(out[1]);
+        close(errp[1]);
+        char *buf = NULL;
+        size_t len = 0, cap = 0, elen = 0;
+        struct pollfd p[2] = { { .fd = out[0], .events = POLLIN }, { .fd = errp[0], .events = POLLIN } };
+        int open_fds = 2, r = 0;
+        while (open_fds > 0) {
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        break;
+                }
+                for (int i = 0; i < 2; i++) {
+                        if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                                continue;
+                        char chunk[4096];
+                        ssize_t n = read(p[i].fd, chunk, sizeof chunk);
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n <= 0) {
+                                close(p[i].fd);
+                                p[i].fd = -1;
+                                open_fds--;
+                                continue;
+                        }
+                        if (i == 1) {
+                                /* Keep the start of stderr; drain the rest so the child never blocks. */
+                                size_t take = (size_t) n < errlen - 1 - elen ? (size_t) n : errlen - 1 - elen;
+                                memcpy(errbuf + elen, chunk, take);
+                                elen += take;
+                                continue;
+                        }
+                        if (len + (size_t) n + 1 > EXEC_OUT_MAX) {
+                                r = -EFBIG;
+                                continue;
+                        }
+                        if (len + (size_t) n + 1 > cap) {
+                                size_t ncap = cap ? cap * 2 : 8192;
+                                while (ncap < len + (size_t) n + 1)
+                                        ncap *= 2;
+                                char *nb = realloc(buf, ncap);
+                                if (!nb) {
+                                        r = -ENOMEM;
+                                        continue;
+                                }
+                                buf = nb;
+                                cap = ncap;
+                        }
+                        memcpy(buf + len, chunk, (size_t) n);
+                        len += (size_t) n;
+                }
+        }
+        for (int i = 0; i < 2; i++)
+                if (p[i].fd >= 0)
+                        close(p[i].fd);
+        errbuf[elen] = '\0';
+        while (elen > 0 && (errbuf[elen - 1] == '\n' || errbuf[elen - 1] == ' '))
+                errbuf[--elen] = '\0';
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR) {
+                        free(buf);
+                        return -errno;
+                }
+        if (r >= 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+                r = WIFEXITED(status) && WEXITSTATUS(status) == 127 ? -ENOEXEC : -EIO;
+        if (r < 0) {
+                free(buf);
+                return r;
+        }
+        if (ret_out) {
+                if (!buf && !(buf = strdup("")))
+                        return -ENOMEM;
+                buf[len] = '\0';
+                *ret_out = buf;
+        } else
+                free(buf);
+        return 0;
+}
+

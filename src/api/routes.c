@@ -23,6 +23,7 @@
 #include "run/run.h"
 #include "store/store.h"
 #include "vm/profile.h"
+#include "vm/env.h"
 #include "vm/vm.h"
 
 DEFINE_CLEANUP_FUNC(json_object, json_object_put)
@@ -70,43 +71,6 @@ bool api_is_events(const char *method, const char *path) {
         return strcmp(method, "GET") == 0 && strcmp(path, "/v1/events") == 0;
 }
 
-/* ---- what a definition is checked against (as the CLI's env_load) ---- */
-
-struct env {
-        struct host_facts host;
-        bool have_host;
-        struct qemu_tools tools;
-        struct qemu_caps caps;
-        bool have_caps;
-};
-
-static void env_done(struct env *e) {
-        if (e->have_host)
-                host_facts_done(&e->host);
-        qemu_tools_done(&e->tools);
-        if (e->have_caps)
-                qemu_caps_done(&e->caps);
-}
-
-/* Host facts are required; QEMU's capabilities are used when they can be
- * probed (without them the model is checked as the CLI does then). */
-static int env_load(const struct api_ctx *c, struct env *e, bool with_caps, phy_error *err) {
-        int r = host_facts_load(c->root, &e->host, err);
-        if (r < 0)
-                return r;
-        e->have_host = true;
-        phy_error w = { 0 };
-        if (!with_caps || qemu_tools_find(&e->tools, &w) < 0 || !e->tools.qemu)
-                return 0;
-        _cleanup_free_ char *cache = NULL;
-        if (phy_cache_dir(&cache, &w) >= 0 && qemu_caps_probe(e->tools.qemu, cache, &e->caps, &w) >= 0)
-                e->have_caps = true;
-        return 0;
-}
-
-static const struct qemu_caps *env_caps(const struct env *e) {
-        return e->have_caps ? &e->caps : NULL;
-}
 
 /* ---- request bodies ---- */
 
@@ -245,7 +209,7 @@ static int get_host_devices(const struct api_ctx *c, json_object **ret) {
 }
 
 /* One VM as `phyllo list --json` shows it. */
-static json_object *vm_summary(const struct api_ctx *c, const struct env *e, const char *name) {
+static json_object *vm_summary(const struct api_ctx *c, const struct vm_env *e, const char *name) {
         _cleanup_vm_def_ struct vm_def d = { 0 }, m = { 0 };
         phy_error e1 = { 0 };
         bool okay = vm_load_by_name(c->home, name, &d, &e1) >= 0 && vm_model_resolve(&d, &e->host, NULL, &m, &e1) >= 0;
@@ -272,13 +236,13 @@ static int get_vms(const struct api_ctx *c, json_object **ret) {
         _cleanup_strv_ strv names = { 0 };
         if (vm_list(c->home, &names, &err) < 0)
                 return api_error_reply(&err, ret);
-        struct env e = { 0 };
-        if (names.n && env_load(c, &e, false, &err) < 0)
+        struct vm_env e = { 0 };
+        if (names.n && vm_env_load(c->root, false, &e, &err) < 0)
                 return api_error_reply(&err, ret);
         json_object *arr = json_object_new_array();
         for (size_t i = 0; i < names.n; i++)
                 json_object_array_add(arr, vm_summary(c, &e, names.v[i]));
-        env_done(&e);
+        vm_env_done(&e);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "vms", arr);
         *ret = o;
@@ -407,14 +371,14 @@ static int post_vms(const struct api_ctx *c, json_object *b, json_object **ret) 
         if (r < 0)
                 return api_error_reply(&err, ret);
 
-        struct env e = { 0 };
+        struct vm_env e = { 0 };
         _cleanup_vm_def_ struct vm_def m = { 0 };
-        r = env_load(c, &e, true, &err);
+        r = vm_env_load(c->root, true, &e, &err);
         if (r >= 0)
-                r = vm_create(c->home, &d, &e.host, env_caps(&e), e.tools.qemu_img, force, &err);
+                r = vm_create(c->home, &d, &e.host, vm_env_caps(&e), e.tools.qemu_img, force, &err);
         if (r >= 0)
-                r = vm_model_resolve(&d, &e.host, env_caps(&e), &m, &err);
-        env_done(&e);
+                r = vm_model_resolve(&d, &e.host, vm_env_caps(&e), &m, &err);
+        vm_env_done(&e);
         if (r < 0)
                 return api_error_reply(&err, ret);
         json_object *o = json_object_new_object();
@@ -437,11 +401,11 @@ static int get_vm(const struct api_ctx *c, const char *name, json_object **ret) 
                 phy_error_set(&err, -r, "cannot read '%s': %s", conf ? conf : name, strerror(-r));
                 return api_error_reply(&err, ret);
         }
-        struct env e = { 0 };
-        r = env_load(c, &e, true, &err);
+        struct vm_env e = { 0 };
+        r = vm_env_load(c->root, true, &e, &err);
         if (r >= 0)
-                r = vm_model_resolve(&d, &e.host, env_caps(&e), &m, &err);
-        env_done(&e);
+                r = vm_model_resolve(&d, &e.host, vm_env_caps(&e), &m, &err);
+        vm_env_done(&e);
         if (r < 0)
                 return api_error_reply(&err, ret);
         _cleanup_run_state_ struct run_state st = { 0 };
@@ -483,11 +447,11 @@ static int put_vm(const struct api_ctx *c, const char *name, json_object *b, jso
                                   "new VM instead", conf, name, d.name);
         if (r >= 0) {
                 snprintf(d.name, sizeof d.name, "%s", name);
-                struct env e = { 0 };
-                r = env_load(c, &e, true, &err);
+                struct vm_env e = { 0 };
+                r = vm_env_load(c->root, true, &e, &err);
                 if (r >= 0)
-                        r = vm_model_resolve(&d, &e.host, env_caps(&e), &m, &err);
-                env_done(&e);
+                        r = vm_model_resolve(&d, &e.host, vm_env_caps(&e), &m, &err);
+                vm_env_done(&e);
         }
         if (r >= 0)
                 r = file_write_atomic(conf, text, strlen(text), 0644, &err);

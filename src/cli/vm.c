@@ -20,48 +20,17 @@
 #include "vm/profile.h"
 #include "run/run.h"
 #include "store/store.h"
+#include "vm/env.h"
 #include "vm/vm.h"
 
-/* What a definition is checked against: this host and its QEMU. */
-struct env {
-        struct host_facts host;
-        bool have_host;
-        struct qemu_tools tools;
-        struct qemu_caps caps;
-        bool have_caps;
-};
-
-static void env_done(struct env *e) {
-        if (e->have_host)
-                host_facts_done(&e->host);
-        qemu_tools_done(&e->tools);
-        if (e->have_caps)
-                qemu_caps_done(&e->caps);
-}
-
-/* Host facts are required; QEMU's capabilities are used when QEMU can be
- * probed (a warning otherwise: the model is then checked without them). */
-static int env_load(struct cli_ctx *ctx, struct env *e, bool with_caps, phy_error *err) {
-        int r = host_facts_load(ctx->root, &e->host, err);
-        if (r < 0)
-                return r;
-        e->have_host = true;
-        phy_error w = { 0 };
-        if (qemu_tools_find(&e->tools, &w) < 0 || !with_caps)
-                return 0;
-        _cleanup_free_ char *cache = NULL;
-        if (!e->tools.qemu)
-                phy_error_set(&w, ENOENT, "qemu-system-x86_64 is not installed");
-        else if (phy_cache_dir(&cache, &w) >= 0 && qemu_caps_probe(e->tools.qemu, cache, &e->caps, &w) >= 0)
-                e->have_caps = true;
-        if (!e->have_caps)
+/* The model is checked without QEMU's capabilities when they cannot be
+ * probed: say so. */
+static int env_load(struct cli_ctx *ctx, struct vm_env *e, bool with_caps, phy_error *err) {
+        int r = vm_env_load(ctx->root, with_caps, e, err);
+        if (r >= 0 && e->warning[0])
                 fprintf(stderr, "phyllo: warning: %s; checking the definition without QEMU's capabilities\n",
-                        w.message);
-        return 0;
-}
-
-static const struct qemu_caps *env_caps(const struct env *e) {
-        return e->have_caps ? &e->caps : NULL;
+                        e->warning);
+        return r;
 }
 
 /* ---- create ------------------------------------------------------------- */
@@ -235,13 +204,13 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         const char *home;
         if (cli_home(ctx, &home) < 0)
                 return 1;
-        struct env e = { 0 };
+        struct vm_env e = { 0 };
         int r = env_load(ctx, &e, true, &err);
         if (r >= 0)
-                r = vm_create(home, &d, &e.host, env_caps(&e), e.tools.qemu_img, force, &err);
+                r = vm_create(home, &d, &e.host, vm_env_caps(&e), e.tools.qemu_img, force, &err);
         if (r >= 0) {
                 _cleanup_vm_def_ struct vm_def m = { 0 };
-                if (vm_model_resolve(&d, &e.host, env_caps(&e), &m, &err) >= 0) {
+                if (vm_model_resolve(&d, &e.host, vm_env_caps(&e), &m, &err) >= 0) {
                         char mem[32], dsk[48] = "no disk";
                         format_size(m.memory, mem, sizeof mem);
                         if (m.n_disks) {
@@ -253,7 +222,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                                name, prof->name, m.cores * m.threads, m.cores * m.threads == 1 ? "" : "s", mem, dsk, home, name);
                 }
         }
-        env_done(&e);
+        vm_env_done(&e);
         return r < 0 ? cli_fail(&err) : 0;
 }
 
@@ -449,11 +418,11 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
                                   "new VM instead", tmp, name, d.name);
         if (r >= 0) {
                 snprintf(d.name, sizeof d.name, "%s", name);
-                struct env e = { 0 };
+                struct vm_env e = { 0 };
                 r = env_load(ctx, &e, true, &err);
                 if (r >= 0)
-                        r = vm_model_resolve(&d, &e.host, env_caps(&e), &m, &err);
-                env_done(&e);
+                        r = vm_model_resolve(&d, &e.host, vm_env_caps(&e), &m, &err);
+                vm_env_done(&e);
         }
         if (r >= 0)
                 r = file_write_atomic(conf, edited, strlen(edited), 0644, &err);

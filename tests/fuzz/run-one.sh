@@ -25,4 +25,5 @@ opts=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 echo "fuzz: $(basename "$fuzzer") for ${seconds}s, seeds: $*"
-exec "$fuzzer" "${opts[@]}" "$corpus" "$@"
+# Not exec: the EXIT trap must still remove the scratch corpus.
+"$fuzzer" "${opts[@]}" "$corpus" "$@"

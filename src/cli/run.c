@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "cleanup.h"
+#include "exec.h"
 #include "fileio.h"
 #include "net/net.h"
 #include "run/run.h"
@@ -554,24 +555,6 @@ int cmd_logs(struct cli_ctx *ctx, int argc, char **argv) {
 
 /* --- view --- */
 
-static char *find_in_path(const char *prog) {
-        const char *path = getenv("PATH");
-        if (!path || !*path)
-                path = "/usr/local/bin:/usr/bin:/bin";
-        _cleanup_free_ char *copy = strdup(path);
-        if (!copy)
-                return NULL;
-        char *save = NULL;
-        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                char *full = NULL;
-                if (asprintf(&full, "%s/%s", d, prog) < 0)
-                        return NULL;
-                if (access(full, X_OK) == 0)
-                        return full;
-                free(full);
-        }
-        return NULL;
-}
 
 int cmd_view(struct cli_ctx *ctx, int argc, char **argv) {
         const char *name, *home;
@@ -596,7 +579,7 @@ int cmd_view(struct cli_ctx *ctx, int argc, char **argv) {
                         "definition with 'phyllo edit %s'\n", name, sock, name);
                 return 1;
         }
-        _cleanup_free_ char *viewer = find_in_path("remote-viewer");
+        _cleanup_free_ char *viewer = exec_find_in_path("remote-viewer");
         if (!viewer) {
                 fprintf(stderr, "phyllo: remote-viewer is not installed; install virt-viewer "
                         "(apt-get install virt-viewer), or connect any SPICE client to %s\n", uri);

@@ -15,12 +15,7 @@
 
 #define EXEC_OUT_MAX (16u * 1024 * 1024)
 
-char *exec_find_qemu_img(const char *given) {
-        if (given)
-                return strdup(given);
-        const char *env = getenv("PHYLLOME_QEMU_IMG");
-        if (env && *env)
-                return strdup(env);
+char *exec_find_in_path(const char *prog) {
         const char *path = getenv("PATH");
         _cleanup_free_ char *copy = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
         if (!copy)
@@ -28,13 +23,22 @@ char *exec_find_qemu_img(const char *given) {
         char *save = NULL;
         for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
                 char *p = NULL;
-                if (asprintf(&p, "%s/qemu-img", dir) < 0)
+                if (asprintf(&p, "%s/%s", dir, prog) < 0)
                         return NULL;
                 if (access(p, X_OK) == 0)
                         return p;
                 free(p);
         }
         return NULL;
+}
+
+char *exec_find_qemu_img(const char *given) {
+        if (given)
+                return strdup(given);
+        const char *env = getenv("PHYLLOME_QEMU_IMG");
+        if (env && *env)
+                return strdup(env);
+        return exec_find_in_path("qemu-img");
 }
 
 int exec_run(char *const *argv, char **ret_out, char *errbuf, size_t errlen) {

@@ -5,6 +5,9 @@
 /* Most stdout kept by exec_run; more is -EFBIG. */
 #define EXEC_OUT_MAX (16u * 1024 * 1024)
 
+/* The first executable `prog` in $PATH (a default PATH when unset); NULL when none. */
+char *exec_find_in_path(const char *prog);
+
 /* qemu-img from the argument, $PHYLLOME_QEMU_IMG, or $PATH; NULL when none. */
 char *exec_find_qemu_img(const char *given);
 

@@ -23,35 +23,18 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "exec.h"
 #include "net.h"
 #include "strv.h"
 #include "vm/vm.h"
 
-static char *find_in_path(const char *name) {
-        const char *path = getenv("PATH");
-        if (!path || !*path)
-                path = "/usr/local/bin:/usr/bin:/bin";
-        _cleanup_free_ char *copy = strdup(path);
-        if (!copy)
-                return NULL;
-        char *save = NULL;
-        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                char *p = NULL;
-                if (asprintf(&p, "%s/%s", d, name) < 0)
-                        return NULL;
-                if (access(p, X_OK) == 0)
-                        return p;
-                free(p);
-        }
-        return NULL;
-}
 
 char *net_passt_path(void) {
         const char *e = getenv("PHYLLOME_PASST");
         if (e)
                 /* Empty: pretend passt is not installed (tests of the slirp path). */
                 return *e && access(e, X_OK) == 0 ? strdup(e) : NULL;
-        return find_in_path("passt");
+        return exec_find_in_path("passt");
 }
 
 char *net_virtiofsd_path(void) {
@@ -62,7 +45,7 @@ char *net_virtiofsd_path(void) {
         for (size_t i = 0; i < ELEMENTSOF(cands); i++)
                 if (access(cands[i], X_OK) == 0)
                         return strdup(cands[i]);
-        return find_in_path("virtiofsd");
+        return exec_find_in_path("virtiofsd");
 }
 
 bool net_nic_uses_passt(const struct vm_nic *n) {

@@ -90,6 +90,9 @@ static int check_snap_name(const char *snap, phy_error *err) {
 
 #define SNAP_JOB_ID "phyllome-snapshot"
 #define SNAP_JOB_TIMEOUT_MS (10 * 60 * 1000)
+/* QEMU answers QMP from its main loop, which a running snapshot job and a
+ * busy host (TCG on 2 shared cores) can hold for many seconds. */
+#define SNAP_QMP_TIMEOUT_MS (60 * 1000)
 
 static int live_open(const char *home, const char *name, struct qmp **ret, phy_error *err) {
         _cleanup_free_ char *dir = NULL, *sock = NULL;
@@ -98,7 +101,7 @@ static int live_open(const char *home, const char *name, struct qmp **ret, phy_e
                 return r;
         if (asprintf(&sock, "%s/qmp.sock", dir) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        return qmp_open_path(sock, 10000, ret, err);
+        return qmp_open_path(sock, SNAP_QMP_TIMEOUT_MS, ret, err);
 }
 
 /* snapshot-save/-load/-delete arguments: the VM state goes into the first disk. */
@@ -119,7 +122,7 @@ static json_object *job_args(const struct snapctx *c, const char *snap) {
 
 /* Runs a snapshot job and waits (on QMP events, no polling) for it to conclude. */
 static int live_job(struct qmp *q, const char *cmd, json_object *args, phy_error *err) {
-        int r = qmp_command(q, cmd, args, 10000, NULL, err);
+        int r = qmp_command(q, cmd, args, SNAP_QMP_TIMEOUT_MS, NULL, err);
         if (r < 0)
                 return r;
         for (;;) {
@@ -137,7 +140,7 @@ static int live_job(struct qmp *q, const char *cmd, json_object *args, phy_error
         /* The outcome is in query-jobs; dismiss the job either way. */
         _cleanup_(json_object_putp) json_object *jobs = NULL;
         char msg[512] = "";
-        if ((r = qmp_command(q, "query-jobs", NULL, 10000, &jobs, err)) < 0)
+        if ((r = qmp_command(q, "query-jobs", NULL, SNAP_QMP_TIMEOUT_MS, &jobs, err)) < 0)
                 return r;
         for (size_t i = 0; jobs && i < json_object_array_length(jobs); i++) {
                 json_object *j = json_object_array_get_idx(jobs, i);
@@ -148,7 +151,7 @@ static int live_job(struct qmp *q, const char *cmd, json_object *args, phy_error
         json_object *d = json_object_new_object();
         json_object_object_add(d, "id", json_object_new_string(SNAP_JOB_ID));
         phy_error ignore = { 0 };
-        (void) qmp_command(q, "job-dismiss", d, 10000, NULL, &ignore);
+        (void) qmp_command(q, "job-dismiss", d, SNAP_QMP_TIMEOUT_MS, NULL, &ignore);
         if (msg[0])
                 return phy_error_set(err, EIO, "QEMU's %s failed: %s", cmd, msg);
         return 0;
@@ -222,7 +225,7 @@ int store_snapshot_create(const char *home, const char *name, const char *snap, 
         _cleanup_free_ char *status = NULL;
         bool resume = false;
         if (live && (r = live_open(home, name, &q, err)) >= 0 && (r = qmp_query_status(q, &status, err)) >= 0 &&
-            strcmp(status, "running") == 0 && (r = qmp_command(q, "stop", NULL, 10000, NULL, err)) >= 0)
+            strcmp(status, "running") == 0 && (r = qmp_command(q, "stop", NULL, SNAP_QMP_TIMEOUT_MS, NULL, err)) >= 0)
                 resume = true;
         if (r < 0) {
                 (void) rm_rf(tmp);
@@ -244,7 +247,7 @@ int store_snapshot_create(const char *home, const char *name, const char *snap, 
                 r = snap_img(&c, "-c", snap, made, err);
         if (resume) {
                 phy_error e2 = { 0 };
-                int r2 = qmp_command(q, "cont", NULL, 10000, NULL, r < 0 ? &e2 : err);
+                int r2 = qmp_command(q, "cont", NULL, SNAP_QMP_TIMEOUT_MS, NULL, r < 0 ? &e2 : err);
                 if (r >= 0)
                         r = r2;
         }
@@ -426,7 +429,7 @@ int store_snapshot_revert(const char *home, const char *name, const char *snap, 
                 return phy_error_prefix(err, "disks, vars and TPM of VM '%s' are back at '%s', but it did not start "
                                         "to load its memory", name, snap);
         if ((r = live_open(home, name, &q, err)) < 0 || (r = live_job(q, "snapshot-load", job_args(&c, snap), err)) < 0 ||
-            (r = qmp_command(q, "cont", NULL, 10000, NULL, err)) < 0) {
+            (r = qmp_command(q, "cont", NULL, SNAP_QMP_TIMEOUT_MS, NULL, err)) < 0) {
                 phy_error ignore = { 0 };
                 (void) run_kill(home, name, &ignore);
                 return phy_error_prefix(err, "disks, vars and TPM of VM '%s' are back at '%s', but its memory could "

@@ -13,10 +13,16 @@ static inline bool tap_ok(bool cond, const char *file, int line, const char *fmt
         va_list ap;
         tap_n++;
         printf("%s %d - ", cond ? "ok" : "not ok", tap_n);
+        /* A description is one TAP line: messages with newlines (QEMU's
+         * multi-line errors) are folded. */
+        char desc[2048];
         va_start(ap, fmt);
-        vprintf(fmt, ap);
+        vsnprintf(desc, sizeof desc, fmt, ap);
         va_end(ap);
-        printf("\n");
+        for (char *c = desc; *c; c++)
+                if (*c == '\n' || *c == '\r')
+                        *c = ' ';
+        printf("%s\n", desc);
         if (!cond) {
                 tap_failed++;
                 printf("#   failed at %s:%d\n", file, line);

@@ -13,6 +13,7 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "error.h"
 
@@ -78,6 +79,7 @@ struct api_server_opts {
         bool system;
         unsigned max_connections;       /* 0: 256 */
         unsigned timeout_s;             /* idle connection timeout, 0: 30 */
+        uint64_t import_max;            /* largest POST /v1/vms/import body, 0: 64 GiB */
         struct api_ctx ctx;
 };
 struct api_server;

@@ -17,7 +17,8 @@
 #include "paths.h"
 
 static void usage(FILE *f) {
-        fputs("usage: phyllod [--socket PATH] [--system] [--root DIR] [--max-connections N]\n\n"
+        fputs("usage: phyllod [--socket PATH] [--system] [--root DIR] [--max-connections N]\n"
+              "               [--import-max SIZE]\n\n"
               "Serves the Phyllome API (HTTP/1.1 + JSON) on a unix socket.\n\n"
               "  --socket PATH        listen here (default: $PHYLLOME_HOME/phyllod.sock when $PHYLLOME_HOME\n"
               "                       is set, else $XDG_RUNTIME_DIR/phyllome/phyllod.sock)\n"
@@ -25,23 +26,25 @@ static void usage(FILE *f) {
               "                       admits root and members of group phyllome\n"
               "  --root DIR           read /sys, /proc and /dev below DIR (host routes)\n"
               "  --max-connections N  at most N connections at once (256)\n"
+              "  --import-max SIZE    refuse POST /v1/vms/import bodies larger than SIZE (64G)\n"
               "  --version            print the version\n", f);
 }
 
 int main(int argc, char **argv) {
-        enum { OPT_SOCKET = 256, OPT_SYSTEM, OPT_ROOT, OPT_MAXCONN, OPT_VERSION, OPT_HELP };
+        enum { OPT_SOCKET = 256, OPT_SYSTEM, OPT_ROOT, OPT_MAXCONN, OPT_IMPORTMAX, OPT_VERSION, OPT_HELP };
         static const struct option opts[] = {
                 { "socket", required_argument, NULL, OPT_SOCKET },
                 { "system", no_argument, NULL, OPT_SYSTEM },
                 { "root", required_argument, NULL, OPT_ROOT },
                 { "max-connections", required_argument, NULL, OPT_MAXCONN },
+                { "import-max", required_argument, NULL, OPT_IMPORTMAX },
                 { "version", no_argument, NULL, OPT_VERSION },
                 { "help", no_argument, NULL, OPT_HELP },
                 { 0 },
         };
         const char *socket_opt = NULL, *root = NULL;
         bool system = false;
-        unsigned long long maxconn = 256;
+        unsigned long long maxconn = 256, import_max = 0;
         for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
                 switch (c) {
                 case OPT_SOCKET: socket_opt = optarg; break;
@@ -50,6 +53,12 @@ int main(int argc, char **argv) {
                 case OPT_MAXCONN:
                         if (parse_uint(optarg, 65536, &maxconn) < 0 || maxconn == 0) {
                                 fprintf(stderr, "phyllod: invalid --max-connections '%s'; use 1 to 65536\n", optarg);
+                                return 2;
+                        }
+                        break;
+                case OPT_IMPORTMAX:
+                        if (parse_size(optarg, &import_max) < 0 || import_max == 0) {
+                                fprintf(stderr, "phyllod: invalid --import-max '%s'; use a size such as 64G\n", optarg);
                                 return 2;
                         }
                         break;
@@ -103,6 +112,7 @@ int main(int argc, char **argv) {
         }
         struct api_server_opts o = {
                 .listen_fd = listen_fd, .system = system, .max_connections = (unsigned) maxconn,
+                .import_max = import_max,
                 .ctx = { .root = phy_root(root), .home = home, .events = ev },
         };
         struct api_server *srv = NULL;

@@ -9,7 +9,9 @@
  */
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,8 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "paths.h"
+#include "store/store.h"
+#include "vm/vm.h"
 
 /* Headers and the upload buffer of one connection share this pool: a
  * request whose headers do not fit is answered 431 by libmicrohttpd. */
@@ -34,13 +38,20 @@ struct api_server {
         struct api_server_opts o;
         uid_t self_uid;
         gid_t phyllome_gid;
+        uint64_t import_max;
 };
+
+struct import_job;
 
 struct request {
         char *body;
         size_t len;
         bool too_big;
+        struct import_job *imp;         /* POST /v1/vms/import: the body goes here instead */
 };
+
+/* An import body may be a whole disk image; this bounds it (--import-max). */
+#define API_IMPORT_MAX_DEFAULT (64ull << 30)
 
 /* ---- peers ---- */
 
@@ -122,24 +133,33 @@ struct stream {
         int client_fd;
 };
 
-/* Runs in this connection's own thread: sleeping in poll() here holds up
- * no one.  Wakes on an event or on the client going away; never on a timer. */
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
-        struct stream *s = cls;
-        struct pollfd p[2] = { { .fd = s->pipe_fd, .events = POLLIN }, { .fd = s->client_fd, .events = POLLRDHUP } };
+/* Waits until pipe_fd is readable or at EOF (its revents returned, > 0) or
+ * the client went away (-1).  Runs in the connection's own thread: sleeping
+ * in poll() here holds up no one, and nothing wakes it on a timer. */
+static int wait_pipe(int pipe_fd, int client_fd) {
+        struct pollfd p[2] = { { .fd = pipe_fd, .events = POLLIN }, { .fd = client_fd, .events = POLLRDHUP } };
         for (;;) {
                 int n = poll(p, 2, -1);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 || (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                        return -1;
+                if (p[0].revents)
+                        return p[0].revents;
+        }
+}
+
+/* Wakes on an event or on the client going away. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        struct stream *s = cls;
+        for (;;) {
+                if (wait_pipe(s->pipe_fd, s->client_fd) < 0)
                         return MHD_CONTENT_READER_END_WITH_ERROR;
-                if (p[0].revents) {
-                        ssize_t k = read(s->pipe_fd, buf, max);
-                        if (k < 0 && (errno == EAGAIN || errno == EINTR))
-                                continue;
-                        /* EOF: the reader was too slow and was dropped, or shutdown. */
-                        return k > 0 ? k : MHD_CONTENT_READER_END_OF_STREAM;
-                }
+                ssize_t k = read(s->pipe_fd, buf, max);
+                if (k < 0 && (errno == EAGAIN || errno == EINTR))
+                        continue;
+                /* EOF: the reader was too slow and was dropped, or shutdown. */
+                return k > 0 ? k : MHD_CONTENT_READER_END_OF_STREAM;
         }
 }
 
@@ -174,6 +194,240 @@ static enum MHD_Result reply_stream(struct api_server *srv, struct MHD_Connectio
         return ret;
 }
 
+/* ---- GET /v1/vms/{name}/export and POST /v1/vms/import: bundles streamed
+ * through a pipe to or from a thread running the store, so neither a whole
+ * bundle nor a temporary file is ever held here ---- */
+
+struct export_job {
+        pthread_t thread;
+        bool joined;
+        int rfd, wfd, client_fd;
+        const char *home;
+        char name[VM_NAME_MAX + 1];
+        int r;
+        phy_error err;
+};
+
+static void *export_thread(void *userdata) {
+        struct export_job *j = userdata;
+        j->r = store_export(j->home, j->name, j->wfd, NULL, NULL, NULL, &j->err);
+        /* EOF for the reader; a reader that left made our writes fail with
+         * EPIPE (phyllod ignores SIGPIPE), which ends store_export early. */
+        close(j->wfd);
+        j->wfd = -1;
+        return NULL;
+}
+
+static void export_join(struct export_job *j) {
+        if (!j->joined) {
+                pthread_join(j->thread, NULL);
+                j->joined = true;
+        }
+}
+
+static ssize_t export_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        struct export_job *j = cls;
+        for (;;) {
+                if (wait_pipe(j->rfd, j->client_fd) < 0)
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+                ssize_t k = read(j->rfd, buf, max);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k > 0)
+                        return k;
+                export_join(j);
+                /* A failure after the 200 went out: the client sees the body
+                 * cut short (no final chunk), never a bundle that looks whole. */
+                return k == 0 && j->r >= 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+}
+
+static void export_free(void *cls) {
+        struct export_job *j = cls;
+        close(j->rfd);  /* first: a thread blocked writing gets EPIPE */
+        export_join(j);
+        free(j);
+        /* The store's buffers (zstd windows, MiBs) sat in that thread's arena:
+         * give them back, an idle phyllod stays small. */
+        malloc_trim(0);
+}
+
+/* "/v1/vms/{name}/export" with a valid name: true, the name in name. */
+static bool export_path(const char *url, char name[static VM_NAME_MAX + 1]) {
+        if (strncmp(url, "/v1/vms/", 8) != 0)
+                return false;
+        const char *rest = url + 8, *slash = strchr(rest, '/');
+        if (!slash || strcmp(slash, "/export") != 0 || slash == rest || (size_t) (slash - rest) > VM_NAME_MAX)
+                return false;
+        memcpy(name, rest, (size_t) (slash - rest));
+        name[slash - rest] = '\0';
+        return vm_name_valid(name);
+}
+
+static enum MHD_Result reply_export(struct api_server *srv, struct MHD_Connection *conn, const char *name, int client_fd) {
+        struct export_job *j = calloc(1, sizeof *j);
+        if (!j)
+                return MHD_NO;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                free(j);
+                return reply_error(conn, errno, "cannot create a pipe for the export of VM '%s': %s", name, strerror(errno));
+        }
+        *j = (struct export_job) { .rfd = p[0], .wfd = p[1], .client_fd = client_fd, .home = srv->o.ctx.home };
+        memcpy(j->name, name, strlen(name) + 1);
+        int r = pthread_create(&j->thread, NULL, export_thread, j);
+        if (r != 0) {
+                close(p[0]);
+                close(p[1]);
+                free(j);
+                return reply_error(conn, r, "cannot start a thread for the export of VM '%s': %s", name, strerror(r));
+        }
+        /* The store refuses (no such VM, VM running) before its first byte:
+         * wait for that byte or the end, so a refusal is a JSON error with
+         * its own status rather than a 200 with an empty body. */
+        int ev = wait_pipe(j->rfd, client_fd);
+        if (ev < 0) {
+                export_free(j);
+                return MHD_NO;
+        }
+        if ((ev & POLLHUP) && !(ev & POLLIN)) {
+                export_join(j);
+                if (j->r < 0) {
+                        phy_error e = j->err;
+                        export_free(j);
+                        return reply_error(conn, e.code ? e.code : EIO, "%s", e.message);
+                }
+        }
+        struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, export_read, j,
+                                                                      export_free);
+        if (!resp) {
+                export_free(j);
+                return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/zstd");
+        char disp[VM_NAME_MAX + 64];
+        snprintf(disp, sizeof disp, "attachment; filename=\"%s.tar.zst\"", name);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
+struct import_job {
+        pthread_t thread;
+        bool joined, write_failed, too_big;
+        int rfd, wfd;
+        uint64_t len;
+        const char *home;
+        char *new_name;
+        char *ret_name;
+        int r;
+        phy_error err;
+};
+
+static void *import_thread(void *userdata) {
+        struct import_job *j = userdata;
+        j->r = store_import(j->home, j->rfd, j->new_name, NULL, NULL, &j->ret_name, &j->err);
+        /* The uploader's next write fails with EPIPE: the rest is discarded. */
+        close(j->rfd);
+        j->rfd = -1;
+        return NULL;
+}
+
+static void import_finish(struct import_job *j) {
+        if (j->wfd >= 0) {
+                close(j->wfd);  /* EOF: a bundle cut short is refused by the store */
+                j->wfd = -1;
+        }
+        if (!j->joined) {
+                pthread_join(j->thread, NULL);
+                j->joined = true;
+        }
+}
+
+static void import_free(struct import_job *j) {
+        if (!j)
+                return;
+        import_finish(j);
+        free(j->new_name);
+        free(j->ret_name);
+        free(j);
+        malloc_trim(0);  /* as after an export */
+}
+
+static bool is_import(const char *method, const char *url) {
+        return strcmp(method, "POST") == 0 && strcmp(url, "/v1/vms/import") == 0;
+}
+
+static int import_start(struct api_server *srv, struct MHD_Connection *conn, struct import_job **ret, phy_error *err) {
+        const char *n = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name");
+        struct import_job *j = calloc(1, sizeof *j);
+        if (!j || (n && !(j->new_name = strdup(n)))) {
+                free(j);
+                return phy_error_set(err, ENOMEM, "out of memory");
+        }
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                int r = phy_error_set(err, errno, "cannot create a pipe for an import: %s", strerror(errno));
+                free(j->new_name);
+                free(j);
+                return r;
+        }
+        j->rfd = p[0];
+        j->wfd = p[1];
+        j->home = srv->o.ctx.home;
+        int r = pthread_create(&j->thread, NULL, import_thread, j);
+        if (r != 0) {
+                close(p[0]);
+                close(p[1]);
+                free(j->new_name);
+                free(j);
+                return phy_error_set(err, r, "cannot start a thread for an import: %s", strerror(r));
+        }
+        *ret = j;
+        return 0;
+}
+
+/* One upload chunk into the pipe; blocking is fine in this connection's own
+ * thread and paces the client to the store. */
+static void import_feed(struct import_job *j, const char *data, size_t k, uint64_t max) {
+        if (j->too_big || j->write_failed)
+                return;
+        if (j->len + k > max) {
+                j->too_big = true;
+                import_finish(j);
+                return;
+        }
+        j->len += k;
+        while (k > 0) {
+                ssize_t w = write(j->wfd, data, k);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0) {
+                        /* EPIPE: the store stopped reading; its error is the answer. */
+                        j->write_failed = true;
+                        return;
+                }
+                data += w;
+                k -= (size_t) w;
+        }
+}
+
+static enum MHD_Result reply_import(struct api_server *srv, struct MHD_Connection *conn, struct import_job *j) {
+        import_finish(j);
+        if (j->too_big)
+                return reply_error(conn, E2BIG, "the bundle is larger than %llu bytes; phyllod --import-max raises the "
+                                   "limit", (unsigned long long) srv->import_max);
+        /* The store says EIO for a bundle it cannot read: here that is the
+         * body the client sent, so a 400 rather than a server fault. */
+        if (j->r < 0)
+                return reply_error(conn, !j->err.code || j->err.code == EIO ? EINVAL : j->err.code, "%s",
+                                   j->err.message);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(j->ret_name ? j->ret_name : ""));
+        return reply_json(conn, 201, o);
+}
+
 /* ---- the access handler ---- */
 
 static bool has_body(const char *method) {
@@ -205,13 +459,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                 /* A declared size over the cap is refused before the body is read. */
                 const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
                 unsigned long long n;
-                if (cl && (parse_uint(cl, UINT64_MAX, &n) < 0 || n > API_BODY_MAX))
+                bool import = is_import(method, url);
+                if (import && cl && (parse_uint(cl, UINT64_MAX, &n) < 0 || n > srv->import_max))
+                        return reply_error(conn, E2BIG, "the bundle is larger than %llu bytes; phyllod --import-max "
+                                           "raises the limit", (unsigned long long) srv->import_max);
+                if (!import && cl && (parse_uint(cl, UINT64_MAX, &n) < 0 || n > API_BODY_MAX))
                         return reply_error(conn, E2BIG, "the request body is larger than %u bytes", API_BODY_MAX);
+                if (import) {
+                        phy_error e = { 0 };
+                        if (import_start(srv, conn, &req->imp, &e) < 0)
+                                return reply_error(conn, e.code, "%s", e.message);
+                }
                 return MHD_YES;
         }
         if (*upload_data_size) {
                 size_t k = *upload_data_size;
                 *upload_data_size = 0;
+                if (req->imp) {
+                        import_feed(req->imp, upload_data, k, srv->import_max);
+                        return MHD_YES;
+                }
                 if (req->too_big || !has_body(method))
                         return MHD_YES;
                 if (req->len + k > API_BODY_MAX) {
@@ -232,8 +499,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         }
         if (req->too_big)
                 return reply_error(conn, E2BIG, "the request body is larger than %u bytes", API_BODY_MAX);
+        if (req->imp)
+                return reply_import(srv, conn, req->imp);
         if (api_is_events(method, url))
                 return reply_stream(srv, conn, fd);
+        char name[VM_NAME_MAX + 1];
+        if (strcmp(method, "GET") == 0 && export_path(url, name))
+                return reply_export(srv, conn, name, fd);
         json_object *o = NULL;
         int status = api_handle(&srv->o.ctx, method, url, req->body, req->len, &o);
         return reply_json(conn, status, o);
@@ -242,6 +514,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
         struct request *req = *con_cls;
         if (req) {
+                /* A client gone mid-upload: the store sees a short bundle and cleans up. */
+                import_free(req->imp);
                 free(req->body);
                 free(req);
                 *con_cls = NULL;
@@ -256,6 +530,7 @@ int api_server_start(const struct api_server_opts *o, struct api_server **ret, p
         s->self_uid = geteuid();
         struct group *g = getgrnam("phyllome");
         s->phyllome_gid = g ? g->gr_gid : (gid_t) -1;
+        s->import_max = o->import_max ? o->import_max : API_IMPORT_MAX_DEFAULT;
         unsigned limit = o->max_connections ? o->max_connections : 256, timeout = o->timeout_s ? o->timeout_s : 30;
         /* Thread per connection: blocking library calls stay in their thread.
          * poll(), not select(): fd numbers are not capped at 1024. */

@@ -34,6 +34,15 @@ api() {
   code=${out##*$'\n'}
   echo "$code ${out%$'\n'*}"
 }
+# api_file METHOD PATH FILE: the file as a binary body; prints "STATUS BODY".
+api_file() {
+  local out
+  out=$(curl -s --max-time 120 --unix-socket "$S" -X "$1" -H 'Content-Type: application/zstd' --data-binary @"$3" \
+        -w '\n%{http_code}' "http://localhost$2")
+  echo "${out##*$'\n'} ${out%$'\n'*}"
+}
+# A bundle is tar+zstd: the zstd frame magic.
+is_zstd() { [ "$(od -An -tx1 -N4 "$1" | tr -d ' ')" = 28b52ffd ]; }
 status_of() { api "$@" | cut -d' ' -f1; }
 body_of() { api "$@" | cut -d' ' -f2-; }
 
@@ -50,7 +59,15 @@ while IFS=$'\t' read -r path method; do
   p=${path//\{name\}/walk}; p=${p//\{snap\}/s1}; p=${p//\{disk\}/d1}
   body=$(jq -c --arg p "$path" --arg m "$method" '.paths[$p][$m]["x-example-body"] // empty' "$OPENAPI" | sub)
   [ "$method" = delete ] && [ "$path" = "/v1/vms/{name}" ] && continue  # walked last, below
-  r=$(api "${method^^}" "$p" "$body")
+  case $path in
+  */export)  # binary: kept for the import route, which the document lists next
+    code=$(curl -s --max-time 120 --unix-socket "$S" -o "$PHYLLOME_HOME/walk.bundle" -w '%{http_code}' "http://localhost$p")
+    r="$code $(is_zstd "$PHYLLOME_HOME/walk.bundle" && echo '{"bundle": true}' || echo 'not a bundle')";;
+  /v1/vms/import)
+    q=$(jq -r --arg p "$path" --arg m "$method" '.paths[$p][$m]["x-example-query"] // empty' "$OPENAPI")
+    r=$(api_file POST "$p$q" "$PHYLLOME_HOME/walk.bundle");;
+  *) r=$(api "${method^^}" "$p" "$body");;
+  esac
   code=${r%% *}
   allowed=$(jq -r --arg p "$path" --arg m "$method" '.paths[$p][$m].responses | keys | join(" ")' "$OPENAPI")
   [[ " $allowed " == *" $code "* ]] && [[ "$code" =~ ^2 ]] && [ "$path" != /v1/events ] &&
@@ -59,8 +76,10 @@ while IFS=$'\t' read -r path method; do
   walked=$((walked + 1))
 done < <(jq -r '.paths | to_entries[] | .key as $p | .value | keys_unsorted[] | select(. != "parameters") |
                select($p != "/v1/events") | "\($p)\t\(.)"' "$OPENAPI")
-lc_vms+=(walk2)
+lc_vms+=(walk2 walk3)
 is "$(status_of DELETE /v1/vms/walk2)" 200 "the clone the walk made is deleted"
+like "$("$PHYLLO" show walk3)" "name = walk3" "the walk's export, imported through the API as walk3, is a VM phyllo shows"
+is "$(status_of DELETE /v1/vms/walk3)" 200 "the VM the walk imported is deleted"
 is "$(status_of DELETE /v1/vms/walk)" 200 "DELETE /v1/vms/{name} (walked last)"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --unix-socket "$S" http://localhost/v1/events)
 is "$code" 200 "GET /v1/events answers 200 (a stream)"
@@ -144,6 +163,9 @@ r=$(api POST /v1/vms/a/start)
 is "${r%% *}" 409 "starting a running VM: 409"
 like "$(jq -r .error.message <<<"${r#* }")" "VM 'a' is already running" "with the CLI's sentence"
 is "$(status_of DELETE /v1/vms/a)" 409 "deleting a running VM: 409"
+r=$(api GET /v1/vms/a/export)
+is "${r%% *}" 409 "exporting a running VM: 409, before any byte of a bundle"
+like "$(jq -r .error.message <<<"${r#* }")" "running" "with the store's sentence"
 is "$(jq -r .state <<<"$(body_of POST /v1/vms/a/pause)")" paused "pause"
 is "$(jq -r .state <<<"$(body_of POST /v1/vms/a/resume)")" running "resume"
 timeout 20 tail -n +1 -f "$ev" | grep -m1 -q '"name":"a","state":"running","previous":"paused"'
@@ -186,6 +208,39 @@ for junk in (b"GARBAGE\r\n\r\n", b"\x00\xff" * 1000 + b"\r\n\r\n", b"GET /v1/ver
 EOF
 is "$(status_of GET /v1/version)" 200 "phyllod still answers after malformed requests"
 is "$(jq -r .state <<<"$(body_of GET /v1/vms/a/status)")" running "and a still runs"
+
+# ---- bundles: a cut-short import adds nothing; a client leaving mid-export
+lc_vms+=(big)
+is "$(status_of POST /v1/vms '{"name": "big", "profile": "linux", "disk": "64M", "display": "none"}')" 201 \
+   "a VM 'big' for the export checks"
+# Random data does not compress: the bundle outgrows every pipe and socket buffer.
+head -c $((16 * 1024 * 1024)) /dev/urandom >"$PHYLLOME_HOME/rand.raw"
+qemu-img convert -f raw -O qcow2 "$PHYLLOME_HOME/rand.raw" "$PHYLLOME_HOME/vms/big/disk-system.qcow2"
+ok $? "big's disk holds 16 MiB of random data"
+before=$(ls -A "$PHYLLOME_HOME/vms")
+curl -s --max-time 60 --unix-socket "$S" -o "$PHYLLOME_HOME/big.bundle" http://localhost/v1/vms/big/export
+head -c $(($(stat -c %s "$PHYLLOME_HOME/big.bundle") / 2)) "$PHYLLOME_HOME/big.bundle" >"$PHYLLOME_HOME/half.bundle"
+r=$(api_file POST '/v1/vms/import?name=half' "$PHYLLOME_HOME/half.bundle")
+is "${r%% *}" 400 "half a bundle is refused with 400"
+like "$(jq -r .error.message <<<"${r#* }")" "bundle" "saying the bundle is bad"
+is "$(ls -A "$PHYLLOME_HOME/vms")" "$before" "and nothing was added to the home, no temporary directory left"
+r=$(api_file POST '/v1/vms/import' "$PHYLLOME_HOME/big.bundle")
+is "${r%% *}" 409 "importing over an existing VM: 409"
+curl -s --max-time 60 --unix-socket "$S" http://localhost/v1/vms/big/export | head -c 100000 | wc -c >/dev/null
+is "$(status_of GET /v1/version)" 200 "phyllod still answers after a client left mid-export"
+# The export thread ends when its next write fails; wait (inotify, 20 s at most) for its staging dir to go.
+python3 - "$PHYLLOME_HOME/vms/big" <<'EOF'
+import ctypes, os, select, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(os.O_CLOEXEC | os.O_NONBLOCK)
+libc.inotify_add_watch(fd, sys.argv[1].encode(), 0x200)  # IN_DELETE
+end = time.monotonic() + 20
+while any(n.startswith(".#export") for n in os.listdir(sys.argv[1])) and time.monotonic() < end:
+    if select.select([fd], [], [], max(0, end - time.monotonic()))[0]:
+        os.read(fd, 65536)
+EOF
+is "$(ls -A "$PHYLLOME_HOME/vms/big")" "$(printf 'disk-system.qcow2\nvm.conf')" "the export's staging directory is removed"
+is "$(status_of DELETE /v1/vms/big)" 200 "big is deleted"
 
 # ---- idle: no wakeups, small RSS
 # Per thread (tid, switches): a connection thread that ends during the

@@ -141,11 +141,16 @@ is "$total_bad" 0 "kill -9 of phyllod during 4 creates: every definition reads b
 diag "create faults done: $((SECONDS - t0)) s"
 # --- start (paused: QEMU without guest code) and stop (forced) ---
 lc_vms+=(c1)
+# With an emulated TPM, so that each start also runs a swtpm to be orphaned.
+printf '\n[tpm]\ntype = emulated\n' >>"$V/c1/vm.conf"
+swtpm_seen=0
 for d in $delays; do
   req_kill "$d" POST /v1/vms/c1/start '{"paused": true}'
   # A start that had reached its monitor goes on: wait for it to settle.
   [ "$(direct status c1 --json | jq -r .state)" = starting ] && direct wait c1 --for paused --timeout 20 >/dev/null 2>&1
   truthful c1 || { diag "start at ${d}s: status of c1 disagrees with its QEMU"; total_bad=$((total_bad + 1)); }
+  sw=$(lc_field c1 swtpm_pid 2>/dev/null)
+  grep -qx swtpm /proc/"$sw"/comm 2>/dev/null && swtpm_seen=$((swtpm_seen + 1))
   after_kill start "$d"
   pd_start || diag "phyllod does not restart after the kill during start at ${d}s"
   # Through the new daemon: the kill during stop (of a paused VM, or of a
@@ -160,6 +165,7 @@ for d in $delays; do
   lock_free c1 || { diag "stale lock on c1 at ${d}s"; total_bad=$((total_bad + 1)); }
   pd_start || diag "phyllod does not restart after the kill during stop at ${d}s"
 done
+ok $([ "$swtpm_seen" -gt 0 ]; echo $?) "c1's swtpm ran after $swtpm_seen of the 4 killed starts"
 is "$total_bad" 0 "kill -9 during start and stop: status agrees with the processes, no stale lock"
 
 diag "start/stop faults done: $((SECONDS - t0)) s"

@@ -28,10 +28,50 @@ static int not_running(const char *name, phy_error *err) {
         return phy_error_set(err, ESRCH, "VM '%s' is not running", name);
 }
 
+/* Between `start` taking the lock and its monitor's first state write, the
+ * lock is held while state.json still tells the previous story.  Waits
+ * (inotify on the run dir: the state write, or the lock's close when the
+ * start died) until the state is active or the lock is free. */
+static int settle_early_start(const char *home, const char *name, struct run_state *st, phy_error *err) {
+        _cleanup_free_ char *dir = NULL;
+        int r = run_dir_path(home, name, &dir, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (ino < 0 || inotify_add_watch(ino, dir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE) < 0)
+                return 0;       /* no run dir yet: nothing was started */
+        int64_t deadline = run_mono_ms() + START_SETTLE_MS;
+        char buf[4096];
+        while (!run_state_active(st->state)) {
+                {
+                        _cleanup_close_ int lock = -1;
+                        if (run_lock_take(dir, &lock, NULL) != -EBUSY)
+                                return 0;
+                }
+                /* Our own probe's close is an event too: drop what is queued,
+                 * then read the state, which covers anything dropped. */
+                while (read(ino, buf, sizeof buf) > 0)
+                        ;
+                run_state_done(st);
+                if ((r = run_state_get(home, name, st, err)) < 0)
+                        return r;
+                if (run_state_active(st->state))
+                        break;
+                int64_t left = deadline - run_mono_ms();
+                struct pollfd p = { .fd = ino, .events = POLLIN };
+                if (left <= 0 || poll(&p, 1, (int) left) == 0)
+                        return phy_error_set(err, ETIMEDOUT, "VM '%s' is being started but did not say so within %d s",
+                                             name, START_SETTLE_MS / 1000);
+        }
+        return 0;
+}
+
 /* The state of a VM that must be running, with its QEMU verified. */
 static int get_running(const char *home, const char *name, struct run_state *st, char **ret_dir, phy_error *err) {
         int r = run_state_get(home, name, st, err);
         if (r < 0)
+                return r;
+        if ((r = settle_early_start(home, name, st, err)) < 0)
                 return r;
         if (st->state == RUN_STARTING && run_pid_is_monitor(st->monitor_pid)) {
                 /* A start in progress: act on what it ends in. */

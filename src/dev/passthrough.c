@@ -14,16 +14,7 @@
 #include "host/pci.h"
 
 char *dev_pci_driver(const char *root, const char *address) {
-        _cleanup_free_ char *rel = NULL, *path = NULL;
-        if (asprintf(&rel, "/sys/bus/pci/devices/%s/driver", address) < 0 || !(path = root_path(root, rel)))
-                return NULL;
-        char buf[PATH_MAX];
-        ssize_t n = readlink(path, buf, sizeof buf - 1);
-        if (n <= 0)
-                return NULL;
-        buf[n] = '\0';
-        char *slash = strrchr(buf, '/');
-        return strdup(slash ? slash + 1 : buf);
+        return host_pci_link_basename(root, address, "driver");
 }
 
 /* True when the resolved sysfs path of block device `disk` passes through

@@ -42,7 +42,7 @@ static int read_hex_attr(const char *root, const char *address, const char *attr
 }
 
 /* Basename of a symlink's target below the device directory, or NULL. */
-static char *link_basename(const char *root, const char *address, const char *name) {
+char *host_pci_link_basename(const char *root, const char *address, const char *name) {
         _cleanup_free_ char *rel = NULL, *path = NULL;
         if (asprintf(&rel, "/sys/bus/pci/devices/%s/%s", address, name) < 0)
                 return NULL;
@@ -58,7 +58,7 @@ static char *link_basename(const char *root, const char *address, const char *na
 }
 
 static int device_group(const char *root, const char *address) {
-        _cleanup_free_ char *g = link_basename(root, address, "iommu_group");
+        _cleanup_free_ char *g = host_pci_link_basename(root, address, "iommu_group");
         unsigned long long v;
         if (!g || parse_uint(g, INT_MAX, &v) < 0)
                 return -1;
@@ -315,7 +315,7 @@ int host_pci_list(const char *root, struct host_pci_list *ret, phy_error *err) {
                         return phy_error_set(err, EIO, "cannot read class, vendor and device of PCI device %s below '%s'",
                                              a, root ? root : "/");
                 d->class_code = (uint32_t) cls;
-                d->driver = link_basename(root, a, "driver");
+                d->driver = host_pci_link_basename(root, a, "driver");
                 l.n++;
                 _cleanup_(host_iommu_group_done) struct host_iommu_group g = { .group = -1 };
                 if ((r = host_iommu_group_check(root, a, &g, err)) < 0)

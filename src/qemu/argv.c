@@ -124,6 +124,12 @@ static bool need_device(struct builder *b, const char *type) {
         return false;
 }
 
+/* -device ARG when QEMU has device TYPE (else the error need_device sets). */
+static void add_device(struct builder *b, const char *type, const char *arg) {
+        if (need_device(b, type))
+                add2(b, "-device", arg);
+}
+
 /* Paths in the definition may be relative to the VM directory. */
 static char *vm_path(struct builder *b, const char *path) {
         char *p = NULL;
@@ -239,8 +245,7 @@ static void add_cpu(struct builder *b) {
 static void add_virtio_serial(struct builder *b) {
         if (b->have_vser)
                 return;
-        if (need_device(b, "virtio-serial-pci"))
-                add2(b, "-device", "virtio-serial-pci,id=vser0");
+        add_device(b, "virtio-serial-pci", "virtio-serial-pci,id=vser0");
         b->have_vser = true;
 }
 
@@ -297,8 +302,7 @@ static const char *bus_name(enum vm_bus bus) {
 static void add_scsi_controller(struct builder *b) {
         if (b->have_scsi)
                 return;
-        if (need_device(b, "virtio-scsi-pci"))
-                add2(b, "-device", "virtio-scsi-pci,id=scsi0");
+        add_device(b, "virtio-scsi-pci", "virtio-scsi-pci,id=scsi0");
         b->have_scsi = true;
 }
 
@@ -487,16 +491,13 @@ static void add_display(struct builder *b) {
         bool gl = display_gl(vm);
         switch (vm->gpu) {
         case VM_GPU_STD:
-                if (need_device(b, "VGA"))
-                        add2(b, "-device", "VGA,id=video0");
+                add_device(b, "VGA", "VGA,id=video0");
                 break;
         case VM_GPU_VIRTIO:
-                if (need_device(b, "virtio-vga"))
-                        add2(b, "-device", "virtio-vga,id=video0");
+                add_device(b, "virtio-vga", "virtio-vga,id=video0");
                 break;
         case VM_GPU_VIRGL:
-                if (need_device(b, "virtio-vga-gl"))
-                        add2(b, "-device", "virtio-vga-gl,id=video0");
+                add_device(b, "virtio-vga-gl", "virtio-vga-gl,id=video0");
                 break;
         default:
                 break;
@@ -548,16 +549,12 @@ static void add_input(struct builder *b) {
         const struct vm_def *vm = b->vm;
         bool graphical = vm->display != VM_DISPLAY_NONE && vm->display != VM_DISPLAY_UNSET;
         if (vm->input == VM_INPUT_VIRTIO) {
-                if (need_device(b, "virtio-tablet-pci") && need_device(b, "virtio-keyboard-pci"))
-                        {
-add2(b, "-device", "virtio-tablet-pci,id=input0");
-add2(b, "-device", "virtio-keyboard-pci,id=input1");
-}
+                add_device(b, "virtio-tablet-pci", "virtio-tablet-pci,id=input0");
+                add_device(b, "virtio-keyboard-pci", "virtio-keyboard-pci,id=input1");
         }
         /* An xHCI controller for the tablet and any USB device passed through. */
         if ((vm->input == VM_INPUT_USB_TABLET && graphical) || vm->usb.n > 0) {
-                if (need_device(b, "qemu-xhci"))
-                        add2(b, "-device", "qemu-xhci,id=usb0");
+                add_device(b, "qemu-xhci", "qemu-xhci,id=usb0");
                 b->have_xhci = true;
         }
         if (vm->input == VM_INPUT_USB_TABLET && graphical && need_device(b, "usb-tablet"))
@@ -587,19 +584,14 @@ static void add_sound(struct builder *b) {
         addf(b, "-audiodev", "%s,id=snd0", backend);
         switch (vm->sound) {
         case VM_SOUND_VIRTIO:
-                if (need_device(b, "virtio-sound-pci"))
-                        add2(b, "-device", "virtio-sound-pci,id=sound0,audiodev=snd0");
+                add_device(b, "virtio-sound-pci", "virtio-sound-pci,id=sound0,audiodev=snd0");
                 break;
         case VM_SOUND_AC97:
-                if (need_device(b, "AC97"))
-                        add2(b, "-device", "AC97,id=sound0,audiodev=snd0");
+                add_device(b, "AC97", "AC97,id=sound0,audiodev=snd0");
                 break;
         default:
-                if (need_device(b, "ich9-intel-hda") && need_device(b, "hda-duplex"))
-                        {
-add2(b, "-device", "ich9-intel-hda,id=sound0");
-add2(b, "-device", "hda-duplex,id=sound0-codec0,bus=sound0.0,audiodev=snd0");
-}
+                add_device(b, "ich9-intel-hda", "ich9-intel-hda,id=sound0");
+                add_device(b, "hda-duplex", "hda-duplex,id=sound0-codec0,bus=sound0.0,audiodev=snd0");
                 break;
         }
 }
@@ -620,8 +612,7 @@ static void add_tpm(struct builder *b) {
                 add(b, "passthrough,id=tpm0,path=/dev/tpm0,cancel-path=/sys/class/tpm/tpm0/device/cancel");
         } else
                 return;
-        if (need_device(b, "tpm-crb"))
-                add2(b, "-device", "tpm-crb,id=tpm-crb0,tpmdev=tpm0");
+        add_device(b, "tpm-crb", "tpm-crb,id=tpm-crb0,tpmdev=tpm0");
 }
 
 /* Shared folders (issue 4): 9p through QEMU's own server (readonly=on is
@@ -663,11 +654,10 @@ static void add_shares(struct builder *b) {
 
 static void add_misc(struct builder *b) {
         const struct vm_def *vm = b->vm;
-        if (vm->rng == VM_ON && need_device(b, "virtio-rng-pci"))
-                {
-add2(b, "-object", "rng-random,id=rng0,filename=/dev/urandom");
-add2(b, "-device", "virtio-rng-pci,id=rng0-dev,rng=rng0");
-}
+        if (vm->rng == VM_ON && need_device(b, "virtio-rng-pci")) {
+                add2(b, "-object", "rng-random,id=rng0,filename=/dev/urandom");
+                add2(b, "-device", "virtio-rng-pci,id=rng0-dev,rng=rng0");
+        }
         if (vm->balloon == VM_ON && need_device(b, "virtio-balloon-pci")) {
                 /* Free page reporting hands memory the guest freed back to the host. */
                 bool fpr = !b->env->caps || qemu_caps_has_prop(b->env->caps, "virtio-balloon-pci", "free-page-reporting");

@@ -293,6 +293,15 @@ int cmd_list(struct cli_ctx *ctx, int argc, char **argv) {
 
 static const char show_usage[] = "show NAME [--json]";
 
+/* Exit status for a VM name given on the command line that is not valid, 0 when valid. */
+static int bad_name_arg(const char *name) {
+        if (vm_name_valid(name))
+                return 0;
+        phy_error err = { 0 };
+        phy_error_set(&err, EINVAL, "'%s' is not a valid VM name; use 1 to 64 of A-Z a-z 0-9 . _ -", name);
+        return cli_fail(&err);
+}
+
 int cmd_show(struct cli_ctx *ctx, int argc, char **argv) {
         int st;
         bool json = json_flag(argc, argv, show_usage, &st);
@@ -300,12 +309,8 @@ int cmd_show(struct cli_ctx *ctx, int argc, char **argv) {
                 return st;
         if (optind + 1 != argc)
                 return cli_usage_error(show_usage, "expected one VM name");
-        if (!vm_name_valid(argv[optind])) {
-                phy_error err = { 0 };
-                phy_error_set(&err, EINVAL, "'%s' is not a valid VM name; use 1 to 64 of A-Z a-z 0-9 . _ -",
-                              argv[optind]);
-                return cli_fail(&err);
-        }
+        if ((st = bad_name_arg(argv[optind])))
+                return st;
         /* GET /v1/vms/NAME through phyllod or directly (src/cli/api.c). */
         char path[128];
         snprintf(path, sizeof path, "/v1/vms/%s", argv[optind]);
@@ -451,12 +456,9 @@ int cmd_delete(struct cli_ctx *ctx, int argc, char **argv) {
         }
         if (optind + 1 != argc)
                 return cli_usage_error(delete_usage, "expected one VM name");
-        if (!vm_name_valid(argv[optind])) {
-                phy_error err = { 0 };
-                phy_error_set(&err, EINVAL, "'%s' is not a valid VM name; use 1 to 64 of A-Z a-z 0-9 . _ -",
-                              argv[optind]);
-                return cli_fail(&err);
-        }
+        int st = bad_name_arg(argv[optind]);
+        if (st)
+                return st;
         /* DELETE /v1/vms/NAME through phyllod or directly (src/cli/api.c);
          * linked clones reading its frozen disks protect it (src/store/clone.c). */
         char path[128];

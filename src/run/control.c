@@ -87,7 +87,11 @@ static int get_running(const char *home, const char *name, struct run_state *st,
 
 static void mark_stop(const char *dir) {
         _cleanup_free_ char *p = run_file(dir, "stop-requested");
-        _cleanup_close_ int fd = p ? open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
+        int fd = p ? open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
+
+        /* Only the file's existence matters to the monitor. */
+        if (fd >= 0)
+                close(fd);
 }
 
 /* After QEMU ended: the monitor records it and cleans up; without a monitor

@@ -6,7 +6,6 @@
  * has a message and leaves the home's vms/ exactly as it was (no temp dir, no
  * half-imported VM, "keep" untouched); an accepted bundle is one new VM dir.
  */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>

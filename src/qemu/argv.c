@@ -552,8 +552,9 @@ static void add_input(struct builder *b) {
                 add_device(b, "virtio-tablet-pci", "virtio-tablet-pci,id=input0");
                 add_device(b, "virtio-keyboard-pci", "virtio-keyboard-pci,id=input1");
         }
-        /* An xHCI controller for the tablet and any USB device passed through. */
-        if ((vm->input == VM_INPUT_USB_TABLET && graphical) || vm->usb.n > 0) {
+        /* An xHCI controller for the tablet, any USB device passed through and
+         * the SPICE redirection channels. */
+        if ((vm->input == VM_INPUT_USB_TABLET && graphical) || vm->usb.n > 0 || vm->usb_redirect > 0) {
                 add_device(b, "qemu-xhci", "qemu-xhci,id=usb0");
                 b->have_xhci = true;
         }
@@ -570,6 +571,15 @@ static void add_input(struct builder *b) {
                 }
                 if (need_device(b, "usb-host"))
                         addf(b, "-device", "%s", o);
+        }
+        /* USB devices of the viewer's machine, over the SPICE connection
+         * (remote-viewer's "USB device selection"); the profile refused
+         * redirect > 0 without SPICE. */
+        for (unsigned i = 0; i < vm->usb_redirect && vm->display == VM_DISPLAY_SPICE; i++) {
+                if (!need_device(b, "usb-redir"))
+                        return;
+                addf(b, "-chardev", "spicevmc,id=usbredir%u,name=usbredir", i);
+                addf(b, "-device", "usb-redir,id=usbredir%u,chardev=usbredir%u,bus=usb0.0", i, i);
         }
 }
 

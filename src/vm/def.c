@@ -211,7 +211,7 @@ static const struct section_info sections[_SEC_MAX] = {
         [SEC_GPU] = { "gpu", false, { "type" } },
         [SEC_SOUND] = { "sound", false, { "type" } },
         [SEC_TPM] = { "tpm", false, { "type" } },
-        [SEC_USB] = { "usb", false, { "devices" } },
+        [SEC_USB] = { "usb", false, { "devices", "redirect" } },
         [SEC_SHARE] = { "share", true, { "path", "readonly", "type" } },
         [SEC_PASSTHROUGH] = { "passthrough", false, { "devices", "rom", "mdev", "mdev-display" } },
 };
@@ -472,6 +472,16 @@ static int set_key(struct parser *p, const char *key, char *v) {
         case SEC_TPM:
                 return PARSE_WORD(p, key, v, tpm_words, d->tpm);
         case SEC_USB:
+                if (strcmp(key, "redirect") == 0) {
+                        unsigned long long n;
+                        if (parse_uint(v, VM_USB_REDIRECT_MAX, &n) < 0)
+                                return perr(p, "invalid number '%s' " KEYFMT "; use a whole number of USB "
+                                            "redirection channels from 0 to %u", v, key, p->secname,
+                                            VM_USB_REDIRECT_MAX);
+                        d->usb_redirect = (unsigned) n;
+                        d->usb_redirect_set = true;
+                        return 0;
+                }
                 return parse_list(p, key, v, &d->usb, usb_id_valid, "USB device",
                                   "VENDOR:PRODUCT in hex, separated by spaces (e.g. 046d:c52b)");
         case SEC_SHARE: {
@@ -1001,6 +1011,11 @@ char *vm_def_format(const struct vm_def *d, bool with_defaults) {
         fmt_kv(&o, "type", WORD(tpm_words, d->tpm));
         fmt_section(&o, "usb", "usb", false);
         fmt_list(&o, "devices", &d->usb);
+        if (d->usb_redirect_set) {
+                char channels[16];
+                snprintf(channels, sizeof channels, "%u", d->usb_redirect);
+                fmt_kv(&o, "redirect", channels);
+        }
         for (size_t i = 0; i < d->n_shares; i++) {
                 const struct vm_share *s = &d->shares[i];
                 snprintf(section, sizeof section, "share.%s", s->tag);
@@ -1162,6 +1177,7 @@ json_object *vm_def_to_json(const struct vm_def *d) {
 
         o = json_object_new_object();
         json_object_object_add(o, "devices", jstrv(&d->usb));
+        json_object_object_add(o, "redirect", json_object_new_int((int) d->usb_redirect));
         json_object_object_add(top, "usb", o);
 
         a = json_object_new_array();

@@ -282,6 +282,14 @@ static int fill(struct vm_def *m, const struct vm_profile *p, const struct host_
         FILL(m, m->sound, VM_SOUND_UNSET, caps_device(caps, "virtio-sound-pci") ? p->sound : p->sound_fallback,
              "sound.type");
         FILL(m, m->tpm, VM_TPM_UNSET, p->tpm, "tpm.type");
+        /* Two redirection channels with SPICE, as virt-manager adds: a USB stick
+         * and a webcam from the viewer's machine, without touching the host's USB. */
+        if (!m->usb_redirect_set) {
+                m->usb_redirect = m->display == VM_DISPLAY_SPICE && caps_device(caps, "usb-redir") ? 2 : 0;
+                m->usb_redirect_set = true;
+                if (mark(m, "usb.redirect") < 0)
+                        return -ENOMEM;
+        }
         return 0;
 }
 
@@ -315,6 +323,7 @@ static int check_caps(const struct vm_def *m, const struct qemu_caps *caps, phy_
                 { m->sound == VM_SOUND_HDA, "ich9-intel-hda", "[sound] type = hda", "none" },
                 { m->sound == VM_SOUND_AC97, "AC97", "[sound] type = ac97", "hda" },
                 { m->tpm == VM_TPM_EMULATED || m->tpm == VM_TPM_PASSTHROUGH, "tpm-crb", "[tpm]", "none" },
+                { m->usb_redirect > 0, "usb-redir", "[usb] redirect", "0" },
                 { nic[VM_NIC_VIRTIO], "virtio-net-pci", "a network with model = virtio", "e1000e" },
                 { nic[VM_NIC_E1000E], "e1000e", "a network with model = e1000e", "virtio" },
                 { nic[VM_NIC_RTL8139], "rtl8139", "a network with model = rtl8139", "e1000e" },
@@ -418,6 +427,11 @@ static int check(const struct vm_def *m, const struct vm_profile *p, const struc
                             "render node on the host), but [display] type is %s%s", vm_display_name(m->display), why);
         if (m->gpu == VM_GPU_VIRGL && m->gl != VM_ON)
                 return merr(m, err, "[gpu] type = virgl needs [display] gl = on");
+
+        if (m->usb_redirect > 0 && m->display != VM_DISPLAY_SPICE)
+                return merr(m, err, "[usb] redirect = %u needs [display] type = spice (USB redirection travels over "
+                            "the SPICE connection), but it is %s; use redirect = 0 or type = spice",
+                            m->usb_redirect, vm_display_name(m->display));
 
         if (m->tpm == VM_TPM_PASSTHROUGH && host && !host->tpm_device)
                 return merr(m, err, "[tpm] type = passthrough needs a TPM on the host (/dev/tpm0), and this host "

@@ -102,6 +102,8 @@ struct vm_def {
         struct vm_share *shares; size_t n_shares;
         strv passthrough;        /* PCI addresses, [passthrough] devices = ... */
         strv usb;                /* "vendor:product" or "bus-port" ([usb] devices = ...) */
+        unsigned usb_redirect;   /* USB redirection channels over SPICE ([usb] redirect = N) */
+        bool usb_redirect_set;   /* false: the profile picks (2 with SPICE, else 0) */
         strv passthrough_roms;   /* "0000:01:00.0=FILE" ([passthrough] rom = ...) */
         strv mdevs;              /* mediated device UUIDs ([passthrough] mdev = ...) */
         enum vm_tristate mdev_display;  /* display=on,ramfb=on for the mdevs */
@@ -119,6 +121,10 @@ struct vm_def {
         /* The model: "section.key" names filled by the profile, not the user. */
         strv defaulted;
 };
+
+/* At most this many USB redirection channels (QEMU's xHCI has 4 ports by default
+ * besides the tablet: more would need a second controller). */
+#define VM_USB_REDIRECT_MAX 4u
 
 void vm_def_done(struct vm_def *d);
 

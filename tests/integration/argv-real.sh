@@ -52,6 +52,17 @@ check_profile other p-other
 # A Windows 11 VM with install media and virtio drivers attached.
 truncate -s 10M "$PHYLLOME_HOME/win11.iso" "$PHYLLOME_HOME/virtio-win.iso"
 check_profile windows11 p-win11-install --cpus 2 --iso "$PHYLLOME_HOME/win11.iso" --drivers "$PHYLLOME_HOME/virtio-win.iso"
+# SPICE on its unix socket, with the two USB redirection channels the model
+# adds for it (issue 6: USB redirection over SPICE).
+check_profile linux p-linux-spice --display spice
+is "$(tr '\0' '\n' <"$PHYLLOME_HOME/args" | grep -c '^usb-redir,')" 2 "the SPICE VM has two usb-redir devices"
+"$PHYLLO" create p-linux-spice1 --profile linux --display spice --usb-redirect 1 >/dev/null &&
+  "$PHYLLO" argv p-linux-spice1 --null --tcg | tr '\0' '\n' | grep -c '^usb-redir,' | grep -qx 1
+ok $? "--usb-redirect 1 gives one channel"
+"$PHYLLO" create p-linux-vnc --profile linux --display vnc --usb-redirect 2 >/dev/null 2>"$PHYLLOME_HOME/err"
+[ $? -ne 0 ]; ok $? "--usb-redirect with a VNC display is refused"
+grep -q "needs \[display\] type = spice" "$PHYLLOME_HOME/err"
+ok $? "the refusal says redirection needs SPICE" || diag "$(cat "$PHYLLOME_HOME/err")"
 
 left=$(pgrep -f "guest=p-" || true)
 is "$left" "" "no QEMU of this test is left running"

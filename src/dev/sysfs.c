@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "helper.h"
 #include "host/pci.h"
 
 #define STATE_FILE "devices.state"
@@ -204,16 +205,6 @@ int dev_state_save(const char *run_dir, const strv *addresses, const strv *drive
         return file_write_atomic(path, buf, len, 0644, err);
 }
 
-static bool driver_name_valid(const char *s) {
-        if (!*s || strlen(s) > 64)
-                return false;
-        for (; *s; s++)
-                if (!(*s == '_' || *s == '-' || (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
-                      (*s >= 'A' && *s <= 'Z')))
-                        return false;
-        return true;
-}
-
 int dev_state_load(const char *run_dir, strv *ret_addresses, strv *ret_drivers, phy_error *err) {
         _cleanup_free_ char *path = NULL, *text = NULL;
         _cleanup_strv_ strv a = { 0 }, d = { 0 };
@@ -233,7 +224,7 @@ int dev_state_load(const char *run_dir, strv *ret_addresses, strv *ret_drivers, 
                         return phy_error_set(err, EINVAL, "%s:%u: want 'ADDRESS DRIVER'", path, line);
                 *sp = '\0';
                 const char *drv = sp + 1;
-                if (!pci_address_valid(l) || (strcmp(drv, "-") != 0 && !driver_name_valid(drv)))
+                if (!pci_address_valid(l) || (strcmp(drv, "-") != 0 && !dev_driver_name_valid(drv)))
                         return phy_error_set(err, EINVAL, "%s:%u: '%s %s' is not a PCI address and a driver name",
                                              path, line, l, drv);
                 if ((r = strv_push(&a, l)) < 0 || (r = strv_push(&d, strcmp(drv, "-") == 0 ? "" : drv)) < 0)
@@ -252,9 +243,16 @@ int dev_passthrough_restore(const char *root, const char *run_dir, dev_kernel_ho
         int r = dev_state_load(run_dir, &a, &d, err);
         if (r == -ENOENT)
                 return 0;
-        if (r < 0 || (r = dev_plan_give_back(root, &a, &d, &p, err)) < 0)
+        if (r < 0)
                 return r;
-        if ((r = dev_plan_execute(root, &p, true, hook, userdata, err)) < 0)
+        /* Not root on the real host: phyllome-devhelper does the writes. */
+        if (dev_helper_wanted(root))
+                r = dev_helper_give_back(run_dir, &a, &d, err);
+        else if ((r = dev_plan_give_back(root, &a, &d, &p, err)) < 0)
+                return r;
+        else
+                r = dev_plan_execute(root, &p, true, hook, userdata, err);
+        if (r < 0)
                 return phy_error_prefix(err, "giving the passed-through devices back to the host failed (the state "
                                         "stays in %s/" STATE_FILE " for the next try)", run_dir);
         _cleanup_free_ char *path = NULL, *rootfile = NULL;
@@ -302,7 +300,9 @@ int dev_passthrough_prepare(const char *root, const char *run_dir, const strv *a
         }
         if ((r = dev_state_save(run_dir, addresses, &drivers, err)) < 0)
                 return r;
-        if ((r = dev_plan_execute(root, &p, false, hook, userdata, err)) < 0) {
+        r = dev_helper_wanted(root) ? dev_helper_move(run_dir, addresses, err)
+                                    : dev_plan_execute(root, &p, false, hook, userdata, err);
+        if (r < 0) {
                 phy_error ignored = { 0 };
                 (void) dev_passthrough_restore(root, run_dir, hook, userdata, &ignored);
                 return phy_error_prefix(err, "moving the passed-through devices to vfio-pci failed");

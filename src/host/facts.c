@@ -296,6 +296,30 @@ static int load_gpus(struct host_facts *h, phy_error *err) {
         return 0;
 }
 
+/* A user or group name as useradd allows it, at most 32 characters. */
+static bool account_name_valid(const char *s) {
+        size_t n = strlen(s);
+        if (n < 1 || n > 32 || s[0] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char) s[i]) && !strchr("._-", s[i]))
+                        return false;
+        return true;
+}
+
+/* "ADDRESS USER" or "ADDRESS @GROUP", stored with one space between. */
+static int parse_passthrough_allow(struct host_facts *h, const char *val, const char *path, unsigned lineno,
+                                   phy_error *err) {
+        char addr[32], who[64], extra[2];
+        int n = sscanf(val, "%31s %63s %1s", addr, who, extra);
+        const char *name = n >= 2 && who[0] == '@' ? who + 1 : who;
+        if (n != 2 || !pci_address_valid(addr) || !account_name_valid(name))
+                return phy_error_set(err, EINVAL,
+                                     "%s:%u: passthrough-allow: '%s' is not 'PCI_ADDRESS USER' or 'PCI_ADDRESS "
+                                     "@GROUP' (e.g. passthrough-allow = 0000:01:00.0 alice)", path, lineno, val);
+        return strv_pushf(&h->passthrough_allow, "%s %s", addr, who);
+}
+
 static int parse_host_conf(struct host_facts *h, phy_error *err) {
         _cleanup_free_ char *path = root_path(h->root, "/etc/phyllome/host.conf");
         _cleanup_free_ char *buf = NULL;
@@ -349,10 +373,13 @@ static int parse_host_conf(struct host_facts *h, phy_error *err) {
                                                      "%s:%u: reserve-memory: '%s' is not a size (e.g. reserve-memory = 2G)",
                                                      path, lineno, val);
                         h->reserve_mem = v;
+                } else if (strcmp(key, "passthrough-allow") == 0) {
+                        if ((r = parse_passthrough_allow(h, val, path, lineno, err)) < 0)
+                                return r;
                 } else
                         return phy_error_set(err, EINVAL,
-                                             "%s:%u: unknown key '%s'; the keys are reserve-cpus and reserve-memory",
-                                             path, lineno, key);
+                                             "%s:%u: unknown key '%s'; the keys are reserve-cpus, reserve-memory and "
+                                             "passthrough-allow", path, lineno, key);
         }
         if (!(h->conf_path = strdup(path)))
                 return -ENOMEM;
@@ -377,6 +404,7 @@ void host_facts_done(struct host_facts *h) {
         free(h->thp);
         free(h->storage_device);
         free(h->conf_path);
+        strv_done(&h->passthrough_allow);
         *h = (struct host_facts) { 0 };
 }
 

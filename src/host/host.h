@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "error.h"
+#include "strv.h"
 
 enum host_cpu_vendor { HOST_CPU_OTHER, HOST_CPU_INTEL, HOST_CPU_AMD };
 
@@ -68,11 +69,13 @@ struct host_facts {
         enum host_storage storage; /* of the device holding "/" */
         char *storage_device;      /* its /sys/block name ("nvme0n1"), or NULL */
         char *conf_path;           /* host.conf that set the budget, or NULL */
+        strv passthrough_allow;    /* host.conf passthrough-allow: "ADDRESS USER" or "ADDRESS @GROUP" each */
 };
 
 /* Reads everything above from root.  The host config file
  * (<root>/etc/phyllome/host.conf, keys reserve-cpus= and reserve-memory=)
- * may change the budget. */
+ * may change the budget; its passthrough-allow= lines say which PCI device
+ * phyllome-devhelper may give to which user or group. */
 int host_facts_load(const char *root, struct host_facts *ret, phy_error *err);
 void host_facts_done(struct host_facts *h);
 

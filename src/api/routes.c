@@ -504,6 +504,8 @@ static int post_action(const struct api_ctx *c, const char *name, const char *ac
         _cleanup_json_ json_object *extra = json_object_new_object();
         bool paused = false, force = false, was = false;
         unsigned timeout = 60;
+        const char *mode_s = NULL, *ended_by = NULL;
+        enum run_stop_mode mode = RUN_STOP_DEFAULT;
         int r;
         if (!vm_name_valid(name))
                 return fail(ret, EINVAL, "'%s' is not a valid VM name", name);
@@ -511,12 +513,16 @@ static int post_action(const struct api_ctx *c, const char *name, const char *ac
              is_restart = strcmp(action, "restart") == 0;
         if ((is_start && (r = member_bool(b, "paused", &paused, ret))) ||
             (is_stop && (r = member_bool(b, "force", &force, ret))) ||
-            ((is_stop || is_restart) && (r = member_uint(b, "timeout", 31 * 24 * 3600, &timeout, ret))))
+            ((is_stop || is_restart) && (r = member_uint(b, "timeout", 31 * 24 * 3600, &timeout, ret))) ||
+            (is_stop && (r = member_str(b, "mode", &mode_s, ret))))
                 return r;
+        if (mode_s && run_stop_mode_parse(mode_s, &mode) < 0)
+                return fail(ret, EINVAL, "'mode' takes default, acpi or agent, not '%s'", mode_s);
         /* Unknown members are refused, so a misspelt option is not silently ignored. */
         json_object_object_foreach(b, k, v) {
                 (void) v;
-                if (!((is_start && strcmp(k, "paused") == 0) || (is_stop && strcmp(k, "force") == 0) ||
+                if (!((is_start && strcmp(k, "paused") == 0) ||
+                      (is_stop && (strcmp(k, "force") == 0 || strcmp(k, "mode") == 0)) ||
                       ((is_stop || is_restart) && strcmp(k, "timeout") == 0)))
                         return fail(ret, EINVAL, "unknown member '%s' in the request body for '%s'", k, action);
         }
@@ -536,9 +542,11 @@ static int post_action(const struct api_ctx *c, const char *name, const char *ac
                         json_object_array_add(w, json_object_new_string(warnings.v[i]));
                 json_object_object_add(extra, "warnings", w);
         } else if (is_stop) {
-                if (run_stop(c->home, name, timeout, force, &was, &err) < 0)
+                if (run_stop_via(c->home, name, timeout, force, mode, &was, &ended_by, &err) < 0)
                         return api_error_reply(&err, ret);
                 json_object_object_add(extra, "was_running", json_object_new_boolean(was));
+                if (ended_by)
+                        json_object_object_add(extra, "stopped_by", json_object_new_string(ended_by));
         } else if (strcmp(action, "kill") == 0) {
                 if (run_kill(c->home, name, &err) < 0)
                         return api_error_reply(&err, ret);

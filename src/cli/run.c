@@ -25,7 +25,7 @@
 #define DETACH_KEY 0x1d         /* Ctrl-] */
 
 static const char *start_usage = "start NAME [--console] [--paused]";
-static const char *stop_usage = "stop NAME [--timeout S] [--force]";
+static const char *stop_usage = "stop NAME [--timeout S] [--force] [--mode acpi|agent]";
 static const char *kill_usage = "kill NAME";
 static const char *restart_usage = "restart NAME [--timeout S]";
 static const char *pause_usage = "pause NAME";
@@ -220,28 +220,38 @@ static void print_stopped(json_object *o, const char *name) {
         fflush(stdout);
 }
 
-static int do_stop(struct cli_ctx *ctx, const char *name, unsigned timeout, bool force) {
-        json_object *b = body_new(), *o = NULL;
+static int do_stop(struct cli_ctx *ctx, const char *name, unsigned timeout, bool force, const char *mode) {
+        json_object *b = body_new(), *o = NULL, *by = NULL;
         json_object_object_add(b, "timeout", json_object_new_int64(timeout));
         if (force)
                 json_object_object_add(b, "force", json_object_new_boolean(true));
+        if (mode)
+                json_object_object_add(b, "mode", json_object_new_string(mode));
         int r = vm_action(ctx, name, "stop", b, &o);
         if (r)
                 return r;
-        print_stopped(o, name);
+        /* Only the agent is named: the power button is what stop always did. */
+        if (json_object_object_get_ex(o, "stopped_by", &by) && strcmp(json_object_get_string(by), "agent") == 0) {
+                printf("VM '%s' stopped (guest agent)\n", name);
+                fflush(stdout);
+        } else
+                print_stopped(o, name);
         json_object_put(o);
         return 0;
 }
 
 int cmd_stop(struct cli_ctx *ctx, int argc, char **argv) {
-        enum { OPT_TIMEOUT = 1, OPT_FORCE };
+        enum { OPT_TIMEOUT = 1, OPT_FORCE, OPT_MODE };
         static const struct option opts[] = {
                 { "timeout", required_argument, NULL, OPT_TIMEOUT },
                 { "force", no_argument, NULL, OPT_FORCE },
+                { "mode", required_argument, NULL, OPT_MODE },
                 { NULL, 0, NULL, 0 },
         };
         unsigned timeout = 60;
         bool force = false;
+        const char *mode = NULL;
+        enum run_stop_mode m;
         int c, r;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (c) {
@@ -250,13 +260,18 @@ int cmd_stop(struct cli_ctx *ctx, int argc, char **argv) {
                                 return r;
                         break;
                 case OPT_FORCE: force = true; break;
+                case OPT_MODE:
+                        if (run_stop_mode_parse(optarg, &m) < 0)
+                                return cli_usage_error(stop_usage, "--mode takes acpi or agent, not '%s'", optarg);
+                        mode = optarg;
+                        break;
                 default: return cli_usage_error(stop_usage, "unknown option");
                 }
         }
         const char *name;
         if ((r = take_name(argc, argv, stop_usage, &name)))
                 return r;
-        return do_stop(ctx, name, timeout, force);
+        return do_stop(ctx, name, timeout, force, mode);
 }
 
 int cmd_restart(struct cli_ctx *ctx, int argc, char **argv) {

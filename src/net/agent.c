@@ -238,7 +238,7 @@ out:
         return r;
 }
 
-int net_agent_interfaces(const char *sock_path, int timeout_ms, json_object **ret, phy_error *err) {
+static int agent_connect(const char *sock_path, phy_error *err) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(sock_path) >= sizeof sa.sun_path)
                 return phy_error_set(err, ENAMETOOLONG, "the guest agent socket path '%s' is too long", sock_path);
@@ -251,12 +251,159 @@ int net_agent_interfaces(const char *sock_path, int timeout_ms, json_object **re
                 close(fd);
                 return phy_error_set(err, e, "cannot reach the guest agent socket '%s': %s", sock_path, strerror(e));
         }
-        return net_agent_interfaces_fd(fd, timeout_ms, ret, err);
+        return fd;
+}
+
+int net_agent_interfaces(const char *sock_path, int timeout_ms, json_object **ret, phy_error *err) {
+        int fd = agent_connect(sock_path, err);
+        return fd < 0 ? fd : net_agent_interfaces_fd(fd, timeout_ms, ret, err);
+}
+
+/* Sends one command line and reads its reply's "return" (new reference). */
+static int agent_call(struct agent *a, const char *line, const char *cmd, json_object **ret, phy_error *err) {
+        json_object *reply = NULL;
+        int r = agent_send(a, line, strlen(line), err);
+        if (r < 0 || (r = agent_read(a, &reply, err)) < 0)
+                return r;
+        r = agent_return(reply, cmd, ret, err);
+        json_object_put(reply);
+        return r;
+}
+
+/* guest-fsfreeze-freeze / -thaw: both answer the number of filesystems. */
+static int agent_fs_count(struct agent *a, const char *cmd, phy_error *err) {
+        char line[96];
+        snprintf(line, sizeof line, "{\"execute\": \"%s\"}\n", cmd);
+        json_object *v = NULL;
+        int r = agent_call(a, line, cmd, &v, err);
+        if (r < 0)
+                return r;
+        r = json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0 &&
+                            json_object_get_int64(v) <= INT32_MAX ?
+                    (int) json_object_get_int64(v) :
+                    phy_error_set(err, EBADMSG, "the guest agent answered '%s' without a count of filesystems", cmd);
+        json_object_put(v);
+        return r;
+}
+
+int net_agent_fsfreeze_fd(int fd, int timeout_ms, phy_error *err) {
+        struct agent a = { .fd = fd, .deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 30000) };
+        int r = agent_sync(&a, err);
+        if (r >= 0 && (r = agent_fs_count(&a, "guest-fsfreeze-freeze", err)) < 0 && r != -ETIMEDOUT &&
+            r != -ECONNRESET) {
+                /* A freeze that failed part way may leave some filesystems
+                 * frozen (qemu-ga thaws them itself, other agents may not):
+                 * thaw on the same channel before reporting the failure. */
+                phy_error e2 = { 0 };
+                a.len = 0;
+                a.deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 30000);
+                if (agent_sync(&a, &e2) >= 0)
+                        (void) agent_fs_count(&a, "guest-fsfreeze-thaw", &e2);
+        }
+        free(a.buf);
+        close(fd);
+        return r;
+}
+
+int net_agent_fsthaw_fd(int fd, int timeout_ms, phy_error *err) {
+        struct agent a = { .fd = fd, .deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 30000) };
+        int r = agent_sync(&a, err);
+        if (r >= 0)
+                r = agent_fs_count(&a, "guest-fsfreeze-thaw", err);
+        free(a.buf);
+        close(fd);
+        return r;
+}
+
+int net_agent_fsfreeze(const char *sock_path, int timeout_ms, phy_error *err) {
+        int fd = agent_connect(sock_path, err);
+        return fd < 0 ? fd : net_agent_fsfreeze_fd(fd, timeout_ms, err);
+}
+
+int net_agent_fsthaw(const char *sock_path, int timeout_ms, phy_error *err) {
+        int fd = agent_connect(sock_path, err);
+        return fd < 0 ? fd : net_agent_fsthaw_fd(fd, timeout_ms, err);
+}
+
+/* guest-shutdown answers only an error (the schema's success-response is
+ * false).  A second guest-sync-delimited right behind it tells the two
+ * outcomes apart: the agent handles commands in order, so a line before the
+ * sync's delimiter is the shutdown's error, and the sync's answer alone
+ * means it was taken.  A channel that closes (QEMU exited) or stays silent
+ * (the guest is going down) means taken too. */
+int net_agent_shutdown_fd(int fd, const char *mode, int timeout_ms, phy_error *err) {
+        struct agent a = { .fd = fd, .deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 10000) };
+        const char *m = mode ? mode : "powerdown";
+        int r;
+        if (strcmp(m, "powerdown") != 0 && strcmp(m, "halt") != 0 && strcmp(m, "reboot") != 0) {
+                r = phy_error_set(err, EINVAL, "unknown guest shutdown mode '%s'; use powerdown, halt or reboot", m);
+                goto out;
+        }
+        if ((r = agent_sync(&a, err)) < 0)
+                goto out;
+        char line[160];
+        uint32_t id = 0;
+        if (getrandom(&id, sizeof id, 0) != sizeof id)
+                id = (uint32_t) mono_ms() ^ 0x5a5a5a5a;
+        id &= 0x7fffffff;
+        int n = snprintf(line, sizeof line, "{\"execute\": \"guest-shutdown\", \"arguments\": {\"mode\": \"%s\"}}\n"
+                         "\xff{\"execute\": \"guest-sync-delimited\", \"arguments\": {\"id\": %u}}\n", m, id);
+        phy_error e2 = { 0 };
+        if ((r = agent_send(&a, line, (size_t) n, &e2)) == -EPIPE || r == -ECONNRESET || r == -ETIMEDOUT) {
+                r = 0;  /* the guest is gone or going: taken */
+                goto out;
+        }
+        if (r < 0) {
+                *err = e2;
+                goto out;
+        }
+        for (;;) {
+                char *ff = a.buf ? memchr(a.buf, 0xff, a.len) : NULL;
+                char *nl = a.buf ? memchr(a.buf, '\n', ff ? (size_t) (ff - a.buf) : a.len) : NULL;
+                if (nl) {
+                        /* A line before the delimiter: the shutdown's answer. */
+                        *nl = '\0';
+                        json_object *reply = json_tokener_parse(a.buf), *v = NULL;
+                        r = reply ? agent_return(reply, "guest-shutdown", &v, err) :
+                                    phy_error_set(err, EBADMSG, "the guest agent answered 'guest-shutdown' with a "
+                                                  "line that is not JSON");
+                        json_object_put(v);
+                        json_object_put(reply);
+                        /* An agent that does answer success: taken. */
+                        goto out;
+                }
+                if (ff) {
+                        /* Read the sync's answer too: the agent is done with
+                         * the shutdown and the channel is left clean. */
+                        json_object *reply = NULL;
+                        if (agent_skip_to_delimiter(&a, &e2) >= 0 && agent_read(&a, &reply, &e2) >= 0)
+                                json_object_put(reply);
+                        r = 0;
+                        goto out;
+                }
+                if ((r = agent_fill(&a, &e2)) < 0) {
+                        if (r != -ECONNRESET && r != -ETIMEDOUT && r != -EMSGSIZE) {
+                                *err = e2;
+                                goto out;
+                        }
+                        r = 0;
+                        goto out;
+                }
+        }
+out:
+        free(a.buf);
+        close(fd);
+        return r;
+}
+
+int net_agent_shutdown(const char *sock_path, const char *mode, int timeout_ms, phy_error *err) {
+        int fd = agent_connect(sock_path, err);
+        return fd < 0 ? fd : net_agent_shutdown_fd(fd, mode, timeout_ms, err);
 }
 
 /* query-chardev's frontend-open for the agent's port: true once the guest
  * opened it, i.e. an agent runs.  Saves a timeout on guests without one. */
-static bool agent_port_open(struct qmp *q) {
+bool net_agent_port_open(struct qmp *q) {
         phy_error err = { 0 };
         json_object *list = NULL;
         bool open = false;
@@ -307,7 +454,7 @@ json_object *net_status_json(const struct vm_def *d, const char *run_dir) {
         if (!run_dir || asprintf(&qsock, "%s/qmp.sock", run_dir) < 0 || qmp_open_path(qsock, 2000, &q, &err) < 0)
                 return o;
         nics_live(q, nets);
-        if (d->agent != VM_OFF && agent_port_open(q) && asprintf(&sock, "%s/qga.sock", run_dir) >= 0 &&
+        if (d->agent != VM_OFF && net_agent_port_open(q) && asprintf(&sock, "%s/qga.sock", run_dir) >= 0 &&
             net_agent_interfaces(sock, 2000, &ifs, &err) == 0)
                 json_object_object_add(o, "guest_interfaces", ifs);
         return o;

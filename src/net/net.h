@@ -161,6 +161,30 @@ int net_nic_hotplug(struct qmp *q, const struct vm_nic *n, bool add, int timeout
 int net_agent_interfaces(const char *sock_path, int timeout_ms, struct json_object **ret, phy_error *err);
 /* The same over a connected stream socket (taken, also on failure). */
 int net_agent_interfaces_fd(int fd, int timeout_ms, struct json_object **ret, phy_error *err);
+/* True when the running QEMU behind q has the agent's port (chardev qga0)
+ * and the guest opened it (query-chardev frontend-open), i.e. an agent runs. */
+bool net_agent_port_open(struct qmp *q);
+/*
+ * guest-shutdown with mode "powerdown" (NULL), "halt" or "reboot", after the
+ * sync.  The agent answers only an error; a second sync sent right behind
+ * tells "taken" (0) from refused (-EREMOTEIO with the agent's words).  A
+ * channel that closes or stays silent until timeout_ms after the request
+ * counts as taken: the guest is going down.  0 does not mean QEMU ended;
+ * the caller waits for that.
+ */
+int net_agent_shutdown(const char *sock_path, const char *mode, int timeout_ms, phy_error *err);
+int net_agent_shutdown_fd(int fd, const char *mode, int timeout_ms, phy_error *err);
+/*
+ * guest-fsfreeze-freeze / guest-fsfreeze-thaw: the number of filesystems
+ * frozen / thawed (0 on a guest with no freezable filesystem), or negative
+ * errno.  A freeze the agent refuses is followed by a thaw on the same
+ * channel before the error returns; after any failed freeze the caller
+ * still calls net_agent_fsthaw (a timed-out freeze may finish later).
+ */
+int net_agent_fsfreeze(const char *sock_path, int timeout_ms, phy_error *err);
+int net_agent_fsthaw(const char *sock_path, int timeout_ms, phy_error *err);
+int net_agent_fsfreeze_fd(int fd, int timeout_ms, phy_error *err);
+int net_agent_fsthaw_fd(int fd, int timeout_ms, phy_error *err);
 /* For status: {"networks": net_nics_to_json(d)} and, when run_dir is
  * given (the VM runs), each user NIC's backend as QEMU runs it ("absent"
  * when not plugged) and, when the guest opened the agent's port (QMP

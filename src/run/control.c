@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Controlling a running VM: stop (power button, then SIGTERM, then SIGKILL,
- * in the manner of vmd), kill, pause/resume over QMP, waiting for a state.
+/* Controlling a running VM: stop (the guest agent's shutdown or the power
+ * button, then SIGTERM, then SIGKILL, in the manner of vmd), kill,
+ * pause/resume over QMP, waiting for a state.
  * Every signal goes only to a pid recorded for this VM and verified through
  * /proc/<pid>/cmdline.  Waits are on pidfds and inotify, never sleeps. */
 #include <fcntl.h>
@@ -18,6 +19,8 @@
 #include "cleanup.h"
 #include "dev/dev.h"
 #include "fileio.h"
+#include "net/net.h"
+#include "qemu/qmp.h"
 #include "run-internal.h"
 #include "run.h"
 
@@ -151,8 +154,33 @@ static bool signal_and_wait(int pidfd, pid_t pid, const char *name, int sig, int
         return pidfd < 0 || run_pidfd_wait(pidfd, timeout_ms);
 }
 
+/* Does the running VM have an agent that opened its port?  Asked of QEMU
+ * (query-chardev), not of the definition: what matters is this run. */
+static bool agent_running(const char *dir) {
+        _cleanup_free_ char *path = run_file(dir, "qmp.sock");
+        _cleanup_qmp_ struct qmp *q = NULL;
+        phy_error e = { 0 };
+        return path && qmp_open_path(path, 10000, &q, &e) >= 0 && net_agent_port_open(q);
+}
+
+int run_stop_mode_parse(const char *s, enum run_stop_mode *ret) {
+        static const char *const names[] = { [RUN_STOP_DEFAULT] = "default", [RUN_STOP_ACPI] = "acpi",
+                                             [RUN_STOP_AGENT] = "agent" };
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+                if (strcmp(s, names[i]) == 0) {
+                        *ret = (enum run_stop_mode) i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
 int run_stop(const char *home, const char *name, unsigned timeout_s, bool force, bool *ret_was_running,
              phy_error *err) {
+        return run_stop_via(home, name, timeout_s, force, RUN_STOP_DEFAULT, ret_was_running, NULL, err);
+}
+
+int run_stop_via(const char *home, const char *name, unsigned timeout_s, bool force, enum run_stop_mode mode,
+                 bool *ret_was_running, const char **ret_ended_by, phy_error *err) {
         _cleanup_run_state_ struct run_state st = { 0 };
         _cleanup_free_ char *dir = NULL;
         int r = get_running(home, name, &st, &dir, err);
@@ -166,22 +194,60 @@ int run_stop(const char *home, const char *name, unsigned timeout_s, bool force,
                 return r;
         if (ret_was_running)
                 *ret_was_running = true;
+        /* A paused guest can answer neither the agent nor the power button. */
+        bool polite = !force && st.state != RUN_PAUSED;
+        /* Like virsh shutdown: the agent when the guest runs one (unless
+         * acpi was asked for), the power button when it has none or
+         * refuses; --mode agent alone fails rather than pressing the button. */
+        bool agent = polite && mode != RUN_STOP_ACPI && agent_running(dir);
+        if (mode == RUN_STOP_AGENT && !force && !agent)
+                return phy_error_set(err, ENOTCONN, st.state == RUN_PAUSED ?
+                                     "VM '%s' is paused, so its guest agent cannot answer; resume it, or stop it "
+                                     "with --force" :
+                                     "VM '%s' runs no guest agent (its agent port is not open); stop it with "
+                                     "--mode acpi or --force", name);
+        int wait_ms = (int) (timeout_s > 86400 ? 86400 : timeout_s) * 1000;
         _cleanup_close_ int pidfd = run_pidfd_open(st.qemu_pid);
         mark_stop(dir);
+        const char *by = NULL;
         bool gone = false;
-        /* A paused guest cannot answer the power button. */
-        if (!force && st.state != RUN_PAUSED) {
+        if (agent) {
+                _cleanup_free_ char *sock = run_file(dir, "qga.sock");
                 phy_error e2 = { 0 };
-                if (qmp_simple(dir, name, "system_powerdown", &e2) == 0 && pidfd >= 0)
-                        gone = run_pidfd_wait(pidfd, (int) (timeout_s > 86400 ? 86400 : timeout_s) * 1000);
+                r = sock ? net_agent_shutdown(sock, "powerdown", wait_ms < 10000 ? wait_ms : 10000, &e2) : -ENOMEM;
+                if (r >= 0) {
+                        by = "agent";
+                        gone = pidfd < 0 || run_pidfd_wait(pidfd, wait_ms);
+                } else if (mode == RUN_STOP_AGENT) {
+                        _cleanup_free_ char *p = run_file(dir, "stop-requested");
+                        if (p)
+                                (void) unlink(p);
+                        if (e2.message[0])
+                                *err = e2;
+                        else
+                                phy_error_set(err, -r, "out of memory");
+                        return phy_error_prefix(err, "the guest agent of VM '%s' did not take the shutdown", name);
+                }
         }
-        if (!gone)
+        if (polite && !by) {
+                phy_error e2 = { 0 };
+                by = "acpi";
+                if (qmp_simple(dir, name, "system_powerdown", &e2) == 0 && pidfd >= 0)
+                        gone = run_pidfd_wait(pidfd, wait_ms);
+        }
+        if (!gone) {
+                by = "sigterm";
                 gone = signal_and_wait(pidfd, st.qemu_pid, name, SIGTERM, TERM_GRACE_MS);
-        if (!gone)
+        }
+        if (!gone) {
+                by = "sigkill";
                 gone = signal_and_wait(pidfd, st.qemu_pid, name, SIGKILL, TERM_GRACE_MS);
+        }
         if (!gone)
                 return phy_error_set(err, ETIMEDOUT, "QEMU of VM '%s' (pid %d) did not end even after SIGKILL",
                                      name, (int) st.qemu_pid);
+        if (ret_ended_by)
+                *ret_ended_by = by;
         return finish_stop(home, name, dir, &st, err);
 }
 

@@ -115,6 +115,18 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
  * A stopped VM is not an error (*ret_was_running false). */
 int run_stop(const char *home, const char *name, unsigned timeout_s, bool force,
              bool *ret_was_running, phy_error *err);
+/* How stop asks the guest (docs/lifecycle.md).  DEFAULT: the guest agent's
+ * guest-shutdown when the guest opened the agent's port, else (or when the
+ * agent refuses) the ACPI power button; ACPI: the power button only; AGENT:
+ * the agent only, -ENOTCONN / its refusal (the VM left running) when there
+ * is none.  Each then waits timeout_s before SIGTERM and SIGKILL. */
+enum run_stop_mode { RUN_STOP_DEFAULT, RUN_STOP_ACPI, RUN_STOP_AGENT };
+/* "default", "acpi", "agent"; -EINVAL for anything else. */
+int run_stop_mode_parse(const char *s, enum run_stop_mode *ret);
+/* run_stop with a mode; *ret_ended_by (when non-NULL, on success of a
+ * running VM) names what ended QEMU: "agent", "acpi", "sigterm", "sigkill". */
+int run_stop_via(const char *home, const char *name, unsigned timeout_s, bool force, enum run_stop_mode mode,
+                 bool *ret_was_running, const char **ret_ended_by, phy_error *err);
 /* SIGKILL to QEMU now; returns when the VM is stopped. */
 int run_kill(const char *home, const char *name, phy_error *err);
 /* QMP stop / cont; returns once the state says paused / running. */

@@ -18,6 +18,7 @@
 #include "fileio.h"
 #include "store.h"
 #include "store-internal.h"
+#include "net/net.h"
 #include "qemu/qmp.h"
 #include "vm/vm.h"
 
@@ -102,6 +103,50 @@ static int live_open(const char *home, const char *name, struct qmp **ret, phy_e
         if (asprintf(&sock, "%s/qmp.sock", dir) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
         return qmp_open_path(sock, SNAP_QMP_TIMEOUT_MS, ret, err);
+}
+
+/* Like Proxmox's fs-freeze: when the guest runs the QEMU guest agent, its
+ * filesystems are frozen before the CPUs stop and thawed once they run
+ * again, so the disks are consistent on their own (a revert that boots
+ * afresh, a disk used elsewhere).  Recorded in meta.json "fsfreeze":
+ * {"frozen": N, "thawed": M} or with "error" / "thaw_error" instead. */
+#define FSFREEZE_TIMEOUT_MS (60 * 1000)
+
+struct fsfreeze {
+        char *sock;             /* the agent's socket; NULL: no agent, nothing asked */
+        json_object *record;
+};
+
+static void fs_freeze(struct qmp *q, const char *home, const char *name, struct fsfreeze *f) {
+        _cleanup_free_ char *dir = NULL;
+        phy_error e = { 0 };
+        if (!net_agent_port_open(q) || run_dir_path(home, name, &dir, &e) < 0 ||
+            asprintf(&f->sock, "%s/qga.sock", dir) < 0) {
+                f->sock = NULL;
+                return;
+        }
+        f->record = json_object_new_object();
+        int n = net_agent_fsfreeze(f->sock, FSFREEZE_TIMEOUT_MS, &e);
+        /* A failed freeze does not stop the snapshot (nor does it in
+         * Proxmox): the snapshot is then crash-consistent, as without agent. */
+        json_object_object_add(f->record, n >= 0 ? "frozen" : "error",
+                               n >= 0 ? json_object_new_int(n) : json_object_new_string(e.message));
+}
+
+/* Always, also after a failed freeze or snapshot: a freeze that timed out
+ * may still have happened, and a frozen guest hangs on its next write. */
+static void fs_thaw(struct fsfreeze *f) {
+        if (!f->sock)
+                return;
+        phy_error e = { 0 };
+        int n = net_agent_fsthaw(f->sock, FSFREEZE_TIMEOUT_MS, &e);
+        json_object_object_add(f->record, n >= 0 ? "thawed" : "thaw_error",
+                               n >= 0 ? json_object_new_int(n) : json_object_new_string(e.message));
+}
+
+static void fsfreeze_done(struct fsfreeze *f) {
+        free(f->sock);
+        json_object_put(f->record);
 }
 
 /* snapshot-save/-load/-delete arguments: the VM state goes into the first disk. */
@@ -223,11 +268,17 @@ int store_snapshot_create(const char *home, const char *name, const char *snap, 
         /* Live: the CPUs stop first, so vars, TPM state and the RAM image are of one moment. */
         _cleanup_qmp_ struct qmp *q = NULL;
         _cleanup_free_ char *status = NULL;
+        _cleanup_(fsfreeze_done) struct fsfreeze fz = { 0 };
         bool resume = false;
         if (live && (r = live_open(home, name, &q, err)) >= 0 && (r = qmp_query_status(q, &status, err)) >= 0 &&
-            strcmp(status, "running") == 0 && (r = qmp_command(q, "stop", NULL, SNAP_QMP_TIMEOUT_MS, NULL, err)) >= 0)
-                resume = true;
+            strcmp(status, "running") == 0) {
+                /* A paused guest's agent cannot answer: only a running one is frozen. */
+                fs_freeze(q, home, name, &fz);
+                if ((r = qmp_command(q, "stop", NULL, SNAP_QMP_TIMEOUT_MS, NULL, err)) >= 0)
+                        resume = true;
+        }
         if (r < 0) {
+                fs_thaw(&fz);
                 (void) rm_rf(tmp);
                 return r;
         }
@@ -251,6 +302,7 @@ int store_snapshot_create(const char *home, const char *name, const char *snap, 
                 if (r >= 0)
                         r = r2;
         }
+        fs_thaw(&fz);
         if (r >= 0) {
                 json_object *o = json_object_new_object(), *a = json_object_new_array();
                 json_object_object_add(o, "name", json_object_new_string(snap));
@@ -261,6 +313,8 @@ int store_snapshot_create(const char *home, const char *name, const char *snap, 
                 json_object_object_add(o, "vars", json_object_new_boolean(has_vars));
                 json_object_object_add(o, "tpm", json_object_new_boolean(has_tpm));
                 json_object_object_add(o, "vmstate", json_object_new_boolean(live));
+                if (fz.record)
+                        json_object_object_add(o, "fsfreeze", json_object_get(fz.record));
                 const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
                 r = file_write_atomic(meta, s, strlen(s), 0600, err);
                 json_object_put(o);

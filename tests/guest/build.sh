@@ -5,6 +5,7 @@
 #               so QEMU's -kernel boots it without the real-mode decompressor
 #               (much faster under TCG)
 #   initrd.img  busybox-static + virtio/ACPI modules of the same kernel + /init
+#               + Debian's qemu-ga with the shared libraries it loads
 #   stamp       what it was built from; a changed script or init rebuilds
 #
 # Usage: build.sh [--force] [--refresh]
@@ -81,8 +82,8 @@ if ((!force && !refresh)) && is_current; then
 	exit 0
 fi
 
-for tool in apt-get apt-cache dpkg-deb cpio gzip xz sha256sum flock; do
-	command -v "$tool" >/dev/null || die "'$tool' is missing; install it with: apt-get install apt dpkg cpio gzip xz-utils coreutils util-linux"
+for tool in apt-get apt-cache dpkg-deb cpio gzip xz sha256sum flock readelf; do
+	command -v "$tool" >/dev/null || die "'$tool' is missing; install it with: apt-get install apt dpkg cpio gzip xz-utils coreutils util-linux binutils"
 done
 
 tmp=$(mktemp -d "$out.build.XXXXXX")
@@ -109,6 +110,28 @@ kver=$(apt_show "$kpkg" | sed -n 's/^Version: //p' | head -n1) || true
 [[ -n $kver ]] || die "apt knows no package '$kpkg'; check PHYLLOME_GUEST_KERNEL_PKG or run apt-get update"
 bbver=$(apt_show busybox-static | sed -n 's/^Version: //p' | head -n1) || true
 [[ -n $bbver ]] || die "apt knows no package 'busybox-static'; run apt-get update"
+qgaver=$(apt_show qemu-guest-agent | sed -n 's/^Version: //p' | head -n1) || true
+[[ -n $qgaver ]] || die "apt knows no package 'qemu-guest-agent'; run apt-get update"
+
+# The packages that can hold qemu-ga's shared libraries: the lib* packages
+# reachable through Depends/Pre-Depends (the others, init-system-helpers and
+# what it pulls in, hold none).  Only the files in the NEEDED closure of
+# qemu-ga go into the initramfs, so fetching a few too many costs nothing.
+qga_packages() {
+	local queue=(qemu-guest-agent) seen=' ' p d
+	while ((${#queue[@]})); do
+		p=${queue[0]}
+		queue=("${queue[@]:1}")
+		[[ $seen == *" $p "* ]] && continue
+		seen+="$p "
+		[[ $p == qemu-guest-agent ]] || printf '%s\n' "$p"
+		for d in $(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
+			--no-replaces --no-enhances "$p" 2>/dev/null |
+			sed -n 's/^ *|\{0,1\}\(Pre\)\{0,1\}Depends: \([^< ][^ ]*\).*/\2/p'); do
+			[[ $d == lib* ]] && queue+=("$d")
+		done
+	done
+}
 
 if ((refresh && !force)) && is_current &&
 	grep -qx "kernel_version=$kver" "$out/stamp" &&
@@ -125,10 +148,18 @@ apt_opts=(-q)
 ((EUID == 0)) && apt_opts+=(-o APT::Sandbox::User=root)
 (cd "$tmp/debs" && apt-get "${apt_opts[@]}" download "$kpkg=$kver" "busybox-static=$bbver" >&2) ||
 	die "apt-get download of $kpkg $kver and busybox-static $bbver failed"
+mapfile -t qlibs < <(qga_packages)
+say "downloading qemu-guest-agent $qgaver and its libraries (${qlibs[*]})"
+mkdir "$tmp/qdebs"
+(cd "$tmp/qdebs" && apt-get "${apt_opts[@]}" download "qemu-guest-agent=$qgaver" "${qlibs[@]}" >&2) ||
+	die "apt-get download of qemu-guest-agent $qgaver and ${qlibs[*]} failed"
 
 say "unpacking"
 dpkg-deb -x "$tmp"/debs/linux-image-*.deb "$tmp/kernel"
 dpkg-deb -x "$tmp"/debs/busybox-static_*.deb "$tmp/busybox"
+for d in "$tmp"/qdebs/*.deb; do
+	dpkg-deb -x "$d" "$tmp/qga"
+done
 release=$(basename "$(ls -d "$tmp"/kernel/lib/modules/*/ | head -n1)")
 kroot=$tmp/kernel
 moddir=$kroot/lib/modules/$release
@@ -260,6 +291,51 @@ esac
 exit 0
 EOF
 chmod 0755 "$root/etc/udhcpc.script"
+
+# qemu-ga (phyllome.qga) with every library in its NEEDED closure, found by
+# soname in the unpacked packages, and the dynamic loader it names.
+qroot=$tmp/qga
+qlibdirs=("$qroot"/lib/x86_64-linux-gnu "$qroot"/usr/lib/x86_64-linux-gnu "$qroot"/lib "$qroot"/usr/lib)
+[[ -x $qroot/usr/sbin/qemu-ga ]] || die "qemu-guest-agent has no /usr/sbin/qemu-ga"
+interp=$(readelf -lW "$qroot/usr/sbin/qemu-ga" | sed -n 's/.*\[Requesting program interpreter: \(.*\)\]/\1/p')
+[[ $interp == /* && -e $qroot$interp ]] || die "the loader '$interp' of qemu-ga is not in libc6"
+install -D -m 0755 "$qroot/usr/sbin/qemu-ga" "$root/usr/sbin/qemu-ga"
+install -D -m 0755 "$(readlink -f "$qroot$interp")" "$root$interp"
+mkdir -p "$root/lib/x86_64-linux-gnu"
+declare -A have_so=(["${interp##*/}"]=1)
+queue=("$qroot/usr/sbin/qemu-ga")
+while ((${#queue[@]})); do
+	f=${queue[0]}
+	queue=("${queue[@]:1}")
+	for so in $(readelf -dW "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+		[[ -n ${have_so[$so]:-} ]] && continue
+		have_so[$so]=1
+		src=
+		for d in "${qlibdirs[@]}"; do
+			[[ -e $d/$so ]] && { src=$(readlink -f "$d/$so"); break; }
+		done
+		[[ -n $src ]] || die "no package of ${qlibs[*]} has $so, which $(basename "$f") needs"
+		install -m 0755 "$src" "$root/lib/x86_64-linux-gnu/$so"
+		queue+=("$src")
+	done
+done
+# qemu-ga's guest-shutdown runs "/sbin/shutdown -h -P|-H|-r +0 MESSAGE" and
+# answers an error unless it exits 0; busybox has no shutdown.
+rm -f "$root/sbin/shutdown"
+cat >"$root/sbin/shutdown" <<'EOF'
+#!/bin/sh
+case " $* " in
+*" -r "*) action=reboot ;;
+*" -H "*) action=halt ;;
+*) action=poweroff ;;
+esac
+printf '\nPHYLLOME-GUEST-AGENT-SHUTDOWN %s\n' "$action" >/dev/console
+sync
+# Like systemd's shutdown: the request is taken, the power goes off after.
+"$action" -f </dev/null >/dev/null 2>&1 &
+exit 0
+EOF
+chmod 0755 "$root/sbin/shutdown"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\n' >"$root/etc/group"
 
@@ -276,6 +352,7 @@ kernel_package=$kpkg
 kernel_version=$kver
 kernel_release=$release
 busybox_version=$bbver
+qemu_guest_agent_version=$qgaver
 modules=$(printf '%s\n' "${order[@]}" | xargs -n1 basename | tr '\n' ' ')
 EOF
 

@@ -305,9 +305,78 @@ static void test_agent(void) {
         agent_replay_end(pid);
 }
 
+static long ms_since(const struct timespec *t0) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* guest-shutdown (no reply on success) and fsfreeze/thaw on replayed sessions. */
+static void test_agent_control(void) {
+        pid_t pid;
+        phy_error err = { 0 };
+        struct timespec t0;
+        int fd = agent_replay("qga-shutdown.txt", &pid);
+        is_int(net_agent_shutdown_fd(fd, "powerdown", 5000, &err), 0, "agent shutdown: no reply, the next sync "
+               "answered: taken");
+        ok(agent_replay_end(pid), "agent shutdown: sync, guest-shutdown powerdown, then a second sync");
+
+        fd = agent_replay("qga-shutdown-gone.txt", &pid);
+        is_int(net_agent_shutdown_fd(fd, NULL, 5000, &err), 0, "agent shutdown: the channel closing is taken");
+        ok(agent_replay_end(pid), "agent shutdown: NULL mode is powerdown");
+
+        fd = agent_replay("qga-shutdown-silent.txt", &pid);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        is_int(net_agent_shutdown_fd(fd, "powerdown", 300, &err), 0, "agent shutdown: silence after it is taken");
+        long ms = ms_since(&t0);
+        ok(ms >= 250 && ms < 3000, "agent shutdown: at the timeout (%ld ms)", ms);
+        agent_replay_end(pid);
+
+        fd = agent_replay("qga-shutdown-refused.txt", &pid);
+        is_int(net_agent_shutdown_fd(fd, "powerdown", 5000, &err), -EREMOTEIO, "agent shutdown: an error reply is "
+               "a refusal");
+        ok(strstr(err.message, "failed to shutdown") != NULL, "agent shutdown: with the agent's words: %s",
+           err.message);
+        agent_replay_end(pid);
+        phy_error_clear(&err);
+
+        int sv[2];
+        ok(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+        close(sv[1]);
+        is_int(net_agent_shutdown_fd(sv[0], "sleep", 1000, &err), -EINVAL, "agent shutdown: an unknown mode is "
+               "refused before anything is sent");
+        phy_error_clear(&err);
+
+        fd = agent_replay("qga-shutdown.txt", &pid);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        is_int(net_agent_shutdown_fd(fd, "powerdown", 5000, &err), 0, "agent shutdown again");
+        ok(ms_since(&t0) < 2000, "agent shutdown: taken as soon as the sync answers, not at the timeout");
+        agent_replay_end(pid);
+
+        fd = agent_replay("qga-fsfreeze.txt", &pid);
+        is_int(net_agent_fsfreeze_fd(fd, 5000, &err), 2, "agent fsfreeze: the count of frozen filesystems");
+        ok(agent_replay_end(pid), "agent fsfreeze: sync, then guest-fsfreeze-freeze");
+        fd = agent_replay("qga-fsthaw.txt", &pid);
+        is_int(net_agent_fsthaw_fd(fd, 5000, &err), 2, "agent fsthaw: the count of thawed filesystems");
+        ok(agent_replay_end(pid), "agent fsthaw: sync, then guest-fsfreeze-thaw");
+
+        fd = agent_replay("qga-fsfreeze-error.txt", &pid);
+        is_int(net_agent_fsfreeze_fd(fd, 5000, &err), -EREMOTEIO, "agent fsfreeze: a refused freeze fails");
+        ok(strstr(err.message, "Operation not supported") != NULL, "agent fsfreeze: with the agent's words: %s",
+           err.message);
+        ok(agent_replay_end(pid), "agent fsfreeze: a thaw was still sent after the refused freeze");
+        phy_error_clear(&err);
+
+        fd = agent_replay("qga-silent.txt", &pid);
+        is_int(net_agent_fsfreeze_fd(fd, 300, &err), -ETIMEDOUT, "agent fsfreeze: no agent times out");
+        agent_replay_end(pid);
+        phy_error_clear(&err);
+}
+
 int main(void) {
         test_def_edits();
         test_agent();
+        test_agent_control();
         test_parse();
         test_port_check();
         test_macs();

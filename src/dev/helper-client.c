@@ -103,10 +103,12 @@ int dev_vfio_chown_groups(const char *root, const strv *addresses, uid_t uid, gi
                         r = -ENOMEM;
                 else if (saved->n == ELEMENTSOF(saved->v))
                         r = phy_error_set(err, E2BIG, "a VM can use at most %zu IOMMU groups", ELEMENTSOF(saved->v));
-                else if (lstat(path, &st) < 0)
-                        r = phy_error_set(err, errno, "cannot use %s (IOMMU group of PCI device %s): %s; is the "
-                                          "device on vfio-pci?", path, addresses->v[i], strerror(errno));
-                else if (S_ISLNK(st.st_mode))
+                else if (lstat(path, &st) < 0) {
+                        if (errno == ENOENT)
+                                continue;  /* not on vfio-pci: QEMU says so in its own words */
+                        r = phy_error_set(err, errno, "cannot use %s (IOMMU group of PCI device %s): %s", path,
+                                          addresses->v[i], strerror(errno));
+                } else if (S_ISLNK(st.st_mode))
                         r = phy_error_set(err, EINVAL, "%s is a symbolic link, not a VFIO group", path);
                 if (r >= 0) {
                         struct dev_vfio_owner *o = &saved->v[saved->n];

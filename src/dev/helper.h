@@ -157,9 +157,9 @@ int dev_pci_iommu_group(const char *root, const char *address);
 
 /*
  * chowns <root>/dev/vfio/GROUP of each address (each group once) to
- * uid:gid, mode 0600, recording what was there in *saved.  A group node
- * that is missing is an error naming it.  On failure what was changed is
- * put back.
+ * uid:gid, mode 0600, recording what was there in *saved.  A missing node
+ * is skipped (the device is not on vfio-pci: QEMU says so in its own
+ * words); a link is refused.  On failure what was changed is put back.
  */
 int dev_vfio_chown_groups(const char *root, const strv *addresses, uid_t uid, gid_t gid, struct dev_vfio_owners *saved,
                           phy_error *err);

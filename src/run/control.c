@@ -18,6 +18,7 @@
 
 #include "cleanup.h"
 #include "dev/dev.h"
+#include "dev/single-gpu.h"
 #include "fileio.h"
 #include "net/net.h"
 #include "qemu/qmp.h"
@@ -117,7 +118,7 @@ static int finish_stop(const char *home, const char *name, const char *dir, cons
         }
         run_dir_remove_sockets(dir);
         /* The monitor would have given passed-through devices back. */
-        int r = dev_passthrough_give_back_recorded(dir, err);
+        int r = dev_give_back_all_recorded(dir, err);
         if (r < 0)
                 return phy_error_prefix(err, "VM '%s' stopped, but its passed-through devices are not back "
                                         "('phyllo device give-back %s' tries again)", name, name);

@@ -25,6 +25,7 @@
 
 #include "cleanup.h"
 #include "dev/dev.h"
+#include "dev/helper.h"
 #include "fileio.h"
 #include "host/host.h"
 #include "net/net.h"
@@ -70,6 +71,7 @@ struct monitor {
         int clients[MAX_CONSOLE_CLIENTS];
         int qemu_pidfd, swtpm_pidfd;
         struct net_companions net;      /* passt, virtiofsd (src/net) */
+        struct dev_vfio_owners vfio;    /* /dev/vfio/GROUP owners before QEMU got them */
         struct qmp *qmp;
         int clog_fd;
         size_t clog_size, clog_max;
@@ -369,6 +371,7 @@ static void give_back_devices(struct monitor *m) {
 
 /* Ends everything the VM had and records the final state. */
 static void monitor_cleanup(struct monitor *m) {
+        dev_vfio_restore_owners(m->c->root, &m->vfio);
         give_back_devices(m);
         for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
                 client_drop(m, i);
@@ -545,6 +548,10 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
             (dev_passthrough_restore(c->root, c->run_dir, c->dev_hook, c->dev_hook_data, &err) < 0 ||
              dev_passthrough_prepare(c->root, c->run_dir, &c->model.passthrough, c->dev_hook, c->dev_hook_data,
                                      &err) < 0))
+                monitor_fail(m, &err);
+        /* A QEMU run as another user (nobody) opens /dev/vfio/GROUP itself. */
+        if (c->model.passthrough.n > 0 && c->creds.drop &&
+            dev_vfio_chown_groups(c->root, &c->model.passthrough, c->creds.uid, c->creds.gid, &m->vfio, &err) < 0)
                 monitor_fail(m, &err);
         /* swtpm first: QEMU connects to the TPM while it initialises. */
         if (c->model.tpm == VM_TPM_EMULATED) {

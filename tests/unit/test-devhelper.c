@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * phyllome-devhelper's request checks (every way a message can be wrong),
+ * host.conf's passthrough-allow, the helper's work in-process on a copy of
+ * the intel-desktop-iommu fixture (a fake kernel moves the driver links),
+ * /dev/vfio/GROUP ownership for a QEMU run as nobody, and the caller's
+ * message when no helper runs.  The real helper over its socket, as root
+ * and as nobody: tests/integration/devhelper.sh.
+ */
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "cleanup.h"
+#include "dev/helper.h"
+#include "fileio.h"
+#include "host/host.h"
+
+extern char **environ;
+
+static void req(struct dev_helper_request *q, uint32_t op, const char *vm, const char *addr, const char *drv) {
+        phy_error e = { 0 };
+        if (dev_helper_request_init(q, op, vm, addr, drv, &e) < 0)
+                abort();
+}
+
+static int check(const void *buf, size_t len, phy_error *e) {
+        struct dev_helper_request out;
+        phy_error_clear(e);
+        return dev_helper_request_check(buf, len, &out, e);
+}
+
+static void test_request_check(void) {
+        struct dev_helper_request q;
+        phy_error e = { 0 };
+        req(&q, DEV_HELPER_TO_VFIO, "win11", "0000:01:00.0", "");
+        is_int(check(&q, sizeof q, &e), 0, "a well-formed TO_VFIO request passes");
+        is_int(check(&q, sizeof q - 1, &e), -EPROTO, "one byte short is refused");
+        ok(strstr(e.message, "exactly 164 bytes") && strstr(e.message, "has 163"), "... saying both sizes: %s",
+           e.message);
+        is_int(check(&q, sizeof q + 1, &e), -EPROTO, "one byte long (recv's MSG_TRUNC length) is refused");
+        is_int(check(&q, 0, &e), -EPROTO, "an empty message is refused");
+        q.version = 2;
+        is_int(check(&q, sizeof q, &e), -EPROTO, "another version is refused");
+        ok(strstr(e.message, "version 2") != NULL, "... naming it: %s", e.message);
+        req(&q, 0, "win11", "0000:01:00.0", "");
+        is_int(check(&q, sizeof q, &e), -EINVAL, "op 0 is refused");
+        q.op = DEV_HELPER_STATUS + 1;
+        is_int(check(&q, sizeof q, &e), -EINVAL, "an op past the last is refused");
+        req(&q, DEV_HELPER_TO_VFIO, "win11", "0000:01:00.0", "");
+        memset(q.vm, 'a', sizeof q.vm);
+        is_int(check(&q, sizeof q, &e), -EINVAL, "a VM name without its NUL is refused");
+        ok(strstr(e.message, "NUL-terminated") != NULL, "... saying so: %s", e.message);
+        req(&q, DEV_HELPER_TO_VFIO, "win11", "0000:01:00.0", "");
+        memset(q.address, '0', sizeof q.address);
+        is_int(check(&q, sizeof q, &e), -EINVAL, "an address without its NUL is refused");
+        req(&q, DEV_HELPER_GIVE_BACK, "win11", "0000:01:00.0", "nvidia");
+        is_int(check(&q, sizeof q, &e), 0, "GIVE_BACK with a driver passes");
+        memset(q.driver, 'x', sizeof q.driver);
+        is_int(check(&q, sizeof q, &e), -EINVAL, "a driver without its NUL is refused");
+        static const char *const bad_drivers[] = { "../../x", "a b", "nv/idia", "x\n" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_drivers); i++) {
+                req(&q, DEV_HELPER_GIVE_BACK, "win11", "0000:01:00.0", bad_drivers[i]);
+                is_int(check(&q, sizeof q, &e), -EINVAL, "driver name '%s' is refused", bad_drivers[i]);
+        }
+        char long_drv[66];
+        memset(long_drv, 'a', 65);
+        long_drv[65] = '\0';
+        req(&q, DEV_HELPER_GIVE_BACK, "win11", "0000:01:00.0", long_drv);
+        is_int(check(&q, sizeof q, &e), -EINVAL, "a 65-character driver name is refused");
+        long_drv[64] = '\0';
+        req(&q, DEV_HELPER_GIVE_BACK, "win11", "0000:01:00.0", long_drv);
+        is_int(check(&q, sizeof q, &e), 0, "a 64-character one passes");
+        req(&q, DEV_HELPER_TO_VFIO, "win11", "0000:01:00.0", "nvidia");
+        is_int(check(&q, sizeof q, &e), -EINVAL, "TO_VFIO takes no driver");
+        req(&q, DEV_HELPER_TO_VFIO, "../etc", "0000:01:00.0", "");
+        is_int(check(&q, sizeof q, &e), -EINVAL, "a VM name with a slash is refused");
+        req(&q, DEV_HELPER_TO_VFIO, "win11", "0000:01:0g.0", "");
+        is_int(check(&q, sizeof q, &e), -EINVAL, "a non-hex slot is not a PCI address");
+        req(&q, DEV_HELPER_TO_VFIO, "win11", "../../../etc", "");
+        is_int(check(&q, sizeof q, &e), -EINVAL, "a path is not a PCI address");
+        req(&q, DEV_HELPER_STATUS, "", "", "");
+        is_int(check(&q, sizeof q, &e), 0, "an empty STATUS passes");
+        req(&q, DEV_HELPER_STATUS, "win11", "", "");
+        is_int(check(&q, sizeof q, &e), -EINVAL, "STATUS naming a VM is refused");
+        ok(dev_driver_name_valid("snd_hda_intel") && dev_driver_name_valid("vfio-pci") && !dev_driver_name_valid(""),
+           "driver names: snd_hda_intel and vfio-pci yes, '' no");
+        ok(dev_helper_request_init(&q, DEV_HELPER_TO_VFIO, "w", "0000:01:00.0xxxxxxxx", "", &e) == -EINVAL,
+           "request_init refuses an address longer than its field");
+}
+
+/* A root whose etc/phyllome/host.conf holds text, the rest linking to the fixture. */
+static char *conf_root(const char *text) {
+        char tmpl[] = "/tmp/phyllome-test-devhelper-XXXXXX";
+        if (!mkdtemp(tmpl))
+                abort();
+        static const char *const links[] = { "proc", "sys", "dev" };
+        for (size_t i = 0; i < ELEMENTSOF(links); i++) {
+                _cleanup_free_ char *p = NULL, *t = NULL;
+                if (asprintf(&p, "%s/%s", tmpl, links[i]) < 0 ||
+                    asprintf(&t, "%s/fixtures/host/intel-desktop-iommu/%s", tap_srcdir(), links[i]) < 0 ||
+                    symlink(t, p) < 0)
+                        abort();
+        }
+        _cleanup_free_ char *dir = NULL, *conf = NULL;
+        if (asprintf(&dir, "%s/etc/phyllome", tmpl) < 0 || asprintf(&conf, "%s/host.conf", dir) < 0 ||
+            mkdir_p(dir, 0755) < 0)
+                abort();
+        phy_error e = { 0 };
+        if (file_write_atomic(conf, text, strlen(text), 0644, &e) < 0)
+                abort();
+        return strdup(tmpl);
+}
+
+static void test_host_conf(void) {
+        char *root = conf_root("reserve-cpus = 2\npassthrough-allow = 0000:01:00.0 alice\n"
+                               "passthrough-allow =   0000:00:02.0    @vfio-users  # the iGPU\n");
+        struct host_facts h = { 0 };
+        phy_error e = { 0 };
+        is_int(host_facts_load(root, &h, &e), 0, "host.conf with passthrough-allow loads: %s", e.message);
+        is_int(h.passthrough_allow.n, 2, "two entries");
+        if (h.passthrough_allow.n == 2) {
+                is_str(h.passthrough_allow.v[0], "0000:01:00.0 alice", "a user");
+                is_str(h.passthrough_allow.v[1], "0000:00:02.0 @vfio-users", "a group, spaces and comment gone");
+        }
+        host_facts_done(&h);
+        rm_rf(root);
+        free(root);
+        static const char *const bad[] = {
+                "passthrough-allow = 0000:01:00.0\n", "passthrough-allow = 01:00.0 alice\n",
+                "passthrough-allow = 0000:01:00.0 alice bob\n", "passthrough-allow = 0000:01:00.0 @\n",
+                "passthrough-allow = 0000:01:00.0 al/ice\n",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char *r = conf_root(bad[i]);
+                h = (struct host_facts) { 0 };
+                phy_error_clear(&e);
+                int rc = host_facts_load(r, &h, &e);
+                ok(rc == -EINVAL && strstr(e.message, "host.conf:1: passthrough-allow:"),
+                   "'%.*s' is refused naming file:line and key: %s", (int) strlen(bad[i]) - 1, bad[i], e.message);
+                host_facts_done(&h);
+                rm_rf(r);
+                free(r);
+        }
+}
+
+/* ---- the helper's work on a fixture copy ---- */
+
+static int run_argv(char *const argv[]) {
+        pid_t pid;
+        int st;
+        if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) != 0 || waitpid(pid, &st, 0) < 0)
+                return -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void put(const char *root, const char *rel, const char *text) {
+        _cleanup_free_ char *p = root_path(root, rel), *dir = strdup(p);
+        *strrchr(dir, '/') = '\0';
+        mkdir_p(dir, 0755);
+        phy_error e = { 0 };
+        if (file_write_atomic(p, text, strlen(text), 0600, &e) < 0)
+                abort();
+}
+
+static char *get(const char *root, const char *rel) {
+        char *v = NULL;
+        if (root_read_attr(root, rel, &v) < 0)
+                return strdup("(missing)");
+        return v;
+}
+
+static char *temp_copy(const char *allow) {
+        char tmpl[] = "/tmp/phyllome-test-devhelper-XXXXXX";
+        if (!mkdtemp(tmpl))
+                abort();
+        _cleanup_free_ char *src = NULL;
+        if (asprintf(&src, "%s/fixtures/host/intel-desktop-iommu/.", tap_srcdir()) < 0)
+                abort();
+        char *argv[] = { "cp", "-a", src, tmpl, NULL };
+        if (run_argv(argv) != 0)
+                abort();
+        static const char *const drivers[] = { "i915", "vfio-pci", "xhci_hcd", "ahci" };
+        for (size_t i = 0; i < ELEMENTSOF(drivers); i++) {
+                _cleanup_free_ char *b = NULL, *u = NULL;
+                if (asprintf(&b, "/sys/bus/pci/drivers/%s/bind", drivers[i]) < 0 ||
+                    asprintf(&u, "/sys/bus/pci/drivers/%s/unbind", drivers[i]) < 0)
+                        abort();
+                put(tmpl, b, "");
+                put(tmpl, u, "");
+        }
+        put(tmpl, "/sys/bus/pci/drivers_probe", "");
+        put(tmpl, "/sys/bus/pci/devices/0000:00:02.0/driver_override", "");
+        put(tmpl, "/dev/vfio/2", "");
+        _cleanup_free_ char *conf = NULL;
+        if (asprintf(&conf, "reserve-cpus = 2\n%s", allow) < 0)
+                abort();
+        put(tmpl, "/etc/phyllome/host.conf", conf);
+        return strdup(tmpl);
+}
+
+/* The kernel's part: drivers_probe binds to the override, unbind drops the link. */
+static int kernel(const char *root, const char *path, const char *value, void *userdata) {
+        _cleanup_free_ char *link = NULL, *p = NULL, *ovr = NULL, *rel = NULL;
+        if (asprintf(&rel, "/sys/bus/pci/devices/%s/driver", value) < 0 || !(link = root_path(root, rel)))
+                return -ENOMEM;
+        if (strstr(path, "/unbind"))
+                return unlink(link) < 0 ? -errno : 0;
+        const char *drv = NULL;
+        if (strcmp(path, "/sys/bus/pci/drivers_probe") == 0) {
+                free(rel);
+                if (asprintf(&rel, "/sys/bus/pci/devices/%s/driver_override", value) < 0)
+                        return -ENOMEM;
+                if (root_read_attr(root, rel, &ovr) >= 0 && *ovr)
+                        drv = ovr;
+        } else if (strstr(path, "/bind")) {
+                static char name[64];
+                snprintf(name, sizeof name, "%.*s", (int) (strstr(path, "/bind") - strlen("/sys/bus/pci/drivers/") - path),
+                         path + strlen("/sys/bus/pci/drivers/"));
+                drv = name;
+        }
+        if (!drv)
+                return 0;
+        if (asprintf(&p, "../../../../bus/pci/drivers/%s", drv) < 0)
+                return -ENOMEM;
+        (void) unlink(link);
+        return symlink(p, link) < 0 ? -errno : 0;
+}
+
+static void test_handle(void) {
+        char *root = temp_copy("passthrough-allow = 0000:00:02.0 nobody\n");
+        _cleanup_free_ char *state = NULL;
+        if (asprintf(&state, "%s/state", root) < 0)
+                abort();
+        struct dev_helper_server s = { .root = root, .state_dir = state, .hook = kernel };
+        struct dev_helper_peer nobody = { .uid = 65534, .gid = 65534 }, other = { .uid = 4242, .gid = 4242 };
+        struct dev_helper_request q;
+        struct dev_helper_reply a;
+
+        req(&q, DEV_HELPER_TO_VFIO, "vm1", "0000:00:17.0", "");
+        dev_helper_handle(&s, &nobody, &q, &a);
+        is_int(a.error, EPERM, "a device host.conf does not allow is refused");
+        ok(strstr(a.message, "0000:00:17.0") && strstr(a.message, "/etc/phyllome/host.conf") &&
+           strstr(a.message, "passthrough-allow = 0000:00:17.0 nobody"), "... naming it, host.conf and the line: %s",
+           a.message);
+        _cleanup_free_ char *ahci = get(root, "/sys/bus/pci/drivers/ahci/unbind");
+        is_str(ahci, "", "... and nothing was written");
+
+        req(&q, DEV_HELPER_TO_VFIO, "vm1", "0000:00:02.0", "");
+        dev_helper_handle(&s, &other, &q, &a);
+        is_int(a.error, EPERM, "the allowed device is refused to another uid");
+
+        if (geteuid() != 0) {
+                ok(1, "# SKIP the moves chown /dev/vfio/2: run as root for them");
+                rm_rf(root);
+                free(root);
+                return;
+        }
+        dev_helper_handle(&s, &nobody, &q, &a);
+        is_int(a.error, 0, "the allowed device moves: %s", a.message);
+        is_int(a.iommu_group, 2, "its group is 2");
+        is_str(a.driver, "i915", "it was on i915");
+        _cleanup_free_ char *drv = dev_pci_driver(root, "0000:00:02.0"), *rec = NULL, *recp = NULL;
+        is_str(drv, "vfio-pci", "it is on vfio-pci now");
+        if (asprintf(&recp, "%s/0000:00:02.0", state) < 0)
+                abort();
+        file_read_all(recp, 0, &rec, NULL);
+        is_str(rec, "65534 vm1 i915 2\n", "the helper's record");
+        _cleanup_free_ char *node = root_path(root, "/dev/vfio/2");
+        struct stat st;
+        ok(stat(node, &st) == 0 && st.st_uid == 65534 && (st.st_mode & 07777) == 0600, "/dev/vfio/2 is nobody's, 0600");
+
+        dev_helper_handle(&s, &other, &q, &a);
+        ok(a.error == EPERM || a.error == EBUSY, "another uid cannot take it: %s", a.message);
+        req(&q, DEV_HELPER_GIVE_BACK, "vm1", "0000:00:02.0", "");
+        dev_helper_handle(&s, &other, &q, &a);
+        is_int(a.error, EPERM, "nor give it back");
+        req(&q, DEV_HELPER_GIVE_BACK, "vm1", "0000:00:02.0", "nvidia");
+        dev_helper_handle(&s, &nobody, &q, &a);
+        is_int(a.error, EINVAL, "a give-back naming another driver than recorded is refused");
+        req(&q, DEV_HELPER_STATUS, "", "", "");
+        dev_helper_handle(&s, &nobody, &q, &a);
+        ok(a.error == 0 && strstr(a.message, "0000:00:02.0 (VM 'vm1', group 2, from i915)"), "STATUS lists it: %s",
+           a.message);
+        req(&q, DEV_HELPER_GIVE_BACK, "vm1", "0000:00:02.0", "i915");
+        dev_helper_handle(&s, &nobody, &q, &a);
+        is_int(a.error, 0, "give-back: %s", a.message);
+        free(drv);
+        drv = dev_pci_driver(root, "0000:00:02.0");
+        is_str(drv, "i915", "back on i915");
+        ok(stat(node, &st) == 0 && st.st_uid == 0 && (st.st_mode & 07777) == 0600, "/dev/vfio/2 is root's again");
+        ok(access(recp, F_OK) < 0, "the record is gone");
+        dev_helper_handle(&s, &nobody, &q, &a);
+        is_int(a.error, ENOENT, "a second give-back: no record");
+
+        /* /dev/vfio for a QEMU run as nobody by a root monitor. */
+        struct dev_vfio_owners saved = { 0 };
+        strv addrs = { 0 };
+        strv_push_many(&addrs, "0000:00:02.0", "0000:00:17.0", NULL);
+        chmod(node, 0640);
+        phy_error e = { 0 };
+        is_int(dev_vfio_chown_groups(root, &addrs, 65534, 65534, &saved, &e), 0,
+               "chown of the groups (group 4 has no node: skipped): %s", e.message);
+        is_int(saved.n, 1, "one node recorded");
+        ok(stat(node, &st) == 0 && st.st_uid == 65534 && st.st_gid == 65534 && (st.st_mode & 07777) == 0600,
+           "/dev/vfio/2 handed to nobody, 0600");
+        dev_vfio_restore_owners(root, &saved);
+        ok(stat(node, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 && (st.st_mode & 07777) == 0640,
+           "and put back as it was (root, 0640)");
+        strv_done(&addrs);
+        rm_rf(root);
+        free(root);
+}
+
+static void test_call_without_helper(void) {
+        struct dev_helper_request q;
+        struct dev_helper_reply a;
+        phy_error e = { 0 };
+        req(&q, DEV_HELPER_STATUS, "", "", "");
+        int r = dev_helper_call("/tmp/phyllome-test-no-such-devhelper.sock", &q, &a, &e);
+        ok(r == -ENOENT && strstr(e.message, "/tmp/phyllome-test-no-such-devhelper.sock") &&
+           strstr(e.message, "systemctl start phyllome-devhelper.socket"),
+           "no helper: the error names the socket and how to start it: %s", e.message);
+}
+
+int main(void) {
+        test_request_check();
+        test_host_conf();
+        test_handle();
+        test_call_without_helper();
+        return tap_done();
+}

@@ -10,12 +10,13 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "dev/dev.h"
+#include "dev/single-gpu.h"
 #include "host/pci.h"
 #include "qemu/qmp.h"
 #include "run/run.h"
 #include "vm/vm.h"
 
-static const char attach_usage[] = "device attach NAME PCI_ADDR [--with-group] [--rom FILE] [--force]";
+static const char attach_usage[] = "device attach NAME PCI_ADDR [--with-group] [--rom FILE] [--single-gpu] [--force]";
 static const char detach_usage[] = "device detach NAME PCI_ADDR";
 static const char list_usage[] = "device list NAME [--json]";
 static const char types_usage[] = "device mdev-types PCI_ADDR [--json]";
@@ -80,8 +81,10 @@ int cmd_device_attach(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = { { "with-group", no_argument, NULL, 'g' },
                                                { "rom", required_argument, NULL, 'r' },
                                                { "force", no_argument, NULL, 'f' },
+                                               { "single-gpu", no_argument, NULL, 's' },
                                                { "help", no_argument, NULL, 'h' }, { 0 } };
         struct dev_attach_opts o = { 0 };
+        bool single_gpu = false;
         const char *rom = NULL;
         optind = 1;
         for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;)
@@ -89,6 +92,7 @@ int cmd_device_attach(struct cli_ctx *ctx, int argc, char **argv) {
                 case 'g': o.with_group = true; break;
                 case 'r': rom = optarg; break;
                 case 'f': o.force = true; break;
+                case 's': single_gpu = true; break;
                 case 'h': printf("usage: phyllo %s\n", attach_usage); return 0;
                 default: return cli_usage_error(attach_usage, "unknown option");
                 }
@@ -110,8 +114,30 @@ int cmd_device_attach(struct cli_ctx *ctx, int argc, char **argv) {
         }
         _cleanup_strv_ strv add = { 0 };
         o.attached = &d.passthrough;
+        /* Single-GPU mode takes the host's display GPU on purpose; the other
+         * host-use reasons (the boot disk) still need --force. */
+        bool user_force = o.force;
+        if (single_gpu) {
+                if (!dev_pci_is_boot_display(ctx->root, addr)) {
+                        phy_error_set(&err, EPERM, "PCI device %s is not the GPU of the host's display (boot_vga); "
+                                      "--single-gpu is for that card only: attach it without --single-gpu", addr);
+                        return cli_fail(&err);
+                }
+                o.force = true;
+        }
         if (dev_pci_attach_plan(ctx->root, addr, &o, &add, &err) < 0)
                 return cli_fail(&err);
+        for (size_t i = 0; i < add.n && single_gpu && !user_force; i++) {
+                _cleanup_free_ char *why = dev_pci_is_boot_display(ctx->root, add.v[i]) ? NULL
+                                                                                          : dev_pci_host_use(ctx->root, add.v[i]);
+                if (why) {
+                        phy_error_set(&err, EPERM, "PCI device %s is in use by the host: %s; pass --force to give it "
+                                      "to the VM anyway", add.v[i], why);
+                        return cli_fail(&err);
+                }
+        }
+        if (single_gpu)
+                d.single_gpu = VM_ON;
         for (size_t i = 0; i < add.n; i++)
                 if (strv_push(&d.passthrough, add.v[i]) < 0)
                         return 1;
@@ -127,6 +153,9 @@ int cmd_device_attach(struct cli_ctx *ctx, int argc, char **argv) {
         if (add.n == 0)
                 printf("%s is already attached to VM '%s'\n", addr, name);
         printf("it moves to vfio-pci when the VM starts and goes back to its driver when it stops\n");
+        if (single_gpu)
+                printf("single-GPU mode: while VM '%s' runs, the host's display manager and consoles stop (use ssh "
+                       "or the VM to get back); see docs/devices.md\n", name);
         return 0;
 }
 
@@ -159,6 +188,12 @@ int cmd_device_detach(struct cli_ctx *ctx, int argc, char **argv) {
                 strv_remove(&d.passthrough, gone.v[i]);
                 roms_remove(&d.passthrough_roms, gone.v[i]);
         }
+        /* Single-GPU mode goes with the host's display GPU. */
+        bool display_left = false;
+        for (size_t i = 0; i < d.passthrough.n; i++)
+                display_left |= dev_pci_is_boot_display(ctx->root, d.passthrough.v[i]);
+        if (!display_left)
+                d.single_gpu = VM_UNSET;
         if (save_vm(&d, conf))
                 return 1;
         for (size_t i = 0; i < gone.n; i++)
@@ -367,7 +402,8 @@ int cmd_device_give_back(struct cli_ctx *ctx, int argc, char **argv) {
                 phy_error_set(&err, EBUSY, "VM '%s' is running; its devices go back when it stops", argv[1]);
                 return cli_fail(&err);
         }
-        if (run_dir_path(home, argv[1], &rd, &err) < 0 || dev_passthrough_restore(ctx->root, rd, NULL, NULL, &err) < 0)
+        if (run_dir_path(home, argv[1], &rd, &err) < 0 || dev_passthrough_restore(ctx->root, rd, NULL, NULL, &err) < 0 ||
+            dev_single_gpu_restore_host(rd, NULL, NULL, &err) < 0)
                 return cli_fail(&err);
         return 0;
 }

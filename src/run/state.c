@@ -14,6 +14,7 @@
 
 #include "cleanup.h"
 #include "dev/dev.h"
+#include "dev/single-gpu.h"
 #include "fileio.h"
 #include "run-internal.h"
 #include "run.h"
@@ -301,7 +302,7 @@ int run_state_get(const char *home, const char *name, struct run_state *ret, phy
                         run_dir_remove_sockets(dir);
                         phy_error e2 = { 0 };
                         /* Nobody else will: passed-through devices go back to the host now. */
-                        if (dev_passthrough_give_back_recorded(dir, &e2) < 0) {
+                        if (dev_give_back_all_recorded(dir, &e2) < 0) {
                                 char *msg = NULL;
                                 if (asprintf(&msg, "%s; %s; 'phyllo device give-back %s' tries again", s.error,
                                              e2.message, name) >= 0) {

@@ -213,7 +213,7 @@ static const struct section_info sections[_SEC_MAX] = {
         [SEC_TPM] = { "tpm", false, { "type" } },
         [SEC_USB] = { "usb", false, { "devices", "redirect" } },
         [SEC_SHARE] = { "share", true, { "path", "readonly", "type" } },
-        [SEC_PASSTHROUGH] = { "passthrough", false, { "devices", "rom", "mdev", "mdev-display" } },
+        [SEC_PASSTHROUGH] = { "passthrough", false, { "devices", "rom", "mdev", "mdev-display", "single-gpu" } },
 };
 
 struct seen {
@@ -503,6 +503,8 @@ static int set_key(struct parser *p, const char *key, char *v) {
                                           "UUIDs separated by spaces (see 'phyllo device mdev-create')");
                 if (strcmp(key, "mdev-display") == 0)
                         return PARSE_WORD(p, key, v, onoff_words, d->mdev_display);
+                if (strcmp(key, "single-gpu") == 0)
+                        return PARSE_WORD(p, key, v, onoff_words, d->single_gpu);
                 return parse_list(p, key, v, &d->passthrough, pci_valid, "PCI address",
                                   "DOMAIN:BUS:SLOT.FUNCTION, separated by spaces (e.g. 0000:01:00.0)");
         default:
@@ -1030,6 +1032,7 @@ char *vm_def_format(const struct vm_def *d, bool with_defaults) {
         fmt_list(&o, "rom", &d->passthrough_roms);
         fmt_list(&o, "mdev", &d->mdevs);
         fmt_kv(&o, "mdev-display", WORD(onoff_words, d->mdev_display));
+        fmt_kv(&o, "single-gpu", WORD(onoff_words, d->single_gpu));
 
         if (fclose(f) != 0) {
                 free(buf);
@@ -1196,6 +1199,7 @@ json_object *vm_def_to_json(const struct vm_def *d) {
         json_object_object_add(o, "rom", jstrv(&d->passthrough_roms));
         json_object_object_add(o, "mdev", jstrv(&d->mdevs));
         jstr(o, "mdev-display", WORD(onoff_words, d->mdev_display));
+        jstr(o, "single-gpu", WORD(onoff_words, d->single_gpu));
         json_object_object_add(top, "passthrough", o);
 
         json_object_object_add(top, "defaulted", jstrv(&d->defaulted));

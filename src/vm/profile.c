@@ -428,6 +428,16 @@ static int check(const struct vm_def *m, const struct vm_profile *p, const struc
         if (m->gpu == VM_GPU_VIRGL && m->gl != VM_ON)
                 return merr(m, err, "[gpu] type = virgl needs [display] gl = on");
 
+        /* Single-GPU: the host's display is gone while the VM runs, so the VM
+         * cannot show its screen in a window on it. */
+        if (m->single_gpu == VM_ON && m->passthrough.n == 0)
+                return merr(m, err, "[passthrough] single-gpu = on needs the host's GPU in [passthrough] devices "
+                            "('phyllo device attach NAME ADDRESS --single-gpu')");
+        if (m->single_gpu == VM_ON && (m->display == VM_DISPLAY_GTK || m->display == VM_DISPLAY_SDL))
+                return merr(m, err, "[passthrough] single-gpu = on stops the host's display, so [display] type = %s "
+                            "would have nowhere to show; use type = none (the monitor on the GPU shows the VM), "
+                            "spice or vnc", vm_display_name(m->display));
+
         if (m->usb_redirect > 0 && m->display != VM_DISPLAY_SPICE)
                 return merr(m, err, "[usb] redirect = %u needs [display] type = spice (USB redirection travels over "
                             "the SPICE connection), but it is %s; use redirect = 0 or type = spice",

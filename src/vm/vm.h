@@ -107,6 +107,7 @@ struct vm_def {
         strv passthrough_roms;   /* "0000:01:00.0=FILE" ([passthrough] rom = ...) */
         strv mdevs;              /* mediated device UUIDs ([passthrough] mdev = ...) */
         enum vm_tristate mdev_display;  /* display=on,ramfb=on for the mdevs */
+        enum vm_tristate single_gpu;    /* the host display stops while the VM has its GPU */
 
         /* [display] */
         enum vm_display display;

@@ -26,6 +26,7 @@
 #include "cleanup.h"
 #include "dev/dev.h"
 #include "dev/helper.h"
+#include "dev/single-gpu.h"
 #include "fileio.h"
 #include "host/host.h"
 #include "net/net.h"
@@ -361,7 +362,11 @@ static void record_exit(struct monitor *m) {
  * the next try and is added to the VM's error. */
 static void give_back_devices(struct monitor *m) {
         phy_error e = { 0 };
-        if (dev_passthrough_restore(m->c->root, m->c->run_dir, m->c->dev_hook, m->c->dev_hook_data, &e) >= 0)
+        /* The GPU is back on its driver before the host display takes it again. */
+        int r = dev_passthrough_restore(m->c->root, m->c->run_dir, m->c->dev_hook, m->c->dev_hook_data, &e);
+        phy_error e2 = { 0 };
+        int r2 = dev_single_gpu_restore_host(m->c->run_dir, m->c->dev_hook, m->c->dev_hook_data, r < 0 ? &e2 : &e);
+        if (r >= 0 && r2 >= 0)
                 return;
         _cleanup_free_ char *msg = NULL;
         if (asprintf(&msg, "%s%s%s; 'phyllo device give-back %s' tries again", m->st.error ? m->st.error : "",
@@ -546,9 +551,17 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
          * not vfio-pci, are the ones recorded now. */
         if (c->model.passthrough.n > 0 &&
             (dev_passthrough_restore(c->root, c->run_dir, c->dev_hook, c->dev_hook_data, &err) < 0 ||
-             dev_passthrough_prepare(c->root, c->run_dir, &c->model.passthrough, c->dev_hook, c->dev_hook_data,
-                                     &err) < 0))
+             dev_single_gpu_restore_host(c->run_dir, c->dev_hook, c->dev_hook_data, &err) < 0))
                 monitor_fail(m, &err);
+        /* Single-GPU mode: the host display lets go of the card before it moves. */
+        if (c->model.single_gpu == VM_ON &&
+            dev_single_gpu_stop_host(c->root, c->run_dir, &c->model.passthrough, c->dev_hook, c->dev_hook_data,
+                                     &err) < 0)
+                monitor_fail(m, &err);
+        if (c->model.passthrough.n > 0 &&
+            dev_passthrough_prepare(c->root, c->run_dir, &c->model.passthrough, c->dev_hook, c->dev_hook_data,
+                                    &err) < 0)
+                monitor_fail(m, &err); /* its cleanup gives back the devices, then the host display */
         /* A QEMU run as another user (nobody) opens /dev/vfio/GROUP itself. */
         if (c->model.passthrough.n > 0 && c->creds.drop &&
             dev_vfio_chown_groups(c->root, &c->model.passthrough, c->creds.uid, c->creds.gid, &m->vfio, &err) < 0)

@@ -70,7 +70,8 @@ static const struct cli_cmd commands[] = {
           "bring disks, UEFI vars and TPM state back to a snapshot" },
         { "snapshot", "delete", cmd_snapshot_delete, "snapshot delete NAME SNAP", "delete a snapshot" },
         /* devices: src/cli/device.c */
-        { "device", "attach", cmd_device_attach, "device attach NAME PCI_ADDR [--with-group] [--rom FILE] [--force]",
+        { "device", "attach", cmd_device_attach,
+          "device attach NAME PCI_ADDR [--with-group] [--rom FILE] [--single-gpu] [--force]",
           "give a PCI device (a GPU with its audio function) to a VM after checking its IOMMU group" },
         { "device", "detach", cmd_device_detach, "device detach NAME PCI_ADDR", "take a PCI device from a VM" },
         { "device", "list", cmd_device_list, "device list NAME [--json]", "list the devices given to a VM" },

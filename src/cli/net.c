@@ -15,7 +15,8 @@
 #include "vm/vm.h"
 
 static const char forward_usage[] = "net forward add|remove NAME [NIC] SPEC | net forward list NAME [--json]";
-static const char nic_usage[] = "net nic add NAME NIC [--model virtio|e1000e|rtl8139] | net nic remove NAME NIC";
+static const char nic_usage[] = "net nic add NAME NIC [--model virtio|e1000e|rtl8139] "
+                                "[--mode none|user|isolated:NAME|bridge:BR] | net nic remove NAME NIC";
 
 /* QMP on a running (or paused) VM; *ret NULL when it does not run. */
 static int open_running(const char *home, const char *name, struct qmp **ret, phy_error *err) {
@@ -151,6 +152,7 @@ int cmd_net_nic(struct cli_ctx *ctx, int argc, char **argv) {
                 return cli_usage_error(nic_usage, "unknown 'net nic' command '%s'", argv[1]);
         const char *name = argv[2], *nic = argv[3];
         enum vm_nic_model model = VM_NIC_UNSET;
+        const char *mode = NULL;
         for (int i = 4; i < argc; i++) {
                 if (add && strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
                         const char *m = argv[++i];
@@ -158,7 +160,9 @@ int cmd_net_nic(struct cli_ctx *ctx, int argc, char **argv) {
                                 strcmp(m, "rtl8139") == 0 ? VM_NIC_RTL8139 : VM_NIC_UNSET;
                         if (model == VM_NIC_UNSET)
                                 return cli_usage_error(nic_usage, "unknown model '%s'", m);
-                } else
+                } else if (add && strcmp(argv[i], "--mode") == 0 && i + 1 < argc)
+                        mode = argv[++i];
+                else
                         return cli_usage_error(nic_usage, "unexpected argument '%s'", argv[i]);
         }
         const char *home;
@@ -174,9 +178,20 @@ int cmd_net_nic(struct cli_ctx *ctx, int argc, char **argv) {
         }
         if (add && net_def_nic_add(&d, nic, model, &err) < 0)
                 return cli_fail(&err);
+        if (add && mode && vm_nic_mode_parse(mode, net_def_nic(&d, nic), &err) < 0)
+                return cli_usage_error(nic_usage, "%s", err.message);
         _cleanup_qmp_ struct qmp *q = NULL;
         if (open_running(home, name, &q, &err) < 0)
                 return cli_fail(&err);
+        /* Hot-plug brings user networking only: an isolated or bridged NIC
+         * needs its hub or tap set up by the monitor at start. */
+        const struct vm_nic *nn = add ? net_def_nic(&d, nic) : NULL;
+        if (q && nn && nn->mode != VM_NET_USER) {
+                phy_error_set(&err, EBUSY, "VM '%s' is running and a %s network cannot be hot-plugged (only user "
+                              "networking can); stop the VM and add it again, or use --mode user",
+                              name, vm_net_mode_name(nn->mode));
+                return cli_fail(&err);
+        }
         if (q && net_nic_hotplug(q, add ? net_def_nic(&d, nic) : old, add, 15000, &err) < 0)
                 return cli_fail(&err);
         char mac[18];

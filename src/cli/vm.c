@@ -38,7 +38,7 @@ static int env_load(struct cli_ctx *ctx, struct vm_env *e, bool with_caps, phy_e
 static const char create_usage[] =
         "create NAME --profile P [--cpus N] [--memory SIZE] [--disk SIZE|--no-disk] [--iso PATH] "
         "[--drivers PATH] [--display none|spice|gtk|sdl|vnc] [--gpu none|std|virtio|virgl] "
-        "[--kernel PATH [--initrd PATH] [--append ARGS]] [--uefi|--no-uefi] [--forward tcp:HOSTPORT:GUESTPORT]... [--usb-redirect N] [--force]";
+        "[--kernel PATH [--initrd PATH] [--append ARGS]] [--uefi|--no-uefi] [--net none|user|isolated:NAME|bridge:BR] [--forward tcp:HOSTPORT:GUESTPORT]... [--usb-redirect N] [--force]";
 
 /* Input files are recorded as absolute paths: the VM dir is not the cwd. */
 static int absolute_input(const char *what, const char *path, char **ret, phy_error *err) {
@@ -66,7 +66,7 @@ static int add_cdrom(struct vm_def *d, const char *name, const char *path, phy_e
 int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         enum { OPT_PROFILE = 256, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NO_DISK, OPT_ISO, OPT_DRIVERS, OPT_DISPLAY, OPT_GPU,
                OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_UEFI, OPT_NO_UEFI, OPT_FORCE, OPT_FORWARD,
-               OPT_USB_REDIRECT };
+               OPT_USB_REDIRECT, OPT_NET };
         static const struct option opts[] = {
                 { "profile", required_argument, NULL, OPT_PROFILE },
                 { "cpus", required_argument, NULL, OPT_CPUS },
@@ -85,6 +85,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 { "force", no_argument, NULL, OPT_FORCE },
                 { "forward", required_argument, NULL, OPT_FORWARD },
                 { "usb-redirect", required_argument, NULL, OPT_USB_REDIRECT },
+                { "net", required_argument, NULL, OPT_NET },
                 { 0 },
         };
         const char *profile = NULL, *iso = NULL, *drivers = NULL, *kernel = NULL, *initrd = NULL, *append = NULL;
@@ -93,6 +94,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         uint64_t disk = 0;
         bool no_disk = false, force = false;
         _cleanup_strv_ strv forwards = { 0 };   /* --forward, repeatable (issue 4) */
+        const char *net = NULL;                 /* --net: net0's mode */
         const char *allowed;
         int v;
 
@@ -146,6 +148,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                         if (!strv_contains(&forwards, optarg) && strv_push(&forwards, optarg) < 0)
                                 return cli_usage_error(create_usage, "out of memory");
                         break;
+                case OPT_NET: net = optarg; break;
                 case OPT_USB_REDIRECT: {
                         unsigned long long channels;
                         if (parse_uint(optarg, VM_USB_REDIRECT_MAX, &channels) < 0)
@@ -210,6 +213,8 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         d.n_nics = 1;
         d.nics[0].forwards = forwards;
         forwards = (strv) { 0 };
+        if (net && vm_nic_mode_parse(net, &d.nics[0], &err) < 0)
+                return cli_usage_error(create_usage, "%s", err.message);
         if (vm_def_make_identity(&d, &err) < 0)
                 return cli_fail(&err);
 

@@ -153,6 +153,8 @@ int net_def_nic_remove(struct vm_def *d, const char *name, phy_error *err) {
                 return no_nic(d, name, err);
         size_t i = (size_t) (n - d->nics);
         free(n->name);
+        free(n->network);
+        free(n->bridge);
         strv_done(&n->forwards);
         memmove(&d->nics[i], &d->nics[i + 1], (d->n_nics - i - 1) * sizeof *d->nics);
         d->n_nics--;

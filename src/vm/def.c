@@ -136,7 +136,35 @@ static bool mac_valid(const char *s) {
         return (strtoul(s, NULL, 16) & 1) == 0;
 }
 
-static bool net_name_valid(const char *s, size_t max) {
+int vm_nic_mode_parse(const char *spec, struct vm_nic *nic, phy_error *err) {
+        const char *colon = strchr(spec, ':');
+        size_t kl = colon ? (size_t) (colon - spec) : strlen(spec);
+        const char *arg = colon ? colon + 1 : NULL;
+        enum vm_net_mode mode = VM_NET_UNSET;
+        if (kl == 4 && strncmp(spec, "none", 4) == 0 && !arg)
+                mode = VM_NET_NONE;
+        else if (kl == 4 && strncmp(spec, "user", 4) == 0 && !arg)
+                mode = VM_NET_USER;
+        else if (kl == 8 && strncmp(spec, "isolated", 8) == 0 && arg && vm_net_name_valid(arg, 32))
+                mode = VM_NET_ISOLATED;
+        else if (kl == 6 && strncmp(spec, "bridge", 6) == 0 && arg && vm_net_name_valid(arg, 15))
+                mode = VM_NET_BRIDGE;
+        if (mode == VM_NET_UNSET)
+                return phy_error_set(err, EINVAL, "invalid network mode '%s'; use none, user, isolated:NAME (VMs of "
+                                     "network NAME see each other only) or bridge:BRIDGE (an existing host bridge, "
+                                     "e.g. bridge:br0); names are A-Z a-z 0-9 . _ -", spec);
+        char *copy = arg ? strdup(arg) : NULL;
+        if (arg && !copy)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        free(nic->network);
+        free(nic->bridge);
+        nic->network = mode == VM_NET_ISOLATED ? copy : NULL;
+        nic->bridge = mode == VM_NET_BRIDGE ? copy : NULL;
+        nic->mode = mode;
+        return 0;
+}
+
+bool vm_net_name_valid(const char *s, size_t max) {
         size_t n = strlen(s);
         if (n == 0 || n > max || s[0] == '.' || s[0] == '-')
                 return false;
@@ -438,7 +466,7 @@ static int set_key(struct parser *p, const char *key, char *v) {
                         return PARSE_WORD(p, key, v, netbe_words, n->backend);
                 if (strcmp(key, "network") == 0 || strcmp(key, "bridge") == 0) {
                         /* Names become socket and interface names: keep them short and plain. */
-                        if (!net_name_valid(v, strcmp(key, "bridge") == 0 ? 15 : 32))
+                        if (!vm_net_name_valid(v, strcmp(key, "bridge") == 0 ? 15 : 32))
                                 return perr(p, "invalid %s name '%s' " KEYFMT "; use 1 to %d of A-Z a-z 0-9 . _ - "
                                             "(not starting with '.' or '-')", key, v, key, p->secname,
                                             strcmp(key, "bridge") == 0 ? 15 : 32);

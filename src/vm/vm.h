@@ -129,6 +129,17 @@ struct vm_def {
 
 void vm_def_done(struct vm_def *d);
 
+/* An isolated network's (max 32) or a host bridge's (max 15) name:
+ * [A-Za-z0-9._-], not starting with '.' or '-'. */
+bool vm_net_name_valid(const char *s, size_t max);
+
+/*
+ * "none", "user", "isolated:NAME" or "bridge:BRIDGE" (create --net, net nic
+ * add --mode) into a NIC's mode and its network or bridge (malloc'd).
+ * -EINVAL with a sentence in err naming what is allowed.
+ */
+int vm_nic_mode_parse(const char *spec, struct vm_nic *nic, phy_error *err);
+
 /* Names: [A-Za-z0-9._-]{1,64}, not "." or "..". */
 bool vm_name_valid(const char *name);
 

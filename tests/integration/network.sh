@@ -115,6 +115,11 @@ ok $((rc == 0)) "the removed forward no longer listens (curl exit $rc)"
 is "$("$PHYLLO" net forward list "$vm" --json | jq -r '[.[].host_port] | join(",")')" "$port" \
   "the definition keeps only the first forward"
 
+# Only user networking hot-plugs; an isolated NIC is refused and not stored.
+out=$("$PHYLLO" net nic add "$vm" lab0 --mode isolated:lab 2>&1); is "$?" 1 "an isolated NIC is not hot-plugged"
+like "$out" "isolated network cannot be hot-plugged" "... saying so" || diag "$out"
+ok $(grep -q '^\[network lab0\]' "$conf"; [ $? -ne 0 ]; echo $?) "the definition was left as it was"
+
 # NIC hot-plug: the guest sees eth1 appear, then go.
 out=$("$PHYLLO" net nic add "$vm" net1 2>&1)
 like "$out" "hot-plugged into the running VM" "net nic add hot-plugs a NIC" || diag "$out"

@@ -152,5 +152,20 @@ out=$("$PHYLLO" delete web 2>&1)
 like "$out" "no VM named 'web'" "delete twice: no such VM"
 is "$(vms)" "" "nothing left under vms/"
 
+# network modes at create and on net nic add
+"$PHYLLO" create netm --profile linux --no-disk --net isolated:lab >/dev/null 2>&1
+ok $? "create --net isolated:lab"
+is "$("$PHYLLO" show netm --json | jq -r '.networks[0] | "\(.mode) \(.network)"')" "isolated lab" "net0 is on isolated network lab"
+out=$("$PHYLLO" create netx --profile linux --no-disk --net wifi 2>&1); is "$?" 2 "create --net wifi is refused"
+like "$out" "invalid network mode 'wifi'; use none, user, isolated:NAME" "... naming the modes"
+out=$("$PHYLLO" create netb --profile linux --no-disk --net bridge:br0 --forward tcp:2222:22 2>&1)
+is "$?" 2 "forwards on a bridged NIC are refused"
+like "$out" "forwards need mode = user" "... with the reason"
+is "$(vms)" "netm " "the refused creates left nothing"
+"$PHYLLO" net nic add netm wan --mode bridge:br0 >/dev/null 2>&1; ok $? "net nic add --mode bridge:br0 (stopped VM)"
+is "$("$PHYLLO" show netm --json | jq -r '.networks[1] | "\(.name) \(.mode) \(.bridge)"')" "wan bridge br0" "stored as a bridged NIC"
+out=$("$PHYLLO" net nic add netm bad --mode bridge:this-name-is-too-long 2>&1); is "$?" 2 "a bridge name over 15 characters is refused"
+"$PHYLLO" delete netm >/dev/null 2>&1
+
 echo "1..$n"
 exit $fail

@@ -5,7 +5,11 @@
 #               so QEMU's -kernel boots it without the real-mode decompressor
 #               (much faster under TCG)
 #   initrd.img  busybox-static + virtio/ACPI modules of the same kernel + /init
-#               + Debian's qemu-ga with the shared libraries it loads
+#   extras.img  a second newc archive for the few tests that need more:
+#               Debian's qemu-ga with the shared libraries it loads, and the
+#               ext4 modules; `cat initrd.img extras.img` is an initrd with
+#               both (the kernel unpacks concatenated archives in order), so
+#               the other boots do not carry its ~8 MiB
 #   stamp       what it was built from; a changed script or init rebuilds
 #
 # Usage: build.sh [--force] [--refresh]
@@ -47,7 +51,7 @@ inputs_hash() {
 }
 inputs=$(inputs_hash)
 
-outputs=(vmlinuz vmlinux initrd.img stamp)
+outputs=(vmlinuz vmlinux initrd.img extras.img stamp)
 is_current() {
 	local f
 	for f in "${outputs[@]}"; do
@@ -207,7 +211,7 @@ wanted=(
 	vmw_vsock_virtio_transport:0
 	9pnet:0 9pnet_virtio:0 netfs:0 9p:0 fuse:0 virtiofs:0
 	button:1 evdev:1 tpm:0 tpm_tis_core:0 tpm_tis:0 tpm_crb:0 efivarfs:0
-	virtio_gpu:0
+	virtio_gpu:0 ext4:0 crc32c_generic:0
 )
 modname() { # kernel/drivers/virtio/virtio-pci.ko.xz -> virtio_pci
 	local n=${1##*/}
@@ -249,19 +253,25 @@ for w in "${wanted[@]}"; do
 done
 
 say "assembling initramfs (${#order[@]} modules)"
-root=$tmp/root
+root=$tmp/root xroot=$tmp/extras
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,run,tmp,root,var/log,var/run,lib/modules}
+mkdir -p "$xroot"/{sbin,usr/sbin,lib/modules}
 : >"$root/lib/modules/load.list"
+# Modules only phyllome.ext4 loads (tests/guest/init skips them otherwise)
+# go into extras.img; load.list names them all.
+declare -A extra_mod=([ext4]=1 [jbd2]=1 [mbcache]=1 [crc16]=1 [crc32c_generic]=1)
 for m in "${order[@]}"; do
 	rel=${m#kernel/}
+	mroot=$root
+	[[ -n ${extra_mod[$(modname "$m")]:-} ]] && mroot=$xroot
 	case $rel in
 	*.ko.xz) dst=${rel%.xz} dec=(xz -dc) ;;
 	*.ko.zst) dst=${rel%.zst} dec=(zstd -dcq) ;;
 	*.ko.gz) dst=${rel%.gz} dec=(gzip -dc) ;;
 	*) dst=$rel dec=(cat) ;;
 	esac
-	mkdir -p "$root/lib/modules/$(dirname "$dst")"
-	"${dec[@]}" "$moddir/$m" >"$root/lib/modules/$dst"
+	mkdir -p "$mroot/lib/modules/$(dirname "$dst")"
+	"${dec[@]}" "$moddir/$m" >"$mroot/lib/modules/$dst"
 	printf '%s\n' "$dst" >>"$root/lib/modules/load.list"
 done
 
@@ -299,9 +309,9 @@ qlibdirs=("$qroot"/lib/x86_64-linux-gnu "$qroot"/usr/lib/x86_64-linux-gnu "$qroo
 [[ -x $qroot/usr/sbin/qemu-ga ]] || die "qemu-guest-agent has no /usr/sbin/qemu-ga"
 interp=$(readelf -lW "$qroot/usr/sbin/qemu-ga" | sed -n 's/.*\[Requesting program interpreter: \(.*\)\]/\1/p')
 [[ $interp == /* && -e $qroot$interp ]] || die "the loader '$interp' of qemu-ga is not in libc6"
-install -D -m 0755 "$qroot/usr/sbin/qemu-ga" "$root/usr/sbin/qemu-ga"
-install -D -m 0755 "$(readlink -f "$qroot$interp")" "$root$interp"
-mkdir -p "$root/lib/x86_64-linux-gnu"
+install -D -m 0755 "$qroot/usr/sbin/qemu-ga" "$xroot/usr/sbin/qemu-ga"
+install -D -m 0755 "$(readlink -f "$qroot$interp")" "$xroot$interp"
+mkdir -p "$xroot/lib/x86_64-linux-gnu"
 declare -A have_so=(["${interp##*/}"]=1)
 queue=("$qroot/usr/sbin/qemu-ga")
 while ((${#queue[@]})); do
@@ -315,14 +325,14 @@ while ((${#queue[@]})); do
 			[[ -e $d/$so ]] && { src=$(readlink -f "$d/$so"); break; }
 		done
 		[[ -n $src ]] || die "no package of ${qlibs[*]} has $so, which $(basename "$f") needs"
-		install -m 0755 "$src" "$root/lib/x86_64-linux-gnu/$so"
+		install -m 0755 "$src" "$xroot/lib/x86_64-linux-gnu/$so"
 		queue+=("$src")
 	done
 done
 # qemu-ga's guest-shutdown runs "/sbin/shutdown -h -P|-H|-r +0 MESSAGE" and
 # answers an error unless it exits 0; busybox has no shutdown.
-rm -f "$root/sbin/shutdown"
-cat >"$root/sbin/shutdown" <<'EOF'
+[[ -e $root/sbin/shutdown ]] && die "busybox now has a shutdown applet; extras.img would replace it"
+cat >"$xroot/sbin/shutdown" <<'EOF'
 #!/bin/sh
 case " $* " in
 *" -r "*) action=reboot ;;
@@ -335,16 +345,20 @@ sync
 "$action" -f </dev/null >/dev/null 2>&1 &
 exit 0
 EOF
-chmod 0755 "$root/sbin/shutdown"
+chmod 0755 "$xroot/sbin/shutdown"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\n' >"$root/etc/group"
 
 # Uncompressed: under TCG inflating a gzip initramfs costs more boot time
 # than QEMU loading a few more MiB.
 # Fixed timestamps: the same inputs give the same bytes.
-find "$root" -exec touch -h -d @0 {} +
-(cd "$root" && find . -print0 | LC_ALL=C sort -z |
-	cpio --null -o -H newc --owner=0:0 --reproducible --quiet) >"$tmp/out/initrd.img"
+pack() {
+	find "$1" -exec touch -h -d @0 {} +
+	(cd "$1" && find . -print0 | LC_ALL=C sort -z |
+		cpio --null -o -H newc --owner=0:0 --reproducible --quiet) >"$2"
+}
+pack "$root" "$tmp/out/initrd.img"
+pack "$xroot" "$tmp/out/extras.img"
 
 cat >"$tmp/out/stamp" <<EOF
 inputs=$inputs
@@ -362,5 +376,5 @@ if [[ -e $out ]]; then
 	mv "$out" "$tmp/old"
 fi
 mv "$tmp/out" "$out"
-say "built $release ($kver): vmlinux $(du -h "$out/vmlinux" | cut -f1), initrd.img $(du -h "$out/initrd.img" | cut -f1)"
+say "built $release ($kver): vmlinux $(du -h "$out/vmlinux" | cut -f1), initrd.img $(du -h "$out/initrd.img" | cut -f1), extras.img $(du -h "$out/extras.img" | cut -f1)"
 report

@@ -329,8 +329,10 @@ int net_agent_fsthaw(const char *sock_path, int timeout_ms, phy_error *err) {
  * false).  A second guest-sync-delimited right behind it tells the two
  * outcomes apart: the agent handles commands in order, so a line before the
  * sync's delimiter is the shutdown's error, and the sync's answer alone
- * means it was taken.  A channel that closes (QEMU exited) or stays silent
- * (the guest is going down) means taken too. */
+ * means it was taken.  This sync goes without the client's 0xFF: qemu-ga
+ * 7.2 answers that byte with its own error line ("JSON parse error, stray
+ * '\uFFFD'"), which would read as the shutdown's.  A channel that closes
+ * (QEMU exited) or stays silent (the guest is going down) means taken too. */
 int net_agent_shutdown_fd(int fd, const char *mode, int timeout_ms, phy_error *err) {
         struct agent a = { .fd = fd, .deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 10000) };
         const char *m = mode ? mode : "powerdown";
@@ -347,7 +349,7 @@ int net_agent_shutdown_fd(int fd, const char *mode, int timeout_ms, phy_error *e
                 id = (uint32_t) mono_ms() ^ 0x5a5a5a5a;
         id &= 0x7fffffff;
         int n = snprintf(line, sizeof line, "{\"execute\": \"guest-shutdown\", \"arguments\": {\"mode\": \"%s\"}}\n"
-                         "\xff{\"execute\": \"guest-sync-delimited\", \"arguments\": {\"id\": %u}}\n", m, id);
+                         "{\"execute\": \"guest-sync-delimited\", \"arguments\": {\"id\": %u}}\n", m, id);
         phy_error e2 = { 0 };
         if ((r = agent_send(&a, line, (size_t) n, &e2)) == -EPIPE || r == -ECONNRESET || r == -ETIMEDOUT) {
                 r = 0;  /* the guest is gone or going: taken */

@@ -18,6 +18,8 @@ pkgs=(
   pci.ids
   # tests: the tiny guest is built from Debian packages; jq reads --json output
   busybox-static cpio xz-utils zstd jq
+  # tests: readelf finds the libraries qemu-ga (test guest extras.img) loads; gcc brings it too
+  binutils
   # 3D test (display-virgl.sh, ~6 s): virgl on SDL gl=on under Xvfb with Mesa's llvmpipe; bridge test: ip
   xvfb libgl1-mesa-dri libegl1 libgl1 iproute2
   # proof (issue 8): libFuzzer/ASan runtimes with clang, valgrind memcheck

@@ -110,8 +110,9 @@ struct run_start_opts {
  */
 int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err);
 
-/* Stops VM name: ACPI power button (unless force), waits timeout_s for QEMU
- * to exit, then SIGTERM, then SIGKILL; returns when the VM is stopped.
+/* Stops VM name: run_stop_via with RUN_STOP_DEFAULT (the guest agent or the
+ * ACPI power button, unless force), waits timeout_s for QEMU to exit, then
+ * SIGTERM, then SIGKILL; returns when the VM is stopped.
  * A stopped VM is not an error (*ret_was_running false). */
 int run_stop(const char *home, const char *name, unsigned timeout_s, bool force,
              bool *ret_was_running, phy_error *err);

@@ -403,16 +403,15 @@ static int verify(json_object *man, const struct got *got, size_t n, phy_error *
 int store_import(const char *home, int fd, const char *new_name, store_progress_fn progress, void *userdata,
                  char **ret_name, phy_error *err) {
         _cleanup_free_ char *vms = NULL, *tmp = NULL;
+        _cleanup_close_ int tmp_lock = -1;
         if (new_name && !vm_name_valid(new_name))
                 return phy_error_set(err, EINVAL, "invalid VM name '%s'; use up to 64 letters, digits, '.', '_' and '-'",
                                      new_name);
-        if (asprintf(&vms, "%s/vms", home) < 0 || asprintf(&tmp, "%s/.#import.XXXXXX", vms) < 0)
+        if (asprintf(&vms, "%s/vms", home) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        int r = mkdir_p(vms, 0700);
+        int r = vm_tmpdir_make(home, "import", NULL, &tmp, &tmp_lock, err);
         if (r < 0)
-                return phy_error_set(err, r, "cannot create '%s': %s", vms, strerror(-r));
-        if (!mkdtemp(tmp))
-                return phy_error_set(err, errno, "cannot create a directory in '%s': %s", vms, strerror(errno));
+                return r;
         _cleanup_close_ int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0) {
                 r = phy_error_set(err, errno, "cannot open '%s': %s", tmp, strerror(errno));

@@ -118,7 +118,8 @@ static void unfreeze(const struct frozen *f) {
 int store_clone(const char *home, const char *src, const char *dst, bool full, enum store_tpm_mode tpm,
                 const char *qemu_img_given, phy_error *err) {
         _cleanup_vm_def_ struct vm_def s = { 0 }, d = { 0 };
-        _cleanup_free_ char *qemu_img = NULL, *sdir = NULL, *ddir = NULL, *vms = NULL, *tmp = NULL;
+        _cleanup_free_ char *qemu_img = NULL, *sdir = NULL, *ddir = NULL, *tmp = NULL;
+        _cleanup_close_ int tmp_lock = -1;
         int r = vm_load_by_name(home, src, &s, err);
         if (r < 0)
                 return r;
@@ -128,8 +129,7 @@ int store_clone(const char *home, const char *src, const char *dst, bool full, e
         if ((r = store_refuse_running(home, src, "clone it", err)) < 0 ||
             (r = store_need_qemu_img(qemu_img_given, &qemu_img, err)) < 0)
                 return r;
-        if (!(sdir = vm_dir(home, src)) || !(ddir = vm_dir(home, dst)) || asprintf(&vms, "%s/vms", home) < 0 ||
-            asprintf(&tmp, "%s/.#clone.%s.XXXXXX", vms, dst) < 0)
+        if (!(sdir = vm_dir(home, src)) || !(ddir = vm_dir(home, dst)))
                 return phy_error_set(err, ENOMEM, "out of memory");
         if (access(ddir, F_OK) == 0)
                 return phy_error_set(err, EEXIST, "a VM named '%s' already exists (%s)", dst, ddir);
@@ -167,10 +167,8 @@ int store_clone(const char *home, const char *src, const char *dst, bool full, e
                 if (absolutize(&d.cdroms[i].path, sdir) < 0)
                         return phy_error_set(err, ENOMEM, "out of memory");
 
-        if ((r = mkdir_p(vms, 0700)) < 0)
-                return phy_error_set(err, r, "cannot create '%s': %s", vms, strerror(-r));
-        if (!mkdtemp(tmp))
-                return phy_error_set(err, errno, "cannot create a directory in '%s': %s", vms, strerror(errno));
+        if ((r = vm_tmpdir_make(home, "clone", dst, &tmp, &tmp_lock, err)) < 0)
+                return r;
         if (chmod(tmp, 0755) < 0)
                 r = phy_error_set(err, errno, "cannot set the mode of '%s': %s", tmp, strerror(errno));
 

@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -113,6 +115,60 @@ int vm_load_by_name(const char *home, const char *name, struct vm_def *ret, phy_
         return 0;
 }
 
+/* Young ones are left alone: between mkdtemp and flock their maker holds no
+ * lock yet. */
+#define TMPDIR_MIN_AGE_S 60
+
+int vm_home_sweep(const char *home) {
+        _cleanup_free_ char *vms = NULL;
+        if (asprintf(&vms, "%s/vms", home) < 0)
+                return -ENOMEM;
+        DIR *d = opendir(vms);
+        if (!d)
+                return 0;
+        int n = 0;
+        time_t now = time(NULL);
+        for (struct dirent *e; (e = readdir(d));) {
+                if (strncmp(e->d_name, ".#", 2) != 0)
+                        continue;
+                _cleanup_close_ int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                struct stat st;
+                if (fd < 0 || fstat(fd, &st) < 0 || now - st.st_mtime < TMPDIR_MIN_AGE_S ||
+                    flock(fd, LOCK_EX | LOCK_NB) < 0)
+                        continue;
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, "%s/%s", vms, e->d_name) >= 0 && rm_rf(p) >= 0)
+                        n++;
+        }
+        closedir(d);
+        return n;
+}
+
+int vm_tmpdir_make(const char *home, const char *kind, const char *name, char **ret_path, int *ret_lock,
+                   phy_error *err) {
+        _cleanup_free_ char *vms = NULL, *tmp = NULL;
+        if (asprintf(&vms, "%s/vms", home) < 0 ||
+            (name ? asprintf(&tmp, "%s/.#%s.%s.XXXXXX", vms, kind, name) : asprintf(&tmp, "%s/.#%s.XXXXXX", vms, kind)) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        int r = mkdir_p(vms, 0700);
+        if (r < 0)
+                return phy_error_set(err, r, "cannot create '%s': %s", vms, strerror(-r));
+        (void) vm_home_sweep(home);
+        if (!mkdtemp(tmp))
+                return phy_error_set(err, errno, "cannot create a directory in '%s': %s", vms, strerror(errno));
+        int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+                r = phy_error_set(err, errno, "cannot lock '%s': %s", tmp, strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+                (void) rm_rf(tmp);
+                return r;
+        }
+        *ret_path = TAKE_PTR(tmp);
+        *ret_lock = fd;
+        return 0;
+}
+
 int vm_delete(const char *home, const char *name, phy_error *err) {
         if (!vm_name_valid(name))
                 return bad_name(name, err);
@@ -136,7 +192,11 @@ int vm_delete(const char *home, const char *name, phy_error *err) {
                         return r;
                 }
         }
-        /* Renamed away first so that a half-removed tree never shows as a VM. */
+        /* Renamed away first so that a half-removed tree never shows as a VM;
+         * locked as a temporary dir is, so a delete killed half-way is swept. */
+        _cleanup_close_ int gone_lock = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (gone_lock >= 0)
+                (void) flock(gone_lock, LOCK_EX);
         if (rename(dir, gone) < 0) {
                 if (errno == ENOENT)
                         return phy_error_set(err, ENOENT, "no VM named '%s' (looked in %s/vms)", name, home);
@@ -229,19 +289,17 @@ int vm_create(const char *home, const struct vm_def *def, const struct host_fact
         if (r < 0)
                 return r;
 
-        _cleanup_free_ char *vms = NULL, *dir = vm_dir(home, def->name), *tmp = NULL;
-        if (!dir || asprintf(&vms, "%s/vms", home) < 0 ||
-            asprintf(&tmp, "%s/.#create.%s.XXXXXX", vms, def->name) < 0)
+        _cleanup_free_ char *dir = vm_dir(home, def->name), *tmp = NULL;
+        _cleanup_close_ int tmp_lock = -1;
+        if (!dir)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        if ((r = mkdir_p(vms, 0700)) < 0)
-                return phy_error_set(err, r, "cannot create '%s': %s", vms, strerror(-r));
         struct stat st;
         bool exists = lstat(dir, &st) == 0;
         if (exists && !force)
                 return phy_error_set(err, EEXIST, "a VM named '%s' already exists (%s); delete it first or "
                                      "create with --force to replace it", def->name, dir);
-        if (!mkdtemp(tmp))
-                return phy_error_set(err, errno, "cannot create a directory in '%s': %s", vms, strerror(errno));
+        if ((r = vm_tmpdir_make(home, "create", def->name, &tmp, &tmp_lock, err)) < 0)
+                return r;
         if (chmod(tmp, 0755) < 0)
                 r = phy_error_set(err, errno, "cannot set the mode of '%s': %s", tmp, strerror(errno));
         if (r >= 0)

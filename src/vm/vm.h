@@ -201,6 +201,19 @@ int vm_list(const char *home, strv *ret, phy_error *err);
 /* Loads <home>/vms/<name>/vm.conf.  No VM: -ENOENT, "no VM named 'x'
  * (looked in /path)".  The [vm] name, when set, must match the directory. */
 int vm_load_by_name(const char *home, const char *name, struct vm_def *ret, phy_error *err);
+/*
+ * A temporary directory for a VM being made (create, clone, import):
+ * <home>/vms/.#<kind>.<name>.XXXXXX (".#<kind>.XXXXXX" without a name),
+ * mode 0700, held with flock(LOCK_EX) on *ret_lock until the caller renames
+ * it into place or removes it and closes the fd.  Before it is made, the
+ * ones whose maker died (lock free; older than a minute) are removed.
+ */
+int vm_tmpdir_make(const char *home, const char *kind, const char *name, char **ret_path, int *ret_lock,
+                   phy_error *err);
+/* Removes the abandoned temporary directories of <home>/vms (see above);
+ * returns how many went. */
+int vm_home_sweep(const char *home);
+
 /* Removes <home>/vms/<name>.  (The lifecycle code will refuse a running VM here.) */
 int vm_delete(const char *home, const char *name, phy_error *err);
 

@@ -165,6 +165,20 @@ done
 is "$retry" 0 "each killed import is whole or absent, and imports again under its name"
 is "$(home_sound)" 0 "and everything checks clean"
 
+# What the killed clones and imports left in vms/ (.#clone.*, .#import.*) is
+# swept by the next create/clone/import once it is a minute old and its maker
+# is gone; one still locked by a live maker stays.
+mkdir -p "$V/.#import.Live01" "$V/.#clone.x.Dead01/sub"
+: >"$V/.#clone.x.Dead01/sub/disk"
+# This shell plays the live maker: it holds the lock on its open directory.
+exec {hold}<"$V/.#import.Live01"
+flock -x "$hold"; ok $? "a live maker holds its temp dir"
+for t in "$V"/.#*; do touch -d '2 hours ago' "$t"; done
+"$PHYLLO" import "$PHYLLOME_HOME/good.phyb" --name swept >/dev/null; ok $? "an import after the faults"
+is "$(ls -A "$V" | grep '^\.#' | tr '\n' ' ')" ".#import.Live01 " "it swept every abandoned temp dir and left the locked one"
+exec {hold}<&-
+"$PHYLLO" delete swept >/dev/null 2>&1
+
 # --- a full disk during snapshot create and export ---
 if [ "$(id -u)" = 0 ] && command -v mount >/dev/null; then
   full=$(mktemp -d /tmp/phyllome-full.XXXXXX)

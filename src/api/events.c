@@ -3,7 +3,8 @@
  * State events for /v1/events.  Every VM's monitor replaces
  * <run dir>/state.json atomically on each change (src/run), QMP events
  * included: STOP -> paused, RESUME -> running, SHUTDOWN -> stopping, QEMU's
- * exit -> stopped/crashed.  So one inotify fd over the run dirs sees them
+ * exit -> stopped/crashed; every guest event (RESET, SHUTDOWN...) is also
+ * counted there and sent as "event: guest".  So one inotify fd over the run dirs sees them
  * all, also for VMs started before phyllod (re)started or by the CLI.  One
  * thread sleeps in poll(); each subscriber gets a pipe of whole SSE records.
  */
@@ -34,6 +35,8 @@ struct vm_watch {
         int wd;
         char name[VM_NAME_MAX + 1];
         char state[16];         /* last state seen, "" when none */
+        unsigned guest_events;  /* state.json's guest event count last seen */
+        bool seen;              /* read once: events before that are not news */
 };
 
 struct sub {
@@ -88,7 +91,23 @@ static struct vm_watch *find_wd(struct api_events *ev, int wd) {
         return NULL;
 }
 
-/* Reads state.json of w and sends an event when the state changed. */
+static char *guest_record(const char *name, const struct run_state *st) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(name));
+        json_object_object_add(o, "event", json_object_new_string(st->guest_event));
+        json_object_object_add(o, "reason", st->guest_event_reason[0] ? json_object_new_string(st->guest_event_reason)
+                                                                      : NULL);
+        json_object_object_add(o, "count", json_object_new_int64(st->guest_events));
+        char *rec = NULL;
+        if (asprintf(&rec, "event: guest\ndata: %s\n\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) < 0)
+                rec = NULL;
+        json_object_put(o);
+        return rec;
+}
+
+/* Reads state.json of w and sends an event when the state changed, and one
+ * for the latest guest event when their count moved (a new run starts from
+ * zero again; events coalesced by inotify show as a jump in the count). */
 static void check_state(struct api_events *ev, struct vm_watch *w) {
         _cleanup_free_ char *dir = NULL, *path = NULL;
         phy_error err = { 0 };
@@ -105,6 +124,13 @@ static void check_state(struct api_events *ev, struct vm_watch *w) {
                 if (rec)
                         broadcast(ev, rec);
         }
+        if (w->seen && st.guest_events > 0 && st.guest_events != w->guest_events) {
+                _cleanup_free_ char *rec = guest_record(w->name, &st);
+                if (rec)
+                        broadcast(ev, rec);
+        }
+        w->guest_events = st.guest_events;
+        w->seen = true;
         pthread_mutex_unlock(&ev->lock);
 }
 

@@ -231,6 +231,31 @@ static void client_input(struct monitor *m, int i) {
 
 /* --- QMP events --- */
 
+/* The guest's side of QEMU's events, kept in state.json for phyllod's
+ * event stream (a RESET changes no state, so it would go unseen). */
+static bool record_guest_event(struct monitor *m, const char *what, json_object *ev) {
+        static const char *const kinds[] = { "RESET", "SHUTDOWN", "STOP", "RESUME", "POWERDOWN", "SUSPEND", "WAKEUP",
+                                             "GUEST_PANICKED" };
+        bool known = false;
+        for (size_t i = 0; i < ELEMENTSOF(kinds) && !known; i++)
+                known = strcmp(what, kinds[i]) == 0;
+        if (!known)
+                return false;
+        json_object *data, *reason, *action;
+        const char *why = "";
+        if (json_object_object_get_ex(ev, "data", &data)) {
+                if (json_object_object_get_ex(data, "reason", &reason) && json_object_is_type(reason, json_type_string))
+                        why = json_object_get_string(reason);
+                else if (json_object_object_get_ex(data, "action", &action) &&
+                         json_object_is_type(action, json_type_string))
+                        why = json_object_get_string(action);     /* GUEST_PANICKED */
+        }
+        snprintf(m->st.guest_event, sizeof m->st.guest_event, "%s", what);
+        snprintf(m->st.guest_event_reason, sizeof m->st.guest_event_reason, "%s", why);
+        m->st.guest_events++;
+        return true;
+}
+
 static void qmp_events(struct monitor *m) {
         for (;;) {
                 json_object *ev = NULL;
@@ -248,6 +273,7 @@ static void qmp_events(struct monitor *m) {
                 json_object *name;
                 const char *what = json_object_object_get_ex(ev, "event", &name) ? json_object_get_string(name) : "";
                 enum run_state_kind before = m->st.state;
+                bool recorded = record_guest_event(m, what, ev);
                 if (strcmp(what, "STOP") == 0 && m->st.state != RUN_STOPPING)
                         m->st.state = RUN_PAUSED;
                 else if (strcmp(what, "RESUME") == 0 && m->st.state != RUN_STOPPING)
@@ -255,7 +281,7 @@ static void qmp_events(struct monitor *m) {
                 else if (strcmp(what, "SHUTDOWN") == 0)
                         m->st.state = RUN_STOPPING;
                 json_object_put(ev);
-                if (m->st.state != before)
+                if (m->st.state != before || recorded)
                         state_save(m);
         }
 }

@@ -42,6 +42,13 @@ struct run_state {
         int exit_signal;        /* signal that killed QEMU, 0 when none */
         char *error;            /* last error (failed, crashed), or NULL */
         char *log_tail;         /* last lines of qemu.log/console.log at a crash, or NULL */
+        /* The last of QEMU's guest events this run (RESET, SHUTDOWN, STOP,
+         * RESUME, POWERDOWN, SUSPEND, WAKEUP, GUEST_PANICKED), its reason
+         * ("guest-reset", "host-qmp-system-reset"...), and how many so far:
+         * phyllod's event stream tells subscribers from the count. */
+        char guest_event[24];
+        char guest_event_reason[40];
+        unsigned guest_events;
 };
 
 void run_state_done(struct run_state *s);

@@ -100,6 +100,14 @@ json_object *run_state_to_json(const struct run_state *s) {
         json_object_object_add(o, "exit_signal", json_object_new_int(s->exit_signal));
         json_object_object_add(o, "error", s->error ? json_object_new_string(s->error) : NULL);
         json_object_object_add(o, "log_tail", s->log_tail ? json_object_new_string(s->log_tail) : NULL);
+        if (s->guest_events > 0) {
+                json_object *g = json_object_new_object();
+                json_object_object_add(g, "event", json_object_new_string(s->guest_event));
+                json_object_object_add(g, "reason",
+                                       s->guest_event_reason[0] ? json_object_new_string(s->guest_event_reason) : NULL);
+                json_object_object_add(g, "count", json_object_new_int64(s->guest_events));
+                json_object_object_add(o, "guest_event", g);
+        }
         return o;
 }
 
@@ -177,6 +185,15 @@ int run_state_read_file(const char *path, struct run_state *ret, phy_error *err)
                 snprintf(s.boot_id, sizeof s.boot_id, "%s", boot);
         s.error = get_str(o, "error");
         s.log_tail = get_str(o, "log_tail");
+        json_object *g;
+        if (json_object_object_get_ex(o, "guest_event", &g) && json_object_is_type(g, json_type_object)) {
+                _cleanup_free_ char *what = get_str(g, "event"), *why = get_str(g, "reason");
+                if (what && get_int(g, "count", &v) == 0 && v > 0 && v <= UINT_MAX) {
+                        snprintf(s.guest_event, sizeof s.guest_event, "%s", what);
+                        snprintf(s.guest_event_reason, sizeof s.guest_event_reason, "%s", why ? why : "");
+                        s.guest_events = (unsigned) v;
+                }
+        }
         json_object_put(o);
         *ret = s;
         return 0;

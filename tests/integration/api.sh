@@ -133,6 +133,8 @@ ok $? "the stream sees h stopped after the guest powered off ($((SECONDS - t)) s
 h_states=$(grep '"name":"h"' "$ev" | sed 's/.*"state":"\([a-z]*\)".*/\1/' | tr '\n' ' ')
 like "$h_states" "running .*stopped" "h went running -> stopped on the stream: $h_states"
 is "$(jq -r .status.exit_status <<<"$(body_of GET /v1/vms/h)")" 0 "QEMU of h exited 0 (a guest poweroff, not a kill)"
+like "$(grep -A1 '^event: guest' "$ev" | grep '"name":"h"' | tr '\n' ' ')" '"event":"SHUTDOWN","reason":"guest-shutdown"' \
+  "the stream has h's SHUTDOWN guest event, with QEMU's reason"
 
 # ---- 100 concurrent clients listing while 'a' starts
 # The listings run in the background (their pids in many) while an action runs.
@@ -170,6 +172,13 @@ is "$(jq -r .state <<<"$(body_of POST /v1/vms/a/pause)")" paused "pause"
 is "$(jq -r .state <<<"$(body_of POST /v1/vms/a/resume)")" running "resume"
 timeout 20 tail -n +1 -f "$ev" | grep -m1 -q '"name":"a","state":"running","previous":"paused"'
 ok $? "the stream saw a paused -> running"
+# A reset changes no state; it is still an event (QMP system_reset here).
+"$BUILDDIR/tests/qmp-query" "$PHYLLOME_HOME/run/a/qmp.sock" system_reset >/dev/null
+ok $? "system_reset of 'a' over QMP"
+timeout 20 tail -n +1 -f "$ev" | grep -m1 -q '"name":"a","event":"RESET","reason":"host-qmp-system-reset"'
+ok $? "the stream saw a's RESET with its reason"
+is "$(jq -r '.status.guest_event | "\(.event) \(.reason)"' <<<"$(body_of GET /v1/vms/a)")" \
+   "RESET host-qmp-system-reset" "GET /v1/vms/a shows the last guest event"
 
 # ---- another uid is refused (the socket opened to it for this check only)
 if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null && [ "$(id -u)" -eq 0 ]; then

@@ -55,6 +55,9 @@ static void test_state_file(void) {
                                .error = (char *) "QEMU was killed by signal 9 (KILL)",
                                .log_tail = (char *) "line \"1\"\nline 2" };
         snprintf(s.boot_id, sizeof s.boot_id, "0123");
+        snprintf(s.guest_event, sizeof s.guest_event, "RESET");
+        snprintf(s.guest_event_reason, sizeof s.guest_event_reason, "guest-reset");
+        s.guest_events = 7;
         ok(run_state_write_file(path, &s, &err) == 0, "state.json written");
         _cleanup_run_state_ struct run_state r = { 0 };
         ok(run_state_read_file(path, &r, &err) == 0, "state.json read back");
@@ -68,6 +71,9 @@ static void test_state_file(void) {
         is_str(r.boot_id, "0123", "boot id");
         is_str(r.error, s.error, "error");
         is_str(r.log_tail, s.log_tail, "log tail with quotes and newlines");
+        is_str(r.guest_event, "RESET", "last guest event");
+        is_str(r.guest_event_reason, "guest-reset", "its reason");
+        is_int(r.guest_events, 7, "the guest event count");
 
         ok(file_write_atomic(path, "[1]", 3, 0644, &err) == 0, "write a non-object");
         _cleanup_run_state_ struct run_state bad = { 0 };

@@ -76,6 +76,9 @@ void api_events_unsubscribe(struct api_events *ev, int fd);
 /* ---- server (server.c) ---- */
 struct api_server_opts {
         int listen_fd;          /* bound, listening AF_UNIX socket (ours or systemd's) */
+        bool tcp;               /* also tcp_fd: a listening loopback TCP socket (--listen-tcp) */
+        int tcp_fd;
+        const char *token;      /* what TCP requests must send as "Authorization: Bearer" */
         bool system;
         unsigned max_connections;       /* 0: 256 */
         unsigned timeout_s;             /* idle connection timeout, 0: 30 */
@@ -91,6 +94,18 @@ void api_server_stop(struct api_server *s);
  * phyllome in system mode.  A stale socket is replaced; a live one (another
  * phyllod answers) is -EADDRINUSE. */
 int api_listen(const char *path, bool system, int *ret_fd, phy_error *err);
+
+/* ---- the loopback TCP listener (tcp.c) ---- */
+#define API_TOKEN_LEN 64
+/* Listens on "ADDRESS:PORT" or "[IPv6]:PORT"; anything but a loopback
+ * address is refused (-EPERM) with the reason. */
+int api_listen_tcp(const char *spec, int *ret_fd, phy_error *err);
+bool api_fd_is_tcp(int fd);
+/* A new random token (hex) written to path: 0600, or 0640 group phyllome
+ * in system mode. */
+int api_token_create(const char *path, bool system, char token[static API_TOKEN_LEN + 1], phy_error *err);
+/* header is "Bearer <token>" (compared in constant time). */
+bool api_token_matches(const char *header, const char *token);
 
 /* ---- systemd (systemd.c) ---- */
 /* Sends state ("READY=1") to $NOTIFY_SOCKET (path or abstract "@name");

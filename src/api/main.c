@@ -18,7 +18,7 @@
 
 static void usage(FILE *f) {
         fputs("usage: phyllod [--socket PATH] [--system] [--root DIR] [--max-connections N]\n"
-              "               [--import-max SIZE]\n\n"
+              "               [--import-max SIZE] [--listen-tcp ADDR:PORT [--token-file PATH]]\n\n"
               "Serves the Phyllome API (HTTP/1.1 + JSON) on a unix socket.\n\n"
               "  --socket PATH        listen here (default: $PHYLLOME_HOME/phyllod.sock when $PHYLLOME_HOME\n"
               "                       is set, else $XDG_RUNTIME_DIR/phyllome/phyllod.sock)\n"
@@ -27,22 +27,28 @@ static void usage(FILE *f) {
               "  --root DIR           read /sys, /proc and /dev below DIR (host routes)\n"
               "  --max-connections N  at most N connections at once (256)\n"
               "  --import-max SIZE    refuse POST /v1/vms/import bodies larger than SIZE (64G)\n"
+              "  --listen-tcp ADDR:PORT  also listen on loopback TCP (127.0.0.1 or [::1] only); each request\n"
+              "                       needs 'Authorization: Bearer TOKEN', TOKEN made fresh at each start\n"
+              "  --token-file PATH    where the token goes (default: $PHYLLOME_HOME/phyllod.token, mode 0600)\n"
               "  --version            print the version\n", f);
 }
 
 int main(int argc, char **argv) {
-        enum { OPT_SOCKET = 256, OPT_SYSTEM, OPT_ROOT, OPT_MAXCONN, OPT_IMPORTMAX, OPT_VERSION, OPT_HELP };
+        enum { OPT_SOCKET = 256, OPT_SYSTEM, OPT_ROOT, OPT_MAXCONN, OPT_IMPORTMAX, OPT_VERSION, OPT_HELP, OPT_TCP,
+               OPT_TOKEN_FILE };
         static const struct option opts[] = {
                 { "socket", required_argument, NULL, OPT_SOCKET },
                 { "system", no_argument, NULL, OPT_SYSTEM },
                 { "root", required_argument, NULL, OPT_ROOT },
                 { "max-connections", required_argument, NULL, OPT_MAXCONN },
                 { "import-max", required_argument, NULL, OPT_IMPORTMAX },
+                { "listen-tcp", required_argument, NULL, OPT_TCP },
+                { "token-file", required_argument, NULL, OPT_TOKEN_FILE },
                 { "version", no_argument, NULL, OPT_VERSION },
                 { "help", no_argument, NULL, OPT_HELP },
                 { 0 },
         };
-        const char *socket_opt = NULL, *root = NULL;
+        const char *socket_opt = NULL, *root = NULL, *tcp_opt = NULL, *token_opt = NULL;
         bool system = false;
         unsigned long long maxconn = 256, import_max = 0;
         for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
@@ -50,6 +56,8 @@ int main(int argc, char **argv) {
                 case OPT_SOCKET: socket_opt = optarg; break;
                 case OPT_SYSTEM: system = true; break;
                 case OPT_ROOT: root = optarg; break;
+                case OPT_TCP: tcp_opt = optarg; break;
+                case OPT_TOKEN_FILE: token_opt = optarg; break;
                 case OPT_MAXCONN:
                         if (parse_uint(optarg, 65536, &maxconn) < 0 || maxconn == 0) {
                                 fprintf(stderr, "phyllod: invalid --max-connections '%s'; use 1 to 65536\n", optarg);
@@ -105,6 +113,25 @@ int main(int argc, char **argv) {
                 ours = true;
         }
 
+        /* Loopback TCP only when asked for, with a fresh token each start. */
+        int tcp_fd = -1;
+        char token[API_TOKEN_LEN + 1] = "";
+        _cleanup_free_ char *token_path = NULL;
+        if (tcp_opt) {
+                if (!(token_path = token_opt ? strdup(token_opt) : NULL) &&
+                    asprintf(&token_path, "%s/phyllod.token", home) < 0)
+                        token_path = NULL;
+                if (!token_path || api_listen_tcp(tcp_opt, &tcp_fd, &err) < 0 ||
+                    api_token_create(token_path, system, token, &err) < 0) {
+                        fprintf(stderr, "phyllod: %s\n", token_path ? err.message : "out of memory");
+                        if (tcp_fd >= 0)
+                                close(tcp_fd);
+                        if (ours)
+                                (void) unlink(path);
+                        return token_path && (err.code == EINVAL || err.code == EPERM) ? 2 : 1;
+                }
+        }
+
         struct api_events *ev = NULL;
         if (api_events_start(home, &ev, &err) < 0) {
                 fprintf(stderr, "phyllod: %s\n", err.message);
@@ -112,6 +139,7 @@ int main(int argc, char **argv) {
         }
         struct api_server_opts o = {
                 .listen_fd = listen_fd, .system = system, .max_connections = (unsigned) maxconn,
+                .tcp = tcp_fd >= 0, .tcp_fd = tcp_fd, .token = token,
                 .import_max = import_max,
                 .ctx = { .root = phy_root(root), .home = home, .events = ev },
         };
@@ -122,6 +150,9 @@ int main(int argc, char **argv) {
                 return 1;
         }
         fprintf(stderr, "phyllod: serving %s on %s\n", home, ours ? path : "the socket systemd passed");
+        if (tcp_fd >= 0)
+                fprintf(stderr, "phyllod: also on %s (loopback TCP; requests need 'Authorization: Bearer' with the "
+                        "token in %s)\n", tcp_opt, token_path);
         (void) api_sd_notify("READY=1\nSTATUS=serving");
 
         int sig = 0;
@@ -132,6 +163,10 @@ int main(int argc, char **argv) {
         api_server_stop(srv);
         api_events_stop(ev);
         close(listen_fd);
+        if (tcp_fd >= 0) {
+                close(tcp_fd);
+                (void) unlink(token_path);
+        }
         if (ours)
                 (void) unlink(path);
         return 0;

@@ -35,6 +35,7 @@
 
 struct api_server {
         struct MHD_Daemon *d;
+        struct MHD_Daemon *tcp;         /* --listen-tcp, or NULL */
         struct api_server_opts o;
         uid_t self_uid;
         gid_t phyllome_gid;
@@ -442,11 +443,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         int fd = ci ? ci->connect_fd : -1;
 
         if (!req) {
-                /* Before anything else, on every request: who is asking. */
+                /* Before anything else, on every request: who is asking.  No
+                 * credentials on TCP: the token stands for them there. */
                 struct api_peer peer;
-                if (fd < 0 || api_peer_get(fd, &peer) < 0)
+                bool tcp = fd >= 0 && api_fd_is_tcp(fd);
+                const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+                if (tcp && !api_token_matches(auth, srv->o.token))
+                        return reply_error(conn, EACCES, "%s; send 'Authorization: Bearer' with the token in "
+                                           "phyllod's token file", auth ? "wrong API token" : "no API token");
+                if (!tcp && (fd < 0 || api_peer_get(fd, &peer) < 0))
                         return reply_error(conn, EACCES, "cannot read the peer credentials of this connection");
-                if (!api_peer_allowed(&peer, srv->o.system, srv->self_uid, srv->phyllome_gid)) {
+                if (!tcp && !api_peer_allowed(&peer, srv->o.system, srv->self_uid, srv->phyllome_gid)) {
                         if (srv->o.system)
                                 return reply_error(conn, EACCES, "uid %u may not use phyllod; only root and members "
                                                    "of group 'phyllome' may", (unsigned) peer.uid);
@@ -546,6 +553,21 @@ int api_server_start(const struct api_server_opts *o, struct api_server **ret, p
                 free(s);
                 return phy_error_set(err, EIO, "cannot start the HTTP server on the phyllod socket");
         }
+        if (o->tcp) {
+                s->tcp = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
+                                          0, NULL, NULL, handle, s,
+                                          MHD_OPTION_LISTEN_SOCKET, o->tcp_fd,
+                                          MHD_OPTION_CONNECTION_LIMIT, limit,
+                                          MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+                                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) API_CONNECTION_MEMORY,
+                                          MHD_OPTION_NOTIFY_COMPLETED, request_done, s,
+                                          MHD_OPTION_END);
+                if (!s->tcp) {
+                        MHD_stop_daemon(s->d);
+                        free(s);
+                        return phy_error_set(err, EIO, "cannot start the HTTP server on the TCP listener");
+                }
+        }
         *ret = s;
         return 0;
 }
@@ -553,6 +575,8 @@ int api_server_start(const struct api_server_opts *o, struct api_server **ret, p
 void api_server_stop(struct api_server *s) {
         if (!s)
                 return;
+        if (s->tcp)
+                MHD_stop_daemon(s->tcp);
         MHD_stop_daemon(s->d);
         free(s);
 }

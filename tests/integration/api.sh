@@ -14,15 +14,16 @@ lc_new_home
 S=$PHYLLOME_HOME/phyllod.sock
 OPENAPI=$SRCDIR/../docs/openapi.json
 
-# Starts phyllod; returns once it said it serves (its first stderr line).
+# Starts phyllod with ARGS; returns once it said it serves (its first stderr
+# line, kept in PD_LINE).
 pd_start() {
-  coproc PD { exec "$PHYLLOD" 2>&1; }
+  coproc PD { exec "$PHYLLOD" "$@" 2>&1; }
   PD_PID=$PD_PID
   tap_own_pid "$PD_PID"
   local line
   local fd
   exec {fd}<&"${PD[0]}"   # coproc fds are not inherited by subshells; a dup is
-  read -r -t 10 -u "$fd" line
+  read -r -t 10 -u "$fd" line; PD_LINE=$line
   cat <&"$fd" >>"$PHYLLOME_HOME/phyllod.log" &
   exec {fd}<&-
 }
@@ -305,6 +306,27 @@ is "$(status_of GET /v1/vms/a)" 404 "a is gone"
 kill "$PD_PID"; wait "$PD_PID"
 is "$?" 0 "SIGTERM ends phyllod cleanly"
 [ ! -e "$S" ]; ok $? "and it removed its socket"
+# ---- loopback TCP: only when asked for, loopback only, a token on every request
+out=$("$PHYLLOD" --listen-tcp 0.0.0.0:7780 2>&1); is "$?" 2 "--listen-tcp 0.0.0.0 is refused"
+like "$out" "0.0.0.0 is not a loopback address" "... naming the address"
+[ ! -e "$S" ]; ok $? "the refused start left no socket behind"
+for try in 1 2 3 4 5; do   # a free port: phyllod says so when one is taken
+  port=$((20000 + RANDOM % 30000))
+  pd_start --listen-tcp "127.0.0.1:$port"
+  [[ "$PD_LINE" == *"serving"* ]] && break
+  wait "$PD_PID"
+done
+like "$PD_LINE" "serving" "phyllod with --listen-tcp 127.0.0.1:$port starts"
+tok=$PHYLLOME_HOME/phyllod.token
+is "$(stat -c %a "$tok")" 600 "its token file is 0600"
+tcp() { curl -s --max-time 10 -o /dev/null -w '%{http_code}' "$@" "http://127.0.0.1:$port/v1/vms"; }
+is "$(tcp)" 403 "TCP without the token: 403"
+is "$(tcp -H 'Authorization: Bearer 0000')" 403 "TCP with a wrong token: 403"
+is "$(tcp -H "Authorization: Bearer $(cat "$tok")")" 200 "TCP with the token: 200"
+is "$(curl -s --max-time 10 --unix-socket "$S" http://localhost/v1/version | jq -r .api)" v1 "the unix socket still answers"
+kill "$PD_PID"; wait "$PD_PID"
+[ ! -e "$tok" ]; ok $? "the token goes when phyllod ends"
+
 # ---- socket activation: systemd's listener as fd 3 (systemd-socket-activate)
 if command -v systemd-socket-activate >/dev/null; then
   coproc SA { exec systemd-socket-activate -E PHYLLOME_HOME -l "$PHYLLOME_HOME/sa.sock" "$PHYLLOD" 2>&1; }

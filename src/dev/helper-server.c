@@ -248,7 +248,8 @@ static int do_to_vfio(const struct dev_helper_server *s, const char *dir, const 
         if (!ok)
                 return phy_error_set(err, EPERM, "PCI device %s is not allowed for user '%s' (uid %u) in %s; the "
                                      "administrator can add 'passthrough-allow = %s %s' (or @GROUP) there",
-                                     q->address, who, (unsigned) p->uid, conf, q->address, who);
+                                     q->address, who, (unsigned) p->uid, conf, q->address,
+                                     who[0] == '#' ? "USER" : who);
 
         /* 2. Held already?  By the caller: nothing more to move. */
         int group = dev_pci_iommu_group(s->root, q->address);

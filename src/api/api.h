@@ -116,6 +116,16 @@ int api_sd_notify(const char *state);
 int api_sd_listen_fd(int *ret_fd);
 
 /* ---- client (client.c) ---- */
+typedef void (*api_progress_fn)(uint64_t done, uint64_t total, void *userdata);
+/*
+ * A request with a streamed body: in_fd's bytes sent chunked (in_fd < 0:
+ * no body), and a 200 reply's body written to out_fd (out_fd < 0 or another
+ * status: parsed as JSON into *ret).  A chunked reply cut short (phyllod
+ * ended an export with an error) is -EPROTO.  Returns the HTTP status, or
+ * -ENOENT/-ECONNREFUSED when no daemon answers.
+ */
+int api_client_stream(const char *socket_path, const char *method, const char *path, int in_fd, int out_fd,
+                      api_progress_fn progress, void *userdata, struct json_object **ret, phy_error *err);
 /*
  * One request to phyllod at socket_path: returns the HTTP status (and the
  * parsed JSON body in *ret, NULL when none), -ECONNREFUSED/-ENOENT when no

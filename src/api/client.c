@@ -24,22 +24,44 @@ static int wait_fd(int fd, short events, int64_t deadline_left_ms) {
         return r < 0 ? -errno : r == 0 ? -ETIMEDOUT : 0;
 }
 
-int api_client_request(const char *socket_path, const char *method, const char *path, const char *body,
-                       int timeout_ms, json_object **ret, phy_error *err) {
-        *ret = NULL;
+/* -ENOENT/-ECONNREFUSED when no daemon answers: the caller works directly. */
+static int client_connect(const char *socket_path, int *ret_fd, phy_error *err) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(socket_path) >= sizeof sa.sun_path)
                 return phy_error_set(err, ENAMETOOLONG, "the socket path '%s' is too long", socket_path);
         memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return phy_error_set(err, errno, "cannot create a socket: %s", strerror(errno));
         if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
                 int e = errno;
-                /* No daemon: the caller works directly. */
+                close(fd);
                 phy_error_set(err, e, "phyllod does not answer on '%s': %s", socket_path, strerror(e));
                 return -e;
         }
+        *ret_fd = fd;
+        return 0;
+}
+
+static int send_all(int fd, const char *buf, size_t n, phy_error *err) {
+        for (size_t off = 0; off < n;) {
+                ssize_t k = send(fd, buf + off, n - off, MSG_NOSIGNAL);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return phy_error_set(err, errno, "cannot send to phyllod: %s", strerror(errno));
+                off += (size_t) k;
+        }
+        return 0;
+}
+
+int api_client_request(const char *socket_path, const char *method, const char *path, const char *body,
+                       int timeout_ms, json_object **ret, phy_error *err) {
+        *ret = NULL;
+        _cleanup_close_ int fd = -1;
+        int r = client_connect(socket_path, &fd, err);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *req = NULL;
         size_t blen = body ? strlen(body) : 0;
         int n = asprintf(&req, "%s %s HTTP/1.1\r\nHost: phyllod\r\nConnection: close\r\n"
@@ -47,19 +69,12 @@ int api_client_request(const char *socket_path, const char *method, const char *
                          method, path, blen, body ? body : "");
         if (n < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        for (size_t off = 0; off < (size_t) n;) {
-                ssize_t k = send(fd, req + off, (size_t) n - off, MSG_NOSIGNAL);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return phy_error_set(err, errno, "cannot send to phyllod: %s", strerror(errno));
-                off += (size_t) k;
-        }
+        if ((r = send_all(fd, req, (size_t) n, err)) < 0)
+                return r;
         _cleanup_free_ char *buf = NULL;
         size_t len = 0, cap = 0;
         for (;;) {
-                int r = wait_fd(fd, POLLIN, timeout_ms);
-                if (r < 0)
+                if ((r = wait_fd(fd, POLLIN, timeout_ms)) < 0)
                         return phy_error_set(err, -r, "no reply from phyllod on '%s': %s", socket_path, strerror(-r));
                 if (cap - len < 4096) {
                         if (cap >= CLIENT_REPLY_MAX)
@@ -98,6 +113,208 @@ int api_client_request(const char *socket_path, const char *method, const char *
                         return phy_error_set(err, EPROTO, "phyllod sent a reply that is not JSON");
                 *ret = o;
         }
+        return (int) status;
+}
+
+/* ---- streamed bodies (export/import) ---- */
+
+struct reader {
+        int fd;
+        char buf[65536];
+        size_t pos, len;
+};
+
+/* 1 with a byte, 0 at the end, -errno. */
+static int rd_byte(struct reader *r, char *c) {
+        if (r->pos == r->len) {
+                ssize_t k;
+                while ((k = read(r->fd, r->buf, sizeof r->buf)) < 0 && errno == EINTR)
+                        ;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        return 0;
+                r->pos = 0;
+                r->len = (size_t) k;
+        }
+        *c = r->buf[r->pos++];
+        return 1;
+}
+
+/* A line without its CRLF, at most max - 1 bytes: -EPROTO when longer or cut. */
+static int rd_line(struct reader *r, char *line, size_t max) {
+        size_t n = 0;
+        for (;;) {
+                char c;
+                int k = rd_byte(r, &c);
+                if (k <= 0)
+                        return k < 0 ? k : -EPROTO;
+                if (c == '\n')
+                        break;
+                if (n + 1 >= max)
+                        return -EPROTO;
+                line[n++] = c;
+        }
+        if (n > 0 && line[n - 1] == '\r')
+                n--;
+        line[n] = '\0';
+        return 0;
+}
+
+/* Up to want bytes of the body into out (a fd) or text (a growing buffer). */
+static int rd_body(struct reader *r, uint64_t want, bool until_eof, int out, char **text, size_t *tlen,
+                   api_progress_fn progress, void *userdata, uint64_t *done) {
+        while (until_eof || want > 0) {
+                if (r->pos == r->len) {
+                        char c;
+                        int k = rd_byte(r, &c);
+                        if (k < 0)
+                                return k;
+                        if (k == 0)
+                                return until_eof ? 0 : -EPROTO;
+                        r->pos--;
+                }
+                size_t n = r->len - r->pos;
+                if (!until_eof && n > want)
+                        n = (size_t) want;
+                if (out >= 0) {
+                        for (size_t off = 0; off < n;) {
+                                ssize_t k = write(out, r->buf + r->pos + off, n - off);
+                                if (k < 0 && errno == EINTR)
+                                        continue;
+                                if (k < 0)
+                                        return -errno;
+                                off += (size_t) k;
+                        }
+                } else {
+                        if (*tlen + n > CLIENT_REPLY_MAX)
+                                return -E2BIG;
+                        char *t = realloc(*text, *tlen + n + 1);
+                        if (!t)
+                                return -ENOMEM;
+                        memcpy(t + *tlen, r->buf + r->pos, n);
+                        *tlen += n;
+                        t[*tlen] = '\0';
+                        *text = t;
+                }
+                r->pos += n;
+                want -= until_eof ? 0 : n;
+                *done += n;
+                if (progress && out >= 0)
+                        progress(*done, 0, userdata);
+        }
+        return 0;
+}
+
+/* Sends in_fd's bytes as chunks, then the last chunk. */
+static int send_chunked(int fd, int in_fd, api_progress_fn progress, void *userdata, phy_error *err) {
+        _cleanup_free_ char *buf = malloc(65536);
+        uint64_t done = 0;
+        if (!buf)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        for (;;) {
+                ssize_t k = read(in_fd, buf, 65536);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return phy_error_set(err, errno, "cannot read the bundle: %s", strerror(errno));
+                char head[32];
+                int hl = snprintf(head, sizeof head, "%zx\r\n", (size_t) k);
+                int r;
+                if ((r = send_all(fd, head, (size_t) hl, err)) < 0 ||
+                    (r = send_all(fd, buf, (size_t) k, err)) < 0 || (r = send_all(fd, "\r\n", 2, err)) < 0)
+                        return r;
+                if (k == 0)
+                        return 0;
+                done += (uint64_t) k;
+                if (progress)
+                        progress(done, 0, userdata);
+        }
+}
+
+int api_client_stream(const char *socket_path, const char *method, const char *path, int in_fd, int out_fd,
+                      api_progress_fn progress, void *userdata, json_object **ret, phy_error *err) {
+        *ret = NULL;
+        _cleanup_close_ int fd = -1;
+        int r = client_connect(socket_path, &fd, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *head = NULL;
+        int n = asprintf(&head, "%s %s HTTP/1.1\r\nHost: phyllod\r\nConnection: close\r\n%s\r\n", method, path,
+                         in_fd >= 0 ? "Content-Type: application/zstd\r\nTransfer-Encoding: chunked\r\n" : "");
+        if (n < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        /* A refusal may come before the body is read (413, 409): a failed
+         * send then still leaves that reply to read. */
+        phy_error send_err = { 0 };
+        int sr = send_all(fd, head, (size_t) n, &send_err);
+        if (sr >= 0 && in_fd >= 0)
+                sr = send_chunked(fd, in_fd, progress, userdata, &send_err);
+        if (sr < 0 && send_err.code != EPIPE && send_err.code != ECONNRESET) {
+                *err = send_err;
+                return sr;
+        }
+        struct reader *rd = calloc(1, sizeof *rd);
+        _cleanup_free_ char *text = NULL;
+        if (!rd)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        rd->fd = fd;
+        char line[8192];
+        unsigned long long status = 0, clen = 0;
+        bool chunked = false, have_len = false;
+        if ((r = rd_line(rd, line, sizeof line)) < 0 || strncmp(line, "HTTP/1.", 7) != 0 || strlen(line) < 12 ||
+            (line[12] = '\0', parse_uint(line + 9, 999, &status) < 0)) {
+                free(rd);
+                if (sr < 0) {
+                        *err = send_err;
+                        return sr;
+                }
+                return phy_error_set(err, EPROTO, "phyllod sent a malformed reply");
+        }
+        while ((r = rd_line(rd, line, sizeof line)) == 0 && line[0]) {
+                if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strstr(line + 18, "chunked"))
+                        chunked = true;
+                else if (strncasecmp(line, "Content-Length:", 15) == 0) {
+                        const char *v = line + 15;
+                        while (*v == ' ')
+                                v++;
+                        have_len = parse_uint(v, UINT64_MAX, &clen) == 0;
+                }
+        }
+        int out = status == 200 ? out_fd : -1;
+        size_t tlen = 0;
+        uint64_t done = 0;
+        while (r == 0 && chunked) {
+                unsigned long long size;
+                char *semi;
+                if ((r = rd_line(rd, line, sizeof line)) < 0)
+                        break;
+                if ((semi = strchr(line, ';')))
+                        *semi = '\0';
+                char *end = NULL;
+                errno = 0;
+                size = strtoull(line, &end, 16);
+                if (errno || end == line || *end) {
+                        r = -EPROTO;
+                        break;
+                }
+                if (size == 0) {
+                        while ((r = rd_line(rd, line, sizeof line)) == 0 && line[0])
+                                ;       /* trailers */
+                        break;
+                }
+                if ((r = rd_body(rd, size, false, out, &text, &tlen, progress, userdata, &done)) < 0 ||
+                    (r = rd_line(rd, line, sizeof line)) < 0)
+                        break;
+        }
+        if (r == 0 && !chunked)
+                r = rd_body(rd, clen, !have_len, out, &text, &tlen, progress, userdata, &done);
+        free(rd);
+        if (r < 0)
+                return phy_error_set(err, -r, r == -EPROTO ? "the reply of phyllod ended early or is malformed (the "
+                                     "transfer was cut short)" : "cannot read the reply of phyllod: %s", strerror(-r));
+        if (text && *text && !(*ret = json_tokener_parse(text)))
+                return phy_error_set(err, EPROTO, "phyllod sent a reply that is not JSON");
         return (int) status;
 }
 

@@ -51,6 +51,35 @@ static bool env_true(const char *name) {
         return v && *v && strcmp(v, "0") != 0;
 }
 
+int cli_api_stream(struct cli_ctx *ctx, const char *method, const char *path, int in_fd, int out_fd,
+                   void (*progress)(uint64_t, uint64_t, void *), void *userdata, json_object **ret, bool *ret_direct) {
+        *ret = NULL;
+        *ret_direct = false;
+        const char *home;
+        if (cli_home(ctx, &home) < 0)
+                return 1;
+        phy_error err = { 0 };
+        _cleanup_free_ char *sock = NULL;
+        if (env_true("PHYLLOME_NO_DAEMON")) {
+                *ret_direct = true;
+                return 0;
+        }
+        if (api_socket_path(home, false, &sock, &err) < 0) {
+                if (env_true("PHYLLOME_REQUIRE_DAEMON"))
+                        return cli_fail(&err);
+                *ret_direct = true;
+                return 0;
+        }
+        json_object *o = NULL;
+        int status = api_client_stream(sock, method, path, in_fd, out_fd, progress, userdata, &o, &err);
+        if (status >= 0)
+                return reply(status, o, ret);
+        if ((status != -ENOENT && status != -ECONNREFUSED) || env_true("PHYLLOME_REQUIRE_DAEMON"))
+                return cli_fail(&err);
+        *ret_direct = true;
+        return 0;
+}
+
 int cli_api_call(struct cli_ctx *ctx, const char *method, const char *path, json_object *body, json_object **ret) {
         *ret = NULL;
         const char *home;

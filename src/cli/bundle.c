@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "cleanup.h"
 #include "store/store.h"
+#include "vm/vm.h"
 
 static const char export_usage[] = "export NAME FILE|-";
 static const char import_usage[] = "import FILE|- [--name NEW]";
@@ -60,7 +61,26 @@ int cmd_export(struct cli_ctx *ctx, int argc, char **argv) {
         struct timespec last = { 0 };
         bool tty = isatty(2);
         phy_error err = { 0 };
-        int r = store_export(home, argv[optind], to_stdout ? 1 : fd, NULL, tty ? progress : NULL, &last, &err);
+        /* Through phyllod when one answers (the VM name is checked first:
+         * it becomes part of the URL), else directly. */
+        bool direct = true;
+        _cleanup_free_ char *url = NULL;
+        int r = 0;
+        if (vm_name_valid(argv[optind])) {
+                json_object *o = NULL;
+                if (asprintf(&url, "/v1/vms/%s/export", argv[optind]) < 0)
+                        return 1;
+                int rc = cli_api_stream(ctx, "GET", url, -1, to_stdout ? 1 : fd, tty ? progress : NULL, &last, &o,
+                                        &direct);
+                json_object_put(o);
+                if (rc != 0) {
+                        if (part)
+                                unlink(part);
+                        return rc;
+                }
+        }
+        if (direct)
+                r = store_export(home, argv[optind], to_stdout ? 1 : fd, NULL, tty ? progress : NULL, &last, &err);
         if (tty)
                 fputc('\n', stderr);
         if (r >= 0 && !to_stdout && (fsync(fd) < 0 || rename(part, file) < 0))
@@ -96,12 +116,26 @@ int cmd_import(struct cli_ctx *ctx, int argc, char **argv) {
         struct timespec last = { 0 };
         bool tty = isatty(2);
         phy_error err = { 0 };
-        _cleanup_free_ char *name = NULL;
-        int r = store_import(home, fd >= 0 ? fd : 0, new_name, tty ? progress : NULL, &last, &name, &err);
+        _cleanup_free_ char *name = NULL, *url = NULL;
+        if (new_name && !vm_name_valid(new_name))
+                return cli_usage_error(import_usage, "invalid VM name '%s'; use 1 to 64 of A-Z a-z 0-9 . _ -", new_name);
+        if (asprintf(&url, "/v1/vms/import%s%s", new_name ? "?name=" : "", new_name ? new_name : "") < 0)
+                return 1;
+        json_object *o = NULL;
+        bool direct = true;
+        int r = cli_api_stream(ctx, "POST", url, fd >= 0 ? fd : 0, -1, tty ? progress : NULL, &last, &o, &direct);
+        if (r != 0)
+                return r;
+        if (!direct) {
+                json_object *n = NULL;
+                name = json_object_object_get_ex(o, "name", &n) ? strdup(json_object_get_string(n)) : NULL;
+                json_object_put(o);
+        } else
+                r = store_import(home, fd >= 0 ? fd : 0, new_name, tty ? progress : NULL, &last, &name, &err);
         if (tty)
                 fputc('\n', stderr);
         if (r < 0)
                 return cli_fail(&err);
-        printf("imported VM '%s'\n", name);
+        printf("imported VM '%s'\n", name ? name : "?");
         return 0;
 }

@@ -34,6 +34,12 @@ void cli_print_json(json_object *o);
  * *ret the reply's JSON (owned by the caller), or the exit status after
  * printing the error.  body may be NULL; PHYLLOME_NO_DAEMON=1: never the daemon. */
 int cli_api_call(struct cli_ctx *ctx, const char *method, const char *path, json_object *body, json_object **ret);
+/* The streamed routes (export, import) the same way: in_fd sent as the body
+ * (-1: none), a 200 reply's body to out_fd (-1: JSON into *ret).  No daemon
+ * (and PHYLLOME_REQUIRE_DAEMON unset): 0 with *ret_direct true, the caller
+ * works directly.  Else 0 or the exit status after printing the error. */
+int cli_api_stream(struct cli_ctx *ctx, const char *method, const char *path, int in_fd, int out_fd,
+                   void (*progress)(uint64_t, uint64_t, void *), void *userdata, json_object **ret, bool *ret_direct);
 /* True when argv[i] is --help/-h; prints usage for the command. */
 bool cli_wants_help(int argc, char **argv, const char *usage, const char *summary);
 

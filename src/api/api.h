@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "error.h"
+#include "sock.h"
 
 struct json_object;
 
@@ -30,16 +31,7 @@ int api_socket_path(const char *home, bool system, char **ret, phy_error *err);
 
 /* Who may talk to the daemon.  Per-user mode: the daemon's own uid.  System
  * mode: root and members of group `phyllome` (primary or supplementary). */
-struct api_peer {
-        pid_t pid;
-        uid_t uid;
-        gid_t gid;
-        gid_t groups[64];
-        size_t n_groups;
-};
-bool api_peer_allowed(const struct api_peer *p, bool system, uid_t self_uid, gid_t phyllome_gid);
-/* SO_PEERCRED + SO_PEERGROUPS of a connected unix socket. */
-int api_peer_get(int fd, struct api_peer *ret);
+bool api_peer_allowed(const struct sock_peer *p, bool system, uid_t self_uid, gid_t phyllome_gid);
 
 /* What the routes act on. */
 struct api_ctx {

@@ -56,22 +56,7 @@ struct request {
 
 /* ---- peers ---- */
 
-int api_peer_get(int fd, struct api_peer *ret) {
-        struct ucred uc;
-        socklen_t l = sizeof uc;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) < 0)
-                return -errno;
-        *ret = (struct api_peer) { .pid = uc.pid, .uid = uc.uid, .gid = uc.gid };
-        l = sizeof ret->groups;
-        /* ERANGE: more groups than we keep; the first ones still count. */
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, ret->groups, &l) == 0 || errno == ERANGE)
-                ret->n_groups = errno == ERANGE ? ELEMENTSOF(ret->groups) : l / sizeof(gid_t);
-        if (ret->n_groups > ELEMENTSOF(ret->groups))
-                ret->n_groups = ELEMENTSOF(ret->groups);
-        return 0;
-}
-
-bool api_peer_allowed(const struct api_peer *p, bool system, uid_t self_uid, gid_t phyllome_gid) {
+bool api_peer_allowed(const struct sock_peer *p, bool system, uid_t self_uid, gid_t phyllome_gid) {
         if (!system)
                 return p->uid == self_uid;
         if (p->uid == 0)
@@ -445,13 +430,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (!req) {
                 /* Before anything else, on every request: who is asking.  No
                  * credentials on TCP: the token stands for them there. */
-                struct api_peer peer;
+                struct sock_peer peer;
                 bool tcp = fd >= 0 && api_fd_is_tcp(fd);
                 const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
                 if (tcp && !api_token_matches(auth, srv->o.token))
                         return reply_error(conn, EACCES, "%s; send 'Authorization: Bearer' with the token in "
                                            "phyllod's token file", auth ? "wrong API token" : "no API token");
-                if (!tcp && (fd < 0 || api_peer_get(fd, &peer) < 0))
+                if (!tcp && (fd < 0 || sock_peer_get(fd, &peer) < 0))
                         return reply_error(conn, EACCES, "cannot read the peer credentials of this connection");
                 if (!tcp && !api_peer_allowed(&peer, srv->o.system, srv->self_uid, srv->phyllome_gid)) {
                         if (srv->o.system)

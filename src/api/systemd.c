@@ -35,27 +35,5 @@ int api_sd_notify(const char *state) {
 }
 
 int api_sd_listen_fd(int *ret_fd) {
-        const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-        unsigned long long p, n;
-        if (!pid || !fds || parse_uint(pid, INT32_MAX, &p) < 0 || (pid_t) p != getpid() ||
-            parse_uint(fds, 1024, &n) < 0 || n == 0)
-                return -ENOENT;
-        /* Not for our children (the VM monitors). */
-        unsetenv("LISTEN_PID");
-        unsetenv("LISTEN_FDS");
-        unsetenv("LISTEN_FDNAMES");
-        if (n != 1)
-                return -E2BIG;
-        int fd = 3;
-        int type = 0, listening = 0;
-        socklen_t l = sizeof type;
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM)
-                return -ENOTSOCK;
-        l = sizeof listening;
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0 || !listening)
-                return -EINVAL;
-        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-                return -errno;
-        *ret_fd = fd;
-        return 0;
+        return sock_listen_fd_from_systemd(SOCK_STREAM, ret_fd);
 }

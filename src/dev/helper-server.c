@@ -32,7 +32,7 @@
 
 /* ---- who may have what ---- */
 
-static bool who_matches(const char *who, const struct dev_helper_peer *p) {
+static bool who_matches(const char *who, const struct sock_peer *p) {
         char buf[4096];
         if (who[0] == '@') {
                 struct group g, *gr = NULL;
@@ -56,7 +56,7 @@ static bool address_covered(const char *entry, const char *address) {
 }
 
 /* The addresses of host.conf's passthrough-allow entries that name the peer. */
-static int allowed_addresses(const struct host_facts *h, const struct dev_helper_peer *p, strv *ret) {
+static int allowed_addresses(const struct host_facts *h, const struct sock_peer *p, strv *ret) {
         for (size_t i = 0; i < h->passthrough_allow.n; i++) {
                 const char *e = h->passthrough_allow.v[i], *sp = strchr(e, ' ');
                 if (!sp || (size_t) (sp - e) >= 16 || !who_matches(sp + 1, p))
@@ -185,7 +185,7 @@ static int vfio_set_owner(const char *path, uid_t uid, gid_t gid, mode_t mode, p
 }
 
 /* <state>/vfio-N records the owner before the first chown of group N. */
-static int vfio_take(const struct dev_helper_server *s, const char *dir, int group, const struct dev_helper_peer *p,
+static int vfio_take(const struct dev_helper_server *s, const char *dir, int group, const struct sock_peer *p,
                      phy_error *err) {
         _cleanup_free_ char *node = vfio_node(s->root, group), *rec = NULL, *text = NULL;
         if (!node || asprintf(&rec, "%s/vfio-%d", dir, group) < 0)
@@ -226,7 +226,7 @@ static int vfio_give_back(const struct dev_helper_server *s, const char *dir, in
 
 /* ---- the requests ---- */
 
-static int do_to_vfio(const struct dev_helper_server *s, const char *dir, const struct dev_helper_peer *p,
+static int do_to_vfio(const struct dev_helper_server *s, const char *dir, const struct sock_peer *p,
                       const struct dev_helper_request *q, struct dev_helper_reply *reply, phy_error *err) {
         _cleanup_(host_facts_done) struct host_facts h = { 0 };
         int r = host_facts_load(s->root, &h, err);
@@ -316,7 +316,7 @@ static int do_to_vfio(const struct dev_helper_server *s, const char *dir, const 
         return 0;
 }
 
-static int do_give_back(const struct dev_helper_server *s, const char *dir, const struct dev_helper_peer *p,
+static int do_give_back(const struct dev_helper_server *s, const char *dir, const struct sock_peer *p,
                         const struct dev_helper_request *q, struct dev_helper_reply *reply, phy_error *err) {
         struct record rec;
         int r = record_load(dir, q->address, &rec);
@@ -367,7 +367,7 @@ static int status_one(const char *address, const struct record *rec, void *u) {
         return 0;
 }
 
-static int do_status(const char *dir, const struct dev_helper_peer *p, struct dev_helper_reply *reply) {
+static int do_status(const char *dir, const struct sock_peer *p, struct dev_helper_reply *reply) {
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
@@ -387,7 +387,7 @@ static int do_status(const char *dir, const struct dev_helper_peer *p, struct de
         return r;
 }
 
-void dev_helper_handle(const struct dev_helper_server *s, const struct dev_helper_peer *p,
+void dev_helper_handle(const struct dev_helper_server *s, const struct sock_peer *p,
                        const struct dev_helper_request *q, struct dev_helper_reply *reply) {
         memset(reply, 0, sizeof *reply);
         reply->version = DEV_HELPER_VERSION;
@@ -426,21 +426,6 @@ void dev_helper_handle(const struct dev_helper_server *s, const struct dev_helpe
 
 /* ---- sockets ---- */
 
-int dev_helper_peer_get(int fd, struct dev_helper_peer *ret) {
-        struct ucred uc;
-        socklen_t l = sizeof uc;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) < 0)
-                return -errno;
-        *ret = (struct dev_helper_peer) { .uid = uc.uid, .gid = uc.gid };
-        l = sizeof ret->groups;
-        /* ERANGE: more groups than we keep; the first ones still count. */
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, ret->groups, &l) == 0)
-                ret->n_groups = l / sizeof(gid_t);
-        else if (errno == ERANGE)
-                ret->n_groups = ELEMENTSOF(ret->groups);
-        return 0;
-}
-
 int dev_helper_listen(const char *path, phy_error *err) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(path) >= sizeof sa.sun_path)
@@ -462,30 +447,6 @@ int dev_helper_listen(const char *path, phy_error *err) {
         return TAKE_FD(fd);
 }
 
-int dev_helper_listen_fd_from_env(int *ret_fd) {
-        const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-        unsigned long long pv, n;
-        if (!pid || !fds || parse_uint(pid, INT32_MAX, &pv) < 0 || (pid_t) pv != getpid() ||
-            parse_uint(fds, 1024, &n) < 0 || n == 0)
-                return -ENOENT;
-        unsetenv("LISTEN_PID");
-        unsetenv("LISTEN_FDS");
-        unsetenv("LISTEN_FDNAMES");
-        if (n != 1)
-                return -E2BIG;
-        int fd = 3, type = 0, listening = 0;
-        socklen_t l = sizeof type;
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_SEQPACKET)
-                return -ENOTSOCK;
-        l = sizeof listening;
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0 || !listening)
-                return -EINVAL;
-        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-                return -errno;
-        *ret_fd = fd;
-        return 0;
-}
-
 static int64_t now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -495,7 +456,7 @@ static int64_t now_ms(void) {
 struct conn {
         int fd;
         int64_t deadline;
-        struct dev_helper_peer peer;
+        struct sock_peer peer;
 };
 
 static void conn_close(struct conn *c) {
@@ -577,7 +538,7 @@ int dev_helper_serve(int listen_fd, const struct dev_helper_server *s, phy_error
                 /* Full: the connection closest to its deadline makes room. */
                 conn_close(&conns[slot]);
                 conns[slot] = (struct conn) { .fd = fd, .deadline = now_ms() + idle };
-                if (dev_helper_peer_get(fd, &conns[slot].peer) < 0)
+                if (sock_peer_get(fd, &conns[slot].peer) < 0)
                         conn_close(&conns[slot]);
         }
 }

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include "dev.h"
 #include "error.h"
+#include "sock.h"
 
 #define DEV_HELPER_VERSION 1u
 #define DEV_HELPER_SOCKET "/run/phyllome/devhelper.sock"
@@ -64,8 +65,6 @@ int dev_helper_request_init(struct dev_helper_request *req, enum dev_helper_op o
 
 /* ---- the helper's side ---- */
 
-struct dev_helper_peer;
-
 struct dev_helper_server {
         const char *root;        /* "/" or NULL: the real host; a fixture copy in tests */
         const char *state_dir;   /* one record per device it moved; NULL: <root>/run/phyllome/devhelper */
@@ -73,35 +72,22 @@ struct dev_helper_server {
         void *hook_data;
         int idle_timeout_ms;     /* a connection that sends nothing that long is closed; 0: 10 s */
         /* Told of every answered message (req NULL: refused unread); may be NULL. */
-        void (*log)(const struct dev_helper_peer *peer, const struct dev_helper_request *req,
+        void (*log)(const struct sock_peer *peer, const struct dev_helper_request *req,
                     const struct dev_helper_reply *reply, void *userdata);
         void *log_data;
 };
-
-struct dev_helper_peer {
-        uid_t uid;
-        gid_t gid;
-        gid_t groups[64];        /* SO_PEERGROUPS */
-        size_t n_groups;
-};
-
-/* The peer's credentials (SO_PEERCRED, SO_PEERGROUPS); -errno. */
-int dev_helper_peer_get(int fd, struct dev_helper_peer *ret);
 
 /*
  * Serves one checked request from peer: the host.conf allow check, the
  * IOMMU-group and host-use checks (never forced), the sysfs writes, the
  * state record and /dev/vfio/GROUP ownership.  Always fills *reply.
  */
-void dev_helper_handle(const struct dev_helper_server *s, const struct dev_helper_peer *peer,
+void dev_helper_handle(const struct dev_helper_server *s, const struct sock_peer *peer,
                        const struct dev_helper_request *req, struct dev_helper_reply *reply);
 
 /* A listening SOCK_SEQPACKET socket at path (mode 0666: host.conf decides
  * who may do what), its directory created 0755. */
 int dev_helper_listen(const char *path, phy_error *err);
-/* The socket systemd passed (LISTEN_FDS=1, LISTEN_PID ours, a listening
- * SOCK_SEQPACKET): 0 and *ret_fd, -ENOENT when none was passed. */
-int dev_helper_listen_fd_from_env(int *ret_fd);
 
 /*
  * Accepts connections and answers requests until an error of the listening

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,7 +43,7 @@ static const char *op_name(uint32_t op) {
 }
 
 /* One line per request on stderr (the journal under systemd). */
-static void log_request(const struct dev_helper_peer *p, const struct dev_helper_request *q,
+static void log_request(const struct sock_peer *p, const struct dev_helper_request *q,
                         const struct dev_helper_reply *a, void *userdata) {
         (void) userdata;
         if (q)
@@ -99,7 +100,7 @@ int main(int argc, char **argv) {
         (void) prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 
         phy_error err = { 0 };
-        int fd = -1, r = dev_helper_listen_fd_from_env(&fd);
+        int fd = -1, r = sock_listen_fd_from_systemd(SOCK_SEQPACKET, &fd);
         if (r == -ENOENT) {
                 if ((fd = dev_helper_listen(socket_path, &err)) < 0) {
                         fprintf(stderr, "phyllome-devhelper: %s\n", err.message);

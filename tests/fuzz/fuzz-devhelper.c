@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             strchr(q.driver, '/'))
                 __builtin_trap();
         struct dev_helper_server s = { .root = root, .state_dir = state };
-        struct dev_helper_peer peer = { .uid = 4242, .gid = 4242 };
+        struct sock_peer peer = { .uid = 4242, .gid = 4242 };
         struct dev_helper_reply a;
         dev_helper_handle(&s, &peer, &q, &a);
         /* Nothing is allowed to uid 4242 and it holds nothing: only STATUS succeeds. */

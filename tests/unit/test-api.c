@@ -28,14 +28,14 @@ static const char *code_of(json_object *o) {
 }
 
 static void test_peer(void) {
-        struct api_peer p = { .pid = 1, .uid = 1000, .gid = 1000 };
+        struct sock_peer p = { .pid = 1, .uid = 1000, .gid = 1000 };
         ok(api_peer_allowed(&p, false, 1000, 500), "per user: the same uid is admitted");
         p.uid = 1001;
         ok(!api_peer_allowed(&p, false, 1000, 500), "per user: another uid is refused");
         p.uid = 0;
         ok(!api_peer_allowed(&p, false, 1000, 500), "per user: even root is refused by a user's daemon");
         ok(api_peer_allowed(&p, true, 0, 500), "system: root is admitted");
-        p = (struct api_peer) { .uid = 1001, .gid = 1001 };
+        p = (struct sock_peer) { .uid = 1001, .gid = 1001 };
         ok(!api_peer_allowed(&p, true, 0, 500), "system: a non-member is refused");
         p.groups[0] = 27;
         p.groups[1] = 500;
@@ -49,8 +49,8 @@ static void test_peer(void) {
 
         int sv[2];
         ok(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
-        struct api_peer me;
-        is_int(api_peer_get(sv[0], &me), 0, "api_peer_get on a socketpair");
+        struct sock_peer me;
+        is_int(sock_peer_get(sv[0], &me), 0, "api_peer_get on a socketpair");
         is_int(me.uid, geteuid(), "SO_PEERCRED gives our uid");
         is_int(me.pid, getpid(), "and our pid");
         close(sv[0]);

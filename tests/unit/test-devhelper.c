@@ -239,7 +239,7 @@ static void test_handle(void) {
         if (asprintf(&state, "%s/state", root) < 0)
                 abort();
         struct dev_helper_server s = { .root = root, .state_dir = state, .hook = kernel };
-        struct dev_helper_peer nobody = { .uid = 65534, .gid = 65534 }, other = { .uid = 4242, .gid = 4242 };
+        struct sock_peer nobody = { .uid = 65534, .gid = 65534 }, other = { .uid = 4242, .gid = 4242 };
         struct dev_helper_request q;
         struct dev_helper_reply a;
 

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+#include "sock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fileio.h"
+
+int sock_peer_get(int fd, struct sock_peer *ret) {
+        struct ucred uc;
+        socklen_t l = sizeof uc;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) < 0)
+                return -errno;
+        *ret = (struct sock_peer) { .pid = uc.pid, .uid = uc.uid, .gid = uc.gid };
+        l = sizeof ret->groups;
+        /* ERANGE: more groups than we keep; the first ones still count. */
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, ret->groups, &l) == 0)
+                ret->n_groups = l / sizeof(gid_t);
+        else if (errno == ERANGE)
+                ret->n_groups = ELEMENTSOF(ret->groups);
+        if (ret->n_groups > ELEMENTSOF(ret->groups))
+                ret->n_groups = ELEMENTSOF(ret->groups);
+        return 0;
+}
+
+int sock_listen_fd_from_systemd(int type, int *ret_fd) {
+        const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+        unsigned long long p, n;
+        if (!pid || !fds || parse_uint(pid, INT32_MAX, &p) < 0 || (pid_t) p != getpid() ||
+            parse_uint(fds, 1024, &n) < 0 || n == 0)
+                return -ENOENT;
+        /* Not for our children (the VM monitors). */
+        unsetenv("LISTEN_PID");
+        unsetenv("LISTEN_FDS");
+        unsetenv("LISTEN_FDNAMES");
+        if (n != 1)
+                return -E2BIG;
+        int fd = 3, got = 0, listening = 0;
+        socklen_t l = sizeof got;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &got, &l) < 0 || got != type)
+                return -ENOTSOCK;
+        l = sizeof listening;
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0 || !listening)
+                return -EINVAL;
+        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+                return -errno;
+        *ret_fd = fd;
+        return 0;
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* Unix sockets shared by phyllod and phyllome-devhelper: who is on the other
+ * end, and the listening socket systemd passed. */
+#include <stddef.h>
+#include <sys/types.h>
+
+struct sock_peer {
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;
+        gid_t groups[64];       /* supplementary groups (SO_PEERGROUPS), the first 64 */
+        size_t n_groups;
+};
+
+/* SO_PEERCRED + SO_PEERGROUPS of a connected unix socket; -errno. */
+int sock_peer_get(int fd, struct sock_peer *ret);
+
+/* The one listening socket of `type` (SOCK_STREAM, SOCK_SEQPACKET) systemd
+ * passed (LISTEN_PID = us, LISTEN_FDS = 1: fd 3), made O_CLOEXEC; the
+ * variables are unset so children do not see them.  -ENOENT when not
+ * socket-activated, -E2BIG for more than one, -ENOTSOCK/-EINVAL for a wrong
+ * or non-listening socket. */
+int sock_listen_fd_from_systemd(int type, int *ret_fd);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 #include "net.h"
 #include "qemu/qmp.h"
 
@@ -323,6 +325,48 @@ int net_agent_fsfreeze(const char *sock_path, int timeout_ms, phy_error *err) {
 int net_agent_fsthaw(const char *sock_path, int timeout_ms, phy_error *err) {
         int fd = agent_connect(sock_path, err);
         return fd < 0 ? fd : net_agent_fsthaw_fd(fd, timeout_ms, err);
+}
+
+static char *run_file_path(const char *run_dir, const char *file) {
+        char *p = NULL;
+        return asprintf(&p, "%s/%s", run_dir, file) < 0 ? NULL : p;
+}
+
+int net_agent_freeze_mark(const char *run_dir, phy_error *err) {
+        _cleanup_free_ char *p = run_file_path(run_dir, "fsfrozen");
+        char pid[24];
+        int n = snprintf(pid, sizeof pid, "%ld\n", (long) getpid());
+        if (!p)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        return file_write_atomic(p, pid, (size_t) n, 0644, err);
+}
+
+void net_agent_freeze_unmark(const char *run_dir) {
+        _cleanup_free_ char *p = run_file_path(run_dir, "fsfrozen");
+        if (p)
+                (void) unlink(p);
+}
+
+int net_agent_thaw_abandoned(const char *run_dir, int timeout_ms, phy_error *err) {
+        _cleanup_free_ char *p = run_file_path(run_dir, "fsfrozen"), *text = NULL, *sock = NULL;
+        if (!p || !(sock = run_file_path(run_dir, "qga.sock")))
+                return phy_error_set(err, ENOMEM, "out of memory");
+        if (file_read_all(p, 64, &text, NULL) < 0)
+                return 0;
+        unsigned long long pid = 0;
+        char *nl = strchr(text, '\n');
+        if (nl)
+                *nl = '\0';
+        /* Its freezer still runs (a snapshot under way): its thaw is coming. */
+        if (parse_uint(text, INT32_MAX, &pid) == 0 && pid > 0 && (pid_t) pid != getpid() &&
+            (kill((pid_t) pid, 0) == 0 || errno == EPERM))
+                return 0;
+        int r = net_agent_fsthaw(sock, timeout_ms, err);
+        if (r < 0)
+                return phy_error_prefix(err, "the guest's filesystems were left frozen by process %llu, which is "
+                                        "gone, and the thaw failed", pid);
+        net_agent_freeze_unmark(run_dir);
+        return 1;
 }
 
 /* guest-shutdown answers only an error (the schema's success-response is

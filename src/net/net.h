@@ -184,6 +184,17 @@ int net_agent_shutdown_fd(int fd, const char *mode, int timeout_ms, phy_error *e
 int net_agent_fsfreeze(const char *sock_path, int timeout_ms, phy_error *err);
 int net_agent_fsthaw(const char *sock_path, int timeout_ms, phy_error *err);
 int net_agent_fsfreeze_fd(int fd, int timeout_ms, phy_error *err);
+/*
+ * qemu-ga never thaws by itself: a command killed between freeze and thaw
+ * would leave the guest hanging on its next write.  So a freeze is marked
+ * in <run_dir>/fsfrozen (the freezer's pid) before it is asked for and the
+ * mark removed after the thaw; whoever next finds a mark whose process is
+ * gone thaws (the next snapshot, stop).  thaw_abandoned: 1 when it thawed,
+ * 0 when there was nothing to do (no mark, or its process still runs).
+ */
+int net_agent_freeze_mark(const char *run_dir, phy_error *err);
+void net_agent_freeze_unmark(const char *run_dir);
+int net_agent_thaw_abandoned(const char *run_dir, int timeout_ms, phy_error *err);
 int net_agent_fsthaw_fd(int fd, int timeout_ms, phy_error *err);
 /* For status: {"networks": net_nics_to_json(d)} and, when run_dir is
  * given (the VM runs), each user NIC's backend as QEMU runs it ("absent"

@@ -200,6 +200,11 @@ int run_stop_via(const char *home, const char *name, unsigned timeout_s, bool fo
         /* Like virsh shutdown: the agent when the guest runs one (unless
          * acpi was asked for), the power button when it has none or
          * refuses; --mode agent alone fails rather than pressing the button. */
+        /* A guest left frozen by a killed snapshot cannot shut down cleanly. */
+        if (polite) {
+                phy_error ignored = { 0 };
+                (void) net_agent_thaw_abandoned(dir, 5000, &ignored);
+        }
         bool agent = polite && mode != RUN_STOP_ACPI && agent_running(dir);
         if (mode == RUN_STOP_AGENT && !force && !agent)
                 return phy_error_set(err, ENOTCONN, st.state == RUN_PAUSED ?

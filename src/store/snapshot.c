@@ -114,6 +114,7 @@ static int live_open(const char *home, const char *name, struct qmp **ret, phy_e
 
 struct fsfreeze {
         char *sock;             /* the agent's socket; NULL: no agent, nothing asked */
+        char *run_dir;          /* where the freeze is marked (net_agent_freeze_mark) */
         json_object *record;
 };
 
@@ -126,7 +127,11 @@ static void fs_freeze(struct qmp *q, const char *home, const char *name, struct 
                 return;
         }
         f->record = json_object_new_object();
-        int n = net_agent_fsfreeze(f->sock, FSFREEZE_TIMEOUT_MS, &e);
+        /* A freeze an earlier snapshot left behind (it was killed) first. */
+        phy_error e0 = { 0 };
+        (void) net_agent_thaw_abandoned(dir, FSFREEZE_TIMEOUT_MS, &e0);
+        f->run_dir = TAKE_PTR(dir);
+        int n = net_agent_freeze_mark(f->run_dir, &e) < 0 ? -EIO : net_agent_fsfreeze(f->sock, FSFREEZE_TIMEOUT_MS, &e);
         /* A failed freeze does not stop the snapshot (nor does it in
          * Proxmox): the snapshot is then crash-consistent, as without agent. */
         json_object_object_add(f->record, n >= 0 ? "frozen" : "error",
@@ -140,12 +145,15 @@ static void fs_thaw(struct fsfreeze *f) {
                 return;
         phy_error e = { 0 };
         int n = net_agent_fsthaw(f->sock, FSFREEZE_TIMEOUT_MS, &e);
+        if (n >= 0)
+                net_agent_freeze_unmark(f->run_dir);
         json_object_object_add(f->record, n >= 0 ? "thawed" : "thaw_error",
                                n >= 0 ? json_object_new_int(n) : json_object_new_string(e.message));
 }
 
 static void fsfreeze_done(struct fsfreeze *f) {
         free(f->sock);
+        free(f->run_dir);
         json_object_put(f->record);
 }
 

@@ -40,6 +40,16 @@ int cli_api_call(struct cli_ctx *ctx, const char *method, const char *path, json
  * works directly.  Else 0 or the exit status after printing the error. */
 int cli_api_stream(struct cli_ctx *ctx, const char *method, const char *path, int in_fd, int out_fd,
                    void (*progress)(uint64_t, uint64_t, void *), void *userdata, json_object **ret, bool *ret_direct);
+/* Encrypted disks with a typed passphrase ([disk] key = prompt,
+ * src/cli/passphrase.c): ask for one on /dev/tty (-ENOTTY without a
+ * terminal), a new one twice (-EINVAL when they differ); unlock asks for
+ * VM name's disks that need one, for the command about to run (0, or the
+ * exit status after printing why not; nothing while the VM runs unless
+ * even_running); forget removes what unlock kept. */
+int cli_ask_passphrase(const char *disk, char *buf, size_t len, void *userdata);
+int cli_new_passphrase(const char *disk, const char *vm, char *buf, size_t len);
+int cli_keys_unlock(struct cli_ctx *ctx, const char *name, bool even_running, bool *ret_any);
+void cli_keys_forget(struct cli_ctx *ctx, const char *name);
 /* True when argv[i] is --help/-h; prints usage for the command. */
 bool cli_wants_help(int argc, char **argv, const char *usage, const char *summary);
 

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* phyllo disk add|list|resize|remove. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cleanup.h"
@@ -12,7 +15,7 @@
 #include "vm/vm.h"
 
 static const char add_usage[] =
-        "disk add NAME (--size SIZE [--encrypt --key-file FILE] | --image PATH) [--bus virtio|scsi|sata|nvme] [--name DISK]";
+        "disk add NAME (--size SIZE [--encrypt [--key-file FILE]] | --image PATH) [--bus virtio|scsi|sata|nvme] [--name DISK]";
 static const char list_usage[] = "disk list NAME [--json]";
 static const char resize_usage[] = "disk resize NAME DISK SIZE [--shrink]";
 static const char remove_usage[] = "disk remove NAME DISK [--keep-file]";
@@ -57,16 +60,44 @@ int cmd_disk_add(struct cli_ctx *ctx, int argc, char **argv) {
                 return cli_usage_error(add_usage, "expected one VM name");
         if (!!o.size == !!o.image)
                 return cli_usage_error(add_usage, "give either --size or --image");
-        if (encrypt != !!o.key_file)
-                return cli_usage_error(add_usage, "--encrypt needs --key-file FILE (a file only you can read, e.g. "
-                                       "made with: head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE)");
+        if (o.key_file && !encrypt)
+                return cli_usage_error(add_usage, "--key-file goes with --encrypt");
         const char *home;
         if (cli_home(ctx, &home) < 0)
                 return 1;
         phy_error err = { 0 };
-        _cleanup_free_ char *disk = NULL;
+        _cleanup_free_ char *disk = NULL, *tmpkey = NULL;
         bool pending = false;
-        if (store_disk_add(home, argv[optind], &o, NULL, &disk, &pending, &err) < 0)
+        if (encrypt && !o.key_file) {
+                /* A typed passphrase ([disk] key = prompt): asked again at each start. */
+                char pass[512];
+                int r = cli_new_passphrase(o.disk ? o.disk : "(new)", argv[optind], pass, sizeof pass);
+                if (r < 0) {
+                        phy_error_set(&err, -r, r == -EINVAL ? "the two passphrases differ; nothing was changed"
+                                      : r == -ENOTTY ? "--encrypt without --key-file asks for a passphrase on the "
+                                      "terminal, and there is none; give --key-file FILE (a file only you can read, "
+                                      "e.g. made with: head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE)"
+                                      : "no passphrase was typed; nothing was changed");
+                        return cli_fail(&err);
+                }
+                _cleanup_close_ int kfd = -1;
+                if (asprintf(&tmpkey, "%s/.#key.XXXXXX", home) < 0 || (kfd = mkostemp(tmpkey, O_CLOEXEC)) < 0 ||
+                    write(kfd, pass, strlen(pass)) != (ssize_t) strlen(pass)) {
+                        explicit_bzero(pass, sizeof pass);
+                        phy_error_set(&err, errno ? errno : EIO, "cannot keep the passphrase for qemu-img in %s: %s",
+                                      home, strerror(errno ? errno : EIO));
+                        if (kfd >= 0)
+                                unlink(tmpkey);
+                        return cli_fail(&err);
+                }
+                explicit_bzero(pass, sizeof pass);
+                o.key_file = tmpkey;
+                o.key_prompt = true;
+        }
+        int r = store_disk_add(home, argv[optind], &o, NULL, &disk, &pending, &err);
+        if (tmpkey)
+                unlink(tmpkey);
+        if (r < 0)
                 return cli_fail(&err);
         printf("added disk '%s' to VM '%s'%s\n", disk, argv[optind],
                pending ? " (the running VM sees it after its next start)" : "");
@@ -134,7 +165,14 @@ int cmd_disk_resize(struct cli_ctx *ctx, int argc, char **argv) {
         if (cli_home(ctx, &home) < 0)
                 return 1;
         phy_error err = { 0 };
-        if (store_disk_resize(home, argv[optind], argv[optind + 1], size, shrink, NULL, &err) < 0)
+        bool keys = false;
+        int r = cli_keys_unlock(ctx, argv[optind], false, &keys);
+        if (r)
+                return r;
+        r = store_disk_resize(home, argv[optind], argv[optind + 1], size, shrink, NULL, &err);
+        if (keys)
+                cli_keys_forget(ctx, argv[optind]);
+        if (r < 0)
                 return cli_fail(&err);
         printf("disk '%s' of VM '%s' is now %s\n", argv[optind + 1], argv[optind], argv[optind + 2]);
         return 0;

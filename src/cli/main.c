@@ -57,7 +57,8 @@ static const struct cli_cmd commands[] = {
         { NULL, "wait", cmd_wait, "wait NAME --for stopped|running|paused [--timeout S]", "wait until a VM is in a state" },
         /* storage: src/cli/disk.c */
         { "disk", "add", cmd_disk_add,
-          "disk add NAME (--size SIZE [--encrypt --key-file FILE] | --image PATH) [--bus virtio|scsi|sata|nvme] [--name DISK]",
+          "disk add NAME (--size SIZE [--encrypt [--key-file FILE]] | --image PATH) [--bus virtio|scsi|sata|nvme] "
+          "[--name DISK]",
           "add a new qcow2 disk, or attach an image (raw and qcow2 in place, other formats converted)" },
         { "disk", "list", cmd_disk_list, "disk list NAME [--json]", "a VM's disks: format, virtual size, space used, backing file" },
         { "disk", "resize", cmd_disk_resize, "disk resize NAME DISK SIZE [--shrink]", "grow (or shrink) a disk of a stopped VM" },

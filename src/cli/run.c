@@ -177,7 +177,15 @@ static int do_start(struct cli_ctx *ctx, const char *name, bool paused) {
         json_object *b = body_new(), *o = NULL;
         if (paused)
                 json_object_object_add(b, "paused", json_object_new_boolean(true));
-        int r = vm_action(ctx, name, "start", b, &o);
+        bool keys = false;
+        int r = cli_keys_unlock(ctx, name, false, &keys);
+        if (r) {
+                json_object_put(b);
+                return r;
+        }
+        r = vm_action(ctx, name, "start", b, &o);
+        if (keys)
+                cli_keys_forget(ctx, name);
         if (r)
                 return r;
         print_warnings(o);
@@ -290,9 +298,15 @@ int cmd_restart(struct cli_ctx *ctx, int argc, char **argv) {
         const char *name;
         if ((r = take_name(argc, argv, restart_usage, &name)))
                 return r;
+        bool keys = false;
+        if ((r = cli_keys_unlock(ctx, name, true, &keys)))
+                return r;
         json_object *b = body_new(), *o = NULL;
         json_object_object_add(b, "timeout", json_object_new_int64(timeout));
-        if ((r = vm_action(ctx, name, "restart", b, &o)))
+        r = vm_action(ctx, name, "restart", b, &o);
+        if (keys)
+                cli_keys_forget(ctx, name);
+        if (r)
                 return r;
         print_stopped(o, name);
         print_warnings(o);

@@ -34,7 +34,13 @@ int cmd_snapshot_create(struct cli_ctx *ctx, int argc, char **argv) {
         if (st || cli_home(ctx, &home) < 0)
                 return st ? st : 1;
         phy_error err = { 0 };
-        if (store_snapshot_create(home, argv[optind], argv[optind + 1], NULL, &err) < 0)
+        bool keys = false;
+        if ((st = cli_keys_unlock(ctx, argv[optind], false, &keys)))
+                return st;
+        int r = store_snapshot_create(home, argv[optind], argv[optind + 1], NULL, &err);
+        if (keys)
+                cli_keys_forget(ctx, argv[optind]);
+        if (r < 0)
                 return cli_fail(&err);
         printf("created snapshot '%s' of VM '%s'\n", argv[optind + 1], argv[optind]);
         return 0;
@@ -85,7 +91,13 @@ int cmd_snapshot_revert(struct cli_ctx *ctx, int argc, char **argv) {
                 return st ? st : 1;
         phy_error err = { 0 };
         struct run_start_opts o = { .root = ctx->root, .home = home, .name = argv[optind] };
-        if (store_snapshot_revert(home, argv[optind], argv[optind + 1], stop, &o, NULL, &err) < 0)
+        bool keys = false;
+        if ((st = cli_keys_unlock(ctx, argv[optind], stop, &keys)))
+                return st;
+        int r = store_snapshot_revert(home, argv[optind], argv[optind + 1], stop, &o, NULL, &err);
+        if (keys)
+                cli_keys_forget(ctx, argv[optind]);
+        if (r < 0)
                 return cli_fail(&err);
         printf("VM '%s' is back at snapshot '%s' (disks, UEFI vars, TPM state)\n", argv[optind], argv[optind + 1]);
         return 0;
@@ -97,7 +109,13 @@ int cmd_snapshot_delete(struct cli_ctx *ctx, int argc, char **argv) {
         if (st || cli_home(ctx, &home) < 0)
                 return st ? st : 1;
         phy_error err = { 0 };
-        if (store_snapshot_delete(home, argv[optind], argv[optind + 1], NULL, &err) < 0)
+        bool keys = false;
+        if ((st = cli_keys_unlock(ctx, argv[optind], false, &keys)))
+                return st;
+        int r = store_snapshot_delete(home, argv[optind], argv[optind + 1], NULL, &err);
+        if (keys)
+                cli_keys_forget(ctx, argv[optind]);
+        if (r < 0)
                 return cli_fail(&err);
         printf("deleted snapshot '%s' of VM '%s'\n", argv[optind + 1], argv[optind]);
         return 0;

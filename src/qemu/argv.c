@@ -407,9 +407,12 @@ static void add_disks(struct builder *b) {
                 const char *ro = d->readonly ? ",read-only=on" : "";
                 char io[64], enc[160] = "";
                 disk_io_opts(b, p, io, sizeof io);
-                if (d->key_file) {
-                        /* LUKS: QEMU reads the key from the file itself; it never appears on the command line. */
-                        _cleanup_free_ char *k = vm_path(b, d->key_file);
+                if (d->key_file || d->key_prompt) {
+                        /* LUKS: QEMU reads the key from the file itself; it never appears on the command line.
+                         * A typed passphrase waits in the run dir until QEMU has read it. */
+                        char kname[96];
+                        snprintf(kname, sizeof kname, "key-disk-%s", d->name);
+                        _cleanup_free_ char *k = d->key_prompt ? run_path(b, kname) : vm_path(b, d->key_file);
                         addf(b, "-object", "secret,id=sec-%s,file=%s", node, k ? k : "");
                         snprintf(enc, sizeof enc, ",encrypt.format=luks,encrypt.key-secret=sec-%s", node);
                 }

@@ -400,8 +400,37 @@ static void give_back_devices(struct monitor *m) {
                 set_error(&m->st, msg);
 }
 
+/* Typed passphrases of key = prompt disks (written by the command that
+ * started the VM, <run dir>/key-disk-<name>): QEMU's, then gone as soon as
+ * it has read them. */
+static int keys_for_qemu(const struct start_ctx *c, phy_error *err) {
+        for (size_t i = 0; i < c->model.n_disks; i++) {
+                if (!c->model.disks[i].key_prompt)
+                        continue;
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, "%s/key-disk-%s", c->run_dir, c->model.disks[i].name) < 0)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                if (access(p, F_OK) < 0)
+                        return phy_error_set(err, ENOKEY, "disk '%s' of VM '%s' is encrypted with a typed passphrase "
+                                             "(key = prompt) and none was given; start it with 'phyllo start %s' on "
+                                             "a terminal", c->model.disks[i].name, c->name, c->name);
+                if (c->creds.drop && chown(p, c->creds.uid, c->creds.gid) < 0)
+                        return phy_error_set(err, errno, "cannot hand '%s' to QEMU's user: %s", p, strerror(errno));
+        }
+        return 0;
+}
+
+static void keys_forget(const struct start_ctx *c) {
+        for (size_t i = 0; i < c->model.n_disks; i++) {
+                _cleanup_free_ char *p = NULL;
+                if (c->model.disks[i].key_prompt && asprintf(&p, "%s/key-disk-%s", c->run_dir, c->model.disks[i].name) >= 0)
+                        (void) unlink(p);
+        }
+}
+
 /* Ends everything the VM had and records the final state. */
 static void monitor_cleanup(struct monitor *m) {
+        keys_forget(m->c);
         dev_vfio_restore_owners(m->c->root, &m->vfio);
         give_back_devices(m);
         for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
@@ -592,6 +621,8 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
         if (c->model.passthrough.n > 0 && c->creds.drop &&
             dev_vfio_chown_groups(c->root, &c->model.passthrough, c->creds.uid, c->creds.gid, &m->vfio, &err) < 0)
                 monitor_fail(m, &err);
+        if (keys_for_qemu(c, &err) < 0)
+                monitor_fail(m, &err);
         /* swtpm first: QEMU connects to the TPM while it initialises. */
         if (c->model.tpm == VM_TPM_EMULATED) {
                 _cleanup_free_ char *tpm_dir = run_file(c->vm_dir, "tpm");
@@ -684,6 +715,7 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                 qemu_start_error(m, &err);
                 monitor_fail(m, &err);
         }
+        keys_forget(c);         /* QEMU opened its disks: the passphrases are not needed any more */
         _cleanup_free_ char *qstatus = NULL;
         if (qmp_query_status(m->qmp, &qstatus, &err) < 0)
                 monitor_fail(m, &err);

@@ -134,7 +134,7 @@ int store_clone(const char *home, const char *src, const char *dst, bool full, e
         if (access(ddir, F_OK) == 0)
                 return phy_error_set(err, EEXIST, "a VM named '%s' already exists (%s)", dst, ddir);
         for (size_t i = 0; i < s.n_disks; i++)
-                if (s.disks[i].key_file)
+                if (s.disks[i].key_file || s.disks[i].key_prompt)
                         return phy_error_set(err, ENOTSUP, "disk '%s' of VM '%s' is encrypted; encrypted disks cannot be "
                                              "cloned yet (export and import the VM instead)", s.disks[i].name, src);
         if (!full) {

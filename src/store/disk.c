@@ -47,13 +47,70 @@ static int no_disk(const struct vm_def *d, const char *disk, phy_error *err) {
                              list && *list ? list : "none");
 }
 
-int store_image_args(const char *vmdir, const struct vm_disk *k, const char *path, strv *argv, phy_error *err) {
-        if (!k->key_file)
+char *store_key_path(const char *run_dir, const char *disk) {
+        char *p = NULL;
+        return asprintf(&p, "%s/key-disk-%s", run_dir, disk) < 0 ? NULL : p;
+}
+
+int store_keys_unlock(const char *home, const struct vm_def *d, store_ask_fn ask, void *userdata, phy_error *err) {
+        _cleanup_free_ char *rd = NULL;
+        int r = run_dir_path(home, d->name, &rd, err), n = 0;
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < d->n_disks; i++) {
+                if (!d->disks[i].key_prompt)
+                        continue;
+                if (!ask)
+                        return phy_error_set(err, ENOKEY, "disk '%s' of VM '%s' is encrypted with a typed passphrase "
+                                             "(key = prompt) and nobody can type it here: run the command on a terminal",
+                                             d->disks[i].name, d->name);
+                if (n == 0 && (r = mkdir_p(rd, 0755)) < 0)
+                        return phy_error_set(err, -r, "cannot create '%s': %s", rd, strerror(-r));
+                char pass[512];
+                if ((r = ask(d->disks[i].name, pass, sizeof pass, userdata)) < 0) {
+                        explicit_bzero(pass, sizeof pass);
+                        if (r == -ENOTTY)
+                                return phy_error_set(err, ENOKEY, "disk '%s' of VM '%s' is encrypted with a typed "
+                                                     "passphrase (key = prompt) and there is no terminal to type it "
+                                                     "on: run the command on a terminal", d->disks[i].name, d->name);
+                        return phy_error_set(err, -r, "no passphrase was typed for disk '%s' of VM '%s'",
+                                             d->disks[i].name, d->name);
+                }
+                _cleanup_free_ char *kp = store_key_path(rd, d->disks[i].name);
+                r = kp ? file_write_atomic(kp, pass, strlen(pass), 0600, err) : -ENOMEM;
+                explicit_bzero(pass, sizeof pass);
+                if (r < 0)
+                        return r;
+                n++;
+        }
+        return n;
+}
+
+void store_keys_forget(const char *home, const struct vm_def *d) {
+        _cleanup_free_ char *rd = NULL;
+        phy_error e = { 0 };
+        if (run_dir_path(home, d->name, &rd, &e) < 0)
+                return;
+        for (size_t i = 0; i < d->n_disks; i++) {
+                _cleanup_free_ char *kp = d->disks[i].key_prompt ? store_key_path(rd, d->disks[i].name) : NULL;
+                if (kp)
+                        (void) unlink(kp);
+        }
+}
+
+int store_image_args(const char *run_dir, const char *vmdir, const struct vm_disk *k, const char *path, strv *argv,
+                     phy_error *err) {
+        if (!k->key_file && !k->key_prompt)
                 return strv_push(argv, path) < 0 ? phy_error_set(err, ENOMEM, "out of memory") : 0;
-        /* An encrypted qcow2 opens only with its key: a secret object read from the key file. */
-        _cleanup_free_ char *key = vm_path_resolve(vmdir, k->key_file), *ek = NULL, *ep = NULL;
+        /* An encrypted qcow2 opens only with its key: a secret object read
+         * from the key file (or the typed passphrase's file in the run dir). */
+        _cleanup_free_ char *key = k->key_prompt ? store_key_path(run_dir, k->name) : vm_path_resolve(vmdir, k->key_file);
+        _cleanup_free_ char *ek = NULL, *ep = NULL;
         if (!key || !(ek = qemu_opt_escape(key)) || !(ep = qemu_opt_escape(path)))
                 return phy_error_set(err, ENOMEM, "out of memory");
+        if (k->key_prompt && access(key, R_OK) < 0)
+                return phy_error_set(err, ENOKEY, "disk '%s' is encrypted with a typed passphrase (key = prompt), and "
+                                     "none was given; run the command on a terminal to type it", k->name);
         if (strv_push(argv, "--object") < 0 || strv_pushf(argv, "secret,id=sec0,file=%s", ek) < 0 ||
             strv_push(argv, "--image-opts") < 0 ||
             strv_pushf(argv, "driver=qcow2,file.filename=%s,encrypt.format=luks,encrypt.key-secret=sec0", ep) < 0)
@@ -186,9 +243,10 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
                 nd->name = strdup(label);
                 nd->path = strdup(rel);
                 nd->format = strdup(format);
-                nd->key_file = key ? strdup(key) : NULL;
+                nd->key_file = key && !o->key_prompt ? strdup(key) : NULL;
+                nd->key_prompt = key && o->key_prompt;
                 d.n_disks++;
-                if (!nd->name || !nd->path || !nd->format || (key && !nd->key_file))
+                if (!nd->name || !nd->path || !nd->format || (key && !o->key_prompt && !nd->key_file))
                         r = phy_error_set(err, ENOMEM, "out of memory");
         }
         if (r >= 0)
@@ -271,9 +329,10 @@ int store_disk_resize(const char *home, const char *name, const char *disk, uint
         const char *f = store_json_str(info, "format");
         _cleanup_strv_ strv argv = { 0 };
         if (strv_push_many(&argv, qemu_img, "resize", "-q", NULL) < 0 || (shrink && strv_push(&argv, "--shrink") < 0) ||
-            (!k->key_file && strv_push_many(&argv, "-f", f ? f : "qcow2", NULL) < 0))
+            (!k->key_file && !k->key_prompt && strv_push_many(&argv, "-f", f ? f : "qcow2", NULL) < 0))
                 return phy_error_set(err, ENOMEM, "out of memory");
-        if ((r = store_image_args(dir, k, p, &argv, err)) < 0)
+        _cleanup_free_ char *rd = NULL;
+        if ((r = run_dir_path(home, name, &rd, err)) < 0 || (r = store_image_args(rd, dir, k, p, &argv, err)) < 0)
                 return r;
         if (strv_pushf(&argv, "%llu", (unsigned long long) size) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");

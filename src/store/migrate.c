@@ -619,7 +619,7 @@ int store_migrate(const char *home, const char *name, const struct store_migrate
                 goto out;
         }
         for (size_t i = 0; i < m.def.n_disks; i++)
-                if (m.def.disks[i].key_file) {
+                if (m.def.disks[i].key_file || m.def.disks[i].key_prompt) {
                         r = phy_error_set(err, EOPNOTSUPP, "disk '%s' of VM '%s' is encrypted; migrating encrypted "
                                           "disks is not supported yet (stop the VM and use export/import)",
                                           m.def.disks[i].name, name);

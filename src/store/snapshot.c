@@ -27,6 +27,7 @@ struct snapctx {
         char *dir;              /* VM dir */
         char *snaps;            /* <dir>/snapshots */
         char *qemu_img;
+        char *run_dir;          /* where a typed passphrase's key file is */
 };
 
 static void snapctx_done(struct snapctx *c) {
@@ -34,6 +35,7 @@ static void snapctx_done(struct snapctx *c) {
         free(c->dir);
         free(c->snaps);
         free(c->qemu_img);
+        free(c->run_dir);
 }
 
 static int snapctx_load(const char *home, const char *name, const char *qemu_img, struct snapctx *c,
@@ -43,6 +45,8 @@ static int snapctx_load(const char *home, const char *name, const char *qemu_img
                 return r;
         if (!(c->dir = vm_dir(home, name)) || asprintf(&c->snaps, "%s/snapshots", c->dir) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
+        if ((r = run_dir_path(home, name, &c->run_dir, err)) < 0)
+                return r;
         return store_need_qemu_img(qemu_img, &c->qemu_img, err);
 }
 
@@ -76,7 +80,7 @@ static int snap_img(const struct snapctx *c, const char *flag, const char *snap,
         if (!p || asprintf(&what, "snapshot '%s' of disk '%s'", snap, c->def.disks[i].name) < 0 ||
             strv_push_many(&argv, c->qemu_img, "snapshot", flag, snap, NULL) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        int r = store_image_args(c->dir, &c->def.disks[i], p, &argv, err);
+        int r = store_image_args(c->run_dir, c->dir, &c->def.disks[i], p, &argv, err);
         return r < 0 ? r : store_qemu_img(c->qemu_img, what, argv.v, NULL, err);
 }
 

@@ -30,6 +30,7 @@ int store_copy_tree(const char *src, const char *dst, phy_error *err);
 struct vm_disk;
 /* Appends the image to a qemu-img argv: its path, or for an encrypted disk
  * "--object secret,...,file=<key> --image-opts driver=qcow2,...". */
-int store_image_args(const char *vmdir, const struct vm_disk *k, const char *path, strv *argv, phy_error *err);
+int store_image_args(const char *run_dir, const char *vmdir, const struct vm_disk *k, const char *path, strv *argv,
+                     phy_error *err);
 /* A key file must be a non-empty regular file that only its owner can read. */
 int store_check_key_file(const char *path, phy_error *err);

@@ -32,12 +32,24 @@ struct store_disk_add {
         const char *image;      /* or attach this image: raw and qcow2 in place, others converted */
         int bus;                /* enum vm_bus; 0: virtio */
         const char *key_file;   /* a new LUKS-encrypted qcow2 with the key in this 0600 file */
+        bool key_prompt;        /* key_file holds a typed passphrase: the disk gets key = prompt */
 };
 /* Adds a disk to VM name's definition.  Takes effect at the next start
  * (*ret_pending true when the VM is running now).  The name of the new
  * disk goes to *ret_disk (malloc'd) when non-NULL. */
 int store_disk_add(const char *home, const char *name, const struct store_disk_add *o,
                    const char *qemu_img, char **ret_disk, bool *ret_pending, phy_error *err);
+/* Encrypted disks whose passphrase is typed ([disk] key = prompt): ask
+ * fills buf with the passphrase for disk (NUL-terminated) or returns
+ * -errno.  unlock asks for each such disk of d and keeps the answer in
+ * <run dir>/key-disk-<name> (0600) for the command that needs it; forget
+ * removes them.  unlock returns how many it asked for (0: none needed);
+ * without ask, a disk that needs one is -ENOKEY with a sentence. */
+struct vm_def;
+typedef int (*store_ask_fn)(const char *disk, char *buf, size_t len, void *userdata);
+int store_keys_unlock(const char *home, const struct vm_def *d, store_ask_fn ask, void *userdata, phy_error *err);
+void store_keys_forget(const char *home, const struct vm_def *d);
+char *store_key_path(const char *run_dir, const char *disk);
 /* A JSON array: per disk name, path, format, bus, virtual-size, actual-size,
  * backing (or null), snapshots (count). */
 int store_disk_list(const char *home, const char *name, const char *qemu_img, struct json_object **ret,

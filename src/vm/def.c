@@ -232,7 +232,7 @@ static const struct section_info sections[_SEC_MAX] = {
         [SEC_MEMORY] = { "memory", false, { "size" } },
         [SEC_FIRMWARE] = { "firmware", false, { "type", "secure-boot" } },
         [SEC_BOOT] = { "boot", false, { "kernel", "initrd", "append" } },
-        [SEC_DISK] = { "disk", true, { "path", "format", "size", "bus", "readonly", "key-file" } },
+        [SEC_DISK] = { "disk", true, { "path", "format", "size", "bus", "readonly", "key-file", "key" } },
         [SEC_CDROM] = { "cdrom", true, { "path", "bus" } },
         [SEC_NETWORK] = { "network", true, { "mode", "model", "mac", "forward", "backend", "network", "bridge" } },
         [SEC_DISPLAY] = { "display", false, { "type", "gl" } },
@@ -443,8 +443,22 @@ static int set_key(struct parser *p, const char *key, char *v) {
                         return parse_size_key(p, key, v, &k->size);
                 if (strcmp(key, "bus") == 0)
                         return PARSE_WORD(p, key, v, bus_words, k->bus);
-                if (strcmp(key, "key-file") == 0)
+                if (strcmp(key, "key-file") == 0) {
+                        if (k->key_prompt)
+                                return perr(p, "key-file and key = prompt in section [%s] contradict each other; "
+                                            "keep one", p->secname);
                         return set_str(&k->key_file, v);
+                }
+                if (strcmp(key, "key") == 0) {
+                        if (strcmp(v, "prompt") != 0)
+                                return perr(p, "invalid value '%s' " KEYFMT "; allowed: prompt (the passphrase is "
+                                            "typed when needed; or use key-file = FILE)", v, key, p->secname);
+                        if (k->key_file)
+                                return perr(p, "key-file and key = prompt in section [%s] contradict each other; "
+                                            "keep one", p->secname);
+                        k->key_prompt = true;
+                        return 0;
+                }
                 enum vm_tristate ro = VM_UNSET;
                 (void) PARSE_WORD(p, key, v, onoff_words, ro);
                 k->readonly = ro == VM_ON;
@@ -846,7 +860,8 @@ int vm_def_copy(const struct vm_def *src, struct vm_def *ret) {
         for (; d.n_disks < src->n_disks; d.n_disks++) {
                 const struct vm_disk *s = &src->disks[d.n_disks];
                 struct vm_disk *k = &d.disks[d.n_disks];
-                *k = (struct vm_disk) { .size = s->size, .bus = s->bus, .readonly = s->readonly };
+                *k = (struct vm_disk) { .size = s->size, .bus = s->bus, .readonly = s->readonly,
+                                        .key_prompt = s->key_prompt };
                 if (dup_str(&k->name, s->name) < 0 || dup_str(&k->path, s->path) < 0 ||
                     dup_str(&k->format, s->format) < 0 || dup_str(&k->key_file, s->key_file) < 0) {
                         d.n_disks++;
@@ -1006,6 +1021,7 @@ char *vm_def_format(const struct vm_def *d, bool with_defaults) {
                 fmt_kv(&o, "bus", WORD(bus_words, k->bus));
                 fmt_kv(&o, "readonly", k->readonly ? "on" : NULL);
                 fmt_kv(&o, "key-file", k->key_file);
+                fmt_kv(&o, "key", k->key_prompt ? "prompt" : NULL);
         }
         for (size_t i = 0; i < d->n_cdroms; i++) {
                 const struct vm_cdrom *c = &d->cdroms[i];
@@ -1160,6 +1176,7 @@ json_object *vm_def_to_json(const struct vm_def *d) {
                 jstr(o, "bus", WORD(bus_words, k->bus));
                 json_object_object_add(o, "readonly", json_object_new_boolean(k->readonly));
                 jstr(o, "key-file", k->key_file);
+                jstr(o, "key", k->key_prompt ? "prompt" : NULL);
                 json_object_array_add(a, o);
         }
         json_object_object_add(top, "disks", a);

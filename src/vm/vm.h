@@ -39,6 +39,8 @@ struct vm_disk {
         enum vm_bus bus;
         bool readonly;
         char *key_file;         /* LUKS-encrypted qcow2: file holding the key (issue 5) */
+        bool key_prompt;        /* LUKS, the passphrase typed when needed ([disk] key = prompt);
+                                 * it lives in <run dir>/key-disk-<name> while a command uses it */
 };
 
 struct vm_cdrom {

@@ -177,6 +177,38 @@ like "$out" "Invalid password" "the failure says the key is wrong (QEMU's words)
 is "$(sum "$V/$a-i/disk-sec.qcow2")" "$s0" "the encrypted disk is unchanged"
 cp -p "$K.good" "$K"
 
+# --- a typed passphrase (key = prompt): asked on the terminal (script(1) gives
+# the command one), kept in the run dir only until QEMU has read it ---
+typed() { local input=$1; shift; printf '%s' "$input" | script -qec "$(printf '%q ' "$@")" /dev/null; }
+p=tp$$
+lc_create "$p" --no-disk
+out=$(typed $'one\ntwo\n' "$PHYLLO" disk add "$p" --size 32M --encrypt --name sec 2>&1)
+like "$out" "the two passphrases differ; nothing was changed" "two different passphrases are refused"
+ok $(! grep -q '^\[disk sec\]' "$V/$p/vm.conf" && [ ! -e "$V/$p/disk-sec.qcow2" ]; echo $?) "and nothing was added"
+# (setsid: no controlling terminal, also when the suite runs from one)
+out=$(setsid -w "$PHYLLO" disk add "$p" --size 32M --encrypt --name sec </dev/null 2>&1)
+like "$out" "asks for a passphrase on the terminal, and there is none; give --key-file" "without a terminal: --key-file is named"
+typed $'sesame-$$\nsesame-$$\n' "$PHYLLO" disk add "$p" --size 32M --encrypt --name sec >/dev/null
+ok $? "disk add --encrypt with a typed passphrase"
+like "$(sed -n '/^\[disk sec\]/,/^\[/p' "$V/$p/vm.conf" | tr '\n' ' ')" "key = prompt" "the definition says the key is typed"
+is "$(qemu-img info --output=json "$V/$p/disk-sec.qcow2" | jq -c .encrypted)" true "the disk is LUKS-encrypted"
+is "$(ls -A "$PHYLLOME_HOME" | grep -c '^\.#key')" 0 "the passphrase's temporary file is gone"
+out=$(setsid -w "$PHYLLO" start "$p" </dev/null 2>&1); rc=$?
+ok $((rc == 0)) "a start without a terminal fails"
+like "$out" "typed passphrase .*run the command on a terminal" "and says a passphrase must be typed"
+out=$(typed $'wrong\n' "$PHYLLO" start "$p" 2>&1)
+like "$out" "Invalid password" "a wrong passphrase: QEMU's own words"
+is "$(lc_state "$p")" failed "the VM did not start"
+ok $([ ! -e "$PHYLLOME_HOME/run/$p/key-disk-sec" ]; echo $?) "and the typed passphrase is not kept"
+typed $'sesame-$$\n' "$PHYLLO" snapshot create "$p" s1 >/dev/null; ok $? "an offline snapshot asks for it too"
+typed $'sesame-$$\n' "$PHYLLO" start "$p" >/dev/null; ok $? "the right passphrase starts the VM"
+is "$(lc_state "$p")" running "it runs"
+ok $([ ! -e "$PHYLLOME_HOME/run/$p/key-disk-sec" ]; echo $?) "the passphrase left the run dir once QEMU had it"
+cmd=$(tr '\0' ' ' <"/proc/$(lc_field "$p" qemu_pid)/cmdline")
+like "$cmd" "secret,id=sec-disk-sec,file=$PHYLLOME_HOME/run/$p/key-disk-sec" "QEMU read it from a file"
+ok $([[ "$cmd" != *sesame-$$* ]]; echo $?) "the passphrase is not on QEMU's command line"
+"$PHYLLO" kill "$p" >/dev/null
+
 # --- one boot: the imported VM runs (with its encrypted disk); a running VM refuses what is unsafe ---
 lc_vms+=("$a-i")
 "$PHYLLO" start "$a-i" >/dev/null 2>&1; ok $? "the imported VM starts with the right key"

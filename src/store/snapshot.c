@@ -98,6 +98,7 @@ static int check_snap_name(const char *snap, phy_error *err) {
 /* QEMU answers QMP from its main loop, which a running snapshot job and a
  * busy host (TCG on 2 shared cores) can hold for many seconds. */
 #define SNAP_QMP_TIMEOUT_MS (60 * 1000)
+#define SNAP_CMD_TIMEOUT_MS (3 * 60 * 1000)
 
 static int live_open(const char *home, const char *name, struct qmp **ret, phy_error *err) {
         _cleanup_free_ char *dir = NULL, *sock = NULL;
@@ -178,8 +179,14 @@ static json_object *job_args(const struct snapctx *c, const char *snap) {
 }
 
 /* Runs a snapshot job and waits (on QMP events, no polling) for it to conclude. */
+/* The job's QMP reply can wait while QEMU's main loop writes the VM state,
+ * so the command gets the job's time, not a plain command's.  A QEMU that
+ * answers nothing in that time is wedged: say so, and what is left to do. */
 static int live_job(struct qmp *q, const char *cmd, json_object *args, phy_error *err) {
-        int r = qmp_command(q, cmd, args, SNAP_QMP_TIMEOUT_MS, NULL, err);
+        int r = qmp_command(q, cmd, args, SNAP_CMD_TIMEOUT_MS, NULL, err);
+        if (r == -ETIMEDOUT)
+                return phy_error_prefix(err, "QEMU stopped answering during its %s job and the VM is left paused; "
+                                        "'phyllo resume' may bring it back, else 'phyllo kill' ends it", cmd);
         if (r < 0)
                 return r;
         for (;;) {

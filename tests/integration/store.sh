@@ -227,7 +227,12 @@ fi
 # A live snapshot holds the guest's memory: a shell variable set before it is back after the revert.
 guest() { printf '%s; echo do""ne-%s\n' "$1" "$2" | "$PHYLLO" console "$a-i" >/dev/null 2>&1; lc_wait_log "$a-i" "^\[console\] done-$2"; }
 guest "export PHYMARK=before-$$" m1; ok $? "the guest shell took a marker"
-"$PHYLLO" snapshot create "$a-i" live >/dev/null; ok $? "snapshot create of the running VM (QEMU's snapshot-save job)"
+out=$("$PHYLLO" snapshot create "$a-i" live 2>&1); ok $? "snapshot create of the running VM (QEMU's snapshot-save job)" || {
+  # Seen once in CI (QEMU 7.2 left the QMP command unanswered): what QEMU's threads wait on, for the next one.
+  diag "$out"; diag "$(tail -5 "$PHYLLOME_HOME/run/$a-i/qemu.log" 2>/dev/null)"
+  qp=$(lc_field "$a-i" qemu_pid)
+  for t in /proc/"$qp"/task/*; do diag "$(cat "$t/comm") $(cat "$t/wchan" 2>/dev/null) $(head -3 "$t/stack" 2>/dev/null | tr '\n' ' ')"; done
+}
 is "$(lc_state "$a-i")" running "the VM runs on after its snapshot"
 is "$("$PHYLLO" snapshot list "$a-i" --json | jq -c '.[] | select(.name=="live") | [.vmstate, (.disks | join(","))]')" \
    '[true,"system,data,sec"]' "the live snapshot holds memory and every disk, the encrypted one included"

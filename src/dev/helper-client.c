@@ -82,6 +82,52 @@ void dev_vfio_restore_owners(const char *root, struct dev_vfio_owners *saved) {
         saved->n = 0;
 }
 
+static char *owners_path(const char *run_dir) {
+        char *p = NULL;
+        return asprintf(&p, "%s/vfio.owners", run_dir) < 0 ? NULL : p;
+}
+
+int dev_vfio_owners_save(const char *run_dir, const struct dev_vfio_owners *o, phy_error *err) {
+        _cleanup_free_ char *p = owners_path(run_dir), *buf = NULL;
+        size_t len = 0;
+        FILE *f = p ? open_memstream(&buf, &len) : NULL;
+        if (!f)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < o->n; i++)
+                fprintf(f, "%s %u %u %o\n", o->v[i].path, (unsigned) o->v[i].uid, (unsigned) o->v[i].gid,
+                        (unsigned) o->v[i].mode);
+        if (fclose(f) != 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        return file_write_atomic(p, buf, len, 0600, err);
+}
+
+void dev_vfio_owners_forget(const char *run_dir) {
+        _cleanup_free_ char *p = owners_path(run_dir);
+        if (p)
+                (void) unlink(p);
+}
+
+int dev_vfio_restore_recorded(const char *root, const char *run_dir) {
+        _cleanup_free_ char *p = owners_path(run_dir), *text = NULL;
+        if (!p || file_read_all(p, 32 * 96, &text, NULL) < 0)
+                return 0;
+        struct dev_vfio_owners o = { .n = 0 };
+        for (char *save = NULL, *l = strtok_r(text, "\n", &save); l && o.n < ELEMENTSOF(o.v);
+             l = strtok_r(NULL, "\n", &save)) {
+                struct dev_vfio_owner *w = &o.v[o.n];
+                unsigned uid, gid, mode, g;
+                /* Only /dev/vfio/N nodes: the record is not trusted further. */
+                if (sscanf(l, "/dev/vfio/%u %u %u %o", &g, &uid, &gid, &mode) != 4 || mode > 07777)
+                        continue;
+                snprintf(w->path, sizeof w->path, "/dev/vfio/%u", g);
+                w->uid = uid, w->gid = gid, w->mode = mode;
+                o.n++;
+        }
+        dev_vfio_restore_owners(root, &o);
+        (void) unlink(p);
+        return 1;
+}
+
 int dev_vfio_chown_groups(const char *root, const strv *addresses, uid_t uid, gid_t gid, struct dev_vfio_owners *saved,
                           phy_error *err) {
         saved->n = 0;

@@ -151,3 +151,10 @@ int dev_vfio_chown_groups(const char *root, const strv *addresses, uid_t uid, gi
                           phy_error *err);
 /* Puts back what dev_vfio_chown_groups recorded (a node gone is fine). */
 void dev_vfio_restore_owners(const char *root, struct dev_vfio_owners *saved);
+/* The same record in <run_dir>/vfio.owners ("PATH UID GID MODE" lines), so
+ * that whoever finds the monitor gone (kill -9) puts the owners back:
+ * save after the chown, forget after the restore; restore_recorded reads
+ * it, restores through root and removes it (0 when there is none). */
+int dev_vfio_owners_save(const char *run_dir, const struct dev_vfio_owners *o, phy_error *err);
+void dev_vfio_owners_forget(const char *run_dir);
+int dev_vfio_restore_recorded(const char *root, const char *run_dir);

@@ -13,6 +13,7 @@
 #include "cleanup.h"
 #include "exec.h"
 #include "fileio.h"
+#include "helper.h"
 
 #define STATE_FILE "host-display.state"
 
@@ -391,6 +392,9 @@ int dev_single_gpu_restore_host(const char *run_dir, dev_kernel_hook hook, void 
 }
 
 int dev_give_back_all_recorded(const char *run_dir, phy_error *err) {
+        /* The /dev/vfio owners first: a group node goes when its devices leave vfio-pci. */
+        _cleanup_free_ char *root = dev_state_root(run_dir);
+        (void) dev_vfio_restore_recorded(root, run_dir);
         int r = dev_passthrough_give_back_recorded(run_dir, err);
         phy_error e2 = { 0 };
         int r2 = dev_single_gpu_restore_host(run_dir, NULL, NULL, r < 0 ? &e2 : err);

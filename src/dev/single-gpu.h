@@ -63,7 +63,8 @@ int dev_single_gpu_stop_host(const char *root, const char *run_dir, const strv *
  */
 int dev_single_gpu_restore_host(const char *run_dir, dev_kernel_hook hook, void *userdata, phy_error *err);
 
-/* For whoever finds a VM whose monitor and QEMU are gone: the devices go
- * back (dev_passthrough_give_back_recorded), then the host display.  The
- * first error is returned; both are tried. */
+/* For whoever finds a VM whose monitor and QEMU are gone: the /dev/vfio
+ * owners a root monitor changed (vfio.owners), the devices
+ * (dev_passthrough_give_back_recorded), then the host display.  The first
+ * error is returned; all are tried. */
 int dev_give_back_all_recorded(const char *run_dir, phy_error *err);

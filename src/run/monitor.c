@@ -432,6 +432,7 @@ static void keys_forget(const struct start_ctx *c) {
 static void monitor_cleanup(struct monitor *m) {
         keys_forget(m->c);
         dev_vfio_restore_owners(m->c->root, &m->vfio);
+        dev_vfio_owners_forget(m->c->run_dir);
         give_back_devices(m);
         for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
                 client_drop(m, i);
@@ -619,7 +620,8 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                 monitor_fail(m, &err); /* its cleanup gives back the devices, then the host display */
         /* A QEMU run as another user (nobody) opens /dev/vfio/GROUP itself. */
         if (c->model.passthrough.n > 0 && c->creds.drop &&
-            dev_vfio_chown_groups(c->root, &c->model.passthrough, c->creds.uid, c->creds.gid, &m->vfio, &err) < 0)
+            (dev_vfio_chown_groups(c->root, &c->model.passthrough, c->creds.uid, c->creds.gid, &m->vfio, &err) < 0 ||
+             dev_vfio_owners_save(c->run_dir, &m->vfio, &err) < 0))
                 monitor_fail(m, &err);
         if (keys_for_qemu(c, &err) < 0)
                 monitor_fail(m, &err);

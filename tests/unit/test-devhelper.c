@@ -19,6 +19,7 @@
 #include "tap.h"
 #include "cleanup.h"
 #include "dev/helper.h"
+#include "dev/single-gpu.h"
 #include "fileio.h"
 #include "host/host.h"
 
@@ -313,6 +314,30 @@ static void test_handle(void) {
         dev_vfio_restore_owners(root, &saved);
         ok(stat(node, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 && (st.st_mode & 07777) == 0640,
            "and put back as it was (root, 0640)");
+
+        /* The monitor killed (-9) after the chown: its record in the run dir
+         * lets the next command put the owner back. */
+        char rd[] = "/tmp/phyllome-test-vfio-run-XXXXXX";
+        ok(mkdtemp(rd) != NULL, "a run dir");
+        _cleanup_free_ char *rootfile = NULL, *owners = NULL;
+        asprintf(&rootfile, "%s/devices.root", rd);
+        asprintf(&owners, "%s/vfio.owners", rd);
+        file_write_atomic(rootfile, root, strlen(root), 0644, NULL);
+        is_int(dev_vfio_chown_groups(root, &addrs, 65534, 65534, &saved, &e), 0, "chown again");
+        is_int(dev_vfio_owners_save(rd, &saved, &e), 0, "the owners are recorded in the run dir");
+        _cleanup_free_ char *line = NULL;
+        file_read_all(owners, 0, &line, NULL);
+        is_str(line, "/dev/vfio/2 0 0 640\n", "one line: node, uid, gid, mode");
+        is_int(dev_give_back_all_recorded(rd, &e), 0, "the recorded give-back (no devices.state here)");
+        ok(stat(node, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 && (st.st_mode & 07777) == 0640,
+           "it put /dev/vfio/2 back (root, 0640)");
+        ok(access(owners, F_OK) < 0, "and removed the record");
+        file_write_atomic(owners, "/etc/shadow 0 0 777\n", 20, 0600, NULL);
+        is_int(dev_vfio_restore_recorded(root, rd), 1, "a record naming anything but /dev/vfio/N is read...");
+        struct stat sh;
+        _cleanup_free_ char *shadow = root_path(root, "/etc/shadow");
+        ok(!shadow || stat(shadow, &sh) < 0 || (sh.st_mode & 07777) != 0777, "...and that line is ignored");
+        rm_rf(rd);
         strv_done(&addrs);
         rm_rf(root);
         free(root);

@@ -32,9 +32,9 @@ struct qemu_argv_env {
         size_t n_share_fds;
         bool force_tcg;                     /* never use KVM, even when usable */
         bool paused;                        /* -S: start with the CPUs stopped */
-        /* Issue 5: probe each disk image's filesystem for O_DIRECT and the
-         * kernel for io_uring (cache.direct=on, aio=io_uring|native).  Off
-         * for golden files, which must not depend on the host. */
+        /* Issue 5: probe each disk image's filesystem for O_DIRECT
+         * (cache.direct=on,aio=native).  Off for golden files, which must
+         * not depend on the host. */
         bool probe_io;
         /* Issue 5 (migration): "-incoming <incoming>" (e.g. "defer") when non-NULL. */
         const char *incoming;

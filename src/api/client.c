@@ -26,18 +26,12 @@ static int wait_fd(int fd, short events, int64_t deadline_left_ms) {
 
 /* -ENOENT/-ECONNREFUSED when no daemon answers: the caller works directly. */
 static int client_connect(const char *socket_path, int *ret_fd, phy_error *err) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(socket_path) >= sizeof sa.sun_path)
+        int fd = sock_connect_unix(socket_path, SOCK_STREAM);
+        if (fd == -ENAMETOOLONG)
                 return phy_error_set(err, ENAMETOOLONG, "the socket path '%s' is too long", socket_path);
-        memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return phy_error_set(err, errno, "cannot create a socket: %s", strerror(errno));
-        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
-                int e = errno;
-                close(fd);
-                phy_error_set(err, e, "phyllod does not answer on '%s': %s", socket_path, strerror(e));
-                return -e;
+        if (fd < 0) {
+                phy_error_set(err, -fd, "phyllod does not answer on '%s': %s", socket_path, strerror(-fd));
+                return fd;
         }
         *ret_fd = fd;
         return 0;

@@ -13,6 +13,11 @@ struct sock_peer {
         size_t n_groups;
 };
 
+/* A connected unix socket of `type` (SOCK_STREAM, SOCK_SEQPACKET) to path,
+ * O_CLOEXEC: the fd, or -errno (-ENAMETOOLONG when path does not fit a
+ * sockaddr_un); the caller words the error, naming what it wanted to reach. */
+int sock_connect_unix(const char *path, int type);
+
 /* SO_PEERCRED + SO_PEERGROUPS of a connected unix socket; -errno. */
 int sock_peer_get(int fd, struct sock_peer *ret);
 

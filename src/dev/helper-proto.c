@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -104,15 +103,11 @@ bool dev_helper_wanted(const char *root) {
 
 int dev_helper_call(const char *socket_path, const struct dev_helper_request *req, struct dev_helper_reply *ret,
                     phy_error *err) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(socket_path) >= sizeof sa.sun_path)
+        _cleanup_close_ int fd = sock_connect_unix(socket_path, SOCK_SEQPACKET);
+        if (fd == -ENAMETOOLONG)
                 return phy_error_set(err, ENAMETOOLONG, "the device helper socket path '%s' is too long", socket_path);
-        memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return phy_error_set(err, errno, "cannot create a socket: %s", strerror(errno));
-        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
-                int e = errno;
+        if (fd < 0) {
+                int e = -fd;
                 if (e == ENOENT || e == ECONNREFUSED)
                         return phy_error_set(err, e, "the device helper is not running (cannot connect to %s: %s): "
                                              "PCI passthrough for a VM of an unprivileged user goes through it; ask "

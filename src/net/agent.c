@@ -14,13 +14,13 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "fileio.h"
 #include "net.h"
+#include "sock.h"
 #include "qemu/qmp.h"
 
 /* The interface list of a guest with many NICs stays far below this. */
@@ -241,18 +241,11 @@ out:
 }
 
 static int agent_connect(const char *sock_path, phy_error *err) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(sock_path) >= sizeof sa.sun_path)
+        int fd = sock_connect_unix(sock_path, SOCK_STREAM);
+        if (fd == -ENAMETOOLONG)
                 return phy_error_set(err, ENAMETOOLONG, "the guest agent socket path '%s' is too long", sock_path);
-        memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
-                return phy_error_set(err, errno, "cannot create a socket: %s", strerror(errno));
-        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
-                int e = errno;
-                close(fd);
-                return phy_error_set(err, e, "cannot reach the guest agent socket '%s': %s", sock_path, strerror(e));
-        }
+                return phy_error_set(err, -fd, "cannot reach the guest agent socket '%s': %s", sock_path, strerror(-fd));
         return fd;
 }
 

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include "sock.h"
 
 struct qmp {
         int fd;
@@ -302,18 +303,15 @@ int qmp_open_fd(int fd, int timeout_ms, struct qmp **ret, phy_error *err) {
 }
 
 int qmp_open_path(const char *path, int timeout_ms, struct qmp **ret, phy_error *err) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(path) >= sizeof sa.sun_path)
+        struct sockaddr_un sa;
+        /* A unix stream connect completes at once or fails (no handshake to wait for). */
+        int fd = sock_connect_unix(path, SOCK_STREAM);
+        if (fd == -ENAMETOOLONG)
                 return phy_error_set(err, ENAMETOOLONG, "QMP socket path '%s' is longer than the %zu bytes a unix socket allows",
                                      path, sizeof sa.sun_path - 1);
-        memcpy(sa.sun_path, path, strlen(path) + 1);
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
-                return phy_error_set(err, errno, "cannot create a unix socket: %s", strerror(errno));
-        /* A unix stream connect completes at once or fails (no handshake to wait for). */
-        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
-                return phy_error_set(err, errno, "cannot connect to QMP socket '%s': %s", path, strerror(errno));
-        int r = qmp_open_fd(TAKE_FD(fd), timeout_ms, ret, err);
+                return phy_error_set(err, -fd, "cannot connect to QMP socket '%s': %s", path, strerror(-fd));
+        int r = qmp_open_fd(fd, timeout_ms, ret, err);
         if (r < 0)
                 return phy_error_prefix(err, "QMP socket '%s'", path);
         return 0;

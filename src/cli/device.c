@@ -52,28 +52,14 @@ static int save_vm(const struct vm_def *d, const char *conf) {
         return 0;
 }
 
-static int strv_remove(strv *s, const char *str) {
-        int n = 0;
-        for (size_t i = 0; i < s->n;)
-                if (strcmp(s->v[i], str) == 0) {
-                        free(s->v[i]);
-                        memmove(&s->v[i], &s->v[i + 1], (s->n - i) * sizeof *s->v);  /* NULL terminator too */
-                        s->n--;
-                        n++;
-                } else
-                        i++;
-        return n;
-}
 
 /* Removes "ADDR=..." ROM entries of addr. */
 static void roms_remove(strv *roms, const char *addr) {
         size_t l = strlen(addr);
         for (size_t i = 0; i < roms->n;)
-                if (strncmp(roms->v[i], addr, l) == 0 && roms->v[i][l] == '=') {
-                        free(roms->v[i]);
-                        memmove(&roms->v[i], &roms->v[i + 1], (roms->n - i) * sizeof *roms->v);
-                        roms->n--;
-                } else
+                if (strncmp(roms->v[i], addr, l) == 0 && roms->v[i][l] == '=')
+                        strv_remove_at(roms, i);
+                else
                         i++;
 }
 

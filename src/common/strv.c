@@ -101,3 +101,20 @@ char *strv_join(const strv *s, const char *sep) {
         }
         return buf;
 }
+
+void strv_remove_at(strv *s, size_t i) {
+        free(s->v[i]);
+        memmove(&s->v[i], &s->v[i + 1], (s->n - i) * sizeof *s->v);  /* NULL terminator too */
+        s->n--;
+}
+
+int strv_remove(strv *s, const char *str) {
+        int n = 0;
+        for (size_t i = 0; i < s->n;)
+                if (strcmp(s->v[i], str) == 0) {
+                        strv_remove_at(s, i);
+                        n++;
+                } else
+                        i++;
+        return n;
+}

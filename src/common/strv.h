@@ -15,6 +15,8 @@ int strv_push(strv *s, const char *str);                 /* copies str; -ENOMEM 
 int strv_pushf(strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int strv_push_many(strv *s, ...);                         /* NULL-terminated list */
 bool strv_contains(const strv *s, const char *str);
+void strv_remove_at(strv *s, size_t i);                   /* frees item i, closes the gap */
+int strv_remove(strv *s, const char *str);                /* every copy of str; how many */
 void strv_done(strv *s);                                  /* frees contents, resets */
 char *strv_join(const strv *s, const char *sep);          /* malloc'd; shell-quoted when sep==NULL */
 

@@ -62,6 +62,9 @@ void dev_plan_done(struct dev_plan *p);
 static inline void dev_plan_donep(struct dev_plan *p) { dev_plan_done(p); }
 #define _cleanup_dev_plan_ _cleanup_(dev_plan_donep)
 
+/* Appends the write of value to the path fmt makes; -ENOMEM. */
+int dev_plan_add(struct dev_plan *p, const char *value, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* One write a line: "<path> <value>" with the value C-escaped ("\n"). */
 char *dev_plan_format(const struct dev_plan *p);
 

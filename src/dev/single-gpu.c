@@ -137,37 +137,16 @@ int dev_host_display_probe(const char *root, struct dev_host_display *ret, phy_e
         return 0;
 }
 
-static int plan_push(struct dev_plan *p, const char *path, const char *value) {
-        struct dev_write *v = realloc(p->v, (p->n + 1) * sizeof *v);
-        if (!v)
-                return -ENOMEM;
-        p->v = v;
-        char *pa = strdup(path), *va = strdup(value);
-        if (!pa || !va) {
-                free(pa);
-                free(va);
-                return -ENOMEM;
-        }
-        p->v[p->n++] = (struct dev_write) { .path = pa, .value = va };
-        return 0;
-}
-
 /* "efi-framebuffer efi-framebuffer.0" -> the driver's bind/unbind path and the device. */
 static int fb_write(struct dev_plan *p, const char *fb, const char *op) {
         const char *sp = strchr(fb, ' ');
         if (!sp)
                 return -EINVAL;
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "/sys/bus/platform/drivers/%.*s/%s", (int) (sp - fb), fb, op) < 0)
-                return -ENOMEM;
-        return plan_push(p, path, sp + 1);
+        return dev_plan_add(p, sp + 1, "/sys/bus/platform/drivers/%.*s/%s", (int) (sp - fb), fb, op);
 }
 
 static int vtcon_write(struct dev_plan *p, const char *vtcon, const char *value) {
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "/sys/class/vtconsole/%s/bind", vtcon) < 0)
-                return -ENOMEM;
-        return plan_push(p, path, value);
+        return dev_plan_add(p, value, "/sys/class/vtconsole/%s/bind", vtcon);
 }
 
 int dev_plan_host_display_stop(const struct dev_host_display *d, struct dev_plan *ret) {
@@ -338,12 +317,6 @@ undo:
         return r;
 }
 
-static void strv_drop(strv *s, size_t i) {
-        free(s->v[i]);
-        memmove(&s->v[i], &s->v[i + 1], (s->n - i) * sizeof *s->v);
-        s->n--;
-}
-
 /* Leaves out what is back already (a stop that failed half-way, a restore
  * tried twice): the kernel answers EBUSY to binding a bound device. */
 static int drop_restored(const char *root, struct dev_host_display *d) {
@@ -352,7 +325,7 @@ static int drop_restored(const char *root, struct dev_host_display *d) {
                 if (asprintf(&rel, "/sys/class/vtconsole/%s/bind", d->vtcons.v[i - 1]) < 0)
                         return -ENOMEM;
                 if (root_read_attr(root, rel, &v) >= 0 && strcmp(v, "1") == 0)
-                        strv_drop(&d->vtcons, i - 1);
+                        strv_remove_at(&d->vtcons, i - 1);
         }
         for (size_t i = d->fbs.n; i > 0; i--) {
                 const char *dev = strchr(d->fbs.v[i - 1], ' ') + 1;
@@ -361,7 +334,7 @@ static int drop_restored(const char *root, struct dev_host_display *d) {
                 if (asprintf(&rel, "/sys/devices/platform/%s/driver", dev) < 0 || !(p = root_path(root, rel)))
                         return -ENOMEM;
                 if (lstat(p, &st) == 0)
-                        strv_drop(&d->fbs, i - 1);
+                        strv_remove_at(&d->fbs, i - 1);
         }
         return 0;
 }

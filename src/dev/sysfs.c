@@ -33,8 +33,7 @@ void dev_plan_done(struct dev_plan *p) {
         p->n = 0;
 }
 
-static int plan_add(struct dev_plan *p, const char *value, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int plan_add(struct dev_plan *p, const char *value, const char *fmt, ...) {
+int dev_plan_add(struct dev_plan *p, const char *value, const char *fmt, ...) {
         struct dev_write *v = realloc(p->v, (p->n + 1) * sizeof *v);
         if (!v)
                 return -ENOMEM;
@@ -97,11 +96,11 @@ int dev_plan_to_vfio(const char *root, const strv *addresses, struct dev_plan *r
                         break;
                 if (drv && strcmp(drv, "vfio-pci") == 0)
                         continue;
-                r = plan_add(&p, "vfio-pci", "/sys/bus/pci/devices/%s/driver_override", a);
+                r = dev_plan_add(&p, "vfio-pci", "/sys/bus/pci/devices/%s/driver_override", a);
                 if (r >= 0 && drv)
-                        r = plan_add(&p, a, "/sys/bus/pci/drivers/%s/unbind", drv);
+                        r = dev_plan_add(&p, a, "/sys/bus/pci/drivers/%s/unbind", drv);
                 if (r >= 0)
-                        r = plan_add(&p, a, "/sys/bus/pci/drivers_probe");
+                        r = dev_plan_add(&p, a, "/sys/bus/pci/drivers_probe");
         }
         if (r < 0)
                 return r;
@@ -133,14 +132,14 @@ int dev_plan_give_back(const char *root, const strv *addresses, const strv *driv
                         if (asprintf(&rel, "/sys/bus/pci/devices/%s/driver_override", a) < 0)
                                 return -ENOMEM;
                         if (root_read_attr(root, rel, &ovr) >= 0 && strcmp(ovr, "vfio-pci") == 0)
-                                r = plan_add(&p, "\n", "%s", rel);
+                                r = dev_plan_add(&p, "\n", "%s", rel);
                         continue;
                 }
-                r = plan_add(&p, "\n", "/sys/bus/pci/devices/%s/driver_override", a);
+                r = dev_plan_add(&p, "\n", "/sys/bus/pci/devices/%s/driver_override", a);
                 if (r >= 0 && now && strcmp(now, "vfio-pci") == 0)
-                        r = plan_add(&p, a, "/sys/bus/pci/drivers/vfio-pci/unbind");
+                        r = dev_plan_add(&p, a, "/sys/bus/pci/drivers/vfio-pci/unbind");
                 if (r >= 0 && drv[0])
-                        r = plan_add(&p, a, "/sys/bus/pci/drivers/%s/bind", drv);
+                        r = dev_plan_add(&p, a, "/sys/bus/pci/drivers/%s/bind", drv);
         }
         if (r < 0)
                 return r;

@@ -50,6 +50,12 @@ static void test_strv(void) {
         _cleanup_free_ char *j = strv_join(&s, NULL);
         is_str(j, "qemu -name 'a b' 'it'\\''s' -m=5", "shell-quoted join");
         ok(strv_contains(&s, "-name") && !strv_contains(&s, "x"), "contains");
+        strv_push(&s, "-name");
+        is_int(strv_remove(&s, "-name"), 2, "remove takes every copy");
+        strv_remove_at(&s, 0);
+        _cleanup_free_ char *k = strv_join(&s, " ");
+        is_str(k, "a b it's -m=5", "remove_at closes the gap");
+        ok(s.n == 3 && s.v[3] == NULL, "still NULL terminated");
 }
 
 static void test_files(void) {

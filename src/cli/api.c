@@ -51,12 +51,16 @@ static bool env_true(const char *name) {
         return v && *v && strcmp(v, "0") != 0;
 }
 
-int cli_api_stream(struct cli_ctx *ctx, const char *method, const char *path, int in_fd, int out_fd,
-                   void (*progress)(uint64_t, uint64_t, void *), void *userdata, json_object **ret, bool *ret_direct) {
+/* One request to phyllod for this home, made by ask (an HTTP status or
+ * -errno).  No daemon there (and PHYLLOME_REQUIRE_DAEMON unset), or
+ * PHYLLOME_NO_DAEMON: 0 with *ret_direct, the caller works directly.
+ * Else 0 with *ret the reply, or the exit status after printing why. */
+typedef int (*ask_fn)(const char *sock, json_object **o, phy_error *err, void *userdata);
+static int via_daemon(struct cli_ctx *ctx, const char **ret_home, ask_fn ask, void *userdata, json_object **ret,
+                      bool *ret_direct) {
         *ret = NULL;
         *ret_direct = false;
-        const char *home;
-        if (cli_home(ctx, &home) < 0)
+        if (cli_home(ctx, ret_home) < 0)
                 return 1;
         phy_error err = { 0 };
         _cleanup_free_ char *sock = NULL;
@@ -64,14 +68,14 @@ int cli_api_stream(struct cli_ctx *ctx, const char *method, const char *path, in
                 *ret_direct = true;
                 return 0;
         }
-        if (api_socket_path(home, false, &sock, &err) < 0) {
+        if (api_socket_path(*ret_home, false, &sock, &err) < 0) {
                 if (env_true("PHYLLOME_REQUIRE_DAEMON"))
                         return cli_fail(&err);
                 *ret_direct = true;
                 return 0;
         }
         json_object *o = NULL;
-        int status = api_client_stream(sock, method, path, in_fd, out_fd, progress, userdata, &o, &err);
+        int status = ask(sock, &o, &err, userdata);
         if (status >= 0)
                 return reply(status, o, ret);
         if ((status != -ENOENT && status != -ECONNREFUSED) || env_true("PHYLLOME_REQUIRE_DAEMON"))
@@ -80,25 +84,45 @@ int cli_api_stream(struct cli_ctx *ctx, const char *method, const char *path, in
         return 0;
 }
 
-int cli_api_call(struct cli_ctx *ctx, const char *method, const char *path, json_object *body, json_object **ret) {
-        *ret = NULL;
+struct stream_req {
+        const char *method, *path;
+        int in_fd, out_fd;
+        void (*progress)(uint64_t, uint64_t, void *);
+        void *userdata;
+};
+
+static int ask_stream(const char *sock, json_object **o, phy_error *err, void *userdata) {
+        const struct stream_req *q = userdata;
+        return api_client_stream(sock, q->method, q->path, q->in_fd, q->out_fd, q->progress, q->userdata, o, err);
+}
+
+int cli_api_stream(struct cli_ctx *ctx, const char *method, const char *path, int in_fd, int out_fd,
+                   void (*progress)(uint64_t, uint64_t, void *), void *userdata, json_object **ret, bool *ret_direct) {
+        struct stream_req q = { method, path, in_fd, out_fd, progress, userdata };
         const char *home;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
+        return via_daemon(ctx, &home, ask_stream, &q, ret, ret_direct);
+}
+
+struct json_req {
+        const char *method, *path, *text;
+};
+
+static int ask_json(const char *sock, json_object **o, phy_error *err, void *userdata) {
+        const struct json_req *q = userdata;
+        /* No time limit: phyllod bounds its own work (a stop its timeout). */
+        return api_client_request(sock, q->method, q->path, q->text, -1, o, err);
+}
+
+int cli_api_call(struct cli_ctx *ctx, const char *method, const char *path, json_object *body, json_object **ret) {
         const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : NULL;
-        json_object *o = NULL;
-        phy_error err = { 0 };
-        _cleanup_free_ char *sock = NULL;
-        if (!env_true("PHYLLOME_NO_DAEMON") && api_socket_path(home, false, &sock, &err) >= 0) {
-                /* No time limit: phyllod bounds its own work (a stop its timeout). */
-                int status = api_client_request(sock, method, path, text, -1, &o, &err);
-                if (status >= 0)
-                        return reply(status, o, ret);
-                if ((status != -ENOENT && status != -ECONNREFUSED) || env_true("PHYLLOME_REQUIRE_DAEMON"))
-                        return cli_fail(&err);
-        } else if (!env_true("PHYLLOME_NO_DAEMON") && env_true("PHYLLOME_REQUIRE_DAEMON"))
-                return cli_fail(&err);  /* no socket path */
+        struct json_req q = { method, path, text };
+        const char *home;
+        bool direct;
+        int r = via_daemon(ctx, &home, ask_json, &q, ret, &direct);
+        if (r != 0 || !direct)
+                return r;
         /* No daemon: the same route, here. */
+        json_object *o = NULL;
         struct api_ctx c = { .root = ctx->root, .home = home };
         int status = api_handle(&c, method, path, text, text ? strlen(text) : 0, &o);
         return reply(status, o, ret);

@@ -8,25 +8,11 @@ set -u
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/lifecycle-lib.sh"
 command -v curl >/dev/null || skip_all "curl is not installed"
-PHYLLOD=${PHYLLOD:-$BUILDDIR/phyllod}
-[ -x "$PHYLLOD" ] || skip_all "phyllod is not built ($PHYLLOD)"
+. "$(dirname "$0")/phyllod-lib.sh"
 lc_new_home
 S=$PHYLLOME_HOME/phyllod.sock
 OPENAPI=$SRCDIR/../docs/openapi.json
 
-# Starts phyllod with ARGS; returns once it said it serves (its first stderr
-# line, kept in PD_LINE).
-pd_start() {
-  coproc PD { exec "$PHYLLOD" "$@" 2>&1; }
-  PD_PID=$PD_PID
-  tap_own_pid "$PD_PID"
-  local line
-  local fd
-  exec {fd}<&"${PD[0]}"   # coproc fds are not inherited by subshells; a dup is
-  read -r -t 10 -u "$fd" line; PD_LINE=$line
-  cat <&"$fd" >>"$PHYLLOME_HOME/phyllod.log" &
-  exec {fd}<&-
-}
 # api METHOD PATH [BODY]: prints "STATUS BODY".
 api() {
   local out code

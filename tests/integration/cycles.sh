@@ -9,21 +9,14 @@ set -u
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/lifecycle-lib.sh"
 command -v curl >/dev/null || skip_all "curl is not installed"
-PHYLLOD=${PHYLLOD:-$BUILDDIR/phyllod}
-[ -x "$PHYLLOD" ] || skip_all "phyllod is not built ($PHYLLOD)"
+. "$(dirname "$0")/phyllod-lib.sh"
 N=${PHYLLOME_CYCLES:-20}
 [ "$N" -ge 10 ] || { echo "Bail out! PHYLLOME_CYCLES must be at least 10"; exit 1; }
 lc_new_home
 S=$PHYLLOME_HOME/phyllod.sock
 
-coproc PD { exec "$PHYLLOD" 2>&1; }
-PD_PID=$PD_PID
-tap_own_pid "$PD_PID"
-exec {pdfd}<&"${PD[0]}"
-read -r -t 10 -u "$pdfd" line
-ok $? "phyllod serves: $line"
-cat <&"$pdfd" >>"$PHYLLOME_HOME/phyllod.log" &
-exec {pdfd}<&-
+pd_start
+ok $? "phyllod serves: $PD_LINE"
 
 post() { curl -s --max-time 60 --unix-socket "$S" -X POST -H 'Content-Type: application/json' \
            --data-binary "$2" -o /dev/null -w '%{http_code}' "http://localhost$1"; }

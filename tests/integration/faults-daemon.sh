@@ -12,8 +12,7 @@ set -u
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/lifecycle-lib.sh"
 command -v curl >/dev/null || skip_all "curl is not installed"
-PHYLLOD=${PHYLLOD:-$BUILDDIR/phyllod}
-[ -x "$PHYLLOD" ] || skip_all "phyllod is not built ($PHYLLOD)"
+. "$(dirname "$0")/phyllod-lib.sh"
 lc_new_home
 S=$PHYLLOME_HOME/phyllod.sock
 V=$PHYLLOME_HOME/vms
@@ -21,18 +20,6 @@ delays="0 0.02 0.08 0.2"
 # The checks read the files directly, never through a (possibly dead) daemon.
 direct() { PHYLLOME_NO_DAEMON=1 "$PHYLLO" "$@"; }
 
-# Starts phyllod; returns once it said it serves (its first stderr line).
-pd_start() {
-  coproc PD { exec "$PHYLLOD" 2>&1; }
-  PD_PID=$PD_PID
-  tap_own_pid "$PD_PID"
-  local line fd
-  exec {fd}<&"${PD[0]}"
-  read -r -t 10 -u "$fd" line
-  cat <&"$fd" >>"$PHYLLOME_HOME/phyllod.log" &
-  exec {fd}<&-
-  [[ $line == "phyllod: serving "* ]]
-}
 # req_kill DELAY METHOD PATH [BODY]: sends the request, kill -9 of phyllod
 # DELAY s later; then waits for the helpers phyllod had started (qemu-img),
 # so that none of their writes lands after the checks.

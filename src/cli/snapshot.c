@@ -28,22 +28,28 @@ static int operands(int argc, char **argv, const char *usage, const char *long1,
         return 0;
 }
 
-int cmd_snapshot_create(struct cli_ctx *ctx, int argc, char **argv) {
+/* create and delete: NAME SNAP, the disks opened with their keys. */
+typedef int (*snap_fn)(const char *home, const char *name, const char *snap, const char *qemu_img, phy_error *err);
+static int snapshot_op(struct cli_ctx *ctx, int argc, char **argv, const char *usage, snap_fn fn, const char *done) {
         const char *home;
-        int st = operands(argc, argv, create_usage, NULL, NULL, 2);
+        int st = operands(argc, argv, usage, NULL, NULL, 2);
         if (st || cli_home(ctx, &home) < 0)
                 return st ? st : 1;
         phy_error err = { 0 };
         bool keys = false;
         if ((st = cli_keys_unlock(ctx, argv[optind], false, &keys)))
                 return st;
-        int r = store_snapshot_create(home, argv[optind], argv[optind + 1], NULL, &err);
+        int r = fn(home, argv[optind], argv[optind + 1], NULL, &err);
         if (keys)
                 cli_keys_forget(ctx, argv[optind]);
         if (r < 0)
                 return cli_fail(&err);
-        printf("created snapshot '%s' of VM '%s'\n", argv[optind + 1], argv[optind]);
+        printf("%s snapshot '%s' of VM '%s'\n", done, argv[optind + 1], argv[optind]);
         return 0;
+}
+
+int cmd_snapshot_create(struct cli_ctx *ctx, int argc, char **argv) {
+        return snapshot_op(ctx, argc, argv, create_usage, store_snapshot_create, "created");
 }
 
 int cmd_snapshot_list(struct cli_ctx *ctx, int argc, char **argv) {
@@ -104,19 +110,5 @@ int cmd_snapshot_revert(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cmd_snapshot_delete(struct cli_ctx *ctx, int argc, char **argv) {
-        const char *home;
-        int st = operands(argc, argv, delete_usage, NULL, NULL, 2);
-        if (st || cli_home(ctx, &home) < 0)
-                return st ? st : 1;
-        phy_error err = { 0 };
-        bool keys = false;
-        if ((st = cli_keys_unlock(ctx, argv[optind], false, &keys)))
-                return st;
-        int r = store_snapshot_delete(home, argv[optind], argv[optind + 1], NULL, &err);
-        if (keys)
-                cli_keys_forget(ctx, argv[optind]);
-        if (r < 0)
-                return cli_fail(&err);
-        printf("deleted snapshot '%s' of VM '%s'\n", argv[optind + 1], argv[optind]);
-        return 0;
+        return snapshot_op(ctx, argc, argv, delete_usage, store_snapshot_delete, "deleted");
 }

@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "net/net.h"
+#include "replay.h"
 #include "tap.h"
 #include "vm/vm.h"
 
@@ -238,32 +239,13 @@ static void agent_run(char *script) {
         _exit(0);
 }
 
-static int agent_replay(const char *name, pid_t *ret_pid) {
-        _cleanup_free_ char *path = NULL, *script = NULL;
-        if (asprintf(&path, "%s/fixtures/qmp/%s", tap_srcdir(), name) < 0 || file_read_all(path, 0, &script, NULL) < 0)
-                return -1;
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-                return -1;
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid < 0)
-                return -1;
-        if (pid == 0) {
-                close(sv[0]);
-                agent_fd = sv[1];
-                agent_run(script);
-        }
-        close(sv[1]);
-        *ret_pid = pid;
-        return sv[0];
+static void agent_main(int fd, char *script) {
+        agent_fd = fd;
+        agent_run(script);
 }
 
-static bool agent_replay_end(pid_t pid) {
-        int st = 0;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                ;
-        return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+static int agent_replay(const char *name, pid_t *ret_pid) {
+        return replay_start_with(name, agent_main, ret_pid);
 }
 
 static void test_agent(void) {
@@ -274,7 +256,7 @@ static void test_agent(void) {
         is_int(net_agent_interfaces_fd(fd, 5000, &ifs, &err), 0, "agent: interfaces after a sync past stale replies");
         if (err.message[0])
                 printf("# %s\n", err.message);
-        ok(agent_replay_end(pid), "agent: the client sent what the agent expects (0xFF, sync, the command)");
+        ok(replay_end(pid), "agent: the client sent what the agent expects (0xFF, sync, the command)");
         is_int(ifs ? (int) json_object_array_length(ifs) : -1, 3, "agent: three interfaces, the stale reply ignored");
         json_object *eth0 = ifs ? json_object_array_get_idx(ifs, 1) : NULL;
         is_str(eth0 ? json_object_get_string(json_object_object_get(eth0, "name")) : NULL, "eth0", "agent: eth0");
@@ -292,7 +274,7 @@ static void test_agent(void) {
         fd = agent_replay("qga-error.txt", &pid);
         is_int(net_agent_interfaces_fd(fd, 5000, &ifs, &err), -EREMOTEIO, "agent: a refused command fails");
         ok(strstr(err.message, "has been disabled") != NULL, "agent: with the agent's words: %s", err.message);
-        agent_replay_end(pid);
+        replay_end(pid);
         phy_error_clear(&err);
 
         fd = agent_replay("qga-silent.txt", &pid);
@@ -302,7 +284,7 @@ static void test_agent(void) {
         clock_gettime(CLOCK_MONOTONIC, &t1);
         long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
         ok(ms >= 250 && ms < 3000, "agent: at its timeout (%ld ms)", ms);
-        agent_replay_end(pid);
+        replay_end(pid);
 }
 
 static long ms_since(const struct timespec *t0) {
@@ -319,25 +301,25 @@ static void test_agent_control(void) {
         int fd = agent_replay("qga-shutdown.txt", &pid);
         is_int(net_agent_shutdown_fd(fd, "powerdown", 5000, &err), 0, "agent shutdown: no reply, the next sync "
                "answered: taken");
-        ok(agent_replay_end(pid), "agent shutdown: sync, guest-shutdown powerdown, then a second sync");
+        ok(replay_end(pid), "agent shutdown: sync, guest-shutdown powerdown, then a second sync");
 
         fd = agent_replay("qga-shutdown-gone.txt", &pid);
         is_int(net_agent_shutdown_fd(fd, NULL, 5000, &err), 0, "agent shutdown: the channel closing is taken");
-        ok(agent_replay_end(pid), "agent shutdown: NULL mode is powerdown");
+        ok(replay_end(pid), "agent shutdown: NULL mode is powerdown");
 
         fd = agent_replay("qga-shutdown-silent.txt", &pid);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         is_int(net_agent_shutdown_fd(fd, "powerdown", 300, &err), 0, "agent shutdown: silence after it is taken");
         long ms = ms_since(&t0);
         ok(ms >= 250 && ms < 3000, "agent shutdown: at the timeout (%ld ms)", ms);
-        agent_replay_end(pid);
+        replay_end(pid);
 
         fd = agent_replay("qga-shutdown-refused.txt", &pid);
         is_int(net_agent_shutdown_fd(fd, "powerdown", 5000, &err), -EREMOTEIO, "agent shutdown: an error reply is "
                "a refusal");
         ok(strstr(err.message, "failed to shutdown") != NULL, "agent shutdown: with the agent's words: %s",
            err.message);
-        agent_replay_end(pid);
+        replay_end(pid);
         phy_error_clear(&err);
 
         int sv[2];
@@ -351,25 +333,25 @@ static void test_agent_control(void) {
         clock_gettime(CLOCK_MONOTONIC, &t0);
         is_int(net_agent_shutdown_fd(fd, "powerdown", 5000, &err), 0, "agent shutdown again");
         ok(ms_since(&t0) < 2000, "agent shutdown: taken as soon as the sync answers, not at the timeout");
-        agent_replay_end(pid);
+        replay_end(pid);
 
         fd = agent_replay("qga-fsfreeze.txt", &pid);
         is_int(net_agent_fsfreeze_fd(fd, 5000, &err), 2, "agent fsfreeze: the count of frozen filesystems");
-        ok(agent_replay_end(pid), "agent fsfreeze: sync, then guest-fsfreeze-freeze");
+        ok(replay_end(pid), "agent fsfreeze: sync, then guest-fsfreeze-freeze");
         fd = agent_replay("qga-fsthaw.txt", &pid);
         is_int(net_agent_fsthaw_fd(fd, 5000, &err), 2, "agent fsthaw: the count of thawed filesystems");
-        ok(agent_replay_end(pid), "agent fsthaw: sync, then guest-fsfreeze-thaw");
+        ok(replay_end(pid), "agent fsthaw: sync, then guest-fsfreeze-thaw");
 
         fd = agent_replay("qga-fsfreeze-error.txt", &pid);
         is_int(net_agent_fsfreeze_fd(fd, 5000, &err), -EREMOTEIO, "agent fsfreeze: a refused freeze fails");
         ok(strstr(err.message, "Operation not supported") != NULL, "agent fsfreeze: with the agent's words: %s",
            err.message);
-        ok(agent_replay_end(pid), "agent fsfreeze: a thaw was still sent after the refused freeze");
+        ok(replay_end(pid), "agent fsfreeze: a thaw was still sent after the refused freeze");
         phy_error_clear(&err);
 
         fd = agent_replay("qga-silent.txt", &pid);
         is_int(net_agent_fsfreeze_fd(fd, 300, &err), -ETIMEDOUT, "agent fsfreeze: no agent times out");
-        agent_replay_end(pid);
+        replay_end(pid);
         phy_error_clear(&err);
 }
 

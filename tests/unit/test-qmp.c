@@ -20,6 +20,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "qemu/qmp.h"
+#include "replay.h"
 
 extern char **environ;
 
@@ -139,37 +140,14 @@ static void srv_run(char *script) {
         _exit(0);
 }
 
-/* Starts the fake server for a fixture; returns the client's socket end. */
-static int replay_start(const char *name, pid_t *ret_pid) {
-        _cleanup_free_ char *path = NULL, *script = NULL;
-        if (asprintf(&path, "%s/fixtures/qmp/%s", tap_srcdir(), name) < 0 ||
-            file_read_all(path, 0, &script, NULL) < 0) {
-                printf("# cannot read fixture '%s'\n", path ? path : name);
-                return -1;
-        }
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-                return -1;
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid < 0)
-                return -1;
-        if (pid == 0) {
-                close(sv[0]);
-                srv_fd = sv[1];
-                srv_run(script);
-        }
-        close(sv[1]);
-        *ret_pid = pid;
-        return sv[0];
+static void srv_main(int fd, char *script) {
+        srv_fd = fd;
+        srv_run(script);
 }
 
-/* Reaps the fake server; true when it saw every client line it expected. */
-static bool replay_end(pid_t pid) {
-        int st = 0;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                ;
-        return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+/* Starts the fake server for a fixture; returns the client's socket end. */
+static int replay_start(const char *name, pid_t *ret_pid) {
+        return replay_start_with(name, srv_main, ret_pid);
 }
 
 static const char *event_name(json_object *ev) {

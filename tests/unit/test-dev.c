@@ -8,12 +8,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "tap.h"
+#include "fixture.h"
 #include "cleanup.h"
 #include "fileio.h"
 #include "dev/dev.h"
@@ -23,64 +23,21 @@
 #include "run/run.h"
 #include "vm/vm.h"
 
-extern char **environ;
-
-static char *fixture(const char *name) {
-        char *p = NULL;
-        if (asprintf(&p, "%s/fixtures/host/%s", tap_srcdir(), name) < 0)
-                abort();
-        return p;
-}
-
-static int run_argv(char *const argv[]) {
-        pid_t pid;
-        int st;
-        if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) != 0 || waitpid(pid, &st, 0) < 0)
-                return -1;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void put(const char *root, const char *rel, const char *text) {
-        _cleanup_free_ char *p = root_path(root, rel);
-        _cleanup_free_ char *dir = strdup(p);
-        *strrchr(dir, '/') = '\0';
-        mkdir_p(dir, 0755);
-        FILE *f = fopen(p, "we");
-        if (!f)
-                abort();
-        fputs(text, f);
-        fclose(f);
-}
-
-static char *get(const char *root, const char *rel) {
-        char *v = NULL;
-        if (root_read_attr(root, rel, &v) < 0)
-                return strdup("(missing)");
-        return v;
-}
 
 /* A temporary copy of a fixture with the kernel's write-only attributes. */
 static char *temp_copy(const char *name) {
-        char tmpl[] = "/tmp/phyllome-test-dev-XXXXXX";
-        if (!mkdtemp(tmpl))
-                abort();
-        _cleanup_free_ char *src = fixture(name), *srcdot = NULL;
-        if (asprintf(&srcdot, "%s/.", src) < 0)
-                abort();
-        char *argv[] = { "cp", "-a", srcdot, tmpl, NULL };
-        if (run_argv(argv) != 0)
-                abort();
+        _cleanup_free_ char *tmpl = fixture_copy(name, "/tmp/phyllome-test-dev");
         static const char *const drivers[] = { "nvidia", "snd_hda_intel", "vfio-pci", "i915", "nvme", "xhci_hcd" };
         for (size_t i = 0; i < ELEMENTSOF(drivers); i++) {
                 _cleanup_free_ char *b = NULL, *u = NULL;
                 asprintf(&b, "/sys/bus/pci/drivers/%s/bind", drivers[i]);
                 asprintf(&u, "/sys/bus/pci/drivers/%s/unbind", drivers[i]);
-                put(tmpl, b, "");
-                put(tmpl, u, "");
+                fixture_put(tmpl, b, "");
+                fixture_put(tmpl, u, "");
         }
-        put(tmpl, "/sys/bus/pci/drivers_probe", "");
-        put(tmpl, "/sys/bus/pci/devices/0000:00:02.0/mdev_supported_types/i915-GVTg_V5_4/create", "");
-        put(tmpl, "/sys/bus/pci/devices/0000:00:02.0/mdev_supported_types/i915-GVTg_V5_8/create", "");
+        fixture_put(tmpl, "/sys/bus/pci/drivers_probe", "");
+        fixture_put(tmpl, "/sys/bus/pci/devices/0000:00:02.0/mdev_supported_types/i915-GVTg_V5_4/create", "");
+        fixture_put(tmpl, "/sys/bus/pci/devices/0000:00:02.0/mdev_supported_types/i915-GVTg_V5_8/create", "");
         _cleanup_free_ char *devs = root_path(tmpl, "/sys/bus/pci/devices");
         DIR *d = opendir(devs);
         for (struct dirent *de; d && (de = readdir(d));) {
@@ -88,11 +45,11 @@ static char *temp_copy(const char *name) {
                 if (de->d_name[0] == '.')
                         continue;
                 asprintf(&o, "/sys/bus/pci/devices/%s/driver_override", de->d_name);
-                put(tmpl, o, "");
+                fixture_put(tmpl, o, "");
         }
         if (d)
                 closedir(d);
-        return strdup(tmpl);
+        return TAKE_PTR(tmpl);
 }
 
 static void rm_tree(char *root) {
@@ -147,7 +104,7 @@ static int fake_kernel(const char *root, const char *path, const char *value, vo
                 if (cur)
                         return -EBUSY;
                 asprintf(&rel, "/sys/bus/pci/devices/%s/driver_override", value);
-                ovr = get(root, rel);
+                ovr = fixture_get(root, rel);
                 if (ovr[0] && strcmp(ovr, drv) != 0)
                         return -EINVAL;  /* driver_override restricts which driver may bind */
                 return link_driver(root, value, drv);
@@ -155,22 +112,22 @@ static int fake_kernel(const char *root, const char *path, const char *value, vo
         if (strcmp(path, "/sys/bus/pci/drivers_probe") == 0) {
                 _cleanup_free_ char *cur = dev_pci_driver(root, value), *rel = NULL, *ovr = NULL;
                 asprintf(&rel, "/sys/bus/pci/devices/%s/driver_override", value);
-                ovr = get(root, rel);
+                ovr = fixture_get(root, rel);
                 return !cur && ovr[0] ? link_driver(root, value, ovr) : 0;
         }
         if (ends_with(path, "/create") &&
             sscanf(path, "/sys/bus/pci/devices/%15[^/]/mdev_supported_types/%63[^/]/create", parent, type) == 2) {
                 _cleanup_free_ char *dir = NULL, *avail_rel = NULL, *avail = NULL;
                 asprintf(&dir, "/sys/bus/mdev/devices/%s/remove", value);
-                put(root, dir, "");
+                fixture_put(root, dir, "");
                 asprintf(&avail_rel, "/sys/bus/pci/devices/%s/mdev_supported_types/%s/available_instances", parent, type);
-                avail = get(root, avail_rel);
+                avail = fixture_get(root, avail_rel);
                 char n[32];
                 unsigned long long left = 0;
                 if (parse_uint(avail, 1000, &left) < 0 || left == 0)
                         return -ENOSPC;
                 snprintf(n, sizeof n, "%llu\n", left - 1);
-                put(root, avail_rel, n);
+                fixture_put(root, avail_rel, n);
                 return 0;
         }
         if (ends_with(path, "/remove") && sscanf(path, "/sys/bus/mdev/devices/%36[^/]/remove", type) == 1) {
@@ -188,13 +145,13 @@ static int fake_kernel(const char *root, const char *path, const char *value, vo
                         _cleanup_free_ char *vf = NULL, *rel = NULL, *p = NULL, *t = NULL, *g = NULL, *gl = NULL;
                         asprintf(&vf, "%.11s%u", parent, i + 1);
                         asprintf(&rel, "/sys/bus/pci/devices/%s/class", vf);
-                        put(root, rel, "0x030000\n");
+                        fixture_put(root, rel, "0x030000\n");
                         free(rel);
                         asprintf(&rel, "/sys/bus/pci/devices/%s/driver_override", vf);
-                        put(root, rel, "");
+                        fixture_put(root, rel, "");
                         free(rel);
                         asprintf(&rel, "/sys/kernel/iommu_groups/%u/devices/%s", 20 + i, vf);
-                        put(root, rel, "");  /* replaced by the link below */
+                        fixture_put(root, rel, "");  /* replaced by the link below */
                         p = root_path(root, rel);
                         unlink(p);
                         asprintf(&t, "../../../../bus/pci/devices/%s", vf);
@@ -218,7 +175,7 @@ static int fake_kernel(const char *root, const char *path, const char *value, vo
 }
 
 static void test_attach_plans(void) {
-        _cleanup_free_ char *intel = fixture("intel-desktop-iommu"), *amd = fixture("amd-laptop-shared-group");
+        _cleanup_free_ char *intel = fixture_path("intel-desktop-iommu"), *amd = fixture_path("amd-laptop-shared-group");
         phy_error err = { 0 };
         _cleanup_strv_ strv add = { 0 }, none = { 0 };
         struct dev_attach_opts o = { .attached = &none };
@@ -271,7 +228,7 @@ static void test_attach_plans(void) {
 
         r = dev_pci_attach_plan(intel, "0000:09:00.0", &o, &add, &err);
         is_int(r, -ENODEV, "no such device");
-        _cleanup_free_ char *off = fixture("amd-laptop-iommu-off");
+        _cleanup_free_ char *off = fixture_path("amd-laptop-iommu-off");
         r = dev_pci_attach_plan(off, "0000:01:00.0", &o, &add, &err);
         ok(r == -ENODEV && strstr(err.message, "no IOMMU group"), "IOMMU off: %s", err.message);
 }
@@ -332,7 +289,7 @@ static void test_sysfs_plan(void) {
         d1 = dev_pci_driver(root, "0000:01:00.1");
         is_str(d0, "nvidia", "GPU back on nvidia");
         is_str(d1, "snd_hda_intel", "audio back on snd_hda_intel");
-        _cleanup_free_ char *ovr = get(root, "/sys/bus/pci/devices/0000:01:00.0/driver_override");
+        _cleanup_free_ char *ovr = fixture_get(root, "/sys/bus/pci/devices/0000:01:00.0/driver_override");
         is_str(ovr, "", "driver_override cleared");
         ok(access(st, F_OK) < 0, "the state file is gone after a full give-back");
         is_int(dev_passthrough_restore(root, rd, fake_kernel, &k2, &err), 0, "restore without state: nothing to do");
@@ -359,7 +316,7 @@ static void test_sysfs_plan(void) {
         is_str(d0, "nvidia", "GPU back on nvidia after the retry");
 
         /* The state file is size-checked and parsed strictly. */
-        put(root, "/run-vm/devices.state", "0000:01:00.0 ../../evil\n");
+        fixture_put(root, "/run-vm/devices.state", "0000:01:00.0 ../../evil\n");
         strv a = { 0 }, dd = { 0 };
         ok(dev_state_load(rd, &a, &dd, &err) == -EINVAL, "a damaged state file is refused: %s", err.message);
         rm_tree(root);
@@ -376,7 +333,7 @@ static void test_mdev_sriov(void) {
         const char *uuid = "4b20d080-1b54-4048-85b3-a6a62d165c01";
         struct kernel k = { 0 };
         is_int(dev_mdev_create(root, "0000:00:02.0", "i915-GVTg_V5_4", uuid, fake_kernel, &k, &err), 0, "mdev create");
-        _cleanup_free_ char *created = get(root, "/sys/bus/pci/devices/0000:00:02.0/mdev_supported_types/i915-GVTg_V5_4/create");
+        _cleanup_free_ char *created = fixture_get(root, "/sys/bus/pci/devices/0000:00:02.0/mdev_supported_types/i915-GVTg_V5_4/create");
         is_str(created, uuid, "the UUID was written to create");
         ok(root_exists(root, "/sys/bus/mdev/devices/4b20d080-1b54-4048-85b3-a6a62d165c01"), "the mdev exists");
         is_int(dev_mdev_create(root, "0000:00:02.0", "i915-GVTg_V5_4", "4b20d080-1b54-4048-85b3-a6a62d165c02",
@@ -397,7 +354,7 @@ static void test_mdev_sriov(void) {
 
         /* SR-IOV: enable two VFs, they appear, one can be attached. */
         is_int(dev_sriov_set(root, "0000:00:02.0", 2, fake_kernel, &k, &err), 0, "sriov_numvfs := 2");
-        _cleanup_free_ char *nv = get(root, "/sys/bus/pci/devices/0000:00:02.0/sriov_numvfs");
+        _cleanup_free_ char *nv = fixture_get(root, "/sys/bus/pci/devices/0000:00:02.0/sriov_numvfs");
         is_str(nv, "2", "written");
         _cleanup_strv_ strv vfs = { 0 }, add = { 0 }, none = { 0 };
         is_int(dev_sriov_vfs(root, "0000:00:02.0", &vfs, &err), 0, "list VFs");
@@ -422,7 +379,7 @@ static void write_def(const char *home, const char *name, const char *extra) {
         mkdir_p(dir, 0755);
         asprintf(&text, "[vm]\nname = %s\nprofile = linux\n\n[memory]\nsize = 128M\n\n[firmware]\ntype = bios\n\n"
                  "[display]\ntype = none\n\n%s", name, extra);
-        put("/", conf, text);
+        fixture_put("/", conf, text);
 }
 
 /*
@@ -479,14 +436,14 @@ static void test_start_gives_back(void) {
          * stands for both; the state the monitor had recorded is left. */
         link_driver(root, "0000:01:00.0", NULL);
         link_driver(root, "0000:01:00.0", "vfio-pci");
-        put(root, "/sys/bus/pci/devices/0000:01:00.0/driver_override", "vfio-pci\n");
+        fixture_put(root, "/sys/bus/pci/devices/0000:01:00.0/driver_override", "vfio-pci\n");
         _cleanup_strv_ strv a = { 0 }, d = { 0 };
         strv_push(&a, "0000:01:00.0");
         strv_push(&d, "nvidia");
         dev_state_save(rd, &a, &d, &err);
         _cleanup_free_ char *rootfile = NULL, *state_json = NULL;
         asprintf(&rootfile, "%s/devices.root", rd);
-        put("/", rootfile, root);
+        fixture_put("/", rootfile, root);
         pid_t dead = fork();
         if (dead == 0)
                 _exit(0);
@@ -498,15 +455,15 @@ static void test_start_gives_back(void) {
         is_int(run_state_get(home, "pt", &st, &err), 0, "status after the crash");
         is_str(run_state_name(st.state), "crashed", "reported crashed");
         run_state_done(&st);
-        _cleanup_free_ char *ovr = get(root, "/sys/bus/pci/devices/0000:01:00.0/driver_override"),
-                            *unb = get(root, "/sys/bus/pci/drivers/vfio-pci/unbind"),
-                            *bnd = get(root, "/sys/bus/pci/drivers/nvidia/bind");
+        _cleanup_free_ char *ovr = fixture_get(root, "/sys/bus/pci/devices/0000:01:00.0/driver_override"),
+                            *unb = fixture_get(root, "/sys/bus/pci/drivers/vfio-pci/unbind"),
+                            *bnd = fixture_get(root, "/sys/bus/pci/drivers/nvidia/bind");
         ok(strcmp(ovr, "") == 0 && strcmp(unb, "0000:01:00.0") == 0 && strcmp(bnd, "0000:01:00.0") == 0,
            "reconciliation gave the GPU back: override '%s', vfio-pci/unbind '%s', nvidia/bind '%s'", ovr, unb, bnd);
         ok(access(st_path, F_OK) < 0 && access(rootfile, F_OK) < 0, "devices.state and devices.root removed");
 
         /* [tpm] type = passthrough on a host without /dev/tpm0: refused at start. */
-        _cleanup_free_ char *mac = fixture("apple-mac");
+        _cleanup_free_ char *mac = fixture_path("apple-mac");
         write_def(home, "tp", "[tpm]\ntype = passthrough\n");
         struct run_start_opts o2 = { .root = mac, .home = home, .name = "tp" };
         r = run_start(&o2, NULL, &err);
@@ -528,7 +485,7 @@ static void test_usb_tpm_gl(void) {
         is_int(dev_usb_host_opts("3-1.4", "usb2", &b, &err), 0, "usb-host by port");
         is_str(b, "usb-host,id=usb2,bus=usb0.0,hostbus=3,hostport=1.4", "hostbus/hostport");
 
-        _cleanup_free_ char *intel = fixture("intel-desktop-iommu"), *mac = fixture("apple-mac");
+        _cleanup_free_ char *intel = fixture_path("intel-desktop-iommu"), *mac = fixture_path("apple-mac");
         is_int(dev_tpm_passthrough_check(intel, &err), 0, "intel has /dev/tpm0");
         ok(dev_tpm_passthrough_check(mac, &err) == -ENODEV && strstr(err.message, "does not exist") &&
            strstr(err.message, "emulated"), "mac: TPM passthrough refused: %s", err.message);
@@ -544,7 +501,7 @@ static void test_usb_tpm_gl(void) {
         unsetenv("DISPLAY");
         unsetenv("WAYLAND_DISPLAY");
         char *root = temp_copy("intel-desktop-iommu");
-        put(root, "/dev/dri/renderD128", "");
+        fixture_put(root, "/dev/dri/renderD128", "");
         is_int(dev_gl_modes_probe(root, "/dev/dri/renderD128", &m), 0, "gl probe with a render node");
         ok(m.egl_headless && m.spice_gl && !m.virgl_gtk_sdl && strstr(m.why_not, "no display"),
            "render node, no display: egl-headless and spice gl: %s", m.why_not);

@@ -8,7 +8,6 @@
  * and as nobody: tests/integration/devhelper.sh.
  */
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,13 +16,13 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "fixture.h"
 #include "cleanup.h"
 #include "dev/helper.h"
 #include "dev/single-gpu.h"
 #include "fileio.h"
 #include "host/host.h"
 
-extern char **environ;
 
 static void req(struct dev_helper_request *q, uint32_t op, const char *vm, const char *addr, const char *drv) {
         phy_error e = { 0 };
@@ -153,57 +152,29 @@ static void test_host_conf(void) {
 
 /* ---- the helper's work on a fixture copy ---- */
 
-static int run_argv(char *const argv[]) {
-        pid_t pid;
-        int st;
-        if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) != 0 || waitpid(pid, &st, 0) < 0)
-                return -1;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void put(const char *root, const char *rel, const char *text) {
-        _cleanup_free_ char *p = root_path(root, rel), *dir = strdup(p);
-        *strrchr(dir, '/') = '\0';
-        mkdir_p(dir, 0755);
-        phy_error e = { 0 };
-        if (file_write_atomic(p, text, strlen(text), 0600, &e) < 0)
-                abort();
-}
-
-static char *get(const char *root, const char *rel) {
-        char *v = NULL;
-        if (root_read_attr(root, rel, &v) < 0)
-                return strdup("(missing)");
-        return v;
-}
-
 static char *temp_copy(const char *allow) {
-        char tmpl[] = "/tmp/phyllome-test-devhelper-XXXXXX";
-        if (!mkdtemp(tmpl))
-                abort();
-        _cleanup_free_ char *src = NULL;
-        if (asprintf(&src, "%s/fixtures/host/intel-desktop-iommu/.", tap_srcdir()) < 0)
-                abort();
-        char *argv[] = { "cp", "-a", src, tmpl, NULL };
-        if (run_argv(argv) != 0)
-                abort();
+        _cleanup_free_ char *tmpl = fixture_copy("intel-desktop-iommu", "/tmp/phyllome-test-devhelper");
         static const char *const drivers[] = { "i915", "vfio-pci", "xhci_hcd", "ahci" };
         for (size_t i = 0; i < ELEMENTSOF(drivers); i++) {
                 _cleanup_free_ char *b = NULL, *u = NULL;
                 if (asprintf(&b, "/sys/bus/pci/drivers/%s/bind", drivers[i]) < 0 ||
                     asprintf(&u, "/sys/bus/pci/drivers/%s/unbind", drivers[i]) < 0)
                         abort();
-                put(tmpl, b, "");
-                put(tmpl, u, "");
+                fixture_put(tmpl, b, "");
+                fixture_put(tmpl, u, "");
         }
-        put(tmpl, "/sys/bus/pci/drivers_probe", "");
-        put(tmpl, "/sys/bus/pci/devices/0000:00:02.0/driver_override", "");
-        put(tmpl, "/dev/vfio/2", "");
+        fixture_put(tmpl, "/sys/bus/pci/drivers_probe", "");
+        fixture_put(tmpl, "/sys/bus/pci/devices/0000:00:02.0/driver_override", "");
+        fixture_put(tmpl, "/dev/vfio/2", "");
+        /* As the kernel makes a VFIO group node: root's, 0600. */
+        _cleanup_free_ char *node = root_path(tmpl, "/dev/vfio/2");
+        if (!node || chmod(node, 0600) < 0)
+                abort();
         _cleanup_free_ char *conf = NULL;
         if (asprintf(&conf, "reserve-cpus = 2\n%s", allow) < 0)
                 abort();
-        put(tmpl, "/etc/phyllome/host.conf", conf);
-        return strdup(tmpl);
+        fixture_put(tmpl, "/etc/phyllome/host.conf", conf);
+        return TAKE_PTR(tmpl);
 }
 
 /* The kernel's part: drivers_probe binds to the override, unbind drops the link. */
@@ -250,7 +221,7 @@ static void test_handle(void) {
         ok(strstr(a.message, "0000:00:17.0") && strstr(a.message, "/etc/phyllome/host.conf") &&
            strstr(a.message, "passthrough-allow = 0000:00:17.0 nobody"), "... naming it, host.conf and the line: %s",
            a.message);
-        _cleanup_free_ char *ahci = get(root, "/sys/bus/pci/drivers/ahci/unbind");
+        _cleanup_free_ char *ahci = fixture_get(root, "/sys/bus/pci/drivers/ahci/unbind");
         is_str(ahci, "", "... and nothing was written");
 
         req(&q, DEV_HELPER_TO_VFIO, "vm1", "0000:00:02.0", "");

@@ -15,36 +15,18 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "fixture.h"
 #include "cleanup.h"
 #include "exec.h"
 #include "fileio.h"
 #include "dev/single-gpu.h"
 
 static char *temp_copy(void) {
-        char tmpl[] = "/tmp/phyllome-test-sgpu-XXXXXX";
-        if (!mkdtemp(tmpl))
-                abort();
-        _cleanup_free_ char *src = NULL, *cp = exec_find_in_path("cp");
-        if (asprintf(&src, "%s/fixtures/host/intel-desktop-iommu/.", tap_srcdir()) < 0 || !cp)
-                abort();
-        char *argv[] = { cp, (char *) "-a", src, tmpl, NULL };
-        char errbuf[256];
-        if (exec_run(argv, NULL, errbuf, sizeof errbuf) < 0)
-                abort();
+        char *root = fixture_copy("intel-desktop-iommu", "/tmp/phyllome-test-sgpu");
         /* The write-only attributes a fixture does not hold. */
-        static const char *const files[] = { "/sys/bus/platform/drivers/efi-framebuffer/bind",
-                                             "/sys/bus/platform/drivers/efi-framebuffer/unbind" };
-        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-                _cleanup_free_ char *p = root_path(tmpl, files[i]);
-                if (file_write_atomic(p, "", 0, 0644, NULL) < 0)
-                        abort();
-        }
-        return strdup(tmpl);
-}
-
-static char *attr(const char *root, const char *rel) {
-        char *v = NULL;
-        return root_read_attr(root, rel, &v) < 0 ? strdup("(missing)") : v;
+        fixture_put(root, "/sys/bus/platform/drivers/efi-framebuffer/bind", "");
+        fixture_put(root, "/sys/bus/platform/drivers/efi-framebuffer/unbind", "");
+        return root;
 }
 
 static bool is_link(const char *root, const char *rel) {
@@ -137,14 +119,14 @@ static void test_stop_restore(const char *root) {
                      root) < 0)
                 abort();
         is_str(rec, want, "what was stopped is recorded, with the root");
-        _cleanup_free_ char *b1 = attr(root, "/sys/class/vtconsole/vtcon1/bind");
+        _cleanup_free_ char *b1 = fixture_get(root, "/sys/class/vtconsole/vtcon1/bind");
         is_str(b1, "0", "vtcon1 left the framebuffer");
         ok(!is_link(root, "/sys/devices/platform/efi-framebuffer.0/driver"), "efifb is unbound");
         is_int(k.writes, 2, "two sysfs writes");
 
         is_int(dev_single_gpu_restore_host(rd, kernel, &k, &err), 0, "the host display comes back");
         ok(is_link(root, "/sys/devices/platform/efi-framebuffer.0/driver"), "efifb is bound again");
-        _cleanup_free_ char *b2 = attr(root, "/sys/class/vtconsole/vtcon1/bind");
+        _cleanup_free_ char *b2 = fixture_get(root, "/sys/class/vtconsole/vtcon1/bind");
         is_str(b2, "1", "vtcon1 is on the framebuffer again");
         ok(access(state, F_OK) < 0, "the state is gone once all went back");
         is_int(dev_single_gpu_restore_host(rd, NULL, NULL, &err), 0, "a second restore has nothing to do");
@@ -155,7 +137,7 @@ static void test_stop_restore(const char *root) {
         is_int(r, -EBUSY, "a framebuffer that stays busy fails the stop");
         ok(strstr(err.message, "single-GPU") && strstr(err.message, "efi-framebuffer"),
            "the error says what failed: %s", err.message);
-        _cleanup_free_ char *b3 = attr(root, "/sys/class/vtconsole/vtcon1/bind");
+        _cleanup_free_ char *b3 = fixture_get(root, "/sys/class/vtconsole/vtcon1/bind");
         is_str(b3, "1", "the console was brought back");
         ok(access(state, F_OK) < 0, "and nothing stays recorded");
         phy_error_clear(&err);
@@ -164,7 +146,7 @@ static void test_stop_restore(const char *root) {
          * hook there: the writes land in the fixture's plain files). */
         is_int(dev_single_gpu_stop_host(root, rd, &gpu, kernel, &k, &err), 0, "stopped again");
         is_int(dev_give_back_all_recorded(rd, &err), 0, "the recorded give-back (no PCI state) brings it back");
-        _cleanup_free_ char *bound = attr(root, "/sys/bus/platform/drivers/efi-framebuffer/bind");
+        _cleanup_free_ char *bound = fixture_get(root, "/sys/bus/platform/drivers/efi-framebuffer/bind");
         is_str(bound, "efi-framebuffer.0", "efifb's driver was asked to bind it");
         ok(access(state, F_OK) < 0, "the state is gone");
 

@@ -12,6 +12,12 @@ pkgs=(
   libarchive-dev nettle-dev
   # run: the real QEMU, firmware, TPM emulator, disk tool
   qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools
+  # 3D (virtio-vga-gl / virtio-gpu-gl, --gpu virgl), the gtk and sdl displays,
+  # and PulseAudio sound: QEMU's modules in qemu-system-gui, which
+  # qemu-system-x86 only recommends (a fresh machine lacked them: issue 11)
+  qemu-system-gui
+  # phyllo view: remote-viewer, the SPICE client
+  virt-viewer
   # user networking without slirp's limits (port forwards, no root); virtiofsd ships in qemu-system-common
   passt
   # host check: PCI names
@@ -22,6 +28,8 @@ pkgs=(
   binutils
   # 3D test (display-virgl.sh, ~6 s): virgl on SDL gl=on under Xvfb with Mesa's llvmpipe; bridge test: ip
   xvfb libgl1-mesa-dri libegl1 libgl1 iproute2
+  # scripts/fresh-check: a clean Debian 12 root to run the README in
+  debootstrap
   # proof (issue 8): libFuzzer/ASan runtimes with clang, valgrind memcheck
   clang libclang-rt-14-dev valgrind
 )
@@ -36,5 +44,5 @@ echo "phyllome: installing ${missing[*]}" >&2
 sudo=()
 [ "$(id -u)" -eq 0 ] || sudo=(sudo)
 export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -q
-"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=900 update -q
+"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${missing[@]}"

@@ -257,13 +257,15 @@ root=$tmp/root xroot=$tmp/extras
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,run,tmp,root,var/log,var/run,lib/modules}
 mkdir -p "$xroot"/{sbin,usr/sbin,lib/modules}
 : >"$root/lib/modules/load.list"
-# Modules only phyllome.ext4 loads (tests/guest/init skips them otherwise)
-# go into extras.img; load.list names them all.
+: >"$xroot/lib/modules/extras.list"
+# Modules only phyllome.ext4 loads go into extras.img and are named in its
+# own extras.list, which tests/guest/init reads only for phyllome.ext4;
+# load.list names the modules every boot loads.
 declare -A extra_mod=([ext4]=1 [jbd2]=1 [mbcache]=1 [crc16]=1 [crc32c_generic]=1)
 for m in "${order[@]}"; do
 	rel=${m#kernel/}
-	mroot=$root
-	[[ -n ${extra_mod[$(modname "$m")]:-} ]] && mroot=$xroot
+	mroot=$root list=$root/lib/modules/load.list
+	[[ -n ${extra_mod[$(modname "$m")]:-} ]] && mroot=$xroot list=$xroot/lib/modules/extras.list
 	case $rel in
 	*.ko.xz) dst=${rel%.xz} dec=(xz -dc) ;;
 	*.ko.zst) dst=${rel%.zst} dec=(zstd -dcq) ;;
@@ -272,7 +274,15 @@ for m in "${order[@]}"; do
 	esac
 	mkdir -p "$mroot/lib/modules/$(dirname "$dst")"
 	"${dec[@]}" "$moddir/$m" >"$mroot/lib/modules/$dst"
-	printf '%s\n' "$dst" >>"$root/lib/modules/load.list"
+	printf '%s\n' "$dst" >>"$list"
+done
+# A module every boot loads must not need one that only extras.img carries.
+for m in "${order[@]}"; do
+	[[ -n ${extra_mod[$(modname "$m")]:-} ]] && continue
+	for d in ${deps_of[$(modname "$m")]}; do
+		[[ -z ${extra_mod[$(modname "$d")]:-} ]] ||
+			die "$(modname "$m") needs $(modname "$d"), which only extras.img carries"
+	done
 done
 
 install -m 0755 "$bb" "$root/bin/busybox"

@@ -49,7 +49,9 @@ char *net_virtiofsd_path(void) {
 }
 
 bool net_nic_uses_passt(const struct vm_nic *n) {
-        if (n->mode != VM_NET_USER || n->backend == VM_NETBE_SLIRP)
+        /* An unset mode is user mode (the profile fills it in), so a stopped
+         * VM's definition and the running model give the same answer. */
+        if ((n->mode != VM_NET_USER && n->mode != VM_NET_UNSET) || n->backend == VM_NETBE_SLIRP)
                 return false;
         if (n->backend == VM_NETBE_PASST)
                 return true;

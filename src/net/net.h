@@ -41,7 +41,8 @@ int net_new_macs(struct vm_def *d, phy_error *err);
 char *net_passt_path(void);
 /* virtiofsd: $PHYLLOME_VIRTIOFSD, else /usr/lib/qemu/virtiofsd, /usr/libexec/virtiofsd. */
 char *net_virtiofsd_path(void);
-/* True when NIC n (mode user) will use passt on this host. */
+/* True when NIC n (mode user, or unset: user is the default) will use passt
+ * on this host. */
 bool net_nic_uses_passt(const struct vm_nic *n);
 
 /* A shared directory must exist, be a directory, and be neither / nor

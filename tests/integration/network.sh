@@ -89,6 +89,8 @@ is "$("$PHYLLO" status "$vm" --json | jq -r '.networks[0] | "\(.backend) \(.forw
 "$PHYLLO" net forward remove "$vm" "tcp:$port3:81" >/dev/null
 "$PHYLLO" stop "$vm" --timeout 30 >/dev/null
 ok $? "stop"
+is "$("$PHYLLO" status "$vm" --json | jq -r '.networks[0].backend')" passt \
+  "status of the stopped VM: the backend its next start uses, as while it ran"
 gone=0
 for p in $passt_pid $vfs_pids; do [ -e "/proc/$p" ] && gone=1; done
 ok $gone "passt and virtiofsd end with the VM"

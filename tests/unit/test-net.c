@@ -355,7 +355,36 @@ static void test_agent_control(void) {
         phy_error_clear(&err);
 }
 
+/* The backend status names for a stopped VM (its definition, where a NIC's
+ * mode may be unset) is the one a start uses (the model, mode filled in as
+ * user): passt when there is one, else slirp.  Issue 11: a stopped VM said
+ * slirp while it ran with passt. */
+static void test_backend_stopped(void) {
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        phy_error err = { 0 };
+        is_int(vm_def_parse("vm.conf", "[vm]\nname = b\nprofile = linux\n\n[network net0]\nmac = 52:54:00:00:00:01\n",
+                            &d, &err), 0, "a definition whose NIC has no mode");
+        if (d.n_nics != 1)
+                return;
+        is_int(d.nics[0].mode, VM_NET_UNSET, "its mode is unset in the definition");
+        struct vm_nic user = d.nics[0];
+        user.mode = VM_NET_USER; /* as vm_model_resolve fills it */
+        const char *const passts[] = { "/bin/true", "" };
+        const char *const want[] = { "passt", "slirp" };
+        for (size_t i = 0; i < ELEMENTSOF(passts); i++) {
+                setenv("PHYLLOME_PASST", passts[i], 1);
+                json_object *j = net_nics_to_json(&d);
+                is_str(json_object_get_string(json_object_object_get(json_object_array_get_idx(j, 0), "backend")),
+                       want[i], "stopped, PHYLLOME_PASST='%s': status names %s", passts[i], want[i]);
+                json_object_put(j);
+                is_int(net_nic_uses_passt(&d.nics[0]), net_nic_uses_passt(&user),
+                       "the definition and the model agree on passt (PHYLLOME_PASST='%s')", passts[i]);
+        }
+        unsetenv("PHYLLOME_PASST");
+}
+
 int main(void) {
+        test_backend_stopped();
         test_def_edits();
         test_agent();
         test_agent_control();

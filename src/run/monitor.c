@@ -168,6 +168,19 @@ static void write_all(int fd, const char *buf, size_t n) {
         }
 }
 
+/* "-- start 2026-12-05 19:48:02 --" (local time) opens each run's console
+ * log, so `phyllo logs` shows where the current run begins. */
+static void clog_start_line(struct monitor *m) {
+        char line[64];
+        struct tm tm;
+        time_t now = time(NULL);
+        size_t n = localtime_r(&now, &tm) ? strftime(line, sizeof line, "-- start %Y-%m-%d %H:%M:%S --\n", &tm) : 0;
+        if (n > 0 && m->clog_fd >= 0) {
+                write_all(m->clog_fd, line, n);
+                m->clog_size += n;
+        }
+}
+
 static void client_drop(struct monitor *m, int i) {
         if (m->clients[i] >= 0) {
                 (void) epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->clients[i], NULL);
@@ -683,6 +696,7 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                 report(c->report_fd, 'W', warnings.v[i]);
 
         clog_open(m, true);
+        clog_start_line(m);
         size_t n_keep = 4 + m->net.n_nics + m->net.n_shares;
         _cleanup_free_ int *keep = calloc(n_keep, sizeof *keep);
         if (!keep) {

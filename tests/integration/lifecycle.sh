@@ -133,6 +133,12 @@ lc_wait_log "$b" 'PHYLLOME-GUEST-READY'; ok $? "'$b' booted"
 q=$(lc_field "$b" qemu_pid)
 "$PHYLLO" restart "$b" >/dev/null 2>&1; ok $? "restart"
 q2=$(lc_field "$b" qemu_pid)
+# Each start opens its console log with a start line: logs shows the run
+# before (console.log.1, up to its READY) then this one.
+seq=$("$PHYLLO" logs "$b" | sed -n 's/^\[console\] -- start \([0-9-]* [0-9:]*\) --$/S \1/p; s/^\[console\] PHYLLOME-GUEST-READY$/R/p')
+is "$(cut -c1 <<<"$seq" | tr -d '\n' | cut -c1-3)$(grep -c '^S' <<<"$seq")" "SRS2" \
+  "logs after a restart: two start lines, the earlier run's output between them"
+is "$(grep '^S' <<<"$seq" | sort -c 2>&1; echo $?)" 0 "the start lines are in time order"
 ok $([ "$q2" != "$q" ] && lc_alive "$q2" && ! lc_alive "$q"; echo $?) "restart ran a new QEMU ($q -> $q2)"
 is "$(lc_state "$b")" running "status: running after restart"
 out=$(PATH=/nonexistent "$PHYLLO" view "$b" 2>&1)

@@ -115,10 +115,30 @@ static bool need_device(struct builder *b, const char *type) {
                 return false;
         if (!b->env->caps || qemu_caps_has_device(b->env->caps, type))
                 return true;
+        char why[512];
+        if (qemu_caps_lacks(b->env->caps, b->vm->name, "device", type, why, sizeof why)) {
+                b->r = phy_error_set(b->err, ENOTSUP, "%s", why);
+                return false;
+        }
         b->r = phy_error_set(b->err, ENOTSUP,
                              "VM '%s' needs QEMU device '%s', which '%s' does not provide; "
                              "install a QEMU build with it or change the definition",
                              b->vm->name, type, b->env->caps->binary ? b->env->caps->binary : "qemu");
+        return false;
+}
+
+/* Refuses a -display (gtk, sdl) the QEMU binary lacks: its module is not installed. */
+static bool need_display(struct builder *b, const char *display) {
+        if (b->r < 0)
+                return false;
+        if (!b->env->caps || qemu_caps_has_display(b->env->caps, display))
+                return true;
+        char why[512];
+        if (qemu_caps_lacks(b->env->caps, b->vm->name, "display", display, why, sizeof why))
+                b->r = phy_error_set(b->err, ENOTSUP, "%s", why);
+        else
+                b->r = phy_error_set(b->err, ENOTSUP, "VM '%s' asks for the %s display, which '%s' does not provide",
+                                     b->vm->name, display, b->env->caps->binary ? b->env->caps->binary : "qemu");
         return false;
 }
 
@@ -519,10 +539,12 @@ static void add_display(struct builder *b) {
                 break;
         }
         case VM_DISPLAY_GTK:
-                addf(b, "-display", "gtk%s", gl ? ",gl=on" : "");
+                if (need_display(b, "gtk"))
+                        addf(b, "-display", "gtk%s", gl ? ",gl=on" : "");
                 break;
         case VM_DISPLAY_SDL:
-                addf(b, "-display", "sdl%s", gl ? ",gl=on" : "");
+                if (need_display(b, "sdl"))
+                        addf(b, "-display", "sdl%s", gl ? ",gl=on" : "");
                 break;
         case VM_DISPLAY_VNC:
                 /* Loopback only: a VNC console must never be reachable from the network. */

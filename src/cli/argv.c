@@ -11,6 +11,7 @@
 #include "qemu/argv.h"
 #include "qemu/caps.h"
 #include "qemu/tools.h"
+#include "run/run.h"
 #include "vm/profile.h"
 #include "vm/vm.h"
 
@@ -49,7 +50,7 @@ int cmd_argv(struct cli_ctx *ctx, int argc, char **argv) {
         _cleanup_qemu_caps_ struct qemu_caps caps = { 0 };
         struct qemu_tools tools = { 0 };
         struct host_facts host = { 0 };
-        _cleanup_free_ char *cache = NULL, *vmdir = NULL, *rundir = NULL;
+        _cleanup_free_ char *cache = NULL, *vmdir = NULL, *rundir = NULL, *audio_server = NULL, *audio_why = NULL;
         _cleanup_strv_ strv args = { 0 };
         _cleanup_strv_ strv warnings = { 0 };
         int r;
@@ -82,6 +83,12 @@ int cmd_argv(struct cli_ctx *ctx, int argc, char **argv) {
         env.run_dir = rundir;
         env.paused = paused;
         env.force_tcg = tcg;
+        /* The sound server the start would find (src/run/sound.c). */
+        if ((model.display == VM_DISPLAY_GTK || model.display == VM_DISPLAY_SDL) && model.sound != VM_SOUND_NONE &&
+            (r = run_sound_find(&audio_server, &audio_why, &err)) < 0)
+                goto fail;
+        env.audio_server = audio_server;
+        env.audio_why = audio_why;
         if ((r = qemu_argv_build(&model, &env, &args, &warnings, &err)) < 0)
                 goto fail;
 

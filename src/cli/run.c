@@ -397,6 +397,12 @@ static void status_print(json_object *o, const char *name) {
                 }
                 if (unsupervised)
                         printf("  its monitor ended: QMP still works; 'phyllo stop %s' stops it cleanly\n", name);
+                json_object *snd = NULL;
+                if (json_object_object_get_ex(o, "sound", &snd) && snd) {
+                        const char *why = jstr_of(snd, "why_none");
+                        printf("  sound:       %s%s%s\n", jstr_of(snd, "backend"), strcmp(why, "-") ? ": no sound, " : "",
+                               strcmp(why, "-") ? why : "");
+                }
         }
         bool have_status = json_object_object_get_ex(o, "exit_status", &v) && v;
         int signal = (int) jint_of(o, "exit_signal");

@@ -44,6 +44,7 @@ void host_check_report_done(struct host_check_report *r) {
         }
         free(r->v);
         strv_done(&r->short_of);
+        host_qemu_modules_done(&r->modules);
         *r = (struct host_check_report) { 0 };
 }
 
@@ -453,6 +454,48 @@ static int check_tools(const struct host_facts *h, const struct qemu_tools *t, s
         return k;
 }
 
+/* QEMU's modules, through the root prefix (a fixture tree has its own):
+ * one line for what is there, one per missing module naming its package. */
+static int check_qemu_modules(const struct host_facts *h, struct host_check_report *r) {
+        phy_error e = { 0 };
+        if (host_qemu_modules_scan(h->root, &r->modules, &e) < 0)
+                return -e.code;
+        const struct host_qemu_modules *m = &r->modules;
+        if (!m->dir)
+                return add(r, "qemu.modules", "QEMU modules", HOST_CHECK_INFO,
+                           dfmt("no QEMU module directory (/usr/lib/x86_64-linux-gnu/qemu): QEMU is not installed, "
+                                "or was built without modules"),
+                           NULL);
+        _cleanup_free_ char *found = strv_join(&m->found, ", ");
+        _cleanup_strv_ strv pkgs = { 0 };
+        for (size_t i = 0; i < host_qemu_modules_n; i++)
+                if (strv_contains(&m->missing, host_qemu_modules[i].file) && !strv_contains(&pkgs, host_qemu_modules[i].package) &&
+                    strv_push(&pkgs, host_qemu_modules[i].package) < 0)
+                        return -ENOMEM;
+        _cleanup_free_ char *pkgl = strv_join(&pkgs, " ");
+        _cleanup_free_ char *remedy = NULL;
+        if (!found || !pkgl || (pkgs.n && asprintf(&remedy, "apt-get install %s", pkgl) < 0))
+                return -ENOMEM;
+        int k = add(r, "qemu.modules", "QEMU modules", m->missing.n ? HOST_CHECK_WARN : HOST_CHECK_PASS,
+                    dfmt("%zu of the %zu modules Phyllome uses are in %s%s%s", m->found.n, host_qemu_modules_n, m->dir,
+                         m->found.n ? ": " : "", found),
+                    remedy);
+        for (size_t i = 0; i < host_qemu_modules_n && k >= 0; i++) {
+                const struct host_qemu_module *x = &host_qemu_modules[i];
+                if (!strv_contains(&m->missing, x->file))
+                        continue;
+                char id[96], title[96];
+                _cleanup_free_ char *fix = NULL;
+                snprintf(id, sizeof id, "qemu.module.%s", x->file);
+                snprintf(title, sizeof title, "QEMU module %s", x->file);
+                if (asprintf(&fix, "apt-get install %s", x->package) < 0)
+                        return -ENOMEM;
+                k = add(r, id, title, HOST_CHECK_WARN,
+                        dfmt("not in %s: no %s (package %s)", m->dir, x->feature, x->package), fix);
+        }
+        return k;
+}
+
 static int tier_verdict(const struct host_facts *h, struct host_check_report *r) {
         strv min = { 0 }, rec = { 0 };
         int k = 0;
@@ -501,7 +544,7 @@ int host_check_run(const struct host_facts *h, const struct qemu_tools *tools, s
         int k;
         if ((k = check_cpu(h, &r)) < 0 || (k = check_kvm(h, &r)) < 0 || (k = check_iommu(h, &r)) < 0 ||
             (k = check_system(h, &r)) < 0 || (k = check_gpus(h, &r)) < 0 || (k = check_tools(h, tools, &r)) < 0 ||
-            (k = tier_verdict(h, &r)) < 0)
+            (k = check_qemu_modules(h, &r)) < 0 || (k = tier_verdict(h, &r)) < 0)
                 return phy_error_set(err, k, "cannot run the host check: %s", strerror(-k));
         *ret = r;
         r = (struct host_check_report) { 0 };

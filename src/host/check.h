@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include "error.h"
 #include "host.h"
+#include "qemu-modules.h"
 #include "strv.h"
 
 struct qemu_tools;
@@ -29,6 +30,7 @@ struct host_check_report {
         size_t n;
         enum host_tier tier;
         strv short_of;         /* what the next tier up lacks, one phrase each */
+        struct host_qemu_modules modules;  /* QEMU's modules, read through the root prefix */
 };
 
 /*

@@ -65,6 +65,22 @@ static const char *class_name_of(const struct host_pci_list *l, const char *addr
         return NULL;
 }
 
+static json_object *modules_json(const strv *files) {
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; i < files->n; i++)
+                for (size_t j = 0; j < host_qemu_modules_n; j++) {
+                        const struct host_qemu_module *x = &host_qemu_modules[j];
+                        if (strcmp(x->file, files->v[i]) != 0)
+                                continue;
+                        json_object *o = json_object_new_object();
+                        json_object_object_add(o, "file", json_object_new_string(x->file));
+                        json_object_object_add(o, "package", json_object_new_string(x->package));
+                        json_object_object_add(o, "feature", json_object_new_string(x->feature));
+                        json_object_array_add(a, o);
+                }
+        return a;
+}
+
 json_object *host_check_report_to_json(const struct host_facts *h, const struct host_check_report *rep) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "root", json_object_new_string(h->root));
@@ -88,6 +104,11 @@ json_object *host_check_report_to_json(const struct host_facts *h, const struct 
         json_object_object_add(v, "short_of", so);
         json_object_object_add(o, "verdict", v);
         json_object_object_add(o, "budget", budget_json(h));
+        json_object *qm = json_object_new_object();
+        json_object_object_add(qm, "dir", json_str_or_null(rep->modules.dir));
+        json_object_object_add(qm, "found", modules_json(&rep->modules.found));
+        json_object_object_add(qm, "missing", modules_json(&rep->modules.missing));
+        json_object_object_add(o, "qemu_modules", qm);
         json_object_object_add(o, "facts", facts_json(h));
         return o;
 }

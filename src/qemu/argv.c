@@ -115,10 +115,30 @@ static bool need_device(struct builder *b, const char *type) {
                 return false;
         if (!b->env->caps || qemu_caps_has_device(b->env->caps, type))
                 return true;
+        char why[512];
+        if (qemu_caps_lacks(b->env->caps, b->vm->name, "device", type, why, sizeof why)) {
+                b->r = phy_error_set(b->err, ENOTSUP, "%s", why);
+                return false;
+        }
         b->r = phy_error_set(b->err, ENOTSUP,
                              "VM '%s' needs QEMU device '%s', which '%s' does not provide; "
                              "install a QEMU build with it or change the definition",
                              b->vm->name, type, b->env->caps->binary ? b->env->caps->binary : "qemu");
+        return false;
+}
+
+/* Refuses a -display (gtk, sdl) the QEMU binary lacks: its module is not installed. */
+static bool need_display(struct builder *b, const char *display) {
+        if (b->r < 0)
+                return false;
+        if (!b->env->caps || qemu_caps_has_display(b->env->caps, display))
+                return true;
+        char why[512];
+        if (qemu_caps_lacks(b->env->caps, b->vm->name, "display", display, why, sizeof why))
+                b->r = phy_error_set(b->err, ENOTSUP, "%s", why);
+        else
+                b->r = phy_error_set(b->err, ENOTSUP, "VM '%s' asks for the %s display, which '%s' does not provide",
+                                     b->vm->name, display, b->env->caps->binary ? b->env->caps->binary : "qemu");
         return false;
 }
 
@@ -519,10 +539,12 @@ static void add_display(struct builder *b) {
                 break;
         }
         case VM_DISPLAY_GTK:
-                addf(b, "-display", "gtk%s", gl ? ",gl=on" : "");
+                if (need_display(b, "gtk"))
+                        addf(b, "-display", "gtk%s", gl ? ",gl=on" : "");
                 break;
         case VM_DISPLAY_SDL:
-                addf(b, "-display", "sdl%s", gl ? ",gl=on" : "");
+                if (need_display(b, "sdl"))
+                        addf(b, "-display", "sdl%s", gl ? ",gl=on" : "");
                 break;
         case VM_DISPLAY_VNC:
                 /* Loopback only: a VNC console must never be reachable from the network. */
@@ -576,15 +598,53 @@ static void add_input(struct builder *b) {
         }
 }
 
+const char *qemu_argv_audio(const struct vm_def *vm, const struct qemu_argv_env *env, char *why, size_t len) {
+        if (len)
+                why[0] = '\0';
+        if (vm->sound == VM_SOUND_NONE || vm->sound == VM_SOUND_UNSET)
+                return NULL;
+        /* The audio backend follows the display: SPICE carries sound to its
+         * client; a local window plays through PulseAudio (or PipeWire's
+         * pulse server) when QEMU's user can reach one; headless drops it.
+         * Sound never stops a start: without a way out it plays into none. */
+        const char *want = vm->display == VM_DISPLAY_SPICE ? "spice"
+                         : (vm->display == VM_DISPLAY_GTK || vm->display == VM_DISPLAY_SDL) ? "pa" : NULL;
+        if (!want)
+                return "none";
+        char lack[512];
+        if (env->caps && qemu_caps_lacks(env->caps, vm->name, "audio", want, lack, sizeof lack)) {
+                snprintf(why, len, "%s", lack);
+                return "none";
+        }
+        if (env->caps && !qemu_caps_has_audiodev(env->caps, want)) {
+                snprintf(why, len, "QEMU (%s) has no '%s' audio driver", env->caps->binary ? env->caps->binary : "qemu",
+                         want);
+                return "none";
+        }
+        if (strcmp(want, "pa") == 0 && !env->audio_server) {
+                snprintf(why, len, "%s", env->audio_why ? env->audio_why : "no sound server was looked for");
+                return "none";
+        }
+        return want;
+}
+
 static void add_sound(struct builder *b) {
         const struct vm_def *vm = b->vm;
-        if (vm->sound == VM_SOUND_NONE || vm->sound == VM_SOUND_UNSET)
+        char why[600];
+        const char *backend = qemu_argv_audio(vm, b->env, why, sizeof why);
+        if (!backend)
                 return;
-        /* The audio backend follows the display: SPICE carries sound to its
-         * client; a local window plays through PulseAudio; headless drops it. */
-        const char *backend = vm->display == VM_DISPLAY_SPICE ? "spice"
-                            : (vm->display == VM_DISPLAY_GTK || vm->display == VM_DISPLAY_SDL) ? "pa" : "none";
-        addf(b, "-audiodev", "%s,id=snd0", backend);
+        if (why[0])
+                warn(b, "VM '%s' has no sound (-audiodev none): %s", vm->name, why);
+        if (strcmp(backend, "pa") == 0) {
+                _cleanup_free_ char *server = qemu_opt_escape(b->env->audio_server);
+                if (!server) {
+                        b->r = phy_error_set(b->err, ENOMEM, "out of memory");
+                        return;
+                }
+                addf(b, "-audiodev", "pa,id=snd0,server=unix:%s", server);
+        } else
+                addf(b, "-audiodev", "%s,id=snd0", backend);
         switch (vm->sound) {
         case VM_SOUND_VIRTIO:
                 add_device(b, "virtio-sound-pci", "virtio-sound-pci,id=sound0,audiodev=snd0");
@@ -760,12 +820,14 @@ int qemu_argv_build(const struct vm_def *vm, const struct qemu_argv_env *env, st
         add_boot(&b);
         /* Seccomp: QEMU may not exec, change privileges or scheduling, or use obsolete syscalls. */
         add(&b, "-sandbox");
-        /* A GL window runs Mesa and the window system's client inside QEMU, and
-         * they fork: spawn=deny kills QEMU with SIGSYS at start (SDL/GTK gl=on
-         * with llvmpipe under Xvfb), so that one filter is left out there. */
-        bool local_gl = display_gl(vm) && (vm->display == VM_DISPLAY_GTK || vm->display == VM_DISPLAY_SDL);
-        add(&b, local_gl ? "on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny"
-                         : "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+        /* A window runs the toolkit and the window system's client inside
+         * QEMU, and they fork (GTK and SDL autolaunch a D-Bus session bus
+         * without one; Mesa with gl=on): spawn=deny kills QEMU with SIGSYS
+         * at start (gtk and sdl, with or without gl=on, under Xvfb), so that
+         * one filter is left out there. */
+        bool window = vm->display == VM_DISPLAY_GTK || vm->display == VM_DISPLAY_SDL;
+        add(&b, window ? "on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny"
+                       : "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
         add(&b, "-msg");
         add(&b, "timestamp=on");
         if (env->paused)

@@ -38,6 +38,12 @@ struct qemu_argv_env {
         bool probe_io;
         /* Issue 5 (migration): "-incoming <incoming>" (e.g. "defer") when non-NULL. */
         const char *incoming;
+        /* Issue 11: the sound server the start path found (src/run/sound.c)
+         * for a gtk or sdl window: the PulseAudio socket QEMU's user can
+         * reach (-audiodev pa,server=unix:...), or NULL with audio_why
+         * saying why there is none (-audiodev none and a warning). */
+        const char *audio_server;
+        const char *audio_why;
 };
 
 /* Initialises env with every fd set to -1. */
@@ -47,6 +53,13 @@ void qemu_argv_env_init(struct qemu_argv_env *env);
  * QEMU build lacks was replaced) are appended to ret_warnings when non-NULL. */
 int qemu_argv_build(const struct vm_def *model, const struct qemu_argv_env *env,
                     strv *ret_argv, strv *ret_warnings, phy_error *err);
+
+/* The -audiodev driver the argv uses for the VM's sound device: "spice"
+ * with a SPICE display, "pa" in a gtk/sdl window when env has a sound
+ * server and QEMU has the pa driver, else "none"; NULL when the VM has no
+ * sound device.  When "none" although the display could carry sound, why
+ * (len > 0) gets the reason, else "". */
+const char *qemu_argv_audio(const struct vm_def *vm, const struct qemu_argv_env *env, char *why, size_t len);
 
 /* True when the argv builder will use KVM for this host and QEMU. */
 bool qemu_argv_use_kvm(const struct qemu_argv_env *env);

@@ -15,20 +15,27 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <unistd.h>
 #include <json-c/json.h>
 
 #include "cleanup.h"
+#include "exec.h"
 #include "fileio.h"
+#include "host/qemu-modules.h"
 #include "qmp.h"
 
 extern char **environ;
 
-#define CAPS_FORMAT 1
+/* 2: displays, audiodevs and absent devices; the cache key has the modules. */
+#define CAPS_FORMAT 2
 /* Each QMP query of the probe; -machine none answers in milliseconds. */
 #define PROBE_CMD_TIMEOUT_MS 20000
 /* How long QEMU gets to exit after 'quit' before it is killed. */
 #define PROBE_EXIT_TIMEOUT_MS 10000
+/* QEMU restarted after it died creating a device whose module is missing;
+ * each restart marks one device absent, so this bounds a very broken QEMU. */
+#define PROBE_RESTARTS_MAX 8
 
 /* The devices the VM model may use; their properties are listed so the argv
  * builder can ask for one (e.g. virtio-balloon-pci.free-page-reporting). */
@@ -51,6 +58,9 @@ void qemu_caps_done(struct qemu_caps *c) {
         strv_done(&c->devices);
         strv_done(&c->accels);
         strv_done(&c->props);
+        strv_done(&c->displays);
+        strv_done(&c->audiodevs);
+        strv_done(&c->absent);
         *c = (struct qemu_caps) { 0 };
 }
 
@@ -64,6 +74,49 @@ bool qemu_caps_has_device(const struct qemu_caps *c, const char *type) {
 
 bool qemu_caps_has_accel(const struct qemu_caps *c, const char *accel) {
         return strv_contains(&c->accels, accel);
+}
+
+bool qemu_caps_has_display(const struct qemu_caps *c, const char *display) {
+        return strv_contains(&c->displays, display);
+}
+
+bool qemu_caps_has_audiodev(const struct qemu_caps *c, const char *driver) {
+        return strv_contains(&c->audiodevs, driver);
+}
+
+/* The type an absent device lacks ("virtio-gpu-gl-device"), or NULL. */
+static const char *absent_lacks(const struct qemu_caps *c, const char *type, char *buf, size_t len) {
+        size_t tl = strlen(type);
+        for (size_t i = 0; i < c->absent.n; i++) {
+                const char *a = c->absent.v[i];
+                if (strncmp(a, type, tl) == 0 && a[tl] == ' ' && strcmp(a + tl + 1, "-") != 0) {
+                        snprintf(buf, len, "%s", a + tl + 1);
+                        return buf;
+                }
+        }
+        return NULL;
+}
+
+bool qemu_caps_lacks(const struct qemu_caps *c, const char *vm, const char *kind, const char *name, char *buf,
+                     size_t len) {
+        bool has = strcmp(kind, "device") == 0    ? qemu_caps_has_device(c, name)
+                 : strcmp(kind, "display") == 0 ? qemu_caps_has_display(c, name)
+                 : strcmp(kind, "audio") == 0   ? qemu_caps_has_audiodev(c, name)
+                                                 : true;
+        if (has)
+                return false;
+        /* An absent device names the type it lacks; that type's module is the one to install. */
+        char inner[128];
+        const char *lacks = strcmp(kind, "device") == 0 ? absent_lacks(c, name, inner, sizeof inner) : NULL;
+        const struct host_qemu_module *m = lacks ? host_qemu_module_providing("device", lacks) : NULL;
+        if (!m)
+                m = host_qemu_module_providing(kind, name);
+        if (!m)
+                return false;
+        const char *what = strcmp(kind, "display") == 0 ? "-display " : strcmp(kind, "audio") == 0 ? "-audiodev " : "";
+        snprintf(buf, len, "VM '%s' asks for %s%s (%s), which this QEMU lacks: install %s (QEMU's module %s is not installed)",
+                 vm, what, name, m->feature, m->package, m->file);
+        return true;
 }
 
 bool qemu_caps_has_prop(const struct qemu_caps *c, const char *type, const char *prop) {
@@ -104,6 +157,9 @@ static json_object *caps_to_object(const struct qemu_caps *c) {
         json_object_object_add(o, "accels", strv_to_json(&c->accels));
         json_object_object_add(o, "devices", strv_to_json(&c->devices));
         json_object_object_add(o, "props", strv_to_json(&c->props));
+        json_object_object_add(o, "displays", strv_to_json(&c->displays));
+        json_object_object_add(o, "audiodevs", strv_to_json(&c->audiodevs));
+        json_object_object_add(o, "absent", strv_to_json(&c->absent));
         return o;
 }
 
@@ -156,7 +212,10 @@ static int caps_from_object(const char *path, json_object *o, struct qemu_caps *
         if ((r = json_to_strv(path, o, "machines", &c.machines, err)) < 0 ||
             (r = json_to_strv(path, o, "accels", &c.accels, err)) < 0 ||
             (r = json_to_strv(path, o, "devices", &c.devices, err)) < 0 ||
-            (r = json_to_strv(path, o, "props", &c.props, err)) < 0)
+            (r = json_to_strv(path, o, "props", &c.props, err)) < 0 ||
+            (r = json_to_strv(path, o, "displays", &c.displays, err)) < 0 ||
+            (r = json_to_strv(path, o, "audiodevs", &c.audiodevs, err)) < 0 ||
+            (r = json_to_strv(path, o, "absent", &c.absent, err)) < 0)
                 return r;
         *ret = c;
         c = (struct qemu_caps) { 0 };
@@ -281,23 +340,6 @@ static int query_version(struct qmp *q, struct qemu_caps *c, phy_error *err) {
         return 0;
 }
 
-static int query_all(struct qmp *q, struct qemu_caps *c, phy_error *err) {
-        int r;
-        if ((r = query_version(q, c, err)) < 0 || (r = query_machines(q, c, err)) < 0 ||
-            (r = list_types(q, "device", NULL, &c->devices, err)) < 0 ||
-            (r = list_types(q, "accel", "-accel", &c->accels, err)) < 0)
-                return r;
-        for (size_t i = 0; qemu_caps_probed_devices[i]; i++)
-                if (strv_contains(&c->devices, qemu_caps_probed_devices[i]) &&
-                    (r = list_props(q, qemu_caps_probed_devices[i], &c->props, err)) < 0)
-                        return r;
-        strv_sort(&c->machines);
-        strv_sort(&c->devices);
-        strv_sort(&c->accels);
-        strv_sort(&c->props);
-        return 0;
-}
-
 /* QEMU's stderr, captured in a memfd, for error messages ("" when none). */
 static void read_stderr(int fd, char *buf, size_t len) {
         buf[0] = '\0';
@@ -377,32 +419,145 @@ static int spawn_probe(const char *binary, pid_t *ret_pid, int *ret_qmp, int *re
         return 0;
 }
 
-static int probe_binary(const char *binary, struct qemu_caps *ret, phy_error *err) {
-        pid_t pid = -1;
+/* One QEMU under probe: its pid, QMP connection and stderr. */
+struct session {
+        const char *binary;
+        pid_t pid;
+        struct qmp *q;
+        int errfd;
+};
+
+static int session_start(struct session *s, phy_error *err) {
         int qfd = -1;
-        _cleanup_close_ int errfd = -1;
-        int r = spawn_probe(binary, &pid, &qfd, &errfd, err);
+        s->pid = -1;
+        s->q = NULL;
+        s->errfd = -1;
+        int r = spawn_probe(s->binary, &s->pid, &qfd, &s->errfd, err);
         if (r < 0)
                 return r;
+        return qmp_open_fd(qfd, PROBE_CMD_TIMEOUT_MS, &s->q, err);
+}
 
-        _cleanup_qemu_caps_ struct qemu_caps c = { 0 };
-        struct qmp *q = NULL;
-        r = qmp_open_fd(qfd, PROBE_CMD_TIMEOUT_MS, &q, err);
-        if (r >= 0)
-                r = query_all(q, &c, err);
-        if (r >= 0) {
+/* Ends the session: 'quit' and a grace period when it went well, else at
+ * once (QEMU is ours and stopped with -S).  QEMU's stderr goes to msg. */
+static int session_end(struct session *s, bool ok, char *msg, size_t len, int *ret_status) {
+        if (ok && s->q) {
                 /* QEMU may close the socket before answering 'quit'; the exit
                  * is what counts, so the reply is not required. */
                 phy_error ignored = { 0 };
-                qmp_command(q, "quit", NULL, PROBE_CMD_TIMEOUT_MS, NULL, &ignored);
+                qmp_command(s->q, "quit", NULL, PROBE_CMD_TIMEOUT_MS, NULL, &ignored);
         }
-        qmp_close(q);
-        /* After a failure QEMU gets no grace: it is ours and stopped (-S). */
+        qmp_close(s->q);
+        s->q = NULL;
+        int k = 0;
+        if (s->pid > 0)
+                k = reap_child(s->pid, ok ? PROBE_EXIT_TIMEOUT_MS : 0, ret_status);
+        s->pid = -1;
+        if (msg)
+                read_stderr(s->errfd, msg, len);
+        if (s->errfd >= 0)
+                close(s->errfd);
+        s->errfd = -1;
+        return k;
+}
+
+/* "missing object type 'virtio-gpu-gl-device'" in QEMU's last words: the
+ * type a device needed and QEMU could not load. */
+static void missing_type(const char *msg, char *buf, size_t len) {
+        static const char key[] = "missing object type '";
+        const char *p = strstr(msg, key);
+        snprintf(buf, len, "-");
+        if (!p)
+                return;
+        p += sizeof key - 1;
+        size_t n = strcspn(p, "' ");
+        if (n > 0 && n < len)
+                snprintf(buf, len, "%.*s", (int) n, p);
+}
+
+/* A device QEMU lists but cannot create: out of `devices`, into `absent`. */
+static int mark_absent(struct qemu_caps *c, const char *dev, const char *lacks) {
+        strv_remove(&c->devices, dev);
+        return strv_pushf(&c->absent, "%s %s", dev, lacks);
+}
+
+/* The properties of the probed devices.  Creating a device whose module
+ * needs a missing one kills QEMU ("missing object type ...", the connection
+ * closes): that device is recorded absent, a fresh QEMU takes over, and the
+ * probe goes on with the next device.  An error reply marks it absent too. */
+static int list_all_props(struct session *s, struct qemu_caps *c, phy_error *err) {
+        unsigned restarts = 0;
+        for (size_t i = 0; qemu_caps_probed_devices[i]; i++) {
+                const char *dev = qemu_caps_probed_devices[i];
+                if (!strv_contains(&c->devices, dev))
+                        continue;
+                phy_error e = { 0 };
+                int r = list_props(s->q, dev, &c->props, &e);
+                if (r >= 0)
+                        continue;
+                if (r == -ENODEV || r == -EREMOTEIO) {
+                        if (mark_absent(c, dev, "-") < 0)
+                                return phy_error_set(err, ENOMEM, "out of memory");
+                        continue;
+                }
+                if (r != -ECONNRESET) {
+                        *err = e;
+                        return r;
+                }
+                char msg[512], lacks[128];
+                int status = 0;
+                session_end(s, false, msg, sizeof msg, &status);
+                if (++restarts > PROBE_RESTARTS_MAX) {
+                        *err = e;
+                        if (msg[0])
+                                phy_error_prefix(err, "QEMU said \"%s\"", msg);
+                        return phy_error_prefix(err, "QEMU died %u times while its devices were listed", restarts);
+                }
+                missing_type(msg, lacks, sizeof lacks);
+                if (mark_absent(c, dev, lacks) < 0)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                if ((r = session_start(s, err)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* `binary <option> help`: one name a line after a "...:" header
+ * ("Available display backend types:", "Available audio drivers:"). */
+static int help_list(const char *binary, const char *option, strv *out, phy_error *err) {
+        char *const argv[] = { (char *) binary, (char *) option, (char *) "help", NULL };
+        _cleanup_free_ char *text = NULL;
+        char errbuf[256] = "";
+        int r = exec_run(argv, &text, errbuf, sizeof errbuf);
+        if (r < 0)
+                return phy_error_set(err, -r, "'%s %s help' failed%s%s", binary, option, errbuf[0] ? ": " : "", errbuf);
+        for (char *line = text, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                size_t n = strlen(line);
+                while (n && (line[n - 1] == ' ' || line[n - 1] == '\r'))
+                        line[--n] = '\0';
+                if (n == 0 || line[n - 1] == ':' || strspn(line, "abcdefghijklmnopqrstuvwxyz0123456789-_") != n)
+                        continue;
+                if ((r = strv_add_unique(out, line)) < 0)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+        }
+        return 0;
+}
+
+static int probe_binary(const char *binary, struct qemu_caps *ret, phy_error *err) {
+        _cleanup_qemu_caps_ struct qemu_caps c = { 0 };
+        struct session s = { .binary = binary };
+        int r = session_start(&s, err);
+        if (r >= 0 && (r = query_version(s.q, &c, err)) >= 0 && (r = query_machines(s.q, &c, err)) >= 0 &&
+            (r = list_types(s.q, "device", NULL, &c.devices, err)) >= 0 &&
+            (r = list_types(s.q, "accel", "-accel", &c.accels, err)) >= 0)
+                r = list_all_props(&s, &c, err);
+        char msg[512];
         int status = 0;
-        int k = reap_child(pid, r >= 0 ? PROBE_EXIT_TIMEOUT_MS : 0, &status);
+        int k = session_end(&s, r >= 0, msg, sizeof msg, &status);
         if (r < 0) {
-                char msg[512];
-                read_stderr(errfd, msg, sizeof msg);
                 if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !msg[0])
                         return phy_error_set(err, ENOEXEC, "cannot run '%s' (exit status 127): is it an executable QEMU binary?", binary);
                 if (msg[0])
@@ -410,7 +565,17 @@ static int probe_binary(const char *binary, struct qemu_caps *ret, phy_error *er
                 return phy_error_prefix(err, "probing '%s'", binary);
         }
         if (k < 0)
-                return phy_error_set(err, k, "cannot reap the QEMU probe process %d: %s", (int) pid, strerror(-k));
+                return phy_error_set(err, k, "cannot reap the QEMU probe process: %s", strerror(-k));
+        if ((r = help_list(binary, "-display", &c.displays, err)) < 0 ||
+            (r = help_list(binary, "-audiodev", &c.audiodevs, err)) < 0)
+                return phy_error_prefix(err, "probing '%s'", binary);
+        strv_sort(&c.machines);
+        strv_sort(&c.devices);
+        strv_sort(&c.accels);
+        strv_sort(&c.props);
+        strv_sort(&c.displays);
+        strv_sort(&c.audiodevs);
+        strv_sort(&c.absent);
         c.binary = strdup(binary);
         if (!c.binary)
                 return phy_error_set(err, ENOMEM, "out of memory");
@@ -441,16 +606,74 @@ static char *cache_file(const char *cache_dir, const char *binary) {
         return p;
 }
 
-static bool cache_matches(json_object *o, const char *binary, const struct stat *st) {
+char *qemu_caps_module_dir(const char *binary) {
+        _cleanup_free_ char *real = realpath(binary, NULL);
+        if (!real)
+                return NULL;
+        /* QEMU finds its modules relative to its own executable:
+         * <prefix>/bin/qemu-system-x86_64 -> <prefix>/lib/x86_64-linux-gnu/qemu. */
+        for (int i = 0; i < 2; i++) {
+                char *slash = strrchr(real, '/');
+                if (!slash)
+                        return NULL;
+                *slash = '\0';
+        }
+        return host_qemu_module_dir(real[0] ? real : "/");
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b) {
+        return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static uint64_t fnv(uint64_t h, const void *data, size_t n) {
+        for (const unsigned char *p = data; n--; p++)
+                h = (h ^ *p) * 0x100000001b3ULL;
+        return h;
+}
+
+/* What QEMU's module directories hold (each file's name, size and mtime),
+ * hashed: a module installed or removed (apt-get install qemu-system-gui)
+ * changes what QEMU can do without touching the binary.  The directories
+ * are QEMU's own and $QEMU_MODULE_DIR, as QEMU searches them. */
+static void modules_key(const char *binary, char out[17]) {
+        uint64_t h = 0xcbf29ce484222325ULL;
+        _cleanup_free_ char *own = qemu_caps_module_dir(binary);
+        const char *dirs[] = { getenv("QEMU_MODULE_DIR"), own };
+        for (size_t d = 0; d < ELEMENTSOF(dirs); d++) {
+                if (!dirs[d] || !*dirs[d])
+                        continue;
+                h = fnv(h, dirs[d], strlen(dirs[d]) + 1);
+                struct dirent **names = NULL;
+                int n = scandir(dirs[d], &names, NULL, by_name);
+                for (int i = 0; i < n; i++) {
+                        char rec[512];
+                        struct stat st;
+                        _cleanup_free_ char *p = NULL;
+                        if (asprintf(&p, "%s/%s", dirs[d], names[i]->d_name) >= 0 && stat(p, &st) == 0) {
+                                int len = snprintf(rec, sizeof rec, "%s %lld %lld.%ld", names[i]->d_name,
+                                                   (long long) st.st_size, (long long) st.st_mtim.tv_sec,
+                                                   (long) st.st_mtim.tv_nsec);
+                                h = fnv(h, rec, (size_t) len + 1);
+                        }
+                        free(names[i]);
+                }
+                free(names);
+                if (n < 0)
+                        h = fnv(h, "-", 2);
+        }
+        snprintf(out, 17, "%016llx", (unsigned long long) h);
+}
+
+static bool cache_matches(json_object *o, const char *binary, const struct stat *st, const char *mkey) {
         json_object *sz = NULL, *mt = NULL, *mn = NULL;
-        const char *b = obj_str(o, "binary");
-        return b && strcmp(b, binary) == 0 && json_object_object_get_ex(o, "size", &sz) &&
+        const char *b = obj_str(o, "binary"), *k = obj_str(o, "modules");
+        return b && strcmp(b, binary) == 0 && k && strcmp(k, mkey) == 0 && json_object_object_get_ex(o, "size", &sz) &&
                json_object_object_get_ex(o, "mtime", &mt) && json_object_object_get_ex(o, "mtime_nsec", &mn) &&
                json_object_get_int64(sz) == (int64_t) st->st_size && json_object_get_int64(mt) == (int64_t) st->st_mtim.tv_sec &&
                json_object_get_int64(mn) == (int64_t) st->st_mtim.tv_nsec;
 }
 
-static void cache_store(const char *path, const struct qemu_caps *c, const struct stat *st) {
+static void cache_store(const char *path, const struct qemu_caps *c, const struct stat *st, const char *mkey) {
         _cleanup_free_ char *dir = strdup(path);
         if (!dir)
                 return;
@@ -461,6 +684,7 @@ static void cache_store(const char *path, const struct qemu_caps *c, const struc
         json_object_object_add(o, "size", json_object_new_int64((int64_t) st->st_size));
         json_object_object_add(o, "mtime", json_object_new_int64((int64_t) st->st_mtim.tv_sec));
         json_object_object_add(o, "mtime_nsec", json_object_new_int64((int64_t) st->st_mtim.tv_nsec));
+        json_object_object_add(o, "modules", json_object_new_string(mkey));
         const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
         /* A cache that cannot be written costs a re-probe next time, nothing more. */
         file_write_atomic(path, s, strlen(s), 0600, NULL);
@@ -483,12 +707,14 @@ int qemu_caps_probe_ex(const char *binary, const char *cache_dir, unsigned flags
                 return phy_error_set(err, EACCES, "'%s' is not an executable file; pass a QEMU system emulator", binary);
 
         _cleanup_free_ char *cpath = cache_dir ? cache_file(cache_dir, binary) : NULL;
+        char mkey[17];
+        modules_key(binary, mkey);
         if (cache_dir && !cpath)
                 return phy_error_set(err, ENOMEM, "out of memory");
         if (cpath && !(flags & QEMU_CAPS_REFRESH)) {
                 json_object *o = NULL;
                 /* A missing, stale or damaged entry just means probing again. */
-                if (load_object(cpath, &o, NULL) == 0 && cache_matches(o, binary, &st) &&
+                if (load_object(cpath, &o, NULL) == 0 && cache_matches(o, binary, &st, mkey) &&
                     caps_from_object(cpath, o, ret, NULL) == 0) {
                         json_object_put(o);
                         ret->from_cache = true;
@@ -502,7 +728,7 @@ int qemu_caps_probe_ex(const char *binary, const char *cache_dir, unsigned flags
         if (r < 0)
                 return r;
         if (cpath)
-                cache_store(cpath, &c, &st);
+                cache_store(cpath, &c, &st, mkey);
         *ret = c;
         c = (struct qemu_caps) { 0 };
         return 0;

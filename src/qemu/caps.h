@@ -2,9 +2,16 @@
 #pragma once
 /*
  * What a QEMU binary can do, probed from the binary itself over QMP
- * (query-machines, qom-list-types, device-list-properties, query-accels)
- * and cached per binary (path + size + mtime) as JSON — never parsed from
- * its version string.
+ * (query-machines, qom-list-types, device-list-properties) and from its
+ * -display help and -audiodev help, cached per binary (path + size + mtime
+ * + the contents of its module directory) as JSON — never parsed from its
+ * version string.
+ *
+ * A partial QEMU is normal: Debian ships displays, 3D and audio drivers as
+ * modules, some in packages that are only recommended.  A device QEMU lists
+ * but cannot create (its module is there, one it needs is not: virtio-vga-gl
+ * without hw-display-virtio-gpu-gl.so) is recorded in `absent` and left out
+ * of `devices`; the probe itself never fails for it.
  */
 #include <stdbool.h>
 #include "error.h"
@@ -16,12 +23,16 @@ struct qemu_caps {
         strv devices;           /* every qom type usable with -device */
         strv accels;            /* "tcg", "kvm" as compiled in */
         strv props;             /* "<device>.<property>" for the devices probed */
+        strv displays;          /* -display help: "none", "gtk", "sdl", "egl-headless", ... */
+        strv audiodevs;         /* -audiodev help: "none", "pa", "spice", "alsa", ... */
+        strv absent;            /* "<device> <type it lacks>": listed by QEMU, but creating it failed */
         char *version;          /* informational only, never interpreted */
         bool from_cache;        /* qemu_caps_probe answered from the cache */
 };
 
 /* Probes `binary` (or loads the cache entry under cache_dir when it matches
- * the binary's path, size and mtime).  cache_dir may be NULL (no cache). */
+ * the binary's path, size and mtime and its module directory's listing).
+ * cache_dir may be NULL (no cache). */
 int qemu_caps_probe(const char *binary, const char *cache_dir, struct qemu_caps *ret, phy_error *err);
 /* Flags for qemu_caps_probe_ex. */
 enum {
@@ -44,3 +55,18 @@ bool qemu_caps_has_machine(const struct qemu_caps *c, const char *machine);
 bool qemu_caps_has_device(const struct qemu_caps *c, const char *type);
 bool qemu_caps_has_prop(const struct qemu_caps *c, const char *type, const char *prop);
 bool qemu_caps_has_accel(const struct qemu_caps *c, const char *accel);
+bool qemu_caps_has_display(const struct qemu_caps *c, const char *display);    /* "gtk", "sdl" */
+bool qemu_caps_has_audiodev(const struct qemu_caps *c, const char *driver);    /* "pa", "spice" */
+
+/* When this QEMU lacks kind:name ("device", "display" or "audio") and the
+ * module that brings it is known (src/host/qemu-modules.c): writes
+ * "VM '<vm>' asks for <name> (<feature>), which this QEMU lacks: install
+ * <package> (...)" into buf and returns true.  False when QEMU has it or
+ * no package is known (callers then say it their own way). */
+bool qemu_caps_lacks(const struct qemu_caps *c, const char *vm, const char *kind, const char *name, char *buf,
+                     size_t len);
+
+/* QEMU's module directory for a binary: <prefix>/lib/x86_64-linux-gnu/qemu
+ * (or lib64/qemu, lib/qemu) where the binary is <prefix>/bin/qemu-...,
+ * as QEMU itself finds it.  NULL when there is none. */
+char *qemu_caps_module_dir(const char *binary);

@@ -58,6 +58,7 @@ struct start_ctx {
         struct run_creds creds;
         bool paused, force_tcg;
         const char *incoming;           /* -incoming (migration destination), or NULL */
+        char *audio_server, *audio_why; /* the sound server QEMU's user reaches, or why none (sound.c) */
         int lock_fd;
         int report_fd;          /* pipe to the starting command */
 };
@@ -682,8 +683,15 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
         env.force_tcg = c->force_tcg;
         _cleanup_strv_ strv argv = { 0 };
         _cleanup_strv_ strv warnings = { 0 };
+        env.audio_server = c->audio_server;
+        env.audio_why = c->audio_why;
         if (qemu_argv_build(&c->model, &env, &argv, &warnings, &err) < 0)
                 monitor_fail(m, &err);
+        /* status says where the sound goes, and why nowhere when so. */
+        char audio_why[600];
+        const char *audio = qemu_argv_audio(&c->model, &env, audio_why, sizeof audio_why);
+        m->st.audio = audio ? strdup(audio) : NULL;
+        m->st.audio_why = audio_why[0] ? strdup(audio_why) : NULL;
         /* The monitor's own QMP connection, so that phyllo commands always
          * find qmp.sock free (QEMU serves one client per QMP socket). */
         _cleanup_free_ char *phymon = NULL;
@@ -823,6 +831,8 @@ static void start_ctx_done(struct start_ctx *c) {
         qemu_tools_done(&c->tools);
         if (c->have_caps)
                 qemu_caps_done(&c->caps);
+        free(c->audio_server);
+        free(c->audio_why);
         if (c->lock_fd >= 0)
                 close(c->lock_fd);
 }
@@ -1085,6 +1095,13 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 goto out;
         if ((r = run_creds_get(&c.creds, err)) < 0)
                 goto out;
+        /* Sound never fails a start: a window's sound goes to a server QEMU's
+         * user can reach, else nowhere (-audiodev none) with a warning. */
+        if ((c.model.display == VM_DISPLAY_GTK || c.model.display == VM_DISPLAY_SDL) &&
+            c.model.sound != VM_SOUND_NONE && run_sound_find_for(&c.creds, &c.audio_server, &c.audio_why) < 0) {
+                r = phy_error_set(err, ENOMEM, "out of memory");
+                goto out;
+        }
         run_dir_remove_sockets(c.run_dir);
         if ((r = prepare_files(&c, err)) < 0)
                 goto out;

@@ -30,6 +30,11 @@ int run_creds_get(struct run_creds *ret, phy_error *err);
  * no-new-privileges.  Async-signal-safe; -errno. */
 int run_creds_apply_child(const struct run_creds *c);
 
+/* sound.c: the PulseAudio socket (PulseAudio, or PipeWire's
+ * pipewire-pulse) QEMU can connect to as the user c names: *ret_path, or
+ * NULL and *ret_why (a sentence).  -ENOMEM. */
+int run_sound_find_for(const struct run_creds *c, char **ret_path, char **ret_why);
+
 /* pidfd_open(2) through syscall(2) (glibc 2.36 has no wrapper everywhere). */
 int run_pidfd_open(pid_t pid);
 /* Waits up to timeout_ms for the process behind pidfd to end (poll). */

@@ -49,6 +49,11 @@ struct run_state {
         char guest_event[24];
         char guest_event_reason[40];
         unsigned guest_events;
+        /* Issue 11: the -audiodev driver of this run ("pa", "spice",
+         * "none"), NULL without a sound device; audio_why says why a VM
+         * whose display could carry sound has none. */
+        char *audio;
+        char *audio_why;
 };
 
 void run_state_done(struct run_state *s);
@@ -107,6 +112,12 @@ struct run_start_opts {
          * ("-incoming <incoming>", e.g. "defer"); use with paused. */
         const char *incoming;
 };
+
+/* The sound server QEMU will reach when started now (as the user it runs
+ * as): *ret_path the PulseAudio socket, or NULL and *ret_why saying why
+ * there is none (both malloc'd).  The start does the same before the
+ * argv; 'phyllo argv' too, to print the same command line. */
+int run_sound_find(char **ret_path, char **ret_why, phy_error *err);
 
 /*
  * Starts VM name: takes the lock ("VM 'x' is already running" when held),

@@ -47,7 +47,9 @@ void run_state_done(struct run_state *s) {
                 return;
         free(s->error);
         free(s->log_tail);
-        s->error = s->log_tail = NULL;
+        free(s->audio);
+        free(s->audio_why);
+        s->error = s->log_tail = s->audio = s->audio_why = NULL;
 }
 
 /* The longest file name a socket in the run dir gets. */
@@ -100,6 +102,12 @@ json_object *run_state_to_json(const struct run_state *s) {
         json_object_object_add(o, "exit_signal", json_object_new_int(s->exit_signal));
         json_object_object_add(o, "error", s->error ? json_object_new_string(s->error) : NULL);
         json_object_object_add(o, "log_tail", s->log_tail ? json_object_new_string(s->log_tail) : NULL);
+        if (s->audio) {
+                json_object *a = json_object_new_object();
+                json_object_object_add(a, "backend", json_object_new_string(s->audio));
+                json_object_object_add(a, "why_none", s->audio_why ? json_object_new_string(s->audio_why) : NULL);
+                json_object_object_add(o, "sound", a);
+        }
         if (s->guest_events > 0) {
                 json_object *g = json_object_new_object();
                 json_object_object_add(g, "event", json_object_new_string(s->guest_event));
@@ -186,6 +194,10 @@ int run_state_read_file(const char *path, struct run_state *ret, phy_error *err)
         s.error = get_str(o, "error");
         s.log_tail = get_str(o, "log_tail");
         json_object *g;
+        if (json_object_object_get_ex(o, "sound", &g) && json_object_is_type(g, json_type_object)) {
+                s.audio = get_str(g, "backend");
+                s.audio_why = s.audio ? get_str(g, "why_none") : NULL;
+        }
         if (json_object_object_get_ex(o, "guest_event", &g) && json_object_is_type(g, json_type_object)) {
                 _cleanup_free_ char *what = get_str(g, "event"), *why = get_str(g, "reason");
                 if (what && get_int(g, "count", &v) == 0 && v > 0 && v <= UINT_MAX) {

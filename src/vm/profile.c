@@ -331,11 +331,24 @@ static int check_caps(const struct vm_def *m, const struct qemu_caps *caps, phy_
                 { disk_bus[VM_BUS_SCSI], "virtio-scsi-pci", "a disk with bus = scsi", "virtio" },
                 { disk_bus[VM_BUS_NVME], "nvme", "a disk with bus = nvme", "virtio" },
         };
-        for (size_t i = 0; i < ELEMENTSOF(needs); i++)
-                if (needs[i].when && !strv_contains(&caps->devices, needs[i].device))
-                        return merr(m, err, "%s needs QEMU's device '%s', which %s does not have; use %s instead",
-                                    needs[i].what, needs[i].device,
-                                    caps->binary ? caps->binary : "this QEMU", needs[i].instead);
+        char why[512];
+        for (size_t i = 0; i < ELEMENTSOF(needs); i++) {
+                if (!needs[i].when || strv_contains(&caps->devices, needs[i].device))
+                        continue;
+                /* A module not installed: name the package that brings it. */
+                if (qemu_caps_lacks(caps, m->name, "device", needs[i].device, why, sizeof why))
+                        return merr(m, err, "%s; or use %s instead of %s", why, needs[i].instead, needs[i].what);
+                return merr(m, err, "%s needs QEMU's device '%s', which %s does not have; use %s instead",
+                            needs[i].what, needs[i].device,
+                            caps->binary ? caps->binary : "this QEMU", needs[i].instead);
+        }
+        /* A window needs QEMU's gtk or sdl display (modules in Debian's qemu-system-gui). */
+        const char *window = m->display == VM_DISPLAY_GTK ? "gtk" : m->display == VM_DISPLAY_SDL ? "sdl" : NULL;
+        if (window && qemu_caps_lacks(caps, m->name, "display", window, why, sizeof why))
+                return merr(m, err, "%s; or use [display] type = spice", why);
+        if (window && !qemu_caps_has_display(caps, window))
+                return merr(m, err, "[display] type = %s needs QEMU's %s display, which %s does not have; use spice instead",
+                            window, window, caps->binary ? caps->binary : "this QEMU");
         return 0;
 }
 

@@ -67,6 +67,9 @@ static char *run_case(const char *conf_path, const struct host_facts *host, cons
                 asprintf(&vm_dir, "/home/user/.local/share/phyllome/vms/%s", name);
                 env.vm_dir = vm_dir;
                 env.run_dir = "/run/user/1000/phyllome/vm";
+                /* The start found the desktop user's PulseAudio/PipeWire socket
+                 * (test_audio_choice covers none). */
+                env.audio_server = "/run/user/1000/pulse/native";
                 r = qemu_argv_build(&model, &env, &argv, NULL, &err);
         }
         if (r < 0) {
@@ -106,6 +109,57 @@ static void test_accel_choice(void) {
         ok(!qemu_argv_use_kvm(&env), "svm without a usable /dev/kvm: TCG");
 }
 
+static bool has_arg(const strv *a, const char *s) {
+        return strv_contains(a, s);
+}
+
+/* Issue 11: the sound backend from the display, the server the start found
+ * and QEMU's audio drivers; "none" with a warning rather than a failure. */
+static void test_audio_choice(const struct qemu_caps *full, const struct qemu_caps *nogui) {
+        struct vm_def vm = { .name = "a", .display = VM_DISPLAY_GTK, .sound = VM_SOUND_HDA, .gpu = VM_GPU_STD,
+                             .machine = "q35" };
+        struct qemu_argv_env env;
+        qemu_argv_env_init(&env);
+        env.caps = full;
+        char why[600];
+        env.audio_why = "no PulseAudio or PipeWire server that QEMU's user 'nobody' can reach (looked for /run/pulse/native)";
+        is_str(qemu_argv_audio(&vm, &env, why, sizeof why), "none", "gtk without a server: none");
+        ok(strncmp(why, "no PulseAudio or PipeWire server that QEMU's user 'nobody'", 57) == 0, "and why, from the start path: %s", why);
+        phy_error err = { 0 };
+        _cleanup_strv_ strv a = { 0 }, w = { 0 };
+        ok(qemu_argv_build(&vm, &env, &a, &w, &err) == 0, "the argv builds: %s", err.message);
+        ok(has_arg(&a, "none,id=snd0") && has_arg(&a, "hda-duplex,id=sound0-codec0,bus=sound0.0,audiodev=snd0"),
+           "-audiodev none, the sound device kept");
+        _cleanup_free_ char *wj = strv_join(&w, "\n");
+        ok(wj && strstr(wj, "VM 'a' has no sound (-audiodev none): no PulseAudio or PipeWire server") && w.n >= 1,
+           "one warning says why: %s", wj ? wj : "");
+
+        env.audio_server = "/run/user/1000/pulse/native";
+        is_str(qemu_argv_audio(&vm, &env, why, sizeof why), "pa", "gtk with a server: pa");
+        is_str(why, "", "no reason then");
+        strv_done(&a);
+        strv_done(&w);
+        ok(qemu_argv_build(&vm, &env, &a, &w, &err) == 0 && has_arg(&a, "pa,id=snd0,server=unix:/run/user/1000/pulse/native"),
+           "-audiodev pa with the server found");
+        env.audio_server = "/tmp/a,b/native";
+        strv_done(&a);
+        ok(qemu_argv_build(&vm, &env, &a, NULL, &err) == 0 && has_arg(&a, "pa,id=snd0,server=unix:/tmp/a,,b/native"),
+           "a comma in the socket path is escaped");
+
+        env.caps = nogui;
+        env.audio_server = "/run/user/1000/pulse/native";
+        vm.display = VM_DISPLAY_SDL;
+        is_str(qemu_argv_audio(&vm, &env, why, sizeof why), "none", "QEMU without audio-pa.so: none, even with a server");
+        ok(strstr(why, "asks for -audiodev pa (") && strstr(why, "install qemu-system-gui"), "naming the package: %s", why);
+        vm.display = VM_DISPLAY_SPICE;
+        is_str(qemu_argv_audio(&vm, &env, why, sizeof why), "spice", "SPICE: spice (qemu-system-common has it)");
+        vm.display = VM_DISPLAY_NONE;
+        is_str(qemu_argv_audio(&vm, &env, why, sizeof why), "none", "headless: none");
+        is_str(why, "", "without a warning (nothing could play it)");
+        vm.sound = VM_SOUND_NONE;
+        ok(qemu_argv_audio(&vm, &env, why, sizeof why) == NULL, "no sound device: no -audiodev");
+}
+
 int main(void) {
         test_accel_choice();
         const char *src = tap_srcdir();
@@ -119,6 +173,13 @@ int main(void) {
         struct qemu_caps caps = { 0 };
         if (!ok(qemu_caps_load_file(caps_path, &caps, &err) >= 0, "caps fixture loads: %s", err.message))
                 return tap_done();
+        {
+                _cleanup_free_ char *nogui_path = NULL;
+                asprintf(&nogui_path, "%s/fixtures/caps/qemu-7.2-debian12-nogui.json", src);
+                _cleanup_qemu_caps_ struct qemu_caps nogui = { 0 };
+                if (ok(qemu_caps_load_file(nogui_path, &nogui, &err) >= 0, "nogui caps fixture loads: %s", err.message))
+                        test_audio_choice(&caps, &nogui);
+        }
         /* Fixed tool paths: Debian 12's, so the golden files read like the real thing. */
         struct qemu_tools tools = {
                 .qemu = "/usr/bin/qemu-system-x86_64",

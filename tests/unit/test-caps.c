@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Capabilities probed from the real QEMU into a temporary cache, the cache
- * key (path + size + mtime), the fixture file, and tool/firmware discovery.
+ * key (path + size + mtime + module directory), a partial QEMU (a module
+ * directory without qemu-system-gui's modules), the fixture files, the
+ * module table against Debian's package lists, the host check's module
+ * lines on a fixture root, and tool/firmware discovery.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,6 +18,10 @@
 #include "tap.h"
 #include "cleanup.h"
 #include "fileio.h"
+#include "fixture.h"
+#include "host/check.h"
+#include "host/json.h"
+#include "host/qemu-modules.h"
 #include "qemu/caps.h"
 #include "qemu/tools.h"
 
@@ -40,34 +48,104 @@ static bool no_children(void) {
         return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
 }
 
+/* Debian 12's module lists per package (dpkg -L, fixture files). */
+static void read_list(const char *package, strv *out) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        if (asprintf(&path, "%s/fixtures/caps/modules-debian12-%s.txt", tap_srcdir(), package) < 0)
+                abort();
+        if (file_read_all(path, 0, &text, NULL) < 0)
+                return;
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+                strv_push(out, line);
+}
+
+static size_t link_module(const char *from, const char *to, const char *name) {
+        _cleanup_free_ char *src = NULL, *dst = NULL;
+        if (asprintf(&src, "%s/%s", from, name) < 0 || asprintf(&dst, "%s/%s", to, name) < 0)
+                abort();
+        return symlink(src, dst) == 0;
+}
+
 static void test_probe(void) {
         phy_error err = { 0 };
         _cleanup_free_ char *bin = tpath("q/bin/qemu-system-x86_64"), *cache = tpath("cache");
-        _cleanup_free_ char *bindir = tpath("q/bin"), *lib = tpath("q/lib"), *share = tpath("q/share");
+        _cleanup_free_ char *bindir = tpath("q/bin"), *share = tpath("q/share");
+        _cleanup_free_ char *moddir = tpath("q/lib/x86_64-linux-gnu/qemu");
         _cleanup_free_ char *prefix = strdup(real_qemu());
         /* A copy, so its mtime can change without touching the system's.
          * QEMU finds its modules and data relative to its own path
-         * (<prefix>/bin/../lib/...), so the copy gets the same layout. */
+         * (<prefix>/bin/../lib/...), so the copy gets the same layout: its
+         * module directory holds links to the real modules, first without
+         * those of qemu-system-gui (a fresh Debian 12 with
+         * --no-install-recommends), then with them (apt-get install). */
         char *slash = strrchr(prefix, '/');
         if (slash)
                 *slash = '\0';
         if ((slash = strrchr(prefix, '/')))
                 *slash = '\0';
-        _cleanup_free_ char *real_lib = NULL, *real_share = NULL;
-        if (asprintf(&real_lib, "%s/lib", prefix) < 0 || asprintf(&real_share, "%s/share", prefix) < 0)
+        _cleanup_free_ char *real_share = NULL;
+        if (asprintf(&real_share, "%s/share", prefix) < 0)
                 abort();
         mkdir_p(bindir, 0755);
-        ok(symlink(real_lib, lib) == 0 && symlink(real_share, share) == 0, "prefix layout linked to %s", prefix);
+        mkdir_p(moddir, 0755);
+        _cleanup_free_ char *real_mod = host_qemu_module_dir(prefix);
+        if (!real_mod) {
+                ok(true, "# skip %s has no QEMU module directory", prefix);
+                return;
+        }
+        _cleanup_strv_ strv gui = { 0 };
+        read_list("qemu-system-gui", &gui);
+        size_t linked = 0;
+        struct dirent **names = NULL;
+        int n = scandir(real_mod, &names, NULL, alphasort);
+        for (int i = 0; i < n; i++) {
+                if (strstr(names[i]->d_name, ".so") && !strv_contains(&gui, names[i]->d_name))
+                        linked += link_module(real_mod, moddir, names[i]->d_name);
+                free(names[i]);
+        }
+        free(names);
+        ok(linked > 10 && symlink(real_share, share) == 0, "prefix layout linked to %s, %zu modules without qemu-system-gui's",
+           prefix, linked);
         if (!ok(file_copy_atomic(real_qemu(), bin, 0755, &err) == 0, "copied %s into the test folder", real_qemu())) {
                 printf("# %s\n", err.message);
                 return;
         }
 
+        /* A partial QEMU: virtio-vga-gl is listed (its module is there) but
+         * creating it needs virtio-gpu-gl-device from the missing module;
+         * QEMU dies listing its properties.  The probe carries on. */
+        _cleanup_qemu_caps_ struct qemu_caps part = { 0 };
+        int r = qemu_caps_probe(bin, cache, &part, &err);
+        if (!ok(r == 0, "probe of the real QEMU without qemu-system-gui's modules succeeds"))
+                printf("# %s\n", err.message);
+        ok(no_children(), "the probe reaped every QEMU it started");
+        ok(!qemu_caps_has_device(&part, "virtio-vga-gl") && !qemu_caps_has_device(&part, "virtio-gpu-gl-pci"),
+           "virtio-vga-gl and virtio-gpu-gl-pci recorded as absent");
+        ok(strv_contains(&part.absent, "virtio-vga-gl virtio-gpu-gl-device"), "with the type they lack (from QEMU's message)");
+        ok(qemu_caps_has_device(&part, "virtio-vga") && qemu_caps_has_device(&part, "virtio-blk-pci") &&
+           qemu_caps_has_prop(&part, "virtio-blk-pci", "bootindex"),
+           "the devices after the absent ones are probed with their properties (a fresh QEMU took over)");
+        ok(qemu_caps_has_display(&part, "egl-headless") && !qemu_caps_has_display(&part, "gtk") && !qemu_caps_has_display(&part, "sdl"),
+           "displays: egl-headless, no gtk or sdl");
+        ok(qemu_caps_has_audiodev(&part, "spice") && !qemu_caps_has_audiodev(&part, "pa"), "audio: spice, no pa");
+        char why[512];
+        ok(qemu_caps_lacks(&part, "x", "device", "virtio-vga-gl", why, sizeof why) &&
+           strstr(why, "VM 'x' asks for virtio-vga-gl (3D, --gpu virgl), which this QEMU lacks: install qemu-system-gui"),
+           "the refusal names the package: %s", why);
+
+        /* apt-get install qemu-system-gui: the modules appear, the binary
+         * is the same; the cache entry no longer matches. */
+        for (size_t i = 0; i < gui.n; i++)
+                link_module(real_mod, moddir, gui.v[i]);
         _cleanup_qemu_caps_ struct qemu_caps c = { 0 };
-        int r = qemu_caps_probe(bin, cache, &c, &err);
+        r = qemu_caps_probe(bin, cache, &c, &err);
         if (!ok(r == 0, "probe of the real QEMU succeeds"))
                 printf("# %s\n", err.message);
-        ok(!c.from_cache, "first probe runs QEMU");
+        ok(!c.from_cache, "modules added: the cache entry is stale, QEMU is probed again");
+        ok(qemu_caps_has_device(&c, "virtio-vga-gl") && c.absent.n == 0, "virtio-vga-gl present, nothing absent");
+        ok(qemu_caps_has_display(&c, "gtk") && qemu_caps_has_display(&c, "sdl") && qemu_caps_has_audiodev(&c, "pa"),
+           "gtk, sdl and pa present");
+        ok(!qemu_caps_lacks(&c, "x", "device", "virtio-vga-gl", why, sizeof why), "nothing lacking now");
         ok(no_children(), "the probe reaped its QEMU");
         ok(qemu_caps_has_machine(&c, "q35"), "q35 machine alias present");
         ok(qemu_caps_has_machine(&c, "none"), "'none' machine present");
@@ -130,8 +208,14 @@ static void test_probe(void) {
         ok(!c7.from_cache && qemu_caps_has_machine(&c7, "q35"), "and re-probed");
         ok(no_children(), "every probe reaped its QEMU");
         /* The links first, by name: nothing may ever recurse into /usr. */
-        unlink(lib);
         unlink(share);
+        for (int i = 0; (n = scandir(moddir, &names, NULL, alphasort)) > 0 && i < n; i++) {
+                _cleanup_free_ char *l = NULL;
+                if (asprintf(&l, "%s/%s", moddir, names[i]->d_name) >= 0)
+                        unlink(l);
+                free(names[i]);
+        }
+        free(names);
         rm_rf(cache);
 }
 
@@ -169,6 +253,13 @@ static void test_fixture(void) {
         ok(!qemu_caps_has_device(&c, "virtio-sound-pci"), "fixture: QEMU 7.2 has no virtio-sound-pci");
         ok(qemu_caps_has_accel(&c, "kvm") && qemu_caps_has_accel(&c, "tcg"), "fixture: kvm and tcg");
         ok(qemu_caps_has_prop(&c, "virtio-balloon-pci", "free-page-reporting"), "fixture: free-page-reporting");
+        ok(qemu_caps_has_display(&c, "gtk") && qemu_caps_has_display(&c, "sdl") && qemu_caps_has_audiodev(&c, "pa") &&
+           qemu_caps_has_audiodev(&c, "spice") && c.absent.n == 0,
+           "fixture: gtk, sdl, pa and spice, nothing absent");
+        char why[512] = "";
+        ok(!qemu_caps_lacks(&c, "x", "device", "virtio-vga-gl", why, sizeof why) &&
+           !qemu_caps_lacks(&c, "x", "device", "no-such-device", why, sizeof why),
+           "lacks: false for a device it has and for one no module brings");
 
         /* Serialising what was loaded gives the file back. */
         _cleanup_free_ char *text = NULL, *again = qemu_caps_to_json(&c);
@@ -179,17 +270,143 @@ static void test_fixture(void) {
         json_object_put(b);
 
         _cleanup_free_ char *bad = tpath("bad.json");
-        const char *no_devices = "{\"format\": 1, \"binary\": \"/x\", \"machines\": [], \"accels\": []}";
+        const char *no_devices = "{\"format\": 2, \"binary\": \"/x\", \"machines\": [], \"accels\": []}";
         file_write_atomic(bad, no_devices, strlen(no_devices), 0600, NULL);
         struct qemu_caps d = { 0 };
         is_int(qemu_caps_load_file(bad, &d, &err), -EINVAL, "a file without 'devices' is refused");
         ok(strstr(err.message, bad) && strstr(err.message, "'devices'"), "message names file and key: %s", err.message);
-        file_write_atomic(bad, "{\"format\": 2}", 13, 0600, NULL);
+        file_write_atomic(bad, "{\"format\": 1}", 13, 0600, NULL);
         is_int(qemu_caps_load_file(bad, &d, &err), -EINVAL, "an unknown format is refused");
         file_write_atomic(bad, "[1,", 3, 0600, NULL);
         is_int(qemu_caps_load_file(bad, &d, &err), -EINVAL, "broken JSON is refused");
         ok(strstr(err.message, "not valid JSON") != NULL, "message says so: %s", err.message);
         unlink(bad);
+}
+
+/* The same QEMU without qemu-system-gui's modules (captured in a mount
+ * namespace that hid them, see tests/fixtures/caps/README.md). */
+static void test_fixture_nogui(void) {
+        phy_error err = { 0 };
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/fixtures/caps/qemu-7.2-debian12-nogui.json", tap_srcdir()) < 0)
+                abort();
+        _cleanup_qemu_caps_ struct qemu_caps c = { 0 };
+        if (!ok(qemu_caps_load_file(path, &c, &err) == 0, "nogui fixture loads"))
+                printf("# %s\n", err.message);
+        ok(!qemu_caps_has_device(&c, "virtio-vga-gl") && strv_contains(&c.absent, "virtio-vga-gl virtio-gpu-gl-device"),
+           "nogui: virtio-vga-gl absent, lacking virtio-gpu-gl-device");
+        ok(qemu_caps_has_device(&c, "virtio-vga") && qemu_caps_has_device(&c, "VGA"), "nogui: virtio-vga and VGA present");
+        char why[512] = "";
+        ok(qemu_caps_lacks(&c, "w", "device", "virtio-vga-gl", why, sizeof why), "nogui: virtio-vga-gl lacking");
+        is_str(why, "VM 'w' asks for virtio-vga-gl (3D, --gpu virgl), which this QEMU lacks: install qemu-system-gui "
+                    "(QEMU's module hw-display-virtio-gpu-gl.so is not installed)", "nogui: the message");
+        ok(qemu_caps_lacks(&c, "w", "display", "gtk", why, sizeof why) && strstr(why, "-display gtk") &&
+           strstr(why, "install qemu-system-gui (QEMU's module ui-gtk.so"),
+           "nogui: gtk display lacking: %s", why);
+        ok(qemu_caps_lacks(&c, "w", "audio", "pa", why, sizeof why) && strstr(why, "install qemu-system-gui (QEMU's module audio-pa.so"),
+           "nogui: pa lacking: %s", why);
+        ok(!qemu_caps_lacks(&c, "w", "audio", "spice", why, sizeof why) && !qemu_caps_lacks(&c, "w", "device", "VGA", why, sizeof why),
+           "nogui: spice audio and VGA not lacking");
+}
+
+/* The table's package for every module agrees with Debian's lists. */
+static void test_module_table(void) {
+        _cleanup_strv_ strv common = { 0 }, gui = { 0 };
+        read_list("qemu-system-common", &common);
+        read_list("qemu-system-gui", &gui);
+        ok(common.n > 20 && gui.n > 3, "Debian 12's module lists read (%zu common, %zu gui)", common.n, gui.n);
+        size_t agree = 0;
+        for (size_t i = 0; i < host_qemu_modules_n; i++) {
+                const struct host_qemu_module *m = &host_qemu_modules[i];
+                const strv *l = strcmp(m->package, "qemu-system-gui") == 0 ? &gui : &common;
+                if (strv_contains(l, m->file))
+                        agree++;
+                else
+                        printf("# %s is not in %s's list\n", m->file, m->package);
+        }
+        is_int((int) agree, (int) host_qemu_modules_n, "every module of the table is in its package's list");
+        const struct host_qemu_module *m = host_qemu_module_providing("device", "virtio-gpu-gl-device");
+        ok(m && strcmp(m->file, "hw-display-virtio-gpu-gl.so") == 0, "virtio-gpu-gl-device comes from hw-display-virtio-gpu-gl.so");
+        m = host_qemu_module_providing("device", "qxl");
+        ok(m && strcmp(m->file, "hw-display-qxl.so") == 0, "qxl, the second word of a provides list, is found");
+        ok(!host_qemu_module_providing("device", "qx") && !host_qemu_module_providing("display", "virtio-vga"),
+           "no match on a prefix or on another kind");
+}
+
+/* Empty files standing for the modules in the root's module directory. */
+static void put_modules(const char *root, const strv *files) {
+        for (size_t i = 0; i < files->n; i++) {
+                _cleanup_free_ char *rel = NULL;
+                if (asprintf(&rel, "/usr/lib/x86_64-linux-gnu/qemu/%s", files->v[i]) < 0)
+                        abort();
+                fixture_put(root, rel, "");
+        }
+}
+
+/* `host check` on a fixture root: the CI machine's tree with a module
+ * directory as a fresh Debian 12 has it (qemu-system-common only), then
+ * with qemu-system-gui's modules too. */
+static void test_host_check_modules(void) {
+        phy_error err = { 0 };
+        _cleanup_free_ char *root = fixture_copy("ci-debian12-tcg", "/tmp/phyllome-test-caps-root");
+        _cleanup_strv_ strv common = { 0 }, gui = { 0 };
+        read_list("qemu-system-common", &common);
+        read_list("qemu-system-gui", &gui);
+        put_modules(root, &common);
+        struct host_facts h = { 0 };
+        if (!ok(host_facts_load(root, &h, &err) == 0, "fixture facts load"))
+                printf("# %s\n", err.message);
+        struct host_check_report rep = { 0 };
+        ok(host_check_run(&h, NULL, &rep, &err) == 0, "host check runs on the fixture root");
+        const struct host_check_result *all = host_check_find(&rep, "qemu.modules");
+        ok(all && all->status == HOST_CHECK_WARN && strstr(all->detail, "14 of the 18 modules") &&
+           strstr(all->detail, "/usr/lib/x86_64-linux-gnu/qemu: accel-tcg-x86_64.so") && !strstr(all->detail, root),
+           "qemu.modules: WARN, 14 of 18 found, listed, the directory as the host sees it: %s", all ? all->detail : "(none)");
+        is_str(all ? all->remedy : NULL, "apt-get install qemu-system-gui", "qemu.modules: remedy names the package");
+        static const char *const missing[] = { "hw-display-virtio-gpu-gl.so", "ui-gtk.so", "ui-sdl.so", "audio-pa.so" };
+        for (size_t i = 0; i < ELEMENTSOF(missing); i++) {
+                char id[80];
+                snprintf(id, sizeof id, "qemu.module.%s", missing[i]);
+                const struct host_check_result *x = host_check_find(&rep, id);
+                ok(x && x->status == HOST_CHECK_WARN && strstr(x->detail, "package qemu-system-gui") && x->remedy &&
+                   strcmp(x->remedy, "apt-get install qemu-system-gui") == 0,
+                   "%s: WARN naming qemu-system-gui: %s", id, x ? x->detail : "(none)");
+        }
+        ok(!host_check_find(&rep, "qemu.module.ui-opengl.so"), "no line for a module that is there");
+        json_object *j = host_check_report_to_json(&h, &rep), *qm = NULL, *miss = NULL, *found = NULL;
+        ok(json_object_object_get_ex(j, "qemu_modules", &qm) && json_object_object_get_ex(qm, "missing", &miss) &&
+           json_object_object_get_ex(qm, "found", &found) && json_object_array_length(miss) == 4 &&
+           json_object_array_length(found) == 14,
+           "--json: qemu_modules with 4 missing and 14 found");
+        json_object *m0 = miss ? json_object_array_get_idx(miss, 0) : NULL, *pkg = NULL, *file = NULL;
+        ok(m0 && json_object_object_get_ex(m0, "package", &pkg) && json_object_object_get_ex(m0, "file", &file) &&
+           strcmp(json_object_get_string(pkg), "qemu-system-gui") == 0 &&
+           strcmp(json_object_get_string(file), "hw-display-virtio-gpu-gl.so") == 0,
+           "--json: each missing module with its file and package");
+        json_object_put(j);
+        host_check_report_done(&rep);
+
+        put_modules(root, &gui);
+        ok(host_check_run(&h, NULL, &rep, &err) == 0, "host check runs again");
+        all = host_check_find(&rep, "qemu.modules");
+        ok(all && all->status == HOST_CHECK_PASS && strstr(all->detail, "18 of the 18") && !all->remedy &&
+           !host_check_find(&rep, "qemu.module.ui-gtk.so"),
+           "with qemu-system-gui: PASS, no missing module lines");
+        host_check_report_done(&rep);
+        host_facts_done(&h);
+        rm_rf(root);
+
+        /* A root without any module directory (QEMU not installed, or built without modules). */
+        _cleanup_free_ char *bare = fixture_copy("apple-mac", "/tmp/phyllome-test-caps-root");
+        if (host_facts_load(bare, &h, &err) == 0 && host_check_run(&h, NULL, &rep, &err) == 0) {
+                all = host_check_find(&rep, "qemu.modules");
+                ok(all && all->status == HOST_CHECK_INFO && strstr(all->detail, "no QEMU module directory") && !rep.modules.dir,
+                   "no module directory: INFO, nothing listed");
+                host_check_report_done(&rep);
+                host_facts_done(&h);
+        } else
+                ok(0, "apple-mac fixture checked: %s", err.message);
+        rm_rf(bare);
 }
 
 static void write_descriptor(const char *dir, const char *name, const char *code, const char *vars,
@@ -284,6 +501,9 @@ int main(void) {
                 return tap_done();
         }
         test_fixture();
+        test_fixture_nogui();
+        test_module_table();
+        test_host_check_modules();
         test_probe_failures();
         test_probe();
         test_firmware();        /* last: it changes the environment */

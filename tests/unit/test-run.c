@@ -6,7 +6,10 @@
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <pwd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,7 +56,8 @@ static void test_state_file(void) {
         struct run_state s = { .state = RUN_CRASHED, .monitor_pid = 11, .qemu_pid = 22, .swtpm_pid = 33,
                                .started = 1700000000, .exit_status = -1, .exit_signal = 9,
                                .error = (char *) "QEMU was killed by signal 9 (KILL)",
-                               .log_tail = (char *) "line \"1\"\nline 2" };
+                               .log_tail = (char *) "line \"1\"\nline 2", .audio = (char *) "none",
+                               .audio_why = (char *) "no PulseAudio or PipeWire server" };
         snprintf(s.boot_id, sizeof s.boot_id, "0123");
         snprintf(s.guest_event, sizeof s.guest_event, "RESET");
         snprintf(s.guest_event_reason, sizeof s.guest_event_reason, "guest-reset");
@@ -74,6 +78,8 @@ static void test_state_file(void) {
         is_str(r.guest_event, "RESET", "last guest event");
         is_str(r.guest_event_reason, "guest-reset", "its reason");
         is_int(r.guest_events, 7, "the guest event count");
+        is_str(r.audio, "none", "the sound backend");
+        is_str(r.audio_why, "no PulseAudio or PipeWire server", "why no sound");
 
         ok(file_write_atomic(path, "[1]", 3, 0644, &err) == 0, "write a non-object");
         _cleanup_run_state_ struct run_state bad = { 0 };
@@ -82,6 +88,75 @@ static void test_state_file(void) {
         is_int(run_state_read_file(path, &bad, &err), -EBADMSG, "an unknown state is refused");
         ok(strstr(err.message, "dancing") != NULL, "naming it: %s", err.message);
         unlink(path);
+}
+
+/* A listening unix socket at path (the stand-in needs only to accept a
+ * connection: the finder connects and hangs up). */
+static int listen_at(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen(fd, 4) < 0)
+                abort();
+        return fd;
+}
+
+/* Issue 11: the sound server QEMU's user can reach, found by connecting as
+ * that user; none is an answer with a reason, not an error. */
+static void test_sound_find(void) {
+        _cleanup_free_ char *xdg = NULL, *pulse = NULL, *sock = NULL;
+        if (asprintf(&xdg, "%s/xdg", home) < 0 || asprintf(&pulse, "%s/pulse", xdg) < 0 ||
+            asprintf(&sock, "%s/native", pulse) < 0)
+                abort();
+        mkdir_p(pulse, 0700);
+        setenv("XDG_RUNTIME_DIR", xdg, 1);
+        unsetenv("PULSE_SERVER");
+        struct run_creds me = { .uid = geteuid(), .gid = getegid(), .kvm_gid = (gid_t) -1 };
+        char *path = NULL, *why = NULL;
+        bool system_pulse = access("/run/pulse/native", F_OK) == 0 ||
+                            access("/run/user/0/pulse/native", F_OK) == 0;
+        is_int(run_sound_find_for(&me, &path, &why), 0, "no server: not an error");
+        if (!system_pulse) {
+                ok(!path && why && strstr(why, "no PulseAudio or PipeWire server that QEMU's user") && strstr(why, sock),
+                   "none found, saying where it looked: %s", why ? why : "(null)");
+        }
+        free(path);
+        free(why);
+
+        int lfd = listen_at(sock);
+        is_int(run_sound_find_for(&me, &path, &why), 0, "a listening socket in $XDG_RUNTIME_DIR/pulse");
+        is_str(path, sock, "found, as the same user");
+        ok(!why, "no reason then");
+        free(path);
+        free(why);
+        close(lfd);
+        /* A socket file whose server is gone is not a server. */
+        is_int(run_sound_find_for(&me, &path, &why), 0, "a socket file without its server");
+        ok(system_pulse || (!path && why), "is not found");
+        free(path);
+        free(why);
+        unlink(sock);
+
+        /* As root, QEMU runs as another user: this process's environment
+         * does not count, and a socket it cannot reach is not found. */
+        struct passwd *nobody = getpwnam("nobody");
+        if (geteuid() == 0 && nobody) {
+                lfd = listen_at(sock);
+                setenv("PULSE_SERVER", sock, 1);
+                struct run_creds other = { .drop = true, .uid = nobody->pw_uid, .gid = nobody->pw_gid,
+                                           .kvm_gid = (gid_t) -1 };
+                snprintf(other.user, sizeof other.user, "nobody");
+                is_int(run_sound_find_for(&other, &path, &why), 0, "as nobody");
+                ok(!path && why && strstr(why, "QEMU's user 'nobody'") && !strstr(why, sock),
+                   "root's PULSE_SERVER and XDG_RUNTIME_DIR are not nobody's: %s", why ? why : "(null)");
+                free(path);
+                free(why);
+                close(lfd);
+                unlink(sock);
+                unsetenv("PULSE_SERVER");
+        } else
+                ok(true, "# skip as root only: QEMU's own user");
+        unsetenv("XDG_RUNTIME_DIR");
 }
 
 static void test_lock(void) {
@@ -210,6 +285,7 @@ int main(void) {
         test_names();
         test_dir();
         test_state_file();
+        test_sound_find();
         test_lock();
         test_pids();
         test_reconcile();

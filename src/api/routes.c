@@ -454,6 +454,8 @@ static int put_vm(const struct api_ctx *c, const char *name, json_object *b, jso
                 vm_env_done(&e);
         }
         if (r >= 0)
+                r = vm_def_check_save(&d, conf, &err);
+        if (r >= 0)
                 r = file_write_atomic(conf, text, strlen(text), 0644, &err);
         if (r < 0)
                 return api_error_reply(&err, ret);

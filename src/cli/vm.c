@@ -447,6 +447,8 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
                 vm_env_done(&e);
         }
         if (r >= 0)
+                r = vm_def_check_save(&d, conf, &err);
+        if (r >= 0)
                 r = file_write_atomic(conf, edited, strlen(edited), 0644, &err);
         if (r < 0) {
                 int status = cli_fail(&err);

@@ -327,6 +327,20 @@ static void test_conf(void) {
         conf_case(root, "reserve-memory = 2X\n", "etc/phyllome/host.conf:1: reserve-memory: '2X' is not a size");
         conf_case(root, "\n\nreserve-cpus = two\n", "etc/phyllome/host.conf:3: reserve-cpus: 'two'");
         conf_case(root, "reserve-cpus\n", "etc/phyllome/host.conf:1: expected 'key = value'");
+        /* allow-paths (issue 12): absolute directories, never '/' itself. */
+        conf_case(root, "allow-paths = /\n", "host.conf:1: allow-paths: '/' is not an absolute directory other than '/'");
+        conf_case(root, "allow-paths = /srv/iso srv\n", "host.conf:1: allow-paths: 'srv' is not an absolute directory");
+        conf_case(root, "allow-paths = /srv/../etc\n", "host.conf:1: allow-paths: '/srv/../etc'");
+        write_file(root, "/etc/phyllome/host.conf", "allow-paths = /srv/iso /data/images/\nallow-paths = /opt/fw\n");
+        {
+                strv a = { 0 };
+                bool set = false;
+                phy_error err = { 0 };
+                ok(host_allow_paths_load(root, &a, &set, &err) == 0 && set && a.n == 3 &&
+                   strcmp(a.v[0], "/srv/iso") == 0 && strcmp(a.v[1], "/data/images") == 0 &&
+                   strcmp(a.v[2], "/opt/fw") == 0, "allow-paths: repeatable, several a line, trailing '/' dropped");
+                strv_done(&a);
+        }
         _cleanup_free_ char *cpuinfo = root_path(root, "/proc/cpuinfo");
         unlink(cpuinfo);
         {

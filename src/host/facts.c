@@ -408,16 +408,15 @@ static int parse_host_conf(struct host_facts *h, phy_error *err) {
         return 0;
 }
 
-int host_allow_paths_load(const char *root, strv *ret, bool *ret_set, phy_error *err) {
-        _cleanup_(host_facts_done) struct host_facts h = { 0 };
+int host_conf_load(const char *root, struct host_facts *ret, phy_error *err) {
+        _cleanup_(host_facts_done) struct host_facts h = { .reserve_cpus = 1, .reserve_mem = GIB };
         if (!(h.root = strdup(root && *root ? root : "/")))
                 return phy_error_set(err, ENOMEM, "out of memory");
         int r = parse_host_conf(&h, err);
         if (r < 0)
                 return r;
-        *ret_set = h.allow_paths_set;
-        *ret = h.allow_paths;
-        h.allow_paths = (strv) { 0 };
+        *ret = h;
+        h = (struct host_facts) { 0 };
         return 0;
 }
 

@@ -84,8 +84,9 @@ struct host_facts {
  * where a definition's files may be (docs/host.md, docs/security.md). */
 int host_facts_load(const char *root, struct host_facts *ret, phy_error *err);
 void host_facts_done(struct host_facts *h);
-/* Only host.conf's allow-paths (the rest of the file checked as above). */
-int host_allow_paths_load(const char *root, strv *ret, bool *ret_set, phy_error *err);
+/* Only <root>/etc/phyllome/host.conf: the budget keys, passthrough_allow,
+ * allow_paths (the rest of *ret zero); the file checked as above. */
+int host_conf_load(const char *root, struct host_facts *ret, phy_error *err);
 
 /* The first render node of any GPU, or NULL. */
 const char *host_render_node(const struct host_facts *h);

@@ -1044,7 +1044,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 goto out;
         }
         /* Checked at save, checked again at use (a file saved before the rules). */
-        if ((r = vm_def_check_paths_here(&def, c.vm_dir, err)) < 0)
+        if ((r = vm_def_check_here(&def, c.vm_dir, err)) < 0)
                 goto out;
         /* Parents traversable (the QEMU user needs that), the dir itself private. */
         r = mkdir_p(c.run_dir, 0755);

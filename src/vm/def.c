@@ -1170,7 +1170,7 @@ int vm_def_check_save(const struct vm_def *d, const char *file, phy_error *err) 
                 return phy_error_set(err, ENOMEM, "out of memory");
         if (slash)
                 *slash = '\0';
-        return vm_def_check_paths_here(d, slash ? (slash == dir ? "/" : dir) : ".", err);
+        return vm_def_check_here(d, slash ? (slash == dir ? "/" : dir) : ".", err);
 }
 
 int vm_def_save(const struct vm_def *d, const char *file, phy_error *err) {

@@ -46,16 +46,13 @@ static int push_real(strv *out, const char *dir) {
         return strv_contains(out, buf) ? 0 : strv_push(out, buf);
 }
 
-int vm_paths_allowed(const char *root, bool system, strv *ret, phy_error *err) {
-        _cleanup_strv_ strv conf = { 0 }, out = { 0 };
-        bool set = false;
-        int r = host_allow_paths_load(root, &conf, &set, err);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < conf.n; i++)
-                if ((r = push_real(&out, conf.v[i])) < 0)
+static int allowed_from(const struct host_facts *conf, bool system, strv *ret, phy_error *err) {
+        _cleanup_strv_ strv out = { 0 };
+        int r;
+        for (size_t i = 0; i < conf->allow_paths.n; i++)
+                if ((r = push_real(&out, conf->allow_paths.v[i])) < 0)
                         return phy_error_set(err, ENOMEM, "out of memory");
-        if (!set && !system) {
+        if (!conf->allow_paths_set && !system) {
                 /* The user's own files: $HOME (the user's to set), else passwd's. */
                 const char *h = getenv("HOME");
                 char buf[4096];
@@ -71,6 +68,12 @@ int vm_paths_allowed(const char *root, bool system, strv *ret, phy_error *err) {
         *ret = out;
         out = (strv) { 0 };
         return 0;
+}
+
+int vm_paths_allowed(const char *root, bool system, strv *ret, phy_error *err) {
+        _cleanup_(host_facts_done) struct host_facts conf = { 0 };
+        int r = host_conf_load(root, &conf, err);
+        return r < 0 ? r : allowed_from(&conf, system, ret, err);
 }
 
 /* rel (relative to the VM dir) leaves it lexically: more ".." than names. */
@@ -181,10 +184,38 @@ int vm_def_check_paths(const struct vm_def *d, const char *vmdir, const strv *al
         return 0;
 }
 
-int vm_def_check_paths_here(const struct vm_def *d, const char *vmdir, phy_error *err) {
+/* True when host.conf's passthrough-allow names address (or its device). */
+static bool passthrough_listed(const struct host_facts *conf, const char *address) {
+        for (size_t i = 0; i < conf->passthrough_allow.n; i++) {
+                const char *e = conf->passthrough_allow.v[i];
+                if (strncmp(e, address, 12) == 0 || (strncmp(e, address, 10) == 0 && e[10] == '.'))
+                        return true;
+        }
+        return false;
+}
+
+int vm_def_check_devices_system(const struct vm_def *d, const struct host_facts *conf, phy_error *err) {
+        for (size_t i = 0; i < d->passthrough.n; i++)
+                if (!passthrough_listed(conf, d->passthrough.v[i]))
+                        return phy_error_set(err, EPERM, "[passthrough] devices: PCI device %s is not in "
+                                             "passthrough-allow of %s; in system mode a VM gets only host devices "
+                                             "the administrator listed there (docs/security.md)",
+                                             d->passthrough.v[i], conf->conf_path ? conf->conf_path : "host.conf");
+        if (d->mdevs.n)
+                return phy_error_set(err, EPERM, "[passthrough] mdev: mediated devices are root's to give in system "
+                                     "mode; run phyllo as root for this VM (docs/security.md)");
+        if (d->usb.n)
+                return phy_error_set(err, EPERM, "[usb] devices: host USB devices are root's to give in system "
+                                     "mode; use USB redirection over SPICE, or run phyllo as root (docs/security.md)");
+        return 0;
+}
+
+int vm_def_check_here(const struct vm_def *d, const char *vmdir, phy_error *err) {
+        _cleanup_(host_facts_done) struct host_facts conf = { 0 };
         _cleanup_strv_ strv allow = { 0 };
-        int r = vm_paths_allowed(phy_root(mode.root), mode.system, &allow, err);
-        if (r < 0)
+        int r = host_conf_load(phy_root(mode.root), &conf, err);
+        if (r < 0 || (r = allowed_from(&conf, mode.system, &allow, err)) < 0 ||
+            (r = vm_def_check_paths(d, vmdir, &allow, err)) < 0)
                 return r;
-        return vm_def_check_paths(d, vmdir, &allow, err);
+        return mode.system ? vm_def_check_devices_system(d, &conf, err) : 0;
 }

@@ -168,7 +168,11 @@ int vm_def_check_values(const struct vm_def *d, phy_error *err);
  * resolved and checked; -EPERM with what (e.g. "[disk data] path") named.
  * vm_def_check_paths: every path of d (kernel, initrd, disks and their key
  * files, cdroms, shares, passthrough ROMs); a share of "/" is always refused.
- * vm_def_check_paths_here: the same against this process's mode.
+ * vm_def_check_devices_system: in system mode a VM gets only the PCI devices
+ * host.conf's passthrough-allow lists (for anyone), and no host USB or mdev:
+ * group phyllome may not give itself the host's devices.
+ * vm_def_check_here: paths and, in system mode, devices, against this
+ * process's mode and host.conf.
  */
 void vm_paths_configure(const char *root, bool system);
 bool vm_paths_system(void);
@@ -176,9 +180,11 @@ int vm_paths_allowed(const char *root, bool system, strv *ret, phy_error *err);
 int vm_path_check(const char *vmdir, const char *what, const char *path, const strv *allow, char **ret_real,
                   phy_error *err);
 int vm_def_check_paths(const struct vm_def *d, const char *vmdir, const strv *allow, phy_error *err);
-int vm_def_check_paths_here(const struct vm_def *d, const char *vmdir, phy_error *err);
+struct host_facts;
+int vm_def_check_devices_system(const struct vm_def *d, const struct host_facts *conf, phy_error *err);
+int vm_def_check_here(const struct vm_def *d, const char *vmdir, phy_error *err);
 
-/* What every save checks: vm_def_check_values and vm_def_check_paths_here
+/* What every save checks: vm_def_check_values and vm_def_check_here
  * (the VM dir: file's directory).  For those who write the user's own text. */
 int vm_def_check_save(const struct vm_def *d, const char *file, phy_error *err);
 /* Writes <home>/vms/<name>/vm.conf atomically, after vm_def_check_save. */

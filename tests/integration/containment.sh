@@ -167,6 +167,11 @@ r=$(put_conf "$S2" s1 "$sbase"$'\n[disk s]\npath = '"$OUT/secret"$'\nformat = ra
 is "${r%% *}" 403 "system mode: PUT of a root-only file as a disk: 403"
 r=$(put_conf "$S2" s1 "$sbase"$'\n[share h]\npath = '"$HOME"$'\ntype = 9p')
 is "${r%% *}" 403 "system mode: PUT of a share outside allow-paths: 403"
+r=$(put_conf "$S2" s1 "$sbase"$'\n[passthrough]\ndevices = 0000:00:03.0')
+is "${r%% *}" 403 "system mode: a PCI device host.conf's passthrough-allow does not list: 403"
+like "$r" 'PCI device 0000:00:03.0 is not in passthrough-allow' "... saying so"
+r=$(put_conf "$S2" s1 "$sbase"$'\n[usb]\ndevices = 1d6b:0002')
+is "${r%% *}" 403 "system mode: a host USB device: 403"
 r=$(put_conf "$S2" s1 "$sbase"$'\n[disk d]\npath = data.raw\nformat = raw\nsize = 16M')
 is "${r%% *}" 200 "system mode: a disk inside the VM dir is fine"
 kill "$PD_PID"; wait "$PD_PID" 2>/dev/null

@@ -333,13 +333,12 @@ static void test_conf(void) {
         conf_case(root, "allow-paths = /srv/../etc\n", "host.conf:1: allow-paths: '/srv/../etc'");
         write_file(root, "/etc/phyllome/host.conf", "allow-paths = /srv/iso /data/images/\nallow-paths = /opt/fw\n");
         {
-                strv a = { 0 };
-                bool set = false;
+                struct host_facts h = { 0 };
                 phy_error err = { 0 };
-                ok(host_allow_paths_load(root, &a, &set, &err) == 0 && set && a.n == 3 &&
-                   strcmp(a.v[0], "/srv/iso") == 0 && strcmp(a.v[1], "/data/images") == 0 &&
-                   strcmp(a.v[2], "/opt/fw") == 0, "allow-paths: repeatable, several a line, trailing '/' dropped");
-                strv_done(&a);
+                ok(host_conf_load(root, &h, &err) == 0 && h.allow_paths_set && h.allow_paths.n == 3 &&
+                   strcmp(h.allow_paths.v[0], "/srv/iso") == 0 && strcmp(h.allow_paths.v[1], "/data/images") == 0 &&
+                   strcmp(h.allow_paths.v[2], "/opt/fw") == 0, "allow-paths: repeatable, several a line, trailing '/' dropped");
+                host_facts_done(&h);
         }
         _cleanup_free_ char *cpuinfo = root_path(root, "/proc/cpuinfo");
         unlink(cpuinfo);

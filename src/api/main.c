@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "paths.h"
+#include "vm/vm.h"
 
 static void usage(FILE *f) {
         fputs("usage: phyllod [--socket PATH] [--system] [--root DIR] [--max-connections N]\n"
@@ -90,6 +91,10 @@ int main(int argc, char **argv) {
         sigaddset(&mask, SIGHUP);
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
+
+        /* Before any thread: in system mode a definition names files only in its
+         * VM dir and under host.conf's allow-paths (docs/security.md). */
+        vm_paths_configure(phy_root(root), system);
 
         phy_error err = { 0 };
         _cleanup_free_ char *home = NULL, *path = NULL;

@@ -445,6 +445,8 @@ static int put_vm(const struct api_ctx *c, const char *name, json_object *b, jso
         if (r >= 0 && d.name[0] && strcmp(d.name, name) != 0)
                 r = phy_error_set(&err, EINVAL, "%s: [vm] name cannot change from '%s' to '%s' here; create a "
                                   "new VM instead", conf, name, d.name);
+        if (r >= 0)
+                r = vm_def_check_save(&d, conf, &err);
         if (r >= 0) {
                 snprintf(d.name, sizeof d.name, "%s", name);
                 struct vm_env e = { 0 };

@@ -430,7 +430,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (!req) {
                 /* Before anything else, on every request: who is asking.  No
                  * credentials on TCP: the token stands for them there. */
-                struct sock_peer peer;
+                _cleanup_(sock_peer_done) struct sock_peer peer = { 0 };
                 bool tcp = fd >= 0 && api_fd_is_tcp(fd);
                 const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
                 if (tcp && !api_token_matches(auth, srv->o.token))

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "cleanup.h"
 #include "paths.h"
+#include "vm/vm.h"
 
 static int cmd_version(struct cli_ctx *ctx, int argc, char **argv) {
         if (argc > 1 && strcmp(argv[1], "--json") == 0) {
@@ -204,6 +205,8 @@ int main(int argc, char **argv) {
                 return 2;
         }
         ctx.root = phy_root(root);
+        /* Per user: files of definitions under allow-paths or the user's homes. */
+        vm_paths_configure(ctx.root, false);
 
         const char *word = argv[i];
         bool group_seen = false;

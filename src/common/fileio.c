@@ -5,10 +5,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -296,4 +299,52 @@ void format_size(unsigned long long v, char *buf, size_t len) {
                 snprintf(buf, len, "%llu", v);
         else
                 snprintf(buf, len, "%llu%c", v, units[u]);
+}
+
+static int openat2_resolve(int dirfd, const char *path, int flags, mode_t mode, uint64_t resolve) {
+        struct open_how how = { .flags = (uint64_t) (flags | O_CLOEXEC), .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+                                .resolve = resolve | RESOLVE_NO_MAGICLINKS };
+        long fd;
+        do
+                fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+        while (fd < 0 && errno == EINTR);
+        return fd < 0 ? -errno : (int) fd;
+}
+
+int open_beneath(int dirfd, const char *rel, int flags, mode_t mode) {
+        if (!*rel || rel[0] == '/')
+                return -EXDEV;
+        return openat2_resolve(dirfd, rel, flags, mode, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+}
+
+int open_resolved(const char *abs, int flags, mode_t mode) {
+        if (abs[0] != '/')
+                return -EINVAL;
+        return openat2_resolve(AT_FDCWD, abs, flags, mode, RESOLVE_NO_SYMLINKS);
+}
+
+int unlink_beneath(int dirfd, const char *rel) {
+        const char *slash = strrchr(rel, '/');
+        const char *base = slash ? slash + 1 : rel;
+        if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || rel[0] == '/')
+                return -EXDEV;
+        _cleanup_close_ int parent = -1;
+        if (slash) {
+                _cleanup_free_ char *dir = strndup(rel, (size_t) (slash - rel));
+                if (!dir)
+                        return -ENOMEM;
+                parent = open_beneath(dirfd, dir, O_PATH | O_DIRECTORY, 0);
+                if (parent < 0)
+                        return parent;
+        }
+        return unlinkat(slash ? parent : dirfd, base, 0) < 0 ? -errno : 0;
+}
+
+bool path_is_below(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+        while (n > 1 && dir[n - 1] == '/')
+                n--;
+        if (n == 1 && dir[0] == '/')
+                return path[0] == '/';
+        return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }

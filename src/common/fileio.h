@@ -44,3 +44,21 @@ int parse_size(const char *s, unsigned long long *ret);
 void format_size(unsigned long long v, char *buf, size_t len);
 /* Strict unsigned integer parse (no sign, no junk, range-checked). */
 int parse_uint(const char *s, unsigned long long max, unsigned long long *ret);
+
+/*
+ * Anchored opens (issue 12): a path checked as a string is not a checked
+ * file.  open_beneath opens rel below the directory dirfd with openat2
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: a ".." that
+ * leaves dirfd is -EXDEV, a symlink anywhere on the way -ELOOP.  rel must be
+ * relative.  Returns the fd (O_CLOEXEC added) or -errno.
+ */
+int open_beneath(int dirfd, const char *rel, int flags, mode_t mode);
+/* The same from "/" for an absolute path that realpath already resolved:
+ * no symlink may have appeared on the way since. */
+int open_resolved(const char *abs, int flags, mode_t mode);
+/* Removes the file rel below dirfd (its parent opened with open_beneath):
+ * never a file outside dirfd, never through a symlink.  -errno. */
+int unlink_beneath(int dirfd, const char *rel);
+/* True when path is dir or below it (a whole-component prefix: /home/al is
+ * not below /home/alice).  Both should be canonical (realpath). */
+bool path_is_below(const char *path, const char *dir);

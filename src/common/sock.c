@@ -30,20 +30,37 @@ int sock_connect_unix(const char *path, int type) {
         return fd;
 }
 
+void sock_peer_done(struct sock_peer *p) {
+        if (!p)
+                return;
+        free(p->groups);
+        p->groups = NULL;
+        p->n_groups = 0;
+}
+
 int sock_peer_get(int fd, struct sock_peer *ret) {
         struct ucred uc;
         socklen_t l = sizeof uc;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) < 0)
                 return -errno;
-        *ret = (struct sock_peer) { .pid = uc.pid, .uid = uc.uid, .gid = uc.gid };
-        l = sizeof ret->groups;
-        /* ERANGE: more groups than we keep; the first ones still count. */
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, ret->groups, &l) == 0)
-                ret->n_groups = l / sizeof(gid_t);
-        else if (errno == ERANGE)
-                ret->n_groups = ELEMENTSOF(ret->groups);
-        if (ret->n_groups > ELEMENTSOF(ret->groups))
-                ret->n_groups = ELEMENTSOF(ret->groups);
+        /* The groups are fixed at connect time; ERANGE says (in l) how much room
+         * they need.  Never guess: a short or zeroed array would make gid 0 a group. */
+        _cleanup_free_ gid_t *groups = NULL;
+        size_t cap = 64;
+        for (int tries = 0;; tries++) {
+                gid_t *g = realloc(groups, cap * sizeof(gid_t));
+                if (!g)
+                        return -ENOMEM;
+                groups = g;
+                l = (socklen_t) (cap * sizeof(gid_t));
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &l) == 0)
+                        break;
+                if (errno != ERANGE || tries >= 3 || l <= cap * sizeof(gid_t))
+                        return errno == ERANGE ? -EIO : -errno;
+                cap = l / sizeof(gid_t) + 1;
+        }
+        *ret = (struct sock_peer) { .pid = uc.pid, .uid = uc.uid, .gid = uc.gid, .n_groups = l / sizeof(gid_t) };
+        ret->groups = TAKE_PTR(groups);
         return 0;
 }
 

@@ -9,16 +9,21 @@ struct sock_peer {
         pid_t pid;
         uid_t uid;
         gid_t gid;
-        gid_t groups[64];       /* supplementary groups (SO_PEERGROUPS), the first 64 */
+        gid_t *groups;          /* all supplementary groups (SO_PEERGROUPS), malloc'd */
         size_t n_groups;
 };
+
+/* Frees groups; accepts a zeroed peer. */
+void sock_peer_done(struct sock_peer *p);
 
 /* A connected unix socket of `type` (SOCK_STREAM, SOCK_SEQPACKET) to path,
  * O_CLOEXEC: the fd, or -errno (-ENAMETOOLONG when path does not fit a
  * sockaddr_un); the caller words the error, naming what it wanted to reach. */
 int sock_connect_unix(const char *path, int type);
 
-/* SO_PEERCRED + SO_PEERGROUPS of a connected unix socket; -errno. */
+/* SO_PEERCRED + SO_PEERGROUPS of a connected unix socket, every group
+ * however many (the buffer grows to what the kernel says it needs); -errno,
+ * and then nothing is set: a peer whose groups cannot be read is no peer. */
 int sock_peer_get(int fd, struct sock_peer *ret);
 
 /* The one listening socket of `type` (SOCK_STREAM, SOCK_SEQPACKET) systemd

@@ -118,3 +118,41 @@ int strv_remove(strv *s, const char *str) {
                         i++;
         return n;
 }
+
+bool str_has_control(const char *s) {
+        for (; *s; s++)
+                if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                        return true;
+        return false;
+}
+
+const char *str_escape_line(const char *s, char *buf, size_t n) {
+        size_t o = 0;
+        if (!n)
+                return buf;
+        for (; *s; s++) {
+                unsigned char c = (unsigned char) *s;
+                char e[5];
+                if (c == '\\')
+                        snprintf(e, sizeof e, "\\\\");
+                else if (c == '\n')
+                        snprintf(e, sizeof e, "\\n");
+                else if (c == '\r')
+                        snprintf(e, sizeof e, "\\r");
+                else if (c == '\t')
+                        snprintf(e, sizeof e, "\\t");
+                else if (c < 0x20 || c == 0x7f)
+                        snprintf(e, sizeof e, "\\x%02x", c);
+                else {
+                        e[0] = (char) c;
+                        e[1] = '\0';
+                }
+                size_t l = strlen(e);
+                if (o + l >= n)
+                        break;
+                memcpy(buf + o, e, l);
+                o += l;
+        }
+        buf[o] = '\0';
+        return buf;
+}

@@ -20,5 +20,14 @@ int strv_remove(strv *s, const char *str);                /* every copy of str; 
 void strv_done(strv *s);                                  /* frees contents, resets */
 char *strv_join(const strv *s, const char *sep);          /* malloc'd; shell-quoted when sep==NULL */
 
+/* Single-line strings (issue 12): true when s has a control character (a
+ * byte below 0x20, or 0x7f) — a value that could start a new line or
+ * section in a file, a log or a terminal. */
+bool str_has_control(const char *s);
+/* s for one log line: control characters, DEL and the backslash written as
+ * C escapes (a newline as backslash-n, ESC as backslash-x1b), cut to fit n
+ * (always NUL-terminated); returns buf. */
+const char *str_escape_line(const char *s, char *buf, size_t n);
+
 static inline void strv_donep(strv *s) { strv_done(s); }
 #define _cleanup_strv_ _cleanup_(strv_donep)

@@ -30,6 +30,30 @@
 #define MAX_CONNS 64
 #define DEFAULT_IDLE_MS 10000
 
+/* ---- the journal ---- */
+
+static const char *op_name(uint32_t op) {
+        switch (op) {
+        case DEV_HELPER_TO_VFIO: return "to-vfio";
+        case DEV_HELPER_GIVE_BACK: return "give-back";
+        case DEV_HELPER_CHOWN_VFIO_GROUP: return "chown-vfio-group";
+        case DEV_HELPER_STATUS: return "status";
+        default: return "?";
+        }
+}
+
+void dev_helper_log_line(const struct sock_peer *p, const struct dev_helper_request *q,
+                         const struct dev_helper_reply *a, char *buf, size_t n) {
+        char vm[4 * sizeof q->vm], addr[4 * sizeof q->address], msg[4 * sizeof a->message];
+        str_escape_line(a->message, msg, sizeof msg);
+        if (q)
+                snprintf(buf, n, "uid %u %s %s%s%s: %s%s", (unsigned) p->uid, op_name(q->op),
+                         str_escape_line(q->address, addr, sizeof addr), q->vm[0] ? " vm " : "",
+                         str_escape_line(q->vm, vm, sizeof vm), a->error ? "refused: " : "", msg);
+        else
+                snprintf(buf, n, "uid %u: %s", (unsigned) p->uid, msg);
+}
+
 /* ---- who may have what ---- */
 
 static bool who_matches(const char *who, const struct sock_peer *p) {
@@ -463,6 +487,7 @@ static void conn_close(struct conn *c) {
         if (c->fd >= 0)
                 close(c->fd);
         c->fd = -1;
+        sock_peer_done(&c->peer);
 }
 
 /* One message from c: checked, served, answered.  false: close it. */
@@ -496,7 +521,7 @@ int dev_helper_serve(int listen_fd, const struct dev_helper_server *s, phy_error
         struct pollfd pfd[MAX_CONNS + 1];
         int idle = s->idle_timeout_ms > 0 ? s->idle_timeout_ms : DEFAULT_IDLE_MS;
         for (size_t i = 0; i < MAX_CONNS; i++)
-                conns[i].fd = -1;
+                conns[i] = (struct conn) { .fd = -1 };
         for (;;) {
                 int64_t now = now_ms(), next = -1;
                 pfd[0] = (struct pollfd) { .fd = listen_fd, .events = POLLIN };

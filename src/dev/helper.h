@@ -78,6 +78,15 @@ struct dev_helper_server {
 };
 
 /*
+ * The journal line for one answered message (req NULL: refused unread),
+ * without its newline.  Every field that came from the peer (VM name,
+ * address, and the reply, which may quote them) has its control characters
+ * escaped: a peer cannot write a line of its own (issue 12).
+ */
+void dev_helper_log_line(const struct sock_peer *peer, const struct dev_helper_request *req,
+                         const struct dev_helper_reply *reply, char *buf, size_t n);
+
+/*
  * Serves one checked request from peer: the host.conf allow check, the
  * IOMMU-group and host-use checks (never forced), the sysfs writes, the
  * state record and /dev/vfio/GROUP ownership.  Always fills *reply.

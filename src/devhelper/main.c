@@ -32,25 +32,13 @@ static void usage(FILE *f) {
               "  --version            print the version\n", f);
 }
 
-static const char *op_name(uint32_t op) {
-        switch (op) {
-        case DEV_HELPER_TO_VFIO: return "to-vfio";
-        case DEV_HELPER_GIVE_BACK: return "give-back";
-        case DEV_HELPER_CHOWN_VFIO_GROUP: return "chown-vfio-group";
-        case DEV_HELPER_STATUS: return "status";
-        default: return "?";
-        }
-}
-
-/* One line per request on stderr (the journal under systemd). */
+/* One line per request on stderr (the journal under systemd), escaped. */
 static void log_request(const struct sock_peer *p, const struct dev_helper_request *q,
                         const struct dev_helper_reply *a, void *userdata) {
         (void) userdata;
-        if (q)
-                fprintf(stderr, "uid %u %s %s%s%s: %s%s\n", (unsigned) p->uid, op_name(q->op), q->address,
-                        q->vm[0] ? " vm " : "", q->vm, a->error ? "refused: " : "", a->message);
-        else
-                fprintf(stderr, "uid %u: %s\n", (unsigned) p->uid, a->message);
+        char line[4096];
+        dev_helper_log_line(p, q, a, line, sizeof line);
+        fprintf(stderr, "%s\n", line);
 }
 
 int main(int argc, char **argv) {

@@ -320,6 +320,25 @@ static int parse_passthrough_allow(struct host_facts *h, const char *val, const 
         return strv_pushf(&h->passthrough_allow, "%s %s", addr, who);
 }
 
+/* "allow-paths = DIR [DIR...]": absolute directories, never "/" itself. */
+static int parse_allow_paths(struct host_facts *h, char *val, const char *path, unsigned lineno, phy_error *err) {
+        h->allow_paths_set = true;
+        for (char *save = NULL, *w = strtok_r(val, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+                size_t n = strlen(w);
+                while (n > 1 && w[n - 1] == '/')
+                        w[--n] = '\0';
+                if (w[0] != '/' || strcmp(w, "/") == 0 || strstr(w, "/../") || (n >= 3 && strcmp(w + n - 3, "/..") == 0) ||
+                    str_has_control(w))
+                        return phy_error_set(err, EINVAL,
+                                             "%s:%u: allow-paths: '%s' is not an absolute directory other than '/' "
+                                             "(e.g. allow-paths = /srv/iso /data/vm-images)", path, lineno, w);
+                int r = strv_push(&h->allow_paths, w);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int parse_host_conf(struct host_facts *h, phy_error *err) {
         _cleanup_free_ char *path = root_path(h->root, "/etc/phyllome/host.conf");
         _cleanup_free_ char *buf = NULL;
@@ -376,13 +395,28 @@ static int parse_host_conf(struct host_facts *h, phy_error *err) {
                 } else if (strcmp(key, "passthrough-allow") == 0) {
                         if ((r = parse_passthrough_allow(h, val, path, lineno, err)) < 0)
                                 return r;
+                } else if (strcmp(key, "allow-paths") == 0) {
+                        if ((r = parse_allow_paths(h, val, path, lineno, err)) < 0)
+                                return r;
                 } else
                         return phy_error_set(err, EINVAL,
-                                             "%s:%u: unknown key '%s'; the keys are reserve-cpus, reserve-memory and "
-                                             "passthrough-allow", path, lineno, key);
+                                             "%s:%u: unknown key '%s'; the keys are reserve-cpus, reserve-memory, "
+                                             "passthrough-allow and allow-paths", path, lineno, key);
         }
         if (!(h->conf_path = strdup(path)))
                 return -ENOMEM;
+        return 0;
+}
+
+int host_conf_load(const char *root, struct host_facts *ret, phy_error *err) {
+        _cleanup_(host_facts_done) struct host_facts h = { .reserve_cpus = 1, .reserve_mem = GIB };
+        if (!(h.root = strdup(root && *root ? root : "/")))
+                return phy_error_set(err, ENOMEM, "out of memory");
+        int r = parse_host_conf(&h, err);
+        if (r < 0)
+                return r;
+        *ret = h;
+        h = (struct host_facts) { 0 };
         return 0;
 }
 
@@ -405,6 +439,7 @@ void host_facts_done(struct host_facts *h) {
         free(h->storage_device);
         free(h->conf_path);
         strv_done(&h->passthrough_allow);
+        strv_done(&h->allow_paths);
         *h = (struct host_facts) { 0 };
 }
 

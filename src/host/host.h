@@ -70,14 +70,23 @@ struct host_facts {
         char *storage_device;      /* its /sys/block name ("nvme0n1"), or NULL */
         char *conf_path;           /* host.conf that set the budget, or NULL */
         strv passthrough_allow;    /* host.conf passthrough-allow: "ADDRESS USER" or "ADDRESS @GROUP" each */
+        /* host.conf allow-paths (issue 12): the directories a definition may
+         * name files in outside its VM dir, absolute, as written (real host
+         * paths, not below root); allow_paths_set when the key appears. */
+        strv allow_paths;
+        bool allow_paths_set;
 };
 
 /* Reads everything above from root.  The host config file
  * (<root>/etc/phyllome/host.conf, keys reserve-cpus= and reserve-memory=)
  * may change the budget; its passthrough-allow= lines say which PCI device
- * phyllome-devhelper may give to which user or group. */
+ * phyllome-devhelper may give to which user or group; its allow-paths= lines
+ * where a definition's files may be (docs/host.md, docs/security.md). */
 int host_facts_load(const char *root, struct host_facts *ret, phy_error *err);
 void host_facts_done(struct host_facts *h);
+/* Only <root>/etc/phyllome/host.conf: the budget keys, passthrough_allow,
+ * allow_paths (the rest of *ret zero); the file checked as above. */
+int host_conf_load(const char *root, struct host_facts *ret, phy_error *err);
 
 /* The first render node of any GPU, or NULL. */
 const char *host_render_node(const struct host_facts *h);

@@ -149,16 +149,24 @@ static void add_device(struct builder *b, const char *type, const char *arg) {
 }
 
 /* Paths in the definition may be relative to the VM directory. */
-static char *vm_path(struct builder *b, const char *path) {
+/* A path of the definition made absolute against the VM dir, as it is
+ * (for -kernel and -initrd, which QEMU takes literally: no comma doubling). */
+static char *vm_path_plain(struct builder *b, const char *path) {
         char *p = NULL;
         if (path[0] == '/' || !b->env->vm_dir)
-                p = qemu_opt_escape(path);
-        else {
-                _cleanup_free_ char *full = NULL;
-                if (asprintf(&full, "%s/%s", b->env->vm_dir, path) >= 0)
-                        p = qemu_opt_escape(full);
-        }
+                p = strdup(path);
+        else if (asprintf(&p, "%s/%s", b->env->vm_dir, path) < 0)
+                p = NULL;
         if (!p && b->r >= 0)
+                b->r = phy_error_set(b->err, ENOMEM, "out of memory");
+        return p;
+}
+
+/* The same escaped once for a -drive/-device option value (',' doubled). */
+static char *vm_path(struct builder *b, const char *path) {
+        _cleanup_free_ char *plain = vm_path_plain(b, path);
+        char *p = plain ? qemu_opt_escape(plain) : NULL;
+        if (plain && !p && b->r >= 0)
                 b->r = phy_error_set(b->err, ENOMEM, "out of memory");
         return p;
 }
@@ -756,7 +764,7 @@ static void add_passthrough(struct builder *b) {
                 for (size_t g = 0; b->env->host && g < b->env->host->n_gpus; g++)
                         gpu = gpu || strcmp(b->env->host->gpus[g].address, a) == 0;
                 const char *rom = passthrough_rom(vm, a);
-                _cleanup_free_ char *romv = rom ? vm_path(b, rom) : NULL, *rome = romv ? qemu_opt_escape(romv) : NULL;
+                _cleanup_free_ char *rome = rom ? vm_path(b, rom) : NULL;     /* escaped once */
                 /* The functions of one host device stay one multifunction device
                  * behind their own root port, as the guest driver expects. */
                 ssize_t lead = slot_leader(vm, a);
@@ -781,10 +789,11 @@ static void add_boot(struct builder *b) {
         const struct vm_def *vm = b->vm;
         if (!vm->kernel)
                 return;
-        _cleanup_free_ char *k = vm_path(b, vm->kernel);
+        /* -kernel and -initrd are plain file names to QEMU (no option parsing). */
+        _cleanup_free_ char *k = vm_path_plain(b, vm->kernel);
         addf(b, "-kernel", "%s", k);
         if (vm->initrd) {
-                _cleanup_free_ char *i = vm_path(b, vm->initrd);
+                _cleanup_free_ char *i = vm_path_plain(b, vm->initrd);
                 addf(b, "-initrd", "%s", i);
         }
         if (vm->append)

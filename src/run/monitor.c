@@ -847,6 +847,29 @@ static int hand_over(const struct run_creds *cr, const char *path, phy_error *er
         return 0;
 }
 
+/* hand_over for rel inside the VM dir: opened beneath it with no symlink on
+ * the way, chowned through that fd (issue 12: a '..' disk path or a planted
+ * symlink made root chown any file). */
+static int hand_over_beneath(const struct run_creds *cr, const char *vmdir, const char *rel, phy_error *err) {
+        if (!cr->drop)
+                return 0;
+        _cleanup_close_ int dfd = open(vmdir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = dfd < 0 ? -errno : open_beneath(dfd, rel, O_PATH | O_NOFOLLOW, 0);
+        struct stat st;
+        if (fd == -ENOENT)
+                return 0;
+        if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+                close(fd);      /* the symlink itself (O_PATH|O_NOFOLLOW), or a device or FIFO */
+                fd = -ELOOP;
+        }
+        if (fd < 0 || fchownat(fd, "", cr->uid, cr->gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+                return phy_error_set(err, fd < 0 ? -fd : errno, "cannot hand '%s/%s' to the QEMU user '%s': %s%s",
+                                     vmdir, rel, cr->user, strerror(fd < 0 ? -fd : errno),
+                                     fd == -EXDEV || fd == -ELOOP ? " (it leaves the VM's directory, is a symlink "
+                                     "or goes through one)" : "");
+        return 0;
+}
+
 /* Checks, as the QEMU user, that QEMU can reach what it needs.  A missing
  * file is left for QEMU to report in its own words. */
 static int check_access(const struct run_creds *cr, const char *const *paths, const int *modes, size_t n,
@@ -948,8 +971,10 @@ static int prepare_files(struct start_ctx *c, phy_error *err) {
                 if (!p)
                         continue;
                 owned[n_owned++] = p;
-                /* Images inside the VM dir belong to the VM: hand them over. */
-                if (strncmp(p, c->vm_dir, strlen(c->vm_dir)) == 0 && (r = hand_over(cr, p, err)) < 0)
+                /* Images inside the VM dir belong to the VM: hand them over,
+                 * anchored there (never a file a '..' or a symlink leads to). */
+                const char *in = vm_dir_relative(c->vm_dir, c->model.disks[i].path);
+                if (in && (r = hand_over_beneath(cr, c->vm_dir, in, err)) < 0)
                         goto out;
                 paths[n] = p;
                 modes[n++] = c->model.disks[i].readonly ? R_OK : R_OK | W_OK;
@@ -1042,6 +1067,9 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 r = phy_error_set(err, ENOMEM, "out of memory");
                 goto out;
         }
+        /* Checked at save, checked again at use (a file saved before the rules). */
+        if ((r = vm_def_check_here(&def, c.vm_dir, err)) < 0)
+                goto out;
         /* Parents traversable (the QEMU user needs that), the dir itself private. */
         r = mkdir_p(c.run_dir, 0755);
         if (r == 0 && chmod(c.run_dir, 0700) < 0)

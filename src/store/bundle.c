@@ -187,6 +187,9 @@ int store_export(const char *home, const char *name, int fd, const char *qemu_im
                 return r;
         if (!(dir = vm_dir(home, name)) || asprintf(&stage, "%s/.#export.XXXXXX", dir) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
+        /* Never a file outside the VM dir and the allowed ones (issue 12). */
+        if ((r = vm_def_check_here(&d, dir, err)) < 0)
+                return r;
         if (!mkdtemp(stage))
                 return phy_error_set(err, errno, "cannot create a directory in '%s': %s", dir, strerror(errno));
 

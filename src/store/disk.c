@@ -353,19 +353,27 @@ int store_disk_remove(const char *home, const char *name, const char *disk, bool
         if (i < 0)
                 return no_disk(&d, disk, err);
         struct vm_disk k = d.disks[i];
-        bool own = k.path[0] != '/';     /* relative: inside the VM's directory, so ours */
+        /* Written inside the VM's directory: ours to delete, anchored there. */
+        const char *rel = vm_dir_relative(dir, k.path);
+        bool own = rel != NULL;
         if (!(p = vm_path_resolve(dir, k.path)))
                 return phy_error_set(err, ENOMEM, "out of memory");
         memmove(&d.disks[i], &d.disks[i + 1], (d.n_disks - (size_t) i - 1) * sizeof k);
         d.n_disks--;
         r = save(home, name, &d, err);
         free(k.name);
-        free(k.path);
         free(k.format);
+        _cleanup_free_ char *kpath = k.path;    /* rel points into it */
         if (r < 0)
                 return r;
-        if (own && !keep_file && unlink(p) < 0 && errno != ENOENT)
-                return phy_error_set(err, errno, "disk '%s' is removed from VM '%s' but its image '%s' could not be "
-                                     "deleted: %s", disk, name, p, strerror(errno));
+        _cleanup_close_ int dfd = own && !keep_file ? open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+        r = !own || keep_file ? 0 : dfd < 0 ? -errno : unlink_beneath(dfd, rel);
+        if (r == -EXDEV || r == -ELOOP)
+                return phy_error_set(err, EPERM, "disk '%s' is removed from VM '%s'; its image '%s' was not deleted: "
+                                     "it is not a file inside the VM's directory ('..' or a symlink leads out)",
+                                     disk, name, p);
+        if (r < 0 && r != -ENOENT)
+                return phy_error_set(err, -r, "disk '%s' is removed from VM '%s' but its image '%s' could not be "
+                                     "deleted: %s", disk, name, p, strerror(-r));
         return 0;
 }

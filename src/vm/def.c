@@ -641,6 +641,8 @@ static int parse_line(struct parser *p, char *line) {
                 if (s[n - 1] != ']')
                         return perr(p, "malformed section header '%s'; use [section] or [section name]", s);
                 s[n - 1] = '\0';
+                if (str_has_control(s + 1))
+                        return perr(p, "a control character in a section header; use [section] or [section name]");
                 return begin_section(p, s + 1);
         }
         char *eq = strchr(s, '=');
@@ -652,6 +654,9 @@ static int parse_line(struct parser *p, char *line) {
          * as a comment: a value that starts with '#' is one here too. */
         if (*value == '#')
                 *value = '\0';
+        char shown[200];
+        if (str_has_control(key))
+                return perr(p, "a control character in the key '%s'", str_escape_line(key, shown, sizeof shown));
         if (p->sec == SEC_NONE)
                 return perr(p, "key '%s' comes before any section; put it under a section such as [vm]", key);
         const struct section_info *si = &sections[p->sec];
@@ -669,6 +674,9 @@ static int parse_line(struct parser *p, char *line) {
         }
         if (!*value)
                 return perr(p, "empty value for key '%s' in section [%s]", key, p->secname);
+        if (str_has_control(value))
+                return perr(p, "key '%s' in section [%s]: the value '%s' has a control character; values are single "
+                            "lines of printable characters", key, p->secname, str_escape_line(value, shown, sizeof shown));
         /* forward is the one key that repeats: one port forward per line. */
         if (strcmp(key, "forward") != 0) {
                 _cleanup_free_ char *what = NULL;
@@ -917,6 +925,7 @@ struct fmt {
         const char *section;    /* "disk.system" for the defaulted names */
         const char *header;     /* printed before the first key of a section */
         bool header_done;
+        bool bad;               /* a value with a control character: no text at all */
 };
 
 static void fmt_section(struct fmt *o, const char *section, const char *header, bool always) {
@@ -932,6 +941,10 @@ static void fmt_section(struct fmt *o, const char *section, const char *header, 
 static void fmt_kv(struct fmt *o, const char *key, const char *value) {
         if (!value)
                 return;
+        if (str_has_control(value)) {
+                o->bad = true;
+                return;
+        }
         char name[160];
         snprintf(name, sizeof name, "%s.%s", o->section, key);
         bool dflt = strv_contains(&o->d->defaulted, name);
@@ -1078,14 +1091,92 @@ char *vm_def_format(const struct vm_def *d, bool with_defaults) {
         fmt_kv(&o, "mdev-display", WORD(onoff_words, d->mdev_display));
         fmt_kv(&o, "single-gpu", WORD(onoff_words, d->single_gpu));
 
-        if (fclose(f) != 0) {
+        if (fclose(f) != 0 || o.bad) {
                 free(buf);
+                errno = o.bad ? EINVAL : errno;
                 return NULL;
         }
         return buf;
 }
 
+/* ---- single-line values (issue 12) --------------------------------------- */
+
+static int control_char(const char *section, const char *label, const char *key, const char *v, phy_error *err) {
+        char shown[200];
+        return phy_error_set(err, EINVAL, "[%s%s%s] %s: the value '%s' has a control character (a newline, tab or "
+                             "escape); values are single lines of printable characters", section, label ? " " : "",
+                             label ? label : "", key, str_escape_line(v, shown, sizeof shown));
+}
+
+#define CHECK(section, label, key, v)                                                   \
+        do {                                                                            \
+                if ((v) && str_has_control(v))                                          \
+                        return control_char(section, label, key, v, err);               \
+        } while (0)
+#define CHECK_LIST(section, label, key, l)                                              \
+        do {                                                                            \
+                for (size_t _i = 0; _i < (l)->n; _i++)                                  \
+                        CHECK(section, label, key, (l)->v[_i]);                         \
+        } while (0)
+
+int vm_def_check_values(const struct vm_def *d, phy_error *err) {
+        CHECK("vm", NULL, "name", d->name);
+        CHECK("vm", NULL, "profile", d->profile);
+        CHECK("vm", NULL, "uuid", d->uuid);
+        CHECK("machine", NULL, "type", d->machine);
+        CHECK("cpu", NULL, "model", d->cpu_model);
+        CHECK("boot", NULL, "kernel", d->kernel);
+        CHECK("boot", NULL, "initrd", d->initrd);
+        CHECK("boot", NULL, "append", d->append);
+        for (size_t i = 0; i < d->n_disks; i++) {
+                const struct vm_disk *k = &d->disks[i];
+                CHECK("disk", NULL, "name", k->name);
+                CHECK("disk", k->name, "path", k->path);
+                CHECK("disk", k->name, "format", k->format);
+                CHECK("disk", k->name, "key-file", k->key_file);
+        }
+        for (size_t i = 0; i < d->n_cdroms; i++) {
+                CHECK("cdrom", NULL, "name", d->cdroms[i].name);
+                CHECK("cdrom", d->cdroms[i].name, "path", d->cdroms[i].path);
+        }
+        for (size_t i = 0; i < d->n_nics; i++) {
+                const struct vm_nic *n = &d->nics[i];
+                CHECK("network", NULL, "name", n->name);
+                CHECK_LIST("network", n->name, "forward", &n->forwards);
+                CHECK("network", n->name, "network", n->network);
+                CHECK("network", n->name, "bridge", n->bridge);
+        }
+        for (size_t i = 0; i < d->n_shares; i++) {
+                CHECK("share", NULL, "tag", d->shares[i].tag);
+                CHECK("share", d->shares[i].tag, "path", d->shares[i].path);
+        }
+        CHECK_LIST("usb", NULL, "devices", &d->usb);
+        CHECK_LIST("passthrough", NULL, "devices", &d->passthrough);
+        CHECK_LIST("passthrough", NULL, "rom", &d->passthrough_roms);
+        CHECK_LIST("passthrough", NULL, "mdev", &d->mdevs);
+        return 0;
+}
+
+int vm_def_check_save(const struct vm_def *d, const char *file, phy_error *err) {
+        /* Every setter (create, edit, PUT, the set commands) ends here: a value
+         * with a newline would add keys or sections to the file. */
+        int r = vm_def_check_values(d, err);
+        if (r < 0)
+                return r;
+        /* And every file it names outside its own directory is one the host allows. */
+        _cleanup_free_ char *dir = strdup(file);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (!dir)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        if (slash)
+                *slash = '\0';
+        return vm_def_check_here(d, slash ? (slash == dir ? "/" : dir) : ".", err);
+}
+
 int vm_def_save(const struct vm_def *d, const char *file, phy_error *err) {
+        int r = vm_def_check_save(d, file, err);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *text = vm_def_format(d, false);
         if (!text)
                 return phy_error_set(err, ENOMEM, "out of memory formatting the definition of '%s'", d->name);

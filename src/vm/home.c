@@ -49,6 +49,17 @@ char *vm_path_resolve(const char *vmdir, const char *path) {
         return p;
 }
 
+const char *vm_dir_relative(const char *vmdir, const char *path) {
+        if (path[0] != '/')
+                return path;
+        size_t n = strlen(vmdir);
+        if (strncmp(path, vmdir, n) != 0 || path[n] != '/')
+                return NULL;
+        while (path[n] == '/')
+                n++;
+        return path[n] ? path + n : NULL;
+}
+
 static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }

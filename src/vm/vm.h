@@ -150,9 +150,44 @@ bool vm_name_valid(const char *name);
 int vm_def_parse(const char *path, const char *text, struct vm_def *ret, phy_error *err);
 int vm_def_load(const char *path, struct vm_def *ret, phy_error *err);
 /* Formats a definition as the text format (what the user set, not the
- * defaults, unless with_defaults, which marks each default with a comment). */
+ * defaults, unless with_defaults, which marks each default with a comment).
+ * NULL with errno EINVAL when a value has a control character. */
 char *vm_def_format(const struct vm_def *d, bool with_defaults);
-/* Writes <home>/vms/<name>/vm.conf atomically. */
+/* Values are single lines (issue 12): -EINVAL naming the section and key of
+ * the first value with a control character (a newline would add keys or
+ * sections to the file); the parser and the formatter refuse them too. */
+int vm_def_check_values(const struct vm_def *d, phy_error *err);
+/*
+ * Paths (issue 12, docs/security.md).  vm_paths_configure sets the process's
+ * mode once at startup (phyllo: per user; phyllod --system: system) and the
+ * root prefix whose etc/phyllome/host.conf holds allow-paths.
+ * vm_paths_allowed: the canonical directories a definition may name files in
+ * outside its VM dir: host.conf's allow-paths when set, else per user the
+ * user's home and the Phyllome home, in system mode none.
+ * vm_path_check: path (relative ones against vmdir, which they may not leave)
+ * resolved and checked; -EPERM with what (e.g. "[disk data] path") named.
+ * vm_def_check_paths: every path of d (kernel, initrd, disks and their key
+ * files, cdroms, shares, passthrough ROMs); a share of "/" is always refused.
+ * vm_def_check_devices_system: in system mode a VM gets only the PCI devices
+ * host.conf's passthrough-allow lists (for anyone), and no host USB or mdev:
+ * group phyllome may not give itself the host's devices.
+ * vm_def_check_here: paths and, in system mode, devices, against this
+ * process's mode and host.conf.
+ */
+void vm_paths_configure(const char *root, bool system);
+bool vm_paths_system(void);
+int vm_paths_allowed(const char *root, bool system, strv *ret, phy_error *err);
+int vm_path_check(const char *vmdir, const char *what, const char *path, const strv *allow, char **ret_real,
+                  phy_error *err);
+int vm_def_check_paths(const struct vm_def *d, const char *vmdir, const strv *allow, phy_error *err);
+struct host_facts;
+int vm_def_check_devices_system(const struct vm_def *d, const struct host_facts *conf, phy_error *err);
+int vm_def_check_here(const struct vm_def *d, const char *vmdir, phy_error *err);
+
+/* What every save checks: vm_def_check_values and vm_def_check_here
+ * (the VM dir: file's directory).  For those who write the user's own text. */
+int vm_def_check_save(const struct vm_def *d, const char *file, phy_error *err);
+/* Writes <home>/vms/<name>/vm.conf atomically, after vm_def_check_save. */
 int vm_def_save(const struct vm_def *d, const char *file, phy_error *err);
 struct json_object;
 /* JSON for --json: the sections as objects, labelled sections as arrays
@@ -198,6 +233,10 @@ char *vm_conf_path(const char *home, const char *name);
 /* A relative path of the definition (disk, ISO, share) made absolute
  * against the VM dir; absolute paths are copied. */
 char *vm_path_resolve(const char *vmdir, const char *path);
+/* The part of path inside vmdir: path itself when relative, the rest after
+ * "<vmdir>/" when absolute and written below it, else NULL.  For anchored
+ * opens (open_beneath) that refuse what leaves the directory. */
+const char *vm_dir_relative(const char *vmdir, const char *path);
 /* Names of the defined VMs (directories with a vm.conf), sorted. */
 int vm_list(const char *home, strv *ret, phy_error *err);
 /* Loads <home>/vms/<name>/vm.conf.  No VM: -ENOENT, "no VM named 'x'

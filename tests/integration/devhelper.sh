@@ -76,6 +76,14 @@ done
 out=$(as_nobody "$SEND" "$S" raw 0); is "$?" 3 "an empty message (EOF on a seqpacket socket) closes the connection: $out"
 ok $(kill -0 "$hpid" 2>/dev/null; echo $?) "the helper is still running"
 
+# --- issue 12, finding 7: request fields cannot forge a journal line ---
+forged='uid 0 to-vfio 0000:00:02.0 vm root: moved'
+as_nobody "$SEND" "$S" to-vfio $'vm1\n'"$forged"$'\n' 0000:00:02.0 >/dev/null; is "$?" 1 "a VM name with a newline is refused"
+as_nobody "$SEND" "$S" to-vfio vm1 $'0000:00:\n0\x1b' >/dev/null; is "$?" 1 "an address with control characters is refused"
+ok $(! grep -qx "$forged" "$T/helper.log"; echo $?) "no line of the journal is the forged one"
+ok $(grep -qF "'vm1\\n$forged\\n'" "$T/helper.log"; echo $?) "the VM name is logged escaped, on its own line"
+ok $(grep -qF '0000:00:\n0\x1b' "$T/helper.log"; echo $?) "so is the address"
+
 # --- an idle connection does not hold the others up ---
 mkfifo "$T/idle"
 # setpriv execs the client: $! is its pid (a shell function would be a subshell's).

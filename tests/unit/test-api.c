@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "tap.h"
+#include "peer.h"
 #include "api/api.h"
 #include "cleanup.h"
 #include "fileio.h"
@@ -35,10 +36,10 @@ static void test_peer(void) {
         p.uid = 0;
         ok(!api_peer_allowed(&p, false, 1000, 500), "per user: even root is refused by a user's daemon");
         ok(api_peer_allowed(&p, true, 0, 500), "system: root is admitted");
+        gid_t groups[] = { 27, 500 };
         p = (struct sock_peer) { .uid = 1001, .gid = 1001 };
         ok(!api_peer_allowed(&p, true, 0, 500), "system: a non-member is refused");
-        p.groups[0] = 27;
-        p.groups[1] = 500;
+        p.groups = groups;
         p.n_groups = 2;
         ok(api_peer_allowed(&p, true, 0, 500), "system: a supplementary member of phyllome is admitted");
         p.n_groups = 1;
@@ -49,12 +50,29 @@ static void test_peer(void) {
 
         int sv[2];
         ok(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
-        struct sock_peer me;
+        struct sock_peer me = { 0 };
         is_int(sock_peer_get(sv[0], &me), 0, "api_peer_get on a socketpair");
         is_int(me.uid, geteuid(), "SO_PEERCRED gives our uid");
         is_int(me.pid, getpid(), "and our pid");
+        sock_peer_done(&me);
         close(sv[0]);
         close(sv[1]);
+
+        /* Issue 12, finding 6: a real peer with 71 groups, phyllome's gid the
+         * 71st.  Before the fix only 64 zeroed entries were seen: the member
+         * was refused and a non-member counted in gid 0. */
+        if (geteuid() != 0) {
+                ok(1, "# SKIP a peer with 71 groups needs setgroups: run as root");
+                return;
+        }
+        struct test_peer t;
+        int fd = peer_start(&t, 71, 30000);
+        struct sock_peer many = { 0 };
+        is_int(fd >= 0 ? sock_peer_get(fd, &many) : -errno, 0, "a 71-group peer's credentials are read");
+        ok(api_peer_allowed(&many, true, 0, 30070), "system: phyllome listed 71st among the groups is admitted");
+        ok(!api_peer_allowed(&many, true, 0, 0), "system: the peer is no member of gid 0");
+        sock_peer_done(&many);
+        ok(peer_stop(&t), "the peer process ran as planned");
 }
 
 static int call(const struct api_ctx *c, const char *method, const char *path, const char *body, json_object **o) {

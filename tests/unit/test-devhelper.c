@@ -22,6 +22,8 @@
 #include "dev/single-gpu.h"
 #include "fileio.h"
 #include "host/host.h"
+#include "sock.h"
+#include "peer.h"
 
 
 static void req(struct dev_helper_request *q, uint32_t op, const char *vm, const char *addr, const char *drv) {
@@ -325,10 +327,55 @@ static void test_call_without_helper(void) {
            "no helper: the error names the socket and how to start it: %s", e.message);
 }
 
+/*
+ * Issue 12, finding 6: a real peer process (uid 4242, 71 supplementary
+ * groups, none of them 0) connects; the helper's own peer read and check
+ * must see all 71 groups and never gid 0.  Before the fix the groups past 64
+ * made getsockopt fail with ERANGE, the array stayed zeroed and the peer
+ * counted as a member of gid 0: '@root' gave it TO_VFIO.
+ */
+#define MANY_GROUPS 71
+static void test_many_groups(void) {
+        if (geteuid() != 0) {
+                ok(1, "# SKIP a peer with %d groups needs setgroups: run as root", MANY_GROUPS);
+                return;
+        }
+        struct test_peer t;
+        int fd = peer_start(&t, MANY_GROUPS, 30000);
+        struct sock_peer p = { 0 };
+        is_int(fd >= 0 ? sock_peer_get(fd, &p) : -errno, 0, "the peer's credentials are read");
+        is_int(p.uid, 4242, "the peer is uid 4242");
+        is_int(p.n_groups, MANY_GROUPS, "all %d supplementary groups are read", MANY_GROUPS);
+        bool zero = false, last = false;
+        for (size_t i = 0; i < p.n_groups; i++) {
+                zero |= p.groups[i] == 0;
+                last |= p.groups[i] == 30000 + MANY_GROUPS - 1;
+        }
+        ok(!zero && last, "none of them is gid 0, and the 71st is there");
+
+        char *root = temp_copy("passthrough-allow = 0000:00:02.0 @root\n");
+        _cleanup_free_ char *state = NULL;
+        if (asprintf(&state, "%s/state", root) < 0)
+                abort();
+        struct dev_helper_server s = { .root = root, .state_dir = state, .hook = kernel };
+        struct dev_helper_request q;
+        struct dev_helper_reply a;
+        req(&q, DEV_HELPER_TO_VFIO, "vm1", "0000:00:02.0", "");
+        dev_helper_handle(&s, &p, &q, &a);
+        is_int(a.error, EPERM, "a device allowed to @root is refused to the many-group peer: %s", a.message);
+        _cleanup_free_ char *drv = dev_pci_driver(root, "0000:00:02.0");
+        is_str(drv, "i915", "and it stays on its driver");
+        sock_peer_done(&p);
+        ok(peer_stop(&t), "the peer process ran as planned");
+        rm_rf(root);
+        free(root);
+}
+
 int main(void) {
         test_request_check();
         test_host_conf();
         test_handle();
         test_call_without_helper();
+        test_many_groups();
         return tap_done();
 }

@@ -327,6 +327,19 @@ static void test_conf(void) {
         conf_case(root, "reserve-memory = 2X\n", "etc/phyllome/host.conf:1: reserve-memory: '2X' is not a size");
         conf_case(root, "\n\nreserve-cpus = two\n", "etc/phyllome/host.conf:3: reserve-cpus: 'two'");
         conf_case(root, "reserve-cpus\n", "etc/phyllome/host.conf:1: expected 'key = value'");
+        /* allow-paths (issue 12): absolute directories, never '/' itself. */
+        conf_case(root, "allow-paths = /\n", "host.conf:1: allow-paths: '/' is not an absolute directory other than '/'");
+        conf_case(root, "allow-paths = /srv/iso srv\n", "host.conf:1: allow-paths: 'srv' is not an absolute directory");
+        conf_case(root, "allow-paths = /srv/../etc\n", "host.conf:1: allow-paths: '/srv/../etc'");
+        write_file(root, "/etc/phyllome/host.conf", "allow-paths = /srv/iso /data/images/\nallow-paths = /opt/fw\n");
+        {
+                struct host_facts h = { 0 };
+                phy_error err = { 0 };
+                ok(host_conf_load(root, &h, &err) == 0 && h.allow_paths_set && h.allow_paths.n == 3 &&
+                   strcmp(h.allow_paths.v[0], "/srv/iso") == 0 && strcmp(h.allow_paths.v[1], "/data/images") == 0 &&
+                   strcmp(h.allow_paths.v[2], "/opt/fw") == 0, "allow-paths: repeatable, several a line, trailing '/' dropped");
+                host_facts_done(&h);
+        }
         _cleanup_free_ char *cpuinfo = root_path(root, "/proc/cpuinfo");
         unlink(cpuinfo);
         {

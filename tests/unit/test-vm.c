@@ -488,6 +488,100 @@ static void test_home(const struct qemu_caps *caps) {
         rm_rf(home);
 }
 
+/* Issue 12, finding 8: values are single lines, in the setters (every save)
+ * and in the parser. */
+static void test_single_lines(void) {
+        struct vm_def d = { 0 };
+        phy_error e = { 0 };
+        snprintf(d.name, sizeof d.name, "v");
+        d.append = strdup("quiet\n[share root]\npath = /\ntype = 9p");
+        is_int(vm_def_check_values(&d, &e), -EINVAL, "a newline in [boot] append is refused");
+        ok(strstr(e.message, "[boot] append: the value 'quiet\\n[share root]") != NULL, "... naming the key: %s", e.message);
+        char tmpl[] = "/tmp/phyllome-test-lines-XXXXXX";
+        _cleanup_free_ char *file = NULL;
+        if (!mkdtemp(tmpl) || asprintf(&file, "%s/vm.conf", tmpl) < 0)
+                abort();
+        phy_error_clear(&e);
+        ok(vm_def_save(&d, file, &e) == -EINVAL && access(file, F_OK) < 0, "vm_def_save refuses it and writes nothing");
+        errno = 0;
+        ok(vm_def_format(&d, false) == NULL && errno == EINVAL, "the formatter gives no text for it");
+        free(d.append);
+        d.append = NULL;
+        struct vm_disk k = { .name = (char *) "data", .path = (char *) "a\x1b[2Jb.qcow2" };
+        d.disks = &k;
+        d.n_disks = 1;
+        phy_error_clear(&e);
+        ok(vm_def_check_values(&d, &e) == -EINVAL && strstr(e.message, "[disk data] path: the value 'a\\x1b[2Jb.qcow2'"),
+           "an escape in [disk data] path is refused, shown escaped: %s", e.message);
+        d.disks = NULL;
+        d.n_disks = 0;
+        vm_def_done(&d);
+        struct vm_def p = { 0 };
+        phy_error_clear(&e);
+        ok(vm_def_parse("x.conf", "[boot]\nkernel = /k\nappend = a\rb\n", &p, &e) == -EINVAL &&
+           strstr(e.message, "x.conf:3: key 'append' in section [boot]") && strstr(e.message, "control character"),
+           "the parser refuses a carriage return, naming file:line and key: %s", e.message);
+        vm_def_done(&p);
+        rm_rf(tmpl);
+}
+
+/* Issue 12, finding 1: where a definition's files may be. */
+static void test_paths(void) {
+        char t[] = "/tmp/phyllome-test-paths-XXXXXX";
+        if (!mkdtemp(t))
+                abort();
+        _cleanup_free_ char *vmdir = NULL, *allowed = NULL, *alice = NULL, *other = NULL, *link = NULL, *in = NULL;
+        if (asprintf(&vmdir, "%s/home/vms/a", t) < 0 || asprintf(&allowed, "%s/al", t) < 0 ||
+            asprintf(&alice, "%s/alice/f", t) < 0 || asprintf(&other, "%s/other", t) < 0 ||
+            asprintf(&link, "%s/home/vms/a/out", t) < 0 || asprintf(&in, "%s/al/iso", t) < 0)
+                abort();
+        mkdir_p(vmdir, 0755);
+        mkdir_p(allowed, 0755);
+        mkdir_p(other, 0755);
+        file_write_atomic(in, "x", 1, 0644, NULL);
+        _cleanup_free_ char *alicedir = strndup(alice, strlen(alice) - 2);
+        mkdir_p(alicedir, 0755);
+        file_write_atomic(alice, "x", 1, 0644, NULL);
+        symlink(other, link);
+        strv allow = { 0 };
+        strv_push(&allow, allowed);
+        phy_error e = { 0 };
+        is_int(vm_path_check(vmdir, "[disk s] path", "disk.qcow2", &allow, NULL, &e), 0, "a new file in the VM dir");
+        is_int(vm_path_check(vmdir, "[cdrom i] path", in, &allow, NULL, &e), 0, "a file below an allowed directory");
+        phy_error_clear(&e);
+        is_int(vm_path_check(vmdir, "[disk v] path", "../../../../srv/victim", &allow, NULL, &e), -EPERM,
+               "'../../../../srv/victim' is refused");
+        ok(strstr(e.message, "[disk v] path: the relative path '../../../../srv/victim' leaves the VM's directory") != NULL,
+           "... naming the key: %s", e.message);
+        is_int(vm_path_check(vmdir, "[disk v] path", "./disk.qcow2", &allow, NULL, &e), 0,
+               "'./disk.qcow2' stays inside");
+        phy_error_clear(&e);
+        is_int(vm_path_check(vmdir, "[disk s] path", alice, &allow, NULL, &e), -EPERM,
+               "'<t>/alice/f' is not below the allowed '<t>/al' (whole components)");
+        ok(strstr(e.message, "[disk s] path:") && strstr(e.message, "outside the VM's directory"), "... %s", e.message);
+        phy_error_clear(&e);
+        is_int(vm_path_check(vmdir, "[share x] path", "out", &allow, NULL, &e), -EPERM,
+               "a symlink in the VM dir leading out is judged by where it leads");
+        is_int(vm_path_check(vmdir, "[disk s] path", "/etc/shadow", &allow, NULL, &e), -EPERM, "/etc/shadow is refused");
+
+        struct vm_def d = { 0 };
+        struct vm_share sh = { .tag = (char *) "root", .path = (char *) "/" };
+        d.shares = &sh;
+        d.n_shares = 1;
+        strv all = { 0 };
+        strv_push(&all, "/tmp");
+        phy_error_clear(&e);
+        ok(vm_def_check_paths(&d, vmdir, &all, &e) == -EPERM && strstr(e.message, "[share root] path: '/' is the host's root"),
+           "a share of '/' is refused whatever is allowed: %s", e.message);
+        strv_done(&all);
+
+        _cleanup_strv_ strv sys = { 0 };
+        is_int(vm_paths_allowed("/nonexistent-root", true, &sys, &e), 0, "system mode without allow-paths...");
+        is_int(sys.n, 0, "... allows nothing beyond the VM dir");
+        strv_done(&allow);
+        rm_rf(t);
+}
+
 int main(void) {
         _cleanup_free_ char *capsfile = NULL;
         if (asprintf(&capsfile, "%s/fixtures/caps/qemu-7.2-debian12.json", tap_srcdir()) < 0)
@@ -509,6 +603,8 @@ int main(void) {
         test_json();
         test_copy();
         test_home(have_caps ? &caps : NULL);
+        test_single_lines();
+        test_paths();
         if (have_caps)
                 qemu_caps_done(&caps);
         return tap_done();

@@ -28,6 +28,8 @@ pkgs=(
   binutils
   # 3D test (display-virgl.sh, ~6 s): virgl on SDL gl=on under Xvfb with Mesa's llvmpipe; bridge test: ip
   xvfb libgl1-mesa-dri libegl1 libgl1 iproute2
+  # tests: bundle-untrusted.sh crafts hostile bundles (GNU tar --sparse, python3), and the API/agent tests' helpers
+  tar python3
   # scripts/fresh-check: a clean Debian 12 root to run the README in
   debootstrap
   # proof (issue 8): libFuzzer/ASan runtimes with clang, valgrind memcheck

@@ -302,18 +302,20 @@ static enum MHD_Result reply_export(struct api_server *srv, struct MHD_Connectio
 struct import_job {
         pthread_t thread;
         bool joined, write_failed, too_big;
-        int rfd, wfd;
+        int rfd, wfd, client_fd;
         uint64_t len;
         const char *home;
+        struct store_import_opts opts;
+        volatile int cancel;            /* set when the client leaves: the store stops at once */
         char *new_name;
-        char *ret_name;
+        struct store_import_result res;
         int r;
         phy_error err;
 };
 
 static void *import_thread(void *userdata) {
         struct import_job *j = userdata;
-        j->r = store_import(j->home, j->rfd, j->new_name, NULL, NULL, &j->ret_name, &j->err);
+        j->r = store_import(j->home, j->rfd, &j->opts, &j->res, &j->err);
         /* The uploader's next write fails with EPIPE: the rest is discarded. */
         close(j->rfd);
         j->rfd = -1;
@@ -334,9 +336,10 @@ static void import_finish(struct import_job *j) {
 static void import_free(struct import_job *j) {
         if (!j)
                 return;
+        j->cancel = 1;  /* a client gone mid-upload: no waiting for the rest of the bundle */
         import_finish(j);
         free(j->new_name);
-        free(j->ret_name);
+        store_import_result_done(&j->res);
         free(j);
         malloc_trim(0);  /* as after an export */
 }
@@ -345,8 +348,16 @@ static bool is_import(const char *method, const char *url) {
         return strcmp(method, "POST") == 0 && strcmp(url, "/v1/vms/import") == 0;
 }
 
-static int import_start(struct api_server *srv, struct MHD_Connection *conn, struct import_job **ret, phy_error *err) {
+/* ?trust=1 keeps a bundle's host paths: a peer who could not name them
+ * itself (a group member of a system phyllod) may not. */
+static int import_start(struct api_server *srv, struct MHD_Connection *conn, int client_fd, bool may_trust,
+                        struct import_job **ret, phy_error *err) {
         const char *n = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name");
+        const char *t = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "trust");
+        bool trust = t && (strcmp(t, "1") == 0 || strcmp(t, "true") == 0);
+        if (trust && !may_trust)
+                return phy_error_set(err, EACCES, "only root may import a bundle with trust=1 through a system "
+                                     "phyllod (it keeps the bundle's host paths and devices)");
         struct import_job *j = calloc(1, sizeof *j);
         if (!j || (n && !(j->new_name = strdup(n)))) {
                 free(j);
@@ -361,7 +372,13 @@ static int import_start(struct api_server *srv, struct MHD_Connection *conn, str
         }
         j->rfd = p[0];
         j->wfd = p[1];
+        j->client_fd = client_fd;
+        /* Non-blocking: import_feed waits in poll() for room or for the client to hang up. */
+        (void) fcntl(j->wfd, F_SETFL, O_NONBLOCK);
         j->home = srv->o.ctx.home;
+        /* The cap counts what the bundle unpacks to, not what it sends. */
+        j->opts = (struct store_import_opts) { .new_name = j->new_name, .trust = trust, .max_bytes = srv->import_max,
+                                               .cancel = &j->cancel };
         int r = pthread_create(&j->thread, NULL, import_thread, j);
         if (r != 0) {
                 close(p[0]);
@@ -374,8 +391,9 @@ static int import_start(struct api_server *srv, struct MHD_Connection *conn, str
         return 0;
 }
 
-/* One upload chunk into the pipe; blocking is fine in this connection's own
- * thread and paces the client to the store. */
+/* One upload chunk into the pipe; waiting is fine in this connection's own
+ * thread and paces the client to the store.  A client that hangs up while we
+ * wait cancels the import at once, not after what its socket still holds. */
 static void import_feed(struct import_job *j, const char *data, size_t k, uint64_t max) {
         if (j->too_big || j->write_failed)
                 return;
@@ -389,6 +407,17 @@ static void import_feed(struct import_job *j, const char *data, size_t k, uint64
                 ssize_t w = write(j->wfd, data, k);
                 if (w < 0 && errno == EINTR)
                         continue;
+                if (w < 0 && errno == EAGAIN) {
+                        struct pollfd p[2] = { { .fd = j->wfd, .events = POLLOUT }, { .fd = j->client_fd } };
+                        if (poll(p, j->client_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+                                return;
+                        if (p[1].revents & (POLLHUP | POLLERR)) {
+                                j->cancel = 1;
+                                j->write_failed = true;
+                                return;
+                        }
+                        continue;
+                }
                 if (w < 0) {
                         /* EPIPE: the store stopped reading; its error is the answer. */
                         j->write_failed = true;
@@ -409,8 +438,12 @@ static enum MHD_Result reply_import(struct api_server *srv, struct MHD_Connectio
         if (j->r < 0)
                 return reply_error(conn, !j->err.code || j->err.code == EIO ? EINVAL : j->err.code, "%s",
                                    j->err.message);
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(j->ret_name ? j->ret_name : ""));
+        json_object *o = json_object_new_object(), *st = json_object_new_array();
+        json_object_object_add(o, "name", json_object_new_string(j->res.name ? j->res.name : ""));
+        json_object_object_add(o, "trusted", json_object_new_boolean(j->opts.trust));
+        for (size_t i = 0; i < j->res.stripped.n; i++)
+                json_object_array_add(st, json_object_new_string(j->res.stripped.v[i]));
+        json_object_object_add(o, "stripped", st);
         return reply_json(conn, 201, o);
 }
 
@@ -459,7 +492,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                         return reply_error(conn, E2BIG, "the request body is larger than %u bytes", API_BODY_MAX);
                 if (import) {
                         phy_error e = { 0 };
-                        if (import_start(srv, conn, &req->imp, &e) < 0)
+                        if (import_start(srv, conn, fd, !srv->o.system || (!tcp && peer.uid == 0), &req->imp, &e) < 0)
                                 return reply_error(conn, e.code, "%s", e.message);
                 }
                 return MHD_YES;

@@ -15,7 +15,7 @@
 #include "vm/vm.h"
 
 static const char export_usage[] = "export NAME FILE|-";
-static const char import_usage[] = "import FILE|- [--name NEW]";
+static const char import_usage[] = "import FILE|- [--name NEW] [--trust] [--json]";
 
 /* A progress line on a terminal, at most ~10 updates a second. */
 static void progress(uint64_t done, uint64_t total, void *userdata) {
@@ -96,12 +96,21 @@ int cmd_export(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cmd_import(struct cli_ctx *ctx, int argc, char **argv) {
-        static const struct option opts[] = { { "name", required_argument, NULL, 'n' }, { 0 } };
+        static const struct option opts[] = { { "name", required_argument, NULL, 'n' },
+                                              { "trust", no_argument, NULL, 't' },
+                                              { "json", no_argument, NULL, 'j' },
+                                              { 0 } };
         const char *new_name = NULL;
+        bool trust = false, json = false;
         for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-                if (c != 'n')
+                if (c == 'n')
+                        new_name = optarg;
+                else if (c == 't')
+                        trust = true;
+                else if (c == 'j')
+                        json = true;
+                else
                         return cli_usage_error(import_usage, "unknown option for 'import'");
-                new_name = optarg;
         }
         if (optind + 1 != argc)
                 return cli_usage_error(import_usage, "expected a bundle file (- for standard input)");
@@ -116,26 +125,49 @@ int cmd_import(struct cli_ctx *ctx, int argc, char **argv) {
         struct timespec last = { 0 };
         bool tty = isatty(2);
         phy_error err = { 0 };
-        _cleanup_free_ char *name = NULL, *url = NULL;
+        _cleanup_free_ char *url = NULL;
         if (new_name && !vm_name_valid(new_name))
                 return cli_usage_error(import_usage, "invalid VM name '%s'; use 1 to 64 of A-Z a-z 0-9 . _ -", new_name);
-        if (asprintf(&url, "/v1/vms/import%s%s", new_name ? "?name=" : "", new_name ? new_name : "") < 0)
+        if (asprintf(&url, "/v1/vms/import%s%s%s%s", new_name || trust ? "?" : "", new_name ? "name=" : "",
+                     new_name ? new_name : "", trust ? (new_name ? "&trust=1" : "trust=1") : "") < 0)
                 return 1;
         json_object *o = NULL;
         bool direct = true;
         int r = cli_api_stream(ctx, "POST", url, fd >= 0 ? fd : 0, -1, tty ? progress : NULL, &last, &o, &direct);
         if (r != 0)
                 return r;
-        if (!direct) {
-                json_object *n = NULL;
-                name = json_object_object_get_ex(o, "name", &n) ? strdup(json_object_get_string(n)) : NULL;
-                json_object_put(o);
-        } else
-                r = store_import(home, fd >= 0 ? fd : 0, new_name, tty ? progress : NULL, &last, &name, &err);
+        struct store_import_result res = { 0 };
+        if (direct) {
+                struct store_import_opts io = { .new_name = new_name, .trust = trust, .progress = tty ? progress : NULL,
+                                                .userdata = &last };
+                r = store_import(home, fd >= 0 ? fd : 0, &io, &res, &err);
+                if (r >= 0) {
+                        json_object *st = json_object_new_array();
+                        o = json_object_new_object();
+                        json_object_object_add(o, "name", json_object_new_string(res.name));
+                        json_object_object_add(o, "trusted", json_object_new_boolean(trust));
+                        for (size_t i = 0; i < res.stripped.n; i++)
+                                json_object_array_add(st, json_object_new_string(res.stripped.v[i]));
+                        json_object_object_add(o, "stripped", st);
+                }
+                store_import_result_done(&res);
+        }
         if (tty)
                 fputc('\n', stderr);
         if (r < 0)
                 return cli_fail(&err);
-        printf("imported VM '%s'\n", name ? name : "?");
+        if (json) {
+                cli_print_json(o);
+                return 0;
+        }
+        json_object *nm = NULL, *st = NULL;
+        printf("imported VM '%s'\n", json_object_object_get_ex(o, "name", &nm) ? json_object_get_string(nm) : "?");
+        if (json_object_object_get_ex(o, "stripped", &st) && json_object_array_length(st) > 0) {
+                printf("removed from the untrusted bundle's definition (phyllo import --trust keeps them, for a "
+                       "bundle you made yourself):\n");
+                for (size_t i = 0; i < json_object_array_length(st); i++)
+                        printf("  %s\n", json_object_get_string(json_object_array_get_idx(st, i)));
+        }
+        json_object_put(o);
         return 0;
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
@@ -28,6 +29,9 @@
 #include "vm/vm.h"
 
 #define BUNDLE_FORMAT "phyllome-bundle"
+/* Version 2: a member's sha256 covers its data regions only and "sparse"
+ * its map (docs/storage.md); version 1 hashed holes as zeros. */
+#define BUNDLE_VERSION 2
 #define BUNDLE_SMALL_MAX (64u * 1024 * 1024)     /* any member that is not a disk */
 #define BUNDLE_MEMBERS_MAX 4096
 #define CHUNK (1u << 20)
@@ -82,6 +86,82 @@ struct member {
         char *src;      /* file on this host */
 };
 
+/* The sparse map of a member, as the manifest covers it: its data regions,
+ * adjacent ones merged, each as two little-endian u64 (offset, length),
+ * hashed.  Export feeds the regions it wrote, import the blocks it read. */
+struct map_hash {
+        struct sha256_ctx h;
+        uint64_t off, len;      /* the region being merged; len 0: none yet */
+};
+
+static void map_put(struct map_hash *m) {
+        uint8_t b[16];
+        for (int i = 0; i < 8; i++) {
+                b[i] = (uint8_t) (m->off >> (8 * i));
+                b[8 + i] = (uint8_t) (m->len >> (8 * i));
+        }
+        sha256_update(&m->h, sizeof b, b);
+}
+
+static void map_add(struct map_hash *m, uint64_t off, uint64_t len) {
+        if (len == 0)
+                return;
+        if (m->len && m->off + m->len == off) {
+                m->len += len;
+                return;
+        }
+        if (m->len)
+                map_put(m);
+        m->off = off;
+        m->len = len;
+}
+
+static void map_digest(struct map_hash *m, char out[static 2 * SHA256_DIGEST_SIZE + 1]) {
+        if (m->len)
+                map_put(m);
+        uint8_t dig[SHA256_DIGEST_SIZE];
+        sha256_digest(&m->h, sizeof dig, dig);
+        hex(dig, sizeof dig, out);
+}
+
+struct region {
+        off_t off, len;
+};
+
+/* The data regions of fd (SEEK_DATA/SEEK_HOLE); a file system that cannot
+ * tell gives one region, the whole file.  A file that is all hole gets its
+ * last byte as data, so that its tar entry is a sparse one. */
+static int data_regions(int fd, off_t size, struct region **ret, size_t *ret_n) {
+        struct region *v = NULL;
+        size_t n = 0;
+        for (off_t off = 0; off < size;) {
+                off_t d = lseek(fd, off, SEEK_DATA), h;
+                if (d < 0 && errno == ENXIO)
+                        break;
+                if (d < 0 || (h = lseek(fd, d, SEEK_HOLE)) < 0) {
+                        n = 0;  /* no map: all of it */
+                        d = 0;
+                        h = size;
+                }
+                struct region *nv = realloc(v, (n + 1) * sizeof *v);
+                if (!nv) {
+                        free(v);
+                        return -ENOMEM;
+                }
+                v = nv;
+                v[n++] = (struct region) { d, h - d };
+                off = h;
+        }
+        if (n == 0 && size > 0) {
+                if (!(v = malloc(sizeof *v)))
+                        return -ENOMEM;
+                v[n++] = (struct region) { size - 1, 1 };
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
 static int write_member(struct archive *a, const char *path, const char *src, json_object *manifest,
                         struct progress *pg, phy_error *err) {
         _cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -90,58 +170,73 @@ static int write_member(struct archive *a, const char *path, const char *src, js
                 return phy_error_set(err, errno, "cannot read '%s': %s", src, strerror(errno));
         if (!S_ISREG(st.st_mode))
                 return phy_error_set(err, EINVAL, "'%s' is not a regular file", src);
+        _cleanup_free_ struct region *reg = NULL;
+        size_t n_reg = 0;
+        if (data_regions(fd, st.st_size, &reg, &n_reg) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
         struct archive_entry *e = file_entry(path, st.st_size, st.st_mtime);
         if (!e)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        /* The data regions (SEEK_DATA/SEEK_HOLE): holes stay holes in the bundle and on import. */
-        bool sparse = false;
-        for (off_t off = 0; off < st.st_size;) {
-                off_t d = lseek(fd, off, SEEK_DATA);
-                if (d < 0)
-                        break;
-                off_t h = lseek(fd, d, SEEK_HOLE);
-                if (h < 0)
-                        h = st.st_size;
-                if (d > 0 || h < st.st_size)
-                        sparse = true;
-                archive_entry_sparse_add_entry(e, d, h - d);
-                off = h;
-        }
-        if (!sparse)
-                archive_entry_sparse_clear(e);
+        /* Holes stay holes in the bundle and on import. */
+        bool sparse = !(n_reg == 0 || (n_reg == 1 && reg[0].off == 0 && reg[0].len == st.st_size));
+        for (size_t i = 0; sparse && i < n_reg; i++)
+                archive_entry_sparse_add_entry(e, reg[i].off, reg[i].len);
         int r = archive_write_header(a, e);
         archive_entry_free(e);
         if (r != ARCHIVE_OK)
                 return phy_error_set(err, EIO, "cannot write the bundle (member '%s'): %s", path, archive_error_string(a));
         struct sha256_ctx h;
+        struct map_hash mh = { 0 };
         sha256_init(&h);
+        sha256_init(&mh.h);
         _cleanup_free_ char *buf = malloc(CHUNK);
         if (!buf)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        /* The whole logical content goes in (holes as zeros); the pax writer drops the holes. */
-        for (off_t off = 0; off < st.st_size;) {
-                size_t want = (uint64_t) (st.st_size - off) < CHUNK ? (size_t) (st.st_size - off) : CHUNK;
-                ssize_t n = pread(fd, buf, want, off);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return phy_error_set(err, n < 0 ? errno : EIO, "cannot read '%s': %s", src,
-                                             n < 0 ? strerror(errno) : "it shrank while being exported");
-                sha256_update(&h, (size_t) n, (const uint8_t *) buf);
-                if (archive_write_data(a, buf, (size_t) n) != n)
-                        return phy_error_set(err, EIO, "cannot write the bundle (member '%s'): %s", path,
-                                             archive_error_string(a));
-                off += n;
-                progress_add(pg, (uint64_t) n);
+        static const char zeros[65536];
+        uint64_t data = 0;
+        off_t pos = 0;
+        /* The pax writer takes the whole logical content and drops the holes:
+         * they are fed as zeros, never read, never hashed. */
+        for (size_t i = 0; i <= n_reg; i++) {
+                off_t start = i < n_reg ? reg[i].off : st.st_size;
+                for (; pos < start;) {
+                        size_t z = (uint64_t) (start - pos) < sizeof zeros ? (size_t) (start - pos) : sizeof zeros;
+                        if (archive_write_data(a, zeros, z) != (la_ssize_t) z)
+                                return phy_error_set(err, EIO, "cannot write the bundle (member '%s'): %s", path,
+                                                     archive_error_string(a));
+                        pos += (off_t) z;
+                }
+                if (i == n_reg)
+                        break;
+                map_add(&mh, (uint64_t) reg[i].off, (uint64_t) reg[i].len);
+                for (off_t end = reg[i].off + reg[i].len; pos < end;) {
+                        size_t want = (uint64_t) (end - pos) < CHUNK ? (size_t) (end - pos) : CHUNK;
+                        ssize_t k = pread(fd, buf, want, pos);
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0)
+                                return phy_error_set(err, k < 0 ? errno : EIO, "cannot read '%s': %s", src,
+                                                     k < 0 ? strerror(errno) : "it shrank while being exported");
+                        sha256_update(&h, (size_t) k, (const uint8_t *) buf);
+                        if (archive_write_data(a, buf, (size_t) k) != k)
+                                return phy_error_set(err, EIO, "cannot write the bundle (member '%s'): %s", path,
+                                                     archive_error_string(a));
+                        pos += k;
+                        data += (uint64_t) k;
+                        progress_add(pg, (uint64_t) k);
+                }
         }
         uint8_t dig[SHA256_DIGEST_SIZE];
-        char hx[2 * SHA256_DIGEST_SIZE + 1];
+        char hx[2 * SHA256_DIGEST_SIZE + 1], mx[2 * SHA256_DIGEST_SIZE + 1];
         sha256_digest(&h, sizeof dig, dig);
         hex(dig, sizeof dig, hx);
+        map_digest(&mh, mx);
         json_object *m = json_object_new_object();
         json_object_object_add(m, "path", json_object_new_string(path));
         json_object_object_add(m, "size", json_object_new_int64(st.st_size));
+        json_object_object_add(m, "data", json_object_new_int64((int64_t) data));
         json_object_object_add(m, "sha256", json_object_new_string(hx));
+        json_object_object_add(m, "sparse", json_object_new_string(mx));
         json_object_array_add(manifest, m);
         return 0;
 }
@@ -248,8 +343,10 @@ int store_export(const char *home, const char *name, int fd, const char *qemu_im
                 closedir(td);
         for (size_t i = 0; i < n; i++) {
                 struct stat st;
+                /* What is allocated: about what is read (holes are skipped). */
                 if (stat(m[i].src, &st) == 0)
-                        pg.total += (uint64_t) st.st_size;
+                        pg.total += (uint64_t) st.st_blocks * 512 < (uint64_t) st.st_size ? (uint64_t) st.st_blocks * 512
+                                                                                          : (uint64_t) st.st_size;
         }
 
         _cleanup_(archive_freep) struct archive *a = archive_write_new();
@@ -275,7 +372,7 @@ int store_export(const char *home, const char *name, int fd, const char *qemu_im
         if (r >= 0) {
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "format", json_object_new_string(BUNDLE_FORMAT));
-                json_object_object_add(o, "version", json_object_new_int(1));
+                json_object_object_add(o, "version", json_object_new_int(BUNDLE_VERSION));
                 json_object_object_add(o, "name", json_object_new_string(name));
                 json_object_object_add(o, "members", json_object_get(manifest));
                 const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -309,47 +406,151 @@ bool store_bundle_member_name_ok(const char *p) {
         return true;
 }
 
+#define SHA_HEX (2 * SHA256_DIGEST_SIZE + 1)
+/* A member larger than this (its apparent size, holes included) is refused:
+ * qcow2's own limit is 64 TiB of virtual size. */
+#define BUNDLE_APPARENT_MAX (1ull << 46)
+/* Version 1 hashed holes as zeros: at most this much of them is hashed in
+ * one import (seconds of CPU); a version 1 bundle with more is refused. */
+#define BUNDLE_V1_HOLES_MAX (4ull << 30)
+#define BUNDLE_CHAIN_MAX 16
+
 struct got {
         char *path;
-        uint64_t size;
-        char sha[2 * SHA256_DIGEST_SIZE + 1];
+        uint64_t size, data;
+        char sha[SHA_HEX];      /* data regions (version 2) */
+        char map[SHA_HEX];      /* the sparse map (version 2) */
+        char sha1[SHA_HEX];     /* holes as zeros (version 1); "" when too costly */
 };
 
-static int extract(struct archive *a, struct archive_entry *e, int dirfd, const char *path, struct got *g,
-                   struct progress *pg, phy_error *err) {
+struct importer {
+        struct archive *a;
+        int dfd;
+        const char *tmp;
+        uint64_t cap, used;             /* data bytes: cap (0: none) and written so far */
+        uint64_t v1_holes;              /* zeros hashed for a version 1 manifest so far */
+        const volatile int *cancel;
+        struct progress pg;
+};
+
+static int cancelled(const struct importer *im, phy_error *err) {
+        if (im->cancel && *im->cancel)
+                return phy_error_set(err, ECANCELED, "the import was cancelled");
+        return 0;
+}
+
+static char *size_str(uint64_t v, char buf[static 32]) {
+        if (v >= (1ull << 30))
+                snprintf(buf, 32, "%.1f GiB", (double) v / (double) (1ull << 30));
+        else
+                snprintf(buf, 32, "%.1f MiB", (double) v / (double) (1ull << 20));
+        return buf;
+}
+
+/* The data a member declares (its sparse map, else its size), checked
+ * against the cap and the free space before a byte of it is written. */
+static int declared_data(struct importer *im, struct archive_entry *e, const char *path, uint64_t size,
+                         uint64_t *ret, phy_error *err) {
+        uint64_t data = 0, end = 0;
+        if (archive_entry_sparse_reset(e) > 0) {
+                la_int64_t o, l;
+                while (archive_entry_sparse_next(e, &o, &l) == ARCHIVE_OK) {
+                        if (o < 0 || l < 0 || (uint64_t) o < end || (uint64_t) o + (uint64_t) l > size)
+                                return phy_error_set(err, EINVAL, "the bundle's member '%s' has a bad sparse map; it "
+                                                     "is damaged or forged", path);
+                        data += (uint64_t) l;
+                        end = (uint64_t) o + (uint64_t) l;
+                }
+        } else
+                data = size;
+        char b1[32], b2[32];
+        if (im->cap && (data > im->cap || im->used + data > im->cap))
+                return phy_error_set(err, E2BIG, "the bundle's member '%s' holds %s of data; with the members before "
+                                     "it that is more than the %s this import may write", path, size_str(data, b1),
+                                     size_str(im->cap, b2));
+        struct statvfs sv;
+        if (fstatvfs(im->dfd, &sv) == 0 && data > (uint64_t) sv.f_bavail * sv.f_frsize)
+                return phy_error_set(err, ENOSPC, "the bundle's member '%s' holds %s of data but only %s are free "
+                                     "in '%s'", path, size_str(data, b1),
+                                     size_str((uint64_t) sv.f_bavail * sv.f_frsize, b2), im->tmp);
+        *ret = data;
+        return 0;
+}
+
+/* A hole between pos and off: nothing written, nothing hashed for version 2;
+ * for version 1 the zeros it reads as, within BUNDLE_V1_HOLES_MAX. */
+static int hole(struct importer *im, struct sha256_ctx *v1, bool *v1_on, const struct sha256_ctx *data,
+                bool *forked, bool *v1_lost, uint64_t from, uint64_t to, phy_error *err) {
+        static const uint8_t zeros[65536];
+        if (to <= from || *v1_lost)
+                return 0;
+        if (!*forked) {
+                *v1 = *data;    /* up to here both hashes saw the same bytes */
+                *forked = *v1_on = true;
+        }
+        if (to - from > BUNDLE_V1_HOLES_MAX - im->v1_holes) {
+                *v1_lost = true;
+                *v1_on = false;
+                return 0;
+        }
+        im->v1_holes += to - from;
+        for (uint64_t pos = from; pos < to;) {
+                if ((pos & ((64u << 20) - 1)) == 0 && cancelled(im, err) < 0)
+                        return -ECANCELED;
+                size_t z = to - pos < sizeof zeros ? (size_t) (to - pos) : sizeof zeros;
+                sha256_update(v1, z, zeros);
+                pos += z;
+        }
+        return 0;
+}
+
+static bool all_zero(const char *b, size_t n) {
+        return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
+}
+
+static int extract(struct importer *im, struct archive_entry *e, const char *path, struct got *g, phy_error *err) {
         bool small = strncmp(path, "disk-", 5) != 0;
         la_int64_t size = archive_entry_size(e);
-        if (!archive_entry_size_is_set(e) || size < 0 || (small && size > (la_int64_t) BUNDLE_SMALL_MAX))
+        if (!archive_entry_size_is_set(e) || size < 0 || (small && size > (la_int64_t) BUNDLE_SMALL_MAX) ||
+            (uint64_t) size > BUNDLE_APPARENT_MAX)
                 return phy_error_set(err, EINVAL, "the bundle's member '%s' has no valid size (at most %u MiB for "
-                                     "anything but a disk)", path, BUNDLE_SMALL_MAX >> 20);
-        _cleanup_close_ int fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                                     "anything but a disk, 64 TiB for a disk)", path, BUNDLE_SMALL_MAX >> 20);
+        uint64_t declared = 0;
+        int r = declared_data(im, e, path, (uint64_t) size, &declared, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = openat(im->dfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return errno == EEXIST
                         ? phy_error_set(err, EEXIST, "the bundle holds the member '%s' twice; it is damaged or forged", path)
                         : phy_error_set(err, errno, "cannot create '%s' for the import: %s", path, strerror(errno));
-        struct sha256_ctx h;
+        struct sha256_ctx h, v1;
+        struct map_hash mh = { 0 };
+        bool forked = false, v1_on = false, v1_lost = false;
         sha256_init(&h);
-        static const uint8_t zeros[65536];
-        uint64_t pos = 0;
+        sha256_init(&mh.h);
+        uint64_t pos = 0, data = 0;
         for (;;) {
                 const void *buf;
                 size_t len;
                 la_int64_t off;
-                int r = archive_read_data_block(a, &buf, &len, &off);
+                if ((r = cancelled(im, err)) < 0)
+                        return r;
+                r = archive_read_data_block(im->a, &buf, &len, &off);
                 if (r == ARCHIVE_EOF)
                         break;
                 if (r != ARCHIVE_OK)
                         return phy_error_set(err, EIO, "the bundle is truncated or damaged (in member '%s'): %s", path,
-                                             archive_error_string(a));
+                                             archive_error_string(im->a));
                 if (off < (la_int64_t) pos || (uint64_t) off + len > (uint64_t) size)
                         return phy_error_set(err, EINVAL, "the bundle's member '%s' has data outside its size", path);
-                /* A hole: hashed as the zeros it reads as, not written. */
-                for (; pos < (uint64_t) off;) {
-                        size_t z = (uint64_t) off - pos < sizeof zeros ? (size_t) ((uint64_t) off - pos) : sizeof zeros;
-                        sha256_update(&h, z, zeros);
-                        pos += z;
-                }
-                for (size_t w = 0; w < len;) {
+                if (len > declared - data)
+                        return phy_error_set(err, EINVAL, "the bundle's member '%s' holds more data than its header "
+                                             "declares; it is damaged or forged", path);
+                if ((r = hole(im, &v1, &v1_on, &h, &forked, &v1_lost, pos, (uint64_t) off, err)) < 0)
+                        return r;
+                /* Zeros are not written: they read back as the hole they leave. */
+                for (size_t w = 0; w < len && !all_zero(buf, len);) {
                         ssize_t n = pwrite(fd, (const char *) buf + w, len - w, (off_t) (off + (la_int64_t) w));
                         if (n < 0 && errno == EINTR)
                                 continue;
@@ -358,29 +559,41 @@ static int extract(struct archive *a, struct archive_entry *e, int dirfd, const 
                         w += (size_t) n;
                 }
                 sha256_update(&h, len, buf);
-                pos += len;
-                progress_add(pg, len);
+                if (v1_on)
+                        sha256_update(&v1, len, buf);
+                map_add(&mh, (uint64_t) off, len);
+                pos = (uint64_t) off + len;
+                data += len;
+                im->used += len;
+                progress_add(&im->pg, len);
         }
-        for (; pos < (uint64_t) size;) {
-                size_t z = (uint64_t) size - pos < sizeof zeros ? (size_t) ((uint64_t) size - pos) : sizeof zeros;
-                sha256_update(&h, z, zeros);
-                pos += z;
-        }
+        if ((r = hole(im, &v1, &v1_on, &h, &forked, &v1_lost, pos, (uint64_t) size, err)) < 0)
+                return r;
         if (ftruncate(fd, (off_t) size) < 0 || fsync(fd) < 0)
                 return phy_error_set(err, errno, "cannot write '%s': %s", path, strerror(errno));
         uint8_t dig[SHA256_DIGEST_SIZE];
+        if (v1_on) {
+                sha256_digest(&v1, sizeof dig, dig);
+                hex(dig, sizeof dig, g->sha1);
+        }
         sha256_digest(&h, sizeof dig, dig);
         hex(dig, sizeof dig, g->sha);
+        if (!forked)
+                memcpy(g->sha1, g->sha, sizeof g->sha);
+        map_digest(&mh, g->map);
         g->size = (uint64_t) size;
+        g->data = data;
         return 0;
 }
 
 static int verify(json_object *man, const struct got *got, size_t n, phy_error *err) {
         json_object *members;
         const char *fmt = store_json_str(man, "format");
-        if (!fmt || strcmp(fmt, BUNDLE_FORMAT) != 0 || store_json_int(man, "version") != 1 ||
+        int64_t version = store_json_int(man, "version");
+        if (!fmt || strcmp(fmt, BUNDLE_FORMAT) != 0 || version < 1 || version > BUNDLE_VERSION ||
             !json_object_object_get_ex(man, "members", &members) || !json_object_is_type(members, json_type_array))
-                return phy_error_set(err, EINVAL, "the bundle's manifest.json is not a Phyllome bundle manifest (version 1)");
+                return phy_error_set(err, EINVAL, "the bundle's manifest.json is not a Phyllome bundle manifest "
+                                     "(versions 1 to %d)", BUNDLE_VERSION);
         size_t mn = json_object_array_length(members);
         if (mn != n)
                 return phy_error_set(err, EINVAL, "the bundle's manifest lists %zu members but the bundle holds %zu; "
@@ -388,7 +601,8 @@ static int verify(json_object *man, const struct got *got, size_t n, phy_error *
         for (size_t i = 0; i < mn; i++) {
                 json_object *o = json_object_array_get_idx(members, i);
                 const char *p = store_json_str(o, "path"), *sha = store_json_str(o, "sha256");
-                int64_t size = store_json_int(o, "size");
+                const char *map = store_json_str(o, "sparse");
+                int64_t size = store_json_int(o, "size"), data = store_json_int(o, "data");
                 const struct got *g = NULL;
                 for (size_t k = 0; p && k < n; k++)
                         if (strcmp(got[k].path, p) == 0)
@@ -396,17 +610,212 @@ static int verify(json_object *man, const struct got *got, size_t n, phy_error *
                 if (!g)
                         return phy_error_set(err, EINVAL, "the bundle's manifest lists '%s', which the bundle does not "
                                              "hold; it is damaged or was changed", p ? p : "?");
-                if (size < 0 || (uint64_t) size != g->size || !sha || strcmp(sha, g->sha) != 0)
+                if (version == 1 && !g->sha1[0])
+                        return phy_error_set(err, EFBIG, "the bundle's member '%s' is in the old bundle format "
+                                             "(version 1), whose check hashes every hole, and its holes are larger "
+                                             "than %llu GiB; export the VM again with this version of Phyllome", p,
+                                             BUNDLE_V1_HOLES_MAX >> 30);
+                bool ok = size >= 0 && (uint64_t) size == g->size && sha &&
+                          (version == 1 ? strcmp(sha, g->sha1) == 0
+                                        : strcmp(sha, g->sha) == 0 && data >= 0 && (uint64_t) data == g->data &&
+                                                  map && strcmp(map, g->map) == 0);
+                if (!ok)
                         return phy_error_set(err, EINVAL, "the bundle's member '%s' does not match its manifest "
-                                             "(size or sha256); it is damaged or was changed", p);
+                                             "(size, sha256 or sparse map); it is damaged or was changed", p);
         }
         return 0;
 }
 
-int store_import(const char *home, int fd, const char *new_name, store_progress_fn progress, void *userdata,
-                 char **ret_name, phy_error *err) {
-        _cleanup_free_ char *vms = NULL, *tmp = NULL;
+static const struct got *member_find(const struct got *got, size_t n, const char *p) {
+        for (size_t k = 0; k < n; k++)
+                if (strcmp(got[k].path, p) == 0)
+                        return &got[k];
+        return NULL;
+}
+
+/* A disk's image, or a backing file, must be one of the bundle's disk members. */
+static bool disk_member(const struct got *got, size_t n, const char *p) {
+        return p && strncmp(p, "disk-", 5) == 0 && !strchr(p, '/') && member_find(got, n, p);
+}
+
+/* The first bytes of a member: is it a qcow2 (for a backing file of unknown format)? */
+static bool looks_qcow2(int dfd, const char *p) {
+        _cleanup_close_ int fd = openat(dfd, p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        uint8_t m[4];
+        return fd >= 0 && pread(fd, m, sizeof m, 0) == (ssize_t) sizeof m && memcmp(m, "QFI\xfb", 4) == 0;
+}
+
+/*
+ * The backing chain of a disk, link by link: `qemu-img info -f FMT` on the
+ * member alone (info never opens a backing file), its backing-filename
+ * checked to be another disk member before it is followed; no external data
+ * file.  Each link is rewritten (`rebase -u`, which opens nothing but the
+ * image) to the plain member name and an explicit format, so QEMU never
+ * probes one.
+ */
+static int check_chain(const char *qemu_img, const char *tmp, int dfd, const struct got *got, size_t n,
+                       const struct vm_disk *k, phy_error *err) {
+        char cur[256], fmt[16];
+        snprintf(cur, sizeof cur, "%s", k->path);
+        snprintf(fmt, sizeof fmt, "%s", k->format ? k->format : "qcow2");
+        strv seen = { 0 };
+        int r = 0;
+        for (unsigned depth = 0; r >= 0 && strcmp(fmt, "qcow2") == 0; depth++) {
+                _cleanup_free_ char *file = NULL, *out = NULL, *what = NULL;
+                _cleanup_(json_object_putp) json_object *info = NULL;
+                if (depth >= BUNDLE_CHAIN_MAX || strv_contains(&seen, cur)) {
+                        r = phy_error_set(err, ELOOP, "the backing chain of the bundle's disk '%s' loops or is deeper "
+                                          "than %u images", k->name, BUNDLE_CHAIN_MAX);
+                        break;
+                }
+                if (strv_push(&seen, cur) < 0 || asprintf(&file, "%s/%s", tmp, cur) < 0 ||
+                    asprintf(&what, "the bundle's image '%s'", cur) < 0) {
+                        r = phy_error_set(err, ENOMEM, "out of memory");
+                        break;
+                }
+                char *info_argv[] = { (char *) qemu_img, "info", "--output=json", "-U", "-f", fmt, file, NULL };
+                if ((r = store_qemu_img(qemu_img, what, info_argv, &out, err)) < 0)
+                        break;
+                if (!(info = json_tokener_parse(out)) || !json_object_is_type(info, json_type_object)) {
+                        r = phy_error_set(err, EIO, "'%s info' printed something that is not JSON for '%s'", qemu_img, file);
+                        break;
+                }
+                json_object *fs, *fsd, *df;
+                if (json_object_object_get_ex(info, "format-specific", &fs) &&
+                    json_object_object_get_ex(fs, "data", &fsd) && json_object_object_get_ex(fsd, "data-file", &df)) {
+                        r = phy_error_set(err, EPERM, "the bundle's image '%s' (disk '%s') keeps its data in the "
+                                          "external file '%s'; a bundle's images must be whole; refusing the bundle",
+                                          cur, k->name, json_object_get_string(df));
+                        break;
+                }
+                const char *back = store_json_str(info, "backing-filename");
+                if (!back)
+                        break;
+                if (!disk_member(got, n, back) || !store_bundle_member_name_ok(back)) {
+                        r = phy_error_set(err, EPERM, "the bundle's image '%s' (disk '%s') has the backing file "
+                                          "'%s', which is not one of the bundle's disk members; refusing the bundle "
+                                          "(it would give the guest a file of this host)", cur, k->name, back);
+                        break;
+                }
+                const char *bf = store_json_str(info, "backing-filename-format");
+                char next_fmt[16];
+                if (bf && (strcmp(bf, "qcow2") == 0 || strcmp(bf, "raw") == 0))
+                        snprintf(next_fmt, sizeof next_fmt, "%s", bf);
+                else if (!bf)
+                        snprintf(next_fmt, sizeof next_fmt, "%s", looks_qcow2(dfd, back) ? "qcow2" : "raw");
+                else {
+                        r = phy_error_set(err, EPERM, "the bundle's image '%s' (disk '%s') names the backing format "
+                                          "'%s'; only qcow2 and raw are accepted", cur, k->name, bf);
+                        break;
+                }
+                char *rebase_argv[] = { (char *) qemu_img, "rebase", "-q", "-u", "-f", "qcow2", "-b", (char *) back,
+                                        "-F", next_fmt, file, NULL };
+                if ((r = store_qemu_img(qemu_img, what, rebase_argv, NULL, err)) < 0)
+                        break;
+                snprintf(cur, sizeof cur, "%s", back);
+                snprintf(fmt, sizeof fmt, "%s", next_fmt);
+        }
+        strv_done(&seen);
+        return r;
+}
+
+static void free_str(char **p) {
+        free(*p);
+        *p = NULL;
+}
+
+/*
+ * An untrusted bundle's definition keeps only what stays inside the VM's own
+ * files: everything that names a host file, opens a host port or hands the
+ * guest a host device or network is removed (or changed to its contained
+ * form), one sentence each in *out.  Disks are checked, not stripped.
+ */
+static int untrust(struct vm_def *d, strv *out) {
+        int r = 0;
+#define NOTE(...) do { if (strv_pushf(out, __VA_ARGS__) < 0) r = -ENOMEM; } while (0)
+        if (d->kernel || d->initrd) {
+                NOTE("[boot] kernel, initrd and append removed: they name files of the exporting host");
+                free_str(&d->kernel);
+                free_str(&d->initrd);
+                free_str(&d->append);
+        }
+        for (size_t i = 0; i < d->n_disks; i++)
+                if (d->disks[i].key_file) {
+                        NOTE("[disk %s] key-file '%s' removed: a file of the exporting host; the disk asks for its "
+                             "passphrase instead (key = prompt)", d->disks[i].name, d->disks[i].key_file);
+                        free_str(&d->disks[i].key_file);
+                        d->disks[i].key_prompt = true;
+                }
+        for (size_t i = 0; i < d->n_cdroms; i++) {
+                NOTE("[cdrom %s] removed: its path '%s' is a file of the exporting host", d->cdroms[i].name,
+                     d->cdroms[i].path ? d->cdroms[i].path : "");
+                free(d->cdroms[i].name);
+                free(d->cdroms[i].path);
+        }
+        d->n_cdroms = 0;
+        for (size_t i = 0; i < d->n_shares; i++) {
+                NOTE("[share %s] removed: it would give the guest the host directory '%s'", d->shares[i].tag,
+                     d->shares[i].path ? d->shares[i].path : "");
+                free(d->shares[i].tag);
+                free(d->shares[i].path);
+        }
+        d->n_shares = 0;
+        for (size_t i = 0; i < d->n_nics; i++) {
+                struct vm_nic *nic = &d->nics[i];
+                for (size_t j = 0; j < nic->forwards.n; j++)
+                        NOTE("[network %s] forward '%s' removed: it would open a port on this host", nic->name,
+                             nic->forwards.v[j]);
+                strv_done(&nic->forwards);
+                if (nic->mode == VM_NET_BRIDGE || nic->mode == VM_NET_ISOLATED) {
+                        NOTE("[network %s] mode %s:%s changed to user: it would join a network of this host",
+                             nic->name, vm_net_mode_name(nic->mode),
+                             nic->mode == VM_NET_BRIDGE ? (nic->bridge ? nic->bridge : "") : (nic->network ? nic->network : ""));
+                        nic->mode = VM_NET_USER;
+                        free_str(&nic->bridge);
+                        free_str(&nic->network);
+                }
+        }
+        for (size_t i = 0; i < d->usb.n; i++)
+                NOTE("[usb] device '%s' removed: a device of this host", d->usb.v[i]);
+        strv_done(&d->usb);
+        for (size_t i = 0; i < d->passthrough.n; i++)
+                NOTE("[passthrough] device '%s' removed: a device of this host", d->passthrough.v[i]);
+        strv_done(&d->passthrough);
+        for (size_t i = 0; i < d->passthrough_roms.n; i++)
+                NOTE("[passthrough] rom '%s' removed: a file of this host", d->passthrough_roms.v[i]);
+        strv_done(&d->passthrough_roms);
+        for (size_t i = 0; i < d->mdevs.n; i++)
+                NOTE("[passthrough] mdev '%s' removed: a device of this host", d->mdevs.v[i]);
+        strv_done(&d->mdevs);
+        d->mdev_display = VM_UNSET;
+        if (d->single_gpu == VM_ON)
+                NOTE("[passthrough] single-gpu removed: it would stop this host's display");
+        d->single_gpu = VM_UNSET;
+        if (d->tpm == VM_TPM_PASSTHROUGH) {
+                NOTE("[tpm] passthrough changed to emulated: it would give the guest this host's TPM");
+                d->tpm = VM_TPM_EMULATED;
+        }
+#undef NOTE
+        return r;
+}
+
+void store_import_result_done(struct store_import_result *r) {
+        if (!r)
+                return;
+        free(r->name);
+        strv_done(&r->stripped);
+        r->name = NULL;
+}
+
+int store_import(const char *home, int fd, const struct store_import_opts *o, struct store_import_result *ret,
+                 phy_error *err) {
+        static const struct store_import_opts none = { 0 };
+        if (!o)
+                o = &none;
+        const char *new_name = o->new_name;
+        _cleanup_free_ char *vms = NULL, *tmp = NULL, *qemu_img = NULL;
         _cleanup_close_ int tmp_lock = -1;
+        _cleanup_strv_ strv stripped = { 0 };
         if (new_name && !vm_name_valid(new_name))
                 return phy_error_set(err, EINVAL, "invalid VM name '%s'; use up to 64 letters, digits, '.', '_' and '-'",
                                      new_name);
@@ -426,13 +835,14 @@ int store_import(const char *home, int fd, const char *new_name, store_progress_
         size_t n = 0;
         bool tpm_dir = false;
         json_object *man = NULL;
-        struct progress pg = { progress, userdata, 0, 0 };
+        struct importer im = { .a = a, .dfd = dfd, .tmp = tmp, .cap = o->max_bytes, .cancel = o->cancel,
+                               .pg = { o->progress, o->userdata, 0, 0 } };
         if (!a)
                 r = phy_error_set(err, ENOMEM, "out of memory");
         else if (archive_read_support_filter_zstd(a) != ARCHIVE_OK || archive_read_support_format_tar(a) != ARCHIVE_OK ||
                  archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK)
                 r = phy_error_set(err, EINVAL, "cannot read the bundle: %s", archive_error_string(a));
-        while (r >= 0) {
+        while (r >= 0 && (r = cancelled(&im, err)) >= 0) {
                 struct archive_entry *e;
                 int ar = archive_read_next_header(a, &e);
                 if (ar == ARCHIVE_EOF)
@@ -488,6 +898,8 @@ int store_import(const char *home, int fd, const char *new_name, store_progress_
                         tpm_dir = true;
                 }
                 struct got *ng = realloc(got, (n + 1) * sizeof *got);
+                if (ng)
+                        ng[n] = (struct got) { 0 };
                 if (!ng || !(ng[n].path = strdup(p))) {
                         got = ng ? ng : got;
                         r = phy_error_set(err, ENOMEM, "out of memory");
@@ -495,7 +907,7 @@ int store_import(const char *home, int fd, const char *new_name, store_progress_
                 }
                 got = ng;
                 n++;
-                r = extract(a, e, dfd, p, &got[n - 1], &pg, err);
+                r = extract(&im, e, p, &got[n - 1], err);
         }
         if (r >= 0 && !man)
                 r = phy_error_set(err, EINVAL, "the bundle has no manifest.json at its end: it is truncated or not a "
@@ -510,11 +922,18 @@ int store_import(const char *home, int fd, const char *new_name, store_progress_
                 r = phy_error_set(err, ENOMEM, "out of memory");
         if (r >= 0 && (r = vm_def_load(conf, &d, err)) < 0)
                 phy_error_prefix(err, "the bundle's definition is not valid");
+        /* Disks are the bundle's own disk members, their chains too; the
+         * rest of the definition is made to stay inside the VM's files. */
         for (size_t i = 0; r >= 0 && i < d.n_disks; i++)
-                if (d.disks[i].path[0] == '/' || strchr(d.disks[i].path, '/') ||
-                    faccessat(dfd, d.disks[i].path, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
-                        r = phy_error_set(err, EINVAL, "the bundle's disk '%s' ('%s') is not among its members",
-                                          d.disks[i].name, d.disks[i].path);
+                if (!disk_member(got, n, d.disks[i].path))
+                        r = phy_error_set(err, EINVAL, "the bundle's disk '%s' ('%s') is not one of its disk members "
+                                          "(disk-*); refusing the bundle", d.disks[i].name, d.disks[i].path);
+        if (r >= 0 && d.n_disks > 0 && (r = store_need_qemu_img(o->qemu_img, &qemu_img, err)) >= 0)
+                for (size_t i = 0; r >= 0 && i < d.n_disks; i++)
+                        r = check_chain(qemu_img, tmp, dfd, got, n, &d.disks[i], err);
+        if (r >= 0 && !o->trust && untrust(&d, &stripped) < 0)
+                r = phy_error_set(err, ENOMEM, "out of memory");
+        bool renamed = false;
         if (r >= 0 && !d.name[0])
                 snprintf(d.name, sizeof d.name, "%s", store_json_str(man, "name") ? store_json_str(man, "name") : "");
         if (r >= 0 && new_name && strcmp(new_name, d.name) != 0) {
@@ -523,9 +942,11 @@ int store_import(const char *home, int fd, const char *new_name, store_progress_
                 d.uuid[0] = '\0';
                 for (size_t i = 0; i < d.n_nics; i++)
                         d.nics[i].mac[0] = '\0';
-                if ((r = vm_def_make_identity(&d, err)) >= 0)
-                        r = vm_def_save(&d, conf, err);
+                r = vm_def_make_identity(&d, err);
+                renamed = true;
         }
+        if (r >= 0 && (renamed || stripped.n > 0))
+                r = vm_def_save(&d, conf, err);
         if (r >= 0 && !vm_name_valid(d.name))
                 r = phy_error_set(err, EINVAL, "the bundle names its VM '%s', which is not a valid name; import with --name",
                                   d.name);
@@ -539,8 +960,12 @@ int store_import(const char *home, int fd, const char *new_name, store_progress_
                         : phy_error_set(err, errno, "cannot rename '%s' to '%s': %s", tmp, dst, strerror(errno));
         if (r < 0)
                 (void) rm_rf(tmp);
-        else if (ret_name && !(*ret_name = strdup(d.name)))
-                r = -ENOMEM;
+        else if (ret) {
+                *ret = (struct store_import_result) { .name = strdup(d.name), .stripped = stripped };
+                stripped = (strv) { 0 };
+                if (!ret->name)
+                        r = -ENOMEM;
+        }
         for (size_t i = 0; i < n; i++)
                 free(got[i].path);
         free(got);

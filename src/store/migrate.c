@@ -10,6 +10,14 @@
  * when the destination has the whole VM does it run ("cont"); the source
  * QEMU, paused in "postmigrate", is quit.  Before that point any failure
  * cancels the jobs, lets the source run on and removes the destination.
+ *
+ * Both streams are TLS with a pre-shared key made fresh for each migration
+ * (QEMU's tls-creds-psk): the key goes into a new 0700 directory in each
+ * side's run dir, owned by that side's QEMU user, and each QEMU is told of it
+ * over its QMP socket, the channel that carries the migration's commands.
+ * The destination's NBD server and its incoming migration take nothing but a
+ * TLS client holding that key, so no one else on the network (or on this
+ * machine) can read or write the exported disks or feed the VM a state.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -19,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -36,6 +45,8 @@
 #define MIG_CMD_MS 30000
 #define MIG_TICK_MS 500         /* progress line interval while waiting on events */
 #define MIG_PREFIX "mig-"       /* job ids and NBD client node names on the source */
+#define MIG_TLS_ID "mig-tls"    /* the tls-creds-psk object on both sides */
+#define MIG_PSK_USER "qemu"     /* QEMU's default PSK username */
 
 /* One block node that travels: "disk-<name>" or "fw-vars" (the UEFI vars). */
 struct mig_node {
@@ -53,6 +64,9 @@ struct mig {
         size_t n_nodes;
         struct qmp *src, *dst;
         bool dst_created, dst_started, migrate_started, src_was_paused;
+        char psk[65];                   /* the key, hex */
+        char *src_tls, *dst_tls;        /* the directories holding keys.psk */
+        bool src_tls_added, dst_tls_added;
 };
 
 static int64_t now_ms(void) {
@@ -216,11 +230,98 @@ static int set_events(struct qmp *q, phy_error *err) {
         return cmd(q, "migrate-set-capabilities", a, NULL, err);
 }
 
+/* ---- TLS ---- */
+
+/* The real uid and gid of a running process (its /proc/PID/status). */
+static int proc_ids(pid_t pid, uid_t *ret_uid, gid_t *ret_gid) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+        _cleanup_free_ char *text = NULL;
+        if (pid <= 0 || file_read_all(path, 64 * 1024, &text, NULL) < 0)
+                return -ESRCH;
+        const char *u = strstr(text, "\nUid:"), *g = strstr(text, "\nGid:");
+        unsigned long uv, gv;
+        if (!u || !g || sscanf(u + 5, "%lu", &uv) != 1 || sscanf(g + 5, "%lu", &gv) != 1)
+                return -EPROTO;
+        *ret_uid = (uid_t) uv;
+        *ret_gid = (gid_t) gv;
+        return 0;
+}
+
+/* A fresh <run_dir>/mig-tls.XXXXXX (mkdtemp: new, 0700) holding keys.psk
+ * ("qemu:<hex key>", 0600), both handed to the user QEMU runs as. */
+static int psk_dir_make(const struct mig *m, const char *home, const char *run_dir, char **ret, phy_error *err) {
+        _cleanup_free_ char *dir = NULL, *line = NULL;
+        if (asprintf(&dir, "%s/mig-tls.XXXXXX", run_dir) < 0 || asprintf(&line, MIG_PSK_USER ":%s\n", m->psk) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        if (!mkdtemp(dir))
+                return phy_error_set(err, errno, "cannot create a directory in '%s' for the migration's TLS key: %s",
+                                     run_dir, strerror(errno));
+        *ret = strdup(dir);
+        if (!*ret) {
+                (void) rm_rf(dir);
+                return phy_error_set(err, ENOMEM, "out of memory");
+        }
+        _cleanup_run_state_ struct run_state st = { 0 };
+        uid_t uid = geteuid();
+        gid_t gid = getegid();
+        if (run_state_get(home, m->name, &st, err) < 0 || proc_ids(st.qemu_pid, &uid, &gid) < 0)
+                return phy_error_set(err, ESRCH, "cannot tell which user the QEMU of VM '%s' in '%s' runs as", m->name,
+                                     home);
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = dfd < 0 ? -1 : openat(dfd, "keys.psk", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                                        0600);
+        if (fd < 0 || write(fd, line, strlen(line)) != (ssize_t) strlen(line) || fchown(fd, uid, gid) < 0 ||
+            fchown(dfd, uid, gid) < 0)
+                return phy_error_set(err, errno, "cannot write the migration's TLS key in '%s': %s", dir, strerror(errno));
+        return 0;
+}
+
+/* The tls-creds-psk object on one side ("server" or "client"); any left by
+ * an earlier migration that was killed is removed first. */
+static int psk_add(struct qmp *q, const char *endpoint, const char *dir, phy_error *err) {
+        phy_error e = { 0 };
+        json_object *a = obj();
+        put_str(a, "id", MIG_TLS_ID);
+        (void) cmd(q, "object-del", a, NULL, &e);
+        a = obj();
+        put_str(a, "qom-type", "tls-creds-psk");
+        put_str(a, "id", MIG_TLS_ID);
+        put_str(a, "endpoint", endpoint);
+        put_str(a, "dir", dir);
+        if (strcmp(endpoint, "client") == 0)
+                put_str(a, "username", MIG_PSK_USER);
+        return cmd(q, "object-add", a, NULL, err);
+}
+
+/* Undoes psk_add: the migration parameter and the object. */
+static void psk_remove(struct qmp *q) {
+        phy_error e = { 0 };
+        json_object *a = obj();
+        put_str(a, "tls-creds", "");
+        (void) cmd(q, "migrate-set-parameters", a, NULL, &e);
+        a = obj();
+        put_str(a, "id", MIG_TLS_ID);
+        (void) cmd(q, "object-del", a, NULL, &e);
+}
+
+static int tls_creds_param(struct qmp *q, phy_error *err) {
+        json_object *a = obj();
+        put_str(a, "tls-creds", MIG_TLS_ID);
+        return cmd(q, "migrate-set-parameters", a, NULL, err);
+}
+
 /* Destination: NBD exports of its (still inactive) disks, then the incoming
- * migration on a port QEMU picks (query-migrate tells it). */
+ * migration on a port QEMU picks (query-migrate tells it); both TLS only. */
 static int destination_listen(struct mig *m, int *ret_nbd_port, int *ret_mig_port, phy_error *err) {
         int r, port = 0;
-        if ((r = set_events(m->dst, err)) < 0 || (r = pick_port(m->addr, &port, err)) < 0)
+        if ((r = set_events(m->dst, err)) < 0 || (r = pick_port(m->addr, &port, err)) < 0 ||
+            (r = psk_dir_make(m, m->o->dest_home, m->dst_run_dir, &m->dst_tls, err)) < 0)
+                return r;
+        if ((r = psk_add(m->dst, "server", m->dst_tls, err)) < 0)
+                return phy_error_prefix(err, "the destination's TLS credentials");
+        m->dst_tls_added = true;
+        if ((r = tls_creds_param(m->dst, err)) < 0)
                 return r;
         char ps[16];
         snprintf(ps, sizeof ps, "%d", port);
@@ -231,6 +332,7 @@ static int destination_listen(struct mig *m, int *ret_nbd_port, int *ret_mig_por
         put_str(addr, "type", "inet");
         json_object_object_add(addr, "data", inet);
         json_object_object_add(a, "addr", addr);
+        put_str(a, "tls-creds", MIG_TLS_ID);
         if ((r = cmd(m->dst, "nbd-server-start", a, NULL, err)) < 0)
                 return phy_error_prefix(err, "the destination's NBD server on %s:%d", m->addr, port);
         for (size_t i = 0; i < m->n_nodes; i++) {
@@ -308,6 +410,11 @@ static int mirror_disks(struct mig *m, int nbd_port, phy_error *err) {
         int r;
         char ps[16];
         snprintf(ps, sizeof ps, "%d", nbd_port);
+        if ((r = psk_dir_make(m, m->home, m->src_run_dir, &m->src_tls, err)) < 0)
+                return r;
+        if ((r = psk_add(m->src, "client", m->src_tls, err)) < 0)
+                return phy_error_prefix(err, "the source's TLS credentials");
+        m->src_tls_added = true;
         for (size_t i = 0; i < m->n_nodes; i++) {
                 struct mig_node *n = &m->nodes[i];
                 char id[112];
@@ -320,6 +427,7 @@ static int mirror_disks(struct mig *m, int nbd_port, phy_error *err) {
                 put_str(srv, "port", ps);
                 json_object_object_add(a, "server", srv);
                 put_str(a, "export", n->node);
+                put_str(a, "tls-creds", MIG_TLS_ID);
                 if ((r = cmd(m->src, "blockdev-add", a, NULL, err)) < 0)
                         return phy_error_prefix(err, "connecting to the destination's export of '%s'", n->node);
                 n->target_added = true;
@@ -386,6 +494,7 @@ static int migrate_state(struct mig *m, int mig_port, struct store_migrate_resul
         json_object_object_add(a, "max-bandwidth",
                                json_object_new_int64(m->o->max_bandwidth ? (int64_t) m->o->max_bandwidth
                                                                          : (int64_t) 1 << 34));
+        put_str(a, "tls-creds", MIG_TLS_ID);
         if ((r = cmd(m->src, "migrate-set-parameters", a, NULL, err)) < 0)
                 return r;
         char uri[96];
@@ -506,6 +615,8 @@ static int destination_run(struct mig *m, phy_error *err) {
         /* Closes the exports too (the source has disconnected by now). */
         if ((r = cmd(m->dst, "nbd-server-stop", NULL, NULL, err)) < 0)
                 return r;
+        psk_remove(m->dst);
+        m->dst_tls_added = false;
         /* A VM paused on the source stays paused at the destination. */
         return m->src_was_paused ? 0 : cmd(m->dst, "cont", NULL, NULL, err);
 }
@@ -551,6 +662,8 @@ static void roll_back(struct mig *m) {
                         put_str(a, "node-name", id);
                         (void) cmd(m->src, "blockdev-del", a, NULL, &e);
                 }
+                if (m->src_tls_added)
+                        psk_remove(m->src);
                 /* A failed migration resumes the source by itself; a stop after completion does not. */
                 _cleanup_free_ char *st = NULL;
                 if (!m->src_was_paused && qmp_query_status(m->src, &st, &e) == 0 && strcmp(st, "running") != 0)
@@ -569,6 +682,13 @@ static void roll_back(struct mig *m) {
 }
 
 static void mig_done(struct mig *m) {
+        if (m->src_tls)
+                (void) rm_rf(m->src_tls);
+        if (m->dst_tls)
+                (void) rm_rf(m->dst_tls);
+        free(m->src_tls);
+        free(m->dst_tls);
+        explicit_bzero(m->psk, sizeof m->psk);
         if (m->src)
                 qmp_close(m->src);
         if (m->dst)
@@ -627,6 +747,28 @@ int store_migrate(const char *home, const char *name, const struct store_migrate
                 }
         if ((r = store_need_qemu_img(o->qemu_img, &m.qemu_img, err)) < 0)
                 goto out;
+        {
+                /* Only TLS: a wildcard is no address to connect to, and would listen everywhere. */
+                struct in_addr ia;
+                if (inet_pton(AF_INET, m.addr, &ia) != 1 || ia.s_addr == htonl(INADDR_ANY) ||
+                    ia.s_addr == htonl(INADDR_BROADCAST) || IN_MULTICAST(ntohl(ia.s_addr))) {
+                        r = phy_error_set(err, EINVAL, "'%s' is not an IPv4 address of this host to migrate over; "
+                                          "give one (the default is 127.0.0.1)", m.addr);
+                        goto out;
+                }
+                uint8_t key[32];
+                static const char x[] = "0123456789abcdef";
+                if (getrandom(key, sizeof key, 0) != (ssize_t) sizeof key) {
+                        r = phy_error_set(err, errno, "cannot make a key for the migration: %s", strerror(errno));
+                        goto out;
+                }
+                for (size_t i = 0; i < sizeof key; i++) {
+                        m.psk[2 * i] = x[key[i] >> 4];
+                        m.psk[2 * i + 1] = x[key[i] & 15];
+                }
+                m.psk[2 * sizeof key] = '\0';
+                explicit_bzero(key, sizeof key);
+        }
         m.src_dir = vm_dir(home, name);
         m.dst_dir = vm_dir(o->dest_home, name);
         m.nodes = calloc(m.def.n_disks + 1, sizeof *m.nodes);

@@ -111,12 +111,35 @@ typedef void (*store_progress_fn)(uint64_t done, uint64_t total, void *userdata)
  * manifest.json last with the size and sha256 of every member. */
 int store_export(const char *home, const char *name, int fd, const char *qemu_img, store_progress_fn progress,
                  void *userdata, phy_error *err);
+/* What an import may do (all zero: untrusted, no cap but free space). */
+struct store_import_opts {
+        const char *new_name;           /* import under this name (a new identity); NULL: the bundle's */
+        bool trust;                     /* a bundle you made yourself: its host paths, forwards and
+                                         * devices are kept (see docs/storage.md, "Untrusted bundles") */
+        uint64_t max_bytes;             /* cap on the uncompressed data written; 0: free space only */
+        const char *qemu_img;           /* NULL: found as usual */
+        store_progress_fn progress;     /* may be NULL */
+        void *userdata;
+        const volatile int *cancel;     /* when it becomes non-zero (another thread), the import stops
+                                         * and removes what it wrote (-ECANCELED) */
+};
+
+struct store_import_result {
+        char *name;                     /* the VM's name (malloc'd) */
+        strv stripped;                  /* one sentence per key removed or changed, e.g. "[cdrom
+                                         * install] path '/x' removed: a host file" */
+};
+void store_import_result_done(struct store_import_result *r);
+
 /* Reads a bundle from fd into <home>/vms/<new_name or the bundle's name>.
- * Everything is checked (paths, duplicates, sizes, sha256, the definition)
- * in a temporary directory that is renamed into place only when whole.
- * The VM's name goes to *ret_name (malloc'd) when non-NULL. */
-int store_import(const char *home, int fd, const char *new_name, store_progress_fn progress, void *userdata,
-                 char **ret_name, phy_error *err);
+ * Everything is checked (member names, duplicates, declared sizes against
+ * the cap and the free space before anything is written, sha256 and sparse
+ * map, the definition, each qcow2 backing chain) in a temporary directory
+ * that is renamed into place only when whole.  Unless o->trust, every key
+ * that reaches outside the VM's own files (host paths, port forwards, host
+ * devices, bridges) is removed or changed and listed in ret->stripped. */
+int store_import(const char *home, int fd, const struct store_import_opts *o, struct store_import_result *ret,
+                 phy_error *err);
 /* A member name a bundle may hold: relative, no "." or ".." part, one
  * level at most and only under tpm/, a plain character set.  (Exposed for
  * the unit tests; store_import applies it to every member.) */

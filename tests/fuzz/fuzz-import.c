@@ -4,7 +4,8 @@
  * the input from a memfd as it would a file or a pipe, into a temporary home
  * that holds one VM ("keep").  Beyond "no crash, no leak, no UB": a refusal
  * has a message and leaves the home's vms/ exactly as it was (no temp dir, no
- * half-imported VM, "keep" untouched); an accepted bundle is one new VM dir.
+ * half-imported VM, "keep" untouched); an accepted bundle is one new VM dir
+ * whose definition names no host file, port, device or network (untrusted).
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 
 #include "fileio.h"
 #include "store/store.h"
+#include "vm/vm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -90,8 +92,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t n_before = vms_list(before, sizeof before);
 
         phy_error err = { 0 };
-        char *name = NULL;
-        int r = store_import(home, fd, NULL, NULL, NULL, &name, &err);
+        /* Untrusted, and a cap that keeps each run short (64 MiB of data). */
+        struct store_import_opts o = { .max_bytes = 64u << 20 };
+        struct store_import_result res = { 0 };
+        int r = store_import(home, fd, &o, &res, &err);
+        char *name = res.name;
         close(fd);
         size_t n_after = vms_list(after, sizeof after);
         if (r < 0) {
@@ -108,10 +113,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 snprintf(p, sizeof p, "%s/%s/vm.conf", vms, name);
                 if (access(p, F_OK) != 0)
                         __builtin_trap();
+                /* Untrusted: nothing of the definition reaches outside the VM's own files. */
+                struct vm_def d = { 0 };
+                if (vm_load_by_name(home, name, &d, &err) < 0)
+                        __builtin_trap();
+                if (d.kernel || d.initrd || d.n_cdroms || d.n_shares || d.usb.n || d.passthrough.n ||
+                    d.passthrough_roms.n || d.mdevs.n || d.tpm == VM_TPM_PASSTHROUGH)
+                        __builtin_trap();
+                for (size_t i = 0; i < d.n_disks; i++)
+                        if (d.disks[i].key_file || strchr(d.disks[i].path, '/') ||
+                            strncmp(d.disks[i].path, "disk-", 5) != 0)
+                                __builtin_trap();
+                for (size_t i = 0; i < d.n_nics; i++)
+                        if (d.nics[i].forwards.n || d.nics[i].mode == VM_NET_BRIDGE ||
+                            d.nics[i].mode == VM_NET_ISOLATED)
+                                __builtin_trap();
+                vm_def_done(&d);
                 snprintf(p, sizeof p, "%s/%s", vms, name);
                 (void) rm_rf(p);
         }
         keep_check();
-        free(name);
+        store_import_result_done(&res);
         return 0;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates corpus/import: a real bundle of a --no-disk VM made with
+# Regenerates corpus/import (small-v1.phyb, a version 1 bundle, is kept as it
+# was made before format version 2): a real bundle of a --no-disk VM made with
 # `phyllo export` (zstd-compressed, as shipped), the same tar uncompressed
 # (store_import reads plain tar too, and the fuzzer mutates tar headers and
 # the manifest far better without the compression), and truncated copies.

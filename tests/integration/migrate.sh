@@ -46,6 +46,10 @@ ok $([ $rc -ne 0 ]; echo $?) "a destination that has the VM already is refused"
 like "$out" "already has a VM '$vm'" "the refusal names the VM"
 ok $([ -e "$HB/vms/$vm/keep" ]; echo $?) "the destination's directory is left alone"
 rm -rf "$HB/vms/$vm"
+# Refused: a wildcard address (it would listen on every interface and is nowhere to connect to).
+out=$(A migrate "$vm" "$HB" --address 0.0.0.0 2>&1); rc=$?
+ok $([ $rc -ne 0 ] && [ ! -e "$HB/vms/$vm" ]; echo $?) "--address 0.0.0.0 is refused, nothing made in B"
+like "$out" "'0\.0\.0\.0' is not an IPv4 address of this host" "the refusal names the address"
 
 # Failed: the destination QEMU is killed while the memory is on its way
 # (slowed down to 2 MiB/s so that it is caught mid-way).
@@ -57,6 +61,21 @@ timeout 60 tail -n +1 -f "$log" | grep -m1 -q '^memory'
 ok $? "the migration reports progress (disks, then memory)"
 like "$(cat "$log")" "disks +100.0%" "the disk mirror reached 100% before the memory"
 dq=$(jq -r .qemu_pid "$HB/run/$vm/state.json")
+# Mid-way, the destination's NBD server (writable exports of the disks) and its
+# incoming migration take only TLS clients holding this migration's key.
+ports=$(ss -Htlnp | grep -F "pid=$dq," | awk '{print $4}' | sed 's/.*://' | sort -u | tr '\n' ' ')
+diag "the destination QEMU listens on ports: $ports"
+nbd_plain=0 tls_said=0
+for p in $ports; do
+  o=$(timeout 20 qemu-img info --image-opts "driver=nbd,host=127.0.0.1,port=$p,export=disk-system" 2>&1) && nbd_plain=1
+  [[ $o == *TLS* ]] && tls_said=1
+  diag "plain NBD client on $p: ${o//$'\n'/ }"
+done
+ok $([ -n "$ports" ] && [ $nbd_plain = 0 ]; echo $?) "a plain (non-TLS) NBD client cannot open the destination's disk export"
+is "$tls_said" 1 "the NBD server says it requires TLS"
+keys=$(ls "$HB/run/$vm"/mig-tls.*/keys.psk "$HA/run/$vm"/mig-tls.*/keys.psk 2>/dev/null)
+is "$(stat -c %a $keys 2>/dev/null | sort -u | tr '\n' ' ')" "600 " "each side has its PSK file, mode 0600"
+is "$(for k in $keys; do cut -d: -f2 "$k"; done | sort -u | wc -l)" 1 "both hold the same key (made for this migration)"
 if lc_alive "$dq" && tr '\0' ' ' <"/proc/$dq/cmdline" | grep -q -- "-incoming defer"; then kill -9 "$dq"; fi
 wait "$mpid"; rc=$?
 ok $([ $rc -ne 0 ]; echo $?) "the migration fails when the destination dies"; diag "$(tail -n 2 "$log")"
@@ -65,6 +84,7 @@ is "$(A status "$vm" --json | jq -r .state)" running "the VM still runs on A"
 guest A "echo still-\$PHYMARK" w2; ok $? "A's guest still answers on its console"
 like "$(A logs "$vm" | grep -c "^\[console\] still-$mark")" "^[1-9]" "with its shell variable"
 ok $([ ! -e "$HB/vms/$vm" ]; echo $?) "nothing of the VM is left in home B"
+ok $([ -z "$(ls -d "$HA/run/$vm"/mig-tls.* 2>/dev/null)" ]; echo $?) "the source's TLS key is removed"
 
 # Good: the whole VM moves.
 out=$(A migrate "$vm" "$HB" 2>"$log"); rc=$?
@@ -72,6 +92,7 @@ is "$rc" 0 "phyllo migrate to home B succeeds" || diag "$(cat "$log")"
 like "$out" "migrated to '$HB': downtime [0-9]+ ms, total [0-9]+ ms" "the downtime is reported"
 diag "$out"
 is "$(B status "$vm" --json | jq -r .state)" running "the VM runs in home B"
+ok $([ -z "$(ls -d "$HA/run/$vm"/mig-tls.* "$HB/run/$vm"/mig-tls.* 2>/dev/null)" ]; echo $?) "no TLS key is left on either side"
 is "$(A status "$vm" --json | jq -r .state)" stopped "A's copy is stopped"
 like "$(A status "$vm" --json | jq -r .error)" "^migrated to $HB" "A's status says where it went"
 ok $([ -z "$(jq -r 'select(.qemu_pid > 0) | .qemu_pid' "$HA/run/$vm/state.json")" ]; echo $?) "no QEMU left on A"

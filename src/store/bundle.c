@@ -124,6 +124,53 @@ static void map_digest(struct map_hash *m, char out[static 2 * SHA256_DIGEST_SIZ
         hex(dig, sizeof dig, out);
 }
 
+static bool all_zero(const char *b, size_t n) {
+        return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
+}
+
+/* What the manifest (version 2) says of a member's content, however it is
+ * stored: its 4 KiB pieces (aligned to the file) that are not all zeros are
+ * hashed in order and make its map; a hole and a stored run of zeros are the
+ * same, so a bundle re-packed with or without holes checks the same, and no
+ * hole is ever read or hashed. */
+#define PIECE 4096u
+struct content {
+        struct sha256_ctx h;
+        struct map_hash m;
+        uint64_t n;             /* bytes in non-zero pieces */
+};
+
+static void content_init(struct content *c) {
+        *c = (struct content) { 0 };
+        sha256_init(&c->h);
+        sha256_init(&c->m.h);
+}
+
+static void content_add(struct content *c, uint64_t off, const void *buf, size_t len) {
+        const char *b = buf;
+        while (len > 0) {
+                size_t k = PIECE - (size_t) (off % PIECE);
+                if (k > len)
+                        k = len;
+                if (!all_zero(b, k)) {
+                        sha256_update(&c->h, k, (const uint8_t *) b);
+                        map_add(&c->m, off, k);
+                        c->n += k;
+                }
+                off += k;
+                b += k;
+                len -= k;
+        }
+}
+
+static void content_digest(struct content *c, char sha[static 2 * SHA256_DIGEST_SIZE + 1],
+                           char map[static 2 * SHA256_DIGEST_SIZE + 1]) {
+        uint8_t dig[SHA256_DIGEST_SIZE];
+        sha256_digest(&c->h, sizeof dig, dig);
+        hex(dig, sizeof dig, sha);
+        map_digest(&c->m, map);
+}
+
 struct region {
         off_t off, len;
 };
@@ -185,15 +232,12 @@ static int write_member(struct archive *a, const char *path, const char *src, js
         archive_entry_free(e);
         if (r != ARCHIVE_OK)
                 return phy_error_set(err, EIO, "cannot write the bundle (member '%s'): %s", path, archive_error_string(a));
-        struct sha256_ctx h;
-        struct map_hash mh = { 0 };
-        sha256_init(&h);
-        sha256_init(&mh.h);
+        struct content c;
+        content_init(&c);
         _cleanup_free_ char *buf = malloc(CHUNK);
         if (!buf)
                 return phy_error_set(err, ENOMEM, "out of memory");
         static const char zeros[65536];
-        uint64_t data = 0;
         off_t pos = 0;
         /* The pax writer takes the whole logical content and drops the holes:
          * they are fed as zeros, never read, never hashed. */
@@ -208,7 +252,6 @@ static int write_member(struct archive *a, const char *path, const char *src, js
                 }
                 if (i == n_reg)
                         break;
-                map_add(&mh, (uint64_t) reg[i].off, (uint64_t) reg[i].len);
                 for (off_t end = reg[i].off + reg[i].len; pos < end;) {
                         size_t want = (uint64_t) (end - pos) < CHUNK ? (size_t) (end - pos) : CHUNK;
                         ssize_t k = pread(fd, buf, want, pos);
@@ -217,24 +260,20 @@ static int write_member(struct archive *a, const char *path, const char *src, js
                         if (k <= 0)
                                 return phy_error_set(err, k < 0 ? errno : EIO, "cannot read '%s': %s", src,
                                                      k < 0 ? strerror(errno) : "it shrank while being exported");
-                        sha256_update(&h, (size_t) k, (const uint8_t *) buf);
+                        content_add(&c, (uint64_t) pos, buf, (size_t) k);
                         if (archive_write_data(a, buf, (size_t) k) != k)
                                 return phy_error_set(err, EIO, "cannot write the bundle (member '%s'): %s", path,
                                                      archive_error_string(a));
                         pos += k;
-                        data += (uint64_t) k;
                         progress_add(pg, (uint64_t) k);
                 }
         }
-        uint8_t dig[SHA256_DIGEST_SIZE];
         char hx[2 * SHA256_DIGEST_SIZE + 1], mx[2 * SHA256_DIGEST_SIZE + 1];
-        sha256_digest(&h, sizeof dig, dig);
-        hex(dig, sizeof dig, hx);
-        map_digest(&mh, mx);
+        content_digest(&c, hx, mx);
         json_object *m = json_object_new_object();
         json_object_object_add(m, "path", json_object_new_string(path));
         json_object_object_add(m, "size", json_object_new_int64(st.st_size));
-        json_object_object_add(m, "data", json_object_new_int64((int64_t) data));
+        json_object_object_add(m, "data", json_object_new_int64((int64_t) c.n));
         json_object_object_add(m, "sha256", json_object_new_string(hx));
         json_object_object_add(m, "sparse", json_object_new_string(mx));
         json_object_array_add(manifest, m);
@@ -418,8 +457,8 @@ bool store_bundle_member_name_ok(const char *p) {
 struct got {
         char *path;
         uint64_t size, data;
-        char sha[SHA_HEX];      /* data regions (version 2) */
-        char map[SHA_HEX];      /* the sparse map (version 2) */
+        char sha[SHA_HEX];      /* non-zero pieces (version 2) */
+        char map[SHA_HEX];      /* their map (version 2) */
         char sha1[SHA_HEX];     /* holes as zeros (version 1); "" when too costly */
 };
 
@@ -479,18 +518,16 @@ static int declared_data(struct importer *im, struct archive_entry *e, const cha
 
 /* A hole between pos and off: nothing written, nothing hashed for version 2;
  * for version 1 the zeros it reads as, within BUNDLE_V1_HOLES_MAX. */
-static int hole(struct importer *im, struct sha256_ctx *v1, bool *v1_on, const struct sha256_ctx *data,
-                bool *forked, bool *v1_lost, uint64_t from, uint64_t to, phy_error *err) {
+/* Version 1 hashed the whole content, holes read as zeros: a hole between
+ * from and to is hashed for it within BUNDLE_V1_HOLES_MAX per import; past
+ * that the version 1 hash is given up (a version 1 manifest is then refused). */
+static int v1_hole(struct importer *im, struct sha256_ctx *v1, bool *v1_lost, uint64_t from, uint64_t to,
+                   phy_error *err) {
         static const uint8_t zeros[65536];
         if (to <= from || *v1_lost)
                 return 0;
-        if (!*forked) {
-                *v1 = *data;    /* up to here both hashes saw the same bytes */
-                *forked = *v1_on = true;
-        }
         if (to - from > BUNDLE_V1_HOLES_MAX - im->v1_holes) {
                 *v1_lost = true;
-                *v1_on = false;
                 return 0;
         }
         im->v1_holes += to - from;
@@ -502,10 +539,6 @@ static int hole(struct importer *im, struct sha256_ctx *v1, bool *v1_on, const s
                 pos += z;
         }
         return 0;
-}
-
-static bool all_zero(const char *b, size_t n) {
-        return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
 }
 
 static int extract(struct importer *im, struct archive_entry *e, const char *path, struct got *g, phy_error *err) {
@@ -524,11 +557,11 @@ static int extract(struct importer *im, struct archive_entry *e, const char *pat
                 return errno == EEXIST
                         ? phy_error_set(err, EEXIST, "the bundle holds the member '%s' twice; it is damaged or forged", path)
                         : phy_error_set(err, errno, "cannot create '%s' for the import: %s", path, strerror(errno));
-        struct sha256_ctx h, v1;
-        struct map_hash mh = { 0 };
-        bool forked = false, v1_on = false, v1_lost = false;
-        sha256_init(&h);
-        sha256_init(&mh.h);
+        struct content c;
+        struct sha256_ctx v1;
+        bool v1_lost = false;
+        content_init(&c);
+        sha256_init(&v1);
         uint64_t pos = 0, data = 0;
         for (;;) {
                 const void *buf;
@@ -547,7 +580,7 @@ static int extract(struct importer *im, struct archive_entry *e, const char *pat
                 if (len > declared - data)
                         return phy_error_set(err, EINVAL, "the bundle's member '%s' holds more data than its header "
                                              "declares; it is damaged or forged", path);
-                if ((r = hole(im, &v1, &v1_on, &h, &forked, &v1_lost, pos, (uint64_t) off, err)) < 0)
+                if ((r = v1_hole(im, &v1, &v1_lost, pos, (uint64_t) off, err)) < 0)
                         return r;
                 /* Zeros are not written: they read back as the hole they leave. */
                 for (size_t w = 0; w < len && !all_zero(buf, len);) {
@@ -558,31 +591,26 @@ static int extract(struct importer *im, struct archive_entry *e, const char *pat
                                 return phy_error_set(err, errno, "cannot write '%s': %s", path, strerror(errno));
                         w += (size_t) n;
                 }
-                sha256_update(&h, len, buf);
-                if (v1_on)
+                content_add(&c, (uint64_t) off, buf, len);
+                if (!v1_lost)
                         sha256_update(&v1, len, buf);
-                map_add(&mh, (uint64_t) off, len);
                 pos = (uint64_t) off + len;
                 data += len;
                 im->used += len;
                 progress_add(&im->pg, len);
         }
-        if ((r = hole(im, &v1, &v1_on, &h, &forked, &v1_lost, pos, (uint64_t) size, err)) < 0)
+        if ((r = v1_hole(im, &v1, &v1_lost, pos, (uint64_t) size, err)) < 0)
                 return r;
         if (ftruncate(fd, (off_t) size) < 0 || fsync(fd) < 0)
                 return phy_error_set(err, errno, "cannot write '%s': %s", path, strerror(errno));
-        uint8_t dig[SHA256_DIGEST_SIZE];
-        if (v1_on) {
+        if (!v1_lost) {
+                uint8_t dig[SHA256_DIGEST_SIZE];
                 sha256_digest(&v1, sizeof dig, dig);
                 hex(dig, sizeof dig, g->sha1);
         }
-        sha256_digest(&h, sizeof dig, dig);
-        hex(dig, sizeof dig, g->sha);
-        if (!forked)
-                memcpy(g->sha1, g->sha, sizeof g->sha);
-        map_digest(&mh, g->map);
+        content_digest(&c, g->sha, g->map);
         g->size = (uint64_t) size;
-        g->data = data;
+        g->data = c.n;
         return 0;
 }
 

@@ -43,10 +43,8 @@ def regions(path):
 
 def member(path, name, v1, bad):
     size = os.stat(path).st_size
-    regs = regions(path)
-    data = sum(l for _, l in regs)
     if bad:
-        return {"path": name, "size": size, "data": data, "sha256": "0" * 64, "sparse": "0" * 64}
+        return {"path": name, "size": size, "data": 0, "sha256": "0" * 64, "sparse": "0" * 64}
     h = hashlib.sha256()
     with open(path, 'rb') as f:
         if v1:  # the whole logical content, holes as zeros
@@ -56,16 +54,30 @@ def member(path, name, v1, bad):
                     break
                 h.update(b)
             return {"path": name, "size": size, "sha256": h.hexdigest()}
+        # Version 2: the 4 KiB pieces (aligned to the file) that are not all
+        # zeros, in order; their map, adjacent pieces merged, as LE u64 pairs.
         m = hashlib.sha256()
-        for off, ln in regs:  # never adjacent: SEEK_DATA regions are maximal
-            m.update(struct.pack('<QQ', off, ln))
+        run = None
+        n = 0
+        for off, ln in regions(path):
             f.seek(off)
-            left = ln
-            while left:
-                b = f.read(min(left, 1 << 20))
-                h.update(b)
-                left -= len(b)
-    return {"path": name, "size": size, "data": data, "sha256": h.hexdigest(), "sparse": m.hexdigest()}
+            pos, end = off, off + ln
+            while pos < end:
+                k = min(4096 - pos % 4096, end - pos)
+                piece = f.read(k)
+                if piece.count(0) != len(piece):
+                    h.update(piece)
+                    n += k
+                    if run and run[0] + run[1] == pos:
+                        run[1] += k
+                    else:
+                        if run:
+                            m.update(struct.pack('<QQ', *run))
+                        run = [pos, k]
+                pos += k
+        if run:
+            m.update(struct.pack('<QQ', *run))
+    return {"path": name, "size": size, "data": n, "sha256": h.hexdigest(), "sparse": m.hexdigest()}
 
 
 def bundle(out, d, args):

@@ -973,8 +973,12 @@ int store_import(const char *home, int fd, const struct store_import_opts *o, st
                 r = vm_def_make_identity(&d, err);
                 renamed = true;
         }
-        if (r >= 0 && (renamed || stripped.n > 0))
-                r = vm_def_save(&d, conf, err);
+        /* Checked like every saved definition (allow-paths; devices in system
+         * mode): what --trust kept must be allowed here too. */
+        if (r >= 0)
+                r = renamed || stripped.n > 0 ? vm_def_save(&d, conf, err) : vm_def_check_save(&d, conf, err);
+        if (r < 0 && o->trust)
+                phy_error_prefix(err, "the trusted bundle's definition");
         if (r >= 0 && !vm_name_valid(d.name))
                 r = phy_error_set(err, EINVAL, "the bundle names its VM '%s', which is not a valid name; import with --name",
                                   d.name);

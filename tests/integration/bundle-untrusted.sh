@@ -78,11 +78,22 @@ for w in '\[cdrom install\] removed' '\[share root\] removed' "forward 'tcp:0.0.
          'mode bridge:br0 changed to user' '\[tpm\] passthrough'; do
   like "$st" "$w" "the import's report lists: $w"
 done
-# --trust: a bundle you made yourself keeps its definition.
+# --trust keeps the definition, but it is checked like any saved one:
+# /etc/shadow and /root are outside allow-paths (per user: the home and the Phyllome home).
 imp h2 "$W/hostile.phyb" --trust --json
-is "$RC" 0 "with --trust the same bundle imports as it is"
-like "$(cat "$V/h2/vm.conf")" "path = /etc/shadow" "with --trust the cdrom is kept"
-is "$(jq -c '.stripped' <<<"$OUT")" '[]' "and nothing is reported stripped"
+like "$RC $OUT" "^[1-9].*trusted bundle's definition.*(/etc/shadow|/root)" \
+     "with --trust, host paths outside allow-paths are still refused"
+ok $([ ! -e "$V/h2" ] && [ "$(leftovers)" = 0 ]; echo $?) "and nothing is left in vms/"
+# A bundle you made yourself, naming files where you may: kept as it is.
+iso=$PHYLLOME_HOME/install.iso; truncate -s 1M "$iso"
+unpack "$u"
+printf '[cdrom install]\npath = %s\n[network net1]\nmode = user\nforward = tcp:127.0.0.1:2222:22\n' "$iso" >>"$u/vm.conf"
+"${CRAFT[@]}" bundle "$W/own.phyb" "$u" vm.conf disk-system.qcow2
+imp h3 "$W/own.phyb" --trust --json
+is "$RC" 0 "with --trust an own bundle imports as it is" || diag "$OUT"
+like "$(cat "$V/h3/vm.conf" 2>/dev/null)" "path = $iso" "its cdrom (an allowed path) is kept"
+like "$(cat "$V/h3/vm.conf" 2>/dev/null)" "forward = tcp:127.0.0.1:2222:22" "its forward is kept"
+is "$(jq -c '[.trusted, .stripped]' <<<"$OUT")" '[true,[]]' "--json says trusted, nothing stripped"
 
 # A disk that is not a disk member: "..", another member, a host path.
 for p in .. vm.conf "$secret" ../base/disk-system.qcow2; do

@@ -32,6 +32,14 @@ pkgs=(
   tar python3
   # scripts/fresh-check: a clean Debian 12 root to run the README in
   debootstrap
+  # the OS catalog (issue 15, docs/catalog.md): OS facts and media detection
+  # from osinfo-db through libosinfo; downloads with libcurl (resume, proxies)
+  libosinfo-1.0-dev osinfo-db libcurl4-openssl-dev
+  # the catalog: the vendors' signatures checked with gpgv
+  gpgv
+  # catalog tests: a throwaway signing key (gpg), fixture ISOs with a volume
+  # id (xorriso), the loopback HTTP server with Range support (python3)
+  gnupg xorriso python3
   # proof (issue 8): libFuzzer/ASan runtimes with clang, valgrind memcheck
   clang libclang-rt-14-dev valgrind
 )

@@ -53,6 +53,16 @@ void cli_keys_forget(struct cli_ctx *ctx, const char *name);
 /* True when argv[i] is --help/-h; prints usage for the command. */
 bool cli_wants_help(int argc, char **argv, const char *usage, const char *summary);
 
+/* create --os OS / --iso FILE (src/cli/catalog.c): the catalog's profile and
+ * resources in *plan, the downloaded media in *ret_iso (NULL when iso was
+ * given or there is no direct download).  0, or the exit status after
+ * printing why not.  apply fills what the user left unset in d. */
+struct catalog_plan;
+struct vm_def;
+int cli_catalog_for_create(struct cli_ctx *ctx, const char *os, const char *iso, bool unverified,
+                           struct catalog_plan *plan, char **ret_iso);
+void cli_catalog_apply(const struct catalog_plan *plan, struct vm_def *d, bool disk_given);
+
 /* Command handlers, one file per group. */
 int cmd_host_check(struct cli_ctx *, int, char **);
 int cmd_host_devices(struct cli_ctx *, int, char **);
@@ -107,3 +117,9 @@ int cmd_net_nic(struct cli_ctx *, int, char **);
 int cmd_share_add(struct cli_ctx *, int, char **);
 int cmd_share_remove(struct cli_ctx *, int, char **);
 int cmd_share_list(struct cli_ctx *, int, char **);
+/* the OS catalog: src/cli/catalog.c */
+int cmd_catalog_list(struct cli_ctx *, int, char **);
+int cmd_catalog_search(struct cli_ctx *, int, char **);
+int cmd_catalog_show(struct cli_ctx *, int, char **);
+int cmd_catalog_verify(struct cli_ctx *, int, char **);
+int cmd_download(struct cli_ctx *, int, char **);

@@ -31,8 +31,8 @@ static const struct cli_cmd commands[] = {
         { NULL, "create", cmd_create,
           "create NAME --profile P [--cpus N] [--memory SIZE] [--disk SIZE|--no-disk] [--iso PATH] [--drivers PATH] "
           "[--display none|spice|gtk|sdl|vnc] [--gpu none|std|virtio|virgl] [--kernel PATH [--initrd PATH] "
-          "[--append ARGS]] [--uefi|--no-uefi] [--forward tcp:HOSTPORT:GUESTPORT]... [--force]",
-          "define a new VM from a profile and create its disk image" },
+          "[--append ARGS]] [--uefi|--no-uefi] [--forward tcp:HOSTPORT:GUESTPORT]... [--force] [--os OS [--unverified]]",
+          "define a new VM from a profile (or the catalog's OS, or what osinfo finds on --iso) and create its disk" },
         { NULL, "list", cmd_list, "list [--json]", "list the defined VMs" },
         { NULL, "show", cmd_show, "show NAME [--json]", "print a VM's effective definition, defaults marked" },
         { NULL, "edit", cmd_edit, "edit NAME", "edit a VM's definition in $EDITOR; checked before it is saved" },
@@ -112,6 +112,17 @@ static const struct cli_cmd commands[] = {
         /* storage: src/cli/migrate.c */
         { NULL, "migrate", cmd_migrate, "migrate NAME DEST_HOME [--address IPV4] [--max-bandwidth SIZE] [--timeout S]",
           "move a running VM to another Phyllome home: disks mirrored over NBD, then a live migration" },
+        /* the OS catalog: src/cli/catalog.c */
+        { "catalog", "list", cmd_catalog_list, "catalog list [--json] [--catalog FILE]",
+          "the OSes Phyllome recommends and how each download is verified" },
+        { "catalog", "search", cmd_catalog_search, "catalog search WORD [--json] [--catalog FILE]",
+          "the catalog's OSes whose id, name or osinfo id contains WORD" },
+        { "catalog", "show", cmd_catalog_show, "catalog show OS [--json] [--catalog FILE]",
+          "an OS: download, signature, key, osinfo facts and the VM create would make" },
+        { "catalog", "verify", cmd_catalog_verify, "catalog verify FILE [--json] [--catalog FILE]",
+          "check a file against the hashes the catalog knows (vendor-signed checksum files, published hashes)" },
+        { NULL, "download", cmd_download, "download OS [--to DIR] [--unverified] [--json] [--catalog FILE]",
+          "download an OS's install media into the cache, resumable, verified with the vendor's signature" },
         { NULL, "version", cmd_version, "version [--json]", "print the version" },
 };
 

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "catalog/catalog.h"
 #include "cli.h"
 #include "cleanup.h"
 #include "fileio.h"
@@ -38,7 +39,8 @@ static int env_load(struct cli_ctx *ctx, struct vm_env *e, bool with_caps, phy_e
 static const char create_usage[] =
         "create NAME --profile P [--cpus N] [--memory SIZE] [--disk SIZE|--no-disk] [--iso PATH] "
         "[--drivers PATH] [--display none|spice|gtk|sdl|vnc] [--gpu none|std|virtio|virgl] "
-        "[--kernel PATH [--initrd PATH] [--append ARGS]] [--uefi|--no-uefi] [--net none|user|isolated:NAME|bridge:BR] [--forward tcp:HOSTPORT:GUESTPORT]... [--usb-redirect N] [--force]";
+        "[--kernel PATH [--initrd PATH] [--append ARGS]] [--uefi|--no-uefi] [--net none|user|isolated:NAME|bridge:BR] [--forward tcp:HOSTPORT:GUESTPORT]... [--usb-redirect N] [--force] "
+        "[--os OS [--unverified]]";
 
 /* Input files are recorded as absolute paths: the VM dir is not the cwd. */
 static int absolute_input(const char *what, const char *path, char **ret, phy_error *err) {
@@ -66,7 +68,7 @@ static int add_cdrom(struct vm_def *d, const char *name, const char *path, phy_e
 int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         enum { OPT_PROFILE = 256, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NO_DISK, OPT_ISO, OPT_DRIVERS, OPT_DISPLAY, OPT_GPU,
                OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_UEFI, OPT_NO_UEFI, OPT_FORCE, OPT_FORWARD,
-               OPT_USB_REDIRECT, OPT_NET };
+               OPT_USB_REDIRECT, OPT_NET, OPT_OS, OPT_UNVERIFIED };
         static const struct option opts[] = {
                 { "profile", required_argument, NULL, OPT_PROFILE },
                 { "cpus", required_argument, NULL, OPT_CPUS },
@@ -86,6 +88,8 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 { "forward", required_argument, NULL, OPT_FORWARD },
                 { "usb-redirect", required_argument, NULL, OPT_USB_REDIRECT },
                 { "net", required_argument, NULL, OPT_NET },
+                { "os", required_argument, NULL, OPT_OS },                      /* the catalog (issue 15) */
+                { "unverified", no_argument, NULL, OPT_UNVERIFIED },
                 { 0 },
         };
         const char *profile = NULL, *iso = NULL, *drivers = NULL, *kernel = NULL, *initrd = NULL, *append = NULL;
@@ -95,6 +99,10 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         bool no_disk = false, force = false;
         _cleanup_strv_ strv forwards = { 0 };   /* --forward, repeatable (issue 4) */
         const char *net = NULL;                 /* --net: net0's mode */
+        const char *os = NULL;                  /* --os: from the catalog */
+        bool unverified = false;
+        struct catalog_plan plan = { 0 };
+        _cleanup_free_ char *os_iso = NULL;
         const char *allowed;
         int v;
 
@@ -149,6 +157,8 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                                 return cli_usage_error(create_usage, "out of memory");
                         break;
                 case OPT_NET: net = optarg; break;
+                case OPT_OS: os = optarg; break;
+                case OPT_UNVERIFIED: unverified = true; break;
                 case OPT_USB_REDIRECT: {
                         unsigned long long channels;
                         if (parse_uint(optarg, VM_USB_REDIRECT_MAX, &channels) < 0)
@@ -168,6 +178,14 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         const char *name = argv[optind];
         if (!vm_name_valid(name))
                 return cli_usage_error(create_usage, "invalid VM name '%s'; use 1 to 64 of A-Z a-z 0-9 . _ -", name);
+        /* --os (downloads when missing) or an --iso osinfo recognises picks the profile and resources */
+        if (os || (iso && !profile)) {
+                int s = cli_catalog_for_create(ctx, os, iso, unverified, &plan, &os_iso);
+                if (s)
+                        return s;
+                profile = profile ? profile : plan.profile->name;
+                iso = os_iso ? os_iso : iso;
+        }
         if (!profile)
                 return cli_usage_error(create_usage, "--profile is required; one of: %s", vm_profile_names());
         const struct vm_profile *prof = vm_profile_find(profile);
@@ -215,6 +233,8 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         forwards = (strv) { 0 };
         if (net && vm_nic_mode_parse(net, &d.nics[0], &err) < 0)
                 return cli_usage_error(create_usage, "%s", err.message);
+        if (plan.profile)
+                cli_catalog_apply(&plan, &d, disk != 0);
         if (vm_def_make_identity(&d, &err) < 0)
                 return cli_fail(&err);
 

@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/* phyllo catalog list|search|show|verify, phyllo download, and what
+ * create --os / --iso takes from the catalog (docs/catalog.md). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "cli.h"
+#include "cleanup.h"
+#include "fileio.h"
+#include "vm/profile.h"
+
+enum { OPT_JSON = 256, OPT_CATALOG, OPT_TO, OPT_UNVERIFIED };
+
+/* --json and --catalog FILE, the options every catalog command has; the
+ * rest of argv left in place for the caller (optind). */
+static int common_opts(int argc, char **argv, const char *usage, const struct option *extra, size_t n_extra,
+                       bool *json, const char **catalog, int (*on_extra)(int c, void *), void *u) {
+        struct option opts[8] = {
+                { "json", no_argument, NULL, OPT_JSON },
+                { "catalog", required_argument, NULL, OPT_CATALOG },
+        };
+        for (size_t i = 0; i < n_extra && i < 5; i++)
+                opts[2 + i] = extra[i];
+        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+                if (c == OPT_JSON)
+                        *json = true;
+                else if (c == OPT_CATALOG)
+                        *catalog = optarg;
+                else if (c == '?' || !on_extra || on_extra(c, u) < 0)
+                        return cli_usage_error(usage, "unknown option");
+        }
+        return 0;
+}
+
+/* Options, then exactly one operand (what), then the catalog loaded into c.
+ * 0, or the exit status after printing why not. */
+static int one_operand(int argc, char **argv, const char *usage, const char *what, const struct option *extra,
+                       size_t n_extra, int (*on_extra)(int c, void *), void *u, bool *json, struct catalog *c) {
+        const char *path = NULL;
+        int r = common_opts(argc, argv, usage, extra, n_extra, json, &path, on_extra, u);
+        if (r)
+                return r;
+        if (optind + 1 != argc)
+                return cli_usage_error(usage, "give one %s", what);
+        phy_error err = { 0 };
+        return catalog_load(path, c, &err) < 0 ? cli_fail(&err) : 0;
+}
+
+static const struct catalog_entry *find_entry(const struct catalog *c, const char *name, phy_error *err) {
+        const struct catalog_entry *e = catalog_find(c, name);
+        if (!e)
+                phy_error_set(err, ENOENT, "the catalog %s has no OS '%s'; see 'phyllo catalog list'", c->path, name);
+        return e;
+}
+
+static json_object *entry_json(const struct catalog_entry *e) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_string(e->id));
+        json_object_object_add(o, "name", json_object_new_string(e->name));
+        json_object_object_add(o, "osinfo", json_object_new_string(e->osinfo));
+        static const char *const sig[] = { "none", "checksums", "inline", "image" };
+        json_object_object_add(o, "signed", json_object_new_string(sig[e->sig]));
+        if (e->url)
+                json_object_object_add(o, "url", json_object_new_string(e->url));
+        if (e->get)
+                json_object_object_add(o, "get", json_object_new_string(e->get));
+        if (e->checksums)
+                json_object_object_add(o, "checksums", json_object_new_string(e->checksums));
+        if (e->signature)
+                json_object_object_add(o, "signature", json_object_new_string(e->signature));
+        if (e->key)
+                json_object_object_add(o, "key", json_object_new_string(e->key));
+        if (e->key_source)
+                json_object_object_add(o, "key_source", json_object_new_string(e->key_source));
+        if (e->hash_source)
+                json_object_object_add(o, "hash_source", json_object_new_string(e->hash_source));
+        if (e->size)
+                json_object_object_add(o, "size", json_object_new_int64((int64_t) e->size));
+        json_object *h = json_object_new_array();
+        for (size_t i = 0; i < e->sha256.n; i++)
+                json_object_array_add(h, json_object_new_string(e->sha256.v[i]));
+        json_object_object_add(o, "sha256", h);
+        return o;
+}
+
+static const char *verified_how(const struct catalog_entry *e) {
+        switch (e->sig) {
+        case CATALOG_SIGNED_CHECKSUMS: return "signed checksum file";
+        case CATALOG_SIGNED_INLINE: return "clearsigned checksum file";
+        case CATALOG_SIGNED_IMAGE: return "signed image";
+        default: return e->sha256.n ? "published hash" : "NOT VERIFIED";
+        }
+}
+
+static int list_or_search(struct cli_ctx *ctx, int argc, char **argv, const char *usage, bool search) {
+        bool json = false;
+        const char *path = NULL;
+        int r = common_opts(argc, argv, usage, NULL, 0, &json, &path, NULL, NULL);
+        if (r)
+                return r;
+        if (search ? optind + 1 != argc : optind != argc)
+                return cli_usage_error(usage, search ? "give one search word" : "no arguments expected");
+        _cleanup_catalog_ struct catalog c = { 0 };
+        phy_error err = { 0 };
+        if (catalog_load(path, &c, &err) < 0)
+                return cli_fail(&err);
+        json_object *arr = json ? json_object_new_array() : NULL;
+        size_t shown = 0;
+        if (!json)
+                printf("%-14s %-48s %s\n", "OS", "NAME", "VERIFIED BY");
+        for (size_t i = 0; i < c.n; i++) {
+                const struct catalog_entry *e = &c.entries[i];
+                if (search && !catalog_entry_matches(e, argv[optind]))
+                        continue;
+                shown++;
+                if (json)
+                        json_object_array_add(arr, entry_json(e));
+                else
+                        printf("%-14s %-48s %s%s\n", e->id, e->name, verified_how(e), e->url ? "" : " (bring your own)");
+        }
+        if (json)
+                cli_print_json(arr);
+        if (search && !shown) {
+                fprintf(stderr, "phyllo: no OS in the catalog matches '%s'\n", argv[optind]);
+                return 1;
+        }
+        return 0;
+}
+
+int cmd_catalog_list(struct cli_ctx *ctx, int argc, char **argv) {
+        return list_or_search(ctx, argc, argv, "catalog list [--json] [--catalog FILE]", false);
+}
+
+int cmd_catalog_search(struct cli_ctx *ctx, int argc, char **argv) {
+        return list_or_search(ctx, argc, argv, "catalog search WORD [--json] [--catalog FILE]", true);
+}
+
+static void size_str(uint64_t v, char *buf, size_t len) {
+        if (v >= (1ULL << 30))
+                snprintf(buf, len, "%.1f GiB", (double) v / (1ULL << 30));
+        else
+                snprintf(buf, len, "%.0f MiB", (double) v / (1ULL << 20));
+}
+
+int cmd_catalog_show(struct cli_ctx *ctx, int argc, char **argv) {
+        static const char usage[] = "catalog show OS [--json] [--catalog FILE]";
+        bool json = false;
+        _cleanup_catalog_ struct catalog c = { 0 };
+        int r = one_operand(argc, argv, usage, "OS", NULL, 0, NULL, NULL, &json, &c);
+        if (r)
+                return r;
+        _cleanup_osinfo_ struct catalog_osinfo o = { 0 };
+        struct catalog_plan plan;
+        phy_error err = { 0 };
+        const struct catalog_entry *e = find_entry(&c, argv[optind], &err);
+        if (!e || catalog_osinfo_lookup(e->osinfo, &o, &err) < 0 || catalog_plan_for(&o, e->profile, &plan, &err) < 0)
+                return cli_fail(&err);
+        if (json) {
+                json_object *j = entry_json(e);
+                json_object_object_add(j, "os", catalog_osinfo_json(&o));
+                json_object_object_add(j, "plan", catalog_plan_json(&plan));
+                cli_print_json(j);
+                return 0;
+        }
+        char a[32], b[32];
+        printf("%s: %s\n", e->id, e->name);
+        printf("  osinfo:       %s (%s, %s%s%s)\n", o.id, o.name, o.vendor ? o.vendor : "?",
+               o.release_date ? ", released " : "", o.release_date ? o.release_date : "");
+        if (e->url)
+                printf("  download:     %s\n", e->url);
+        else
+                printf("  get it from:  %s\n", e->get);
+        printf("  verified by:  %s\n", verified_how(e));
+        if (e->checksums)
+                printf("  checksums:    %s\n", e->checksums);
+        if (e->signature)
+                printf("  signature:    %s\n", e->signature);
+        if (e->key)
+                printf("  key:          %s\n                (%s)\n", e->key, e->key_source);
+        if (e->hash_source)
+                printf("  hashes:       %s (%zu recorded)\n", e->hash_source, e->sha256.n);
+        json_object *pj = catalog_plan_json(&plan);
+        size_str((uint64_t) json_object_get_int64(json_object_object_get(pj, "memory")), a, sizeof a);
+        size_str((uint64_t) json_object_get_int64(json_object_object_get(pj, "disk")), b, sizeof b);
+        printf("  VM:           profile %s, %lld vCPUs, %s memory, %s disk (%s), network %s, graphics %s\n",
+               plan.profile->name, (long long) json_object_get_int64(json_object_object_get(pj, "cpus")), a, b,
+               json_object_get_string(json_object_object_get(pj, "disk_bus")),
+               json_object_get_string(json_object_object_get(pj, "nic")),
+               json_object_get_string(json_object_object_get(pj, "gpu")));
+        json_object_put(pj);
+        return 0;
+}
+
+int cmd_catalog_verify(struct cli_ctx *ctx, int argc, char **argv) {
+        static const char usage[] = "catalog verify FILE [--json] [--catalog FILE]";
+        bool json = false;
+        _cleanup_catalog_ struct catalog c = { 0 };
+        int r = one_operand(argc, argv, usage, "file", NULL, 0, NULL, NULL, &json, &c);
+        if (r)
+                return r;
+        phy_error err = { 0 };
+        struct catalog_match m = { 0 };
+        r = catalog_verify_file(&c, argv[optind], &m, &err);
+        if (json && (r >= 0 || r == -ENOENT)) {
+                json_object *j = json_object_new_object();
+                json_object_object_add(j, "file", json_object_new_string(argv[optind]));
+                json_object_object_add(j, "sha256", json_object_new_string(m.sha256));
+                json_object_object_add(j, "verified", json_object_new_boolean(r >= 0));
+                if (m.os)
+                        json_object_object_add(j, "os", json_object_new_string(m.os));
+                if (m.file)
+                        json_object_object_add(j, "vendor_name", json_object_new_string(m.file));
+                if (m.how)
+                        json_object_object_add(j, "how", json_object_new_string(m.how));
+                cli_print_json(j);
+        } else if (r >= 0)
+                printf("%s: OK, %s%s%s%s (SHA-256 %s, %s)\n", argv[optind], m.os, m.file ? " (" : "",
+                       m.file ? m.file : "", m.file ? ")" : "", m.sha256, m.how);
+        catalog_match_done(&m);
+        return r < 0 ? cli_fail(&err) : 0;
+}
+
+/* ---- download ----------------------------------------------------------- */
+
+struct bar {
+        bool tty, json;
+        enum catalog_phase phase;
+        struct timespec t0, last;
+        int width;
+};
+
+static double since(const struct timespec *a, const struct timespec *b) {
+        return (double) (b->tv_sec - a->tv_sec) + (double) (b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+/* JSON lines on stdout with --json; a bar on a terminal; nothing else. */
+static void on_progress(enum catalog_phase ph, uint64_t done, uint64_t total, void *u) {
+        struct bar *b = u;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (b->json) {
+                printf("{\"event\":\"progress\",\"phase\":\"%s\",\"done\":%llu,\"total\":%llu}\n",
+                       catalog_phase_name(ph), (unsigned long long) done, (unsigned long long) total);
+                fflush(stdout);
+                return;
+        }
+        if (!b->tty)
+                return;
+        if (ph != CATALOG_PHASE_IMAGE) {
+                if (b->phase == CATALOG_PHASE_IMAGE)
+                        fputc('\n', stderr);
+                if (ph == CATALOG_PHASE_CHECKSUMS && done == 0)
+                        fputs("checking the vendor's checksum file and signature...\n", stderr);
+                else if (ph == CATALOG_PHASE_VERIFY)
+                        fputs("checking the image...\n", stderr);
+                b->phase = ph;
+                return;
+        }
+        if (b->phase != CATALOG_PHASE_IMAGE) {
+                b->t0 = now;
+                b->phase = ph;
+        } else if (since(&b->last, &now) < 0.2 && done != total)
+                return;
+        b->last = now;
+        char d[32], t[32];
+        size_str(done, d, sizeof d);
+        size_str(total, t, sizeof t);
+        double rate = since(&b->t0, &now) > 0 ? (double) done / since(&b->t0, &now) / (1 << 20) : 0;
+        int pct = total ? (int) (done * 100 / total) : 0, fill = total ? pct * b->width / 100 : 0;
+        fprintf(stderr, "\r[%.*s%*s] %3d%% %s / %s %.1f MiB/s ", fill, "########################################",
+                b->width - fill, "", pct, d, total ? t : "?", rate);
+}
+
+struct dl_opts { const char *to; bool unverified; };
+
+static int dl_extra(int c, void *u) {
+        struct dl_opts *o = u;
+        if (c == OPT_TO)
+                o->to = optarg;
+        else if (c == OPT_UNVERIFIED)
+                o->unverified = true;
+        else
+                return -1;
+        return 0;
+}
+
+static int download(const struct catalog_entry *e, const char *to, bool unverified, bool json, char **ret,
+                    phy_error *err) {
+        struct bar b = { .tty = isatty(2), .json = json, .phase = CATALOG_PHASE_DONE, .width = 40 };
+        struct catalog_download_opts o = { .dir = to, .unverified = unverified, .progress = on_progress,
+                                           .userdata = &b };
+        return catalog_download(e, &o, ret, err);
+}
+
+int cmd_download(struct cli_ctx *ctx, int argc, char **argv) {
+        static const char usage[] = "download OS [--to DIR] [--unverified] [--json] [--catalog FILE]";
+        static const struct option extra[] = {
+                { "to", required_argument, NULL, OPT_TO },
+                { "unverified", no_argument, NULL, OPT_UNVERIFIED },
+        };
+        bool json = false;
+        struct dl_opts d = { 0 };
+        _cleanup_catalog_ struct catalog c = { 0 };
+        int r = one_operand(argc, argv, usage, "OS", extra, ELEMENTSOF(extra), dl_extra, &d, &json, &c);
+        if (r)
+                return r;
+        phy_error err = { 0 };
+        const struct catalog_entry *e = find_entry(&c, argv[optind], &err);
+        if (!e)
+                return cli_fail(&err);
+        _cleanup_free_ char *file = NULL;
+        if (download(e, d.to, d.unverified, json, &file, &err) < 0) {
+                if (json) {
+                        printf("{\"event\":\"error\",\"message\":");
+                        json_object *s = json_object_new_string(err.message);
+                        printf("%s}\n", json_object_to_json_string(s));
+                        json_object_put(s);
+                }
+                return cli_fail(&err);
+        }
+        if (json) {
+                json_object *j = json_object_new_object(), *s;
+                json_object_object_add(j, "event", json_object_new_string("done"));
+                json_object_object_add(j, "os", json_object_new_string(e->id));
+                json_object_object_add(j, "path", s = json_object_new_string(file));
+                puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(j);
+        } else
+                printf("%s: %s (%s)\n", e->id, file, e->sig == CATALOG_SIGNED_NONE && !e->sha256.n
+                       ? "NOT verified: the catalog has no checksum or signature for it" : "verified");
+        return 0;
+}
+
+/* ---- create --os / --iso ------------------------------------------------- */
+
+int cli_catalog_for_create(struct cli_ctx *ctx, const char *os, const char *iso, bool unverified,
+                           struct catalog_plan *plan, char **ret_iso) {
+        phy_error err = { 0 };
+        _cleanup_osinfo_ struct catalog_osinfo o = { 0 };
+        *ret_iso = NULL;
+        if (os) {
+                _cleanup_catalog_ struct catalog c = { 0 };
+                if (catalog_load(NULL, &c, &err) < 0)
+                        return cli_fail(&err);
+                const struct catalog_entry *e = find_entry(&c, os, &err);
+                if (!e || catalog_osinfo_lookup(e->osinfo, &o, &err) < 0 || catalog_plan_for(&o, e->profile, plan, &err) < 0)
+                        return cli_fail(&err);
+                if (!iso && e->url && download(e, NULL, unverified, false, ret_iso, &err) < 0)
+                        return cli_fail(&err);
+                if (!iso && !e->url)
+                        fprintf(stderr, "phyllo: %s has no direct download: get it from %s and give it with --iso "
+                                "(phyllo catalog verify FILE checks it)\n", e->name, e->get);
+                return 0;
+        }
+        _cleanup_free_ char *vol = NULL;
+        if (catalog_media_identify(iso, &o, &vol, &err) < 0) {
+                if (err.code == ENOENT) {
+                        fprintf(stderr, "phyllo: %s; give --profile\n", err.message);
+                        return 2;
+                }
+                return cli_fail(&err);
+        }
+        if (catalog_plan_for(&o, NULL, plan, &err) < 0)
+                return cli_fail(&err);
+        fprintf(stderr, "phyllo: '%s' is %s (volume id '%s'): profile %s\n", iso, o.name, vol, plan->profile->name);
+        return 0;
+}
+
+void cli_catalog_apply(const struct catalog_plan *plan, struct vm_def *d, bool disk_given) {
+        if (!d->cores && plan->cores) {
+                d->cores = plan->cores;
+                d->threads = 1;
+        }
+        if (!d->memory && plan->memory)
+                d->memory = plan->memory;
+        if (d->n_disks && !disk_given && plan->disk)
+                d->disks[0].size = plan->disk;
+        if (d->n_disks && !d->disks[0].bus && plan->disk_bus)
+                d->disks[0].bus = plan->disk_bus;
+        if (d->n_nics && !d->nics[0].model && plan->nic)
+                d->nics[0].model = plan->nic;
+        if (!d->gpu && plan->gpu)
+                d->gpu = plan->gpu;
+}

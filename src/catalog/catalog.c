@@ -156,7 +156,7 @@ static int set_key(struct parser *p, const char *key, const char *v) {
         if (strcmp(key, "key") == 0) {
                 _cleanup_free_ char *abs = NULL;
                 char real[PATH_MAX];
-                if (asprintf(&abs, "%s/%s", v[0] == '/' ? "" : p->dir, v) < 0)
+                if ((v[0] == '/' ? asprintf(&abs, "%s", v) : asprintf(&abs, "%s/%s", p->dir, v)) < 0)
                         return phy_error_set(p->err, ENOMEM, "out of memory");
                 if (!realpath(abs, real))
                         return perr(p, "cannot use the key file '%s': %s", abs, strerror(errno));

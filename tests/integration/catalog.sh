@@ -18,7 +18,7 @@ tap_new_home
 t=$PHYLLOME_HOME/t
 mkdir -p "$t/srv" "$t/gnupg" "$t/cache"
 chmod 700 "$t/gnupg"
-export PHYLLOME_CACHE=$t/cache GNUPGHOME=$t/gnupg PHYLLOME_DATA_DIR=$SRCDIR/../data
+export PHYLLOME_CACHE=$t/cache GNUPGHOME=$t/gnupg
 media=$PHYLLOME_CACHE/media
 unset PHYLLOME_ROOT http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
 

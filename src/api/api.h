@@ -65,6 +65,16 @@ void api_events_stop(struct api_events *ev);
 int api_events_subscribe(struct api_events *ev, int *ret_fd);
 void api_events_unsubscribe(struct api_events *ev, int fd);
 
+/* Sends "event: <event>\ndata: <compact JSON>\n\n" to every subscriber. */
+void api_events_publish(struct api_events *ev, const char *event, struct json_object *data);
+
+/* ---- the OS catalog (catalog-routes.c, docs/catalog.md) ---- */
+/* /v1/catalog[/{os}], /v1/downloads[/{id}]: answered by api_catalog_handle
+ * (phyllod only; phyllo calls src/catalog itself). */
+bool api_catalog_is(const char *path);
+int api_catalog_handle(const struct api_ctx *c, const char *method, const char *path, const char *body, size_t len,
+                       struct json_object **ret);
+
 /* ---- server (server.c) ---- */
 struct api_server_opts {
         int listen_fd;          /* bound, listening AF_UNIX socket (ours or systemd's) */

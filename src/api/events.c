@@ -330,3 +330,14 @@ void api_events_unsubscribe(struct api_events *ev, int fd) {
                 }
         pthread_mutex_unlock(&ev->lock);
 }
+
+void api_events_publish(struct api_events *ev, const char *event, json_object *data) {
+        char *rec = NULL;
+        if (asprintf(&rec, "event: %s\ndata: %s\n\n", event,
+                     json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN)) < 0)
+                return;
+        pthread_mutex_lock(&ev->lock);
+        broadcast(ev, rec);
+        pthread_mutex_unlock(&ev->lock);
+        free(rec);
+}

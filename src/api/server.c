@@ -532,7 +532,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (strcmp(method, "GET") == 0 && export_path(url, name))
                 return reply_export(srv, conn, name, fd);
         json_object *o = NULL;
-        int status = api_handle(&srv->o.ctx, method, url, req->body, req->len, &o);
+        int status = api_catalog_is(url) ? api_catalog_handle(&srv->o.ctx, method, url, req->body, req->len, &o)
+                                         : api_handle(&srv->o.ctx, method, url, req->body, req->len, &o);
         return reply_json(conn, status, o);
 }
 

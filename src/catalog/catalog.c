@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "cleanup.h"
 #include "fileio.h"
 #include "paths.h"
@@ -364,4 +366,34 @@ int catalog_media_name(const struct catalog_entry *e, char **ret, phy_error *err
         if (!(*ret = strndup(b, n)))
                 return phy_error_set(err, ENOMEM, "out of memory");
         return 0;
+}
+
+json_object *catalog_entry_json(const struct catalog_entry *e) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_string(e->id));
+        json_object_object_add(o, "name", json_object_new_string(e->name));
+        json_object_object_add(o, "osinfo", json_object_new_string(e->osinfo));
+        static const char *const sig[] = { "none", "checksums", "inline", "image" };
+        json_object_object_add(o, "signed", json_object_new_string(sig[e->sig]));
+        if (e->url)
+                json_object_object_add(o, "url", json_object_new_string(e->url));
+        if (e->get)
+                json_object_object_add(o, "get", json_object_new_string(e->get));
+        if (e->checksums)
+                json_object_object_add(o, "checksums", json_object_new_string(e->checksums));
+        if (e->signature)
+                json_object_object_add(o, "signature", json_object_new_string(e->signature));
+        if (e->key)
+                json_object_object_add(o, "key", json_object_new_string(e->key));
+        if (e->key_source)
+                json_object_object_add(o, "key_source", json_object_new_string(e->key_source));
+        if (e->hash_source)
+                json_object_object_add(o, "hash_source", json_object_new_string(e->hash_source));
+        if (e->size)
+                json_object_object_add(o, "size", json_object_new_int64((int64_t) e->size));
+        json_object *h = json_object_new_array();
+        for (size_t i = 0; i < e->sha256.n; i++)
+                json_object_array_add(h, json_object_new_string(e->sha256.v[i]));
+        json_object_object_add(o, "sha256", h);
+        return o;
 }

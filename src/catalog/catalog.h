@@ -60,6 +60,9 @@ static inline void catalog_donep(struct catalog *c) { catalog_done(c); }
 const struct catalog_entry *catalog_find(const struct catalog *c, const char *name);
 /* Case-insensitive match on id, name and osinfo id. */
 bool catalog_entry_matches(const struct catalog_entry *e, const char *words);
+/* id, name, osinfo, signed, url|get, checksums, signature, key, key_source,
+ * hash_source, size, sha256[] (docs/api.md). */
+struct json_object *catalog_entry_json(const struct catalog_entry *e);
 /* Phyllome's data directory: $PHYLLOME_DATA_DIR, else the installed one,
  * else the source tree's data/ (running from the build dir).  Static string. */
 const char *catalog_data_dir(void);

@@ -59,36 +59,6 @@ static const struct catalog_entry *find_entry(const struct catalog *c, const cha
         return e;
 }
 
-static json_object *entry_json(const struct catalog_entry *e) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "id", json_object_new_string(e->id));
-        json_object_object_add(o, "name", json_object_new_string(e->name));
-        json_object_object_add(o, "osinfo", json_object_new_string(e->osinfo));
-        static const char *const sig[] = { "none", "checksums", "inline", "image" };
-        json_object_object_add(o, "signed", json_object_new_string(sig[e->sig]));
-        if (e->url)
-                json_object_object_add(o, "url", json_object_new_string(e->url));
-        if (e->get)
-                json_object_object_add(o, "get", json_object_new_string(e->get));
-        if (e->checksums)
-                json_object_object_add(o, "checksums", json_object_new_string(e->checksums));
-        if (e->signature)
-                json_object_object_add(o, "signature", json_object_new_string(e->signature));
-        if (e->key)
-                json_object_object_add(o, "key", json_object_new_string(e->key));
-        if (e->key_source)
-                json_object_object_add(o, "key_source", json_object_new_string(e->key_source));
-        if (e->hash_source)
-                json_object_object_add(o, "hash_source", json_object_new_string(e->hash_source));
-        if (e->size)
-                json_object_object_add(o, "size", json_object_new_int64((int64_t) e->size));
-        json_object *h = json_object_new_array();
-        for (size_t i = 0; i < e->sha256.n; i++)
-                json_object_array_add(h, json_object_new_string(e->sha256.v[i]));
-        json_object_object_add(o, "sha256", h);
-        return o;
-}
-
 static const char *verified_how(const struct catalog_entry *e) {
         switch (e->sig) {
         case CATALOG_SIGNED_CHECKSUMS: return "signed checksum file";
@@ -120,7 +90,7 @@ static int list_or_search(struct cli_ctx *ctx, int argc, char **argv, const char
                         continue;
                 shown++;
                 if (json)
-                        json_object_array_add(arr, entry_json(e));
+                        json_object_array_add(arr, catalog_entry_json(e));
                 else
                         printf("%-14s %-48s %s%s\n", e->id, e->name, verified_how(e), e->url ? "" : " (bring your own)");
         }
@@ -162,7 +132,7 @@ int cmd_catalog_show(struct cli_ctx *ctx, int argc, char **argv) {
         if (!e || catalog_osinfo_lookup(e->osinfo, &o, &err) < 0 || catalog_plan_for(&o, e->profile, &plan, &err) < 0)
                 return cli_fail(&err);
         if (json) {
-                json_object *j = entry_json(e);
+                json_object *j = catalog_entry_json(e);
                 json_object_object_add(j, "os", catalog_osinfo_json(&o));
                 json_object_object_add(j, "plan", catalog_plan_json(&plan));
                 cli_print_json(j);

@@ -203,4 +203,44 @@ is "$("$PHYLLO" show deb --json | jq -r '.cdrom.install.path // .cdroms[0].path 
   "the VM's install CD-ROM is the verified download"
 is "$("$PHYLLO" show deb --json | jq -r .vm.profile)" linux "... with the profile for Debian 12"
 
+# ---- through phyllod: the catalog, a download with progress events --------
+PHYLLOD=$BUILDDIR/phyllod
+if [ -x "$PHYLLOD" ]; then
+  . "$(dirname "$0")/phyllod-lib.sh"
+  S=$PHYLLOME_HOME/phyllod.sock
+  export PHYLLOME_SOCKET=$S
+  pd_start
+  ok $? "phyllod serves $S"
+  api() { curl -s --max-time 20 --unix-socket "$S" -w '\n%{http_code}' -X "$1" ${3:+-H 'Content-Type: application/json' -d "$3"} "http://localhost$2"; }
+  r=$(api GET /v1/catalog)
+  is "${r##*$'\n'}" 200 "GET /v1/catalog"
+  is "$(jq -r '.catalog | map(.id) | join(" ")' <<<"${r%$'\n'*}" | cut -d' ' -f1-2)" "debian12 resume" "... lists the catalog's entries"
+  r=$(api GET /v1/catalog/debian12)
+  is "$(jq -r '.plan.profile + " " + .os.short_id' <<<"${r%$'\n'*}")" "linux debian12" "GET /v1/catalog/debian12: osinfo's facts and the plan"
+  is "$(api GET /v1/catalog/nosuch | tail -1)" 404 "GET /v1/catalog/nosuch: 404"
+  mkfifo "$t/events"
+  curl -s -N --unix-socket "$S" http://localhost/v1/events > "$t/events" &
+  tap_own_pid $!
+  exec {ev}<"$t/events"
+  read -r -t 10 -u $ev hello
+  is "$hello" ": phyllod events" "the event stream opens"
+  rm -rf "$media"
+  r=$(api POST /v1/downloads '{"os": "debian12"}')
+  is "${r##*$'\n'}" 202 "POST /v1/downloads answers at once (202)"
+  id=$(jq -r .id <<<"${r%$'\n'*}")
+  is "$(api POST /v1/downloads '{"os": "debian12", "colour": 1}' | tail -1)" 400 "an unknown member is refused"
+  : > "$t/dl-events"
+  while read -r -t 60 -u $ev line; do
+    [[ $line == data:* ]] || continue
+    echo "${line#data: }" >> "$t/dl-events"
+    [[ $line == *'"state":"done"'* || $line == *'"state":"failed"'* ]] && break
+  done
+  exec {ev}<&-
+  last=$(tail -1 "$t/dl-events")
+  is "$(jq -r '.state + " " + .path' <<<"$last")" "done $media/$iso_name" "the stream ends with the verified file"
+  is "$(jq -r .phase "$t/dl-events" | uniq | tr '\n' ' ')" "checksums image verify done " "download events arrive in phase order"
+  is "$(jq -s '[.[] | select(.phase == "image") | .done] | . == sort' "$t/dl-events")" true "... image bytes only go up"
+  is "$(api GET /v1/downloads/$id | head -1 | jq -r .state)" done "GET /v1/downloads/$id: done"
+fi
+
 tap_done

@@ -81,6 +81,8 @@ struct catalog_osinfo {
         bool known;             /* found in osinfo-db */
 };
 void catalog_osinfo_done(struct catalog_osinfo *o);
+/* Loads osinfo-db now (it is loaded once per process, on first use). */
+void catalog_osinfo_preload(void);
 static inline void catalog_osinfo_donep(struct catalog_osinfo *o) { catalog_osinfo_done(o); }
 #define _cleanup_osinfo_ _cleanup_(catalog_osinfo_donep)
 /* From osinfo-db plus Phyllome's overlay (<data dir>/osinfo): by full id or short id.  -ENOENT. */

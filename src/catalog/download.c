@@ -405,6 +405,11 @@ static int check_media(const struct catalog_entry *e, int fd, const char *part, 
         return 0;
 }
 
+static void *osinfo_preload(void *unused) {
+        catalog_osinfo_preload();
+        return NULL;
+}
+
 struct marker { char hash[65]; unsigned long long size, mtime; };
 
 static bool already_verified(const char *final, const char *mark) {
@@ -454,6 +459,11 @@ int catalog_download(const struct catalog_entry *e, const struct catalog_downloa
             (r = verify_sums_lookup(sums, e->checksums, name, expect, err)) < 0)
                 return phy_error_prefix(err, "refused %s (checksum check)", e->id);
         progress(o, CATALOG_PHASE_CHECKSUMS, 1, 1);
+
+        /* osinfo-db (a few thousand XML files) loads on the other core while
+         * the bytes arrive: the volume id check needs it at the end */
+        pthread_t preload;
+        bool preloading = pthread_create(&preload, NULL, osinfo_preload, NULL) == 0;
 
         /* 2. the image, resumed from what a broken download left */
         struct xfer x = { .e = e, .o = o, .err = err, .fd = -1 };
@@ -546,6 +556,8 @@ int catalog_download(const struct catalog_entry *e, const struct catalog_downloa
 bad:
         unlink(part);
 out:
+        if (preloading)
+                pthread_join(preload, NULL);
         if (x.fd >= 0)
                 close(x.fd);
         return r;

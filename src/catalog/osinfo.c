@@ -58,6 +58,10 @@ static OsinfoDb *db_get(phy_error *err) {
         return osinfo_loader_get_db(db_loader);
 }
 
+void catalog_osinfo_preload(void) {
+        pthread_once(&db_once, db_load);
+}
+
 void catalog_osinfo_done(struct catalog_osinfo *o) {
         free(o->id);
         free(o->short_id);

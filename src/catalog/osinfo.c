@@ -8,6 +8,7 @@
  * database.
  */
 #include "catalog.h"
+#include "osinfo-db.h"
 
 #include <osinfo/osinfo.h>
 #include <pthread.h>
@@ -165,6 +166,16 @@ static OsinfoOs *find_os(OsinfoDb *db, const char *id) {
                 g_list_free(ids);
         }
         g_object_unref(all);
+        return os;
+}
+
+OsinfoOs *catalog_osinfo_os(const char *id, phy_error *err) {
+        OsinfoDb *db = db_get(err);
+        if (!db)
+                return NULL;
+        OsinfoOs *os = find_os(db, id);
+        if (!os)
+                phy_error_set(err, ENOENT, "osinfo-db knows no OS '%s'; see 'osinfo-query os'", id);
         return os;
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "catalog/unattend.h"
 #include "cli.h"
 #include "cleanup.h"
 #include "fileio.h"
@@ -21,11 +22,11 @@ enum { OPT_JSON = 256, OPT_CATALOG, OPT_TO, OPT_UNVERIFIED };
  * rest of argv left in place for the caller (optind). */
 static int common_opts(int argc, char **argv, const char *usage, const struct option *extra, size_t n_extra,
                        bool *json, const char **catalog, int (*on_extra)(int c, void *), void *u) {
-        struct option opts[8] = {
+        struct option opts[12] = {
                 { "json", no_argument, NULL, OPT_JSON },
                 { "catalog", required_argument, NULL, OPT_CATALOG },
         };
-        for (size_t i = 0; i < n_extra && i < 5; i++)
+        for (size_t i = 0; i < n_extra && i < ELEMENTSOF(opts) - 3; i++)
                 opts[2 + i] = extra[i];
         for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
                 if (c == OPT_JSON)
@@ -357,4 +358,99 @@ void cli_catalog_apply(const struct catalog_plan *plan, struct vm_def *d, bool d
                 d->nics[0].model = plan->nic;
         if (!d->gpu && plan->gpu)
                 d->gpu = plan->gpu;
+}
+
+/* ---- unattended installs ------------------------------------------------- */
+
+struct un_opts { struct catalog_unattend u; const char *password_file, *out, *initrd; };
+
+static int un_extra(int c, void *p) {
+        struct un_opts *o = p;
+        switch (c) {
+        case 'u': o->u.user = optarg; break;
+        case 'p': o->password_file = optarg; break;
+        case 'z': o->u.timezone = optarg; break;
+        case 'l': o->u.locale = optarg; break;
+        case 'h': o->u.hostname = optarg; break;
+        case 'e': o->u.edition = optarg; break;
+        case 'd': o->u.drivers = true; break;
+        case 'o': o->out = optarg; break;
+        case 'i': o->initrd = optarg; break;
+        default: return -1;
+        }
+        return 0;
+}
+
+/* Writes name under dir (0600), atomically. */
+static int out_file(const char *dir, const char *name, const char *data, size_t len, char **ret, phy_error *err) {
+        if (asprintf(ret, "%s/%s", dir, name) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        return file_write_atomic(*ret, data, len, 0600, err);
+}
+
+int cmd_catalog_unattend(struct cli_ctx *ctx, int argc, char **argv) {
+        static const char usage[] =
+                "catalog unattend OS --user U --password-file F --out DIR [--timezone Z] [--locale L] "
+                "[--hostname H] [--edition E] [--drivers] [--initrd FILE] [--json] [--catalog FILE]";
+        static const struct option extra[] = {
+                { "user", required_argument, NULL, 'u' }, { "password-file", required_argument, NULL, 'p' },
+                { "timezone", required_argument, NULL, 'z' }, { "locale", required_argument, NULL, 'l' },
+                { "hostname", required_argument, NULL, 'h' },
+        };
+        /* more options than common_opts' table holds: a second pass takes the rest */
+        static const struct option extra2[] = {
+                { "edition", required_argument, NULL, 'e' }, { "drivers", no_argument, NULL, 'd' },
+                { "out", required_argument, NULL, 'o' }, { "initrd", required_argument, NULL, 'i' },
+        };
+        struct option all[ELEMENTSOF(extra) + ELEMENTSOF(extra2)];
+        memcpy(all, extra, sizeof extra);
+        memcpy(all + ELEMENTSOF(extra), extra2, sizeof extra2);
+        bool json = false;
+        struct un_opts o = { 0 };
+        _cleanup_catalog_ struct catalog c = { 0 };
+        int r = one_operand(argc, argv, usage, "OS", all, ELEMENTSOF(all), un_extra, &o, &json, &c);
+        if (r)
+                return r;
+        if (!o.u.user || !o.password_file || !o.out)
+                return cli_usage_error(usage, "--user, --password-file and --out are required");
+        phy_error err = { 0 };
+        const struct catalog_entry *e = find_entry(&c, argv[optind], &err);
+        _cleanup_osinfo_ struct catalog_osinfo os = { 0 };
+        struct catalog_plan plan;
+        _cleanup_free_ char *pw = NULL, *text = NULL, *fname = NULL, *answer = NULL, *image = NULL, *initrd = NULL;
+        if (!e || catalog_osinfo_lookup(e->osinfo, &os, &err) < 0 || catalog_plan_for(&os, e->profile, &plan, &err) < 0 ||
+            catalog_unattend_read_password(o.password_file, &pw, &err) < 0)
+                return cli_fail(&err);
+        o.u.password = pw;
+        if (mkdir_p(o.out, 0700) < 0) {
+                phy_error_set(&err, errno, "cannot create '%s': %s", o.out, strerror(errno));
+                return cli_fail(&err);
+        }
+        bool windows = strncmp(plan.profile->name, "windows", 7) == 0;
+        if (windows) {
+                if (catalog_unattend_windows(&o.u, &text, &err) < 0 ||
+                    out_file(o.out, "autounattend.xml", text, strlen(text), &answer, &err) < 0 ||
+                    asprintf(&image, "%s/unattend.iso", o.out) < 0 || catalog_unattend_iso(text, image, &err) < 0)
+                        return cli_fail(&err);
+        } else {
+                if (catalog_unattend_osinfo(e->osinfo, &o.u, &text, &fname, &err) < 0 ||
+                    out_file(o.out, fname, text, strlen(text), &answer, &err) < 0)
+                        return cli_fail(&err);
+                if (o.initrd && (asprintf(&initrd, "%s/initrd-unattended.gz", o.out) < 0 ||
+                                 catalog_initrd_inject(o.initrd, initrd, fname, text, strlen(text), &err) < 0))
+                        return cli_fail(&err);
+        }
+        if (json) {
+                json_object *j = json_object_new_object();
+                json_object_object_add(j, "os", json_object_new_string(e->id));
+                json_object_object_add(j, "answer_file", json_object_new_string(answer));
+                if (image)
+                        json_object_object_add(j, "image", json_object_new_string(image));
+                if (initrd)
+                        json_object_object_add(j, "initrd", json_object_new_string(initrd));
+                cli_print_json(j);
+        } else
+                printf("%s: %s%s%s%s%s\n", e->id, answer, image ? ", " : "", image ? image : "",
+                       initrd ? ", " : "", initrd ? initrd : "");
+        return 0;
 }

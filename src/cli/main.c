@@ -121,6 +121,11 @@ static const struct cli_cmd commands[] = {
           "an OS: download, signature, key, osinfo facts and the VM create would make" },
         { "catalog", "verify", cmd_catalog_verify, "catalog verify FILE [--json] [--catalog FILE]",
           "check a file against the hashes the catalog knows (vendor-signed checksum files, published hashes)" },
+        { "catalog", "unattend", cmd_catalog_unattend,
+          "catalog unattend OS --user U --password-file F --out DIR [--timezone Z] [--locale L] [--hostname H] "
+          "[--edition E] [--drivers] [--initrd FILE] [--json]",
+          "write the answer file for an unattended install: osinfo's script (preseed into --initrd) or Phyllome's "
+          "autounattend.xml on a small ISO" },
         { NULL, "download", cmd_download, "download OS [--to DIR] [--unverified] [--json] [--catalog FILE]",
           "download an OS's install media into the cache, resumable, verified with the vendor's signature" },
         { NULL, "version", cmd_version, "version [--json]", "print the version" },

@@ -5,6 +5,7 @@
 
 #include "tap.h"
 #include "catalog/catalog.h"
+#include "catalog/unattend.h"
 #include "catalog/verify.h"
 #include "cleanup.h"
 #include "vm/profile.h"
@@ -133,11 +134,45 @@ static void test_plan(void) {
            "an unknown OS: %s", err.message);
 }
 
+static void test_unattend(void) {
+        phy_error err = { 0 };
+        _cleanup_free_ char *pw = NULL, *xml = NULL, *pre = NULL, *fn = NULL;
+        /* Microsoft's documented example: "Password" + "Password" in UTF-16LE, base64 */
+        ok(catalog_unattend_windows_password("Password", &pw, &err) == 0 &&
+           strcmp(pw, "UABhAHMAcwB3AG8AcgBkAFAAYQBzAHMAdwBvAHIAZAA=") == 0, "Windows' encoded password form: %s",
+           pw ? pw : err.message);
+        struct catalog_unattend u = { .user = "alice", .password = "s3cret <&> pass", .locale = "de-DE",
+                                      .hostname = "deskw", .timezone = "W. Europe Standard Time" };
+        ok(catalog_unattend_windows(&u, &xml, &err) == 0, "autounattend.xml generated: %s", err.message);
+        ok(xml && !strstr(xml, "s3cret"), "the password is never in clear in autounattend.xml");
+        ok(xml && strstr(xml, "<Name>alice</Name>") && strstr(xml, "<UILanguage>de-DE</UILanguage>") &&
+           strstr(xml, "<ComputerName>deskw</ComputerName>") && strstr(xml, "<Value>Windows 11 Pro</Value>") &&
+           strstr(xml, "<PlainText>false</PlainText>"), "it holds the account, locale, host name and edition");
+        ok(xml && !strstr(xml, "@") && !strstr(xml, "BypassTPM") && !strstr(xml, "BypassSecureBoot") &&
+           !strstr(xml, "ProductKey"), "no placeholder left, no TPM/Secure Boot bypass, no product key");
+        struct catalog_unattend bad = u;
+        bad.user = "a<b";
+        ok(catalog_unattend_windows(&bad, &xml, &err) == -EINVAL && strstr(err.message, "invalid user name 'a<b'"),
+           "XML metacharacters in a value are refused: %s", err.message);
+        bad = u;
+        bad.hostname = "a-very-long-hostname";
+        ok(catalog_unattend_check(&bad, true, &err) == -EINVAL, "a Windows host name over 15 characters is refused");
+        u.locale = "en_US";
+        ok(catalog_unattend_osinfo("debian12", &u, &pre, &fn, &err) == 0, "Debian 12's preseed from osinfo: %s",
+           err.message);
+        is_str(fn, "preseed.cfg", "the file name osinfo says the installer expects");
+        ok(pre && strstr(pre, "d-i passwd/username alice") && strstr(pre, "d-i netcfg/get_hostname string deskw"),
+           "the preseed answers the user and host name questions");
+        ok(catalog_unattend_osinfo("win11", &u, &pre, &fn, &err) == -ENOTSUP || err.code == ENOTSUP,
+           "osinfo-db has no install script for Windows 11 (hence Phyllome's own): %s", err.message);
+}
+
 int main(void) {
         test_shipped_catalog();
         test_parse_errors();
         test_sums();
         test_html();
         test_plan();
+        test_unattend();
         return tap_done();
 }

@@ -9,9 +9,18 @@
  *                                 events on /v1/events report its progress
  *   GET  /v1/downloads[/{id}]     the downloads this phyllod started
  *
- * Served by the daemon only (phyllo calls src/catalog directly).
+ * Served by the daemon only (phyllo calls src/catalog directly).  What
+ * loads osinfo-db (tens of MB) or downloads runs in a `phyllo` child
+ * (`catalog show --json`, `download --json`), so phyllod stays small at
+ * idle and a download's memory and failures stay in its own process.
  */
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +32,7 @@
 #include "api.h"
 #include "catalog/catalog.h"
 #include "cleanup.h"
+#include "exec.h"
 
 #define DOWNLOADS_MAX 64
 
@@ -48,6 +58,67 @@ struct job {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* $PHYLLOME_PHYLLO, else the phyllo next to this phyllod (the build dir),
+ * else the one in $PATH. */
+static char *phyllo_path(void) {
+        const char *v = getenv("PHYLLOME_PHYLLO");
+        if (v && v[0] == '/')
+                return strdup(v);
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+                self[n] = '\0';
+                char *slash = strrchr(self, '/');
+                if (slash && (size_t) (slash - self) + sizeof "/phyllo" <= sizeof self) {
+                        memcpy(slash, "/phyllo", sizeof "/phyllo");
+                        if (access(self, X_OK) == 0)
+                                return strdup(self);
+                }
+        }
+        return exec_find_in_path("phyllo");
+}
+
+/* Starts phyllo with argv[1..]; its stdout in *ret_fd.  The child dies
+ * with phyllod (PDEATHSIG).  -errno. */
+static int spawn_phyllo(char **argv, pid_t *ret_pid, int *ret_fd) {
+        _cleanup_free_ char *exe = phyllo_path();
+        if (!exe)
+                return -ENOENT;
+        argv[0] = exe;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        pid_t pid = null < 0 ? -1 : fork();
+        if (pid == 0) {
+                /* async-signal-safe calls only */
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(null, 2) < 0)
+                        _exit(127);
+                execv(exe, argv);
+                _exit(127);
+        }
+        int e = errno;
+        close(p[1]);
+        if (null >= 0)
+                close(null);
+        if (pid < 0) {
+                close(p[0]);
+                return -(null < 0 ? ENOENT : e);
+        }
+        *ret_pid = pid;
+        *ret_fd = p[0];
+        return 0;
+}
+
+static int reap(pid_t pid) {
+        int st;
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        return -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
 static struct job *jobs[DOWNLOADS_MAX];
 static unsigned n_jobs;
 
@@ -109,26 +180,57 @@ static void on_progress(enum catalog_phase ph, uint64_t done, uint64_t total, vo
         publish(j);
 }
 
+/* Reads `phyllo download OS --json`: progress lines, then done or error. */
 static void *job_thread(void *arg) {
         struct job *j = arg;
-        _cleanup_catalog_ struct catalog c = { 0 };
-        phy_error err = { 0 };
-        char *path = NULL;
-        const struct catalog_entry *e = NULL;
-        int r = catalog_load(NULL, &c, &err);
-        if (r >= 0 && !(e = catalog_find(&c, j->os)))
-                r = phy_error_set(&err, ENOENT, "the catalog has no OS '%s'", j->os);
-        if (r >= 0) {
-                struct catalog_download_opts o = { .unverified = j->unverified, .progress = on_progress,
-                                                   .userdata = j };
-                r = catalog_download(e, &o, &path, &err);
-        }
-        pthread_mutex_lock(&lock);
-        snprintf(j->state, sizeof j->state, "%s", r < 0 ? "failed" : "done");
+        char *argv[] = { NULL, "download", j->os, "--json", j->unverified ? "--unverified" : NULL, NULL };
+        pid_t pid;
+        int fd, r = spawn_phyllo(argv, &pid, &fd);
+        char *path = NULL, msg[1024] = "";
         if (r < 0)
-                snprintf(j->error, sizeof j->error, "%s", err.message);
-        j->path = path;
+                snprintf(msg, sizeof msg, "cannot run phyllo for the download of %s: %s", j->os, strerror(-r));
+        FILE *f = r < 0 ? NULL : fdopen(fd, "r");
+        if (r >= 0 && !f)
+                close(fd);
+        char *line = NULL;
+        size_t cap = 0;
+        while (f && getline(&line, &cap, f) > 0) {
+                json_object *o = json_tokener_parse(line), *v;
+                if (!o)
+                        continue;
+                const char *ev = json_object_object_get_ex(o, "event", &v) ? json_object_get_string(v) : "";
+                if (strcmp(ev, "progress") == 0) {
+                        static const char *const names[] = { "checksums", "image", "verify", "done" };
+                        const char *ph = json_object_object_get_ex(o, "phase", &v) ? json_object_get_string(v) : "";
+                        enum catalog_phase phase = CATALOG_PHASE_DONE;
+                        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                                if (strcmp(ph, names[i]) == 0)
+                                        phase = (enum catalog_phase) i;
+                        uint64_t done = json_object_object_get_ex(o, "done", &v) ? (uint64_t) json_object_get_int64(v) : 0;
+                        uint64_t total = json_object_object_get_ex(o, "total", &v) ? (uint64_t) json_object_get_int64(v) : 0;
+                        on_progress(phase, done, total, j);
+                } else if (strcmp(ev, "done") == 0 && json_object_object_get_ex(o, "path", &v)) {
+                        free(path);
+                        path = strdup(json_object_get_string(v));
+                } else if (strcmp(ev, "error") == 0 && json_object_object_get_ex(o, "message", &v))
+                        snprintf(msg, sizeof msg, "%s", json_object_get_string(v));
+                json_object_put(o);
+        }
+        free(line);
+        if (f)
+                fclose(f);
+        int status = r < 0 ? -1 : reap(pid);
+        if (status != 0 && !msg[0])
+                snprintf(msg, sizeof msg, "phyllo download %s ended with status %d", j->os, status);
+        pthread_mutex_lock(&lock);
+        bool good = status == 0 && path;
+        snprintf(j->state, sizeof j->state, "%s", good ? "done" : "failed");
+        if (!good)
+                snprintf(j->error, sizeof j->error, "%s", msg);
+        j->path = good ? path : NULL;
         pthread_mutex_unlock(&lock);
+        if (!good)
+                free(path);
         publish(j);
         return NULL;
 }
@@ -255,13 +357,35 @@ static int get_catalog(const char *os, json_object **ret) {
         const struct catalog_entry *e = catalog_find(&c, os);
         if (!e)
                 return reply_err(ret, ENOENT, "the catalog has no OS '%s'; see GET /v1/catalog", os);
-        _cleanup_osinfo_ struct catalog_osinfo o = { 0 };
-        struct catalog_plan plan;
-        if (catalog_osinfo_lookup(e->osinfo, &o, &err) < 0 || catalog_plan_for(&o, e->profile, &plan, &err) < 0)
-                return api_error_reply(&err, ret);
-        *ret = catalog_entry_json(e);
-        json_object_object_add(*ret, "os", catalog_osinfo_json(&o));
-        json_object_object_add(*ret, "plan", catalog_plan_json(&plan));
+        /* osinfo's facts and the plan: `phyllo catalog show OS --json` */
+        char *argv[] = { NULL, "catalog", "show", e->id, "--json", NULL };
+        pid_t pid;
+        int fd, r = spawn_phyllo(argv, &pid, &fd);
+        if (r < 0)
+                return reply_err(ret, -r, "cannot run phyllo to show %s: %s", e->id, strerror(-r));
+        _cleanup_free_ char *out = NULL;
+        size_t len = 0;
+        for (;;) {
+                char buf[8192];
+                ssize_t n = read(fd, buf, sizeof buf);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0 || len + (size_t) n > 4u * 1024 * 1024)
+                        break;
+                char *b2 = realloc(out, len + (size_t) n + 1);
+                if (!b2)
+                        break;
+                out = b2;
+                memcpy(out + len, buf, (size_t) n);
+                len += (size_t) n;
+                out[len] = '\0';
+        }
+        close(fd);
+        int status = reap(pid);
+        json_object *j = status == 0 && out ? json_tokener_parse(out) : NULL;
+        if (!j)
+                return reply_err(ret, EIO, "phyllo catalog show %s failed (status %d)", e->id, status);
+        *ret = j;
         return 200;
 }
 

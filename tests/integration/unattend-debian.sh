@@ -25,7 +25,7 @@ is "$(stat -c %a "$d/preseed.cfg")" 600 "... and is readable by its owner only"
 # the initrd ends with a cpio archive holding preseed.cfg
 tail -c 4096 "$d/initrd-unattended.gz" | grep -aq 'preseed.cfg'
 ok $? "the installer's initrd carries preseed.cfg"
-chmod 644 "$d/initrd-unattended.gz"     # QEMU runs as another user here (root runs phyllo)
+chmod 755 "$d"; chmod 644 "$d/initrd-unattended.gz"   # QEMU runs as another user here (root runs phyllo)
 lc_vms+=(di)
 "$PHYLLO" create di --profile linux --disk 2G --memory 1G --cpus 1 --no-uefi --display none \
   --kernel "$DI/linux" --initrd "$d/initrd-unattended.gz" --append "console=ttyS0 auto=true priority=critical" \

@@ -397,3 +397,8 @@ json_object *catalog_entry_json(const struct catalog_entry *e) {
         json_object_object_add(o, "sha256", h);
         return o;
 }
+
+const char *catalog_phase_name(enum catalog_phase p) {
+        static const char *const n[] = { "checksums", "image", "verify", "done" };
+        return p <= CATALOG_PHASE_DONE ? n[p] : "?";
+}

@@ -32,11 +32,6 @@
 #define ATTEMPTS 8                              /* resumes within one download */
 #define PROGRESS_STEP (1024 * 1024)
 
-const char *catalog_phase_name(enum catalog_phase p) {
-        static const char *const n[] = { "checksums", "image", "verify", "done" };
-        return p <= CATALOG_PHASE_DONE ? n[p] : "?";
-}
-
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init(void) {
         curl_global_init(CURL_GLOBAL_DEFAULT);

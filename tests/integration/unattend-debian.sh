@@ -32,12 +32,14 @@ lc_vms+=(di)
   --net isolated:di-only >/dev/null
 ok $? "create di: the netboot kernel with the preseeded initrd, on an isolated network"
 "$PHYLLO" start di >/dev/null
-ok $? "start di"
+ok $? "start di" || { tap_done; exit 1; }
 t=$SECONDS
-lc_wait_log di 'Detecting network hardware|Configure the network|Network autoconfiguration' 1500
+# d-i draws its screens with cursor moves, not newlines: cut at CR and ESC
+timeout 1500 "$PHYLLO" logs di --follow | stdbuf -o0 tr '\r\033' '\n\n' |
+  grep -m1 -aqE 'Detecting network hardware|Configure the network|Network autoconfiguration'
 ok $? "the installer reached the network step ($((SECONDS - t)) s)"
-log=$(sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$PHYLLOME_HOME/vms/di/console.log" 2>/dev/null ||
-      "$PHYLLO" logs di | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g')
+log=$("$PHYLLO" logs di | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g')
+like "$log" 'Detecting network hardware' "the console log holds the installer's screens"
 for q in 'Choose language' 'Select a language' 'Select your location' 'Configure the keyboard' 'Keymap to use' \
          'Please enter the hostname' 'Full name for the new user' 'Username for your account' 'Root password'; do
   grep -q "$q" <<<"$log"

@@ -24,6 +24,8 @@ pkgs=(
   pci.ids
   # tests: the tiny guest is built from Debian packages; jq reads --json output
   busybox-static cpio xz-utils zstd jq
+  # tests: the integration tests time boots and stops with bc (a debootstrapped root lacked it: fresh-check)
+  bc
   # tests: readelf finds the libraries qemu-ga (test guest extras.img) loads; gcc brings it too
   binutils
   # 3D test (display-virgl.sh, ~6 s): virgl on SDL gl=on under Xvfb with Mesa's llvmpipe; bridge test: ip

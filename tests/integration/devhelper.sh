@@ -14,6 +14,10 @@ command -v setpriv >/dev/null || skip_all "setpriv (util-linux) is not installed
 HELPER=$BUILDDIR/src/devhelper/phyllome-devhelper
 SEND=$BUILDDIR/tests/devhelper-send
 [ -x "$HELPER" ] && [ -x "$SEND" ] || skip_all "phyllome-devhelper or tests/devhelper-send is not built"
+# Its clients run as nobody, who must reach the build (a checkout in root's
+# 0700 home, as in scripts/fresh-check's root, is closed to it).
+setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$PHYLLO" ||
+  skip_all "nobody cannot run $PHYLLO (a directory above it is closed to other users); run the suite from a checkout others can read"
 lc_new_home
 T=$(mktemp -d /tmp/phyllome-test-devhelper.XXXXXX)
 trap 'lc_cleanup; rm -rf "$T"' EXIT

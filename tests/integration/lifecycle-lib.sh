@@ -57,5 +57,6 @@ lc_field() { jq -r ".$2" "$PHYLLOME_HOME/run/$1/state.json"; }
 lc_alive() { [ -n "$1" ] && [ "$1" -gt 0 ] && [ -e "/proc/$1" ] && [ -n "$(tr -d '\0' <"/proc/$1/cmdline" 2>/dev/null)" ]; }
 # The sockets a run leaves: none once the VM stopped.
 lc_sockets() { find "$PHYLLOME_HOME/run/$1" -type s 2>/dev/null | wc -l; }
-# Is the per-VM lock free?  flock -n succeeds only then.
-lc_lock_free() { flock -n "$PHYLLOME_HOME/run/$1/lock" true; }
+# Is the per-VM lock free?  flock -n succeeds only then; no lock file (a
+# start killed before it made the run dir) is free too.
+lc_lock_free() { [ ! -e "$PHYLLOME_HOME/run/$1/lock" ] || flock -n "$PHYLLOME_HOME/run/$1/lock" true; }

@@ -34,7 +34,9 @@ echo "$out" | grep -q "(cached)"; cached=$?
 [ $rc = 0 ] && [ $cached != 0 ]; check $? "--refresh probes again"
 
 "$PHYLLO" caps --json --qemu "$QEMU" >"$tmp/caps.json"; check $? "--json exits 0"
-grep -q '"format": 1' "$tmp/caps.json" && grep -q '"pc-q35-' "$tmp/caps.json"; check $? "--json has the format and q35 machines"
+grep -q '"format": 2' "$tmp/caps.json" && grep -q '"pc-q35-' "$tmp/caps.json"; check $? "--json has the format and q35 machines"
+grep -q '"displays": \[' "$tmp/caps.json" && grep -q '"audiodevs": \[' "$tmp/caps.json" && grep -q '"absent": \[' "$tmp/caps.json"
+check $? "--json has the displays, audio drivers and absent devices"
 
 "$PHYLLO" caps --qemu "$tmp/nope" 2>"$tmp/err"; rc=$?
 [ $rc = 1 ] && grep -q "$tmp/nope" "$tmp/err"; check $? "a missing binary fails naming it"

@@ -42,6 +42,10 @@ is "$(jq -r '[.audiodevs[] | select(. == "pa")] | length' <<<"$out")" 0 "no pa a
 is "$(jq -r '[.devices[] | select(. == "VGA" or . == "virtio-vga" or . == "virtio-blk-pci")] | length' <<<"$out")" 3 \
   "VGA, virtio-vga and virtio-blk-pci still there"
 
+out=$("$PHYLLO" caps 2>&1)
+like "$(grep '^absent: *virtio-vga-gl' <<<"$out")" "install qemu-system-gui" "phyllo caps lists virtio-vga-gl as absent with the package"
+like "$(grep 'display gtk' <<<"$out")" "no\$" "phyllo caps: no gtk display"
+
 out=$("$PHYLLO" host check 2>&1); ok $? "host check runs"
 like "$(grep -A1 '  QEMU modules:' <<<"$out")" "^WARN  QEMU modules: 14 of the 18 modules Phyllome uses are in $MODDIR.*
       remedy: apt-get install qemu-system-gui\$" "host check counts the modules found and names the package"

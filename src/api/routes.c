@@ -21,7 +21,7 @@ DEFINE_CLEANUP_FUNC(json_object, json_object_put)
 
 static int http_status_for(int code) {
         switch (code) {
-        case ENOENT: return 404;
+        case ENOENT: case ENODEV: return 404;
         case EBUSY: case EEXIST: case ESRCH: case EALREADY: return 409;
         case EINVAL: case ERANGE: case ENAMETOOLONG: case EDOM: return 400;
         case EACCES: case EPERM: return 403;

@@ -540,7 +540,8 @@ static enum MHD_Result reply_console(struct request *req, struct MHD_Connection 
 /* ---- the access handler ---- */
 
 static bool has_body(const char *method) {
-        return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
+        return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0 ||
+               strcmp(method, "DELETE") == 0;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,

@@ -11,7 +11,6 @@
 #include "cli.h"
 #include "cleanup.h"
 #include "fileio.h"
-#include "store/store.h"
 #include "vm/vm.h"
 
 static const char add_usage[] =

@@ -18,7 +18,6 @@
 #include "cleanup.h"
 #include "exec.h"
 #include "fileio.h"
-#include "net/net.h"
 #include "run/run.h"
 #include "vm/vm.h"
 

@@ -12,15 +12,7 @@
 #include "cli.h"
 #include "cleanup.h"
 #include "fileio.h"
-#include "host/host.h"
-#include "net/net.h"
-#include "paths.h"
-#include "qemu/caps.h"
-#include "qemu/tools.h"
 #include "vm/profile.h"
-#include "run/run.h"
-#include "store/store.h"
-#include "vm/env.h"
 #include "vm/vm.h"
 
 /* ---- create ------------------------------------------------------------- */

@@ -186,10 +186,9 @@ int ops_logs(const struct ops_ctx *c, const char *name, json_object **ret, phy_e
 /* ---- console, display ---- */
 
 int ops_console_open(const struct ops_ctx *c, const char *name, int *ret_fd, phy_error *err) {
-        int r;
-        if ((r = ops_name_check("VM name", name, err)) < 0)
-                return r;
-        return run_console_connect(c->home, name, ret_fd, err);
+        _cleanup_ops_vm_ struct ops_vm vm = { .lock_fd = -1 };
+        int r = ops_vm_open(c, name, OPS_READ, &vm, err);
+        return r < 0 ? r : run_console_connect(c->home, name, ret_fd, err);
 }
 
 /* Whether uid/gid may do `want` (the rwx bits, 2 = write, 1 = search) on st. */

@@ -39,7 +39,7 @@ ok $? "phyllod starts and serves $S"
 is "$(stat -c %a "$S")" 600 "the per-user socket is mode 0600"
 
 # ---- every route of the OpenAPI document, in its order, against a VM "walk"
-sub() { sed -e "s|\$KERNEL|$GUEST/vmlinux|g" -e "s|\$INITRD|$GUEST/initrd.img|g" -e "s|\$SHARE|$GUEST|g"; }
+sub() { sed -e "s|\$KERNEL|$GUEST/vmlinux|g" -e "s|\$INITRD|$GUEST/initrd.img|g" -e "s|\$SHARE|$SRCDIR/fixtures|g"; }
 # console_upgrade PATH: the console route's HTTP Upgrade; prints "STATUS BODY".
 console_upgrade() {
   python3 - "$S" "$1" <<'PY'

@@ -51,27 +51,8 @@ lc_wait_log "$v" 'PHYLLOME-GUEST-READY' 120; ok $? "the guest is ready"
 
 # ---- the console: HTTP Upgrade, then raw bytes both ways
 tag=$RANDOM$$
-out=$(python3 - "$S" "/v1/vms/$v/console" "$tag" <<'PY'
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect(sys.argv[1])
-s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: phyllome-console\r\n\r\n" % sys.argv[2].encode())
-head = b""
-while b"\r\n\r\n" not in head:
-    b = s.recv(1)
-    if not b: break
-    head += b
-print(head.split(b"\r\n")[0].decode())
-# Typed as "api""con-TAG": only the shell's output reads "apicon-TAG".
-s.sendall(b'echo api""con-%s\n' % sys.argv[3].encode())
-want, got, end = b"apicon-" + sys.argv[3].encode(), b"", time.monotonic() + 60
-while want not in got.replace(b"api\"\"con", b"") and time.monotonic() < end:
-    b = s.recv(4096)
-    if not b: break
-    got += b
-print("echo:", "yes" if want in got.replace(b"api\"\"con", b"") else "no")
-PY
-)
-like "$out" "^HTTP/1.1 101" "GET /v1/vms/$v/console with Upgrade: 101 Switching Protocols"
+out=$(pd_console "/v1/vms/$v/console" "$tag")
+like "$out" "^101" "GET /v1/vms/$v/console with Upgrade: 101 Switching Protocols"
 like "$out" "echo: yes" "what was typed through the API reached the guest's shell and its echo came back"
 r=$(api GET "/v1/vms/$v/console")
 is "${r%% *}" 400 "the console without an Upgrade: 400"

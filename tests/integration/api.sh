@@ -40,21 +40,6 @@ is "$(stat -c %a "$S")" 600 "the per-user socket is mode 0600"
 
 # ---- every route of the OpenAPI document, in its order, against a VM "walk"
 sub() { sed -e "s|\$KERNEL|$GUEST/vmlinux|g" -e "s|\$INITRD|$GUEST/initrd.img|g" -e "s|\$SHARE|$SRCDIR/fixtures|g"; }
-# console_upgrade PATH: the console route's HTTP Upgrade; prints "STATUS BODY".
-console_upgrade() {
-  python3 - "$S" "$1" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.settimeout(30); s.connect(sys.argv[1])
-s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: phyllome-console\r\n\r\n" % sys.argv[2].encode())
-head = b""
-while b"\r\n\r\n" not in head:
-    b = s.recv(1)
-    if not b: break
-    head += b
-code = head.split(b" ")[1].decode() if head.startswith(b"HTTP/1.1 ") else "000"
-print(code, '{"upgraded": true}' if code == "101" else head.split(b"\r\n\r\n", 1)[-1].decode())
-PY
-}
 lc_vms+=(walk)
 walked=0
 while IFS=$'\t' read -r path method; do
@@ -71,7 +56,7 @@ while IFS=$'\t' read -r path method; do
   /v1/vms/import)
     q=$(jq -r --arg p "$path" --arg m "$method" '.paths[$p][$m]["x-example-query"] // empty' "$OPENAPI")
     r=$(api_file POST "$p$q" "$PHYLLOME_HOME/walk.bundle");;
-  */console) r=$(console_upgrade "$p");;
+  */console) code=$(pd_console "$p"); r="$code {\"upgraded\": $([ "$code" = 101 ] && echo true || echo false)}";;
   *) r=$(api "${method^^}" "$p" "$body");;
   esac
   code=${r%% *}

@@ -40,6 +40,8 @@ struct api_ctx {
         struct api_events *events;      /* may be NULL (no /v1/events) */
         uid_t uid;              /* the caller (the peer of this request; phyllo: itself) */
         gid_t gid;
+        const gid_t *groups;    /* its supplementary groups (SO_PEERGROUPS) */
+        size_t n_groups;
 };
 
 /* GET /v1/vms/{name}/console with "Connection: Upgrade" and this "Upgrade":

@@ -51,6 +51,7 @@ struct request {
         bool too_big;
         struct import_job *imp;         /* POST /v1/vms/import: the body goes here instead */
         struct api_ctx ctx;             /* the server's, with this peer as the caller */
+        struct sock_peer peer;
         int console_fd;                 /* the console being upgraded to, or -1 */
 };
 
@@ -254,7 +255,8 @@ static bool vm_path(const char *url, const char *tail, char name[static VM_NAME_
 }
 
 static struct ops_ctx ops_of(const struct api_ctx *c) {
-        return (struct ops_ctx) { .root = c->root, .home = c->home, .uid = c->uid, .gid = c->gid };
+        return (struct ops_ctx) { .root = c->root, .home = c->home, .uid = c->uid, .gid = c->gid, .groups = c->groups,
+                                  .n_groups = c->n_groups };
 }
 
 static enum MHD_Result reply_export(const struct api_ctx *c, struct MHD_Connection *conn, const char *name,
@@ -576,8 +578,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                 /* The verbs act for this peer (a TCP peer holds the token:
                  * it stands for the daemon's own user). */
                 req->ctx = srv->o.ctx;
+                req->peer = peer;
                 req->ctx.uid = tcp ? srv->self_uid : peer.uid;
                 req->ctx.gid = tcp ? getegid() : peer.gid;
+                req->ctx.groups = req->peer.groups;
+                req->ctx.n_groups = tcp ? 0 : req->peer.n_groups;
                 /* A declared size over the cap is refused before the body is read. */
                 const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
                 unsigned long long n;

@@ -87,7 +87,7 @@ int ops_device_attach(const struct ops_ctx *c, const char *name, const struct op
                 return phy_error_set(err, EINVAL, "the ROM path '%s' may not contain spaces", o->rom);
         if ((r = ops_vm_open(c, name, OPS_WRITE, &vm, err)) < 0)
                 return r;
-        if (o->rom && (r = ops_input_path("ROM file", o->rom, &rom, err)) < 0)
+        if (o->rom && (r = ops_input_path(c, "ROM file", o->rom, &rom, err)) < 0)
                 return r;
         struct dev_attach_opts ao = { .with_group = o->with_group, .force = o->force, .attached = &vm.def.passthrough };
         /* Single-GPU mode takes the host's display GPU on purpose; the other

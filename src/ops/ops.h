@@ -35,6 +35,8 @@ struct ops_ctx {
         const char *home;       /* Phyllome home */
         uid_t uid;              /* the caller: phyllod's peer, or phyllo itself */
         gid_t gid;
+        const gid_t *groups;    /* the caller's supplementary groups (phyllod: SO_PEERGROUPS) */
+        size_t n_groups;
 };
 /* The context of this process acting for itself (phyllo without a daemon). */
 struct ops_ctx ops_ctx_self(const char *root, const char *home);
@@ -66,12 +68,19 @@ void ops_vm_close(struct ops_vm *vm);
 int ops_vm_qmp(struct ops_vm *vm, struct qmp **ret, phy_error *err);
 bool ops_vm_active(const struct ops_vm *vm);
 
+/* Whether the caller may reach path (every directory above it searchable)
+ * and open it for R_OK or W_OK.  Root may; the process itself asks the
+ * kernel (faccessat); another caller (a peer of phyllod in system mode) is
+ * checked against the mode bits with its uid, gid and groups. */
+bool ops_caller_may(const struct ops_ctx *c, const char *path, int mode);
 /* A VM name from a caller: -EINVAL with the sentence when not valid. */
 int ops_name_check(const char *what, const char *name, phy_error *err);
 /* An input file named by a caller, recorded in a definition: it must be an
  * absolute path (phyllo makes relative ones absolute against its own
- * directory; phyllod has no directory of the caller's) and exist. */
-int ops_input_path(const char *what, const char *path, char **ret, phy_error *err);
+ * directory; phyllod has no directory of the caller's), exist, and be
+ * readable by the caller (phyllod must not lend a file the caller could not
+ * read itself).  *ret: the resolved path. */
+int ops_input_path(const struct ops_ctx *c, const char *what, const char *path, char **ret, phy_error *err);
 
 /* ---- VM definitions (vm.c) ---- */
 

@@ -191,15 +191,6 @@ int ops_console_open(const struct ops_ctx *c, const char *name, int *ret_fd, phy
         return r < 0 ? r : run_console_connect(c->home, name, ret_fd, err);
 }
 
-/* Whether uid/gid may do `want` (the rwx bits, 2 = write, 1 = search) on st. */
-static bool may(const struct ops_ctx *c, const struct stat *st, unsigned want) {
-        if (c->uid == 0)
-                return true;
-        unsigned bits = st->st_uid == c->uid ? (st->st_mode >> 6) : st->st_gid == c->gid ? (st->st_mode >> 3)
-                                                                                          : st->st_mode;
-        return (bits & want) == want;
-}
-
 int ops_display(const struct ops_ctx *c, const char *name, json_object **ret, phy_error *err) {
         _cleanup_ops_vm_ struct ops_vm vm = { .lock_fd = -1 };
         _cleanup_run_state_ struct run_state st = { 0 };
@@ -214,13 +205,12 @@ int ops_display(const struct ops_ctx *c, const char *name, json_object **ret, ph
                 return phy_error_set(err, ENOMEM, "out of memory");
         /* The socket QEMU made; a symlink in its place is not followed. */
         _cleanup_close_ int dfd = open(vm.run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        struct stat ds, ss;
-        if (dfd < 0 || fstat(dfd, &ds) < 0 || fstatat(dfd, "spice.sock", &ss, AT_SYMLINK_NOFOLLOW) < 0 ||
-            !S_ISSOCK(ss.st_mode))
+        struct stat ss;
+        if (dfd < 0 || fstatat(dfd, "spice.sock", &ss, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(ss.st_mode))
                 return phy_error_set(err, ENOENT, "VM '%s' has no SPICE display (no '%s'); set 'display = spice' "
                                      "in its definition with 'phyllo edit %s'", name, sock, name);
         /* Handed out as a path: only to a caller who may connect to it. */
-        if (!may(c, &ds, 1) || !may(c, &ss, 2))
+        if (!ops_caller_may(c, sock, W_OK))
                 return phy_error_set(err, EACCES, "uid %u may not connect to the SPICE display of VM '%s' ('%s')",
                                      (unsigned) c->uid, name, sock);
         json_object *o = json_object_new_object();

@@ -49,8 +49,8 @@ int ops_disk_add(const struct ops_ctx *c, const char *name, const struct ops_dis
                         return phy_error_set(err, EINVAL, "invalid bus '%s'; use virtio, scsi, sata or nvme", o->bus);
                 a.bus = b;
         }
-        if ((o->image && (r = ops_input_path("image", o->image, &image, err)) < 0) ||
-            (o->key_file && (r = ops_input_path("key file", o->key_file, &key, err)) < 0))
+        if ((o->image && (r = ops_input_path(c, "image", o->image, &image, err)) < 0) ||
+            (o->key_file && (r = ops_input_path(c, "key file", o->key_file, &key, err)) < 0))
                 return r;
         a.image = image;
         a.key_file = key;

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* The VM handle, and the definitions: create, list, show, set, delete,
  * profiles. */
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <json-c/json.h>
 
@@ -32,12 +34,52 @@ int ops_name_check(const char *what, const char *name, phy_error *err) {
         return 0;
 }
 
-int ops_input_path(const char *what, const char *path, char **ret, phy_error *err) {
+static bool in_groups(const struct ops_ctx *c, gid_t g) {
+        if (g == c->gid)
+                return true;
+        for (size_t i = 0; i < c->n_groups; i++)
+                if (c->groups[i] == g)
+                        return true;
+        return false;
+}
+
+/* The rwx bits of st that apply to the caller include all of want (4 2 1). */
+static bool bits_allow(const struct ops_ctx *c, const struct stat *st, unsigned want) {
+        unsigned bits = st->st_uid == c->uid ? st->st_mode >> 6 : in_groups(c, st->st_gid) ? st->st_mode >> 3
+                                                                                             : st->st_mode;
+        return (bits & want) == want;
+}
+
+bool ops_caller_may(const struct ops_ctx *c, const char *path, int mode) {
+        if (c->uid == 0)
+                return true;
+        if (c->uid == geteuid() && c->gid == getegid())
+                return faccessat(AT_FDCWD, path, mode, AT_EACCESS) == 0;
+        char buf[PATH_MAX];
+        struct stat st;
+        if (path[0] != '/' || strlen(path) >= sizeof buf)
+                return false;
+        memcpy(buf, path, strlen(path) + 1);
+        /* Each directory above it: search (x). */
+        for (char *s = strchr(buf + 1, '/'); s; s = strchr(s + 1, '/')) {
+                *s = '\0';
+                bool good = stat(buf, &st) == 0 && bits_allow(c, &st, 1);
+                *s = '/';
+                if (!good)
+                        return false;
+        }
+        return stat(path, &st) == 0 && bits_allow(c, &st, (mode & R_OK ? 4 : 0) | (mode & W_OK ? 2 : 0));
+}
+
+int ops_input_path(const struct ops_ctx *c, const char *what, const char *path, char **ret, phy_error *err) {
         char buf[PATH_MAX];
         if (path[0] != '/')
                 return phy_error_set(err, EINVAL, "the %s '%s' must be an absolute path", what, path);
         if (!realpath(path, buf))
                 return phy_error_set(err, errno, "cannot use the %s '%s': %s", what, path, strerror(errno));
+        if (!ops_caller_may(c, buf, R_OK))
+                return phy_error_set(err, EACCES, "cannot use the %s '%s': uid %u may not read it", what, path,
+                                     (unsigned) c->uid);
         if (!(*ret = strdup(buf)))
                 return phy_error_set(err, ENOMEM, "out of memory");
         return 0;
@@ -108,7 +150,7 @@ static int dup_into(char **ret, const char *s, phy_error *err) {
         return 0;
 }
 
-static int add_cdrom(struct vm_def *d, const char *name, const char *path, phy_error *err) {
+static int add_cdrom(const struct ops_ctx *c, struct vm_def *d, const char *name, const char *path, phy_error *err) {
         struct vm_cdrom *cd = realloc(d->cdroms, (d->n_cdroms + 1) * sizeof *cd);
         if (!cd)
                 return phy_error_set(err, ENOMEM, "out of memory");
@@ -116,11 +158,12 @@ static int add_cdrom(struct vm_def *d, const char *name, const char *path, phy_e
         cd = &d->cdroms[d->n_cdroms++];
         *cd = (struct vm_cdrom) { 0 };
         int r = dup_into(&cd->name, name, err);
-        return r < 0 ? r : ops_input_path(strcmp(name, "drivers") == 0 ? "driver ISO" : "ISO", path, &cd->path, err);
+        return r < 0 ? r : ops_input_path(c, strcmp(name, "drivers") == 0 ? "driver ISO" : "ISO", path, &cd->path, err);
 }
 
 /* The definition create writes, from its options. */
-static int create_def(const struct ops_create *o, const struct vm_profile *prof, struct vm_def *d, phy_error *err) {
+static int create_def(const struct ops_ctx *c, const struct ops_create *o, const struct vm_profile *prof,
+                      struct vm_def *d, phy_error *err) {
         const char *allowed;
         int v, r;
         snprintf(d->name, sizeof d->name, "%s", o->name);
@@ -157,10 +200,10 @@ static int create_def(const struct ops_create *o, const struct vm_profile *prof,
                     (r = dup_into(&d->disks[0].path, "disk-system.qcow2", err)) < 0)
                         return r;
         }
-        if ((o->iso && (r = add_cdrom(d, "install", o->iso, err)) < 0) ||
-            (o->drivers && (r = add_cdrom(d, "drivers", o->drivers, err)) < 0) ||
-            (o->kernel && (r = ops_input_path("kernel", o->kernel, &d->kernel, err)) < 0) ||
-            (o->initrd && (r = ops_input_path("initrd", o->initrd, &d->initrd, err)) < 0) ||
+        if ((o->iso && (r = add_cdrom(c, d, "install", o->iso, err)) < 0) ||
+            (o->drivers && (r = add_cdrom(c, d, "drivers", o->drivers, err)) < 0) ||
+            (o->kernel && (r = ops_input_path(c, "kernel", o->kernel, &d->kernel, err)) < 0) ||
+            (o->initrd && (r = ops_input_path(c, "initrd", o->initrd, &d->initrd, err)) < 0) ||
             (o->append && (r = dup_into(&d->append, o->append, err)) < 0))
                 return r;
         if (!(d->nics = calloc(1, sizeof *d->nics)))
@@ -203,7 +246,7 @@ int ops_create(const struct ops_ctx *c, const struct ops_create *o, json_object 
                 return phy_error_set(err, EINVAL, "an initrd and kernel arguments need a kernel");
 
         _cleanup_vm_def_ struct vm_def d = { 0 }, m = { 0 };
-        if ((r = create_def(o, prof, &d, err)) < 0)
+        if ((r = create_def(c, o, prof, &d, err)) < 0)
                 return r;
         struct vm_env e = { 0 };
         r = vm_env_load(c->root, true, &e, err);

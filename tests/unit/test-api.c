@@ -2,6 +2,7 @@
 /* phyllod without curl: the peer policy, routing and error replies of
  * api_handle, sd_notify's datagram (path and abstract names), the socket
  * path rules, and the client against a real server on a temporary socket. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,25 @@ static void test_verbs(const char *home) {
         is_int(call(&c, "POST", "/v1/vms/u/logs", "{}", &o), 405, "POST on logs: 405");
         is_int(call(&c, "DELETE", "/v1/vms/u/devices/0000:99:00.0", NULL, &o), 404, "detaching what is not attached: 404");
         is_int(call(&c, "DELETE", "/v1/vms/u", NULL, &o), 200, "DELETE u");
+
+        /* A caller is not lent a file it could not read itself (phyllod as
+         * root serving a group member): a 0600 file of ours, asked for by
+         * uid 65534. */
+        char secret[512], body[768];
+        snprintf(secret, sizeof secret, "%s/secret", home);
+        _cleanup_close_ int fd = open(secret, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ok(fd >= 0, "a 0600 file");
+        snprintf(body, sizeof body, "{\"name\": \"s\", \"profile\": \"linux\", \"no_disk\": true, \"kernel\": \"%s\"}",
+                 secret);
+        gid_t none[1] = { 65534 };
+        struct api_ctx other = { .root = "/", .home = home, .uid = 65534, .gid = 65534, .groups = none, .n_groups = 1 };
+        is_int(call(&other, "POST", "/v1/vms", body, &o), 403, "another uid naming it as a kernel: 403");
+        char want[1024];
+        snprintf(want, sizeof want, "cannot use the kernel '%s': uid 65534 may not read it", secret);
+        is_str(msg_of(o), want, "saying so");
+        is_int(call(&c, "GET", "/v1/vms/s", NULL, &o), 404, "and no VM was made");
+        is_int(call(&c, "POST", "/v1/vms", body, &o), 201, "its owner may");
+        is_int(call(&c, "DELETE", "/v1/vms/s", NULL, &o), 200, "DELETE s");
         json_object_put(o);
 }
 

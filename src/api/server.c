@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -41,6 +42,7 @@ struct api_server {
         uid_t self_uid;
         gid_t phyllome_gid;
         uint64_t import_max;
+        int quit_fd;                    /* eventfd: readable once phyllod stops (ends console relays) */
 };
 
 struct import_job;
@@ -484,17 +486,19 @@ static bool write_all(int fd, const char *buf, size_t n) {
 /* Both ways until the console ends: the client's end of input is passed on
  * (shutdown), so the monitor relays what the guest still prints, then
  * closes; blocking here is allowed in thread-per-connection mode. */
-static void console_relay(int client, int console, const char *extra, size_t extra_len) {
+static void console_relay(int client, int console, int quit, const char *extra, size_t extra_len) {
         char buf[8192];
         bool client_open = true;
         if (extra_len && !write_all(console, extra, extra_len))
                 return;
-        struct pollfd p[2] = { { .fd = client, .events = POLLIN }, { .fd = console, .events = POLLIN } };
+        /* quit: phyllod stops; the relay ends so that its thread can be joined. */
+        struct pollfd p[3] = { { .fd = client, .events = POLLIN }, { .fd = console, .events = POLLIN },
+                               { .fd = quit, .events = POLLIN } };
         for (;;) {
-                int n = poll(p, 2, -1);
+                int n = poll(p, 3, -1);
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n < 0)
+                if (n < 0 || p[2].revents)
                         return;
                 if (p[1].revents) {
                         ssize_t k = read(console, buf, sizeof buf);
@@ -515,21 +519,23 @@ static void console_relay(int client, int console, const char *extra, size_t ext
 
 static void console_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
                              size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+        struct api_server *srv = cls;
         struct request *req = con_cls;
         _cleanup_close_ int console = req->console_fd;
         req->console_fd = -1;
-        console_relay(sock, console, extra_in, extra_in_size);
+        console_relay(sock, console, srv->quit_fd, extra_in, extra_in_size);
         (void) shutdown(sock, SHUT_RDWR);
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }
 
-static enum MHD_Result reply_console(struct request *req, struct MHD_Connection *conn, const char *name) {
+static enum MHD_Result reply_console(struct api_server *srv, struct request *req, struct MHD_Connection *conn,
+                                    const char *name) {
         struct ops_ctx oc = ops_of(&req->ctx);
         phy_error e = { 0 };
         /* Connected before the 101, so a refusal is an ordinary JSON error. */
         if (ops_console_open(&oc, name, &req->console_fd, &e) < 0)
                 return reply_error(conn, e.code, "%s", e.message);
-        struct MHD_Response *resp = MHD_create_response_for_upgrade(console_upgraded, NULL);
+        struct MHD_Response *resp = MHD_create_response_for_upgrade(console_upgraded, srv);
         if (!resp)
                 return MHD_NO;
         MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, API_CONSOLE_PROTOCOL);
@@ -635,7 +641,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (strcmp(method, "GET") == 0 && vm_path(url, "/export", name))
                 return reply_export(&req->ctx, conn, name, fd);
         if (strcmp(method, "GET") == 0 && vm_path(url, "/console", name) && wants_console(conn))
-                return reply_console(req, conn, name);
+                return reply_console(srv, req, conn, name);
         json_object *o = NULL;
         int status = api_handle(&req->ctx, method, url, req->body, req->len, &o);
         return reply_json(conn, status, o);
@@ -664,6 +670,11 @@ int api_server_start(const struct api_server_opts *o, struct api_server **ret, p
         struct group *g = getgrnam("phyllome");
         s->phyllome_gid = g ? g->gr_gid : (gid_t) -1;
         s->import_max = o->import_max ? o->import_max : API_IMPORT_MAX_DEFAULT;
+        if ((s->quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+                int e = errno;
+                free(s);
+                return phy_error_set(err, e, "cannot create an eventfd: %s", strerror(e));
+        }
         unsigned limit = o->max_connections ? o->max_connections : 256, timeout = o->timeout_s ? o->timeout_s : 30;
         /* Thread per connection: blocking library calls stay in their thread.
          * poll(), not select(): fd numbers are not capped at 1024. */
@@ -677,6 +688,7 @@ int api_server_start(const struct api_server_opts *o, struct api_server **ret, p
                                 MHD_OPTION_NOTIFY_COMPLETED, request_done, s,
                                 MHD_OPTION_END);
         if (!s->d) {
+                close(s->quit_fd);
                 free(s);
                 return phy_error_set(err, EIO, "cannot start the HTTP server on the phyllod socket");
         }
@@ -692,6 +704,7 @@ int api_server_start(const struct api_server_opts *o, struct api_server **ret, p
                                           MHD_OPTION_END);
                 if (!s->tcp) {
                         MHD_stop_daemon(s->d);
+                        close(s->quit_fd);
                         free(s);
                         return phy_error_set(err, EIO, "cannot start the HTTP server on the TCP listener");
                 }
@@ -703,9 +716,11 @@ int api_server_start(const struct api_server_opts *o, struct api_server **ret, p
 void api_server_stop(struct api_server *s) {
         if (!s)
                 return;
+        (void) eventfd_write(s->quit_fd, 1);    /* consoles end: their threads can be joined */
         if (s->tcp)
                 MHD_stop_daemon(s->tcp);
         MHD_stop_daemon(s->d);
+        close(s->quit_fd);
         free(s);
 }
 

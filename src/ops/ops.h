@@ -149,6 +149,15 @@ int ops_disk_resize(const struct ops_ctx *c, const char *name, const char *disk,
                     struct json_object **ret, phy_error *err);
 int ops_disk_remove(const struct ops_ctx *c, const char *name, const char *disk, bool keep_file,
                     struct json_object **ret, phy_error *err);
+/* Encrypted disks whose passphrase is typed ([disk] key = prompt): ask
+ * (the caller's terminal) for each that VM name's next command needs, kept
+ * in its run dir for that command (phyllod's too); how many were asked for.
+ * Nothing while the VM runs unless even_running; nothing for a VM that does
+ * not exist (the command says so).  forget removes them. */
+typedef int (*ops_ask_fn)(const char *disk, char *buf, size_t len, void *userdata);
+int ops_keys_unlock(const struct ops_ctx *c, const char *name, bool even_running, ops_ask_fn ask, void *userdata,
+                    phy_error *err);
+void ops_keys_forget(const struct ops_ctx *c, const char *name);
 int ops_snapshot_list(const struct ops_ctx *c, const char *name, struct json_object **ret, phy_error *err);
 int ops_snapshot_create(const struct ops_ctx *c, const char *name, const char *snap, struct json_object **ret,
                         phy_error *err);

@@ -81,6 +81,31 @@ int ops_disk_remove(const struct ops_ctx *c, const char *name, const char *disk,
         return 0;
 }
 
+/* ---- keys typed by the caller ---- */
+
+int ops_keys_unlock(const struct ops_ctx *c, const char *name, bool even_running, ops_ask_fn ask, void *userdata,
+                    phy_error *err) {
+        /* A running VM's QEMU has its disks open: nothing to type. */
+        if (!vm_name_valid(name) || (!even_running && run_is_active(c->home, name)))
+                return 0;
+        /* No such VM: the command itself says so. */
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        phy_error e2 = { 0 };
+        if (vm_load_by_name(c->home, name, &d, &e2) < 0)
+                return 0;
+        int r = store_keys_unlock(c->home, &d, ask, userdata, err);
+        if (r < 0)
+                store_keys_forget(c->home, &d);
+        return r;
+}
+
+void ops_keys_forget(const struct ops_ctx *c, const char *name) {
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        phy_error err = { 0 };
+        if (vm_name_valid(name) && vm_load_by_name(c->home, name, &d, &err) >= 0)
+                store_keys_forget(c->home, &d);
+}
+
 /* ---- snapshots ---- */
 
 int ops_snapshot_list(const struct ops_ctx *c, const char *name, json_object **ret, phy_error *err) {

@@ -81,6 +81,24 @@ PY
 )
 is "$magic" REDQ "the SPICE server behind it answers with its link reply (REDQ)"
 
+# ---- a console left open does not hold phyllod's SIGTERM up; the VM runs on
+python3 - "$S" "/v1/vms/$v/console" >"$PHYLLOME_HOME/held" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: phyllome-console\r\n\r\n" % sys.argv[2].encode())
+print(s.recv(12).decode(), flush=True)
+while s.recv(4096):
+    pass
+print("closed", flush=True)
+PY
+held=$!; tap_own_pid $held
+timeout 20 tail -n +1 -f "$PHYLLOME_HOME/held" | grep -m1 -q 'HTTP/1.1 101'; ok $? "a console held open"
+kill "$PD_PID"; timeout 20 tail --pid="$PD_PID" -f /dev/null; ok $? "phyllod ends on SIGTERM with the console open"
+wait "$PD_PID"; is "$?" 0 "cleanly"
+timeout 10 tail --pid="$held" -f /dev/null; ok $? "the console's client saw its connection end"
+is "$(N status "$v" --json | jq -r .state)" running "the VM runs on (it belongs to its monitor)"
+pd_start; ok $? "phyllod starts again"
+
 # ---- on the running VM: USB hot-plug, logs, a forward, status, through phyllod
 out=$(D usb attach "$v" 1234:5678 2>&1); is "$?" 0 "usb attach through phyllod"
 like "$out" "hot-plugged into the running VM" "hot-plugged (dev_usb_hotplug)"

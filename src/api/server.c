@@ -584,9 +584,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                 /* The verbs act for this peer (a TCP peer holds the token:
                  * it stands for the daemon's own user). */
                 req->ctx = srv->o.ctx;
-                req->peer = peer;
-                req->ctx.uid = tcp ? srv->self_uid : peer.uid;
-                req->ctx.gid = tcp ? getegid() : peer.gid;
+                req->peer = peer;       /* its groups now belong to req (freed in request_done) */
+                peer = (struct sock_peer) { 0 };
+                req->ctx.uid = tcp ? srv->self_uid : req->peer.uid;
+                req->ctx.gid = tcp ? getegid() : req->peer.gid;
                 req->ctx.groups = req->peer.groups;
                 req->ctx.n_groups = tcp ? 0 : req->peer.n_groups;
                 /* A declared size over the cap is refused before the body is read. */
@@ -600,7 +601,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                         return reply_error(conn, E2BIG, "the request body is larger than %u bytes", API_BODY_MAX);
                 if (import) {
                         phy_error e = { 0 };
-                        if (import_start(srv, &req->ctx, conn, fd, !srv->o.system || (!tcp && peer.uid == 0),
+                        if (import_start(srv, &req->ctx, conn, fd, !srv->o.system || (!tcp && req->peer.uid == 0),
                                          &req->imp, &e) < 0)
                                 return reply_error(conn, e.code, "%s", e.message);
                 }
@@ -653,6 +654,7 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
                 /* A console the client left before the switch. */
                 if (req->console_fd >= 0)
                         close(req->console_fd);
+                sock_peer_done(&req->peer);
                 /* A client gone mid-upload: the store sees a short bundle and cleans up. */
                 import_free(req->imp);
                 free(req->body);

@@ -123,6 +123,8 @@ static void test_routes(const char *home) {
 static void test_verbs(const char *home) {
         struct api_ctx c = { .root = "/", .home = home, .uid = geteuid(), .gid = getegid() };
         json_object *o = NULL, *v;
+        /* The home is a directory a definition may name files in (allow-paths). */
+        setenv("PHYLLOME_HOME", home, 1);
         is_int(call(&c, "GET", "/v1/profiles", NULL, &o), 200, "GET /v1/profiles");
         ok(json_object_object_get_ex(o, "profiles", &v) && json_object_array_length(v) > 3, "lists the profiles");
         is_int(call(&c, "POST", "/v1/vms", "{\"name\": \"x\", \"profile\": \"linux\", \"kernel\": \"vmlinux\"}", &o),

@@ -28,6 +28,11 @@ api() {
   echo "${out##*$'\n'} ${out%$'\n'*}"
 }
 t0=$SECONDS
+# A directory to share: outside the Phyllome home, under phyllod's $HOME (a
+# directory a definition may name files in, per user).
+SHAREHOME=$(mktemp -d /tmp/phyllome-test-sharehome.XXXXXX)
+trap 'rm -rf "$SHAREHOME"; lc_cleanup' EXIT
+export HOME=$SHAREHOME
 pd_start; ok $? "phyllod starts"
 
 v=v$$
@@ -93,8 +98,9 @@ print("closed", flush=True)
 PY
 held=$!; tap_own_pid $held
 timeout 20 tail -n +1 -f "$PHYLLOME_HOME/held" | grep -m1 -q 'HTTP/1.1 101'; ok $? "a console held open"
-kill "$PD_PID"; timeout 20 tail --pid="$PD_PID" -f /dev/null; ok $? "phyllod ends on SIGTERM with the console open"
-wait "$PD_PID"; is "$?" 0 "cleanly"
+pd=$PD_PID   # bash unsets PD_PID once the coproc has ended
+kill "$pd"; timeout 20 tail --pid="$pd" -f /dev/null; ok $? "phyllod ends on SIGTERM with the console open"
+wait "$pd"; is "$?" 0 "cleanly"
 timeout 10 tail --pid="$held" -f /dev/null; ok $? "the console's client saw its connection end"
 is "$(N status "$v" --json | jq -r .state)" running "the VM runs on (it belongs to its monitor)"
 pd_start; ok $? "phyllod starts again"
@@ -107,7 +113,7 @@ like "$(D logs "$v")" $'\\[console\\] PHYLLOME-GUEST-READY' "phyllo logs through
 is "$(api GET "/v1/vms/$v/logs" | cut -d' ' -f2- | jq -r '[.logs[] | select(.line == "PHYLLOME-GUEST-READY") | .source][0]')" \
    console "GET /v1/vms/$v/logs: the lines with their source"
 out=$(D net forward add "$v" tcp:127.0.0.1:$((40000 + RANDOM % 20000)):22 2>&1); is "$?" 0 "net forward add on the running VM: $out"
-sd=$(mktemp -d /tmp/phyllome-test-share.XXXXXX)   # outside the home: sharing the home is refused
+sd=$SHAREHOME/share; mkdir "$sd"   # outside the home: sharing the home is refused
 out=$(D share add "$v" "$sd" g --readonly 2>&1)
 like "$out" "running: this applies at its next start" "share add on the running VM says when it applies"
 out=$(D stop "$v" --timeout 30 2>&1); is "$out" "VM '$v' stopped" "stop through phyllod"
@@ -158,11 +164,10 @@ like "$out" "attached 0000:01:00.0 to VM 'p'" "it names what it attached"
 is "$(PHYLLOME_HOME=$H2 D device list p --json | jq -r '[.[].address] | join(" ")')" "0000:01:00.0 0000:01:00.1" \
    "the GPU went with its audio function"
 out=$(PHYLLOME_HOME=$H2 D device detach p 0000:01:00.0 2>&1); like "$out" "detached 0000:01:00.1" "detach through phyllod"
-kill "$PD_PID"; wait "$PD_PID"
+pd=$PD_PID; kill "$pd"; wait "$pd"
 rm -rf "$fx" "$H2"
-PD_PID=$first
 
 D delete "$v" >/dev/null; ok $? "delete through phyllod"
-kill "$PD_PID"; wait "$PD_PID"; ok $? "phyllod ends cleanly"
+kill "$first"; wait "$first"; ok $? "phyllod ends cleanly"
 diag "api-verbs: $((SECONDS - t0)) s"
 tap_done

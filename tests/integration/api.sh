@@ -34,12 +34,17 @@ status_of() { api "$@" | cut -d' ' -f1; }
 body_of() { api "$@" | cut -d' ' -f2-; }
 
 t0=$SECONDS
-pd_start
+# A directory the walk's share may name: outside the Phyllome home and under
+# a directory a definition may name files in ($HOME, per user: allow-paths).
+SHAREHOME=$(mktemp -d /tmp/phyllome-test-sharehome.XXXXXX)
+trap 'rm -rf "$SHAREHOME"; lc_cleanup' EXIT
+mkdir "$SHAREHOME/walkshare"
+HOME=$SHAREHOME pd_start
 ok $? "phyllod starts and serves $S"
 is "$(stat -c %a "$S")" 600 "the per-user socket is mode 0600"
 
 # ---- every route of the OpenAPI document, in its order, against a VM "walk"
-sub() { sed -e "s|\$KERNEL|$GUEST/vmlinux|g" -e "s|\$INITRD|$GUEST/initrd.img|g" -e "s|\$SHARE|$SRCDIR/fixtures|g"; }
+sub() { sed -e "s|\$KERNEL|$GUEST/vmlinux|g" -e "s|\$INITRD|$GUEST/initrd.img|g" -e "s|\$SHARE|$SHAREHOME/walkshare|g"; }
 lc_vms+=(walk)
 walked=0
 while IFS=$'\t' read -r path method; do

@@ -2,11 +2,11 @@
 #pragma once
 /*
  * phyllod: the library served as HTTP/1.1 + JSON on a unix socket
- * (docs/api.md, docs/openapi.yaml).  The routes call the same library
+ * (docs/api.md, docs/openapi.json).  The routes call the same library
  * functions as the CLI; errors carry the sentence the CLI prints.
  *
  *   server.c   libmicrohttpd, peer credentials, limits, request bodies
- *   routes.c   method + path -> library call -> status + JSON (no HTTP here)
+ *   routes.c   method + path -> one verb of src/ops -> status + JSON (no HTTP here)
  *   events.c   one inotify fd over the run dirs -> server-sent events
  *   systemd.c  sd_notify and socket activation without libsystemd
  *   client.c   the CLI's side: one request over the socket
@@ -38,7 +38,16 @@ struct api_ctx {
         const char *root;       /* host root prefix */
         const char *home;       /* Phyllome home */
         struct api_events *events;      /* may be NULL (no /v1/events) */
+        uid_t uid;              /* the caller (the peer of this request; phyllo: itself) */
+        gid_t gid;
+        const gid_t *groups;    /* its supplementary groups (SO_PEERGROUPS) */
+        size_t n_groups;
 };
+
+/* GET /v1/vms/{name}/console with "Connection: Upgrade" and this "Upgrade":
+ * 101, then the connection is the VM's serial console, raw bytes both ways
+ * (docs/api.md). */
+#define API_CONSOLE_PROTOCOL "phyllome-console"
 
 /*
  * One request, without HTTP: method ("GET"), path ("/v1/vms/x/start", no
@@ -118,6 +127,14 @@ int api_sd_notify(const char *state);
 int api_sd_listen_fd(int *ret_fd);
 
 /* ---- client (client.c) ---- */
+/*
+ * GET path with "Upgrade: protocol": 101 and *ret_fd the connection, now a
+ * raw byte stream (the reply's headers read byte by byte, so nothing of the
+ * stream is lost); another status with its JSON body in *ret; -ENOENT or
+ * -ECONNREFUSED when no daemon answers.
+ */
+int api_client_upgrade(const char *socket_path, const char *path, const char *protocol, int *ret_fd,
+                       struct json_object **ret, phy_error *err);
 typedef void (*api_progress_fn)(uint64_t done, uint64_t total, void *userdata);
 /*
  * A request with a streamed body: in_fd's bytes sent chunked (in_fd < 0:

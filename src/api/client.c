@@ -312,6 +312,82 @@ int api_client_stream(const char *socket_path, const char *method, const char *p
         return (int) status;
 }
 
+/* ---- an upgraded connection (the console) ---- */
+
+int api_client_upgrade(const char *socket_path, const char *path, const char *protocol, int *ret_fd,
+                       json_object **ret, phy_error *err) {
+        *ret = NULL;
+        _cleanup_close_ int fd = -1;
+        int r = client_connect(socket_path, &fd, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *head = NULL;
+        int n = asprintf(&head, "GET %s HTTP/1.1\r\nHost: phyllod\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n",
+                         path, protocol);
+        if (n < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        if ((r = send_all(fd, head, (size_t) n, err)) < 0)
+                return r;
+        /* The headers one byte at a time: what follows them is the stream. */
+        char line[8192];
+        unsigned long long status = 0, clen = 0;
+        size_t len = 0;
+        bool first = true;
+        for (;;) {
+                char c;
+                ssize_t k = read(fd, &c, 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return phy_error_set(err, EPROTO, "phyllod closed the connection in its reply's headers");
+                if (c != '\n') {
+                        if (len + 1 >= sizeof line)
+                                return phy_error_set(err, EPROTO, "phyllod sent a header line that is too long");
+                        line[len++] = c;
+                        continue;
+                }
+                if (len && line[len - 1] == '\r')
+                        len--;
+                line[len] = '\0';
+                if (len == 0)
+                        break;
+                if (first) {
+                        if (strncmp(line, "HTTP/1.", 7) != 0 || len < 12 ||
+                            (line[12] = '\0', parse_uint(line + 9, 999, &status) < 0))
+                                return phy_error_set(err, EPROTO, "phyllod sent a malformed status line");
+                        first = false;
+                } else if (strncasecmp(line, "Content-Length:", 15) == 0) {
+                        const char *v = line + 15;
+                        while (*v == ' ')
+                                v++;
+                        if (parse_uint(v, CLIENT_REPLY_MAX, &clen) < 0)
+                                return phy_error_set(err, EPROTO, "phyllod sent a bad Content-Length");
+                }
+                len = 0;
+        }
+        if (status == 101) {
+                *ret_fd = TAKE_FD(fd);
+                return 101;
+        }
+        /* A refusal: its JSON body. */
+        _cleanup_free_ char *body = malloc(clen + 1);
+        size_t got = 0;
+        if (!body)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        while (got < clen) {
+                ssize_t k = read(fd, body + got, clen - got);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                got += (size_t) k;
+        }
+        body[got] = '\0';
+        if (got && !(*ret = json_tokener_parse(body)))
+                return phy_error_set(err, EPROTO, "phyllod sent a reply that is not JSON");
+        return (int) status;
+}
+
 /* Here rather than in server.c: the CLI links this file without libmicrohttpd. */
 int api_socket_path(const char *home, bool system, char **ret, phy_error *err) {
         const char *env = getenv("PHYLLOME_SOCKET"), *xdg = getenv("XDG_RUNTIME_DIR");

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The routes: method + path -> the library call the CLI makes -> status +
- * JSON.  No HTTP here (server.c), so the unit test calls api_handle(). */
+/* The routes: method + path -> the body's members -> one verb of src/ops
+ * (the one the CLI's command runs) -> status + JSON.  No HTTP here
+ * (server.c), so the unit test calls api_handle(); and no logic beyond that
+ * translation: the route table below is the whole API (docs/openapi.json). */
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,19 +13,7 @@
 #include "api.h"
 #include "cleanup.h"
 #include "fileio.h"
-#include "paths.h"
-#include "dev/dev.h"
-#include "host/check.h"
-#include "host/host.h"
-#include "host/json.h"
-#include "host/pci.h"
-#include "net/net.h"
-#include "qemu/caps.h"
-#include "qemu/tools.h"
-#include "run/run.h"
-#include "store/store.h"
-#include "vm/profile.h"
-#include "vm/env.h"
+#include "ops/ops.h"
 #include "vm/vm.h"
 
 DEFINE_CLEANUP_FUNC(json_object, json_object_put)
@@ -31,7 +21,7 @@ DEFINE_CLEANUP_FUNC(json_object, json_object_put)
 
 static int http_status_for(int code) {
         switch (code) {
-        case ENOENT: return 404;
+        case ENOENT: case ENODEV: return 404;
         case EBUSY: case EEXIST: case ESRCH: case EALREADY: return 409;
         case EINVAL: case ERANGE: case ENAMETOOLONG: case EDOM: return 400;
         case EACCES: case EPERM: return 403;
@@ -165,681 +155,467 @@ static int member_uint(json_object *o, const char *key, unsigned max, unsigned *
         return 0;
 }
 
-/* ---- routes ---- */
+/* forwards: an array of strings. */
+static int member_strv(json_object *o, const char *key, strv *ret, json_object **reply) {
+        json_object *v;
+        if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+                return 0;
+        bool good = json_object_is_type(v, json_type_array);
+        for (size_t i = 0; good && i < json_object_array_length(v); i++) {
+                json_object *s = json_object_array_get_idx(v, i);
+                good = json_object_is_type(s, json_type_string);
+                if (good && strv_push(ret, json_object_get_string(s)) < 0)
+                        return fail(reply, ENOMEM, "out of memory");
+        }
+        if (!good)
+                return fail(reply, EINVAL, "'%s' in the request body must be an array of strings", key);
+        return 0;
+}
 
-static int get_version(json_object **ret) {
+static int required(const char *key, const char *v, json_object **reply) {
+        return v ? 0 : fail(reply, EINVAL, "'%s' is required in the request body", key);
+}
+
+/* ---- the calls: one per route ---- */
+
+struct call {
+        const struct api_ctx *c;
+        struct ops_ctx oc;
+        const char *path;
+        char p[2][256];         /* the {…} segments of the path, in order */
+        json_object *b;         /* the body (an empty object when none) */
+        json_object **ret;
+};
+
+/* The verb's result: 0 and *ret set, or its error. */
+static int answer(struct call *q, int r, const phy_error *err, int status) {
+        return r < 0 ? api_error_reply(err, q->ret) : status;
+}
+
+#define CALL(status, expr)                                              \
+        do {                                                            \
+                phy_error err_ = { 0 };                                 \
+                phy_error *err = &err_;                                 \
+                int r_ = (expr);                                        \
+                return answer(q, r_, err, (status));                    \
+        } while (0)
+
+static int get_version(struct call *q) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "version", json_object_new_string(PHYLLOME_VERSION));
         json_object_object_add(o, "api", json_object_new_string("v1"));
-        *ret = o;
+        *q->ret = o;
         return 200;
 }
 
-static int get_host(const struct api_ctx *c, json_object **ret) {
-        phy_error err = { 0 };
-        _cleanup_(host_facts_done) struct host_facts h = { 0 };
-        if (host_facts_load(c->root, &h, &err) < 0)
-                return api_error_reply(&err, ret);
-        /* Tools are about the real host (as in `phyllo host check`). */
-        bool real = !c->root || strcmp(c->root, "/") == 0;
-        struct qemu_tools tools = { 0 };
-        if (real && qemu_tools_find(&tools, &err) < 0) {
-                qemu_tools_done(&tools);
-                return api_error_reply(&err, ret);
-        }
-        _cleanup_(host_check_report_done) struct host_check_report rep = { 0 };
-        int r = host_check_run(&h, real ? &tools : NULL, &rep, &err);
-        qemu_tools_done(&tools);
-        if (r < 0)
-                return api_error_reply(&err, ret);
-        /* The 3D display modes, as `phyllo host check` adds them (src/dev). */
-        if ((r = dev_gl_modes_check(c->root, &h, &rep)) < 0)
-                return fail(ret, -r, "cannot check the 3D display modes: %s", strerror(-r));
-        *ret = host_check_report_to_json(&h, &rep);
-        return 200;
-}
+static int get_host(struct call *q) { CALL(200, ops_host_check(&q->oc, q->ret, err)); }
+static int get_host_devices(struct call *q) { CALL(200, ops_host_devices(&q->oc, q->ret, err)); }
+static int get_profiles(struct call *q) { CALL(200, ops_profiles(q->ret, err)); }
+static int get_mdev_types(struct call *q) { CALL(200, ops_mdev_types(&q->oc, q->p[0], q->ret, err)); }
 
-static int get_host_devices(const struct api_ctx *c, json_object **ret) {
-        phy_error err = { 0 };
-        _cleanup_(host_pci_list_done) struct host_pci_list l = { 0 };
-        if (host_pci_list(c->root, &l, &err) < 0)
-                return api_error_reply(&err, ret);
-        *ret = host_pci_list_to_json(&l);
-        return 200;
-}
-
-/* One VM as `phyllo list --json` shows it. */
-static json_object *vm_summary(const struct api_ctx *c, const struct vm_env *e, const char *name) {
-        _cleanup_vm_def_ struct vm_def d = { 0 }, m = { 0 };
-        phy_error e1 = { 0 };
-        bool okay = vm_load_by_name(c->home, name, &d, &e1) >= 0 && vm_model_resolve(&d, &e->host, NULL, &m, &e1) >= 0;
-        const char *state = "invalid";
-        _cleanup_run_state_ struct run_state rs = { 0 };
-        phy_error e2 = { 0 };
-        if (okay)
-                state = run_state_get(c->home, name, &rs, &e2) >= 0 ? run_state_name(rs.state) : "unknown";
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(name));
-        if (d.profile)
-                json_object_object_add(o, "profile", json_object_new_string(d.profile));
-        if (okay) {
-                json_object_object_add(o, "cpus", json_object_new_int((int) (m.cores * m.threads)));
-                json_object_object_add(o, "memory", json_object_new_int64((int64_t) m.memory));
-        } else
-                json_object_object_add(o, "error", json_object_new_string(e1.message));
-        json_object_object_add(o, "state", json_object_new_string(state));
-        return o;
-}
-
-static int get_vms(const struct api_ctx *c, json_object **ret) {
-        phy_error err = { 0 };
-        _cleanup_strv_ strv names = { 0 };
-        if (vm_list(c->home, &names, &err) < 0)
-                return api_error_reply(&err, ret);
-        struct vm_env e = { 0 };
-        if (names.n && vm_env_load(c->root, false, &e, &err) < 0)
-                return api_error_reply(&err, ret);
-        json_object *arr = json_object_new_array();
-        for (size_t i = 0; i < names.n; i++)
-                json_object_array_add(arr, vm_summary(c, &e, names.v[i]));
-        vm_env_done(&e);
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "vms", arr);
-        *ret = o;
-        return 200;
-}
-
-/* Input files are recorded as absolute paths (the daemon's cwd is not the
- * client's, so relative ones are refused). */
-static int absolute_input(const char *what, const char *path, char **ret, phy_error *err) {
-        char buf[PATH_MAX];
-        if (path[0] != '/')
-                return phy_error_set(err, EINVAL, "the %s '%s' must be an absolute path", what, path);
-        if (!realpath(path, buf))
-                return phy_error_set(err, errno, "cannot use the %s '%s': %s", what, path, strerror(errno));
-        if (!(*ret = strdup(buf)))
-                return phy_error_set(err, ENOMEM, "out of memory");
-        return 0;
-}
-
-static int add_named(char **ret_name, const char *name, phy_error *err) {
-        if (!(*ret_name = strdup(name)))
-                return phy_error_set(err, ENOMEM, "out of memory");
-        return 0;
-}
-
-/* POST /v1/vms: the body holds what `phyllo create` takes as options:
- * name, profile, cpus, memory, disk, no_disk, iso, drivers, display, gpu,
- * kernel, initrd, append, uefi, force. */
-static int post_vms(const struct api_ctx *c, json_object *b, json_object **ret) {
-        const char *name = NULL, *profile = NULL, *iso = NULL, *drivers = NULL, *kernel = NULL, *initrd = NULL,
-                   *append = NULL, *display = NULL, *gpu = NULL;
-        unsigned cpus = 0;
-        uint64_t memory = 0, disk = 0;
-        bool no_disk = false, force = false, uefi = false, have_uefi = json_object_object_get_ex(b, "uefi", NULL);
+static int post_sriov(struct call *q) {
+        unsigned n = 0;
         int r;
-        if ((r = member_str(b, "name", &name, ret)) || (r = member_str(b, "profile", &profile, ret)) ||
-            (r = member_str(b, "iso", &iso, ret)) || (r = member_str(b, "drivers", &drivers, ret)) ||
-            (r = member_str(b, "kernel", &kernel, ret)) || (r = member_str(b, "initrd", &initrd, ret)) ||
-            (r = member_str(b, "append", &append, ret)) || (r = member_str(b, "display", &display, ret)) ||
-            (r = member_str(b, "gpu", &gpu, ret)) || (r = member_uint(b, "cpus", 255, &cpus, ret)) ||
-            (r = member_size(b, "memory", &memory, ret)) || (r = member_size(b, "disk", &disk, ret)) ||
-            (r = member_bool(b, "no_disk", &no_disk, ret)) || (r = member_bool(b, "force", &force, ret)) ||
-            (r = member_bool(b, "uefi", &uefi, ret)))
+        if ((r = member_uint(q->b, "count", 4096, &n, q->ret)))
                 return r;
-        if (!name)
-                return fail(ret, EINVAL, "'name' is required in the request body");
-        if (!vm_name_valid(name))
-                return fail(ret, EINVAL, "invalid VM name '%s'; use 1 to 64 of A-Z a-z 0-9 . _ -", name);
-        if (!profile)
-                return fail(ret, EINVAL, "'profile' is required; one of: %s", vm_profile_names());
-        const struct vm_profile *prof = vm_profile_find(profile);
-        if (!prof)
-                return fail(ret, EINVAL, "unknown profile '%s'; use one of: %s", profile, vm_profile_names());
-        if (json_object_object_get_ex(b, "cpus", NULL) && cpus < 1)
+        CALL(200, ops_sriov(&q->oc, q->p[0], n, q->ret, err));
+}
+
+static int post_mdev(struct call *q) {
+        const char *parent = NULL, *type = NULL, *uuid = NULL;
+        int r;
+        if ((r = member_str(q->b, "parent", &parent, q->ret)) || (r = member_str(q->b, "type", &type, q->ret)) ||
+            (r = member_str(q->b, "uuid", &uuid, q->ret)) || (r = required("parent", parent, q->ret)) ||
+            (r = required("type", type, q->ret)))
+                return r;
+        CALL(201, ops_mdev_create(&q->oc, parent, type, uuid, q->ret, err));
+}
+
+static int delete_mdev(struct call *q) { CALL(200, ops_mdev_remove(&q->oc, q->p[0], q->ret, err)); }
+
+static int get_vms(struct call *q) { CALL(200, ops_list(&q->oc, q->ret, err)); }
+
+/* POST /v1/vms: the members are `phyllo create`'s options. */
+static int post_vms(struct call *q) {
+        _cleanup_strv_ strv forwards = { 0 };
+        struct ops_create o = { .uefi = -1, .usb_redirect = -1 };
+        json_object *b = q->b, **ret = q->ret;
+        unsigned redirect = 0;
+        bool uefi = false;
+        int r;
+        if ((r = member_str(b, "name", &o.name, ret)) || (r = member_str(b, "profile", &o.profile, ret)) ||
+            (r = member_str(b, "iso", &o.iso, ret)) || (r = member_str(b, "drivers", &o.drivers, ret)) ||
+            (r = member_str(b, "kernel", &o.kernel, ret)) || (r = member_str(b, "initrd", &o.initrd, ret)) ||
+            (r = member_str(b, "append", &o.append, ret)) || (r = member_str(b, "display", &o.display, ret)) ||
+            (r = member_str(b, "gpu", &o.gpu, ret)) || (r = member_uint(b, "cpus", 255, &o.cpus, ret)) ||
+            (r = member_str(b, "disk_bus", &o.disk_bus, ret)) || (r = member_str(b, "nic", &o.nic, ret)) ||
+            (r = member_size(b, "memory", &o.memory, ret)) || (r = member_size(b, "disk", &o.disk, ret)) ||
+            (r = member_bool(b, "no_disk", &o.no_disk, ret)) || (r = member_bool(b, "force", &o.force, ret)) ||
+            (r = member_bool(b, "uefi", &uefi, ret)) || (r = member_str(b, "net", &o.net, ret)) ||
+            (r = member_strv(b, "forwards", &forwards, ret)) ||
+            (r = member_uint(b, "usb_redirect", VM_USB_REDIRECT_MAX, &redirect, ret)) ||
+            (r = required("name", o.name, ret)))
+                return r;
+        if (json_object_object_get_ex(b, "cpus", NULL) && o.cpus < 1)
                 return fail(ret, EINVAL, "invalid 'cpus'; use a whole number from 1 to 255");
-        if (no_disk && disk)
-                return fail(ret, EINVAL, "'disk' and 'no_disk' contradict each other");
-        if ((initrd || append) && !kernel)
-                return fail(ret, EINVAL, "'initrd' and 'append' need 'kernel'");
-
-        _cleanup_vm_def_ struct vm_def d = { 0 };
-        const char *allowed;
-        int v;
-        if (display) {
-                if ((v = vm_display_from_name(display, &allowed)) < 0)
-                        return fail(ret, EINVAL, "invalid 'display' '%s'; allowed: %s", display, allowed);
-                d.display = (enum vm_display) v;
-        }
-        if (gpu) {
-                if ((v = vm_gpu_from_name(gpu, &allowed)) < 0)
-                        return fail(ret, EINVAL, "invalid 'gpu' '%s'; allowed: %s", gpu, allowed);
-                d.gpu = (enum vm_gpu) v;
-        }
-        if (cpus) {
-                d.cores = cpus;
-                d.threads = 1;
-        }
-        d.memory = memory;
-        if (have_uefi)
-                d.firmware = uefi ? VM_FW_UEFI : VM_FW_BIOS;
-        snprintf(d.name, sizeof d.name, "%s", name);
-
-        phy_error err = { 0 };
-        r = add_named(&d.profile, prof->name, &err);
-        if (r >= 0 && !no_disk) {
-                if (!(d.disks = calloc(1, sizeof *d.disks)))
-                        r = phy_error_set(&err, ENOMEM, "out of memory");
-                else {
-                        d.n_disks = 1;
-                        d.disks[0].size = disk ? disk : prof->disk_size;
-                        if ((r = add_named(&d.disks[0].name, "system", &err)) >= 0)
-                                r = add_named(&d.disks[0].path, "disk-system.qcow2", &err);
-                }
-        }
-        const char *cd_names[2] = { "install", "drivers" }, *cd_paths[2] = { iso, drivers };
-        for (size_t i = 0; r >= 0 && i < 2; i++) {
-                if (!cd_paths[i])
-                        continue;
-                struct vm_cdrom *cd = realloc(d.cdroms, (d.n_cdroms + 1) * sizeof *cd);
-                if (!cd) {
-                        r = phy_error_set(&err, ENOMEM, "out of memory");
-                        break;
-                }
-                d.cdroms = cd;
-                cd = &d.cdroms[d.n_cdroms++];
-                *cd = (struct vm_cdrom) { 0 };
-                if ((r = add_named(&cd->name, cd_names[i], &err)) >= 0)
-                        r = absolute_input(i ? "driver ISO" : "ISO", cd_paths[i], &cd->path, &err);
-        }
-        if (r >= 0 && kernel)
-                r = absolute_input("kernel", kernel, &d.kernel, &err);
-        if (r >= 0 && initrd)
-                r = absolute_input("initrd", initrd, &d.initrd, &err);
-        if (r >= 0 && append)
-                r = add_named(&d.append, append, &err);
-        if (r >= 0) {
-                if (!(d.nics = calloc(1, sizeof *d.nics)))
-                        r = phy_error_set(&err, ENOMEM, "out of memory");
-                else {
-                        d.n_nics = 1;
-                        r = add_named(&d.nics[0].name, "net0", &err);
-                }
-        }
-        if (r >= 0)
-                r = vm_def_make_identity(&d, &err);
-        if (r < 0)
-                return api_error_reply(&err, ret);
-
-        struct vm_env e = { 0 };
-        _cleanup_vm_def_ struct vm_def m = { 0 };
-        r = vm_env_load(c->root, true, &e, &err);
-        if (r >= 0)
-                r = vm_create(c->home, &d, &e.host, vm_env_caps(&e), e.tools.qemu_img, force, &err);
-        if (r >= 0)
-                r = vm_model_resolve(&d, &e.host, vm_env_caps(&e), &m, &err);
-        vm_env_done(&e);
-        if (r < 0)
-                return api_error_reply(&err, ret);
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(name));
-        json_object_object_add(o, "model", vm_def_to_json(&m));
-        *ret = o;
-        return 201;
+        if (json_object_object_get_ex(b, "uefi", NULL))
+                o.uefi = uefi;
+        if (json_object_object_get_ex(b, "usb_redirect", NULL))
+                o.usb_redirect = (int) redirect;
+        o.forwards = forwards;
+        CALL(201, ops_create(&q->oc, &o, q->ret, err));
 }
 
-/* GET /v1/vms/{name}: the file as written, the model (defaults filled), and
- * the reconciled run state. */
-static int get_vm(const struct api_ctx *c, const char *name, json_object **ret) {
-        phy_error err = { 0 };
-        _cleanup_vm_def_ struct vm_def d = { 0 }, m = { 0 };
-        if (vm_load_by_name(c->home, name, &d, &err) < 0)
-                return api_error_reply(&err, ret);
-        _cleanup_free_ char *conf = vm_conf_path(c->home, name), *text = NULL;
-        int r = conf ? file_read_all(conf, API_BODY_MAX, &text, NULL) : -ENOMEM;
-        if (r < 0) {
-                phy_error_set(&err, -r, "cannot read '%s': %s", conf ? conf : name, strerror(-r));
-                return api_error_reply(&err, ret);
-        }
-        struct vm_env e = { 0 };
-        r = vm_env_load(c->root, true, &e, &err);
-        if (r >= 0)
-                r = vm_model_resolve(&d, &e.host, vm_env_caps(&e), &m, &err);
-        vm_env_done(&e);
-        if (r < 0)
-                return api_error_reply(&err, ret);
-        _cleanup_run_state_ struct run_state st = { 0 };
-        if (run_state_get(c->home, name, &st, &err) < 0)
-                return api_error_reply(&err, ret);
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(name));
-        json_object_object_add(o, "config", json_object_new_string(text));
-        json_object_object_add(o, "model", vm_def_to_json(&m));
-        /* The text `phyllo show` prints, so the CLI prints it the same either way. */
-        _cleanup_free_ char *model_text = vm_def_format(&m, true);
-        if (!model_text)
-                return fail(ret, ENOMEM, "out of memory");
-        json_object_object_add(o, "model_text", json_object_new_string(model_text));
-        json_object_object_add(o, "status", run_state_to_json(&st));
-        *ret = o;
-        return 200;
-}
+static int get_vm(struct call *q) { CALL(200, ops_show(&q->oc, q->p[0], q->ret, err)); }
 
-/* PUT /v1/vms/{name} {"config": "<vm.conf text>"}: checked as `phyllo edit`
- * checks it (parse, name, model) before it replaces the file. */
-static int put_vm(const struct api_ctx *c, const char *name, json_object *b, json_object **ret) {
-        const char *text = NULL;
-        int r = member_str(b, "config", &text, ret);
-        if (r)
+/* PUT /v1/vms/{name} {"config": TEXT, "source": NAME}: `phyllo edit`. */
+static int put_vm(struct call *q) {
+        const char *text = NULL, *source = NULL;
+        int r;
+        if ((r = member_str(q->b, "config", &text, q->ret)) || (r = member_str(q->b, "source", &source, q->ret)))
                 return r;
         if (!text)
-                return fail(ret, EINVAL, "'config' (the definition text) is required in the request body");
-        phy_error err = { 0 };
-        _cleanup_vm_def_ struct vm_def cur = { 0 }, d = { 0 }, m = { 0 };
-        if (vm_load_by_name(c->home, name, &cur, &err) < 0)
-                return api_error_reply(&err, ret);
-        _cleanup_free_ char *conf = vm_conf_path(c->home, name);
-        if (!conf)
-                return fail(ret, ENOMEM, "out of memory");
-        r = vm_def_parse(conf, text, &d, &err);
-        if (r >= 0 && d.name[0] && strcmp(d.name, name) != 0)
-                r = phy_error_set(&err, EINVAL, "%s: [vm] name cannot change from '%s' to '%s' here; create a "
-                                  "new VM instead", conf, name, d.name);
-        if (r >= 0)
-                r = vm_def_check_save(&d, conf, &err);
-        if (r >= 0) {
-                snprintf(d.name, sizeof d.name, "%s", name);
-                struct vm_env e = { 0 };
-                r = vm_env_load(c->root, true, &e, &err);
-                if (r >= 0)
-                        r = vm_model_resolve(&d, &e.host, vm_env_caps(&e), &m, &err);
-                vm_env_done(&e);
-        }
-        if (r >= 0)
-                r = file_write_atomic(conf, text, strlen(text), 0644, &err);
-        if (r < 0)
-                return api_error_reply(&err, ret);
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(name));
-        json_object_object_add(o, "saved", json_object_new_boolean(true));
-        *ret = o;
-        return 200;
+                return fail(q->ret, EINVAL, "'config' (the definition text) is required in the request body");
+        CALL(200, ops_set_config(&q->oc, q->p[0], text, source, q->ret, err));
 }
 
-/* DELETE /v1/vms/{name} [{"force": true}]: as `phyllo delete [--force]`; the
- * linked clones reading the VM's frozen disks protect it unless forced. */
-static int delete_vm(const struct api_ctx *c, const char *name, json_object *b, json_object **ret) {
+static int delete_vm(struct call *q) {
         bool force = false;
-        int r = member_bool(b, "force", &force, ret);
+        int r = member_bool(q->b, "force", &force, q->ret);
         if (r)
                 return r;
-        phy_error err = { 0 };
-        if (store_delete_check(c->home, name, force, NULL, &err) < 0 || vm_delete(c->home, name, &err) < 0)
-                return api_error_reply(&err, ret);
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "deleted", json_object_new_string(name));
-        *ret = o;
-        return 200;
+        CALL(200, ops_delete(&q->oc, q->p[0], force, q->ret, err));
 }
 
-/* The state after an action, as `phyllo status --json` shows it. */
-static int action_reply(const struct api_ctx *c, const char *name, const char *action, json_object *extra,
-                        json_object **ret) {
-        phy_error err = { 0 };
-        _cleanup_run_state_ struct run_state st = { 0 };
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(name));
-        json_object_object_add(o, "action", json_object_new_string(action));
-        if (run_state_get(c->home, name, &st, &err) >= 0)
-                json_object_object_add(o, "state", json_object_new_string(run_state_name(st.state)));
-        if (extra) {
-                json_object_object_foreach(extra, k, v)
-                        json_object_object_add(o, k, json_object_get(v));
-        }
-        *ret = o;
-        return 200;
+static int get_status(struct call *q) { CALL(200, ops_status(&q->oc, q->p[0], q->ret, err)); }
+static int get_logs(struct call *q) { CALL(200, ops_logs(&q->oc, q->p[0], q->ret, err)); }
+static int get_display(struct call *q) { CALL(200, ops_display(&q->oc, q->p[0], q->ret, err)); }
+
+/* Without the Upgrade (server.c answers that), the console is refused. */
+static int get_console(struct call *q) {
+        return fail(q->ret, EINVAL, "the console of VM '%s' is a byte stream: send 'Connection: Upgrade' and "
+                    "'Upgrade: %s' (docs/api.md)", q->p[0], API_CONSOLE_PROTOCOL);
 }
 
-static int post_action(const struct api_ctx *c, const char *name, const char *action, json_object *b,
-                       json_object **ret) {
-        phy_error err = { 0 };
-        _cleanup_json_ json_object *extra = json_object_new_object();
-        bool paused = false, force = false, was = false;
-        unsigned timeout = 60;
-        const char *mode_s = NULL, *ended_by = NULL;
-        enum run_stop_mode mode = RUN_STOP_DEFAULT;
+/* start, stop, kill, pause, resume, restart: the action is the last segment. */
+static int post_action(struct call *q) {
+        const char *slash = strrchr(q->path, '/');
+        struct ops_action a = { .action = slash + 1, .timeout = 60 };
+        json_object *b = q->b, **ret = q->ret;
         int r;
-        if (!vm_name_valid(name))
-                return fail(ret, EINVAL, "'%s' is not a valid VM name", name);
-        bool is_start = strcmp(action, "start") == 0, is_stop = strcmp(action, "stop") == 0,
-             is_restart = strcmp(action, "restart") == 0;
-        if ((is_start && (r = member_bool(b, "paused", &paused, ret))) ||
-            (is_stop && (r = member_bool(b, "force", &force, ret))) ||
-            ((is_stop || is_restart) && (r = member_uint(b, "timeout", 31 * 24 * 3600, &timeout, ret))) ||
-            (is_stop && (r = member_str(b, "mode", &mode_s, ret))))
+        if ((r = member_bool(b, "paused", &a.paused, ret)) || (r = member_bool(b, "force", &a.force, ret)) ||
+            (r = member_uint(b, "timeout", 31 * 24 * 3600, &a.timeout, ret)) ||
+            (r = member_str(b, "mode", &a.mode, ret)))
                 return r;
-        if (mode_s && run_stop_mode_parse(mode_s, &mode) < 0)
-                return fail(ret, EINVAL, "'mode' takes default, acpi or agent, not '%s'", mode_s);
-        /* Unknown members are refused, so a misspelt option is not silently ignored. */
-        json_object_object_foreach(b, k, v) {
-                (void) v;
-                if (!((is_start && strcmp(k, "paused") == 0) ||
-                      (is_stop && (strcmp(k, "force") == 0 || strcmp(k, "mode") == 0)) ||
-                      ((is_stop || is_restart) && strcmp(k, "timeout") == 0)))
-                        return fail(ret, EINVAL, "unknown member '%s' in the request body for '%s'", k, action);
-        }
-
-        if (is_start || is_restart) {
-                if (is_restart) {
-                        if ((r = run_stop(c->home, name, timeout, false, &was, &err)) < 0)
-                                return api_error_reply(&err, ret);
-                        json_object_object_add(extra, "was_running", json_object_new_boolean(was));
-                }
-                _cleanup_strv_ strv warnings = { 0 };
-                struct run_start_opts o = { .root = c->root, .home = c->home, .name = name, .paused = paused };
-                if (run_start(&o, &warnings, &err) < 0)
-                        return api_error_reply(&err, ret);
-                json_object *w = json_object_new_array();
-                for (size_t i = 0; i < warnings.n; i++)
-                        json_object_array_add(w, json_object_new_string(warnings.v[i]));
-                json_object_object_add(extra, "warnings", w);
-        } else if (is_stop) {
-                if (run_stop_via(c->home, name, timeout, force, mode, &was, &ended_by, &err) < 0)
-                        return api_error_reply(&err, ret);
-                json_object_object_add(extra, "was_running", json_object_new_boolean(was));
-                if (ended_by)
-                        json_object_object_add(extra, "stopped_by", json_object_new_string(ended_by));
-        } else if (strcmp(action, "kill") == 0) {
-                if (run_kill(c->home, name, &err) < 0)
-                        return api_error_reply(&err, ret);
-        } else if (strcmp(action, "pause") == 0) {
-                if (run_pause(c->home, name, &err) < 0)
-                        return api_error_reply(&err, ret);
-        } else if (strcmp(action, "resume") == 0) {
-                if (run_resume(c->home, name, &err) < 0)
-                        return api_error_reply(&err, ret);
-        } else
-                return fail(ret, ENOENT, "no action '%s'; use start, stop, kill, pause, resume or restart", action);
-        return action_reply(c, name, action, extra, ret);
+        CALL(200, ops_act(&q->oc, q->p[0], &a, q->ret, err));
 }
 
-static int get_status(const struct api_ctx *c, const char *name, json_object **ret) {
-        phy_error err = { 0 };
-        _cleanup_vm_def_ struct vm_def d = { 0 };
-        if (vm_load_by_name(c->home, name, &d, &err) < 0)
-                return api_error_reply(&err, ret);
-        _cleanup_run_state_ struct run_state st = { 0 };
-        if (run_state_get(c->home, name, &st, &err) < 0)
-                return api_error_reply(&err, ret);
-        /* As `phyllo status --json`: NICs, and the guest's addresses when its
-         * agent answers. */
-        _cleanup_free_ char *rd = NULL;
-        if (run_state_active(st.state) && run_dir_path(c->home, name, &rd, &err) < 0)
-                phy_error_clear(&err);
-        json_object *net = net_status_json(&d, rd), *nets = NULL, *gifs = NULL;
-        json_object_object_get_ex(net, "networks", &nets);
-        json_object_object_get_ex(net, "guest_interfaces", &gifs);
-        json_object *o = run_state_to_json(&st);
-        json_object_object_add(o, "name", json_object_new_string(name));
-        json_object_object_add(o, "networks", json_object_get(nets));
-        if (gifs)
-                json_object_object_add(o, "guest_interfaces", json_object_get(gifs));
-        json_object_put(net);
-        *ret = o;
-        return 200;
-}
-
-/* ---- storage (src/store): snapshots, clones, disks ---- */
-
-static int refuse_unknown(json_object *b, const char *const *known, const char *what, json_object **ret) {
-        json_object_object_foreach(b, k, v) {
-                (void) v;
-                bool good = false;
-                for (size_t i = 0; known[i] && !good; i++)
-                        good = strcmp(k, known[i]) == 0;
-                if (!good)
-                        return fail(ret, EINVAL, "unknown member '%s' in the request body for %s", k, what);
-        }
-        return 0;
-}
-
-static int name_valid_or_fail(const char *what, const char *n, json_object **ret) {
-        if (!n)
-                return fail(ret, EINVAL, "'%s' is required in the request body", what);
-        if (!vm_name_valid(n))
-                return fail(ret, EINVAL, "invalid %s '%s'; use 1 to 64 of A-Z a-z 0-9 . _ -", what, n);
-        return 0;
-}
-
-static json_object *done_reply(const char *name, const char *key, const char *value) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(name));
-        json_object_object_add(o, key, json_object_new_string(value));
-        return o;
-}
-
-static int get_list(int r, json_object *a, const phy_error *err, const char *key, json_object **ret) {
-        if (r < 0)
-                return api_error_reply(err, ret);
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, key, a);
-        *ret = o;
-        return 200;
-}
-
-/* /v1/vms/{name}/snapshots[/{snap}[/revert]] */
-static int route_snapshots(const struct api_ctx *c, const char *method, const char *name, const char *rest,
-                           json_object *b, json_object **ret) {
-        phy_error err = { 0 };
+static int post_wait(struct call *q) {
+        const char *state = NULL;
+        unsigned timeout = 0;
+        bool have = json_object_object_get_ex(q->b, "timeout", NULL);
         int r;
-        if (!*rest) {
-                if (strcmp(method, "GET") == 0) {
-                        json_object *a = NULL;
-                        r = store_snapshot_list(c->home, name, &a, &err);
-                        return get_list(r, a, &err, "snapshots", ret);
-                }
-                if (strcmp(method, "POST") != 0)
-                        return fail(ret, EOPNOTSUPP, "method %s is not allowed on snapshots", method);
-                const char *snap = NULL;
-                static const char *const known[] = { "name", NULL };
-                if ((r = member_str(b, "name", &snap, ret)) || (r = refuse_unknown(b, known, "a snapshot", ret)) ||
-                    (r = name_valid_or_fail("snapshot name", snap, ret)))
-                        return r;
-                if (store_snapshot_create(c->home, name, snap, NULL, &err) < 0)
-                        return api_error_reply(&err, ret);
-                *ret = done_reply(name, "snapshot", snap);
-                return 201;
-        }
-        char snap[VM_NAME_MAX + 1];
-        const char *slash = strchr(rest, '/');
-        size_t n = slash ? (size_t) (slash - rest) : strlen(rest);
-        if (n == 0 || n > VM_NAME_MAX)
-                return fail(ret, ENOENT, "no such snapshot resource for VM '%s'", name);
-        memcpy(snap, rest, n);
-        snap[n] = '\0';
-        if (slash && strcmp(slash, "/revert") == 0) {
-                if (strcmp(method, "POST") != 0)
-                        return fail(ret, EOPNOTSUPP, "method %s is not allowed on a revert", method);
-                bool stop = false;
-                static const char *const known[] = { "stop", NULL };
-                if ((r = member_bool(b, "stop", &stop, ret)) || (r = refuse_unknown(b, known, "a revert", ret)))
-                        return r;
-                struct run_start_opts o = { .root = c->root, .home = c->home, .name = name };
-                if (store_snapshot_revert(c->home, name, snap, stop, &o, NULL, &err) < 0)
-                        return api_error_reply(&err, ret);
-                *ret = done_reply(name, "reverted_to", snap);
-                return 200;
-        }
-        if (slash)
-                return fail(ret, ENOENT, "no such snapshot resource for VM '%s'", name);
-        if (strcmp(method, "DELETE") != 0)
-                return fail(ret, EOPNOTSUPP, "method %s is not allowed on a snapshot", method);
-        if (store_snapshot_delete(c->home, name, snap, NULL, &err) < 0)
-                return api_error_reply(&err, ret);
-        *ret = done_reply(name, "deleted_snapshot", snap);
-        return 200;
+        if ((r = member_str(q->b, "for", &state, q->ret)) || (r = required("for", state, q->ret)) ||
+            (r = member_uint(q->b, "timeout", 31 * 24 * 3600, &timeout, q->ret)))
+                return r;
+        CALL(200, ops_wait(&q->oc, q->p[0], state, have ? (int) timeout : -1, q->ret, err));
 }
 
-/* POST /v1/vms/{name}/clone {"name": DST, "full": false, "tpm": "fresh"|"copy"} */
-static int post_clone(const struct api_ctx *c, const char *name, json_object *b, json_object **ret) {
-        const char *dst = NULL, *tpm_s = NULL;
+/* ---- storage ---- */
+
+static int get_disks(struct call *q) { CALL(200, ops_disk_list(&q->oc, q->p[0], q->ret, err)); }
+
+static int post_disk(struct call *q) {
+        struct ops_disk_add o = { 0 };
+        json_object *b = q->b, **ret = q->ret;
+        int r;
+        if ((r = member_size(b, "size", &o.size, ret)) || (r = member_str(b, "image", &o.image, ret)) ||
+            (r = member_str(b, "bus", &o.bus, ret)) || (r = member_str(b, "name", &o.disk, ret)) ||
+            (r = member_str(b, "key_file", &o.key_file, ret)) || (r = member_bool(b, "key_prompt", &o.key_prompt, ret)))
+                return r;
+        if (!!o.size == !!o.image)
+                return fail(ret, EINVAL, "give either 'size' or 'image' in the request body");
+        CALL(201, ops_disk_add(&q->oc, q->p[0], &o, q->ret, err));
+}
+
+static int post_disk_resize(struct call *q) {
+        uint64_t size = 0;
+        bool shrink = false;
+        int r;
+        if ((r = member_size(q->b, "size", &size, q->ret)) || (r = member_bool(q->b, "shrink", &shrink, q->ret)))
+                return r;
+        if (!size)
+                return fail(q->ret, EINVAL, "'size' is required in the request body");
+        CALL(200, ops_disk_resize(&q->oc, q->p[0], q->p[1], size, shrink, q->ret, err));
+}
+
+static int delete_disk(struct call *q) {
+        bool keep = false;
+        int r = member_bool(q->b, "keep_file", &keep, q->ret);
+        if (r)
+                return r;
+        CALL(200, ops_disk_remove(&q->oc, q->p[0], q->p[1], keep, q->ret, err));
+}
+
+static int get_snapshots(struct call *q) { CALL(200, ops_snapshot_list(&q->oc, q->p[0], q->ret, err)); }
+
+static int post_snapshot(struct call *q) {
+        const char *snap = NULL;
+        int r;
+        if ((r = member_str(q->b, "name", &snap, q->ret)) || (r = required("name", snap, q->ret)))
+                return r;
+        CALL(201, ops_snapshot_create(&q->oc, q->p[0], snap, q->ret, err));
+}
+
+static int post_revert(struct call *q) {
+        bool stop = false;
+        int r = member_bool(q->b, "stop", &stop, q->ret);
+        if (r)
+                return r;
+        CALL(200, ops_snapshot_revert(&q->oc, q->p[0], q->p[1], stop, q->ret, err));
+}
+
+static int delete_snapshot(struct call *q) { CALL(200, ops_snapshot_delete(&q->oc, q->p[0], q->p[1], q->ret, err)); }
+
+static int post_clone(struct call *q) {
+        const char *dst = NULL, *tpm = NULL;
         bool full = false;
         int r;
-        static const char *const known[] = { "name", "full", "tpm", NULL };
-        if ((r = member_str(b, "name", &dst, ret)) || (r = member_bool(b, "full", &full, ret)) ||
-            (r = member_str(b, "tpm", &tpm_s, ret)) || (r = refuse_unknown(b, known, "a clone", ret)) ||
-            (r = name_valid_or_fail("name", dst, ret)))
+        if ((r = member_str(q->b, "name", &dst, q->ret)) || (r = member_bool(q->b, "full", &full, q->ret)) ||
+            (r = member_str(q->b, "tpm", &tpm, q->ret)) || (r = required("name", dst, q->ret)))
                 return r;
-        enum store_tpm_mode tpm = STORE_TPM_DEFAULT;
-        if (tpm_s && strcmp(tpm_s, "fresh") == 0)
-                tpm = STORE_TPM_FRESH;
-        else if (tpm_s && strcmp(tpm_s, "copy") == 0)
-                tpm = STORE_TPM_COPY;
-        else if (tpm_s)
-                return fail(ret, EINVAL, "invalid 'tpm' '%s'; use fresh or copy", tpm_s);
-        phy_error err = { 0 };
-        if (store_clone(c->home, name, dst, full, tpm, NULL, &err) < 0)
-                return api_error_reply(&err, ret);
-        *ret = done_reply(name, "clone", dst);
-        json_object_object_add(*ret, "full", json_object_new_boolean(full));
-        return 201;
+        CALL(201, ops_clone(&q->oc, q->p[0], dst, full, tpm, q->ret, err));
 }
 
-/* /v1/vms/{name}/disks[/{disk}] */
-static int route_disks(const struct api_ctx *c, const char *method, const char *name, const char *rest,
-                       json_object *b, json_object **ret) {
-        phy_error err = { 0 };
+static int post_migrate(struct call *q) {
+        struct ops_migrate o = { 0 };
+        unsigned timeout = 0;
         int r;
-        if (*rest) {
-                if (strcmp(method, "DELETE") != 0)
-                        return fail(ret, EOPNOTSUPP, "method %s is not allowed on a disk", method);
-                if (strchr(rest, '/'))
-                        return fail(ret, ENOENT, "no such disk resource for VM '%s'", name);
-                bool keep = false;
-                static const char *const known[] = { "keep_file", NULL };
-                if ((r = member_bool(b, "keep_file", &keep, ret)) || (r = refuse_unknown(b, known, "a disk removal", ret)))
-                        return r;
-                if (store_disk_remove(c->home, name, rest, keep, &err) < 0)
-                        return api_error_reply(&err, ret);
-                *ret = done_reply(name, "removed_disk", rest);
-                return 200;
-        }
-        if (strcmp(method, "GET") == 0) {
-                json_object *a = NULL;
-                r = store_disk_list(c->home, name, NULL, &a, &err);
-                return get_list(r, a, &err, "disks", ret);
-        }
-        if (strcmp(method, "POST") != 0)
-                return fail(ret, EOPNOTSUPP, "method %s is not allowed on disks", method);
-        /* As `phyllo disk add`: size or image, bus, name, key_file (absolute paths). */
-        struct store_disk_add o = { 0 };
-        const char *image = NULL, *bus = NULL, *key = NULL;
-        static const char *const known[] = { "size", "image", "bus", "name", "key_file", NULL };
-        if ((r = member_size(b, "size", &o.size, ret)) || (r = member_str(b, "image", &image, ret)) ||
-            (r = member_str(b, "bus", &bus, ret)) || (r = member_str(b, "name", &o.disk, ret)) ||
-            (r = member_str(b, "key_file", &key, ret)) || (r = refuse_unknown(b, known, "a disk", ret)))
+        if ((r = member_str(q->b, "dest_home", &o.dest_home, q->ret)) ||
+            (r = member_str(q->b, "address", &o.address, q->ret)) ||
+            (r = member_size(q->b, "max_bandwidth", &o.max_bandwidth, q->ret)) ||
+            (r = member_uint(q->b, "timeout", 86400, &timeout, q->ret)) ||
+            (r = required("dest_home", o.dest_home, q->ret)))
                 return r;
-        if (!!o.size == !!image)
-                return fail(ret, EINVAL, "give either 'size' or 'image' in the request body");
-        static const struct { const char *n; int v; } buses[] = {
-                { "virtio", VM_BUS_VIRTIO }, { "scsi", VM_BUS_SCSI }, { "sata", VM_BUS_SATA }, { "nvme", VM_BUS_NVME },
-        };
-        if (bus) {
-                o.bus = -1;
-                for (size_t i = 0; i < ELEMENTSOF(buses); i++)
-                        if (strcmp(bus, buses[i].n) == 0)
-                                o.bus = buses[i].v;
-                if (o.bus < 0)
-                        return fail(ret, EINVAL, "invalid 'bus' '%s'; use virtio, scsi, sata or nvme", bus);
-        }
-        _cleanup_free_ char *image_abs = NULL, *key_abs = NULL, *disk = NULL;
-        if ((image && absolute_input("image", image, &image_abs, &err) < 0) ||
-            (key && absolute_input("key file", key, &key_abs, &err) < 0))
-                return api_error_reply(&err, ret);
-        o.image = image_abs;
-        o.key_file = key_abs;
-        bool pending = false;
-        if (store_disk_add(c->home, name, &o, NULL, &disk, &pending, &err) < 0)
-                return api_error_reply(&err, ret);
-        *ret = done_reply(name, "disk", disk ? disk : "");
-        json_object_object_add(*ret, "pending", json_object_new_boolean(pending));
-        return 201;
+        o.timeout_s = timeout;
+        CALL(200, ops_migrate(&q->oc, q->p[0], &o, q->ret, err));
 }
 
-static int method_not_allowed(const char *method, const char *path, json_object **ret) {
-        return fail(ret, EOPNOTSUPP, "method %s is not allowed on '%s'; see docs/openapi.yaml", method, path);
+/* ---- networks, shares ---- */
+
+static int get_forwards(struct call *q) { CALL(200, ops_forward_list(&q->oc, q->p[0], q->ret, err)); }
+
+static int change_forward(struct call *q, bool add) {
+        const char *spec = NULL, *nic = NULL;
+        int r;
+        if ((r = member_str(q->b, "spec", &spec, q->ret)) || (r = member_str(q->b, "nic", &nic, q->ret)) ||
+            (r = required("spec", spec, q->ret)))
+                return r;
+        CALL(add ? 201 : 200, ops_forward_change(&q->oc, q->p[0], nic, spec, add, q->ret, err));
+}
+static int post_forward(struct call *q) { return change_forward(q, true); }
+static int delete_forward(struct call *q) { return change_forward(q, false); }
+
+static int post_nic(struct call *q) {
+        const char *nic = NULL, *model = NULL, *mode = NULL;
+        int r;
+        if ((r = member_str(q->b, "name", &nic, q->ret)) || (r = member_str(q->b, "model", &model, q->ret)) ||
+            (r = member_str(q->b, "mode", &mode, q->ret)) || (r = required("name", nic, q->ret)))
+                return r;
+        CALL(201, ops_nic_change(&q->oc, q->p[0], nic, true, model, mode, q->ret, err));
+}
+
+static int delete_nic(struct call *q) { CALL(200, ops_nic_change(&q->oc, q->p[0], q->p[1], false, NULL, NULL, q->ret, err)); }
+
+static int get_shares(struct call *q) { CALL(200, ops_share_list(&q->oc, q->p[0], q->ret, err)); }
+
+static int post_share(struct call *q) {
+        const char *tag = NULL, *path = NULL, *type = NULL;
+        bool ro = false;
+        int r;
+        if ((r = member_str(q->b, "tag", &tag, q->ret)) || (r = member_str(q->b, "path", &path, q->ret)) ||
+            (r = member_str(q->b, "type", &type, q->ret)) || (r = member_bool(q->b, "readonly", &ro, q->ret)) ||
+            (r = required("tag", tag, q->ret)) || (r = required("path", path, q->ret)))
+                return r;
+        CALL(201, ops_share_change(&q->oc, q->p[0], tag, path, ro, type, q->ret, err));
+}
+
+static int delete_share(struct call *q) {
+        CALL(200, ops_share_change(&q->oc, q->p[0], q->p[1], NULL, false, NULL, q->ret, err));
+}
+
+/* ---- devices ---- */
+
+static int get_devices(struct call *q) { CALL(200, ops_device_list(&q->oc, q->p[0], q->ret, err)); }
+
+static int post_device(struct call *q) {
+        struct ops_device_attach o = { 0 };
+        json_object *b = q->b, **ret = q->ret;
+        int r;
+        if ((r = member_str(b, "address", &o.address, ret)) || (r = member_str(b, "rom", &o.rom, ret)) ||
+            (r = member_bool(b, "with_group", &o.with_group, ret)) || (r = member_bool(b, "force", &o.force, ret)) ||
+            (r = member_bool(b, "single_gpu", &o.single_gpu, ret)) || (r = required("address", o.address, ret)))
+                return r;
+        CALL(201, ops_device_attach(&q->oc, q->p[0], &o, q->ret, err));
+}
+
+static int delete_device(struct call *q) { CALL(200, ops_device_detach(&q->oc, q->p[0], q->p[1], q->ret, err)); }
+
+static int post_mdev_attach(struct call *q) {
+        const char *uuid = NULL;
+        bool display = false;
+        int r;
+        if ((r = member_str(q->b, "uuid", &uuid, q->ret)) || (r = member_bool(q->b, "display", &display, q->ret)) ||
+            (r = required("uuid", uuid, q->ret)))
+                return r;
+        CALL(201, ops_mdev_attach(&q->oc, q->p[0], uuid, display, q->ret, err));
+}
+
+static int post_give_back(struct call *q) { CALL(200, ops_device_give_back(&q->oc, q->p[0], q->ret, err)); }
+
+static int post_usb(struct call *q) {
+        const char *dev = NULL;
+        int r;
+        if ((r = member_str(q->b, "device", &dev, q->ret)) || (r = required("device", dev, q->ret)))
+                return r;
+        CALL(201, ops_usb_change(&q->oc, q->p[0], dev, true, q->ret, err));
+}
+
+static int delete_usb(struct call *q) { CALL(200, ops_usb_change(&q->oc, q->p[0], q->p[1], false, q->ret, err)); }
+
+/* ---- the table ---- */
+
+struct route {
+        const char *method, *pattern;
+        int (*fn)(struct call *q);
+        const char *what;                       /* for "unknown member ... for <what>" */
+        const char *known[8];                   /* the body's members */
+};
+
+#define N(...) { __VA_ARGS__, NULL }
+static const struct route routes[] = {
+        { "GET", "/v1/version", get_version, NULL, { NULL } },
+        { "GET", "/v1/host", get_host, NULL, { NULL } },
+        { "GET", "/v1/host/devices", get_host_devices, NULL, { NULL } },
+        { "GET", "/v1/host/devices/{addr}/mdev-types", get_mdev_types, NULL, { NULL } },
+        { "POST", "/v1/host/devices/{addr}/sriov", post_sriov, "SR-IOV", N("count") },
+        { "POST", "/v1/host/mdevs", post_mdev, "a mediated device", N("parent", "type", "uuid") },
+        { "DELETE", "/v1/host/mdevs/{uuid}", delete_mdev, "a mediated device removal", { NULL } },
+        { "GET", "/v1/profiles", get_profiles, NULL, { NULL } },
+        { "GET", "/v1/vms", get_vms, NULL, { NULL } },
+        { "POST", "/v1/vms", post_vms, "a new VM",
+          N("name", "profile", "cpus", "memory", "disk", "no_disk", "iso") },  /* + below */
+        { "GET", "/v1/vms/{name}", get_vm, NULL, { NULL } },
+        { "PUT", "/v1/vms/{name}", put_vm, "a definition", N("config", "source") },
+        { "DELETE", "/v1/vms/{name}", delete_vm, "a deletion", N("force") },
+        { "GET", "/v1/vms/{name}/status", get_status, NULL, { NULL } },
+        { "POST", "/v1/vms/{name}/start", post_action, "'start'", N("paused") },
+        { "POST", "/v1/vms/{name}/stop", post_action, "'stop'", N("timeout", "force", "mode") },
+        { "POST", "/v1/vms/{name}/kill", post_action, "'kill'", { NULL } },
+        { "POST", "/v1/vms/{name}/pause", post_action, "'pause'", { NULL } },
+        { "POST", "/v1/vms/{name}/resume", post_action, "'resume'", { NULL } },
+        { "POST", "/v1/vms/{name}/restart", post_action, "'restart'", N("timeout") },
+        { "POST", "/v1/vms/{name}/wait", post_wait, "'wait'", N("for", "timeout") },
+        { "GET", "/v1/vms/{name}/logs", get_logs, NULL, { NULL } },
+        { "GET", "/v1/vms/{name}/console", get_console, NULL, { NULL } },
+        { "GET", "/v1/vms/{name}/display", get_display, NULL, { NULL } },
+        { "GET", "/v1/vms/{name}/disks", get_disks, NULL, { NULL } },
+        { "POST", "/v1/vms/{name}/disks", post_disk, "a disk",
+          N("size", "image", "bus", "name", "key_file", "key_prompt") },
+        { "POST", "/v1/vms/{name}/disks/{disk}/resize", post_disk_resize, "a disk resize", N("size", "shrink") },
+        { "DELETE", "/v1/vms/{name}/disks/{disk}", delete_disk, "a disk removal", N("keep_file") },
+        { "GET", "/v1/vms/{name}/snapshots", get_snapshots, NULL, { NULL } },
+        { "POST", "/v1/vms/{name}/snapshots", post_snapshot, "a snapshot", N("name") },
+        { "POST", "/v1/vms/{name}/snapshots/{snap}/revert", post_revert, "a revert", N("stop") },
+        { "DELETE", "/v1/vms/{name}/snapshots/{snap}", delete_snapshot, "a snapshot deletion", { NULL } },
+        { "POST", "/v1/vms/{name}/clone", post_clone, "a clone", N("name", "full", "tpm") },
+        { "POST", "/v1/vms/{name}/migrate", post_migrate, "a migration",
+          N("dest_home", "address", "max_bandwidth", "timeout") },
+        { "GET", "/v1/vms/{name}/forwards", get_forwards, NULL, { NULL } },
+        { "POST", "/v1/vms/{name}/forwards", post_forward, "a forward", N("spec", "nic") },
+        { "DELETE", "/v1/vms/{name}/forwards", delete_forward, "a forward removal", N("spec", "nic") },
+        { "POST", "/v1/vms/{name}/nics", post_nic, "a network card", N("name", "model", "mode") },
+        { "DELETE", "/v1/vms/{name}/nics/{nic}", delete_nic, "a network card removal", { NULL } },
+        { "GET", "/v1/vms/{name}/shares", get_shares, NULL, { NULL } },
+        { "POST", "/v1/vms/{name}/shares", post_share, "a share", N("tag", "path", "readonly", "type") },
+        { "DELETE", "/v1/vms/{name}/shares/{tag}", delete_share, "a share removal", { NULL } },
+        { "GET", "/v1/vms/{name}/devices", get_devices, NULL, { NULL } },
+        { "POST", "/v1/vms/{name}/devices", post_device, "a PCI device",
+          N("address", "rom", "with_group", "force", "single_gpu") },
+        { "DELETE", "/v1/vms/{name}/devices/{addr}", delete_device, "a PCI device removal", { NULL } },
+        { "POST", "/v1/vms/{name}/mdevs", post_mdev_attach, "a mediated device", N("uuid", "display") },
+        { "POST", "/v1/vms/{name}/give-back", post_give_back, "'give-back'", { NULL } },
+        { "POST", "/v1/vms/{name}/usb", post_usb, "a USB device", N("device") },
+        { "DELETE", "/v1/vms/{name}/usb/{device}", delete_usb, "a USB device removal", { NULL } },
+};
+/* POST /v1/vms takes more members than a row holds. */
+static const char *const create_members[] = { "name", "profile", "cpus", "memory", "disk", "no_disk", "iso",
+        "drivers", "display", "gpu", "kernel", "initrd", "append", "uefi", "force", "net", "forwards",
+        "usb_redirect", NULL };
+
+/* Matches path against pattern: 1 when it does (the {…} segments copied to
+ * q->p), 0 when not; a {name} that is no VM name is a 400 (-1, *ret set). */
+static int match(const char *pattern, const char *path, struct call *q) {
+        size_t n = 0;
+        while (*pattern && *path) {
+                if (*pattern != '/' || *path != '/')
+                        return 0;
+                pattern++, path++;
+                const char *pe = strchrnul(pattern, '/'), *se = strchrnul(path, '/');
+                size_t pl = (size_t) (pe - pattern), sl = (size_t) (se - path);
+                if (pattern[0] == '{') {
+                        if (sl == 0 || sl >= sizeof q->p[0] || n >= ELEMENTSOF(q->p))
+                                return 0;
+                        memcpy(q->p[n], path, sl);
+                        q->p[n][sl] = '\0';
+                        n++;
+                } else if (pl != sl || strncmp(pattern, path, pl) != 0)
+                        return 0;
+                pattern = pe;
+                path = se;
+        }
+        return !*pattern && !*path;
 }
 
 int api_handle(const struct api_ctx *c, const char *method, const char *path, const char *body, size_t body_len,
                json_object **ret) {
         *ret = NULL;
-        bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0, put = strcmp(method, "PUT") == 0,
-             del = strcmp(method, "DELETE") == 0;
-        if (strcmp(path, "/v1/version") == 0)
-                return get ? get_version(ret) : method_not_allowed(method, path, ret);
-        if (strcmp(path, "/v1/host") == 0)
-                return get ? get_host(c, ret) : method_not_allowed(method, path, ret);
-        if (strcmp(path, "/v1/host/devices") == 0)
-                return get ? get_host_devices(c, ret) : method_not_allowed(method, path, ret);
-
-        _cleanup_json_ json_object *b = NULL;
-        int r;
-        if (strcmp(path, "/v1/vms") == 0) {
-                if (get)
-                        return get_vms(c, ret);
-                if (!post)
-                        return method_not_allowed(method, path, ret);
-                if ((r = body_object(body, body_len, &b, ret)))
+        struct call q = { .c = c, .path = path, .ret = ret,
+                          .oc = { .root = c->root, .home = c->home, .uid = c->uid, .gid = c->gid,
+                                  .groups = c->groups, .n_groups = c->n_groups } };
+        bool path_known = false;
+        for (size_t i = 0; i < ELEMENTSOF(routes); i++) {
+                const struct route *rt = &routes[i];
+                if (!match(rt->pattern, path, &q))
+                        continue;
+                /* /v1/vms/{name}...: names never hold '/', '..' is none. */
+                phy_error nerr = { 0 };
+                if (strncmp(rt->pattern, "/v1/vms/{name}", 14) == 0 && ops_name_check("VM name", q.p[0], &nerr) < 0)
+                        return api_error_reply(&nerr, ret);
+                path_known = true;
+                if (strcmp(rt->method, method) != 0)
+                        continue;
+                _cleanup_json_ json_object *b = NULL;
+                int r;
+                if (strcmp(method, "GET") == 0)
+                        b = json_object_new_object();
+                else if ((r = body_object(body, body_len, &b, ret)))
                         return r;
-                return post_vms(c, b, ret);
-        }
-        if (strncmp(path, "/v1/vms/", 8) == 0) {
-                /* /v1/vms/{name} or /v1/vms/{name}/{action}: names never hold '/'. */
-                const char *rest = path + 8, *slash = strchr(rest, '/');
-                char name[VM_NAME_MAX + 1];
-                size_t n = slash ? (size_t) (slash - rest) : strlen(rest);
-                if (n == 0 || n > VM_NAME_MAX)
-                        return fail(ret, n ? EINVAL : ENOENT, "no such resource '%s'", path);
-                memcpy(name, rest, n);
-                name[n] = '\0';
-                if (!vm_name_valid(name))
-                        return fail(ret, EINVAL, "'%s' is not a valid VM name; use 1 to 64 of A-Z a-z 0-9 . _ -",
-                                    name);
-                if (slash) {
-                        const char *action = slash + 1;
-                        if (strcmp(action, "status") == 0)
-                                return get ? get_status(c, name, ret) : method_not_allowed(method, path, ret);
-                        bool snaps = strncmp(action, "snapshots", 9) == 0 && (!action[9] || action[9] == '/'),
-                             disks = strncmp(action, "disks", 5) == 0 && (!action[5] || action[5] == '/');
-                        if (snaps || disks || strcmp(action, "clone") == 0) {
-                                if (!get && (r = body_object(body, body_len, &b, ret)))
-                                        return r;
-                                if (snaps)
-                                        return route_snapshots(c, method, name, action[9] ? action + 10 : "", b, ret);
-                                if (disks)
-                                        return route_disks(c, method, name, action[5] ? action + 6 : "", b, ret);
-                                return post ? post_clone(c, name, b, ret) : method_not_allowed(method, path, ret);
-                        }
-                        if (strchr(action, '/'))
-                                return fail(ret, ENOENT, "no such resource '%s'", path);
-                        if (!post)
-                                return method_not_allowed(method, path, ret);
-                        if ((r = body_object(body, body_len, &b, ret)))
-                                return r;
-                        return post_action(c, name, action, b, ret);
+                /* Unknown members are refused, so a misspelt option is never ignored. */
+                const char *const *known = rt->fn == post_vms ? create_members : rt->known;
+                json_object_object_foreach(b, k, v) {
+                        (void) v;
+                        bool good = false;
+                        for (size_t j = 0; known[j] && !good; j++)
+                                good = strcmp(k, known[j]) == 0;
+                        if (!good)
+                                return fail(ret, EINVAL, "unknown member '%s' in the request body for %s", k,
+                                            rt->what ? rt->what : "this request");
                 }
-                if (get)
-                        return get_vm(c, name, ret);
-                if (del) {
-                        if ((r = body_object(body, body_len, &b, ret)))
-                                return r;
-                        return delete_vm(c, name, b, ret);
-                }
-                if (!put)
-                        return method_not_allowed(method, path, ret);
-                if ((r = body_object(body, body_len, &b, ret)))
-                        return r;
-                return put_vm(c, name, b, ret);
+                q.b = b;
+                return rt->fn(&q);
         }
-        return fail(ret, ENOENT, "no such resource '%s'; the API is described in docs/openapi.yaml", path);
+        if (path_known)
+                return fail(ret, EOPNOTSUPP, "method %s is not allowed on '%s'; see docs/openapi.json", method, path);
+        return fail(ret, ENOENT, "no such resource '%s'; the API is described in docs/openapi.json", path);
 }

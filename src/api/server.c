@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,6 +27,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "paths.h"
+#include "ops/ops.h"
 #include "store/store.h"
 #include "vm/vm.h"
 
@@ -40,6 +42,7 @@ struct api_server {
         uid_t self_uid;
         gid_t phyllome_gid;
         uint64_t import_max;
+        int quit_fd;                    /* eventfd: readable once phyllod stops (ends console relays) */
 };
 
 struct import_job;
@@ -49,6 +52,9 @@ struct request {
         size_t len;
         bool too_big;
         struct import_job *imp;         /* POST /v1/vms/import: the body goes here instead */
+        struct api_ctx ctx;             /* the server's, with this peer as the caller */
+        struct sock_peer peer;
+        int console_fd;                 /* the console being upgraded to, or -1 */
 };
 
 /* An import body may be a whole disk image; this bounds it (--import-max). */
@@ -188,7 +194,7 @@ struct export_job {
         pthread_t thread;
         bool joined;
         int rfd, wfd, client_fd;
-        const char *home;
+        struct ops_ctx oc;
         char name[VM_NAME_MAX + 1];
         int r;
         phy_error err;
@@ -196,7 +202,7 @@ struct export_job {
 
 static void *export_thread(void *userdata) {
         struct export_job *j = userdata;
-        j->r = store_export(j->home, j->name, j->wfd, NULL, NULL, NULL, &j->err);
+        j->r = ops_export(&j->oc, j->name, j->wfd, NULL, NULL, &j->err);
         /* EOF for the reader; a reader that left made our writes fail with
          * EPIPE (phyllod ignores SIGPIPE), which ends store_export early. */
         close(j->wfd);
@@ -238,19 +244,25 @@ static void export_free(void *cls) {
         malloc_trim(0);
 }
 
-/* "/v1/vms/{name}/export" with a valid name: true, the name in name. */
-static bool export_path(const char *url, char name[static VM_NAME_MAX + 1]) {
+/* "/v1/vms/{name}<tail>" with a valid name: true, the name in name. */
+static bool vm_path(const char *url, const char *tail, char name[static VM_NAME_MAX + 1]) {
         if (strncmp(url, "/v1/vms/", 8) != 0)
                 return false;
         const char *rest = url + 8, *slash = strchr(rest, '/');
-        if (!slash || strcmp(slash, "/export") != 0 || slash == rest || (size_t) (slash - rest) > VM_NAME_MAX)
+        if (!slash || strcmp(slash, tail) != 0 || slash == rest || (size_t) (slash - rest) > VM_NAME_MAX)
                 return false;
         memcpy(name, rest, (size_t) (slash - rest));
         name[slash - rest] = '\0';
         return vm_name_valid(name);
 }
 
-static enum MHD_Result reply_export(struct api_server *srv, struct MHD_Connection *conn, const char *name, int client_fd) {
+static struct ops_ctx ops_of(const struct api_ctx *c) {
+        return (struct ops_ctx) { .root = c->root, .home = c->home, .uid = c->uid, .gid = c->gid, .groups = c->groups,
+                                  .n_groups = c->n_groups };
+}
+
+static enum MHD_Result reply_export(const struct api_ctx *c, struct MHD_Connection *conn, const char *name,
+                                    int client_fd) {
         struct export_job *j = calloc(1, sizeof *j);
         if (!j)
                 return MHD_NO;
@@ -259,7 +271,7 @@ static enum MHD_Result reply_export(struct api_server *srv, struct MHD_Connectio
                 free(j);
                 return reply_error(conn, errno, "cannot create a pipe for the export of VM '%s': %s", name, strerror(errno));
         }
-        *j = (struct export_job) { .rfd = p[0], .wfd = p[1], .client_fd = client_fd, .home = srv->o.ctx.home };
+        *j = (struct export_job) { .rfd = p[0], .wfd = p[1], .client_fd = client_fd, .oc = ops_of(c) };
         memcpy(j->name, name, strlen(name) + 1);
         int r = pthread_create(&j->thread, NULL, export_thread, j);
         if (r != 0) {
@@ -304,7 +316,7 @@ struct import_job {
         bool joined, write_failed, too_big;
         int rfd, wfd, client_fd;
         uint64_t len;
-        const char *home;
+        struct ops_ctx oc;
         struct store_import_opts opts;
         volatile int cancel;            /* set when the client leaves: the store stops at once */
         char *new_name;
@@ -315,7 +327,7 @@ struct import_job {
 
 static void *import_thread(void *userdata) {
         struct import_job *j = userdata;
-        j->r = store_import(j->home, j->rfd, &j->opts, &j->res, &j->err);
+        j->r = ops_import(&j->oc, j->rfd, &j->opts, &j->res, &j->err);
         /* The uploader's next write fails with EPIPE: the rest is discarded. */
         close(j->rfd);
         j->rfd = -1;
@@ -350,8 +362,8 @@ static bool is_import(const char *method, const char *url) {
 
 /* ?trust=1 keeps a bundle's host paths: a peer who could not name them
  * itself (a group member of a system phyllod) may not. */
-static int import_start(struct api_server *srv, struct MHD_Connection *conn, int client_fd, bool may_trust,
-                        struct import_job **ret, phy_error *err) {
+static int import_start(struct api_server *srv, const struct api_ctx *c, struct MHD_Connection *conn, int client_fd,
+                        bool may_trust, struct import_job **ret, phy_error *err) {
         const char *n = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name");
         const char *t = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "trust");
         bool trust = t && (strcmp(t, "1") == 0 || strcmp(t, "true") == 0);
@@ -375,7 +387,7 @@ static int import_start(struct api_server *srv, struct MHD_Connection *conn, int
         j->client_fd = client_fd;
         /* Non-blocking: import_feed waits in poll() for room or for the client to hang up. */
         (void) fcntl(j->wfd, F_SETFL, O_NONBLOCK);
-        j->home = srv->o.ctx.home;
+        j->oc = ops_of(c);
         /* The cap counts what the bundle unpacks to, not what it sends. */
         j->opts = (struct store_import_opts) { .new_name = j->new_name, .trust = trust, .max_bytes = srv->import_max,
                                                .cancel = &j->cancel };
@@ -438,19 +450,106 @@ static enum MHD_Result reply_import(struct api_server *srv, struct MHD_Connectio
         if (j->r < 0)
                 return reply_error(conn, !j->err.code || j->err.code == EIO ? EINVAL : j->err.code, "%s",
                                    j->err.message);
-        json_object *o = json_object_new_object(), *st = json_object_new_array();
-        json_object_object_add(o, "name", json_object_new_string(j->res.name ? j->res.name : ""));
-        json_object_object_add(o, "trusted", json_object_new_boolean(j->opts.trust));
-        for (size_t i = 0; i < j->res.stripped.n; i++)
-                json_object_array_add(st, json_object_new_string(j->res.stripped.v[i]));
-        json_object_object_add(o, "stripped", st);
-        return reply_json(conn, 201, o);
+        return reply_json(conn, 201, ops_import_json(&j->opts, &j->res));
+}
+
+/* ---- GET /v1/vms/{name}/console with an Upgrade: the serial console as a
+ * raw byte stream both ways, relayed in the connection's own thread ---- */
+
+static bool header_has(struct MHD_Connection *conn, const char *header, const char *word) {
+        const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, header);
+        size_t n = strlen(word);
+        for (const char *p = v; p && *p; p++)
+                if (strncasecmp(p, word, n) == 0 && (p == v || strchr(" ,", p[-1])) && strchr(" ,", p[n] ? p[n] : ' '))
+                        return true;
+        return false;
+}
+
+static bool wants_console(struct MHD_Connection *conn) {
+        return header_has(conn, MHD_HTTP_HEADER_CONNECTION, "upgrade") &&
+               header_has(conn, MHD_HTTP_HEADER_UPGRADE, API_CONSOLE_PROTOCOL);
+}
+
+static bool write_all(int fd, const char *buf, size_t n) {
+        while (n > 0) {
+                ssize_t k = send(fd, buf, n, MSG_NOSIGNAL);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return false;
+                buf += k;
+                n -= (size_t) k;
+        }
+        return true;
+}
+
+/* Both ways until the console ends: the client's end of input is passed on
+ * (shutdown), so the monitor relays what the guest still prints, then
+ * closes; blocking here is allowed in thread-per-connection mode. */
+static void console_relay(int client, int console, int quit, const char *extra, size_t extra_len) {
+        char buf[8192];
+        bool client_open = true;
+        if (extra_len && !write_all(console, extra, extra_len))
+                return;
+        /* quit: phyllod stops; the relay ends so that its thread can be joined. */
+        struct pollfd p[3] = { { .fd = client, .events = POLLIN }, { .fd = console, .events = POLLIN },
+                               { .fd = quit, .events = POLLIN } };
+        for (;;) {
+                int n = poll(p, 3, -1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 || p[2].revents)
+                        return;
+                if (p[1].revents) {
+                        ssize_t k = read(console, buf, sizeof buf);
+                        if (k <= 0 || !write_all(client, buf, (size_t) k))
+                                return;
+                }
+                if (client_open && p[0].revents) {
+                        ssize_t k = read(client, buf, sizeof buf);
+                        if (k <= 0) {
+                                client_open = false;
+                                p[0].fd = -1;
+                                (void) shutdown(console, SHUT_WR);
+                        } else if (!write_all(console, buf, (size_t) k))
+                                return;
+                }
+        }
+}
+
+static void console_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
+                             size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+        struct api_server *srv = cls;
+        struct request *req = con_cls;
+        _cleanup_close_ int console = req->console_fd;
+        req->console_fd = -1;
+        console_relay(sock, console, srv->quit_fd, extra_in, extra_in_size);
+        (void) shutdown(sock, SHUT_RDWR);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+static enum MHD_Result reply_console(struct api_server *srv, struct request *req, struct MHD_Connection *conn,
+                                    const char *name) {
+        struct ops_ctx oc = ops_of(&req->ctx);
+        phy_error e = { 0 };
+        /* Connected before the 101, so a refusal is an ordinary JSON error. */
+        if (ops_console_open(&oc, name, &req->console_fd, &e) < 0)
+                return reply_error(conn, e.code, "%s", e.message);
+        struct MHD_Response *resp = MHD_create_response_for_upgrade(console_upgraded, srv);
+        if (!resp)
+                return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, API_CONSOLE_PROTOCOL);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+        MHD_destroy_response(resp);
+        return ret;
 }
 
 /* ---- the access handler ---- */
 
 static bool has_body(const char *method) {
-        return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
+        return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0 ||
+               strcmp(method, "DELETE") == 0;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -481,6 +580,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                 if (!(req = calloc(1, sizeof *req)))
                         return MHD_NO;
                 *con_cls = req;
+                req->console_fd = -1;
+                /* The verbs act for this peer (a TCP peer holds the token:
+                 * it stands for the daemon's own user). */
+                req->ctx = srv->o.ctx;
+                req->peer = peer;       /* its groups now belong to req (freed in request_done) */
+                peer = (struct sock_peer) { 0 };
+                req->ctx.uid = tcp ? srv->self_uid : req->peer.uid;
+                req->ctx.gid = tcp ? getegid() : req->peer.gid;
+                req->ctx.groups = req->peer.groups;
+                req->ctx.n_groups = tcp ? 0 : req->peer.n_groups;
                 /* A declared size over the cap is refused before the body is read. */
                 const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
                 unsigned long long n;
@@ -492,7 +601,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                         return reply_error(conn, E2BIG, "the request body is larger than %u bytes", API_BODY_MAX);
                 if (import) {
                         phy_error e = { 0 };
-                        if (import_start(srv, conn, fd, !srv->o.system || (!tcp && peer.uid == 0), &req->imp, &e) < 0)
+                        if (import_start(srv, &req->ctx, conn, fd, !srv->o.system || (!tcp && req->peer.uid == 0),
+                                         &req->imp, &e) < 0)
                                 return reply_error(conn, e.code, "%s", e.message);
                 }
                 return MHD_YES;
@@ -529,17 +639,23 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (api_is_events(method, url))
                 return reply_stream(srv, conn, fd);
         char name[VM_NAME_MAX + 1];
-        if (strcmp(method, "GET") == 0 && export_path(url, name))
-                return reply_export(srv, conn, name, fd);
+        if (strcmp(method, "GET") == 0 && vm_path(url, "/export", name))
+                return reply_export(&req->ctx, conn, name, fd);
+        if (strcmp(method, "GET") == 0 && vm_path(url, "/console", name) && wants_console(conn))
+                return reply_console(srv, req, conn, name);
         json_object *o = NULL;
-        int status = api_catalog_is(url) ? api_catalog_handle(&srv->o.ctx, method, url, req->body, req->len, &o)
-                                         : api_handle(&srv->o.ctx, method, url, req->body, req->len, &o);
+        int status = api_catalog_is(url) ? api_catalog_handle(&req->ctx, method, url, req->body, req->len, &o)
+                                         : api_handle(&req->ctx, method, url, req->body, req->len, &o);
         return reply_json(conn, status, o);
 }
 
 static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
         struct request *req = *con_cls;
         if (req) {
+                /* A console the client left before the switch. */
+                if (req->console_fd >= 0)
+                        close(req->console_fd);
+                sock_peer_done(&req->peer);
                 /* A client gone mid-upload: the store sees a short bundle and cleans up. */
                 import_free(req->imp);
                 free(req->body);
@@ -557,10 +673,16 @@ int api_server_start(const struct api_server_opts *o, struct api_server **ret, p
         struct group *g = getgrnam("phyllome");
         s->phyllome_gid = g ? g->gr_gid : (gid_t) -1;
         s->import_max = o->import_max ? o->import_max : API_IMPORT_MAX_DEFAULT;
+        if ((s->quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+                int e = errno;
+                free(s);
+                return phy_error_set(err, e, "cannot create an eventfd: %s", strerror(e));
+        }
         unsigned limit = o->max_connections ? o->max_connections : 256, timeout = o->timeout_s ? o->timeout_s : 30;
         /* Thread per connection: blocking library calls stay in their thread.
          * poll(), not select(): fd numbers are not capped at 1024. */
-        s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
+        s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                                MHD_ALLOW_UPGRADE,
                                 0, NULL, NULL, handle, s,
                                 MHD_OPTION_LISTEN_SOCKET, o->listen_fd,
                                 MHD_OPTION_CONNECTION_LIMIT, limit,
@@ -569,11 +691,13 @@ int api_server_start(const struct api_server_opts *o, struct api_server **ret, p
                                 MHD_OPTION_NOTIFY_COMPLETED, request_done, s,
                                 MHD_OPTION_END);
         if (!s->d) {
+                close(s->quit_fd);
                 free(s);
                 return phy_error_set(err, EIO, "cannot start the HTTP server on the phyllod socket");
         }
         if (o->tcp) {
-                s->tcp = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
+                s->tcp = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                          MHD_USE_POLL | MHD_ALLOW_UPGRADE,
                                           0, NULL, NULL, handle, s,
                                           MHD_OPTION_LISTEN_SOCKET, o->tcp_fd,
                                           MHD_OPTION_CONNECTION_LIMIT, limit,
@@ -583,6 +707,7 @@ int api_server_start(const struct api_server_opts *o, struct api_server **ret, p
                                           MHD_OPTION_END);
                 if (!s->tcp) {
                         MHD_stop_daemon(s->d);
+                        close(s->quit_fd);
                         free(s);
                         return phy_error_set(err, EIO, "cannot start the HTTP server on the TCP listener");
                 }
@@ -594,9 +719,11 @@ int api_server_start(const struct api_server_opts *o, struct api_server **ret, p
 void api_server_stop(struct api_server *s) {
         if (!s)
                 return;
+        (void) eventfd_write(s->quit_fd, 1);    /* consoles end: their threads can be joined */
         if (s->tcp)
                 MHD_stop_daemon(s->tcp);
         MHD_stop_daemon(s->d);
+        close(s->quit_fd);
         free(s);
 }
 

@@ -8,8 +8,11 @@
  * else PHYLLOME_REQUIRE_DAEMON=1 refuses it (the tests' proof that the
  * daemon answered: tests/integration/with-daemon.sh).
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <json-c/json.h>
 
 #include "cli.h"
@@ -29,9 +32,9 @@ static int errno_from_reply(json_object *code) {
         return EIO;
 }
 
-/* 2xx: *ret takes the body; else prints the error sentence of the reply. */
+/* 2xx (or 101, a switch to the console): *ret takes the body; else prints the error sentence of the reply. */
 static int reply(int status, json_object *o, json_object **ret) {
-        if (status >= 200 && status < 300) {
+        if ((status >= 200 && status < 300) || status == 101) {
                 *ret = o;
                 return 0;
         }
@@ -44,6 +47,25 @@ static int reply(int status, json_object *o, json_object **ret) {
                 phy_error_set(&err, EPROTO, "phyllod answered with HTTP status %d and no error message", status);
         json_object_put(o);
         return cli_fail(&err);
+}
+
+/* What phyllod cannot do for us: act on a fixture root (it serves the real
+ * host), or with the tools and limits this process's environment overrides
+ * (phyllod has its own environment).  Then the command works here. */
+static bool direct_only(const struct cli_ctx *ctx) {
+        static const char *const overrides[] = {
+                "PHYLLOME_QEMU_IMG", "PHYLLOME_OVMF_DIR", "PHYLLOME_PASST", "PHYLLOME_VIRTIOFSD",
+                "PHYLLOME_QEMU_USER", "PHYLLOME_CONSOLE_LOG_MAX", "PHYLLOME_LIBEGL",
+                "PHYLLOME_DEVHELPER_SOCKET",
+        };
+        if (ctx->root && strcmp(ctx->root, "/") != 0)
+                return true;
+        for (size_t i = 0; i < ELEMENTSOF(overrides); i++) {
+                const char *v = getenv(overrides[i]);
+                if (v && *v)
+                        return true;
+        }
+        return false;
 }
 
 static bool env_true(const char *name) {
@@ -64,7 +86,7 @@ static int via_daemon(struct cli_ctx *ctx, const char **ret_home, ask_fn ask, vo
                 return 1;
         phy_error err = { 0 };
         _cleanup_free_ char *sock = NULL;
-        if (env_true("PHYLLOME_NO_DAEMON")) {
+        if (env_true("PHYLLOME_NO_DAEMON") || direct_only(ctx)) {
                 *ret_direct = true;
                 return 0;
         }
@@ -113,6 +135,14 @@ static int ask_json(const char *sock, json_object **o, phy_error *err, void *use
         return api_client_request(sock, q->method, q->path, q->text, -1, o, err);
 }
 
+int cli_api_try(struct cli_ctx *ctx, const char *method, const char *path, json_object *body, json_object **ret,
+                bool *ret_direct) {
+        const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : NULL;
+        struct json_req q = { method, path, text };
+        const char *home;
+        return via_daemon(ctx, &home, ask_json, &q, ret, ret_direct);
+}
+
 int cli_api_call(struct cli_ctx *ctx, const char *method, const char *path, json_object *body, json_object **ret) {
         const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : NULL;
         struct json_req q = { method, path, text };
@@ -123,7 +153,97 @@ int cli_api_call(struct cli_ctx *ctx, const char *method, const char *path, json
                 return r;
         /* No daemon: the same route, here. */
         json_object *o = NULL;
-        struct api_ctx c = { .root = ctx->root, .home = home };
+        struct api_ctx c = { .root = ctx->root, .home = home, .uid = geteuid(), .gid = getegid() };
         int status = api_handle(&c, method, path, text, text ? strlen(text) : 0, &o);
         return reply(status, o, ret);
+}
+
+int cli_call(struct cli_ctx *ctx, const char *method, json_object *body, json_object **ret, const char *fmt, ...) {
+        _cleanup_free_ char *path = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vasprintf(&path, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+                json_object_put(body);
+                phy_error err = { 0 };
+                phy_error_set(&err, ENOMEM, "out of memory");
+                return cli_fail(&err);
+        }
+        int r = cli_api_call(ctx, method, path, body, ret);
+        json_object_put(body);
+        return r;
+}
+
+int cli_word_arg(const char *what, const char *word) {
+        phy_error err = { 0 };
+        return ops_name_check(what, word, &err) < 0 ? cli_fail(&err) : 0;
+}
+
+int cli_name_arg(const char *name) {
+        return cli_word_arg("VM name", name);
+}
+
+char *cli_abs_path(const char *path) {
+        if (path[0] == '/')
+                return strdup(path);
+        _cleanup_free_ char *cwd = getcwd(NULL, 0);
+        char *p = NULL;
+        return cwd && asprintf(&p, "%s/%s", cwd, path) >= 0 ? p : NULL;
+}
+
+const char *cli_jstr(json_object *o, const char *key) {
+        json_object *v = NULL;
+        return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : "";
+}
+
+int64_t cli_jint(json_object *o, const char *key) {
+        json_object *v = NULL;
+        return json_object_object_get_ex(o, key, &v) && v ? json_object_get_int64(v) : 0;
+}
+
+bool cli_jbool(json_object *o, const char *key) {
+        json_object *v = NULL;
+        return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
+int cli_ops(struct cli_ctx *ctx, struct ops_ctx *ret) {
+        const char *home;
+        if (cli_home(ctx, &home) < 0)
+                return 1;
+        *ret = ops_ctx_self(ctx->root, home);
+        return 0;
+}
+
+struct console_req {
+        const char *path;
+        int fd;
+};
+
+static int ask_console(const char *sock, json_object **o, phy_error *err, void *userdata) {
+        struct console_req *q = userdata;
+        return api_client_upgrade(sock, q->path, API_CONSOLE_PROTOCOL, &q->fd, o, err);
+}
+
+int cli_console_open(struct cli_ctx *ctx, const char *name, int *ret_fd) {
+        int r = cli_name_arg(name);
+        if (r)
+                return r;
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "/v1/vms/%s/console", name) < 0)
+                return 1;
+        struct console_req q = { path, -1 };
+        const char *home;
+        bool direct;
+        json_object *o = NULL;
+        if ((r = via_daemon(ctx, &home, ask_console, &q, &o, &direct)) != 0)
+                return r;
+        json_object_put(o);
+        if (!direct) {
+                *ret_fd = q.fd;
+                return 0;
+        }
+        phy_error err = { 0 };
+        struct ops_ctx oc = ops_ctx_self(ctx->root, home);
+        return ops_console_open(&oc, name, ret_fd, &err) < 0 ? cli_fail(&err) : 0;
 }

@@ -79,8 +79,9 @@ int cmd_export(struct cli_ctx *ctx, int argc, char **argv) {
                         return rc;
                 }
         }
+        struct ops_ctx oc = ops_ctx_self(ctx->root, home);
         if (direct)
-                r = store_export(home, argv[optind], to_stdout ? 1 : fd, NULL, tty ? progress : NULL, &last, &err);
+                r = ops_export(&oc, argv[optind], to_stdout ? 1 : fd, tty ? progress : NULL, &last, &err);
         if (tty)
                 fputc('\n', stderr);
         if (r >= 0 && !to_stdout && (fsync(fd) < 0 || rename(part, file) < 0))
@@ -140,16 +141,10 @@ int cmd_import(struct cli_ctx *ctx, int argc, char **argv) {
         if (direct) {
                 struct store_import_opts io = { .new_name = new_name, .trust = trust, .progress = tty ? progress : NULL,
                                                 .userdata = &last };
-                r = store_import(home, fd >= 0 ? fd : 0, &io, &res, &err);
-                if (r >= 0) {
-                        json_object *st = json_object_new_array();
-                        o = json_object_new_object();
-                        json_object_object_add(o, "name", json_object_new_string(res.name));
-                        json_object_object_add(o, "trusted", json_object_new_boolean(trust));
-                        for (size_t i = 0; i < res.stripped.n; i++)
-                                json_object_array_add(st, json_object_new_string(res.stripped.v[i]));
-                        json_object_object_add(o, "stripped", st);
-                }
+                struct ops_ctx oc = ops_ctx_self(ctx->root, home);
+                r = ops_import(&oc, fd >= 0 ? fd : 0, &io, &res, &err);
+                if (r >= 0)
+                        o = ops_import_json(&io, &res);
                 store_import_result_done(&res);
         }
         if (tty)

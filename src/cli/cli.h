@@ -5,6 +5,11 @@
 #include <stdbool.h>
 #include <json-c/json.h>
 #include "error.h"
+#include "cleanup.h"
+#include "ops/ops.h"
+
+DEFINE_CLEANUP_FUNC(json_object, json_object_put)
+#define _cleanup_json_ _cleanup_(json_object_putp)
 
 struct cli_ctx {
         const char *root;      /* root prefix for host discovery */
@@ -34,6 +39,31 @@ void cli_print_json(json_object *o);
  * *ret the reply's JSON (owned by the caller), or the exit status after
  * printing the error.  body may be NULL; PHYLLOME_NO_DAEMON=1: never the daemon. */
 int cli_api_call(struct cli_ctx *ctx, const char *method, const char *path, json_object *body, json_object **ret);
+/* Through phyllod only: no daemon (or a direct case, see cli_api_call) is
+ * 0 with *ret_direct, for a command that then calls src/ops itself with what
+ * only works in this process (progress on the terminal). */
+int cli_api_try(struct cli_ctx *ctx, const char *method, const char *path, json_object *body, json_object **ret,
+                bool *ret_direct);
+/* cli_api_call on a path made from fmt; takes body (may be NULL). */
+int cli_call(struct cli_ctx *ctx, const char *method, json_object *body, json_object **ret, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
+/* The VM name of a command line, checked before it goes into a path: 0, or
+ * the exit status after printing why not (the sentence of src/ops). */
+int cli_name_arg(const char *name);
+/* The same for another name that goes into a path ("disk name", ...). */
+int cli_word_arg(const char *what, const char *word);
+/* A path given on the command line, made absolute against our directory
+ * (phyllod has none of ours); NULL when out of memory. */
+char *cli_abs_path(const char *path);
+/* Members of a reply: a string ("" when absent), a number, a flag. */
+const char *cli_jstr(json_object *o, const char *key);
+int64_t cli_jint(json_object *o, const char *key);
+bool cli_jbool(json_object *o, const char *key);
+/* The serial console of VM name: a connection through phyllod (an HTTP
+ * Upgrade) or straight to the monitor.  0 and *ret_fd, or the exit status. */
+int cli_console_open(struct cli_ctx *ctx, const char *name, int *ret_fd);
+/* The same for what only works here (a log follower): the ops context. */
+int cli_ops(struct cli_ctx *ctx, struct ops_ctx *ret);
 /* The streamed routes (export, import) the same way: in_fd sent as the body
  * (-1: none), a 200 reply's body to out_fd (-1: JSON into *ret).  No daemon
  * (and PHYLLOME_REQUIRE_DAEMON unset): 0 with *ret_direct true, the caller
@@ -56,12 +86,13 @@ bool cli_wants_help(int argc, char **argv, const char *usage, const char *summar
 /* create --os OS / --iso FILE (src/cli/catalog.c): the catalog's profile and
  * resources in *plan, the downloaded media in *ret_iso (NULL when iso was
  * given or there is no direct download).  0, or the exit status after
- * printing why not.  apply fills what the user left unset in d. */
+ * printing why not.  apply fills what the user left unset in b, the body of
+ * POST /v1/vms. */
 struct catalog_plan;
-struct vm_def;
+struct json_object;
 int cli_catalog_for_create(struct cli_ctx *ctx, const char *os, const char *iso, bool unverified,
                            struct catalog_plan *plan, char **ret_iso);
-void cli_catalog_apply(const struct catalog_plan *plan, struct vm_def *d, bool disk_given);
+void cli_catalog_apply(const struct catalog_plan *plan, struct json_object *b);
 
 /* Command handlers, one file per group. */
 int cmd_host_check(struct cli_ctx *, int, char **);

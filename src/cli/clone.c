@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "store/store.h"
 
 static const char clone_usage[] = "clone SRC DST [--full] [--tpm fresh|copy]";
 
@@ -13,14 +12,12 @@ int cmd_clone(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = {
                 { "full", no_argument, NULL, 'f' }, { "tpm", required_argument, NULL, 't' }, { 0 } };
         bool full = false;
-        enum store_tpm_mode tpm = STORE_TPM_DEFAULT;
+        const char *tpm = NULL;
         for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
                 if (c == 'f')
                         full = true;
-                else if (c == 't' && strcmp(optarg, "fresh") == 0)
-                        tpm = STORE_TPM_FRESH;
-                else if (c == 't' && strcmp(optarg, "copy") == 0)
-                        tpm = STORE_TPM_COPY;
+                else if (c == 't' && (strcmp(optarg, "fresh") == 0 || strcmp(optarg, "copy") == 0))
+                        tpm = optarg;
                 else if (c == 't')
                         return cli_usage_error(clone_usage, "invalid --tpm '%s'; use fresh or copy", optarg);
                 else
@@ -28,13 +25,19 @@ int cmd_clone(struct cli_ctx *ctx, int argc, char **argv) {
         }
         if (optind + 2 != argc)
                 return cli_usage_error(clone_usage, "expected the source VM and the new VM's name");
-        const char *home;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        phy_error err = { 0 };
-        if (store_clone(home, argv[optind], argv[optind + 1], full, tpm, NULL, &err) < 0)
-                return cli_fail(&err);
-        printf("cloned VM '%s' to '%s' (%s, %s TPM)\n", argv[optind], argv[optind + 1], full ? "full copy" : "linked",
-               tpm == STORE_TPM_COPY ? "copied" : "fresh");
+        const char *src = argv[optind], *dst = argv[optind + 1];
+        int st = cli_name_arg(src);
+        if (st)
+                return st;
+        json_object *b = json_object_new_object(), *o = NULL;
+        json_object_object_add(b, "name", json_object_new_string(dst));
+        json_object_object_add(b, "full", json_object_new_boolean(full));
+        if (tpm)
+                json_object_object_add(b, "tpm", json_object_new_string(tpm));
+        if ((st = cli_call(ctx, "POST", b, &o, "/v1/vms/%s/clone", src)))
+                return st;
+        printf("cloned VM '%s' to '%s' (%s, %s TPM)\n", src, dst, full ? "full copy" : "linked",
+               strcmp(cli_jstr(o, "tpm"), "copy") == 0 ? "copied" : "fresh");
+        json_object_put(o);
         return 0;
 }

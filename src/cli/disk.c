@@ -11,7 +11,6 @@
 #include "cli.h"
 #include "cleanup.h"
 #include "fileio.h"
-#include "store/store.h"
 #include "vm/vm.h"
 
 static const char add_usage[] =
@@ -20,58 +19,46 @@ static const char list_usage[] = "disk list NAME [--json]";
 static const char resize_usage[] = "disk resize NAME DISK SIZE [--shrink]";
 static const char remove_usage[] = "disk remove NAME DISK [--keep-file]";
 
-static int bus_from_name(const char *s) {
-        static const struct { const char *n; int v; } t[] = {
-                { "virtio", VM_BUS_VIRTIO }, { "scsi", VM_BUS_SCSI }, { "sata", VM_BUS_SATA }, { "nvme", VM_BUS_NVME },
-        };
-        for (size_t i = 0; i < ELEMENTSOF(t); i++)
-                if (strcmp(s, t[i].n) == 0)
-                        return t[i].v;
-        return -1;
-}
-
 int cmd_disk_add(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = {
                 { "size", required_argument, NULL, 's' }, { "image", required_argument, NULL, 'i' },
                 { "bus", required_argument, NULL, 'b' },  { "name", required_argument, NULL, 'n' },
                 { "encrypt", no_argument, NULL, 'e' },    { "key-file", required_argument, NULL, 'k' }, { 0 } };
-        struct store_disk_add o = { 0 };
+        _cleanup_json_ json_object *b = json_object_new_object();
+        _cleanup_free_ char *image = NULL, *key = NULL, *tmpkey = NULL;
+        const char *disk = NULL;
         bool encrypt = false;
+        unsigned long long size = 0;
         for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-                unsigned long long v;
                 switch (c) {
                 case 's':
-                        if (parse_size(optarg, &v) < 0 || v == 0)
+                        if (parse_size(optarg, &size) < 0 || size == 0)
                                 return cli_usage_error(add_usage, "invalid size '%s'; use e.g. 64G or 512M", optarg);
-                        o.size = v;
+                        json_object_object_add(b, "size", json_object_new_int64((int64_t) size));
                         break;
-                case 'i': o.image = optarg; break;
-                case 'n': o.disk = optarg; break;
+                case 'i': free(image); image = cli_abs_path(optarg); break;
+                case 'n': disk = optarg; json_object_object_add(b, "name", json_object_new_string(optarg)); break;
                 case 'e': encrypt = true; break;
-                case 'k': o.key_file = optarg; break;
-                case 'b':
-                        if ((o.bus = bus_from_name(optarg)) < 0)
-                                return cli_usage_error(add_usage, "invalid bus '%s'; use virtio, scsi, sata or nvme", optarg);
-                        break;
+                case 'k': free(key); key = cli_abs_path(optarg); break;
+                case 'b': json_object_object_add(b, "bus", json_object_new_string(optarg)); break;
                 default: return cli_usage_error(add_usage, "unknown option for 'disk add'");
                 }
         }
         if (optind + 1 != argc)
                 return cli_usage_error(add_usage, "expected one VM name");
-        if (!!o.size == !!o.image)
+        if (!!size == !!image)
                 return cli_usage_error(add_usage, "give either --size or --image");
-        if (o.key_file && !encrypt)
+        if (key && !encrypt)
                 return cli_usage_error(add_usage, "--key-file goes with --encrypt");
-        const char *home;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
+        const char *home, *name = argv[optind];
+        int st = cli_name_arg(name);
+        if (st || cli_home(ctx, &home) < 0)
+                return st ? st : 1;
         phy_error err = { 0 };
-        _cleanup_free_ char *disk = NULL, *tmpkey = NULL;
-        bool pending = false;
-        if (encrypt && !o.key_file) {
+        if (encrypt && !key) {
                 /* A typed passphrase ([disk] key = prompt): asked again at each start. */
                 char pass[512];
-                int r = cli_new_passphrase(o.disk ? o.disk : "(new)", argv[optind], pass, sizeof pass);
+                int r = cli_new_passphrase(disk ? disk : "(new)", name, pass, sizeof pass);
                 if (r < 0) {
                         phy_error_set(&err, -r, r == -EINVAL ? "the two passphrases differ; nothing was changed"
                                       : r == -ENOTTY ? "--encrypt without --key-file asks for a passphrase on the "
@@ -91,16 +78,21 @@ int cmd_disk_add(struct cli_ctx *ctx, int argc, char **argv) {
                         return cli_fail(&err);
                 }
                 explicit_bzero(pass, sizeof pass);
-                o.key_file = tmpkey;
-                o.key_prompt = true;
-        }
-        int r = store_disk_add(home, argv[optind], &o, NULL, &disk, &pending, &err);
+                json_object_object_add(b, "key_file", json_object_new_string(tmpkey));
+                json_object_object_add(b, "key_prompt", json_object_new_boolean(true));
+        } else if (key)
+                json_object_object_add(b, "key_file", json_object_new_string(key));
+        if (image)
+                json_object_object_add(b, "image", json_object_new_string(image));
+        json_object *o = NULL;
+        st = cli_call(ctx, "POST", json_object_get(b), &o, "/v1/vms/%s/disks", name);
         if (tmpkey)
                 unlink(tmpkey);
-        if (r < 0)
-                return cli_fail(&err);
-        printf("added disk '%s' to VM '%s'%s\n", disk, argv[optind],
-               pending ? " (the running VM sees it after its next start)" : "");
+        if (st)
+                return st;
+        printf("added disk '%s' to VM '%s'%s\n", cli_jstr(o, "disk"), name,
+               cli_jbool(o, "pending") ? " (the running VM sees it after its next start)" : "");
+        json_object_put(o);
         return 0;
 }
 
@@ -114,34 +106,27 @@ int cmd_disk_list(struct cli_ctx *ctx, int argc, char **argv) {
         }
         if (optind + 1 != argc)
                 return cli_usage_error(list_usage, "expected one VM name");
-        const char *home;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        phy_error err = { 0 };
-        json_object *a = NULL;
-        if (store_disk_list(home, argv[optind], NULL, &a, &err) < 0)
-                return cli_fail(&err);
+        json_object *r = NULL, *a = NULL;
+        int st = cli_name_arg(argv[optind]);
+        if (st || (st = cli_call(ctx, "GET", NULL, &r, "/v1/vms/%s/disks", argv[optind])))
+                return st;
+        json_object_object_get_ex(r, "disks", &a);
+        a = json_object_get(a);
+        json_object_put(r);
         if (json) {
                 cli_print_json(a);
                 return 0;
         }
         printf("%-12s %-7s %-6s %8s %8s  %s\n", "DISK", "BUS", "FORMAT", "SIZE", "ON DISK", "PATH");
         for (size_t i = 0; i < json_object_array_length(a); i++) {
-                json_object *o = json_object_array_get_idx(a, i), *v;
+                json_object *o = json_object_array_get_idx(a, i), *back = NULL;
                 char vs[32], as[32];
-                json_object_object_get_ex(o, "virtual-size", &v);
-                format_size((unsigned long long) json_object_get_int64(v), vs, sizeof vs);
-                json_object_object_get_ex(o, "actual-size", &v);
+                format_size((unsigned long long) cli_jint(o, "virtual-size"), vs, sizeof vs);
                 /* Usage is rarely an exact unit: show MiB. */
-                snprintf(as, sizeof as, "%.1fM", (double) json_object_get_int64(v) / (1024.0 * 1024.0));
-                json_object *name, *bus, *fmt, *path, *back;
-                json_object_object_get_ex(o, "name", &name);
-                json_object_object_get_ex(o, "bus", &bus);
-                json_object_object_get_ex(o, "format", &fmt);
-                json_object_object_get_ex(o, "path", &path);
+                snprintf(as, sizeof as, "%.1fM", (double) cli_jint(o, "actual-size") / (1024.0 * 1024.0));
                 json_object_object_get_ex(o, "backing", &back);
-                printf("%-12s %-7s %-6s %8s %8s  %s%s%s\n", json_object_get_string(name), json_object_get_string(bus),
-                       json_object_get_string(fmt), vs, as, json_object_get_string(path), back ? " <- " : "",
+                printf("%-12s %-7s %-6s %8s %8s  %s%s%s\n", cli_jstr(o, "name"), cli_jstr(o, "bus"),
+                       cli_jstr(o, "format"), vs, as, cli_jstr(o, "path"), back ? " <- " : "",
                        back ? json_object_get_string(back) : "");
         }
         json_object_put(a);
@@ -161,20 +146,23 @@ int cmd_disk_resize(struct cli_ctx *ctx, int argc, char **argv) {
         unsigned long long size;
         if (parse_size(argv[optind + 2], &size) < 0 || size == 0)
                 return cli_usage_error(resize_usage, "invalid size '%s'; use e.g. 64G", argv[optind + 2]);
-        const char *home;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        phy_error err = { 0 };
+        const char *name = argv[optind], *disk = argv[optind + 1];
+        int st = cli_name_arg(name);
+        if (st || (st = cli_word_arg("disk name", disk)))
+                return st;
         bool keys = false;
-        int r = cli_keys_unlock(ctx, argv[optind], false, &keys);
-        if (r)
-                return r;
-        r = store_disk_resize(home, argv[optind], argv[optind + 1], size, shrink, NULL, &err);
+        if ((st = cli_keys_unlock(ctx, name, false, &keys)))
+                return st;
+        json_object *b = json_object_new_object(), *o = NULL;
+        json_object_object_add(b, "size", json_object_new_int64((int64_t) size));
+        json_object_object_add(b, "shrink", json_object_new_boolean(shrink));
+        st = cli_call(ctx, "POST", b, &o, "/v1/vms/%s/disks/%s/resize", name, disk);
         if (keys)
-                cli_keys_forget(ctx, argv[optind]);
-        if (r < 0)
-                return cli_fail(&err);
-        printf("disk '%s' of VM '%s' is now %s\n", argv[optind + 1], argv[optind], argv[optind + 2]);
+                cli_keys_forget(ctx, name);
+        if (st)
+                return st;
+        json_object_put(o);
+        printf("disk '%s' of VM '%s' is now %s\n", disk, name, argv[optind + 2]);
         return 0;
 }
 
@@ -188,12 +176,15 @@ int cmd_disk_remove(struct cli_ctx *ctx, int argc, char **argv) {
         }
         if (optind + 2 != argc)
                 return cli_usage_error(remove_usage, "expected a VM name and a disk name");
-        const char *home;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        phy_error err = { 0 };
-        if (store_disk_remove(home, argv[optind], argv[optind + 1], keep, &err) < 0)
-                return cli_fail(&err);
-        printf("removed disk '%s' from VM '%s'\n", argv[optind + 1], argv[optind]);
+        const char *name = argv[optind], *disk = argv[optind + 1];
+        int st = cli_name_arg(name);
+        if (st || (st = cli_word_arg("disk name", disk)))
+                return st;
+        json_object *b = json_object_new_object(), *o = NULL;
+        json_object_object_add(b, "keep_file", json_object_new_boolean(keep));
+        if ((st = cli_call(ctx, "DELETE", b, &o, "/v1/vms/%s/disks/%s", name, disk)))
+                return st;
+        json_object_put(o);
+        printf("removed disk '%s' from VM '%s'\n", disk, name);
         return 0;
 }

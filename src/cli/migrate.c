@@ -8,7 +8,7 @@
 
 #include "cli.h"
 #include "fileio.h"
-#include "store/store.h"
+#include "cleanup.h"
 
 static const char migrate_usage[] =
         "migrate NAME DEST_HOME [--address IPV4] [--max-bandwidth SIZE] [--timeout SECONDS]";
@@ -34,7 +34,7 @@ int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv) {
                                               { "max-bandwidth", required_argument, NULL, 'b' },
                                               { "timeout", required_argument, NULL, 't' },
                                               { 0 } };
-        struct store_migrate_opts o = { .root = ctx->root };
+        struct ops_migrate o = { 0 };
         unsigned long long v;
         for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
                 switch (c) {
@@ -58,22 +58,42 @@ int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv) {
         }
         if (optind + 2 != argc)
                 return cli_usage_error(migrate_usage, "expected a VM name and the destination's Phyllome home");
-        const char *home;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        o.dest_home = argv[optind + 1];
-        bool tty = isatty(2);
-        o.progress = progress;
-        o.userdata = &tty;
-        struct store_migrate_result res;
-        phy_error err = { 0 };
-        int r = store_migrate(home, argv[optind], &o, &res, &err);
-        if (tty)
-                fputc('\n', stderr);
-        if (r < 0)
-                return cli_fail(&err);
-        printf("VM '%s' migrated to '%s': downtime %lld ms, total %lld ms, %llu MiB of memory sent\n", argv[optind],
-               o.dest_home, (long long) res.downtime_ms, (long long) res.total_ms,
-               (unsigned long long) (res.ram_bytes >> 20));
+        const char *name = argv[optind];
+        _cleanup_free_ char *dest = cli_abs_path(argv[optind + 1]), *path = NULL;
+        int st = cli_name_arg(name);
+        if (st || !dest || asprintf(&path, "/v1/vms/%s/migrate", name) < 0)
+                return st ? st : 1;
+        o.dest_home = dest;
+        /* Through phyllod when it answers (no progress lines then); else here,
+         * with the progress on stderr. */
+        _cleanup_json_ json_object *b = json_object_new_object();
+        json_object_object_add(b, "dest_home", json_object_new_string(dest));
+        if (o.address)
+                json_object_object_add(b, "address", json_object_new_string(o.address));
+        if (o.max_bandwidth)
+                json_object_object_add(b, "max_bandwidth", json_object_new_int64((int64_t) o.max_bandwidth));
+        if (o.timeout_s)
+                json_object_object_add(b, "timeout", json_object_new_int64(o.timeout_s));
+        json_object *res = NULL;
+        bool direct = false, tty = isatty(2);
+        if ((st = cli_api_try(ctx, "POST", path, b, &res, &direct)))
+                return st;
+        if (direct) {
+                struct ops_ctx oc;
+                phy_error err = { 0 };
+                if (cli_ops(ctx, &oc))
+                        return 1;
+                o.progress = progress;
+                o.userdata = &tty;
+                int r = ops_migrate(&oc, name, &o, &res, &err);
+                if (tty)
+                        fputc('\n', stderr);
+                if (r < 0)
+                        return cli_fail(&err);
+        }
+        printf("VM '%s' migrated to '%s': downtime %lld ms, total %lld ms, %llu MiB of memory sent\n", name, dest,
+               (long long) cli_jint(res, "downtime_ms"), (long long) cli_jint(res, "total_ms"),
+               (unsigned long long) (cli_jint(res, "ram_bytes") >> 20));
+        json_object_put(res);
         return 0;
 }

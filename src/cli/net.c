@@ -9,48 +9,10 @@
 
 #include "cli.h"
 #include "cleanup.h"
-#include "net/net.h"
-#include "qemu/qmp.h"
-#include "run/run.h"
-#include "vm/vm.h"
 
 static const char forward_usage[] = "net forward add|remove NAME [NIC] SPEC | net forward list NAME [--json]";
 static const char nic_usage[] = "net nic add NAME NIC [--model virtio|e1000e|rtl8139] "
                                 "[--mode none|user|isolated:NAME|bridge:BR] | net nic remove NAME NIC";
-
-/* QMP on a running (or paused) VM; *ret NULL when it does not run. */
-static int open_running(const char *home, const char *name, struct qmp **ret, phy_error *err) {
-        _cleanup_run_state_ struct run_state st = { 0 };
-        _cleanup_free_ char *rd = NULL, *sock = NULL;
-        *ret = NULL;
-        int r = run_state_get(home, name, &st, err);
-        if (r < 0 || (st.state != RUN_RUNNING && st.state != RUN_PAUSED))
-                return r;
-        if ((r = run_dir_path(home, name, &rd, err)) < 0)
-                return r;
-        if (asprintf(&sock, "%s/qmp.sock", rd) < 0)
-                return phy_error_set(err, ENOMEM, "out of memory");
-        if ((r = qmp_open_path(sock, 5000, ret, err)) < 0)
-                return phy_error_prefix(err, "cannot reach QEMU of running VM '%s'", name);
-        return 0;
-}
-
-static int load(struct cli_ctx *ctx, const char *name, struct vm_def *d, const char **ret_home, phy_error *err) {
-        if (cli_home(ctx, ret_home) < 0)
-                return -1;
-        if (vm_load_by_name(*ret_home, name, d, err) < 0) {
-                cli_fail(err);
-                return -1;
-        }
-        return 0;
-}
-
-static int save(const char *home, const struct vm_def *d, phy_error *err) {
-        _cleanup_free_ char *conf = vm_conf_path(home, d->name);
-        if (!conf)
-                return phy_error_set(err, ENOMEM, "out of memory");
-        return vm_def_save(d, conf, err);
-}
 
 static int forward_list(struct cli_ctx *ctx, int argc, char **argv) {
         bool json = false;
@@ -65,37 +27,19 @@ static int forward_list(struct cli_ctx *ctx, int argc, char **argv) {
         }
         if (!name)
                 return cli_usage_error(forward_usage, "expected a VM name");
-        const char *home;
-        phy_error err = { 0 };
-        _cleanup_vm_def_ struct vm_def d = { 0 };
-        if (load(ctx, name, &d, &home, &err) < 0)
-                return 1;
-        if (json) {
-                json_object *a = json_object_new_array();
-                for (size_t i = 0; i < d.n_nics; i++)
-                        for (size_t k = 0; k < d.nics[i].forwards.n; k++) {
-                                struct net_forward f;
-                                if (net_forward_parse(d.nics[i].forwards.v[k], &f) < 0)
-                                        continue;
-                                json_object *o = json_object_new_object();
-                                json_object_object_add(o, "nic", json_object_new_string(d.nics[i].name));
-                                json_object_object_add(o, "spec", json_object_new_string(d.nics[i].forwards.v[k]));
-                                json_object_object_add(o, "protocol", json_object_new_string(f.proto));
-                                json_object_object_add(o, "address", json_object_new_string(net_forward_addr(&f)));
-                                json_object_object_add(o, "host_port", json_object_new_int((int) f.host_port));
-                                json_object_object_add(o, "guest_port", json_object_new_int((int) f.guest_port));
-                                json_object_array_add(a, o);
-                        }
-                cli_print_json(a);
-                return 0;
+        json_object *r = NULL, *a = NULL;
+        int st = cli_name_arg(name);
+        if (st || (st = cli_call(ctx, "GET", NULL, &r, "/v1/vms/%s/forwards", name)))
+                return st;
+        json_object_object_get_ex(r, "forwards", &a);
+        if (json)
+                cli_print_json(json_object_get(a));
+        for (size_t i = 0; !json && i < json_object_array_length(a); i++) {
+                json_object *f = json_object_array_get_idx(a, i);
+                printf("%-8s %s %s:%d -> guest port %d\n", cli_jstr(f, "nic"), cli_jstr(f, "protocol"),
+                       cli_jstr(f, "address"), (int) cli_jint(f, "host_port"), (int) cli_jint(f, "guest_port"));
         }
-        for (size_t i = 0; i < d.n_nics; i++)
-                for (size_t k = 0; k < d.nics[i].forwards.n; k++) {
-                        struct net_forward f;
-                        if (net_forward_parse(d.nics[i].forwards.v[k], &f) == 0)
-                                printf("%-8s %s %s:%u -> guest port %u\n", d.nics[i].name, f.proto,
-                                       net_forward_addr(&f), f.host_port, f.guest_port);
-                }
+        json_object_put(r);
         return 0;
 }
 
@@ -104,31 +48,21 @@ static int forward_change(struct cli_ctx *ctx, int argc, char **argv, bool add) 
         if (argc != 4 && argc != 5)
                 return cli_usage_error(forward_usage, "expected a VM name, an optional network and a forward");
         const char *name = argv[2], *nic = argc == 5 ? argv[3] : NULL, *spec = argv[argc - 1];
-        const char *home;
-        phy_error err = { 0 };
-        _cleanup_vm_def_ struct vm_def d = { 0 };
-        if (load(ctx, name, &d, &home, &err) < 0)
-                return 1;
-        int r = add ? net_def_forward_add(&d, nic, spec, &err) : net_def_forward_remove(&d, nic, spec, &err);
-        if (r < 0 || (add && net_forward_check_free(spec, &err) < 0))
-                return cli_fail(&err);
-        const char *nic_name = net_def_nic(&d, nic)->name;
-        _cleanup_qmp_ struct qmp *q = NULL;
-        if (open_running(home, name, &q, &err) < 0)
-                return cli_fail(&err);
-        const char *live = "";
-        if (q) {
-                r = net_hotfwd(q, nic_name, spec, add, &err);
-                if (r == -EOPNOTSUPP)   /* passt holds the forwards: its own command line */
-                        live = "; the running VM's backend cannot change forwards live: it applies at the next start";
-                else if (r < 0)
-                        return cli_fail(&err);
-                else
-                        live = " (applied to the running VM)";
-        }
-        if (save(home, &d, &err) < 0)
-                return cli_fail(&err);
-        printf("%s forward %s on network '%s' of VM '%s'%s\n", add ? "added" : "removed", spec, nic_name, name, live);
+        int st = cli_name_arg(name);
+        if (st)
+                return st;
+        json_object *b = json_object_new_object(), *o = NULL;
+        json_object_object_add(b, "spec", json_object_new_string(spec));
+        if (nic)
+                json_object_object_add(b, "nic", json_object_new_string(nic));
+        if ((st = cli_call(ctx, add ? "POST" : "DELETE", b, &o, "/v1/vms/%s/forwards", name)))
+                return st;
+        const char *live = cli_jstr(o, "live");
+        printf("%s forward %s on network '%s' of VM '%s'%s\n", add ? "added" : "removed", spec, cli_jstr(o, "nic"),
+               name, strcmp(live, "applied") == 0 ? " (applied to the running VM)"
+                     : strcmp(live, "next-start") == 0 ? "; the running VM's backend cannot change forwards live: "
+                                                         "it applies at the next start" : "");
+        json_object_put(o);
         return 0;
 }
 
@@ -151,57 +85,37 @@ int cmd_net_nic(struct cli_ctx *ctx, int argc, char **argv) {
         if (!add && strcmp(argv[1], "remove") != 0)
                 return cli_usage_error(nic_usage, "unknown 'net nic' command '%s'", argv[1]);
         const char *name = argv[2], *nic = argv[3];
-        enum vm_nic_model model = VM_NIC_UNSET;
-        const char *mode = NULL;
+        json_object *b = json_object_new_object(), *o = NULL;
+        json_object_object_add(b, "name", json_object_new_string(nic));
         for (int i = 4; i < argc; i++) {
-                if (add && strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
-                        const char *m = argv[++i];
-                        model = strcmp(m, "virtio") == 0 ? VM_NIC_VIRTIO : strcmp(m, "e1000e") == 0 ? VM_NIC_E1000E :
-                                strcmp(m, "rtl8139") == 0 ? VM_NIC_RTL8139 : VM_NIC_UNSET;
-                        if (model == VM_NIC_UNSET)
-                                return cli_usage_error(nic_usage, "unknown model '%s'", m);
-                } else if (add && strcmp(argv[i], "--mode") == 0 && i + 1 < argc)
-                        mode = argv[++i];
-                else
+                if (add && (strcmp(argv[i], "--model") == 0 || strcmp(argv[i], "--mode") == 0) && i + 1 < argc) {
+                        json_object_object_add(b, argv[i] + 2, json_object_new_string(argv[i + 1]));
+                        i++;
+                } else {
+                        json_object_put(b);
                         return cli_usage_error(nic_usage, "unexpected argument '%s'", argv[i]);
+                }
         }
-        const char *home;
-        phy_error err = { 0 };
-        _cleanup_vm_def_ struct vm_def d = { 0 };
-        if (load(ctx, name, &d, &home, &err) < 0)
-                return 1;
-        /* The NIC as it was, for the unplug (its forwards, ids). */
-        struct vm_nic *old = add ? NULL : net_def_nic(&d, nic);
-        if (!add && !old) {
-                phy_error_set(&err, ENOENT, "VM '%s' has no network named '%s'", name, nic);
-                return cli_fail(&err);
+        int st = cli_name_arg(name);
+        if (!st && !add)
+                st = cli_word_arg("network name", nic);
+        if (st) {
+                json_object_put(b);
+                return st;
         }
-        if (add && net_def_nic_add(&d, nic, model, &err) < 0)
-                return cli_fail(&err);
-        if (add && mode && vm_nic_mode_parse(mode, net_def_nic(&d, nic), &err) < 0)
-                return cli_usage_error(nic_usage, "%s", err.message);
-        _cleanup_qmp_ struct qmp *q = NULL;
-        if (open_running(home, name, &q, &err) < 0)
-                return cli_fail(&err);
-        /* Hot-plug brings user networking only: an isolated or bridged NIC
-         * needs its hub or tap set up by the monitor at start. */
-        const struct vm_nic *nn = add ? net_def_nic(&d, nic) : NULL;
-        if (q && nn && nn->mode != VM_NET_USER) {
-                phy_error_set(&err, EBUSY, "VM '%s' is running and a %s network cannot be hot-plugged (only user "
-                              "networking can); stop the VM and add it again, or use --mode user",
-                              name, vm_net_mode_name(nn->mode));
-                return cli_fail(&err);
+        if (add)
+                st = cli_call(ctx, "POST", b, &o, "/v1/vms/%s/nics", name);
+        else {
+                json_object_put(b);
+                st = cli_call(ctx, "DELETE", NULL, &o, "/v1/vms/%s/nics/%s", name, nic);
         }
-        if (q && net_nic_hotplug(q, add ? net_def_nic(&d, nic) : old, add, 15000, &err) < 0)
-                return cli_fail(&err);
-        char mac[18];
-        snprintf(mac, sizeof mac, "%s", net_def_nic(&d, nic)->mac);
-        if (!add && net_def_nic_remove(&d, nic, &err) < 0)
-                return cli_fail(&err);
-        if (save(home, &d, &err) < 0)
-                return cli_fail(&err);
-        printf("%s network '%s' (%s) %s VM '%s'%s\n", add ? "added" : "removed", nic, mac, add ? "to" : "from", name,
-               q ? (add ? " (hot-plugged into the running VM, user networking through slirp)" :
-                          " (unplugged from the running VM)") : "");
+        if (st)
+                return st;
+        bool hot = cli_jbool(o, "hotplugged");
+        printf("%s network '%s' (%s) %s VM '%s'%s\n", add ? "added" : "removed", nic, cli_jstr(o, "mac"),
+               add ? "to" : "from", name,
+               hot ? (add ? " (hot-plugged into the running VM, user networking through slirp)"
+                          : " (unplugged from the running VM)") : "");
+        json_object_put(o);
         return 0;
 }

@@ -8,9 +8,6 @@
 
 #include "cli.h"
 #include "cleanup.h"
-#include "run/run.h"
-#include "store/store.h"
-#include "vm/vm.h"
 
 /* One line from /dev/tty without echo; -ENOTTY when there is no terminal. */
 static int read_secret(const char *prompt, char *buf, size_t len) {
@@ -79,31 +76,22 @@ int cli_new_passphrase(const char *disk, const char *vm, char *buf, size_t len) 
 }
 
 int cli_keys_unlock(struct cli_ctx *ctx, const char *name, bool even_running, bool *ret_any) {
-        *ret_any = false;
-        const char *home;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        /* A running VM's QEMU has its disks open: nothing to type. */
-        if (!even_running && vm_name_valid(name) && run_is_active(home, name))
-                return 0;
-        _cleanup_vm_def_ struct vm_def d = { 0 };
+        struct ops_ctx oc;
         phy_error err = { 0 };
-        /* No such VM, a bad name: the command itself says so. */
-        if (!vm_name_valid(name) || vm_load_by_name(home, name, &d, &err) < 0)
-                return 0;
-        int r = store_keys_unlock(home, &d, cli_ask_passphrase, (void *) name, &err);
-        if (r < 0) {
-                store_keys_forget(home, &d);
+        *ret_any = false;
+        if (cli_ops(ctx, &oc))
+                return 1;
+        /* The passphrases are typed here, on our terminal (src/ops/store.c
+         * decides which disks need one and keeps them for the command). */
+        int r = ops_keys_unlock(&oc, name, even_running, cli_ask_passphrase, (void *) name, &err);
+        if (r < 0)
                 return cli_fail(&err);
-        }
         *ret_any = r > 0;
         return 0;
 }
 
 void cli_keys_forget(struct cli_ctx *ctx, const char *name) {
-        const char *home;
-        _cleanup_vm_def_ struct vm_def d = { 0 };
-        phy_error err = { 0 };
-        if (cli_home(ctx, &home) >= 0 && vm_name_valid(name) && vm_load_by_name(home, name, &d, &err) >= 0)
-                store_keys_forget(home, &d);
+        struct ops_ctx oc;
+        if (cli_ops(ctx, &oc) == 0)
+                ops_keys_forget(&oc, name);
 }

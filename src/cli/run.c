@@ -18,7 +18,6 @@
 #include "cleanup.h"
 #include "exec.h"
 #include "fileio.h"
-#include "net/net.h"
 #include "run/run.h"
 #include "vm/vm.h"
 
@@ -67,11 +66,13 @@ static int parse_seconds(const char *s, const char *usage, unsigned *ret) {
 
 /* --- console --- */
 
-static int console_attach(struct cli_ctx *ctx, const char *home, const char *name) {
-        phy_error err = { 0 };
+/* Through phyllod (an HTTP Upgrade to the raw console) or to the monitor
+ * directly (cli_console_open): the same bytes either way. */
+static int console_attach(struct cli_ctx *ctx, const char *name) {
         _cleanup_close_ int fd = -1;
-        if (run_console_connect(home, name, &fd, &err) < 0)
-                return cli_fail(&err);
+        int st = cli_console_open(ctx, name, &fd);
+        if (st)
+                return st;
         bool tty = isatty(STDIN_FILENO);
         struct termios saved;
         if (tty && tcgetattr(STDIN_FILENO, &saved) == 0) {
@@ -130,18 +131,15 @@ done:
                 (void) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
                 fprintf(stderr, "\n%s from VM '%s' console\n", detached ? "Detached" : "Disconnected", name);
         }
-        (void) ctx;
         return 0;
 }
 
 int cmd_console(struct cli_ctx *ctx, int argc, char **argv) {
-        const char *name, *home;
+        const char *name;
         int r = name_only(argc, argv, console_usage, &name);
         if (r)
                 return r;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        return console_attach(ctx, home, name);
+        return console_attach(ctx, name);
 }
 
 /* --- start / stop / kill / restart / pause / resume --- */
@@ -150,21 +148,14 @@ int cmd_console(struct cli_ctx *ctx, int argc, char **argv) {
  * takes body.  0 and *ret the reply, or the exit status. */
 static int vm_action(struct cli_ctx *ctx, const char *name, const char *action, json_object *body,
                      json_object **ret) {
-        char path[128];
-        snprintf(path, sizeof path, "/v1/vms/%s/%s", name, action);
-        int r = cli_api_call(ctx, "POST", path, body, ret);
-        json_object_put(body);
-        return r;
+        return cli_call(ctx, "POST", body, ret, "/v1/vms/%s/%s", name, action);
 }
 
 static json_object *body_new(void) {
         return json_object_new_object();
 }
 
-static bool jbool_of(json_object *o, const char *key) {
-        json_object *v = NULL;
-        return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
-}
+#define jbool_of cli_jbool
 
 static void print_warnings(json_object *o) {
         json_object *w = NULL;
@@ -211,15 +202,13 @@ int cmd_start(struct cli_ctx *ctx, int argc, char **argv) {
                 default: return cli_usage_error(start_usage, "unknown option");
                 }
         }
-        const char *name, *home;
+        const char *name;
         int r = take_name(argc, argv, start_usage, &name);
         if (r)
                 return r;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
         r = do_start(ctx, name, paused);
         if (r == 0 && console)
-                r = console_attach(ctx, home, name);
+                r = console_attach(ctx, name);
         return r;
 }
 
@@ -432,10 +421,8 @@ int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
         const char *name;
         if ((r = take_name(argc, argv, status_usage, &name)))
                 return r;
-        char path[128];
-        snprintf(path, sizeof path, "/v1/vms/%s/status", name);
         json_object *o = NULL;
-        if ((r = cli_api_call(ctx, "GET", path, NULL, &o)))
+        if ((r = cli_call(ctx, "GET", NULL, &o, "/v1/vms/%s/status", name)))
                 return r;
         if (json) {
                 cli_print_json(o);
@@ -468,22 +455,19 @@ int cmd_wait(struct cli_ctx *ctx, int argc, char **argv) {
                 default: return cli_usage_error(wait_usage, "unknown option");
                 }
         }
-        enum run_state_kind want;
         if (!want_s)
                 return cli_usage_error(wait_usage, "--for is required");
-        if (run_state_from_name(want_s, &want) < 0 ||
-            (want != RUN_STOPPED && want != RUN_RUNNING && want != RUN_PAUSED))
-                return cli_usage_error(wait_usage, "--for takes stopped, running or paused, not '%s'", want_s);
-        const char *name, *home;
+        const char *name;
         if ((r = take_name(argc, argv, wait_usage, &name)))
                 return r;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        phy_error err = { 0 };
-        _cleanup_run_state_ struct run_state st = { 0 };
-        if (run_wait(home, name, want, have_timeout ? (int) timeout * 1000 : -1, &st, &err) < 0)
-                return cli_fail(&err);
-        printf("%s: %s\n", name, run_state_name(st.state));
+        json_object *b = json_object_new_object(), *o = NULL;
+        json_object_object_add(b, "for", json_object_new_string(want_s));
+        if (have_timeout)
+                json_object_object_add(b, "timeout", json_object_new_int64(timeout));
+        if ((r = cli_call(ctx, "POST", b, &o, "/v1/vms/%s/wait", name)))
+                return r;
+        printf("%s: %s\n", name, cli_jstr(o, "state"));
+        json_object_put(o);
         return 0;
 }
 
@@ -496,9 +480,9 @@ struct logfile {
         ino_t ino;
 };
 
-/* Prints the file from lf->off, each line marked with its tag; only whole
- * lines unless `partial` (the end of a non-following dump). */
-static bool log_print(struct logfile *lf, bool partial) {
+/* A follower prints the files from lf->off, whole lines only, each marked
+ * with its tag (a dump comes whole from GET /v1/vms/NAME/logs). */
+static bool log_print(struct logfile *lf) {
         _cleanup_close_ int fd = open(lf->path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return true;
@@ -518,10 +502,7 @@ static bool log_print(struct logfile *lf, bool partial) {
                 return true;
         fd = -1;
         ssize_t n;
-        while ((n = getline(&line, &cap, f)) > 0) {
-                bool whole = line[n - 1] == '\n';
-                if (!whole && !partial)
-                        break;
+        while ((n = getline(&line, &cap, f)) > 0 && line[n - 1] == '\n') {
                 lf->off += n;
                 while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
                         line[--n] = '\0';
@@ -531,37 +512,19 @@ static bool log_print(struct logfile *lf, bool partial) {
         return fflush(stdout) == 0;
 }
 
-int cmd_logs(struct cli_ctx *ctx, int argc, char **argv) {
-        static const struct option opts[] = { { "follow", no_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
-        bool follow = false;
-        int c, r;
-        while ((c = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
-                if (c != 'f')
-                        return cli_usage_error(logs_usage, "unknown option");
-                follow = true;
-        }
-        const char *name, *home;
-        if ((r = take_name(argc, argv, logs_usage, &name)))
-                return r;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
+/* --follow reads the VM's log files here, as they grow (inotify). */
+static int logs_follow(struct cli_ctx *ctx, const char *name) {
+        struct ops_ctx oc;
         phy_error err = { 0 };
         _cleanup_free_ char *dir = NULL;
-        if (run_dir_path(home, name, &dir, &err) < 0)
-                return cli_fail(&err);
-        _cleanup_vm_def_ struct vm_def def = { 0 };
-        if (vm_load_by_name(home, name, &def, &err) < 0)
-                return cli_fail(&err);
-        struct logfile old = { .tag = "console" };
-        struct logfile logs[2] = { { .tag = "console" }, { .tag = "qemu" } };
-        if (asprintf(&old.path, "%s/console.log.1", dir) < 0 || asprintf(&logs[0].path, "%s/console.log", dir) < 0 ||
-            asprintf(&logs[1].path, "%s/qemu.log", dir) < 0)
+        char *paths[3] = { 0 };
+        if (cli_ops(ctx, &oc))
                 return 1;
-        _cleanup_free_ char *p0 = old.path, *p1 = logs[0].path, *p2 = logs[1].path;
-        if (!follow) {
-                bool ok = log_print(&old, true) && log_print(&logs[0], true) && log_print(&logs[1], true);
-                return ok ? 0 : 1;
-        }
+        if (ops_log_paths(&oc, name, &dir, paths, &err) < 0)
+                return cli_fail(&err);
+        free(paths[0]);
+        _cleanup_free_ char *p1 = paths[1], *p2 = paths[2];
+        struct logfile logs[2] = { { .tag = "console", .path = p1 }, { .tag = "qemu", .path = p2 } };
         if (mkdir_p(dir, 0700) < 0)
                 return 1;
         _cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
@@ -569,7 +532,7 @@ int cmd_logs(struct cli_ctx *ctx, int argc, char **argv) {
                 phy_error_set(&err, errno, "cannot watch '%s': %s", dir, strerror(errno));
                 return cli_fail(&err);
         }
-        if (!log_print(&logs[0], false) || !log_print(&logs[1], false))
+        if (!log_print(&logs[0]) || !log_print(&logs[1]))
                 return 0;
         /* Until interrupted, or until the reader of our output goes away
          * (POLLERR on a pipe: `phyllo logs -f | grep -m1` ends with grep). */
@@ -583,37 +546,54 @@ int cmd_logs(struct cli_ctx *ctx, int argc, char **argv) {
                 char buf[4096];
                 while (read(ino, buf, sizeof buf) > 0)
                         ;
-                if (!log_print(&logs[0], false) || !log_print(&logs[1], false))
+                if (!log_print(&logs[0]) || !log_print(&logs[1]))
                         return 0;
         }
+}
+
+int cmd_logs(struct cli_ctx *ctx, int argc, char **argv) {
+        static const struct option opts[] = { { "follow", no_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
+        bool follow = false;
+        int c, r;
+        while ((c = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
+                if (c != 'f')
+                        return cli_usage_error(logs_usage, "unknown option");
+                follow = true;
+        }
+        const char *name;
+        if ((r = take_name(argc, argv, logs_usage, &name)))
+                return r;
+        if (follow)
+                return logs_follow(ctx, name);
+        json_object *o = NULL, *lines = NULL;
+        if ((r = cli_call(ctx, "GET", NULL, &o, "/v1/vms/%s/logs", name)))
+                return r;
+        json_object_object_get_ex(o, "logs", &lines);
+        bool good = true;
+        for (size_t i = 0; good && i < json_object_array_length(lines); i++) {
+                json_object *l = json_object_array_get_idx(lines, i);
+                good = printf("[%s] %s\n", cli_jstr(l, "source"), cli_jstr(l, "line")) >= 0;
+        }
+        json_object_put(o);
+        return good && fflush(stdout) == 0 ? 0 : 1;
 }
 
 /* --- view --- */
 
 
 int cmd_view(struct cli_ctx *ctx, int argc, char **argv) {
-        const char *name, *home;
+        const char *name;
         int r = name_only(argc, argv, view_usage, &name);
         if (r)
                 return r;
-        if (cli_home(ctx, &home) < 0)
+        /* The SPICE socket phyllod (or the library here) says we may open. */
+        json_object *o = NULL;
+        if ((r = cli_call(ctx, "GET", NULL, &o, "/v1/vms/%s/display", name)))
+                return r;
+        _cleanup_free_ char *uri = strdup(cli_jstr(o, "uri"));
+        json_object_put(o);
+        if (!uri)
                 return 1;
-        phy_error err = { 0 };
-        _cleanup_run_state_ struct run_state st = { 0 };
-        _cleanup_free_ char *dir = NULL, *sock = NULL, *uri = NULL;
-        if (run_state_get(home, name, &st, &err) < 0 || run_dir_path(home, name, &dir, &err) < 0)
-                return cli_fail(&err);
-        if (!run_state_active(st.state)) {
-                fprintf(stderr, "phyllo: VM '%s' is not running; start it with 'phyllo start %s'\n", name, name);
-                return 1;
-        }
-        if (asprintf(&sock, "%s/spice.sock", dir) < 0 || asprintf(&uri, "spice+unix://%s", sock) < 0)
-                return 1;
-        if (access(sock, F_OK) < 0) {
-                fprintf(stderr, "phyllo: VM '%s' has no SPICE display (no '%s'); set 'display = spice' in its "
-                        "definition with 'phyllo edit %s'\n", name, sock, name);
-                return 1;
-        }
         _cleanup_free_ char *viewer = exec_find_in_path("remote-viewer");
         if (!viewer) {
                 fprintf(stderr, "phyllo: remote-viewer is not installed; install virt-viewer "

@@ -7,34 +7,38 @@
 
 #include "cli.h"
 #include "cleanup.h"
-#include "net/net.h"
-#include "run/run.h"
-#include "vm/vm.h"
 
 static const char add_usage[] = "share add NAME HOSTDIR TAG [--readonly] [--type virtiofs|9p]";
 static const char remove_usage[] = "share remove NAME TAG";
 static const char list_usage[] = "share list NAME [--json]";
 
 static int change(struct cli_ctx *ctx, const char *name, const char *tag, const char *dir, bool readonly,
-                  enum vm_share_type type) {
-        const char *home;
-        phy_error err = { 0 };
-        _cleanup_vm_def_ struct vm_def d = { 0 };
-        _cleanup_free_ char *conf = NULL;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        if (vm_load_by_name(home, name, &d, &err) < 0)
-                return cli_fail(&err);
-        int r = dir ? net_def_share_add(&d, tag, dir, readonly, type, home, &err) : net_def_share_remove(&d, tag, &err);
-        if (r < 0)
-                return cli_fail(&err);
-        if (!(conf = vm_conf_path(home, name)) || vm_def_save(&d, conf, &err) < 0)
-                return cli_fail(&err);
+                  const char *type) {
+        int st = cli_name_arg(name);
+        if (st || (!dir && (st = cli_word_arg("share tag", tag))))
+                return st;
+        json_object *o = NULL;
+        if (dir) {
+                _cleanup_free_ char *abs = cli_abs_path(dir);
+                if (!abs)
+                        return 1;
+                json_object *b = json_object_new_object();
+                json_object_object_add(b, "tag", json_object_new_string(tag));
+                json_object_object_add(b, "path", json_object_new_string(abs));
+                json_object_object_add(b, "readonly", json_object_new_boolean(readonly));
+                if (type)
+                        json_object_object_add(b, "type", json_object_new_string(type));
+                st = cli_call(ctx, "POST", b, &o, "/v1/vms/%s/shares", name);
+        } else
+                st = cli_call(ctx, "DELETE", NULL, &o, "/v1/vms/%s/shares/%s", name, tag);
+        if (st)
+                return st;
         printf("%s share '%s' %s VM '%s'", dir ? "added" : "removed", tag, dir ? "to" : "from", name);
         /* virtiofsd and -virtfs are set up before QEMU starts; no simple hot-add. */
-        if (run_is_active(home, name))
+        if (cli_jbool(o, "running"))
                 printf("; VM '%s' is running: this applies at its next start", name);
         putchar('\n');
+        json_object_put(o);
         return 0;
 }
 
@@ -46,15 +50,13 @@ int cmd_share_add(struct cli_ctx *ctx, int argc, char **argv) {
                 { NULL, 0, NULL, 0 },
         };
         bool ro = false;
-        enum vm_share_type type = VM_SHARE_UNSET;
+        const char *type = NULL;
         int c;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 if (c == OPT_RO)
                         ro = true;
-                else if (c == OPT_TYPE && strcmp(optarg, "virtiofs") == 0)
-                        type = VM_SHARE_VIRTIOFS;
-                else if (c == OPT_TYPE && strcmp(optarg, "9p") == 0)
-                        type = VM_SHARE_9P;
+                else if (c == OPT_TYPE && (strcmp(optarg, "virtiofs") == 0 || strcmp(optarg, "9p") == 0))
+                        type = optarg;
                 else
                         return cli_usage_error(add_usage, c == OPT_TYPE ? "unknown share type '%s'" : "unknown option",
                                                optarg);
@@ -67,39 +69,25 @@ int cmd_share_add(struct cli_ctx *ctx, int argc, char **argv) {
 int cmd_share_remove(struct cli_ctx *ctx, int argc, char **argv) {
         if (argc != 3)
                 return cli_usage_error(remove_usage, "expected a VM name and a tag");
-        return change(ctx, argv[1], argv[2], NULL, false, VM_SHARE_UNSET);
+        return change(ctx, argv[1], argv[2], NULL, false, NULL);
 }
 
 int cmd_share_list(struct cli_ctx *ctx, int argc, char **argv) {
         bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
         if (argc != 2 && !json)
                 return cli_usage_error(list_usage, "expected a VM name");
-        const char *home;
-        phy_error err = { 0 };
-        _cleanup_vm_def_ struct vm_def d = { 0 };
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        if (vm_load_by_name(home, argv[1], &d, &err) < 0)
-                return cli_fail(&err);
-        json_object *a = json_object_new_array();
-        for (size_t i = 0; i < d.n_shares; i++) {
-                const struct vm_share *s = &d.shares[i];
-                const char *type = vm_share_type_name(s->type);
-                if (!json) {
-                        printf("%-16s %-8s %-3s %s\n", s->tag, type ? type : "virtiofs", s->readonly ? "ro" : "rw",
-                               s->path);
-                        continue;
-                }
-                json_object *o = json_object_new_object();
-                json_object_object_add(o, "tag", json_object_new_string(s->tag));
-                json_object_object_add(o, "path", json_object_new_string(s->path));
-                json_object_object_add(o, "type", json_object_new_string(type ? type : "virtiofs"));
-                json_object_object_add(o, "readonly", json_object_new_boolean(s->readonly));
-                json_object_array_add(a, o);
-        }
+        json_object *r = NULL, *a = NULL;
+        int st = cli_name_arg(argv[1]);
+        if (st || (st = cli_call(ctx, "GET", NULL, &r, "/v1/vms/%s/shares", argv[1])))
+                return st;
+        json_object_object_get_ex(r, "shares", &a);
         if (json)
-                cli_print_json(a);
-        else
-                json_object_put(a);
+                cli_print_json(json_object_get(a));
+        for (size_t i = 0; !json && i < json_object_array_length(a); i++) {
+                json_object *s = json_object_array_get_idx(a, i);
+                printf("%-16s %-8s %-3s %s\n", cli_jstr(s, "tag"), cli_jstr(s, "type"),
+                       cli_jbool(s, "readonly") ? "ro" : "rw", cli_jstr(s, "path"));
+        }
+        json_object_put(r);
         return 0;
 }

@@ -6,8 +6,6 @@
 #include <time.h>
 
 #include "cli.h"
-#include "run/run.h"
-#include "store/store.h"
 
 static const char create_usage[] = "snapshot create NAME SNAP";
 /* vmstate in --json: the snapshot holds the memory of a running VM. */
@@ -28,59 +26,65 @@ static int operands(int argc, char **argv, const char *usage, const char *long1,
         return 0;
 }
 
+/* NAME and SNAP go into the path: checked first. */
+static int names(const char *name, const char *snap) {
+        int st = cli_name_arg(name);
+        return st || !snap ? st : cli_word_arg("snapshot name", snap);
+}
+
 /* create and delete: NAME SNAP, the disks opened with their keys. */
-typedef int (*snap_fn)(const char *home, const char *name, const char *snap, const char *qemu_img, phy_error *err);
-static int snapshot_op(struct cli_ctx *ctx, int argc, char **argv, const char *usage, snap_fn fn, const char *done) {
-        const char *home;
+static int snapshot_op(struct cli_ctx *ctx, int argc, char **argv, const char *usage, bool create, const char *done) {
         int st = operands(argc, argv, usage, NULL, NULL, 2);
-        if (st || cli_home(ctx, &home) < 0)
-                return st ? st : 1;
-        phy_error err = { 0 };
-        bool keys = false;
-        if ((st = cli_keys_unlock(ctx, argv[optind], false, &keys)))
+        const char *name = argv[optind], *snap = argv[optind + 1];
+        if (st || (st = names(name, snap)))
                 return st;
-        int r = fn(home, argv[optind], argv[optind + 1], NULL, &err);
+        bool keys = false;
+        if ((st = cli_keys_unlock(ctx, name, false, &keys)))
+                return st;
+        json_object *o = NULL, *b = NULL;
+        if (create) {
+                b = json_object_new_object();
+                json_object_object_add(b, "name", json_object_new_string(snap));
+                st = cli_call(ctx, "POST", b, &o, "/v1/vms/%s/snapshots", name);
+        } else
+                st = cli_call(ctx, "DELETE", NULL, &o, "/v1/vms/%s/snapshots/%s", name, snap);
         if (keys)
-                cli_keys_forget(ctx, argv[optind]);
-        if (r < 0)
-                return cli_fail(&err);
-        printf("%s snapshot '%s' of VM '%s'\n", done, argv[optind + 1], argv[optind]);
+                cli_keys_forget(ctx, name);
+        if (st)
+                return st;
+        json_object_put(o);
+        printf("%s snapshot '%s' of VM '%s'\n", done, snap, name);
         return 0;
 }
 
 int cmd_snapshot_create(struct cli_ctx *ctx, int argc, char **argv) {
-        return snapshot_op(ctx, argc, argv, create_usage, store_snapshot_create, "created");
+        return snapshot_op(ctx, argc, argv, create_usage, true, "created");
 }
 
 int cmd_snapshot_list(struct cli_ctx *ctx, int argc, char **argv) {
-        const char *home;
         bool json = false;
         int st = operands(argc, argv, list_usage, "json", &json, 1);
-        if (st || cli_home(ctx, &home) < 0)
-                return st ? st : 1;
-        phy_error err = { 0 };
-        json_object *a = NULL;
-        if (store_snapshot_list(home, argv[optind], &a, &err) < 0)
-                return cli_fail(&err);
+        json_object *r = NULL, *a = NULL;
+        if (st || (st = names(argv[optind], NULL)) ||
+            (st = cli_call(ctx, "GET", NULL, &r, "/v1/vms/%s/snapshots", argv[optind])))
+                return st;
+        json_object_object_get_ex(r, "snapshots", &a);
+        a = json_object_get(a);
+        json_object_put(r);
         if (json) {
                 cli_print_json(a);
                 return 0;
         }
         printf("%-20s %-20s %-5s %-5s %-6s %s\n", "SNAPSHOT", "CREATED", "VARS", "TPM", "MEMORY", "DISKS");
         for (size_t i = 0; i < json_object_array_length(a); i++) {
-                json_object *o = json_object_array_get_idx(a, i), *n, *c, *v, *t, *d, *m = NULL;
-                json_object_object_get_ex(o, "name", &n);
-                json_object_object_get_ex(o, "created", &c);
-                json_object_object_get_ex(o, "vars", &v);
-                json_object_object_get_ex(o, "tpm", &t);
+                json_object *o = json_object_array_get_idx(a, i), *d = NULL;
                 json_object_object_get_ex(o, "disks", &d);
-                json_object_object_get_ex(o, "vmstate", &m);
-                time_t when = (time_t) json_object_get_int64(c);
+                time_t when = (time_t) cli_jint(o, "created");
                 char ts[32];
                 struct tm tm;
                 strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", localtime_r(&when, &tm));
-                printf("%-20s %-20s %-5s %-5s %-6s", json_object_get_string(n), ts, json_object_get_boolean(v) ? "yes" : "no",
-                       json_object_get_boolean(t) ? "yes" : "no", json_object_get_boolean(m) ? "yes" : "no");
+                printf("%-20s %-20s %-5s %-5s %-6s", cli_jstr(o, "name"), ts, cli_jbool(o, "vars") ? "yes" : "no",
+                       cli_jbool(o, "tpm") ? "yes" : "no", cli_jbool(o, "vmstate") ? "yes" : "no");
                 for (size_t k = 0; k < json_object_array_length(d); k++)
                         printf("%s%s", k ? "," : " ", json_object_get_string(json_object_array_get_idx(d, k)));
                 putchar('\n');
@@ -90,25 +94,26 @@ int cmd_snapshot_list(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cmd_snapshot_revert(struct cli_ctx *ctx, int argc, char **argv) {
-        const char *home;
         bool stop = false;
         int st = operands(argc, argv, revert_usage, "stop", &stop, 2);
-        if (st || cli_home(ctx, &home) < 0)
-                return st ? st : 1;
-        phy_error err = { 0 };
-        struct run_start_opts o = { .root = ctx->root, .home = home, .name = argv[optind] };
-        bool keys = false;
-        if ((st = cli_keys_unlock(ctx, argv[optind], stop, &keys)))
+        const char *name = argv[optind], *snap = argv[optind + 1];
+        if (st || (st = names(name, snap)))
                 return st;
-        int r = store_snapshot_revert(home, argv[optind], argv[optind + 1], stop, &o, NULL, &err);
+        bool keys = false;
+        if ((st = cli_keys_unlock(ctx, name, stop, &keys)))
+                return st;
+        json_object *b = json_object_new_object(), *o = NULL;
+        json_object_object_add(b, "stop", json_object_new_boolean(stop));
+        st = cli_call(ctx, "POST", b, &o, "/v1/vms/%s/snapshots/%s/revert", name, snap);
         if (keys)
-                cli_keys_forget(ctx, argv[optind]);
-        if (r < 0)
-                return cli_fail(&err);
-        printf("VM '%s' is back at snapshot '%s' (disks, UEFI vars, TPM state)\n", argv[optind], argv[optind + 1]);
+                cli_keys_forget(ctx, name);
+        if (st)
+                return st;
+        json_object_put(o);
+        printf("VM '%s' is back at snapshot '%s' (disks, UEFI vars, TPM state)\n", name, snap);
         return 0;
 }
 
 int cmd_snapshot_delete(struct cli_ctx *ctx, int argc, char **argv) {
-        return snapshot_op(ctx, argc, argv, delete_usage, store_snapshot_delete, "deleted");
+        return snapshot_op(ctx, argc, argv, delete_usage, false, "deleted");
 }

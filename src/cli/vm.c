@@ -13,26 +13,8 @@
 #include "cli.h"
 #include "cleanup.h"
 #include "fileio.h"
-#include "host/host.h"
-#include "net/net.h"
-#include "paths.h"
-#include "qemu/caps.h"
-#include "qemu/tools.h"
 #include "vm/profile.h"
-#include "run/run.h"
-#include "store/store.h"
-#include "vm/env.h"
 #include "vm/vm.h"
-
-/* The model is checked without QEMU's capabilities when they cannot be
- * probed: say so. */
-static int env_load(struct cli_ctx *ctx, struct vm_env *e, bool with_caps, phy_error *err) {
-        int r = vm_env_load(ctx->root, with_caps, e, err);
-        if (r >= 0 && e->warning[0])
-                fprintf(stderr, "phyllo: warning: %s; checking the definition without QEMU's capabilities\n",
-                        e->warning);
-        return r;
-}
 
 /* ---- create ------------------------------------------------------------- */
 
@@ -42,27 +24,22 @@ static const char create_usage[] =
         "[--kernel PATH [--initrd PATH] [--append ARGS]] [--uefi|--no-uefi] [--net none|user|isolated:NAME|bridge:BR] [--forward tcp:HOSTPORT:GUESTPORT]... [--usb-redirect N] [--force] "
         "[--os OS [--unverified]]";
 
-/* Input files are recorded as absolute paths: the VM dir is not the cwd. */
-static int absolute_input(const char *what, const char *path, char **ret, phy_error *err) {
-        char buf[PATH_MAX];
-        if (!realpath(path, buf))
-                return phy_error_set(err, errno, "cannot use the %s '%s': %s", what, path, strerror(errno));
-        if (!(*ret = strdup(buf)))
-                return phy_error_set(err, ENOMEM, "out of memory");
-        return 0;
+/* The model is checked without QEMU's capabilities when they cannot be
+ * probed: say so. */
+static void caps_warning(json_object *o) {
+        const char *w = cli_jstr(o, "caps_warning");
+        if (*w)
+                fprintf(stderr, "phyllo: warning: %s; checking the definition without QEMU's capabilities\n", w);
 }
 
-static int add_cdrom(struct vm_def *d, const char *name, const char *path, phy_error *err) {
-        struct vm_cdrom *c = realloc(d->cdroms, (d->n_cdroms + 1) * sizeof *c);
-        if (!c)
-                return phy_error_set(err, ENOMEM, "out of memory");
-        d->cdroms = c;
-        c = &d->cdroms[d->n_cdroms];
-        *c = (struct vm_cdrom) { 0 };
-        if (!(c->name = strdup(name)))
-                return phy_error_set(err, ENOMEM, "out of memory");
-        d->n_cdroms++;
-        return absolute_input(strcmp(name, "drivers") == 0 ? "driver ISO" : "ISO", path, &c->path, err);
+/* A path option: absolute against our directory (phyllod has none of ours). */
+static int add_path(json_object *b, const char *key, const char *path) {
+        char *abs = cli_abs_path(path);
+        if (!abs)
+                return -ENOMEM;
+        json_object_object_add(b, key, json_object_new_string(abs));
+        free(abs);
+        return 0;
 }
 
 int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
@@ -92,175 +69,104 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 { "unverified", no_argument, NULL, OPT_UNVERIFIED },
                 { 0 },
         };
-        const char *profile = NULL, *iso = NULL, *drivers = NULL, *kernel = NULL, *initrd = NULL, *append = NULL;
-        _cleanup_vm_def_ struct vm_def d = { 0 };
+        /* The options become POST /v1/vms's members (src/ops/vm.c checks them). */
+        _cleanup_json_ json_object *b = json_object_new_object();
+        json_object *fwd = json_object_new_array();
+        json_object_object_add(b, "forwards", fwd);
         unsigned long long n;
-        uint64_t disk = 0;
-        bool no_disk = false, force = false;
-        _cleanup_strv_ strv forwards = { 0 };   /* --forward, repeatable (issue 4) */
-        const char *net = NULL;                 /* --net: net0's mode */
-        const char *os = NULL;                  /* --os: from the catalog */
+        const char *profile = NULL, *path_key = NULL;
+        bool have_kernel = false, have_extra = false;
+        const char *os = NULL, *iso = NULL;     /* --os: from the catalog; --iso: maybe identified by it */
         bool unverified = false;
-        struct catalog_plan plan = { 0 };
-        _cleanup_free_ char *os_iso = NULL;
-        const char *allowed;
-        int v;
-
         for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+                const char *key = NULL;
                 switch (c) {
-                case OPT_PROFILE: profile = optarg; break;
+                case OPT_PROFILE: profile = optarg; key = "profile"; break;
                 case OPT_CPUS:
                         if (parse_uint(optarg, 255, &n) < 0 || n < 1)
                                 return cli_usage_error(create_usage, "invalid --cpus '%s'; use a whole number "
                                                        "from 1 to 255", optarg);
-                        d.cores = (unsigned) n;
-                        d.threads = 1;
+                        json_object_object_add(b, "cpus", json_object_new_int((int) n));
                         break;
                 case OPT_MEMORY:
-                        if (parse_size(optarg, &n) < 0 || n == 0)
-                                return cli_usage_error(create_usage, "invalid --memory '%s'; use a number with "
-                                                       "K, M, G or T (e.g. 4G)", optarg);
-                        d.memory = n;
-                        break;
                 case OPT_DISK:
                         if (parse_size(optarg, &n) < 0 || n == 0)
-                                return cli_usage_error(create_usage, "invalid --disk '%s'; use a number with "
-                                                       "K, M, G or T (e.g. 64G)", optarg);
-                        disk = n;
+                                return cli_usage_error(create_usage, "invalid --%s '%s'; use a number with "
+                                                       "K, M, G or T (e.g. %s)", c == OPT_DISK ? "disk" : "memory",
+                                                       optarg, c == OPT_DISK ? "64G" : "4G");
+                        json_object_object_add(b, c == OPT_DISK ? "disk" : "memory", json_object_new_int64((int64_t) n));
                         break;
-                case OPT_NO_DISK: no_disk = true; break;
-                case OPT_ISO: iso = optarg; break;
-                case OPT_DRIVERS: drivers = optarg; break;
-                case OPT_DISPLAY:
-                        if ((v = vm_display_from_name(optarg, &allowed)) < 0)
-                                return cli_usage_error(create_usage, "invalid --display '%s'; allowed: %s",
-                                                       optarg, allowed);
-                        d.display = (enum vm_display) v;
-                        break;
-                case OPT_GPU:
-                        if ((v = vm_gpu_from_name(optarg, &allowed)) < 0)
-                                return cli_usage_error(create_usage, "invalid --gpu '%s'; allowed: %s",
-                                                       optarg, allowed);
-                        d.gpu = (enum vm_gpu) v;
-                        break;
-                case OPT_KERNEL: kernel = optarg; break;
-                case OPT_INITRD: initrd = optarg; break;
-                case OPT_APPEND: append = optarg; break;
-                case OPT_UEFI: d.firmware = VM_FW_UEFI; break;
-                case OPT_NO_UEFI: d.firmware = VM_FW_BIOS; break;
-                case OPT_FORCE: force = true; break;
-                case OPT_FORWARD:
-                        if (net_forward_parse(optarg, NULL) < 0)
-                                return cli_usage_error(create_usage, "invalid --forward '%s'; use "
-                                                       "tcp|udp:[ADDRESS:]HOSTPORT:GUESTPORT (e.g. tcp:2222:22)", optarg);
-                        if (!strv_contains(&forwards, optarg) && strv_push(&forwards, optarg) < 0)
-                                return cli_usage_error(create_usage, "out of memory");
-                        break;
-                case OPT_NET: net = optarg; break;
+                case OPT_NO_DISK: json_object_object_add(b, "no_disk", json_object_new_boolean(true)); break;
+                case OPT_ISO: path_key = "iso"; iso = optarg; break;
+                case OPT_DRIVERS: path_key = "drivers"; break;
+                case OPT_KERNEL: path_key = "kernel"; have_kernel = true; break;
+                case OPT_INITRD: path_key = "initrd"; have_extra = true; break;
+                case OPT_APPEND: key = "append"; have_extra = true; break;
+                case OPT_DISPLAY: key = "display"; break;
+                case OPT_GPU: key = "gpu"; break;
+                case OPT_NET: key = "net"; break;
                 case OPT_OS: os = optarg; break;
                 case OPT_UNVERIFIED: unverified = true; break;
-                case OPT_USB_REDIRECT: {
-                        unsigned long long channels;
-                        if (parse_uint(optarg, VM_USB_REDIRECT_MAX, &channels) < 0)
+                case OPT_UEFI:
+                case OPT_NO_UEFI: json_object_object_add(b, "uefi", json_object_new_boolean(c == OPT_UEFI)); break;
+                case OPT_FORCE: json_object_object_add(b, "force", json_object_new_boolean(true)); break;
+                case OPT_FORWARD: json_object_array_add(fwd, json_object_new_string(optarg)); break;
+                case OPT_USB_REDIRECT:
+                        if (parse_uint(optarg, VM_USB_REDIRECT_MAX, &n) < 0)
                                 return cli_usage_error(create_usage, "invalid --usb-redirect '%s'; use 0 to %u "
                                                        "(USB redirection channels over SPICE)", optarg,
                                                        VM_USB_REDIRECT_MAX);
-                        d.usb_redirect = (unsigned) channels;
-                        d.usb_redirect_set = true;
+                        json_object_object_add(b, "usb_redirect", json_object_new_int((int) n));
                         break;
-                }
                 default: return cli_usage_error(create_usage, "unknown option for 'create'");
                 }
+                if (key)
+                        json_object_object_add(b, key, json_object_new_string(optarg));
+                if (path_key && add_path(b, path_key, optarg) < 0)
+                        return cli_usage_error(create_usage, "out of memory");
+                path_key = NULL;
         }
         if (optind + 1 != argc)
                 return cli_usage_error(create_usage, optind + 1 > argc ? "missing the VM name"
                                                                         : "more than one VM name given");
         const char *name = argv[optind];
-        if (!vm_name_valid(name))
-                return cli_usage_error(create_usage, "invalid VM name '%s'; use 1 to 64 of A-Z a-z 0-9 . _ -", name);
-        /* --os (downloads when missing) or an --iso osinfo recognises picks the profile and resources */
+        int st = cli_name_arg(name);
+        if (st)
+                return st;
+        /* --os (downloads when missing) or an --iso osinfo recognises picks the
+         * profile and the resources the user left unset. */
         if (os || (iso && !profile)) {
-                int s = cli_catalog_for_create(ctx, os, iso, unverified, &plan, &os_iso);
-                if (s)
-                        return s;
-                profile = profile ? profile : plan.profile->name;
-                iso = os_iso ? os_iso : iso;
+                struct catalog_plan plan = { 0 };
+                _cleanup_free_ char *os_iso = NULL;
+                if ((st = cli_catalog_for_create(ctx, os, iso, unverified, &plan, &os_iso)))
+                        return st;
+                if (!profile)
+                        json_object_object_add(b, "profile", json_object_new_string(profile = plan.profile->name));
+                if (os_iso && add_path(b, "iso", os_iso) < 0)
+                        return cli_usage_error(create_usage, "out of memory");
+                cli_catalog_apply(&plan, b);
         }
         if (!profile)
                 return cli_usage_error(create_usage, "--profile is required; one of: %s", vm_profile_names());
-        const struct vm_profile *prof = vm_profile_find(profile);
-        if (!prof)
-                return cli_usage_error(create_usage, "unknown profile '%s'; use one of: %s", profile,
-                                       vm_profile_names());
-        if (no_disk && disk)
-                return cli_usage_error(create_usage, "--disk and --no-disk contradict each other");
-        if ((initrd || append) && !kernel)
+        if (have_extra && !have_kernel)
                 return cli_usage_error(create_usage, "--initrd and --append need --kernel");
-
-        phy_error err = { 0 };
-        snprintf(d.name, sizeof d.name, "%s", name);
-        if (!(d.profile = strdup(prof->name))) {
-                phy_error_set(&err, ENOMEM, "out of memory");
-                return cli_fail(&err);
+        json_object_object_add(b, "name", json_object_new_string(name));
+        json_object *o = NULL;
+        if ((st = cli_call(ctx, "POST", json_object_get(b), &o, "/v1/vms")))
+                return st;
+        caps_warning(o);
+        char mem[32], dsk[48] = "no disk";
+        int cpus = (int) cli_jint(o, "cpus");
+        format_size((uint64_t) cli_jint(o, "memory"), mem, sizeof mem);
+        if (cli_jint(o, "disk_size")) {
+                char sz[32];
+                format_size((uint64_t) cli_jint(o, "disk_size"), sz, sizeof sz);
+                snprintf(dsk, sizeof dsk, "%s disk", sz);
         }
-        if (!no_disk) {
-                /* The system disk: path and size recorded, since the image is made now. */
-                if (!(d.disks = calloc(1, sizeof *d.disks)) || !(d.disks[0].name = strdup("system")) ||
-                    !(d.disks[0].path = strdup("disk-system.qcow2"))) {
-                        phy_error_set(&err, ENOMEM, "out of memory");
-                        d.n_disks = d.disks ? 1 : 0;
-                        return cli_fail(&err);
-                }
-                d.n_disks = 1;
-                d.disks[0].size = disk ? disk : prof->disk_size;
-        }
-        if ((iso && add_cdrom(&d, "install", iso, &err) < 0) || (drivers && add_cdrom(&d, "drivers", drivers, &err) < 0))
-                return cli_fail(&err);
-        if ((kernel && absolute_input("kernel", kernel, &d.kernel, &err) < 0) ||
-            (initrd && absolute_input("initrd", initrd, &d.initrd, &err) < 0))
-                return cli_fail(&err);
-        if (append && !(d.append = strdup(append))) {
-                phy_error_set(&err, ENOMEM, "out of memory");
-                return cli_fail(&err);
-        }
-        if (!(d.nics = calloc(1, sizeof *d.nics)) || !(d.nics[0].name = strdup("net0"))) {
-                phy_error_set(&err, ENOMEM, "out of memory");
-                d.n_nics = d.nics ? 1 : 0;
-                return cli_fail(&err);
-        }
-        d.n_nics = 1;
-        d.nics[0].forwards = forwards;
-        forwards = (strv) { 0 };
-        if (net && vm_nic_mode_parse(net, &d.nics[0], &err) < 0)
-                return cli_usage_error(create_usage, "%s", err.message);
-        if (plan.profile)
-                cli_catalog_apply(&plan, &d, disk != 0);
-        if (vm_def_make_identity(&d, &err) < 0)
-                return cli_fail(&err);
-
-        const char *home;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
-        struct vm_env e = { 0 };
-        int r = env_load(ctx, &e, true, &err);
-        if (r >= 0)
-                r = vm_create(home, &d, &e.host, vm_env_caps(&e), e.tools.qemu_img, force, &err);
-        if (r >= 0) {
-                _cleanup_vm_def_ struct vm_def m = { 0 };
-                if (vm_model_resolve(&d, &e.host, vm_env_caps(&e), &m, &err) >= 0) {
-                        char mem[32], dsk[48] = "no disk";
-                        format_size(m.memory, mem, sizeof mem);
-                        if (m.n_disks) {
-                                char s[32];
-                                format_size(m.disks[0].size, s, sizeof s);
-                                snprintf(dsk, sizeof dsk, "%s disk", s);
-                        }
-                        printf("created VM '%s' (profile %s: %u vCPU%s, %s memory, %s) in %s/vms/%s\n",
-                               name, prof->name, m.cores * m.threads, m.cores * m.threads == 1 ? "" : "s", mem, dsk, home, name);
-                }
-        }
-        vm_env_done(&e);
-        return r < 0 ? cli_fail(&err) : 0;
+        printf("created VM '%s' (profile %s: %d vCPU%s, %s memory, %s) in %s\n", name, cli_jstr(o, "profile"), cpus,
+               cpus == 1 ? "" : "s", mem, dsk, cli_jstr(o, "dir"));
+        json_object_put(o);
+        return 0;
 }
 
 /* ---- list, show --------------------------------------------------------- */
@@ -330,15 +236,6 @@ int cmd_list(struct cli_ctx *ctx, int argc, char **argv) {
 
 static const char show_usage[] = "show NAME [--json]";
 
-/* Exit status for a VM name given on the command line that is not valid, 0 when valid. */
-static int bad_name_arg(const char *name) {
-        if (vm_name_valid(name))
-                return 0;
-        phy_error err = { 0 };
-        phy_error_set(&err, EINVAL, "'%s' is not a valid VM name; use 1 to 64 of A-Z a-z 0-9 . _ -", name);
-        return cli_fail(&err);
-}
-
 int cmd_show(struct cli_ctx *ctx, int argc, char **argv) {
         int st;
         bool json = json_flag(argc, argv, show_usage, &st);
@@ -346,13 +243,11 @@ int cmd_show(struct cli_ctx *ctx, int argc, char **argv) {
                 return st;
         if (optind + 1 != argc)
                 return cli_usage_error(show_usage, "expected one VM name");
-        if ((st = bad_name_arg(argv[optind])))
+        if ((st = cli_name_arg(argv[optind])))
                 return st;
         /* GET /v1/vms/NAME through phyllod or directly (src/cli/api.c). */
-        char path[128];
-        snprintf(path, sizeof path, "/v1/vms/%s", argv[optind]);
         json_object *reply = NULL, *v = NULL;
-        int r = cli_api_call(ctx, "GET", path, NULL, &reply);
+        int r = cli_call(ctx, "GET", NULL, &reply, "/v1/vms/%s", argv[optind]);
         if (r)
                 return r;
         if (json) {
@@ -410,20 +305,19 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
         if (optind + 1 != argc)
                 return cli_usage_error(edit_usage, "expected one VM name");
         const char *name = argv[optind], *home;
-        if (cli_home(ctx, &home) < 0)
-                return 1;
+        int st = cli_name_arg(name);
+        if (st || cli_home(ctx, &home) < 0)
+                return st ? st : 1;
+        /* The text as phyllod (or the library here) has it. */
+        json_object *cur = NULL;
+        if ((st = cli_call(ctx, "GET", NULL, &cur, "/v1/vms/%s", name)))
+                return st;
+        _cleanup_free_ char *text = strdup(cli_jstr(cur, "config"));
+        json_object_put(cur);
         phy_error err = { 0 };
-        _cleanup_vm_def_ struct vm_def cur = { 0 };
-        if (vm_load_by_name(home, name, &cur, &err) < 0)
-                return cli_fail(&err);
-        _cleanup_free_ char *conf = vm_conf_path(home, name), *text = NULL, *tmp = NULL, *edited = NULL;
-        if (!conf || asprintf(&tmp, "%s.edit.XXXXXX", conf) < 0) {
+        _cleanup_free_ char *conf = vm_conf_path(home, name), *tmp = NULL, *edited = NULL;
+        if (!text || !conf || asprintf(&tmp, "%s.edit.XXXXXX", conf) < 0) {
                 phy_error_set(&err, ENOMEM, "out of memory");
-                return cli_fail(&err);
-        }
-        int r = file_read_all(conf, 1024 * 1024, &text, NULL);
-        if (r < 0) {
-                phy_error_set(&err, r, "cannot read '%s': %s", conf, strerror(-r));
                 return cli_fail(&err);
         }
         _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
@@ -442,7 +336,8 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
                 phy_error_prefix(&err, "the definition of '%s' was not changed", name);
                 return cli_fail(&err);
         }
-        if ((r = file_read_all(tmp, 1024 * 1024, &edited, NULL)) < 0) {
+        int r = file_read_all(tmp, 1024 * 1024, &edited, NULL);
+        if (r < 0) {
                 phy_error_set(&err, r, "cannot read the edited copy '%s': %s", tmp, strerror(-r));
                 return cli_fail(&err);
         }
@@ -451,31 +346,18 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
                 printf("no changes to VM '%s'\n", name);
                 return 0;
         }
-
-        /* Checked as a whole before it replaces the original: parse, name, model. */
-        _cleanup_vm_def_ struct vm_def d = { 0 }, m = { 0 };
-        r = vm_def_parse(tmp, edited, &d, &err);
-        if (r >= 0 && d.name[0] && strcmp(d.name, name) != 0)
-                r = phy_error_set(&err, EINVAL, "%s: [vm] name cannot change from '%s' to '%s' here; create a "
-                                  "new VM instead", tmp, name, d.name);
-        if (r >= 0)
-                r = vm_def_check_save(&d, conf, &err);
-        if (r >= 0) {
-                snprintf(d.name, sizeof d.name, "%s", name);
-                struct vm_env e = { 0 };
-                r = env_load(ctx, &e, true, &err);
-                if (r >= 0)
-                        r = vm_model_resolve(&d, &e.host, vm_env_caps(&e), &m, &err);
-                vm_env_done(&e);
-        }
-        if (r >= 0)
-                r = file_write_atomic(conf, edited, strlen(edited), 0644, &err);
-        if (r < 0) {
-                int status = cli_fail(&err);
+        /* PUT: checked as a whole (parse, name, model) before it replaces
+         * the original; messages name the edited copy. */
+        json_object *b = json_object_new_object(), *o = NULL;
+        json_object_object_add(b, "config", json_object_new_string(edited));
+        json_object_object_add(b, "source", json_object_new_string(tmp));
+        if ((st = cli_call(ctx, "PUT", b, &o, "/v1/vms/%s", name))) {
                 fprintf(stderr, "phyllo: the definition of '%s' was not changed; your edited copy is %s\n",
                         name, tmp);
-                return status == 2 ? 1 : status;
+                return st == 2 ? 1 : st;
         }
+        caps_warning(o);
+        json_object_put(o);
         unlink(tmp);
         printf("saved VM '%s'\n", name);
         return 0;
@@ -495,18 +377,15 @@ int cmd_delete(struct cli_ctx *ctx, int argc, char **argv) {
         }
         if (optind + 1 != argc)
                 return cli_usage_error(delete_usage, "expected one VM name");
-        int st = bad_name_arg(argv[optind]);
+        int st = cli_name_arg(argv[optind]);
         if (st)
                 return st;
         /* DELETE /v1/vms/NAME through phyllod or directly (src/cli/api.c);
          * linked clones reading its frozen disks protect it (src/store/clone.c). */
-        char path[128];
-        snprintf(path, sizeof path, "/v1/vms/%s", argv[optind]);
         json_object *body = json_object_new_object(), *reply = NULL;
         if (force)
                 json_object_object_add(body, "force", json_object_new_boolean(true));
-        int r = cli_api_call(ctx, "DELETE", path, body, &reply);
-        json_object_put(body);
+        int r = cli_call(ctx, "DELETE", body, &reply, "/v1/vms/%s", argv[optind]);
         if (r)
                 return r;
         json_object_put(reply);
@@ -523,42 +402,30 @@ int cmd_profiles(struct cli_ctx *ctx, int argc, char **argv) {
                 return st;
         if (optind < argc)
                 return cli_usage_error(profiles_usage, "unexpected argument '%s'", argv[optind]);
-        size_t n;
-        const struct vm_profile *p = vm_profile_list(&n);
-        json_object *arr = json ? json_object_new_array() : NULL;
-        if (!json)
-                printf("%-10s %4s %6s %5s  %-14s %-8s  %s\n", "PROFILE", "CPUS", "MEMORY", "DISK", "DISK BUS", "NIC",
-                       "SUMMARY");
-        for (size_t i = 0; i < n; i++) {
-                char mem[32], dsk[32], bus[32];
-                format_size(p[i].memory, mem, sizeof mem);
-                format_size(p[i].disk_size, dsk, sizeof dsk);
-                if (p[i].disk_bus == p[i].disk_bus_drivers)
-                        snprintf(bus, sizeof bus, "%s", vm_bus_name(p[i].disk_bus));
-                else
-                        snprintf(bus, sizeof bus, "%s/%s", vm_bus_name(p[i].disk_bus), vm_bus_name(p[i].disk_bus_drivers));
-                if (!json) {
-                        printf("%-10s %4u %6s %5s  %-14s %-8s  %s\n", p[i].name, p[i].cores, mem, dsk, bus,
-                               vm_nic_model_name(p[i].nic), p[i].summary);
-                        continue;
-                }
-                json_object *o = json_object_new_object();
-                json_object_object_add(o, "name", json_object_new_string(p[i].name));
-                json_object_object_add(o, "summary", json_object_new_string(p[i].summary));
-                json_object_object_add(o, "cpus", json_object_new_int((int) p[i].cores));
-                json_object_object_add(o, "memory", json_object_new_int64((int64_t) p[i].memory));
-                json_object_object_add(o, "disk_size", json_object_new_int64((int64_t) p[i].disk_size));
-                json_object_object_add(o, "disk_bus", json_object_new_string(vm_bus_name(p[i].disk_bus)));
-                json_object_object_add(o, "disk_bus_with_drivers",
-                                       json_object_new_string(vm_bus_name(p[i].disk_bus_drivers)));
-                json_object_object_add(o, "nic", json_object_new_string(vm_nic_model_name(p[i].nic)));
-                json_object_object_add(o, "gpu", json_object_new_string(vm_gpu_name(p[i].gpu)));
-                json_object_object_add(o, "display", json_object_new_string(vm_display_name(p[i].display)));
-                json_object_object_add(o, "tpm", json_object_new_string(vm_tpm_name(p[i].tpm)));
-                json_object_object_add(o, "secure_boot", json_object_new_boolean(p[i].secure_boot));
-                json_object_array_add(arr, o);
+        json_object *o = NULL, *arr = NULL;
+        if ((st = cli_call(ctx, "GET", NULL, &o, "/v1/profiles")))
+                return st;
+        json_object_object_get_ex(o, "profiles", &arr);
+        if (json) {
+                cli_print_json(json_object_get(arr));
+                json_object_put(o);
+                return 0;
         }
-        if (json)
-                cli_print_json(arr);
+        printf("%-10s %4s %6s %5s  %-14s %-8s  %s\n", "PROFILE", "CPUS", "MEMORY", "DISK", "DISK BUS", "NIC",
+               "SUMMARY");
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                json_object *p = json_object_array_get_idx(arr, i);
+                char mem[32], dsk[32], bus[32];
+                format_size((uint64_t) cli_jint(p, "memory"), mem, sizeof mem);
+                format_size((uint64_t) cli_jint(p, "disk_size"), dsk, sizeof dsk);
+                const char *b1 = cli_jstr(p, "disk_bus"), *b2 = cli_jstr(p, "disk_bus_with_drivers");
+                if (strcmp(b1, b2) == 0)
+                        snprintf(bus, sizeof bus, "%s", b1);
+                else
+                        snprintf(bus, sizeof bus, "%s/%s", b1, b2);
+                printf("%-10s %4d %6s %5s  %-14s %-8s  %s\n", cli_jstr(p, "name"), (int) cli_jint(p, "cpus"), mem, dsk,
+                       bus, cli_jstr(p, "nic"), cli_jstr(p, "summary"));
+        }
+        json_object_put(o);
         return 0;
 }

@@ -171,6 +171,10 @@ int dev_usb_host_opts(const char *spec, const char *id, char **ret, phy_error *e
 /* The QEMU id of a USB passthrough device, the same at start and for QMP
  * device_add/device_del: "usb-" + spec with ':' '-' '.' made '_'. */
 void dev_usb_qemu_id(const char *spec, char out[static 40]);
+/* Hot-plugs (device_add) or unplugs (device_del) the usb-host device of
+ * spec over QMP of a running VM, as its -device would have added it. */
+struct qmp;
+int dev_usb_hotplug(struct qmp *q, const char *spec, bool attach, int timeout_ms, phy_error *err);
 
 /* Checks <root>/dev/tpm0 exists and is not in use (opened O_RDWR|O_EXCL
  * semantics: the kernel allows one opener; EBUSY is "busy"). */

@@ -9,8 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "cleanup.h"
 #include "fileio.h"
+#include "qemu/qmp.h"
 
 static bool hex_n(const char *s, size_t n) {
         for (size_t i = 0; i < n; i++)
@@ -146,4 +149,30 @@ int dev_gl_modes_probe(const char *root, const char *render_node, struct dev_gl_
         }
         *ret = m;
         return 0;
+}
+
+int dev_usb_hotplug(struct qmp *q, const char *spec, bool attach, int timeout_ms, phy_error *err) {
+        char id[40];
+        _cleanup_free_ char *opts = NULL;
+        dev_usb_qemu_id(spec, id);
+        json_object *args = json_object_new_object();
+        if (attach) {
+                int r = dev_usb_host_opts(spec, id, &opts, err);
+                if (r < 0) {
+                        json_object_put(args);
+                        return r;
+                }
+                /* "usb-host,id=..,bus=..,k=v": QMP wants the same as separate members. */
+                char *save = NULL, *tok = strtok_r(opts, ",", &save);
+                json_object_object_add(args, "driver", json_object_new_string(tok));
+                while ((tok = strtok_r(NULL, ",", &save))) {
+                        char *eq = strchr(tok, '=');
+                        if (!eq)
+                                continue;
+                        *eq = '\0';
+                        json_object_object_add(args, tok, json_object_new_string(eq + 1));
+                }
+        } else
+                json_object_object_add(args, "id", json_object_new_string(id));
+        return qmp_command(q, attach ? "device_add" : "device_del", args, timeout_ms, NULL, err);
 }

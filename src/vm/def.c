@@ -86,6 +86,18 @@ int vm_display_from_name(const char *word, const char **ret_allowed) {
         return word_lookup(display_words, ELEMENTSOF(display_words), word);
 }
 
+int vm_bus_from_name(const char *word) {
+        return word_lookup(bus_words, ELEMENTSOF(bus_words), word);
+}
+
+int vm_nic_model_from_name(const char *word) {
+        return word_lookup(nic_words, ELEMENTSOF(nic_words), word);
+}
+
+int vm_share_type_from_name(const char *word) {
+        return word_lookup(share_type_words, ELEMENTSOF(share_type_words), word);
+}
+
 int vm_gpu_from_name(const char *word, const char **ret_allowed) {
         if (ret_allowed)
                 *ret_allowed = "none, std, virtio, virgl";

@@ -218,6 +218,11 @@ const char *vm_share_type_name(enum vm_share_type v);
  * not one; ret_allowed (may be NULL) gets "none, spice, ..." (static). */
 int vm_display_from_name(const char *word, const char **ret_allowed);
 int vm_gpu_from_name(const char *word, const char **ret_allowed);
+/* The enum of a word of the definition's tables ("nvme", "e1000e", "9p");
+ * -1 when it names none. */
+int vm_bus_from_name(const char *word);
+int vm_nic_model_from_name(const char *word);
+int vm_share_type_from_name(const char *word);
 
 /* Fills what makes a new VM unique: a random (v4) uuid when d has none and a
  * random locally administered 52:54:00:xx:xx:xx MAC for each NIC without one. */

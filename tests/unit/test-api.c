@@ -2,6 +2,7 @@
 /* phyllod without curl: the peer policy, routing and error replies of
  * api_handle, sd_notify's datagram (path and abstract names), the socket
  * path rules, and the client against a real server on a temporary socket. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,76 @@ static void test_routes(const char *home) {
         json_object_put(o);
 }
 
+/* The verbs of src/ops through the route table, on a stopped VM (no QEMU
+ * runs): each answers with the library's sentence and changes vm.conf. */
+static void test_verbs(const char *home) {
+        struct api_ctx c = { .root = "/", .home = home, .uid = geteuid(), .gid = getegid() };
+        json_object *o = NULL, *v;
+        /* The home is a directory a definition may name files in (allow-paths). */
+        setenv("PHYLLOME_HOME", home, 1);
+        is_int(call(&c, "GET", "/v1/profiles", NULL, &o), 200, "GET /v1/profiles");
+        ok(json_object_object_get_ex(o, "profiles", &v) && json_object_array_length(v) > 3, "lists the profiles");
+        is_int(call(&c, "POST", "/v1/vms", "{\"name\": \"x\", \"profile\": \"linux\", \"kernel\": \"vmlinux\"}", &o),
+               400, "a relative kernel path: 400");
+        is_str(msg_of(o), "the kernel 'vmlinux' must be an absolute path", "one rule, said by src/ops");
+        is_int(call(&c, "POST", "/v1/vms", "{\"name\": \"a b\", \"profile\": \"linux\"}", &o), 400, "a bad name: 400");
+        is_str(msg_of(o), "invalid VM name 'a b'; use 1 to 64 of A-Z a-z 0-9 . _ -", "the CLI's sentence");
+        is_int(call(&c, "POST", "/v1/vms", "{\"name\": \"u\", \"profile\": \"linux\", \"no_disk\": true, "
+                    "\"forwards\": [\"tcp:2222:22\"], \"net\": \"user\"}", &o), 201, "create u (no disk)");
+        ok(json_object_object_get_ex(o, "dir", &v) && strstr(json_object_get_string(v), "/vms/u"), "the reply has its dir");
+        is_int(call(&c, "GET", "/v1/vms/u/forwards", NULL, &o), 200, "GET forwards");
+        ok(json_object_object_get_ex(o, "forwards", &v) && json_object_array_length(v) == 1, "the create's forward");
+        is_int(call(&c, "POST", "/v1/vms/u/forwards", "{}", &o), 400, "a forward without spec: 400");
+        is_int(call(&c, "DELETE", "/v1/vms/u/forwards", "{\"spec\": \"tcp:2222:22\"}", &o), 200, "DELETE the forward");
+        is_int(call(&c, "POST", "/v1/vms/u/usb", "{\"device\": \"046D:C52B\"}", &o), 201, "POST usb");
+        ok(json_object_object_get_ex(o, "attached", &v) && strcmp(json_object_get_string(v), "046d:c52b") == 0,
+           "the id lower-cased");
+        is_int(call(&c, "POST", "/v1/vms/u/usb", "{\"device\": \"046d:c52b\"}", &o), 409, "attached twice: 409");
+        is_str(msg_of(o), "USB device 046d:c52b is already attached to VM 'u'", "the sentence");
+        is_int(call(&c, "GET", "/v1/vms/u/devices", NULL, &o), 200, "GET devices");
+        ok(json_object_object_get_ex(o, "devices", &v) && json_object_array_length(v) == 1, "the USB device is listed");
+        is_int(call(&c, "DELETE", "/v1/vms/u/usb/046d:c52b", NULL, &o), 200, "DELETE usb");
+        is_int(call(&c, "POST", "/v1/vms/u/nics", "{\"name\": \"net1\", \"model\": \"rtl8139\"}", &o), 201, "POST nics");
+        ok(json_object_object_get_ex(o, "mac", &v) && strncmp(json_object_get_string(v), "52:54:00:", 9) == 0, "with a MAC");
+        is_int(call(&c, "POST", "/v1/vms/u/nics", "{\"name\": \"net2\", \"model\": \"ne2k\"}", &o), 400,
+               "an unknown NIC model: 400");
+        is_int(call(&c, "DELETE", "/v1/vms/u/nics/net1", NULL, &o), 200, "DELETE nics/net1");
+        is_int(call(&c, "POST", "/v1/vms/u/shares", "{\"tag\": \"t\", \"path\": \"rel\"}", &o), 400,
+               "a relative share path: 400");
+        is_int(call(&c, "POST", "/v1/vms/u/disks", "{\"size\": \"1M\", \"bus\": \"ide\"}", &o), 400,
+               "a disk on bus ide: 400");
+        is_str(msg_of(o), "invalid bus 'ide'; use virtio, scsi, sata or nvme", "the one bus table's sentence");
+        is_int(call(&c, "POST", "/v1/vms/u/wait", "{\"for\": \"stopped\", \"timeout\": 1}", &o), 200, "wait: stopped");
+        is_int(call(&c, "POST", "/v1/vms/u/wait", "{\"for\": \"crashed\"}", &o), 400, "wait for crashed: 400");
+        is_int(call(&c, "GET", "/v1/vms/u/logs", NULL, &o), 200, "logs of a VM that never ran");
+        ok(json_object_object_get_ex(o, "logs", &v) && json_object_array_length(v) == 0, "none");
+        is_int(call(&c, "GET", "/v1/vms/u/display", NULL, &o), 409, "the display of a stopped VM: 409");
+        is_int(call(&c, "GET", "/v1/vms/u/console", NULL, &o), 400, "the console without an Upgrade: 400");
+        is_int(call(&c, "POST", "/v1/vms/u/logs", "{}", &o), 405, "POST on logs: 405");
+        is_int(call(&c, "DELETE", "/v1/vms/u/devices/0000:99:00.0", NULL, &o), 404, "detaching what is not attached: 404");
+        is_int(call(&c, "DELETE", "/v1/vms/u", NULL, &o), 200, "DELETE u");
+
+        /* A caller is not lent a file it could not read itself (phyllod as
+         * root serving a group member): a 0600 file of ours, asked for by
+         * uid 65534. */
+        char secret[512], body[768];
+        snprintf(secret, sizeof secret, "%s/secret", home);
+        _cleanup_close_ int fd = open(secret, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ok(fd >= 0, "a 0600 file");
+        snprintf(body, sizeof body, "{\"name\": \"s\", \"profile\": \"linux\", \"no_disk\": true, \"kernel\": \"%s\"}",
+                 secret);
+        gid_t none[1] = { 65534 };
+        struct api_ctx other = { .root = "/", .home = home, .uid = 65534, .gid = 65534, .groups = none, .n_groups = 1 };
+        is_int(call(&other, "POST", "/v1/vms", body, &o), 403, "another uid naming it as a kernel: 403");
+        char want[1024];
+        snprintf(want, sizeof want, "cannot use the kernel '%s': uid 65534 may not read it", secret);
+        is_str(msg_of(o), want, "saying so");
+        is_int(call(&c, "GET", "/v1/vms/s", NULL, &o), 404, "and no VM was made");
+        is_int(call(&c, "POST", "/v1/vms", body, &o), 201, "its owner may");
+        is_int(call(&c, "DELETE", "/v1/vms/s", NULL, &o), 200, "DELETE s");
+        json_object_put(o);
+}
+
 static void test_notify(const char *dir) {
         unsetenv("NOTIFY_SOCKET");
         is_int(api_sd_notify("READY=1"), 0, "no NOTIFY_SOCKET: nothing sent");
@@ -210,6 +281,7 @@ int main(void) {
                 return 1;
         test_peer();
         test_routes(home);
+        test_verbs(home);
         test_notify(home);
         test_socket_and_client(home);
         rm_rf(home);

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/* The lifecycle: start, stop, kill, restart, pause, resume, wait, status;
+ * logs, the serial console and the SPICE display of a running VM. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <json-c/json.h>
+
+#include "ops.h"
+#include "net/net.h"
+#include "run/run.h"
+
+static json_object *str_array(const strv *s) {
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; i < s->n; i++)
+                json_object_array_add(a, json_object_new_string(s->v[i]));
+        return a;
+}
+
+int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *a, json_object **ret,
+            phy_error *err) {
+        int r;
+        if ((r = ops_name_check("VM name", name, err)) < 0)
+                return r;
+        const char *act = a->action;
+        bool is_start = strcmp(act, "start") == 0, is_restart = strcmp(act, "restart") == 0;
+        enum run_stop_mode mode = RUN_STOP_DEFAULT;
+        if (a->mode && run_stop_mode_parse(a->mode, &mode) < 0)
+                return phy_error_set(err, EINVAL, "the stop mode is default, acpi or agent, not '%s'", a->mode);
+        _cleanup_run_state_ struct run_state st = { 0 };
+        json_object *o = json_object_new_object();
+        bool was = false;
+        if (is_start || is_restart) {
+                if (is_restart) {
+                        if ((r = run_stop(c->home, name, a->timeout, false, &was, err)) < 0)
+                                goto fail;
+                        json_object_object_add(o, "was_running", json_object_new_boolean(was));
+                }
+                _cleanup_strv_ strv warnings = { 0 };
+                struct run_start_opts so = { .root = c->root, .home = c->home, .name = name, .paused = a->paused };
+                if ((r = run_start(&so, &warnings, err)) < 0)
+                        goto fail;
+                json_object_object_add(o, "warnings", str_array(&warnings));
+        } else if (strcmp(act, "stop") == 0) {
+                const char *ended_by = NULL;
+                if ((r = run_stop_via(c->home, name, a->timeout, a->force, mode, &was, &ended_by, err)) < 0)
+                        goto fail;
+                json_object_object_add(o, "was_running", json_object_new_boolean(was));
+                if (ended_by)
+                        json_object_object_add(o, "stopped_by", json_object_new_string(ended_by));
+        } else if (strcmp(act, "kill") == 0) {
+                if ((r = run_kill(c->home, name, err)) < 0)
+                        goto fail;
+        } else if (strcmp(act, "pause") == 0) {
+                if ((r = run_pause(c->home, name, err)) < 0)
+                        goto fail;
+        } else if (strcmp(act, "resume") == 0) {
+                if ((r = run_resume(c->home, name, err)) < 0)
+                        goto fail;
+        } else {
+                r = phy_error_set(err, ENOENT, "no action '%s'; use start, stop, kill, pause, resume or restart", act);
+                goto fail;
+        }
+        /* The state after the action, as `phyllo status --json` shows it. */
+        json_object *x = json_object_new_object();
+        json_object_object_add(x, "name", json_object_new_string(name));
+        json_object_object_add(x, "action", json_object_new_string(act));
+        phy_error e2 = { 0 };
+        if (run_state_get(c->home, name, &st, &e2) >= 0)
+                json_object_object_add(x, "state", json_object_new_string(run_state_name(st.state)));
+        json_object_object_foreach(o, k, v)
+                json_object_object_add(x, k, json_object_get(v));
+        json_object_put(o);
+        *ret = x;
+        return 0;
+fail:
+        json_object_put(o);
+        return r;
+}
+
+int ops_status(const struct ops_ctx *c, const char *name, json_object **ret, phy_error *err) {
+        _cleanup_ops_vm_ struct ops_vm vm = { .lock_fd = -1 };
+        _cleanup_run_state_ struct run_state st = { 0 };
+        int r;
+        if ((r = ops_vm_open(c, name, OPS_READ, &vm, err)) < 0 || (r = run_state_get(c->home, name, &st, err)) < 0)
+                return r;
+        /* NICs, and the guest's addresses when its agent answers. */
+        json_object *net = net_status_json(&vm.def, run_state_active(st.state) ? vm.run_dir : NULL), *nets = NULL,
+                    *gifs = NULL;
+        json_object_object_get_ex(net, "networks", &nets);
+        json_object_object_get_ex(net, "guest_interfaces", &gifs);
+        json_object *o = run_state_to_json(&st);
+        json_object_object_add(o, "name", json_object_new_string(name));
+        json_object_object_add(o, "networks", json_object_get(nets));
+        if (gifs)
+                json_object_object_add(o, "guest_interfaces", json_object_get(gifs));
+        json_object_put(net);
+        *ret = o;
+        return 0;
+}
+
+int ops_wait(const struct ops_ctx *c, const char *name, const char *state, int timeout_s, json_object **ret,
+             phy_error *err) {
+        enum run_state_kind want;
+        int r;
+        if ((r = ops_name_check("VM name", name, err)) < 0)
+                return r;
+        if (!state || run_state_from_name(state, &want) < 0 ||
+            (want != RUN_STOPPED && want != RUN_RUNNING && want != RUN_PAUSED))
+                return phy_error_set(err, EINVAL, "a VM can be waited for until stopped, running or paused, not '%s'",
+                                     state ? state : "");
+        _cleanup_run_state_ struct run_state st = { 0 };
+        if ((r = run_wait(c->home, name, want, timeout_s < 0 ? -1 : timeout_s * 1000, &st, err)) < 0)
+                return r;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(name));
+        json_object_object_add(o, "state", json_object_new_string(run_state_name(st.state)));
+        *ret = o;
+        return 0;
+}
+
+/* ---- logs ---- */
+
+int ops_log_paths(const struct ops_ctx *c, const char *name, char **ret_dir, char *ret_paths[3], phy_error *err) {
+        _cleanup_ops_vm_ struct ops_vm vm = { .lock_fd = -1 };
+        int r;
+        if ((r = ops_vm_open(c, name, OPS_READ, &vm, err)) < 0)
+                return r;
+        static const char *const files[3] = { "console.log.1", "console.log", "qemu.log" };
+        for (size_t i = 0; i < 3; i++)
+                if (asprintf(&ret_paths[i], "%s/%s", vm.run_dir, files[i]) < 0) {
+                        while (i > 0)
+                                free(ret_paths[--i]);
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                }
+        *ret_dir = TAKE_PTR(vm.run_dir);
+        return 0;
+}
+
+/* Each line of path (its last one even without a newline), CR/LF cut. */
+static int log_lines(const char *path, const char *source, json_object *arr, phy_error *err) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? 0 : phy_error_set(err, errno, "cannot read '%s': %s", path, strerror(errno));
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        while ((n = getline(&line, &cap, f)) > 0) {
+                while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                        line[--n] = '\0';
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "source", json_object_new_string(source));
+                json_object_object_add(o, "line", json_object_new_string_len(line, (int) n));
+                json_object_array_add(arr, o);
+        }
+        return 0;
+}
+
+int ops_logs(const struct ops_ctx *c, const char *name, json_object **ret, phy_error *err) {
+        _cleanup_free_ char *dir = NULL;
+        char *paths[3] = { 0 };
+        int r = ops_log_paths(c, name, &dir, paths, err);
+        if (r < 0)
+                return r;
+        static const char *const tags[3] = { "console", "console", "qemu" };
+        json_object *arr = json_object_new_array();
+        for (size_t i = 0; i < 3; i++) {
+                if (r >= 0)
+                        r = log_lines(paths[i], tags[i], arr, err);
+                free(paths[i]);
+        }
+        if (r < 0) {
+                json_object_put(arr);
+                return r;
+        }
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(name));
+        json_object_object_add(o, "logs", arr);
+        *ret = o;
+        return 0;
+}
+
+/* ---- console, display ---- */
+
+int ops_console_open(const struct ops_ctx *c, const char *name, int *ret_fd, phy_error *err) {
+        _cleanup_ops_vm_ struct ops_vm vm = { .lock_fd = -1 };
+        int r = ops_vm_open(c, name, OPS_READ, &vm, err);
+        return r < 0 ? r : run_console_connect(c->home, name, ret_fd, err);
+}
+
+int ops_display(const struct ops_ctx *c, const char *name, json_object **ret, phy_error *err) {
+        _cleanup_ops_vm_ struct ops_vm vm = { .lock_fd = -1 };
+        _cleanup_run_state_ struct run_state st = { 0 };
+        _cleanup_free_ char *sock = NULL, *uri = NULL;
+        int r;
+        if ((r = ops_vm_open(c, name, OPS_READ, &vm, err)) < 0 || (r = run_state_get(c->home, name, &st, err)) < 0)
+                return r;
+        if (!run_state_active(st.state))
+                return phy_error_set(err, ESRCH, "VM '%s' is not running; start it with 'phyllo start %s'", name,
+                                     name);
+        if (asprintf(&sock, "%s/spice.sock", vm.run_dir) < 0 || asprintf(&uri, "spice+unix://%s", sock) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        /* The socket QEMU made; a symlink in its place is not followed. */
+        _cleanup_close_ int dfd = open(vm.run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat ss;
+        if (dfd < 0 || fstatat(dfd, "spice.sock", &ss, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(ss.st_mode))
+                return phy_error_set(err, ENOENT, "VM '%s' has no SPICE display (no '%s'); set 'display = spice' "
+                                     "in its definition with 'phyllo edit %s'", name, sock, name);
+        /* Handed out as a path: only to a caller who may connect to it. */
+        if (!ops_caller_may(c, sock, W_OK))
+                return phy_error_set(err, EACCES, "uid %u may not connect to the SPICE display of VM '%s' ('%s')",
+                                     (unsigned) c->uid, name, sock);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(name));
+        json_object_object_add(o, "spice_socket", json_object_new_string(sock));
+        json_object_object_add(o, "uri", json_object_new_string(uri));
+        *ret = o;
+        return 0;
+}

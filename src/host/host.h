@@ -75,7 +75,14 @@ struct host_facts {
          * paths, not below root); allow_paths_set when the key appears. */
         strv allow_paths;
         bool allow_paths_set;
+        /* host.conf vm-uids: the uids (and gids) VMs run as when Phyllome
+         * runs as root, one per VM (src/run); count 0: "off", one
+         * unprivileged user for all.  Default HOST_VM_UIDS_FIRST, _COUNT. */
+        uint32_t vm_uid_first, vm_uid_count;
 };
+
+#define HOST_VM_UIDS_FIRST 6000000u
+#define HOST_VM_UIDS_COUNT 65536u
 
 /* Reads everything above from root.  The host config file
  * (<root>/etc/phyllome/host.conf, keys reserve-cpus= and reserve-memory=)

@@ -436,7 +436,12 @@ static void add_disks(struct builder *b) {
                          * A typed passphrase waits in the run dir until QEMU has read it. */
                         char kname[96];
                         snprintf(kname, sizeof kname, "key-disk-%s", d->name);
-                        _cleanup_free_ char *k = d->key_prompt ? run_path(b, kname) : vm_path(b, d->key_file);
+                        int kfd = b->env->key_fds && i < b->env->n_key_fds ? b->env->key_fds[i] : -1;
+                        _cleanup_free_ char *k = NULL;
+                        if (kfd < 0 || !d->key_file)
+                                k = d->key_prompt ? run_path(b, kname) : vm_path(b, d->key_file);
+                        else if (asprintf(&k, "/proc/self/fd/%d", kfd) < 0)
+                                k = NULL;
                         addf(b, "-object", "secret,id=sec-%s,file=%s", node, k ? k : "");
                         snprintf(enc, sizeof enc, ",encrypt.format=luks,encrypt.key-secret=sec-%s", node);
                 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -438,6 +439,42 @@ static int keys_for_qemu(const struct start_ctx *c, phy_error *err) {
         return 0;
 }
 
+/* A key file's contents in a sealed memfd that QEMU reads as
+ * /proc/self/fd/N: the file itself stays the user's (0600), whichever uid
+ * QEMU runs as.  -1 when the disk has no key file. */
+static int key_memfd(const struct start_ctx *c, const struct vm_disk *d, phy_error *err) {
+        if (!d->key_file)
+                return -1;
+        _cleanup_free_ char *path = vm_path_resolve(c->vm_dir, d->key_file);
+        if (!path)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        _cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        struct stat st;
+        if (in < 0 || fstat(in, &st) < 0)
+                return phy_error_set(err, errno, "cannot read the key file '%s' of disk '%s': %s", path, d->name,
+                                     strerror(errno));
+        if (!S_ISREG(st.st_mode) || st.st_size > 64 * 1024)
+                return phy_error_set(err, EINVAL, "the key file '%s' of disk '%s' is not a regular file of at most "
+                                     "64 KiB", path, d->name);
+        char buf[64 * 1024];
+        ssize_t n;
+        do
+                n = read(in, buf, sizeof buf);
+        while (n < 0 && errno == EINTR);
+        _cleanup_close_ int fd = memfd_create("phyllome-key", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        int r = n < 0 ? -errno : fd < 0 ? -errno : 0;
+        if (r == 0 && write(fd, buf, (size_t) n) != n)
+                r = errno ? -errno : -EIO;
+        explicit_bzero(buf, sizeof buf);
+        if (r == 0 && (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0 ||
+                       lseek(fd, 0, SEEK_SET) < 0))
+                r = -errno;
+        if (r < 0)
+                return phy_error_set(err, -r, "cannot pass the key file '%s' of disk '%s' to QEMU: %s", path, d->name,
+                                     strerror(-r));
+        return TAKE_FD(fd);
+}
+
 static void keys_forget(const struct start_ctx *c) {
         for (size_t i = 0; i < c->model.n_disks; i++) {
                 _cleanup_free_ char *p = NULL;
@@ -585,12 +622,11 @@ static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const
         for (size_t i = 0; i < vm->n_disks; i++) {
                 const struct vm_disk *d = &vm->disks[i];
                 _cleanup_free_ char *p = vm_path_resolve(c->vm_dir, d->path);
-                _cleanup_free_ char *k = d->key_file ? vm_path_resolve(c->vm_dir, d->key_file) : NULL;
-                _cleanup_free_ char *kp = NULL;
+                _cleanup_free_ char *kp = NULL;      /* a key file reaches QEMU as a memfd (key_memfd) */
                 if (d->key_prompt && asprintf(&kp, "%s/key-disk-%s", c->run_dir, d->name) < 0)
                         return phy_error_set(err, ENOMEM, "out of memory");
                 if ((r = run_sandbox_allow(sb, p, d->readonly ? RUN_SB_R : RUN_SB_RW, err)) < 0 ||
-                    (r = run_sandbox_allow(sb, k, RUN_SB_R, err)) < 0 || (r = run_sandbox_allow(sb, kp, RUN_SB_R, err)) < 0)
+                    (r = run_sandbox_allow(sb, kp, RUN_SB_R, err)) < 0)
                         return r;
         }
         for (size_t i = 0; i < vm->n_cdroms; i++) {
@@ -755,8 +791,21 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                                  c->creds.gid, &err) < 0)
                 monitor_fail(m, &err);
 
+        _cleanup_free_ int *key_fds = calloc(c->model.n_disks + 1, sizeof *key_fds);
+        if (!key_fds) {
+                phy_error_set(&err, ENOMEM, "out of memory");
+                monitor_fail(m, &err);
+        }
+        for (size_t i = 0; i < c->model.n_disks; i++)
+                key_fds[i] = -1;
+        for (size_t i = 0; i < c->model.n_disks; i++)
+                if (c->model.disks[i].key_file && (key_fds[i] = key_memfd(c, &c->model.disks[i], &err)) < 0)
+                        monitor_fail(m, &err);
+
         struct qemu_argv_env env;
         qemu_argv_env_init(&env);
+        env.key_fds = key_fds;
+        env.n_key_fds = c->model.n_disks;
         env.nic_fds = m->net.nic_fds;
         env.n_nic_fds = m->net.n_nics;
         env.share_fds = m->net.share_fds;
@@ -808,7 +857,7 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
 
         clog_open(m, true);
         clog_start_line(m);
-        size_t n_keep = 6 + m->net.n_nics + m->net.n_shares;
+        size_t n_keep = 6 + m->net.n_nics + m->net.n_shares + c->model.n_disks;
         _cleanup_free_ int *keep = calloc(n_keep, sizeof *keep);
         if (!keep) {
                 phy_error_set(&err, ENOMEM, "out of memory");
@@ -820,10 +869,15 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                 keep[6 + i] = m->net.nic_fds[i];
         for (size_t i = 0; i < m->net.n_shares; i++)
                 keep[6 + m->net.n_nics + i] = m->net.share_fds[i];
+        for (size_t i = 0; i < c->model.n_disks; i++)
+                keep[6 + m->net.n_nics + m->net.n_shares + i] = key_fds[i];
         pid_t pid = spawn_qemu(m, argv.v, keep, n_keep, &sb, &err);
         run_sandbox_done(&sb);
         net_companions_close_qemu_fds(&m->net);
         close(hvc0_listen);
+        for (size_t i = 0; i < c->model.n_disks; i++)
+                if (key_fds[i] >= 0)
+                        close(key_fds[i]);
         if (qga_listen >= 0)
                 close(qga_listen);
         close(qmp_listen);

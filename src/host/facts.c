@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/landlock.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -470,6 +472,11 @@ void host_facts_done(struct host_facts *h) {
         strv_done(&h->passthrough_allow);
         strv_done(&h->allow_paths);
         *h = (struct host_facts) { 0 };
+}
+
+int host_landlock_abi(void) {
+        long v = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+        return v > 0 ? (int) v : 0;
 }
 
 int host_facts_load(const char *root, struct host_facts *ret, phy_error *err) {

@@ -95,6 +95,10 @@ void host_facts_done(struct host_facts *h);
  * allow_paths (the rest of *ret zero); the file checked as above. */
 int host_conf_load(const char *root, struct host_facts *ret, phy_error *err);
 
+/* The Landlock ABI of the running kernel (landlock_create_ruleset with
+ * LANDLOCK_CREATE_RULESET_VERSION), 0 when it has none. */
+int host_landlock_abi(void);
+
 /* The first render node of any GPU, or NULL. */
 const char *host_render_node(const struct host_facts *h);
 

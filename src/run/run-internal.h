@@ -59,7 +59,6 @@ struct run_sandbox {
         int abi;
         uint64_t handled;
 };
-int run_landlock_abi(void);
 void run_sandbox_init(struct run_sandbox *s);
 void run_sandbox_done(struct run_sandbox *s);
 int run_sandbox_begin(struct run_sandbox *s, phy_error *err);

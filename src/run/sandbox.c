@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "host/host.h"
 #include "run-internal.h"
 
 #ifndef SYS_landlock_create_ruleset
@@ -34,11 +35,6 @@
 #define FS_FILE (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE | \
                  LANDLOCK_ACCESS_FS_TRUNCATE)
 #define FS_ABI1 ((LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1)
-
-int run_landlock_abi(void) {
-        long v = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
-        return v > 0 ? (int) v : 0;
-}
 
 static uint64_t handled_for(int abi) {
         uint64_t h = FS_ABI1;
@@ -61,7 +57,7 @@ void run_sandbox_done(struct run_sandbox *s) {
 
 int run_sandbox_begin(struct run_sandbox *s, phy_error *err) {
         run_sandbox_init(s);
-        s->abi = run_landlock_abi();
+        s->abi = host_landlock_abi();
         if (s->abi <= 0)
                 return 0;       /* no Landlock: the caller warns */
         s->handled = handled_for(s->abi);

@@ -610,6 +610,11 @@ static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const
             (r = run_sandbox_allow(sb, c->vm_dir, RUN_SB_DIR, err)) < 0 ||
             (r = run_sandbox_allow(sb, spice_dir, RUN_SB_DIR, err)) < 0)
                 return r;
+        /* The run dir to read: a typed passphrase and a migration's TLS key
+         * (<run_dir>/mig-tls.*), handed to the VM's uid; the rest is root's
+         * by its modes, and nothing there is QEMU's to write. */
+        if ((r = run_sandbox_allow(sb, c->run_dir, RUN_SB_R, err)) < 0)
+                return r;
         for (size_t i = 0; i < ELEMENTSOF(devs); i++)
                 if ((r = run_sandbox_allow(sb, devs[i], RUN_SB_RW, err)) < 0)
                         return r;
@@ -622,11 +627,8 @@ static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const
         for (size_t i = 0; i < vm->n_disks; i++) {
                 const struct vm_disk *d = &vm->disks[i];
                 _cleanup_free_ char *p = vm_path_resolve(c->vm_dir, d->path);
-                _cleanup_free_ char *kp = NULL;      /* a key file reaches QEMU as a memfd (key_memfd) */
-                if (d->key_prompt && asprintf(&kp, "%s/key-disk-%s", c->run_dir, d->name) < 0)
-                        return phy_error_set(err, ENOMEM, "out of memory");
-                if ((r = run_sandbox_allow(sb, p, d->readonly ? RUN_SB_R : RUN_SB_RW, err)) < 0 ||
-                    (r = run_sandbox_allow(sb, kp, RUN_SB_R, err)) < 0)
+                /* (a key file reaches QEMU as a memfd: key_memfd) */
+                if ((r = run_sandbox_allow(sb, p, d->readonly ? RUN_SB_R : RUN_SB_RW, err)) < 0)
                         return r;
         }
         for (size_t i = 0; i < vm->n_cdroms; i++) {

@@ -62,11 +62,11 @@ is "$(grep -c . "$PHYLLOME_HOME/vm-uids")" 2 "the uid table holds one line per V
 "$PHYLLO" stop "$b" --force >/dev/null 2>&1
 
 # --- phyllo as a plain user: QEMU runs as that user, under Landlock ---
-NH=$PHYLLOME_HOME/nobody-home; mkdir -p "$NH/cache"; chown -R nobody:nogroup "$NH"
+NH=$PHYLLOME_HOME/nobody-home; mkdir -p "$NH/cache"; cp -r "$GUEST" "$NH/guest"; chown -R nobody:nogroup "$NH"
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups env -u XDG_RUNTIME_DIR PHYLLOME_HOME="$NH" \
   PHYLLOME_CACHE="$NH/cache" "$@"; }
 n=n$$
-as_nobody "$PHYLLO" create "$n" --profile linux --kernel "$GUEST/vmlinux" --initrd "$GUEST/initrd.img" \
+as_nobody "$PHYLLO" create "$n" --profile linux --kernel "$NH/guest/vmlinux" --initrd "$NH/guest/initrd.img" \
   --append console=ttyS0 --display none --memory 256M --cpus 1 --no-uefi --no-disk >/dev/null 2>&1
 out=$(as_nobody "$PHYLLO" start "$n" 2>&1); ok $? "a plain user starts a VM" || diag "$out"
 qn=$(jq -r .qemu_pid "$NH/run/$n/state.json")

@@ -388,7 +388,9 @@ int cmd_device_give_back(struct cli_ctx *ctx, int argc, char **argv) {
                 phy_error_set(&err, EBUSY, "VM '%s' is running; its devices go back when it stops", argv[1]);
                 return cli_fail(&err);
         }
-        if (run_dir_path(home, argv[1], &rd, &err) < 0 || dev_passthrough_restore(ctx->root, rd, NULL, NULL, &err) < 0 ||
+        /* What devices.state records is believed only in a run dir nobody else can write. */
+        if (run_dir_path(home, argv[1], &rd, &err) < 0 || run_dir_check(rd, &err) < 0 ||
+            dev_passthrough_restore(ctx->root, rd, NULL, NULL, &err) < 0 ||
             dev_single_gpu_restore_host(rd, NULL, NULL, &err) < 0)
                 return cli_fail(&err);
         return 0;

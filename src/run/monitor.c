@@ -366,7 +366,7 @@ static void record_migrated(struct monitor *m) {
         _cleanup_free_ char *p = run_file(m->c->run_dir, "migrated");
         _cleanup_free_ char *text = NULL;
         size_t len;
-        if (!p || file_read_all(p, 1024, &text, &len) < 0)
+        if (!p || run_read_nofollow(p, 1024, &text, &len) < 0)
                 return;
         (void) unlink(p);
         while (len > 0 && text[len - 1] == '\n')
@@ -1361,9 +1361,17 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 phy_error e2 = { 0 };
                 c.run_dir_untrusted = run_dir_check(c.run_dir, &e2) < 0;
         }
-        r = mkdir_p(c.run_dir, 0755);
-        if (r == 0 && chmod(c.run_dir, 0700) < 0)
-                r = -errno;
+        /* No chmod of an existing dir here: a running VM's monitor set its
+         * mode, and only the lock holder may change it (prepare_run_dir). */
+        {
+                _cleanup_free_ char *parent = strdup(c.run_dir);
+                char *slash = parent ? strrchr(parent, '/') : NULL;
+                if (slash)
+                        *slash = '\0';
+                r = !slash ? -ENOMEM : mkdir_p(parent, 0755);
+                if (r == 0 && mkdir(c.run_dir, 0700) < 0 && errno != EEXIST)
+                        r = -errno;
+        }
         if (r < 0) {
                 r = phy_error_set(err, -r, "cannot create the runtime directory '%s': %s", c.run_dir, strerror(-r));
                 goto out;

@@ -386,6 +386,21 @@ static int check_system(const struct host_facts *h, struct host_check_report *r)
                    NULL);
 }
 
+/* Landlock confines QEMU and swtpm to their VM's files (src/run/sandbox.c);
+ * a property of the running kernel, so not under --root. */
+static int check_landlock(const struct host_facts *h, struct host_check_report *r) {
+        if (strcmp(h->root, "/") != 0)
+                return add(r, "sec.landlock", "Landlock", HOST_CHECK_INFO,
+                           dfmt("not checked under --root: Landlock is a property of the running kernel"), NULL);
+        int abi = host_landlock_abi();
+        return add(r, "sec.landlock", "Landlock", abi > 0 ? HOST_CHECK_PASS : HOST_CHECK_WARN,
+                   abi > 0 ? dfmt("Landlock ABI %d: QEMU and swtpm are confined to their VM's files", abi)
+                           : dfmt("this kernel has no Landlock: QEMU and swtpm run without their filesystem "
+                                  "sandbox (uids and seccomp still apply)"),
+                   "use Linux 5.13 or later with Landlock enabled (CONFIG_SECURITY_LANDLOCK, and landlock in "
+                   "lsm= on the kernel command line)");
+}
+
 static int check_gpus(const struct host_facts *h, struct host_check_report *r) {
         if (h->n_gpus == 0)
                 return add(r, "gpu", "GPUs", HOST_CHECK_WARN, dfmt("no PCI display controller (class 0x03)"),
@@ -543,8 +558,8 @@ int host_check_run(const struct host_facts *h, const struct qemu_tools *tools, s
         _cleanup_(host_check_report_done) struct host_check_report r = { 0 };
         int k;
         if ((k = check_cpu(h, &r)) < 0 || (k = check_kvm(h, &r)) < 0 || (k = check_iommu(h, &r)) < 0 ||
-            (k = check_system(h, &r)) < 0 || (k = check_gpus(h, &r)) < 0 || (k = check_tools(h, tools, &r)) < 0 ||
-            (k = check_qemu_modules(h, &r)) < 0 || (k = tier_verdict(h, &r)) < 0)
+            (k = check_system(h, &r)) < 0 || (k = check_landlock(h, &r)) < 0 || (k = check_gpus(h, &r)) < 0 ||
+            (k = check_tools(h, tools, &r)) < 0 || (k = check_qemu_modules(h, &r)) < 0 || (k = tier_verdict(h, &r)) < 0)
                 return phy_error_set(err, k, "cannot run the host check: %s", strerror(-k));
         *ret = r;
         r = (struct host_check_report) { 0 };

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/landlock.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -339,6 +341,32 @@ static int parse_allow_paths(struct host_facts *h, char *val, const char *path, 
         return 0;
 }
 
+/* "FIRST-LAST" (inclusive, at least 2 uids, none below 65536 so that no
+ * system or login account is in it, below 2^31 - 1) or "off". */
+static int parse_vm_uids(struct host_facts *h, const char *val, const char *path, unsigned lineno, phy_error *err) {
+        if (strcmp(val, "off") == 0) {
+                h->vm_uid_first = h->vm_uid_count = 0;
+                return 0;
+        }
+        char first[24], last[24];
+        const char *dash = strchr(val, '-');
+        unsigned long long a, b;
+        if (!dash || (size_t) (dash - val) >= sizeof first || strlen(dash + 1) >= sizeof last)
+                goto bad;
+        memcpy(first, val, (size_t) (dash - val));
+        first[dash - val] = '\0';
+        snprintf(last, sizeof last, "%s", dash + 1);
+        if (parse_uint(first, 0x7ffffffe, &a) < 0 || parse_uint(last, 0x7ffffffe, &b) < 0 || a < 65536 || b <= a)
+                goto bad;
+        h->vm_uid_first = (uint32_t) a;
+        h->vm_uid_count = (uint32_t) (b - a + 1);
+        return 0;
+bad:
+        return phy_error_set(err, EINVAL,
+                             "%s:%u: vm-uids: '%s' is not a range FIRST-LAST of at least two uids from 65536 up "
+                             "(e.g. vm-uids = 6000000-6065535), or 'off'", path, lineno, val);
+}
+
 static int parse_host_conf(struct host_facts *h, phy_error *err) {
         _cleanup_free_ char *path = root_path(h->root, "/etc/phyllome/host.conf");
         _cleanup_free_ char *buf = NULL;
@@ -398,10 +426,13 @@ static int parse_host_conf(struct host_facts *h, phy_error *err) {
                 } else if (strcmp(key, "allow-paths") == 0) {
                         if ((r = parse_allow_paths(h, val, path, lineno, err)) < 0)
                                 return r;
+                } else if (strcmp(key, "vm-uids") == 0) {
+                        if ((r = parse_vm_uids(h, val, path, lineno, err)) < 0)
+                                return r;
                 } else
                         return phy_error_set(err, EINVAL,
                                              "%s:%u: unknown key '%s'; the keys are reserve-cpus, reserve-memory, "
-                                             "passthrough-allow and allow-paths", path, lineno, key);
+                                             "passthrough-allow, allow-paths and vm-uids", path, lineno, key);
         }
         if (!(h->conf_path = strdup(path)))
                 return -ENOMEM;
@@ -443,9 +474,15 @@ void host_facts_done(struct host_facts *h) {
         *h = (struct host_facts) { 0 };
 }
 
+int host_landlock_abi(void) {
+        long v = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+        return v > 0 ? (int) v : 0;
+}
+
 int host_facts_load(const char *root, struct host_facts *ret, phy_error *err) {
         _cleanup_(host_facts_done) struct host_facts h = { .nested = -1, .ignore_msrs = -1, .ksm = -1,
-                                                          .reserve_cpus = 1, .reserve_mem = GIB };
+                                                          .reserve_cpus = 1, .reserve_mem = GIB,
+                                                          .vm_uid_first = HOST_VM_UIDS_FIRST, .vm_uid_count = HOST_VM_UIDS_COUNT };
         int r;
         if (!(h.root = strdup(root && *root ? root : "/")))
                 return -ENOMEM;

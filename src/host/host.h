@@ -75,7 +75,14 @@ struct host_facts {
          * paths, not below root); allow_paths_set when the key appears. */
         strv allow_paths;
         bool allow_paths_set;
+        /* host.conf vm-uids: the uids (and gids) VMs run as when Phyllome
+         * runs as root, one per VM (src/run); count 0: "off", one
+         * unprivileged user for all.  Default HOST_VM_UIDS_FIRST, _COUNT. */
+        uint32_t vm_uid_first, vm_uid_count;
 };
+
+#define HOST_VM_UIDS_FIRST 6000000u
+#define HOST_VM_UIDS_COUNT 65536u
 
 /* Reads everything above from root.  The host config file
  * (<root>/etc/phyllome/host.conf, keys reserve-cpus= and reserve-memory=)
@@ -87,6 +94,10 @@ void host_facts_done(struct host_facts *h);
 /* Only <root>/etc/phyllome/host.conf: the budget keys, passthrough_allow,
  * allow_paths (the rest of *ret zero); the file checked as above. */
 int host_conf_load(const char *root, struct host_facts *ret, phy_error *err);
+
+/* The Landlock ABI of the running kernel (landlock_create_ruleset with
+ * LANDLOCK_CREATE_RULESET_VERSION), 0 when it has none. */
+int host_landlock_abi(void);
 
 /* The first render node of any GPU, or NULL. */
 const char *host_render_node(const struct host_facts *h);

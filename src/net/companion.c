@@ -65,7 +65,8 @@ bool net_nic_uses_passt(const struct vm_nic *n) {
  * asks.  After fork only async-signal-safe calls. */
 static int spawn(char *const argv[], const char *log_path, int keep_fd, const char *ro_dir, pid_t *ret_pid,
                  phy_error *err) {
-        _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        /* The run dir is the monitor's alone; no symlink is followed all the same. */
+        _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (logfd < 0)
                 return phy_error_set(err, errno, "cannot open the log '%s': %s", log_path, strerror(errno));
         _cleanup_close_ int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -117,7 +118,7 @@ static int add_pid(struct net_companions *nc, pid_t pid) {
 }
 
 static int start_passt(struct net_companions *nc, const char *passt, const struct vm_nic *n, size_t i,
-                       const char *run_dir, phy_error *err) {
+                       const char *run_dir, uid_t uid, gid_t gid, phy_error *err) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                 return phy_error_set(err, errno, "cannot create a socket pair for passt: %s", strerror(errno));
@@ -127,7 +128,9 @@ static int start_passt(struct net_companions *nc, const char *passt, const struc
         _cleanup_free_ char *log = NULL;
         if (asprintf(&log, "%s/passt-%s.log", run_dir, n->name) < 0 ||
             strv_push_many(&argv, passt, "--foreground", "--quiet", NULL) < 0 ||
-            strv_pushf(&argv, "--fd=%d", theirs) < 0)
+            strv_pushf(&argv, "--fd=%d", theirs) < 0 ||
+            /* Started as root, passt drops to the VM's uid (its default would be nobody). */
+            (uid != (uid_t) -1 && strv_pushf(&argv, "--runas=%u:%u", (unsigned) uid, (unsigned) gid) < 0))
                 return phy_error_set(err, ENOMEM, "out of memory");
         for (size_t f = 0; f < n->forwards.n; f++) {
                 struct net_forward fw;
@@ -187,7 +190,7 @@ static int start_virtiofsd(struct net_companions *nc, const char *virtiofsd, con
 }
 
 int net_companions_start(struct net_companions *nc, const struct vm_def *model, const char *vm_dir,
-                         const char *run_dir, phy_error *err) {
+                         const char *run_dir, uid_t uid, gid_t gid, phy_error *err) {
         *nc = (struct net_companions) { 0 };
         nc->nic_fds = malloc((model->n_nics + 1) * sizeof(int));
         nc->share_fds = malloc((model->n_shares + 1) * sizeof(int));
@@ -229,7 +232,7 @@ int net_companions_start(struct net_companions *nc, const struct vm_def *model, 
                                           "not installed; install it (apt-get install passt) or set backend = slirp",
                                           model->name, n->name);
                 else
-                        r = start_passt(nc, passt, n, i, run_dir, err);
+                        r = start_passt(nc, passt, n, i, run_dir, uid, gid, err);
         }
         for (size_t i = 0; i < model->n_nics && r >= 0; i++) {
                 const struct vm_nic *n = &model->nics[i];

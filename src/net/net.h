@@ -100,10 +100,10 @@ bool net_companions_event(struct net_companions *nc, int fd);
 /* Checks every forward's host port, then starts passt per user NIC that
  * uses it and virtiofsd per virtiofs share (read-only shares in a private
  * mount namespace where the directory is mounted read-only).  Logs go to
- * <run_dir>/passt-<nic>.log and virtiofsd-<tag>.log.  On failure nothing
- * started stays running. */
+ * <run_dir>/passt-<nic>.log and virtiofsd-<tag>.log.  passt runs as uid:gid
+ * (the VM's, when uid is not -1).  On failure nothing started stays running. */
 int net_companions_start(struct net_companions *nc, const struct vm_def *model, const char *vm_dir,
-                         const char *run_dir, phy_error *err);
+                         const char *run_dir, uid_t uid, gid_t gid, phy_error *err);
 /* Closes QEMU's ends once QEMU has them. */
 void net_companions_close_qemu_fds(struct net_companions *nc);
 /* Waits up to 3 s for each daemon to end on its own (they end with QEMU's

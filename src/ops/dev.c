@@ -174,7 +174,8 @@ int ops_device_give_back(const struct ops_ctx *c, const char *name, json_object 
                 return r;
         if (run_is_active(c->home, name))
                 return phy_error_set(err, EBUSY, "VM '%s' is running; its devices go back when it stops", name);
-        if ((r = run_dir_path(c->home, name, &rd, err)) < 0 ||
+        /* What devices.state records is believed only in a run dir nobody else can write. */
+        if ((r = run_dir_path(c->home, name, &rd, err)) < 0 || (r = run_dir_check(rd, err)) < 0 ||
             (r = dev_passthrough_restore(c->root, rd, NULL, NULL, err)) < 0 ||
             (r = dev_single_gpu_restore_host(rd, NULL, NULL, err)) < 0)
                 return r;

@@ -18,7 +18,7 @@
 #include "vm/vm.h"
 
 void qemu_argv_env_init(struct qemu_argv_env *env) {
-        *env = (struct qemu_argv_env) { .qmp_fd = -1, .serial_fd = -1, .tpm_fd = -1 };
+        *env = (struct qemu_argv_env) { .qmp_fd = -1, .serial_fd = -1, .tpm_fd = -1, .hvc0_fd = -1, .qga_fd = -1 };
 }
 
 char *qemu_opt_escape(const char *value) {
@@ -300,15 +300,21 @@ static void add_chardevs(struct builder *b) {
         /* A virtio-serial console (hvc0) for guests that prefer it, and the
          * guest agent channel. */
         add_virtio_serial(b);
-        {
+        if (env->hvc0_fd >= 0)
+                addf(b, "-chardev", "socket,id=vcon0,fd=%d,server=on,wait=off", env->hvc0_fd);
+        else {
                 _cleanup_free_ char *p = run_path(b, "hvc0.sock");
                 addf(b, "-chardev", "socket,id=vcon0,path=%s,server=on,wait=off", p);
-                add(b, "-device");
-                add(b, "virtconsole,bus=vser0.0,chardev=vcon0,name=org.phyllome.console.0");
         }
+        add(b, "-device");
+        add(b, "virtconsole,bus=vser0.0,chardev=vcon0,name=org.phyllome.console.0");
         if (b->vm->agent == VM_ON) {
-                _cleanup_free_ char *p = run_path(b, "qga.sock");
-                addf(b, "-chardev", "socket,id=qga0,path=%s,server=on,wait=off", p);
+                if (env->qga_fd >= 0)
+                        addf(b, "-chardev", "socket,id=qga0,fd=%d,server=on,wait=off", env->qga_fd);
+                else {
+                        _cleanup_free_ char *p = run_path(b, "qga.sock");
+                        addf(b, "-chardev", "socket,id=qga0,path=%s,server=on,wait=off", p);
+                }
                 add(b, "-device");
                 add(b, "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0");
         }
@@ -430,7 +436,12 @@ static void add_disks(struct builder *b) {
                          * A typed passphrase waits in the run dir until QEMU has read it. */
                         char kname[96];
                         snprintf(kname, sizeof kname, "key-disk-%s", d->name);
-                        _cleanup_free_ char *k = d->key_prompt ? run_path(b, kname) : vm_path(b, d->key_file);
+                        int kfd = b->env->key_fds && i < b->env->n_key_fds ? b->env->key_fds[i] : -1;
+                        _cleanup_free_ char *k = NULL;
+                        if (kfd < 0 || !d->key_file)
+                                k = d->key_prompt ? run_path(b, kname) : vm_path(b, d->key_file);
+                        else if (asprintf(&k, "/proc/self/fd/%d", kfd) < 0)
+                                k = NULL;
                         addf(b, "-object", "secret,id=sec-%s,file=%s", node, k ? k : "");
                         snprintf(enc, sizeof enc, ",encrypt.format=luks,encrypt.key-secret=sec-%s", node);
                 }
@@ -526,7 +537,8 @@ static void add_display(struct builder *b) {
         const char *render = b->env->host ? host_render_node(b->env->host) : NULL;
         switch (vm->display) {
         case VM_DISPLAY_SPICE: {
-                _cleanup_free_ char *p = run_path(b, "spice.sock");
+                _cleanup_free_ char *p = b->env->spice_sock ? qemu_opt_escape(b->env->spice_sock)
+                                                            : run_path(b, "spice.sock");
                 _cleanup_free_ char *rn = render ? qemu_opt_escape(render) : NULL;
                 if (gl && !render) {
                         b->r = phy_error_set(b->err, ENODEV,

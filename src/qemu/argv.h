@@ -24,6 +24,18 @@ struct qemu_argv_env {
         int qmp_fd;
         int serial_fd;
         int tpm_fd;
+        /* Listening sockets for the hvc0 console and the guest agent; -1: QEMU
+         * makes them in run_dir itself. */
+        int hvc0_fd;
+        int qga_fd;
+        /* Per disk, an fd holding its key_file's contents (QEMU reads
+         * /proc/self/fd/N), so that the VM's uid needs no access to the key
+         * file; -1 or NULL: QEMU reads key_file itself. */
+        const int *key_fds;
+        size_t n_key_fds;
+        /* Where QEMU makes its SPICE socket (SPICE takes no fd); NULL:
+         * <run_dir>/spice.sock. */
+        const char *spice_sock;
         /* Issue 4: per NIC the passt socket (-1 or NULL: slirp), per share
          * the virtiofsd socket (-1 or NULL: a path in run_dir). */
         const int *nic_fds;

@@ -7,12 +7,14 @@
  * then sleeps in one epoll loop (signalfd, pidfds, serial, console clients,
  * QMP events) with no timer: an idle VM costs its monitor no wakeups.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -59,6 +61,7 @@ struct start_ctx {
         bool paused, force_tcg;
         const char *incoming;           /* -incoming (migration destination), or NULL */
         char *audio_server, *audio_why; /* the sound server QEMU's user reaches, or why none (sound.c) */
+        bool run_dir_untrusted;         /* others could write it: emptied before use */
         int lock_fd;
         int report_fd;          /* pipe to the starting command */
 };
@@ -150,7 +153,9 @@ static void clog_open(struct monitor *m, bool rotate) {
                 close(m->clog_fd);
         if (rotate)
                 (void) rename(m->console_log, m->console_log1);
-        m->clog_fd = open(m->console_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (rotate ? O_TRUNC : 0), 0640);
+        /* The run dir is ours alone; no symlink is followed all the same. */
+        int fd = run_open_at(m->c->run_dir, "console.log", O_WRONLY | O_CREAT | O_APPEND | (rotate ? O_TRUNC : 0), 0640);
+        m->clog_fd = fd < 0 ? -1 : fd;
         m->clog_size = 0;
         struct stat s;
         if (m->clog_fd >= 0 && fstat(m->clog_fd, &s) == 0)
@@ -361,7 +366,7 @@ static void record_migrated(struct monitor *m) {
         _cleanup_free_ char *p = run_file(m->c->run_dir, "migrated");
         _cleanup_free_ char *text = NULL;
         size_t len;
-        if (!p || file_read_all(p, 1024, &text, &len) < 0)
+        if (!p || run_read_nofollow(p, 1024, &text, &len) < 0)
                 return;
         (void) unlink(p);
         while (len > 0 && text[len - 1] == '\n')
@@ -428,10 +433,46 @@ static int keys_for_qemu(const struct start_ctx *c, phy_error *err) {
                         return phy_error_set(err, ENOKEY, "disk '%s' of VM '%s' is encrypted with a typed passphrase "
                                              "(key = prompt) and none was given; start it with 'phyllo start %s' on "
                                              "a terminal", c->model.disks[i].name, c->name, c->name);
-                if (c->creds.drop && chown(p, c->creds.uid, c->creds.gid) < 0)
+                if (c->creds.drop && lchown(p, c->creds.uid, c->creds.gid) < 0)
                         return phy_error_set(err, errno, "cannot hand '%s' to QEMU's user: %s", p, strerror(errno));
         }
         return 0;
+}
+
+/* A key file's contents in a sealed memfd that QEMU reads as
+ * /proc/self/fd/N: the file itself stays the user's (0600), whichever uid
+ * QEMU runs as.  -1 when the disk has no key file. */
+static int key_memfd(const struct start_ctx *c, const struct vm_disk *d, phy_error *err) {
+        if (!d->key_file)
+                return -1;
+        _cleanup_free_ char *path = vm_path_resolve(c->vm_dir, d->key_file);
+        if (!path)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        _cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        struct stat st;
+        if (in < 0 || fstat(in, &st) < 0)
+                return phy_error_set(err, errno, "cannot read the key file '%s' of disk '%s': %s", path, d->name,
+                                     strerror(errno));
+        if (!S_ISREG(st.st_mode) || st.st_size > 64 * 1024)
+                return phy_error_set(err, EINVAL, "the key file '%s' of disk '%s' is not a regular file of at most "
+                                     "64 KiB", path, d->name);
+        char buf[64 * 1024];
+        ssize_t n;
+        do
+                n = read(in, buf, sizeof buf);
+        while (n < 0 && errno == EINTR);
+        _cleanup_close_ int fd = memfd_create("phyllome-key", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        int r = n < 0 ? -errno : fd < 0 ? -errno : 0;
+        if (r == 0 && write(fd, buf, (size_t) n) != n)
+                r = errno ? -errno : -EIO;
+        explicit_bzero(buf, sizeof buf);
+        if (r == 0 && (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0 ||
+                       lseek(fd, 0, SEEK_SET) < 0))
+                r = -errno;
+        if (r < 0)
+                return phy_error_set(err, -r, "cannot pass the key file '%s' of disk '%s' to QEMU: %s", path, d->name,
+                                     strerror(-r));
+        return TAKE_FD(fd);
 }
 
 static void keys_forget(const struct start_ctx *c) {
@@ -505,10 +546,11 @@ static void qemu_start_error(struct monitor *m, phy_error *e) {
                 phy_error_prefix(e, "QEMU could not start VM '%s'%s (qemu.log is empty)", m->c->name, how);
 }
 
-static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, size_t n_keep, phy_error *err) {
-        _cleanup_close_ int logfd = open(m->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, size_t n_keep,
+                        const struct run_sandbox *sb, phy_error *err) {
+        _cleanup_close_ int logfd = run_open_at(m->c->run_dir, "qemu.log", O_WRONLY | O_CREAT | O_TRUNC, 0640);
         if (logfd < 0)
-                return phy_error_set(err, errno, "cannot open '%s': %s", m->qemu_log, strerror(errno));
+                return phy_error_set(err, -logfd, "cannot open '%s': %s", m->qemu_log, strerror(-logfd));
         _cleanup_close_ int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (nullfd < 0)
                 return phy_error_set(err, errno, "cannot open /dev/null: %s", strerror(errno));
@@ -536,12 +578,86 @@ static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, 
                         (void) !write(2, msg, sizeof msg - 1);
                         _exit(126);
                 }
+                if (run_sandbox_apply_child(sb) < 0) {
+                        static const char msg[] = "phyllo-monitor: cannot apply the Landlock ruleset to QEMU\n";
+                        (void) !write(2, msg, sizeof msg - 1);
+                        _exit(126);
+                }
                 execve(argv[0], argv, environ);
                 static const char msg[] = "phyllo-monitor: cannot execute QEMU\n";
                 (void) !write(2, msg, sizeof msg - 1);
                 _exit(127);
         }
         return pid;
+}
+
+/* QEMU's Landlock ruleset: its code, data and modules (under /usr), a few
+ * configuration files, the devices a VM may use, the VM's own directory,
+ * its SPICE directory and key files, and each path the definition names
+ * (disks, CDs, kernel, initrd, key files, option ROMs, 9p shares), read-only
+ * where QEMU only reads.  A local window (gtk, sdl) also needs what a
+ * desktop program reads: /etc, /tmp and /dev/shm. */
+static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const char *spice_dir, phy_error *err) {
+        static const char *const devs[] = { "/dev/kvm", "/dev/vfio", "/dev/dri", "/dev/net/tun", "/dev/vhost-net",
+                                            "/dev/vhost-vsock", "/dev/ptmx", "/dev/pts", "/dev/hugepages",
+                                            "/dev/bus/usb", "/dev/tpm0", "/dev/tpmrm0" };
+        const struct vm_def *vm = &c->model;
+        int r;
+        if ((r = run_sandbox_begin(sb, err)) < 0 || sb->fd < 0)
+                return r;
+        if ((r = run_sandbox_allow_base(sb, err)) < 0 || (r = run_sandbox_allow(sb, c->tools.qemu, RUN_SB_RX, err)) < 0 ||
+            (r = run_sandbox_allow(sb, "/etc/qemu", RUN_SB_R, err)) < 0 ||
+            (r = run_sandbox_allow(sb, c->vm_dir, RUN_SB_DIR, err)) < 0 ||
+            (r = run_sandbox_allow(sb, spice_dir, RUN_SB_DIR, err)) < 0)
+                return r;
+        /* The run dir to read: a typed passphrase and a migration's TLS key
+         * (<run_dir>/mig-tls.*), handed to the VM's uid; the rest is root's
+         * by its modes, and nothing there is QEMU's to write. */
+        if ((r = run_sandbox_allow(sb, c->run_dir, RUN_SB_R, err)) < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(devs); i++)
+                if ((r = run_sandbox_allow(sb, devs[i], RUN_SB_RW, err)) < 0)
+                        return r;
+        const char *fw[] = { c->tools.ovmf_code, c->tools.ovmf_code_sb, vm->kernel, vm->initrd };
+        for (size_t i = 0; i < ELEMENTSOF(fw); i++) {
+                _cleanup_free_ char *p = fw[i] ? vm_path_resolve(c->vm_dir, fw[i]) : NULL;
+                if ((r = run_sandbox_allow(sb, p, RUN_SB_R, err)) < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < vm->n_disks; i++) {
+                const struct vm_disk *d = &vm->disks[i];
+                _cleanup_free_ char *p = vm_path_resolve(c->vm_dir, d->path);
+                /* (a key file reaches QEMU as a memfd: key_memfd) */
+                if ((r = run_sandbox_allow(sb, p, d->readonly ? RUN_SB_R : RUN_SB_RW, err)) < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < vm->n_cdroms; i++) {
+                _cleanup_free_ char *p = vm_path_resolve(c->vm_dir, vm->cdroms[i].path);
+                if ((r = run_sandbox_allow(sb, p, RUN_SB_R, err)) < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < vm->passthrough_roms.n; i++) {
+                const char *eq = strchr(vm->passthrough_roms.v[i], '=');
+                _cleanup_free_ char *p = eq ? vm_path_resolve(c->vm_dir, eq + 1) : NULL;
+                if ((r = run_sandbox_allow(sb, p, RUN_SB_R, err)) < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < vm->n_shares; i++) {
+                if (vm->shares[i].type == VM_SHARE_VIRTIOFS)
+                        continue;       /* virtiofsd serves it, not QEMU */
+                _cleanup_free_ char *p = vm_path_resolve(c->vm_dir, vm->shares[i].path);
+                if ((r = run_sandbox_allow(sb, p, vm->shares[i].readonly ? RUN_SB_R : RUN_SB_DIR, err)) < 0)
+                        return r;
+        }
+        if (vm->display == VM_DISPLAY_GTK || vm->display == VM_DISPLAY_SDL) {
+                const char *xdg = getenv("XDG_RUNTIME_DIR");
+                if ((r = run_sandbox_allow(sb, "/etc", RUN_SB_R, err)) < 0 ||
+                    (r = run_sandbox_allow(sb, "/tmp", RUN_SB_DIR, err)) < 0 ||
+                    (r = run_sandbox_allow(sb, "/dev/shm", RUN_SB_DIR, err)) < 0 ||
+                    (r = run_sandbox_allow(sb, xdg, RUN_SB_DIR, err)) < 0)
+                        return r;
+        }
+        return 0;
 }
 
 static _Noreturn void monitor_main(struct start_ctx *c) {
@@ -576,9 +692,14 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
         m->stop_marker = run_file(c->run_dir, "stop-requested");
         _cleanup_free_ char *qmp_path = run_file(c->run_dir, "qmp.sock");
         _cleanup_free_ char *console_path = run_file(c->run_dir, "console.sock");
+        _cleanup_free_ char *hvc0_path = run_file(c->run_dir, "hvc0.sock");
+        _cleanup_free_ char *qga_path = run_file(c->run_dir, "qga.sock");
         _cleanup_free_ char *swtpm_log = run_file(c->run_dir, "swtpm.log");
+        _cleanup_free_ char *spice_dir = c->model.display == VM_DISPLAY_SPICE ? run_file(c->run_dir, "spice") : NULL;
+        _cleanup_free_ char *spice_sock = spice_dir ? run_file(spice_dir, "spice.sock") : NULL;
         if (!m->state_path || !m->qemu_log || !m->console_log || !m->console_log1 || !m->stop_marker ||
-            !qmp_path || !console_path || !swtpm_log) {
+            !qmp_path || !console_path || !hvc0_path || !qga_path || !swtpm_log ||
+            (c->model.display == VM_DISPLAY_SPICE && !spice_sock)) {
                 phy_error_set(&err, ENOMEM, "out of memory");
                 monitor_fail(m, &err);
         }
@@ -607,6 +728,14 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                 monitor_fail(m, &err);
         m->console_listen = listen_unix(console_path, &err);
         if (m->console_listen < 0)
+                monitor_fail(m, &err);
+        /* The hvc0 console and the guest agent: our sockets too, so that QEMU
+         * needs no write access to the run dir. */
+        int hvc0_listen = listen_unix(hvc0_path, &err);
+        if (hvc0_listen < 0)
+                monitor_fail(m, &err);
+        int qga_listen = -1;
+        if (c->model.agent == VM_ON && (qga_listen = listen_unix(qga_path, &err)) < 0)
                 monitor_fail(m, &err);
         int monqmp[2], serial[2], tpm[2] = { -1, -1 };
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, monqmp) < 0 ||
@@ -660,11 +789,25 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
         }
 
         /* passt and virtiofsd before QEMU: QEMU connects to them as it starts. */
-        if (net_companions_start(&m->net, &c->model, c->vm_dir, c->run_dir, &err) < 0)
+        if (net_companions_start(&m->net, &c->model, c->vm_dir, c->run_dir, c->creds.drop ? c->creds.uid : (uid_t) -1,
+                                 c->creds.gid, &err) < 0)
                 monitor_fail(m, &err);
+
+        _cleanup_free_ int *key_fds = calloc(c->model.n_disks + 1, sizeof *key_fds);
+        if (!key_fds) {
+                phy_error_set(&err, ENOMEM, "out of memory");
+                monitor_fail(m, &err);
+        }
+        for (size_t i = 0; i < c->model.n_disks; i++)
+                key_fds[i] = -1;
+        for (size_t i = 0; i < c->model.n_disks; i++)
+                if (c->model.disks[i].key_file && (key_fds[i] = key_memfd(c, &c->model.disks[i], &err)) < 0)
+                        monitor_fail(m, &err);
 
         struct qemu_argv_env env;
         qemu_argv_env_init(&env);
+        env.key_fds = key_fds;
+        env.n_key_fds = c->model.n_disks;
         env.nic_fds = m->net.nic_fds;
         env.n_nic_fds = m->net.n_nics;
         env.share_fds = m->net.share_fds;
@@ -678,6 +821,9 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
         env.qmp_fd = qmp_listen;
         env.serial_fd = serial[1];
         env.tpm_fd = tpm[0];
+        env.hvc0_fd = hvc0_listen;
+        env.qga_fd = qga_listen;
+        env.spice_sock = spice_sock;
         env.paused = c->paused;
         env.incoming = c->incoming;
         env.force_tcg = c->force_tcg;
@@ -703,21 +849,39 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
         for (size_t i = 0; i < warnings.n; i++)
                 report(c->report_fd, 'W', warnings.v[i]);
 
+        struct run_sandbox sb;
+        run_sandbox_init(&sb);
+        if (qemu_sandbox(c, &sb, spice_dir, &err) < 0)
+                monitor_fail(m, &err);
+        if (sb.abi <= 0)
+                report(c->report_fd, 'W', "this kernel has no Landlock: QEMU runs without its filesystem sandbox "
+                       "(Linux 5.13 or later with lsm=landlock; 'phyllo host check' says more)");
+
         clog_open(m, true);
         clog_start_line(m);
-        size_t n_keep = 4 + m->net.n_nics + m->net.n_shares;
+        size_t n_keep = 6 + m->net.n_nics + m->net.n_shares + c->model.n_disks;
         _cleanup_free_ int *keep = calloc(n_keep, sizeof *keep);
         if (!keep) {
                 phy_error_set(&err, ENOMEM, "out of memory");
                 monitor_fail(m, &err);
         }
         keep[0] = qmp_listen, keep[1] = serial[1], keep[2] = tpm[0], keep[3] = monqmp[1];
+        keep[4] = hvc0_listen, keep[5] = qga_listen;
         for (size_t i = 0; i < m->net.n_nics; i++)
-                keep[4 + i] = m->net.nic_fds[i];
+                keep[6 + i] = m->net.nic_fds[i];
         for (size_t i = 0; i < m->net.n_shares; i++)
-                keep[4 + m->net.n_nics + i] = m->net.share_fds[i];
-        pid_t pid = spawn_qemu(m, argv.v, keep, n_keep, &err);
+                keep[6 + m->net.n_nics + i] = m->net.share_fds[i];
+        for (size_t i = 0; i < c->model.n_disks; i++)
+                keep[6 + m->net.n_nics + m->net.n_shares + i] = key_fds[i];
+        pid_t pid = spawn_qemu(m, argv.v, keep, n_keep, &sb, &err);
+        run_sandbox_done(&sb);
         net_companions_close_qemu_fds(&m->net);
+        close(hvc0_listen);
+        for (size_t i = 0; i < c->model.n_disks; i++)
+                if (key_fds[i] >= 0)
+                        close(key_fds[i]);
+        if (qga_listen >= 0)
+                close(qga_listen);
         close(qmp_listen);
         close(serial[1]);
         if (tpm[0] >= 0)
@@ -916,6 +1080,114 @@ static int check_access(const struct run_creds *cr, const char *const *paths, co
         return 0;
 }
 
+/* Hands a directory tree to uid:gid, never following a symlink (a link
+ * itself is re-owned, not what it points to).  -errno; -ENOENT when path
+ * does not exist. */
+static int chown_tree_at(int dfd, uid_t uid, gid_t gid, unsigned depth) {
+        if (fchown(dfd, uid, gid) < 0)
+                return -errno;
+        if (depth > 16)
+                return -ELOOP;
+        int dup_fd = dup(dfd);
+        if (dup_fd < 0)
+                return -errno;
+        DIR *d = fdopendir(dup_fd);
+        if (!d) {
+                close(dup_fd);
+                return -errno;
+        }
+        int r = 0;
+        struct dirent *e;
+        while (r == 0 && (e = readdir(d))) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                        continue;
+                int sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub >= 0) {
+                        r = chown_tree_at(sub, uid, gid, depth + 1);
+                        close(sub);
+                } else if (fchownat(dfd, e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+                        r = -errno;
+        }
+        closedir(d);
+        return r;
+}
+
+static int chown_tree(const char *path, uid_t uid, gid_t gid) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        return chown_tree_at(fd, uid, gid, 0);
+}
+
+/* Removes every entry of dir but keep (no symlink followed). */
+static int purge_dir(const char *dir, const char *keep) {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        int dup_fd = dup(dfd);
+        DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+        if (!d) {
+                if (dup_fd >= 0)
+                        close(dup_fd);
+                return -errno;
+        }
+        int r = 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || strcmp(e->d_name, keep) == 0)
+                        continue;
+                if (unlinkat(dfd, e->d_name, 0) == 0)
+                        continue;
+                _cleanup_free_ char *p = NULL;
+                if (errno != EISDIR || asprintf(&p, "%s/%s", dir, e->d_name) < 0 || rm_rf(p) < 0)
+                        r = -EIO;
+        }
+        closedir(d);
+        return r;
+}
+
+/*
+ * The run dir belongs to root (or the user running phyllo) and nobody else
+ * writes there: QEMU and its companions get their sockets and logs as file
+ * descriptors.  A run dir another user could write (an older Phyllome made
+ * it root:QEMU-group 0770) is emptied first: anything in it may be forged.
+ * QEMU may read it (its typed passphrases) through the group of its uid.
+ * SPICE alone takes no fd: QEMU makes its socket in <run_dir>/spice, its
+ * own directory, and <run_dir>/spice.sock points there.
+ */
+static int prepare_run_dir(struct start_ctx *c, phy_error *err) {
+        const struct run_creds *cr = &c->creds;
+        struct stat st;
+        _cleanup_close_ int dfd = open(c->run_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0 || fstat(dfd, &st) < 0)
+                return phy_error_set(err, errno, "cannot open the runtime directory '%s': %s", c->run_dir,
+                                     strerror(errno));
+        if (st.st_uid != geteuid())
+                return phy_error_set(err, EPERM, "the runtime directory '%s' belongs to uid %u, not to uid %u; "
+                                     "remove it", c->run_dir, (unsigned) st.st_uid, (unsigned) geteuid());
+        bool untrusted = c->run_dir_untrusted || (st.st_mode & 022) != 0;
+        if (fchown(dfd, geteuid(), cr->drop ? cr->gid : getegid()) < 0 || fchmod(dfd, cr->drop ? 0710 : 0700) < 0)
+                return phy_error_set(err, errno, "cannot secure the runtime directory '%s': %s", c->run_dir,
+                                     strerror(errno));
+        if (untrusted && purge_dir(c->run_dir, "lock") < 0)
+                return phy_error_set(err, EIO, "cannot empty the runtime directory '%s', which other users could "
+                                     "write; remove it", c->run_dir);
+        (void) unlinkat(dfd, "spice.sock", 0);
+        _cleanup_free_ char *spice = run_file(c->run_dir, "spice");
+        if (!spice)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        (void) rm_rf(spice);
+        if (c->model.display != VM_DISPLAY_SPICE)
+                return 0;
+        if (mkdirat(dfd, "spice", 0700) < 0)
+                return phy_error_set(err, errno, "cannot create '%s': %s", spice, strerror(errno));
+        _cleanup_close_ int sfd = openat(dfd, "spice", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sfd < 0 || (cr->drop && fchown(sfd, cr->uid, cr->gid) < 0) ||
+            symlinkat("spice/spice.sock", dfd, "spice.sock") < 0)
+                return phy_error_set(err, errno, "cannot prepare the SPICE directory '%s': %s", spice, strerror(errno));
+        return 0;
+}
+
 static int prepare_files(struct start_ctx *c, phy_error *err) {
         const struct run_creds *cr = &c->creds;
         int r;
@@ -937,11 +1209,9 @@ static int prepare_files(struct start_ctx *c, phy_error *err) {
                 if ((r = hand_over(cr, vars, err)) < 0)
                         return r;
         }
+        if ((r = prepare_run_dir(c, err)) < 0)
+                return r;
         if (cr->drop) {
-                /* QEMU creates its own sockets (SPICE, agent) in the run dir. */
-                if (chown(c->run_dir, 0, cr->gid) < 0 || chmod(c->run_dir, 0770) < 0)
-                        return phy_error_set(err, errno, "cannot open '%s' to the QEMU user '%s': %s", c->run_dir,
-                                             cr->user, strerror(errno));
                 /* The VM dir and <home>/vms: traversable by the QEMU user's group. */
                 _cleanup_free_ char *vms = strdup(c->vm_dir);
                 char *slash = vms ? strrchr(vms, '/') : NULL;
@@ -950,16 +1220,32 @@ static int prepare_files(struct start_ctx *c, phy_error *err) {
                 const char *dirs[] = { c->vm_dir, slash ? vms : NULL };
                 for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                         struct stat st;
-                        if (!dirs[i] || stat(dirs[i], &st) < 0 || (st.st_mode & S_IXOTH) ||
-                            (st.st_gid == cr->gid && (st.st_mode & S_IXGRP)))
+                        if (!dirs[i] || lstat(dirs[i], &st) < 0 || !S_ISDIR(st.st_mode))
                                 continue;
-                        if (chown(dirs[i], st.st_uid, cr->gid) < 0 || chmod(dirs[i], (st.st_mode & 07777) | S_IXGRP) < 0)
+                        mode_t mode = st.st_mode & 07777;
+                        gid_t gid = st.st_gid;
+                        if (cr->per_vm && i == 0) {
+                                /* The VM's own group only: no other VM's uid gets in. */
+                                gid = cr->gid;
+                                mode = (mode & ~(mode_t) (S_IRWXO | S_IWGRP)) | S_IXGRP;
+                        } else if (cr->per_vm) {
+                                mode |= S_IXOTH;        /* every VM's uid passes through <home>/vms */
+                        } else if (!(mode & S_IXOTH) && !(gid == cr->gid && (mode & S_IXGRP))) {
+                                gid = cr->gid;
+                                mode |= S_IXGRP;
+                        }
+                        if ((gid != st.st_gid && lchown(dirs[i], st.st_uid, gid) < 0) ||
+                            (mode != (st.st_mode & 07777) && chmod(dirs[i], mode) < 0))
                                 return phy_error_set(err, errno, "cannot open '%s' to the QEMU user '%s': %s",
                                                      dirs[i], cr->user, strerror(errno));
                 }
+                /* The TPM state, made by an earlier uid perhaps: all of it the VM's. */
                 _cleanup_free_ char *tpm = run_file(c->vm_dir, "tpm");
-                if (tpm && (r = hand_over(cr, tpm, err)) < 0)
-                        return r;
+                if (!tpm)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                if ((r = chown_tree(tpm, cr->uid, cr->gid)) < 0 && r != -ENOENT)
+                        return phy_error_set(err, -r, "cannot hand '%s' to the QEMU user '%s': %s", tpm, cr->user,
+                                             strerror(-r));
         }
         const char *paths[64];
         int modes[64];
@@ -1000,7 +1286,7 @@ static int prepare_files(struct start_ctx *c, phy_error *err) {
                 modes[n++] = R_OK | W_OK;
         }
         paths[n] = c->run_dir;
-        modes[n++] = W_OK | X_OK;
+        modes[n++] = X_OK;
         r = check_access(cr, paths, modes, n, err);
 out:
         for (size_t i = 0; i < n_owned; i++)
@@ -1071,9 +1357,21 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         if ((r = vm_def_check_here(&def, c.vm_dir, err)) < 0)
                 goto out;
         /* Parents traversable (the QEMU user needs that), the dir itself private. */
-        r = mkdir_p(c.run_dir, 0755);
-        if (r == 0 && chmod(c.run_dir, 0700) < 0)
-                r = -errno;
+        {
+                phy_error e2 = { 0 };
+                c.run_dir_untrusted = run_dir_check(c.run_dir, &e2) < 0;
+        }
+        /* No chmod of an existing dir here: a running VM's monitor set its
+         * mode, and only the lock holder may change it (prepare_run_dir). */
+        {
+                _cleanup_free_ char *parent = strdup(c.run_dir);
+                char *slash = parent ? strrchr(parent, '/') : NULL;
+                if (slash)
+                        *slash = '\0';
+                r = !slash ? -ENOMEM : mkdir_p(parent, 0755);
+                if (r == 0 && mkdir(c.run_dir, 0700) < 0 && errno != EEXIST)
+                        r = -errno;
+        }
         if (r < 0) {
                 r = phy_error_set(err, -r, "cannot create the runtime directory '%s': %s", c.run_dir, strerror(-r));
                 goto out;
@@ -1121,7 +1419,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 goto out;
         if (c.model.tpm == VM_TPM_PASSTHROUGH && (r = dev_tpm_passthrough_check(o->root, err)) < 0)
                 goto out;
-        if ((r = run_creds_get(&c.creds, err)) < 0)
+        if ((r = run_creds_get(o->home, o->name, &c.host, &c.creds, err)) < 0)
                 goto out;
         /* Sound never fails a start: a window's sound goes to a server QEMU's
          * user can reach, else nowhere (-audiodev none) with a warning. */

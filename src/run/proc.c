@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Process helpers: the unprivileged identity QEMU and swtpm run under,
  * pidfds, and the tail of a log file. */
+#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -15,15 +17,109 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "host/host.h"
 #include "run-internal.h"
 
-int run_creds_get(struct run_creds *ret, phy_error *err) {
+/* The VM's uid from <home>/vm-uids ("UID NAME" lines, flock()ed while read
+ * and appended): the one recorded for name, else the lowest uid of the
+ * range that no other VM of this home holds and no account or group on
+ * the host uses, recorded now.  Stable for the VM's life (and a VM made
+ * again under the same name gets it back). */
+static int vm_uid_allocate(const char *home, const char *name, uint32_t first, uint32_t count, uid_t *ret,
+                           phy_error *err) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/vm-uids", home) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return phy_error_set(err, errno, "cannot open the VM uid table '%s': %s", path, strerror(errno));
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+                return phy_error_set(err, EPERM, "the VM uid table '%s' is not a regular file that only its owner "
+                                     "(uid %u) can write; remove it", path, (unsigned) geteuid());
+        if (flock(fd, LOCK_EX) < 0)
+                return phy_error_set(err, errno, "cannot lock '%s': %s", path, strerror(errno));
+        if ((uint64_t) st.st_size > 16u * 1024 * 1024)
+                return phy_error_set(err, EFBIG, "the VM uid table '%s' is too large", path);
+        _cleanup_free_ char *text = calloc(1, (size_t) st.st_size + 1);
+        _cleanup_free_ uint32_t *used = calloc((size_t) st.st_size / 4 + 1, sizeof *used);
+        if (!text || !used)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        size_t len = 0, n_used = 0;
+        while (len < (size_t) st.st_size) {
+                ssize_t k = pread(fd, text + len, (size_t) st.st_size - len, (off_t) len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return phy_error_set(err, errno, "cannot read '%s': %s", path, strerror(errno));
+                if (k == 0)
+                        break;
+                len += (size_t) k;
+        }
+        for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+                nl = strchr(line, '\n');
+                if (nl)
+                        *nl = '\0';
+                char *sp = strchr(line, ' ');
+                unsigned long long v;
+                if (!sp)
+                        continue;
+                *sp = '\0';
+                if (parse_uint(line, UINT32_MAX, &v) < 0 || v < first || v - first >= count)
+                        continue;
+                if (strcmp(sp + 1, name) == 0) {
+                        *ret = (uid_t) v;
+                        return 0;
+                }
+                used[n_used++] = (uint32_t) v;
+        }
+        for (uint64_t u = first; u < (uint64_t) first + count; u++) {
+                bool taken = false;
+                for (size_t i = 0; i < n_used && !taken; i++)
+                        taken = used[i] == u;
+                if (taken || getpwuid((uid_t) u) || getgrgid((gid_t) u))
+                        continue;
+                _cleanup_free_ char *line = NULL;
+                int n = asprintf(&line, "%llu %s\n", (unsigned long long) u, name);
+                if (n < 0)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                if (pwrite(fd, line, (size_t) n, (off_t) len) != n || fsync(fd) < 0)
+                        return phy_error_set(err, errno ? errno : EIO, "cannot write '%s': %s", path,
+                                             strerror(errno ? errno : EIO));
+                *ret = (uid_t) u;
+                return 0;
+        }
+        return phy_error_set(err, ENOSPC, "every uid of the range vm-uids = %u-%u in /etc/phyllome/host.conf is "
+                             "taken (see '%s'); widen the range", first, first + count - 1, path);
+}
+
+int run_creds_get(const char *home, const char *name, const struct host_facts *host, struct run_creds *ret,
+                  phy_error *err) {
         struct run_creds c = { .uid = geteuid(), .gid = getegid(), .kvm_gid = (gid_t) -1 };
         if (geteuid() != 0) {
                 *ret = c;
                 return 0;
         }
+        /* Like a distribution's qemu user in group kvm: /dev/kvm is usually 0660 root:kvm. */
+        struct stat st;
+        c.kvm_gid = stat("/dev/kvm", &st) == 0 && st.st_gid != 0 ? st.st_gid : (gid_t) -1;
+        c.drop = true;
         const char *user = getenv("PHYLLOME_QEMU_USER");
+        if ((!user || !*user) && (!host || host->vm_uid_count > 0)) {
+                /* One uid (and the gid of the same number) per VM; without a
+                 * VM, any uid of the range (they all see the same files). */
+                uid_t u = host ? host->vm_uid_first : HOST_VM_UIDS_FIRST;
+                int r = home && name && host ? vm_uid_allocate(home, name, host->vm_uid_first, host->vm_uid_count, &u, err)
+                                             : 0;
+                if (r < 0)
+                        return r;
+                c.uid = u;
+                c.gid = (gid_t) u;
+                c.per_vm = true;
+                snprintf(c.user, sizeof c.user, "%u", (unsigned) u);
+                *ret = c;
+                return 0;
+        }
         if (!user || !*user)
                 user = "nobody";
         struct passwd pw, *res = NULL;
@@ -36,12 +132,8 @@ int run_creds_get(struct run_creds *ret, phy_error *err) {
         if (pw.pw_uid == 0)
                 return phy_error_set(err, EPERM, "PHYLLOME_QEMU_USER names '%s', which is root; "
                                      "QEMU must run as an unprivileged user", user);
-        c.drop = true;
         c.uid = pw.pw_uid;
         c.gid = pw.pw_gid;
-        /* Like a distribution's qemu user in group kvm: /dev/kvm is usually 0660 root:kvm. */
-        struct stat st;
-        c.kvm_gid = stat("/dev/kvm", &st) == 0 && st.st_gid != 0 ? st.st_gid : (gid_t) -1;
         snprintf(c.user, sizeof c.user, "%s", user);
         *ret = c;
         return 0;
@@ -83,10 +175,43 @@ int64_t run_mono_ms(void) {
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int run_read_nofollow(const char *path, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return errno == ELOOP ? -EPERM : -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0))
+                return -EPERM;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        size_t cap = (size_t) st.st_size;      /* what grows meanwhile is left for the next read */
+        _cleanup_free_ char *buf = malloc(cap + 1);
+        if (!buf)
+                return -ENOMEM;
+        size_t len = 0;
+        while (len < cap) {
+                ssize_t k = read(fd, buf + len, cap - len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                len += (size_t) k;
+        }
+        buf[len] = '\0';
+        *ret = TAKE_PTR(buf);
+        if (ret_len)
+                *ret_len = len;
+        return 0;
+}
+
 char *run_file_tail(const char *path, unsigned lines) {
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
-        if (file_read_all(path, 64u * 1024 * 1024, &text, &len) < 0)
+        if (run_read_nofollow(path, 64u * 1024 * 1024, &text, &len) < 0)
                 return NULL;
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
                 text[--len] = '\0';

@@ -3,6 +3,7 @@
 /* Shared between the files of src/run; not part of the library interface. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <linux/landlock.h>
 #include <sys/types.h>
 #include "error.h"
 #include "qemu/qmp.h"
@@ -16,16 +17,22 @@ char *run_file(const char *run_dir, const char *file);
 /* Removes the sockets and markers a run leaves (not the logs or the state). */
 void run_dir_remove_sockets(const char *run_dir);
 
-/* Who QEMU and swtpm run as: the caller unless root, then an unprivileged
- * user ($PHYLLOME_QEMU_USER, default "nobody"). */
+/* Who QEMU and its companions run as: the caller unless root; as root a
+ * uid of the VM's own from host.conf's vm-uids range (per_vm; gid = uid),
+ * else ($PHYLLOME_QEMU_USER, or vm-uids = off) one unprivileged user.
+ * home, name or host NULL: no VM, no uid is given out (a uid of the
+ * default range stands for any VM's). */
 struct run_creds {
         bool drop;
+        bool per_vm;
         uid_t uid;
         gid_t gid;
         gid_t kvm_gid;          /* group of /dev/kvm, kept as a supplementary group; -1: none */
         char user[64];
 };
-int run_creds_get(struct run_creds *ret, phy_error *err);
+struct host_facts;
+int run_creds_get(const char *home, const char *name, const struct host_facts *host, struct run_creds *ret,
+                  phy_error *err);
 /* In a forked child, before execve: drop to creds (when drop), set
  * no-new-privileges.  Async-signal-safe; -errno. */
 int run_creds_apply_child(const struct run_creds *c);
@@ -34,6 +41,31 @@ int run_creds_apply_child(const struct run_creds *c);
  * pipewire-pulse) QEMU can connect to as the user c names: *ret_path, or
  * NULL and *ret_why (a sentence).  -ENOMEM. */
 int run_sound_find_for(const struct run_creds *c, char **ret_path, char **ret_why);
+/* sandbox.c: Landlock.  A ruleset built before fork (begin, allow...),
+ * applied in the child after the creds and before execve.  abi 0: the
+ * kernel has no Landlock, and the ruleset is empty (fd -1). */
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)      /* ABI 3; older headers lack it */
+#endif
+#define RUN_SB_R (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
+#define RUN_SB_RX (RUN_SB_R | LANDLOCK_ACCESS_FS_EXECUTE)
+#define RUN_SB_RW (RUN_SB_R | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE)
+/* Everything in a directory of the VM's own but devices. */
+#define RUN_SB_DIR (RUN_SB_RW | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE | \
+                    LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK | \
+                    LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_SYM | LANDLOCK_ACCESS_FS_REFER)
+struct run_sandbox {
+        int fd;                 /* the ruleset, -1 when none */
+        int abi;
+        uint64_t handled;
+};
+void run_sandbox_init(struct run_sandbox *s);
+void run_sandbox_done(struct run_sandbox *s);
+int run_sandbox_begin(struct run_sandbox *s, phy_error *err);
+int run_sandbox_allow(struct run_sandbox *s, const char *path, uint64_t access, phy_error *err);
+int run_sandbox_allow_base(struct run_sandbox *s, phy_error *err);
+/* In the child: no-new-privileges and landlock_restrict_self.  Async-signal-safe; -errno. */
+int run_sandbox_apply_child(const struct run_sandbox *s);
 
 /* pidfd_open(2) through syscall(2) (glibc 2.36 has no wrapper everywhere). */
 int run_pidfd_open(pid_t pid);
@@ -48,6 +80,14 @@ int run_swtpm_setup(const char *swtpm_setup, const char *state_dir, const struct
                     const char *log_path, phy_error *err);
 int run_swtpm_spawn(const char *swtpm, const char *state_dir, int ctrl_fd, const char *log_path,
                     const struct run_creds *c, pid_t *ret_pid, phy_error *err);
+
+/* Reads a whole file (at most max bytes, NUL-terminated) without following
+ * a symlink: -EPERM when it is one, not a regular file, or owned by neither
+ * us nor root. */
+int run_read_nofollow(const char *path, size_t max, char **ret, size_t *ret_len);
+/* openat(dir, file, flags | O_NOFOLLOW | O_CLOEXEC) with dir opened
+ * O_NOFOLLOW: the fd or -errno. */
+int run_open_at(const char *dir, const char *file, int flags, mode_t mode);
 
 /* Last `lines` lines of a file (malloc'd, may be ""), NULL when unreadable. */
 char *run_file_tail(const char *path, unsigned lines);

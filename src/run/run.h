@@ -69,6 +69,10 @@ bool run_state_active(enum run_state_kind k);
  * message when a socket path in it would not fit a sockaddr_un. */
 int run_dir_path(const char *home, const char *name, char **ret, phy_error *err);
 
+/* 0 when dir is missing or a directory of ours that nobody else can write;
+ * else -EPERM saying so: nothing found in it may be trusted. */
+int run_dir_check(const char *dir, phy_error *err);
+
 /* state.json <-> struct (exposed for the unit tests). */
 int run_state_read_file(const char *path, struct run_state *ret, phy_error *err);
 int run_state_write_file(const char *path, const struct run_state *s, phy_error *err);

@@ -113,7 +113,7 @@ int run_sound_find_for(const struct run_creds *c, char **ret_path, char **ret_wh
 
 int run_sound_find(char **ret_path, char **ret_why, phy_error *err) {
         struct run_creds c;
-        int r = run_creds_get(&c, err);
+        int r = run_creds_get(NULL, NULL, NULL, &c, err);
         if (r < 0)
                 return r;
         if ((r = run_sound_find_for(&c, ret_path, ret_why)) < 0)

@@ -158,7 +158,10 @@ static char *get_str(json_object *o, const char *key) {
 
 int run_state_read_file(const char *path, struct run_state *ret, phy_error *err) {
         _cleanup_free_ char *text = NULL;
-        int r = file_read_all(path, 1024 * 1024, &text, NULL);
+        int r = run_read_nofollow(path, 1024 * 1024, &text, NULL);
+        if (r == -EPERM)
+                return phy_error_set(err, EPERM, "the VM state file '%s' is not a regular file of uid %u or root; "
+                                     "it is not trusted: remove it", path, (unsigned) geteuid());
         if (r < 0)
                 return phy_error_set(err, -r, "cannot read the VM state file '%s': %s", path, strerror(-r));
         enum json_tokener_error jerr;
@@ -264,7 +267,8 @@ bool run_pid_is_swtpm(pid_t pid) {
 }
 
 static const char *const run_files_stale[] = {
-        "qmp.sock", "console.sock", "spice.sock", "hvc0.sock", "qga.sock", "swtpm.sock", "stop-requested",
+        "qmp.sock", "console.sock", "spice.sock", "spice/spice.sock", "hvc0.sock", "qga.sock", "swtpm.sock",
+        "stop-requested",
 };
 
 void run_dir_remove_sockets(const char *run_dir) {
@@ -273,6 +277,28 @@ void run_dir_remove_sockets(const char *run_dir) {
                 if (asprintf(&p, "%s/%s", run_dir, run_files_stale[i]) >= 0)
                         (void) unlink(p);
         }
+}
+
+int run_dir_check(const char *dir, phy_error *err) {
+        struct stat st;
+        if (lstat(dir, &st) < 0)
+                return errno == ENOENT ? 0 : phy_error_set(err, errno, "cannot read the runtime directory '%s': %s",
+                                                           dir, strerror(errno));
+        if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+                return phy_error_set(err, EPERM,
+                                     "the runtime directory '%s' is %s (owner uid %u, mode %04o): files others can "
+                                     "write there are not trusted; 'phyllo start' repairs it, or remove it",
+                                     dir, S_ISDIR(st.st_mode) ? "writable by another user" : "not a directory",
+                                     (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
+        return 0;
+}
+
+int run_open_at(const char *dir, const char *file, int flags, mode_t mode) {
+        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        int fd = openat(dfd, file, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
+        return fd < 0 ? -errno : fd;
 }
 
 char *run_file(const char *run_dir, const char *file) {
@@ -289,6 +315,9 @@ int run_state_get(const char *home, const char *name, struct run_state *ret, phy
         _cleanup_run_state_ struct run_state s = { .exit_status = -1 };
         if (!path)
                 return phy_error_set(err, ENOMEM, "out of memory");
+        /* Nothing in a directory another user can write is believed. */
+        if ((r = run_dir_check(dir, err)) < 0)
+                return r;
         r = run_state_read_file(path, &s, err);
         if (r == -ENOENT) {
                 phy_error_clear(err);

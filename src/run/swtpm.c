@@ -12,22 +12,47 @@
 #include "cleanup.h"
 #include "run-internal.h"
 
-/* fork + execve with stdout/stderr appended to log_path and the given fd
- * kept open; after fork only async-signal-safe calls. */
-static int spawn(char *const argv[], const char *log_path, int keep_fd, const struct run_creds *c,
-                 pid_t *ret_pid, phy_error *err) {
-        _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+/* swtpm's Landlock ruleset: its code, its configuration and its state
+ * directory, nothing else; swtpm_setup (one run with fixed arguments, no
+ * guest yet) also its pid file, which it keeps in /tmp whatever $TMPDIR says. */
+static int sandbox(struct run_sandbox *sb, const char *state_dir, bool setup, phy_error *err) {
+        static const char *const conf[] = { "/etc/swtpm_setup.conf", "/etc/swtpm-localca.conf",
+                                            "/etc/swtpm-localca.options" };
+        int r;
+        if ((r = run_sandbox_begin(sb, err)) < 0 || (r = run_sandbox_allow_base(sb, err)) < 0 ||
+            (r = run_sandbox_allow(sb, state_dir, RUN_SB_DIR, err)) < 0 ||
+            (setup && (r = run_sandbox_allow(sb, "/tmp", RUN_SB_RW | LANDLOCK_ACCESS_FS_MAKE_REG |
+                                                                 LANDLOCK_ACCESS_FS_REMOVE_FILE, err)) < 0))
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(conf); i++)
+                if ((r = run_sandbox_allow(sb, conf[i], RUN_SB_R, err)) < 0)
+                        return r;
+        return 0;
+}
+
+/* fork + execve with stdout/stderr appended to log_path (in the run dir,
+ * which only we write: opened without following a symlink, and the child
+ * writes through the fd) and the given fd kept open, confined to state_dir;
+ * after fork only async-signal-safe calls. */
+static int spawn(char *const argv[], const char *log_path, int keep_fd, const char *state_dir, bool setup,
+                 const struct run_creds *c, pid_t *ret_pid, phy_error *err) {
+        _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (logfd < 0)
                 return phy_error_set(err, errno, "cannot open the log '%s': %s", log_path, strerror(errno));
         _cleanup_close_ int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (nullfd < 0)
                 return phy_error_set(err, errno, "cannot open /dev/null: %s", strerror(errno));
-        if (c->drop && fchown(logfd, c->uid, c->gid) < 0)
-                return phy_error_set(err, errno, "cannot hand '%s' to user '%s': %s", log_path, c->user,
-                                     strerror(errno));
+        struct run_sandbox sb;
+        int r = sandbox(&sb, state_dir, setup, err);
+        if (r < 0) {
+                run_sandbox_done(&sb);
+                return r;
+        }
         pid_t pid = fork();
-        if (pid < 0)
+        if (pid < 0) {
+                run_sandbox_done(&sb);
                 return phy_error_set(err, errno, "cannot fork for '%s': %s", argv[0], strerror(errno));
+        }
         if (pid == 0) {
                 if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
                         _exit(127);
@@ -36,12 +61,13 @@ static int spawn(char *const argv[], const char *log_path, int keep_fd, const st
                         if (fl < 0 || fcntl(keep_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
                                 _exit(127);
                 }
-                if (run_creds_apply_child(c) < 0)
+                if (run_creds_apply_child(c) < 0 || run_sandbox_apply_child(&sb) < 0)
                         _exit(126);
                 extern char **environ;
                 execve(argv[0], argv, environ);
                 _exit(127);
         }
+        run_sandbox_done(&sb);
         *ret_pid = pid;
         return 0;
 }
@@ -60,7 +86,7 @@ int run_swtpm_setup(const char *swtpm_setup, const char *state_dir, const struct
         if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
                 return phy_error_set(err, errno, "cannot create the TPM state directory '%s': %s", state_dir,
                                      strerror(errno));
-        if (c->drop && chown(state_dir, c->uid, c->gid) < 0)
+        if (c->drop && lchown(state_dir, c->uid, c->gid) < 0)
                 return phy_error_set(err, errno, "cannot hand '%s' to user '%s': %s", state_dir, c->user,
                                      strerror(errno));
         /* No EK/platform certificates: those need swtpm's local CA, which an
@@ -68,7 +94,7 @@ int run_swtpm_setup(const char *swtpm_setup, const char *state_dir, const struct
         char *argv[] = { (char *) swtpm_setup, "--tpm2", "--tpmstate", (char *) state_dir, "--createek",
                          "--lock-nvram", "--not-overwrite", NULL };
         pid_t pid;
-        int r = spawn(argv, log_path, -1, c, &pid, err);
+        int r = spawn(argv, log_path, -1, state_dir, true, c, &pid, err);
         if (r < 0)
                 return r;
         int status;
@@ -94,5 +120,5 @@ int run_swtpm_spawn(const char *swtpm, const char *state_dir, int ctrl_fd, const
                 return phy_error_set(err, ENOMEM, "out of memory");
         char *argv[] = { (char *) swtpm, "socket", "--tpm2", "--tpmstate", tpmstate, "--ctrl", ctrl,
                          "--terminate", NULL };
-        return spawn(argv, log_path, ctrl_fd, c, ret_pid, err);
+        return spawn(argv, log_path, ctrl_fd, state_dir, false, c, ret_pid, err);
 }

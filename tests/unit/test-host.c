@@ -340,6 +340,25 @@ static void test_conf(void) {
                    strcmp(h.allow_paths.v[2], "/opt/fw") == 0, "allow-paths: repeatable, several a line, trailing '/' dropped");
                 host_facts_done(&h);
         }
+        {
+                struct host_facts h = { 0 };
+                phy_error err = { 0 };
+                write_file(root, "/etc/phyllome/host.conf", "reserve-cpus = 1\n");
+                ok(host_facts_load(root, &h, &err) == 0 && h.vm_uid_first == 6000000 && h.vm_uid_count == 65536,
+                   "vm-uids: 6000000-6065535 by default");
+                host_facts_done(&h);
+                write_file(root, "/etc/phyllome/host.conf", "vm-uids = 700000-700009\n");
+                ok(host_facts_load(root, &h, &err) == 0 && h.vm_uid_first == 700000 && h.vm_uid_count == 10,
+                   "vm-uids = 700000-700009: ten uids from 700000");
+                host_facts_done(&h);
+                write_file(root, "/etc/phyllome/host.conf", "vm-uids = off\n");
+                ok(host_facts_load(root, &h, &err) == 0 && h.vm_uid_count == 0, "vm-uids = off: none");
+                host_facts_done(&h);
+        }
+        conf_case(root, "vm-uids = 1000-2000\n", "etc/phyllome/host.conf:1: vm-uids: '1000-2000' is not a range");
+        conf_case(root, "vm-uids = 700000-700000\n", "host.conf:1: vm-uids: '700000-700000' is not a range");
+        conf_case(root, "vm-uids = 700000\n", "host.conf:1: vm-uids: '700000' is not a range FIRST-LAST");
+        conf_case(root, "vm-uids = 700000-x\n", "host.conf:1: vm-uids: '700000-x'");
         _cleanup_free_ char *cpuinfo = root_path(root, "/proc/cpuinfo");
         unlink(cpuinfo);
         {

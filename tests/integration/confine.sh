@@ -1,0 +1,81 @@
+#!/bin/bash
+# Issue 12: a VM's QEMU, started by phyllo as root, runs as a uid of its own
+# (host.conf vm-uids) under a Landlock ruleset with no-new-privileges.
+# Standing in for a compromised QEMU, QMP blockdev-add of another VM's disk,
+# of /etc/shadow and of a file its uid could read but that is not the VM's
+# must fail with the kernel's "Permission denied".  Then a non-root phyllo:
+# QEMU runs as that user, still under Landlock.
+set -u
+. "$(dirname "$0")/tap.sh"
+[ "$(id -u)" = 0 ] || skip_all "QEMU runs as a uid of the VM's own only when phyllo runs as root"
+command -v setpriv >/dev/null || skip_all "setpriv is not installed"
+QQ="$BUILDDIR/tests/qmp-query"
+[ -x "$QQ" ] || skip_all "tests/qmp-query is not built"
+. "$(dirname "$0")/lifecycle-lib.sh"
+lc_new_home
+status() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+qmp() { "$QQ" "$PHYLLOME_HOME/run/$1/qmp.sock" "${@:2}" 2>&1; }
+add_file() { # VM NODE FILE: blockdev-add of a host file, read-only
+  qmp "$1" blockdev-add "{\"driver\":\"file\",\"node-name\":\"$2\",\"filename\":\"$3\",\"read-only\":true}"
+}
+
+a=a$$ b=b$$
+lc_create "$a" --disk 16M
+lc_create "$b" --disk 16M
+out=$("$PHYLLO" start "$a" 2>&1); ok $? "start $a" || diag "$out"
+out=$("$PHYLLO" start "$b" 2>&1); ok $? "start $b" || diag "$out"
+ok $(! grep -q "no Landlock" <<<"$out"; echo $?) "no warning about Landlock on this kernel"
+qa=$(lc_field "$a" qemu_pid) qb=$(lc_field "$b" qemu_pid)
+ua=$(status "$qa" Uid) ub=$(status "$qb" Uid)
+ok $([ "$ua" -ge 6000000 ] && [ "$ua" -le 6065535 ]; echo $?) "$a's QEMU runs as uid $ua, from the default vm-uids range"
+ok $([ "$ub" -ge 6000000 ] && [ "$ub" -le 6065535 ] && [ "$ua" != "$ub" ]; echo $?) "$b's QEMU as another uid, $ub"
+is "$(status "$qa" Gid)" "$ua" "its gid is the same number"
+is "$(status "$qa" NoNewPrivs)" 1 "NoNewPrivs: 1"
+is "$(status "$qa" Groups)" "" "no supplementary groups (no /dev/kvm here)"
+ps=$(ps -o pid=,user=,comm= --ppid "$(lc_field "$a" monitor_pid)" | awk '$3 ~ /^passt/ { print $1 }' | head -n1)
+if [ -n "$ps" ]; then is "$(status "$ps" Uid)" "$ua" "its passt runs as the VM's uid too"
+else ok 0 "# SKIP passt is not installed"; fi
+disk_b=$(ls "$PHYLLOME_HOME/vms/$b"/*.qcow2 | head -n1)
+is "$(stat -c %u "$disk_b")" "$ub" "$b's disk belongs to $b's uid"
+like "$(stat -c %A "$PHYLLOME_HOME/vms/$b")" "^d....-.---$" "$b's VM dir is closed to other uids"
+
+# --- a compromised QEMU (QMP stands in for it) reaches nothing but its own VM ---
+like "$(add_file "$a" x "$disk_b")" "Could not open '$disk_b': Permission denied" \
+  "$a's QEMU cannot open $b's disk"
+like "$(add_file "$a" y /etc/shadow)" "Could not open '/etc/shadow': Permission denied" "nor /etc/shadow"
+# A file the uid may read by its mode: only Landlock stands in the way.
+W=$PHYLLOME_HOME/world; mkdir "$W"; echo public >"$W/readable"; chmod 755 "$W"; chmod 644 "$W/readable"
+is "$(setpriv --reuid="$ua" --regid="$ua" --clear-groups cat "$W/readable" 2>&1)" public \
+  "(uid $ua may read $W/readable by its mode)"
+like "$(add_file "$a" z "$W/readable")" "Could not open '$W/readable': Permission denied" \
+  "yet $a's QEMU cannot: the Landlock ruleset refuses it"
+cp "$W/readable" "$PHYLLOME_HOME/vms/$a/extra"; chown "$ua:$ua" "$PHYLLOME_HOME/vms/$a/extra"
+is "$(add_file "$a" own "$PHYLLOME_HOME/vms/$a/extra")" "{}" "a file in its own VM dir opens (the refusals are not blanket)"
+lc_wait_log "$a" 'PHYLLOME-GUEST-READY' 90; ok $? "the guest still boots"
+
+# --- the uid is the VM's for good ---
+"$PHYLLO" stop "$a" --force >/dev/null 2>&1
+"$PHYLLO" start "$a" >/dev/null 2>&1; ok $? "start $a again"
+is "$(status "$(lc_field "$a" qemu_pid)" Uid)" "$ua" "it gets the same uid"
+is "$(grep -c . "$PHYLLOME_HOME/vm-uids")" 2 "the uid table holds one line per VM"
+"$PHYLLO" stop "$a" --force >/dev/null 2>&1
+"$PHYLLO" stop "$b" --force >/dev/null 2>&1
+
+# --- phyllo as a plain user: QEMU runs as that user, under Landlock ---
+NH=$PHYLLOME_HOME/nobody-home; mkdir -p "$NH/cache"; cp -r "$GUEST" "$NH/guest"; chown -R nobody:nogroup "$NH"
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups env -u XDG_RUNTIME_DIR PHYLLOME_HOME="$NH" \
+  PHYLLOME_CACHE="$NH/cache" "$@"; }
+n=n$$
+as_nobody "$PHYLLO" create "$n" --profile linux --kernel "$NH/guest/vmlinux" --initrd "$NH/guest/initrd.img" \
+  --append console=ttyS0 --display none --memory 256M --cpus 1 --no-uefi --no-disk >/dev/null 2>&1
+out=$(as_nobody "$PHYLLO" start "$n" 2>&1); ok $? "a plain user starts a VM" || diag "$out"
+qn=$(jq -r .qemu_pid "$NH/run/$n/state.json")
+lc_extra_pids+=("$qn" "$(jq -r .monitor_pid "$NH/run/$n/state.json")")
+is "$(status "$qn" Uid)" "$(id -u nobody)" "its QEMU runs as that user"
+is "$(status "$qn" NoNewPrivs)" 1 "with NoNewPrivs: 1"
+like "$(as_nobody "$QQ" "$NH/run/$n/qmp.sock" blockdev-add \
+  "{\"driver\":\"file\",\"node-name\":\"z\",\"filename\":\"$W/readable\",\"read-only\":true}" 2>&1)" \
+  "Permission denied" "and the same Landlock refusal"
+as_nobody "$PHYLLO" stop "$n" --force >/dev/null 2>&1; ok $? "the user stops it"
+
+tap_done

@@ -173,6 +173,11 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
                 if (!(key = realpath(o->key_file, NULL)))
                         return phy_error_set(err, errno, "cannot resolve '%s': %s", o->key_file, strerror(errno));
         }
+        /* Read (as root under phyllod) before the definition is saved: the same
+         * rule as for the definition's own paths (issue 12). */
+        if ((o->image && (r = vm_path_check_here(dir, "--image", o->image, err)) < 0) ||
+            (key && (r = vm_path_check_here(dir, "--key-file", key, err)) < 0))
+                return r;
         if (o->image) {
                 /* An existing image: raw and qcow2 are used where they are; others are converted. */
                 _cleanup_(json_object_putp) json_object *info = NULL;

@@ -141,6 +141,17 @@ out=$("$PHYLLO" share add a "$OUT" out 2>&1)
 ok $([ $? -ne 0 ]; echo $?) "share add of a directory outside the allowed ones is refused"
 is "$(conf_of a)" "$base" "vm.conf is unchanged after all of that"
 
+# An image outside the allowed directories is not even read (a vmdk would be
+# converted into the VM dir, and exported from there, before any save).
+qemu-img create -q -f vmdk "$OUT/secret.vmdk" 1M; chmod 600 "$OUT/secret.vmdk"
+out=$("$PHYLLO" disk add a --image "$OUT/secret.vmdk" --name x 2>&1)
+ok $([ $? -ne 0 ]; echo $?) "disk add --image of a root-only image outside the allowed directories is refused"
+like "$out" "--image: '$OUT/secret.vmdk' is outside" "... naming it: $out"
+ok $([ ! -e "$PHYLLOME_HOME/vms/a/disk-x.qcow2" ]; echo $?) "... and nothing was converted into the VM dir"
+r=$(api "$S" POST /v1/vms/a/disks "$(jq -cn --arg i "$OUT/secret.vmdk" '{image: $i, name: "y"}')")
+is "${r%% *}" 403 "POST /v1/vms/a/disks with that image: 403"
+ok $([ ! -e "$PHYLLOME_HOME/vms/a/disk-y.qcow2" ]; echo $?) "... and nothing was converted"
+
 # What the user may name is still fine: a disk in their home, a share of it.
 qemu-img create -q -f raw "$HOME/ok.raw" 16M
 r=$(put_conf "$S" a "$base"$'\n[disk ok]\npath = '"$HOME/ok.raw"$'\nformat = raw')

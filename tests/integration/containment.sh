@@ -132,6 +132,18 @@ is "${r%% *}" 403 "DELETE /v1/vms/a/disks/w of a '../' disk: 403"
 ok $([ -e "$OUT/victim" ]; echo $?) "... and the file still exists"
 unplant a
 
+# Every other root-run qemu-img step on a disk checks the definition first.
+qemu-img create -q -f qcow2 "$OUT/victim.qcow2" 16M; chmod 600 "$OUT/victim.qcow2"
+vsum=$(sha256sum <"$OUT/victim.qcow2")
+plant a $'[disk q]\npath = '"$up$OUT/victim.qcow2"
+out=$("$PHYLLO" disk resize a q 32M 2>&1); ok $([ $? -ne 0 ]; echo $?) "disk resize of a '../' disk is refused: $out"
+out=$("$PHYLLO" snapshot create a s1 2>&1); ok $([ $? -ne 0 ]; echo $?) "snapshot create with it is refused: $out"
+out=$("$PHYLLO" clone a a2 2>&1); ok $([ $? -ne 0 ]; echo $?) "clone with it is refused: $out"
+out=$("$PHYLLO" disk list a 2>&1); ok $([ $? -ne 0 ]; echo $?) "disk list (qemu-img info as root) with it is refused"
+is "$(sha256sum <"$OUT/victim.qcow2")" "$vsum" "... and the image outside is unchanged (not resized, no snapshot, not moved)"
+ok $([ ! -e "$PHYLLOME_HOME/vms/a2" ]; echo $?) "... and no clone was made"
+unplant a
+
 out=$("$PHYLLO" share add a / root 2>&1)
 ok $([ $? -ne 0 ]; echo $?) "share add of / is refused"
 like "$out" "root directory '/'|\[share root\] path: '/' is the host's root directory" "... saying why: $out"

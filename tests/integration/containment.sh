@@ -170,6 +170,25 @@ r=$(put_conf "$S" a "$base"$'\n[disk ok]\npath = '"$HOME/ok.raw"$'\nformat = raw
 is "${r%% *}" 200 "PUT: a disk in the user's home is allowed"
 out=$("$PHYLLO" share add a "$HOME" home 2>&1); ok $? "share add of the user's home is allowed: $out"
 
+# A virtiofs share whose directory is named like a second virtiofsd option
+# ("x,source=DIR") must export that directory, not DIR (virtiofsd's -o splits
+# on commas).  DIR is a decoy outside the allowed directories.
+DECOY=$(mktemp -d /tmp/phyllome-decoy.XXXXXX)
+trap 'lc_cleanup; rm -rf "$OUT" "$SYS" "$HOME" "$DECOY"' EXIT
+echo "decoy-$$" >"$DECOY/phyllome-read.txt"
+inj="$HOME/sh,source=$DECOY"
+mkdir -p "$inj"; echo "inside-$$" >"$inj/phyllome-read.txt"; chmod -R a+rwX "$HOME"
+lc_vms+=(vf)
+"$PHYLLO" create vf --profile linux --kernel "$GUEST/vmlinux" --initrd "$GUEST/initrd.img" --display none \
+  --append "console=ttyS0 phyllome.mount=inj:virtiofs:/mnt/a" --memory 256M --cpus 1 --no-uefi >/dev/null
+out=$("$PHYLLO" share add vf "$inj" inj 2>&1); ok $? "a share of a directory named '...,source=$DECOY' in the home: $out"
+out=$("$PHYLLO" start vf 2>&1); ok $? "it starts with virtiofsd" || diag "$out"
+lc_wait_log vf 'PHYLLOME-GUEST-READ inj' 120
+logs=$("$PHYLLO" logs vf)
+like "$logs" "PHYLLOME-GUEST-READ inj inside-$$" "the guest reads the shared directory itself"
+ok $([[ $logs != *decoy-$$* ]] && [ ! -e "$DECOY/phyllome-write.txt" ]; echo $?) "... and never sees the decoy"
+"$PHYLLO" stop vf --force >/dev/null 2>&1
+
 # ---- system mode: nothing beyond the VM dir but host.conf's allow-paths ----
 R=$SYS/root; mkdir -p "$R/etc/phyllome" "$SYS/iso"
 for d in proc sys dev; do ln -s "/$d" "$R/$d"; done

@@ -149,12 +149,32 @@ static int start_passt(struct net_companions *nc, const char *passt, const struc
         return add_pid(nc, pid) < 0 ? phy_error_set(err, ENOMEM, "out of memory") : 0;
 }
 
+/* "source=DIR" for virtiofsd's -o, which splits on ',' and takes '\\' as an
+ * escape (fuse_opt): both escaped, so a directory named "x,source=/" is that
+ * directory, not a second source (issue 12). */
+static char *fuse_source_opt(const char *dir) {
+        size_t n = strlen(dir), extra = 0;
+        for (size_t i = 0; i < n; i++)
+                extra += dir[i] == ',' || dir[i] == '\\';
+        char *o = malloc(sizeof "source=" + n + extra), *p = o;
+        if (!o)
+                return NULL;
+        p = stpcpy(p, "source=");
+        for (size_t i = 0; i < n; i++) {
+                if (dir[i] == ',' || dir[i] == '\\')
+                        *p++ = '\\';
+                *p++ = dir[i];
+        }
+        *p = '\0';
+        return o;
+}
+
 static int start_virtiofsd(struct net_companions *nc, const char *virtiofsd, const struct vm_share *s, size_t i,
                            const char *vm_dir, const char *run_dir, phy_error *err) {
         _cleanup_free_ char *dir = vm_path_resolve(vm_dir, s->path);
-        _cleanup_free_ char *sock = NULL, *log = NULL, *src = NULL;
-        if (!dir || asprintf(&sock, "%s/vfs-%zu.sock", run_dir, i) < 0 ||
-            asprintf(&log, "%s/virtiofsd-%s.log", run_dir, s->tag) < 0 || asprintf(&src, "source=%s", dir) < 0)
+        _cleanup_free_ char *sock = NULL, *log = NULL, *src = dir ? fuse_source_opt(dir) : NULL;
+        if (!dir || !src || asprintf(&sock, "%s/vfs-%zu.sock", run_dir, i) < 0 ||
+            asprintf(&log, "%s/virtiofsd-%s.log", run_dir, s->tag) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(sock) >= sizeof sa.sun_path)

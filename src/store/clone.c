@@ -131,6 +131,9 @@ int store_clone(const char *home, const char *src, const char *dst, bool full, e
                 return r;
         if (!(sdir = vm_dir(home, src)) || !(ddir = vm_dir(home, dst)))
                 return phy_error_set(err, ENOMEM, "out of memory");
+        /* It renames, reads and copies the source's disks: only allowed files (issue 12). */
+        if ((r = vm_def_check_here(&s, sdir, err)) < 0)
+                return r;
         if (access(ddir, F_OK) == 0)
                 return phy_error_set(err, EEXIST, "a VM named '%s' already exists (%s)", dst, ddir);
         for (size_t i = 0; i < s.n_disks; i++)

@@ -173,6 +173,11 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
                 if (!(key = realpath(o->key_file, NULL)))
                         return phy_error_set(err, errno, "cannot resolve '%s': %s", o->key_file, strerror(errno));
         }
+        /* Read (as root under phyllod) before the definition is saved: the same
+         * rule as for the definition's own paths (issue 12). */
+        if ((o->image && (r = vm_path_check_here(dir, "--image", o->image, err)) < 0) ||
+            (key && (r = vm_path_check_here(dir, "--key-file", key, err)) < 0))
+                return r;
         if (o->image) {
                 /* An existing image: raw and qcow2 are used where they are; others are converted. */
                 _cleanup_(json_object_putp) json_object *info = NULL;
@@ -269,6 +274,8 @@ int store_disk_list(const char *home, const char *name, const char *qemu_img_giv
         _cleanup_vm_def_ struct vm_def d = { 0 };
         _cleanup_free_ char *dir = NULL, *qemu_img = NULL;
         int r = load(home, name, &d, &dir, err);
+        if (r >= 0)
+                r = vm_def_check_here(&d, dir, err);    /* qemu-img info on each disk */
         if (r < 0 || (r = store_need_qemu_img(qemu_img_given, &qemu_img, err)) < 0)
                 return r;
         _cleanup_(json_object_putp) json_object *a = json_object_new_array();
@@ -304,6 +311,8 @@ int store_disk_resize(const char *home, const char *name, const char *disk, uint
         _cleanup_vm_def_ struct vm_def d = { 0 };
         _cleanup_free_ char *dir = NULL, *qemu_img = NULL;
         int r = load(home, name, &d, &dir, err);
+        if (r >= 0)
+                r = vm_def_check_here(&d, dir, err);    /* qemu-img resize writes the file */
         if (r < 0 || (r = store_refuse_running(home, name, "resize a disk", err)) < 0 ||
             (r = store_need_qemu_img(qemu_img_given, &qemu_img, err)) < 0)
                 return r;

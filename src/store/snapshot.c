@@ -45,6 +45,9 @@ static int snapctx_load(const char *home, const char *name, const char *qemu_img
                 return r;
         if (!(c->dir = vm_dir(home, name)) || asprintf(&c->snaps, "%s/snapshots", c->dir) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
+        /* qemu-img (as root under phyllod) touches only files the rules allow (issue 12). */
+        if ((r = vm_def_check_here(&c->def, c->dir, err)) < 0)
+                return r;
         if ((r = run_dir_path(home, name, &c->run_dir, err)) < 0)
                 return r;
         return store_need_qemu_img(qemu_img, &c->qemu_img, err);

@@ -184,6 +184,12 @@ int vm_def_check_paths(const struct vm_def *d, const char *vmdir, const strv *al
         return 0;
 }
 
+int vm_path_check_here(const char *vmdir, const char *what, const char *path, phy_error *err) {
+        _cleanup_strv_ strv allow = { 0 };
+        int r = vm_paths_allowed(phy_root(mode.root), mode.system, &allow, err);
+        return r < 0 ? r : vm_path_check(vmdir, what, path, &allow, NULL, err);
+}
+
 /* True when host.conf's passthrough-allow names address (or its device). */
 static bool passthrough_listed(const struct host_facts *conf, const char *address) {
         for (size_t i = 0; i < conf->passthrough_allow.n; i++) {

@@ -180,6 +180,9 @@ int vm_paths_allowed(const char *root, bool system, strv *ret, phy_error *err);
 int vm_path_check(const char *vmdir, const char *what, const char *path, const strv *allow, char **ret_real,
                   phy_error *err);
 int vm_def_check_paths(const struct vm_def *d, const char *vmdir, const strv *allow, phy_error *err);
+/* vm_path_check against this process's mode, for a file read before it is
+ * in a definition (disk add --image, --key-file). */
+int vm_path_check_here(const char *vmdir, const char *what, const char *path, phy_error *err);
 struct host_facts;
 int vm_def_check_devices_system(const struct vm_def *d, const struct host_facts *conf, phy_error *err);
 int vm_def_check_here(const struct vm_def *d, const char *vmdir, phy_error *err);

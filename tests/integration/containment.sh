@@ -132,6 +132,18 @@ is "${r%% *}" 403 "DELETE /v1/vms/a/disks/w of a '../' disk: 403"
 ok $([ -e "$OUT/victim" ]; echo $?) "... and the file still exists"
 unplant a
 
+# Every other root-run qemu-img step on a disk checks the definition first.
+qemu-img create -q -f qcow2 "$OUT/victim.qcow2" 16M; chmod 600 "$OUT/victim.qcow2"
+vsum=$(sha256sum <"$OUT/victim.qcow2")
+plant a $'[disk q]\npath = '"$up$OUT/victim.qcow2"
+out=$("$PHYLLO" disk resize a q 32M 2>&1); ok $([ $? -ne 0 ]; echo $?) "disk resize of a '../' disk is refused: $out"
+out=$("$PHYLLO" snapshot create a s1 2>&1); ok $([ $? -ne 0 ]; echo $?) "snapshot create with it is refused: $out"
+out=$("$PHYLLO" clone a a2 2>&1); ok $([ $? -ne 0 ]; echo $?) "clone with it is refused: $out"
+out=$("$PHYLLO" disk list a 2>&1); ok $([ $? -ne 0 ]; echo $?) "disk list (qemu-img info as root) with it is refused"
+is "$(sha256sum <"$OUT/victim.qcow2")" "$vsum" "... and the image outside is unchanged (not resized, no snapshot, not moved)"
+ok $([ ! -e "$PHYLLOME_HOME/vms/a2" ]; echo $?) "... and no clone was made"
+unplant a
+
 out=$("$PHYLLO" share add a / root 2>&1)
 ok $([ $? -ne 0 ]; echo $?) "share add of / is refused"
 like "$out" "root directory '/'|\[share root\] path: '/' is the host's root directory" "... saying why: $out"
@@ -141,11 +153,41 @@ out=$("$PHYLLO" share add a "$OUT" out 2>&1)
 ok $([ $? -ne 0 ]; echo $?) "share add of a directory outside the allowed ones is refused"
 is "$(conf_of a)" "$base" "vm.conf is unchanged after all of that"
 
+# An image outside the allowed directories is not even read (a vmdk would be
+# converted into the VM dir, and exported from there, before any save).
+qemu-img create -q -f vmdk "$OUT/secret.vmdk" 1M; chmod 600 "$OUT/secret.vmdk"
+out=$("$PHYLLO" disk add a --image "$OUT/secret.vmdk" --name x 2>&1)
+ok $([ $? -ne 0 ]; echo $?) "disk add --image of a root-only image outside the allowed directories is refused"
+like "$out" "--image: '$OUT/secret.vmdk' is outside" "... naming it: $out"
+ok $([ ! -e "$PHYLLOME_HOME/vms/a/disk-x.qcow2" ]; echo $?) "... and nothing was converted into the VM dir"
+r=$(api "$S" POST /v1/vms/a/disks "$(jq -cn --arg i "$OUT/secret.vmdk" '{image: $i, name: "y"}')")
+is "${r%% *}" 403 "POST /v1/vms/a/disks with that image: 403"
+ok $([ ! -e "$PHYLLOME_HOME/vms/a/disk-y.qcow2" ]; echo $?) "... and nothing was converted"
+
 # What the user may name is still fine: a disk in their home, a share of it.
 qemu-img create -q -f raw "$HOME/ok.raw" 16M
 r=$(put_conf "$S" a "$base"$'\n[disk ok]\npath = '"$HOME/ok.raw"$'\nformat = raw')
 is "${r%% *}" 200 "PUT: a disk in the user's home is allowed"
 out=$("$PHYLLO" share add a "$HOME" home 2>&1); ok $? "share add of the user's home is allowed: $out"
+
+# A virtiofs share whose directory is named like a second virtiofsd option
+# ("x,source=DIR") must export that directory, not DIR (virtiofsd's -o splits
+# on commas).  DIR is a decoy outside the allowed directories.
+DECOY=$(mktemp -d /tmp/phyllome-decoy.XXXXXX)
+trap 'lc_cleanup; rm -rf "$OUT" "$SYS" "$HOME" "$DECOY"' EXIT
+echo "decoy-$$" >"$DECOY/phyllome-read.txt"
+inj="$HOME/sh,source=$DECOY"
+mkdir -p "$inj"; echo "inside-$$" >"$inj/phyllome-read.txt"; chmod -R a+rwX "$HOME"
+lc_vms+=(vf)
+"$PHYLLO" create vf --profile linux --kernel "$GUEST/vmlinux" --initrd "$GUEST/initrd.img" --display none \
+  --append "console=ttyS0 phyllome.mount=inj:virtiofs:/mnt/a" --memory 256M --cpus 1 --no-uefi >/dev/null
+out=$("$PHYLLO" share add vf "$inj" inj 2>&1); ok $? "a share of a directory named '...,source=$DECOY' in the home: $out"
+out=$("$PHYLLO" start vf 2>&1); ok $? "it starts with virtiofsd" || diag "$out"
+lc_wait_log vf 'PHYLLOME-GUEST-READ inj' 120
+logs=$("$PHYLLO" logs vf)
+like "$logs" "PHYLLOME-GUEST-READ inj inside-$$" "the guest reads the shared directory itself"
+ok $([[ $logs != *decoy-$$* ]] && [ ! -e "$DECOY/phyllome-write.txt" ]; echo $?) "... and never sees the decoy"
+"$PHYLLO" stop vf --force >/dev/null 2>&1
 
 # ---- system mode: nothing beyond the VM dir but host.conf's allow-paths ----
 R=$SYS/root; mkdir -p "$R/etc/phyllome" "$SYS/iso"

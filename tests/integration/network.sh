@@ -22,6 +22,9 @@ trap 'lc_cleanup; rm -rf "$share"' EXIT
 mkdir "$share/ro9p" "$share/rovfs" "$share/rwvfs"
 for d in ro9p rovfs rwvfs; do echo "host-$d-$$" >"$share/$d/phyllome-read.txt"; done
 chmod -R a+rwX "$share"
+# A share must lie in a directory the host allows (docs/security.md): per
+# user, the user's home; the shares here are outside the Phyllome home.
+export HOME=$share
 
 lc_create "$vm" --forward "tcp:$port:80" \
   --append "console=ttyS0 phyllome.net phyllome.listen=80 phyllome.mount=ro9p:9p:/mnt/a phyllome.mount=rovfs:virtiofs:/mnt/b phyllome.mount=rwvfs:virtiofs:/mnt/c"

@@ -203,10 +203,14 @@ int ops_display(const struct ops_ctx *c, const char *name, json_object **ret, ph
                                      name);
         if (asprintf(&sock, "%s/spice.sock", vm.run_dir) < 0 || asprintf(&uri, "spice+unix://%s", sock) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        /* The socket QEMU made; a symlink in its place is not followed. */
+        /* The socket QEMU made in <run_dir>/spice, its own directory, which the
+         * run dir's spice.sock (made by the monitor) points to: each step is
+         * opened without following a link QEMU's uid could have planted. */
         _cleanup_close_ int dfd = open(vm.run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        struct stat ss;
-        if (dfd < 0 || fstatat(dfd, "spice.sock", &ss, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(ss.st_mode))
+        _cleanup_close_ int sfd = dfd < 0 ? -1 : openat(dfd, "spice", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat ls, ss;
+        if (sfd < 0 || fstatat(dfd, "spice.sock", &ls, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(ls.st_mode) ||
+            fstatat(sfd, "spice.sock", &ss, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(ss.st_mode))
                 return phy_error_set(err, ENOENT, "VM '%s' has no SPICE display (no '%s'); set 'display = spice' "
                                      "in its definition with 'phyllo edit %s'", name, sock, name);
         /* Handed out as a path: only to a caller who may connect to it. */

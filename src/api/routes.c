@@ -474,7 +474,7 @@ static int delete_vm(const struct api_ctx *c, const char *name, json_object *b, 
         if (r)
                 return r;
         phy_error err = { 0 };
-        if (store_delete_check(c->home, name, force, NULL, &err) < 0 || vm_delete(c->home, name, &err) < 0)
+        if (store_delete_check(c->home, name, force, NULL, &err) < 0 || run_vm_delete(c->home, name, &err) < 0)
                 return api_error_reply(&err, ret);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "deleted", json_object_new_string(name));

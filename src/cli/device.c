@@ -15,6 +15,8 @@
 #include "qemu/qmp.h"
 #include "run/run.h"
 #include "vm/vm.h"
+#include "value.h"
+#include "qemu/argv.h"
 
 static const char attach_usage[] = "device attach NAME PCI_ADDR [--with-group] [--rom FILE] [--single-gpu] [--force]";
 static const char detach_usage[] = "device detach NAME PCI_ADDR";
@@ -336,7 +338,7 @@ int cmd_device_mdev_attach(struct cli_ctx *ctx, int argc, char **argv) {
                 return cli_usage_error(mattach_usage, "expected a VM name and a UUID");
         phy_error err = { 0 };
         _cleanup_free_ char *dir = NULL, *conf = NULL;
-        if (!dev_uuid_valid(argv[2]))
+        if (!value_uuid_valid(argv[2], true))
                 return cli_usage_error(mattach_usage, "'%s' is not a UUID", argv[2]);
         if (asprintf(&dir, "/sys/bus/mdev/devices/%s", argv[2]) < 0)
                 return 1;
@@ -433,7 +435,7 @@ static int usb_change(struct cli_ctx *ctx, int argc, char **argv, bool attach) {
         snprintf(spec, sizeof spec, "%s", argv[2]);
         for (char *c = spec; *c; c++)
                 *c = (char) (*c >= 'A' && *c <= 'F' ? *c - 'A' + 'a' : *c);
-        if (!dev_usb_id_valid(spec))
+        if (!value_usb_id_valid(spec))
                 return cli_usage_error(usage, "'%s' is not VENDOR:PRODUCT (hex, 046d:c52b) or BUS-PORT (1-2, 3-1.4)",
                                        argv[2]);
         const char *home;
@@ -448,10 +450,10 @@ static int usb_change(struct cli_ctx *ctx, int argc, char **argv, bool attach) {
                               attach ? "already attached to" : "not attached to", name);
                 return cli_fail(&err);
         }
-        dev_usb_qemu_id(spec, id);
+        qemu_usb_id(spec, id);
         json_object *args = json_object_new_object();
         if (attach) {
-                if (dev_usb_host_opts(spec, id, &opts, &err) < 0) {
+                if (qemu_usb_host_opts(spec, id, &opts, &err) < 0) {
                         json_object_put(args);
                         return cli_fail(&err);
                 }

@@ -13,6 +13,7 @@
 #include "qemu/qmp.h"
 #include "run/run.h"
 #include "vm/vm.h"
+#include "value.h"
 
 static const char forward_usage[] = "net forward add|remove NAME [NIC] SPEC | net forward list NAME [--json]";
 static const char nic_usage[] = "net nic add NAME NIC [--model virtio|e1000e|rtl8139] "
@@ -74,14 +75,14 @@ static int forward_list(struct cli_ctx *ctx, int argc, char **argv) {
                 json_object *a = json_object_new_array();
                 for (size_t i = 0; i < d.n_nics; i++)
                         for (size_t k = 0; k < d.nics[i].forwards.n; k++) {
-                                struct net_forward f;
-                                if (net_forward_parse(d.nics[i].forwards.v[k], &f) < 0)
+                                struct value_forward f;
+                                if (value_forward_parse(d.nics[i].forwards.v[k], &f) < 0)
                                         continue;
                                 json_object *o = json_object_new_object();
                                 json_object_object_add(o, "nic", json_object_new_string(d.nics[i].name));
                                 json_object_object_add(o, "spec", json_object_new_string(d.nics[i].forwards.v[k]));
                                 json_object_object_add(o, "protocol", json_object_new_string(f.proto));
-                                json_object_object_add(o, "address", json_object_new_string(net_forward_addr(&f)));
+                                json_object_object_add(o, "address", json_object_new_string(value_forward_addr(&f)));
                                 json_object_object_add(o, "host_port", json_object_new_int((int) f.host_port));
                                 json_object_object_add(o, "guest_port", json_object_new_int((int) f.guest_port));
                                 json_object_array_add(a, o);
@@ -91,10 +92,10 @@ static int forward_list(struct cli_ctx *ctx, int argc, char **argv) {
         }
         for (size_t i = 0; i < d.n_nics; i++)
                 for (size_t k = 0; k < d.nics[i].forwards.n; k++) {
-                        struct net_forward f;
-                        if (net_forward_parse(d.nics[i].forwards.v[k], &f) == 0)
+                        struct value_forward f;
+                        if (value_forward_parse(d.nics[i].forwards.v[k], &f) == 0)
                                 printf("%-8s %s %s:%u -> guest port %u\n", d.nics[i].name, f.proto,
-                                       net_forward_addr(&f), f.host_port, f.guest_port);
+                                       value_forward_addr(&f), f.host_port, f.guest_port);
                 }
         return 0;
 }

@@ -22,6 +22,7 @@
 #include "store/store.h"
 #include "vm/env.h"
 #include "vm/vm.h"
+#include "value.h"
 
 /* The model is checked without QEMU's capabilities when they cannot be
  * probed: say so. */
@@ -142,7 +143,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 case OPT_NO_UEFI: d.firmware = VM_FW_BIOS; break;
                 case OPT_FORCE: force = true; break;
                 case OPT_FORWARD:
-                        if (net_forward_parse(optarg, NULL) < 0)
+                        if (value_forward_parse(optarg, NULL) < 0)
                                 return cli_usage_error(create_usage, "invalid --forward '%s'; use "
                                                        "tcp|udp:[ADDRESS:]HOSTPORT:GUESTPORT (e.g. tcp:2222:22)", optarg);
                         if (!strv_contains(&forwards, optarg) && strv_push(&forwards, optarg) < 0)

@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "host/pci.h"
 #include "vm/vm.h"
+#include "value.h"
 
 #define CALL_TIMEOUT_MS 30000
 
@@ -52,7 +53,7 @@ int dev_helper_request_check(const void *buf, size_t len, struct dev_helper_requ
         } else {
                 if (!vm_name_valid(r.vm))
                         return phy_error_set(err, EINVAL, "'%s' is not a VM name", r.vm);
-                if (!pci_address_valid(r.address))
+                if (!value_pci_addr_valid(r.address, true))
                         return phy_error_set(err, EINVAL, "'%s' is not a PCI address (want the form 0000:01:00.0)",
                                              r.address);
                 if (r.driver[0] && (r.op != DEV_HELPER_GIVE_BACK || !dev_driver_name_valid(r.driver)))

@@ -26,6 +26,7 @@
 #include "host/host.h"
 #include "host/pci.h"
 #include "vm/vm.h"
+#include "value.h"
 
 #define MAX_CONNS 64
 #define DEFAULT_IDLE_MS 10000
@@ -161,7 +162,7 @@ static int records_each(const char *dir, int (*fn)(const char *address, const st
         int r = 0;
         for (struct dirent *de; r == 0 && (de = readdir(d));) {
                 struct record rec;
-                if (pci_address_valid(de->d_name) && record_load(dir, de->d_name, &rec) == 0)
+                if (value_pci_addr_valid(de->d_name, true) && record_load(dir, de->d_name, &rec) == 0)
                         r = fn(de->d_name, &rec, u);
         }
         closedir(d);

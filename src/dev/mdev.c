@@ -13,16 +13,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "host/pci.h"
-
-bool dev_uuid_valid(const char *s) {
-        static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-        if (!s || strlen(s) != sizeof shape - 1)
-                return false;
-        for (size_t i = 0; shape[i]; i++)
-                if (shape[i] == 'x' ? !isxdigit((unsigned char) s[i]) || isupper((unsigned char) s[i]) : s[i] != '-')
-                        return false;
-        return true;
-}
+#include "value.h"
 
 void dev_mdev_types_done(struct dev_mdev_types *t) {
         if (!t)
@@ -54,7 +45,7 @@ static int cmp_type(const void *a, const void *b) {
 
 static int check_parent(const char *root, const char *parent, phy_error *err) {
         _cleanup_free_ char *rel = NULL;
-        if (!pci_address_valid(parent))
+        if (!value_pci_addr_valid(parent, true))
                 return phy_error_set(err, EINVAL, "'%s' is not a PCI address (want the form 0000:00:02.0)", parent);
         if (asprintf(&rel, "/sys/bus/pci/devices/%s", parent) < 0)
                 return -ENOMEM;
@@ -118,7 +109,7 @@ static int write_attr(const char *root, const char *path, const char *value, dev
 int dev_mdev_create(const char *root, const char *parent, const char *type, const char *uuid, dev_kernel_hook hook,
                     void *userdata, phy_error *err) {
         _cleanup_(dev_mdev_types_done) struct dev_mdev_types t = { 0 };
-        if (!dev_uuid_valid(uuid))
+        if (!value_uuid_valid(uuid, true))
                 return phy_error_set(err, EINVAL, "'%s' is not a UUID (lower-case, 8-4-4-4-12 hex digits)", uuid);
         int r = dev_mdev_types(root, parent, &t, err);
         if (r < 0)
@@ -141,7 +132,7 @@ int dev_mdev_create(const char *root, const char *parent, const char *type, cons
 
 int dev_mdev_remove(const char *root, const char *uuid, dev_kernel_hook hook, void *userdata, phy_error *err) {
         _cleanup_free_ char *dir = NULL, *path = NULL;
-        if (!dev_uuid_valid(uuid))
+        if (!value_uuid_valid(uuid, true))
                 return phy_error_set(err, EINVAL, "'%s' is not a UUID (lower-case, 8-4-4-4-12 hex digits)", uuid);
         if (asprintf(&dir, "/sys/bus/mdev/devices/%s", uuid) < 0 || asprintf(&path, "%s/remove", dir) < 0)
                 return -ENOMEM;

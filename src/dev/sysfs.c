@@ -17,6 +17,7 @@
 #include "fileio.h"
 #include "helper.h"
 #include "host/pci.h"
+#include "value.h"
 
 #define STATE_FILE "devices.state"
 #define ROOT_FILE "devices.root"
@@ -84,7 +85,7 @@ int dev_plan_to_vfio(const char *root, const strv *addresses, struct dev_plan *r
         for (size_t i = 0; i < addresses->n && r >= 0; i++) {
                 const char *a = addresses->v[i];
                 _cleanup_free_ char *dev = NULL;
-                if (!pci_address_valid(a))
+                if (!value_pci_addr_valid(a, true))
                         return phy_error_set(err, EINVAL, "'%s' is not a PCI address (want the form 0000:01:00.0)", a);
                 if (asprintf(&dev, "/sys/bus/pci/devices/%s", a) < 0)
                         return -ENOMEM;
@@ -223,7 +224,7 @@ int dev_state_load(const char *run_dir, strv *ret_addresses, strv *ret_drivers, 
                         return phy_error_set(err, EINVAL, "%s:%u: want 'ADDRESS DRIVER'", path, line);
                 *sp = '\0';
                 const char *drv = sp + 1;
-                if (!pci_address_valid(l) || (strcmp(drv, "-") != 0 && !dev_driver_name_valid(drv)))
+                if (!value_pci_addr_valid(l, true) || (strcmp(drv, "-") != 0 && !dev_driver_name_valid(drv)))
                         return phy_error_set(err, EINVAL, "%s:%u: '%s %s' is not a PCI address and a driver name",
                                              path, line, l, drv);
                 if ((r = strv_push(&a, l)) < 0 || (r = strv_push(&d, strcmp(drv, "-") == 0 ? "" : drv)) < 0)

@@ -12,6 +12,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "pci.h"
+#include "value.h"
 
 #define GIB (1024ULL * 1024 * 1024)
 #define MIB (1024ULL * 1024)
@@ -313,7 +314,7 @@ static int parse_passthrough_allow(struct host_facts *h, const char *val, const 
         char addr[32], who[64], extra[2];
         int n = sscanf(val, "%31s %63s %1s", addr, who, extra);
         const char *name = n >= 2 && who[0] == '@' ? who + 1 : who;
-        if (n != 2 || !pci_address_valid(addr) || !account_name_valid(name))
+        if (n != 2 || !value_pci_addr_valid(addr, true) || !account_name_valid(name))
                 return phy_error_set(err, EINVAL,
                                      "%s:%u: passthrough-allow: '%s' is not 'PCI_ADDRESS USER' or 'PCI_ADDRESS "
                                      "@GROUP' (e.g. passthrough-allow = 0000:01:00.0 alice)", path, lineno, val);

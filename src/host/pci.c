@@ -11,19 +11,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
-
-bool pci_address_valid(const char *a) {
-        /* dddd:bb:ss.f */
-        static const char shape[] = "xxxx:xx:xx.x";
-        if (!a || strlen(a) != sizeof shape - 1)
-                return false;
-        for (size_t i = 0; shape[i]; i++) {
-                if (shape[i] == 'x' ? !isxdigit((unsigned char) a[i]) || isupper((unsigned char) a[i])
-                                    : a[i] != shape[i])
-                        return false;
-        }
-        return true;
-}
+#include "value.h"
 
 static int read_hex_attr(const char *root, const char *address, const char *attr, unsigned long *ret) {
         _cleanup_free_ char *path = NULL, *v = NULL;
@@ -111,7 +99,7 @@ static bool same_device(const char *a, const char *b) {
 int host_iommu_group_check(const char *root, const char *address, struct host_iommu_group *ret, phy_error *err) {
         struct host_iommu_group g = { .group = -1 };
         _cleanup_free_ char *dev = NULL;
-        if (!pci_address_valid(address))
+        if (!value_pci_addr_valid(address, true))
                 return phy_error_set(err, EINVAL, "'%s' is not a PCI address (want the form 0000:01:00.0)", address ? address : "");
         if (asprintf(&dev, "/sys/bus/pci/devices/%s", address) < 0)
                 return -ENOMEM;
@@ -307,7 +295,7 @@ int host_pci_list(const char *root, struct host_pci_list *ret, phy_error *err) {
                 const char *a = names.v[i];
                 struct host_pci_device *d = &l.v[l.n];
                 unsigned long cls = 0;
-                if (!pci_address_valid(a) || strlen(a) >= sizeof d->address)
+                if (!value_pci_addr_valid(a, true) || strlen(a) >= sizeof d->address)
                         continue;
                 snprintf(d->address, sizeof d->address, "%s", a);
                 if (read_hex_attr(root, a, "class", &cls) < 0 || read_id(root, a, "vendor", d->vendor_id) < 0 ||

@@ -167,6 +167,10 @@ int run_console_connect(const char *home, const char *name, int *ret_fd, phy_err
 /* The per-VM lock (lock.c): flock(LOCK_EX|LOCK_NB) on <run_dir>/lock.
  * -EBUSY when held by someone else. */
 int run_lock_take(const char *run_dir, int *ret_fd, phy_error *err);
+/* Deletes VM name (vm_delete) unless it runs: -EBUSY while its monitor or
+ * QEMU lives; the run lock is held during the removal so that no start
+ * races it; its runtime directory (logs, last state) goes too. */
+int run_vm_delete(const char *home, const char *name, phy_error *err);
 
 /* Size at which console.log is rotated to console.log.1 (one old file is
  * kept; $PHYLLOME_CONSOLE_LOG_MAX overrides it, in bytes). */

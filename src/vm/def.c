@@ -15,8 +15,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
-#include "dev/dev.h"
-#include "net/net.h"
+#include "value.h"
 #include "profile.h"
 
 /* ---- enum words ------------------------------------------------------- */
@@ -104,25 +103,13 @@ bool vm_name_valid(const char *name) {
         return true;
 }
 
-static bool is_hex_n(const char *s, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                if (!isxdigit((unsigned char) s[i]))
-                        return false;
-        return true;
+static bool uuid_valid(const char *s) {
+        return value_uuid_valid(s, false);
 }
 
-static bool uuid_valid(const char *s) {
-        static const size_t groups[] = { 8, 4, 4, 4, 12 };
-        if (strlen(s) != 36)
-                return false;
-        for (size_t g = 0; g < ELEMENTSOF(groups); g++) {
-                if (!is_hex_n(s, groups[g]))
-                        return false;
-                s += groups[g];
-                if (g + 1 < ELEMENTSOF(groups) && *s++ != '-')
-                        return false;
-        }
-        return true;
+/* Mediated devices are named by lower-case UUIDs (the kernel's sysfs names). */
+static bool mdev_uuid_valid(const char *s) {
+        return value_uuid_valid(s, true);
 }
 
 /* Six hex pairs, unicast (a multicast MAC on a NIC breaks networking). */
@@ -130,7 +117,7 @@ static bool mac_valid(const char *s) {
         if (strlen(s) != 17)
                 return false;
         for (int i = 0; i < 6; i++) {
-                if (!is_hex_n(s + 3 * i, 2) || (i < 5 && s[3 * i + 2] != ':'))
+                if (!value_hex_n(s + 3 * i, 2) || (i < 5 && s[3 * i + 2] != ':'))
                         return false;
         }
         return (strtoul(s, NULL, 16) & 1) == 0;
@@ -175,17 +162,11 @@ bool vm_net_name_valid(const char *s, size_t max) {
 }
 
 static bool forward_valid(const char *s) {
-        return net_forward_parse(s, NULL) == 0;
-}
-
-/* VENDOR:PRODUCT or BUS-PORT (issue 6: src/dev/usb.c). */
-static bool usb_id_valid(const char *s) {
-        return dev_usb_id_valid(s);
+        return value_forward_parse(s, NULL) == 0;
 }
 
 static bool pci_valid(const char *s) {
-        return strlen(s) == 12 && is_hex_n(s, 4) && s[4] == ':' && is_hex_n(s + 5, 2) && s[7] == ':' &&
-               is_hex_n(s + 8, 2) && s[10] == '.' && s[11] >= '0' && s[11] <= '7';
+        return value_pci_addr_valid(s, false);
 }
 
 static bool machine_valid(const char *s) {
@@ -524,7 +505,7 @@ static int set_key(struct parser *p, const char *key, char *v) {
                         d->usb_redirect_set = true;
                         return 0;
                 }
-                return parse_list(p, key, v, &d->usb, usb_id_valid, "USB device",
+                return parse_list(p, key, v, &d->usb, value_usb_id_valid, "USB device",
                                   "VENDOR:PRODUCT in hex, separated by spaces (e.g. 046d:c52b)");
         case SEC_SHARE: {
                 struct vm_share *s = &d->shares[d->n_shares - 1];
@@ -541,7 +522,7 @@ static int set_key(struct parser *p, const char *key, char *v) {
                 if (strcmp(key, "rom") == 0)
                         return parse_roms(p, key, v, d);
                 if (strcmp(key, "mdev") == 0)
-                        return parse_list(p, key, v, &d->mdevs, dev_uuid_valid, "mediated device UUID",
+                        return parse_list(p, key, v, &d->mdevs, mdev_uuid_valid, "mediated device UUID",
                                           "UUIDs separated by spaces (see 'phyllo device mdev-create')");
                 if (strcmp(key, "mdev-display") == 0)
                         return PARSE_WORD(p, key, v, onoff_words, d->mdev_display);

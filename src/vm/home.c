@@ -7,7 +7,7 @@
  */
 #include "vm.h"
 #include "exec.h"
-#include "run/run.h"
+#include "qemu/tools.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -186,23 +186,6 @@ int vm_delete(const char *home, const char *name, phy_error *err) {
         _cleanup_free_ char *dir = vm_dir(home, name), *gone = NULL;
         if (!dir || asprintf(&gone, "%s/vms/.#delete.%s.%ld", home, name, (long) getpid()) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        /* The per-VM lock is held by a VM's monitor for its whole life;
-         * holding it here also keeps a start from racing the delete. */
-        _cleanup_free_ char *run_dir = NULL;
-        _cleanup_close_ int lock = -1;
-        if (access(dir, F_OK) == 0) {
-                if (run_is_active(home, name))
-                        return phy_error_set(err, EBUSY, "VM '%s' is running; stop it first ('phyllo stop %s')", name, name);
-                int r = run_dir_path(home, name, &run_dir, err);
-                if (r < 0)
-                        return r;
-                if (access(run_dir, F_OK) == 0 && (r = run_lock_take(run_dir, &lock, err)) < 0) {
-                        if (r == -EBUSY)
-                                return phy_error_set(err, EBUSY, "VM '%s' is running or starting; stop it first "
-                                                     "('phyllo stop %s')", name, name);
-                        return r;
-                }
-        }
         /* Renamed away first so that a half-removed tree never shows as a VM;
          * locked as a temporary dir is, so a delete killed half-way is swept. */
         _cleanup_close_ int gone_lock = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -217,29 +200,11 @@ int vm_delete(const char *home, const char *name, phy_error *err) {
         if (r < 0)
                 return phy_error_set(err, r, "VM '%s' is deleted but '%s' could not be removed fully: %s",
                                      name, gone, strerror(-r));
-        /* The stopped VM's runtime files (logs, last state) go with it. */
-        if (run_dir)
-                (void) rm_rf(run_dir);
         return 0;
 }
 
 /* ---- create ------------------------------------------------------------- */
 
-
-static int create_image(const char *qemu_img, const char *path, const char *format, uint64_t size,
-                        phy_error *err) {
-        char sizebuf[32], msg[1024];
-        snprintf(sizebuf, sizeof sizebuf, "%llu", (unsigned long long) size);
-        char *argv[] = { (char *) qemu_img, (char *) "create", (char *) "-q", (char *) "-f", (char *) format,
-                         (char *) path, sizebuf, NULL };
-        int r = exec_run(argv, NULL, msg, sizeof msg);
-        if (r == -ENOEXEC)
-                return phy_error_set(err, r, "cannot run '%s' to create the disk image '%s'", qemu_img, path);
-        if (r < 0)
-                return phy_error_set(err, r, "'%s create' failed for the disk image '%s': %s", qemu_img, path,
-                                     msg[0] ? msg : strerror(-r));
-        return 0;
-}
 
 static int check_input_file(const char *vmdir, const char *what, const char *path, phy_error *err) {
         _cleanup_free_ char *p = vm_path_resolve(vmdir, path);
@@ -285,7 +250,7 @@ static int populate(const char *tmp, const struct vm_def *def, const struct vm_d
                 _cleanup_free_ char *p = vm_path_resolve(tmp, k->path);
                 if (!p)
                         return phy_error_set(err, ENOMEM, "out of memory");
-                if ((r = create_image(qemu_img, p, k->format, k->size, err)) < 0)
+                if ((r = qemu_img_create(qemu_img, p, k->format, k->size, err)) < 0)
                         return r;
         }
         return 0;

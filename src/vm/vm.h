@@ -255,7 +255,8 @@ int vm_tmpdir_make(const char *home, const char *kind, const char *name, char **
  * returns how many went. */
 int vm_home_sweep(const char *home);
 
-/* Removes <home>/vms/<name>.  (The lifecycle code will refuse a running VM here.) */
+/* Removes <home>/vms/<name>, whatever runs: run_vm_delete (src/run) is the
+ * delete that refuses a running VM and removes its runtime files too. */
 int vm_delete(const char *home, const char *name, phy_error *err);
 
 struct host_facts;

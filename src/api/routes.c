@@ -29,30 +29,19 @@
 DEFINE_CLEANUP_FUNC(json_object, json_object_put)
 #define _cleanup_json_ _cleanup_(json_object_putp)
 
-static int http_status_for(int code) {
-        switch (code) {
-        case ENOENT: return 404;
-        case EBUSY: case EEXIST: case ESRCH: case EALREADY: return 409;
-        case EINVAL: case ERANGE: case ENAMETOOLONG: case EDOM: return 400;
-        case EACCES: case EPERM: return 403;
-        case EMSGSIZE: case E2BIG: return 413;
-        case ENOSYS: case EOPNOTSUPP: return 405;
-        case ETIMEDOUT: return 504;
-        default: return 500;
-        }
-}
-
+/* The HTTP status derives from the error's kind (phy_error_http_status),
+ * not from its errno; "kind" travels with it so that phyllo exits alike. */
 int api_error_reply(const phy_error *e, json_object **ret) {
         int code = e && e->code ? e->code : EIO;
         const char *name = strerrorname_np(code);
         json_object *inner = json_object_new_object();
         json_object_object_add(inner, "code", name ? json_object_new_string(name) : json_object_new_int(code));
-        json_object_object_add(inner, "message",
-                               json_object_new_string(e && e->message[0] ? e->message : "unknown error"));
+        json_object_object_add(inner, "kind", json_object_new_string(phy_error_kind_name(phy_error_kind_of(e))));
+        json_object_object_add(inner, "message", json_object_new_string(phy_error_message(e)));
         json_object *o = json_object_new_object();
         json_object_object_add(o, "error", inner);
         *ret = o;
-        return http_status_for(code);
+        return phy_error_http_status(e);
 }
 
 static int fail(json_object **ret, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -63,7 +52,8 @@ static int fail(json_object **ret, int code, const char *fmt, ...) {
         vsnprintf(buf, sizeof buf, fmt, ap);
         va_end(ap);
         phy_error e = { 0 };
-        phy_error_set(&e, code, "%s", buf);
+        /* The routes' own EINVAL judges the request: a usage error. */
+        phy_error_set_kind(&e, code == EINVAL ? PHY_ERR_USAGE : PHY_ERR_NONE, code, "%s", buf);
         return api_error_reply(&e, ret);
 }
 
@@ -254,7 +244,7 @@ static int get_vms(const struct api_ctx *c, json_object **ret) {
 static int absolute_input(const char *what, const char *path, char **ret, phy_error *err) {
         char buf[PATH_MAX];
         if (path[0] != '/')
-                return phy_error_set(err, EINVAL, "the %s '%s' must be an absolute path", what, path);
+                return phy_error_usage(err, "the %s '%s' must be an absolute path", what, path);
         if (!realpath(path, buf))
                 return phy_error_set(err, errno, "cannot use the %s '%s': %s", what, path, strerror(errno));
         if (!(*ret = strdup(buf)))
@@ -443,7 +433,7 @@ static int put_vm(const struct api_ctx *c, const char *name, json_object *b, jso
                 return fail(ret, ENOMEM, "out of memory");
         r = vm_def_parse(conf, text, &d, &err);
         if (r >= 0 && d.name[0] && strcmp(d.name, name) != 0)
-                r = phy_error_set(&err, EINVAL, "%s: [vm] name cannot change from '%s' to '%s' here; create a "
+                r = phy_error_usage(&err, "%s: [vm] name cannot change from '%s' to '%s' here; create a "
                                   "new VM instead", conf, name, d.name);
         if (r >= 0)
                 r = vm_def_check_save(&d, conf, &err);

@@ -417,7 +417,7 @@ static int usb_hotplug(const char *home, const char *name, const char *cmd, json
         if ((r = run_dir_path(home, name, &rd, err)) < 0)
                 return r;
         if (asprintf(&sock, "%s/qmp.sock", rd) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         if ((r = qmp_open_path(sock, 5000, &q, err)) < 0 || (r = qmp_command(q, cmd, TAKE_PTR(args), 5000, NULL, err)) < 0)
                 return phy_error_prefix(err, "%s on running VM '%s'", cmd, name);
         *ret_live = true;

@@ -116,7 +116,7 @@ static const struct cli_cmd commands[] = {
 };
 
 int cli_fail(const phy_error *e) {
-        fprintf(stderr, "phyllo: %s\n", e && e->message[0] ? e->message : "unknown error");
+        fprintf(stderr, "phyllo: %s\n", phy_error_message(e));
         return phy_error_exit_status(e);
 }
 

@@ -316,7 +316,7 @@ static int bad_name_arg(const char *name) {
         if (vm_name_valid(name))
                 return 0;
         phy_error err = { 0 };
-        phy_error_set(&err, EINVAL, "'%s' is not a valid VM name; use 1 to 64 of A-Z a-z 0-9 . _ -", name);
+        phy_error_usage(&err, "'%s' is not a valid VM name; use 1 to 64 of A-Z a-z 0-9 . _ -", name);
         return cli_fail(&err);
 }
 
@@ -363,7 +363,7 @@ static int run_editor(const char *path, phy_error *err) {
                 if (strv_push(&args, w) < 0)
                         return phy_error_set(err, ENOMEM, "out of memory");
         if (args.n == 0 || strv_push(&args, path) < 0)
-                return phy_error_set(err, EINVAL, "$EDITOR is empty");
+                return phy_error_usage(err, "$EDITOR is empty");
         fflush(stdout);
         pid_t pid = fork();
         if (pid < 0)
@@ -437,7 +437,7 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
         _cleanup_vm_def_ struct vm_def d = { 0 }, m = { 0 };
         r = vm_def_parse(tmp, edited, &d, &err);
         if (r >= 0 && d.name[0] && strcmp(d.name, name) != 0)
-                r = phy_error_set(&err, EINVAL, "%s: [vm] name cannot change from '%s' to '%s' here; create a "
+                r = phy_error_usage(&err, "%s: [vm] name cannot change from '%s' to '%s' here; create a "
                                   "new VM instead", tmp, name, d.name);
         if (r >= 0)
                 r = vm_def_check_save(&d, conf, &err);

@@ -15,7 +15,7 @@
 int dev_tpm_passthrough_check(const char *root, phy_error *err) {
         _cleanup_free_ char *path = root_path(root, "/dev/tpm0");
         if (!path)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         /* The kernel lets one process hold /dev/tpm0: a second open is EBUSY. */
         _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd >= 0)

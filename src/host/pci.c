@@ -100,9 +100,9 @@ int host_iommu_group_check(const char *root, const char *address, struct host_io
         struct host_iommu_group g = { .group = -1 };
         _cleanup_free_ char *dev = NULL;
         if (!value_pci_addr_valid(address, true))
-                return phy_error_set(err, EINVAL, "'%s' is not a PCI address (want the form 0000:01:00.0)", address ? address : "");
+                return phy_error_usage(err, "'%s' is not a PCI address (want the form 0000:01:00.0)", address ? address : "");
         if (asprintf(&dev, "/sys/bus/pci/devices/%s", address) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         if (!root_exists(root, dev))
                 return phy_error_set(err, ENODEV, "there is no PCI device %s on this host (see 'phyllo host devices')", address);
         g.group = device_group(root, address);
@@ -112,7 +112,7 @@ int host_iommu_group_check(const char *root, const char *address, struct host_io
         }
         _cleanup_free_ char *gdir = NULL;
         if (asprintf(&gdir, "/sys/kernel/iommu_groups/%d/devices", g.group) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         int r = list_dir(root, gdir, &g.members);
         if (r < 0) {
                 host_iommu_group_done(&g);
@@ -290,7 +290,7 @@ int host_pci_list(const char *root, struct host_pci_list *ret, phy_error *err) {
         l.v = calloc(names.n, sizeof *l.v);
         _cleanup_free_ struct pci_ids_query *q = calloc(names.n, sizeof *q);
         if (!l.v || !q)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         for (size_t i = 0; i < names.n; i++) {
                 const char *a = names.v[i];
                 struct host_pci_device *d = &l.v[l.n];

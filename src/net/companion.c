@@ -133,7 +133,7 @@ static int start_passt(struct net_companions *nc, const char *passt, const struc
         for (size_t f = 0; f < n->forwards.n; f++) {
                 struct value_forward fw;
                 if (value_forward_parse(n->forwards.v[f], &fw) < 0)
-                        return phy_error_set(err, EINVAL, "network '%s': invalid forward '%s'", n->name,
+                        return phy_error_usage(err, "network '%s': invalid forward '%s'", n->name,
                                              n->forwards.v[f]);
                 /* passt's spec: ADDR/HOSTPORT:GUESTPORT; loopback unless asked. */
                 if (strv_push(&argv, strcmp(fw.proto, "tcp") == 0 ? "-t" : "-u") < 0 ||

@@ -35,13 +35,13 @@ static bool forwards_clash(const struct value_forward *a, const struct value_for
 int net_def_forward_add(struct vm_def *d, const char *nic, const char *spec, phy_error *err) {
         struct value_forward f;
         if (value_forward_parse(spec, &f) < 0)
-                return phy_error_set(err, EINVAL, "invalid forward '%s'; use PROTOCOL:[ADDRESS:]HOSTPORT:GUESTPORT "
+                return phy_error_usage(err, "invalid forward '%s'; use PROTOCOL:[ADDRESS:]HOSTPORT:GUESTPORT "
                                      "(e.g. tcp:2222:22)", spec);
         struct vm_nic *n = net_def_nic(d, nic);
         if (!n)
                 return no_nic(d, nic, err);
         if (n->mode != VM_NET_USER && n->mode != VM_NET_UNSET)
-                return phy_error_set(err, EINVAL, "network '%s' of VM '%s' is in mode '%s'; forwards need mode user",
+                return phy_error_usage(err, "network '%s' of VM '%s' is in mode '%s'; forwards need mode user",
                                      n->name, d->name, vm_net_mode_name(n->mode));
         for (size_t i = 0; i < d->n_nics; i++)
                 for (size_t k = 0; k < d->nics[i].forwards.n; k++) {
@@ -65,7 +65,7 @@ static void strv_del(strv *s, size_t i) {
 int net_def_forward_remove(struct vm_def *d, const char *nic, const char *spec, phy_error *err) {
         struct value_forward f;
         if (value_forward_parse(spec, &f) < 0)
-                return phy_error_set(err, EINVAL, "invalid forward '%s'; use PROTOCOL:[ADDRESS:]HOSTPORT:GUESTPORT",
+                return phy_error_usage(err, "invalid forward '%s'; use PROTOCOL:[ADDRESS:]HOSTPORT:GUESTPORT",
                                      spec);
         struct vm_nic *n = net_def_nic(d, nic);
         if (!n)
@@ -98,7 +98,7 @@ bool net_share_tag_valid(const char *tag) {
 int net_def_share_add(struct vm_def *d, const char *tag, const char *path, bool readonly, enum vm_share_type type,
                       const char *home, phy_error *err) {
         if (!net_share_tag_valid(tag))
-                return phy_error_set(err, EINVAL, "invalid share tag '%s'; use 1 to 31 of A-Z a-z 0-9 . _ -", tag);
+                return phy_error_usage(err, "invalid share tag '%s'; use 1 to 31 of A-Z a-z 0-9 . _ -", tag);
         for (size_t i = 0; i < d->n_shares; i++)
                 if (strcmp(d->shares[i].tag, tag) == 0)
                         return phy_error_set(err, EEXIST, "VM '%s' already has a share tagged '%s' ('%s')", d->name,
@@ -135,7 +135,7 @@ int net_def_share_remove(struct vm_def *d, const char *tag, phy_error *err) {
 
 int net_def_nic_add(struct vm_def *d, const char *name, enum vm_nic_model model, phy_error *err) {
         if (!vm_name_valid(name) || strlen(name) > 32)
-                return phy_error_set(err, EINVAL, "invalid network name '%s'; use up to 32 of A-Z a-z 0-9 . _ -", name);
+                return phy_error_usage(err, "invalid network name '%s'; use up to 32 of A-Z a-z 0-9 . _ -", name);
         if (net_def_nic(d, name))
                 return phy_error_set(err, EEXIST, "VM '%s' already has a network named '%s'", d->name, name);
         _cleanup_free_ char *nm = strdup(name);

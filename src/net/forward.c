@@ -21,7 +21,7 @@
 int net_forward_check_free(const char *spec, phy_error *err) {
         struct value_forward f;
         if (value_forward_parse(spec, &f) < 0)
-                return phy_error_set(err, EINVAL, "invalid forward '%s'; use PROTOCOL:[ADDRESS:]HOSTPORT:GUESTPORT "
+                return phy_error_usage(err, "invalid forward '%s'; use PROTOCOL:[ADDRESS:]HOSTPORT:GUESTPORT "
                                      "(e.g. tcp:2222:22)", spec);
         bool tcp = strcmp(f.proto, "tcp") == 0;
         _cleanup_close_ int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
@@ -48,7 +48,7 @@ int net_forward_check_free(const char *spec, phy_error *err) {
 int net_hotfwd(struct qmp *q, const char *nic, const char *spec, bool add, phy_error *err) {
         struct value_forward f;
         if (value_forward_parse(spec, &f) < 0)
-                return phy_error_set(err, EINVAL, "invalid forward '%s'", spec);
+                return phy_error_usage(err, "invalid forward '%s'", spec);
         _cleanup_free_ char *line = NULL;
         int k;
         if (add) {

@@ -45,7 +45,7 @@ static int plug(struct qmp *q, const struct vm_nic *n, const char *netdev, const
                 if (value_forward_parse(n->forwards.v[i], &f) < 0 || !(rule = qemu_hostfwd(&f))) {
                         json_object_put(args);
                         json_object_put(fwd);
-                        return phy_error_set(err, EINVAL, "network '%s': bad forward '%s'", n->name,
+                        return phy_error_usage(err, "network '%s': bad forward '%s'", n->name,
                                              n->forwards.v[i]);
                 }
                 json_object *s = json_object_new_object();

@@ -375,7 +375,7 @@ static void add_block_device(struct builder *b, const char *node, enum vm_bus bu
                 break;
         }
 bad:
-        b->r = phy_error_set(b->err, EINVAL, "VM '%s': bus '%s' cannot hold a %s", b->vm->name, bus_name(bus),
+        b->r = phy_error_usage(b->err, "VM '%s': bus '%s' cannot hold a %s", b->vm->name, bus_name(bus),
                              cdrom ? "CD drive" : "disk");
 }
 
@@ -472,7 +472,7 @@ static void add_network(struct builder *b) {
                                 /* "tcp:2222:22" -> hostfwd=tcp:127.0.0.1:2222-:22: loopback only unless asked. */
                                 struct value_forward fw;
                                 if (value_forward_parse(n->forwards.v[f], &fw) < 0) {
-                                        b->r = phy_error_set(b->err, EINVAL,
+                                        b->r = phy_error_usage(b->err,
                                                              "VM '%s', network '%s': bad forward '%s'; use tcp:HOSTPORT:GUESTPORT",
                                                              vm->name, n->name, n->forwards.v[f]);
                                         return;
@@ -858,7 +858,7 @@ char *qemu_hostfwd(const struct value_forward *f) {
 
 int qemu_usb_host_opts(const char *spec, const char *id, char **ret, phy_error *err) {
         if (!value_usb_id_valid(spec))
-                return phy_error_set(err, EINVAL, "'%s' is not a USB device: use VENDOR:PRODUCT in hex (046d:c52b) or "
+                return phy_error_usage(err, "'%s' is not a USB device: use VENDOR:PRODUCT in hex (046d:c52b) or "
                                      "BUS-PORT (1-2, 3-1.4; see lsusb -t)", spec);
         int r;
         if (value_usb_is_busport(spec)) {
@@ -868,7 +868,7 @@ int qemu_usb_host_opts(const char *spec, const char *id, char **ret, phy_error *
         } else {
                 unsigned vid, pid;
                 if (sscanf(spec, "%4x:%4x", &vid, &pid) != 2)
-                        return phy_error_set(err, EINVAL, "'%s' is not a USB VENDOR:PRODUCT", spec);
+                        return phy_error_usage(err, "'%s' is not a USB VENDOR:PRODUCT", spec);
                 r = asprintf(ret, "usb-host,id=%s,bus=usb0.0,vendorid=0x%04x,productid=0x%04x", id, vid, pid);
         }
         return r < 0 ? phy_error_set(err, ENOMEM, "out of memory") : 0;

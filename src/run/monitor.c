@@ -1054,7 +1054,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         c.force_tcg = o->force_tcg || (tcg && strcmp(tcg, "1") == 0);
 
         if (!vm_name_valid(o->name))
-                return phy_error_set(err, EINVAL, "'%s' is not a valid VM name", o->name);
+                return phy_error_usage(err, "'%s' is not a valid VM name", o->name);
         _cleanup_vm_def_ struct vm_def def = { 0 };
         r = vm_load_by_name(o->home, o->name, &def, err);
         if (r < 0)

@@ -123,7 +123,7 @@ int store_check_key_file(const char *path, phy_error *err) {
         if (stat(path, &st) < 0)
                 return phy_error_set(err, errno, "cannot use the key file '%s': %s", path, strerror(errno));
         if (!S_ISREG(st.st_mode) || st.st_size == 0)
-                return phy_error_set(err, EINVAL, "the key file '%s' must be a non-empty regular file", path);
+                return phy_error_usage(err, "the key file '%s' must be a non-empty regular file", path);
         if (st.st_mode & 077)
                 return phy_error_set(err, EPERM, "the key file '%s' can be read by other users (mode %04o); "
                                      "chmod 600 it first", path, (unsigned) (st.st_mode & 07777));
@@ -146,7 +146,7 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
                 return r;
         if (o->disk) {
                 if (!disk_name_valid(o->disk))
-                        return phy_error_set(err, EINVAL, "invalid disk name '%s'; use letters, digits, '.', '_' and '-'",
+                        return phy_error_usage(err, "invalid disk name '%s'; use letters, digits, '.', '_' and '-'",
                                              o->disk);
                 if (store_find_disk(&d, o->disk) >= 0)
                         return phy_error_set(err, EEXIST, "VM '%s' already has a disk named '%s'", name, o->disk);
@@ -166,7 +166,7 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
         if (!format)
                 return phy_error_set(err, ENOMEM, "out of memory");
         if (o->key_file && o->image)
-                return phy_error_set(err, EINVAL, "--encrypt makes a new disk; it cannot be used with --image");
+                return phy_error_usage(err, "--encrypt makes a new disk; it cannot be used with --image");
         if (o->key_file) {
                 if ((r = store_check_key_file(o->key_file, err)) < 0)
                         return r;
@@ -203,7 +203,7 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
                 }
         } else {
                 if (o->size == 0)
-                        return phy_error_set(err, EINVAL, "a new disk needs a size (--size 64G) or an image (--image PATH)");
+                        return phy_error_usage(err, "a new disk needs a size (--size 64G) or an image (--image PATH)");
                 if (asprintf(&rel, "disk-%s.qcow2", label) < 0 || !(abs = vm_path_resolve(dir, rel)))
                         return phy_error_set(err, ENOMEM, "out of memory");
                 if (access(abs, F_OK) == 0)
@@ -322,7 +322,7 @@ int store_disk_resize(const char *home, const char *name, const char *disk, uint
         format_size(size, want, sizeof want);
         format_size(cur < 0 ? 0 : (unsigned long long) cur, have, sizeof have);
         if (cur >= 0 && size < (uint64_t) cur && !shrink)
-                return phy_error_set(err, EINVAL, "disk '%s' of VM '%s' is %s; %s would shrink it and cut off data: "
+                return phy_error_usage(err, "disk '%s' of VM '%s' is %s; %s would shrink it and cut off data: "
                                      "shrink the file systems inside first, then use --shrink", disk, name, have, want);
         if (cur >= 0 && size == (uint64_t) cur)
                 return 0;

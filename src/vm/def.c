@@ -137,7 +137,7 @@ int vm_nic_mode_parse(const char *spec, struct vm_nic *nic, phy_error *err) {
         else if (kl == 6 && strncmp(spec, "bridge", 6) == 0 && arg && vm_net_name_valid(arg, 15))
                 mode = VM_NET_BRIDGE;
         if (mode == VM_NET_UNSET)
-                return phy_error_set(err, EINVAL, "invalid network mode '%s'; use none, user, isolated:NAME (VMs of "
+                return phy_error_usage(err, "invalid network mode '%s'; use none, user, isolated:NAME (VMs of "
                                      "network NAME see each other only) or bridge:BRIDGE (an existing host bridge, "
                                      "e.g. bridge:br0); names are A-Z a-z 0-9 . _ -", spec);
         char *copy = arg ? strdup(arg) : NULL;
@@ -248,7 +248,7 @@ static int perr(struct parser *p, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        return phy_error_set(p->err, EINVAL, "%s:%u: %s", p->file, p->line, msg);
+        return phy_error_usage(p->err, "%s:%u: %s", p->file, p->line, msg);
 }
 
 /* Records what (section or section+key); returns the earlier line or 0. */
@@ -1084,7 +1084,7 @@ char *vm_def_format(const struct vm_def *d, bool with_defaults) {
 
 static int control_char(const char *section, const char *label, const char *key, const char *v, phy_error *err) {
         char shown[200];
-        return phy_error_set(err, EINVAL, "[%s%s%s] %s: the value '%s' has a control character (a newline, tab or "
+        return phy_error_usage(err, "[%s%s%s] %s: the value '%s' has a control character (a newline, tab or "
                              "escape); values are single lines of printable characters", section, label ? " " : "",
                              label ? label : "", key, str_escape_line(v, shown, sizeof shown));
 }

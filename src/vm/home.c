@@ -101,7 +101,7 @@ int vm_list(const char *home, strv *ret, phy_error *err) {
 }
 
 static int bad_name(const char *name, phy_error *err) {
-        return phy_error_set(err, EINVAL, "invalid VM name '%s'; use 1 to 64 of A-Z a-z 0-9 . _ - "
+        return phy_error_usage(err, "invalid VM name '%s'; use 1 to 64 of A-Z a-z 0-9 . _ - "
                              "(and not '.' or '..')", name);
 }
 
@@ -118,7 +118,7 @@ int vm_load_by_name(const char *home, const char *name, struct vm_def *ret, phy_
         if (r < 0)
                 return r;
         if (d.name[0] && strcmp(d.name, name) != 0)
-                return phy_error_set(err, EINVAL, "%s: [vm] name is '%s' but the VM's directory is '%s'; "
+                return phy_error_usage(err, "%s: [vm] name is '%s' but the VM's directory is '%s'; "
                                      "make them the same", conf, d.name, name);
         snprintf(d.name, sizeof d.name, "%s", name);
         *ret = d;

@@ -47,8 +47,8 @@ static int merr(const struct vm_def *m, phy_error *err, const char *fmt, ...) {
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
         if (m->path)
-                return phy_error_set(err, EINVAL, "%s: %s", m->path, msg);
-        return phy_error_set(err, EINVAL, "%s", msg);
+                return phy_error_usage(err, "%s: %s", m->path, msg);
+        return phy_error_usage(err, "%s", msg);
 }
 
 static int mark(struct vm_def *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -445,7 +445,9 @@ static int put_vm(const struct api_ctx *c, const char *name, json_object *b, jso
                         r = vm_model_resolve(&d, &e.host, vm_env_caps(&e), &m, &err);
                 vm_env_done(&e);
         }
-        if (r >= 0)
+        /* Replaced under the VM's edit lock, as every edit is. */
+        _cleanup_close_ int lock = -1;
+        if (r >= 0 && (r = vm_edit_lock(c->home, name, &lock, &err)) >= 0)
                 r = file_write_atomic(conf, text, strlen(text), 0644, &err);
         if (r < 0)
                 return api_error_reply(&err, ret);

@@ -30,12 +30,18 @@ static const char giveback_usage[] = "device give-back NAME";
 static const char usb_attach_usage[] = "usb attach NAME VENDOR:PRODUCT|BUS-PORT";
 static const char usb_detach_usage[] = "usb detach NAME VENDOR:PRODUCT|BUS-PORT";
 
-/* Loads VM name's definition and its file path. */
-static int load_vm(struct cli_ctx *ctx, const char *name, struct vm_def *d, char **ret_conf, const char **ret_home) {
+/* Loads VM name's definition and its file path; with ret_lock, under the
+ * VM's edit lock (held until *ret_lock is closed) for a change to save. */
+static int load_vm(struct cli_ctx *ctx, const char *name, struct vm_def *d, char **ret_conf, const char **ret_home,
+                   int *ret_lock) {
         const char *home;
         phy_error err = { 0 };
         if (cli_home(ctx, &home) < 0)
                 return -1;
+        if (ret_lock && vm_edit_lock(home, name, ret_lock, &err) < 0) {
+                cli_fail(&err);
+                return -1;
+        }
         if (vm_load_by_name(home, name, d, &err) < 0) {
                 cli_fail(&err);
                 return -1;
@@ -89,7 +95,8 @@ int cmd_device_attach(struct cli_ctx *ctx, int argc, char **argv) {
         const char *name = argv[optind], *addr = argv[optind + 1];
         _cleanup_vm_def_ struct vm_def d = { 0 };
         _cleanup_free_ char *conf = NULL, *rom_abs = NULL;
-        if (load_vm(ctx, name, &d, &conf, NULL) < 0)
+        _cleanup_close_ int lock = -1;
+        if (load_vm(ctx, name, &d, &conf, NULL, &lock) < 0)
                 return 1;
         phy_error err = { 0 };
         if (rom) {
@@ -159,7 +166,8 @@ int cmd_device_detach(struct cli_ctx *ctx, int argc, char **argv) {
         const char *name = argv[1], *addr = argv[2];
         _cleanup_vm_def_ struct vm_def d = { 0 };
         _cleanup_free_ char *conf = NULL;
-        if (load_vm(ctx, name, &d, &conf, NULL) < 0)
+        _cleanup_close_ int lock = -1;
+        if (load_vm(ctx, name, &d, &conf, NULL, &lock) < 0)
                 return 1;
         _cleanup_strv_ strv gone = { 0 };
         /* The functions of one device went together; they leave together. */
@@ -196,7 +204,7 @@ int cmd_device_list(struct cli_ctx *ctx, int argc, char **argv) {
         if (argc != 2 && !json)
                 return cli_usage_error(list_usage, "expected a VM name");
         _cleanup_vm_def_ struct vm_def d = { 0 };
-        if (load_vm(ctx, argv[1], &d, NULL, NULL) < 0)
+        if (load_vm(ctx, argv[1], &d, NULL, NULL, NULL) < 0)
                 return 1;
         json_object *arr = json_object_new_array();
         for (size_t i = 0; i < d.passthrough.n; i++) {
@@ -348,7 +356,8 @@ int cmd_device_mdev_attach(struct cli_ctx *ctx, int argc, char **argv) {
                 return cli_fail(&err);
         }
         _cleanup_vm_def_ struct vm_def d = { 0 };
-        if (load_vm(ctx, argv[1], &d, &conf, NULL) < 0)
+        _cleanup_close_ int lock = -1;
+        if (load_vm(ctx, argv[1], &d, &conf, NULL, &lock) < 0)
                 return 1;
         if (!strv_contains(&d.mdevs, argv[2]) && strv_push(&d.mdevs, argv[2]) < 0)
                 return 1;
@@ -441,7 +450,8 @@ static int usb_change(struct cli_ctx *ctx, int argc, char **argv, bool attach) {
         const char *home;
         _cleanup_vm_def_ struct vm_def d = { 0 };
         _cleanup_free_ char *conf = NULL, *opts = NULL;
-        if (load_vm(ctx, name, &d, &conf, &home) < 0)
+        _cleanup_close_ int lock = -1;
+        if (load_vm(ctx, name, &d, &conf, &home, &lock) < 0)
                 return 1;
         phy_error err = { 0 };
         bool has = strv_contains(&d.usb, spec), live = false;

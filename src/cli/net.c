@@ -36,10 +36,13 @@ static int open_running(const char *home, const char *name, struct qmp **ret, ph
         return 0;
 }
 
-static int load(struct cli_ctx *ctx, const char *name, struct vm_def *d, const char **ret_home, phy_error *err) {
+/* With ret_lock: under the VM's edit lock, held until *ret_lock is closed. */
+static int load(struct cli_ctx *ctx, const char *name, struct vm_def *d, const char **ret_home, int *ret_lock,
+                phy_error *err) {
         if (cli_home(ctx, ret_home) < 0)
                 return -1;
-        if (vm_load_by_name(*ret_home, name, d, err) < 0) {
+        if ((ret_lock && vm_edit_lock(*ret_home, name, ret_lock, err) < 0) ||
+            vm_load_by_name(*ret_home, name, d, err) < 0) {
                 cli_fail(err);
                 return -1;
         }
@@ -69,7 +72,7 @@ static int forward_list(struct cli_ctx *ctx, int argc, char **argv) {
         const char *home;
         phy_error err = { 0 };
         _cleanup_vm_def_ struct vm_def d = { 0 };
-        if (load(ctx, name, &d, &home, &err) < 0)
+        if (load(ctx, name, &d, &home, NULL, &err) < 0)
                 return 1;
         if (json) {
                 json_object *a = json_object_new_array();
@@ -108,7 +111,8 @@ static int forward_change(struct cli_ctx *ctx, int argc, char **argv, bool add) 
         const char *home;
         phy_error err = { 0 };
         _cleanup_vm_def_ struct vm_def d = { 0 };
-        if (load(ctx, name, &d, &home, &err) < 0)
+        _cleanup_close_ int lock = -1;
+        if (load(ctx, name, &d, &home, &lock, &err) < 0)
                 return 1;
         int r = add ? net_def_forward_add(&d, nic, spec, &err) : net_def_forward_remove(&d, nic, spec, &err);
         if (r < 0 || (add && net_forward_check_free(spec, &err) < 0))
@@ -169,7 +173,8 @@ int cmd_net_nic(struct cli_ctx *ctx, int argc, char **argv) {
         const char *home;
         phy_error err = { 0 };
         _cleanup_vm_def_ struct vm_def d = { 0 };
-        if (load(ctx, name, &d, &home, &err) < 0)
+        _cleanup_close_ int lock = -1;
+        if (load(ctx, name, &d, &home, &lock, &err) < 0)
                 return 1;
         /* The NIC as it was, for the unplug (its forwards, ids). */
         struct vm_nic *old = add ? NULL : net_def_nic(&d, nic);

@@ -19,16 +19,14 @@ static int change(struct cli_ctx *ctx, const char *name, const char *tag, const 
                   enum vm_share_type type) {
         const char *home;
         phy_error err = { 0 };
-        _cleanup_vm_def_ struct vm_def d = { 0 };
-        _cleanup_free_ char *conf = NULL;
+        _cleanup_vm_edit_ struct vm_edit e = { 0 };
         if (cli_home(ctx, &home) < 0)
                 return 1;
-        if (vm_load_by_name(home, name, &d, &err) < 0)
+        if (vm_edit_begin(home, name, &e, &err) < 0)
                 return cli_fail(&err);
-        int r = dir ? net_def_share_add(&d, tag, dir, readonly, type, home, &err) : net_def_share_remove(&d, tag, &err);
-        if (r < 0)
-                return cli_fail(&err);
-        if (!(conf = vm_conf_path(home, name)) || vm_def_save(&d, conf, &err) < 0)
+        int r = dir ? net_def_share_add(&e.def, tag, dir, readonly, type, home, &err)
+                    : net_def_share_remove(&e.def, tag, &err);
+        if (r < 0 || vm_edit_save(&e, &err) < 0)
                 return cli_fail(&err);
         printf("%s share '%s' %s VM '%s'", dir ? "added" : "removed", tag, dir ? "to" : "from", name);
         /* virtiofsd and -virtfs are set up before QEMU starts; no simple hot-add. */

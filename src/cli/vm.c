@@ -449,6 +449,18 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
                         r = vm_model_resolve(&d, &e.host, vm_env_caps(&e), &m, &err);
                 vm_env_done(&e);
         }
+        /* Saved under the edit lock, and only over the text the editor
+         * started from: a change made meanwhile (phyllo net forward add, ...)
+         * is not overwritten. */
+        _cleanup_close_ int lock = -1;
+        _cleanup_free_ char *now = NULL;
+        if (r >= 0 && (r = vm_edit_lock(home, name, &lock, &err)) >= 0) {
+                if ((r = file_read_all(conf, 1024 * 1024, &now, NULL)) < 0)
+                        phy_error_set(&err, r, "cannot read '%s': %s", conf, strerror(-r));
+                else if (strcmp(now, text) != 0)
+                        r = phy_error_set_kind(&err, PHY_ERR_CONFLICT, EBUSY, "'%s' was changed by someone else "
+                                               "while you edited it", conf);
+        }
         if (r >= 0)
                 r = file_write_atomic(conf, edited, strlen(edited), 0644, &err);
         if (r < 0) {

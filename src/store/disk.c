@@ -14,8 +14,12 @@
 #include "store-internal.h"
 #include "vm/vm.h"
 
-static int load(const char *home, const char *name, struct vm_def *d, char **ret_dir, phy_error *err) {
-        int r = vm_load_by_name(home, name, d, err);
+/* With ret_lock: under the VM's edit lock (held until *ret_lock is closed),
+ * for a change that is saved. */
+static int load(const char *home, const char *name, struct vm_def *d, char **ret_dir, int *ret_lock, phy_error *err) {
+        int r = ret_lock ? vm_edit_lock(home, name, ret_lock, err) : 0;
+        if (r >= 0)
+                r = vm_load_by_name(home, name, d, err);
         if (r < 0)
                 return r;
         if (ret_dir && !(*ret_dir = vm_dir(home, name)))
@@ -139,7 +143,8 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
                    char **ret_disk, bool *ret_pending, phy_error *err) {
         _cleanup_vm_def_ struct vm_def d = { 0 };
         _cleanup_free_ char *dir = NULL, *qemu_img = NULL, *label = NULL, *rel = NULL, *abs = NULL;
-        int r = load(home, name, &d, &dir, err);
+        _cleanup_close_ int lock = -1;
+        int r = load(home, name, &d, &dir, &lock, err);
         if (r < 0)
                 return r;
         if ((r = store_need_qemu_img(qemu_img_given, &qemu_img, err)) < 0)
@@ -268,7 +273,7 @@ int store_disk_list(const char *home, const char *name, const char *qemu_img_giv
                     phy_error *err) {
         _cleanup_vm_def_ struct vm_def d = { 0 };
         _cleanup_free_ char *dir = NULL, *qemu_img = NULL;
-        int r = load(home, name, &d, &dir, err);
+        int r = load(home, name, &d, &dir, NULL, err);
         if (r < 0 || (r = store_need_qemu_img(qemu_img_given, &qemu_img, err)) < 0)
                 return r;
         _cleanup_(json_object_putp) json_object *a = json_object_new_array();
@@ -303,7 +308,8 @@ int store_disk_resize(const char *home, const char *name, const char *disk, uint
                       const char *qemu_img_given, phy_error *err) {
         _cleanup_vm_def_ struct vm_def d = { 0 };
         _cleanup_free_ char *dir = NULL, *qemu_img = NULL;
-        int r = load(home, name, &d, &dir, err);
+        _cleanup_close_ int lock = -1;
+        int r = load(home, name, &d, &dir, &lock, err);
         if (r < 0 || (r = store_refuse_running(home, name, "resize a disk", err)) < 0 ||
             (r = store_need_qemu_img(qemu_img_given, &qemu_img, err)) < 0)
                 return r;
@@ -346,7 +352,8 @@ int store_disk_resize(const char *home, const char *name, const char *disk, uint
 int store_disk_remove(const char *home, const char *name, const char *disk, bool keep_file, phy_error *err) {
         _cleanup_vm_def_ struct vm_def d = { 0 };
         _cleanup_free_ char *dir = NULL, *p = NULL;
-        int r = load(home, name, &d, &dir, err);
+        _cleanup_close_ int lock = -1;
+        int r = load(home, name, &d, &dir, &lock, err);
         if (r < 0 || (r = store_refuse_running(home, name, "remove a disk", err)) < 0)
                 return r;
         ssize_t i = store_find_disk(&d, disk);

@@ -130,6 +130,62 @@ int vm_load_by_name(const char *home, const char *name, struct vm_def *ret, phy_
  * lock yet. */
 #define TMPDIR_MIN_AGE_S 60
 
+int vm_edit_lock(const char *home, const char *name, int *ret_fd, phy_error *err) {
+        if (!vm_name_valid(name))
+                return bad_name(name, err);
+        _cleanup_free_ char *dir = vm_dir(home, name);
+        if (!dir)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                if (errno == ENOENT)
+                        return phy_error_set(err, ENOENT, "no VM named '%s' (looked in %s/vms)", name, home);
+                return phy_error_set(err, errno, "cannot open '%s' to lock it for an edit: %s", dir, strerror(errno));
+        }
+        /* Edits are short (load, change, save): wait for the one before. */
+        while (flock(fd, LOCK_EX) < 0)
+                if (errno != EINTR)
+                        return phy_error_set(err, errno, "cannot lock '%s' for an edit: %s", dir, strerror(errno));
+        /* A delete (or a create --force) may have moved the directory away
+         * while we waited: the lock must be on the VM's directory of now. */
+        struct stat locked, now;
+        if (fstat(fd, &locked) < 0 || stat(dir, &now) < 0 || locked.st_ino != now.st_ino || locked.st_dev != now.st_dev)
+                return phy_error_set_kind(err, PHY_ERR_CONFLICT, EAGAIN, "VM '%s' was deleted or replaced during the "
+                                          "edit; nothing was changed", name);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+void vm_edit_done(struct vm_edit *e) {
+        if (!e)
+                return;
+        vm_def_done(&e->def);
+        /* The lock is taken after conf is set: a zeroed edit holds none. */
+        if (e->conf && e->lock >= 0)
+                close(e->lock);
+        free(e->conf);
+        e->conf = NULL;
+        e->lock = -1;
+}
+
+int vm_edit_begin(const char *home, const char *name, struct vm_edit *ret, phy_error *err) {
+        _cleanup_(vm_edit_done) struct vm_edit e = { .lock = -1 };
+        if (!(e.conf = vm_conf_path(home, name)))
+                return phy_error_set(err, ENOMEM, "out of memory");
+        int r = vm_edit_lock(home, name, &e.lock, err);
+        if (r < 0)
+                return r;
+        if ((r = vm_load_by_name(home, name, &e.def, err)) < 0)
+                return r;
+        *ret = e;
+        e = (struct vm_edit) { .lock = -1 };
+        return 0;
+}
+
+int vm_edit_save(struct vm_edit *e, phy_error *err) {
+        return vm_def_save(&e->def, e->conf, err);
+}
+
 int vm_home_sweep(const char *home) {
         _cleanup_free_ char *vms = NULL;
         if (asprintf(&vms, "%s/vms", home) < 0)
@@ -281,9 +337,13 @@ int vm_create(const char *home, const struct vm_def *def, const struct host_fact
         if (r >= 0)
                 r = populate(tmp, def, &model, qemu_img, err);
         if (r >= 0) {
+                _cleanup_close_ int old_lock = -1;
                 if (exists) {
-                        /* Swap in one step: the old VM stays whole until the new one is. */
-                        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) < 0)
+                        /* Swap in one step: the old VM stays whole until the new one is;
+                         * under its edit lock, so no edit saves into the old one. */
+                        if ((r = vm_edit_lock(home, def->name, &old_lock, err)) < 0)
+                                ;
+                        else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) < 0)
                                 r = phy_error_set(err, errno, "cannot replace '%s': %s", dir, strerror(errno));
                 } else if (rename(tmp, dir) < 0) {
                         r = errno == EEXIST || errno == ENOTEMPTY

@@ -550,8 +550,14 @@ static int post_action(const struct api_ctx *c, const char *name, const char *ac
         } else if (strcmp(action, "resume") == 0) {
                 if (run_resume(c->home, name, &err) < 0)
                         return api_error_reply(&err, ret);
+        } else if (strcmp(action, "reconcile") == 0) {
+                /* The repairs a read never makes (run_reconcile): `phyllo status --repair`. */
+                _cleanup_vm_def_ struct vm_def d = { 0 };
+                if (vm_load_by_name(c->home, name, &d, &err) < 0 || run_reconcile(c->home, name, NULL, &err) < 0)
+                        return api_error_reply(&err, ret);
         } else
-                return fail(ret, ENOENT, "no action '%s'; use start, stop, kill, pause, resume or restart", action);
+                return fail(ret, ENOENT, "no action '%s'; use start, stop, kill, pause, resume, restart or reconcile",
+                            action);
         return action_reply(c, name, action, extra, ret);
 }
 

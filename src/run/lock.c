@@ -9,6 +9,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "run-internal.h"
+#include "run-internal.h"
 #include "run.h"
 #include "vm/vm.h"
 
@@ -49,6 +50,9 @@ int run_vm_delete(const char *home, const char *name, phy_error *err) {
                                                      "('phyllo stop %s')", name, name);
                         return r;
                 }
+                /* A crashed run's devices go back to the host before its records go. */
+                if (lock >= 0 && (r = run_reconcile_locked(home, name, NULL, err)) < 0)
+                        return r;
         }
         int r = vm_delete(home, name, err);
         if (r < 0)

@@ -1086,9 +1086,11 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         if (r < 0)
                 goto out;
         {
-                /* The lock is free, but a QEMU whose monitor died may still run. */
+                /* The lock is free: what a run before left behind (a crash,
+                 * a reboot) is repaired first; a QEMU whose monitor died
+                 * may still run. */
                 _cleanup_run_state_ struct run_state st = { 0 };
-                if (run_state_get(o->home, o->name, &st, err) == 0 && run_state_active(st.state) &&
+                if (run_reconcile_locked(o->home, o->name, &st, err) == 0 && run_state_active(st.state) &&
                     run_pid_is_qemu(st.qemu_pid, o->name)) {
                         r = phy_error_set(err, EBUSY, "VM '%s' is already running (unsupervised: its monitor "
                                           "ended; 'phyllo stop %s' stops it)", o->name, o->name);

@@ -457,6 +457,14 @@ static void test_start_gives_back(void) {
         is_int(run_state_get(home, "pt", &st, &err), 0, "status after the crash");
         is_str(run_state_name(st.state), "crashed", "reported crashed");
         run_state_done(&st);
+        {
+                _cleanup_free_ char *ovr0 = fixture_get(root, "/sys/bus/pci/devices/0000:01:00.0/driver_override");
+                ok(strcmp(ovr0, "vfio-pci") == 0 && access(st_path, F_OK) == 0,
+                   "a status read gives nothing back (override '%s')", ovr0);
+        }
+        is_int(run_reconcile(home, "pt", &st, &err), 0, "reconcile after the crash");
+        is_str(run_state_name(st.state), "crashed", "recorded crashed");
+        run_state_done(&st);
         _cleanup_free_ char *ovr = fixture_get(root, "/sys/bus/pci/devices/0000:01:00.0/driver_override"),
                             *unb = fixture_get(root, "/sys/bus/pci/drivers/vfio-pci/unbind"),
                             *bnd = fixture_get(root, "/sys/bus/pci/drivers/nvidia/bind");

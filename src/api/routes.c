@@ -570,11 +570,18 @@ static int get_status(const struct api_ctx *c, const char *name, json_object **r
         if (run_state_get(c->home, name, &st, &err) < 0)
                 return api_error_reply(&err, ret);
         /* As `phyllo status --json`: NICs, and the guest's addresses when its
-         * agent answers. */
+         * agent answers.  The NICs as the VM runs them: the resolved model
+         * (a windows11 NIC left unset is the profile's e1000e), or the
+         * definition when it does not resolve on this host now. */
         _cleanup_free_ char *rd = NULL;
         if (run_state_active(st.state) && run_dir_path(c->home, name, &rd, &err) < 0)
                 phy_error_clear(&err);
-        json_object *net = net_status_json(&d, rd), *nets = NULL, *gifs = NULL;
+        _cleanup_vm_def_ struct vm_def m = { 0 };
+        struct vm_env e = { 0 };
+        phy_error e2 = { 0 };
+        bool resolved = vm_env_load(c->root, false, &e, &e2) >= 0 && vm_model_resolve(&d, &e.host, NULL, &m, &e2) >= 0;
+        vm_env_done(&e);
+        json_object *net = net_status_json(resolved ? &m : &d, rd), *nets = NULL, *gifs = NULL;
         json_object_object_get_ex(net, "networks", &nets);
         json_object_object_get_ex(net, "guest_interfaces", &gifs);
         json_object *o = run_state_to_json(&st);

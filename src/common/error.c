@@ -89,7 +89,7 @@ int phy_error_prefix(phy_error *e, const char *fmt, ...) {
 enum phy_error_kind phy_error_kind_for(int code) {
         switch (code < 0 ? -code : code) {
         case 0: return PHY_ERR_NONE;
-        case ENOENT: return PHY_ERR_NOT_FOUND;
+        case ENOENT: case ENODEV: return PHY_ERR_NOT_FOUND;
         case EEXIST: case EBUSY: case EALREADY: case ESRCH: return PHY_ERR_CONFLICT;
         case EACCES: case EPERM: return PHY_ERR_PERMISSION;
         case ENOSYS: case EOPNOTSUPP: return PHY_ERR_UNSUPPORTED;

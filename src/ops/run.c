@@ -221,10 +221,13 @@ int ops_display(const struct ops_ctx *c, const char *name, json_object **ret, ph
                                      name);
         if (asprintf(&sock, "%s/spice.sock", vm.run_dir) < 0 || asprintf(&uri, "spice+unix://%s", sock) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        /* The socket QEMU made; a symlink in its place is not followed. */
+        /* The socket QEMU made in the run dir's spice/ (the VM uid's dir;
+         * spice.sock is the monitor's link to it, docs/lifecycle.md): looked
+         * at without following a link in place of spice/ or the socket. */
         _cleanup_close_ int dfd = open(vm.run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        _cleanup_close_ int sfd = dfd < 0 ? -1 : openat(dfd, "spice", O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         struct stat ss;
-        if (dfd < 0 || fstatat(dfd, "spice.sock", &ss, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(ss.st_mode))
+        if (sfd < 0 || fstatat(sfd, "spice.sock", &ss, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(ss.st_mode))
                 return phy_error_set(err, ENOENT, "VM '%s' has no SPICE display (no '%s'); set 'display = spice' "
                                      "in its definition with 'phyllo edit %s'", name, sock, name);
         /* Handed out as a path: only to a caller who may connect to it. */

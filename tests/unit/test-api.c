@@ -299,6 +299,17 @@ static void test_status_model(const char *home) {
         is_int(call(&c, "POST", "/v1/vms/ghost/stop", "{\"timeout\": -1}", &o), 400, "a bad request: 400");
         ok(json_object_object_get_ex(o, "error", &e) && json_object_object_get_ex(e, "kind", &k) &&
            strcmp(json_object_get_string(k), "usage") == 0, "its error kind is usage");
+        /* PUT with a base (phyllo edit): saved only over the text the edit
+         * started from; a file changed meanwhile is a 409 conflict. */
+        json_object *b = json_object_new_object();
+        json_object_object_add(b, "config", json_object_new_string(text));
+        json_object_object_add(b, "base", json_object_new_string("[vm]\nname = w11\n"));
+        is_int(call(&c, "PUT", "/v1/vms/w11", json_object_to_json_string(b), &o), 409, "PUT over a changed file: 409");
+        ok(json_object_object_get_ex(o, "error", &e) && json_object_object_get_ex(e, "kind", &k) &&
+           strcmp(json_object_get_string(k), "conflict") == 0, "its error kind is conflict");
+        json_object_object_add(b, "base", json_object_new_string(text));
+        is_int(call(&c, "PUT", "/v1/vms/w11", json_object_to_json_string(b), &o), 200, "PUT over the base it names: 200");
+        json_object_put(b);
         json_object_put(o);
         rm_rf(dir);
 }

@@ -7,6 +7,12 @@
  * counted there and sent as "event: guest".  So one inotify fd over the run dirs sees them
  * all, also for VMs started before phyllod (re)started or by the CLI.  One
  * thread sleeps in poll(); each subscriber gets a pipe of whole SSE records.
+ *
+ * The thread also holds a pidfd on each active VM's monitor (its QEMU when
+ * the monitor is gone): when that process ends without the record saying
+ * so (kill -9, a crash), it runs the reconcile (run_reconcile: swtpm,
+ * sockets, devices, state.json says crashed) that a status read no longer
+ * makes, and the new state.json is an event like any other.
  */
 #include <fcntl.h>
 #include <libgen.h>
@@ -19,6 +25,7 @@
 #include <dirent.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <json-c/json.h>
 
@@ -37,6 +44,8 @@ struct vm_watch {
         char state[16];         /* last state seen, "" when none */
         unsigned guest_events;  /* state.json's guest event count last seen */
         bool seen;              /* read once: events before that are not news */
+        int pidfd;              /* on the process run_watch_pid names, -1 when none */
+        pid_t pid;
 };
 
 struct sub {
@@ -108,6 +117,39 @@ static char *guest_record(const char *name, const struct run_state *st) {
 /* Reads state.json of w and sends an event when the state changed, and one
  * for the latest guest event when their count moved (a new run starts from
  * zero again; events coalesced by inotify show as a jump in the count). */
+static void check_state(struct api_events *ev, struct vm_watch *w);
+
+static void unwatch_pid(struct vm_watch *w) {
+        if (w->pidfd >= 0)
+                close(w->pidfd);
+        w->pidfd = -1;
+        w->pid = 0;
+}
+
+/* Thread only.  Follows the process whose end calls for a reconcile; runs
+ * the reconcile when none lives any more. */
+static void watch_pid(struct api_events *ev, struct vm_watch *w, const struct run_state *st) {
+        bool stale = false;
+        pid_t pid = run_watch_pid(st, w->name, &stale);
+        if (pid == w->pid && w->pidfd >= 0)
+                return;
+        unwatch_pid(w);
+        if (pid > 0) {
+                int fd = (int) syscall(SYS_pidfd_open, pid, 0);
+                if (fd >= 0) {
+                        w->pidfd = fd;
+                        w->pid = pid;
+                        return;
+                }
+                stale = errno == ESRCH;         /* ended between the check and the open */
+        }
+        if (stale) {
+                /* The reconcile writes state.json: an inotify event follows. */
+                phy_error err = { 0 };
+                (void) run_reconcile(ev->home, w->name, NULL, &err);
+        }
+}
+
 static void check_state(struct api_events *ev, struct vm_watch *w) {
         _cleanup_free_ char *dir = NULL, *path = NULL;
         phy_error err = { 0 };
@@ -116,6 +158,7 @@ static void check_state(struct api_events *ev, struct vm_watch *w) {
         _cleanup_run_state_ struct run_state st = { 0 };
         if (run_state_read_file(path, &st, &err) < 0)
                 return;
+        watch_pid(ev, w, &st);
         const char *now = run_state_name(st.state);
         pthread_mutex_lock(&ev->lock);
         if (strcmp(now, w->state) != 0) {
@@ -153,7 +196,7 @@ static void add_vm(struct api_events *ev, const char *name) {
                 if (v) {
                         ev->vms = v;
                         w = &v[ev->n_vms++];
-                        *w = (struct vm_watch) { .wd = wd };
+                        *w = (struct vm_watch) { .wd = wd, .pidfd = -1 };
                         snprintf(w->name, sizeof w->name, "%s", name);
                 }
                 pthread_mutex_unlock(&ev->lock);
@@ -168,6 +211,7 @@ static void remove_wd(struct api_events *ev, int wd) {
         pthread_mutex_lock(&ev->lock);
         for (size_t i = 0; i < ev->n_vms; i++)
                 if (ev->vms[i].wd == wd) {
+                        unwatch_pid(&ev->vms[i]);
                         ev->vms[i] = ev->vms[--ev->n_vms];
                         break;
                 }
@@ -184,18 +228,47 @@ static void scan(struct api_events *ev) {
         closedir(d);
 }
 
+/* Thread only: the pidfds of the watched processes that ended. */
+static void reap_ended(struct api_events *ev, const struct pollfd *p, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                if (!p[i].revents)
+                        continue;
+                for (size_t k = 0; k < ev->n_vms; k++)
+                        if (ev->vms[k].pidfd == p[i].fd) {
+                                struct vm_watch *w = &ev->vms[k];
+                                unwatch_pid(w);
+                                /* Ended: a reconcile when the record still
+                                 * says active (check_state sees to it). */
+                                check_state(ev, w);
+                                break;
+                        }
+        }
+}
+
 static void *events_thread(void *arg) {
         struct api_events *ev = arg;
         char buf[16 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
-        struct pollfd p[2] = { { .fd = ev->ifd, .events = POLLIN }, { .fd = ev->stop_fd, .events = POLLIN } };
         for (;;) {
-                if (poll(p, 2, -1) < 0) {
+                /* inotify, the stop eventfd, then one pidfd per active VM. */
+                size_t n_fds = 2;
+                _cleanup_free_ struct pollfd *p = calloc(2 + ev->n_vms, sizeof *p);
+                if (!p)
+                        break;
+                p[0] = (struct pollfd) { .fd = ev->ifd, .events = POLLIN };
+                p[1] = (struct pollfd) { .fd = ev->stop_fd, .events = POLLIN };
+                for (size_t i = 0; i < ev->n_vms; i++)
+                        if (ev->vms[i].pidfd >= 0)
+                                p[n_fds++] = (struct pollfd) { .fd = ev->vms[i].pidfd, .events = POLLIN };
+                if (poll(p, n_fds, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         break;
                 }
                 if (p[1].revents)
                         break;
+                reap_ended(ev, p + 2, n_fds - 2);
+                if (!p[0].revents)
+                        continue;
                 ssize_t n = read(ev->ifd, buf, sizeof buf);
                 if (n <= 0)
                         continue;
@@ -280,6 +353,8 @@ void api_events_stop(struct api_events *ev) {
                         close(ev->subs[i].wfd);
                 close(ev->subs[i].rfd);
         }
+        for (size_t i = 0; i < ev->n_vms; i++)
+                unwatch_pid(&ev->vms[i]);
         if (ev->ifd >= 0)
                 close(ev->ifd);
         if (ev->stop_fd >= 0)

@@ -134,7 +134,8 @@ int main(int argc, char **argv) {
                                 close(tcp_fd);
                         if (ours)
                                 (void) unlink(path);
-                        return token_path && (err.code == EINVAL || err.code == EPERM) ? 2 : 1;
+                        return token_path && (phy_error_kind_of(&err) == PHY_ERR_USAGE ||
+                                              phy_error_kind_of(&err) == PHY_ERR_PERMISSION) ? 2 : 1;
                 }
         }
 

@@ -19,30 +19,19 @@
 DEFINE_CLEANUP_FUNC(json_object, json_object_put)
 #define _cleanup_json_ _cleanup_(json_object_putp)
 
-static int http_status_for(int code) {
-        switch (code) {
-        case ENOENT: case ENODEV: return 404;
-        case EBUSY: case EEXIST: case ESRCH: case EALREADY: return 409;
-        case EINVAL: case ERANGE: case ENAMETOOLONG: case EDOM: return 400;
-        case EACCES: case EPERM: return 403;
-        case EMSGSIZE: case E2BIG: return 413;
-        case ENOSYS: case EOPNOTSUPP: return 405;
-        case ETIMEDOUT: return 504;
-        default: return 500;
-        }
-}
-
+/* The HTTP status derives from the error's kind (phy_error_http_status),
+ * not from its errno; "kind" travels with it so that phyllo exits alike. */
 int api_error_reply(const phy_error *e, json_object **ret) {
         int code = e && e->code ? e->code : EIO;
         const char *name = strerrorname_np(code);
         json_object *inner = json_object_new_object();
         json_object_object_add(inner, "code", name ? json_object_new_string(name) : json_object_new_int(code));
-        json_object_object_add(inner, "message",
-                               json_object_new_string(e && e->message[0] ? e->message : "unknown error"));
+        json_object_object_add(inner, "kind", json_object_new_string(phy_error_kind_name(phy_error_kind_of(e))));
+        json_object_object_add(inner, "message", json_object_new_string(phy_error_message(e)));
         json_object *o = json_object_new_object();
         json_object_object_add(o, "error", inner);
         *ret = o;
-        return http_status_for(code);
+        return phy_error_http_status(e);
 }
 
 static int fail(json_object **ret, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -53,7 +42,8 @@ static int fail(json_object **ret, int code, const char *fmt, ...) {
         vsnprintf(buf, sizeof buf, fmt, ap);
         va_end(ap);
         phy_error e = { 0 };
-        phy_error_set(&e, code, "%s", buf);
+        /* The routes' own EINVAL judges the request: a usage error. */
+        phy_error_set_kind(&e, code == EINVAL ? PHY_ERR_USAGE : PHY_ERR_NONE, code, "%s", buf);
         return api_error_reply(&e, ret);
 }
 
@@ -268,15 +258,16 @@ static int post_vms(struct call *q) {
 
 static int get_vm(struct call *q) { CALL(200, ops_show(&q->oc, q->p[0], q->ret, err)); }
 
-/* PUT /v1/vms/{name} {"config": TEXT, "source": NAME}: `phyllo edit`. */
+/* PUT /v1/vms/{name} {"config": TEXT, "source": NAME, "base": TEXT}: `phyllo edit`. */
 static int put_vm(struct call *q) {
-        const char *text = NULL, *source = NULL;
+        const char *text = NULL, *source = NULL, *base = NULL;
         int r;
-        if ((r = member_str(q->b, "config", &text, q->ret)) || (r = member_str(q->b, "source", &source, q->ret)))
+        if ((r = member_str(q->b, "config", &text, q->ret)) || (r = member_str(q->b, "source", &source, q->ret)) ||
+            (r = member_str(q->b, "base", &base, q->ret)))
                 return r;
         if (!text)
                 return fail(q->ret, EINVAL, "'config' (the definition text) is required in the request body");
-        CALL(200, ops_set_config(&q->oc, q->p[0], text, source, q->ret, err));
+        CALL(200, ops_set_config(&q->oc, q->p[0], text, source, base, q->ret, err));
 }
 
 static int delete_vm(struct call *q) {
@@ -297,7 +288,7 @@ static int get_console(struct call *q) {
                     "'Upgrade: %s' (docs/api.md)", q->p[0], API_CONSOLE_PROTOCOL);
 }
 
-/* start, stop, kill, pause, resume, restart: the action is the last segment. */
+/* start, stop, kill, pause, resume, restart, reconcile: the action is the last segment. */
 static int post_action(struct call *q) {
         const char *slash = strrchr(q->path, '/');
         struct ops_action a = { .action = slash + 1, .timeout = 60 };
@@ -506,7 +497,7 @@ static const struct route routes[] = {
         { "POST", "/v1/vms", post_vms, "a new VM",
           N("name", "profile", "cpus", "memory", "disk", "no_disk", "iso") },  /* + below */
         { "GET", "/v1/vms/{name}", get_vm, NULL, { NULL } },
-        { "PUT", "/v1/vms/{name}", put_vm, "a definition", N("config", "source") },
+        { "PUT", "/v1/vms/{name}", put_vm, "a definition", N("config", "source", "base") },
         { "DELETE", "/v1/vms/{name}", delete_vm, "a deletion", N("force") },
         { "GET", "/v1/vms/{name}/status", get_status, NULL, { NULL } },
         { "POST", "/v1/vms/{name}/start", post_action, "'start'", N("paused") },
@@ -515,6 +506,7 @@ static const struct route routes[] = {
         { "POST", "/v1/vms/{name}/pause", post_action, "'pause'", { NULL } },
         { "POST", "/v1/vms/{name}/resume", post_action, "'resume'", { NULL } },
         { "POST", "/v1/vms/{name}/restart", post_action, "'restart'", N("timeout") },
+        { "POST", "/v1/vms/{name}/reconcile", post_action, "'reconcile'", { NULL } },
         { "POST", "/v1/vms/{name}/wait", post_wait, "'wait'", N("for", "timeout") },
         { "GET", "/v1/vms/{name}/logs", get_logs, NULL, { NULL } },
         { "GET", "/v1/vms/{name}/console", get_console, NULL, { NULL } },

@@ -111,7 +111,8 @@ static enum MHD_Result reply_error(struct MHD_Connection *conn, int code, const 
         va_start(ap, fmt);
         vsnprintf(buf, sizeof buf, fmt, ap);
         va_end(ap);
-        phy_error_set(&e, code, "%s", buf);
+        /* The server's own EINVAL judges the request: a usage error. */
+        phy_error_set_kind(&e, code == EINVAL ? PHY_ERR_USAGE : PHY_ERR_NONE, code, "%s", buf);
         json_object *o = NULL;
         int status = api_error_reply(&e, &o);
         return reply_json(conn, status, o);

@@ -36,24 +36,24 @@ int api_listen_tcp(const char *spec, int *ret_fd, phy_error *err) {
                 return phy_error_set(err, ENOMEM, "out of memory");
         char *host = copy, *port = strrchr(copy, ':');
         if (!port || port == copy)
-                return phy_error_set(err, EINVAL, "--listen-tcp '%s' is not ADDRESS:PORT (e.g. 127.0.0.1:7780)", spec);
+                return phy_error_usage(err, "--listen-tcp '%s' is not ADDRESS:PORT (e.g. 127.0.0.1:7780)", spec);
         *port++ = '\0';
         if (host[0] == '[') {
                 size_t l = strlen(host);
                 if (l < 3 || host[l - 1] != ']')
-                        return phy_error_set(err, EINVAL, "--listen-tcp '%s': an IPv6 address goes in brackets, "
+                        return phy_error_usage(err, "--listen-tcp '%s': an IPv6 address goes in brackets, "
                                              "e.g. [::1]:7780", spec);
                 host[l - 1] = '\0';
                 host++;
         }
         unsigned long long pn;
         if (parse_uint(port, 65535, &pn) < 0 || pn == 0)
-                return phy_error_set(err, EINVAL, "--listen-tcp '%s': '%s' is not a port from 1 to 65535", spec, port);
+                return phy_error_usage(err, "--listen-tcp '%s': '%s' is not a port from 1 to 65535", spec, port);
         struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                                   .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
         struct addrinfo *ai = NULL;
         if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
-                return phy_error_set(err, EINVAL, "--listen-tcp '%s': '%s' is not a numeric IP address", spec, host);
+                return phy_error_usage(err, "--listen-tcp '%s': '%s' is not a numeric IP address", spec, host);
         int r = 0;
         if (!loopback(ai->ai_addr))
                 r = phy_error_set(err, EPERM, "--listen-tcp '%s': %s is not a loopback address; phyllod listens on "

@@ -39,10 +39,15 @@ static int reply(int status, json_object *o, json_object **ret) {
                 return 0;
         }
         phy_error err = { 0 };
-        json_object *e = NULL, *code = NULL, *msg = NULL;
+        json_object *e = NULL, *code = NULL, *msg = NULL, *kind = NULL;
         if (o && json_object_object_get_ex(o, "error", &e) && json_object_object_get_ex(e, "message", &msg)) {
                 json_object_object_get_ex(e, "code", &code);
-                phy_error_set(&err, code ? errno_from_reply(code) : EIO, "%s", json_object_get_string(msg));
+                json_object_object_get_ex(e, "kind", &kind);
+                /* The kind decides the exit status; a 400 without one is a usage error. */
+                enum phy_error_kind k = phy_error_kind_from_name(kind ? json_object_get_string(kind) : NULL);
+                if (k == PHY_ERR_NONE && status == 400)
+                        k = PHY_ERR_USAGE;
+                phy_error_set_kind(&err, k, code ? errno_from_reply(code) : EIO, "%s", json_object_get_string(msg));
         } else
                 phy_error_set(&err, EPROTO, "phyllod answered with HTTP status %d and no error message", status);
         json_object_put(o);

@@ -60,7 +60,7 @@ int cmd_disk_add(struct cli_ctx *ctx, int argc, char **argv) {
                 char pass[512];
                 int r = cli_new_passphrase(disk ? disk : "(new)", name, pass, sizeof pass);
                 if (r < 0) {
-                        phy_error_set(&err, -r, r == -EINVAL ? "the two passphrases differ; nothing was changed"
+                        phy_error_set_kind(&err, r == -EINVAL ? PHY_ERR_USAGE : PHY_ERR_NONE, -r, r == -EINVAL ? "the two passphrases differ; nothing was changed"
                                       : r == -ENOTTY ? "--encrypt without --key-file asks for a passphrase on the "
                                       "terminal, and there is none; give --key-file FILE (a file only you can read, "
                                       "e.g. made with: head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE)"

@@ -51,7 +51,8 @@ static const struct cli_cmd commands[] = {
         { NULL, "restart", cmd_restart, "restart NAME [--timeout S]", "stop, then start a VM" },
         { NULL, "pause", cmd_pause, "pause NAME", "stop a VM's CPUs" },
         { NULL, "resume", cmd_resume, "resume NAME", "let a paused VM run again" },
-        { NULL, "status", cmd_status, "status NAME [--json]", "state, pids, exit status and last error of a VM" },
+        { NULL, "status", cmd_status, "status NAME [--json] [--repair]",
+          "state, pids, exit status and last error of a VM (--repair: clean up after a crash first)" },
         { NULL, "console", cmd_console, "console NAME", "attach to a VM's serial console (Ctrl-] detaches)" },
         { NULL, "logs", cmd_logs, "logs NAME [--follow]", "serial console output and QEMU's messages" },
         { NULL, "view", cmd_view, "view NAME", "open a VM's SPICE display with remote-viewer" },
@@ -132,7 +133,7 @@ static const struct cli_cmd commands[] = {
 };
 
 int cli_fail(const phy_error *e) {
-        fprintf(stderr, "phyllo: %s\n", e && e->message[0] ? e->message : "unknown error");
+        fprintf(stderr, "phyllo: %s\n", phy_error_message(e));
         return phy_error_exit_status(e);
 }
 

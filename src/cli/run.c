@@ -29,7 +29,7 @@ static const char *kill_usage = "kill NAME";
 static const char *restart_usage = "restart NAME [--timeout S]";
 static const char *pause_usage = "pause NAME";
 static const char *resume_usage = "resume NAME";
-static const char *status_usage = "status NAME [--json]";
+static const char *status_usage = "status NAME [--json] [--repair]";
 static const char *console_usage = "console NAME";
 static const char *logs_usage = "logs NAME [--follow]";
 static const char *view_usage = "view NAME";
@@ -410,18 +410,30 @@ static void status_print(json_object *o, const char *name) {
 }
 
 int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
-        static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { NULL, 0, NULL, 0 } };
-        bool json = false;
+        static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { "repair", no_argument, NULL, 'r' },
+                                              { NULL, 0, NULL, 0 } };
+        bool json = false, repair = false;
         int c, r;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                if (c != 'j')
+                if (c == 'j')
+                        json = true;
+                else if (c == 'r')
+                        repair = true;
+                else
                         return cli_usage_error(status_usage, "unknown option");
-                json = true;
         }
         const char *name;
         if ((r = take_name(argc, argv, status_usage, &name)))
                 return r;
         json_object *o = NULL;
+        /* A status only reads; --repair first cleans up after a crash or a
+         * reboot (POST /v1/vms/NAME/reconcile: run_reconcile), as a start does. */
+        if (repair) {
+                if ((r = vm_action(ctx, name, "reconcile", json_object_new_object(), &o)))
+                        return r;
+                json_object_put(o);
+                o = NULL;
+        }
         if ((r = cli_call(ctx, "GET", NULL, &o, "/v1/vms/%s/status", name)))
                 return r;
         if (json) {

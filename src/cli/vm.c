@@ -351,6 +351,8 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
         json_object *b = json_object_new_object(), *o = NULL;
         json_object_object_add(b, "config", json_object_new_string(edited));
         json_object_object_add(b, "source", json_object_new_string(tmp));
+        /* Saved only over the text the editor started from (under the edit lock). */
+        json_object_object_add(b, "base", json_object_new_string(text));
         if ((st = cli_call(ctx, "PUT", b, &o, "/v1/vms/%s", name))) {
                 fprintf(stderr, "phyllo: the definition of '%s' was not changed; your edited copy is %s\n",
                         name, tmp);

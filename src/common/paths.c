@@ -21,7 +21,7 @@ static int xdg_dir(const char *own_env, const char *xdg_env, const char *fallbac
         char *p = NULL;
         if (v && *v) {
                 if (v[0] != '/')
-                        return phy_error_set(err, EINVAL, "%s must be an absolute path, not '%s'", own_env, v);
+                        return phy_error_usage(err, "%s must be an absolute path, not '%s'", own_env, v);
                 p = strdup(v);
         } else if ((v = getenv(xdg_env)) && v[0] == '/') {
                 if (asprintf(&p, "%s/phyllome", v) < 0)

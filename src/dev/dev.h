@@ -148,7 +148,6 @@ int dev_mdev_create(const char *root, const char *parent, const char *type, cons
                     void *userdata, phy_error *err);
 /* Writes "1" to /sys/bus/mdev/devices/<uuid>/remove. */
 int dev_mdev_remove(const char *root, const char *uuid, dev_kernel_hook hook, void *userdata, phy_error *err);
-bool dev_uuid_valid(const char *s);
 
 /* ---- SR-IOV ---- */
 
@@ -161,18 +160,9 @@ int dev_sriov_vfs(const char *root, const char *pf, strv *ret, phy_error *err);
 
 /* ---- USB and TPM ---- */
 
-/* "046d:c52b" or BUS-PORT ("1-2", "3-1.4"). */
-bool dev_usb_id_valid(const char *s);
-bool dev_usb_is_busport(const char *s);
-/* The -device / QMP device_add option string for a usb-host: "usb-host,
- * id=<id>,bus=usb0.0,vendorid=0x..,productid=0x.." or hostbus/hostport. */
-int dev_usb_host_opts(const char *spec, const char *id, char **ret, phy_error *err);
-
-/* The QEMU id of a USB passthrough device, the same at start and for QMP
- * device_add/device_del: "usb-" + spec with ':' '-' '.' made '_'. */
-void dev_usb_qemu_id(const char *spec, char out[static 40]);
 /* Hot-plugs (device_add) or unplugs (device_del) the usb-host device of
- * spec over QMP of a running VM, as its -device would have added it. */
+ * spec over QMP of a running VM, as its -device would have added it
+ * (qemu_usb_id, qemu_usb_host_opts). */
 struct qmp;
 int dev_usb_hotplug(struct qmp *q, const char *spec, bool attach, int timeout_ms, phy_error *err);
 

@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "host/pci.h"
 #include "vm/vm.h"
+#include "value.h"
 
 #define CALL_TIMEOUT_MS 30000
 
@@ -42,21 +43,21 @@ int dev_helper_request_check(const void *buf, size_t len, struct dev_helper_requ
                 return phy_error_set(err, EPROTO, "request version %u is not the helper's version %u (phyllo and "
                                      "phyllome-devhelper come from different builds)", r.version, DEV_HELPER_VERSION);
         if (r.op < DEV_HELPER_TO_VFIO || r.op > DEV_HELPER_STATUS)
-                return phy_error_set(err, EINVAL, "unknown request op %u", r.op);
+                return phy_error_usage(err, "unknown request op %u", r.op);
         if (!terminated(r.vm, sizeof r.vm) || !terminated(r.address, sizeof r.address) ||
             !terminated(r.driver, sizeof r.driver))
-                return phy_error_set(err, EINVAL, "a string in the request is not NUL-terminated inside its field");
+                return phy_error_usage(err, "a string in the request is not NUL-terminated inside its field");
         if (r.op == DEV_HELPER_STATUS) {
                 if (r.vm[0] || r.address[0] || r.driver[0])
-                        return phy_error_set(err, EINVAL, "a STATUS request names no VM, device or driver");
+                        return phy_error_usage(err, "a STATUS request names no VM, device or driver");
         } else {
                 if (!vm_name_valid(r.vm))
-                        return phy_error_set(err, EINVAL, "'%s' is not a VM name", r.vm);
-                if (!pci_address_valid(r.address))
-                        return phy_error_set(err, EINVAL, "'%s' is not a PCI address (want the form 0000:01:00.0)",
+                        return phy_error_usage(err, "'%s' is not a VM name", r.vm);
+                if (!value_pci_addr_valid(r.address, true))
+                        return phy_error_usage(err, "'%s' is not a PCI address (want the form 0000:01:00.0)",
                                              r.address);
                 if (r.driver[0] && (r.op != DEV_HELPER_GIVE_BACK || !dev_driver_name_valid(r.driver)))
-                        return phy_error_set(err, EINVAL, "'%s' is not a driver name ([A-Za-z0-9_-], at most 64), "
+                        return phy_error_usage(err, "'%s' is not a driver name ([A-Za-z0-9_-], at most 64), "
                                              "or the op takes none", r.driver);
         }
         *ret = r;
@@ -81,11 +82,11 @@ int dev_helper_request_init(struct dev_helper_request *req, enum dev_helper_op o
         req->version = DEV_HELPER_VERSION;
         req->op = (uint32_t) op;
         if (!field_set(req->vm, sizeof req->vm, vm))
-                return phy_error_set(err, EINVAL, "the VM name '%s' is too long for the device helper", vm);
+                return phy_error_usage(err, "the VM name '%s' is too long for the device helper", vm);
         if (!field_set(req->address, sizeof req->address, address))
-                return phy_error_set(err, EINVAL, "'%s' is not a PCI address", address);
+                return phy_error_usage(err, "'%s' is not a PCI address", address);
         if (!field_set(req->driver, sizeof req->driver, driver))
-                return phy_error_set(err, EINVAL, "'%s' is not a driver name", driver);
+                return phy_error_usage(err, "'%s' is not a driver name", driver);
         return 0;
 }
 

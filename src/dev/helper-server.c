@@ -26,6 +26,7 @@
 #include "host/host.h"
 #include "host/pci.h"
 #include "vm/vm.h"
+#include "value.h"
 
 #define MAX_CONNS 64
 #define DEFAULT_IDLE_MS 10000
@@ -143,7 +144,7 @@ static int record_save(const char *dir, const char *address, const struct record
         if (asprintf(&path, "%s/%s", dir, address) < 0 ||
             asprintf(&text, "%u %s %s %d\n", (unsigned) rec->uid, rec->vm, rec->driver[0] ? rec->driver : "-",
                      rec->group) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         return file_write_atomic(path, text, strlen(text), 0600, err);
 }
 
@@ -161,7 +162,7 @@ static int records_each(const char *dir, int (*fn)(const char *address, const st
         int r = 0;
         for (struct dirent *de; r == 0 && (de = readdir(d));) {
                 struct record rec;
-                if (pci_address_valid(de->d_name) && record_load(dir, de->d_name, &rec) == 0)
+                if (value_pci_addr_valid(de->d_name, true) && record_load(dir, de->d_name, &rec) == 0)
                         r = fn(de->d_name, &rec, u);
         }
         closedir(d);
@@ -213,7 +214,7 @@ static int vfio_take(const struct dev_helper_server *s, const char *dir, int gro
                      phy_error *err) {
         _cleanup_free_ char *node = vfio_node(s->root, group), *rec = NULL, *text = NULL;
         if (!node || asprintf(&rec, "%s/vfio-%d", dir, group) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         struct stat st;
         int r = vfio_node_stat(s->root, node, &st, err);
         if (r < 0)
@@ -221,7 +222,7 @@ static int vfio_take(const struct dev_helper_server *s, const char *dir, int gro
         if (access(rec, F_OK) < 0) {
                 if (asprintf(&text, "%u %u %o\n", (unsigned) st.st_uid, (unsigned) st.st_gid,
                              (unsigned) (st.st_mode & 07777)) < 0)
-                        return -ENOMEM;
+                        return phy_error_set(err, ENOMEM, "out of memory");
                 if ((r = file_write_atomic(rec, text, strlen(text), 0600, err)) < 0)
                         return r;
         }
@@ -233,7 +234,7 @@ static int vfio_take(const struct dev_helper_server *s, const char *dir, int gro
 static int vfio_give_back(const struct dev_helper_server *s, const char *dir, int group, phy_error *err) {
         _cleanup_free_ char *node = vfio_node(s->root, group), *rec = NULL, *text = NULL;
         if (!node || asprintf(&rec, "%s/vfio-%d", dir, group) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         int r = file_read_all(rec, 128, &text, NULL);
         if (r == -ENOENT)
                 return 0;
@@ -258,7 +259,7 @@ static int do_to_vfio(const struct dev_helper_server *s, const char *dir, const 
                 return phy_error_prefix(err, "the device helper cannot read the host's configuration");
         _cleanup_free_ char *conf = h.conf_path ? strdup(h.conf_path) : root_path(s->root, "/etc/phyllome/host.conf");
         if (!conf)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         char who[64];
         peer_name(p->uid, who, sizeof who);
 
@@ -301,7 +302,7 @@ static int do_to_vfio(const struct dev_helper_server *s, const char *dir, const 
         _cleanup_free_ char *drv = dev_pci_driver(s->root, q->address);
         bool on_vfio = drv && strcmp(drv, "vfio-pci") == 0;
         if (q->op == DEV_HELPER_CHOWN_VFIO_GROUP && !on_vfio)
-                return phy_error_set(err, EINVAL, "PCI device %s is on driver '%s', not vfio-pci; ask for TO_VFIO",
+                return phy_error_usage(err, "PCI device %s is on driver '%s', not vfio-pci; ask for TO_VFIO",
                                      q->address, drv ? drv : "(none)");
         if (!held) {
                 rec = (struct record) { .uid = p->uid, .group = group };
@@ -355,7 +356,7 @@ static int do_give_back(const struct dev_helper_server *s, const char *dir, cons
                                      q->address, rec.vm, (unsigned) rec.uid, (unsigned) p->uid);
         if (q->driver[0] && strcmp(q->driver, rec.driver[0] ? rec.driver : "-") != 0 &&
             !(strcmp(q->driver, "-") == 0 && !rec.driver[0]))
-                return phy_error_set(err, EINVAL, "the device helper recorded driver '%s' for PCI device %s, not "
+                return phy_error_usage(err, "the device helper recorded driver '%s' for PCI device %s, not "
                                      "'%s'", rec.driver[0] ? rec.driver : "(none)", q->address, q->driver);
         /* The node first: it vanishes on a real host once the group leaves vfio-pci. */
         struct group_query gq = { .group = rec.group, .except = q->address };
@@ -435,7 +436,7 @@ void dev_helper_handle(const struct dev_helper_server *s, const struct sock_peer
                         r = do_status(dir, p, reply);
                         break;
                 default:
-                        r = phy_error_set(&e, EINVAL, "unknown request op %u", q->op);
+                        r = phy_error_usage(&e, "unknown request op %u", q->op);
                 }
         if (r < 0) {
                 reply->error = -r;

@@ -13,16 +13,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "host/pci.h"
-
-bool dev_uuid_valid(const char *s) {
-        static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-        if (!s || strlen(s) != sizeof shape - 1)
-                return false;
-        for (size_t i = 0; shape[i]; i++)
-                if (shape[i] == 'x' ? !isxdigit((unsigned char) s[i]) || isupper((unsigned char) s[i]) : s[i] != '-')
-                        return false;
-        return true;
-}
+#include "value.h"
 
 void dev_mdev_types_done(struct dev_mdev_types *t) {
         if (!t)
@@ -54,10 +45,10 @@ static int cmp_type(const void *a, const void *b) {
 
 static int check_parent(const char *root, const char *parent, phy_error *err) {
         _cleanup_free_ char *rel = NULL;
-        if (!pci_address_valid(parent))
-                return phy_error_set(err, EINVAL, "'%s' is not a PCI address (want the form 0000:00:02.0)", parent);
+        if (!value_pci_addr_valid(parent, true))
+                return phy_error_usage(err, "'%s' is not a PCI address (want the form 0000:00:02.0)", parent);
         if (asprintf(&rel, "/sys/bus/pci/devices/%s", parent) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         if (!root_exists(root, rel))
                 return phy_error_set(err, ENODEV, "there is no PCI device %s on this host (see 'phyllo host devices')",
                                      parent);
@@ -71,7 +62,7 @@ int dev_mdev_types(const char *root, const char *parent, struct dev_mdev_types *
         if (r < 0)
                 return r;
         if (asprintf(&rel, "/sys/bus/pci/devices/%s/mdev_supported_types", parent) < 0 || !(dir = root_path(root, rel)))
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         DIR *d = opendir(dir);
         if (!d) {
                 *ret = t;
@@ -83,7 +74,7 @@ int dev_mdev_types(const char *root, const char *parent, struct dev_mdev_types *
                 struct dev_mdev_type *v = realloc(t.v, (t.n + 1) * sizeof *v);
                 if (!v) {
                         closedir(d);
-                        return -ENOMEM;
+                        return phy_error_set(err, ENOMEM, "out of memory");
                 }
                 t.v = v;
                 struct dev_mdev_type *m = &t.v[t.n++];
@@ -97,7 +88,7 @@ int dev_mdev_types(const char *root, const char *parent, struct dev_mdev_types *
                         m->available = (long) n;
                 if (!m->id) {
                         closedir(d);
-                        return -ENOMEM;
+                        return phy_error_set(err, ENOMEM, "out of memory");
                 }
         }
         closedir(d);
@@ -118,8 +109,8 @@ static int write_attr(const char *root, const char *path, const char *value, dev
 int dev_mdev_create(const char *root, const char *parent, const char *type, const char *uuid, dev_kernel_hook hook,
                     void *userdata, phy_error *err) {
         _cleanup_(dev_mdev_types_done) struct dev_mdev_types t = { 0 };
-        if (!dev_uuid_valid(uuid))
-                return phy_error_set(err, EINVAL, "'%s' is not a UUID (lower-case, 8-4-4-4-12 hex digits)", uuid);
+        if (!value_uuid_valid(uuid, true))
+                return phy_error_usage(err, "'%s' is not a UUID (lower-case, 8-4-4-4-12 hex digits)", uuid);
         int r = dev_mdev_types(root, parent, &t, err);
         if (r < 0)
                 return r;
@@ -135,16 +126,16 @@ int dev_mdev_create(const char *root, const char *parent, const char *type, cons
                                      "(available_instances is 0); remove one first", type, parent);
         _cleanup_free_ char *path = NULL;
         if (asprintf(&path, "/sys/bus/pci/devices/%s/mdev_supported_types/%s/create", parent, type) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         return write_attr(root, path, uuid, hook, userdata, err);
 }
 
 int dev_mdev_remove(const char *root, const char *uuid, dev_kernel_hook hook, void *userdata, phy_error *err) {
         _cleanup_free_ char *dir = NULL, *path = NULL;
-        if (!dev_uuid_valid(uuid))
-                return phy_error_set(err, EINVAL, "'%s' is not a UUID (lower-case, 8-4-4-4-12 hex digits)", uuid);
+        if (!value_uuid_valid(uuid, true))
+                return phy_error_usage(err, "'%s' is not a UUID (lower-case, 8-4-4-4-12 hex digits)", uuid);
         if (asprintf(&dir, "/sys/bus/mdev/devices/%s", uuid) < 0 || asprintf(&path, "%s/remove", dir) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         if (!root_exists(root, dir))
                 return phy_error_set(err, ENOENT, "there is no mediated device %s on this host", uuid);
         return write_attr(root, path, "1", hook, userdata, err);
@@ -168,14 +159,14 @@ int dev_sriov_set(const char *root, const char *pf, unsigned n, dev_kernel_hook 
                 return phy_error_set(err, EOPNOTSUPP, "PCI device %s has no SR-IOV (no sriov_totalvfs / sriov_numvfs)",
                                      pf);
         if (n > total)
-                return phy_error_set(err, ERANGE, "PCI device %s supports at most %llu virtual functions, not %u", pf,
+                return phy_error_set_kind(err, PHY_ERR_USAGE, ERANGE, "PCI device %s supports at most %llu virtual functions, not %u", pf,
                                      total, n);
         if (cur == n)
                 return 0;
         _cleanup_free_ char *path = NULL;
         char val[16];
         if (asprintf(&path, "/sys/bus/pci/devices/%s/sriov_numvfs", pf) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         /* The kernel refuses to change a non-zero count directly: 0 first. */
         if (cur > 0 && n > 0 && (r = write_attr(root, path, "0", hook, userdata, err)) < 0)
                 return r;
@@ -191,7 +182,7 @@ int dev_sriov_vfs(const char *root, const char *pf, strv *ret, phy_error *err) {
         for (unsigned i = 0; i < 256; i++) {
                 _cleanup_free_ char *rel = NULL, *path = NULL;
                 if (asprintf(&rel, "/sys/bus/pci/devices/%s/virtfn%u", pf, i) < 0 || !(path = root_path(root, rel)))
-                        return -ENOMEM;
+                        return phy_error_set(err, ENOMEM, "out of memory");
                 char buf[PATH_MAX];
                 ssize_t n = readlink(path, buf, sizeof buf - 1);
                 if (n <= 0)

@@ -217,10 +217,10 @@ static int state_save(const char *root, const char *run_dir, const struct dev_ho
         _cleanup_free_ char *path = state_path(run_dir), *buf = NULL;
         size_t len = 0;
         if (!path)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         FILE *f = open_memstream(&buf, &len);
         if (!f)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         if (!real_host(root))
                 fprintf(f, "root %s\n", root);
         if (d->unit)
@@ -230,7 +230,7 @@ static int state_save(const char *root, const char *run_dir, const struct dev_ho
         for (size_t i = 0; i < d->fbs.n; i++)
                 fprintf(f, "fb %s\n", d->fbs.v[i]);
         if (fclose(f) != 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         return file_write_atomic(path, buf, len, 0644, err);
 }
 
@@ -239,7 +239,7 @@ static int state_load(const char *run_dir, char **ret_root, struct dev_host_disp
         _cleanup_free_ char *path = state_path(run_dir), *text = NULL, *root = NULL;
         _cleanup_(dev_host_display_done) struct dev_host_display d = { 0 };
         if (!path)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         int r = file_read_all(path, 16 * 1024, &text, NULL);
         if (r == -ENOENT)
                 return r;
@@ -344,7 +344,7 @@ int dev_single_gpu_restore_host(const char *run_dir, dev_kernel_hook hook, void 
         _cleanup_dev_plan_ struct dev_plan p = { 0 };
         _cleanup_free_ char *root = NULL, *path = state_path(run_dir);
         if (!path)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         int r = state_load(run_dir, &root, &d, err);
         if (r == -ENOENT)
                 return 0;

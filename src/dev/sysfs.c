@@ -17,6 +17,7 @@
 #include "fileio.h"
 #include "helper.h"
 #include "host/pci.h"
+#include "value.h"
 
 #define STATE_FILE "devices.state"
 #define ROOT_FILE "devices.root"
@@ -84,10 +85,10 @@ int dev_plan_to_vfio(const char *root, const strv *addresses, struct dev_plan *r
         for (size_t i = 0; i < addresses->n && r >= 0; i++) {
                 const char *a = addresses->v[i];
                 _cleanup_free_ char *dev = NULL;
-                if (!pci_address_valid(a))
-                        return phy_error_set(err, EINVAL, "'%s' is not a PCI address (want the form 0000:01:00.0)", a);
+                if (!value_pci_addr_valid(a, true))
+                        return phy_error_usage(err, "'%s' is not a PCI address (want the form 0000:01:00.0)", a);
                 if (asprintf(&dev, "/sys/bus/pci/devices/%s", a) < 0)
-                        return -ENOMEM;
+                        return phy_error_set(err, ENOMEM, "out of memory");
                 if (!root_exists(root, dev))
                         return phy_error_set(err, ENODEV, "there is no PCI device %s on this host (see 'phyllo host "
                                              "devices'); detach it from the VM", a);
@@ -130,7 +131,7 @@ int dev_plan_give_back(const char *root, const strv *addresses, const strv *driv
                          * vfio-pci would still steer the next probe there. */
                         _cleanup_free_ char *rel = NULL, *ovr = NULL;
                         if (asprintf(&rel, "/sys/bus/pci/devices/%s/driver_override", a) < 0)
-                                return -ENOMEM;
+                                return phy_error_set(err, ENOMEM, "out of memory");
                         if (root_read_attr(root, rel, &ovr) >= 0 && strcmp(ovr, "vfio-pci") == 0)
                                 r = dev_plan_add(&p, "\n", "%s", rel);
                         continue;
@@ -151,7 +152,7 @@ int dev_plan_give_back(const char *root, const strv *addresses, const strv *driv
 static int write_one(const char *root, const struct dev_write *w, phy_error *err) {
         _cleanup_free_ char *path = root_path(root, w->path);
         if (!path)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         /* O_TRUNC as `echo > attr` does: harmless on sysfs, right on the fixture copies. */
         _cleanup_close_ int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
@@ -193,14 +194,14 @@ int dev_state_save(const char *run_dir, const strv *addresses, const strv *drive
         _cleanup_free_ char *path = NULL, *buf = NULL;
         size_t len = 0;
         if (asprintf(&path, "%s/" STATE_FILE, run_dir) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         FILE *f = open_memstream(&buf, &len);
         if (!f)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         for (size_t i = 0; i < addresses->n; i++)
                 fprintf(f, "%s %s\n", addresses->v[i], drivers->v[i][0] ? drivers->v[i] : "-");
         if (fclose(f) != 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         return file_write_atomic(path, buf, len, 0644, err);
 }
 
@@ -208,7 +209,7 @@ int dev_state_load(const char *run_dir, strv *ret_addresses, strv *ret_drivers, 
         _cleanup_free_ char *path = NULL, *text = NULL;
         _cleanup_strv_ strv a = { 0 }, d = { 0 };
         if (asprintf(&path, "%s/" STATE_FILE, run_dir) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         /* 64 devices at most: anything larger is not ours. */
         int r = file_read_all(path, 64 * 96, &text, NULL);
         if (r == -ENOENT)
@@ -223,7 +224,7 @@ int dev_state_load(const char *run_dir, strv *ret_addresses, strv *ret_drivers, 
                         return phy_error_set(err, EINVAL, "%s:%u: want 'ADDRESS DRIVER'", path, line);
                 *sp = '\0';
                 const char *drv = sp + 1;
-                if (!pci_address_valid(l) || (strcmp(drv, "-") != 0 && !dev_driver_name_valid(drv)))
+                if (!value_pci_addr_valid(l, true) || (strcmp(drv, "-") != 0 && !dev_driver_name_valid(drv)))
                         return phy_error_set(err, EINVAL, "%s:%u: '%s %s' is not a PCI address and a driver name",
                                              path, line, l, drv);
                 if ((r = strv_push(&a, l)) < 0 || (r = strv_push(&d, strcmp(drv, "-") == 0 ? "" : drv)) < 0)
@@ -256,7 +257,7 @@ int dev_passthrough_restore(const char *root, const char *run_dir, dev_kernel_ho
                                         "stays in %s/" STATE_FILE " for the next try)", run_dir);
         _cleanup_free_ char *path = NULL, *rootfile = NULL;
         if (asprintf(&path, "%s/" STATE_FILE, run_dir) < 0 || asprintf(&rootfile, "%s/" ROOT_FILE, run_dir) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         if (unlink(path) < 0 && errno != ENOENT)
                 return phy_error_set(err, errno, "cannot remove %s: %s", path, strerror(errno));
         (void) unlink(rootfile);
@@ -293,7 +294,7 @@ int dev_passthrough_prepare(const char *root, const char *run_dir, const strv *a
         if (root && strcmp(root, "/") != 0) {
                 _cleanup_free_ char *rootfile = NULL;
                 if (asprintf(&rootfile, "%s/" ROOT_FILE, run_dir) < 0)
-                        return -ENOMEM;
+                        return phy_error_set(err, ENOMEM, "out of memory");
                 if ((r = file_write_atomic(rootfile, root, strlen(root), 0644, err)) < 0)
                         return r;
         }

@@ -13,73 +13,13 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "qemu/argv.h"
 #include "qemu/qmp.h"
-
-static bool hex_n(const char *s, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                if (!isxdigit((unsigned char) s[i]))
-                        return false;
-        return true;
-}
-
-/* BUS-PORT[.PORT...]: "1-2", "3-1.4"; numbers without leading zeros, 1..255. */
-bool dev_usb_is_busport(const char *s) {
-        const char *dash = strchr(s, '-');
-        if (!dash || dash == s || dash - s > 3)
-                return false;
-        for (const char *c = s; c < dash; c++)
-                if (!isdigit((unsigned char) *c))
-                        return false;
-        const char *p = dash + 1;
-        unsigned depth = 0;
-        while (*p) {
-                size_t n = strspn(p, "0123456789");
-                if (n == 0 || n > 3 || p[0] == '0' || ++depth > 7)
-                        return false;
-                p += n;
-                if (*p == '.' && p[1])
-                        p++;
-                else if (*p)
-                        return false;
-        }
-        return depth > 0 && s[0] != '0';
-}
-
-bool dev_usb_id_valid(const char *s) {
-        if (strlen(s) == 9 && hex_n(s, 4) && s[4] == ':' && hex_n(s + 5, 4))
-                return true;
-        return dev_usb_is_busport(s);
-}
-
-int dev_usb_host_opts(const char *spec, const char *id, char **ret, phy_error *err) {
-        if (!dev_usb_id_valid(spec))
-                return phy_error_set(err, EINVAL, "'%s' is not a USB device: use VENDOR:PRODUCT in hex (046d:c52b) or "
-                                     "BUS-PORT (1-2, 3-1.4; see lsusb -t)", spec);
-        int r;
-        if (dev_usb_is_busport(spec)) {
-                const char *dash = strchr(spec, '-');
-                r = asprintf(ret, "usb-host,id=%s,bus=usb0.0,hostbus=%.*s,hostport=%s", id, (int) (dash - spec), spec,
-                             dash + 1);
-        } else {
-                unsigned vid, pid;
-                if (sscanf(spec, "%4x:%4x", &vid, &pid) != 2)
-                        return phy_error_set(err, EINVAL, "'%s' is not a USB VENDOR:PRODUCT", spec);
-                r = asprintf(ret, "usb-host,id=%s,bus=usb0.0,vendorid=0x%04x,productid=0x%04x", id, vid, pid);
-        }
-        return r < 0 ? -ENOMEM : 0;
-}
-
-void dev_usb_qemu_id(const char *spec, char out[static 40]) {
-        snprintf(out, 40, "usb-%.32s", spec);
-        for (char *c = out + 4; *c; c++)
-                if (*c == ':' || *c == '-' || *c == '.')
-                        *c = '_';
-}
 
 int dev_tpm_passthrough_check(const char *root, phy_error *err) {
         _cleanup_free_ char *path = root_path(root, "/dev/tpm0");
         if (!path)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         /* The kernel lets one process hold /dev/tpm0: a second open is EBUSY. */
         _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd >= 0)
@@ -154,10 +94,10 @@ int dev_gl_modes_probe(const char *root, const char *render_node, struct dev_gl_
 int dev_usb_hotplug(struct qmp *q, const char *spec, bool attach, int timeout_ms, phy_error *err) {
         char id[40];
         _cleanup_free_ char *opts = NULL;
-        dev_usb_qemu_id(spec, id);
+        qemu_usb_id(spec, id);
         json_object *args = json_object_new_object();
         if (attach) {
-                int r = dev_usb_host_opts(spec, id, &opts, err);
+                int r = qemu_usb_host_opts(spec, id, &opts, err);
                 if (r < 0) {
                         json_object_put(args);
                         return r;

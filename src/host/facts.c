@@ -14,6 +14,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "pci.h"
+#include "value.h"
 
 #define GIB (1024ULL * 1024 * 1024)
 #define MIB (1024ULL * 1024)
@@ -79,7 +80,7 @@ static int parse_cpuinfo(struct host_facts *h, phy_error *err) {
                                 h->cpu_vendor = HOST_CPU_AMD;
                 } else if ((v = cpuinfo_value(line, "model name"))) {
                         if (!h->cpu_model && !(h->cpu_model = strdup(v)))
-                                return -ENOMEM;
+                                return phy_error_set(err, ENOMEM, "out of memory");
                 } else if ((v = cpuinfo_value(line, "flags"))) {
                         h->vmx = h->vmx || has_word(v, "vmx");
                         h->svm = h->svm || has_word(v, "svm");
@@ -247,7 +248,7 @@ static int load_gpus(struct host_facts *h, phy_error *err) {
                         continue;
                 struct host_gpu *v = realloc(h->gpus, (h->n_gpus + 1) * sizeof *v);
                 if (!v)
-                        return -ENOMEM;
+                        return phy_error_set(err, ENOMEM, "out of memory");
                 h->gpus = v;
                 struct host_gpu *g = &h->gpus[h->n_gpus++];
                 *g = (struct host_gpu) { .iommu_group = d->iommu_group };
@@ -262,7 +263,7 @@ static int load_gpus(struct host_facts *h, phy_error *err) {
 
                 _cleanup_free_ char *base = NULL, *attr = NULL, *drm = NULL;
                 if (asprintf(&base, "/sys/bus/pci/devices/%s", d->address) < 0)
-                        return -ENOMEM;
+                        return phy_error_set(err, ENOMEM, "out of memory");
                 if (asprintf(&attr, "%s/sriov_totalvfs", base) >= 0) {
                         _cleanup_free_ char *v2 = NULL;
                         unsigned long long n;
@@ -278,7 +279,7 @@ static int load_gpus(struct host_facts *h, phy_error *err) {
                 if (asprintf(&attr, "%s/boot_vga", base) >= 0)
                         g->boot_vga = read_bool_attr(h->root, attr) == 1;
                 if (asprintf(&drm, "%s/drm", base) < 0)
-                        return -ENOMEM;
+                        return phy_error_set(err, ENOMEM, "out of memory");
                 _cleanup_free_ char *drmp = root_path(h->root, drm);
                 DIR *dd = drmp ? opendir(drmp) : NULL;
                 if (dd) {
@@ -315,8 +316,8 @@ static int parse_passthrough_allow(struct host_facts *h, const char *val, const 
         char addr[32], who[64], extra[2];
         int n = sscanf(val, "%31s %63s %1s", addr, who, extra);
         const char *name = n >= 2 && who[0] == '@' ? who + 1 : who;
-        if (n != 2 || !pci_address_valid(addr) || !account_name_valid(name))
-                return phy_error_set(err, EINVAL,
+        if (n != 2 || !value_pci_addr_valid(addr, true) || !account_name_valid(name))
+                return phy_error_usage(err,
                                      "%s:%u: passthrough-allow: '%s' is not 'PCI_ADDRESS USER' or 'PCI_ADDRESS "
                                      "@GROUP' (e.g. passthrough-allow = 0000:01:00.0 alice)", path, lineno, val);
         return strv_pushf(&h->passthrough_allow, "%s %s", addr, who);
@@ -331,7 +332,7 @@ static int parse_allow_paths(struct host_facts *h, char *val, const char *path, 
                         w[--n] = '\0';
                 if (w[0] != '/' || strcmp(w, "/") == 0 || strstr(w, "/../") || (n >= 3 && strcmp(w + n - 3, "/..") == 0) ||
                     str_has_control(w))
-                        return phy_error_set(err, EINVAL,
+                        return phy_error_usage(err,
                                              "%s:%u: allow-paths: '%s' is not an absolute directory other than '/' "
                                              "(e.g. allow-paths = /srv/iso /data/vm-images)", path, lineno, w);
                 int r = strv_push(&h->allow_paths, w);
@@ -371,7 +372,7 @@ static int parse_host_conf(struct host_facts *h, phy_error *err) {
         _cleanup_free_ char *path = root_path(h->root, "/etc/phyllome/host.conf");
         _cleanup_free_ char *buf = NULL;
         if (!path)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         int r = file_read_all(path, 64 * 1024, &buf, NULL);
         if (r == -ENOENT)
                 return 0;
@@ -398,7 +399,7 @@ static int parse_host_conf(struct host_facts *h, phy_error *err) {
                         continue;
                 char *eq = strchr(line, '=');
                 if (!eq)
-                        return phy_error_set(err, EINVAL, "%s:%u: expected 'key = value', got '%s'", path, lineno, line);
+                        return phy_error_usage(err, "%s:%u: expected 'key = value', got '%s'", path, lineno, line);
                 char *key = line, *val = eq + 1;
                 char *kend = eq;
                 while (kend > key && isspace((unsigned char) kend[-1]))
@@ -409,14 +410,14 @@ static int parse_host_conf(struct host_facts *h, phy_error *err) {
                 if (strcmp(key, "reserve-cpus") == 0) {
                         unsigned long long v;
                         if (parse_uint(val, 4096, &v) < 0)
-                                return phy_error_set(err, EINVAL,
+                                return phy_error_usage(err,
                                                      "%s:%u: reserve-cpus: '%s' is not a number of CPUs (e.g. reserve-cpus = 2)",
                                                      path, lineno, val);
                         h->reserve_cpus = (unsigned) v;
                 } else if (strcmp(key, "reserve-memory") == 0) {
                         unsigned long long v;
                         if (parse_size(val, &v) < 0)
-                                return phy_error_set(err, EINVAL,
+                                return phy_error_usage(err,
                                                      "%s:%u: reserve-memory: '%s' is not a size (e.g. reserve-memory = 2G)",
                                                      path, lineno, val);
                         h->reserve_mem = v;
@@ -430,12 +431,12 @@ static int parse_host_conf(struct host_facts *h, phy_error *err) {
                         if ((r = parse_vm_uids(h, val, path, lineno, err)) < 0)
                                 return r;
                 } else
-                        return phy_error_set(err, EINVAL,
+                        return phy_error_usage(err,
                                              "%s:%u: unknown key '%s'; the keys are reserve-cpus, reserve-memory, "
                                              "passthrough-allow, allow-paths and vm-uids", path, lineno, key);
         }
         if (!(h->conf_path = strdup(path)))
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         return 0;
 }
 
@@ -485,13 +486,13 @@ int host_facts_load(const char *root, struct host_facts *ret, phy_error *err) {
                                                           .vm_uid_first = HOST_VM_UIDS_FIRST, .vm_uid_count = HOST_VM_UIDS_COUNT };
         int r;
         if (!(h.root = strdup(root && *root ? root : "/")))
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         if ((r = parse_cpuinfo(&h, err)) < 0 || (r = parse_meminfo(&h, err)) < 0)
                 return r;
 
         _cleanup_free_ char *kvm = root_path(h.root, "/dev/kvm");
         if (!kvm)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         h.kvm_present = access(kvm, F_OK) == 0;
         if (h.kvm_present) {
                 /* The real test of access: what QEMU will do. */
@@ -511,7 +512,7 @@ int host_facts_load(const char *root, struct host_facts *ret, phy_error *err) {
         h.iommu_groups = count_entries(h.root, "/sys/kernel/iommu_groups");
         h.iommu_enabled = h.iommu_groups > 0;
         if (root_read_attr(h.root, "/proc/cmdline", &h.cmdline) < 0 && !(h.cmdline = strdup("")))
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
 
         (void) root_read_attr(h.root, "/sys/class/dmi/id/sys_vendor", &h.dmi_vendor);
         (void) root_read_attr(h.root, "/sys/class/dmi/id/product_name", &h.dmi_product);

@@ -11,19 +11,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
-
-bool pci_address_valid(const char *a) {
-        /* dddd:bb:ss.f */
-        static const char shape[] = "xxxx:xx:xx.x";
-        if (!a || strlen(a) != sizeof shape - 1)
-                return false;
-        for (size_t i = 0; shape[i]; i++) {
-                if (shape[i] == 'x' ? !isxdigit((unsigned char) a[i]) || isupper((unsigned char) a[i])
-                                    : a[i] != shape[i])
-                        return false;
-        }
-        return true;
-}
+#include "value.h"
 
 static int read_hex_attr(const char *root, const char *address, const char *attr, unsigned long *ret) {
         _cleanup_free_ char *path = NULL, *v = NULL;
@@ -111,10 +99,10 @@ static bool same_device(const char *a, const char *b) {
 int host_iommu_group_check(const char *root, const char *address, struct host_iommu_group *ret, phy_error *err) {
         struct host_iommu_group g = { .group = -1 };
         _cleanup_free_ char *dev = NULL;
-        if (!pci_address_valid(address))
-                return phy_error_set(err, EINVAL, "'%s' is not a PCI address (want the form 0000:01:00.0)", address ? address : "");
+        if (!value_pci_addr_valid(address, true))
+                return phy_error_usage(err, "'%s' is not a PCI address (want the form 0000:01:00.0)", address ? address : "");
         if (asprintf(&dev, "/sys/bus/pci/devices/%s", address) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         if (!root_exists(root, dev))
                 return phy_error_set(err, ENODEV, "there is no PCI device %s on this host (see 'phyllo host devices')", address);
         g.group = device_group(root, address);
@@ -124,7 +112,7 @@ int host_iommu_group_check(const char *root, const char *address, struct host_io
         }
         _cleanup_free_ char *gdir = NULL;
         if (asprintf(&gdir, "/sys/kernel/iommu_groups/%d/devices", g.group) < 0)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         int r = list_dir(root, gdir, &g.members);
         if (r < 0) {
                 host_iommu_group_done(&g);
@@ -302,12 +290,12 @@ int host_pci_list(const char *root, struct host_pci_list *ret, phy_error *err) {
         l.v = calloc(names.n, sizeof *l.v);
         _cleanup_free_ struct pci_ids_query *q = calloc(names.n, sizeof *q);
         if (!l.v || !q)
-                return -ENOMEM;
+                return phy_error_set(err, ENOMEM, "out of memory");
         for (size_t i = 0; i < names.n; i++) {
                 const char *a = names.v[i];
                 struct host_pci_device *d = &l.v[l.n];
                 unsigned long cls = 0;
-                if (!pci_address_valid(a) || strlen(a) >= sizeof d->address)
+                if (!value_pci_addr_valid(a, true) || strlen(a) >= sizeof d->address)
                         continue;
                 snprintf(d->address, sizeof d->address, "%s", a);
                 if (read_hex_attr(root, a, "class", &cls) < 0 || read_id(root, a, "vendor", d->vendor_id) < 0 ||

@@ -62,8 +62,6 @@ struct pci_ids_query {
 };
 int pci_ids_lookup(const char *root, struct pci_ids_query *q, size_t n);
 
-/* PCI address syntax check: "dddd:bb:ss.f" in lower-case hex. */
-bool pci_address_valid(const char *a);
 /* The last path component of the symlink /sys/bus/pci/devices/<address>/<name>
  * ("driver" -> "vfio-pci", "iommu_group" -> "13"), or NULL. */
 char *host_pci_link_basename(const char *root, const char *address, const char *name);

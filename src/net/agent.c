@@ -375,7 +375,7 @@ int net_agent_shutdown_fd(int fd, const char *mode, int timeout_ms, phy_error *e
         const char *m = mode ? mode : "powerdown";
         int r;
         if (strcmp(m, "powerdown") != 0 && strcmp(m, "halt") != 0 && strcmp(m, "reboot") != 0) {
-                r = phy_error_set(err, EINVAL, "unknown guest shutdown mode '%s'; use powerdown, halt or reboot", m);
+                r = phy_error_usage(err, "unknown guest shutdown mode '%s'; use powerdown, halt or reboot", m);
                 goto out;
         }
         if ((r = agent_sync(&a, err)) < 0)

@@ -27,6 +27,7 @@
 #include "net.h"
 #include "strv.h"
 #include "vm/vm.h"
+#include "value.h"
 
 
 char *net_passt_path(void) {
@@ -133,13 +134,13 @@ static int start_passt(struct net_companions *nc, const char *passt, const struc
             (uid != (uid_t) -1 && strv_pushf(&argv, "--runas=%u:%u", (unsigned) uid, (unsigned) gid) < 0))
                 return phy_error_set(err, ENOMEM, "out of memory");
         for (size_t f = 0; f < n->forwards.n; f++) {
-                struct net_forward fw;
-                if (net_forward_parse(n->forwards.v[f], &fw) < 0)
-                        return phy_error_set(err, EINVAL, "network '%s': invalid forward '%s'", n->name,
+                struct value_forward fw;
+                if (value_forward_parse(n->forwards.v[f], &fw) < 0)
+                        return phy_error_usage(err, "network '%s': invalid forward '%s'", n->name,
                                              n->forwards.v[f]);
                 /* passt's spec: ADDR/HOSTPORT:GUESTPORT; loopback unless asked. */
                 if (strv_push(&argv, strcmp(fw.proto, "tcp") == 0 ? "-t" : "-u") < 0 ||
-                    strv_pushf(&argv, "%s/%u:%u", net_forward_addr(&fw), fw.host_port, fw.guest_port) < 0)
+                    strv_pushf(&argv, "%s/%u:%u", value_forward_addr(&fw), fw.host_port, fw.guest_port) < 0)
                         return phy_error_set(err, ENOMEM, "out of memory");
         }
         pid_t pid;

@@ -9,6 +9,7 @@
 #include "cleanup.h"
 #include "net.h"
 #include "vm/vm.h"
+#include "value.h"
 
 struct vm_nic *net_def_nic(struct vm_def *d, const char *nic) {
         for (size_t i = 0; i < d->n_nics; i++)
@@ -26,29 +27,29 @@ static int no_nic(const struct vm_def *d, const char *nic, phy_error *err) {
 }
 
 /* Same protocol, same host port and an overlapping address: one listener. */
-static bool forwards_clash(const struct net_forward *a, const struct net_forward *b) {
+static bool forwards_clash(const struct value_forward *a, const struct value_forward *b) {
         return strcmp(a->proto, b->proto) == 0 && a->host_port == b->host_port &&
-               strcmp(net_forward_addr(a), net_forward_addr(b)) == 0;
+               strcmp(value_forward_addr(a), value_forward_addr(b)) == 0;
 }
 
 int net_def_forward_add(struct vm_def *d, const char *nic, const char *spec, phy_error *err) {
-        struct net_forward f;
-        if (net_forward_parse(spec, &f) < 0)
-                return phy_error_set(err, EINVAL, "invalid forward '%s'; use PROTOCOL:[ADDRESS:]HOSTPORT:GUESTPORT "
+        struct value_forward f;
+        if (value_forward_parse(spec, &f) < 0)
+                return phy_error_usage(err, "invalid forward '%s'; use PROTOCOL:[ADDRESS:]HOSTPORT:GUESTPORT "
                                      "(e.g. tcp:2222:22)", spec);
         struct vm_nic *n = net_def_nic(d, nic);
         if (!n)
                 return no_nic(d, nic, err);
         if (n->mode != VM_NET_USER && n->mode != VM_NET_UNSET)
-                return phy_error_set(err, EINVAL, "network '%s' of VM '%s' is in mode '%s'; forwards need mode user",
+                return phy_error_usage(err, "network '%s' of VM '%s' is in mode '%s'; forwards need mode user",
                                      n->name, d->name, vm_net_mode_name(n->mode));
         for (size_t i = 0; i < d->n_nics; i++)
                 for (size_t k = 0; k < d->nics[i].forwards.n; k++) {
-                        struct net_forward o;
-                        if (net_forward_parse(d->nics[i].forwards.v[k], &o) == 0 && forwards_clash(&f, &o))
+                        struct value_forward o;
+                        if (value_forward_parse(d->nics[i].forwards.v[k], &o) == 0 && forwards_clash(&f, &o))
                                 return phy_error_set(err, EEXIST, "VM '%s' already forwards host port %u (%s on %s): "
                                                      "'%s' on network '%s'", d->name, f.host_port, f.proto,
-                                                     net_forward_addr(&f), d->nics[i].forwards.v[k], d->nics[i].name);
+                                                     value_forward_addr(&f), d->nics[i].forwards.v[k], d->nics[i].name);
                 }
         if (strv_push(&n->forwards, spec) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
@@ -62,17 +63,17 @@ static void strv_del(strv *s, size_t i) {
 }
 
 int net_def_forward_remove(struct vm_def *d, const char *nic, const char *spec, phy_error *err) {
-        struct net_forward f;
-        if (net_forward_parse(spec, &f) < 0)
-                return phy_error_set(err, EINVAL, "invalid forward '%s'; use PROTOCOL:[ADDRESS:]HOSTPORT:GUESTPORT",
+        struct value_forward f;
+        if (value_forward_parse(spec, &f) < 0)
+                return phy_error_usage(err, "invalid forward '%s'; use PROTOCOL:[ADDRESS:]HOSTPORT:GUESTPORT",
                                      spec);
         struct vm_nic *n = net_def_nic(d, nic);
         if (!n)
                 return no_nic(d, nic, err);
         for (size_t k = 0; k < n->forwards.n; k++) {
-                struct net_forward o;
+                struct value_forward o;
                 /* "tcp:2222:22" also removes "tcp:127.0.0.1:2222:22": the same listener. */
-                if (net_forward_parse(n->forwards.v[k], &o) == 0 && forwards_clash(&f, &o) &&
+                if (value_forward_parse(n->forwards.v[k], &o) == 0 && forwards_clash(&f, &o) &&
                     o.guest_port == f.guest_port) {
                         strv_del(&n->forwards, k);
                         return 0;
@@ -97,7 +98,7 @@ bool net_share_tag_valid(const char *tag) {
 int net_def_share_add(struct vm_def *d, const char *tag, const char *path, bool readonly, enum vm_share_type type,
                       const char *home, phy_error *err) {
         if (!net_share_tag_valid(tag))
-                return phy_error_set(err, EINVAL, "invalid share tag '%s'; use 1 to 31 of A-Z a-z 0-9 . _ -", tag);
+                return phy_error_usage(err, "invalid share tag '%s'; use 1 to 31 of A-Z a-z 0-9 . _ -", tag);
         for (size_t i = 0; i < d->n_shares; i++)
                 if (strcmp(d->shares[i].tag, tag) == 0)
                         return phy_error_set(err, EEXIST, "VM '%s' already has a share tagged '%s' ('%s')", d->name,
@@ -134,7 +135,7 @@ int net_def_share_remove(struct vm_def *d, const char *tag, phy_error *err) {
 
 int net_def_nic_add(struct vm_def *d, const char *name, enum vm_nic_model model, phy_error *err) {
         if (!vm_name_valid(name) || strlen(name) > 32)
-                return phy_error_set(err, EINVAL, "invalid network name '%s'; use up to 32 of A-Z a-z 0-9 . _ -", name);
+                return phy_error_usage(err, "invalid network name '%s'; use up to 32 of A-Z a-z 0-9 . _ -", name);
         if (net_def_nic(d, name))
                 return phy_error_set(err, EEXIST, "VM '%s' already has a network named '%s'", d->name, name);
         _cleanup_free_ char *nm = strdup(name);

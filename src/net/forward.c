@@ -15,60 +15,13 @@
 #include "cleanup.h"
 #include "net.h"
 #include "qemu/qmp.h"
-
-static int parse_port(const char *s, size_t n, unsigned *ret) {
-        if (n < 1 || n > 5 || s[0] == '0')
-                return -EINVAL;
-        unsigned v = 0;
-        for (size_t i = 0; i < n; i++) {
-                if (!isdigit((unsigned char) s[i]))
-                        return -EINVAL;
-                v = v * 10 + (unsigned) (s[i] - '0');
-        }
-        if (v < 1 || v > 65535)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
-int net_forward_parse(const char *spec, struct net_forward *ret) {
-        struct net_forward f = { 0 };
-        if (strncmp(spec, "tcp:", 4) != 0 && strncmp(spec, "udp:", 4) != 0)
-                return -EINVAL;
-        memcpy(f.proto, spec, 3);
-        const char *s = spec + 4;
-        /* Three fields left means an address comes first. */
-        const char *c1 = strchr(s, ':');
-        if (!c1)
-                return -EINVAL;
-        const char *c2 = strchr(c1 + 1, ':');
-        if (c2) {
-                size_t n = (size_t) (c1 - s);
-                if (n == 0 || n >= sizeof f.addr)
-                        return -EINVAL;
-                memcpy(f.addr, s, n);
-                struct in_addr a;
-                if (inet_pton(AF_INET, f.addr, &a) != 1)
-                        return -EINVAL;
-                s = c1 + 1;
-                c1 = c2;
-        }
-        if (parse_port(s, (size_t) (c1 - s), &f.host_port) < 0 ||
-            parse_port(c1 + 1, strlen(c1 + 1), &f.guest_port) < 0)
-                return -EINVAL;
-        if (ret)
-                *ret = f;
-        return 0;
-}
-
-const char *net_forward_addr(const struct net_forward *f) {
-        return f->addr[0] ? f->addr : "127.0.0.1";
-}
+#include "value.h"
+#include "qemu/argv.h"
 
 int net_forward_check_free(const char *spec, phy_error *err) {
-        struct net_forward f;
-        if (net_forward_parse(spec, &f) < 0)
-                return phy_error_set(err, EINVAL, "invalid forward '%s'; use PROTOCOL:[ADDRESS:]HOSTPORT:GUESTPORT "
+        struct value_forward f;
+        if (value_forward_parse(spec, &f) < 0)
+                return phy_error_usage(err, "invalid forward '%s'; use PROTOCOL:[ADDRESS:]HOSTPORT:GUESTPORT "
                                      "(e.g. tcp:2222:22)", spec);
         bool tcp = strcmp(f.proto, "tcp") == 0;
         _cleanup_close_ int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
@@ -79,37 +32,30 @@ int net_forward_check_free(const char *spec, phy_error *err) {
         int one = 1;
         (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) f.host_port) };
-        (void) inet_pton(AF_INET, net_forward_addr(&f), &sa.sin_addr);
+        (void) inet_pton(AF_INET, value_forward_addr(&f), &sa.sin_addr);
         if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
                 int e = errno;
                 if (e == EADDRINUSE)
                         return phy_error_set(err, e, "host port %u (%s on %s) of forward '%s' is already in use; "
                                              "pick another host port or stop what listens there",
-                                             f.host_port, f.proto, net_forward_addr(&f), spec);
+                                             f.host_port, f.proto, value_forward_addr(&f), spec);
                 return phy_error_set(err, e, "cannot listen on host port %u (%s on %s) for forward '%s': %s",
-                                     f.host_port, f.proto, net_forward_addr(&f), spec, strerror(e));
+                                     f.host_port, f.proto, value_forward_addr(&f), spec, strerror(e));
         }
         return 0;
 }
 
-char *net_forward_hostfwd(const struct net_forward *f) {
-        char *s = NULL;
-        if (asprintf(&s, "%s:%s:%u-:%u", f->proto, net_forward_addr(f), f->host_port, f->guest_port) < 0)
-                return NULL;
-        return s;
-}
-
 int net_hotfwd(struct qmp *q, const char *nic, const char *spec, bool add, phy_error *err) {
-        struct net_forward f;
-        if (net_forward_parse(spec, &f) < 0)
-                return phy_error_set(err, EINVAL, "invalid forward '%s'", spec);
+        struct value_forward f;
+        if (value_forward_parse(spec, &f) < 0)
+                return phy_error_usage(err, "invalid forward '%s'", spec);
         _cleanup_free_ char *line = NULL;
         int k;
         if (add) {
-                _cleanup_free_ char *rule = net_forward_hostfwd(&f);
+                _cleanup_free_ char *rule = qemu_hostfwd(&f);
                 k = rule ? asprintf(&line, "hostfwd_add net-%s %s", nic, rule) : -1;
         } else
-                k = asprintf(&line, "hostfwd_remove net-%s %s:%s:%u", nic, f.proto, net_forward_addr(&f), f.host_port);
+                k = asprintf(&line, "hostfwd_remove net-%s %s:%s:%u", nic, f.proto, value_forward_addr(&f), f.host_port);
         if (k < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
         json_object *args = json_object_new_object();

@@ -11,6 +11,8 @@
 #include "cleanup.h"
 #include "net.h"
 #include "qemu/qmp.h"
+#include "value.h"
+#include "qemu/argv.h"
 
 static const char *nic_driver(enum vm_nic_model m) {
         switch (m) {
@@ -38,12 +40,12 @@ static int plug(struct qmp *q, const struct vm_nic *n, const char *netdev, const
         json_object_object_add(args, "type", json_object_new_string("user"));
         json_object_object_add(args, "id", json_object_new_string(netdev));
         for (size_t i = 0; i < n->forwards.n; i++) {
-                struct net_forward f;
+                struct value_forward f;
                 _cleanup_free_ char *rule = NULL;
-                if (net_forward_parse(n->forwards.v[i], &f) < 0 || !(rule = net_forward_hostfwd(&f))) {
+                if (value_forward_parse(n->forwards.v[i], &f) < 0 || !(rule = qemu_hostfwd(&f))) {
                         json_object_put(args);
                         json_object_put(fwd);
-                        return phy_error_set(err, EINVAL, "network '%s': bad forward '%s'", n->name,
+                        return phy_error_usage(err, "network '%s': bad forward '%s'", n->name,
                                              n->forwards.v[i]);
                 }
                 json_object *s = json_object_new_object();
@@ -58,7 +60,7 @@ static int plug(struct qmp *q, const struct vm_nic *n, const char *netdev, const
         if (r < 0)
                 return phy_error_prefix(err, "cannot add network '%s' to the running VM", n->name);
         /* q35's pcie.0 takes no hot-plug: the first spare root port with room. */
-        for (unsigned port = 0; port <= NET_HOTPLUG_PORTS; port++) {
+        for (unsigned port = 0; port <= QEMU_HOTPLUG_PORTS; port++) {
                 char bus[32];
                 snprintf(bus, sizeof bus, "phy-hotplug%u", port);
                 args = json_object_new_object();
@@ -67,7 +69,7 @@ static int plug(struct qmp *q, const struct vm_nic *n, const char *netdev, const
                 json_object_object_add(args, "netdev", json_object_new_string(netdev));
                 json_object_object_add(args, "mac", json_object_new_string(n->mac));
                 /* The last try has no bus: the i440fx machine's pci.0 takes hot-plug itself. */
-                if (port < NET_HOTPLUG_PORTS)
+                if (port < QEMU_HOTPLUG_PORTS)
                         json_object_object_add(args, "bus", json_object_new_string(bus));
                 phy_error_clear(err);
                 r = qmp_command(q, "device_add", args, timeout_ms, NULL, err);

@@ -43,7 +43,7 @@ static int64_t now_ms(void) {
 int net_isolated_dir(const char *run_dir, const char *network, char **ret, phy_error *err) {
         const char *slash = strrchr(run_dir, '/');
         if (!slash)
-                return phy_error_set(err, EINVAL, "cannot place network '%s' beside the run directory '%s'",
+                return phy_error_usage(err, "cannot place network '%s' beside the run directory '%s'",
                                      network, run_dir);
         if (asprintf(ret, "%.*s/.networks/%s", (int) (slash - run_dir), run_dir, network) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");

@@ -16,23 +16,9 @@
 struct qmp;
 struct json_object;
 
-/* "tcp:2222:22" or "tcp:ADDR:2222:22"; addr is "" when none was given. */
-struct net_forward {
-        char proto[4];          /* "tcp", "udp" */
-        char addr[16];          /* IPv4, "" = loopback */
-        unsigned host_port, guest_port;
-};
-
-/* Parses a forward; ret may be NULL (just validate).  -EINVAL when bad. */
-int net_forward_parse(const char *spec, struct net_forward *ret);
-/* The address a forward listens on: its own, else 127.0.0.1. */
-const char *net_forward_addr(const struct net_forward *f);
 /* Refuses a forward whose host port is taken: tries to bind it.
  * -EADDRINUSE with "host port 127.0.0.1:2222 (tcp) ... is already in use". */
 int net_forward_check_free(const char *spec, phy_error *err);
-/* QEMU slirp's hostfwd rule "tcp:127.0.0.1:2222-:22" (malloc'd). */
-char *net_forward_hostfwd(const struct net_forward *f);
-
 /* Gives every NIC of d a new random locally administered 52:54:00 MAC,
  * different from the ones it had (for clones). */
 int net_new_macs(struct vm_def *d, phy_error *err);
@@ -146,10 +132,9 @@ struct json_object *net_nics_to_json(const struct vm_def *d);
  * NIC hot-plug over QMP (src/net/hotplug.c).  Add: netdev_add (slirp user
  * networking with n's forwards: passt needs the monitor) and device_add on
  * a free spare root port (q35's pcie.0 takes no hot-plug; the argv builder
- * adds NET_HOTPLUG_PORTS of them).  Remove: device_del, the guest's
+ * adds QEMU_HOTPLUG_PORTS of them, qemu/argv.h).  Remove: device_del, the guest's
  * DEVICE_DELETED (within timeout_ms), then netdev_del.
  */
-#define NET_HOTPLUG_PORTS 2
 int net_nic_hotplug(struct qmp *q, const struct vm_nic *n, bool add, int timeout_ms, phy_error *err);
 
 /*

@@ -22,7 +22,7 @@
 
 int net_tap_open(const char *bridge, int *ret_fd, char ret_name[16], phy_error *err) {
         if (!bridge || !*bridge || strlen(bridge) >= IFNAMSIZ)
-                return phy_error_set(err, EINVAL, "invalid bridge name '%s'; use 1 to %d characters", bridge ? bridge : "",
+                return phy_error_usage(err, "invalid bridge name '%s'; use 1 to %d characters", bridge ? bridge : "",
                                      IFNAMSIZ - 1);
         _cleanup_close_ int ctl = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (ctl < 0)

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "ops.h"
+#include "value.h"
 #include "fileio.h"
 #include "dev/dev.h"
 #include "dev/single-gpu.h"
@@ -82,9 +83,9 @@ int ops_device_attach(const struct ops_ctx *c, const char *name, const struct op
         const char *addr = o->address;
         int r;
         if (!addr)
-                return phy_error_set(err, EINVAL, "a PCI address is required");
+                return phy_error_usage(err, "a PCI address is required");
         if (o->rom && (strchr(o->rom, ' ') || strchr(o->rom, '\t')))
-                return phy_error_set(err, EINVAL, "the ROM path '%s' may not contain spaces", o->rom);
+                return phy_error_usage(err, "the ROM path '%s' may not contain spaces", o->rom);
         if ((r = ops_vm_open(c, name, OPS_WRITE, &vm, err)) < 0)
                 return r;
         if (o->rom && (r = ops_input_path(c, "ROM file", o->rom, &rom, err)) < 0)
@@ -222,7 +223,7 @@ int ops_mdev_create(const struct ops_ctx *c, const char *parent, const char *typ
                     json_object **ret, phy_error *err) {
         char made[37];
         if (!parent || !type)
-                return phy_error_set(err, EINVAL, "a parent PCI address and an mdev type are required");
+                return phy_error_usage(err, "a parent PCI address and an mdev type are required");
         if (!uuid) {
                 uuid_v4(made);
                 uuid = made;
@@ -253,8 +254,8 @@ int ops_mdev_attach(const struct ops_ctx *c, const char *name, const char *uuid,
         _cleanup_ops_vm_ struct ops_vm vm = { .lock_fd = -1 };
         _cleanup_free_ char *dir = NULL;
         int r;
-        if (!uuid || !dev_uuid_valid(uuid))
-                return phy_error_set(err, EINVAL, "'%s' is not a UUID", uuid ? uuid : "");
+        if (!uuid || !value_uuid_valid(uuid, true))
+                return phy_error_usage(err, "'%s' is not a UUID", uuid ? uuid : "");
         if (asprintf(&dir, "/sys/bus/mdev/devices/%s", uuid) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
         if (!root_exists(c->root, dir))
@@ -295,12 +296,12 @@ int ops_usb_change(const struct ops_ctx *c, const char *name, const char *spec_i
         char spec[32];
         int r;
         if (!spec_in)
-                return phy_error_set(err, EINVAL, "a USB device is required");
+                return phy_error_usage(err, "a USB device is required");
         snprintf(spec, sizeof spec, "%s", spec_in);
         for (char *p = spec; *p; p++)
                 *p = (char) (*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
-        if (strlen(spec_in) >= sizeof spec || !dev_usb_id_valid(spec))
-                return phy_error_set(err, EINVAL, "'%s' is not VENDOR:PRODUCT (hex, 046d:c52b) or BUS-PORT (1-2, "
+        if (strlen(spec_in) >= sizeof spec || !value_usb_id_valid(spec))
+                return phy_error_usage(err, "'%s' is not VENDOR:PRODUCT (hex, 046d:c52b) or BUS-PORT (1-2, "
                                      "3-1.4)", spec_in);
         if ((r = ops_vm_open(c, name, OPS_WRITE, &vm, err)) < 0)
                 return r;

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "ops.h"
+#include "value.h"
 #include "net/net.h"
 #include "qemu/qmp.h"
 
@@ -20,14 +21,14 @@ int ops_forward_list(const struct ops_ctx *c, const char *name, json_object **re
         for (size_t i = 0; i < vm.def.n_nics; i++)
                 for (size_t k = 0; k < vm.def.nics[i].forwards.n; k++) {
                         const char *spec = vm.def.nics[i].forwards.v[k];
-                        struct net_forward f;
-                        if (net_forward_parse(spec, &f) < 0)
+                        struct value_forward f;
+                        if (value_forward_parse(spec, &f) < 0)
                                 continue;
                         json_object *o = json_object_new_object();
                         json_object_object_add(o, "nic", json_object_new_string(vm.def.nics[i].name));
                         json_object_object_add(o, "spec", json_object_new_string(spec));
                         json_object_object_add(o, "protocol", json_object_new_string(f.proto));
-                        json_object_object_add(o, "address", json_object_new_string(net_forward_addr(&f)));
+                        json_object_object_add(o, "address", json_object_new_string(value_forward_addr(&f)));
                         json_object_object_add(o, "host_port", json_object_new_int((int) f.host_port));
                         json_object_object_add(o, "guest_port", json_object_new_int((int) f.guest_port));
                         json_object_array_add(a, o);
@@ -44,7 +45,7 @@ int ops_forward_change(const struct ops_ctx *c, const char *name, const char *ni
         _cleanup_qmp_ struct qmp *q = NULL;
         int r;
         if (!spec)
-                return phy_error_set(err, EINVAL, "a forward (tcp:[ADDR:]HOSTPORT:GUESTPORT) is required");
+                return phy_error_usage(err, "a forward (tcp:[ADDR:]HOSTPORT:GUESTPORT) is required");
         if ((r = ops_vm_open(c, name, OPS_WRITE, &vm, err)) < 0)
                 return r;
         r = add ? net_def_forward_add(&vm.def, nic, spec, err) : net_def_forward_remove(&vm.def, nic, spec, err);
@@ -86,9 +87,9 @@ int ops_nic_change(const struct ops_ctx *c, const char *name, const char *nic, b
         enum vm_nic_model model = VM_NIC_UNSET;
         int r;
         if (!nic)
-                return phy_error_set(err, EINVAL, "a network name is required");
+                return phy_error_usage(err, "a network name is required");
         if (model_s && (int) (model = (enum vm_nic_model) vm_nic_model_from_name(model_s)) < 0)
-                return phy_error_set(err, EINVAL, "unknown model '%s'", model_s);
+                return phy_error_usage(err, "unknown model '%s'", model_s);
         if ((r = ops_vm_open(c, name, OPS_WRITE, &vm, err)) < 0)
                 return r;
         /* The NIC as it was, for the unplug (its forwards, ids). */
@@ -151,11 +152,11 @@ int ops_share_change(const struct ops_ctx *c, const char *name, const char *tag,
         enum vm_share_type type = VM_SHARE_UNSET;
         int r;
         if (!tag)
-                return phy_error_set(err, EINVAL, "a share tag is required");
+                return phy_error_usage(err, "a share tag is required");
         if (dir && dir[0] != '/')
-                return phy_error_set(err, EINVAL, "the directory to share '%s' must be an absolute path", dir);
+                return phy_error_usage(err, "the directory to share '%s' must be an absolute path", dir);
         if (type_s && (int) (type = (enum vm_share_type) vm_share_type_from_name(type_s)) < 0)
-                return phy_error_set(err, EINVAL, "unknown share type '%s'", type_s);
+                return phy_error_usage(err, "unknown share type '%s'", type_s);
         if ((r = ops_vm_open(c, name, OPS_WRITE, &vm, err)) < 0)
                 return r;
         r = dir ? net_def_share_add(&vm.def, tag, dir, readonly, type, c->home, err)

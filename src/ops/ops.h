@@ -102,9 +102,12 @@ int ops_create(const struct ops_ctx *c, const struct ops_create *o, struct json_
 int ops_list(const struct ops_ctx *c, struct json_object **ret, phy_error *err);
 int ops_show(const struct ops_ctx *c, const char *name, struct json_object **ret, phy_error *err);
 /* Replaces the definition with text after checking it whole (parse, name,
- * model); source names the text in messages (NULL: the VM's vm.conf). */
+ * model); source names the text in messages (NULL: the VM's vm.conf).
+ * With base (the text the edit started from), it is saved only when vm.conf
+ * still holds base, under the edit lock: a change made meanwhile (phyllo net
+ * forward add, ...) is not overwritten (a conflict error). */
 int ops_set_config(const struct ops_ctx *c, const char *name, const char *text, const char *source,
-                   struct json_object **ret, phy_error *err);
+                   const char *base, struct json_object **ret, phy_error *err);
 int ops_delete(const struct ops_ctx *c, const char *name, bool force, struct json_object **ret, phy_error *err);
 int ops_profiles(struct json_object **ret, phy_error *err);
 

@@ -12,6 +12,9 @@
 #include "ops.h"
 #include "net/net.h"
 #include "run/run.h"
+#include "vm/env.h"
+#include "vm/profile.h"
+#include "vm/vm.h"
 
 static json_object *str_array(const strv *s) {
         json_object *a = json_object_new_array();
@@ -29,7 +32,7 @@ int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *
         bool is_start = strcmp(act, "start") == 0, is_restart = strcmp(act, "restart") == 0;
         enum run_stop_mode mode = RUN_STOP_DEFAULT;
         if (a->mode && run_stop_mode_parse(a->mode, &mode) < 0)
-                return phy_error_set(err, EINVAL, "the stop mode is default, acpi or agent, not '%s'", a->mode);
+                return phy_error_usage(err, "the stop mode is default, acpi or agent, not '%s'", a->mode);
         _cleanup_run_state_ struct run_state st = { 0 };
         json_object *o = json_object_new_object();
         bool was = false;
@@ -60,8 +63,15 @@ int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *
         } else if (strcmp(act, "resume") == 0) {
                 if ((r = run_resume(c->home, name, err)) < 0)
                         goto fail;
+        } else if (strcmp(act, "reconcile") == 0) {
+                /* The repairs a read never makes (run_reconcile): `phyllo status --repair`. */
+                _cleanup_vm_def_ struct vm_def d = { 0 };
+                if ((r = vm_load_by_name(c->home, name, &d, err)) < 0 ||
+                    (r = run_reconcile(c->home, name, NULL, err)) < 0)
+                        goto fail;
         } else {
-                r = phy_error_set(err, ENOENT, "no action '%s'; use start, stop, kill, pause, resume or restart", act);
+                r = phy_error_set(err, ENOENT, "no action '%s'; use start, stop, kill, pause, resume, restart or "
+                                  "reconcile", act);
                 goto fail;
         }
         /* The state after the action, as `phyllo status --json` shows it. */
@@ -87,9 +97,17 @@ int ops_status(const struct ops_ctx *c, const char *name, json_object **ret, phy
         int r;
         if ((r = ops_vm_open(c, name, OPS_READ, &vm, err)) < 0 || (r = run_state_get(c->home, name, &st, err)) < 0)
                 return r;
-        /* NICs, and the guest's addresses when its agent answers. */
-        json_object *net = net_status_json(&vm.def, run_state_active(st.state) ? vm.run_dir : NULL), *nets = NULL,
-                    *gifs = NULL;
+        /* NICs, and the guest's addresses when its agent answers.  The NICs
+         * as the VM runs them: the resolved model (a windows11 NIC left unset
+         * is the profile's e1000e), or the definition when it does not
+         * resolve on this host now. */
+        _cleanup_vm_def_ struct vm_def m = { 0 };
+        struct vm_env e = { 0 };
+        phy_error e2 = { 0 };
+        bool resolved = vm_env_load(c->root, false, &e, &e2) >= 0 && vm_model_resolve(&vm.def, &e.host, NULL, &m, &e2) >= 0;
+        vm_env_done(&e);
+        json_object *net = net_status_json(resolved ? &m : &vm.def, run_state_active(st.state) ? vm.run_dir : NULL),
+                    *nets = NULL, *gifs = NULL;
         json_object_object_get_ex(net, "networks", &nets);
         json_object_object_get_ex(net, "guest_interfaces", &gifs);
         json_object *o = run_state_to_json(&st);
@@ -110,7 +128,7 @@ int ops_wait(const struct ops_ctx *c, const char *name, const char *state, int t
                 return r;
         if (!state || run_state_from_name(state, &want) < 0 ||
             (want != RUN_STOPPED && want != RUN_RUNNING && want != RUN_PAUSED))
-                return phy_error_set(err, EINVAL, "a VM can be waited for until stopped, running or paused, not '%s'",
+                return phy_error_usage(err, "a VM can be waited for until stopped, running or paused, not '%s'",
                                      state ? state : "");
         _cleanup_run_state_ struct run_state st = { 0 };
         if ((r = run_wait(c->home, name, want, timeout_s < 0 ? -1 : timeout_s * 1000, &st, err)) < 0)

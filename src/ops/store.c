@@ -42,11 +42,11 @@ int ops_disk_add(const struct ops_ctx *c, const char *name, const struct ops_dis
         if ((r = ops_name_check("VM name", name, err)) < 0)
                 return r;
         if (!!o->size == !!o->image)
-                return phy_error_set(err, EINVAL, "a new disk needs either a size or an image, not both");
+                return phy_error_usage(err, "a new disk needs either a size or an image, not both");
         if (o->bus) {
                 int b = vm_bus_from_name(o->bus);
                 if (b < 0 || b == VM_BUS_IDE)
-                        return phy_error_set(err, EINVAL, "invalid bus '%s'; use virtio, scsi, sata or nvme", o->bus);
+                        return phy_error_usage(err, "invalid bus '%s'; use virtio, scsi, sata or nvme", o->bus);
                 a.bus = b;
         }
         if ((o->image && (r = ops_input_path(c, "image", o->image, &image, err)) < 0) ||
@@ -157,7 +157,7 @@ int ops_clone(const struct ops_ctx *c, const char *name, const char *dst, bool f
         else if (tpm_s && strcmp(tpm_s, "copy") == 0)
                 tpm = STORE_TPM_COPY;
         else if (tpm_s)
-                return phy_error_set(err, EINVAL, "invalid TPM mode '%s'; use fresh or copy", tpm_s);
+                return phy_error_usage(err, "invalid TPM mode '%s'; use fresh or copy", tpm_s);
         int r = ops_name_check("VM name", name, err);
         if (r < 0 || (r = store_clone(c->home, name, dst, full, tpm, NULL, err)) < 0)
                 return r;
@@ -196,7 +196,7 @@ int ops_migrate(const struct ops_ctx *c, const char *name, const struct ops_migr
         if (r < 0)
                 return r;
         if (!o->dest_home || o->dest_home[0] != '/')
-                return phy_error_set(err, EINVAL, "the destination Phyllome home '%s' must be an absolute path",
+                return phy_error_usage(err, "the destination Phyllome home '%s' must be an absolute path",
                                      o->dest_home ? o->dest_home : "");
         struct store_migrate_opts so = { .dest_home = o->dest_home, .address = o->address, .root = c->root,
                                          .max_bandwidth = o->max_bandwidth, .timeout_s = o->timeout_s,

@@ -12,6 +12,7 @@
 
 #include "ops.h"
 #include "fileio.h"
+#include "value.h"
 #include "net/net.h"
 #include "qemu/qmp.h"
 #include "run/run.h"
@@ -28,9 +29,9 @@ struct ops_ctx ops_ctx_self(const char *root, const char *home) {
 
 int ops_name_check(const char *what, const char *name, phy_error *err) {
         if (!name)
-                return phy_error_set(err, EINVAL, "a %s is required", what);
+                return phy_error_usage(err, "a %s is required", what);
         if (!vm_name_valid(name))
-                return phy_error_set(err, EINVAL, "invalid %s '%s'; use 1 to 64 of A-Z a-z 0-9 . _ -", what, name);
+                return phy_error_usage(err, "invalid %s '%s'; use 1 to 64 of A-Z a-z 0-9 . _ -", what, name);
         return 0;
 }
 
@@ -74,7 +75,7 @@ bool ops_caller_may(const struct ops_ctx *c, const char *path, int mode) {
 int ops_input_path(const struct ops_ctx *c, const char *what, const char *path, char **ret, phy_error *err) {
         char buf[PATH_MAX];
         if (path[0] != '/')
-                return phy_error_set(err, EINVAL, "the %s '%s' must be an absolute path", what, path);
+                return phy_error_usage(err, "the %s '%s' must be an absolute path", what, path);
         if (!realpath(path, buf))
                 return phy_error_set(err, errno, "cannot use the %s '%s': %s", what, path, strerror(errno));
         if (!ops_caller_may(c, buf, R_OK))
@@ -93,8 +94,25 @@ int ops_vm_open(const struct ops_ctx *c, const char *name, enum ops_access acces
         int r;
         if ((r = ops_name_check("VM name", name, err)) < 0)
                 return r;
-        if ((r = vm_load_by_name(c->home, name, &ret->def, err)) < 0)
+        /* OPS_WRITE: the definition's edit lock (vm_edit_lock) is taken
+         * first and the definition loaded under it, so that two edits
+         * serialise instead of one losing the other; held until
+         * ops_vm_close. */
+        if (access == OPS_WRITE) {
+                /* The VM must exist before its lock file is made. */
+                if ((r = vm_load_by_name(c->home, name, &ret->def, err)) < 0)
+                        return r;
+                vm_def_done(&ret->def);
+                ret->def = (struct vm_def) { 0 };
+                if ((r = vm_edit_lock(c->home, name, &ret->lock_fd, err)) < 0) {
+                        ops_vm_close(ret);
+                        return r;
+                }
+        }
+        if ((r = vm_load_by_name(c->home, name, &ret->def, err)) < 0) {
+                ops_vm_close(ret);
                 return r;
+        }
         ret->name = ret->def.name;
         if (!(ret->conf = vm_conf_path(c->home, name))) {
                 ops_vm_close(ret);
@@ -104,10 +122,6 @@ int ops_vm_open(const struct ops_ctx *c, const char *name, enum ops_access acces
                 ops_vm_close(ret);
                 return r;
         }
-        /* OPS_WRITE: the definition's edit lock (issue 13, branch `layers`)
-         * is taken here and the definition loaded again under it, so that
-         * two edits serialise instead of one losing the other. */
-        (void) access;
         return 0;
 }
 
@@ -169,12 +183,12 @@ static int create_def(const struct ops_ctx *c, const struct ops_create *o, const
         snprintf(d->name, sizeof d->name, "%s", o->name);
         if (o->display) {
                 if ((v = vm_display_from_name(o->display, &allowed)) < 0)
-                        return phy_error_set(err, EINVAL, "invalid display '%s'; allowed: %s", o->display, allowed);
+                        return phy_error_usage(err, "invalid display '%s'; allowed: %s", o->display, allowed);
                 d->display = (enum vm_display) v;
         }
         if (o->gpu) {
                 if ((v = vm_gpu_from_name(o->gpu, &allowed)) < 0)
-                        return phy_error_set(err, EINVAL, "invalid GPU '%s'; allowed: %s", o->gpu, allowed);
+                        return phy_error_usage(err, "invalid GPU '%s'; allowed: %s", o->gpu, allowed);
                 d->gpu = (enum vm_gpu) v;
         }
         if (o->cpus) {
@@ -201,7 +215,7 @@ static int create_def(const struct ops_ctx *c, const struct ops_create *o, const
                         return r;
                 if (o->disk_bus) {
                         if ((v = vm_bus_from_name(o->disk_bus)) <= 0)
-                                return phy_error_set(err, EINVAL, "invalid disk bus '%s'", o->disk_bus);
+                                return phy_error_usage(err, "invalid disk bus '%s'", o->disk_bus);
                         d->disks[0].bus = (enum vm_bus) v;
                 }
         }
@@ -217,8 +231,8 @@ static int create_def(const struct ops_ctx *c, const struct ops_create *o, const
         if ((r = dup_into(&d->nics[0].name, "net0", err)) < 0)
                 return r;
         for (size_t i = 0; i < o->forwards.n; i++) {
-                if (net_forward_parse(o->forwards.v[i], NULL) < 0)
-                        return phy_error_set(err, EINVAL, "invalid forward '%s'; use tcp|udp:[ADDRESS:]HOSTPORT:"
+                if (value_forward_parse(o->forwards.v[i], NULL) < 0)
+                        return phy_error_usage(err, "invalid forward '%s'; use tcp|udp:[ADDRESS:]HOSTPORT:"
                                              "GUESTPORT (e.g. tcp:2222:22)", o->forwards.v[i]);
                 if (!strv_contains(&d->nics[0].forwards, o->forwards.v[i]) &&
                     strv_push(&d->nics[0].forwards, o->forwards.v[i]) < 0)
@@ -228,7 +242,7 @@ static int create_def(const struct ops_ctx *c, const struct ops_create *o, const
                 return r;
         if (o->nic) {
                 if ((v = vm_nic_model_from_name(o->nic)) <= 0)
-                        return phy_error_set(err, EINVAL, "invalid NIC model '%s'", o->nic);
+                        return phy_error_usage(err, "invalid NIC model '%s'", o->nic);
                 d->nics[0].model = (enum vm_nic_model) v;
         }
         return vm_def_make_identity(d, err);
@@ -239,21 +253,21 @@ int ops_create(const struct ops_ctx *c, const struct ops_create *o, json_object 
         if ((r = ops_name_check("VM name", o->name, err)) < 0)
                 return r;
         if (!o->profile)
-                return phy_error_set(err, EINVAL, "a profile is required; one of: %s", vm_profile_names());
+                return phy_error_usage(err, "a profile is required; one of: %s", vm_profile_names());
         const struct vm_profile *prof = vm_profile_find(o->profile);
         if (!prof)
-                return phy_error_set(err, EINVAL, "unknown profile '%s'; use one of: %s", o->profile,
+                return phy_error_usage(err, "unknown profile '%s'; use one of: %s", o->profile,
                                      vm_profile_names());
         if (o->cpus > 255)
-                return phy_error_set(err, EINVAL, "invalid number of CPUs %u; use a whole number from 1 to 255",
+                return phy_error_usage(err, "invalid number of CPUs %u; use a whole number from 1 to 255",
                                      o->cpus);
         if (o->usb_redirect > (int) VM_USB_REDIRECT_MAX)
-                return phy_error_set(err, EINVAL, "invalid number of USB redirection channels %d; use 0 to %u",
+                return phy_error_usage(err, "invalid number of USB redirection channels %d; use 0 to %u",
                                      o->usb_redirect, VM_USB_REDIRECT_MAX);
         if (o->no_disk && o->disk)
-                return phy_error_set(err, EINVAL, "a disk size and no disk contradict each other");
+                return phy_error_usage(err, "a disk size and no disk contradict each other");
         if ((o->initrd || o->append) && !o->kernel)
-                return phy_error_set(err, EINVAL, "an initrd and kernel arguments need a kernel");
+                return phy_error_usage(err, "an initrd and kernel arguments need a kernel");
 
         _cleanup_vm_def_ struct vm_def d = { 0 }, m = { 0 };
         if ((r = create_def(c, o, prof, &d, err)) < 0)
@@ -363,12 +377,12 @@ int ops_show(const struct ops_ctx *c, const char *name, json_object **ret, phy_e
 /* ---- set (edit), delete ---- */
 
 int ops_set_config(const struct ops_ctx *c, const char *name, const char *text, const char *source,
-                   json_object **ret, phy_error *err) {
+                   const char *base, json_object **ret, phy_error *err) {
         _cleanup_ops_vm_ struct ops_vm vm = { .lock_fd = -1 };
         _cleanup_vm_def_ struct vm_def d = { 0 }, m = { 0 };
         int r;
         if (!text)
-                return phy_error_set(err, EINVAL, "the definition text is required");
+                return phy_error_usage(err, "the definition text is required");
         if ((r = ops_vm_open(c, name, OPS_WRITE, &vm, err)) < 0)
                 return r;
         const char *where = source ? source : vm.conf;
@@ -376,7 +390,7 @@ int ops_set_config(const struct ops_ctx *c, const char *name, const char *text, 
         /* Checked as a whole before it replaces the original: parse, name, model. */
         r = vm_def_parse(where, text, &d, err);
         if (r >= 0 && d.name[0] && strcmp(d.name, name) != 0)
-                r = phy_error_set(err, EINVAL, "%s: [vm] name cannot change from '%s' to '%s' here; create a "
+                r = phy_error_usage(err, "%s: [vm] name cannot change from '%s' to '%s' here; create a "
                                   "new VM instead", where, name, d.name);
         /* What every save checks (files only in the VM dir or allow-paths). */
         if (r >= 0)
@@ -393,6 +407,15 @@ int ops_set_config(const struct ops_ctx *c, const char *name, const char *text, 
         }
         if (r < 0)
                 return r;
+        /* OPS_WRITE holds the edit lock: compare with the file as it is now. */
+        if (base) {
+                _cleanup_free_ char *now = NULL;
+                if ((r = file_read_all(vm.conf, OPS_CONF_MAX, &now, NULL)) < 0)
+                        return phy_error_set(err, -r, "cannot read '%s': %s", vm.conf, strerror(-r));
+                if (strcmp(now, base) != 0)
+                        return phy_error_set_kind(err, PHY_ERR_CONFLICT, EBUSY, "'%s' was changed by someone else "
+                                                  "while you edited it", vm.conf);
+        }
         if ((r = file_write_atomic(vm.conf, text, strlen(text), 0644, err)) < 0)
                 return r;
         json_object *o = json_object_new_object();
@@ -409,7 +432,7 @@ int ops_delete(const struct ops_ctx *c, const char *name, bool force, json_objec
         if ((r = ops_name_check("VM name", name, err)) < 0)
                 return r;
         /* Linked clones reading its frozen disks protect it unless forced. */
-        if ((r = store_delete_check(c->home, name, force, NULL, err)) < 0 || (r = vm_delete(c->home, name, err)) < 0)
+        if ((r = store_delete_check(c->home, name, force, NULL, err)) < 0 || (r = run_vm_delete(c->home, name, err)) < 0)
                 return r;
         json_object *o = json_object_new_object();
         json_object_object_add(o, "deleted", json_object_new_string(name));

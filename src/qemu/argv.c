@@ -10,12 +10,11 @@
 
 #include "caps.h"
 #include "cleanup.h"
-#include "dev/dev.h"
 #include "fileio.h"
 #include "host/host.h"
-#include "net/net.h"
 #include "tools.h"
 #include "vm/vm.h"
+#include "value.h"
 
 void qemu_argv_env_init(struct qemu_argv_env *env) {
         *env = (struct qemu_argv_env) { .qmp_fd = -1, .serial_fd = -1, .tpm_fd = -1, .hvc0_fd = -1, .qga_fd = -1 };
@@ -382,7 +381,7 @@ static void add_block_device(struct builder *b, const char *node, enum vm_bus bu
                 break;
         }
 bad:
-        b->r = phy_error_set(b->err, EINVAL, "VM '%s': bus '%s' cannot hold a %s", b->vm->name, bus_name(bus),
+        b->r = phy_error_usage(b->err, "VM '%s': bus '%s' cannot hold a %s", b->vm->name, bus_name(bus),
                              cdrom ? "CD drive" : "disk");
 }
 
@@ -482,14 +481,14 @@ static void add_network(struct builder *b) {
                         _cleanup_free_ char *fwd = strdup("");
                         for (size_t f = 0; fwd && f < n->forwards.n; f++) {
                                 /* "tcp:2222:22" -> hostfwd=tcp:127.0.0.1:2222-:22: loopback only unless asked. */
-                                struct net_forward fw;
-                                if (net_forward_parse(n->forwards.v[f], &fw) < 0) {
-                                        b->r = phy_error_set(b->err, EINVAL,
+                                struct value_forward fw;
+                                if (value_forward_parse(n->forwards.v[f], &fw) < 0) {
+                                        b->r = phy_error_usage(b->err,
                                                              "VM '%s', network '%s': bad forward '%s'; use tcp:HOSTPORT:GUESTPORT",
                                                              vm->name, n->name, n->forwards.v[f]);
                                         return;
                                 }
-                                _cleanup_free_ char *rule = net_forward_hostfwd(&fw);
+                                _cleanup_free_ char *rule = qemu_hostfwd(&fw);
                                 char *nf = NULL;
                                 if (!rule || asprintf(&nf, "%s,hostfwd=%s", fwd, rule) < 0)
                                         nf = NULL;
@@ -510,7 +509,7 @@ static void add_network(struct builder *b) {
         /* q35's pcie.0 takes no hot-plug: empty root ports for 'phyllo net nic add' (src/net/hotplug.c). */
         const char *machine = vm->machine ? vm->machine : "q35";
         if (strstr(machine, "q35") && need_device(b, "pcie-root-port"))
-                for (unsigned k = 0; k < NET_HOTPLUG_PORTS; k++)
+                for (unsigned k = 0; k < QEMU_HOTPLUG_PORTS; k++)
                         addf(b, "-device", "pcie-root-port,id=phy-hotplug%u,chassis=%u", k, 200 + k);
 }
 
@@ -599,8 +598,8 @@ static void add_input(struct builder *b) {
                 /* By VENDOR:PRODUCT or BUS-PORT; the id matches 'phyllo usb detach' (src/dev). */
                 char id[40];
                 _cleanup_free_ char *o = NULL;
-                dev_usb_qemu_id(vm->usb.v[i], id);
-                if ((b->r = dev_usb_host_opts(vm->usb.v[i], id, &o, b->err)) < 0) {
+                qemu_usb_id(vm->usb.v[i], id);
+                if ((b->r = qemu_usb_host_opts(vm->usb.v[i], id, &o, b->err)) < 0) {
                         phy_error_prefix(b->err, "VM '%s'", vm->name);
                         return;
                 }
@@ -860,4 +859,36 @@ int qemu_argv_build(const struct vm_def *vm, const struct qemu_argv_env *env, st
         *ret_argv = argv;
         argv = (strv) { 0 };
         return 0;
+}
+
+char *qemu_hostfwd(const struct value_forward *f) {
+        char *s = NULL;
+        if (asprintf(&s, "%s:%s:%u-:%u", f->proto, value_forward_addr(f), f->host_port, f->guest_port) < 0)
+                return NULL;
+        return s;
+}
+
+int qemu_usb_host_opts(const char *spec, const char *id, char **ret, phy_error *err) {
+        if (!value_usb_id_valid(spec))
+                return phy_error_usage(err, "'%s' is not a USB device: use VENDOR:PRODUCT in hex (046d:c52b) or "
+                                     "BUS-PORT (1-2, 3-1.4; see lsusb -t)", spec);
+        int r;
+        if (value_usb_is_busport(spec)) {
+                const char *dash = strchr(spec, '-');
+                r = asprintf(ret, "usb-host,id=%s,bus=usb0.0,hostbus=%.*s,hostport=%s", id, (int) (dash - spec), spec,
+                             dash + 1);
+        } else {
+                unsigned vid, pid;
+                if (sscanf(spec, "%4x:%4x", &vid, &pid) != 2)
+                        return phy_error_usage(err, "'%s' is not a USB VENDOR:PRODUCT", spec);
+                r = asprintf(ret, "usb-host,id=%s,bus=usb0.0,vendorid=0x%04x,productid=0x%04x", id, vid, pid);
+        }
+        return r < 0 ? phy_error_set(err, ENOMEM, "out of memory") : 0;
+}
+
+void qemu_usb_id(const char *spec, char out[static 40]) {
+        snprintf(out, 40, "usb-%.32s", spec);
+        for (char *c = out + 4; *c; c++)
+                if (*c == ':' || *c == '-' || *c == '.')
+                        *c = '_';
 }

@@ -58,6 +58,9 @@ struct qemu_argv_env {
         const char *audio_why;
 };
 
+/* Empty pcie-root-ports the argv adds on q35 for NIC hot-plug (src/net/hotplug.c). */
+#define QEMU_HOTPLUG_PORTS 2
+
 /* Initialises env with every fd set to -1. */
 void qemu_argv_env_init(struct qemu_argv_env *env);
 
@@ -81,3 +84,15 @@ char *qemu_vars_path(const char *vm_dir);
 
 /* Escapes a value for QEMU's key=value option syntax (',' doubled). */
 char *qemu_opt_escape(const char *value);
+
+/* QEMU's spelling of the values of src/common/value.h, shared by the argv
+ * builder and the hot-plug paths (QMP device_add, HMP hostfwd_add). */
+struct value_forward;
+/* slirp's hostfwd rule "tcp:127.0.0.1:2222-:22" (malloc'd; NULL: no memory). */
+char *qemu_hostfwd(const struct value_forward *f);
+/* The -device / QMP device_add option string for a usb-host: "usb-host,
+ * id=<id>,bus=usb0.0,vendorid=0x..,productid=0x.." or hostbus/hostport. */
+int qemu_usb_host_opts(const char *spec, const char *id, char **ret, phy_error *err);
+/* The QEMU id of a USB passthrough device, the same at start and for QMP
+ * device_add/device_del: "usb-" + spec with ':' '-' '.' made '_'. */
+void qemu_usb_id(const char *spec, char out[static 40]);

@@ -14,6 +14,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "exec.h"
 #include "strv.h"
 
 static bool is_executable(const char *path) {
@@ -259,4 +260,18 @@ void qemu_tools_done(struct qemu_tools *t) {
         free(t->ovmf_code_sb);
         free(t->ovmf_vars_ms);
         *t = (struct qemu_tools) { 0 };
+}
+
+int qemu_img_create(const char *qemu_img, const char *path, const char *format, uint64_t size, phy_error *err) {
+        char sizebuf[32], msg[1024];
+        snprintf(sizebuf, sizeof sizebuf, "%llu", (unsigned long long) size);
+        char *argv[] = { (char *) qemu_img, (char *) "create", (char *) "-q", (char *) "-f", (char *) format,
+                         (char *) path, sizebuf, NULL };
+        int r = exec_run(argv, NULL, msg, sizeof msg);
+        if (r == -ENOEXEC)
+                return phy_error_set(err, r, "cannot run '%s' to create the disk image '%s'", qemu_img, path);
+        if (r < 0)
+                return phy_error_set(err, r, "'%s create' failed for the disk image '%s': %s", qemu_img, path,
+                                     msg[0] ? msg : strerror(-r));
+        return 0;
 }

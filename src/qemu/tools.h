@@ -8,6 +8,7 @@
  * Environment overrides for tests: PHYLLOME_QEMU, PHYLLOME_QEMU_IMG,
  * PHYLLOME_SWTPM, PHYLLOME_OVMF_DIR.
  */
+#include <stdint.h>
 #include "error.h"
 
 struct qemu_tools {
@@ -29,3 +30,6 @@ void qemu_tools_done(struct qemu_tools *t);
  * priority first): fills the ovmf_* pairs still NULL in t.  Exposed for
  * tests; qemu_tools_find() uses the user, /etc and /usr/share folders. */
 int qemu_ovmf_from_descriptors(const char *const *dirs, struct qemu_tools *t, phy_error *err);
+
+/* Creates an empty image with qemu-img create -f format path size. */
+int qemu_img_create(const char *qemu_img, const char *path, const char *format, uint64_t size, phy_error *err);

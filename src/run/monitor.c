@@ -1340,7 +1340,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         c.force_tcg = o->force_tcg || (tcg && strcmp(tcg, "1") == 0);
 
         if (!vm_name_valid(o->name))
-                return phy_error_set(err, EINVAL, "'%s' is not a valid VM name", o->name);
+                return phy_error_usage(err, "'%s' is not a valid VM name", o->name);
         _cleanup_vm_def_ struct vm_def def = { 0 };
         r = vm_load_by_name(o->home, o->name, &def, err);
         if (r < 0)
@@ -1384,9 +1384,11 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         if (r < 0)
                 goto out;
         {
-                /* The lock is free, but a QEMU whose monitor died may still run. */
+                /* The lock is free: what a run before left behind (a crash,
+                 * a reboot) is repaired first; a QEMU whose monitor died
+                 * may still run. */
                 _cleanup_run_state_ struct run_state st = { 0 };
-                if (run_state_get(o->home, o->name, &st, err) == 0 && run_state_active(st.state) &&
+                if (run_reconcile_locked(o->home, o->name, &st, err) == 0 && run_state_active(st.state) &&
                     run_pid_is_qemu(st.qemu_pid, o->name)) {
                         r = phy_error_set(err, EBUSY, "VM '%s' is already running (unsupervised: its monitor "
                                           "ended; 'phyllo stop %s' stops it)", o->name, o->name);

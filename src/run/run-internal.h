@@ -14,6 +14,9 @@
 
 /* <run_dir>/<file>, malloc'd (NULL on OOM). */
 char *run_file(const char *run_dir, const char *file);
+struct run_state;
+/* run_reconcile for a caller that holds the run lock already (run_start). */
+int run_reconcile_locked(const char *home, const char *name, struct run_state *ret, phy_error *err);
 /* Removes the sockets and markers a run leaves (not the logs or the state). */
 void run_dir_remove_sockets(const char *run_dir);
 

@@ -35,6 +35,7 @@ enum run_state_kind {
 struct run_state {
         enum run_state_kind state;
         bool unsupervised;      /* monitor gone, QEMU still alive (reconciled) */
+        bool needs_repair;      /* stale record (crash, reboot): run_reconcile cleans up */
         pid_t monitor_pid, qemu_pid, swtpm_pid;   /* 0 when none */
         int64_t started;        /* unix time of the start, 0 when unknown */
         char boot_id[40];
@@ -92,13 +93,31 @@ bool run_pid_is_monitor(pid_t pid);
 bool run_pid_is_swtpm(pid_t pid);
 
 /*
- * The truth about VM name: reads state.json and reconciles it with the
- * processes.  After a reboot (boot id differs) stale files are removed and
- * the VM is stopped; with the monitor gone and QEMU alive it is running
- * (unsupervised=true; paused when QMP says so); with both gone and the state
- * active it becomes crashed (written back).  No state file: stopped.
+ * The truth about VM name, read only (list and status): reads state.json and
+ * judges it against the processes, changing nothing.  After a reboot (boot
+ * id differs) the VM is stopped; with the monitor gone and QEMU alive it is
+ * running (unsupervised=true; paused when QMP says so); with both gone and
+ * the state active it is crashed.  After a reboot and after a crash the
+ * record is stale and needs_repair is set: run_reconcile cleans up.  No
+ * state file: stopped.
  */
 int run_state_get(const char *home, const char *name, struct run_state *ret, phy_error *err);
+/*
+ * The repairs after a crash or a reboot, explicit (run by start, by
+ * phyllod's watcher when a monitor ends, by 'phyllo status --repair'):
+ * after a reboot the sockets and state.json go; when monitor and QEMU died
+ * without recording an exit, the recorded swtpm is ended, the sockets go,
+ * passed-through devices are given back to the host and state.json says
+ * crashed.  Nothing is done while a monitor holds the run lock.  ret (may be
+ * NULL) gets the state after the repairs.
+ */
+int run_reconcile(const char *home, const char *name, struct run_state *ret, phy_error *err);
+/* For a watcher (phyllod): the process whose end calls for run_reconcile,
+ * from a record as state.json holds it: an active VM's live monitor, else
+ * its live QEMU (unsupervised).  0 when the VM is not active, or when
+ * neither lives (*ret_stale is then set when the record is active: a
+ * reconcile is due now). */
+pid_t run_watch_pid(const struct run_state *recorded, const char *name, bool *ret_stale);
 /* True when VM name has a live QEMU or monitor (delete refuses then). */
 bool run_is_active(const char *home, const char *name);
 
@@ -171,6 +190,10 @@ int run_console_connect(const char *home, const char *name, int *ret_fd, phy_err
 /* The per-VM lock (lock.c): flock(LOCK_EX|LOCK_NB) on <run_dir>/lock.
  * -EBUSY when held by someone else. */
 int run_lock_take(const char *run_dir, int *ret_fd, phy_error *err);
+/* Deletes VM name (vm_delete) unless it runs: -EBUSY while its monitor or
+ * QEMU lives; the run lock is held during the removal so that no start
+ * races it; its runtime directory (logs, last state) goes too. */
+int run_vm_delete(const char *home, const char *name, phy_error *err);
 
 /* Size at which console.log is rotated to console.log.1 (one old file is
  * kept; $PHYLLOME_CONSOLE_LOG_MAX overrides it, in bytes). */

@@ -108,6 +108,8 @@ json_object *run_state_to_json(const struct run_state *s) {
                 json_object_object_add(a, "why_none", s->audio_why ? json_object_new_string(s->audio_why) : NULL);
                 json_object_object_add(o, "sound", a);
         }
+        if (s->needs_repair)
+                json_object_object_add(o, "needs_repair", json_object_new_boolean(true));
         if (s->guest_events > 0) {
                 json_object *g = json_object_new_object();
                 json_object_object_add(g, "event", json_object_new_string(s->guest_event));
@@ -306,17 +308,21 @@ char *run_file(const char *run_dir, const char *file) {
         return asprintf(&p, "%s/%s", run_dir, file) < 0 ? NULL : p;
 }
 
-int run_state_get(const char *home, const char *name, struct run_state *ret, phy_error *err) {
-        _cleanup_free_ char *dir = NULL;
-        int r = run_dir_path(home, name, &dir, err);
-        if (r < 0)
-                return r;
-        _cleanup_free_ char *path = run_file(dir, "state.json");
+/* What the record in state.json means now.  Reads only: the repairs it
+ * calls for are run_reconcile's. */
+enum repair { REPAIR_NONE, REPAIR_REBOOT, REPAIR_CRASH };
+
+static const char crash_message[] = "the VM's supervisor and QEMU ended without recording an exit";
+
+static int state_judge(const char *name, const char *dir, const char *path, struct run_state *ret,
+                       enum repair *ret_repair, phy_error *err) {
         _cleanup_run_state_ struct run_state s = { .exit_status = -1 };
         if (!path)
                 return phy_error_set(err, ENOMEM, "out of memory");
+        *ret_repair = REPAIR_NONE;
         /* Nothing in a directory another user can write is believed. */
-        if ((r = run_dir_check(dir, err)) < 0)
+        int r = run_dir_check(dir, err);
+        if (r < 0)
                 return r;
         r = run_state_read_file(path, &s, err);
         if (r == -ENOENT) {
@@ -331,10 +337,8 @@ int run_state_get(const char *home, const char *name, struct run_state *ret, phy
         (void) run_boot_id(boot);
         if (s.boot_id[0] && boot[0] && strcmp(s.boot_id, boot) != 0) {
                 /* Host rebooted: nothing recorded can still be running. */
-                run_dir_remove_sockets(dir);
-                (void) unlink(path);
-                run_state_done(&s);
-                *ret = (struct run_state) { .state = RUN_STOPPED, .exit_status = -1 };
+                *ret = (struct run_state) { .state = RUN_STOPPED, .exit_status = -1, .needs_repair = true };
+                *ret_repair = REPAIR_REBOOT;
                 return 0;
         }
 
@@ -349,31 +353,110 @@ int run_state_get(const char *home, const char *name, struct run_state *ret, phy
                         if (qmp && qmp_open_path(qmp, 2000, &q, &e2) == 0 && qmp_query_status(q, &st, &e2) == 0)
                                 s.state = strcmp(st, "paused") == 0 ? RUN_PAUSED : RUN_RUNNING;
                 } else {
-                        /* Monitor and QEMU are gone without recording an exit. */
+                        /* Monitor and QEMU are gone without recording an exit:
+                         * crashed, as the reconcile will record it. */
                         s.state = RUN_CRASHED;
                         free(s.error);
-                        s.error = strdup("the VM's supervisor and QEMU ended without recording an exit");
+                        s.error = strdup(crash_message);
                         s.monitor_pid = s.qemu_pid = 0;
-                        if (s.swtpm_pid > 0 && run_pid_is_swtpm(s.swtpm_pid))
-                                (void) kill(s.swtpm_pid, SIGTERM);
-                        s.swtpm_pid = 0;
-                        run_dir_remove_sockets(dir);
-                        phy_error e2 = { 0 };
-                        /* Nobody else will: passed-through devices go back to the host now. */
-                        if (dev_give_back_all_recorded(dir, &e2) < 0) {
-                                char *msg = NULL;
-                                if (asprintf(&msg, "%s; %s; 'phyllo device give-back %s' tries again", s.error,
-                                             e2.message, name) >= 0) {
-                                        free(s.error);
-                                        s.error = msg;
-                                }
-                                phy_error_clear(&e2);
-                        }
-                        (void) run_state_write_file(path, &s, &e2);
+                        s.needs_repair = true;
+                        *ret_repair = REPAIR_CRASH;
                 }
         }
         *ret = s;
         s = (struct run_state) { 0 };
+        return 0;
+}
+
+/* The run dir and its state.json. */
+static int state_paths(const char *home, const char *name, char **ret_dir, char **ret_path, phy_error *err) {
+        int r = run_dir_path(home, name, ret_dir, err);
+        if (r < 0)
+                return r;
+        if (!(*ret_path = run_file(*ret_dir, "state.json")))
+                return phy_error_set(err, ENOMEM, "out of memory");
+        return 0;
+}
+
+int run_state_get(const char *home, const char *name, struct run_state *ret, phy_error *err) {
+        _cleanup_free_ char *dir = NULL, *path = NULL;
+        enum repair repair;
+        int r = state_paths(home, name, &dir, &path, err);
+        return r < 0 ? r : state_judge(name, dir, path, ret, &repair, err);
+}
+
+int run_reconcile_locked(const char *home, const char *name, struct run_state *ret, phy_error *err) {
+        _cleanup_free_ char *dir = NULL, *path = NULL;
+        _cleanup_run_state_ struct run_state s = { 0 };
+        enum repair repair;
+        int r = state_paths(home, name, &dir, &path, err);
+        if (r < 0 || (r = state_judge(name, dir, path, &s, &repair, err)) < 0)
+                return r;
+        if (repair == REPAIR_REBOOT) {
+                run_dir_remove_sockets(dir);
+                (void) unlink(path);
+        } else if (repair == REPAIR_CRASH) {
+                /* The recorded swtpm, the sockets and the passed-through
+                 * devices of a run whose supervisor died. */
+                _cleanup_run_state_ struct run_state rec = { 0 };
+                phy_error e2 = { 0 };
+                if (run_state_read_file(path, &rec, &e2) == 0 && rec.swtpm_pid > 0 && run_pid_is_swtpm(rec.swtpm_pid))
+                        (void) kill(rec.swtpm_pid, SIGTERM);
+                s.swtpm_pid = 0;
+                run_dir_remove_sockets(dir);
+                phy_error_clear(&e2);
+                /* Nobody else will: passed-through devices go back to the host now. */
+                if (dev_give_back_all_recorded(dir, &e2) < 0) {
+                        char *msg = NULL;
+                        if (asprintf(&msg, "%s; %s; 'phyllo device give-back %s' tries again", s.error,
+                                     e2.message, name) >= 0) {
+                                free(s.error);
+                                s.error = msg;
+                        }
+                        phy_error_clear(&e2);
+                }
+                s.needs_repair = false;
+                if ((r = run_state_write_file(path, &s, err)) < 0)
+                        return r;
+        }
+        s.needs_repair = false;
+        if (ret) {
+                *ret = s;
+                s = (struct run_state) { 0 };
+        }
+        return 0;
+}
+
+int run_reconcile(const char *home, const char *name, struct run_state *ret, phy_error *err) {
+        _cleanup_free_ char *dir = NULL;
+        int r = run_dir_path(home, name, &dir, err);
+        if (r < 0)
+                return r;
+        /* No run dir: never started here, nothing to repair. */
+        if (access(dir, F_OK) < 0)
+                return ret ? run_state_get(home, name, ret, err) : 0;
+        /* A live (or starting) monitor holds the run lock for its whole
+         * life: then there is nothing to repair, and no race with it. */
+        _cleanup_close_ int lock = -1;
+        r = run_lock_take(dir, &lock, err);
+        if (r == -EBUSY) {
+                phy_error_clear(err);
+                return ret ? run_state_get(home, name, ret, err) : 0;
+        }
+        if (r < 0)
+                return r;
+        return run_reconcile_locked(home, name, ret, err);
+}
+
+pid_t run_watch_pid(const struct run_state *recorded, const char *name, bool *ret_stale) {
+        *ret_stale = false;
+        if (!run_state_active(recorded->state))
+                return 0;
+        if (run_pid_is_monitor(recorded->monitor_pid))
+                return recorded->monitor_pid;
+        if (run_pid_is_qemu(recorded->qemu_pid, name))
+                return recorded->qemu_pid;
+        *ret_stale = true;
         return 0;
 }
 

@@ -216,7 +216,7 @@ static int write_member(struct archive *a, const char *path, const char *src, js
         if (fd < 0 || fstat(fd, &st) < 0)
                 return phy_error_set(err, errno, "cannot read '%s': %s", src, strerror(errno));
         if (!S_ISREG(st.st_mode))
-                return phy_error_set(err, EINVAL, "'%s' is not a regular file", src);
+                return phy_error_usage(err, "'%s' is not a regular file", src);
         _cleanup_free_ struct region *reg = NULL;
         size_t n_reg = 0;
         if (data_regions(fd, st.st_size, &reg, &n_reg) < 0)
@@ -495,7 +495,7 @@ static int declared_data(struct importer *im, struct archive_entry *e, const cha
                 la_int64_t o, l;
                 while (archive_entry_sparse_next(e, &o, &l) == ARCHIVE_OK) {
                         if (o < 0 || l < 0 || (uint64_t) o < end || (uint64_t) o + (uint64_t) l > size)
-                                return phy_error_set(err, EINVAL, "the bundle's member '%s' has a bad sparse map; it "
+                                return phy_error_usage(err, "the bundle's member '%s' has a bad sparse map; it "
                                                      "is damaged or forged", path);
                         data += (uint64_t) l;
                         end = (uint64_t) o + (uint64_t) l;
@@ -546,7 +546,7 @@ static int extract(struct importer *im, struct archive_entry *e, const char *pat
         la_int64_t size = archive_entry_size(e);
         if (!archive_entry_size_is_set(e) || size < 0 || (small && size > (la_int64_t) BUNDLE_SMALL_MAX) ||
             (uint64_t) size > BUNDLE_APPARENT_MAX)
-                return phy_error_set(err, EINVAL, "the bundle's member '%s' has no valid size (at most %u MiB for "
+                return phy_error_usage(err, "the bundle's member '%s' has no valid size (at most %u MiB for "
                                      "anything but a disk, 64 TiB for a disk)", path, BUNDLE_SMALL_MAX >> 20);
         uint64_t declared = 0;
         int r = declared_data(im, e, path, (uint64_t) size, &declared, err);
@@ -576,9 +576,9 @@ static int extract(struct importer *im, struct archive_entry *e, const char *pat
                         return phy_error_set(err, EIO, "the bundle is truncated or damaged (in member '%s'): %s", path,
                                              archive_error_string(im->a));
                 if (off < (la_int64_t) pos || (uint64_t) off + len > (uint64_t) size)
-                        return phy_error_set(err, EINVAL, "the bundle's member '%s' has data outside its size", path);
+                        return phy_error_usage(err, "the bundle's member '%s' has data outside its size", path);
                 if (len > declared - data)
-                        return phy_error_set(err, EINVAL, "the bundle's member '%s' holds more data than its header "
+                        return phy_error_usage(err, "the bundle's member '%s' holds more data than its header "
                                              "declares; it is damaged or forged", path);
                 if ((r = v1_hole(im, &v1, &v1_lost, pos, (uint64_t) off, err)) < 0)
                         return r;
@@ -620,11 +620,11 @@ static int verify(json_object *man, const struct got *got, size_t n, phy_error *
         int64_t version = store_json_int(man, "version");
         if (!fmt || strcmp(fmt, BUNDLE_FORMAT) != 0 || version < 1 || version > BUNDLE_VERSION ||
             !json_object_object_get_ex(man, "members", &members) || !json_object_is_type(members, json_type_array))
-                return phy_error_set(err, EINVAL, "the bundle's manifest.json is not a Phyllome bundle manifest "
+                return phy_error_usage(err, "the bundle's manifest.json is not a Phyllome bundle manifest "
                                      "(versions 1 to %d)", BUNDLE_VERSION);
         size_t mn = json_object_array_length(members);
         if (mn != n)
-                return phy_error_set(err, EINVAL, "the bundle's manifest lists %zu members but the bundle holds %zu; "
+                return phy_error_usage(err, "the bundle's manifest lists %zu members but the bundle holds %zu; "
                                      "it is damaged or was changed", mn, n);
         for (size_t i = 0; i < mn; i++) {
                 json_object *o = json_object_array_get_idx(members, i);
@@ -636,7 +636,7 @@ static int verify(json_object *man, const struct got *got, size_t n, phy_error *
                         if (strcmp(got[k].path, p) == 0)
                                 g = &got[k];
                 if (!g)
-                        return phy_error_set(err, EINVAL, "the bundle's manifest lists '%s', which the bundle does not "
+                        return phy_error_usage(err, "the bundle's manifest lists '%s', which the bundle does not "
                                              "hold; it is damaged or was changed", p ? p : "?");
                 if (version == 1 && !g->sha1[0])
                         return phy_error_set(err, EFBIG, "the bundle's member '%s' is in the old bundle format "
@@ -648,7 +648,7 @@ static int verify(json_object *man, const struct got *got, size_t n, phy_error *
                                         : strcmp(sha, g->sha) == 0 && data >= 0 && (uint64_t) data == g->data &&
                                                   map && strcmp(map, g->map) == 0);
                 if (!ok)
-                        return phy_error_set(err, EINVAL, "the bundle's member '%s' does not match its manifest "
+                        return phy_error_usage(err, "the bundle's member '%s' does not match its manifest "
                                              "(size, sha256 or sparse map); it is damaged or was changed", p);
         }
         return 0;
@@ -845,7 +845,7 @@ int store_import(const char *home, int fd, const struct store_import_opts *o, st
         _cleanup_close_ int tmp_lock = -1;
         _cleanup_strv_ strv stripped = { 0 };
         if (new_name && !vm_name_valid(new_name))
-                return phy_error_set(err, EINVAL, "invalid VM name '%s'; use up to 64 letters, digits, '.', '_' and '-'",
+                return phy_error_usage(err, "invalid VM name '%s'; use up to 64 letters, digits, '.', '_' and '-'",
                                      new_name);
         if (asprintf(&vms, "%s/vms", home) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
@@ -869,7 +869,7 @@ int store_import(const char *home, int fd, const struct store_import_opts *o, st
                 r = phy_error_set(err, ENOMEM, "out of memory");
         else if (archive_read_support_filter_zstd(a) != ARCHIVE_OK || archive_read_support_format_tar(a) != ARCHIVE_OK ||
                  archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK)
-                r = phy_error_set(err, EINVAL, "cannot read the bundle: %s", archive_error_string(a));
+                r = phy_error_usage(err, "cannot read the bundle: %s", archive_error_string(a));
         while (r >= 0 && (r = cancelled(&im, err)) >= 0) {
                 struct archive_entry *e;
                 int ar = archive_read_next_header(a, &e);
@@ -881,24 +881,24 @@ int store_import(const char *home, int fd, const struct store_import_opts *o, st
                 }
                 const char *p = archive_entry_pathname(e);
                 if (!p || !store_bundle_member_name_ok(p)) {
-                        r = phy_error_set(err, EINVAL, "the bundle's member '%s' is not a name a bundle holds (it may "
+                        r = phy_error_usage(err, "the bundle's member '%s' is not a name a bundle holds (it may "
                                           "point outside the VM's directory); refusing the bundle", p ? p : "?");
                         break;
                 }
                 if (man) {
-                        r = phy_error_set(err, EINVAL, "the bundle has the member '%s' after its manifest; refusing it", p);
+                        r = phy_error_usage(err, "the bundle has the member '%s' after its manifest; refusing it", p);
                         break;
                 }
                 if (archive_entry_filetype(e) == AE_IFDIR && strcmp(p, "tpm") == 0)
                         continue;
                 if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) || archive_entry_symlink(e)) {
-                        r = phy_error_set(err, EINVAL, "the bundle's member '%s' is not a regular file; refusing the bundle", p);
+                        r = phy_error_usage(err, "the bundle's member '%s' is not a regular file; refusing the bundle", p);
                         break;
                 }
                 if (strcmp(p, "manifest.json") == 0) {
                         la_int64_t sz = archive_entry_size(e);
                         if (sz <= 0 || sz > 16 * 1024 * 1024) {
-                                r = phy_error_set(err, EINVAL, "the bundle's manifest.json has a bad size");
+                                r = phy_error_usage(err, "the bundle's manifest.json has a bad size");
                                 break;
                         }
                         _cleanup_free_ char *text = calloc(1, (size_t) sz + 1);
@@ -909,7 +909,7 @@ int store_import(const char *home, int fd, const struct store_import_opts *o, st
                         }
                         man = json_tokener_parse(text);
                         if (!man || !json_object_is_type(man, json_type_object)) {
-                                r = phy_error_set(err, EINVAL, "the bundle's manifest.json is not a JSON object");
+                                r = phy_error_usage(err, "the bundle's manifest.json is not a JSON object");
                                 break;
                         }
                         continue;
@@ -938,7 +938,7 @@ int store_import(const char *home, int fd, const struct store_import_opts *o, st
                 r = extract(&im, e, p, &got[n - 1], err);
         }
         if (r >= 0 && !man)
-                r = phy_error_set(err, EINVAL, "the bundle has no manifest.json at its end: it is truncated or not a "
+                r = phy_error_usage(err, "the bundle has no manifest.json at its end: it is truncated or not a "
                                   "Phyllome bundle");
         if (r >= 0)
                 r = verify(man, got, n, err);
@@ -954,7 +954,7 @@ int store_import(const char *home, int fd, const struct store_import_opts *o, st
          * rest of the definition is made to stay inside the VM's files. */
         for (size_t i = 0; r >= 0 && i < d.n_disks; i++)
                 if (!disk_member(got, n, d.disks[i].path))
-                        r = phy_error_set(err, EINVAL, "the bundle's disk '%s' ('%s') is not one of its disk members "
+                        r = phy_error_usage(err, "the bundle's disk '%s' ('%s') is not one of its disk members "
                                           "(disk-*); refusing the bundle", d.disks[i].name, d.disks[i].path);
         if (r >= 0 && d.n_disks > 0 && (r = store_need_qemu_img(o->qemu_img, &qemu_img, err)) >= 0)
                 for (size_t i = 0; r >= 0 && i < d.n_disks; i++)
@@ -980,7 +980,7 @@ int store_import(const char *home, int fd, const struct store_import_opts *o, st
         if (r < 0 && o->trust)
                 phy_error_prefix(err, "the trusted bundle's definition");
         if (r >= 0 && !vm_name_valid(d.name))
-                r = phy_error_set(err, EINVAL, "the bundle names its VM '%s', which is not a valid name; import with --name",
+                r = phy_error_usage(err, "the bundle names its VM '%s', which is not a valid name; import with --name",
                                   d.name);
         if (r >= 0 && !(dst = vm_dir(home, d.name)))
                 r = phy_error_set(err, ENOMEM, "out of memory");

@@ -124,7 +124,7 @@ int store_clone(const char *home, const char *src, const char *dst, bool full, e
         if (r < 0)
                 return r;
         if (!vm_name_valid(dst))
-                return phy_error_set(err, EINVAL, "invalid VM name '%s'; use up to 64 letters, digits, '.', '_' and '-'",
+                return phy_error_usage(err, "invalid VM name '%s'; use up to 64 letters, digits, '.', '_' and '-'",
                                      dst);
         if ((r = store_refuse_running(home, src, "clone it", err)) < 0 ||
             (r = store_need_qemu_img(qemu_img_given, &qemu_img, err)) < 0)

@@ -14,8 +14,12 @@
 #include "store-internal.h"
 #include "vm/vm.h"
 
-static int load(const char *home, const char *name, struct vm_def *d, char **ret_dir, phy_error *err) {
-        int r = vm_load_by_name(home, name, d, err);
+/* With ret_lock: under the VM's edit lock (held until *ret_lock is closed),
+ * for a change that is saved. */
+static int load(const char *home, const char *name, struct vm_def *d, char **ret_dir, int *ret_lock, phy_error *err) {
+        int r = ret_lock ? vm_edit_lock(home, name, ret_lock, err) : 0;
+        if (r >= 0)
+                r = vm_load_by_name(home, name, d, err);
         if (r < 0)
                 return r;
         if (ret_dir && !(*ret_dir = vm_dir(home, name)))
@@ -123,7 +127,7 @@ int store_check_key_file(const char *path, phy_error *err) {
         if (stat(path, &st) < 0)
                 return phy_error_set(err, errno, "cannot use the key file '%s': %s", path, strerror(errno));
         if (!S_ISREG(st.st_mode) || st.st_size == 0)
-                return phy_error_set(err, EINVAL, "the key file '%s' must be a non-empty regular file", path);
+                return phy_error_usage(err, "the key file '%s' must be a non-empty regular file", path);
         if (st.st_mode & 077)
                 return phy_error_set(err, EPERM, "the key file '%s' can be read by other users (mode %04o); "
                                      "chmod 600 it first", path, (unsigned) (st.st_mode & 07777));
@@ -139,14 +143,15 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
                    char **ret_disk, bool *ret_pending, phy_error *err) {
         _cleanup_vm_def_ struct vm_def d = { 0 };
         _cleanup_free_ char *dir = NULL, *qemu_img = NULL, *label = NULL, *rel = NULL, *abs = NULL;
-        int r = load(home, name, &d, &dir, err);
+        _cleanup_close_ int lock = -1;
+        int r = load(home, name, &d, &dir, &lock, err);
         if (r < 0)
                 return r;
         if ((r = store_need_qemu_img(qemu_img_given, &qemu_img, err)) < 0)
                 return r;
         if (o->disk) {
                 if (!disk_name_valid(o->disk))
-                        return phy_error_set(err, EINVAL, "invalid disk name '%s'; use letters, digits, '.', '_' and '-'",
+                        return phy_error_usage(err, "invalid disk name '%s'; use letters, digits, '.', '_' and '-'",
                                              o->disk);
                 if (store_find_disk(&d, o->disk) >= 0)
                         return phy_error_set(err, EEXIST, "VM '%s' already has a disk named '%s'", name, o->disk);
@@ -166,7 +171,7 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
         if (!format)
                 return phy_error_set(err, ENOMEM, "out of memory");
         if (o->key_file && o->image)
-                return phy_error_set(err, EINVAL, "--encrypt makes a new disk; it cannot be used with --image");
+                return phy_error_usage(err, "--encrypt makes a new disk; it cannot be used with --image");
         if (o->key_file) {
                 if ((r = store_check_key_file(o->key_file, err)) < 0)
                         return r;
@@ -208,7 +213,7 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
                 }
         } else {
                 if (o->size == 0)
-                        return phy_error_set(err, EINVAL, "a new disk needs a size (--size 64G) or an image (--image PATH)");
+                        return phy_error_usage(err, "a new disk needs a size (--size 64G) or an image (--image PATH)");
                 if (asprintf(&rel, "disk-%s.qcow2", label) < 0 || !(abs = vm_path_resolve(dir, rel)))
                         return phy_error_set(err, ENOMEM, "out of memory");
                 if (access(abs, F_OK) == 0)
@@ -273,7 +278,7 @@ int store_disk_list(const char *home, const char *name, const char *qemu_img_giv
                     phy_error *err) {
         _cleanup_vm_def_ struct vm_def d = { 0 };
         _cleanup_free_ char *dir = NULL, *qemu_img = NULL;
-        int r = load(home, name, &d, &dir, err);
+        int r = load(home, name, &d, &dir, NULL, err);
         if (r >= 0)
                 r = vm_def_check_here(&d, dir, err);    /* qemu-img info on each disk */
         if (r < 0 || (r = store_need_qemu_img(qemu_img_given, &qemu_img, err)) < 0)
@@ -310,7 +315,8 @@ int store_disk_resize(const char *home, const char *name, const char *disk, uint
                       const char *qemu_img_given, phy_error *err) {
         _cleanup_vm_def_ struct vm_def d = { 0 };
         _cleanup_free_ char *dir = NULL, *qemu_img = NULL;
-        int r = load(home, name, &d, &dir, err);
+        _cleanup_close_ int lock = -1;
+        int r = load(home, name, &d, &dir, &lock, err);
         if (r >= 0)
                 r = vm_def_check_here(&d, dir, err);    /* qemu-img resize writes the file */
         if (r < 0 || (r = store_refuse_running(home, name, "resize a disk", err)) < 0 ||
@@ -331,7 +337,7 @@ int store_disk_resize(const char *home, const char *name, const char *disk, uint
         format_size(size, want, sizeof want);
         format_size(cur < 0 ? 0 : (unsigned long long) cur, have, sizeof have);
         if (cur >= 0 && size < (uint64_t) cur && !shrink)
-                return phy_error_set(err, EINVAL, "disk '%s' of VM '%s' is %s; %s would shrink it and cut off data: "
+                return phy_error_usage(err, "disk '%s' of VM '%s' is %s; %s would shrink it and cut off data: "
                                      "shrink the file systems inside first, then use --shrink", disk, name, have, want);
         if (cur >= 0 && size == (uint64_t) cur)
                 return 0;
@@ -355,7 +361,8 @@ int store_disk_resize(const char *home, const char *name, const char *disk, uint
 int store_disk_remove(const char *home, const char *name, const char *disk, bool keep_file, phy_error *err) {
         _cleanup_vm_def_ struct vm_def d = { 0 };
         _cleanup_free_ char *dir = NULL, *p = NULL;
-        int r = load(home, name, &d, &dir, err);
+        _cleanup_close_ int lock = -1;
+        int r = load(home, name, &d, &dir, &lock, err);
         if (r < 0 || (r = store_refuse_running(home, name, "remove a disk", err)) < 0)
                 return r;
         ssize_t i = store_find_disk(&d, disk);

@@ -96,7 +96,7 @@ static int cmd(struct qmp *q, const char *c, json_object *args, json_object **re
 static int pick_port(const char *addr, int *ret, phy_error *err) {
         struct sockaddr_in sa = { .sin_family = AF_INET };
         if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
-                return phy_error_set(err, EINVAL, "'%s' is not an IPv4 address for the migration", addr);
+                return phy_error_usage(err, "'%s' is not an IPv4 address for the migration", addr);
         _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         socklen_t len = sizeof sa;
         if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 ||
@@ -720,7 +720,7 @@ int store_migrate(const char *home, const char *name, const struct store_migrate
                 if ((r = run_state_get(home, name, &st, err)) < 0)
                         goto out;
                 if (st.state != RUN_RUNNING && st.state != RUN_PAUSED) {
-                        r = phy_error_set(err, EINVAL, "VM '%s' is %s; only a running VM migrates (a stopped one "
+                        r = phy_error_usage(err, "VM '%s' is %s; only a running VM migrates (a stopped one "
                                           "moves with 'phyllo export' and 'phyllo import')", name,
                                           run_state_name(st.state));
                         goto out;
@@ -734,7 +734,7 @@ int store_migrate(const char *home, const char *name, const struct store_migrate
                 goto out;
         }
         if (realpath(home, a) && strcmp(a, b) == 0) {
-                r = phy_error_set(err, EINVAL, "the destination home '%s' is the VM's own home; name another one",
+                r = phy_error_usage(err, "the destination home '%s' is the VM's own home; name another one",
                                   o->dest_home);
                 goto out;
         }
@@ -752,7 +752,7 @@ int store_migrate(const char *home, const char *name, const struct store_migrate
                 struct in_addr ia;
                 if (inet_pton(AF_INET, m.addr, &ia) != 1 || ia.s_addr == htonl(INADDR_ANY) ||
                     ia.s_addr == htonl(INADDR_BROADCAST) || IN_MULTICAST(ntohl(ia.s_addr))) {
-                        r = phy_error_set(err, EINVAL, "'%s' is not an IPv4 address of this host to migrate over; "
+                        r = phy_error_usage(err, "'%s' is not an IPv4 address of this host to migrate over; "
                                           "give one (the default is 127.0.0.1)", m.addr);
                         goto out;
                 }

@@ -89,7 +89,7 @@ static int snap_img(const struct snapctx *c, const char *flag, const char *snap,
 
 static int check_snap_name(const char *snap, phy_error *err) {
         if (!vm_name_valid(snap))
-                return phy_error_set(err, EINVAL, "invalid snapshot name '%s'; use up to 64 letters, digits, '.', '_' "
+                return phy_error_usage(err, "invalid snapshot name '%s'; use up to 64 letters, digits, '.', '_' "
                                      "and '-'", snap);
         return 0;
 }

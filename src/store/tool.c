@@ -91,7 +91,7 @@ static int copy_tree_rec(const char *src, const char *dst, phy_error *err) {
                 return r;
         }
         if (!S_ISDIR(st.st_mode))
-                return phy_error_set(err, EINVAL, "'%s' is neither a file nor a directory; cannot copy it", src);
+                return phy_error_usage(err, "'%s' is neither a file nor a directory; cannot copy it", src);
         if (mkdir(dst, st.st_mode & 07777) < 0)
                 return phy_error_set(err, errno, "cannot create '%s': %s", dst, strerror(errno));
         if (geteuid() == 0 && chown(dst, st.st_uid, st.st_gid) < 0)

@@ -15,8 +15,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
-#include "dev/dev.h"
-#include "net/net.h"
+#include "value.h"
 #include "profile.h"
 
 /* ---- enum words ------------------------------------------------------- */
@@ -116,25 +115,13 @@ bool vm_name_valid(const char *name) {
         return true;
 }
 
-static bool is_hex_n(const char *s, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                if (!isxdigit((unsigned char) s[i]))
-                        return false;
-        return true;
+static bool uuid_valid(const char *s) {
+        return value_uuid_valid(s, false);
 }
 
-static bool uuid_valid(const char *s) {
-        static const size_t groups[] = { 8, 4, 4, 4, 12 };
-        if (strlen(s) != 36)
-                return false;
-        for (size_t g = 0; g < ELEMENTSOF(groups); g++) {
-                if (!is_hex_n(s, groups[g]))
-                        return false;
-                s += groups[g];
-                if (g + 1 < ELEMENTSOF(groups) && *s++ != '-')
-                        return false;
-        }
-        return true;
+/* Mediated devices are named by lower-case UUIDs (the kernel's sysfs names). */
+static bool mdev_uuid_valid(const char *s) {
+        return value_uuid_valid(s, true);
 }
 
 /* Six hex pairs, unicast (a multicast MAC on a NIC breaks networking). */
@@ -142,7 +129,7 @@ static bool mac_valid(const char *s) {
         if (strlen(s) != 17)
                 return false;
         for (int i = 0; i < 6; i++) {
-                if (!is_hex_n(s + 3 * i, 2) || (i < 5 && s[3 * i + 2] != ':'))
+                if (!value_hex_n(s + 3 * i, 2) || (i < 5 && s[3 * i + 2] != ':'))
                         return false;
         }
         return (strtoul(s, NULL, 16) & 1) == 0;
@@ -162,7 +149,7 @@ int vm_nic_mode_parse(const char *spec, struct vm_nic *nic, phy_error *err) {
         else if (kl == 6 && strncmp(spec, "bridge", 6) == 0 && arg && vm_net_name_valid(arg, 15))
                 mode = VM_NET_BRIDGE;
         if (mode == VM_NET_UNSET)
-                return phy_error_set(err, EINVAL, "invalid network mode '%s'; use none, user, isolated:NAME (VMs of "
+                return phy_error_usage(err, "invalid network mode '%s'; use none, user, isolated:NAME (VMs of "
                                      "network NAME see each other only) or bridge:BRIDGE (an existing host bridge, "
                                      "e.g. bridge:br0); names are A-Z a-z 0-9 . _ -", spec);
         char *copy = arg ? strdup(arg) : NULL;
@@ -187,17 +174,11 @@ bool vm_net_name_valid(const char *s, size_t max) {
 }
 
 static bool forward_valid(const char *s) {
-        return net_forward_parse(s, NULL) == 0;
-}
-
-/* VENDOR:PRODUCT or BUS-PORT (issue 6: src/dev/usb.c). */
-static bool usb_id_valid(const char *s) {
-        return dev_usb_id_valid(s);
+        return value_forward_parse(s, NULL) == 0;
 }
 
 static bool pci_valid(const char *s) {
-        return strlen(s) == 12 && is_hex_n(s, 4) && s[4] == ':' && is_hex_n(s + 5, 2) && s[7] == ':' &&
-               is_hex_n(s + 8, 2) && s[10] == '.' && s[11] >= '0' && s[11] <= '7';
+        return value_pci_addr_valid(s, false);
 }
 
 static bool machine_valid(const char *s) {
@@ -279,7 +260,7 @@ static int perr(struct parser *p, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        return phy_error_set(p->err, EINVAL, "%s:%u: %s", p->file, p->line, msg);
+        return phy_error_usage(p->err, "%s:%u: %s", p->file, p->line, msg);
 }
 
 /* Records what (section or section+key); returns the earlier line or 0. */
@@ -536,7 +517,7 @@ static int set_key(struct parser *p, const char *key, char *v) {
                         d->usb_redirect_set = true;
                         return 0;
                 }
-                return parse_list(p, key, v, &d->usb, usb_id_valid, "USB device",
+                return parse_list(p, key, v, &d->usb, value_usb_id_valid, "USB device",
                                   "VENDOR:PRODUCT in hex, separated by spaces (e.g. 046d:c52b)");
         case SEC_SHARE: {
                 struct vm_share *s = &d->shares[d->n_shares - 1];
@@ -553,7 +534,7 @@ static int set_key(struct parser *p, const char *key, char *v) {
                 if (strcmp(key, "rom") == 0)
                         return parse_roms(p, key, v, d);
                 if (strcmp(key, "mdev") == 0)
-                        return parse_list(p, key, v, &d->mdevs, dev_uuid_valid, "mediated device UUID",
+                        return parse_list(p, key, v, &d->mdevs, mdev_uuid_valid, "mediated device UUID",
                                           "UUIDs separated by spaces (see 'phyllo device mdev-create')");
                 if (strcmp(key, "mdev-display") == 0)
                         return PARSE_WORD(p, key, v, onoff_words, d->mdev_display);
@@ -1115,7 +1096,7 @@ char *vm_def_format(const struct vm_def *d, bool with_defaults) {
 
 static int control_char(const char *section, const char *label, const char *key, const char *v, phy_error *err) {
         char shown[200];
-        return phy_error_set(err, EINVAL, "[%s%s%s] %s: the value '%s' has a control character (a newline, tab or "
+        return phy_error_usage(err, "[%s%s%s] %s: the value '%s' has a control character (a newline, tab or "
                              "escape); values are single lines of printable characters", section, label ? " " : "",
                              label ? label : "", key, str_escape_line(v, shown, sizeof shown));
 }

@@ -7,7 +7,7 @@
  */
 #include "vm.h"
 #include "exec.h"
-#include "run/run.h"
+#include "qemu/tools.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -101,7 +101,7 @@ int vm_list(const char *home, strv *ret, phy_error *err) {
 }
 
 static int bad_name(const char *name, phy_error *err) {
-        return phy_error_set(err, EINVAL, "invalid VM name '%s'; use 1 to 64 of A-Z a-z 0-9 . _ - "
+        return phy_error_usage(err, "invalid VM name '%s'; use 1 to 64 of A-Z a-z 0-9 . _ - "
                              "(and not '.' or '..')", name);
 }
 
@@ -118,7 +118,7 @@ int vm_load_by_name(const char *home, const char *name, struct vm_def *ret, phy_
         if (r < 0)
                 return r;
         if (d.name[0] && strcmp(d.name, name) != 0)
-                return phy_error_set(err, EINVAL, "%s: [vm] name is '%s' but the VM's directory is '%s'; "
+                return phy_error_usage(err, "%s: [vm] name is '%s' but the VM's directory is '%s'; "
                                      "make them the same", conf, d.name, name);
         snprintf(d.name, sizeof d.name, "%s", name);
         *ret = d;
@@ -129,6 +129,62 @@ int vm_load_by_name(const char *home, const char *name, struct vm_def *ret, phy_
 /* Young ones are left alone: between mkdtemp and flock their maker holds no
  * lock yet. */
 #define TMPDIR_MIN_AGE_S 60
+
+int vm_edit_lock(const char *home, const char *name, int *ret_fd, phy_error *err) {
+        if (!vm_name_valid(name))
+                return bad_name(name, err);
+        _cleanup_free_ char *dir = vm_dir(home, name);
+        if (!dir)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                if (errno == ENOENT)
+                        return phy_error_set(err, ENOENT, "no VM named '%s' (looked in %s/vms)", name, home);
+                return phy_error_set(err, errno, "cannot open '%s' to lock it for an edit: %s", dir, strerror(errno));
+        }
+        /* Edits are short (load, change, save): wait for the one before. */
+        while (flock(fd, LOCK_EX) < 0)
+                if (errno != EINTR)
+                        return phy_error_set(err, errno, "cannot lock '%s' for an edit: %s", dir, strerror(errno));
+        /* A delete (or a create --force) may have moved the directory away
+         * while we waited: the lock must be on the VM's directory of now. */
+        struct stat locked, now;
+        if (fstat(fd, &locked) < 0 || stat(dir, &now) < 0 || locked.st_ino != now.st_ino || locked.st_dev != now.st_dev)
+                return phy_error_set_kind(err, PHY_ERR_CONFLICT, EAGAIN, "VM '%s' was deleted or replaced during the "
+                                          "edit; nothing was changed", name);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+void vm_edit_done(struct vm_edit *e) {
+        if (!e)
+                return;
+        vm_def_done(&e->def);
+        /* The lock is taken after conf is set: a zeroed edit holds none. */
+        if (e->conf && e->lock >= 0)
+                close(e->lock);
+        free(e->conf);
+        e->conf = NULL;
+        e->lock = -1;
+}
+
+int vm_edit_begin(const char *home, const char *name, struct vm_edit *ret, phy_error *err) {
+        _cleanup_(vm_edit_done) struct vm_edit e = { .lock = -1 };
+        if (!(e.conf = vm_conf_path(home, name)))
+                return phy_error_set(err, ENOMEM, "out of memory");
+        int r = vm_edit_lock(home, name, &e.lock, err);
+        if (r < 0)
+                return r;
+        if ((r = vm_load_by_name(home, name, &e.def, err)) < 0)
+                return r;
+        *ret = e;
+        e = (struct vm_edit) { .lock = -1 };
+        return 0;
+}
+
+int vm_edit_save(struct vm_edit *e, phy_error *err) {
+        return vm_def_save(&e->def, e->conf, err);
+}
 
 int vm_home_sweep(const char *home) {
         _cleanup_free_ char *vms = NULL;
@@ -186,23 +242,6 @@ int vm_delete(const char *home, const char *name, phy_error *err) {
         _cleanup_free_ char *dir = vm_dir(home, name), *gone = NULL;
         if (!dir || asprintf(&gone, "%s/vms/.#delete.%s.%ld", home, name, (long) getpid()) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        /* The per-VM lock is held by a VM's monitor for its whole life;
-         * holding it here also keeps a start from racing the delete. */
-        _cleanup_free_ char *run_dir = NULL;
-        _cleanup_close_ int lock = -1;
-        if (access(dir, F_OK) == 0) {
-                if (run_is_active(home, name))
-                        return phy_error_set(err, EBUSY, "VM '%s' is running; stop it first ('phyllo stop %s')", name, name);
-                int r = run_dir_path(home, name, &run_dir, err);
-                if (r < 0)
-                        return r;
-                if (access(run_dir, F_OK) == 0 && (r = run_lock_take(run_dir, &lock, err)) < 0) {
-                        if (r == -EBUSY)
-                                return phy_error_set(err, EBUSY, "VM '%s' is running or starting; stop it first "
-                                                     "('phyllo stop %s')", name, name);
-                        return r;
-                }
-        }
         /* Renamed away first so that a half-removed tree never shows as a VM;
          * locked as a temporary dir is, so a delete killed half-way is swept. */
         _cleanup_close_ int gone_lock = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -217,29 +256,11 @@ int vm_delete(const char *home, const char *name, phy_error *err) {
         if (r < 0)
                 return phy_error_set(err, r, "VM '%s' is deleted but '%s' could not be removed fully: %s",
                                      name, gone, strerror(-r));
-        /* The stopped VM's runtime files (logs, last state) go with it. */
-        if (run_dir)
-                (void) rm_rf(run_dir);
         return 0;
 }
 
 /* ---- create ------------------------------------------------------------- */
 
-
-static int create_image(const char *qemu_img, const char *path, const char *format, uint64_t size,
-                        phy_error *err) {
-        char sizebuf[32], msg[1024];
-        snprintf(sizebuf, sizeof sizebuf, "%llu", (unsigned long long) size);
-        char *argv[] = { (char *) qemu_img, (char *) "create", (char *) "-q", (char *) "-f", (char *) format,
-                         (char *) path, sizebuf, NULL };
-        int r = exec_run(argv, NULL, msg, sizeof msg);
-        if (r == -ENOEXEC)
-                return phy_error_set(err, r, "cannot run '%s' to create the disk image '%s'", qemu_img, path);
-        if (r < 0)
-                return phy_error_set(err, r, "'%s create' failed for the disk image '%s': %s", qemu_img, path,
-                                     msg[0] ? msg : strerror(-r));
-        return 0;
-}
 
 static int check_input_file(const char *vmdir, const char *what, const char *path, phy_error *err) {
         _cleanup_free_ char *p = vm_path_resolve(vmdir, path);
@@ -285,7 +306,7 @@ static int populate(const char *tmp, const struct vm_def *def, const struct vm_d
                 _cleanup_free_ char *p = vm_path_resolve(tmp, k->path);
                 if (!p)
                         return phy_error_set(err, ENOMEM, "out of memory");
-                if ((r = create_image(qemu_img, p, k->format, k->size, err)) < 0)
+                if ((r = qemu_img_create(qemu_img, p, k->format, k->size, err)) < 0)
                         return r;
         }
         return 0;
@@ -316,9 +337,13 @@ int vm_create(const char *home, const struct vm_def *def, const struct host_fact
         if (r >= 0)
                 r = populate(tmp, def, &model, qemu_img, err);
         if (r >= 0) {
+                _cleanup_close_ int old_lock = -1;
                 if (exists) {
-                        /* Swap in one step: the old VM stays whole until the new one is. */
-                        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) < 0)
+                        /* Swap in one step: the old VM stays whole until the new one is;
+                         * under its edit lock, so no edit saves into the old one. */
+                        if ((r = vm_edit_lock(home, def->name, &old_lock, err)) < 0)
+                                ;
+                        else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) < 0)
                                 r = phy_error_set(err, errno, "cannot replace '%s': %s", dir, strerror(errno));
                 } else if (rename(tmp, dir) < 0) {
                         r = errno == EEXIST || errno == ENOTEMPTY

@@ -263,7 +263,31 @@ int vm_tmpdir_make(const char *home, const char *kind, const char *name, char **
  * returns how many went. */
 int vm_home_sweep(const char *home);
 
-/* Removes <home>/vms/<name>.  (The lifecycle code will refuse a running VM here.) */
+/*
+ * The per-VM edit lock: every change of a definition loads, changes and
+ * saves it under flock(LOCK_EX) on the VM's directory (<home>/vms/<name>
+ * itself: no lock file to copy, export or leave behind), so two edits at
+ * once both land instead of the later save dropping the earlier change.
+ * vm_delete takes the same lock.  The lock is waited for; it is released
+ * when its fd is closed (vm_edit_done), or when the process dies.
+ */
+int vm_edit_lock(const char *home, const char *name, int *ret_fd, phy_error *err);
+struct vm_edit {
+        int lock;               /* held while conf is set and lock >= 0 */
+        char *conf;             /* <home>/vms/<name>/vm.conf */
+        struct vm_def def;      /* as loaded under the lock */
+};
+/* Takes the lock, then loads the definition into ret->def. */
+int vm_edit_begin(const char *home, const char *name, struct vm_edit *ret, phy_error *err);
+/* Saves ret->def (atomically) to its vm.conf; the lock stays held. */
+int vm_edit_save(struct vm_edit *e, phy_error *err);
+/* Frees the definition and releases the lock (accepts a zeroed or done edit:
+ * declare one as `_cleanup_vm_edit_ struct vm_edit e = { 0 };`). */
+void vm_edit_done(struct vm_edit *e);
+#define _cleanup_vm_edit_ _cleanup_(vm_edit_done)
+
+/* Removes <home>/vms/<name>, whatever runs: run_vm_delete (src/run) is the
+ * delete that refuses a running VM and removes its runtime files too. */
 int vm_delete(const char *home, const char *name, phy_error *err);
 
 struct host_facts;

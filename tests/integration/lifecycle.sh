@@ -219,6 +219,9 @@ f=$PHYLLOME_HOME/run/$c/state.json
 jq '.state = "running" | .boot_id = "00000000-0000-0000-0000-000000000000" | .qemu_pid = 1 | .monitor_pid = 1' "$f" >"$f.new" && mv "$f.new" "$f"
 : >"$PHYLLOME_HOME/run/$c/qmp.sock"
 is "$(lc_state "$c")" stopped "a state from another boot reads as stopped"
+# A status only reads (issue 13); the repair is its own step.
+ok $([ -e "$PHYLLOME_HOME/run/$c/qmp.sock" ]; echo $?) "the read left the stale files"
+"$PHYLLO" status "$c" --repair >/dev/null; ok $? "status --repair"
 ok $([ ! -e "$PHYLLOME_HOME/run/$c/qmp.sock" ]; echo $?) "and its stale files are gone"
 
 tap_done

@@ -167,5 +167,21 @@ is "$("$PHYLLO" show netm --json | jq -r '.networks[1] | "\(.name) \(.mode) \(.b
 out=$("$PHYLLO" net nic add netm bad --mode bridge:this-name-is-too-long 2>&1); is "$?" 2 "a bridge name over 15 characters is refused"
 "$PHYLLO" delete netm >/dev/null 2>&1
 
+# Edits at once serialise on the VM's edit lock (issue 13): 20 concurrent
+# 'net forward add' with different ports all land (without the lock, later
+# saves dropped earlier changes).
+"$PHYLLO" create edits --profile linux --no-disk >/dev/null 2>&1; ok $? "create edits"
+pids=()
+for i in $(seq 1 20); do
+        "$PHYLLO" net forward add edits "tcp:$((31000 + i)):22" >/dev/null 2>"$tmp/fwd.$i" &
+        pids+=($!)
+done
+failed=0
+for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
+is "$failed" 0 "20 concurrent 'net forward add' all succeed"
+is "$("$PHYLLO" net forward list edits --json | jq -r '.[].host_port' | sort -n | tr '\n' ' ')" \
+        "$(seq -s ' ' 31001 31020) " "all 20 forwards landed"
+"$PHYLLO" delete edits >/dev/null 2>&1
+
 echo "1..$n"
 exit $fail

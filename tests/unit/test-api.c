@@ -275,6 +275,45 @@ static void test_socket_and_client(const char *home) {
         unlink(want);
 }
 
+/* status reports the NICs as the VM runs them: a windows11 NIC without a
+ * model is the profile's e1000e, not the definition's unset (shown virtio). */
+static void test_status_model(const char *home) {
+        _cleanup_free_ char *root = NULL, *dir = NULL, *conf = NULL;
+        phy_error err = { 0 };
+        if (asprintf(&root, "%s/fixtures/host/intel-desktop-iommu", tap_srcdir()) < 0 ||
+            asprintf(&dir, "%s/vms/w11", home) < 0 || asprintf(&conf, "%s/vm.conf", dir) < 0)
+                return;
+        const char *text = "[vm]\nname = w11\nprofile = windows11\n[disk system]\nsize = 64G\n[network net0]\n";
+        ok(mkdir_p(dir, 0755) == 0 && file_write_atomic(conf, text, strlen(text), 0644, &err) == 0, "a windows11 VM");
+        struct api_ctx c = { .root = root, .home = home };
+        json_object *o = NULL, *nets = NULL, *model = NULL;
+        is_int(call(&c, "GET", "/v1/vms/w11/status", NULL, &o), 200, "GET its status");
+        ok(json_object_object_get_ex(o, "networks", &nets) && json_object_array_length(nets) == 1 &&
+           json_object_object_get_ex(json_object_array_get_idx(nets, 0), "model", &model), "one NIC with a model");
+        is_str(model ? json_object_get_string(model) : "", "e1000e", "the NIC model is the profile's e1000e");
+        /* The error kinds travel in the body. */
+        is_int(call(&c, "GET", "/v1/vms/ghost/status", NULL, &o), 404, "an unknown VM: 404");
+        json_object *e = NULL, *k = NULL;
+        ok(json_object_object_get_ex(o, "error", &e) && json_object_object_get_ex(e, "kind", &k) &&
+           strcmp(json_object_get_string(k), "not-found") == 0, "its error kind is not-found");
+        is_int(call(&c, "POST", "/v1/vms/ghost/stop", "{\"timeout\": -1}", &o), 400, "a bad request: 400");
+        ok(json_object_object_get_ex(o, "error", &e) && json_object_object_get_ex(e, "kind", &k) &&
+           strcmp(json_object_get_string(k), "usage") == 0, "its error kind is usage");
+        /* PUT with a base (phyllo edit): saved only over the text the edit
+         * started from; a file changed meanwhile is a 409 conflict. */
+        json_object *b = json_object_new_object();
+        json_object_object_add(b, "config", json_object_new_string(text));
+        json_object_object_add(b, "base", json_object_new_string("[vm]\nname = w11\n"));
+        is_int(call(&c, "PUT", "/v1/vms/w11", json_object_to_json_string(b), &o), 409, "PUT over a changed file: 409");
+        ok(json_object_object_get_ex(o, "error", &e) && json_object_object_get_ex(e, "kind", &k) &&
+           strcmp(json_object_get_string(k), "conflict") == 0, "its error kind is conflict");
+        json_object_object_add(b, "base", json_object_new_string(text));
+        is_int(call(&c, "PUT", "/v1/vms/w11", json_object_to_json_string(b), &o), 200, "PUT over the base it names: 200");
+        json_object_put(b);
+        json_object_put(o);
+        rm_rf(dir);
+}
+
 int main(void) {
         char home[] = "/tmp/phyllome-test-api.XXXXXX";
         if (!mkdtemp(home))
@@ -282,6 +321,7 @@ int main(void) {
         test_peer();
         test_routes(home);
         test_verbs(home);
+        test_status_model(home);
         test_notify(home);
         test_socket_and_client(home);
         rm_rf(home);

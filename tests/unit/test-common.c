@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include "error.h"
 #include "fileio.h"
 #include "strv.h"
+#include "value.h"
 
 static void test_sizes(void) {
         unsigned long long v = 0;
@@ -39,6 +41,90 @@ static void test_errors(void) {
         phy_error_prefix(&e, "vm '%s'", "a");
         is_str(e.message, "vm 'a': cannot open 'x'", "prefix prepends context");
         is_int(phy_error_set(NULL, -EIO, "x"), -EIO, "NULL error object allowed");
+}
+
+/* The exit status and the HTTP status derive from the kind, not the errno. */
+static void test_error_kinds(void) {
+        static const struct {
+                int code;
+                enum phy_error_kind kind;
+                int exit, http;
+                const char *name;
+        } byerrno[] = {
+                { ENOENT, PHY_ERR_NOT_FOUND, 1, 404, "not-found" },
+                { EEXIST, PHY_ERR_CONFLICT, 1, 409, "conflict" },
+                { EBUSY, PHY_ERR_CONFLICT, 1, 409, "conflict" },
+                { EPERM, PHY_ERR_PERMISSION, 1, 403, "permission" },
+                { EACCES, PHY_ERR_PERMISSION, 1, 403, "permission" },
+                { EOPNOTSUPP, PHY_ERR_UNSUPPORTED, 1, 405, "unsupported" },
+                { E2BIG, PHY_ERR_TOO_LARGE, 1, 413, "too-large" },
+                { ETIMEDOUT, PHY_ERR_TIMEOUT, 1, 504, "timeout" },
+                { ENOMEM, PHY_ERR_INTERNAL, 1, 500, "internal" },
+                /* A kernel's EINVAL (or ERANGE) is the system failing, not the user's mistake. */
+                { EINVAL, PHY_ERR_HOST, 1, 500, "host" },
+                { ERANGE, PHY_ERR_HOST, 1, 500, "host" },
+                { EIO, PHY_ERR_HOST, 1, 500, "host" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(byerrno); i++) {
+                phy_error e = { 0 };
+                phy_error_set(&e, byerrno[i].code, "x");
+                is_int(e.kind, byerrno[i].kind, "errno %d: kind %s", byerrno[i].code, byerrno[i].name);
+                is_int(phy_error_exit_status(&e), byerrno[i].exit, "errno %d: exit %d", byerrno[i].code, byerrno[i].exit);
+                is_int(phy_error_http_status(&e), byerrno[i].http, "errno %d: HTTP %d", byerrno[i].code, byerrno[i].http);
+                is_str(phy_error_kind_name(e.kind), byerrno[i].name, "kind name %s", byerrno[i].name);
+                is_int(phy_error_kind_from_name(byerrno[i].name), byerrno[i].kind, "name %s reads back", byerrno[i].name);
+        }
+        phy_error e = { 0 };
+        is_int(phy_error_usage(&e, "invalid VM name '%s'", "a/b"), -EINVAL, "usage error returns -EINVAL");
+        is_int(phy_error_exit_status(&e), 2, "usage error: exit 2");
+        is_int(phy_error_http_status(&e), 400, "usage error: HTTP 400");
+        phy_error_prefix(&e, "vm.conf");
+        is_int(e.kind, PHY_ERR_USAGE, "prefix keeps the kind");
+        is_int(phy_error_set_kind(&e, PHY_ERR_NOT_FOUND, EINVAL, "no such snapshot"), -EINVAL, "explicit kind");
+        is_int(phy_error_http_status(&e), 404, "explicit kind wins over the errno");
+        is_int(phy_error_kind_from_name("bogus"), PHY_ERR_NONE, "unknown kind name");
+
+        /* An error returned bare (return -ENOMEM) still says something. */
+        phy_error empty = { 0 };
+        ok(strcmp(phy_error_message(&empty), "") != 0 && !strstr(phy_error_message(&empty), "unknown error"),
+           "an unset error has a message: %s", phy_error_message(&empty));
+        is_int(phy_error_exit_status(&empty), 1, "an unset error is not a usage error");
+        is_int(phy_error_http_status(&empty), 500, "an unset error is a 500");
+        is_int(phy_error_from(&empty, -ENOMEM), -ENOMEM, "from a bare -ENOMEM");
+        is_str(empty.message, "out of memory", "a bare -ENOMEM says out of memory");
+        is_int(empty.kind, PHY_ERR_INTERNAL, "out of memory is internal");
+        phy_error kept = { 0 };
+        phy_error_set(&kept, ENOENT, "no VM named 'x'");
+        is_int(phy_error_from(&kept, -ENOMEM), -ENOENT, "from keeps an error already set");
+        is_str(kept.message, "no VM named 'x'", "its message too");
+        phy_error bare = { 0 };
+        phy_error_prefix(&bare, "VM 'x'");
+        ok(strncmp(bare.message, "VM 'x': ", 8) == 0 && bare.message[8], "prefix of an unset error: %s", bare.message);
+        is_int(phy_error_exit_status(&bare), 1, "prefix of an unset error is not a usage error");
+        phy_error nomsg = { .code = ENOMEM };
+        is_str(phy_error_message(&nomsg), "out of memory", "ENOMEM without a message says out of memory");
+}
+
+/* src/common/value.c: the syntax both the definition and the devices use. */
+static void test_values(void) {
+        ok(value_pci_addr_valid("0000:01:00.0", true), "PCI address");
+        ok(value_pci_addr_valid("0000:0A:00.7", false) && !value_pci_addr_valid("0000:0A:00.7", true),
+           "upper-case hex only where allowed");
+        ok(!value_pci_addr_valid("0000:01:00.8", false) && !value_pci_addr_valid("0000:01:00", false) &&
+           !value_pci_addr_valid("0000:01:0g.0", false), "bad PCI addresses refused");
+        ok(value_uuid_valid("2f1e6b7a-3c1d-4e8f-9a0b-1c2d3e4f5a6b", true), "UUID");
+        ok(value_uuid_valid("2F1E6B7A-3C1D-4E8F-9A0B-1C2D3E4F5A6B", false) &&
+           !value_uuid_valid("2F1E6B7A-3C1D-4E8F-9A0B-1C2D3E4F5A6B", true), "upper-case UUID only where allowed");
+        ok(!value_uuid_valid("2f1e6b7a3c1d-4e8f-9a0b-1c2d3e4f5a6b-", false), "misplaced dashes refused");
+        ok(value_usb_id_valid("046d:c52b") && value_usb_id_valid("3-1.4") && !value_usb_id_valid("1-"),
+           "USB ids");
+        struct value_forward f;
+        ok(value_forward_parse("tcp:2222:22", &f) == 0 && f.host_port == 2222 && f.guest_port == 22 &&
+           strcmp(value_forward_addr(&f), "127.0.0.1") == 0, "forward");
+        ok(value_forward_parse("udp:10.0.0.1:53:53", &f) == 0 && strcmp(value_forward_addr(&f), "10.0.0.1") == 0,
+           "forward with an address");
+        ok(value_forward_parse("tcp:0:22", NULL) < 0 && value_forward_parse("sctp:1:2", NULL) < 0 &&
+           value_forward_parse("tcp:1.2.3:1:2", NULL) < 0, "bad forwards refused");
 }
 
 static void test_strv(void) {
@@ -91,6 +177,8 @@ static void test_files(void) {
 int main(void) {
         test_sizes();
         test_errors();
+        test_error_kinds();
+        test_values();
         test_strv();
         test_files();
         return tap_done();

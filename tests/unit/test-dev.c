@@ -22,6 +22,8 @@
 #include "qemu/tools.h"
 #include "run/run.h"
 #include "vm/vm.h"
+#include "value.h"
+#include "qemu/argv.h"
 
 
 /* A temporary copy of a fixture with the kernel's write-only attributes. */
@@ -455,6 +457,14 @@ static void test_start_gives_back(void) {
         is_int(run_state_get(home, "pt", &st, &err), 0, "status after the crash");
         is_str(run_state_name(st.state), "crashed", "reported crashed");
         run_state_done(&st);
+        {
+                _cleanup_free_ char *ovr0 = fixture_get(root, "/sys/bus/pci/devices/0000:01:00.0/driver_override");
+                ok(strcmp(ovr0, "vfio-pci") == 0 && access(st_path, F_OK) == 0,
+                   "a status read gives nothing back (override '%s')", ovr0);
+        }
+        is_int(run_reconcile(home, "pt", &st, &err), 0, "reconcile after the crash");
+        is_str(run_state_name(st.state), "crashed", "recorded crashed");
+        run_state_done(&st);
         _cleanup_free_ char *ovr = fixture_get(root, "/sys/bus/pci/devices/0000:01:00.0/driver_override"),
                             *unb = fixture_get(root, "/sys/bus/pci/drivers/vfio-pci/unbind"),
                             *bnd = fixture_get(root, "/sys/bus/pci/drivers/nvidia/bind");
@@ -474,15 +484,15 @@ static void test_start_gives_back(void) {
 }
 
 static void test_usb_tpm_gl(void) {
-        ok(dev_usb_id_valid("046d:c52b"), "vendor:product");
-        ok(dev_usb_id_valid("1-2") && dev_usb_id_valid("3-1.4") && dev_usb_is_busport("3-1.4"), "bus-port");
-        ok(!dev_usb_id_valid("046d:c52") && !dev_usb_id_valid("1-") && !dev_usb_id_valid("0-1") &&
-           !dev_usb_id_valid("1-2..3") && !dev_usb_id_valid("x-1"), "bad USB ids refused");
+        ok(value_usb_id_valid("046d:c52b"), "vendor:product");
+        ok(value_usb_id_valid("1-2") && value_usb_id_valid("3-1.4") && value_usb_is_busport("3-1.4"), "bus-port");
+        ok(!value_usb_id_valid("046d:c52") && !value_usb_id_valid("1-") && !value_usb_id_valid("0-1") &&
+           !value_usb_id_valid("1-2..3") && !value_usb_id_valid("x-1"), "bad USB ids refused");
         phy_error err = { 0 };
         _cleanup_free_ char *a = NULL, *b = NULL;
-        is_int(dev_usb_host_opts("046d:c52b", "usb1", &a, &err), 0, "usb-host by id");
+        is_int(qemu_usb_host_opts("046d:c52b", "usb1", &a, &err), 0, "usb-host by id");
         is_str(a, "usb-host,id=usb1,bus=usb0.0,vendorid=0x046d,productid=0xc52b", "vendorid/productid");
-        is_int(dev_usb_host_opts("3-1.4", "usb2", &b, &err), 0, "usb-host by port");
+        is_int(qemu_usb_host_opts("3-1.4", "usb2", &b, &err), 0, "usb-host by port");
         is_str(b, "usb-host,id=usb2,bus=usb0.0,hostbus=3,hostport=1.4", "hostbus/hostport");
 
         _cleanup_free_ char *intel = fixture_path("intel-desktop-iommu"), *mac = fixture_path("apple-mac");

@@ -18,22 +18,24 @@
 #include "replay.h"
 #include "tap.h"
 #include "vm/vm.h"
+#include "value.h"
+#include "qemu/argv.h"
 
 static void test_parse(void) {
-        struct net_forward f;
-        is_int(net_forward_parse("tcp:2222:22", &f), 0, "tcp:2222:22 parses");
+        struct value_forward f;
+        is_int(value_forward_parse("tcp:2222:22", &f), 0, "tcp:2222:22 parses");
         is_str(f.proto, "tcp", "protocol");
-        is_str(net_forward_addr(&f), "127.0.0.1", "no address means loopback");
+        is_str(value_forward_addr(&f), "127.0.0.1", "no address means loopback");
         is_int(f.host_port, 2222, "host port");
         is_int(f.guest_port, 22, "guest port");
-        is_int(net_forward_parse("udp:192.168.1.5:5353:53", &f), 0, "an address may come first");
-        is_str(net_forward_addr(&f), "192.168.1.5", "the given address");
-        _cleanup_free_ char *h = net_forward_hostfwd(&f);
+        is_int(value_forward_parse("udp:192.168.1.5:5353:53", &f), 0, "an address may come first");
+        is_str(value_forward_addr(&f), "192.168.1.5", "the given address");
+        _cleanup_free_ char *h = qemu_hostfwd(&f);
         is_str(h, "udp:192.168.1.5:5353-:53", "slirp hostfwd rule");
         static const char *const bad[] = { "tcp:80", "sctp:1:2", "tcp:0:22", "tcp:70000:22", "tcp:022:22",
                                            "tcp:host:1:2", "tcp:1.2.3:1:2", "tcp::22", "tcp:1:2:3:4", "" };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
-                is_int(net_forward_parse(bad[i], NULL), -EINVAL, "'%s' is refused", bad[i]);
+                is_int(value_forward_parse(bad[i], NULL), -EINVAL, "'%s' is refused", bad[i]);
 }
 
 static void test_port_check(void) {

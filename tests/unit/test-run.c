@@ -237,10 +237,18 @@ static void test_reconcile(void) {
         ok(run_boot_id(s.boot_id) == 0 && strlen(s.boot_id) == 36, "this boot's id");
         ok(run_state_write_file(state, &s, &err) == 0, "write a running state");
         ok(file_write_atomic(sock, "", 0, 0600, &err) == 0, "and a leftover qmp.sock");
+        /* A read reports it and changes nothing (issue 13: reads are reads). */
+        _cleanup_run_state_ struct run_state seen = { 0 }, rec = { 0 };
+        ok(run_state_get(home, "vm2", &seen, &err) == 0, "status read");
+        is_str(run_state_name(seen.state), "crashed", "a read says crashed");
+        ok(seen.needs_repair, "and that a repair is due");
+        ok(access(sock, F_OK) == 0, "a read leaves the socket");
+        ok(run_state_read_file(state, &rec, &err) == 0 && rec.state == RUN_RUNNING, "a read leaves state.json");
         _cleanup_run_state_ struct run_state r = { 0 };
-        ok(run_state_get(home, "vm2", &r, &err) == 0, "reconcile");
+        ok(run_reconcile(home, "vm2", &r, &err) == 0, "reconcile");
         is_str(run_state_name(r.state), "crashed", "monitor and QEMU gone: crashed");
         ok(r.error && strstr(r.error, "without recording an exit"), "with the reason");
+        ok(!r.needs_repair, "repaired");
         ok(access(sock, F_OK) < 0, "leftover sockets removed");
         _cleanup_run_state_ struct run_state again = { 0 };
         ok(run_state_read_file(state, &again, &err) == 0 && again.state == RUN_CRASHED, "crashed was written back");
@@ -250,7 +258,7 @@ static void test_reconcile(void) {
         s.qemu_pid = alive;
         ok(run_state_write_file(state, &s, &err) == 0, "write a running state with a live QEMU");
         _cleanup_run_state_ struct run_state u = { 0 };
-        ok(run_state_get(home, "vm2", &u, &err) == 0, "reconcile");
+        ok(run_reconcile(home, "vm2", &u, &err) == 0, "reconcile");
         is_str(run_state_name(u.state), "running", "QEMU alive: running");
         ok(u.unsupervised, "unsupervised");
         ok(run_is_active(home, "vm2"), "active: delete must refuse");
@@ -262,9 +270,14 @@ static void test_reconcile(void) {
         s.qemu_pid = getpid();  /* whatever it names cannot be ours after a reboot */
         ok(run_state_write_file(state, &s, &err) == 0, "write a state from another boot");
         ok(file_write_atomic(sock, "", 0, 0600, &err) == 0, "and a stale qmp.sock");
-        _cleanup_run_state_ struct run_state b = { 0 };
-        ok(run_state_get(home, "vm2", &b, &err) == 0 && b.state == RUN_STOPPED, "another boot: stopped");
+        _cleanup_run_state_ struct run_state b = { 0 }, b0 = { 0 };
+        ok(run_state_get(home, "vm2", &b0, &err) == 0 && b0.state == RUN_STOPPED && b0.needs_repair,
+           "a read after a reboot: stopped, repair due");
+        ok(access(state, F_OK) == 0 && access(sock, F_OK) == 0, "a read removes nothing");
+        ok(run_reconcile(home, "vm2", &b, &err) == 0 && b.state == RUN_STOPPED, "another boot: stopped");
         ok(access(state, F_OK) < 0 && access(sock, F_OK) < 0, "stale files removed");
+        _cleanup_run_state_ struct run_state b2 = { 0 };
+        ok(run_reconcile(home, "vm2", &b2, &err) == 0 && b2.state == RUN_STOPPED, "a second reconcile: no-op");
 }
 
 static void test_tail(void) {

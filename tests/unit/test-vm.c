@@ -8,6 +8,9 @@
  * .model files.
  */
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
 #include <json-c/json.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -582,6 +585,80 @@ static void test_paths(void) {
         rm_rf(t);
 }
 
+/* The edit lock: edits from several processes at once all land. */
+static void test_edit_lock(const struct qemu_caps *caps) {
+        char tmpl[] = "/tmp/phyllome-test-edit-XXXXXX";
+        const char *home = mkdtemp(tmpl);
+        if (!ok(home != NULL, "temporary home"))
+                return;
+        struct host_facts h = test_host(8, 16 * GiB);
+        phy_error err = { 0 };
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        const char *text = "[vm]\nname = ed\nprofile = linux\n[network net0]\n";
+        ok(vm_def_parse(NULL, text, &d, &err) == 0 && vm_def_make_identity(&d, &err) == 0 &&
+           vm_create(home, &d, &h, caps, NULL, false, &err) == 0, "create ed");
+
+        /* A holder blocks others: the lock is on the VM's directory. */
+        int held[2], release[2];
+        if (!ok(pipe2(held, O_CLOEXEC) == 0 && pipe2(release, O_CLOEXEC) == 0, "pipes"))
+                return;
+        pid_t holder = fork();
+        if (holder == 0) {
+                int fd = -1;
+                char c = 'x';
+                if (vm_edit_lock(home, "ed", &fd, NULL) < 0 || write(held[1], &c, 1) != 1)
+                        _exit(1);
+                _exit(read(release[0], &c, 1) == 1 ? 0 : 2);
+        }
+        char c;
+        ok(read(held[0], &c, 1) == 1, "the holder has the lock");
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/vms/ed", home);
+        _cleanup_close_ int probe = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ok(probe >= 0 && flock(probe, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK, "a second taker would wait");
+        ok(write(release[1], "x", 1) == 1, "release");
+        int status = 0;
+        ok(waitpid(holder, &status, 0) == holder && WIFEXITED(status) && WEXITSTATUS(status) == 0, "holder done");
+        ok(flock(probe, LOCK_EX | LOCK_NB) == 0 && flock(probe, LOCK_UN) == 0, "free once its holder is gone");
+        for (int i = 0; i < 2; i++) {
+                close(held[i]);
+                close(release[i]);
+        }
+
+        /* 4 processes x 10 edits, each adding its own forward: all 40 land. */
+        enum { PROCS = 4, EDITS = 10 };
+        pid_t kids[PROCS];
+        for (int k = 0; k < PROCS; k++) {
+                if ((kids[k] = fork()) == 0) {
+                        for (int i = 0; i < EDITS; i++) {
+                                struct vm_edit e = { 0 };
+                                int r = vm_edit_begin(home, "ed", &e, NULL);
+                                if (r >= 0)
+                                        r = strv_pushf(&e.def.nics[0].forwards, "tcp:%d:22", 20000 + k * 100 + i);
+                                if (r >= 0)
+                                        r = vm_edit_save(&e, NULL);
+                                vm_edit_done(&e);
+                                if (r < 0)
+                                        _exit(1);
+                        }
+                        _exit(0);
+                }
+        }
+        bool all_ok = true;
+        for (int k = 0; k < PROCS; k++)
+                all_ok &= waitpid(kids[k], &status, 0) == kids[k] && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        ok(all_ok, "every editor saved");
+        _cleanup_vm_def_ struct vm_def after = { 0 };
+        ok(vm_load_by_name(home, "ed", &after, &err) == 0, "reload");
+        is_int(after.n_nics ? after.nics[0].forwards.n : 0, PROCS * EDITS, "all %d concurrent edits landed", PROCS * EDITS);
+
+        struct vm_edit gone = { 0 };
+        ok(vm_delete(home, "ed", &err) == 0, "delete ed");
+        ok(vm_edit_begin(home, "ed", &gone, &err) == -ENOENT, "no edit of a deleted VM");
+        vm_edit_done(&gone);
+        rm_rf(home);
+}
+
 int main(void) {
         _cleanup_free_ char *capsfile = NULL;
         if (asprintf(&capsfile, "%s/fixtures/caps/qemu-7.2-debian12.json", tap_srcdir()) < 0)
@@ -605,6 +682,7 @@ int main(void) {
         test_home(have_caps ? &caps : NULL);
         test_single_lines();
         test_paths();
+        test_edit_lock(have_caps ? &caps : NULL);
         if (have_caps)
                 qemu_caps_done(&caps);
         return tap_done();

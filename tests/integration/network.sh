@@ -65,7 +65,9 @@ ok $? "the guest boots"
 t1=$(date +%s.%N)
 diag "boot to READY: $(echo "$t1 - $t0" | bc) s"
 passt_pid=$(pgrep -f -- "passt .*--fd=.* -t 127.0.0.1/$port:80" | head -n1)
-ok $([ -n "$passt_pid" ]; echo $?) "passt runs with the forward on loopback"
+ok $([ -n "$passt_pid" ]; echo $?) "passt runs with the forward on loopback" ||
+  diag "passt processes: $(pgrep -a passt | cut -c1-300)" "$(cat "$PHYLLOME_HOME"/run/"$vm"/passt-*.log 2>&1 | tail -n 5)" \
+       "$("$PHYLLO" status "$vm" 2>&1 | grep -i -E 'net|passt|slirp')"
 is "$(fetch "$port")" "PHYLLOME-HTTP-OK" "a file from the guest's httpd through the passt forward"
 logs=$("$PHYLLO" logs "$vm")
 like "$logs" "PHYLLOME-GUEST-READ ro9p host-ro9p-$$" "the guest reads a host file through 9p"

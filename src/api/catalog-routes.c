@@ -135,7 +135,14 @@ static int reply_err(json_object **ret, int code, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        phy_error_set(&e, code, "%s", msg);
+        /* These routes know what their codes mean: a bad request body, a
+         * missing OS or download, one already under way. */
+        enum phy_error_kind kind = code == EINVAL ? PHY_ERR_USAGE : code == ENOENT ? PHY_ERR_NOT_FOUND
+                                 : code == EBUSY ? PHY_ERR_CONFLICT : PHY_ERR_NONE;
+        if (kind != PHY_ERR_NONE)
+                phy_error_set_kind(&e, kind, code, "%s", msg);
+        else
+                phy_error_set(&e, code, "%s", msg);
         return api_error_reply(&e, ret);
 }
 

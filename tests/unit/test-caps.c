@@ -209,7 +209,8 @@ static void test_probe(void) {
         ok(no_children(), "every probe reaped its QEMU");
         /* The links first, by name: nothing may ever recurse into /usr. */
         unlink(share);
-        for (int i = 0; (n = scandir(moddir, &names, NULL, alphasort)) > 0 && i < n; i++) {
+        n = scandir(moddir, &names, NULL, alphasort);
+        for (int i = 0; i < n; i++) {
                 _cleanup_free_ char *l = NULL;
                 if (asprintf(&l, "%s/%s", moddir, names[i]->d_name) >= 0)
                         unlink(l);

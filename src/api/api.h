@@ -11,6 +11,7 @@
  *   systemd.c  sd_notify and socket activation without libsystemd
  *   client.c   the CLI's side: one request over the socket
  */
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +61,10 @@ int api_handle(const struct api_ctx *c, const char *method, const char *path, co
 /* The error body and the status for it (404 ENOENT, 409 EBUSY/EEXIST/ESRCH,
  * 400 EINVAL, ...). */
 int api_error_reply(const phy_error *e, struct json_object **ret);
+/* An error the API finds in a request itself: EINVAL is a usage error (400),
+ * any other code takes the kind of its errno.  Fills *ret, returns the status. */
+int api_fail(struct json_object **ret, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int api_failv(struct json_object **ret, int code, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 /* True when the path is /v1/events (answered as a stream by the server). */
 bool api_is_events(const char *method, const char *path);
 

@@ -127,25 +127,6 @@ bool api_catalog_is(const char *path) {
                strcmp(path, "/v1/downloads") == 0 || strncmp(path, "/v1/downloads/", 14) == 0;
 }
 
-static int reply_err(json_object **ret, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int reply_err(json_object **ret, int code, const char *fmt, ...) {
-        phy_error e = { 0 };
-        char msg[sizeof e.message];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        /* These routes know what their codes mean: a bad request body, a
-         * missing OS or download, one already under way. */
-        enum phy_error_kind kind = code == EINVAL ? PHY_ERR_USAGE : code == ENOENT ? PHY_ERR_NOT_FOUND
-                                 : code == EBUSY ? PHY_ERR_CONFLICT : PHY_ERR_NONE;
-        if (kind != PHY_ERR_NONE)
-                phy_error_set_kind(&e, kind, code, "%s", msg);
-        else
-                phy_error_set(&e, code, "%s", msg);
-        return api_error_reply(&e, ret);
-}
-
 /* Under lock. */
 static json_object *job_json(const struct job *j) {
         json_object *o = json_object_new_object();
@@ -252,17 +233,17 @@ static int post_download(const struct api_ctx *c, const char *body, size_t len, 
                         json_tokener_free(t);
         }
         if (!b || !json_object_is_type(b, json_type_object))
-                return reply_err(ret, EINVAL, "the request body must be a JSON object like %s", "{\"os\": \"debian12\"}");
+                return api_fail(ret, EINVAL, "the request body must be a JSON object like %s", "{\"os\": \"debian12\"}");
         json_object_object_foreach(b, k, v) {
                 (void) v;
                 if (strcmp(k, "os") != 0 && strcmp(k, "unverified") != 0)
-                        return reply_err(ret, EINVAL, "unknown member '%s' in the request body for a download; "
+                        return api_fail(ret, EINVAL, "unknown member '%s' in the request body for a download; "
                                          "allowed: os, unverified", k);
         }
         if (!json_object_object_get_ex(b, "os", &os) || !json_object_is_type(os, json_type_string))
-                return reply_err(ret, EINVAL, "member '%s' (a string) is required", "os");
+                return api_fail(ret, EINVAL, "member '%s' (a string) is required", "os");
         if (json_object_object_get_ex(b, "unverified", &unv) && !json_object_is_type(unv, json_type_boolean))
-                return reply_err(ret, EINVAL, "member '%s' must be true or false", "unverified");
+                return api_fail(ret, EINVAL, "member '%s' must be true or false", "unverified");
         const char *id = json_object_get_string(os);
         _cleanup_catalog_ struct catalog cat = { 0 };
         phy_error err = { 0 };
@@ -270,13 +251,13 @@ static int post_download(const struct api_ctx *c, const char *body, size_t len, 
                 return api_error_reply(&err, ret);
         const struct catalog_entry *e = catalog_find(&cat, id);
         if (!e)
-                return reply_err(ret, ENOENT, "the catalog has no OS '%s'; see GET /v1/catalog", id);
+                return api_fail(ret, ENOENT, "the catalog has no OS '%s'; see GET /v1/catalog", id);
         if (!e->url)
-                return reply_err(ret, ENOENT, "%s has no direct download; its entry says where to get it", e->id);
+                return api_fail(ret, ENOENT, "%s has no direct download; its entry says where to get it", e->id);
 
         struct job *j = calloc(1, sizeof *j);
         if (!j)
-                return reply_err(ret, ENOMEM, "%s", "out of memory");
+                return api_fail(ret, ENOMEM, "%s", "out of memory");
         snprintf(j->os, sizeof j->os, "%s", e->id);
         snprintf(j->state, sizeof j->state, "running");
         j->unverified = unv && json_object_get_boolean(unv);
@@ -301,8 +282,8 @@ static int post_download(const struct api_ctx *c, const char *body, size_t len, 
                 pthread_mutex_unlock(&lock);
                 free(j);
                 if (busy)
-                        return reply_err(ret, EBUSY, "%s is being downloaded already; see GET /v1/downloads", id);
-                return reply_err(ret, EBUSY, "%s: too many downloads kept; try again when one ends", id);
+                        return api_fail(ret, EBUSY, "%s is being downloaded already; see GET /v1/downloads", id);
+                return api_fail(ret, EBUSY, "%s: too many downloads kept; try again when one ends", id);
         }
         static unsigned next_id;
         j->id = ++next_id;
@@ -315,7 +296,7 @@ static int post_download(const struct api_ctx *c, const char *body, size_t len, 
         if (r != 0) {
                 pthread_mutex_unlock(&lock);
                 free(j);
-                return reply_err(ret, r, "cannot start a thread for the download of %s", id);
+                return api_fail(ret, r, "cannot start a thread for the download of %s", id);
         }
         jobs[n_jobs++] = j;
         *ret = job_json(j);
@@ -341,7 +322,7 @@ static int get_downloads(const char *id, json_object **ret) {
         pthread_mutex_unlock(&lock);
         if (id) {
                 json_object_put(a);
-                return reply_err(ret, ENOENT, "no download '%s'; see GET /v1/downloads", id);
+                return api_fail(ret, ENOENT, "no download '%s'; see GET /v1/downloads", id);
         }
         *ret = json_object_new_object();
         json_object_object_add(*ret, "downloads", a);
@@ -363,13 +344,13 @@ static int get_catalog(const char *os, json_object **ret) {
         }
         const struct catalog_entry *e = catalog_find(&c, os);
         if (!e)
-                return reply_err(ret, ENOENT, "the catalog has no OS '%s'; see GET /v1/catalog", os);
+                return api_fail(ret, ENOENT, "the catalog has no OS '%s'; see GET /v1/catalog", os);
         /* osinfo's facts and the plan: `phyllo catalog show OS --json` */
         char *argv[] = { NULL, "catalog", "show", e->id, "--json", NULL };
         pid_t pid;
         int fd, r = spawn_phyllo(argv, &pid, &fd);
         if (r < 0)
-                return reply_err(ret, -r, "cannot run phyllo to show %s: %s", e->id, strerror(-r));
+                return api_fail(ret, -r, "cannot run phyllo to show %s: %s", e->id, strerror(-r));
         _cleanup_free_ char *out = NULL;
         size_t len = 0;
         for (;;) {
@@ -391,7 +372,7 @@ static int get_catalog(const char *os, json_object **ret) {
         int status = reap(pid);
         json_object *j = status == 0 && out ? json_tokener_parse(out) : NULL;
         if (!j)
-                return reply_err(ret, EIO, "phyllo catalog show %s failed (status %d)", e->id, status);
+                return api_fail(ret, EIO, "phyllo catalog show %s failed (status %d)", e->id, status);
         *ret = j;
         return 200;
 }
@@ -404,16 +385,16 @@ int api_catalog_handle(const struct api_ctx *c, const char *method, const char *
         if (strncmp(path, "/v1/catalog", 11) == 0) {
                 arg = path[11] ? path + 12 : NULL;
                 if (arg && (!*arg || strchr(arg, '/')))
-                        return reply_err(ret, ENOENT, "no such resource '%s'", path);
+                        return api_fail(ret, ENOENT, "no such resource '%s'", path);
                 return get ? get_catalog(arg, ret)
-                           : reply_err(ret, EOPNOTSUPP, "only GET is allowed on '%s'", path);
+                           : api_fail(ret, EOPNOTSUPP, "only GET is allowed on '%s'", path);
         }
         arg = path[13] ? path + 14 : NULL;
         if (arg && (!*arg || strchr(arg, '/')))
-                return reply_err(ret, ENOENT, "no such resource '%s'", path);
+                return api_fail(ret, ENOENT, "no such resource '%s'", path);
         if (get)
                 return get_downloads(arg, ret);
         if (post && !arg)
                 return post_download(c, body, len, ret);
-        return reply_err(ret, EOPNOTSUPP, "method not allowed on '%s'; see docs/api.md", path);
+        return api_fail(ret, EOPNOTSUPP, "method not allowed on '%s'; see docs/api.md", path);
 }

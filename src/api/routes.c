@@ -34,17 +34,21 @@ int api_error_reply(const phy_error *e, json_object **ret) {
         return phy_error_http_status(e);
 }
 
-static int fail(json_object **ret, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(json_object **ret, int code, const char *fmt, ...) {
+int api_failv(json_object **ret, int code, const char *fmt, va_list ap) {
         char buf[sizeof ((phy_error *) 0)->message];
-        va_list ap;
-        va_start(ap, fmt);
         vsnprintf(buf, sizeof buf, fmt, ap);
-        va_end(ap);
         phy_error e = { 0 };
-        /* The routes' own EINVAL judges the request: a usage error. */
+        /* The API's own EINVAL judges the request: a usage error. */
         phy_error_set_kind(&e, code == EINVAL ? PHY_ERR_USAGE : PHY_ERR_NONE, code, "%s", buf);
         return api_error_reply(&e, ret);
+}
+
+int api_fail(json_object **ret, int code, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int status = api_failv(ret, code, fmt, ap);
+        va_end(ap);
+        return status;
 }
 
 bool api_is_events(const char *method, const char *path) {
@@ -62,7 +66,7 @@ static int body_object(const char *body, size_t len, json_object **ret, json_obj
         }
         json_tokener *tok = json_tokener_new_ex(32);
         if (!tok)
-                return fail(reply, ENOMEM, "out of memory");
+                return api_fail(reply, ENOMEM, "out of memory");
         json_object *o = json_tokener_parse_ex(tok, body, (int) len);
         enum json_tokener_error je = json_tokener_get_error(tok);
         size_t used = json_tokener_get_parse_end(tok);
@@ -70,7 +74,7 @@ static int body_object(const char *body, size_t len, json_object **ret, json_obj
         /* Anything but one whole object (trailing junk, truncation) is refused. */
         if (!o || je != json_tokener_success || used != len || !json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
-                return fail(reply, EINVAL, "the request body is not a JSON object: %s",
+                return api_fail(reply, EINVAL, "the request body is not a JSON object: %s",
                             je != json_tokener_success ? json_tokener_error_desc(je) : "expected {...}");
         }
         *ret = o;
@@ -87,7 +91,7 @@ static int member(json_object *o, const char *key, json_type t, json_object **re
                 static const char *const names[] = { [json_type_boolean] = "true or false",
                                                       [json_type_int] = "a whole number",
                                                       [json_type_string] = "a string" };
-                return fail(reply, EINVAL, "'%s' in the request body must be %s", key,
+                return api_fail(reply, EINVAL, "'%s' in the request body must be %s", key,
                             (size_t) t < ELEMENTSOF(names) && names[t] ? names[t] : "of another type");
         }
         *ret = v;
@@ -124,7 +128,7 @@ static int member_size(json_object *o, const char *key, uint64_t *ret, json_obje
         } else if (json_object_is_type(v, json_type_string))
                 good = parse_size(json_object_get_string(v), &n) >= 0 && n > 0;
         if (!good)
-                return fail(reply, EINVAL, "invalid '%s' in the request body; use a number of bytes or a size "
+                return api_fail(reply, EINVAL, "invalid '%s' in the request body; use a number of bytes or a size "
                             "with K, M, G or T (e.g. \"4G\")", key);
         *ret = n;
         return 0;
@@ -139,7 +143,7 @@ static int member_uint(json_object *o, const char *key, unsigned max, unsigned *
         if (x < 0 || x > max) {
                 char m[32];
                 snprintf(m, sizeof m, "%u", max);
-                return fail(reply, EINVAL, "'%s' in the request body must be from 0 to %s", key, m);
+                return api_fail(reply, EINVAL, "'%s' in the request body must be from 0 to %s", key, m);
         }
         *ret = (unsigned) x;
         return 0;
@@ -155,15 +159,15 @@ static int member_strv(json_object *o, const char *key, strv *ret, json_object *
                 json_object *s = json_object_array_get_idx(v, i);
                 good = json_object_is_type(s, json_type_string);
                 if (good && strv_push(ret, json_object_get_string(s)) < 0)
-                        return fail(reply, ENOMEM, "out of memory");
+                        return api_fail(reply, ENOMEM, "out of memory");
         }
         if (!good)
-                return fail(reply, EINVAL, "'%s' in the request body must be an array of strings", key);
+                return api_fail(reply, EINVAL, "'%s' in the request body must be an array of strings", key);
         return 0;
 }
 
 static int required(const char *key, const char *v, json_object **reply) {
-        return v ? 0 : fail(reply, EINVAL, "'%s' is required in the request body", key);
+        return v ? 0 : api_fail(reply, EINVAL, "'%s' is required in the request body", key);
 }
 
 /* ---- the calls: one per route ---- */
@@ -247,7 +251,7 @@ static int post_vms(struct call *q) {
             (r = required("name", o.name, ret)))
                 return r;
         if (json_object_object_get_ex(b, "cpus", NULL) && o.cpus < 1)
-                return fail(ret, EINVAL, "invalid 'cpus'; use a whole number from 1 to 255");
+                return api_fail(ret, EINVAL, "invalid 'cpus'; use a whole number from 1 to 255");
         if (json_object_object_get_ex(b, "uefi", NULL))
                 o.uefi = uefi;
         if (json_object_object_get_ex(b, "usb_redirect", NULL))
@@ -266,7 +270,7 @@ static int put_vm(struct call *q) {
             (r = member_str(q->b, "base", &base, q->ret)))
                 return r;
         if (!text)
-                return fail(q->ret, EINVAL, "'config' (the definition text) is required in the request body");
+                return api_fail(q->ret, EINVAL, "'config' (the definition text) is required in the request body");
         CALL(200, ops_set_config(&q->oc, q->p[0], text, source, base, q->ret, err));
 }
 
@@ -284,7 +288,7 @@ static int get_display(struct call *q) { CALL(200, ops_display(&q->oc, q->p[0], 
 
 /* Without the Upgrade (server.c answers that), the console is refused. */
 static int get_console(struct call *q) {
-        return fail(q->ret, EINVAL, "the console of VM '%s' is a byte stream: send 'Connection: Upgrade' and "
+        return api_fail(q->ret, EINVAL, "the console of VM '%s' is a byte stream: send 'Connection: Upgrade' and "
                     "'Upgrade: %s' (docs/api.md)", q->p[0], API_CONSOLE_PROTOCOL);
 }
 
@@ -325,7 +329,7 @@ static int post_disk(struct call *q) {
             (r = member_str(b, "key_file", &o.key_file, ret)) || (r = member_bool(b, "key_prompt", &o.key_prompt, ret)))
                 return r;
         if (!!o.size == !!o.image)
-                return fail(ret, EINVAL, "give either 'size' or 'image' in the request body");
+                return api_fail(ret, EINVAL, "give either 'size' or 'image' in the request body");
         CALL(201, ops_disk_add(&q->oc, q->p[0], &o, q->ret, err));
 }
 
@@ -336,7 +340,7 @@ static int post_disk_resize(struct call *q) {
         if ((r = member_size(q->b, "size", &size, q->ret)) || (r = member_bool(q->b, "shrink", &shrink, q->ret)))
                 return r;
         if (!size)
-                return fail(q->ret, EINVAL, "'size' is required in the request body");
+                return api_fail(q->ret, EINVAL, "'size' is required in the request body");
         CALL(200, ops_disk_resize(&q->oc, q->p[0], q->p[1], size, shrink, q->ret, err));
 }
 
@@ -601,13 +605,13 @@ int api_handle(const struct api_ctx *c, const char *method, const char *path, co
                         for (size_t j = 0; known[j] && !good; j++)
                                 good = strcmp(k, known[j]) == 0;
                         if (!good)
-                                return fail(ret, EINVAL, "unknown member '%s' in the request body for %s", k,
+                                return api_fail(ret, EINVAL, "unknown member '%s' in the request body for %s", k,
                                             rt->what ? rt->what : "this request");
                 }
                 q.b = b;
                 return rt->fn(&q);
         }
         if (path_known)
-                return fail(ret, EOPNOTSUPP, "method %s is not allowed on '%s'; see docs/openapi.json", method, path);
-        return fail(ret, ENOENT, "no such resource '%s'; the API is described in docs/openapi.json", path);
+                return api_fail(ret, EOPNOTSUPP, "method %s is not allowed on '%s'; see docs/openapi.json", method, path);
+        return api_fail(ret, ENOENT, "no such resource '%s'; the API is described in docs/openapi.json", path);
 }

@@ -105,16 +105,11 @@ static enum MHD_Result reply_json(struct MHD_Connection *conn, int status, json_
 static enum MHD_Result reply_error(struct MHD_Connection *conn, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 static enum MHD_Result reply_error(struct MHD_Connection *conn, int code, const char *fmt, ...) {
-        phy_error e = { 0 };
-        char buf[sizeof e.message];
+        json_object *o = NULL;
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
+        int status = api_failv(&o, code, fmt, ap);
         va_end(ap);
-        /* The server's own EINVAL judges the request: a usage error. */
-        phy_error_set_kind(&e, code == EINVAL ? PHY_ERR_USAGE : PHY_ERR_NONE, code, "%s", buf);
-        json_object *o = NULL;
-        int status = api_error_reply(&e, &o);
         return reply_json(conn, status, o);
 }
 

@@ -808,6 +808,34 @@ static void test_diff_sees_every_row(void) {
         ok(seen, "a change of defaulted is a difference (%s)", diff);
 }
 
+/* The resolve step does the model's I/O (issue 13: the argv builder does
+ * none): each disk image is probed for O_DIRECT when a VM dir is given. */
+static void test_model_io(void) {
+        struct host_facts h = test_host(8, 16 * GiB);
+        phy_error err = { 0 };
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        ok(vm_def_parse("io.conf", "[vm]\nprofile = linux\n[disk system]\n[disk gone]\n", &d, &err) == 0,
+           "io.conf parses");
+        _cleanup_vm_model_ struct vm_model plain = { 0 };
+        ok(vm_model_make(&d, &h, NULL, NULL, &plain, &err) == 0 && !plain.disk_direct && plain.vm.disks[0].bus,
+           "without a VM dir: the filled model, nothing probed");
+
+        char tmpl[] = "/tmp/phyllome-test-vm-io-XXXXXX";
+        const char *dir = mkdtemp(tmpl);
+        char img[300];
+        snprintf(img, sizeof img, "%s/disk-system.qcow2", dir ? dir : "/nonexistent");
+        int fd = open(img, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0)
+                close(fd);
+        _cleanup_vm_model_ struct vm_model m = { 0 };
+        ok(dir && fd >= 0 && vm_model_make(&d, &h, NULL, dir, &m, &err) == 0 && m.disk_direct, "with a VM dir: probed");
+        ok(m.disk_direct && m.disk_direct[0], "an image on /tmp (%s) takes O_DIRECT", dir);
+        ok(m.disk_direct && !m.disk_direct[1], "a missing image counts as no O_DIRECT");
+        unlink(img);
+        if (dir)
+                rmdir(dir);
+}
+
 int main(void) {
         _cleanup_free_ char *capsfile = NULL;
         if (asprintf(&capsfile, "%s/fixtures/caps/qemu-7.2-debian12.json", tap_srcdir()) < 0)
@@ -836,6 +864,7 @@ int main(void) {
         test_round_trips(have_caps ? &caps : NULL);
         test_copy_fields(have_caps ? &caps : NULL);
         test_diff_sees_every_row();
+        test_model_io();
         if (have_caps)
                 qemu_caps_done(&caps);
         return tap_done();

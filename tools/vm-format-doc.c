@@ -7,7 +7,10 @@
  *   vm-format-doc                 prints the table
  *   vm-format-doc --write DOC     rewrites the table in DOC (ninja -C build vm-format-doc-update)
  *   vm-format-doc --check DOC     TAP: fails when DOC's table is not what the keys give (a meson test)
+ *   vm-format-doc --check-man MAN TAP: fails when a key is not named under its section in
+ *                                 phyllome-vm(5)'s SECTIONS (written by hand; a meson test)
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,71 @@ static char *splice(const char *doc, const char *table, const char **ret_old, si
         return out;
 }
 
+/* The man page's entry of section s: the lines after its ".B [name]" or
+ * ".BI \"[name \"" line up to the next .TP or .SH (malloc'd, "\-" read as
+ * "-"), or NULL. */
+static char *man_entry(const char *man, const struct vm_section *s) {
+        char plain[64], labelled[64];
+        snprintf(plain, sizeof plain, "\n.B [%s]\n", s->name);
+        snprintf(labelled, sizeof labelled, "\n.BI \"[%s \"", s->name);
+        const char *at = strstr(man, s->labelled ? labelled : plain);
+        if (!at)
+                return NULL;
+        at = strchr(at + 1, '\n');
+        if (!at)
+                return NULL;
+        const char *tp = strstr(at, "\n.TP"), *sh = strstr(at, "\n.SH");
+        const char *end = tp && (!sh || tp < sh) ? tp : sh ? sh : at + strlen(at);
+        char *out = malloc((size_t) (end - at) + 1), *w = out;
+        if (!out)
+                return NULL;
+        for (const char *c = at; c < end; c++)
+                if (!(c[0] == '\\' && c[1] == '-'))
+                        *w++ = *c;
+        *w = '\0';
+        return out;
+}
+
+/* key as a word of text: not inside a longer name ("key" in "key-file"). */
+static bool names_key(const char *text, const char *key) {
+        size_t n = strlen(key);
+        for (const char *at = strstr(text, key); at; at = strstr(at + 1, key)) {
+                bool before = at == text || !(isalnum((unsigned char) at[-1]) || at[-1] == '-');
+                bool after = !(isalnum((unsigned char) at[n]) || at[n] == '-');
+                if (before && after)
+                        return true;
+        }
+        return false;
+}
+
+static int check_man(const char *path, const char *man) {
+        printf("1..%zu\n", vm_n_sections);
+        int failed = 0;
+        for (size_t i = 0; i < vm_n_sections; i++) {
+                const struct vm_section *s = &vm_section_table[i];
+                _cleanup_free_ char *entry = man_entry(man, s);
+                char missing[400] = "";
+                size_t at = 0;
+                for (size_t k = 0; k < vm_n_keys; k++) {
+                        if (vm_key_table[k].section != i || (entry && names_key(entry, vm_key_table[k].key)))
+                                continue;
+                        int w = snprintf(missing + at, sizeof missing - at, "%s%s", at ? ", " : "",
+                                         vm_key_table[k].key);
+                        if (w > 0 && (size_t) w < sizeof missing - at)
+                                at += (size_t) w;
+                }
+                if (!entry) {
+                        printf("not ok %zu - %s has no entry for [%s] in SECTIONS\n", i + 1, path, s->name);
+                        failed = 1;
+                } else if (missing[0]) {
+                        printf("not ok %zu - %s's [%s] does not name: %s\n", i + 1, path, s->name, missing);
+                        failed = 1;
+                } else
+                        printf("ok %zu - %s's [%s] names every key\n", i + 1, path, s->name);
+        }
+        return failed;
+}
+
 int main(int argc, char **argv) {
         _cleanup_free_ char *table = vm_def_doc_table();
         if (!table) {
@@ -42,8 +110,9 @@ int main(int argc, char **argv) {
                 fputs(table, stdout);
                 return 0;
         }
-        if (argc != 3 || (strcmp(argv[1], "--check") != 0 && strcmp(argv[1], "--write") != 0)) {
-                fprintf(stderr, "usage: vm-format-doc [--check|--write DOC]\n");
+        if (argc != 3 || (strcmp(argv[1], "--check") != 0 && strcmp(argv[1], "--write") != 0 &&
+                          strcmp(argv[1], "--check-man") != 0)) {
+                fprintf(stderr, "usage: vm-format-doc [--check|--write DOC | --check-man MAN]\n");
                 return 2;
         }
         bool check = strcmp(argv[1], "--check") == 0;
@@ -54,6 +123,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "vm-format-doc: cannot read '%s': %s\n", path, strerror(-r));
                 return 1;
         }
+        if (strcmp(argv[1], "--check-man") == 0)
+                return check_man(path, doc);
         const char *old = NULL;
         size_t old_len = 0;
         _cleanup_free_ char *out = splice(doc, table, &old, &old_len);

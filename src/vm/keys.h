@@ -11,8 +11,11 @@
  * Adding a key: add the field to struct vm_def (or vm_disk, vm_nic, ...)
  * in vm.h, one row to vm_key_table in keys.c (in the section's order, which
  * is the order of the file, the JSON and the doc), the key to the full
- * fixture tests/fixtures/conf/good/full.conf, then regenerate the doc
- * (`ninja -C build vm-format-doc-update`).  Nothing else.
+ * fixture tests/fixtures/conf/good/full.conf (and refresh full.model with
+ * PHYLLOME_UPDATE_GOLDEN=1), regenerate the doc's key table (`ninja -C
+ * build vm-format-doc-update`) and name the key in its section of
+ * man/phyllome-vm.5 (written by hand; the vm-format-man test checks it).
+ * Unit tests fail until each of these is done.
  */
 #include <stdbool.h>
 #include <stddef.h>

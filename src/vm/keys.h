@@ -6,7 +6,7 @@
  * allows, its check, its JSON name and its line in docs/vm-format.md.  The
  * parser, the formatter, the JSON, copy, free, the value check, the
  * field-by-field comparison and the doc's key table are all walks over it
- * (src/vm/def.c); the rows are in src/vm/keys.c.
+ * (src/vm/def.c, def-fields.c, def-write.c); the rows are in src/vm/keys.c.
  *
  * Adding a key: add the field to struct vm_def (or vm_disk, vm_nic, ...)
  * in vm.h, one row to vm_key_table in keys.c (in the section's order, which
@@ -77,6 +77,38 @@ extern const struct vm_section vm_section_table[];
 extern const size_t vm_n_sections;
 extern const struct vm_key vm_key_table[];
 extern const size_t vm_n_keys;
+
+/* ---- for the walks (src/vm/def*.c) ---- */
+
+#define AT(base, off, type) ((type *) (void *) ((char *) (base) + (off)))
+#define CAT(base, off, type) ((const type *) (const void *) ((const char *) (base) + (off)))
+
+static inline const struct vm_section *vm_key_section(const struct vm_key *k) {
+        return &vm_section_table[k->section];
+}
+/* The elements of a labelled section: the array and its count. */
+static inline void *vm_section_elems(const struct vm_def *d, const struct vm_section *s, size_t *ret_n) {
+        *ret_n = *CAT(d, s->count_offset, size_t);
+        return *(void *const *) (const void *) ((const char *) d + s->array_offset);
+}
+static inline const char *vm_section_label(const struct vm_section *s, const void *e) {
+        return *CAT(e, s->label_offset, char *);
+}
+static inline const char *vm_key_word(const struct vm_key *k, int v) {
+        return v >= 0 && (size_t) v < k->n_words ? k->words[v] : NULL;
+}
+/* What a row owns: a string (STR) or a string vector (LIST, REPEAT). */
+static inline bool vm_key_owns_str(const struct vm_key *k) { return k->type == VM_KEY_STR; }
+static inline bool vm_key_owns_strv(const struct vm_key *k) {
+        return k->type == VM_KEY_LIST || k->type == VM_KEY_REPEAT;
+}
+/* k is set in base (d, or an element of k's labelled section). */
+bool vm_key_present_in(const struct vm_key *k, const void *base);
+/* The value of k in base as the file writes it (one line; REPEAT: item
+ * item), or NULL when unset; buf holds numbers and sizes, *ret_join a
+ * joined list (free it). */
+const char *vm_key_text(const struct vm_key *k, const void *base, size_t item, char *buf, size_t len,
+                        char **ret_join);
 
 /* True when k is set in d (in any element of a labelled section). */
 bool vm_def_key_present(const struct vm_def *d, const struct vm_key *k);

@@ -18,15 +18,15 @@
 
 bool vm_key_present_in(const struct vm_key *k, const void *base) {
         switch (k->type) {
-        case VM_KEY_STR: return *CAT(base, k->offset, char *) != NULL;
-        case VM_KEY_BUF: return CAT(base, k->offset, char)[0] != '\0';
-        case VM_KEY_ENUM: return *CAT(base, k->offset, int) != 0;
-        case VM_KEY_FLAG: return *CAT(base, k->offset, bool);
+        case VM_KEY_STR: return *KEY_CAT(base, k->offset, char *) != NULL;
+        case VM_KEY_BUF: return KEY_CAT(base, k->offset, char)[0] != '\0';
+        case VM_KEY_ENUM: return *KEY_CAT(base, k->offset, int) != 0;
+        case VM_KEY_FLAG: return *KEY_CAT(base, k->offset, bool);
         case VM_KEY_COUNT:
-                return k->has_set ? *CAT(base, k->set_offset, bool) : *CAT(base, k->offset, unsigned) != 0;
-        case VM_KEY_SIZE: return *CAT(base, k->offset, uint64_t) != 0;
+                return k->has_set ? *KEY_CAT(base, k->set_offset, bool) : *KEY_CAT(base, k->offset, unsigned) != 0;
+        case VM_KEY_SIZE: return *KEY_CAT(base, k->offset, uint64_t) != 0;
         case VM_KEY_LIST:
-        case VM_KEY_REPEAT: return CAT(base, k->offset, strv)->n > 0;
+        case VM_KEY_REPEAT: return KEY_CAT(base, k->offset, strv)->n > 0;
         }
         return false;
 }
@@ -49,29 +49,29 @@ const char *vm_key_text(const struct vm_key *k, const void *base, size_t item, c
                         char **ret_join) {
         *ret_join = NULL;
         switch (k->type) {
-        case VM_KEY_STR: return *CAT(base, k->offset, char *);
-        case VM_KEY_BUF: return CAT(base, k->offset, char)[0] ? CAT(base, k->offset, char) : NULL;
-        case VM_KEY_ENUM: return vm_key_word(k, *CAT(base, k->offset, int));
-        case VM_KEY_FLAG: return *CAT(base, k->offset, bool) ? vm_key_word(k, 1) : NULL;
+        case VM_KEY_STR: return *KEY_CAT(base, k->offset, char *);
+        case VM_KEY_BUF: return KEY_CAT(base, k->offset, char)[0] ? KEY_CAT(base, k->offset, char) : NULL;
+        case VM_KEY_ENUM: return vm_key_word(k, *KEY_CAT(base, k->offset, int));
+        case VM_KEY_FLAG: return *KEY_CAT(base, k->offset, bool) ? vm_key_word(k, 1) : NULL;
         case VM_KEY_COUNT:
                 if (!vm_key_present_in(k, base))
                         return NULL;
-                snprintf(buf, len, "%u", *CAT(base, k->offset, unsigned));
+                snprintf(buf, len, "%u", *KEY_CAT(base, k->offset, unsigned));
                 return buf;
         case VM_KEY_SIZE:
                 if (!vm_key_present_in(k, base))
                         return NULL;
-                format_size(*CAT(base, k->offset, uint64_t), buf, len);
+                format_size(*KEY_CAT(base, k->offset, uint64_t), buf, len);
                 return buf;
         case VM_KEY_LIST: {
-                const strv *l = CAT(base, k->offset, strv);
+                const strv *l = KEY_CAT(base, k->offset, strv);
                 if (!l->n)
                         return NULL;
                 *ret_join = strv_join(l, " ");
                 return *ret_join ? *ret_join : "";
         }
         case VM_KEY_REPEAT: {
-                const strv *l = CAT(base, k->offset, strv);
+                const strv *l = KEY_CAT(base, k->offset, strv);
                 return item < l->n ? l->v[item] : NULL;
         }
         }
@@ -86,12 +86,12 @@ static void free_fields(const struct vm_section *s, void *base) {
                 if (vm_key_section(k) != s)
                         continue;
                 if (vm_key_owns_str(k))
-                        free(*AT(base, k->offset, char *));
+                        free(*KEY_AT(base, k->offset, char *));
                 else if (vm_key_owns_strv(k))
-                        strv_done(AT(base, k->offset, strv));
+                        strv_done(KEY_AT(base, k->offset, strv));
         }
         if (s->labelled)
-                free(*AT(base, s->label_offset, char *));
+                free(*KEY_AT(base, s->label_offset, char *));
 }
 
 void vm_def_done(struct vm_def *d) {
@@ -120,12 +120,12 @@ static void null_fields(const struct vm_section *s, void *base) {
         for (size_t i = 0; i < vm_n_keys; i++) {
                 const struct vm_key *k = &vm_key_table[i];
                 if (vm_key_section(k) == s && vm_key_owns_str(k))
-                        *AT(base, k->offset, char *) = NULL;
+                        *KEY_AT(base, k->offset, char *) = NULL;
                 else if (vm_key_section(k) == s && vm_key_owns_strv(k))
-                        *AT(base, k->offset, strv) = (strv) { 0 };
+                        *KEY_AT(base, k->offset, strv) = (strv) { 0 };
         }
         if (s->labelled)
-                *AT(base, s->label_offset, char *) = NULL;
+                *KEY_AT(base, s->label_offset, char *) = NULL;
 }
 
 static int dup_str(char **dst, const char *src) {
@@ -144,15 +144,15 @@ static int dup_strv(strv *dst, const strv *src) {
 /* Copies what src owns into dst, whose owned fields are NULL (null_fields):
  * on failure dst holds copies and NULLs only. */
 static int copy_fields(const struct vm_section *s, void *dst, const void *src) {
-        if (s->labelled && dup_str(AT(dst, s->label_offset, char *), *CAT(src, s->label_offset, char *)) < 0)
+        if (s->labelled && dup_str(KEY_AT(dst, s->label_offset, char *), *KEY_CAT(src, s->label_offset, char *)) < 0)
                 return -ENOMEM;
         for (size_t i = 0; i < vm_n_keys; i++) {
                 const struct vm_key *k = &vm_key_table[i];
                 if (vm_key_section(k) != s)
                         continue;
-                if (vm_key_owns_str(k) && dup_str(AT(dst, k->offset, char *), *CAT(src, k->offset, char *)) < 0)
+                if (vm_key_owns_str(k) && dup_str(KEY_AT(dst, k->offset, char *), *KEY_CAT(src, k->offset, char *)) < 0)
                         return -ENOMEM;
-                if (vm_key_owns_strv(k) && dup_strv(AT(dst, k->offset, strv), CAT(src, k->offset, strv)) < 0)
+                if (vm_key_owns_strv(k) && dup_strv(KEY_AT(dst, k->offset, strv), KEY_CAT(src, k->offset, strv)) < 0)
                         return -ENOMEM;
         }
         return 0;
@@ -166,8 +166,8 @@ int vm_def_copy(const struct vm_def *src, struct vm_def *ret) {
         for (size_t j = 0; j < vm_n_sections; j++) {
                 const struct vm_section *s = &vm_section_table[j];
                 if (s->labelled) {
-                        *AT(&d, s->array_offset, void *) = NULL;
-                        *AT(&d, s->count_offset, size_t) = 0;
+                        *KEY_AT(&d, s->array_offset, void *) = NULL;
+                        *KEY_AT(&d, s->count_offset, size_t) = 0;
                 } else
                         null_fields(s, &d);
         }
@@ -189,13 +189,13 @@ int vm_def_copy(const struct vm_def *src, struct vm_def *ret) {
                         r = -ENOMEM;
                         break;
                 }
-                *AT(&d, s->array_offset, void *) = a;
+                *KEY_AT(&d, s->array_offset, void *) = a;
                 /* Counted as copied, so that a failure frees exactly what was copied. */
                 for (size_t i = 0; i < n && r >= 0; i++) {
                         char *e = a + i * s->elem_size;
                         memcpy(e, from + i * s->elem_size, s->elem_size);
                         null_fields(s, e);
-                        *AT(&d, s->count_offset, size_t) = i + 1;
+                        *KEY_AT(&d, s->count_offset, size_t) = i + 1;
                         r = copy_fields(s, e, from + i * s->elem_size);
                 }
         }
@@ -221,18 +221,18 @@ static bool strv_equal(const strv *a, const strv *b) {
 static bool row_equal(const struct vm_key *k, const void *a, const void *b) {
         switch (k->type) {
         case VM_KEY_STR: {
-                const char *x = *CAT(a, k->offset, char *), *y = *CAT(b, k->offset, char *);
+                const char *x = *KEY_CAT(a, k->offset, char *), *y = *KEY_CAT(b, k->offset, char *);
                 return x == y || (x && y && strcmp(x, y) == 0);
         }
-        case VM_KEY_BUF: return strcmp(CAT(a, k->offset, char), CAT(b, k->offset, char)) == 0;
-        case VM_KEY_ENUM: return *CAT(a, k->offset, int) == *CAT(b, k->offset, int);
-        case VM_KEY_FLAG: return *CAT(a, k->offset, bool) == *CAT(b, k->offset, bool);
+        case VM_KEY_BUF: return strcmp(KEY_CAT(a, k->offset, char), KEY_CAT(b, k->offset, char)) == 0;
+        case VM_KEY_ENUM: return *KEY_CAT(a, k->offset, int) == *KEY_CAT(b, k->offset, int);
+        case VM_KEY_FLAG: return *KEY_CAT(a, k->offset, bool) == *KEY_CAT(b, k->offset, bool);
         case VM_KEY_COUNT:
-                return *CAT(a, k->offset, unsigned) == *CAT(b, k->offset, unsigned) &&
-                       (!k->has_set || *CAT(a, k->set_offset, bool) == *CAT(b, k->set_offset, bool));
-        case VM_KEY_SIZE: return *CAT(a, k->offset, uint64_t) == *CAT(b, k->offset, uint64_t);
+                return *KEY_CAT(a, k->offset, unsigned) == *KEY_CAT(b, k->offset, unsigned) &&
+                       (!k->has_set || *KEY_CAT(a, k->set_offset, bool) == *KEY_CAT(b, k->set_offset, bool));
+        case VM_KEY_SIZE: return *KEY_CAT(a, k->offset, uint64_t) == *KEY_CAT(b, k->offset, uint64_t);
         case VM_KEY_LIST:
-        case VM_KEY_REPEAT: return strv_equal(CAT(a, k->offset, strv), CAT(b, k->offset, strv));
+        case VM_KEY_REPEAT: return strv_equal(KEY_CAT(a, k->offset, strv), KEY_CAT(b, k->offset, strv));
         }
         return false;
 }
@@ -240,7 +240,7 @@ static bool row_equal(const struct vm_key *k, const void *a, const void *b) {
 static void shown(const struct vm_key *k, const void *base, char *buf, size_t len) {
         char num[32];
         _cleanup_free_ char *joined = NULL;
-        const char *v = k->type == VM_KEY_REPEAT ? (joined = strv_join(CAT(base, k->offset, strv), " "))
+        const char *v = k->type == VM_KEY_REPEAT ? (joined = strv_join(KEY_CAT(base, k->offset, strv), " "))
                                                   : vm_key_text(k, base, 0, num, sizeof num, &joined);
         snprintf(buf, len, "%s", v ? v : "(unset)");
 }

@@ -16,7 +16,7 @@
 
 /* Lines a row writes: REPEAT one per item, the others one. */
 static size_t n_lines(const struct vm_key *k, const void *base) {
-        return k->type == VM_KEY_REPEAT ? CAT(base, k->offset, strv)->n : 1;
+        return k->type == VM_KEY_REPEAT ? KEY_CAT(base, k->offset, strv)->n : 1;
 }
 
 /* ---- formatting --------------------------------------------------------- */
@@ -139,14 +139,14 @@ static int check_section(void *ctx, const struct vm_section *s, const void *base
                 if (vm_key_section(k) != s)
                         continue;
                 if (k->type == VM_KEY_LIST || k->type == VM_KEY_REPEAT) {
-                        const strv *l = CAT(base, k->offset, strv);
+                        const strv *l = KEY_CAT(base, k->offset, strv);
                         for (size_t j = 0; j < l->n; j++)
                                 if (str_has_control(l->v[j]))
                                         return control_char(s->name, label, k->key, l->v[j], c->err);
                         continue;
                 }
-                const char *v = k->type == VM_KEY_STR ? *CAT(base, k->offset, char *)
-                              : k->type == VM_KEY_BUF ? CAT(base, k->offset, char) : NULL;
+                const char *v = k->type == VM_KEY_STR ? *KEY_CAT(base, k->offset, char *)
+                              : k->type == VM_KEY_BUF ? KEY_CAT(base, k->offset, char) : NULL;
                 if (v && str_has_control(v))
                         return control_char(s->name, label, k->key, v, c->err);
         }
@@ -168,7 +168,7 @@ static void json_row(json_object *o, const struct vm_key *k, const void *base) {
         case VM_KEY_BUF:
         case VM_KEY_ENUM:
                 if (k->json_bool && k->type == VM_KEY_ENUM) {
-                        int e = *CAT(base, k->offset, int);
+                        int e = *KEY_CAT(base, k->offset, int);
                         v = e ? json_object_new_boolean(e == VM_ON) : NULL;
                 } else {
                         char buf[32];
@@ -179,21 +179,21 @@ static void json_row(json_object *o, const struct vm_key *k, const void *base) {
                 break;
         case VM_KEY_FLAG:
                 if (k->json_bool)
-                        v = json_object_new_boolean(*CAT(base, k->offset, bool));
-                else if (*CAT(base, k->offset, bool))
+                        v = json_object_new_boolean(*KEY_CAT(base, k->offset, bool));
+                else if (*KEY_CAT(base, k->offset, bool))
                         v = json_object_new_string(vm_key_word(k, 1));
                 break;
         case VM_KEY_COUNT:
                 if (k->has_set || vm_key_present_in(k, base))
-                        v = json_object_new_int64(*CAT(base, k->offset, unsigned));
+                        v = json_object_new_int64(*KEY_CAT(base, k->offset, unsigned));
                 break;
         case VM_KEY_SIZE:
                 if (vm_key_present_in(k, base))
-                        v = json_object_new_int64((int64_t) *CAT(base, k->offset, uint64_t));
+                        v = json_object_new_int64((int64_t) *KEY_CAT(base, k->offset, uint64_t));
                 break;
         case VM_KEY_LIST:
         case VM_KEY_REPEAT: {
-                const strv *l = CAT(base, k->offset, strv);
+                const strv *l = KEY_CAT(base, k->offset, strv);
                 v = json_object_new_array();
                 for (size_t i = 0; i < l->n; i++)
                         json_object_array_add(v, json_object_new_string(l->v[i]));

@@ -183,23 +183,23 @@ static int set_key(struct parser *p, const struct vm_key *k, char *v) {
         }
         switch (k->type) {
         case VM_KEY_STR:
-                return set_str(AT(base, k->offset, char *), v);
+                return set_str(KEY_AT(base, k->offset, char *), v);
         case VM_KEY_BUF:
-                snprintf(AT(base, k->offset, char), k->size, "%s", v);
+                snprintf(KEY_AT(base, k->offset, char), k->size, "%s", v);
                 return 0;
         case VM_KEY_ENUM:
-                *AT(base, k->offset, int) = w;
+                *KEY_AT(base, k->offset, int) = w;
                 return 0;
         case VM_KEY_FLAG:
-                *AT(base, k->offset, bool) = w == 1;
+                *KEY_AT(base, k->offset, bool) = w == 1;
                 return 0;
         case VM_KEY_COUNT: {
                 unsigned long long n;
                 if (parse_uint(v, k->max, &n) < 0 || n < k->min)
                         return bad_value(p, k, v);
-                *AT(base, k->offset, unsigned) = (unsigned) n;
+                *KEY_AT(base, k->offset, unsigned) = (unsigned) n;
                 if (k->has_set)
-                        *AT(base, k->set_offset, bool) = true;
+                        *KEY_AT(base, k->set_offset, bool) = true;
                 return 0;
         }
         case VM_KEY_SIZE: {
@@ -207,13 +207,13 @@ static int set_key(struct parser *p, const struct vm_key *k, char *v) {
                 if (parse_size(v, &n) < 0 || n == 0)
                         return perr(p, "invalid size '%s' " KEYFMT "; use a number with K, M, G or T (e.g. 4G)",
                                     v, k->key, p->secname);
-                *AT(base, k->offset, uint64_t) = n;
+                *KEY_AT(base, k->offset, uint64_t) = n;
                 return 0;
         }
         case VM_KEY_LIST:
-                return set_list(p, k, v, AT(base, k->offset, strv));
+                return set_list(p, k, v, KEY_AT(base, k->offset, strv));
         case VM_KEY_REPEAT: {
-                strv *l = AT(base, k->offset, strv);
+                strv *l = KEY_AT(base, k->offset, strv);
                 if (k->valid && !k->valid(v))
                         return bad_value(p, k, v);
                 if (strv_contains(l, v))
@@ -231,11 +231,11 @@ static int add_element(struct vm_def *d, const struct vm_section *s, const char 
         char *grown = realloc(a, (n + 1) * s->elem_size);
         if (!grown)
                 return -ENOMEM;
-        *AT(d, s->array_offset, void *) = grown;
+        *KEY_AT(d, s->array_offset, void *) = grown;
         memset(grown + n * s->elem_size, 0, s->elem_size);
-        if (!(*AT(grown + n * s->elem_size, s->label_offset, char *) = strdup(label)))
+        if (!(*KEY_AT(grown + n * s->elem_size, s->label_offset, char *) = strdup(label)))
                 return -ENOMEM;
-        *AT(d, s->count_offset, size_t) = n + 1;
+        *KEY_AT(d, s->count_offset, size_t) = n + 1;
         return 0;
 }
 

@@ -48,7 +48,11 @@ static const char *const prompt_words[] = { [1] = "prompt" };
 
 /* Every enum is stored and read as an int by the table's walks. */
 static_assert(sizeof(enum vm_bus) == sizeof(int) && sizeof(enum vm_tristate) == sizeof(int) &&
-              sizeof(enum vm_display) == sizeof(int) && sizeof(enum vm_net_backend) == sizeof(int),
+              sizeof(enum vm_display) == sizeof(int) && sizeof(enum vm_net_backend) == sizeof(int) &&
+              sizeof(enum vm_firmware) == sizeof(int) && sizeof(enum vm_gpu) == sizeof(int) &&
+              sizeof(enum vm_sound) == sizeof(int) && sizeof(enum vm_tpm) == sizeof(int) &&
+              sizeof(enum vm_nic_model) == sizeof(int) && sizeof(enum vm_net_mode) == sizeof(int) &&
+              sizeof(enum vm_share_type) == sizeof(int) && sizeof(enum vm_input) == sizeof(int),
               "enums are int-sized");
 
 #define WORD(tab, v) ((unsigned) (v) < ELEMENTSOF(tab) ? (tab)[v] : NULL)

@@ -80,19 +80,19 @@ extern const size_t vm_n_keys;
 
 /* ---- for the walks (src/vm/def*.c) ---- */
 
-#define AT(base, off, type) ((type *) (void *) ((char *) (base) + (off)))
-#define CAT(base, off, type) ((const type *) (const void *) ((const char *) (base) + (off)))
+#define KEY_AT(base, off, type) ((type *) (void *) ((char *) (base) + (off)))
+#define KEY_CAT(base, off, type) ((const type *) (const void *) ((const char *) (base) + (off)))
 
 static inline const struct vm_section *vm_key_section(const struct vm_key *k) {
         return &vm_section_table[k->section];
 }
 /* The elements of a labelled section: the array and its count. */
 static inline void *vm_section_elems(const struct vm_def *d, const struct vm_section *s, size_t *ret_n) {
-        *ret_n = *CAT(d, s->count_offset, size_t);
+        *ret_n = *KEY_CAT(d, s->count_offset, size_t);
         return *(void *const *) (const void *) ((const char *) d + s->array_offset);
 }
 static inline const char *vm_section_label(const struct vm_section *s, const void *e) {
-        return *CAT(e, s->label_offset, char *);
+        return *KEY_CAT(e, s->label_offset, char *);
 }
 static inline const char *vm_key_word(const struct vm_key *k, int v) {
         return v >= 0 && (size_t) v < k->n_words ? k->words[v] : NULL;

@@ -537,8 +537,8 @@ static int logs_follow(struct cli_ctx *ctx, const char *name) {
         free(paths[0]);
         _cleanup_free_ char *p1 = paths[1], *p2 = paths[2];
         struct logfile logs[2] = { { .tag = "console", .path = p1 }, { .tag = "qemu", .path = p2 } };
-        if (mkdir_p(dir, 0700) < 0)
-                return 1;
+        if (run_dir_make(dir, &err) < 0)
+                return cli_fail(&err);
         _cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         if (ino < 0 || inotify_add_watch(ino, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
                 phy_error_set(&err, errno, "cannot watch '%s': %s", dir, strerror(errno));

@@ -28,6 +28,11 @@ int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *
         int r;
         if ((r = ops_name_check("VM name", name, err)) < 0)
                 return r;
+        /* One answer for a name that names no VM, whatever the action (a
+         * stop of one is not "not running"); only whether it exists: a VM
+         * whose definition no longer parses can still be stopped. */
+        if ((r = vm_exists(c->home, name, err)) < 0)
+                return r;
         const char *act = a->action;
         bool is_start = strcmp(act, "start") == 0, is_restart = strcmp(act, "restart") == 0;
         enum run_stop_mode mode = RUN_STOP_DEFAULT;
@@ -124,7 +129,7 @@ int ops_wait(const struct ops_ctx *c, const char *name, const char *state, int t
              phy_error *err) {
         enum run_state_kind want;
         int r;
-        if ((r = ops_name_check("VM name", name, err)) < 0)
+        if ((r = ops_name_check("VM name", name, err)) < 0 || (r = vm_exists(c->home, name, err)) < 0)
                 return r;
         if (!state || run_state_from_name(state, &want) < 0 ||
             (want != RUN_STOPPED && want != RUN_RUNNING && want != RUN_PAUSED))

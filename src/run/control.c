@@ -309,9 +309,8 @@ int run_wait(const char *home, const char *name, enum run_state_kind want, int t
         int r = run_dir_path(home, name, &dir, err);
         if (r < 0)
                 return r;
-        r = mkdir_p(dir, 0700);
-        if (r < 0)
-                return phy_error_set(err, -r, "cannot create the runtime directory '%s': %s", dir, strerror(-r));
+        if ((r = run_dir_make(dir, err)) < 0)
+                return r;
         _cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         if (ino < 0 || inotify_add_watch(ino, dir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_CREATE) < 0)
                 return phy_error_set(err, errno, "cannot watch '%s': %s", dir, strerror(errno));

@@ -70,6 +70,20 @@ bool run_state_active(enum run_state_kind k);
  * message when a socket path in it would not fit a sockaddr_un. */
 int run_dir_path(const char *home, const char *name, char **ret, phy_error *err);
 
+/* Makes the runtime directory dir (from run_dir_path) the one way every
+ * command does, whichever comes first (start, wait, logs --follow, a typed
+ * passphrase): its parents 0755 (QEMU run as another user must traverse
+ * them), dir itself 0700 (a start's monitor then sets its group and mode).
+ * A parent of ours left 0700 by an older Phyllome (its 'wait' made it so)
+ * is opened to 0755 again.  An existing dir is left as it is. */
+int run_dir_make(const char *dir, phy_error *err);
+
+/* Records in dir's state.json that a start failed, and why (state failed,
+ * no pids): for a start that failed before its monitor ran, under the VM's
+ * lock.  Best effort: a record that cannot be written is not an error of
+ * the start's. */
+void run_state_record_failed(const char *dir, const char *why);
+
 /* 0 when dir is missing or a directory of ours that nobody else can write;
  * else -EPERM saying so: nothing found in it may be trusted. */
 int run_dir_check(const char *dir, phy_error *err);

@@ -281,6 +281,51 @@ void run_dir_remove_sockets(const char *run_dir) {
         }
 }
 
+int run_dir_make(const char *dir, phy_error *err) {
+        _cleanup_free_ char *parent = strdup(dir);
+        char *slash = parent ? strrchr(parent, '/') : NULL;
+        if (!slash || slash == parent)
+                return phy_error_set(err, !parent ? ENOMEM : EINVAL, "cannot create the runtime directory '%s'",
+                                     dir);
+        *slash = '\0';
+        int r = mkdir_p(parent, 0755);
+        if (r < 0)
+                return phy_error_set(err, -r, "cannot create '%s' for the runtime directory '%s': %s", parent, dir,
+                                     strerror(-r));
+        /* Only the exact mode an older 'phyllo wait' gave it: a mode someone
+         * chose otherwise is theirs. */
+        _cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (pfd >= 0 && fstat(pfd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 07777) == 0700)
+                (void) fchmod(pfd, 0755);
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return phy_error_set(err, errno, "cannot create the runtime directory '%s': %s", dir, strerror(errno));
+        return 0;
+}
+
+void run_state_record_failed(const char *dir, const char *why) {
+        _cleanup_free_ char *path = run_file(dir, "state.json");
+        if (!path)
+                return;
+        _cleanup_run_state_ struct run_state s = { 0 };
+        phy_error e = { 0 };
+        if (run_state_read_file(path, &s, &e) < 0) {
+                run_state_done(&s);
+                s = (struct run_state) { .exit_status = -1 };
+        }
+        /* Never over a record of a VM that runs: only a start holding the
+         * lock calls this, and then nothing runs. */
+        s.state = RUN_FAILED;
+        s.unsupervised = s.needs_repair = false;
+        s.monitor_pid = s.qemu_pid = s.swtpm_pid = 0;
+        free(s.error);
+        s.error = strdup(why && *why ? why : "the start failed");
+        free(s.log_tail);
+        s.log_tail = NULL;
+        (void) run_boot_id(s.boot_id);
+        (void) run_state_write_file(path, &s, &e);
+}
+
 int run_dir_check(const char *dir, phy_error *err) {
         struct stat st;
         if (lstat(dir, &st) < 0)

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# What a newcomer trips over (issue 19), each item as the user met it: the
+# run dir's modes whatever command comes first, one answer for a VM that
+# does not exist, sizes without a unit, a forced power-off said as such,
+# unknown API fields, help for every command.  Runs with and without phyllod
+# (newcomer-with-daemon): the same answers either way.
+set -u
+. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/lifecycle-lib.sh"
+command -v qemu-img >/dev/null || skip_all "qemu-img is not installed (Debian: qemu-utils)"
+lc_new_home
+H=$PHYLLOME_HOME
+
+# ---- 1: directories made in one place, with one mode, whoever comes first ----
+lc_create a
+"$PHYLLO" wait a --for stopped --timeout 1 >/dev/null
+ok $? "wait before the first start: the VM is stopped"
+is "$(stat -c %a "$H/run")" 755 "wait made <home>/run as start makes it (0755)"
+is "$(stat -c %a "$H/run/a")" 700 "... and the VM's run dir 0700"
+out=$("$PHYLLO" start a 2>&1)
+ok $? "a start after that wait succeeds"
+like "$out" "VM 'a' started" "... and says so"
+"$PHYLLO" kill a >/dev/null 2>&1
+"$PHYLLO" wait a --for stopped --timeout 30 >/dev/null
+# An older phyllo's wait left <home>/run 0700: the next command repairs it.
+chmod 700 "$H/run"
+"$PHYLLO" wait a --for stopped --timeout 1 >/dev/null
+is "$(stat -c %a "$H/run")" 755 "a <home>/run left 0700 by an older wait is opened again"
+"$PHYLLO" wait nosuch --for stopped --timeout 1 >/dev/null 2>&1
+is "$?" 1 "wait for a VM that does not exist fails"
+ok "$(test ! -e "$H/run/nosuch"; echo $?)" "... and leaves no run/nosuch behind"
+"$PHYLLO" logs nosuch --follow >/dev/null 2>&1
+ok "$(test ! -e "$H/run/nosuch"; echo $?)" "logs --follow of no VM leaves no run/nosuch either"
+
+# A start that fails leaves 'failed' with the reason, not 'stopped'.
+if [ "$(id -u)" = 0 ]; then
+  cp "$GUEST/vmlinux" "$H/guest/vmlinux-b"
+  lc_create b --kernel "$H/guest/vmlinux-b"
+  chmod 600 "$H/guest/vmlinux-b"   # QEMU runs as another user: it cannot read it
+  "$PHYLLO" start b >/dev/null 2>&1
+  is "$?" 1 "a start QEMU's user cannot complete fails"
+  st=$("$PHYLLO" status b --json)
+  is "$(jq -r .state <<<"$st")" failed "status says failed after a failed start"
+  like "$(jq -r .error <<<"$st")" "vmlinux-b" "... with the reason, naming the file"
+  like "$("$PHYLLO" status b)" "error: .*vmlinux-b" "status (text) shows the error"
+  chmod 644 "$H/guest/vmlinux-b"
+  "$PHYLLO" start b >/dev/null 2>&1
+  ok $? "once repaired, the VM starts"
+  is "$(lc_state b)" running "... and runs"
+  "$PHYLLO" kill b >/dev/null 2>&1
+else
+  ok 0 "# SKIP a failed start as another user needs root"
+fi
+
+# ---- 4: one mistake, one answer: 'no VM named' and exit 1 from every command ----
+want="phyllo: no VM named 'nosuch' (looked in $H/vms)"
+while read -r cmd; do
+  [ -n "$cmd" ] || continue
+  # shellcheck disable=SC2086
+  out=$("$PHYLLO" $cmd 2>&1 </dev/null >/dev/null); rc=$?
+  is "$rc:$out" "1:$want" "phyllo $cmd: no VM named, exit 1"
+done <<'EOF'
+start nosuch
+stop nosuch
+stop nosuch --force
+kill nosuch
+restart nosuch
+pause nosuch
+resume nosuch
+status nosuch
+status nosuch --repair
+console nosuch
+view nosuch
+logs nosuch
+wait nosuch --for stopped --timeout 1
+wait nosuch --for running --timeout 1
+show nosuch
+argv nosuch
+disk list nosuch
+disk add nosuch --size 1G
+snapshot list nosuch
+snapshot create nosuch s1
+net forward list nosuch
+share list nosuch
+device list nosuch
+device give-back nosuch
+usb attach nosuch 1234:5678
+clone nosuch other
+EOF
+ok "$(test ! -e "$H/run/nosuch"; echo $?)" "none of them made run/nosuch"
+
+tap_done

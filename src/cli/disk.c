@@ -32,8 +32,9 @@ int cmd_disk_add(struct cli_ctx *ctx, int argc, char **argv) {
         for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
                 switch (c) {
                 case 's':
-                        if (parse_size(optarg, &size) < 0 || size == 0)
-                                return cli_usage_error(add_usage, "invalid size '%s'; use e.g. 64G or 512M", optarg);
+                        if (parse_size_unit(optarg, SIZE_GIB, &size) < 0 || size == 0)
+                                return cli_usage_error(add_usage, "invalid size '%s'; use e.g. 64G or 512M (a bare "
+                                                       "number is GiB)", optarg);
                         json_object_object_add(b, "size", json_object_new_int64((int64_t) size));
                         break;
                 case 'i': free(image); image = cli_abs_path(optarg); break;
@@ -144,8 +145,9 @@ int cmd_disk_resize(struct cli_ctx *ctx, int argc, char **argv) {
         if (optind + 3 != argc)
                 return cli_usage_error(resize_usage, "expected a VM name, a disk name and a size");
         unsigned long long size;
-        if (parse_size(argv[optind + 2], &size) < 0 || size == 0)
-                return cli_usage_error(resize_usage, "invalid size '%s'; use e.g. 64G", argv[optind + 2]);
+        if (parse_size_unit(argv[optind + 2], SIZE_GIB, &size) < 0 || size == 0)
+                return cli_usage_error(resize_usage, "invalid size '%s'; use e.g. 64G (a bare number is GiB)",
+                                       argv[optind + 2]);
         const char *name = argv[optind], *disk = argv[optind + 1];
         int st = cli_name_arg(name);
         if (st || (st = cli_word_arg("disk name", disk)))

@@ -90,10 +90,12 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                         break;
                 case OPT_MEMORY:
                 case OPT_DISK:
-                        if (parse_size(optarg, &n) < 0 || n == 0)
-                                return cli_usage_error(create_usage, "invalid --%s '%s'; use a number with "
-                                                       "K, M, G or T (e.g. %s)", c == OPT_DISK ? "disk" : "memory",
-                                                       optarg, c == OPT_DISK ? "64G" : "4G");
+                        /* A bare number: MiB of memory, GiB of disk. */
+                        if (parse_size_unit(optarg, c == OPT_DISK ? SIZE_GIB : SIZE_MIB, &n) < 0 || n == 0)
+                                return cli_usage_error(create_usage, "invalid --%s '%s'; use a size such as %s "
+                                                       "(K, M, G or T; a bare number is %s)",
+                                                       c == OPT_DISK ? "disk" : "memory", optarg,
+                                                       c == OPT_DISK ? "64G" : "4G", c == OPT_DISK ? "GiB" : "MiB");
                         json_object_object_add(b, c == OPT_DISK ? "disk" : "memory", json_object_new_int64((int64_t) n));
                         break;
                 case OPT_NO_DISK: json_object_object_add(b, "no_disk", json_object_new_boolean(true)); break;

@@ -90,4 +90,26 @@ clone nosuch other
 EOF
 ok "$(test ! -e "$H/run/nosuch"; echo $?)" "none of them made run/nosuch"
 
+# ---- 3: sizes without a unit: MiB of memory, GiB of disk; 8G = 8GB = 8gb = 8GiB ----
+vsize() { qemu-img info --output=json "$H/vms/$1/disk-$2.qcow2" | jq -r '."virtual-size"'; }
+"$PHYLLO" create s1 --profile linux --memory 300 --disk 1 --display none >/dev/null
+ok $? "create --memory 300 --disk 1 succeeds"
+is "$("$PHYLLO" show s1 --json | jq -r .memory.size)" $((300 << 20)) "--memory 300 is 300 MiB"
+is "$(vsize s1 system)" $((1 << 30)) "--disk 1 is a 1 GiB disk"
+"$PHYLLO" create s2 --profile linux --memory 1gb --disk 1GB --display none >/dev/null
+ok $? "create --memory 1gb --disk 1GB succeeds"
+is "$("$PHYLLO" show s2 --json | jq -r .memory.size)" $((1 << 30)) "--memory 1gb is 1 GiB"
+is "$(vsize s2 system)" $((1 << 30)) "--disk 1GB is 1 GiB"
+"$PHYLLO" disk add s1 --size 1 --name extra >/dev/null
+ok $? "disk add --size 1"
+is "$(vsize s1 extra)" $((1 << 30)) "... is 1 GiB"
+"$PHYLLO" disk resize s1 extra 2 >/dev/null
+ok $? "disk resize 2 grows (not 'would shrink it')"
+is "$(vsize s1 extra)" $((2 << 30)) "... to 2 GiB"
+"$PHYLLO" disk resize s1 extra 2GiB >/dev/null && "$PHYLLO" disk resize s1 extra 2G >/dev/null
+ok $? "2GiB and 2G name the same size (nothing to do)"
+out=$("$PHYLLO" create s3 --profile linux --memory 2x 2>&1); rc=$?
+is "$rc" 2 "a size with an unknown unit is a usage error"
+like "$out" "bare number is MiB" "... saying what a bare number means"
+
 tap_done

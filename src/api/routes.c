@@ -555,7 +555,7 @@ static const struct route routes[] = {
 /* POST /v1/vms takes more members than a row holds. */
 static const char *const create_members[] = { "name", "profile", "cpus", "memory", "disk", "no_disk", "iso",
         "drivers", "display", "gpu", "kernel", "initrd", "append", "uefi", "force", "net", "forwards",
-        "usb_redirect", NULL };
+        "usb_redirect", "disk_bus", "nic", NULL };
 
 /* Matches path against pattern: 1 when it does (the {…} segments copied to
  * q->p), 0 when not; a {name} that is no VM name is a 400 (-1, *ret set). */

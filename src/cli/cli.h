@@ -26,6 +26,10 @@ struct cli_cmd {
         const char *summary;
 };
 
+/* The exit status of a stop that had to terminate the VM: it did not shut
+ * down within the timeout (not an error, not a clean stop either). */
+#define CLI_EXIT_FORCED 3
+
 /* Prints "phyllo: <message>" to stderr and returns the exit status for it. */
 int cli_fail(const phy_error *e);
 /* Prints a usage error naming the command and returns 2. */

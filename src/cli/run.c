@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -217,6 +219,57 @@ static void print_stopped(json_object *o, const char *name) {
         fflush(stdout);
 }
 
+/* A countdown on the terminal while a stop waits for the guest (the
+ * request itself cannot report progress through phyllod): a thread that
+ * wakes each second, or at once when told to end (an eventfd). */
+struct countdown {
+        pthread_t thread;
+        int efd;
+        unsigned seconds;
+        const char *name;
+        bool running;
+};
+
+static void *countdown_main(void *userdata) {
+        struct countdown *cd = userdata;
+        struct pollfd p = { .fd = cd->efd, .events = POLLIN };
+        bool shown = false;
+        for (unsigned left = cd->seconds; left > 0; left--) {
+                int n = poll(&p, 1, 1000);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n != 0)
+                        break;
+                fprintf(stderr, "\rWaiting for VM '%s' to shut down: %u s before it is terminated ", cd->name,
+                        left - 1);
+                shown = true;
+        }
+        /* Stay until told, so the line is cleared once, after the last print. */
+        while (poll(&p, 1, -1) < 0 && errno == EINTR)
+                ;
+        if (shown)
+                fputs("\r\033[K", stderr);
+        return NULL;
+}
+
+static void countdown_start(struct countdown *cd, const char *name, unsigned seconds) {
+        *cd = (struct countdown) { .efd = -1, .seconds = seconds, .name = name };
+        if (seconds == 0 || !isatty(STDERR_FILENO) || (cd->efd = eventfd(0, EFD_CLOEXEC)) < 0)
+                return;
+        cd->running = pthread_create(&cd->thread, NULL, countdown_main, cd) == 0;
+}
+
+static void countdown_end(struct countdown *cd) {
+        if (cd->running) {
+                uint64_t one = 1;
+                (void) !write(cd->efd, &one, sizeof one);
+                pthread_join(cd->thread, NULL);
+        }
+        if (cd->efd >= 0)
+                close(cd->efd);
+        *cd = (struct countdown) { .efd = -1 };
+}
+
 static int do_stop(struct cli_ctx *ctx, const char *name, unsigned timeout, bool force, const char *mode) {
         json_object *b = body_new(), *o = NULL, *by = NULL;
         json_object_object_add(b, "timeout", json_object_new_int64(timeout));
@@ -224,12 +277,26 @@ static int do_stop(struct cli_ctx *ctx, const char *name, unsigned timeout, bool
                 json_object_object_add(b, "force", json_object_new_boolean(true));
         if (mode)
                 json_object_object_add(b, "mode", json_object_new_string(mode));
+        struct countdown cd;
+        countdown_start(&cd, name, force ? 0 : timeout);
         int r = vm_action(ctx, name, "stop", b, &o);
+        countdown_end(&cd);
         if (r)
                 return r;
-        /* Only the agent is named: the power button is what stop always did. */
-        if (json_object_object_get_ex(o, "stopped_by", &by) && strcmp(json_object_get_string(by), "agent") == 0) {
+        const char *how = json_object_object_get_ex(o, "stopped_by", &by) && by ? json_object_get_string(by) : "";
+        if (cli_jbool(o, "forced")) {
+                /* Not a clean stop: said so, with its own exit status. */
+                printf("VM '%s' did not shut down within %u s; it was %s\n", name, timeout,
+                       strcmp(how, "sigkill") == 0 ? "killed (SIGKILL)" : "terminated (SIGTERM)");
+                fflush(stdout);
+                json_object_put(o);
+                return CLI_EXIT_FORCED;
+        }
+        if (strcmp(how, "agent") == 0) {
                 printf("VM '%s' stopped (guest agent)\n", name);
+                fflush(stdout);
+        } else if (force && (strcmp(how, "sigterm") == 0 || strcmp(how, "sigkill") == 0)) {
+                printf("VM '%s' stopped (forced: %s)\n", name, strcmp(how, "sigkill") == 0 ? "SIGKILL" : "SIGTERM");
                 fflush(stdout);
         } else
                 print_stopped(o, name);
@@ -399,6 +466,10 @@ static void status_print(json_object *o, const char *name) {
                 printf("  exit status: %d\n", (int) jint_of(o, "exit_status"));
         if (signal > 0 && !active)
                 printf("  killed by:   signal %d (SIG%s)\n", signal, sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
+        /* How the last stop ended (issue 19): a forced power-off is not a clean stop. */
+        const char *by = run_stopped_by_text(cli_jstr(o, "stopped_by"));
+        if (by && !active)
+                printf("  last stop:   %s\n", by);
         if (json_object_object_get_ex(o, "error", &v) && v)
                 printf("  error:       %s\n", json_object_get_string(v));
         if (json_object_object_get_ex(o, "log_tail", &v) && v)

@@ -57,8 +57,15 @@ int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *
                 if ((r = run_stop_via(c->home, name, a->timeout, a->force, mode, &was, &ended_by, err)) < 0)
                         goto fail;
                 json_object_object_add(o, "was_running", json_object_new_boolean(was));
-                if (ended_by)
+                if (ended_by) {
                         json_object_object_add(o, "stopped_by", json_object_new_string(ended_by));
+                        /* Asked to shut down, it did not within the timeout: said
+                         * so, not passed off as a clean stop. */
+                        bool forced = !a->force && (strcmp(ended_by, "sigterm") == 0 ||
+                                                    strcmp(ended_by, "sigkill") == 0);
+                        json_object_object_add(o, "forced", json_object_new_boolean(forced));
+                        json_object_object_add(o, "timeout", json_object_new_int64(a->timeout));
+                }
         } else if (strcmp(act, "kill") == 0) {
                 if ((r = run_kill(c->home, name, err)) < 0)
                         goto fail;

@@ -254,7 +254,10 @@ int run_stop_via(const char *home, const char *name, unsigned timeout_s, bool fo
                                      name, (int) st.qemu_pid);
         if (ret_ended_by)
                 *ret_ended_by = by;
-        return finish_stop(home, name, dir, &st, err);
+        if ((r = finish_stop(home, name, dir, &st, err)) < 0)
+                return r;
+        run_state_record_stop(dir, by);
+        return 0;
 }
 
 int run_kill(const char *home, const char *name, phy_error *err) {
@@ -268,7 +271,10 @@ int run_kill(const char *home, const char *name, phy_error *err) {
         if (!signal_and_wait(pidfd, st.qemu_pid, name, SIGKILL, TERM_GRACE_MS))
                 return phy_error_set(err, ETIMEDOUT, "QEMU of VM '%s' (pid %d) did not end after SIGKILL", name,
                                      (int) st.qemu_pid);
-        return finish_stop(home, name, dir, &st, err);
+        if ((r = finish_stop(home, name, dir, &st, err)) < 0)
+                return r;
+        run_state_record_stop(dir, "kill");
+        return 0;
 }
 
 static int pause_resume(const char *home, const char *name, bool pause, phy_error *err) {

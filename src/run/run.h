@@ -55,6 +55,12 @@ struct run_state {
          * whose display could carry sound has none. */
         char *audio;
         char *audio_why;
+        /* Issue 19: how the last 'phyllo stop' or 'kill' ended the VM:
+         * "agent", "acpi" (the guest shut down on the power button),
+         * "sigterm" or "sigkill" (it did not within the timeout, or
+         * --force), "kill"; "" when the guest shut down by itself or the
+         * VM has not stopped since its start. */
+        char stopped_by[16];
 };
 
 void run_state_done(struct run_state *s);
@@ -83,6 +89,12 @@ int run_dir_make(const char *dir, phy_error *err);
  * lock.  Best effort: a record that cannot be written is not an error of
  * the start's. */
 void run_state_record_failed(const char *dir, const char *why);
+/* Records how a stop ended the VM (stopped_by) once it stopped, under the
+ * VM's lock (skipped when a start holds it already).  Best effort. */
+void run_state_record_stop(const char *dir, const char *by);
+/* A sentence for stopped_by ("the guest shut down on the power button"),
+ * NULL for an unknown word or "". */
+const char *run_stopped_by_text(const char *by);
 
 /* 0 when dir is missing or a directory of ours that nobody else can write;
  * else -EPERM saying so: nothing found in it may be trusted. */

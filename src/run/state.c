@@ -110,6 +110,7 @@ json_object *run_state_to_json(const struct run_state *s) {
         }
         if (s->needs_repair)
                 json_object_object_add(o, "needs_repair", json_object_new_boolean(true));
+        json_object_object_add(o, "stopped_by", s->stopped_by[0] ? json_object_new_string(s->stopped_by) : NULL);
         if (s->guest_events > 0) {
                 json_object *g = json_object_new_object();
                 json_object_object_add(g, "event", json_object_new_string(s->guest_event));
@@ -198,6 +199,9 @@ int run_state_read_file(const char *path, struct run_state *ret, phy_error *err)
                 snprintf(s.boot_id, sizeof s.boot_id, "%s", boot);
         s.error = get_str(o, "error");
         s.log_tail = get_str(o, "log_tail");
+        _cleanup_free_ char *by = get_str(o, "stopped_by");
+        if (by && run_stopped_by_text(by))
+                snprintf(s.stopped_by, sizeof s.stopped_by, "%s", by);
         json_object *g;
         if (json_object_object_get_ex(o, "sound", &g) && json_object_is_type(g, json_type_object)) {
                 s.audio = get_str(g, "backend");
@@ -323,6 +327,36 @@ void run_state_record_failed(const char *dir, const char *why) {
         free(s.log_tail);
         s.log_tail = NULL;
         (void) run_boot_id(s.boot_id);
+        (void) run_state_write_file(path, &s, &e);
+}
+
+static const struct {
+        const char *word, *text;
+} stop_ways[] = {
+        { "agent", "the guest shut down when its agent asked" },
+        { "acpi", "the guest shut down on the power button" },
+        { "sigterm", "terminated (SIGTERM): it did not shut down in time, or the stop was forced" },
+        { "sigkill", "killed (SIGKILL): it did not end on SIGTERM" },
+        { "kill", "killed (SIGKILL) by 'phyllo kill'" },
+};
+
+const char *run_stopped_by_text(const char *by) {
+        for (size_t i = 0; by && i < ELEMENTSOF(stop_ways); i++)
+                if (strcmp(by, stop_ways[i].word) == 0)
+                        return stop_ways[i].text;
+        return NULL;
+}
+
+void run_state_record_stop(const char *dir, const char *by) {
+        _cleanup_free_ char *path = run_file(dir, "state.json");
+        _cleanup_close_ int lock = -1;
+        phy_error e = { 0 };
+        if (!path || !run_stopped_by_text(by) || run_lock_take(dir, &lock, &e) < 0)
+                return;
+        _cleanup_run_state_ struct run_state s = { 0 };
+        if (run_state_read_file(path, &s, &e) < 0 || run_state_active(s.state))
+                return;
+        snprintf(s.stopped_by, sizeof s.stopped_by, "%s", by);
         (void) run_state_write_file(path, &s, &e);
 }
 

@@ -112,4 +112,26 @@ out=$("$PHYLLO" create s3 --profile linux --memory 2x 2>&1); rc=$?
 is "$rc" 2 "a size with an unknown unit is a usage error"
 like "$out" "bare number is MiB" "... saying what a bare number means"
 
+# ---- 2: a forced power-off is said as such, with its own exit status ----
+lc_create deaf --append "console=ttyS0 phyllome.noacpi"
+"$PHYLLO" start deaf >/dev/null 2>&1
+"$PHYLLO" start a >/dev/null 2>&1
+lc_wait_log deaf 'PHYLLOME-GUEST-READY'; ok $? "a guest that ignores the power button booted"
+out=$("$PHYLLO" stop deaf --timeout 2 2>/dev/null); rc=$?
+is "$rc" 3 "stop of a VM that did not shut down in time exits 3"
+is "$out" "VM 'deaf' did not shut down within 2 s; it was terminated (SIGTERM)" "... and says how it ended"
+is "$("$PHYLLO" status deaf --json | jq -r .stopped_by)" sigterm "status --json: stopped_by sigterm"
+like "$("$PHYLLO" status deaf)" "last stop: +terminated \\(SIGTERM\\)" "status says the last stop terminated it"
+lc_wait_log a 'PHYLLOME-GUEST-READY'; ok $? "a guest that takes the power button booted"
+out=$("$PHYLLO" stop a 2>/dev/null); rc=$?
+is "$rc:$out" "0:VM 'a' stopped" "a clean stop exits 0 and says stopped"
+is "$("$PHYLLO" status a --json | jq -r .stopped_by)" acpi "status --json: stopped_by acpi"
+like "$("$PHYLLO" status a)" "last stop: +the guest shut down on the power button" "status says how"
+"$PHYLLO" start deaf >/dev/null 2>&1
+out=$("$PHYLLO" stop deaf --force 2>/dev/null); rc=$?
+is "$rc:$out" "0:VM 'deaf' stopped (forced: SIGTERM)" "stop --force exits 0, saying it was forced"
+"$PHYLLO" start deaf >/dev/null 2>&1
+"$PHYLLO" kill deaf >/dev/null 2>&1
+is "$("$PHYLLO" status deaf --json | jq -r .stopped_by)" kill "after phyllo kill: stopped_by kill"
+
 tap_done

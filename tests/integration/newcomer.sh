@@ -112,6 +112,19 @@ out=$("$PHYLLO" create s3 --profile linux --memory 2x 2>&1); rc=$?
 is "$rc" 2 "a size with an unknown unit is a usage error"
 like "$out" "bare number is MiB" "... saying what a bare number means"
 
+# ---- 8: the same answer with and without phyllod (newcomer-with-daemon runs this too) ----
+"$PHYLLO" export s2 "$H/s2.bundle" >/dev/null 2>&1
+ok $? "export s2"
+size=$(stat -c %s "$H/s2.bundle")
+for cut in $((size - 40)) $((size / 2)) 100; do
+  head -c "$cut" "$H/s2.bundle" >"$H/cut.bundle"
+  out=$("$PHYLLO" import "$H/cut.bundle" --name cut 2>&1); rc=$?
+  is "$rc" 2 "a bundle cut at $cut of $size bytes is a usage error (exit 2)"
+  like "$out" "truncated or damaged|cannot read the bundle" "... saying so"
+  ok "$(test ! -e "$H/vms/cut"; echo $?)" "... and no VM 'cut' appears"
+done
+is "$("$PHYLLO" list --json | jq -r 'type')" array "list --json prints the array GET /v1/vms wraps as {\"vms\": [...]}"
+
 # ---- 2: a forced power-off is said as such, with its own exit status ----
 lc_create deaf --append "console=ttyS0 phyllome.noacpi"
 "$PHYLLO" start deaf >/dev/null 2>&1

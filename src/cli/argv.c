@@ -15,7 +15,6 @@
 #include "vm/profile.h"
 #include "vm/vm.h"
 
-static const char argv_usage[] = "argv NAME [--json] [--null] [--paused] [--tcg] [--qemu PATH]";
 
 int cmd_argv(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = {
@@ -28,18 +27,18 @@ int cmd_argv(struct cli_ctx *ctx, int argc, char **argv) {
         };
         bool json = false, nul = false, paused = false, tcg = false;
         const char *qemu = NULL;
-        for (int c; (c = getopt_long(argc, argv, "0", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "0", opts)) != -1;) {
                 switch (c) {
                 case 'j': json = true; break;
                 case '0': nul = true; break;
                 case 'S': paused = true; break;
                 case 't': tcg = true; break;
                 case 'q': qemu = optarg; break;
-                default: return cli_usage_error(argv_usage, "bad option");
+                default: return cli_usage_error(cli_usage(), "bad option");
                 }
         }
         if (optind + 1 != argc)
-                return cli_usage_error(argv_usage, "expected one VM name");
+                return cli_usage_error(cli_usage(), "expected one VM name");
         const char *name = argv[optind], *home;
         if (cli_home(ctx, &home) < 0)
                 return 1;

@@ -32,6 +32,17 @@ struct cli_cmd {
 
 /* Prints "phyllo: <message>" to stderr and returns the exit status for it. */
 int cli_fail(const phy_error *e);
+/* The usage line of the command being run (its row of the command table in
+ * main.c, the one place it is written). */
+const char *cli_usage(void);
+/* getopt_long for a command's options: every handler parses through it, so
+ * that `phyllo help --options COMMAND` can list what the parser takes and a
+ * test can compare that with the usage line. */
+struct option;
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *opts);
+/* Parses --json, a command's only option, and wants exactly n operands
+ * (argv[optind]...): 0, or the exit status after the usage error. */
+int cli_json_operands(int argc, char **argv, int n, bool *json);
 /* Prints a usage error naming the command and returns 2. */
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Resolves the home directory; on failure prints and returns <0. */

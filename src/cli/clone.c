@@ -6,25 +6,24 @@
 
 #include "cli.h"
 
-static const char clone_usage[] = "clone SRC DST [--full] [--tpm fresh|copy]";
 
 int cmd_clone(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = {
                 { "full", no_argument, NULL, 'f' }, { "tpm", required_argument, NULL, 't' }, { 0 } };
         bool full = false;
         const char *tpm = NULL;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
                 if (c == 'f')
                         full = true;
                 else if (c == 't' && (strcmp(optarg, "fresh") == 0 || strcmp(optarg, "copy") == 0))
                         tpm = optarg;
                 else if (c == 't')
-                        return cli_usage_error(clone_usage, "invalid --tpm '%s'; use fresh or copy", optarg);
+                        return cli_usage_error(cli_usage(), "invalid --tpm '%s'; use fresh or copy", optarg);
                 else
-                        return cli_usage_error(clone_usage, "unknown option for 'clone'");
+                        return cli_usage_error(cli_usage(), "unknown option for 'clone'");
         }
         if (optind + 2 != argc)
-                return cli_usage_error(clone_usage, "expected the source VM and the new VM's name");
+                return cli_usage_error(cli_usage(), "expected the source VM and the new VM's name");
         const char *src = argv[optind], *dst = argv[optind + 1];
         int st = cli_name_arg(src);
         if (st)

@@ -15,7 +15,7 @@ static int parse_json_flag(int argc, char **argv, const char *usage, bool *json)
         static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
         int c;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "+", opts)) != -1) {
                 if (c == 'j')
                         *json = true;
                 else
@@ -49,7 +49,7 @@ static char *joined(json_object *a, const char *sep) {
 /* Exit status: 0 whenever the check ran, whatever it found (QEMU still runs
  * VMs without KVM, in TCG); 1 or 2 only when it could not run. */
 int cmd_host_check(struct cli_ctx *ctx, int argc, char **argv) {
-        static const char usage[] = "host check [--json]";
+        const char *usage = cli_usage();
         bool json = false;
         int r = parse_json_flag(argc, argv, usage, &json);
         json_object *o = NULL, *checks = NULL, *verdict = NULL, *budget = NULL, *so = NULL;
@@ -92,7 +92,7 @@ static const char *class_name_of(json_object *blockers, const char *address) {
 }
 
 int cmd_host_devices(struct cli_ctx *ctx, int argc, char **argv) {
-        static const char usage[] = "host devices [--json]";
+        const char *usage = cli_usage();
         bool json = false;
         int r = parse_json_flag(argc, argv, usage, &json);
         json_object *o = NULL, *devs = NULL;

@@ -11,7 +11,6 @@
 #include "qemu/caps.h"
 #include "qemu/tools.h"
 
-static const char caps_usage[] = "caps [--json] [--qemu PATH] [--refresh]";
 
 int cmd_caps(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = {
@@ -22,16 +21,16 @@ int cmd_caps(struct cli_ctx *ctx, int argc, char **argv) {
         };
         bool json = false, refresh = false;
         const char *binary = NULL;
-        for (int c; (c = getopt_long(argc, argv, "+", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "+", opts)) != -1;) {
                 switch (c) {
                 case 'j': json = true; break;
                 case 'q': binary = optarg; break;
                 case 'r': refresh = true; break;
-                default: return cli_usage_error(caps_usage, "unknown option for 'caps'");
+                default: return cli_usage_error(cli_usage(), "unknown option for 'caps'");
                 }
         }
         if (optind < argc)
-                return cli_usage_error(caps_usage, "unexpected argument '%s'", argv[optind]);
+                return cli_usage_error(cli_usage(), "unexpected argument '%s'", argv[optind]);
 
         phy_error err = { 0 };
         struct qemu_tools tools = { 0 };

@@ -25,17 +25,6 @@
 
 #define DETACH_KEY 0x1d         /* Ctrl-] */
 
-static const char *start_usage = "start NAME [--console] [--paused]";
-static const char *stop_usage = "stop NAME [--timeout S] [--force] [--mode acpi|agent]";
-static const char *kill_usage = "kill NAME";
-static const char *restart_usage = "restart NAME [--timeout S]";
-static const char *pause_usage = "pause NAME";
-static const char *resume_usage = "resume NAME";
-static const char *status_usage = "status NAME [--json] [--repair]";
-static const char *console_usage = "console NAME";
-static const char *logs_usage = "logs NAME [--follow]";
-static const char *view_usage = "view NAME";
-static const char *wait_usage = "wait NAME --for stopped|running|paused [--timeout S]";
 
 /* The one positional argument every lifecycle command takes. */
 static int take_name(int argc, char **argv, const char *usage, const char **ret) {
@@ -53,7 +42,7 @@ static int take_name(int argc, char **argv, const char *usage, const char **ret)
 static int name_only(int argc, char **argv, const char *usage, const char **ret) {
         static const struct option opts[] = { { NULL, 0, NULL, 0 } };
         int c;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+        while ((c = cli_getopt(argc, argv, "", opts)) != -1)
                 return cli_usage_error(usage, "unknown option");
         return take_name(argc, argv, usage, ret);
 }
@@ -138,7 +127,7 @@ done:
 
 int cmd_console(struct cli_ctx *ctx, int argc, char **argv) {
         const char *name;
-        int r = name_only(argc, argv, console_usage, &name);
+        int r = name_only(argc, argv, cli_usage(), &name);
         if (r)
                 return r;
         return console_attach(ctx, name);
@@ -197,15 +186,15 @@ int cmd_start(struct cli_ctx *ctx, int argc, char **argv) {
         };
         bool console = false, paused = false;
         int c;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
                 switch (c) {
                 case OPT_CONSOLE: console = true; break;
                 case OPT_PAUSED: paused = true; break;
-                default: return cli_usage_error(start_usage, "unknown option");
+                default: return cli_usage_error(cli_usage(), "unknown option");
                 }
         }
         const char *name;
-        int r = take_name(argc, argv, start_usage, &name);
+        int r = take_name(argc, argv, cli_usage(), &name);
         if (r)
                 return r;
         r = do_start(ctx, name, paused);
@@ -317,23 +306,23 @@ int cmd_stop(struct cli_ctx *ctx, int argc, char **argv) {
         const char *mode = NULL;
         enum run_stop_mode m;
         int c, r;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
                 switch (c) {
                 case OPT_TIMEOUT:
-                        if ((r = parse_seconds(optarg, stop_usage, &timeout)))
+                        if ((r = parse_seconds(optarg, cli_usage(), &timeout)))
                                 return r;
                         break;
                 case OPT_FORCE: force = true; break;
                 case OPT_MODE:
                         if (run_stop_mode_parse(optarg, &m) < 0)
-                                return cli_usage_error(stop_usage, "--mode takes acpi or agent, not '%s'", optarg);
+                                return cli_usage_error(cli_usage(), "--mode takes acpi or agent, not '%s'", optarg);
                         mode = optarg;
                         break;
-                default: return cli_usage_error(stop_usage, "unknown option");
+                default: return cli_usage_error(cli_usage(), "unknown option");
                 }
         }
         const char *name;
-        if ((r = take_name(argc, argv, stop_usage, &name)))
+        if ((r = take_name(argc, argv, cli_usage(), &name)))
                 return r;
         return do_stop(ctx, name, timeout, force, mode);
 }
@@ -345,14 +334,14 @@ int cmd_restart(struct cli_ctx *ctx, int argc, char **argv) {
         };
         unsigned timeout = 60;
         int c, r;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
                 if (c != 't')
-                        return cli_usage_error(restart_usage, "unknown option");
-                if ((r = parse_seconds(optarg, restart_usage, &timeout)))
+                        return cli_usage_error(cli_usage(), "unknown option");
+                if ((r = parse_seconds(optarg, cli_usage(), &timeout)))
                         return r;
         }
         const char *name;
-        if ((r = take_name(argc, argv, restart_usage, &name)))
+        if ((r = take_name(argc, argv, cli_usage(), &name)))
                 return r;
         bool keys = false;
         if ((r = cli_keys_unlock(ctx, name, true, &keys)))
@@ -374,7 +363,7 @@ int cmd_restart(struct cli_ctx *ctx, int argc, char **argv) {
 int cmd_kill(struct cli_ctx *ctx, int argc, char **argv) {
         const char *name;
         json_object *o = NULL;
-        int r = name_only(argc, argv, kill_usage, &name);
+        int r = name_only(argc, argv, cli_usage(), &name);
         if (r || (r = vm_action(ctx, name, "kill", body_new(), &o)))
                 return r;
         json_object_put(o);
@@ -385,7 +374,7 @@ int cmd_kill(struct cli_ctx *ctx, int argc, char **argv) {
 static int pause_resume(struct cli_ctx *ctx, int argc, char **argv, bool pause) {
         const char *name;
         json_object *o = NULL;
-        int r = name_only(argc, argv, pause ? pause_usage : resume_usage, &name);
+        int r = name_only(argc, argv, pause ? cli_usage() : cli_usage(), &name);
         if (r || (r = vm_action(ctx, name, pause ? "pause" : "resume", body_new(), &o)))
                 return r;
         json_object_put(o);
@@ -485,16 +474,16 @@ int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
                                               { NULL, 0, NULL, 0 } };
         bool json = false, repair = false;
         int c, r;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
                 if (c == 'j')
                         json = true;
                 else if (c == 'r')
                         repair = true;
                 else
-                        return cli_usage_error(status_usage, "unknown option");
+                        return cli_usage_error(cli_usage(), "unknown option");
         }
         const char *name;
-        if ((r = take_name(argc, argv, status_usage, &name)))
+        if ((r = take_name(argc, argv, cli_usage(), &name)))
                 return r;
         json_object *o = NULL;
         /* A status only reads; --repair first cleans up after a crash or a
@@ -527,21 +516,21 @@ int cmd_wait(struct cli_ctx *ctx, int argc, char **argv) {
         unsigned timeout = 0;
         bool have_timeout = false;
         int c, r;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
                 switch (c) {
                 case OPT_FOR: want_s = optarg; break;
                 case OPT_TIMEOUT:
-                        if ((r = parse_seconds(optarg, wait_usage, &timeout)))
+                        if ((r = parse_seconds(optarg, cli_usage(), &timeout)))
                                 return r;
                         have_timeout = true;
                         break;
-                default: return cli_usage_error(wait_usage, "unknown option");
+                default: return cli_usage_error(cli_usage(), "unknown option");
                 }
         }
         if (!want_s)
-                return cli_usage_error(wait_usage, "--for is required");
+                return cli_usage_error(cli_usage(), "--for is required");
         const char *name;
-        if ((r = take_name(argc, argv, wait_usage, &name)))
+        if ((r = take_name(argc, argv, cli_usage(), &name)))
                 return r;
         json_object *b = json_object_new_object(), *o = NULL;
         json_object_object_add(b, "for", json_object_new_string(want_s));
@@ -638,13 +627,13 @@ int cmd_logs(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = { { "follow", no_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
         bool follow = false;
         int c, r;
-        while ((c = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "f", opts)) != -1) {
                 if (c != 'f')
-                        return cli_usage_error(logs_usage, "unknown option");
+                        return cli_usage_error(cli_usage(), "unknown option");
                 follow = true;
         }
         const char *name;
-        if ((r = take_name(argc, argv, logs_usage, &name)))
+        if ((r = take_name(argc, argv, cli_usage(), &name)))
                 return r;
         if (follow)
                 return logs_follow(ctx, name);
@@ -666,7 +655,7 @@ int cmd_logs(struct cli_ctx *ctx, int argc, char **argv) {
 
 int cmd_view(struct cli_ctx *ctx, int argc, char **argv) {
         const char *name;
-        int r = name_only(argc, argv, view_usage, &name);
+        int r = name_only(argc, argv, cli_usage(), &name);
         if (r)
                 return r;
         /* The SPICE socket phyllod (or the library here) says we may open. */

@@ -7,16 +7,10 @@
 
 #include "cli.h"
 
-static const char create_usage[] = "snapshot create NAME SNAP";
-/* vmstate in --json: the snapshot holds the memory of a running VM. */
-static const char list_usage[] = "snapshot list NAME [--json]";
-static const char revert_usage[] = "snapshot revert NAME SNAP [--stop]";
-static const char delete_usage[] = "snapshot delete NAME SNAP";
-
 /* Parses the flags named in opts (each sets *flags[i]); then wants exactly n operands. */
 static int operands(int argc, char **argv, const char *usage, const char *long1, bool *flag1, int n) {
         const struct option opts[] = { { long1 ? long1 : "-", no_argument, NULL, 'f' }, { 0 } };
-        for (int c; (c = getopt_long(argc, argv, "", long1 ? opts : opts + 1, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "", long1 ? opts : opts + 1)) != -1;) {
                 if (c != 'f')
                         return cli_usage_error(usage, "unknown option");
                 *flag1 = true;
@@ -58,12 +52,12 @@ static int snapshot_op(struct cli_ctx *ctx, int argc, char **argv, const char *u
 }
 
 int cmd_snapshot_create(struct cli_ctx *ctx, int argc, char **argv) {
-        return snapshot_op(ctx, argc, argv, create_usage, true, "created");
+        return snapshot_op(ctx, argc, argv, cli_usage(), true, "created");
 }
 
 int cmd_snapshot_list(struct cli_ctx *ctx, int argc, char **argv) {
         bool json = false;
-        int st = operands(argc, argv, list_usage, "json", &json, 1);
+        int st = operands(argc, argv, cli_usage(), "json", &json, 1);
         json_object *r = NULL, *a = NULL;
         if (st || (st = names(argv[optind], NULL)) ||
             (st = cli_call(ctx, "GET", NULL, &r, "/v1/vms/%s/snapshots", argv[optind])))
@@ -95,7 +89,7 @@ int cmd_snapshot_list(struct cli_ctx *ctx, int argc, char **argv) {
 
 int cmd_snapshot_revert(struct cli_ctx *ctx, int argc, char **argv) {
         bool stop = false;
-        int st = operands(argc, argv, revert_usage, "stop", &stop, 2);
+        int st = operands(argc, argv, cli_usage(), "stop", &stop, 2);
         const char *name = argv[optind], *snap = argv[optind + 1];
         if (st || (st = names(name, snap)))
                 return st;
@@ -115,5 +109,5 @@ int cmd_snapshot_revert(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cmd_snapshot_delete(struct cli_ctx *ctx, int argc, char **argv) {
-        return snapshot_op(ctx, argc, argv, delete_usage, false, "deleted");
+        return snapshot_op(ctx, argc, argv, cli_usage(), false, "deleted");
 }

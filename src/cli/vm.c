@@ -18,11 +18,6 @@
 
 /* ---- create ------------------------------------------------------------- */
 
-static const char create_usage[] =
-        "create NAME --profile P [--cpus N] [--memory SIZE] [--disk SIZE|--no-disk] [--iso PATH] "
-        "[--drivers PATH] [--display none|spice|gtk|sdl|vnc] [--gpu none|std|virtio|virgl] "
-        "[--kernel PATH [--initrd PATH] [--append ARGS]] [--uefi|--no-uefi] [--net none|user|isolated:NAME|bridge:BR] [--forward tcp:HOSTPORT:GUESTPORT]... [--usb-redirect N] [--force] "
-        "[--os OS [--unverified]]";
 
 /* The model is checked without QEMU's capabilities when they cannot be
  * probed: say so. */
@@ -78,13 +73,13 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         bool have_kernel = false, have_extra = false;
         const char *os = NULL, *iso = NULL;     /* --os: from the catalog; --iso: maybe identified by it */
         bool unverified = false;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
                 const char *key = NULL;
                 switch (c) {
                 case OPT_PROFILE: profile = optarg; key = "profile"; break;
                 case OPT_CPUS:
                         if (parse_uint(optarg, 255, &n) < 0 || n < 1)
-                                return cli_usage_error(create_usage, "invalid --cpus '%s'; use a whole number "
+                                return cli_usage_error(cli_usage(), "invalid --cpus '%s'; use a whole number "
                                                        "from 1 to 255", optarg);
                         json_object_object_add(b, "cpus", json_object_new_int((int) n));
                         break;
@@ -92,7 +87,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 case OPT_DISK:
                         /* A bare number: MiB of memory, GiB of disk. */
                         if (parse_size_unit(optarg, c == OPT_DISK ? SIZE_GIB : SIZE_MIB, &n) < 0 || n == 0)
-                                return cli_usage_error(create_usage, "invalid --%s '%s'; use a size such as %s "
+                                return cli_usage_error(cli_usage(), "invalid --%s '%s'; use a size such as %s "
                                                        "(K, M, G or T; a bare number is %s)",
                                                        c == OPT_DISK ? "disk" : "memory", optarg,
                                                        c == OPT_DISK ? "64G" : "4G", c == OPT_DISK ? "GiB" : "MiB");
@@ -115,21 +110,21 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 case OPT_FORWARD: json_object_array_add(fwd, json_object_new_string(optarg)); break;
                 case OPT_USB_REDIRECT:
                         if (parse_uint(optarg, VM_USB_REDIRECT_MAX, &n) < 0)
-                                return cli_usage_error(create_usage, "invalid --usb-redirect '%s'; use 0 to %u "
+                                return cli_usage_error(cli_usage(), "invalid --usb-redirect '%s'; use 0 to %u "
                                                        "(USB redirection channels over SPICE)", optarg,
                                                        VM_USB_REDIRECT_MAX);
                         json_object_object_add(b, "usb_redirect", json_object_new_int((int) n));
                         break;
-                default: return cli_usage_error(create_usage, "unknown option for 'create'");
+                default: return cli_usage_error(cli_usage(), "unknown option for 'create'");
                 }
                 if (key)
                         json_object_object_add(b, key, json_object_new_string(optarg));
                 if (path_key && add_path(b, path_key, optarg) < 0)
-                        return cli_usage_error(create_usage, "out of memory");
+                        return cli_usage_error(cli_usage(), "out of memory");
                 path_key = NULL;
         }
         if (optind + 1 != argc)
-                return cli_usage_error(create_usage, optind + 1 > argc ? "missing the VM name"
+                return cli_usage_error(cli_usage(), optind + 1 > argc ? "missing the VM name"
                                                                         : "more than one VM name given");
         const char *name = argv[optind];
         int st = cli_name_arg(name);
@@ -145,13 +140,13 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 if (!profile)
                         json_object_object_add(b, "profile", json_object_new_string(profile = plan.profile->name));
                 if (os_iso && add_path(b, "iso", os_iso) < 0)
-                        return cli_usage_error(create_usage, "out of memory");
+                        return cli_usage_error(cli_usage(), "out of memory");
                 cli_catalog_apply(&plan, b);
         }
         if (!profile)
-                return cli_usage_error(create_usage, "--profile is required; one of: %s", vm_profile_names());
+                return cli_usage_error(cli_usage(), "--profile is required; one of: %s", vm_profile_names());
         if (have_extra && !have_kernel)
-                return cli_usage_error(create_usage, "--initrd and --append need --kernel");
+                return cli_usage_error(cli_usage(), "--initrd and --append need --kernel");
         json_object_object_add(b, "name", json_object_new_string(name));
         json_object *o = NULL;
         if ((st = cli_call(ctx, "POST", json_object_get(b), &o, "/v1/vms")))
@@ -173,13 +168,12 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
 
 /* ---- list, show --------------------------------------------------------- */
 
-static const char list_usage[] = "list [--json]";
 
 static bool json_flag(int argc, char **argv, const char *usage, int *ret_status) {
         static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
         bool json = false;
         *ret_status = 0;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
                 if (c == 'j')
                         json = true;
                 else
@@ -190,11 +184,11 @@ static bool json_flag(int argc, char **argv, const char *usage, int *ret_status)
 
 int cmd_list(struct cli_ctx *ctx, int argc, char **argv) {
         int st;
-        bool json = json_flag(argc, argv, list_usage, &st);
+        bool json = json_flag(argc, argv, cli_usage(), &st);
         if (st)
                 return st;
         if (optind < argc)
-                return cli_usage_error(list_usage, "unexpected argument '%s'", argv[optind]);
+                return cli_usage_error(cli_usage(), "unexpected argument '%s'", argv[optind]);
         /* GET /v1/vms through phyllod or directly (src/cli/api.c). */
         json_object *reply = NULL, *vms = NULL;
         int r = cli_api_call(ctx, "GET", "/v1/vms", NULL, &reply);
@@ -236,15 +230,14 @@ int cmd_list(struct cli_ctx *ctx, int argc, char **argv) {
         return 0;
 }
 
-static const char show_usage[] = "show NAME [--json]";
 
 int cmd_show(struct cli_ctx *ctx, int argc, char **argv) {
         int st;
-        bool json = json_flag(argc, argv, show_usage, &st);
+        bool json = json_flag(argc, argv, cli_usage(), &st);
         if (st)
                 return st;
         if (optind + 1 != argc)
-                return cli_usage_error(show_usage, "expected one VM name");
+                return cli_usage_error(cli_usage(), "expected one VM name");
         if ((st = cli_name_arg(argv[optind])))
                 return st;
         /* GET /v1/vms/NAME through phyllod or directly (src/cli/api.c). */
@@ -263,7 +256,6 @@ int cmd_show(struct cli_ctx *ctx, int argc, char **argv) {
 
 /* ---- edit --------------------------------------------------------------- */
 
-static const char edit_usage[] = "edit NAME";
 
 /* Runs $EDITOR (words split on blanks, no shell) on path; 0 when it exits 0. */
 static int run_editor(const char *path, phy_error *err) {
@@ -302,10 +294,10 @@ static int run_editor(const char *path, phy_error *err) {
 
 int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = { { 0 } };
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;)
-                return cli_usage_error(edit_usage, "unknown option for 'edit'");
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;)
+                return cli_usage_error(cli_usage(), "unknown option for 'edit'");
         if (optind + 1 != argc)
-                return cli_usage_error(edit_usage, "expected one VM name");
+                return cli_usage_error(cli_usage(), "expected one VM name");
         const char *name = argv[optind], *home;
         int st = cli_name_arg(name);
         if (st || cli_home(ctx, &home) < 0)
@@ -369,18 +361,17 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
 
 /* ---- delete, profiles --------------------------------------------------- */
 
-static const char delete_usage[] = "delete NAME [--force]";
 
 int cmd_delete(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = { { "force", no_argument, NULL, 'f' }, { 0 } };
         bool force = false;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
                 if (c != 'f')
-                        return cli_usage_error(delete_usage, "unknown option for 'delete'");
+                        return cli_usage_error(cli_usage(), "unknown option for 'delete'");
                 force = true;
         }
         if (optind + 1 != argc)
-                return cli_usage_error(delete_usage, "expected one VM name");
+                return cli_usage_error(cli_usage(), "expected one VM name");
         int st = cli_name_arg(argv[optind]);
         if (st)
                 return st;
@@ -397,15 +388,14 @@ int cmd_delete(struct cli_ctx *ctx, int argc, char **argv) {
         return 0;
 }
 
-static const char profiles_usage[] = "profiles [--json]";
 
 int cmd_profiles(struct cli_ctx *ctx, int argc, char **argv) {
         int st;
-        bool json = json_flag(argc, argv, profiles_usage, &st);
+        bool json = json_flag(argc, argv, cli_usage(), &st);
         if (st)
                 return st;
         if (optind < argc)
-                return cli_usage_error(profiles_usage, "unexpected argument '%s'", argv[optind]);
+                return cli_usage_error(cli_usage(), "unexpected argument '%s'", argv[optind]);
         json_object *o = NULL, *arr = NULL;
         if ((st = cli_call(ctx, "GET", NULL, &o, "/v1/profiles")))
                 return st;

@@ -47,6 +47,8 @@ int cli_json_operands(int argc, char **argv, int n, bool *json);
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Resolves the home directory; on failure prints and returns <0. */
 int cli_home(struct cli_ctx *ctx, const char **ret);
+/* Prints each of a reply's "warnings" to stderr ("phyllo: warning: ..."). */
+void cli_print_warnings(json_object *o);
 /* Prints a json object (pretty) followed by a newline; takes ownership. */
 void cli_print_json(json_object *o);
 /* One request to phyllod's API (docs/api.md) when a daemon answers for this

@@ -33,7 +33,8 @@ static void print_budget(json_object *b) {
         format_size((uint64_t) cli_jint(b, "reserve_memory"), keep, sizeof keep);
         /* round down to MiB so the figure reads as a size a user would type */
         format_size((uint64_t) cli_jint(b, "vm_memory_max") / (1024 * 1024) * 1024 * 1024, vm, sizeof vm);
-        printf("host budget: the host keeps %lld CPU%s and %s; VMs get up to %lld CPU%s and %s by default (%s)\n",
+        printf("host budget: the host keeps %lld CPU%s and %s; VMs get up to %lld CPU%s and %s by default (%s); "
+               "memory is never overcommitted, CPUs may be (a VM given more vCPUs is created with a warning)\n",
                (long long) cpus, cpus == 1 ? "" : "s", keep, (long long) vcpus, vcpus == 1 ? "" : "s", vm,
                *conf ? conf : "defaults; set reserve-cpus and reserve-memory in /etc/phyllome/host.conf");
 }

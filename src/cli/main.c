@@ -188,6 +188,13 @@ int cli_json_operands(int argc, char **argv, int n, bool *json) {
         return 0;
 }
 
+void cli_print_warnings(json_object *o) {
+        json_object *w = NULL;
+        json_object_object_get_ex(o, "warnings", &w);
+        for (size_t i = 0; w && i < json_object_array_length(w); i++)
+                fprintf(stderr, "phyllo: warning: %s\n", json_object_get_string(json_object_array_get_idx(w, i)));
+}
+
 int cli_fail(const phy_error *e) {
         fprintf(stderr, "phyllo: %s\n", phy_error_message(e));
         return phy_error_exit_status(e);

@@ -148,12 +148,6 @@ static json_object *body_new(void) {
 
 #define jbool_of cli_jbool
 
-static void print_warnings(json_object *o) {
-        json_object *w = NULL;
-        json_object_object_get_ex(o, "warnings", &w);
-        for (size_t i = 0; w && i < json_object_array_length(w); i++)
-                fprintf(stderr, "phyllo: warning: %s\n", json_object_get_string(json_object_array_get_idx(w, i)));
-}
 
 static int do_start(struct cli_ctx *ctx, const char *name, bool paused) {
         json_object *b = body_new(), *o = NULL;
@@ -170,7 +164,7 @@ static int do_start(struct cli_ctx *ctx, const char *name, bool paused) {
                 cli_keys_forget(ctx, name);
         if (r)
                 return r;
-        print_warnings(o);
+        cli_print_warnings(o);
         json_object_put(o);
         printf("VM '%s' started%s\n", name, paused ? " (paused)" : "");
         fflush(stdout);
@@ -354,7 +348,7 @@ int cmd_restart(struct cli_ctx *ctx, int argc, char **argv) {
         if (r)
                 return r;
         print_stopped(o, name);
-        print_warnings(o);
+        cli_print_warnings(o);
         json_object_put(o);
         printf("VM '%s' started\n", name);
         return 0;

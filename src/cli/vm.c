@@ -152,6 +152,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         if ((st = cli_call(ctx, "POST", json_object_get(b), &o, "/v1/vms")))
                 return st;
         caps_warning(o);
+        cli_print_warnings(o);
         char mem[32], dsk[48] = "no disk";
         int cpus = (int) cli_jint(o, "cpus");
         format_size((uint64_t) cli_jint(o, "memory"), mem, sizeof mem);

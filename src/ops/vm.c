@@ -278,6 +278,9 @@ int ops_create(const struct ops_ctx *c, const struct ops_create *o, json_object 
                 r = vm_create(c->home, &d, &e.host, vm_env_caps(&e), e.tools.qemu_img, o->force, err);
         if (r >= 0)
                 r = vm_model_resolve(&d, &e.host, vm_env_caps(&e), &m, err);
+        _cleanup_strv_ strv warnings = { 0 };
+        if (r >= 0 && vm_model_warnings(&m, &e.host, &warnings) < 0)
+                r = phy_error_set(err, ENOMEM, "out of memory");
         json_object *warn = e.warning[0] ? json_object_new_string(e.warning) : NULL;
         vm_env_done(&e);
         if (r < 0) {
@@ -295,6 +298,10 @@ int ops_create(const struct ops_ctx *c, const struct ops_create *o, json_object 
         json_object_object_add(x, "model", vm_def_to_json(&m));
         if (warn)
                 json_object_object_add(x, "caps_warning", warn);
+        json_object *wa = json_object_new_array();
+        for (size_t i = 0; i < warnings.n; i++)
+                json_object_array_add(wa, json_object_new_string(warnings.v[i]));
+        json_object_object_add(x, "warnings", wa);
         *ret = x;
         return 0;
 }

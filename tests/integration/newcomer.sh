@@ -112,6 +112,23 @@ out=$("$PHYLLO" create s3 --profile linux --memory 2x 2>&1); rc=$?
 is "$rc" 2 "a size with an unknown unit is a usage error"
 like "$out" "bare number is MiB" "... saying what a bare number means"
 
+# ---- 5: CPUs are overcommitted with a plain warning; memory messages in one unit ----
+budget=$("$PHYLLO" host check --json 2>/dev/null | jq -r .budget.vm_cpus_max)
+if [ "$budget" -ge 1 ] 2>/dev/null && [ "$((budget + 1))" -le "$(nproc)" ]; then
+  out=$("$PHYLLO" create over --profile linux --cpus $((budget + 1)) --no-disk --display none 2>&1); rc=$?
+  is "$rc" 0 "create --cpus $((budget + 1)) over a budget of $budget succeeds (CPUs time-share)"
+  like "$out" "warning: the VM gets $((budget + 1)) vCPUs, more than the $budget CPU.*overcommitted" \
+       "... with a warning saying CPUs are overcommitted"
+else
+  ok 0 "# SKIP a VM over the CPU budget needs a host with more CPUs than its budget ($budget of $(nproc))"
+  ok 0 "# SKIP (the same)"
+fi
+out=$("$PHYLLO" create huge --profile linux --memory 64T --no-disk --display none 2>&1); rc=$?
+is "$rc" 2 "create --memory 64T over the budget is refused"
+like "$out" "budget of [0-9]+ (MiB|GiB) \\([0-9]+ (MiB|GiB) total, [0-9]+ (MiB|GiB) kept for the host\\)" \
+     "... its figures in one unit"
+like "$out" "--memory" "... naming the flag to change"
+
 # ---- 8: the same answer with and without phyllod (newcomer-with-daemon runs this too) ----
 "$PHYLLO" export s2 "$H/s2.bundle" >/dev/null 2>&1
 ok $? "export s2"

@@ -31,15 +31,23 @@ static void progress(uint64_t done, uint64_t total, void *userdata) {
 }
 
 int cmd_export(struct cli_ctx *ctx, int argc, char **argv) {
-        static const struct option opts[] = { { 0 } };
-        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;)
-                return cli_usage_error(cli_usage(), "unknown option for 'export'");
+        static const struct option opts[] = { { "yes", no_argument, NULL, 'y' }, { 0 } };
+        bool yes = false;
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+                if (c != 'y')
+                        return cli_usage_error(cli_usage(), "unknown option for 'export'");
+                yes = true;
+        }
         if (optind + 2 != argc)
                 return cli_usage_error(cli_usage(), "expected a VM name and a file (- for standard output)");
         const char *home, *file = argv[optind + 1];
         if (cli_home(ctx, &home) < 0)
                 return 1;
         bool to_stdout = strcmp(file, "-") == 0;
+        int st;
+        if (!to_stdout && access(file, F_OK) == 0 &&
+            (st = cli_confirm(yes, "replace the existing file '%s' with the bundle of VM '%s'", file, argv[optind])))
+                return st;
         if (to_stdout && isatty(1)) {
                 fputs("phyllo: standard output is a terminal; give a file or pipe it (phyllo export vm - | ...)\n", stderr);
                 return 2;

@@ -43,6 +43,11 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
 /* Parses --json, a command's only option, and wants exactly n operands
  * (argv[optind]...): 0, or the exit status after the usage error. */
 int cli_json_operands(int argc, char **argv, int n, bool *json);
+/* Before a destructive step ("delete VM 'x' and its files"): 0 to go
+ * ahead when yes (--yes) or when the person at the terminal answers y;
+ * else the exit status after saying why nothing was done (1: they said
+ * no; 2: no terminal to ask on and no --yes). */
+int cli_confirm(bool yes, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints a usage error naming the command and returns 2. */
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Resolves the home directory; on failure prints and returns <0. */

@@ -164,12 +164,16 @@ int cmd_disk_resize(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cmd_disk_remove(struct cli_ctx *ctx, int argc, char **argv) {
-        static const struct option opts[] = { { "keep-file", no_argument, NULL, 'k' }, { 0 } };
-        bool keep = false;
+        static const struct option opts[] = { { "keep-file", no_argument, NULL, 'k' },
+                                              { "yes", no_argument, NULL, 'y' }, { 0 } };
+        bool keep = false, yes = false;
         for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
-                if (c != 'k')
+                if (c == 'k')
+                        keep = true;
+                else if (c == 'y')
+                        yes = true;
+                else
                         return cli_usage_error(cli_usage(), "unknown option for 'disk remove'");
-                keep = true;
         }
         if (optind + 2 != argc)
                 return cli_usage_error(cli_usage(), "expected a VM name and a disk name");
@@ -177,6 +181,26 @@ int cmd_disk_remove(struct cli_ctx *ctx, int argc, char **argv) {
         int st = cli_name_arg(name);
         if (st || (st = cli_word_arg("disk name", disk)))
                 return st;
+        /* Its image goes, with the snapshots inside it: asked first.  A VM or
+         * disk that does not exist gets its own answer from the removal. */
+        if (!keep && !yes) {
+                json_object *l = NULL, *disks = NULL;
+                if ((st = cli_call(ctx, "GET", NULL, &l, "/v1/vms/%s/disks", name)))
+                        return st;
+                json_object_object_get_ex(l, "disks", &disks);
+                for (size_t i = 0; disks && i < json_object_array_length(disks); i++) {
+                        json_object *d = json_object_array_get_idx(disks, i);
+                        if (strcmp(cli_jstr(d, "name"), disk) != 0)
+                                continue;
+                        st = cli_confirm(false, "remove disk '%s' from VM '%s' and delete its image '%s' with the "
+                                         "snapshots in it (--keep-file keeps the image)", disk, name,
+                                         cli_jstr(d, "path"));
+                        break;
+                }
+                json_object_put(l);
+                if (st)
+                        return st;
+        }
         json_object *b = json_object_new_object(), *o = NULL;
         json_object_object_add(b, "keep_file", json_object_new_boolean(keep));
         if ((st = cli_call(ctx, "DELETE", b, &o, "/v1/vms/%s/disks/%s", name, disk)))

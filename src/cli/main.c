@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cleanup.h"
@@ -49,8 +50,9 @@ static const struct cli_cmd commands[] = {
         { NULL, "list", cmd_list, "list [--json]", "list the defined VMs" },
         { NULL, "show", cmd_show, "show NAME [--json]", "print a VM's effective definition, defaults marked" },
         { NULL, "edit", cmd_edit, "edit NAME", "edit a VM's definition in $EDITOR; checked before it is saved" },
-        { NULL, "delete", cmd_delete, "delete NAME [--force]",
-          "delete a VM and its files (--force: even with linked clones, which get their own copy of the data)" },
+        { NULL, "delete", cmd_delete, "delete NAME [--force] [--yes]",
+          "delete a VM and its files, asking first on a terminal (--yes: do not ask; --force: even with linked "
+          "clones, which get their own copy of the data)" },
         { NULL, "profiles", cmd_profiles, "profiles [--json]", "list the profiles and their defaults" },
         /* QEMU: src/cli/qemu.c, src/cli/argv.c */
         { NULL, "argv", cmd_argv, "argv NAME [--json] [--null] [--paused] [--tcg] [--qemu PATH]",
@@ -78,7 +80,8 @@ static const struct cli_cmd commands[] = {
           "add a new qcow2 disk, or attach an image (raw and qcow2 in place, other formats converted)" },
         { "disk", "list", cmd_disk_list, "disk list NAME [--json]", "a VM's disks: format, virtual size, space used, backing file" },
         { "disk", "resize", cmd_disk_resize, "disk resize NAME DISK SIZE [--shrink]", "grow (or shrink) a disk of a stopped VM" },
-        { "disk", "remove", cmd_disk_remove, "disk remove NAME DISK [--keep-file]", "remove a disk from a stopped VM and delete its image" },
+        { "disk", "remove", cmd_disk_remove, "disk remove NAME DISK [--keep-file] [--yes]",
+          "remove a disk from a stopped VM and delete its image (asked first on a terminal; --yes: do not ask)" },
         /* storage: src/cli/snapshot.c */
         { "snapshot", "create", cmd_snapshot_create, "snapshot create NAME SNAP",
           "snapshot a VM: every disk, the UEFI vars and the TPM state; a running VM's memory too (a live snapshot)" },
@@ -121,8 +124,9 @@ static const struct cli_cmd commands[] = {
         { NULL, "clone", cmd_clone, "clone SRC DST [--full] [--tpm fresh|copy]",
           "copy a stopped VM with a new identity: linked (instant, thin) or --full" },
         /* storage: src/cli/bundle.c */
-        { NULL, "export", cmd_export, "export NAME FILE|-",
-          "write a stopped VM (definition, disks, UEFI vars, TPM state) as one tar+zstd bundle" },
+        { NULL, "export", cmd_export, "export NAME FILE|- [--yes]",
+          "write a stopped VM (definition, disks, UEFI vars, TPM state) as one tar+zstd bundle (over an existing "
+          "FILE: asked first on a terminal, --yes: do not ask)" },
         { NULL, "import", cmd_import, "import FILE|- [--name NEW] [--trust] [--json]",
           "create a VM from a bundle; every member is checked before the VM appears" },
         /* storage: src/cli/migrate.c */
@@ -193,6 +197,30 @@ void cli_print_warnings(json_object *o) {
         json_object_object_get_ex(o, "warnings", &w);
         for (size_t i = 0; w && i < json_object_array_length(w); i++)
                 fprintf(stderr, "phyllo: warning: %s\n", json_object_get_string(json_object_array_get_idx(w, i)));
+}
+
+int cli_confirm(bool yes, const char *fmt, ...) {
+        if (yes)
+                return 0;
+        char what[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof what, fmt, ap);
+        va_end(ap);
+        /* Only a person at a terminal is asked; a script says --yes. */
+        if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO)) {
+                fprintf(stderr, "phyllo: this would %s; there is no terminal to ask on, so nothing was done: "
+                        "add --yes to go ahead\n", what);
+                return 2;
+        }
+        fprintf(stderr, "This will %s.  Go ahead? [y/N] ", what);
+        char line[64];
+        if (!fgets(line, sizeof line, stdin))
+                line[0] = '\0';
+        if (strcmp(line, "y\n") == 0 || strcmp(line, "Y\n") == 0 || strcmp(line, "yes\n") == 0)
+                return 0;
+        fputs("phyllo: nothing was done\n", stderr);
+        return 1;
 }
 
 int cli_fail(const phy_error *e) {

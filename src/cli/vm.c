@@ -364,18 +364,36 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
 
 
 int cmd_delete(struct cli_ctx *ctx, int argc, char **argv) {
-        static const struct option opts[] = { { "force", no_argument, NULL, 'f' }, { 0 } };
-        bool force = false;
+        static const struct option opts[] = { { "force", no_argument, NULL, 'f' }, { "yes", no_argument, NULL, 'y' },
+                                              { 0 } };
+        bool force = false, yes = false;
         for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
-                if (c != 'f')
+                if (c == 'f')
+                        force = true;
+                else if (c == 'y')
+                        yes = true;
+                else
                         return cli_usage_error(cli_usage(), "unknown option for 'delete'");
-                force = true;
         }
         if (optind + 1 != argc)
                 return cli_usage_error(cli_usage(), "expected one VM name");
         int st = cli_name_arg(argv[optind]);
         if (st)
                 return st;
+        /* A name that names no VM gets its one answer before any question. */
+        if (!yes) {
+                json_object *l = NULL, *vms = NULL;
+                if ((st = cli_call(ctx, "GET", NULL, &l, "/v1/vms")))
+                        return st;
+                bool found = false;
+                json_object_object_get_ex(l, "vms", &vms);
+                for (size_t i = 0; vms && i < json_object_array_length(vms) && !found; i++)
+                        found = strcmp(cli_jstr(json_object_array_get_idx(vms, i), "name"), argv[optind]) == 0;
+                json_object_put(l);
+                if (found && (st = cli_confirm(false, "delete VM '%s' with its disks, snapshots, UEFI vars and TPM "
+                                               "state", argv[optind])))
+                        return st;
+        }
         /* DELETE /v1/vms/NAME through phyllod or directly (src/cli/api.c);
          * linked clones reading its frozen disks protect it (src/store/clone.c). */
         json_object *body = json_object_new_object(), *reply = NULL;

@@ -234,6 +234,9 @@ static int create_def(const struct ops_ctx *c, const struct ops_create *o, const
                 if (value_forward_parse(o->forwards.v[i], NULL) < 0)
                         return phy_error_usage(err, "invalid forward '%s'; use tcp|udp:[ADDRESS:]HOSTPORT:"
                                              "GUESTPORT (e.g. tcp:2222:22)", o->forwards.v[i]);
+                /* A privileged host port would fail the start, as nobody, with no hint. */
+                if ((r = net_forward_check_port(o->forwards.v[i], err)) < 0)
+                        return phy_error_prefix(err, "--forward %s", o->forwards.v[i]);
                 if (!strv_contains(&d->nics[0].forwards, o->forwards.v[i]) &&
                     strv_push(&d->nics[0].forwards, o->forwards.v[i]) < 0)
                         return phy_error_set(err, ENOMEM, "out of memory");

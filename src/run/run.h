@@ -92,6 +92,12 @@ void run_state_record_failed(const char *dir, const char *why);
 /* Records how a stop ended the VM (stopped_by) once it stopped, under the
  * VM's lock (skipped when a start holds it already).  Best effort. */
 void run_state_record_stop(const char *dir, const char *by);
+/* Forwards added to a running VM whose backend (passt) takes forwards at
+ * its start only: recorded as "<qemu pid> <spec>" in <dir>/forwards.pending,
+ * so that a list says they wait for the next start (a new QEMU pid makes
+ * the old lines stale by themselves).  Best effort. */
+void run_forward_pending_add(const char *dir, pid_t qemu_pid, const char *spec);
+bool run_forward_pending(const char *dir, pid_t qemu_pid, const char *spec);
 /* A sentence for stopped_by ("the guest shut down on the power button"),
  * NULL for an unknown word or "". */
 const char *run_stopped_by_text(const char *by);

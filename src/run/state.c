@@ -274,7 +274,7 @@ bool run_pid_is_swtpm(pid_t pid) {
 
 static const char *const run_files_stale[] = {
         "qmp.sock", "console.sock", "spice.sock", "spice/spice.sock", "hvc0.sock", "qga.sock", "swtpm.sock",
-        "stop-requested",
+        "stop-requested", "forwards.pending",
 };
 
 void run_dir_remove_sockets(const char *run_dir) {
@@ -358,6 +358,25 @@ void run_state_record_stop(const char *dir, const char *by) {
                 return;
         snprintf(s.stopped_by, sizeof s.stopped_by, "%s", by);
         (void) run_state_write_file(path, &s, &e);
+}
+
+#define PENDING_FORWARDS "forwards.pending"
+
+void run_forward_pending_add(const char *dir, pid_t qemu_pid, const char *spec) {
+        _cleanup_close_ int fd = run_open_at(dir, PENDING_FORWARDS, O_WRONLY | O_APPEND | O_CREAT, 0600);
+        if (fd >= 0)
+                dprintf(fd, "%d %s\n", (int) qemu_pid, spec);
+}
+
+bool run_forward_pending(const char *dir, pid_t qemu_pid, const char *spec) {
+        _cleanup_free_ char *path = run_file(dir, PENDING_FORWARDS), *text = NULL, *want = NULL;
+        if (!path || run_read_nofollow(path, 64 * 1024, &text, NULL) < 0 ||
+            asprintf(&want, "%d %s", (int) qemu_pid, spec) < 0)
+                return false;
+        for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+                if (strcmp(l, want) == 0)
+                        return true;
+        return false;
 }
 
 int run_dir_check(const char *dir, phy_error *err) {

@@ -129,6 +129,31 @@ like "$out" "budget of [0-9]+ (MiB|GiB) \\([0-9]+ (MiB|GiB) total, [0-9]+ (MiB|G
      "... its figures in one unit"
 like "$out" "--memory" "... naming the flag to change"
 
+# ---- 13: destructive commands ask on a terminal, refuse without one unless --yes ----
+"$PHYLLO" create gone --profile linux --disk 1 --display none >/dev/null
+out=$("$PHYLLO" delete gone 2>&1 </dev/null); rc=$?
+is "$rc" 2 "delete without a terminal and without --yes is refused (exit 2)"
+like "$out" "no terminal to ask on.*--yes" "... saying to add --yes"
+ok "$(test -f "$H/vms/gone/vm.conf"; echo $?)" "... and the VM is still there"
+out=$(echo n | script -qec "$PHYLLO delete gone" /dev/null 2>&1); rc=$?
+like "$out" "delete VM 'gone' with its disks.*\\[y/N\\]" "on a terminal, delete asks what it will delete"
+ok "$(test -f "$H/vms/gone/vm.conf"; echo $?)" "... and 'n' keeps the VM"
+out=$("$PHYLLO" disk remove gone system 2>&1 </dev/null); rc=$?
+is "$rc" 2 "disk remove without a terminal and without --yes is refused"
+like "$out" "delete its image '.*disk-system.qcow2'" "... naming the image it would delete"
+ok "$(test -f "$H/vms/gone/disk-system.qcow2"; echo $?)" "... which is still there"
+echo keep >"$H/exists.bundle"
+out=$("$PHYLLO" export gone "$H/exists.bundle" 2>&1 </dev/null); rc=$?
+is "$rc" 2 "export over an existing file without --yes is refused"
+is "$(cat "$H/exists.bundle")" keep "... and the file is untouched"
+"$PHYLLO" export gone "$H/exists.bundle" --yes >/dev/null 2>&1
+ok $? "export --yes replaces it"
+echo y | script -qec "$PHYLLO delete gone" /dev/null >/dev/null 2>&1
+ok "$(test ! -e "$H/vms/gone"; echo $?)" "on a terminal, 'y' deletes the VM"
+"$PHYLLO" create gone2 --profile linux --no-disk --display none >/dev/null
+"$PHYLLO" delete gone2 --yes </dev/null >/dev/null 2>&1
+ok "$(test ! -e "$H/vms/gone2"; echo $?)" "delete --yes needs no terminal"
+
 # ---- 8: the same answer with and without phyllod (newcomer-with-daemon runs this too) ----
 "$PHYLLO" export s2 "$H/s2.bundle" >/dev/null 2>&1
 ok $? "export s2"
@@ -153,6 +178,21 @@ is "$out" "VM 'deaf' did not shut down within 2 s; it was terminated (SIGTERM)" 
 is "$("$PHYLLO" status deaf --json | jq -r .stopped_by)" sigterm "status --json: stopped_by sigterm"
 like "$("$PHYLLO" status deaf)" "last stop: +terminated \\(SIGTERM\\)" "status says the last stop terminated it"
 lc_wait_log a 'PHYLLOME-GUEST-READY'; ok $? "a guest that takes the power button booted"
+# ---- 9: a forward added to a running passt VM is pending, not shown as live ----
+port=$((20000 + $$ % 20000))
+out=$("$PHYLLO" net forward add a "tcp:$port:80" 2>&1)
+like "$out" "applies at the next start" "forward add on a running passt VM says when it applies"
+like "$("$PHYLLO" net forward list a)" "tcp 127.0.0.1:$port -> guest port 80 \\(pending: applies at the next start\\)" \
+     "net forward list marks it pending"
+is "$("$PHYLLO" net forward list a --json | jq -r ".[] | select(.host_port == $port) | .live")" pending \
+   "net forward list --json: live pending"
+out=$("$PHYLLO" net forward add a tcp:22:22 2>&1); rc=$?
+is "$rc" 2 "a forward of privileged host port 22 is refused at add"
+like "$out" "host port 22 .* privileged \\(below [0-9]+\\).*unprivileged user.*tcp:2022:22" "... naming the reason and a port that works"
+ok "$(! "$PHYLLO" net forward list a | grep -q ':22 '; echo $?)" "... and not stored"
+out=$("$PHYLLO" create priv --profile linux --no-disk --display none --forward tcp:80:80 2>&1); rc=$?
+is "$rc:$(test -e "$H/vms/priv"; echo $?)" "2:1" "create --forward tcp:80:80 is refused, no VM made"
+like "$out" "--forward tcp:80:80: host port 80" "... naming the flag"
 out=$("$PHYLLO" stop a 2>/dev/null); rc=$?
 is "$rc:$out" "0:VM 'a' stopped" "a clean stop exits 0 and says stopped"
 is "$("$PHYLLO" status a --json | jq -r .stopped_by)" acpi "status --json: stopped_by acpi"

@@ -82,6 +82,9 @@ int cmd_snapshot_list(struct cli_ctx *ctx, int argc, char **argv) {
                 for (size_t k = 0; k < json_object_array_length(d); k++)
                         printf("%s%s", k ? "," : " ", json_object_get_string(json_object_array_get_idx(d, k)));
                 putchar('\n');
+                json_object *rv = NULL;
+                if (json_object_object_get_ex(o, "revertible", &rv) && !json_object_get_boolean(rv))
+                        printf("  cannot be reverted: %s\n", cli_jstr(o, "why_not"));
         }
         json_object_put(a);
         return 0;

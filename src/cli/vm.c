@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* phyllo create, list, show, edit, delete, profiles: the VM definitions. */
 #include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "catalog/catalog.h"
 #include "cli.h"
+#include "run/run.h"
 #include "cleanup.h"
 #include "fileio.h"
 #include "vm/profile.h"
@@ -293,6 +295,29 @@ static int run_editor(const char *path, phy_error *err) {
         return 0;
 }
 
+/* Removes the copies refused edits of conf left ("<conf>.edit.XXXXXX"),
+ * all but keep. */
+static void edit_leftovers_remove(const char *conf, const char *keep) {
+        _cleanup_free_ char *dir = strdup(conf);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (!slash)
+                return;
+        *slash = '\0';
+        const char *base = slash + 1;
+        size_t bl = strlen(base);
+        DIR *d = opendir(dir);
+        for (struct dirent *e; d && (e = readdir(d));) {
+                if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".edit.", 6) != 0 ||
+                    strlen(e->d_name + bl + 6) != 6)
+                        continue;
+                if (keep && strcmp(strrchr(keep, '/') + 1, e->d_name) == 0)
+                        continue;
+                (void) unlinkat(dirfd(d), e->d_name, 0);
+        }
+        if (d)
+                closedir(d);
+}
+
 int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = { { 0 } };
         for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;)
@@ -326,29 +351,44 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
                 unlink(tmp);
                 return cli_fail(&err);
         }
-        if (run_editor(tmp, &err) < 0) {
-                unlink(tmp);
-                phy_error_prefix(&err, "the definition of '%s' was not changed", name);
-                return cli_fail(&err);
-        }
-        int r = file_read_all(tmp, 1024 * 1024, &edited, NULL);
-        if (r < 0) {
-                phy_error_set(&err, r, "cannot read the edited copy '%s': %s", tmp, strerror(-r));
-                return cli_fail(&err);
-        }
-        if (strcmp(edited, text) == 0) {
-                unlink(tmp);
-                printf("no changes to VM '%s'\n", name);
-                return 0;
-        }
-        /* PUT: checked as a whole (parse, name, model) before it replaces
-         * the original; messages name the edited copy. */
-        json_object *b = json_object_new_object(), *o = NULL;
-        json_object_object_add(b, "config", json_object_new_string(edited));
-        json_object_object_add(b, "source", json_object_new_string(tmp));
-        /* Saved only over the text the editor started from (under the edit lock). */
-        json_object_object_add(b, "base", json_object_new_string(text));
-        if ((st = cli_call(ctx, "PUT", b, &o, "/v1/vms/%s", name))) {
+        json_object *o = NULL;
+        /* Like visudo and crontab -e: a refused edit is offered again on a
+         * terminal, from the user's own text. */
+        for (;;) {
+                if (run_editor(tmp, &err) < 0) {
+                        unlink(tmp);
+                        phy_error_prefix(&err, "the definition of '%s' was not changed", name);
+                        return cli_fail(&err);
+                }
+                free(edited);
+                edited = NULL;
+                int r = file_read_all(tmp, 1024 * 1024, &edited, NULL);
+                if (r < 0) {
+                        phy_error_set(&err, r, "cannot read the edited copy '%s': %s", tmp, strerror(-r));
+                        return cli_fail(&err);
+                }
+                if (strcmp(edited, text) == 0) {
+                        unlink(tmp);
+                        printf("no changes to VM '%s'\n", name);
+                        return 0;
+                }
+                /* PUT: checked as a whole (parse, name, model) before it replaces
+                 * the original; messages name the edited copy. */
+                json_object *b = json_object_new_object();
+                json_object_object_add(b, "config", json_object_new_string(edited));
+                json_object_object_add(b, "source", json_object_new_string(tmp));
+                /* Saved only over the text the editor started from (under the edit lock). */
+                json_object_object_add(b, "base", json_object_new_string(text));
+                if (!(st = cli_call(ctx, "PUT", b, &o, "/v1/vms/%s", name)))
+                        break;
+                if (st == 2 && isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
+                        fprintf(stderr, "Edit again? [Y/n] ");
+                        char line[16];
+                        if (fgets(line, sizeof line, stdin) && (line[0] == '\n' || line[0] == 'y' || line[0] == 'Y'))
+                                continue;
+                }
+                /* One copy kept for the user: earlier refused ones are gone. */
+                edit_leftovers_remove(conf, tmp);
                 fprintf(stderr, "phyllo: the definition of '%s' was not changed; your edited copy is %s\n",
                         name, tmp);
                 return st == 2 ? 1 : st;
@@ -356,7 +396,17 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
         caps_warning(o);
         json_object_put(o);
         unlink(tmp);
+        edit_leftovers_remove(conf, NULL);
         printf("saved VM '%s'\n", name);
+        /* A running VM keeps the definition it started with. */
+        json_object *s = NULL;
+        if (cli_call(ctx, "GET", NULL, &s, "/v1/vms/%s/status", name) == 0) {
+                enum run_state_kind k;
+                if (run_state_from_name(cli_jstr(s, "state"), &k) >= 0 && run_state_active(k))
+                        printf("VM '%s' is running: the change applies at its next start ('phyllo restart %s')\n",
+                               name, name);
+                json_object_put(s);
+        }
         return 0;
 }
 

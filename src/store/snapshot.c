@@ -380,6 +380,9 @@ static int by_created(const void *a, const void *b) {
         return strcmp(store_json_str(x, "name") ?: "", store_json_str(y, "name") ?: "");
 }
 
+static int meta_disks(const struct snapctx *c, json_object *meta, const char *snap, size_t **ret, size_t *ret_n,
+                      phy_error *err);
+
 int store_snapshot_list(const char *home, const char *name, json_object **ret, phy_error *err) {
         _cleanup_(snapctx_done) struct snapctx c = { 0 };
         int r = vm_load_by_name(home, name, &c.def, err);
@@ -399,6 +402,15 @@ int store_snapshot_list(const char *home, const char *name, json_object **ret, p
                         closedir(d);
                         return -err->code;
                 }
+                /* A snapshot that holds a disk removed since cannot be
+                 * reverted: said in the list, not found at the revert. */
+                _cleanup_free_ size_t *idx = NULL;
+                size_t n = 0;
+                phy_error e2 = { 0 };
+                bool usable = meta_disks(&c, m, e->d_name, &idx, &n, &e2) >= 0;
+                json_object_object_add(m, "revertible", json_object_new_boolean(usable));
+                if (!usable)
+                        json_object_object_add(m, "why_not", json_object_new_string(e2.message));
                 json_object_array_add(a, m);
         }
         if (d)
@@ -442,14 +454,10 @@ int store_snapshot_revert(const char *home, const char *name, const char *snap, 
         size_t n = 0;
         if ((r = read_meta(&c, snap, &meta, err)) < 0 || (r = meta_disks(&c, meta, snap, &idx, &n, err)) < 0)
                 return r;
-        if (run_is_active(home, name)) {
-                if (!stop)
-                        return phy_error_set(err, EBUSY, "VM '%s' is running; stop it first or revert with --stop "
-                                             "(which shuts it down)", name);
-                if ((r = run_stop(home, name, 60, false, NULL, err)) < 0)
-                        return r;
-        }
-        /* Check every disk first: a revert either starts on all of them or on none. */
+        json_object *v;
+        bool vmstate = json_object_object_get_ex(meta, "vmstate", &v) && json_object_get_boolean(v);
+        /* Everything that can be checked is, before anything changes (the VM
+         * stopped included): a revert either starts on all or on nothing. */
         for (size_t i = 0; i < n; i++) {
                 bool has = false;
                 if ((r = disk_has_snapshot(&c, idx[i], snap, &has, err)) < 0)
@@ -459,7 +467,35 @@ int store_snapshot_revert(const char *home, const char *name, const char *snap, 
                                              "the image replaced?); nothing was changed", c.def.disks[idx[i]].name,
                                              name, snap);
         }
-        json_object *v;
+        /* The memory of a live snapshot loads (QEMU's snapshot-load) only
+         * when every disk the VM has now holds the snapshot, the one with
+         * the memory first as when it was taken. */
+        if (vmstate && start) {
+                if (n == 0 || idx[0] != 0)
+                        return phy_error_set_kind(err, PHY_ERR_CONFLICT, EBUSY,
+                                                  "snapshot '%s' of VM '%s' holds its memory in disk '%s', which is no "
+                                                  "longer the VM's first disk; nothing was changed", snap, name,
+                                                  n ? c.def.disks[idx[0]].name : "?");
+                for (size_t i = 0; i < c.def.n_disks; i++) {
+                        bool covered = false;
+                        for (size_t k = 0; k < n && !covered; k++)
+                                covered = idx[k] == i;
+                        if (!covered)
+                                return phy_error_set_kind(err, PHY_ERR_CONFLICT, EBUSY,
+                                                          "snapshot '%s' of VM '%s' holds the VM's memory, which QEMU "
+                                                          "loads only when every disk has the snapshot, and disk '%s' "
+                                                          "came after it; nothing was changed: remove that disk first "
+                                                          "('phyllo disk remove %s %s --keep-file' keeps its image)",
+                                                          snap, name, c.def.disks[i].name, name, c.def.disks[i].name);
+                }
+        }
+        if (run_is_active(home, name)) {
+                if (!stop)
+                        return phy_error_set(err, EBUSY, "VM '%s' is running; stop it first or revert with --stop "
+                                             "(which shuts it down)", name);
+                if ((r = run_stop(home, name, 60, false, NULL, err)) < 0)
+                        return r;
+        }
         bool want_vars = json_object_object_get_ex(meta, "vars", &v) && json_object_get_boolean(v);
         bool want_tpm = json_object_object_get_ex(meta, "tpm", &v) && json_object_get_boolean(v);
         _cleanup_free_ char *vars = NULL, *tpm = NULL, *svars = NULL, *stpm = NULL, *nvars = NULL, *ntpm = NULL;
@@ -495,7 +531,6 @@ int store_snapshot_revert(const char *home, const char *name, const char *snap, 
         } else if ((r = rm_rf(tpm)) < 0 && r != -ENOENT)
                 return phy_error_set(err, r, "cannot remove '%s': %s", tpm, strerror(-r));
         /* A snapshot of a running VM also holds its memory: start paused, load it, let it run on. */
-        bool vmstate = json_object_object_get_ex(meta, "vmstate", &v) && json_object_get_boolean(v);
         if (!vmstate || !start)
                 return 0;
         struct run_start_opts o = *start;

@@ -154,6 +154,16 @@ ok "$(test ! -e "$H/vms/gone"; echo $?)" "on a terminal, 'y' deletes the VM"
 "$PHYLLO" delete gone2 --yes </dev/null >/dev/null 2>&1
 ok "$(test ! -e "$H/vms/gone2"; echo $?)" "delete --yes needs no terminal"
 
+# ---- 12: refused edits leave one copy, not one each ----
+printf '#!/bin/sh\nprintf "\\n[cpu]\\ncpus = 2\\n" >>"$1"\n' >"$H/ed-bad"; chmod 755 "$H/ed-bad"
+for i in 1 2 3; do EDITOR=$H/ed-bad "$PHYLLO" edit s1 >/dev/null 2>&1 </dev/null; done
+is "$(ls "$H/vms/s1" | grep -c '^vm.conf.edit\.')" 1 "three refused edits leave one edited copy"
+printf '#!/bin/sh\nprintf "\\n[sound]\\ntype = none\\n" >>"$1"\n' >"$H/ed-good"; chmod 755 "$H/ed-good"
+EDITOR=$H/ed-good "$PHYLLO" edit s1 >/dev/null 2>&1 </dev/null; ok $? "a good edit saves"
+is "$(ls "$H/vms/s1" | grep -c '^vm.conf.edit\.')" 0 "... and removes the copy a refused edit left"
+out=$(printf 'y\n' | EDITOR=$H/ed-bad script -qec "$PHYLLO edit s2" /dev/null 2>&1 | tr -d '\r')
+like "$out" "Edit again\\? \\[Y/n\\]" "on a terminal a refused edit is offered again"
+
 # ---- 8: the same answer with and without phyllod (newcomer-with-daemon runs this too) ----
 "$PHYLLO" export s2 "$H/s2.bundle" >/dev/null 2>&1
 ok $? "export s2"
@@ -193,10 +203,29 @@ ok "$(! "$PHYLLO" net forward list a | grep -q ':22 '; echo $?)" "... and not st
 out=$("$PHYLLO" create priv --profile linux --no-disk --display none --forward tcp:80:80 2>&1); rc=$?
 is "$rc:$(test -e "$H/vms/priv"; echo $?)" "2:1" "create --forward tcp:80:80 is refused, no VM made"
 like "$out" "--forward tcp:80:80: host port 80" "... naming the flag"
+"$PHYLLO" snapshot create a live1 >/dev/null 2>&1; ok $? "a live snapshot of the running VM"
+# ---- 12: editing a running VM says when the change applies ----
+printf '#!/bin/sh\nprintf "\\n[sound]\\ntype = none\\n" >>"$1"\n' >"$H/ed-sound"; chmod 755 "$H/ed-sound"
+out=$(EDITOR=$H/ed-sound "$PHYLLO" edit a 2>&1 </dev/null)
+like "$out" "VM 'a' is running: the change applies at its next start" "edit of a running VM says when it applies"
 out=$("$PHYLLO" stop a 2>/dev/null); rc=$?
 is "$rc:$out" "0:VM 'a' stopped" "a clean stop exits 0 and says stopped"
 is "$("$PHYLLO" status a --json | jq -r .stopped_by)" acpi "status --json: stopped_by acpi"
 like "$("$PHYLLO" status a)" "last stop: +the guest shut down on the power button" "status says how"
+
+# ---- 7: a revert checks that it can complete before it changes anything ----
+"$PHYLLO" disk add a --size 1 --name late >/dev/null; ok $? "a disk added after the live snapshot"
+"$PHYLLO" snapshot create a s2 >/dev/null; ok $? "an offline snapshot with that disk"
+sum=$(sha256sum <"$H/vms/a/disk-system.qcow2")
+out=$("$PHYLLO" snapshot revert a live1 2>&1); rc=$?
+is "$rc" 1 "reverting the live snapshot with a disk it does not have fails"
+like "$out" "disk 'late' came after it; nothing was changed" "... before it changes anything, naming the disk"
+is "$(sha256sum <"$H/vms/a/disk-system.qcow2")" "$sum" "... and the system disk is as it was"
+is "$(lc_state a)" stopped "... and the VM was not started"
+"$PHYLLO" disk remove a late --yes >/dev/null; ok $? "the late disk removed"
+is "$("$PHYLLO" snapshot list a --json | jq -r '.[] | select(.name == "s2") | .revertible')" false \
+   "snapshot list says s2 (which held the removed disk) cannot be reverted"
+like "$("$PHYLLO" snapshot list a)" "cannot be reverted: .*'late'" "... in its text too"
 "$PHYLLO" start deaf >/dev/null 2>&1
 out=$("$PHYLLO" stop deaf --force 2>/dev/null); rc=$?
 is "$rc:$out" "0:VM 'deaf' stopped (forced: SIGTERM)" "stop --force exits 0, saying it was forced"

@@ -45,7 +45,7 @@ static const struct cli_cmd commands[] = {
           "create NAME --profile P [--cpus N] [--memory SIZE] [--disk SIZE|--no-disk] [--iso PATH] [--drivers PATH] "
           "[--display none|spice|gtk|sdl|vnc] [--gpu none|std|virtio|virgl] [--kernel PATH [--initrd PATH] "
           "[--append ARGS]] [--uefi|--no-uefi] [--net none|user|isolated:NAME|bridge:BR] [--forward tcp:HOSTPORT:GUESTPORT]... "
-          "[--usb-redirect N] [--force] [--os OS [--unverified]]",
+          "[--usb-redirect N] [--force] [--os OS [--unverified]] [--json]",
           "define a new VM from a profile (or the catalog's OS, or what osinfo finds on --iso) and create its disk" },
         { NULL, "list", cmd_list, "list [--json]", "list the defined VMs" },
         { NULL, "show", cmd_show, "show NAME [--json]", "print a VM's effective definition, defaults marked" },
@@ -60,8 +60,8 @@ static const struct cli_cmd commands[] = {
         { NULL, "caps", cmd_caps, "caps [--json] [--qemu PATH] [--refresh]",
           "what the QEMU binary supports, probed over QMP and cached" },
         /* lifecycle: src/cli/run.c */
-        { NULL, "start", cmd_start, "start NAME [--console] [--paused]", "start a VM (its monitor keeps it running)" },
-        { NULL, "stop", cmd_stop, "stop NAME [--timeout S] [--force] [--mode acpi|agent]",
+        { NULL, "start", cmd_start, "start NAME [--console] [--paused] [--json]", "start a VM (its monitor keeps it running)" },
+        { NULL, "stop", cmd_stop, "stop NAME [--timeout S] [--force] [--mode acpi|agent] [--json]",
           "guest agent or power button, wait (a countdown on a terminal), then SIGTERM, then SIGKILL" },
         { NULL, "kill", cmd_kill, "kill NAME", "end a VM's QEMU at once (SIGKILL)" },
         { NULL, "restart", cmd_restart, "restart NAME [--timeout S]", "stop, then start a VM" },
@@ -83,7 +83,7 @@ static const struct cli_cmd commands[] = {
         { "disk", "remove", cmd_disk_remove, "disk remove NAME DISK [--keep-file] [--yes]",
           "remove a disk from a stopped VM and delete its image (asked first on a terminal; --yes: do not ask)" },
         /* storage: src/cli/snapshot.c */
-        { "snapshot", "create", cmd_snapshot_create, "snapshot create NAME SNAP",
+        { "snapshot", "create", cmd_snapshot_create, "snapshot create NAME SNAP [--json]",
           "snapshot a VM: every disk, the UEFI vars and the TPM state; a running VM's memory too (a live snapshot)" },
         { "snapshot", "list", cmd_snapshot_list, "snapshot list NAME [--json]", "list a VM's snapshots" },
         { "snapshot", "revert", cmd_snapshot_revert, "snapshot revert NAME SNAP [--stop]",
@@ -121,7 +121,7 @@ static const struct cli_cmd commands[] = {
         { "share", "remove", cmd_share_remove, "share remove NAME TAG", "stop sharing a directory with a VM" },
         { "share", "list", cmd_share_list, "share list NAME [--json]", "list a VM's shared directories" },
         /* storage: src/cli/clone.c */
-        { NULL, "clone", cmd_clone, "clone SRC DST [--full] [--tpm fresh|copy]",
+        { NULL, "clone", cmd_clone, "clone SRC DST [--full] [--tpm fresh|copy] [--json]",
           "copy a stopped VM with a new identity: linked (instant, thin) or --full" },
         /* storage: src/cli/bundle.c */
         { NULL, "export", cmd_export, "export NAME FILE|- [--yes]",

@@ -149,7 +149,7 @@ static json_object *body_new(void) {
 #define jbool_of cli_jbool
 
 
-static int do_start(struct cli_ctx *ctx, const char *name, bool paused) {
+static int do_start(struct cli_ctx *ctx, const char *name, bool paused, bool json) {
         json_object *b = body_new(), *o = NULL;
         if (paused)
                 json_object_object_add(b, "paused", json_object_new_boolean(true));
@@ -165,6 +165,10 @@ static int do_start(struct cli_ctx *ctx, const char *name, bool paused) {
         if (r)
                 return r;
         cli_print_warnings(o);
+        if (json) {
+                cli_print_json(o);
+                return 0;
+        }
         json_object_put(o);
         printf("VM '%s' started%s\n", name, paused ? " (paused)" : "");
         fflush(stdout);
@@ -172,18 +176,20 @@ static int do_start(struct cli_ctx *ctx, const char *name, bool paused) {
 }
 
 int cmd_start(struct cli_ctx *ctx, int argc, char **argv) {
-        enum { OPT_CONSOLE = 1, OPT_PAUSED };
+        enum { OPT_CONSOLE = 1, OPT_PAUSED, OPT_JSON };
         static const struct option opts[] = {
                 { "console", no_argument, NULL, OPT_CONSOLE },
                 { "paused", no_argument, NULL, OPT_PAUSED },
+                { "json", no_argument, NULL, OPT_JSON },
                 { NULL, 0, NULL, 0 },
         };
-        bool console = false, paused = false;
+        bool console = false, paused = false, json = false;
         int c;
         while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
                 switch (c) {
                 case OPT_CONSOLE: console = true; break;
                 case OPT_PAUSED: paused = true; break;
+                case OPT_JSON: json = true; break;
                 default: return cli_usage_error(cli_usage(), "unknown option");
                 }
         }
@@ -191,7 +197,7 @@ int cmd_start(struct cli_ctx *ctx, int argc, char **argv) {
         int r = take_name(argc, argv, cli_usage(), &name);
         if (r)
                 return r;
-        r = do_start(ctx, name, paused);
+        r = do_start(ctx, name, paused, json);
         if (r == 0 && console)
                 r = console_attach(ctx, name);
         return r;
@@ -253,7 +259,7 @@ static void countdown_end(struct countdown *cd) {
         *cd = (struct countdown) { .efd = -1 };
 }
 
-static int do_stop(struct cli_ctx *ctx, const char *name, unsigned timeout, bool force, const char *mode) {
+static int do_stop(struct cli_ctx *ctx, const char *name, unsigned timeout, bool force, const char *mode, bool json) {
         json_object *b = body_new(), *o = NULL, *by = NULL;
         json_object_object_add(b, "timeout", json_object_new_int64(timeout));
         if (force)
@@ -267,6 +273,12 @@ static int do_stop(struct cli_ctx *ctx, const char *name, unsigned timeout, bool
         if (r)
                 return r;
         const char *how = json_object_object_get_ex(o, "stopped_by", &by) && by ? json_object_get_string(by) : "";
+        if (json) {
+                /* The API's answer; a forced end keeps its exit status. */
+                bool forced = cli_jbool(o, "forced");
+                cli_print_json(o);
+                return forced ? CLI_EXIT_FORCED : 0;
+        }
         if (cli_jbool(o, "forced")) {
                 /* Not a clean stop: said so, with its own exit status. */
                 printf("VM '%s' did not shut down within %u s; it was %s\n", name, timeout,
@@ -288,15 +300,16 @@ static int do_stop(struct cli_ctx *ctx, const char *name, unsigned timeout, bool
 }
 
 int cmd_stop(struct cli_ctx *ctx, int argc, char **argv) {
-        enum { OPT_TIMEOUT = 1, OPT_FORCE, OPT_MODE };
+        enum { OPT_TIMEOUT = 1, OPT_FORCE, OPT_MODE, OPT_JSON };
         static const struct option opts[] = {
                 { "timeout", required_argument, NULL, OPT_TIMEOUT },
                 { "force", no_argument, NULL, OPT_FORCE },
                 { "mode", required_argument, NULL, OPT_MODE },
+                { "json", no_argument, NULL, OPT_JSON },
                 { NULL, 0, NULL, 0 },
         };
         unsigned timeout = 60;
-        bool force = false;
+        bool force = false, json = false;
         const char *mode = NULL;
         enum run_stop_mode m;
         int c, r;
@@ -307,6 +320,7 @@ int cmd_stop(struct cli_ctx *ctx, int argc, char **argv) {
                                 return r;
                         break;
                 case OPT_FORCE: force = true; break;
+                case OPT_JSON: json = true; break;
                 case OPT_MODE:
                         if (run_stop_mode_parse(optarg, &m) < 0)
                                 return cli_usage_error(cli_usage(), "--mode takes acpi or agent, not '%s'", optarg);
@@ -318,7 +332,7 @@ int cmd_stop(struct cli_ctx *ctx, int argc, char **argv) {
         const char *name;
         if ((r = take_name(argc, argv, cli_usage(), &name)))
                 return r;
-        return do_stop(ctx, name, timeout, force, mode);
+        return do_stop(ctx, name, timeout, force, mode, json);
 }
 
 int cmd_restart(struct cli_ctx *ctx, int argc, char **argv) {

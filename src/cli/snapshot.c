@@ -28,7 +28,8 @@ static int names(const char *name, const char *snap) {
 
 /* create and delete: NAME SNAP, the disks opened with their keys. */
 static int snapshot_op(struct cli_ctx *ctx, int argc, char **argv, const char *usage, bool create, const char *done) {
-        int st = operands(argc, argv, usage, NULL, NULL, 2);
+        bool json = false;
+        int st = operands(argc, argv, usage, create ? "json" : NULL, &json, 2);
         const char *name = argv[optind], *snap = argv[optind + 1];
         if (st || (st = names(name, snap)))
                 return st;
@@ -46,6 +47,10 @@ static int snapshot_op(struct cli_ctx *ctx, int argc, char **argv, const char *u
                 cli_keys_forget(ctx, name);
         if (st)
                 return st;
+        if (json) {
+                cli_print_json(o);
+                return 0;
+        }
         json_object_put(o);
         printf("%s snapshot '%s' of VM '%s'\n", done, snap, name);
         return 0;
@@ -106,8 +111,17 @@ int cmd_snapshot_revert(struct cli_ctx *ctx, int argc, char **argv) {
                 cli_keys_forget(ctx, name);
         if (st)
                 return st;
+        /* Only what the snapshot held (a BIOS VM has no UEFI vars). */
+        char what[128] = "";
+        json_object *got = NULL;
+        json_object_object_get_ex(o, "restored", &got);
+        for (size_t i = 0; got && i < json_object_array_length(got); i++) {
+                size_t n = strlen(what);
+                snprintf(what + n, sizeof what - n, "%s%s", i ? ", " : "",
+                         json_object_get_string(json_object_array_get_idx(got, i)));
+        }
         json_object_put(o);
-        printf("VM '%s' is back at snapshot '%s' (disks, UEFI vars, TPM state)\n", name, snap);
+        printf("VM '%s' is back at snapshot '%s' (%s)\n", name, snap, what[0] ? what : "disks");
         return 0;
 }
 

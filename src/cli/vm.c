@@ -42,7 +42,7 @@ static int add_path(json_object *b, const char *key, const char *path) {
 int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         enum { OPT_PROFILE = 256, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NO_DISK, OPT_ISO, OPT_DRIVERS, OPT_DISPLAY, OPT_GPU,
                OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_UEFI, OPT_NO_UEFI, OPT_FORCE, OPT_FORWARD,
-               OPT_USB_REDIRECT, OPT_NET, OPT_OS, OPT_UNVERIFIED };
+               OPT_USB_REDIRECT, OPT_NET, OPT_OS, OPT_UNVERIFIED, OPT_JSON };
         static const struct option opts[] = {
                 { "profile", required_argument, NULL, OPT_PROFILE },
                 { "cpus", required_argument, NULL, OPT_CPUS },
@@ -64,6 +64,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 { "net", required_argument, NULL, OPT_NET },
                 { "os", required_argument, NULL, OPT_OS },                      /* the catalog (issue 15) */
                 { "unverified", no_argument, NULL, OPT_UNVERIFIED },
+                { "json", no_argument, NULL, OPT_JSON },
                 { 0 },
         };
         /* The options become POST /v1/vms's members (src/ops/vm.c checks them). */
@@ -74,7 +75,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         const char *profile = NULL, *path_key = NULL;
         bool have_kernel = false, have_extra = false;
         const char *os = NULL, *iso = NULL;     /* --os: from the catalog; --iso: maybe identified by it */
-        bool unverified = false;
+        bool unverified = false, json = false;
         for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
                 const char *key = NULL;
                 switch (c) {
@@ -106,6 +107,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 case OPT_NET: key = "net"; break;
                 case OPT_OS: os = optarg; break;
                 case OPT_UNVERIFIED: unverified = true; break;
+                case OPT_JSON: json = true; break;
                 case OPT_UEFI:
                 case OPT_NO_UEFI: json_object_object_add(b, "uefi", json_object_new_boolean(c == OPT_UEFI)); break;
                 case OPT_FORCE: json_object_object_add(b, "force", json_object_new_boolean(true)); break;
@@ -155,6 +157,10 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 return st;
         caps_warning(o);
         cli_print_warnings(o);
+        if (json) {
+                cli_print_json(o);
+                return 0;
+        }
         char mem[32], dsk[48] = "no disk";
         int cpus = (int) cli_jint(o, "cpus");
         format_size((uint64_t) cli_jint(o, "memory"), mem, sizeof mem);

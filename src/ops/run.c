@@ -23,6 +23,37 @@ static json_object *str_array(const strv *s) {
         return a;
 }
 
+/* The warning that a VM runs under TCG is said at its first start, not at
+ * every one (a marker in its run dir, which outlives a stop); one that
+ * changes (KVM gone, ...) is said again. */
+static void warn_tcg_once(const struct ops_ctx *c, const char *name, strv *w) {
+        _cleanup_free_ char *dir = NULL;
+        phy_error e = { 0 };
+        if (run_dir_path(c->home, name, &dir, &e) < 0)
+                return;
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return;
+        for (size_t i = 0; i < w->n; i++) {
+                if (!strstr(w->v[i], "software emulation (TCG)"))
+                        continue;
+                char seen[1024] = "";
+                _cleanup_close_ int rfd = openat(dfd, "tcg-warned", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                ssize_t k = rfd < 0 ? -1 : read(rfd, seen, sizeof seen - 1);
+                if (k > 0)
+                        seen[k] = '\0';
+                if (k <= 0 || strcmp(seen, w->v[i]) != 0) {
+                        _cleanup_close_ int fd = openat(dfd, "tcg-warned", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+                                                        O_CLOEXEC, 0600);
+                        if (fd >= 0)
+                                (void) !write(fd, w->v[i], strlen(w->v[i]));
+                        continue;
+                }
+                strv_remove_at(w, i);
+                i--;
+        }
+}
+
 int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *a, json_object **ret,
             phy_error *err) {
         int r;
@@ -51,6 +82,7 @@ int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *
                 struct run_start_opts so = { .root = c->root, .home = c->home, .name = name, .paused = a->paused };
                 if ((r = run_start(&so, &warnings, err)) < 0)
                         goto fail;
+                warn_tcg_once(c, name, &warnings);
                 json_object_object_add(o, "warnings", str_array(&warnings));
         } else if (strcmp(act, "stop") == 0) {
                 const char *ended_by = NULL;

@@ -9,6 +9,7 @@
 #include "ops.h"
 #include "run/run.h"
 #include "store/store.h"
+#include "vm/profile.h"
 
 static json_object *named(const char *name, const char *key, const char *value) {
         json_object *o = json_object_new_object();
@@ -132,9 +133,31 @@ int ops_snapshot_revert(const struct ops_ctx *c, const char *name, const char *s
         if (r < 0)
                 return r;
         struct run_start_opts o = { .root = c->root, .home = c->home, .name = name };
-        if ((r = store_snapshot_revert(c->home, name, snap, stop, &o, NULL, err)) < 0)
+        /* What the snapshot holds, for the answer: only what the VM has. */
+        json_object *all = NULL, *meta = NULL;
+        if ((r = store_snapshot_list(c->home, name, &all, err)) < 0)
                 return r;
+        for (size_t i = 0; i < json_object_array_length(all) && !meta; i++) {
+                json_object *m = json_object_array_get_idx(all, i), *n = NULL;
+                if (json_object_object_get_ex(m, "name", &n) && strcmp(json_object_get_string(n), snap) == 0)
+                        meta = json_object_get(m);
+        }
+        json_object_put(all);
+        if ((r = store_snapshot_revert(c->home, name, snap, stop, &o, NULL, err)) < 0) {
+                json_object_put(meta);
+                return r;
+        }
         *ret = named(name, "reverted_to", snap);
+        json_object *got = json_object_new_array(), *v = NULL;
+        json_object_array_add(got, json_object_new_string("disks"));
+        if (json_object_object_get_ex(meta, "vars", &v) && json_object_get_boolean(v))
+                json_object_array_add(got, json_object_new_string("UEFI vars"));
+        if (json_object_object_get_ex(meta, "tpm", &v) && json_object_get_boolean(v))
+                json_object_array_add(got, json_object_new_string("TPM state"));
+        if (json_object_object_get_ex(meta, "vmstate", &v) && json_object_get_boolean(v))
+                json_object_array_add(got, json_object_new_string("memory"));
+        json_object_object_add(*ret, "restored", got);
+        json_object_put(meta);
         return 0;
 }
 
@@ -161,9 +184,20 @@ int ops_clone(const struct ops_ctx *c, const char *name, const char *dst, bool f
         int r = ops_name_check("VM name", name, err);
         if (r < 0 || (r = store_clone(c->home, name, dst, full, tpm, NULL, err)) < 0)
                 return r;
+        /* A TPM's fate is said only for a VM that has one (its definition's,
+         * else its profile's). */
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        phy_error e2 = { 0 };
+        bool has_tpm = false;
+        if (vm_load_by_name(c->home, dst, &d, &e2) >= 0) {
+                const struct vm_profile *p = vm_profile_find(d.profile);
+                enum vm_tpm t = d.tpm != VM_TPM_UNSET ? d.tpm : p ? p->tpm : VM_TPM_NONE;
+                has_tpm = t != VM_TPM_NONE && t != VM_TPM_UNSET;
+        }
         *ret = named(name, "clone", dst);
         json_object_object_add(*ret, "full", json_object_new_boolean(full));
-        json_object_object_add(*ret, "tpm", json_object_new_string(tpm == STORE_TPM_COPY ? "copy" : "fresh"));
+        json_object_object_add(*ret, "tpm", has_tpm ? json_object_new_string(tpm == STORE_TPM_COPY ? "copy" : "fresh")
+                                                    : NULL);
         return 0;
 }
 

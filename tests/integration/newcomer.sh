@@ -45,10 +45,14 @@ if [ "$(id -u)" = 0 ]; then
   like "$(jq -r .error <<<"$st")" "vmlinux-b" "... with the reason, naming the file"
   like "$("$PHYLLO" status b)" "error: .*vmlinux-b" "status (text) shows the error"
   chmod 644 "$H/guest/vmlinux-b"
-  "$PHYLLO" start b >/dev/null 2>&1
+  # ---- 16: --json on the action commands: the API's result object ----
+  out=$("$PHYLLO" start b --json 2>/dev/null)
   ok $? "once repaired, the VM starts"
+  is "$(jq -r '"\(.name) \(.action) \(.state)"' <<<"$out")" "b start running" "start --json: the result object"
   is "$(lc_state b)" running "... and runs"
-  "$PHYLLO" kill b >/dev/null 2>&1
+  out=$("$PHYLLO" stop b --force --json 2>/dev/null)
+  is "$(jq -r '"\(.action) \(.state) \(.stopped_by) \(.forced)"' <<<"$out")" "stop stopped sigterm false" \
+     "stop --force --json: the result object"
 else
   ok 0 "# SKIP a failed start as another user needs root"
 fi
@@ -89,6 +93,18 @@ usb attach nosuch 1234:5678
 clone nosuch other
 EOF
 ok "$(test ! -e "$H/run/nosuch"; echo $?)" "none of them made run/nosuch"
+
+# ---- 16: --json on create, clone, snapshot create ----
+is "$("$PHYLLO" create j1 --profile linux --disk 1 --display none --json 2>/dev/null | jq -r '"\(.name) \(.profile)"')" \
+   "j1 linux" "create --json: the result object"
+is "$("$PHYLLO" clone j1 j2 --json 2>/dev/null | jq -r '"\(.name) \(.clone) \(.full)"')" "j1 j2 false" \
+   "clone --json: the result object"
+is "$("$PHYLLO" snapshot create j1 sj --json 2>/dev/null | jq -r '"\(.name) \(.snapshot)"')" "j1 sj" \
+   "snapshot create --json: the result object"
+# ---- 15: messages say only what the VM has ----
+is "$("$PHYLLO" clone j1 j3 --full 2>&1)" "cloned VM 'j1' to 'j3' (full copy)" "clone of a VM without a TPM says nothing of a TPM"
+is "$("$PHYLLO" snapshot revert j1 sj 2>&1)" "VM 'j1' is back at snapshot 'sj' (disks)" \
+   "revert lists only what the snapshot held (no UEFI vars yet, no TPM)"
 
 # ---- 3: sizes without a unit: MiB of memory, GiB of disk; 8G = 8GB = 8gb = 8GiB ----
 vsize() { qemu-img info --output=json "$H/vms/$1/disk-$2.qcow2" | jq -r '."virtual-size"'; }
@@ -179,7 +195,8 @@ is "$("$PHYLLO" list --json | jq -r 'type')" array "list --json prints the array
 
 # ---- 2: a forced power-off is said as such, with its own exit status ----
 lc_create deaf --append "console=ttyS0 phyllome.noacpi"
-"$PHYLLO" start deaf >/dev/null 2>&1
+out=$("$PHYLLO" start deaf 2>&1 >/dev/null)
+like "$out" "software emulation \\(TCG\\)" "(15) the first start warns about TCG"
 "$PHYLLO" start a >/dev/null 2>&1
 lc_wait_log deaf 'PHYLLOME-GUEST-READY'; ok $? "a guest that ignores the power button booted"
 out=$("$PHYLLO" stop deaf --timeout 2 2>/dev/null); rc=$?
@@ -226,7 +243,8 @@ is "$(lc_state a)" stopped "... and the VM was not started"
 is "$("$PHYLLO" snapshot list a --json | jq -r '.[] | select(.name == "s2") | .revertible')" false \
    "snapshot list says s2 (which held the removed disk) cannot be reverted"
 like "$("$PHYLLO" snapshot list a)" "cannot be reverted: .*'late'" "... in its text too"
-"$PHYLLO" start deaf >/dev/null 2>&1
+out=$("$PHYLLO" start deaf 2>&1 >/dev/null)
+ok "$([[ $out != *"software emulation"* ]]; echo $?)" "(15) a later start does not warn about TCG again"
 out=$("$PHYLLO" stop deaf --force 2>/dev/null); rc=$?
 is "$rc:$out" "0:VM 'deaf' stopped (forced: SIGTERM)" "stop --force exits 0, saying it was forced"
 "$PHYLLO" start deaf >/dev/null 2>&1

@@ -35,13 +35,22 @@ static void test_shipped_catalog(void) {
            "an entry is found by its osinfo id too");
 }
 
-static void parse_fails(const char *text, const char *want, const char *what) {
+/* A bad catalog is bad input, like a bad vm.conf: a usage error (exit 2,
+ * HTTP 400) naming file:line; a key file that cannot be used is the
+ * system's answer (its errno's kind), still with file:line. */
+static void parse_fails_kind(const char *text, const char *want, enum phy_error_kind kind, const char *what) {
         struct catalog c = { 0 };
         phy_error err = { 0 };
         int r = catalog_parse("/tmp/cat.conf", text, &c, &err);
         ok(r < 0 && strstr(err.message, want), "%s: %s", what, err.message);
+        ok(phy_error_kind_of(&err) == kind, "%s: the error's kind is %s (%s)", what, phy_error_kind_name(kind),
+           phy_error_kind_name(phy_error_kind_of(&err)));
         if (r >= 0)
                 catalog_done(&c);
+}
+
+static void parse_fails(const char *text, const char *want, const char *what) {
+        parse_fails_kind(text, want, PHY_ERR_USAGE, what);
 }
 
 static void test_parse_errors(void) {
@@ -57,8 +66,9 @@ static void test_parse_errors(void) {
         parse_fails("[os A B]\n", "invalid OS id 'A B'", "bad id");
         parse_fails("[os a]\nosinfo = x\nname = A\nget = http://x/\nsha256 = 1234\n", "cat.conf:5: invalid SHA-256",
                     "short hash");
-        parse_fails("[os a]\nosinfo = x\nname = A\nurl = http://x/a.iso\nsigned = inline\nkey = /nonexistent.gpg\n",
-                    "cat.conf:6: cannot use the key file '/nonexistent.gpg'", "missing key file");
+        parse_fails_kind("[os a]\nosinfo = x\nname = A\nurl = http://x/a.iso\nsigned = inline\nkey = /nonexistent.gpg\n",
+                         "cat.conf:6: cannot use the key file '/nonexistent.gpg'", PHY_ERR_NOT_FOUND, "missing key file");
+        parse_fails("", "/tmp/cat.conf: no [os ID] entries", "an empty catalog");
         parse_fails("[os a]\nosinfo = x\nname = A\n", "[os a] needs 'url'", "no url nor get");
 
         struct catalog c = { 0 };

@@ -19,10 +19,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <json-c/json.h>
 
 #include "cleanup.h"
 #include "exec.h"
 #include "fileio.h"
+#include "media.h"
 #include "osinfo-db.h"
 
 #define PASSWORD_MAX 127
@@ -191,20 +193,16 @@ int catalog_unattend_windows(const struct catalog_unattend *u, char **ret, phy_e
 
 /* ---- osinfo's install scripts ---- */
 
-int catalog_unattend_osinfo(const char *osinfo_id, const struct catalog_unattend *u, char **ret,
-                            char **ret_filename, phy_error *err) {
-        int r = catalog_unattend_check(u, false, err);
-        if (r < 0)
-                return r;
-        OsinfoOs *os = catalog_osinfo_os(osinfo_id, err);
-        if (!os)
-                return -ENOENT;
+static OsinfoInstallScript *script_for(OsinfoOs *os, const char *osinfo_id, phy_error *err) {
         OsinfoInstallScript *s = osinfo_os_find_install_script(os, OSINFO_INSTALL_SCRIPT_PROFILE_JEOS);
         if (!s)
                 s = osinfo_os_find_install_script(os, OSINFO_INSTALL_SCRIPT_PROFILE_DESKTOP);
         if (!s)
-                return phy_error_set(err, ENOTSUP, "osinfo-db has no install script for %s; install it by hand",
-                                     osinfo_id);
+                phy_error_set(err, ENOTSUP, "osinfo-db has no install script for %s; install it by hand", osinfo_id);
+        return s;
+}
+
+static OsinfoInstallConfig *config_for(const struct catalog_unattend *u) {
         OsinfoInstallConfig *cfg = osinfo_install_config_new("http://phyllome.org/unattend");
         /* Linux locales are ll_CC; a Windows-style ll-CC is taken too */
         char locale[17];
@@ -220,8 +218,25 @@ int catalog_unattend_osinfo(const char *osinfo_id, const struct catalog_unattend
         osinfo_install_config_set_l10n_timezone(cfg, u->timezone ? u->timezone : "UTC");
         osinfo_install_config_set_l10n_language(cfg, locale);
         osinfo_install_config_set_l10n_keyboard(cfg, "us");
+        return cfg;
+}
+
+/* The script's text and file name; media (may be NULL) for its command line. */
+static int generate(const char *osinfo_id, const struct catalog_unattend *u, OsinfoMedia *media, char **ret,
+                    char **ret_filename, char **ret_cmdline, phy_error *err) {
+        int r = catalog_unattend_check(u, false, err);
+        if (r < 0)
+                return r;
+        OsinfoOs *os = catalog_osinfo_os(osinfo_id, err);
+        if (!os)
+                return -ENOENT;
+        OsinfoInstallScript *s = script_for(os, osinfo_id, err);
+        if (!s)
+                return -ENOTSUP;
+        OsinfoInstallConfig *cfg = config_for(u);
         GError *gerr = NULL;
         gchar *text = osinfo_install_script_generate(s, os, cfg, NULL, &gerr);
+        gchar *cmdline = text && media ? osinfo_install_script_generate_command_line_for_media(s, media, cfg) : NULL;
         g_object_unref(cfg);
         if (!text) {
                 r = phy_error_set(err, EIO, "cannot generate %s's install script: %s", osinfo_id,
@@ -232,70 +247,105 @@ int catalog_unattend_osinfo(const char *osinfo_id, const struct catalog_unattend
         const char *fn = osinfo_install_script_get_expected_filename(s);
         *ret = strdup(text);
         *ret_filename = strdup(fn ? fn : "answer.cfg");
+        if (ret_cmdline)
+                *ret_cmdline = cmdline ? strdup(cmdline) : NULL;
         g_free(text);
-        if (!*ret || !*ret_filename) {
+        g_free(cmdline);
+        if (!*ret || !*ret_filename || (ret_cmdline && cmdline && !*ret_cmdline)) {
                 free(*ret);
                 free(*ret_filename);
+                if (ret_cmdline)
+                        free(*ret_cmdline);
                 return phy_error_set(err, ENOMEM, "out of memory");
         }
         return 0;
+}
+
+int catalog_unattend_osinfo(const char *osinfo_id, const struct catalog_unattend *u, char **ret,
+                            char **ret_filename, phy_error *err) {
+        return generate(osinfo_id, u, NULL, ret, ret_filename, NULL, err);
+}
+
+void catalog_install_done(struct catalog_install *i) {
+        free(i->answer_name);
+        free(i->answer);
+        free(i->kernel);
+        free(i->initrd);
+        free(i->append);
+        *i = (struct catalog_install) { 0 };
+}
+
+int catalog_unattend_install(const char *osinfo_id, bool windows, const char *iso, const struct catalog_unattend *u,
+                             struct catalog_install *ret, phy_error *err) {
+        struct catalog_install in = { .cdrom = windows };
+        int r;
+        if (windows) {
+                if ((r = catalog_unattend_windows(u, &in.answer, err)) < 0)
+                        return r;
+                if (!(in.answer_name = strdup("autounattend.xml"))) {
+                        catalog_install_done(&in);
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                }
+                *ret = in;
+                return 0;
+        }
+        /* Linux: the media's kernel and initrd, where osinfo-db says they are on it. */
+        OsinfoMedia *m = catalog_osinfo_media(iso, NULL, err);
+        if (!m)
+                return err->code ? -err->code : -EIO;
+        const char *k = osinfo_media_get_kernel_path(m), *i = osinfo_media_get_initrd_path(m);
+        _cleanup_free_ char *cmdline = NULL;
+        if (!k || !i)
+                r = phy_error_set(err, ENOTSUP, "osinfo-db does not say where the kernel and initrd are on '%s'; "
+                                  "this media cannot be installed unattended by Phyllome", iso);
+        else if ((r = generate(osinfo_id, u, m, &in.answer, &in.answer_name, &cmdline, err)) >= 0) {
+                in.kernel = strdup(k);
+                in.initrd = strdup(i);
+                /* The installer on the serial console (phyllo logs, phyllo console shows it); osinfo's
+                 * own arguments for the media after Debian's "ask only what is critical". */
+                if (asprintf(&in.append, "auto=true priority=critical%s%s console=tty0 console=ttyS0",
+                             cmdline ? " " : "", cmdline ? cmdline : "") < 0)
+                        in.append = NULL;
+                if (!in.kernel || !in.initrd || !in.append)
+                        r = phy_error_set(err, ENOMEM, "out of memory");
+        }
+        g_object_unref(m);
+        if (r < 0) {
+                catalog_install_done(&in);
+                return r;
+        }
+        *ret = in;
+        return 0;
+}
+
+json_object *catalog_install_json(const struct catalog_install *i) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "answer_name", json_object_new_string(i->answer_name));
+        json_object_object_add(o, "answer", json_object_new_string(i->answer));
+        json_object_object_add(o, "delivery", json_object_new_string(i->cdrom ? "cdrom" : "initrd"));
+        if (i->kernel)
+                json_object_object_add(o, "kernel", json_object_new_string(i->kernel));
+        if (i->initrd)
+                json_object_object_add(o, "initrd", json_object_new_string(i->initrd));
+        if (i->append)
+                json_object_object_add(o, "append", json_object_new_string(i->append));
+        return o;
 }
 
 /* ---- delivery ---- */
 
-/* One newc cpio archive holding name (mode 0644) and its trailer. */
-static int cpio_member(char **buf, size_t *len, const char *name, const void *data, size_t size, unsigned ino) {
-        char hdr[128];
-        size_t namesize = strlen(name) + 1;
-        if (size > 0xffffffu || namesize > 4096)
-                return -EFBIG;
-        snprintf(hdr, sizeof hdr, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", ino,
-                 data ? 0100644u : 0u, 0u, 0u, 1u, 0u, (unsigned) size, 0u, 0u, 0u, 0u, (unsigned) namesize, 0u);
-        static const char zeros[4] = { 0 };
-        if (append(buf, len, hdr, 110) < 0 || append(buf, len, name, namesize) < 0 ||
-            append(buf, len, zeros, (4 - (110 + namesize) % 4) % 4) < 0 || (size && append(buf, len, data, size) < 0) ||
-            append(buf, len, zeros, (4 - size % 4) % 4) < 0)
-                return -ENOMEM;
-        return 0;
-}
-
 int catalog_initrd_inject(const char *initrd, const char *out, const char *name, const char *data, size_t len,
                           phy_error *err) {
-        _cleanup_free_ char *orig = NULL, *cpio = NULL, *all = NULL;
-        size_t olen = 0, clen = 0, alen = 0;
+        _cleanup_free_ char *orig = NULL, *all = NULL;
+        size_t olen = 0, alen = 0;
         int r = file_read_all(initrd, 512u * 1024 * 1024, &orig, &olen);
         if (r < 0)
                 return phy_error_set(err, -r, "cannot read the installer's initrd '%s': %s", initrd, strerror(-r));
-        if (cpio_member(&cpio, &clen, name, data, len, 1) < 0 || cpio_member(&cpio, &clen, "TRAILER!!!", NULL, 0, 0) < 0)
-                return phy_error_set(err, ENOMEM, "out of memory");
-        /* the kernel unpacks concatenated archives, compressed or not; zeros
-         * between them are skipped, so the first is padded to 4 bytes */
-        static const char zeros[4] = { 0 };
-        if (append(&all, &alen, orig, olen) < 0 || append(&all, &alen, zeros, (4 - olen % 4) % 4) < 0 ||
-            append(&all, &alen, cpio, clen) < 0)
-                return phy_error_set(err, ENOMEM, "out of memory");
+        if ((r = media_initrd_with(orig, olen, name, data, len, &all, &alen)) < 0)
+                return phy_error_set(err, -r, "cannot add '%s' to the initrd: %s", name, strerror(-r));
         return file_write_atomic(out, all, alen, 0600, err);
 }
 
 int catalog_unattend_iso(const char *xml, const char *out_iso, phy_error *err) {
-        _cleanup_free_ char *xorriso = exec_find_in_path("xorriso"), *dir = NULL, *file = NULL;
-        if (!xorriso)
-                return phy_error_set(err, ENOENT, "xorriso is not installed (Debian package xorriso); it makes the "
-                                     "answer file's CD");
-        if (asprintf(&dir, "%s.d-XXXXXX", out_iso) < 0 || !mkdtemp(dir))
-                return phy_error_set(err, errno ? errno : ENOMEM, "cannot make a directory next to '%s': %s", out_iso,
-                                     strerror(errno));
-        int r = asprintf(&file, "%s/autounattend.xml", dir) < 0 ? phy_error_set(err, ENOMEM, "out of memory")
-                                                                : file_write_atomic(file, xml, strlen(xml), 0600, err);
-        if (r >= 0) {
-                char *const argv[] = { xorriso, "-as", "mkisofs", "-quiet", "-J", "-r", "-V", "UNATTEND", "-o",
-                                       (char *) out_iso, dir, NULL };
-                char errbuf[512] = "";
-                if ((r = exec_run(argv, NULL, errbuf, sizeof errbuf)) < 0)
-                        r = phy_error_set(err, EIO, "xorriso could not make '%s': %s", out_iso, errbuf);
-                else
-                        (void) chmod(out_iso, 0600);
-        }
-        rm_rf(dir);
-        return r;
+        return media_iso_one("autounattend.xml", xml, strlen(xml), "UNATTEND", out_iso, err);
 }

@@ -47,6 +47,8 @@
 /* Everything the monitor needs, prepared by run_start before the fork. */
 struct start_ctx {
         const char *name;
+        const char *home;
+        bool install_run;               /* [install] with its answer: the files in the run dir are made */
         const char *root;               /* host root prefix: where devices move to vfio-pci */
         dev_kernel_hook dev_hook;       /* tests only, see run_start_opts */
         void *dev_hook_data;
@@ -494,6 +496,10 @@ static void monitor_cleanup(struct monitor *m) {
         stop_swtpm(m);
         net_companions_stop(&m->net);
         run_dir_remove_sockets(m->c->run_dir);
+        /* An install run ends once, whichever way: the answer goes, and the
+         * definition boots from its disk from now on. */
+        if (m->c->install_run)
+                run_install_end(m->c->home, m->c->name, m->c->run_dir);
         m->st.monitor_pid = 0;
         m->st.swtpm_pid = 0;
         state_save(m);
@@ -1333,7 +1339,7 @@ static void close_inherited(int a, int b) {
 }
 
 int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err) {
-        struct start_ctx c = { .name = o->name, .lock_fd = -1, .report_fd = -1, .paused = o->paused,
+        struct start_ctx c = { .name = o->name, .home = o->home, .lock_fd = -1, .report_fd = -1, .paused = o->paused,
                                .incoming = o->incoming, .root = o->root, .dev_hook = o->dev_hook, .dev_hook_data = o->dev_hook_data };
         int r;
         const char *tcg = getenv("PHYLLOME_FORCE_TCG");
@@ -1355,6 +1361,21 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         }
         /* Checked at save, checked again at use (a file saved before the rules). */
         if ((r = vm_def_check_here(&def, c.vm_dir, err)) < 0)
+                goto out;
+        /* An unattended install: the run boots the installer (vm_install_apply). */
+        if (o->answer && !def.install.delivery) {
+                r = phy_error_usage(err, "VM '%s' has no [install] section: an answer file has nothing to go with",
+                                    o->name);
+                goto out;
+        }
+        if (def.install.delivery && !o->answer && ret_warnings &&
+            strv_pushf(ret_warnings, "VM '%s' has an unattended install that did not run ([install]); its answer "
+                       "file was never kept, so it starts from its disk; create it again to install, or remove "
+                       "[install] with 'phyllo edit %s'", o->name, o->name) < 0) {
+                r = phy_error_set(err, ENOMEM, "out of memory");
+                goto out;
+        }
+        if (o->answer && (r = vm_install_apply(&def, c.run_dir, err)) < 0)
                 goto out;
         /* Parents traversable (the QEMU user needs that), the dir itself private. */
         {
@@ -1433,6 +1454,11 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         run_dir_remove_sockets(c.run_dir);
         if ((r = prepare_files(&c, err)) < 0)
                 goto out;
+        if (o->answer) {
+                if ((r = run_install_prepare(c.vm_dir, c.run_dir, &def.install, o->answer, &c.creds, err)) < 0)
+                        goto out;
+                c.install_run = true;
+        }
 
         int pfd[2];
         if (pipe2(pfd, O_CLOEXEC) < 0) {
@@ -1461,6 +1487,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 monitor_main(&c);
         }
         close(pfd[1]);
+        c.install_run = false;  /* the monitor ends the install run, whatever happens now */
         close(c.lock_fd);       /* the monitor holds the lock now */
         c.lock_fd = -1;
         while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
@@ -1500,6 +1527,8 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         }
         close(pfd[0]);
 out:
+        if (c.install_run)      /* failed before the monitor took over */
+                run_install_end(o->home, o->name, c.run_dir);
         start_ctx_done(&c);
         return r;
 }

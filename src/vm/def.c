@@ -24,6 +24,7 @@ static const char *const bus_words[] = { [VM_BUS_VIRTIO] = "virtio", [VM_BUS_SCS
         [VM_BUS_SATA] = "sata", [VM_BUS_NVME] = "nvme", [VM_BUS_IDE] = "ide" };
 static const char *const cdrom_bus_words[] = { [VM_BUS_SCSI] = "scsi", [VM_BUS_SATA] = "sata",
         [VM_BUS_IDE] = "ide" };
+static const char *const delivery_words[] = { [VM_INSTALL_INITRD] = "initrd", [VM_INSTALL_CDROM] = "cdrom" };
 static const char *const display_words[] = { [VM_DISPLAY_NONE] = "none", [VM_DISPLAY_SPICE] = "spice",
         [VM_DISPLAY_GTK] = "gtk", [VM_DISPLAY_SDL] = "sdl", [VM_DISPLAY_VNC] = "vnc" };
 static const char *const gpu_words[] = { [VM_GPU_NONE] = "none", [VM_GPU_STD] = "std",
@@ -208,7 +209,7 @@ enum section {
         SEC_NONE = -1,
         SEC_VM, SEC_MACHINE, SEC_CPU, SEC_MEMORY, SEC_FIRMWARE, SEC_BOOT, SEC_DISK, SEC_CDROM,
         SEC_NETWORK, SEC_DISPLAY, SEC_GPU, SEC_SOUND, SEC_TPM, SEC_USB, SEC_SHARE, SEC_PASSTHROUGH,
-        _SEC_MAX
+        SEC_INSTALL, _SEC_MAX
 };
 
 struct section_info {
@@ -235,6 +236,7 @@ static const struct section_info sections[_SEC_MAX] = {
         [SEC_USB] = { "usb", false, { "devices", "redirect" } },
         [SEC_SHARE] = { "share", true, { "path", "readonly", "type" } },
         [SEC_PASSTHROUGH] = { "passthrough", false, { "devices", "rom", "mdev", "mdev-display", "single-gpu" } },
+        [SEC_INSTALL] = { "install", false, { "media", "kernel", "initrd", "append", "answer", "delivery" } },
 };
 
 struct seen {
@@ -542,6 +544,17 @@ static int set_key(struct parser *p, const char *key, char *v) {
                         return PARSE_WORD(p, key, v, onoff_words, d->single_gpu);
                 return parse_list(p, key, v, &d->passthrough, pci_valid, "PCI address",
                                   "DOMAIN:BUS:SLOT.FUNCTION, separated by spaces (e.g. 0000:01:00.0)");
+        case SEC_INSTALL: {
+                struct vm_install *in = &d->install;
+                if (strcmp(key, "delivery") == 0)
+                        return PARSE_WORD(p, key, v, delivery_words, in->delivery);
+                if (strcmp(key, "answer") == 0 && !vm_install_answer_valid(v))
+                        return perr(p, "invalid answer file name '%s' " KEYFMT "; use 1 to 64 of A-Z a-z 0-9 . _ - "
+                                    "(not starting with '.')", v, key, p->secname);
+                return set_str(strcmp(key, "media") == 0 ? &in->media : strcmp(key, "kernel") == 0 ? &in->kernel
+                               : strcmp(key, "initrd") == 0 ? &in->initrd : strcmp(key, "append") == 0 ? &in->append
+                               : &in->answer, v);
+        }
         default:
                 return -EINVAL;
         }
@@ -686,6 +699,43 @@ static int parse_line(struct parser *p, char *line) {
         return set_key(p, key, value);
 }
 
+/* [install] is all or nothing: the media, the answer file's name and how it
+ * reaches the installer; with initrd delivery the kernel and initrd too. */
+static int install_complete(const char *file, const struct vm_install *in, phy_error *err) {
+        bool any = in->media || in->kernel || in->initrd || in->append || in->answer || in->delivery;
+        if (!any)
+                return 0;
+        if (!in->media || !in->answer || !in->delivery)
+                return phy_error_usage(err, "%s: section [install] needs media, answer and delivery (a one-shot "
+                                       "unattended install; docs/vm-format.md)", file);
+        if (in->delivery == VM_INSTALL_INITRD && (!in->kernel || !in->initrd))
+                return phy_error_usage(err, "%s: section [install] with delivery = initrd needs kernel and initrd",
+                                       file);
+        if (in->delivery == VM_INSTALL_CDROM && (in->kernel || in->initrd || in->append))
+                return phy_error_usage(err, "%s: section [install] with delivery = cdrom takes no kernel, initrd "
+                                       "or append", file);
+        return 0;
+}
+
+bool vm_install_answer_valid(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > 64 || s[0] == '.')
+                return false;
+        for (; *s; s++)
+                if (!isalnum((unsigned char) *s) && !strchr("._-", *s))
+                        return false;
+        return true;
+}
+
+void vm_install_done(struct vm_install *in) {
+        free(in->media);
+        free(in->kernel);
+        free(in->initrd);
+        free(in->append);
+        free(in->answer);
+        *in = (struct vm_install) { 0 };
+}
+
 int vm_def_parse(const char *path, const char *text, struct vm_def *ret, phy_error *err) {
         struct vm_def d = { 0 };
         struct parser p = { .file = path ? path : "<input>", .d = &d, .sec = SEC_NONE, .err = err };
@@ -711,6 +761,8 @@ int vm_def_parse(const char *path, const char *text, struct vm_def *ret, phy_err
         free(p.secname);
         if (r == -ENOMEM)
                 phy_error_set(err, ENOMEM, "out of memory while parsing '%s'", p.file);
+        if (r >= 0)
+                r = install_complete(p.file, &d.install, err);
         if (r < 0) {
                 vm_def_done(&d);
                 return r;
@@ -781,6 +833,7 @@ void vm_def_done(struct vm_def *d) {
         free(d->kernel);
         free(d->initrd);
         free(d->append);
+        vm_install_done(&d->install);
         for (size_t i = 0; i < d->n_disks; i++) {
                 free(d->disks[i].name);
                 free(d->disks[i].path);
@@ -833,6 +886,7 @@ int vm_def_copy(const struct vm_def *src, struct vm_def *ret) {
         int r = 0;
         /* Reset every owned pointer first so a failure frees only copies. */
         d.path = d.profile = d.machine = d.cpu_model = d.kernel = d.initrd = d.append = NULL;
+        d.install = (struct vm_install) { .delivery = src->install.delivery };
         d.disks = NULL; d.cdroms = NULL; d.nics = NULL; d.shares = NULL;
         d.n_disks = d.n_cdroms = d.n_nics = d.n_shares = 0;
         d.passthrough = d.usb = d.defaulted = d.passthrough_roms = d.mdevs = (strv) { 0 };
@@ -844,6 +898,11 @@ int vm_def_copy(const struct vm_def *src, struct vm_def *ret) {
         r |= dup_str(&d.kernel, src->kernel);
         r |= dup_str(&d.initrd, src->initrd);
         r |= dup_str(&d.append, src->append);
+        r |= dup_str(&d.install.media, src->install.media);
+        r |= dup_str(&d.install.kernel, src->install.kernel);
+        r |= dup_str(&d.install.initrd, src->install.initrd);
+        r |= dup_str(&d.install.append, src->install.append);
+        r |= dup_str(&d.install.answer, src->install.answer);
         r |= dup_strv(&d.passthrough, &src->passthrough);
         r |= dup_strv(&d.passthrough_roms, &src->passthrough_roms);
         r |= dup_strv(&d.mdevs, &src->mdevs);
@@ -1016,6 +1075,14 @@ char *vm_def_format(const struct vm_def *d, bool with_defaults) {
         fmt_kv(&o, "initrd", d->initrd);
         fmt_kv(&o, "append", d->append);
 
+        fmt_section(&o, "install", "install", false);
+        fmt_kv(&o, "media", d->install.media);
+        fmt_kv(&o, "kernel", d->install.kernel);
+        fmt_kv(&o, "initrd", d->install.initrd);
+        fmt_kv(&o, "append", d->install.append);
+        fmt_kv(&o, "answer", d->install.answer);
+        fmt_kv(&o, "delivery", WORD(delivery_words, d->install.delivery));
+
         for (size_t i = 0; i < d->n_disks; i++) {
                 const struct vm_disk *k = &d->disks[i];
                 snprintf(section, sizeof section, "disk.%s", k->name);
@@ -1121,6 +1188,11 @@ int vm_def_check_values(const struct vm_def *d, phy_error *err) {
         CHECK("boot", NULL, "kernel", d->kernel);
         CHECK("boot", NULL, "initrd", d->initrd);
         CHECK("boot", NULL, "append", d->append);
+        CHECK("install", NULL, "media", d->install.media);
+        CHECK("install", NULL, "kernel", d->install.kernel);
+        CHECK("install", NULL, "initrd", d->install.initrd);
+        CHECK("install", NULL, "append", d->install.append);
+        CHECK("install", NULL, "answer", d->install.answer);
         for (size_t i = 0; i < d->n_disks; i++) {
                 const struct vm_disk *k = &d->disks[i];
                 CHECK("disk", NULL, "name", k->name);
@@ -1248,6 +1320,15 @@ json_object *vm_def_to_json(const struct vm_def *d) {
         jstr(o, "initrd", d->initrd);
         jstr(o, "append", d->append);
         jsection(top, "boot", o);
+
+        o = json_object_new_object();
+        jstr(o, "media", d->install.media);
+        jstr(o, "kernel", d->install.kernel);
+        jstr(o, "initrd", d->install.initrd);
+        jstr(o, "append", d->install.append);
+        jstr(o, "answer", d->install.answer);
+        jstr(o, "delivery", WORD(delivery_words, d->install.delivery));
+        jsection(top, "install", o);
 
         json_object *a = json_object_new_array();
         for (size_t i = 0; i < d->n_disks; i++) {

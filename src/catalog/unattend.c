@@ -120,16 +120,6 @@ int catalog_unattend_windows_password(const char *password, char **ret, phy_erro
         return 0;
 }
 
-static int append(char **buf, size_t *len, const char *s, size_t n) {
-        char *b = realloc(*buf, *len + n + 1);
-        if (!b)
-                return -ENOMEM;
-        memcpy(b + *len, s, n);
-        *len += n;
-        b[*len] = '\0';
-        *buf = b;
-        return 0;
-}
 
 static const char drivers_block[] =
         "    <component name=\"Microsoft-Windows-PnpCustomizationsWinPE\" processorArchitecture=\"amd64\" "
@@ -172,16 +162,16 @@ int catalog_unattend_windows(const struct catalog_unattend *u, char **ret, phy_e
                         if (strncmp(at, subst[k].key, strlen(subst[k].key)) == 0)
                                 break;
                 if (!at) {
-                        r = append(&out, &len, p, strlen(p));
+                        r = media_append(&out, &len, p, strlen(p));
                         break;
                 }
-                if ((r = append(&out, &len, p, (size_t) (at - p) + (k == ELEMENTSOF(subst)))) < 0)
+                if ((r = media_append(&out, &len, p, (size_t) (at - p) + (k == ELEMENTSOF(subst)))) < 0)
                         break;
                 if (k == ELEMENTSOF(subst)) {
                         p = at + 1;
                         continue;
                 }
-                if ((r = append(&out, &len, subst[k].value, strlen(subst[k].value))) < 0)
+                if ((r = media_append(&out, &len, subst[k].value, strlen(subst[k].value))) < 0)
                         break;
                 p = at + strlen(subst[k].key);
         }

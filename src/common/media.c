@@ -13,7 +13,7 @@
 #include "exec.h"
 #include "fileio.h"
 
-static int append(char **buf, size_t *len, const void *s, size_t n) {
+int media_append(char **buf, size_t *len, const void *s, size_t n) {
         char *b = realloc(*buf, *len + n + 1);
         if (!b)
                 return -ENOMEM;
@@ -32,9 +32,9 @@ static int cpio_member(char **buf, size_t *len, const char *name, const void *da
         snprintf(hdr, sizeof hdr, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", ino,
                  data ? 0100644u : 0u, 0u, 0u, 1u, 0u, (unsigned) size, 0u, 0u, 0u, 0u, (unsigned) namesize, 0u);
         static const char zeros[4] = { 0 };
-        if (append(buf, len, hdr, 110) < 0 || append(buf, len, name, namesize) < 0 ||
-            append(buf, len, zeros, (4 - (110 + namesize) % 4) % 4) < 0 || (size && append(buf, len, data, size) < 0) ||
-            append(buf, len, zeros, (4 - size % 4) % 4) < 0)
+        if (media_append(buf, len, hdr, 110) < 0 || media_append(buf, len, name, namesize) < 0 ||
+            media_append(buf, len, zeros, (4 - (110 + namesize) % 4) % 4) < 0 ||
+            (size && media_append(buf, len, data, size) < 0) || media_append(buf, len, zeros, (4 - size % 4) % 4) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -50,7 +50,8 @@ int media_initrd_with(const char *initrd, size_t olen, const char *name, const c
         size_t alen = 0;
         static const char zeros[4] = { 0 };
         int r;
-        if (append(&all, &alen, initrd, olen) < 0 || append(&all, &alen, zeros, (4 - olen % 4) % 4) < 0)
+        if (media_append(&all, &alen, initrd, olen) < 0 ||
+            media_append(&all, &alen, zeros, (4 - olen % 4) % 4) < 0)
                 return -ENOMEM;
         if ((r = media_cpio_one(&all, &alen, name, data, len)) < 0)
                 return r;

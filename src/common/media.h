@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include "error.h"
 
+/* Appends n bytes of s to *buf (*len bytes, realloc'd, kept NUL-terminated). */
+int media_append(char **buf, size_t *len, const void *s, size_t n);
 /* One newc cpio archive holding name (0644, data of len bytes) and its
  * trailer, appended to *buf (*len bytes, realloc'd).  -ENOMEM, -EFBIG. */
 int media_cpio_one(char **buf, size_t *len, const char *name, const void *data, size_t size);

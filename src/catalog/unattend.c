@@ -293,8 +293,14 @@ int catalog_unattend_install(const char *osinfo_id, bool windows, const char *is
                 in.initrd = strdup(i);
                 /* The installer on the serial console (phyllo logs, phyllo console shows it); osinfo's
                  * own arguments for the media after Debian's "ask only what is critical". */
-                if (asprintf(&in.append, "auto=true priority=critical%s%s console=tty0 console=ttyS0",
-                             cmdline ? " " : "", cmdline ? cmdline : "") < 0)
+                const char *cl = cmdline ? cmdline : "";
+                while (*cl == ' ')
+                        cl++;
+                size_t n = strlen(cl);
+                while (n && cl[n - 1] == ' ')
+                        n--;
+                if (asprintf(&in.append, "auto=true priority=critical%s%.*s console=tty0 console=ttyS0",
+                             n ? " " : "", (int) n, cl) < 0)
                         in.append = NULL;
                 if (!in.kernel || !in.initrd || !in.append)
                         r = phy_error_set(err, ENOMEM, "out of memory");

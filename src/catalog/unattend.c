@@ -39,11 +39,11 @@ int catalog_unattend_read_password(const char *file, char **ret, phy_error *err)
         text[strcspn(text, "\r\n")] = '\0';
         len = strlen(text);
         if (len == 0 || len > PASSWORD_MAX)
-                return phy_error_set(err, EINVAL, "the password file '%s' must hold a password of 1 to %d bytes on "
+                return phy_error_usage(err, "the password file '%s' must hold a password of 1 to %d bytes on "
                                      "its first line", file, PASSWORD_MAX);
         for (const char *c = text; *c; c++)
                 if ((unsigned char) *c < 0x20 || *c == 0x7f)
-                        return phy_error_set(err, EINVAL, "the password in '%s' holds a control character", file);
+                        return phy_error_usage(err, "the password in '%s' holds a control character", file);
         *ret = TAKE_PTR(text);
         return 0;
 }
@@ -61,24 +61,24 @@ static bool all_of(const char *s, const char *extra, size_t min, size_t max) {
 int catalog_unattend_check(const struct catalog_unattend *u, bool windows, phy_error *err) {
         /* Windows: at most 20 characters, none of "/\[]:;|=,+*?<>@ */
         if (!u->user || !all_of(u->user, "._-", 1, 20) || u->user[0] == '.' || u->user[0] == '-')
-                return phy_error_set(err, EINVAL, "invalid user name '%s'; use 1 to 20 of a-z A-Z 0-9 . _ -, not "
+                return phy_error_usage(err, "invalid user name '%s'; use 1 to 20 of a-z A-Z 0-9 . _ -, not "
                                      "starting with . or -", u->user ? u->user : "");
         if (!windows && !islower((unsigned char) u->user[0]))
-                return phy_error_set(err, EINVAL, "invalid user name '%s'; Linux installers want it to start with "
+                return phy_error_usage(err, "invalid user name '%s'; Linux installers want it to start with "
                                      "a lower-case letter", u->user);
         if (!u->password || !*u->password)
-                return phy_error_set(err, EINVAL, "a password is needed (--password-file)");
+                return phy_error_usage(err, "a password is needed (--password-file)");
         if (u->hostname && (!all_of(u->hostname, "-", 1, windows ? 15 : 63) || u->hostname[0] == '-'))
-                return phy_error_set(err, EINVAL, "invalid host name '%s'; use 1 to %d of a-z A-Z 0-9 -", u->hostname,
+                return phy_error_usage(err, "invalid host name '%s'; use 1 to %d of a-z A-Z 0-9 -", u->hostname,
                                      windows ? 15 : 63);
         if (u->locale && !(all_of(u->locale, "_-", 2, 16) && isalpha((unsigned char) u->locale[0])))
-                return phy_error_set(err, EINVAL, "invalid locale '%s'; use a language and region like en-US",
+                return phy_error_usage(err, "invalid locale '%s'; use a language and region like en-US",
                                      u->locale);
         if (u->timezone && !all_of(u->timezone, "/_+-. ", 1, 64))
-                return phy_error_set(err, EINVAL, "invalid time zone '%s'; use a name like Europe/Berlin (Linux) or "
+                return phy_error_usage(err, "invalid time zone '%s'; use a name like Europe/Berlin (Linux) or "
                                      "W. Europe Standard Time (Windows)", u->timezone);
         if (u->edition && !all_of(u->edition, " ._-", 1, 64))
-                return phy_error_set(err, EINVAL, "invalid Windows edition '%s'; use a name like Windows 11 Pro",
+                return phy_error_usage(err, "invalid Windows edition '%s'; use a name like Windows 11 Pro",
                                      u->edition);
         return 0;
 }
@@ -101,7 +101,7 @@ int catalog_unattend_windows_password(const char *password, char **ret, phy_erro
         size_t k = iconv(cd, &ip, &inlen, &op, &left);
         iconv_close(cd);
         if (k == (size_t) -1)
-                return phy_error_set(err, EINVAL, "the password is not valid UTF-8");
+                return phy_error_usage(err, "the password is not valid UTF-8");
         size_t n = outlen - left;
         static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         char *o = malloc((n + 2) / 3 * 4 + 1), *p = o;
@@ -121,14 +121,19 @@ int catalog_unattend_windows_password(const char *password, char **ret, phy_erro
 }
 
 
+/* The virtio-win CD's storage and network drivers for Windows PE: its
+ * letter depends on the order Windows PE finds the CDs in (install media,
+ * virtio-win, the answer CD), so each of D: E: F: is listed. */
 static const char drivers_block[] =
         "    <component name=\"Microsoft-Windows-PnpCustomizationsWinPE\" processorArchitecture=\"amd64\" "
         "publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\">\n"
         "      <DriverPaths>\n"
         "        <PathAndCredentials wcm:action=\"add\" wcm:keyValue=\"1\"><Path>D:\\viostor\\w11\\amd64</Path></PathAndCredentials>\n"
         "        <PathAndCredentials wcm:action=\"add\" wcm:keyValue=\"2\"><Path>E:\\viostor\\w11\\amd64</Path></PathAndCredentials>\n"
-        "        <PathAndCredentials wcm:action=\"add\" wcm:keyValue=\"3\"><Path>D:\\NetKVM\\w11\\amd64</Path></PathAndCredentials>\n"
-        "        <PathAndCredentials wcm:action=\"add\" wcm:keyValue=\"4\"><Path>E:\\NetKVM\\w11\\amd64</Path></PathAndCredentials>\n"
+        "        <PathAndCredentials wcm:action=\"add\" wcm:keyValue=\"3\"><Path>F:\\viostor\\w11\\amd64</Path></PathAndCredentials>\n"
+        "        <PathAndCredentials wcm:action=\"add\" wcm:keyValue=\"4\"><Path>D:\\NetKVM\\w11\\amd64</Path></PathAndCredentials>\n"
+        "        <PathAndCredentials wcm:action=\"add\" wcm:keyValue=\"5\"><Path>E:\\NetKVM\\w11\\amd64</Path></PathAndCredentials>\n"
+        "        <PathAndCredentials wcm:action=\"add\" wcm:keyValue=\"6\"><Path>F:\\NetKVM\\w11\\amd64</Path></PathAndCredentials>\n"
         "      </DriverPaths>\n"
         "    </component>\n";
 

@@ -10,6 +10,7 @@
  */
 #include "unattend.h"
 
+#include <crypt.h>
 #include <ctype.h>
 #include <fcntl.h>
 #include <iconv.h>
@@ -256,9 +257,69 @@ static int generate(const char *osinfo_id, const struct catalog_unattend *u, Osi
         return 0;
 }
 
+int catalog_preseed_crypt(const char *text, const char *password, char **ret, phy_error *err) {
+        /* "$6$": SHA-512 crypt with a random salt from the kernel */
+        char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+        struct crypt_data cd = { 0 };
+        if (!crypt_gensalt_rn("$6$", 0, NULL, 0, salt, sizeof salt))
+                return phy_error_set(err, errno ? errno : EIO, "cannot make a salt for the password's hash");
+        const char *hash = crypt_r(password, salt, &cd);
+        if (!hash || hash[0] != '$')
+                return phy_error_set(err, EIO, "cannot hash the password (crypt)");
+        _cleanup_free_ char *out = NULL;
+        size_t len = 0;
+        for (const char *p = text; *p;) {
+                const char *nl = strchr(p, '\n');
+                size_t n = nl ? (size_t) (nl - p) + 1 : strlen(p);
+                int r = 0;
+                bool done = false;
+                static const char *const who[] = { "root", "user" };
+                for (size_t i = 0; i < ELEMENTSOF(who) && !done; i++) {
+                        char key[64], again[64];
+                        snprintf(key, sizeof key, "d-i passwd/%s-password password ", who[i]);
+                        snprintf(again, sizeof again, "d-i passwd/%s-password-again password ", who[i]);
+                        if (strncmp(p, again, strlen(again)) == 0)
+                                done = true;    /* the confirmation goes with the clear text */
+                        else if (strncmp(p, key, strlen(key)) == 0) {
+                                char line[512];
+                                snprintf(line, sizeof line, "d-i passwd/%s-password-crypted password %s\n", who[i], hash);
+                                r = media_append(&out, &len, line, strlen(line));
+                                done = true;
+                        }
+                }
+                if (!done)
+                        r = media_append(&out, &len, p, n);
+                if (r < 0)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                p += n;
+        }
+        explicit_bzero(&cd, sizeof cd);
+        *ret = out ? TAKE_PTR(out) : strdup("");
+        return *ret ? 0 : phy_error_set(err, ENOMEM, "out of memory");
+}
+
+/* Debian's and Ubuntu's preseed: the passwords as crypt hashes. */
+static int crypt_answer(const char *filename, const char *password, char **text, phy_error *err) {
+        if (strcmp(filename, "preseed.cfg") != 0)
+                return 0;
+        char *c = NULL;
+        int r = catalog_preseed_crypt(*text, password, &c, err);
+        if (r < 0)
+                return r;
+        explicit_bzero(*text, strlen(*text));
+        free(*text);
+        *text = c;
+        return 0;
+}
+
 int catalog_unattend_osinfo(const char *osinfo_id, const struct catalog_unattend *u, char **ret,
                             char **ret_filename, phy_error *err) {
-        return generate(osinfo_id, u, NULL, ret, ret_filename, NULL, err);
+        int r = generate(osinfo_id, u, NULL, ret, ret_filename, NULL, err);
+        if (r >= 0 && (r = crypt_answer(*ret_filename, u->password, ret, err)) < 0) {
+                free(*ret);
+                free(*ret_filename);
+        }
+        return r;
 }
 
 void catalog_install_done(struct catalog_install *i) {
@@ -293,7 +354,8 @@ int catalog_unattend_install(const char *osinfo_id, bool windows, const char *is
         if (!k || !i)
                 r = phy_error_set(err, ENOTSUP, "osinfo-db does not say where the kernel and initrd are on '%s'; "
                                   "this media cannot be installed unattended by Phyllome", iso);
-        else if ((r = generate(osinfo_id, u, m, &in.answer, &in.answer_name, &cmdline, err)) >= 0) {
+        else if ((r = generate(osinfo_id, u, m, &in.answer, &in.answer_name, &cmdline, err)) >= 0 &&
+                 (r = crypt_answer(in.answer_name, u->password, &in.answer, err)) >= 0) {
                 in.kernel = strdup(k);
                 in.initrd = strdup(i);
                 /* The installer on the serial console (phyllo logs, phyllo console shows it); osinfo's

@@ -27,6 +27,9 @@ int catalog_unattend_windows_password(const char *password, char **ret, phy_erro
  * file name the installer expects ("preseed.cfg"). */
 int catalog_unattend_osinfo(const char *osinfo_id, const struct catalog_unattend *u, char **ret, char **ret_filename,
                             phy_error *err);
+/* A preseed (Debian, Ubuntu) with its root and user passwords as SHA-512
+ * crypt hashes (passwd/root-password-crypted, passwd/user-password-crypted) instead of in clear. */
+int catalog_preseed_crypt(const char *text, const char *password, char **ret, phy_error *err);
 /* An unattended install as POST /v1/vms's "install" member takes it. */
 struct catalog_install {
         char *answer_name, *answer;     /* preseed.cfg, autounattend.xml; its text */

@@ -91,8 +91,8 @@ while sys.argv[3].encode() not in got and time.monotonic() < end:
 print("found" if sys.argv[3].encode() in got else "missing")
 PY
 }
-is "$(console 'grep -q "passwd/username.* alice" /preseed.cfg && echo PRESEED""-IN-ROOT' PRESEED-IN-ROOT)" found \
-  "the installer's root holds /preseed.cfg with the user asked for"
+is "$(console 'grep -q "passwd/username.* alice" /preseed.cfg && grep -q "passwd/user-password-crypted password .6." /preseed.cfg && echo PRESEED""-IN-ROOT' PRESEED-IN-ROOT)" found \
+  "the installer's root holds /preseed.cfg with the user asked for, the password as a SHA-512 crypt hash"
 console 'reboot -f' NONE >/dev/null &
 "$PHYLLO" wait deb --for stopped --timeout 120 >/dev/null
 ok $? "the guest's reboot ends the install run (-no-reboot)"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The catalog file, checksum files, HTML sniffing, osinfo facts and the
  * profile/device plan (src/catalog). */
+#include <crypt.h>
 #include <unistd.h>
 
 #include "tap.h"
@@ -173,6 +174,15 @@ static void test_unattend(void) {
         is_str(fn, "preseed.cfg", "the file name osinfo says the installer expects");
         ok(pre && strstr(pre, "d-i passwd/username alice") && strstr(pre, "d-i netcfg/get_hostname string deskw"),
            "the preseed answers the user and host name questions");
+        ok(pre && !strstr(pre, u.password) && !strstr(pre, "-again"), "the preseed holds no password in clear");
+        const char *h = pre ? strstr(pre, "d-i passwd/user-password-crypted password $6$") : NULL;
+        char hash[256] = "";
+        if (h)
+                sscanf(h + strlen("d-i passwd/user-password-crypted password "), "%255s", hash);
+        struct crypt_data cd = { 0 };
+        const char *again = hash[0] ? crypt_r(u.password, hash, &cd) : NULL;
+        ok(again && strcmp(again, hash) == 0 && strstr(pre, "d-i passwd/root-password-crypted password $6$"),
+           "... but its SHA-512 crypt hash, for the user and root, that the password matches");
         ok(catalog_unattend_osinfo("win11", &u, &pre, &fn, &err) == -ENOTSUP || err.code == ENOTSUP,
            "osinfo-db has no install script for Windows 11 (hence Phyllome's own): %s", err.message);
 }

@@ -46,6 +46,8 @@ pkgs=(
   # (xorriso, above); tests: xmllint checks autounattend.xml, and Debian's
   # real netboot installer (unattend-debian.sh, suite slow)
   libxml2-utils debian-installer-12-netboot-amd64
+  # unattended installs: a preseed's passwords as SHA-512 crypt hashes (crypt_r)
+  libcrypt-dev
   # proof (issue 8): libFuzzer/ASan runtimes with clang, valgrind memcheck
   clang libclang-rt-14-dev valgrind
 )

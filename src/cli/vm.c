@@ -205,8 +205,8 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 json_object *w = json_object_object_get(inst, "warnings");
                 for (size_t i = 0; w && i < json_object_array_length(w); i++)
                         fprintf(stderr, "phyllo: warning: %s\n", json_object_get_string(json_object_array_get_idx(w, i)));
-                printf("installing unattended (%s, by %s): the install run ends at the installer's reboot, then "
-                       "'phyllo start %s' boots the installed system ('phyllo logs %s --follow' shows the installer)\n",
+                printf("installing unattended (%s, by %s): at the installer's reboot the install run ends and VM "
+                       "'%s' starts from its disk ('phyllo logs %s --follow' shows the installer)\n",
                        cli_jstr(inst, "answer"), cli_jstr(inst, "delivery"), name, name);
         }
         json_object_put(o);

@@ -813,8 +813,8 @@ static void add_boot(struct builder *b) {
 
 /* An unattended install run (vm_install_apply) ends at the guest's first
  * reboot: the installer is done, or (Windows) setup has copied itself and the
- * answer to the disk.  The monitor then deletes the answer file and the
- * definition loses [install]; the next start boots the disk. */
+ * answer to the disk.  The monitor then deletes the answer file, the
+ * definition loses [install] and the VM starts again from its disk. */
 static void add_install(struct builder *b) {
         if (b->vm->install_run)
                 add(b, "-no-reboot");

@@ -511,6 +511,22 @@ static _Noreturn void monitor_exit(struct monitor *m, int code) {
         _exit(code);
 }
 
+/* The install run ended by the guest's reboot: its files and [install] go
+ * (monitor_cleanup), the lock is let go, and the VM starts again as a plain
+ * start does (a new monitor; this one ends). */
+static _Noreturn void monitor_continue_install(struct monitor *m) {
+        monitor_cleanup(m);
+        m->c->install_run = false;
+        if (m->c->lock_fd >= 0) {
+                close(m->c->lock_fd);
+                m->c->lock_fd = -1;
+        }
+        struct run_start_opts so = { .root = m->c->root, .home = m->c->home, .name = m->c->name };
+        phy_error e = { 0 };
+        (void) run_start(&so, NULL, &e);
+        _exit(0);
+}
+
 /* Start failed: nothing may stay running. */
 static _Noreturn void monitor_fail(struct monitor *m, const phy_error *e) {
         if (m->st.qemu_pid > 0 && !m->qemu_exited) {
@@ -988,6 +1004,12 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
         if (m->qmp)
                 qmp_events(m);
         record_exit(m);
+        /* An install run the guest ended by rebooting (-no-reboot: the
+         * installer is done, or Windows setup goes on from the disk): the
+         * installed system starts now, from its disk, the media detached. */
+        if (c->install_run && m->st.state == RUN_STOPPED && !m->stop_requested && !stop_marker_exists(m) &&
+            strcmp(m->st.guest_event, "SHUTDOWN") == 0 && strcmp(m->st.guest_event_reason, "guest-reset") == 0)
+                monitor_continue_install(m);
         monitor_exit(m, 0);
 }
 

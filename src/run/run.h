@@ -145,6 +145,7 @@ struct run_start_opts {
         /* The install run of a definition with [install]: QEMU boots the
          * installer with this answer and exits at the guest's first reboot;
          * then the answer's files go and [install] leaves the definition.
+         * At that reboot the VM starts again from its disk (a new monitor).
          * NULL: a definition with [install] starts from its disk (a warning). */
         const struct run_answer *answer;
 };

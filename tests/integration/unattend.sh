@@ -93,18 +93,26 @@ PY
 }
 is "$(console 'grep -q "passwd/username.* alice" /preseed.cfg && grep -q "passwd/user-password-crypted password .6." /preseed.cfg && echo PRESEED""-IN-ROOT' PRESEED-IN-ROOT)" found \
   "the installer's root holds /preseed.cfg with the user asked for, the password as a SHA-512 crypt hash"
+old_qemu=$(lc_field deb qemu_pid)
 console 'reboot -f' NONE >/dev/null &
-"$PHYLLO" wait deb --for stopped --timeout 120 >/dev/null
+# -no-reboot: QEMU exits at the guest's reboot; the monitor ends the install
+# run and starts the VM again from its disk (a new QEMU).
+for i in $(seq 1 600); do
+  q=$(lc_field deb qemu_pid 2>/dev/null)
+  [ "$(lc_field deb state 2>/dev/null)" = running ] && [ -n "$q" ] && [ "$q" != "$old_qemu" ] && [ "$q" != 0 ] && break
+  sleep 0.2
+done
+! lc_alive "$old_qemu"
 ok $? "the guest's reboot ends the install run (-no-reboot)"
 [ ! -e "$f" ] && [ -z "$(ls "$PHYLLOME_HOME/run/deb" | grep install)" ]
 ok $? "the answer's initrd is gone from the run dir"
 ! grep -q '^\[install\]' "$conf" && [ ! -e "$PHYLLOME_HOME/vms/deb/install-kernel" ] &&
   [ ! -e "$PHYLLOME_HOME/vms/deb/install-initrd.img" ]
 ok $? "[install] left vm.conf, the kernel and initrd copies the VM dir"
-args=$("$PHYLLO" argv deb)
-! grep -qE -- '-kernel|install-|-no-reboot' <<<"$args" && grep -q disk-system <<<"$args"
-ok $? "the next start boots the disk: no installer, no media, no -no-reboot"
-"$PHYLLO" start deb >/dev/null 2>&1; ok $? "... and it starts"
+is "$(lc_state deb)" running "the installed system starts at once"
+args=$(qemu_args deb)
+! grep -qE -- '-kernel|install-|-no-reboot|deb.iso' <<<"$args" && grep -q disk-system <<<"$args"
+ok $? "... from its disk: no installer kernel, no media, no -no-reboot"
 "$PHYLLO" kill deb >/dev/null 2>&1
 
 # ---- Windows 11: autounattend.xml on a CD next to the install ISO -----------

@@ -796,6 +796,15 @@ static void add_boot(struct builder *b) {
                 addf(b, "-append", "%s", vm->append);
 }
 
+/* An unattended install run (vm_install_apply) ends at the guest's first
+ * reboot: the installer is done, or (Windows) setup has copied itself and the
+ * answer to the disk.  The monitor then deletes the answer file, the
+ * definition loses [install] and the VM starts again from its disk. */
+static void add_install(struct builder *b) {
+        if (b->vm->install_run)
+                add(b, "-no-reboot");
+}
+
 int qemu_argv_build(const struct vm_model *model, const struct qemu_argv_env *env, strv *ret_argv,
                     strv *ret_warnings, phy_error *err) {
         _cleanup_strv_ strv argv = { 0 };
@@ -824,6 +833,7 @@ int qemu_argv_build(const struct vm_model *model, const struct qemu_argv_env *en
         add_misc(&b);
         add_passthrough(&b);
         add_boot(&b);
+        add_install(&b);
         /* Seccomp: QEMU may not exec, change privileges or scheduling, or use obsolete syscalls. */
         add(&b, "-sandbox");
         /* A window runs the toolkit and the window system's client inside

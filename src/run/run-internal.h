@@ -97,3 +97,16 @@ int run_open_at(const char *dir, const char *file, int flags, mode_t mode);
 
 /* Last `lines` lines of a file (malloc'd, may be ""), NULL when unreadable. */
 char *run_file_tail(const char *path, unsigned lines);
+
+/* Unattended install runs (install.c).  run_install_prepare writes the
+ * answer's carrier into the run dir: VM_INSTALL_INITRD_FILE (the media's
+ * initrd + a cpio archive holding the answer) or VM_INSTALL_ISO_FILE (a CD
+ * with the answer at its root), 0640 root:<VM gid> (0600 when QEMU runs as
+ * ourselves).  run_install_cleanup removes them (true when one was there);
+ * run_install_end also ends [install] in the definition (vm_install_finish). */
+struct vm_install;
+struct run_answer;
+int run_install_prepare(const char *vm_dir, const char *run_dir, const struct vm_install *in,
+                        const struct run_answer *a, const struct run_creds *cr, phy_error *err);
+bool run_install_cleanup(const char *run_dir);
+void run_install_end(const char *home, const char *name, const char *run_dir);

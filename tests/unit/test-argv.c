@@ -56,6 +56,9 @@ static char *run_case(const char *conf_path, const struct host_facts *host, cons
         char *out = NULL;
         _cleanup_strv_ strv argv = { 0 };
         int r = vm_def_load(conf_path, &def, &err);
+        /* A definition with [install]: its install run, as run_start makes it. */
+        if (r >= 0 && def.install.delivery)
+                r = vm_install_apply(&def, "/run/user/1000/phyllome/vm", &err);
         if (r >= 0)
                 r = vm_model_make(&def, host, caps, NULL, &model, &err);   /* no VM dir: nothing probed */
         if (r >= 0) {

@@ -513,14 +513,10 @@ static void add_display(struct builder *b) {
                 add_device(b, "virtio-vga", "virtio-vga,id=video0");
                 break;
         case VM_GPU_VIRGL:
-                /* Blob resources in host-visible memory (QEMU 9.2+ with a
-                 * virglrenderer that has them): the guest maps what the host's
-                 * GL renders instead of copying it.  Chosen by the property,
-                 * which QEMUs without blob support for virgl do not have. */
-                if (!b->env->caps || qemu_caps_has_prop(b->env->caps, "virtio-vga-gl", "hostmem"))
-                        add_device(b, "virtio-vga-gl", "virtio-vga-gl,id=video0,blob=true,hostmem=" QEMU_GPU_HOSTMEM);
-                else
-                        add_device(b, "virtio-vga-gl", "virtio-vga-gl,id=video0");
+                /* Not blob=true,hostmem=: no property tells whether QEMU's
+                 * virglrenderer has blob resources, and Debian 12's has not
+                 * (docs/host.md, "Which QEMU"). */
+                add_device(b, "virtio-vga-gl", "virtio-vga-gl,id=video0");
                 break;
         default:
                 break;

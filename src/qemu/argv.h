@@ -57,9 +57,6 @@ struct qemu_argv_env {
         const char *audio_why;
 };
 
-/* The host-visible memory window of a 3D GPU with blob resources (hostmem=). */
-#define QEMU_GPU_HOSTMEM "256M"
-
 /* Empty pcie-root-ports the argv adds on q35 for NIC hot-plug (src/net/hotplug.c). */
 #define QEMU_HOTPLUG_PORTS 2
 

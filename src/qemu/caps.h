@@ -86,6 +86,13 @@ bool qemu_caps_has_feature(const struct qemu_caps *c, const struct qemu_feature 
 /* The feature a device type brings (NULL when the table has none). */
 const struct qemu_feature *qemu_feature_of_device(const char *type);
 
+/* QEMU refuses to save or migrate a running VM with a device it cannot
+ * migrate ("State blocked by non-migratable device '0000:00:0b.0/
+ * virtio-sound-device'"; QEMU 10.0's virtio sound is one).  When err holds
+ * such a refusal, appends what to do for the device it names (which the
+ * definition chose); else leaves err as it is. */
+void qemu_migration_blocker_hint(phy_error *err);
+
 /* QEMU's module directory for a binary: <prefix>/lib/x86_64-linux-gnu/qemu
  * (or lib64/qemu, lib/qemu) where the binary is <prefix>/bin/qemu-...,
  * as QEMU itself finds it.  NULL when there is none. */

@@ -233,7 +233,7 @@ wanted=(
 	9pnet:0 9pnet_virtio:0 netfs:0 9p:0 fuse:0 virtiofs:0
 	button:1 evdev:1 tpm:0 tpm_tis_core:0 tpm_tis:0 tpm_crb:0 efivarfs:0
 	virtio_gpu:0 ext4:0 crc32c_generic:0
-	snd_virtio:0 pvpanic_mmio:0
+	virtio_snd:0 pvpanic_mmio:0
 )
 modname() { # kernel/drivers/virtio/virtio-pci.ko.xz -> virtio_pci
 	local n=${1##*/}

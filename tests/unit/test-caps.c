@@ -322,6 +322,15 @@ static void test_fixture_10(void) {
                    "feature %s (since %s): %s in 7.2, %s in 10.0", f->id, f->since, in72 ? "present" : "absent",
                    in10 ? "present" : "absent");
         }
+        phy_error b = { 0 };
+        phy_error_set(&b, EIO, "QEMU's snapshot-save failed: State blocked by non-migratable device "
+                      "'0000:00:0b.0/virtio-sound-device'");
+        qemu_migration_blocker_hint(&b);
+        ok(strstr(b.message, "virtio-sound-device'; the device is its virtio sound device") &&
+           strstr(b.message, "[sound] type = hda"), "a virtio sound migration blocker says what to do: %s", b.message);
+        phy_error_set(&b, EIO, "QEMU's snapshot-save failed: State blocked by non-migratable device '0000:00:05.0/ivshmem'");
+        qemu_migration_blocker_hint(&b);
+        ok(!strstr(b.message, "; the device is"), "another blocker is left as QEMU said it");
         ok(qemu_feature_of_device("virtio-sound-pci") && strcmp(qemu_feature_of_device("virtio-sound-pci")->since, "8.2") == 0 &&
            !qemu_feature_of_device("virtio-vga-gl"), "the feature of a device: virtio-sound-pci, not a property's device");
 }

@@ -56,9 +56,9 @@ like "$argv" "virtio-sound-pci,id=sound0,audiodev=snd0" "argv: -device virtio-so
 out=$("$PHYLLO" start "$vm" 2>&1); ok $? "start" || diag "$out"
 lc_wait_log "$vm" 'PHYLLOME-GUEST-READY' 240; ok $? "the Debian 13 guest boots" ||
   diag "$("$PHYLLO" logs "$vm" 2>&1 | tail -n 20)"
-cards=$("$PHYLLO" logs "$vm" 2>/dev/null | sed -n 's/\r$//; s/^PHYLLOME-GUEST-SOUND //p')
+cards=$("$PHYLLO" logs "$vm" 2>/dev/null | sed -n 's/\r$//; s/^\[console\] PHYLLOME-GUEST-SOUND //p')
 diag "$cards"
-like "$cards" "\\[SoundCard *\\]: VirtIO SoundCard" "the guest's /proc/asound/cards lists its VirtIO SoundCard"
+like "$cards" "\\[SoundCard *\\]: virtio-snd - VirtIO SoundCard" "the guest's /proc/asound/cards lists its VirtIO SoundCard"
 "$PHYLLO" logs "$vm" 2>/dev/null | grep -q 'PHYLLOME-GUEST-WARN insmod .*snd'
 ok $((! $?)) "every sound module loaded (no insmod warning)"
 # QEMU 10.0 cannot save the virtio sound device's state: a live snapshot is

@@ -335,6 +335,35 @@ static void test_fixture_10(void) {
            !qemu_feature_of_device("virtio-vga-gl"), "the feature of a device: virtio-sound-pci, not a property's device");
 }
 
+/* The recorded QMP replies (tests/fixtures/caps/NAME.replies, made by
+ * tests/helpers/qmp-record.py from the real binaries), played back by a
+ * stand-in QEMU to the real probe, give exactly the recorded capabilities:
+ * the fixtures are what the probe makes of what each QEMU says. */
+static void test_replayed_probe(void) {
+        static const char *const names[] = { "qemu-7.2-debian12", "qemu-10.0-debian12-backports" };
+        _cleanup_free_ char *helper = NULL;
+        if (asprintf(&helper, "%s/helpers/qmp-replay.py", tap_srcdir()) < 0)
+                abort();
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                _cleanup_free_ char *replies = NULL, *fixture = NULL;
+                if (asprintf(&replies, "%s/fixtures/caps/%s.replies", tap_srcdir(), names[i]) < 0 ||
+                    asprintf(&fixture, "%s/fixtures/caps/%s.json", tap_srcdir(), names[i]) < 0)
+                        abort();
+                setenv("PHYLLOME_QMP_REPLAY", replies, 1);
+                phy_error err = { 0 };
+                _cleanup_qemu_caps_ struct qemu_caps got = { 0 }, want = { 0 };
+                int r = qemu_caps_probe(helper, NULL, &got, &err);
+                unsetenv("PHYLLOME_QMP_REPLAY");
+                if (!ok(r == 0 && qemu_caps_load_file(fixture, &want, &err) == 0, "%s: the probe of the replayed "
+                        "replies runs: %s", names[i], err.message))
+                        continue;
+                free(got.binary);
+                got.binary = strdup(want.binary);
+                _cleanup_free_ char *a = qemu_caps_to_json(&got), *b = qemu_caps_to_json(&want);
+                ok(a && b && strcmp(a, b) == 0, "%s: the probe makes the recorded capabilities of the replies", names[i]);
+        }
+}
+
 /* The same QEMU without qemu-system-gui's modules (captured in a mount
  * namespace that hid them, see tests/fixtures/caps/README.md). */
 static void test_fixture_nogui(void) {
@@ -555,6 +584,7 @@ int main(void) {
         test_fixture();
         test_fixture_nogui();
         test_fixture_10();
+        test_replayed_probe();
         test_module_table();
         test_host_check_modules();
         test_probe_failures();

@@ -14,7 +14,7 @@
 #include "store/store.h"
 #include "vm/vm.h"
 
-static const char export_usage[] = "export NAME FILE|-";
+static const char export_usage[] = "export NAME FILE|- | export NAME --format libvirt DIR [--target PATH] [--json]";
 static const char import_usage[] = "import FILE|- [--name NEW] [--trust] [--json]";
 
 /* A progress line on a terminal, at most ~10 updates a second. */
@@ -33,9 +33,32 @@ static void progress(uint64_t done, uint64_t total, void *userdata) {
 }
 
 int cmd_export(struct cli_ctx *ctx, int argc, char **argv) {
-        static const struct option opts[] = { { 0 } };
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;)
-                return cli_usage_error(export_usage, "unknown option for 'export'");
+        static const struct option opts[] = { { "format", required_argument, NULL, 'f' },
+                                              { "target", required_argument, NULL, 't' },
+                                              { "json", no_argument, NULL, 'j' },
+                                              { 0 } };
+        const char *format = NULL, *target = NULL;
+        bool json = false;
+        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+                if (c == 'f')
+                        format = optarg;
+                else if (c == 't')
+                        target = optarg;
+                else if (c == 'j')
+                        json = true;
+                else
+                        return cli_usage_error(export_usage, "unknown option for 'export'");
+        }
+        if (format && strcmp(format, "libvirt") != 0 && strcmp(format, "phyllome") != 0)
+                return cli_usage_error(export_usage, "unknown format '%s'; use libvirt (a domain for any libvirt "
+                                       "host) or phyllome (a bundle, the default)", format);
+        if (format && strcmp(format, "libvirt") == 0) {
+                if (optind + 2 != argc)
+                        return cli_usage_error(export_usage, "expected a VM name and a directory");
+                return cli_export_libvirt(ctx, argv[optind], argv[optind + 1], target, json);
+        }
+        if (target || json)
+                return cli_usage_error(export_usage, "--target and --json go with --format libvirt");
         if (optind + 2 != argc)
                 return cli_usage_error(export_usage, "expected a VM name and a file (- for standard output)");
         const char *home, *file = argv[optind + 1];

@@ -16,6 +16,9 @@ struct cli_ctx {
         char *home;            /* Phyllome home (resolved lazily by cli_home) */
 };
 
+/* main's argv, as the user gave it (catalog-exec.c runs phyllo-catalog with it). */
+extern char **cli_orig_argv;
+
 typedef int (*cli_fn)(struct cli_ctx *ctx, int argc, char **argv);
 
 struct cli_cmd {

@@ -102,10 +102,11 @@ int ops_status(const struct ops_ctx *c, const char *name, json_object **ret, phy
          * is the profile's e1000e), or the definition when it does not
          * resolve on this host now. */
         _cleanup_vm_def_ struct vm_def m = { 0 };
-        struct vm_env e = { 0 };
+        struct ops_env *e = NULL;
         phy_error e2 = { 0 };
-        bool resolved = vm_env_load(c->root, false, &e, &e2) >= 0 && vm_model_resolve(&vm.def, &e.host, NULL, &m, &e2) >= 0;
-        vm_env_done(&e);
+        bool resolved = ops_env_get(c, false, &e, &e2) >= 0 &&
+                        vm_model_resolve(&vm.def, &ops_env_of(e)->host, NULL, &m, &e2) >= 0;
+        ops_env_put(c, e);
         json_object *net = net_status_json(resolved ? &m : &vm.def, run_state_active(st.state) ? vm.run_dir : NULL),
                     *nets = NULL, *gifs = NULL;
         json_object_object_get_ex(net, "networks", &nets);

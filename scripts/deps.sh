@@ -42,6 +42,12 @@ pkgs=(
   # catalog tests: a throwaway signing key (gpg), fixture ISOs with a volume
   # id (xorriso), the loopback HTTP server with Range support (python3)
   gnupg xorriso python3
+  # moving VMs in and out (issue 17, docs/interop.md): libvirt domain XML and OVF descriptors
+  libxml2-dev
+  # interop tests: virt-install --print-xml, a session libvirtd (virsh, virt-xml-validate), QEMU's libvirt driver
+  virtinst libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
+  # interop tests: a bootable disk for the OVA (syslinux on a FAT image made with dosfstools and mtools)
+  syslinux syslinux-common mtools dosfstools
   # proof (issue 8): libFuzzer/ASan runtimes with clang, valgrind memcheck
   clang libclang-rt-14-dev valgrind
 )

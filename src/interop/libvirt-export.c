@@ -103,6 +103,8 @@ int interop_libvirt_format(const struct vm_def *d, const struct vm_def *m, const
         xmlNsPtr ns = xmlNewNs(pv, (const xmlChar *) PHYLLOME_NS, (const xmlChar *) "phyllome");
         xmlSetNs(pv, ns);
         at(pv, "profile", "%s", m->profile ? m->profile : "other");
+        /* libvirt pins "q35" to its current version (pc-q35-7.2): the VM's own word. */
+        at(pv, "machine", "%s", m->machine ? m->machine : "q35");
 
         char buf[64];
         snprintf(buf, sizeof buf, "%llu", (unsigned long long) (m->memory / 1024));
@@ -128,9 +130,11 @@ int interop_libvirt_format(const struct vm_def *d, const struct vm_def *m, const
                 xmlNodePtr f = el(fw, "feature", NULL);
                 at(f, "enabled", "%s", m->secure_boot == VM_ON ? "yes" : "no");
                 at(f, "name", "secure-boot");
-                f = el(fw, "feature", NULL);
-                at(f, "enabled", "%s", m->secure_boot == VM_ON ? "yes" : "no");
-                at(f, "name", "enrolled-keys");
+                if (m->secure_boot == VM_ON) {
+                        f = el(fw, "feature", NULL);
+                        at(f, "enabled", "yes");
+                        at(f, "name", "enrolled-keys");
+                }
                 xmlNodePtr ld = el(os, "loader", NULL);
                 at(ld, "secure", "%s", m->secure_boot == VM_ON ? "yes" : "no");
                 if (nvram)
@@ -288,22 +292,16 @@ int interop_libvirt_format(const struct vm_def *d, const struct vm_def *m, const
                         at(ifc, "type", "user");
                 at(el(ifc, "mac", NULL), "address", "%s", n->mac);
                 at(el(ifc, "model", NULL), "type", "%s", vm_nic_model_name(n->model));
-                if (n->mode == VM_NET_USER && (n->forwards.n || n->backend == VM_NETBE_PASST)) {
-                        at(el(ifc, "backend", NULL), "type", "passt");
-                        for (size_t f = 0; f < n->forwards.n; f++) {
-                                struct value_forward fw;
-                                if (value_forward_parse(n->forwards.v[f], &fw) < 0)
-                                        continue;
-                                xmlNodePtr pf = el(ifc, "portForward", NULL);
-                                at(pf, "proto", "%s", fw.proto);
-                                at(pf, "address", "%s", value_forward_addr(&fw));
-                                xmlNodePtr rg = el(pf, "range", NULL);
-                                at(rg, "start", "%u", fw.host_port);
-                                at(rg, "to", "%u", fw.guest_port);
-                        }
-                } else if (n->forwards.n)
-                        report(rep, "[network] forward", false, "NIC '%s': port forwards need user networking",
-                               n->name);
+                /* libvirt 9.0's user networking is slirp without forwards (passt
+                 * and <portForward> came with 9.2): they ride in <metadata>. */
+                for (size_t f = 0; f < n->forwards.n; f++) {
+                        xmlNodePtr fw = xmlNewChild(pv, ns, (const xmlChar *) "forward", NULL);
+                        at(fw, "nic", "%s", n->name);
+                        at(fw, "spec", "%s", n->forwards.v[f]);
+                        report(rep, "[network] forward", false, "NIC '%s': the port forward %s is kept in "
+                               "<metadata> only (libvirt 9.0's user networking has no forwards; passt's "
+                               "<portForward> needs libvirt 9.2)", n->name, n->forwards.v[f]);
+                }
                 at(el(ifc, "alias", NULL), "name", "ua-net-%s", n->name);
         }
         /* The serial console, logged as phyllo logs shows it. */
@@ -392,9 +390,11 @@ int interop_libvirt_format(const struct vm_def *d, const struct vm_def *m, const
         if (m->sound == VM_SOUND_HDA || m->sound == VM_SOUND_AC97 || m->sound == VM_SOUND_VIRTIO) {
                 xmlNodePtr s = el(devs, "sound", NULL);
                 at(s, "model", "%s", m->sound == VM_SOUND_AC97 ? "ac97" : "ich9");
-                if (m->sound == VM_SOUND_VIRTIO)
-                        report(rep, "[sound] type", true, "virtio sound becomes ICH9 HD Audio (libvirt 9 has no "
-                               "virtio sound)");
+                if (m->sound == VM_SOUND_VIRTIO) {
+                        report(rep, "[sound] type", true, "virtio sound becomes ICH9 HD Audio under libvirt (9.0 "
+                               "has no virtio sound); the VM's own choice rides in <metadata>");
+                        at(pv, "sound", "virtio");
+                }
         }
         {
                 xmlNodePtr v = el(devs, "video", NULL);

@@ -39,6 +39,7 @@ struct lv {
         bool spice;
         bool vdagent;                   /* a spicevmc vdagent channel was seen */
         xmlNodePtr vdagent_node;
+        xmlNodePtr phyllome_md;         /* <phyllome:vm> of Phyllome's export */
 };
 
 /* "/domain/devices/disk[2]" and the line. */
@@ -150,8 +151,8 @@ static int map_metadata(struct lv *l, xmlNodePtr md, char **ret_profile) {
                         continue;
                 const char *ns = (const char *) c->ns->href;
                 if (strcmp(ns, PHYLLOME_NS) == 0 && ix_is(c, "vm")) {
-                        ix_mark_all(c);
                         ix_mark(c);
+                        l->phyllome_md = c;
                         _cleanup_free_ char *prof = ix_attr(c, "profile");
                         if (prof && vm_profile_find(prof)) {
                                 free(*ret_profile);
@@ -316,6 +317,7 @@ static int map_os(struct lv *l, xmlNodePtr dom) {
         if (fw && strcmp(fw, "efi") != 0 && strcmp(fw, "bios") != 0)
                 return bad(l, os, "unknown firmware '%s'", fw);
         bool sb = secure && strcmp(secure, "yes") == 0;
+        xmlNodePtr no_keys = NULL;
         for (xmlNodePtr f = fwe ? fwe->children : NULL; f; f = f->next)
                 if (ix_is(f, "feature")) {
                         ix_mark(f);
@@ -324,9 +326,11 @@ static int map_os(struct lv *l, xmlNodePtr dom) {
                         if (fname && strcmp(fname, "secure-boot") == 0)
                                 sb = sb || on;
                         else if (fname && strcmp(fname, "enrolled-keys") == 0 && !on)
-                                say(l, f, INTEROP_CHANGED, true, "UEFI vars without enrolled keys: Phyllome's fresh "
-                                    "vars with Secure Boot carry Microsoft's keys");
+                                no_keys = f;
                 }
+        if (no_keys && sb)
+                say(l, no_keys, INTEROP_CHANGED, true, "Secure Boot without enrolled keys: Phyllome's fresh vars with "
+                    "Secure Boot carry Microsoft's keys");
         if (efi) {
                 d->secure_boot = sb ? VM_ON : VM_OFF;
                 if (lpath && lpath[0])
@@ -1231,6 +1235,33 @@ int interop_libvirt_parse(const char *source, const char *txt, size_t len, const
             (r = map_cpu(&l, dom)) < 0 || (r = map_os(&l, dom)) < 0 || (r = map_features(&l, dom)) < 0 ||
             (r = map_clock(&l, dom)) < 0 || (r = map_devices(&l, dom)) < 0)
                 return r;
+        /* What Phyllome's export kept in <metadata> (libvirt has no place for it). */
+        _cleanup_free_ char *md_sound = ix_attr(l.phyllome_md, "sound");
+        if (md_sound && strcmp(md_sound, "virtio") == 0 && p->def.sound == VM_SOUND_HDA)
+                p->def.sound = VM_SOUND_VIRTIO;
+        _cleanup_free_ char *md_machine = ix_attr(l.phyllome_md, "machine");
+        if (md_machine && strcmp(md_machine, "q35") == 0 && p->def.machine && strncmp(p->def.machine, "pc-q35-", 7) == 0) {
+                say(&l, l.phyllome_md, INTEROP_NOTE, false, "libvirt pinned the machine type to %s; the VM exported "
+                    "by Phyllome followed QEMU's newest (q35), and does again", p->def.machine);
+                free(p->def.machine);
+                if (!(p->def.machine = strdup("q35")))
+                        return oom(&l);
+        }
+        for (xmlNodePtr f = l.phyllome_md ? l.phyllome_md->children : NULL; f; f = f->next) {
+                if (!ix_is(f, "forward"))
+                        continue;
+                ix_mark(f);
+                _cleanup_free_ char *nic = ix_attr(f, "nic"), *spec = ix_attr(f, "spec");
+                struct vm_nic *n = NULL;
+                for (size_t i = 0; nic && i < p->def.n_nics; i++)
+                        if (strcmp(p->def.nics[i].name, nic) == 0)
+                                n = &p->def.nics[i];
+                if (!n || !spec || value_forward_parse(spec, NULL) < 0)
+                        return bad(&l, f, "the forward '%s' of NIC '%s' is not one of this domain's", spec ? spec : "",
+                                   nic ? nic : "");
+                if (strv_push(&n->forwards, spec) < 0)
+                        return oom(&l);
+        }
         if (o->profile) {
                 free(profile);
                 profile = strdup(o->profile);

@@ -312,7 +312,9 @@ static const struct { const char *needle, *profile; } vbox_os[] = {
 /* The disk file behind "ovf:/disk/ID": the member's path and its format. */
 static int disk_file(struct ovf *v, xmlNodePtr item, const char *host, char **ret_path, char **ret_fmt,
                      uint64_t *ret_cap) {
-        const char *id = strncmp(host, "ovf:/disk/", 10) == 0 ? host + 10 : NULL;
+        /* VMware writes "ovf:/disk/ID", VirtualBox "/disk/ID". */
+        const char *id = strncmp(host, "ovf:/disk/", 10) == 0 ? host + 10 : strncmp(host, "/disk/", 6) == 0 ? host + 6
+                                                                                                         : NULL;
         if (!id)
                 return bad(v, item, "the disk '%s' is not one of the descriptor's disks (ovf:/disk/ID)", host);
         xmlNodePtr ds = find(v->env, "DiskSection"), refs = find(v->env, "References");

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -96,6 +97,15 @@ static int extract(const char *path, int dfd, struct member *m, size_t *ret_n, p
                                 r = phy_error_usage(err, "%s: the member '%s' is there twice", path, name);
                                 goto done;
                         }
+                /* A member larger than the room left is refused before a byte is written. */
+                struct statvfs vfs;
+                if (fstatvfs(dfd, &vfs) == 0 && archive_entry_size(e) > 0 &&
+                    (uint64_t) archive_entry_size(e) > (uint64_t) vfs.f_bavail * vfs.f_frsize) {
+                        r = phy_error_set_kind(err, PHY_ERR_TOO_LARGE, ENOSPC, "%s: the member '%s' is %lld bytes, "
+                                               "more than the free space of the home", path, name,
+                                               (long long) archive_entry_size(e));
+                        goto done;
+                }
                 _cleanup_close_ int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (fd < 0) {
                         r = phy_error_set(err, errno, "cannot create '%s': %s", name, strerror(errno));

@@ -91,12 +91,13 @@ int ops_import_foreign(const struct ops_ctx *c, const struct ops_import_foreign 
         struct interop_opts io = { .name = o->name, .profile = o->profile, .reference = o->reference,
                                    .tpm_state = tpm_state, .libvirt_uri = from ? o->uri : NULL,
                                    .allow_no_manifest = o->no_manifest };
+        _cleanup_close_ int ova_lock = -1;
         _cleanup_interop_plan_ struct interop_plan p = { 0 };
         if (k == 2) {
-                /* Extracted into the home (disks are large), removed with the plan. */
+                /* Extracted into the home (disks are large), removed with the
+                 * plan; held (ova_lock) until then, so no sweep takes it. */
                 _cleanup_free_ char *work = NULL;
-                _cleanup_close_ int lock = -1;
-                if ((r = vm_tmpdir_make(c->home, "ova", NULL, &work, &lock, err)) < 0)
+                if ((r = vm_tmpdir_make(c->home, "ova", NULL, &work, &ova_lock, err)) < 0)
                         return r;
                 r = interop_ova_open(file, work, &io, &p, err);
                 if (!p.tmpdir)

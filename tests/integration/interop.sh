@@ -139,6 +139,20 @@ is "$d2" "$d1" "imported back, the definition equals the original field by field
 vs undefine rt >/dev/null
 
 diag "at ${SECONDS}s"
+# Windows 11 out and back: UEFI vars and TPM state in libvirt's layout.
+head -c 540672 /dev/urandom >"$H/vms/w11/OVMF_VARS.fd"
+out=$("$PHYLLO" export w11 --format libvirt "$H/ex11" --json 2>&1); ok $? "export w11 --format libvirt" || diag "$out"
+virt-xml-validate "$H/ex11/w11.xml" domain >/dev/null 2>&1; ok $? "virt-xml-validate accepts the Windows 11 domain (Hyper-V, TPM, Secure Boot)"
+u=$("$PHYLLO" show w11 --json | jq -r .vm.uuid)
+cmp -s "$H/vms/w11/OVMF_VARS.fd" "$H/ex11/qemu/nvram/w11_VARS.fd"; ok $? "the UEFI vars are qemu/nvram/w11_VARS.fd"
+cmp -s "$H/vms/w11/tpm/tpm2-00.permall" "$H/ex11/swtpm/$u/tpm2/tpm2-00.permall"; ok $? "the TPM state is swtpm/UUID/tpm2/"
+out=$("$PHYLLO" import-libvirt "$H/ex11/w11.xml" --name w11b --tpm-state "$H/ex11/swtpm/$u/tpm2" --json 2>&1)
+ok $? "the Windows 11 export imports back" || diag "$out"
+is "$("$PHYLLO" show w11b --json | jq -S 'del(.defaulted, .vm.name)')" "$("$PHYLLO" show w11 --json | jq -S 'del(.defaulted, .vm.name)')" \
+   "and equals the original field by field"
+cmp -s "$H/vms/w11/OVMF_VARS.fd" "$H/vms/w11b/OVMF_VARS.fd" && cmp -s "$H/vms/w11/tpm/tpm2-00.permall" "$H/vms/w11b/tpm/tpm2-00.permall"
+ok $? "with the same UEFI vars and TPM state"
+
 # --- hostile domains ---
 printf '<?xml version="1.0"?>\n<!DOCTYPE domain [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<domain type="kvm"><name>&x;</name></domain>\n' >"$H/xxe.xml"
 out=$("$PHYLLO" import-libvirt "$H/xxe.xml" 2>&1); rc=$?
@@ -151,7 +165,7 @@ like "$out" "outside.xml:[0-9]+: <source> \(/domain/devices/disk/source\): '/etc
      "naming the file, line, element and path"
 head -c 1100000 /dev/zero | tr '\0' ' ' >"$H/huge.xml"
 like "$("$PHYLLO" import-libvirt "$H/huge.xml" 2>&1)" "larger than 1048576 bytes" "a huge file is refused before it is parsed"
-ok $([ -z "$(ls "$H/vms" | grep -v -x -e w11 -e w10 -e lin -e rt -e rt2)" ]; echo $?) "no refused import left anything in the home"
+ok $([ -z "$(ls "$H/vms" | grep -v -x -e w11 -e w11b -e w10 -e lin -e rt -e rt2)" ]; echo $?) "no refused import left anything in the home"
 
 diag "at ${SECONDS}s"
 # --- OVA (VirtualBox's shape) ---

@@ -181,6 +181,60 @@ static void test_virt_install(void) {
         }
 }
 
+/* The devices and choices of a hand-made domain, each to its key. */
+static void test_mapping(void) {
+        const char *x =
+                "<domain type='kvm'><name>odds</name><memory unit='GiB'>2</memory><vcpu>8</vcpu>"
+                "<os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type></os>"
+                "<cpu mode='custom'><model>Skylake-Client</model><feature policy='require' name='vmx'/>"
+                "<feature policy='disable' name='hle'/><topology sockets='2' dies='1' cores='2' threads='2'/></cpu>"
+                "<clock offset='variable'/><devices>"
+                "<disk type='file' device='cdrom'><target dev='sdc' bus='sata'/></disk>"
+                "<interface type='bridge'><source bridge='br0'/><mac address='52:54:00:AA:BB:CC'/>"
+                "<model type='e1000'/></interface>"
+                "<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x01' "
+                "slot='0x00' function='0x1'/></source></hostdev>"
+                "<hostdev mode='subsystem' type='usb'><source><vendor id='0x046d'/><product id='0xc52b'/></source>"
+                "</hostdev>"
+                "<filesystem type='mount' accessmode='mapped'><source dir='@S@'/><target dir='docs'/><readonly/>"
+                "</filesystem>"
+                "<sound model='ac97'/><video><model type='none'/></video><memballoon model='none'/>"
+                "<tpm model='tpm-tis'><backend type='passthrough'><device path='/dev/tpm0'/></backend></tpm>"
+                "</devices></domain>";
+        char share[128], *xml = NULL;
+        snprintf(share, sizeof share, "%s/share", dir);
+        const char *at = strstr(x, "@S@");
+        if (asprintf(&xml, "%.*s%s%s", (int) (at - x), x, share, at + 3) < 0)
+                return;
+        struct interop_opts o = { 0 };
+        _cleanup_interop_plan_ struct interop_plan p = { 0 };
+        phy_error err = { 0 };
+        int r = interop_libvirt_parse("odds.xml", xml, strlen(xml), &o, &p, &err);
+        free(xml);
+        if (!ok(r == 0, "a domain of odd devices parses"))
+                printf("#   %s\n", err.message);
+        struct vm_def *d = &p.def;
+        is_str(d->machine, "q35", "i440FX becomes q35 ...");
+        ok(reported(&p, INTEROP_CHANGED, "/domain/os/type"), "... reported");
+        is_str(d->cpu_model, "Skylake-Client,+vmx,-hle", "a custom CPU model with its features");
+        ok(d->cores == 4 && d->threads == 2 && reported(&p, INTEROP_CHANGED, "/domain/cpu/topology"),
+           "2 sockets x 2 cores x 2 threads: 4 cores x 2 threads, reported");
+        ok(reported(&p, INTEROP_CHANGED, "/domain/clock"), "a variable clock offset is reported");
+        ok(d->n_cdroms == 0 && reported(&p, INTEROP_DROPPED, "/domain/devices/disk"), "an empty CD-ROM is reported");
+        ok(d->nics[0].mode == VM_NET_BRIDGE && strcmp(d->nics[0].bridge, "br0") == 0 &&
+           strcmp(d->nics[0].mac, "52:54:00:aa:bb:cc") == 0, "a bridge NIC with its MAC");
+        ok(d->nics[0].model == VM_NIC_E1000E && reported(&p, INTEROP_CHANGED, "/domain/devices/interface/model"),
+           "e1000 becomes e1000e, reported");
+        ok(d->passthrough.n == 1 && strcmp(d->passthrough.v[0], "0000:01:00.1") == 0, "a PCI host device");
+        ok(d->usb.n == 1 && strcmp(d->usb.v[0], "046d:c52b") == 0, "a USB host device by vendor:product");
+        ok(d->n_shares == 1 && d->shares[0].type == VM_SHARE_9P && d->shares[0].readonly &&
+           strcmp(d->shares[0].tag, "docs") == 0, "a read-only 9p share");
+        ok(d->sound == VM_SOUND_AC97 && d->gpu == VM_GPU_NONE && d->balloon == VM_OFF, "ac97, no video, no balloon");
+        ok(d->tpm == VM_TPM_PASSTHROUGH && reported(&p, INTEROP_CHANGED, "/domain/devices/tpm"),
+           "a TIS passthrough TPM: passthrough, the interface change reported");
+        ok(d->display == VM_DISPLAY_NONE && d->memory == 2ull << 30, "no graphics: headless; 2 GiB");
+}
+
 /* The export's XML read back: every field as it was. */
 static void test_round_trip(void) {
         struct interop_opts o = { 0 };
@@ -192,6 +246,9 @@ static void test_round_trip(void) {
         d->disks[0].path = strdup("disk-system.qcow2");
         d->disks[0].size = 1ull << 30;
         strv_push(&d->nics[0].forwards, "tcp:2222:22");
+        strv_push(&d->passthrough, "0000:01:00.0");
+        strv_push(&d->usb, "046d:c52b");
+        strv_push(&d->mdevs, "4b20d080-1b54-4048-85b3-a6a62d165c01");
         d->usb_redirect_set = true;
         struct interop_export_opts eo = { .kvm = true };
         _cleanup_free_ char *xml = NULL;
@@ -376,6 +433,7 @@ int main(void) {
         test_project_windows11();
         test_project_linux();
         test_virt_install();
+        test_mapping();
         test_round_trip();
         test_hostile();
         test_quickemu();

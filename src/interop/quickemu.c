@@ -334,8 +334,6 @@ static int build(struct qconf *q_, const char *source, const struct interop_opts
                 r = bad(&q, var(&q, "disk_format")->line, "disk_format '%s'; quickemu's are qcow2 and raw", fmt);
                 return r;
         }
-        val(&q, "disk_size");
-        val(&q, "preallocation");
         struct vm_disk *k = calloc(1, sizeof *k);
         if (!k)
                 return nomem(err);
@@ -523,12 +521,12 @@ static int build(struct qconf *q_, const char *source, const struct interop_opts
                                                "monitor_telnet_host", "monitor_cmd", "serial", "serial_telnet_port",
                                                "serial_telnet_host", "width", "height", "keyboard",
                                                "keyboard_layout", "usb_controller", "sound_duplex", "braille",
-                                               "macos_release", NULL };
+                                               "macos_release", "disk_size", "preallocation", NULL };
         for (size_t i = 0; runtime[i]; i++) {
                 struct qvar *v = var(&q, runtime[i]);
                 if (v)
-                        say(&q, v, INTEROP_IMPLIED, false, "'%s' is quickemu's own runtime choice; Phyllome makes its "
-                            "own", v->key);
+                        say(&q, v, INTEROP_IMPLIED, false, "'%s' is quickemu's choice when it creates or runs the VM; "
+                            "Phyllome makes its own", v->key);
         }
         struct qvar *pd = var(&q, "public_dir");
         if (pd)

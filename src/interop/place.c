@@ -235,11 +235,18 @@ int interop_place(const char *home, struct interop_plan *p, const struct host_fa
         if (!qemu_img)
                 return phy_error_set(err, ENOENT, "cannot find qemu-img to bring the disks; install qemu-utils or "
                                      "set PHYLLOME_QEMU_IMG");
-        /* The sources again (the readers checked them as they met them). */
-        for (size_t i = 0; i < p->n_files; i++)
-                if ((!p->tmpdir || !path_is_below(p->files[i].src, p->tmpdir)) &&
-                    (r = vm_path_check_here(dir, p->files[i].what, p->files[i].src, err)) < 0)
+        /* The sources again (the readers checked them as they met them), each
+         * replaced by its resolved path: what is read is what was checked. */
+        for (size_t i = 0; i < p->n_files; i++) {
+                struct interop_file *f = &p->files[i];
+                if (p->tmpdir && path_is_below(f->src, p->tmpdir))
+                        continue;
+                char *real = NULL;
+                if ((r = vm_path_check_here_real(dir, f->what, f->src, &real, err)) < 0)
                         return r;
+                free(f->src);
+                f->src = real;
+        }
         /* The definition's own syntax: formatted and parsed back as any vm.conf. */
         _cleanup_free_ char *text = vm_def_format(d, false);
         _cleanup_vm_def_ struct vm_def back = { 0 }, model = { 0 };

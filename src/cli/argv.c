@@ -46,7 +46,7 @@ int cmd_argv(struct cli_ctx *ctx, int argc, char **argv) {
 
         phy_error err = { 0 };
         _cleanup_vm_def_ struct vm_def def = { 0 };
-        _cleanup_vm_def_ struct vm_def model = { 0 };
+        _cleanup_vm_model_ struct vm_model model = { 0 };
         _cleanup_qemu_caps_ struct qemu_caps caps = { 0 };
         struct qemu_tools tools = { 0 };
         struct host_facts host = { 0 };
@@ -68,7 +68,7 @@ int cmd_argv(struct cli_ctx *ctx, int argc, char **argv) {
                 goto fail;
         }
         if ((r = phy_cache_dir(&cache, &err)) < 0 || (r = qemu_caps_probe(tools.qemu, cache, &caps, &err)) < 0 ||
-            (r = vm_model_resolve(&def, &host, &caps, &model, &err)) < 0)
+            (r = vm_model_make(&def, &host, &caps, NULL, &model, &err)) < 0)
                 goto fail;
 
         vmdir = vm_dir(home, name);
@@ -84,7 +84,7 @@ int cmd_argv(struct cli_ctx *ctx, int argc, char **argv) {
         env.paused = paused;
         env.force_tcg = tcg;
         /* The sound server the start would find (src/run/sound.c). */
-        if ((model.display == VM_DISPLAY_GTK || model.display == VM_DISPLAY_SDL) && model.sound != VM_SOUND_NONE &&
+        if ((model.vm.display == VM_DISPLAY_GTK || model.vm.display == VM_DISPLAY_SDL) && model.vm.sound != VM_SOUND_NONE &&
             (r = run_sound_find(&audio_server, &audio_why, &err)) < 0)
                 goto fail;
         env.audio_server = audio_server;

@@ -52,7 +52,7 @@ struct start_ctx {
         void *dev_hook_data;
         char *run_dir;
         char *vm_dir;
-        struct vm_def model;
+        struct vm_model model;          /* vm_model_make: defaults filled, the disks' O_DIRECT probed */
         struct host_facts host;
         struct qemu_tools tools;
         struct qemu_caps caps;
@@ -423,16 +423,16 @@ static void give_back_devices(struct monitor *m) {
  * started the VM, <run dir>/key-disk-<name>): QEMU's, then gone as soon as
  * it has read them. */
 static int keys_for_qemu(const struct start_ctx *c, phy_error *err) {
-        for (size_t i = 0; i < c->model.n_disks; i++) {
-                if (!c->model.disks[i].key_prompt)
+        for (size_t i = 0; i < c->model.vm.n_disks; i++) {
+                if (!c->model.vm.disks[i].key_prompt)
                         continue;
                 _cleanup_free_ char *p = NULL;
-                if (asprintf(&p, "%s/key-disk-%s", c->run_dir, c->model.disks[i].name) < 0)
+                if (asprintf(&p, "%s/key-disk-%s", c->run_dir, c->model.vm.disks[i].name) < 0)
                         return phy_error_set(err, ENOMEM, "out of memory");
                 if (access(p, F_OK) < 0)
                         return phy_error_set(err, ENOKEY, "disk '%s' of VM '%s' is encrypted with a typed passphrase "
                                              "(key = prompt) and none was given; start it with 'phyllo start %s' on "
-                                             "a terminal", c->model.disks[i].name, c->name, c->name);
+                                             "a terminal", c->model.vm.disks[i].name, c->name, c->name);
                 if (c->creds.drop && lchown(p, c->creds.uid, c->creds.gid) < 0)
                         return phy_error_set(err, errno, "cannot hand '%s' to QEMU's user: %s", p, strerror(errno));
         }
@@ -476,9 +476,9 @@ static int key_memfd(const struct start_ctx *c, const struct vm_disk *d, phy_err
 }
 
 static void keys_forget(const struct start_ctx *c) {
-        for (size_t i = 0; i < c->model.n_disks; i++) {
+        for (size_t i = 0; i < c->model.vm.n_disks; i++) {
                 _cleanup_free_ char *p = NULL;
-                if (c->model.disks[i].key_prompt && asprintf(&p, "%s/key-disk-%s", c->run_dir, c->model.disks[i].name) >= 0)
+                if (c->model.vm.disks[i].key_prompt && asprintf(&p, "%s/key-disk-%s", c->run_dir, c->model.vm.disks[i].name) >= 0)
                         (void) unlink(p);
         }
 }
@@ -601,7 +601,7 @@ static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const
         static const char *const devs[] = { "/dev/kvm", "/dev/vfio", "/dev/dri", "/dev/net/tun", "/dev/vhost-net",
                                             "/dev/vhost-vsock", "/dev/ptmx", "/dev/pts", "/dev/hugepages",
                                             "/dev/bus/usb", "/dev/tpm0", "/dev/tpmrm0" };
-        const struct vm_def *vm = &c->model;
+        const struct vm_def *vm = &c->model.vm;
         int r;
         if ((r = run_sandbox_begin(sb, err)) < 0 || sb->fd < 0)
                 return r;
@@ -695,11 +695,11 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
         _cleanup_free_ char *hvc0_path = run_file(c->run_dir, "hvc0.sock");
         _cleanup_free_ char *qga_path = run_file(c->run_dir, "qga.sock");
         _cleanup_free_ char *swtpm_log = run_file(c->run_dir, "swtpm.log");
-        _cleanup_free_ char *spice_dir = c->model.display == VM_DISPLAY_SPICE ? run_file(c->run_dir, "spice") : NULL;
+        _cleanup_free_ char *spice_dir = c->model.vm.display == VM_DISPLAY_SPICE ? run_file(c->run_dir, "spice") : NULL;
         _cleanup_free_ char *spice_sock = spice_dir ? run_file(spice_dir, "spice.sock") : NULL;
         if (!m->state_path || !m->qemu_log || !m->console_log || !m->console_log1 || !m->stop_marker ||
             !qmp_path || !console_path || !hvc0_path || !qga_path || !swtpm_log ||
-            (c->model.display == VM_DISPLAY_SPICE && !spice_sock)) {
+            (c->model.vm.display == VM_DISPLAY_SPICE && !spice_sock)) {
                 phy_error_set(&err, ENOMEM, "out of memory");
                 monitor_fail(m, &err);
         }
@@ -735,7 +735,7 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
         if (hvc0_listen < 0)
                 monitor_fail(m, &err);
         int qga_listen = -1;
-        if (c->model.agent == VM_ON && (qga_listen = listen_unix(qga_path, &err)) < 0)
+        if (c->model.vm.agent == VM_ON && (qga_listen = listen_unix(qga_path, &err)) < 0)
                 monitor_fail(m, &err);
         int monqmp[2], serial[2], tpm[2] = { -1, -1 };
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, monqmp) < 0 ||
@@ -748,28 +748,28 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
          * half-way moves them back) before anything else runs.  What an
          * earlier run left recorded goes back first, so that its drivers,
          * not vfio-pci, are the ones recorded now. */
-        if (c->model.passthrough.n > 0 &&
+        if (c->model.vm.passthrough.n > 0 &&
             (dev_passthrough_restore(c->root, c->run_dir, c->dev_hook, c->dev_hook_data, &err) < 0 ||
              dev_single_gpu_restore_host(c->run_dir, c->dev_hook, c->dev_hook_data, &err) < 0))
                 monitor_fail(m, &err);
         /* Single-GPU mode: the host display lets go of the card before it moves. */
-        if (c->model.single_gpu == VM_ON &&
-            dev_single_gpu_stop_host(c->root, c->run_dir, &c->model.passthrough, c->dev_hook, c->dev_hook_data,
+        if (c->model.vm.single_gpu == VM_ON &&
+            dev_single_gpu_stop_host(c->root, c->run_dir, &c->model.vm.passthrough, c->dev_hook, c->dev_hook_data,
                                      &err) < 0)
                 monitor_fail(m, &err);
-        if (c->model.passthrough.n > 0 &&
-            dev_passthrough_prepare(c->root, c->run_dir, &c->model.passthrough, c->dev_hook, c->dev_hook_data,
+        if (c->model.vm.passthrough.n > 0 &&
+            dev_passthrough_prepare(c->root, c->run_dir, &c->model.vm.passthrough, c->dev_hook, c->dev_hook_data,
                                     &err) < 0)
                 monitor_fail(m, &err); /* its cleanup gives back the devices, then the host display */
         /* A QEMU run as another user (nobody) opens /dev/vfio/GROUP itself. */
-        if (c->model.passthrough.n > 0 && c->creds.drop &&
-            (dev_vfio_chown_groups(c->root, &c->model.passthrough, c->creds.uid, c->creds.gid, &m->vfio, &err) < 0 ||
+        if (c->model.vm.passthrough.n > 0 && c->creds.drop &&
+            (dev_vfio_chown_groups(c->root, &c->model.vm.passthrough, c->creds.uid, c->creds.gid, &m->vfio, &err) < 0 ||
              dev_vfio_owners_save(c->run_dir, &m->vfio, &err) < 0))
                 monitor_fail(m, &err);
         if (keys_for_qemu(c, &err) < 0)
                 monitor_fail(m, &err);
         /* swtpm first: QEMU connects to the TPM while it initialises. */
-        if (c->model.tpm == VM_TPM_EMULATED) {
+        if (c->model.vm.tpm == VM_TPM_EMULATED) {
                 _cleanup_free_ char *tpm_dir = run_file(c->vm_dir, "tpm");
                 if (!tpm_dir) {
                         phy_error_set(&err, ENOMEM, "out of memory");
@@ -789,25 +789,25 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
         }
 
         /* passt and virtiofsd before QEMU: QEMU connects to them as it starts. */
-        if (net_companions_start(&m->net, &c->model, c->vm_dir, c->run_dir, c->creds.drop ? c->creds.uid : (uid_t) -1,
+        if (net_companions_start(&m->net, &c->model.vm, c->vm_dir, c->run_dir, c->creds.drop ? c->creds.uid : (uid_t) -1,
                                  c->creds.gid, &err) < 0)
                 monitor_fail(m, &err);
 
-        _cleanup_free_ int *key_fds = calloc(c->model.n_disks + 1, sizeof *key_fds);
+        _cleanup_free_ int *key_fds = calloc(c->model.vm.n_disks + 1, sizeof *key_fds);
         if (!key_fds) {
                 phy_error_set(&err, ENOMEM, "out of memory");
                 monitor_fail(m, &err);
         }
-        for (size_t i = 0; i < c->model.n_disks; i++)
+        for (size_t i = 0; i < c->model.vm.n_disks; i++)
                 key_fds[i] = -1;
-        for (size_t i = 0; i < c->model.n_disks; i++)
-                if (c->model.disks[i].key_file && (key_fds[i] = key_memfd(c, &c->model.disks[i], &err)) < 0)
+        for (size_t i = 0; i < c->model.vm.n_disks; i++)
+                if (c->model.vm.disks[i].key_file && (key_fds[i] = key_memfd(c, &c->model.vm.disks[i], &err)) < 0)
                         monitor_fail(m, &err);
 
         struct qemu_argv_env env;
         qemu_argv_env_init(&env);
         env.key_fds = key_fds;
-        env.n_key_fds = c->model.n_disks;
+        env.n_key_fds = c->model.vm.n_disks;
         env.nic_fds = m->net.nic_fds;
         env.n_nic_fds = m->net.n_nics;
         env.share_fds = m->net.share_fds;
@@ -816,7 +816,6 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
         env.caps = c->have_caps ? &c->caps : NULL;
         env.tools = &c->tools;
         env.vm_dir = c->vm_dir;
-        env.probe_io = true;
         env.run_dir = c->run_dir;
         env.qmp_fd = qmp_listen;
         env.serial_fd = serial[1];
@@ -835,7 +834,7 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                 monitor_fail(m, &err);
         /* status says where the sound goes, and why nowhere when so. */
         char audio_why[600];
-        const char *audio = qemu_argv_audio(&c->model, &env, audio_why, sizeof audio_why);
+        const char *audio = qemu_argv_audio(&c->model.vm, &env, audio_why, sizeof audio_why);
         m->st.audio = audio ? strdup(audio) : NULL;
         m->st.audio_why = audio_why[0] ? strdup(audio_why) : NULL;
         /* The monitor's own QMP connection, so that phyllo commands always
@@ -859,7 +858,7 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
 
         clog_open(m, true);
         clog_start_line(m);
-        size_t n_keep = 6 + m->net.n_nics + m->net.n_shares + c->model.n_disks;
+        size_t n_keep = 6 + m->net.n_nics + m->net.n_shares + c->model.vm.n_disks;
         _cleanup_free_ int *keep = calloc(n_keep, sizeof *keep);
         if (!keep) {
                 phy_error_set(&err, ENOMEM, "out of memory");
@@ -871,13 +870,13 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
                 keep[6 + i] = m->net.nic_fds[i];
         for (size_t i = 0; i < m->net.n_shares; i++)
                 keep[6 + m->net.n_nics + i] = m->net.share_fds[i];
-        for (size_t i = 0; i < c->model.n_disks; i++)
+        for (size_t i = 0; i < c->model.vm.n_disks; i++)
                 keep[6 + m->net.n_nics + m->net.n_shares + i] = key_fds[i];
         pid_t pid = spawn_qemu(m, argv.v, keep, n_keep, &sb, &err);
         run_sandbox_done(&sb);
         net_companions_close_qemu_fds(&m->net);
         close(hvc0_listen);
-        for (size_t i = 0; i < c->model.n_disks; i++)
+        for (size_t i = 0; i < c->model.vm.n_disks; i++)
                 if (key_fds[i] >= 0)
                         close(key_fds[i]);
         if (qga_listen >= 0)
@@ -990,7 +989,7 @@ static _Noreturn void monitor_main(struct start_ctx *c) {
 static void start_ctx_done(struct start_ctx *c) {
         free(c->run_dir);
         free(c->vm_dir);
-        vm_def_done(&c->model);
+        vm_model_done(&c->model);
         host_facts_done(&c->host);
         qemu_tools_done(&c->tools);
         if (c->have_caps)
@@ -1177,7 +1176,7 @@ static int prepare_run_dir(struct start_ctx *c, phy_error *err) {
         if (!spice)
                 return phy_error_set(err, ENOMEM, "out of memory");
         (void) rm_rf(spice);
-        if (c->model.display != VM_DISPLAY_SPICE)
+        if (c->model.vm.display != VM_DISPLAY_SPICE)
                 return 0;
         if (mkdirat(dfd, "spice", 0700) < 0)
                 return phy_error_set(err, errno, "cannot create '%s': %s", spice, strerror(errno));
@@ -1193,12 +1192,12 @@ static int prepare_files(struct start_ctx *c, phy_error *err) {
         int r;
         /* The per-VM UEFI vars, copied once from the template. */
         _cleanup_free_ char *vars = NULL;
-        if (c->model.firmware == VM_FW_UEFI) {
+        if (c->model.vm.firmware == VM_FW_UEFI) {
                 vars = qemu_vars_path(c->vm_dir);
                 if (!vars)
                         return phy_error_set(err, ENOMEM, "out of memory");
                 if (access(vars, F_OK) < 0) {
-                        const char *tmpl = c->model.secure_boot == VM_ON ? c->tools.ovmf_vars_ms : c->tools.ovmf_vars;
+                        const char *tmpl = c->model.vm.secure_boot == VM_ON ? c->tools.ovmf_vars_ms : c->tools.ovmf_vars;
                         if (!tmpl)
                                 return phy_error_set(err, ENOENT, "VM '%s' boots with UEFI but no OVMF vars template "
                                                      "was found; install ovmf (apt-get install ovmf)", c->name);
@@ -1252,33 +1251,33 @@ static int prepare_files(struct start_ctx *c, phy_error *err) {
         size_t n = 0;
         char *owned[64];
         size_t n_owned = 0;
-        for (size_t i = 0; i < c->model.n_disks && n < 60; i++) {
-                char *p = vm_path_resolve(c->vm_dir, c->model.disks[i].path);
+        for (size_t i = 0; i < c->model.vm.n_disks && n < 60; i++) {
+                char *p = vm_path_resolve(c->vm_dir, c->model.vm.disks[i].path);
                 if (!p)
                         continue;
                 owned[n_owned++] = p;
                 /* Images inside the VM dir belong to the VM: hand them over,
                  * anchored there (never a file a '..' or a symlink leads to). */
-                const char *in = vm_dir_relative(c->vm_dir, c->model.disks[i].path);
+                const char *in = vm_dir_relative(c->vm_dir, c->model.vm.disks[i].path);
                 if (in && (r = hand_over_beneath(cr, c->vm_dir, in, err)) < 0)
                         goto out;
                 paths[n] = p;
-                modes[n++] = c->model.disks[i].readonly ? R_OK : R_OK | W_OK;
+                modes[n++] = c->model.vm.disks[i].readonly ? R_OK : R_OK | W_OK;
         }
-        for (size_t i = 0; i < c->model.n_cdroms && n < 60; i++) {
-                char *p = vm_path_resolve(c->vm_dir, c->model.cdroms[i].path);
+        for (size_t i = 0; i < c->model.vm.n_cdroms && n < 60; i++) {
+                char *p = vm_path_resolve(c->vm_dir, c->model.vm.cdroms[i].path);
                 if (!p)
                         continue;
                 owned[n_owned++] = p;
                 paths[n] = p;
                 modes[n++] = R_OK;
         }
-        if (c->model.kernel) {
-                paths[n] = c->model.kernel;
+        if (c->model.vm.kernel) {
+                paths[n] = c->model.vm.kernel;
                 modes[n++] = R_OK;
         }
-        if (c->model.initrd) {
-                paths[n] = c->model.initrd;
+        if (c->model.vm.initrd) {
+                paths[n] = c->model.vm.initrd;
                 modes[n++] = R_OK;
         }
         if (vars) {
@@ -1414,19 +1413,19 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                         goto out;
                 c.have_caps = true;
         }
-        if ((r = vm_model_resolve(&def, &c.host, &c.caps, &c.model, err)) < 0)
+        if ((r = vm_model_make(&def, &c.host, &c.caps, c.vm_dir, &c.model, err)) < 0)
                 goto out;
         /* A shared directory may have gone or moved since 'share add'. */
-        if ((r = net_shares_check(&c.model, o->home, err)) < 0)
+        if ((r = net_shares_check(&c.model.vm, o->home, err)) < 0)
                 goto out;
-        if (c.model.tpm == VM_TPM_PASSTHROUGH && (r = dev_tpm_passthrough_check(o->root, err)) < 0)
+        if (c.model.vm.tpm == VM_TPM_PASSTHROUGH && (r = dev_tpm_passthrough_check(o->root, err)) < 0)
                 goto out;
         if ((r = run_creds_get(o->home, o->name, &c.host, &c.creds, err)) < 0)
                 goto out;
         /* Sound never fails a start: a window's sound goes to a server QEMU's
          * user can reach, else nowhere (-audiodev none) with a warning. */
-        if ((c.model.display == VM_DISPLAY_GTK || c.model.display == VM_DISPLAY_SDL) &&
-            c.model.sound != VM_SOUND_NONE && run_sound_find_for(&c.creds, &c.audio_server, &c.audio_why) < 0) {
+        if ((c.model.vm.display == VM_DISPLAY_GTK || c.model.vm.display == VM_DISPLAY_SDL) &&
+            c.model.vm.sound != VM_SOUND_NONE && run_sound_find_for(&c.creds, &c.audio_server, &c.audio_why) < 0) {
                 r = phy_error_set(err, ENOMEM, "out of memory");
                 goto out;
         }

@@ -165,6 +165,8 @@ int interop_libvirt_format(const struct vm_def *d, const struct vm_def *m, const
                                 at(h, "retries", "8191");
                 }
         }
+        if (m->kvm_hidden == VM_ON)
+                at(el(el(feat, "kvm", NULL), "hidden", NULL), "state", "on");
         at(el(feat, "smm", NULL), "state", "%s", m->smm == VM_ON ? "on" : "off");
 
         /* <cpu> */

@@ -401,6 +401,7 @@ static int map_features(struct lv *l, xmlNodePtr dom) {
         struct vm_def *d = &l->p->def;
         xmlNodePtr f = ix_kid(dom, "features");
         d->hyperv = VM_OFF;
+        d->kvm_hidden = VM_OFF;
         d->smm = d->secure_boot == VM_ON ? VM_ON : VM_OFF;
         for (xmlNodePtr c = f ? f->children : NULL; c; c = c->next) {
                 if (c->type != XML_ELEMENT_NODE)
@@ -482,10 +483,9 @@ static int map_features(struct lv *l, xmlNodePtr dom) {
                                         continue;
                                 ix_mark(h);
                                 _cleanup_free_ char *hs = ix_attr(h, "state");
-                                if (ix_is(h, "hidden") && hs && strcmp(hs, "on") == 0) {
-                                        say(l, h, INTEROP_DROPPED, true, "KVM hidden from the guest is not "
-                                            "modelled: the guest sees the KVM signature");
-                                } else
+                                if (ix_is(h, "hidden"))
+                                        d->kvm_hidden = hs && strcmp(hs, "on") == 0 ? VM_ON : VM_OFF;
+                                else
                                         say(l, h, INTEROP_DROPPED, true, "KVM feature '%s' is not modelled", h->name);
                         }
                 }

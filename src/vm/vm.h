@@ -81,6 +81,7 @@ struct vm_def {
         char *machine;          /* "q35" */
         enum vm_tristate smm;
         enum vm_tristate hyperv;        /* Hyper-V enlightenments */
+        enum vm_tristate kvm_hidden;    /* KVM's CPUID signature hidden from the guest (-cpu ...,kvm=off) */
         enum vm_tristate rtc_localtime;
         enum vm_tristate balloon;
         enum vm_tristate rng;

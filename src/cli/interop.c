@@ -25,10 +25,10 @@ void cli_print_report(json_object *report) {
         size_t n = json_object_array_length(items);
         if (!n)
                 return;
-        printf("import report: %lld changed (%lld visible to the guest), %lld not modelled, %lld implied, %lld notes\n",
-               (long long) cli_jint(report, "changed"), (long long) cli_jint(report, "guest_visible"),
-               (long long) cli_jint(report, "not_modelled"), (long long) cli_jint(report, "implied"),
-               (long long) cli_jint(report, "notes"));
+        printf("report: %lld changed, %lld not modelled, %lld implied, %lld notes; %lld the guest will notice "
+               "([guest])\n", (long long) cli_jint(report, "changed"), (long long) cli_jint(report, "not_modelled"),
+               (long long) cli_jint(report, "implied"), (long long) cli_jint(report, "notes"),
+               (long long) cli_jint(report, "guest_visible"));
         static const char *const order[] = { "not-modelled", "changed", "note", "implied" };
         for (size_t o = 0; o < ELEMENTSOF(order); o++)
                 for (size_t i = 0; i < n; i++) {

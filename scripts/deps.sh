@@ -48,6 +48,12 @@ pkgs=(
   libxml2-utils debian-installer-12-netboot-amd64
   # unattended installs: a preseed's passwords as SHA-512 crypt hashes (crypt_r)
   libcrypt-dev
+  # moving VMs in and out (issue 17, docs/interop.md): libvirt domain XML and OVF descriptors
+  libxml2-dev
+  # interop tests: virt-install --print-xml, a session libvirtd (virsh, virt-xml-validate), QEMU's libvirt driver
+  virtinst libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
+  # interop tests: a bootable disk for the OVA (syslinux on a FAT image made with dosfstools and mtools)
+  syslinux syslinux-common mtools dosfstools
   # proof (issue 8): libFuzzer/ASan runtimes with clang, valgrind memcheck
   clang libclang-rt-14-dev valgrind
 )

@@ -471,6 +471,37 @@ static int post_migrate(struct call *q) {
         CALL(200, ops_migrate(&q->oc, q->p[0], &o, q->ret, err));
 }
 
+/* ---- moving VMs in and out (docs/interop.md) ---- */
+
+static int post_import_foreign(struct call *q) {
+        struct ops_import_foreign o = { 0 };
+        bool descriptor = false, no_manifest = false;
+        int r;
+        if ((r = member_str(q->b, "file", &o.file, q->ret)) || (r = member_str(q->b, "uri", &o.uri, q->ret)) ||
+            (r = member_str(q->b, "domain", &o.domain, q->ret)) || (r = member_str(q->b, "name", &o.name, q->ret)) ||
+            (r = member_str(q->b, "profile", &o.profile, q->ret)) ||
+            (r = member_str(q->b, "tpm_state", &o.tpm_state, q->ret)) ||
+            (r = member_bool(q->b, "reference", &o.reference, q->ret)) ||
+            (r = member_bool(q->b, "descriptor", &descriptor, q->ret)) ||
+            (r = member_bool(q->b, "no_manifest", &no_manifest, q->ret)))
+                return r;
+        /* /v1/import/{kind} */
+        o.kind = q->p[0];
+        if (strcmp(o.kind, "ova") == 0 && descriptor)
+                o.kind = "ovf";
+        o.no_manifest = no_manifest;
+        CALL(201, ops_import_foreign(&q->oc, &o, q->ret, err));
+}
+
+static int post_export_libvirt(struct call *q) {
+        const char *dir = NULL, *target = NULL;
+        int r;
+        if ((r = member_str(q->b, "dir", &dir, q->ret)) || (r = member_str(q->b, "target", &target, q->ret)) ||
+            (r = required("dir", dir, q->ret)))
+                return r;
+        CALL(200, ops_export_libvirt(&q->oc, q->p[0], dir, target, q->ret, err));
+}
+
 /* ---- networks, shares ---- */
 
 static int get_forwards(struct call *q) { CALL(200, ops_forward_list(&q->oc, q->p[0], q->ret, err)); }
@@ -605,6 +636,9 @@ static const struct route routes[] = {
         { "POST", "/v1/vms/{name}/clone", post_clone, "a clone", N("name", "full", "tpm") },
         { "POST", "/v1/vms/{name}/migrate", post_migrate, "a migration",
           N("dest_home", "address", "max_bandwidth", "timeout") },
+        { "POST", "/v1/vms/{name}/export-libvirt", post_export_libvirt, "a libvirt export", N("dir", "target") },
+        { "POST", "/v1/import/{kind}", post_import_foreign, "an import",
+          N("file", "uri", "domain", "name", "profile", "tpm_state", "reference") },  /* + below */
         { "GET", "/v1/vms/{name}/forwards", get_forwards, NULL, { NULL } },
         { "POST", "/v1/vms/{name}/forwards", post_forward, "a forward", N("spec", "nic") },
         { "DELETE", "/v1/vms/{name}/forwards", delete_forward, "a forward removal", N("spec", "nic") },
@@ -626,6 +660,10 @@ static const struct route routes[] = {
 static const char *const create_members[] = { "name", "profile", "cpus", "memory", "disk", "no_disk", "iso",
         "drivers", "display", "gpu", "kernel", "initrd", "append", "uefi", "force", "net", "forwards",
         "usb_redirect", "disk_bus", "nic", "install", NULL };
+
+/* POST /v1/import/{kind} too. */
+static const char *const import_members[] = { "file", "uri", "domain", "name", "profile", "tpm_state", "reference",
+        "descriptor", "no_manifest", NULL };
 
 /* Matches path against pattern: 1 when it does (the {…} segments copied to
  * q->p), 0 when not; a {name} that is no VM name is a 400 (-1, *ret set). */
@@ -676,7 +714,8 @@ int api_handle(const struct api_ctx *c, const char *method, const char *path, co
                 else if ((r = body_object(body, body_len, &b, ret)))
                         return r;
                 /* Unknown members are refused, so a misspelt option is never ignored. */
-                const char *const *known = rt->fn == post_vms ? create_members : rt->known;
+                const char *const *known = rt->fn == post_vms ? create_members
+                                           : rt->fn == post_import_foreign ? import_members : rt->known;
                 json_object_object_foreach(b, k, v) {
                         (void) v;
                         bool good = false;

@@ -31,13 +31,35 @@ static void progress(uint64_t done, uint64_t total, void *userdata) {
 }
 
 int cmd_export(struct cli_ctx *ctx, int argc, char **argv) {
-        static const struct option opts[] = { { "yes", no_argument, NULL, 'y' }, { 0 } };
-        bool yes = false;
+        static const struct option opts[] = { { "format", required_argument, NULL, 'f' },
+                                              { "target", required_argument, NULL, 't' },
+                                              { "json", no_argument, NULL, 'j' },
+                                              { "yes", no_argument, NULL, 'y' },
+                                              { 0 } };
+        const char *format = NULL, *target = NULL;
+        bool json = false, yes = false;
         for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
-                if (c != 'y')
+                if (c == 'f')
+                        format = optarg;
+                else if (c == 't')
+                        target = optarg;
+                else if (c == 'j')
+                        json = true;
+                else if (c == 'y')
+                        yes = true;
+                else
                         return cli_usage_error(cli_usage(), "unknown option for 'export'");
-                yes = true;
         }
+        if (format && strcmp(format, "libvirt") != 0 && strcmp(format, "phyllome") != 0)
+                return cli_usage_error(cli_usage(), "unknown format '%s'; use libvirt (a domain for any libvirt "
+                                       "host) or phyllome (a bundle, the default)", format);
+        if (format && strcmp(format, "libvirt") == 0) {
+                if (optind + 2 != argc)
+                        return cli_usage_error(cli_usage(), "expected a VM name and a directory");
+                return cli_export_libvirt(ctx, argv[optind], argv[optind + 1], target, json);
+        }
+        if (target || json)
+                return cli_usage_error(cli_usage(), "--target and --json go with --format libvirt");
         if (optind + 2 != argc)
                 return cli_usage_error(cli_usage(), "expected a VM name and a file (- for standard output)");
         const char *home, *file = argv[optind + 1];

@@ -173,6 +173,9 @@ int cmd_usb_detach(struct cli_ctx *, int, char **);
 int cmd_clone(struct cli_ctx *, int, char **);
 int cmd_export(struct cli_ctx *, int, char **);
 int cmd_import(struct cli_ctx *, int, char **);
+int cmd_import_libvirt(struct cli_ctx *, int, char **);
+int cmd_import_quickemu(struct cli_ctx *, int, char **);
+int cmd_import_ova(struct cli_ctx *, int, char **);
 int cmd_migrate(struct cli_ctx *, int, char **);
 /* networking and shared folders: src/cli/net.c, share.c */
 int cmd_net_forward(struct cli_ctx *, int, char **);
@@ -187,3 +190,7 @@ int cmd_catalog_show(struct cli_ctx *, int, char **);
 int cmd_catalog_verify(struct cli_ctx *, int, char **);
 int cmd_catalog_unattend(struct cli_ctx *, int, char **);
 int cmd_download(struct cli_ctx *, int, char **);
+
+/* src/cli/interop.c: the import report as text; export --format libvirt. */
+void cli_print_report(json_object *report);
+int cli_export_libvirt(struct cli_ctx *ctx, const char *name, const char *dir, const char *target, bool json);

@@ -125,11 +125,24 @@ static const struct cli_cmd commands[] = {
         { NULL, "clone", cmd_clone, "clone SRC DST [--full] [--tpm fresh|copy] [--json]",
           "copy a stopped VM with a new identity: linked (instant, thin) or --full" },
         /* storage: src/cli/bundle.c */
-        { NULL, "export", cmd_export, "export NAME FILE|- [--yes]",
+        { NULL, "export", cmd_export,
+          "export NAME FILE|- [--yes] | export NAME --format libvirt DIR [--target PATH] [--json]",
           "write a stopped VM (definition, disks, UEFI vars, TPM state) as one tar+zstd bundle (over an existing "
-          "FILE: asked first on a terminal, --yes: do not ask)" },
+          "FILE: asked first on a terminal, --yes: do not ask), or as a libvirt domain with its files in "
+          "/var/lib/libvirt's layout" },
         { NULL, "import", cmd_import, "import FILE|- [--name NEW] [--trust] [--json]",
           "create a VM from a bundle; every member is checked before the VM appears" },
+        /* moving VMs in: src/cli/interop.c (docs/interop.md) */
+        { NULL, "import-libvirt", cmd_import_libvirt,
+          "import-libvirt FILE.xml | --from URI DOMAIN [--name NEW] [--profile P] [--reference] [--tpm-state DIR] "
+          "[--json]",
+          "create a VM from a libvirt domain (virt-manager's, virsh dumpxml's); reports what it did not map" },
+        { NULL, "import-quickemu", cmd_import_quickemu,
+          "import-quickemu FILE.conf [--name NEW] [--profile P] [--reference] [--json]",
+          "create a VM from a quickemu configuration, its disk, UEFI vars and TPM state" },
+        { NULL, "import-ova", cmd_import_ova, "import-ova FILE.ova|FILE.ovf [--name NEW] [--profile P] [--no-manifest] "
+          "[--json]",
+          "create a VM from a VirtualBox/VMware appliance: manifest checked, VMDKs converted" },
         /* storage: src/cli/migrate.c */
         { NULL, "migrate", cmd_migrate, "migrate NAME DEST_HOME [--address IPV4] [--max-bandwidth SIZE] [--timeout S]",
           "move a running VM to another Phyllome home: disks mirrored over NBD, then a live migration" },

@@ -229,6 +229,26 @@ struct ops_migrate {
 int ops_migrate(const struct ops_ctx *c, const char *name, const struct ops_migrate *o, struct json_object **ret,
                 phy_error *err);
 
+/* ---- moving VMs in and out (interop.c, docs/interop.md) ---- */
+
+struct ops_import_foreign {
+        const char *kind;               /* libvirt, quickemu, ova (or ovf: a descriptor beside its files) */
+        const char *file;               /* absolute */
+        const char *uri, *domain;       /* libvirt: virsh -c URI dumpxml DOMAIN instead of a file */
+        const char *name, *profile;     /* NULL: the description's, a guess (reported) */
+        const char *tpm_state;          /* libvirt: swtpm's state directory of the domain */
+        bool reference;                 /* disks used where they are (qcow2, raw), not copied */
+        bool no_manifest;               /* ova: accept an appliance without a .mf (reported) */
+};
+/* {name, profile, uuid, dir, source, report: {changed, not_modelled, implied,
+ * notes, guest_visible, items: [{element, line, status, guest_visible, message}]}} */
+int ops_import_foreign(const struct ops_ctx *c, const struct ops_import_foreign *o, struct json_object **ret,
+                       phy_error *err);
+/* A stopped VM into dir in /var/lib/libvirt's layout (docs/interop.md);
+ * target: where dir will be on the libvirt host (NULL: dir). */
+int ops_export_libvirt(const struct ops_ctx *c, const char *name, const char *dir, const char *target,
+                       struct json_object **ret, phy_error *err);
+
 /* ---- networks and shared folders (net.c) ---- */
 
 int ops_forward_list(const struct ops_ctx *c, const char *name, struct json_object **ret, phy_error *err);

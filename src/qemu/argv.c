@@ -252,6 +252,14 @@ static void add_cpu(struct builder *b) {
                 if (!b->kvm)
                         warn(b, "under TCG only some Hyper-V enlightenments are available to VM '%s'", vm->name);
         }
+        /* KVM's signature hidden (kvm-hidden): some guest drivers refuse to run under a hypervisor. */
+        if (cpu && vm->kvm_hidden == VM_ON) {
+                char *n = NULL;
+                if (asprintf(&n, "%s,kvm=off", cpu) < 0)
+                        n = NULL;
+                free(cpu);
+                cpu = n;
+        }
         if (!cpu) {
                 b->r = phy_error_set(b->err, ENOMEM, "out of memory");
                 return;

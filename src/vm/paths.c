@@ -187,10 +187,15 @@ int vm_def_check_paths(const struct vm_def *d, const char *vmdir, const strv *al
         return 0;
 }
 
-int vm_path_check_here(const char *vmdir, const char *what, const char *path, phy_error *err) {
+int vm_path_check_here_real(const char *vmdir, const char *what, const char *path, char **ret_real,
+                            phy_error *err) {
         _cleanup_strv_ strv allow = { 0 };
         int r = vm_paths_allowed(phy_root(mode.root), mode.system, &allow, err);
-        return r < 0 ? r : vm_path_check(vmdir, what, path, &allow, NULL, err);
+        return r < 0 ? r : vm_path_check(vmdir, what, path, &allow, ret_real, err);
+}
+
+int vm_path_check_here(const char *vmdir, const char *what, const char *path, phy_error *err) {
+        return vm_path_check_here_real(vmdir, what, path, NULL, err);
 }
 
 /* True when host.conf's passthrough-allow names address (or its device). */

@@ -129,6 +129,7 @@ static int fill(struct vm_def *m, const struct vm_profile *p, const struct host_
                         return -ENOMEM;
         }
         FILL(m, m->hyperv, VM_UNSET, TRI(p->hyperv), "machine.hyperv");
+        FILL(m, m->kvm_hidden, VM_UNSET, VM_OFF, "machine.kvm-hidden");
         FILL(m, m->rtc_localtime, VM_UNSET, TRI(p->rtc_localtime), "machine.rtc");
         FILL(m, m->balloon, VM_UNSET, TRI(p->balloon), "machine.balloon");
         FILL(m, m->rng, VM_UNSET, TRI(p->rng), "machine.rng");

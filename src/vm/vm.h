@@ -108,6 +108,7 @@ struct vm_def {
         char *machine;          /* "q35" */
         enum vm_tristate smm;
         enum vm_tristate hyperv;        /* Hyper-V enlightenments */
+        enum vm_tristate kvm_hidden;    /* KVM's CPUID signature hidden from the guest (-cpu ...,kvm=off) */
         enum vm_tristate rtc_localtime;
         enum vm_tristate balloon;
         enum vm_tristate rng;
@@ -236,6 +237,10 @@ int vm_def_check_paths(const struct vm_def *d, const char *vmdir, const strv *al
 /* vm_path_check against this process's mode, for a file read before it is
  * in a definition (disk add --image, --key-file). */
 int vm_path_check_here(const char *vmdir, const char *what, const char *path, phy_error *err);
+/* The same, with the resolved path in *ret_real (malloc'd): what a reader
+ * of the file opens, so that a link changed after the check is not followed. */
+int vm_path_check_here_real(const char *vmdir, const char *what, const char *path, char **ret_real,
+                            phy_error *err);
 struct host_facts;
 int vm_def_check_devices_system(const struct vm_def *d, const struct host_facts *conf, phy_error *err);
 int vm_def_check_here(const struct vm_def *d, const char *vmdir, phy_error *err);

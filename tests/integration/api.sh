@@ -77,10 +77,13 @@ while IFS=$'\t' read -r path method; do
   walked=$((walked + 1))
 done < <(jq -r '.paths | to_entries[] | .key as $p | .value | keys_unsorted[] | select(. != "parameters") |
                select($p != "/v1/events") | "\($p)\t\(.)"' "$OPENAPI")
-lc_vms+=(walk2 walk3)
+lc_vms+=(walk2 walk3 walk4)
 is "$(status_of DELETE /v1/vms/walk2)" 200 "the clone the walk made is deleted"
 like "$("$PHYLLO" show walk3)" "name = walk3" "the walk's export, imported through the API as walk3, is a VM phyllo shows"
 is "$(status_of DELETE /v1/vms/walk3)" 200 "the VM the walk imported is deleted"
+is "$("$PHYLLO" show walk4 --json | jq -r .vm.uuid)" "$("$PHYLLO" show walk --json | jq -r .vm.uuid)" \
+   "the walk's libvirt export, imported back through the API as walk4, keeps walk's UUID"
+is "$(status_of DELETE /v1/vms/walk4)" 200 "the VM the walk imported from its libvirt export is deleted"
 is "$(status_of DELETE /v1/vms/walk)" 200 "DELETE /v1/vms/{name} (walked last)"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --unix-socket "$S" http://localhost/v1/events)
 is "$code" 200 "GET /v1/events answers 200 (a stream)"

@@ -285,6 +285,7 @@ static int delete_vm(struct call *q) {
 static int get_status(struct call *q) { CALL(200, ops_status(&q->oc, q->p[0], q->ret, err)); }
 static int get_logs(struct call *q) { CALL(200, ops_logs(&q->oc, q->p[0], q->ret, err)); }
 static int get_display(struct call *q) { CALL(200, ops_display(&q->oc, q->p[0], q->ret, err)); }
+static int get_screenshot(struct call *q) { CALL(200, ops_screenshot(&q->oc, q->p[0], q->ret, err)); }
 
 /* Without the Upgrade (server.c answers that), the console is refused. */
 static int get_console(struct call *q) {
@@ -515,6 +516,7 @@ static const struct route routes[] = {
         { "GET", "/v1/vms/{name}/logs", get_logs, NULL, { NULL } },
         { "GET", "/v1/vms/{name}/console", get_console, NULL, { NULL } },
         { "GET", "/v1/vms/{name}/display", get_display, NULL, { NULL } },
+        { "GET", "/v1/vms/{name}/screenshot", get_screenshot, NULL, { NULL } },
         { "GET", "/v1/vms/{name}/disks", get_disks, NULL, { NULL } },
         { "POST", "/v1/vms/{name}/disks", post_disk, "a disk",
           N("size", "image", "bus", "name", "key_file", "key_prompt") },

@@ -1,0 +1,64 @@
+# The app's error paths, through AT-SPI under Xvfb with a real phyllod and
+# QEMU: a start that QEMU refuses shows, in the window, the sentence phyllo
+# prints; "This computer" shows the host check; phyllod going away shows a
+# banner, and when it is back the banner goes and the window follows the
+# VMs again (one made meanwhile appears).  No guest boots.
+import os
+import applib as A
+
+A.setup()
+home = A.home
+bad = os.path.join(home, "guest", "not-a-kernel")
+with open(bad, "w") as f:
+    f.write("this is not a kernel\n")
+os.chmod(bad, 0o644)
+r = A.phyllo("create", "bad", "--profile", "linux", "--kernel", bad, "--display", "none", "--memory", "128M",
+             "--cpus", "1", "--no-uefi", "--no-disk")
+A.ok(r.returncode == 0, "a VM whose kernel QEMU cannot load", r.stderr)
+pd = A.phyllod_start()
+A.atspi_init()
+A.app_start()
+A.ok(A.wait_for(lambda: A.find("Virtual machine bad"), 60, "the card"), "the window lists the VM")
+state = lambda vm: A.text_of(A.find("State of " + vm)) if A.find("State of " + vm) else None
+A.is_(state("bad"), "Stopped", "its card says Stopped")
+
+# ---- a start QEMU refuses ----
+A.click(A.find("Start bad", "push button"))
+err = A.wait_for(lambda: A.find("Error", "label"), 120, "the error")
+shown = A.text_of(err) if err else ""
+cli = A.phyllo("start", "bad", check=False)
+sentence = cli.stderr.strip()
+A.ok(cli.returncode != 0 and sentence.startswith("phyllo: "), "phyllo start refuses it too", cli.stderr)
+A.is_(shown, sentence[len("phyllo: "):], "the window shows the sentence phyllo prints")
+A.ok("kernel" in shown.lower() or "qemu" in shown.lower(), "the sentence says what QEMU refused", shown)
+A.ok(state("bad") in ("Stopped", "Crashed", "Failed to start"), "the card does not say Running", state("bad"))
+A.shot("error")
+
+# ---- This computer ----
+A.click(A.find("This computer", "push button"))
+v = A.wait_for(lambda: A.find("Verdict") and "tier" in A.text_of(A.find("Verdict")) and A.find("Verdict"), 60,
+               "the verdict")
+A.ok(v, "This computer shows the host check's verdict", A.text_of(A.find("Verdict")) if A.find("Verdict") else "")
+checks = A.find("Host checks")
+n = checks.get_child_count() if checks else 0
+A.ok(n >= 5, "and its findings (%d rows)" % n)
+A.no_unnamed(A.app_root(), "of This computer")
+A.shot("host-check")
+A.click(A.find("Back to the collection", "push button"))
+
+# ---- phyllod goes away, and comes back ----
+A.phyllod_stop(pd)
+banner = A.wait_for(lambda: A.find("Service status", "label"), 30, "the banner")
+A.ok(banner and "not running" in A.text_of(banner), "phyllod gone: a banner says so",
+     A.text_of(banner) if banner else "")
+A.no_unnamed(A.app_root(), "with the banner")
+os.environ["PHYLLOME_NO_DAEMON"] = "1"
+r = A.phyllo("create", "later", "--profile", "linux", "--kernel", bad, "--display", "none", "--memory", "128M",
+             "--cpus", "1", "--no-uefi", "--no-disk")
+del os.environ["PHYLLOME_NO_DAEMON"]
+A.ok(r.returncode == 0, "a VM made meanwhile without phyllod", r.stderr)
+A.phyllod_start()
+A.ok(A.wait_for(lambda: not A.find("Service status", "label") and A.find("Virtual machine later"), 60,
+                "the banner to go"),
+     "phyllod back: the banner goes and the window lists the VM made meanwhile (no restart of the app)")
+A.done()

@@ -327,7 +327,7 @@ void phy_assistant_run(PhyWindow *w) {
         a->w = w;
         a->download_id = -1;
         a->cancel = g_cancellable_new();
-        a->dialog = gtk_dialog_new();
+        a->dialog = g_object_new(GTK_TYPE_DIALOG, "use-header-bar", TRUE, NULL);
         gtk_window_set_title(GTK_WINDOW(a->dialog), _("New Virtual Machine"));
         gtk_window_set_transient_for(GTK_WINDOW(a->dialog), GTK_WINDOW(phy_window_widget(w)));
         gtk_window_set_modal(GTK_WINDOW(a->dialog), TRUE);

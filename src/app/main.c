@@ -20,6 +20,19 @@ struct _PhyWindow {
 };
 
 static PhyWindow *the_window;
+/* bench/app: when the first list is drawn (PHYLLOME_APP_TIMING set). */
+static gint64 started_us;
+static gboolean timing_reported;
+
+static void after_paint(GdkFrameClock *clock, gpointer data) {
+        PhyWindow *w = data;
+        if (timing_reported)
+                return;
+        timing_reported = TRUE;
+        g_printerr("phyllome: usable after %.1f ms with %u VMs listed\n",
+                   (double) (g_get_monotonic_time() - started_us) / 1000.0, g_hash_table_size(w->cards));
+        g_signal_handlers_disconnect_by_func(clock, after_paint, data);
+}
 
 GtkWidget *phy_window_widget(PhyWindow *w) {
         return GTK_WIDGET(w->win);
@@ -154,6 +167,13 @@ static void list_reply(PhyReply *r, gpointer data) {
         while (g_hash_table_iter_next(&it, &k, &v))
                 if (!g_hash_table_contains(seen, k))
                         g_hash_table_iter_remove(&it);
+        if (!w->first_list && g_getenv("PHYLLOME_APP_TIMING")) {
+                GdkFrameClock *clock = gtk_widget_get_frame_clock(GTK_WIDGET(w->win));
+                if (clock) {
+                        g_signal_connect(clock, "after-paint", G_CALLBACK(after_paint), w);
+                        gtk_widget_queue_draw(GTK_WIDGET(w->win));
+                }
+        }
         w->first_list = TRUE;
         gtk_flow_box_invalidate_sort(GTK_FLOW_BOX(w->flow));
         update_empty(w);
@@ -467,7 +487,23 @@ static void activate(GtkApplication *app, gpointer data) {
                 phy_window_open_vm(w, opt_open);
 }
 
+/* Whether the host has a GPU render node (/dev/dri/renderD*). */
+static gboolean have_render_node(void) {
+        g_autoptr(GDir) d = g_dir_open("/dev/dri", 0, NULL);
+        const char *n;
+        while (d && (n = g_dir_read_name(d)))
+                if (g_str_has_prefix(n, "renderD"))
+                        return TRUE;
+        return FALSE;
+}
+
 int main(int argc, char **argv) {
+        started_us = g_get_monotonic_time();
+        /* Without a render node there is no local 3D to show (the VM's SPICE
+         * runs gl=off), and GDK's X11 visual probe would load Mesa's
+         * software GL (llvmpipe: about 45 MiB resident) for nothing. */
+        if (!have_render_node())
+                g_setenv("GDK_GL", "disable", FALSE);
         setlocale(LC_ALL, "");
         bindtextdomain("phyllome", PHY_LOCALEDIR);
         bind_textdomain_codeset("phyllome", "UTF-8");

@@ -411,7 +411,7 @@ void phy_props_run(PhyWindow *w, const char *name) {
         p->name = g_strdup(name);
         p->esc = phy_escape(name);
         p->cancel = g_cancellable_new();
-        p->dialog = gtk_dialog_new();
+        p->dialog = g_object_new(GTK_TYPE_DIALOG, "use-header-bar", TRUE, NULL);
         g_autofree char *title = g_strdup_printf(_("Properties of %s"), name);
         gtk_window_set_title(GTK_WINDOW(p->dialog), title);
         phy_a11y(p->dialog, title);
@@ -504,7 +504,6 @@ void phy_props_run(PhyWindow *w, const char *name) {
         g_signal_connect(del, "clicked", G_CALLBACK(delete_clicked), p);
         gtk_box_pack_start(GTK_BOX(b), del, FALSE, FALSE, 12);
 
-        phy_a11y(gtk_dialog_add_button(GTK_DIALOG(p->dialog), _("_Close"), GTK_RESPONSE_CLOSE), _("Close"));
         gtk_widget_show_all(p->dialog);
         gtk_widget_hide(p->error_bar);
         load(p);
@@ -549,6 +548,7 @@ static void host_reply(PhyReply *r, gpointer data) {
                 hdy_action_row_set_subtitle(row, sub);
                 hdy_action_row_set_subtitle_lines(row, 4);
                 GtkWidget *badge = gtk_label_new(st);
+                gtk_label_set_width_chars(GTK_LABEL(badge), 5);
                 gtk_style_context_add_class(gtk_widget_get_style_context(badge),
                                             g_strcmp0(st, "FAIL") == 0 ? "error"
                                             : g_strcmp0(st, "WARN") == 0 ? "warning" : "dim-label");

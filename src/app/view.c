@@ -13,7 +13,7 @@
 struct _PhyView {
         PhyWindow *w;
         char *name, *state;
-        GtkWidget *overlay, *stack, *display_box, *hint, *stopped_page, *start_btn, *msg_page, *console_box, *term,
+        GtkWidget *overlay, *stack, *connecting, *display_box, *hint, *stopped_page, *start_btn, *msg_page, *console_box, *term,
                 *leave_fs;
         GtkWidget *hstart, *hend, *pause_btn, *cad_btn, *stop_btn, *kill_btn, *fs_btn, *props_btn, *clip_btn;
         SpiceSession *session;
@@ -37,10 +37,21 @@ const char *phy_view_vm(PhyView *v) {
         return v->name;
 }
 
+/* The spinner spins only while its page shows (an active spinner ticks the
+ * frame clock even when hidden: 60 wakeups a second). */
+static void set_page(PhyView *v, const char *page) {
+        gboolean c = g_strcmp0(page, "connecting") == 0;
+        if (c)
+                gtk_spinner_start(GTK_SPINNER(v->connecting));
+        else
+                gtk_spinner_stop(GTK_SPINNER(v->connecting));
+        gtk_stack_set_visible_child_name(GTK_STACK(v->stack), page);
+}
+
 static void show_message(PhyView *v, const char *title, const char *text) {
         hdy_status_page_set_title(HDY_STATUS_PAGE(v->msg_page), title);
         hdy_status_page_set_description(HDY_STATUS_PAGE(v->msg_page), text);
-        gtk_stack_set_visible_child_name(GTK_STACK(v->stack), "message");
+        set_page(v, "message");
 }
 
 /* ---- tearing down ---- */
@@ -114,7 +125,7 @@ static void channel_new(SpiceSession *s, SpiceChannel *ch, PhyView *v) {
                 g_signal_connect(v->display, "keyboard-grab", G_CALLBACK(keyboard_grab), v);
                 gtk_box_pack_start(GTK_BOX(v->display_box), GTK_WIDGET(v->display), TRUE, TRUE, 0);
                 gtk_widget_show(GTK_WIDGET(v->display));
-                gtk_stack_set_visible_child_name(GTK_STACK(v->stack), "display");
+                set_page(v, "display");
                 gtk_widget_grab_focus(GTK_WIDGET(v->display));
         }
 }
@@ -172,7 +183,7 @@ static void console_opened(GIOStream *stream, const char *error, gpointer data) 
 #ifdef HAVE_VTE
         v->console = g_object_ref(stream);
         vte_terminal_reset(VTE_TERMINAL(v->term), TRUE, TRUE);
-        gtk_stack_set_visible_child_name(GTK_STACK(v->stack), "console");
+        set_page(v, "console");
         gtk_widget_grab_focus(v->term);
         g_input_stream_read_bytes_async(g_io_stream_get_input_stream(stream), 65536, G_PRIORITY_DEFAULT, v->cancel,
                                         console_read, v);
@@ -226,7 +237,7 @@ static void refresh(PhyView *v) {
                 phy_a11y(v->stopped_page, t);
                 gtk_widget_set_sensitive(v->start_btn, g_strcmp0(v->state, "starting") != 0 &&
                                                                g_strcmp0(v->state, "stopping") != 0);
-                gtk_stack_set_visible_child_name(GTK_STACK(v->stack), "stopped");
+                set_page(v, "stopped");
                 return;
         }
         if (v->session || v->console || v->cancel)
@@ -234,7 +245,7 @@ static void refresh(PhyView *v) {
         v->cancel = g_cancellable_new();
         g_autofree char *esc = phy_escape(v->name);
         g_autofree char *path = g_strdup_printf("/v1/vms/%s/display", esc);
-        gtk_stack_set_visible_child_name(GTK_STACK(v->stack), "connecting");
+        set_page(v, "connecting");
         phy_call("GET", path, NULL, v->cancel, display_reply, v);
 }
 
@@ -327,10 +338,9 @@ PhyView *phy_view_new(PhyWindow *w) {
         v->display_box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
         gtk_stack_add_named(GTK_STACK(v->stack), v->display_box, "display");
 
-        GtkWidget *connecting = gtk_spinner_new();
-        gtk_spinner_start(GTK_SPINNER(connecting));
-        phy_a11y(connecting, _("Connecting"));
-        gtk_stack_add_named(GTK_STACK(v->stack), connecting, "connecting");
+        v->connecting = gtk_spinner_new();
+        phy_a11y(v->connecting, _("Connecting"));
+        gtk_stack_add_named(GTK_STACK(v->stack), v->connecting, "connecting");
 
         v->stopped_page = hdy_status_page_new();
         hdy_status_page_set_icon_name(HDY_STATUS_PAGE(v->stopped_page), "computer-symbolic");

@@ -33,6 +33,7 @@ A.is_(shown, sentence[len("phyllo: "):], "the window shows the sentence phyllo p
 A.ok("kernel" in shown.lower() or "qemu" in shown.lower(), "the sentence says what QEMU refused", shown)
 A.ok(state("bad") in ("Stopped", "Crashed", "Failed to start"), "the card does not say Running", state("bad"))
 A.shot("error")
+A.click(A.find("Close the message", "push button"))
 
 # ---- This computer ----
 A.click(A.find("This computer", "push button"))

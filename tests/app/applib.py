@@ -381,6 +381,9 @@ def shot(name):
     """Saves the screen for scripts/screenshots (PHYLLOME_SCREENSHOTS=dir)."""
     d = os.environ.get("PHYLLOME_SCREENSHOTS")
     if d:
+        # the pointer out of the way (no tooltip, no hover)
+        Atspi.generate_mouse_event(1279, 799, "abs")
+        GLib.usleep(700000)  # a tooltip closes on the next frame
         screenshot(os.path.join(d, name + ".png"), window_region())
 
 

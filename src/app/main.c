@@ -14,7 +14,7 @@ struct _PhyWindow {
                 *host_page, *busy;
         GHashTable *cards;      /* name -> PhyCard */
         PhyView *view;
-        guint thumb_id;
+        guint thumb_id, reload_id;
         gboolean linked, first_list;
         int pending;
 };
@@ -273,6 +273,13 @@ static void card_activated(GtkFlowBox *box, GtkFlowBoxChild *child, PhyWindow *w
 
 /* ---- phyllod's events ---- */
 
+static gboolean reload_idle(gpointer data) {
+        PhyWindow *w = data;
+        w->reload_id = 0;
+        phy_window_reload(w);
+        return G_SOURCE_REMOVE;
+}
+
 static void on_event(const char *event, json_object *data, gpointer user) {
         PhyWindow *w = user;
         if (g_strcmp0(event, "state") == 0) {
@@ -286,6 +293,11 @@ static void on_event(const char *event, json_object *data, gpointer user) {
                 if (g_strcmp0(phy_view_vm(w->view), name) == 0)
                         phy_view_state_changed(w->view, state);
                 thumbs_update(w);
+        } else if (g_strcmp0(event, "defined") == 0) {
+                /* A VM defined or deleted (by the app, phyllo or a clone):
+                 * one listing for a burst of them. */
+                if (!w->reload_id)
+                        w->reload_id = g_idle_add(reload_idle, w);
         } else if (g_strcmp0(event, "download") == 0) {
                 phy_assistant_download_event(data);
         }

@@ -22,6 +22,15 @@ A.ok(A.wait_for(lambda: A.find("Virtual machine bad"), 60, "the card"), "the win
 state = lambda vm: A.text_of(A.find("State of " + vm)) if A.find("State of " + vm) else None
 A.is_(state("bad"), "Stopped", "its card says Stopped")
 
+# ---- definitions made and removed elsewhere arrive as events ----
+r = A.phyllo("create", "cli-made", "--profile", "linux", "--kernel", bad, "--display", "none", "--memory", "128M",
+             "--cpus", "1", "--no-uefi", "--no-disk")
+A.ok(A.wait_for(lambda: A.find("Virtual machine cli-made"), 30, "the card"),
+     "a VM phyllo creates appears in the window (a 'defined' event)")
+A.phyllo("delete", "cli-made")
+A.ok(A.wait_for(lambda: not A.find("Virtual machine cli-made", visible=False), 30, "the card to go"),
+     "and goes when phyllo deletes it")
+
 # ---- a start QEMU refuses ----
 A.click(A.find("Start bad", "push button"))
 err = A.wait_for(lambda: A.find("Error", "label"), 120, "the error")

@@ -15,7 +15,8 @@ struct _PhyView {
         char *name, *state;
         GtkWidget *overlay, *stack, *connecting, *display_box, *hint, *stopped_page, *start_btn, *msg_page, *console_box, *term,
                 *leave_fs;
-        GtkWidget *hstart, *hend, *pause_btn, *cad_btn, *stop_btn, *kill_btn, *fs_btn, *props_btn, *clip_btn;
+        GtkWidget *hstart, *hend, *pause_btn, *cad_btn, *stop_btn, *kill_btn, *fs_btn, *props_btn, *clip_btn,
+                *console_btn;
         SpiceSession *session;
         SpiceDisplay *display;
         GIOStream *console;
@@ -54,6 +55,8 @@ static void show_message(PhyView *v, const char *title, const char *text) {
         set_page(v, "message");
 }
 
+static void console_toggled(GtkToggleButton *b, PhyView *v);
+
 /* ---- tearing down ---- */
 
 static void disconnect_all(PhyView *v) {
@@ -74,6 +77,9 @@ static void disconnect_all(PhyView *v) {
                 g_io_stream_close(v->console, NULL, NULL);
                 g_clear_object(&v->console);
         }
+        g_signal_handlers_block_by_func(v->console_btn, console_toggled, v);
+        gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(v->console_btn), FALSE);
+        g_signal_handlers_unblock_by_func(v->console_btn, console_toggled, v);
         gtk_revealer_set_reveal_child(GTK_REVEALER(v->hint), FALSE);
         if (v->hint_id) {
                 g_source_remove(v->hint_id);
@@ -183,11 +189,28 @@ static void console_opened(GIOStream *stream, const char *error, gpointer data) 
 #ifdef HAVE_VTE
         v->console = g_object_ref(stream);
         vte_terminal_reset(VTE_TERMINAL(v->term), TRUE, TRUE);
+        g_signal_handlers_block_by_func(v->console_btn, console_toggled, v);
+        gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(v->console_btn), TRUE);
+        g_signal_handlers_unblock_by_func(v->console_btn, console_toggled, v);
         set_page(v, "console");
         gtk_widget_grab_focus(v->term);
         g_input_stream_read_bytes_async(g_io_stream_get_input_stream(stream), 65536, G_PRIORITY_DEFAULT, v->cancel,
                                         console_read, v);
 #endif
+}
+
+/* The serial console beside the display (virt-viewer's "serial"): opened
+ * on first use, kept while the view shows the VM. */
+static void console_toggled(GtkToggleButton *b, PhyView *v) {
+        gboolean on = gtk_toggle_button_get_active(b);
+        if (on && v->console)
+                set_page(v, "console");
+        else if (on && v->name && v->cancel)
+                phy_console_open(v->name, v->cancel, console_opened, v);
+        else if (!on && v->display)
+                set_page(v, "display");
+        if (on && v->console && v->term)
+                gtk_widget_grab_focus(v->term);
 }
 
 /* ---- what to show for the VM's state ---- */
@@ -224,6 +247,7 @@ static void update_buttons(PhyView *v) {
         gtk_widget_set_sensitive(v->cad_btn, running && v->display);
         gtk_widget_set_sensitive(v->stop_btn, active);
         gtk_widget_set_sensitive(v->kill_btn, active);
+        gtk_widget_set_sensitive(v->console_btn, running || paused);
 }
 
 static void refresh(PhyView *v) {
@@ -394,6 +418,11 @@ PhyView *phy_view_new(PhyWindow *w) {
         v->props_btn = hbutton("document-properties-symbolic", _("Properties"), G_CALLBACK(props_clicked), v);
         v->fs_btn = hbutton("view-fullscreen-symbolic", _("Fullscreen"), G_CALLBACK(fs_clicked), v);
         v->cad_btn = hbutton("input-keyboard-symbolic", _("Send Ctrl+Alt+Del"), G_CALLBACK(cad_clicked), v);
+        v->console_btn = gtk_toggle_button_new();
+        gtk_container_add(GTK_CONTAINER(v->console_btn), gtk_image_new_from_icon_name("utilities-terminal-symbolic",
+                                                                                      GTK_ICON_SIZE_BUTTON));
+        phy_a11y(v->console_btn, _("Show the serial console"));
+        g_signal_connect(v->console_btn, "toggled", G_CALLBACK(console_toggled), v);
         v->clip_btn = gtk_toggle_button_new();
         gtk_container_add(GTK_CONTAINER(v->clip_btn), gtk_image_new_from_icon_name("edit-paste-symbolic",
                                                                                    GTK_ICON_SIZE_BUTTON));
@@ -402,6 +431,7 @@ PhyView *phy_view_new(PhyWindow *w) {
         gtk_box_pack_end(GTK_BOX(v->hend), v->props_btn, FALSE, FALSE, 0);
         gtk_box_pack_end(GTK_BOX(v->hend), v->fs_btn, FALSE, FALSE, 0);
         gtk_box_pack_end(GTK_BOX(v->hend), v->clip_btn, FALSE, FALSE, 0);
+        gtk_box_pack_end(GTK_BOX(v->hend), v->console_btn, FALSE, FALSE, 0);
         gtk_box_pack_end(GTK_BOX(v->hend), v->cad_btn, FALSE, FALSE, 0);
         gtk_widget_show_all(v->overlay);
         gtk_widget_show_all(v->hstart);

@@ -97,6 +97,18 @@ A.type_text("phyllome-typed-ok")
 typed = A.wait_log("desk", r"PHYLLOME-GUEST-TYPED \S*", 60)
 A.is_(typed, "PHYLLOME-GUEST-TYPED phyllome-typed-ok", "keys typed in the display arrive in the guest")
 
+# ---- the serial console beside the display ----
+A.click(A.find("Show the serial console", "toggle button"))
+term = A.wait_for(lambda: A.find("Serial console", "terminal"), 30, "the terminal")
+A.ok(term is not None, "the serial console shows (VTE over the console Upgrade)")
+if term:
+    A.focus(term)
+    A.type_text("echo con''sole-ok")
+    A.ok(A.wait_for(lambda: "console-ok" in A.text_of(term).replace("con''sole", ""), 30, "the echo"),
+         "a line typed in the console reaches the guest's shell and its output shows")
+    A.click(A.find("Show the serial console", "toggle button"))
+    A.ok(A.wait_for(lambda: A.find("Display of desk"), 30, "the display again"), "and the display comes back")
+
 # ---- properties ----
 A.click(A.find("Properties", "push button"))
 props = A.wait_for(lambda: A.find("Properties of desk", "dialog"), 30, "the properties")

@@ -44,6 +44,41 @@ A.ok(state("bad") in ("Stopped", "Crashed", "Failed to start"), "the card does n
 A.shot("error")
 A.click(A.find("Close the message", "push button"))
 
+# ---- properties: CPUs, snapshots, clone; an error in the dialog ----
+A.click(A.find("Properties of bad", "push button"))
+props = A.wait_for(lambda: A.find("Properties of bad", "dialog"), 30, "the properties")
+A.ok(props is not None, "Properties of a VM opens")
+conf = os.path.join(home, "vms", "bad", "vm.conf")
+cpus = A.wait_for(lambda: A.find("CPUs", "spin button", root=props), 10, "CPUs")
+A.wait_for(lambda: "name = bad" in A.text_of(A.find("Effective definition", visible=False, root=props)), 30,
+           "the definition")
+cpus.set_current_value(2) if hasattr(cpus, "set_current_value") else cpus.get_value_iface().set_current_value(2)
+A.click(A.find("Apply CPUs and memory", "push button", root=props))
+A.ok(A.wait_for(lambda: "cores = 2" in open(conf).read(), 30, "cores = 2"), "Apply writes the CPUs into vm.conf",
+     open(conf).read())
+A.select_tab(A.find("Snapshots", "page tab", root=props))
+A.set_text(A.wait_for(lambda: A.find("Snapshot name", "text", root=props), 10, "the field"), "s1")
+A.click(A.find("Take snapshot", "push button", root=props))
+A.ok(A.wait_for(lambda: A.find("Delete snapshot s1", "push button", root=props), 30, "the snapshot row"),
+     "Take snapshot: the snapshot is listed")
+A.select_tab(A.find("Clone and Delete", "page tab", root=props))
+A.set_text(A.wait_for(lambda: A.find("Clone name", "text", root=props), 10, "the field"), "bad-copy")
+A.click(A.find("Clone", "push button", root=props))
+perr = A.wait_for(lambda: A.find("Error", "label", root=props), 30, "the dialog's error")
+cli = A.phyllo("clone", "bad", "bad-copy", check=False)
+A.is_(A.text_of(perr) if perr else None, cli.stderr.strip()[len("phyllo: "):],
+      "a refused clone shows in the dialog the sentence phyllo prints")
+A.shot("properties-error")
+A.select_tab(A.find("Snapshots", "page tab", root=props))
+A.click(A.find("Delete snapshot s1", "push button", root=props))
+A.ok(A.wait_for(lambda: not A.find("Delete snapshot s1", "push button", root=props), 30, "the row to go"),
+     "Delete snapshot: the row goes")
+A.select_tab(A.find("Clone and Delete", "page tab", root=props))
+A.click(A.find("Clone", "push button", root=props))
+A.ok(A.wait_for(lambda: A.find("Virtual machine bad-copy"), 30, "the clone's card"),
+     "Clone: the clone's card appears")
+A.click(A.find("Close", "push button", root=props))
+
 # ---- This computer ----
 A.click(A.find("This computer", "push button"))
 v = A.wait_for(lambda: A.find("Verdict") and "tier" in A.text_of(A.find("Verdict")) and A.find("Verdict"), 60,

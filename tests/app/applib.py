@@ -3,7 +3,7 @@
 # the app, and AT-SPI to find its controls by accessible name.  Waits are
 # driven by AT-SPI events (a GLib main loop woken by them), never by sleeps.
 # Run under dbus-run-session (tests/app/run.sh).  Kills only its own pids.
-import json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
+import atexit, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time
 
 import gi
 gi.require_version("Atspi", "2.0")
@@ -67,6 +67,7 @@ def own(p):
 
 
 def cleanup():
+    global home
     # QEMU, monitors and swtpm of this home's VMs (as lifecycle-lib.sh does).
     if home and os.path.isdir(os.path.join(home, "run")):
         for vm in os.listdir(os.path.join(home, "run")):
@@ -90,8 +91,28 @@ def cleanup():
             p.wait(timeout=10)
         except Exception:
             pass
+    del pids[:]
     if home and home.startswith("/tmp/phyllome-app-test."):
         shutil.rmtree(home, ignore_errors=True)
+    home = None
+
+
+def _on_exception(kind, value, tb):
+    import traceback
+    global n, failed
+    n += 1
+    failed += 1
+    print("not ok %d - the test raised %s" % (n, kind.__name__), flush=True)
+    for l in "".join(traceback.format_exception(kind, value, tb)).splitlines():
+        print("#   " + l, flush=True)
+    print("1..%d" % n, flush=True)
+
+
+# Whatever ends the test (an exception, SIGTERM from a timeout), its
+# processes go with it.
+sys.excepthook = _on_exception
+atexit.register(cleanup)
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
 
 
 def setup(need_guest=True):
@@ -291,6 +312,11 @@ def find(name, role=None, root=None, visible=True):
 
 def find_wait(name, role=None, timeout=30):
     return wait_for(lambda: find(name, role), timeout, "a control named %r" % name)
+
+
+def select_tab(acc):
+    """A notebook's page tab (tabs have no action: the notebook selects)."""
+    return acc.get_parent().get_selection_iface().select_child(acc.get_index_in_parent())
 
 
 def click(acc):

@@ -19,6 +19,8 @@
 #include "error.h"
 #include "sock.h"
 
+struct ops_env_cache;
+
 struct json_object;
 
 /* Request bodies above this are refused with 413. */
@@ -43,6 +45,8 @@ struct api_ctx {
         gid_t gid;
         const gid_t *groups;    /* its supplementary groups (SO_PEERGROUPS) */
         size_t n_groups;
+        struct ops_env_cache *env_cache;        /* phyllod's (ops_ctx.env_cache), or NULL */
+        bool local;             /* phyllo's own request, in-process (it may name a binary to run) */
 };
 
 /* GET /v1/vms/{name}/console with "Connection: Upgrade" and this "Upgrade":

@@ -14,6 +14,7 @@
 #include "api.h"
 #include "cleanup.h"
 #include "fileio.h"
+#include "ops/ops.h"
 #include "paths.h"
 #include "vm/vm.h"
 
@@ -144,16 +145,25 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "phyllod: %s\n", err.message);
                 return 1;
         }
+        /* One load of the host's facts and QEMU's capabilities serves the
+         * show and status requests of 2 s (src/ops/env-cache.c). */
+        struct ops_env_cache *envc = NULL;
+        if (ops_env_cache_new(OPS_ENV_TTL_USEC, &envc) < 0) {
+                fprintf(stderr, "phyllod: out of memory\n");
+                api_events_stop(ev);
+                return 1;
+        }
         struct api_server_opts o = {
                 .listen_fd = listen_fd, .system = system, .max_connections = (unsigned) maxconn,
                 .tcp = tcp_fd >= 0, .tcp_fd = tcp_fd, .token = token,
                 .import_max = import_max,
-                .ctx = { .root = phy_root(root), .home = home, .events = ev },
+                .ctx = { .root = phy_root(root), .home = home, .events = ev, .env_cache = envc },
         };
         struct api_server *srv = NULL;
         if (api_server_start(&o, &srv, &err) < 0) {
                 fprintf(stderr, "phyllod: %s\n", err.message);
                 api_events_stop(ev);
+                ops_env_cache_free(envc);
                 return 1;
         }
         fprintf(stderr, "phyllod: serving %s on %s\n", home, ours ? path : "the socket systemd passed");
@@ -169,6 +179,7 @@ int main(int argc, char **argv) {
         /* The VMs keep running: their monitors are not ours. */
         api_server_stop(srv);
         api_events_stop(ev);
+        ops_env_cache_free(envc);
         close(listen_fd);
         if (tcp_fd >= 0) {
                 close(tcp_fd);

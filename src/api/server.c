@@ -254,7 +254,7 @@ static bool vm_path(const char *url, const char *tail, char name[static VM_NAME_
 
 static struct ops_ctx ops_of(const struct api_ctx *c) {
         return (struct ops_ctx) { .root = c->root, .home = c->home, .uid = c->uid, .gid = c->gid, .groups = c->groups,
-                                  .n_groups = c->n_groups };
+                                  .n_groups = c->n_groups, .env_cache = c->env_cache };
 }
 
 static enum MHD_Result reply_export(const struct api_ctx *c, struct MHD_Connection *conn, const char *name,

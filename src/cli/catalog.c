@@ -343,22 +343,6 @@ int cli_catalog_for_create(struct cli_ctx *ctx, const char *os, const char *iso,
         return 0;
 }
 
-/* What the user left unset in POST /v1/vms's body b, from the plan. */
-void cli_catalog_apply(const struct catalog_plan *plan, json_object *b) {
-        if (!json_object_object_get_ex(b, "cpus", NULL) && plan->cores)
-                json_object_object_add(b, "cpus", json_object_new_int((int) plan->cores));
-        if (!json_object_object_get_ex(b, "memory", NULL) && plan->memory)
-                json_object_object_add(b, "memory", json_object_new_int64((int64_t) plan->memory));
-        if (!json_object_object_get_ex(b, "disk", NULL) && !json_object_object_get_ex(b, "no_disk", NULL) && plan->disk)
-                json_object_object_add(b, "disk", json_object_new_int64((int64_t) plan->disk));
-        if (plan->disk_bus)
-                json_object_object_add(b, "disk_bus", json_object_new_string(vm_bus_name(plan->disk_bus)));
-        if (plan->nic)
-                json_object_object_add(b, "nic", json_object_new_string(vm_nic_model_name(plan->nic)));
-        if (!json_object_object_get_ex(b, "gpu", NULL) && plan->gpu)
-                json_object_object_add(b, "gpu", json_object_new_string(vm_gpu_name(plan->gpu)));
-}
-
 /* ---- unattended installs ------------------------------------------------- */
 
 struct un_opts { struct catalog_unattend u; const char *password_file, *out, *initrd; };

@@ -194,8 +194,11 @@ static void usage(FILE *f) {
               "See phyllo(1) and phyllome-vm(5).\n", f);
 }
 
+char **cli_orig_argv;
+
 int main(int argc, char **argv) {
         struct cli_ctx ctx = { 0 };
+        cli_orig_argv = argv;
         const char *root = NULL;
         int i = 1;
 

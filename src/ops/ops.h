@@ -27,6 +27,7 @@
 #include "vm/vm.h"
 
 struct json_object;
+struct vm_env;
 struct qmp;
 
 /* Who acts, on what. */
@@ -37,9 +38,22 @@ struct ops_ctx {
         gid_t gid;
         const gid_t *groups;    /* the caller's supplementary groups (phyllod: SO_PEERGROUPS) */
         size_t n_groups;
+        struct ops_env_cache *env_cache;        /* a long-lived caller's (phyllod), or NULL (env-cache.c) */
 };
 /* The context of this process acting for itself (phyllo without a daemon). */
 struct ops_ctx ops_ctx_self(const char *root, const char *home);
+
+/* ---- host facts and capabilities for read verbs (env-cache.c) ----
+ * With c->env_cache, show and status share one load for 2 s; without, each
+ * call loads its own.  ops_env_put releases what ops_env_get gave. */
+struct ops_env_cache;
+struct ops_env;
+#define OPS_ENV_TTL_USEC (2ull * 1000000ull)
+int ops_env_cache_new(uint64_t ttl_usec, struct ops_env_cache **ret);
+void ops_env_cache_free(struct ops_env_cache *c);
+int ops_env_get(const struct ops_ctx *c, bool with_caps, struct ops_env **ret, phy_error *err);
+void ops_env_put(const struct ops_ctx *c, struct ops_env *e);
+const struct vm_env *ops_env_of(const struct ops_env *e);
 
 /* ---- the VM handle (vm.c) ---- */
 
@@ -139,6 +153,14 @@ int ops_display(const struct ops_ctx *c, const char *name, struct json_object **
  * "ppm" from a QEMU without PNG), size, data (base64)}. */
 #define OPS_SCREENSHOT_MAX (64ll << 20)
 int ops_screenshot(const struct ops_ctx *c, const char *name, struct json_object **ret, phy_error *err);
+/* {"name", "accel": "kvm"|"tcg", "argv": [...], "warnings": [...]}: the QEMU
+ * command line a start would run (the fds a start passes aside). */
+struct ops_argv_opts {
+        bool paused, tcg;
+        const char *qemu;       /* a binary to use instead of the one found (the API's own process only) */
+};
+int ops_argv(const struct ops_ctx *c, const char *name, const struct ops_argv_opts *o, struct json_object **ret,
+             phy_error *err);
 
 /* ---- storage (store.c) ---- */
 
@@ -240,3 +262,11 @@ int ops_usb_change(const struct ops_ctx *c, const char *name, const char *spec, 
 
 int ops_host_check(const struct ops_ctx *c, struct json_object **ret, phy_error *err);
 int ops_host_devices(const struct ops_ctx *c, struct json_object **ret, phy_error *err);
+/* {"caps": what the QEMU binary can do (qemu_caps_to_json), "from_cache", "summary":
+ * [{what, have}] for what Phyllome looks for, "absent": [{device, why}]
+ * for devices listed but not creatable (a module missing)}. */
+struct ops_caps_opts {
+        const char *qemu;       /* a binary to probe; NULL: the one found (the API's own process only) */
+        bool refresh;           /* probe again, not from the cache */
+};
+int ops_caps(const struct ops_ctx *c, const struct ops_caps_opts *o, struct json_object **ret, phy_error *err);

@@ -352,11 +352,11 @@ int ops_show(const struct ops_ctx *c, const char *name, json_object **ret, phy_e
                 return r;
         if ((r = file_read_all(vm.conf, OPS_CONF_MAX, &text, NULL)) < 0)
                 return phy_error_set(err, -r, "cannot read '%s': %s", vm.conf, strerror(-r));
-        struct vm_env e = { 0 };
-        r = vm_env_load(c->root, true, &e, err);
+        struct ops_env *e = NULL;
+        r = ops_env_get(c, true, &e, err);
         if (r >= 0)
-                r = vm_model_resolve(&vm.def, &e.host, vm_env_caps(&e), &m, err);
-        vm_env_done(&e);
+                r = vm_model_resolve(&vm.def, &ops_env_of(e)->host, vm_env_caps(ops_env_of(e)), &m, err);
+        ops_env_put(c, e);
         if (r < 0)
                 return r;
         _cleanup_run_state_ struct run_state st = { 0 };

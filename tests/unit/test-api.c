@@ -13,6 +13,9 @@
 #include <json-c/json.h>
 
 #include "tap.h"
+#include "fixture.h"
+#include "ops/ops.h"
+#include "vm/env.h"
 #include "peer.h"
 #include "api/api.h"
 #include "cleanup.h"
@@ -314,6 +317,68 @@ static void test_status_model(const char *home) {
         rm_rf(dir);
 }
 
+/* phyllod's shared host facts (src/ops/env-cache.c): one load serves the
+ * reads of its time to live, then the next read loads anew; without a cache
+ * every read loads its own. */
+static void test_env_cache(void) {
+        _cleanup_free_ char *root = fixture_copy("intel-desktop-iommu", "/tmp/phyllome-test-envc");
+        fixture_put(root, "/proc/cmdline", "quiet one\n");
+        struct ops_env_cache *k = NULL;
+        is_int(ops_env_cache_new(3600ull * 1000000ull, &k), 0, "env cache: made (1 h)");
+        struct ops_ctx c = { .root = root, .home = root, .env_cache = k };
+        struct ops_env *a = NULL, *b = NULL;
+        phy_error err = { 0 };
+        is_int(ops_env_get(&c, false, &a, &err), 0, "env cache: first read loads");
+        is_str(ops_env_of(a)->host.cmdline, "quiet one", "env cache: the fixture's facts");
+        fixture_put(root, "/proc/cmdline", "quiet two\n");
+        is_int(ops_env_get(&c, false, &b, &err), 0, "env cache: second read");
+        ok(a == b, "env cache: within its time to live, the same load serves both");
+        is_str(ops_env_of(b)->host.cmdline, "quiet one", "env cache: and shows what was loaded");
+        ops_env_put(&c, b);
+        ops_env_cache_free(k);   /* a reader's snapshot outlives its cache */
+        is_str(ops_env_of(a)->host.cmdline, "quiet one", "env cache: a held snapshot survives the cache's end");
+        ops_env_put(&c, a);
+
+        is_int(ops_env_cache_new(0, &k), 0, "env cache: made (no time to live)");
+        c.env_cache = k;
+        is_int(ops_env_get(&c, false, &a, &err), 0, "env cache ttl 0: read");
+        fixture_put(root, "/proc/cmdline", "quiet three\n");
+        is_int(ops_env_get(&c, false, &b, &err), 0, "env cache ttl 0: read again");
+        ok(a != b, "env cache ttl 0: every read loads anew");
+        is_str(ops_env_of(b)->host.cmdline, "quiet three", "env cache ttl 0: and sees the host as it is");
+        ops_env_put(&c, a);
+        ops_env_put(&c, b);
+        ops_env_cache_free(k);
+
+        c.env_cache = NULL;
+        is_int(ops_env_get(&c, false, &a, &err), 0, "no cache: a read loads its own");
+        is_str(ops_env_of(a)->host.cmdline, "quiet three", "no cache: the host as it is");
+        ops_env_put(&c, a);
+        rm_rf(root);
+}
+
+/* argv and caps through the API: a binary the caller names ("qemu") is run
+ * only in phyllo's own process (api_ctx.local), never by phyllod. */
+static void test_local_binary(const char *home) {
+        struct api_ctx c = { .root = "/", .home = home };
+        json_object *o = NULL, *e = NULL, *m = NULL;
+        is_int(call(&c, "POST", "/v1/host/caps", "{\"qemu\": \"/bin/true\"}", &o), 400,
+               "phyllod: POST /v1/host/caps with a binary to run: 400");
+        ok(json_object_object_get_ex(o, "error", &e) && json_object_object_get_ex(e, "message", &m) &&
+           strstr(json_object_get_string(m), "phyllod probes only the QEMU it finds"), "... saying why");
+        is_int(call(&c, "POST", "/v1/vms/nosuchvm/argv", "{\"qemu\": \"/bin/true\"}", &o), 400,
+               "phyllod: POST /v1/vms/NAME/argv with a binary to run: 400");
+        is_int(call(&c, "POST", "/v1/vms/nosuchvm/argv", "{\"tcg\": true}", &o), 404,
+               "POST /v1/vms/NAME/argv of no such VM: 404");
+        is_int(call(&c, "POST", "/v1/vms/nosuchvm/argv", "{\"bogus\": true}", &o), 400,
+               "POST /v1/vms/NAME/argv with an unknown member: 400");
+        c.local = true;
+        /* In phyllo's own process the binary is probed: /bin/true is no QEMU, and says so. */
+        int st = call(&c, "POST", "/v1/host/caps", "{\"qemu\": \"/nonexistent/qemu\"}", &o);
+        ok(st >= 400 && st != 400, "phyllo's own process probes the binary it names (here: none, %d)", st);
+        json_object_put(o);
+}
+
 int main(void) {
         char home[] = "/tmp/phyllome-test-api.XXXXXX";
         if (!mkdtemp(home))
@@ -322,6 +387,8 @@ int main(void) {
         test_routes(home);
         test_verbs(home);
         test_status_model(home);
+        test_local_binary(home);
+        test_env_cache();
         test_notify(home);
         test_socket_and_client(home);
         rm_rf(home);

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The host facts and QEMU capabilities a read verb (show, status) resolves a
+ * model against, shared by the requests of a long-lived caller (phyllod).
+ *
+ * Loading them reads /proc, a few hundred /sys files, pci.ids and the
+ * capability cache: ~10 ms, where the VM's own files take ~0.1 ms.  phyllod
+ * answered GET /v1/vms/NAME at ~120 requests/s because of it.  Here one
+ * load serves every read for the cache's time to live (phyllod: 2 s,
+ * OPS_ENV_TTL_USEC; a show within 2 s of an `apt-get install
+ * qemu-system-gui` may still show the model without its modules); the first read after that
+ * loads anew (no timer: nothing happens while nobody asks).  A snapshot is
+ * reference-counted, so a reader keeps the one it got while another request
+ * replaces it.
+ *
+ * Verbs that judge the host as it is now (create's budget, start, host
+ * check) never use it: they call vm_env_load themselves.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "ops.h"
+#include "vm/env.h"
+
+
+struct ops_env {
+        struct vm_env env;
+        bool with_caps;
+        unsigned refs;          /* under the cache's lock */
+        uint64_t loaded_usec;
+};
+
+struct ops_env_cache {
+        pthread_mutex_t lock;
+        uint64_t ttl_usec;
+        struct ops_env *cur;
+};
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ull + (uint64_t) ts.tv_nsec / 1000ull;
+}
+
+static void env_free(struct ops_env *e) {
+        vm_env_done(&e->env);
+        free(e);
+}
+
+static int env_load(const char *root, bool with_caps, struct ops_env **ret, phy_error *err) {
+        struct ops_env *e = calloc(1, sizeof *e);
+        if (!e)
+                return phy_error_set(err, ENOMEM, "out of memory loading the host's facts");
+        int r = vm_env_load(root, with_caps, &e->env, err);
+        if (r < 0) {
+                free(e);
+                return r;
+        }
+        e->with_caps = with_caps;
+        e->refs = 1;
+        e->loaded_usec = now_usec();
+        *ret = e;
+        return 0;
+}
+
+int ops_env_cache_new(uint64_t ttl_usec, struct ops_env_cache **ret) {
+        struct ops_env_cache *c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->ttl_usec = ttl_usec;
+        pthread_mutex_init(&c->lock, NULL);
+        *ret = c;
+        return 0;
+}
+
+void ops_env_cache_free(struct ops_env_cache *c) {
+        if (!c)
+                return;
+        if (c->cur && --c->cur->refs == 0)
+                env_free(c->cur);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+}
+
+int ops_env_get(const struct ops_ctx *c, bool with_caps, struct ops_env **ret, phy_error *err) {
+        struct ops_env_cache *k = c->env_cache;
+        if (!k)
+                return env_load(c->root, with_caps, ret, err);
+        pthread_mutex_lock(&k->lock);
+        struct ops_env *e = k->cur;
+        if (!e || (with_caps && !e->with_caps) || now_usec() - e->loaded_usec >= k->ttl_usec) {
+                /* Loaded under the lock: concurrent readers wait for one load
+                 * rather than each making its own. */
+                struct ops_env *n = NULL;
+                int r = env_load(c->root, with_caps || (e && e->with_caps), &n, err);
+                if (r < 0) {
+                        pthread_mutex_unlock(&k->lock);
+                        return r;
+                }
+                if (e && --e->refs == 0)
+                        env_free(e);
+                k->cur = e = n;
+        }
+        e->refs++;
+        pthread_mutex_unlock(&k->lock);
+        *ret = e;
+        return 0;
+}
+
+void ops_env_put(const struct ops_ctx *c, struct ops_env *e) {
+        if (!e)
+                return;
+        struct ops_env_cache *k = c->env_cache;
+        if (k)
+                pthread_mutex_lock(&k->lock);
+        bool last = --e->refs == 0;
+        if (k)
+                pthread_mutex_unlock(&k->lock);
+        if (last)
+                env_free(e);
+}
+
+const struct vm_env *ops_env_of(const struct ops_env *e) {
+        return &e->env;
+}

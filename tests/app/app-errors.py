@@ -17,7 +17,7 @@ r = A.phyllo("create", "bad", "--profile", "linux", "--kernel", bad, "--display"
 A.ok(r.returncode == 0, "a VM whose kernel QEMU cannot load", r.stderr)
 pd = A.phyllod_start()
 A.atspi_init()
-A.app_start()
+app = A.app_start()
 A.ok(A.wait_for(lambda: A.find("Virtual machine bad"), 60, "the card"), "the window lists the VM")
 state = lambda vm: A.text_of(A.find("State of " + vm)) if A.find("State of " + vm) else None
 A.is_(state("bad"), "Stopped", "its card says Stopped")
@@ -102,8 +102,18 @@ r = A.phyllo("create", "later", "--profile", "linux", "--kernel", bad, "--displa
              "--cpus", "1", "--no-uefi", "--no-disk")
 del os.environ["PHYLLOME_NO_DAEMON"]
 A.ok(r.returncode == 0, "a VM made meanwhile without phyllod", r.stderr)
-A.phyllod_start()
+pd = A.phyllod_start()
 A.ok(A.wait_for(lambda: not A.find("Service status", "label") and A.find("Virtual machine later"), 60,
                 "the banner to go"),
      "phyllod back: the banner goes and the window lists the VM made meanwhile (no restart of the app)")
+
+# ---- the banner's button starts the per-user phyllod ----
+A.phyllod_stop(pd)
+A.ok(A.wait_for(lambda: A.find("Start phyllod", "push button"), 30, "the banner's button"), "the banner offers to start phyllod")
+A.click(A.find("Start phyllod", "push button"))
+A.ok(A.wait_for(lambda: not A.find("Service status", "label"), 60, "the banner to go"),
+     "Start phyllod: the app starts it and follows it again")
+spawned = A.own_by_home("phyllod")
+A.is_(len(spawned), 1, "one phyllod serves the home, detached from the app (its parent is not the app)")
+A.ok(all(A.ppid(p) != app.pid for p in spawned), "it outlives the window: not the app's child")
 A.done()

@@ -10,6 +10,8 @@ gi.require_version("Atspi", "2.0")
 gi.require_version("Gdk", "3.0")
 from gi.repository import Atspi, Gdk, GLib
 
+if os.environ.get("PHYLLOME_TAP_FD"):
+    sys.stdout = os.fdopen(int(os.environ.pop("PHYLLOME_TAP_FD")), "w", buffering=1)
 n = 0
 failed = 0
 pids = []
@@ -163,6 +165,41 @@ def setup(need_guest=True):
     return home
 
 
+class _Pid:
+    """A process the app started (phyllod), killed by pid at cleanup."""
+    def __init__(self, pid):
+        self.pid = pid
+
+    def kill(self):
+        os.kill(self.pid, signal.SIGKILL)
+
+    def wait(self, timeout=None):
+        pass
+
+
+def ppid(pid):
+    return int(open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[1])
+
+
+def own_by_home(comm):
+    """Processes named comm whose PHYLLOME_HOME is this test's home (started
+    by the app on the test's behalf): owned by the test from now on."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            if open("/proc/%s/comm" % d).read().strip() != comm:
+                continue
+            env = open("/proc/%s/environ" % d, "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if ("PHYLLOME_HOME=" + home).encode() in env:
+            found.append(int(d))
+            own(_Pid(int(d)))
+    return found
+
+
 def phyllo(*args, check=True):
     p = subprocess.run([PHYLLO] + list(args), capture_output=True, text=True)
     if check and p.returncode != 0:
@@ -187,7 +224,10 @@ def phyllod_stop(p):
 
 def app_start(*args):
     log = open(os.path.join(home, "app.log"), "a")
-    return own(subprocess.Popen([APP, "--no-spawn"] + list(args), stdout=log, stderr=log))
+    # --no-spawn: the test starts phyllod itself; the banner's button still
+    # starts this one (a build tree has no phyllod beside the app)
+    env = dict(os.environ, PHYLLOME_PHYLLOD=PHYLLOD)
+    return own(subprocess.Popen([APP, "--no-spawn"] + list(args), stdout=log, stderr=log, env=env))
 
 
 def wait_log(vm, regex, timeout=120):

@@ -8,4 +8,7 @@ command -v dbus-run-session >/dev/null || { echo "1..0 # SKIP dbus-run-session i
 /usr/bin/python3 -c 'import gi; gi.require_version("Atspi", "2.0"); gi.require_version("Gdk", "3.0")' 2>/dev/null ||
   { echo "1..0 # SKIP python3-gi with the Atspi and Gdk typelibs is not installed (python3-pyatspi gir1.2-gtk-3.0)"; exit 77; }
 cd "$(dirname "$0")" || exit 1
-exec dbus-run-session -- /usr/bin/python3 "$1"
+# TAP goes to fd 3 (the test's stdout); the session's own stdout, which the
+# D-Bus services it starts inherit (the AT-SPI registry prints a greeting),
+# goes to stderr.
+PHYLLOME_TAP_FD=3 exec dbus-run-session -- /usr/bin/python3 "$1" 3>&1 1>&2

@@ -16,7 +16,7 @@ struct _PhyView {
         GtkWidget *overlay, *stack, *connecting, *display_box, *hint, *stopped_page, *start_btn, *msg_page, *console_box, *term,
                 *leave_fs;
         GtkWidget *hstart, *hend, *pause_btn, *cad_btn, *stop_btn, *kill_btn, *fs_btn, *props_btn, *clip_btn,
-                *console_btn;
+                *console_btn, *usb_btn;
         SpiceSession *session;
         SpiceDisplay *display;
         GIOStream *console;
@@ -68,6 +68,8 @@ static void disconnect_all(PhyView *v) {
                 gtk_widget_destroy(GTK_WIDGET(v->display));
                 v->display = NULL;
         }
+        gtk_menu_button_set_popover(GTK_MENU_BUTTON(v->usb_btn), NULL);
+        gtk_widget_set_sensitive(v->usb_btn, FALSE);
         if (v->session) {
                 g_signal_handlers_disconnect_by_data(v->session, v);
                 spice_session_disconnect(v->session);
@@ -149,6 +151,16 @@ static void spice_open(PhyView *v, const char *sock) {
         g_object_set(spice_gtk_session_get(v->session), "auto-clipboard",
                      gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(v->clip_btn)), NULL);
         g_signal_connect(v->session, "channel-new", G_CALLBACK(channel_new), v);
+        /* USB redirection over SPICE (the VM's usbredir channels): the host's
+         * devices as spice-gtk lists them, each a switch. */
+        GtkWidget *pop = gtk_popover_new(v->usb_btn);
+        GtkWidget *usb = spice_usb_device_widget_new(v->session, NULL);
+        phy_a11y(usb, _("USB devices to redirect"));
+        g_object_set(usb, "margin", 12, NULL);
+        gtk_container_add(GTK_CONTAINER(pop), usb);
+        gtk_widget_show_all(usb);
+        gtk_menu_button_set_popover(GTK_MENU_BUTTON(v->usb_btn), pop);
+        gtk_widget_set_sensitive(v->usb_btn, TRUE);
         if (!spice_session_connect(v->session))
                 show_message(v, _("No Display"), _("The SPICE client could not connect."));
 }
@@ -423,6 +435,11 @@ PhyView *phy_view_new(PhyWindow *w) {
                                                                                       GTK_ICON_SIZE_BUTTON));
         phy_a11y(v->console_btn, _("Show the serial console"));
         g_signal_connect(v->console_btn, "toggled", G_CALLBACK(console_toggled), v);
+        v->usb_btn = gtk_menu_button_new();
+        gtk_button_set_image(GTK_BUTTON(v->usb_btn), gtk_image_new_from_icon_name("media-removable-symbolic",
+                                                                                  GTK_ICON_SIZE_BUTTON));
+        phy_a11y(v->usb_btn, _("USB devices"));
+        gtk_widget_set_sensitive(v->usb_btn, FALSE);
         v->clip_btn = gtk_toggle_button_new();
         gtk_container_add(GTK_CONTAINER(v->clip_btn), gtk_image_new_from_icon_name("edit-paste-symbolic",
                                                                                    GTK_ICON_SIZE_BUTTON));
@@ -432,6 +449,7 @@ PhyView *phy_view_new(PhyWindow *w) {
         gtk_box_pack_end(GTK_BOX(v->hend), v->fs_btn, FALSE, FALSE, 0);
         gtk_box_pack_end(GTK_BOX(v->hend), v->clip_btn, FALSE, FALSE, 0);
         gtk_box_pack_end(GTK_BOX(v->hend), v->console_btn, FALSE, FALSE, 0);
+        gtk_box_pack_end(GTK_BOX(v->hend), v->usb_btn, FALSE, FALSE, 0);
         gtk_box_pack_end(GTK_BOX(v->hend), v->cad_btn, FALSE, FALSE, 0);
         gtk_widget_show_all(v->overlay);
         gtk_widget_show_all(v->hstart);

@@ -49,6 +49,12 @@ pkgs=(
   # the app's tests (tests/app): AT-SPI on a private D-Bus session, Python's
   # GObject bindings with the Atspi and Gdk typelibs (screenshots of Xvfb)
   dbus at-spi2-core python3-gi python3-pyatspi gir1.2-atspi-2.0 gir1.2-gtk-3.0
+  # unattended installs: the answer CD and the media's kernel and initrd
+  # (xorriso, above); tests: xmllint checks autounattend.xml, and Debian's
+  # real netboot installer (unattend-debian.sh, suite slow)
+  libxml2-utils debian-installer-12-netboot-amd64
+  # unattended installs: a preseed's passwords as SHA-512 crypt hashes (crypt_r)
+  libcrypt-dev
   # proof (issue 8): libFuzzer/ASan runtimes with clang, valgrind memcheck
   clang libclang-rt-14-dev valgrind
 )

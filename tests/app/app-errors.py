@@ -27,7 +27,7 @@ r = A.phyllo("create", "cli-made", "--profile", "linux", "--kernel", bad, "--dis
              "--cpus", "1", "--no-uefi", "--no-disk")
 A.ok(A.wait_for(lambda: A.find("Virtual machine cli-made"), 30, "the card"),
      "a VM phyllo creates appears in the window (a 'defined' event)")
-A.phyllo("delete", "cli-made")
+A.phyllo("delete", "cli-made", "--yes")
 A.ok(A.wait_for(lambda: not A.find("Virtual machine cli-made", visible=False), 30, "the card to go"),
      "and goes when phyllo deletes it")
 

@@ -42,6 +42,13 @@ pkgs=(
   # catalog tests: a throwaway signing key (gpg), fixture ISOs with a volume
   # id (xorriso), the loopback HTTP server with Range support (python3)
   gnupg xorriso python3
+  # the desktop app phyllome (issue 14, docs/app.md; meson -Dapp=disabled
+  # builds without it): GTK 3, libhandy, the SPICE display widget, VTE for
+  # the serial console, the .desktop/metainfo checks
+  libgtk-3-dev libhandy-1-dev libspice-client-gtk-3.0-dev libvte-2.91-dev desktop-file-utils appstream
+  # the app's tests (tests/app): AT-SPI on a private D-Bus session, Python's
+  # GObject bindings with the Atspi and Gdk typelibs (screenshots of Xvfb)
+  dbus at-spi2-core python3-gi python3-pyatspi gir1.2-atspi-2.0 gir1.2-gtk-3.0
   # unattended installs: the answer CD and the media's kernel and initrd
   # (xorriso, above); tests: xmllint checks autounattend.xml, and Debian's
   # real netboot installer (unattend-debian.sh, suite slow)

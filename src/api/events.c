@@ -54,7 +54,7 @@ struct sub {
 
 struct api_events {
         char *home, *run_root;
-        int ifd, stop_fd, root_wd;
+        int ifd, stop_fd, root_wd, vms_wd;
         pthread_t thread;
         bool running;
         pthread_mutex_t lock;   /* vms[].state, subs */
@@ -91,6 +91,24 @@ static void broadcast(struct api_events *ev, const char *rec) {
                         s->wfd = -1;
                 }
         }
+}
+
+/* A VM defined or no longer (its directory renamed into or out of
+ * <home>/vms: create, clone, import and delete all rename). */
+static void defined_event(struct api_events *ev, const char *name, bool defined) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(name));
+        json_object_object_add(o, "defined", json_object_new_boolean(defined));
+        char *rec = NULL;
+        if (asprintf(&rec, "event: defined\ndata: %s\n\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) < 0)
+                rec = NULL;
+        json_object_put(o);
+        if (!rec)
+                return;
+        pthread_mutex_lock(&ev->lock);
+        broadcast(ev, rec);
+        pthread_mutex_unlock(&ev->lock);
+        free(rec);
 }
 
 static struct vm_watch *find_wd(struct api_events *ev, int wd) {
@@ -279,6 +297,11 @@ static void *events_thread(void *arg) {
                                 scan(ev);
                                 continue;
                         }
+                        if (ie->wd == ev->vms_wd && ev->vms_wd >= 0) {
+                                if ((ie->mask & IN_ISDIR) && ie->len && vm_name_valid(ie->name))
+                                        defined_event(ev, ie->name, (ie->mask & (IN_MOVED_TO | IN_CREATE)) != 0);
+                                continue;
+                        }
                         if (ie->wd == ev->root_wd) {
                                 if ((ie->mask & IN_ISDIR) && ie->len)
                                         add_vm(ev, ie->name);
@@ -304,7 +327,7 @@ int api_events_start(const char *home, struct api_events **ret, phy_error *err) 
         struct api_events *ev = calloc(1, sizeof *ev);
         if (!ev)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        ev->ifd = ev->stop_fd = -1;
+        ev->ifd = ev->stop_fd = ev->vms_wd = -1;
         pthread_mutex_init(&ev->lock, NULL);
         ev->home = strdup(home);
         ev->run_root = strdup(dirname(probe));
@@ -325,6 +348,22 @@ int api_events_start(const char *home, struct api_events **ret, phy_error *err) 
         ev->root_wd = inotify_add_watch(ev->ifd, ev->run_root, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
         if (ev->root_wd < 0) {
                 r = phy_error_set(err, errno, "cannot watch '%s': %s", ev->run_root, strerror(errno));
+                goto fail;
+        }
+        /* Definitions come and go by rename in <home>/vms: "defined" events. */
+        _cleanup_free_ char *vms = NULL;
+        if (asprintf(&vms, "%s/vms", home) < 0) {
+                r = phy_error_set(err, ENOMEM, "out of memory");
+                goto fail;
+        }
+        if ((r = mkdir_p(vms, 0700)) < 0) {
+                r = phy_error_set(err, -r, "cannot create the VM directory '%s': %s", vms, strerror(-r));
+                goto fail;
+        }
+        ev->vms_wd = inotify_add_watch(ev->ifd, vms, IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
+                                                             IN_ONLYDIR | IN_DONT_FOLLOW);
+        if (ev->vms_wd < 0) {
+                r = phy_error_set(err, errno, "cannot watch '%s': %s", vms, strerror(errno));
                 goto fail;
         }
         scan(ev);       /* rediscovers the VMs already running */

@@ -328,6 +328,7 @@ static int delete_vm(struct call *q) {
 static int get_status(struct call *q) { CALL(200, ops_status(&q->oc, q->p[0], q->ret, err)); }
 static int get_logs(struct call *q) { CALL(200, ops_logs(&q->oc, q->p[0], q->ret, err)); }
 static int get_display(struct call *q) { CALL(200, ops_display(&q->oc, q->p[0], q->ret, err)); }
+static int get_screenshot(struct call *q) { CALL(200, ops_screenshot(&q->oc, q->p[0], q->ret, err)); }
 
 /* "qemu" names a binary to run: phyllo's own (in-process) request only;
  * phyllod runs no program on a caller's word. */
@@ -623,6 +624,7 @@ static const struct route routes[] = {
         { "GET", "/v1/vms/{name}/logs", get_logs, NULL, { NULL } },
         { "GET", "/v1/vms/{name}/console", get_console, NULL, { NULL } },
         { "GET", "/v1/vms/{name}/display", get_display, NULL, { NULL } },
+        { "GET", "/v1/vms/{name}/screenshot", get_screenshot, NULL, { NULL } },
         { "POST", "/v1/vms/{name}/argv", post_argv, "'argv'", N("paused", "tcg", "qemu") },
         { "GET", "/v1/vms/{name}/disks", get_disks, NULL, { NULL } },
         { "POST", "/v1/vms/{name}/disks", post_disk, "a disk",

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include "strv.h"
 
 #include "cleanup.h"
 #include "exec.h"
@@ -103,20 +104,9 @@ int catalog_unattend_windows_password(const char *password, char **ret, phy_erro
         iconv_close(cd);
         if (k == (size_t) -1)
                 return phy_error_usage(err, "the password is not valid UTF-8");
-        size_t n = outlen - left;
-        static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        char *o = malloc((n + 2) / 3 * 4 + 1), *p = o;
+        char *o = str_base64(u16, outlen - left);
         if (!o)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        const unsigned char *s = (const unsigned char *) u16;
-        for (size_t i = 0; i < n; i += 3) {
-                unsigned v = s[i] << 16 | (i + 1 < n ? s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
-                *p++ = b64[v >> 18 & 63];
-                *p++ = b64[v >> 12 & 63];
-                *p++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
-                *p++ = i + 2 < n ? b64[v & 63] : '=';
-        }
-        *p = '\0';
         *ret = o;
         return 0;
 }

@@ -156,3 +156,20 @@ const char *str_escape_line(const char *s, char *buf, size_t n) {
         buf[o] = '\0';
         return buf;
 }
+
+char *str_base64(const void *data, size_t n) {
+        static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        char *o = malloc((n + 2) / 3 * 4 + 1), *p = o;
+        if (!o)
+                return NULL;
+        const unsigned char *s = data;
+        for (size_t i = 0; i < n; i += 3) {
+                unsigned v = (unsigned) s[i] << 16 | (i + 1 < n ? s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
+                *p++ = b64[v >> 18 & 63];
+                *p++ = b64[v >> 12 & 63];
+                *p++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
+                *p++ = i + 2 < n ? b64[v & 63] : '=';
+        }
+        *p = '\0';
+        return o;
+}

@@ -29,5 +29,8 @@ bool str_has_control(const char *s);
  * (always NUL-terminated); returns buf. */
 const char *str_escape_line(const char *s, char *buf, size_t n);
 
+/* Base64 (RFC 4648, with padding) of n bytes: malloc'd, NULL without memory. */
+char *str_base64(const void *data, size_t n);
+
 static inline void strv_donep(strv *s) { strv_done(s); }
 #define _cleanup_strv_ _cleanup_(strv_donep)

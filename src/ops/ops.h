@@ -163,6 +163,10 @@ int ops_console_open(const struct ops_ctx *c, const char *name, int *ret_fd, phy
 /* {"spice_socket": PATH, "uri": "spice+unix://PATH"} of a running VM with a
  * SPICE display, after checking the caller may connect to it. */
 int ops_display(const struct ops_ctx *c, const char *name, struct json_object **ret, phy_error *err);
+/* The VM's screen as QEMU's screendump makes it: {name, format ("png", or
+ * "ppm" from a QEMU without PNG), size, data (base64)}. */
+#define OPS_SCREENSHOT_MAX (64ll << 20)
+int ops_screenshot(const struct ops_ctx *c, const char *name, struct json_object **ret, phy_error *err);
 /* {"name", "accel": "kvm"|"tcg", "argv": [...], "warnings": [...]}: the QEMU
  * command line a start would run (the fds a start passes aside). */
 struct ops_argv_opts {

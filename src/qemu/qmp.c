@@ -91,14 +91,35 @@ static json_object *event_pop(struct qmp *q) {
 
 /* ---- line I/O ----------------------------------------------------------- */
 
-static int write_line(struct qmp *q, const char *what, const char *line, int64_t deadline, phy_error *err) {
+/* Sends with pass_fd (>= 0) attached to the first bytes (SCM_RIGHTS). */
+static ssize_t send_fd(int sock, const char *p, size_t n, int pass_fd) {
+        struct iovec iov = { .iov_base = (void *) p, .iov_len = n };
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } u = { 0 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+        return sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
+static int write_line(struct qmp *q, const char *what, const char *line, int pass_fd, int64_t deadline,
+                      phy_error *err) {
         size_t len = strlen(line), off = 0;
         bool is_socket = true;
         while (off < len + 1) {
                 /* The newline goes out last, from a constant. */
                 const char *p = off < len ? line + off : "\n";
                 size_t n_left = off < len ? len - off : 1;
-                ssize_t n = is_socket ? send(q->fd, p, n_left, MSG_NOSIGNAL) : write(q->fd, p, n_left);
+                ssize_t n = pass_fd >= 0 && off == 0 ? send_fd(q->fd, p, n_left, pass_fd)
+                            : is_socket ? send(q->fd, p, n_left, MSG_NOSIGNAL) : write(q->fd, p, n_left);
+                if (n < 0 && errno == ENOTSOCK && pass_fd >= 0)
+                        return phy_error_set(err, ENOTSOCK, "cannot pass a file descriptor with '%s': QMP is not "
+                                             "on a socket", what);
                 if (n < 0 && errno == ENOTSOCK && is_socket) {
                         is_socket = false;
                         continue;
@@ -333,8 +354,8 @@ static int error_reply(const char *cmd, json_object *e, phy_error *err) {
         return phy_error_set(err, code, "QEMU refused the QMP command '%s': %s (%s)", cmd, d, c);
 }
 
-int qmp_command(struct qmp *q, const char *cmd, json_object *args, int timeout_ms,
-                json_object **ret_return, phy_error *err) {
+static int command(struct qmp *q, const char *cmd, json_object *args, int pass_fd, int timeout_ms,
+                   json_object **ret_return, phy_error *err) {
         if (timeout_ms <= 0)
                 timeout_ms = QMP_DEFAULT_TIMEOUT_MS;
         int64_t deadline = deadline_of(timeout_ms);
@@ -351,7 +372,7 @@ int qmp_command(struct qmp *q, const char *cmd, json_object *args, int timeout_m
                 json_object_object_add(m, "arguments", args);
         json_object_object_add(m, "id", json_object_new_string(id));
         /* PLAIN output has no newlines: strings escape them. */
-        int r = write_line(q, cmd, json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN), deadline, err);
+        int r = write_line(q, cmd, json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN), pass_fd, deadline, err);
         json_object_put(m);
         if (r < 0)
                 return r;
@@ -393,6 +414,16 @@ int qmp_command(struct qmp *q, const char *cmd, json_object *args, int timeout_m
                 json_object_put(msg);
                 return 0;
         }
+}
+
+int qmp_command(struct qmp *q, const char *cmd, json_object *args, int timeout_ms,
+                json_object **ret_return, phy_error *err) {
+        return command(q, cmd, args, -1, timeout_ms, ret_return, err);
+}
+
+int qmp_command_fd(struct qmp *q, const char *cmd, json_object *args, int fd, int timeout_ms,
+                   json_object **ret_return, phy_error *err) {
+        return command(q, cmd, args, fd, timeout_ms, ret_return, err);
 }
 
 int qmp_next_event(struct qmp *q, int timeout_ms, json_object **ret_event, phy_error *err) {

@@ -46,6 +46,11 @@ int qmp_open_fd(int fd, int timeout_ms, struct qmp **ret, phy_error *err);
 int qmp_command(struct qmp *q, const char *cmd, json_object *args, int timeout_ms,
                 json_object **ret_return, phy_error *err);
 
+/* The same with fd passed along (SCM_RIGHTS on the command's first bytes),
+ * for add-fd and getfd; fd stays the caller's. */
+int qmp_command_fd(struct qmp *q, const char *cmd, json_object *args, int fd, int timeout_ms,
+                   json_object **ret_return, phy_error *err);
+
 /* Takes the oldest queued event (a new reference to the whole event
  * object: "event", "data", "timestamp").  timeout_ms == 0: only what is
  * queued or already readable on the socket, -EAGAIN when none (the call

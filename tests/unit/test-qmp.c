@@ -5,6 +5,7 @@
  * against the real qemu-system-x86_64.
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -417,6 +418,33 @@ static void test_real_qemu(void) {
         is_int(q ? qmp_command(q, "no-such-command", NULL, 5000, NULL, &err) : -1, -EOPNOTSUPP,
                "real QEMU: unknown command is CommandNotFound");
         ok(strstr(err.message, "no-such-command") != NULL, "real QEMU: message names it: %s", err.message);
+        /* An fd passed with add-fd (SCM_RIGHTS on the command): query-fdsets
+         * lists it in the set QEMU made, with the opaque string given. */
+        int pfd[2] = { -1, -1 };
+        ok(pipe2(pfd, O_CLOEXEC) == 0, "real QEMU: a pipe to pass");
+        json_object *a = json_object_new_object(), *added = NULL, *sets = NULL, *v = NULL;
+        json_object_object_add(a, "opaque", json_object_new_string("test-qmp"));
+        is_int(q ? qmp_command_fd(q, "add-fd", a, pfd[1], 5000, &added, &err) : -1, 0,
+               "real QEMU: add-fd with an fd passed");
+        int64_t set = json_object_object_get_ex(added, "fdset-id", &v) ? json_object_get_int64(v) : -1;
+        ok(set >= 0, "real QEMU: add-fd answers its fdset-id (%" PRId64 ")", set);
+        is_int(q ? qmp_command(q, "query-fdsets", NULL, 5000, &sets, &err) : -1, 0, "real QEMU: query-fdsets");
+        bool listed = false;
+        for (size_t i = 0; sets && i < json_object_array_length(sets); i++) {
+                json_object *s = json_object_array_get_idx(sets, i), *id = NULL, *fds = NULL, *op = NULL;
+                if (json_object_object_get_ex(s, "fdset-id", &id) && json_object_get_int64(id) == set &&
+                    json_object_object_get_ex(s, "fds", &fds) && json_object_array_length(fds) == 1 &&
+                    json_object_object_get_ex(json_object_array_get_idx(fds, 0), "opaque", &op))
+                        listed = strcmp(json_object_get_string(op), "test-qmp") == 0;
+        }
+        ok(listed, "real QEMU: the passed fd is in its fdset: %s", json_object_to_json_string(sets));
+        json_object *rm = json_object_new_object();
+        json_object_object_add(rm, "fdset-id", json_object_new_int64(set));
+        is_int(q ? qmp_command(q, "remove-fd", rm, 5000, NULL, &err) : -1, 0, "real QEMU: remove-fd");
+        json_object_put(added);
+        json_object_put(sets);
+        close(pfd[0]);
+        close(pfd[1]);
         is_int(q ? qmp_command(q, "quit", NULL, 5000, NULL, &err) : -1, 0, "real QEMU: quit");
         qmp_close(TAKE_PTR(q));
 

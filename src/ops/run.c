@@ -254,7 +254,7 @@ int ops_display(const struct ops_ctx *c, const char *name, json_object **ret, ph
 int ops_argv(const struct ops_ctx *c, const char *name, const struct ops_argv_opts *o, json_object **ret,
              phy_error *err) {
         _cleanup_vm_def_ struct vm_def def = { 0 };
-        _cleanup_vm_def_ struct vm_def model = { 0 };
+        _cleanup_vm_model_ struct vm_model model = { 0 };
         _cleanup_qemu_caps_ struct qemu_caps caps = { 0 };
         _cleanup_(qemu_tools_done) struct qemu_tools tools = { 0 };
         _cleanup_(host_facts_done) struct host_facts host = { 0 };
@@ -273,7 +273,7 @@ int ops_argv(const struct ops_ctx *c, const char *name, const struct ops_argv_op
         if (!tools.qemu)
                 return phy_error_set(err, ENOENT, "no QEMU found; install it with 'apt-get install qemu-system-x86'");
         if ((r = phy_cache_dir(&cache, err)) < 0 || (r = qemu_caps_probe(tools.qemu, cache, &caps, err)) < 0 ||
-            (r = vm_model_resolve(&def, &host, &caps, &model, err)) < 0)
+            (r = vm_model_make(&def, &host, &caps, NULL, &model, err)) < 0)
                 return r;
         vmdir = vm_dir(c->home, name);
         if ((r = run_dir_path(c->home, name, &rundir, err)) < 0)
@@ -288,8 +288,8 @@ int ops_argv(const struct ops_ctx *c, const char *name, const struct ops_argv_op
         env.paused = o->paused;
         env.force_tcg = o->tcg;
         /* The sound server the start would find (src/run/sound.c). */
-        if ((model.display == VM_DISPLAY_GTK || model.display == VM_DISPLAY_SDL) && model.sound != VM_SOUND_NONE &&
-            (r = run_sound_find(&audio_server, &audio_why, err)) < 0)
+        if ((model.vm.display == VM_DISPLAY_GTK || model.vm.display == VM_DISPLAY_SDL) &&
+            model.vm.sound != VM_SOUND_NONE && (r = run_sound_find(&audio_server, &audio_why, err)) < 0)
                 return r;
         env.audio_server = audio_server;
         env.audio_why = audio_why;

@@ -79,16 +79,16 @@ static void give_back_devices(struct monitor *m) {
  * started the VM, <run dir>/key-disk-<name>): QEMU's, then gone as soon as
  * it has read them. */
 static int keys_for_qemu(const struct start_ctx *c, phy_error *err) {
-        for (size_t i = 0; i < c->model.n_disks; i++) {
-                if (!c->model.disks[i].key_prompt)
+        for (size_t i = 0; i < c->model.vm.n_disks; i++) {
+                if (!c->model.vm.disks[i].key_prompt)
                         continue;
                 _cleanup_free_ char *p = NULL;
-                if (asprintf(&p, "%s/key-disk-%s", c->run_dir, c->model.disks[i].name) < 0)
+                if (asprintf(&p, "%s/key-disk-%s", c->run_dir, c->model.vm.disks[i].name) < 0)
                         return phy_error_set(err, ENOMEM, "out of memory");
                 if (access(p, F_OK) < 0)
                         return phy_error_set(err, ENOKEY, "disk '%s' of VM '%s' is encrypted with a typed passphrase "
                                              "(key = prompt) and none was given; start it with 'phyllo start %s' on "
-                                             "a terminal", c->model.disks[i].name, c->name, c->name);
+                                             "a terminal", c->model.vm.disks[i].name, c->name, c->name);
                 if (c->creds.drop && lchown(p, c->creds.uid, c->creds.gid) < 0)
                         return phy_error_set(err, errno, "cannot hand '%s' to QEMU's user: %s", p, strerror(errno));
         }
@@ -132,9 +132,9 @@ static int key_memfd(const struct start_ctx *c, const struct vm_disk *d, phy_err
 }
 
 static void keys_forget(const struct start_ctx *c) {
-        for (size_t i = 0; i < c->model.n_disks; i++) {
+        for (size_t i = 0; i < c->model.vm.n_disks; i++) {
                 _cleanup_free_ char *p = NULL;
-                if (c->model.disks[i].key_prompt && asprintf(&p, "%s/key-disk-%s", c->run_dir, c->model.disks[i].name) >= 0)
+                if (c->model.vm.disks[i].key_prompt && asprintf(&p, "%s/key-disk-%s", c->run_dir, c->model.vm.disks[i].name) >= 0)
                         (void) unlink(p);
         }
 }
@@ -183,7 +183,7 @@ static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const
         static const char *const devs[] = { "/dev/kvm", "/dev/vfio", "/dev/dri", "/dev/net/tun", "/dev/vhost-net",
                                             "/dev/vhost-vsock", "/dev/ptmx", "/dev/pts", "/dev/hugepages",
                                             "/dev/bus/usb", "/dev/tpm0", "/dev/tpmrm0" };
-        const struct vm_def *vm = &c->model;
+        const struct vm_def *vm = &c->model.vm;
         int r;
         if ((r = run_sandbox_begin(sb, err)) < 0 || sb->fd < 0)
                 return r;
@@ -257,11 +257,11 @@ static int step_record(struct monitor *m, phy_error *err) {
         m->hvc0_path = run_file(c->run_dir, "hvc0.sock");
         m->qga_path = run_file(c->run_dir, "qga.sock");
         m->swtpm_log = run_file(c->run_dir, "swtpm.log");
-        m->spice_dir = c->model.display == VM_DISPLAY_SPICE ? run_file(c->run_dir, "spice") : NULL;
+        m->spice_dir = c->model.vm.display == VM_DISPLAY_SPICE ? run_file(c->run_dir, "spice") : NULL;
         m->spice_sock = m->spice_dir ? run_file(m->spice_dir, "spice.sock") : NULL;
         if (!m->state_path || !m->qemu_log || !m->console_log || !m->console_log1 || !m->stop_marker ||
             !m->qmp_path || !m->console_path || !m->hvc0_path || !m->qga_path || !m->swtpm_log ||
-            (c->model.display == VM_DISPLAY_SPICE && !m->spice_sock))
+            (c->model.vm.display == VM_DISPLAY_SPICE && !m->spice_sock))
                 return phy_error_set(err, ENOMEM, "out of memory");
         /* $PHYLLOME_CONSOLE_LOG_MAX (bytes, at least 4 KiB) lets tests see a rotation. */
         m->clog_max = RUN_CONSOLE_LOG_MAX;
@@ -312,7 +312,7 @@ static int step_sockets(struct monitor *m, phy_error *err) {
                 return m->console_listen;
         if ((m->hvc0_listen = listen_unix(m->hvc0_path, err)) < 0)
                 return m->hvc0_listen;
-        if (m->c->model.agent == VM_ON && (m->qga_listen = listen_unix(m->qga_path, err)) < 0)
+        if (m->c->model.vm.agent == VM_ON && (m->qga_listen = listen_unix(m->qga_path, err)) < 0)
                 return m->qga_listen;
         int serial[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, m->monqmp) < 0 ||
@@ -348,16 +348,16 @@ static void undo_sockets(struct monitor *m) {
 static int step_devices(struct monitor *m, phy_error *err) {
         struct start_ctx *c = m->c;
         int r;
-        if (c->model.passthrough.n > 0 &&
+        if (c->model.vm.passthrough.n > 0 &&
             ((r = dev_passthrough_restore(c->root, c->run_dir, c->dev_hook, c->dev_hook_data, err)) < 0 ||
              (r = dev_single_gpu_restore_host(c->run_dir, c->dev_hook, c->dev_hook_data, err)) < 0))
                 return r;
-        if (c->model.single_gpu == VM_ON &&
-            (r = dev_single_gpu_stop_host(c->root, c->run_dir, &c->model.passthrough, c->dev_hook, c->dev_hook_data,
+        if (c->model.vm.single_gpu == VM_ON &&
+            (r = dev_single_gpu_stop_host(c->root, c->run_dir, &c->model.vm.passthrough, c->dev_hook, c->dev_hook_data,
                                           err)) < 0)
                 return r;
-        if (c->model.passthrough.n > 0 &&
-            (r = dev_passthrough_prepare(c->root, c->run_dir, &c->model.passthrough, c->dev_hook, c->dev_hook_data,
+        if (c->model.vm.passthrough.n > 0 &&
+            (r = dev_passthrough_prepare(c->root, c->run_dir, &c->model.vm.passthrough, c->dev_hook, c->dev_hook_data,
                                          err)) < 0)
                 return r;
         return 0;
@@ -371,9 +371,9 @@ static void undo_devices(struct monitor *m) {
 /* A QEMU run as another user (nobody) opens /dev/vfio/GROUP itself. */
 static int step_vfio_owners(struct monitor *m, phy_error *err) {
         struct start_ctx *c = m->c;
-        if (c->model.passthrough.n == 0 || !c->creds.drop)
+        if (c->model.vm.passthrough.n == 0 || !c->creds.drop)
                 return 0;
-        int r = dev_vfio_chown_groups(c->root, &c->model.passthrough, c->creds.uid, c->creds.gid, &m->vfio, err);
+        int r = dev_vfio_chown_groups(c->root, &c->model.vm.passthrough, c->creds.uid, c->creds.gid, &m->vfio, err);
         if (r >= 0)
                 r = dev_vfio_owners_save(c->run_dir, &m->vfio, err);
         return r;
@@ -395,7 +395,7 @@ static void undo_passphrases(struct monitor *m) {
 /* swtpm before QEMU: QEMU connects to the TPM while it initialises. */
 static int step_swtpm(struct monitor *m, phy_error *err) {
         struct start_ctx *c = m->c;
-        if (c->model.tpm != VM_TPM_EMULATED)
+        if (c->model.vm.tpm != VM_TPM_EMULATED)
                 return 0;
         _cleanup_free_ char *tpm_dir = run_file(c->vm_dir, "tpm");
         if (!tpm_dir)
@@ -428,7 +428,7 @@ static void undo_swtpm(struct monitor *m) {
 /* passt and virtiofsd before QEMU: QEMU connects to them as it starts. */
 static int step_companions(struct monitor *m, phy_error *err) {
         struct start_ctx *c = m->c;
-        return net_companions_start(&m->net, &c->model, c->vm_dir, c->run_dir,
+        return net_companions_start(&m->net, &c->model.vm, c->vm_dir, c->run_dir,
                                     c->creds.drop ? c->creds.uid : (uid_t) -1, c->creds.gid, err);
 }
 
@@ -439,19 +439,19 @@ static void undo_companions(struct monitor *m) {
 /* Key files in sealed memfds, QEMU's to read as /proc/self/fd/N. */
 static int step_key_files(struct monitor *m, phy_error *err) {
         struct start_ctx *c = m->c;
-        m->key_fds = calloc(c->model.n_disks + 1, sizeof *m->key_fds);
+        m->key_fds = calloc(c->model.vm.n_disks + 1, sizeof *m->key_fds);
         if (!m->key_fds)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        for (size_t i = 0; i < c->model.n_disks; i++)
+        for (size_t i = 0; i < c->model.vm.n_disks; i++)
                 m->key_fds[i] = -1;
-        for (size_t i = 0; i < c->model.n_disks; i++)
-                if (c->model.disks[i].key_file && (m->key_fds[i] = key_memfd(c, &c->model.disks[i], err)) < 0)
+        for (size_t i = 0; i < c->model.vm.n_disks; i++)
+                if (c->model.vm.disks[i].key_file && (m->key_fds[i] = key_memfd(c, &c->model.vm.disks[i], err)) < 0)
                         return m->key_fds[i];
         return 0;
 }
 
 static void undo_key_files(struct monitor *m) {
-        for (size_t i = 0; m->key_fds && i < m->c->model.n_disks; i++)
+        for (size_t i = 0; m->key_fds && i < m->c->model.vm.n_disks; i++)
                 close_fd(&m->key_fds[i]);
         free(m->key_fds);
         m->key_fds = NULL;
@@ -464,7 +464,7 @@ static int step_command_line(struct monitor *m, phy_error *err) {
         struct qemu_argv_env env;
         qemu_argv_env_init(&env);
         env.key_fds = m->key_fds;
-        env.n_key_fds = c->model.n_disks;
+        env.n_key_fds = c->model.vm.n_disks;
         env.nic_fds = m->net.nic_fds;
         env.n_nic_fds = m->net.n_nics;
         env.share_fds = m->net.share_fds;
@@ -473,7 +473,6 @@ static int step_command_line(struct monitor *m, phy_error *err) {
         env.caps = c->have_caps ? &c->caps : NULL;
         env.tools = &c->tools;
         env.vm_dir = c->vm_dir;
-        env.probe_io = true;
         env.run_dir = c->run_dir;
         env.qmp_fd = m->qmp_listen;
         env.serial_fd = m->serial_qemu;
@@ -492,7 +491,7 @@ static int step_command_line(struct monitor *m, phy_error *err) {
                 return r;
         /* status says where the sound goes, and why nowhere when so. */
         char audio_why[600];
-        const char *audio = qemu_argv_audio(&c->model, &env, audio_why, sizeof audio_why);
+        const char *audio = qemu_argv_audio(&c->model.vm, &env, audio_why, sizeof audio_why);
         m->st.audio = audio ? strdup(audio) : NULL;
         m->st.audio_why = audio_why[0] ? strdup(audio_why) : NULL;
         /* The monitor's own QMP connection, so that phyllo commands always
@@ -541,7 +540,7 @@ static void undo_console_log(struct monitor *m) {
 
 static int step_qemu(struct monitor *m, phy_error *err) {
         struct start_ctx *c = m->c;
-        size_t n_keep = 6 + m->net.n_nics + m->net.n_shares + c->model.n_disks;
+        size_t n_keep = 6 + m->net.n_nics + m->net.n_shares + c->model.vm.n_disks;
         _cleanup_free_ int *keep = calloc(n_keep, sizeof *keep);
         if (!keep)
                 return phy_error_set(err, ENOMEM, "out of memory");
@@ -551,13 +550,13 @@ static int step_qemu(struct monitor *m, phy_error *err) {
                 keep[6 + i] = m->net.nic_fds[i];
         for (size_t i = 0; i < m->net.n_shares; i++)
                 keep[6 + m->net.n_nics + i] = m->net.share_fds[i];
-        for (size_t i = 0; i < c->model.n_disks; i++)
+        for (size_t i = 0; i < c->model.vm.n_disks; i++)
                 keep[6 + m->net.n_nics + m->net.n_shares + i] = m->key_fds[i];
         pid_t pid = spawn_qemu(m, m->argv.v, keep, n_keep, &m->sb, err);
         /* QEMU holds its copies now (or never will). */
         undo_sandbox(m);
         net_companions_close_qemu_fds(&m->net);
-        for (size_t i = 0; i < c->model.n_disks; i++)
+        for (size_t i = 0; i < c->model.vm.n_disks; i++)
                 close_fd(&m->key_fds[i]);
         close_sockets_for_qemu(m);
         close_fd(&m->tpm[0]);

@@ -41,7 +41,7 @@ struct start_ctx {
         void *dev_hook_data;
         char *run_dir;
         char *vm_dir;
-        struct vm_def model;
+        struct vm_model model;          /* vm_model_make: defaults filled, the disks' O_DIRECT probed */
         struct host_facts host;
         struct qemu_tools tools;
         struct qemu_caps caps;

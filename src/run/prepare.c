@@ -197,7 +197,7 @@ static int prepare_run_dir(struct start_ctx *c, phy_error *err) {
         if (!spice)
                 return phy_error_set(err, ENOMEM, "out of memory");
         (void) rm_rf(spice);
-        if (c->model.display != VM_DISPLAY_SPICE)
+        if (c->model.vm.display != VM_DISPLAY_SPICE)
                 return 0;
         if (mkdirat(dfd, "spice", 0700) < 0)
                 return phy_error_set(err, errno, "cannot create '%s': %s", spice, strerror(errno));
@@ -213,12 +213,12 @@ int prepare_files(struct start_ctx *c, phy_error *err) {
         int r;
         /* The per-VM UEFI vars, copied once from the template. */
         _cleanup_free_ char *vars = NULL;
-        if (c->model.firmware == VM_FW_UEFI) {
+        if (c->model.vm.firmware == VM_FW_UEFI) {
                 vars = qemu_vars_path(c->vm_dir);
                 if (!vars)
                         return phy_error_set(err, ENOMEM, "out of memory");
                 if (access(vars, F_OK) < 0) {
-                        const char *tmpl = c->model.secure_boot == VM_ON ? c->tools.ovmf_vars_ms : c->tools.ovmf_vars;
+                        const char *tmpl = c->model.vm.secure_boot == VM_ON ? c->tools.ovmf_vars_ms : c->tools.ovmf_vars;
                         if (!tmpl)
                                 return phy_error_set(err, ENOENT, "VM '%s' boots with UEFI but no OVMF vars template "
                                                      "was found; install ovmf (apt-get install ovmf)", c->name);
@@ -272,33 +272,33 @@ int prepare_files(struct start_ctx *c, phy_error *err) {
         size_t n = 0;
         char *owned[64];
         size_t n_owned = 0;
-        for (size_t i = 0; i < c->model.n_disks && n < 60; i++) {
-                char *p = vm_path_resolve(c->vm_dir, c->model.disks[i].path);
+        for (size_t i = 0; i < c->model.vm.n_disks && n < 60; i++) {
+                char *p = vm_path_resolve(c->vm_dir, c->model.vm.disks[i].path);
                 if (!p)
                         continue;
                 owned[n_owned++] = p;
                 /* Images inside the VM dir belong to the VM: hand them over,
                  * anchored there (never a file a '..' or a symlink leads to). */
-                const char *in = vm_dir_relative(c->vm_dir, c->model.disks[i].path);
+                const char *in = vm_dir_relative(c->vm_dir, c->model.vm.disks[i].path);
                 if (in && (r = hand_over_beneath(cr, c->vm_dir, in, err)) < 0)
                         goto out;
                 paths[n] = p;
-                modes[n++] = c->model.disks[i].readonly ? R_OK : R_OK | W_OK;
+                modes[n++] = c->model.vm.disks[i].readonly ? R_OK : R_OK | W_OK;
         }
-        for (size_t i = 0; i < c->model.n_cdroms && n < 60; i++) {
-                char *p = vm_path_resolve(c->vm_dir, c->model.cdroms[i].path);
+        for (size_t i = 0; i < c->model.vm.n_cdroms && n < 60; i++) {
+                char *p = vm_path_resolve(c->vm_dir, c->model.vm.cdroms[i].path);
                 if (!p)
                         continue;
                 owned[n_owned++] = p;
                 paths[n] = p;
                 modes[n++] = R_OK;
         }
-        if (c->model.kernel) {
-                paths[n] = c->model.kernel;
+        if (c->model.vm.kernel) {
+                paths[n] = c->model.vm.kernel;
                 modes[n++] = R_OK;
         }
-        if (c->model.initrd) {
-                paths[n] = c->model.initrd;
+        if (c->model.vm.initrd) {
+                paths[n] = c->model.vm.initrd;
                 modes[n++] = R_OK;
         }
         if (vars) {

@@ -24,7 +24,7 @@
 void start_ctx_done(struct start_ctx *c) {
         free(c->run_dir);
         free(c->vm_dir);
-        vm_def_done(&c->model);
+        vm_model_done(&c->model);
         host_facts_done(&c->host);
         qemu_tools_done(&c->tools);
         if (c->have_caps)
@@ -158,19 +158,19 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                         goto out;
                 c.have_caps = true;
         }
-        if ((r = vm_model_resolve(&def, &c.host, &c.caps, &c.model, err)) < 0)
+        if ((r = vm_model_make(&def, &c.host, &c.caps, c.vm_dir, &c.model, err)) < 0)
                 goto out;
         /* A shared directory may have gone or moved since 'share add'. */
-        if ((r = net_shares_check(&c.model, o->home, err)) < 0)
+        if ((r = net_shares_check(&c.model.vm, o->home, err)) < 0)
                 goto out;
-        if (c.model.tpm == VM_TPM_PASSTHROUGH && (r = dev_tpm_passthrough_check(o->root, err)) < 0)
+        if (c.model.vm.tpm == VM_TPM_PASSTHROUGH && (r = dev_tpm_passthrough_check(o->root, err)) < 0)
                 goto out;
         if ((r = run_creds_get(o->home, o->name, &c.host, &c.creds, err)) < 0)
                 goto out;
         /* Sound never fails a start: a window's sound goes to a server QEMU's
          * user can reach, else nowhere (-audiodev none) with a warning. */
-        if ((c.model.display == VM_DISPLAY_GTK || c.model.display == VM_DISPLAY_SDL) &&
-            c.model.sound != VM_SOUND_NONE && run_sound_find_for(&c.creds, &c.audio_server, &c.audio_why) < 0) {
+        if ((c.model.vm.display == VM_DISPLAY_GTK || c.model.vm.display == VM_DISPLAY_SDL) &&
+            c.model.vm.sound != VM_SOUND_NONE && run_sound_find_for(&c.creds, &c.audio_server, &c.audio_why) < 0) {
                 r = phy_error_set(err, ENOMEM, "out of memory");
                 goto out;
         }

@@ -78,7 +78,7 @@ struct monitor {
         char *qmp_path, *console_path, *hvc0_path, *qga_path, *swtpm_log, *spice_dir, *spice_sock;
         int qmp_listen, hvc0_listen, qga_listen;
         int monqmp[2], serial_qemu, tpm[2];
-        int *key_fds;           /* model.n_disks of them, -1 for none */
+        int *key_fds;           /* model.vm.n_disks of them, -1 for none */
         strv argv;
         struct run_sandbox sb;
         bool sb_made;

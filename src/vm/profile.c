@@ -80,6 +80,15 @@ static bool is_defaulted(const struct vm_def *m, const char *name) {
 #define TRI(b) ((b) ? VM_ON : VM_OFF)
 
 /* Sizes in messages: "4 GiB", "1536 MiB", else the file's own notation. */
+/* A memory figure of a budget message, in one unit: GiB when whole, else
+ * MiB (rounded down), never the K of an odd total. */
+static void mib(uint64_t v, char *buf, size_t len) {
+        if (v && v % GiB == 0)
+                snprintf(buf, len, "%llu GiB", (unsigned long long) (v / GiB));
+        else
+                snprintf(buf, len, "%llu MiB", (unsigned long long) (v / MiB));
+}
+
 static void sz(uint64_t v, char *buf, size_t len) {
         if (v && v % GiB == 0)
                 snprintf(buf, len, "%llu GiB", (unsigned long long) (v / GiB));
@@ -283,9 +292,10 @@ static int check(const struct vm_def *m, const struct vm_profile *p, const struc
                 sz(p->min_memory, a, sizeof a);
                 sz(m->memory, b, sizeof b);
                 if (is_defaulted(m, "memory.size") && host) {
-                        sz(host->mem_total, c, sizeof c);
+                        mib(m->memory, b, sizeof b);
+                        mib(host->mem_total, c, sizeof c);
                         char r[32];
-                        sz(host->reserve_mem, r, sizeof r);
+                        mib(host->reserve_mem, r, sizeof r);
                         return merr(m, err, "profile %s needs at least %s of memory (%s's own minimum), but "
                                     "this host's VM budget is %s (%s total, %s kept for the host); use a bigger "
                                     "host or lower reserve-memory in /etc/phyllome/host.conf",
@@ -324,11 +334,14 @@ static int check(const struct vm_def *m, const struct vm_profile *p, const struc
                             "CPUs; lower [cpu] cores to %u or less",
                             vcpus, m->cores, m->threads, host->cpus, host->cpus);
         if (host && host->vm_mem_max && m->memory > host->vm_mem_max) {
-                sz(m->memory, a, sizeof a);
-                sz(host->vm_mem_max / MiB * MiB, b, sizeof b);
-                sz(host->mem_total, c, sizeof c);
+                char r[32];
+                mib(m->memory, a, sizeof a);
+                mib(host->vm_mem_max, b, sizeof b);
+                mib(host->mem_total, c, sizeof c);
+                mib(host->reserve_mem, r, sizeof r);
                 return merr(m, err, "the VM asks for %s of memory, more than this host's VM budget of %s "
-                            "(%s total); lower [memory] size", a, b, c);
+                            "(%s total, %s kept for the host); lower [memory] size (phyllo create --memory), "
+                            "or reserve-memory in /etc/phyllome/host.conf", a, b, c, r);
         }
         if (m->memory < 16 * MiB) {
                 sz(m->memory, a, sizeof a);
@@ -424,6 +437,20 @@ int vm_model_resolve(const struct vm_def *def, const struct host_facts *host, co
         *ret_model = m;
         m = (struct vm_def) { 0 };
         return 0;
+}
+
+int vm_model_warnings(const struct vm_def *m, const struct host_facts *host, strv *ret) {
+        unsigned vcpus = m->cores * m->threads;
+        if (!host || !host->vm_cpus_max || vcpus <= host->vm_cpus_max)
+                return 0;
+        _cleanup_free_ char *w = NULL;
+        if (asprintf(&w, "the VM gets %u vCPUs, more than the %u CPU%s this host's budget gives VMs (%u CPUs, %u "
+                     "kept for the host): CPUs are overcommitted, its vCPUs time-share the host's CPUs; lower "
+                     "[cpu] cores (phyllo create --cpus) to %u for none, or reserve-cpus in /etc/phyllome/host.conf",
+                     vcpus, host->vm_cpus_max, host->vm_cpus_max == 1 ? "" : "s", host->cpus, host->reserve_cpus,
+                     host->vm_cpus_max) < 0)
+                return -ENOMEM;
+        return strv_push(ret, w);
 }
 
 /* ---- the model: the resolve step's I/O ------------------------------------ */

@@ -260,6 +260,13 @@ int vm_def_make_identity(struct vm_def *d, phy_error *err);
  * Names must be valid (vm_name_valid); these return malloc'd paths or NULL.
  */
 char *vm_dir(const char *home, const char *name);
+/* The one answer to a VM name that names no VM (every command, both faces):
+ * "no VM named 'x' (looked in HOME/vms)", kind not-found. */
+int vm_not_found(const char *home, const char *name, phy_error *err);
+/* 0 when VM name is defined in home (its vm.conf exists, whether or not it
+ * parses), else the error vm_not_found sets (or a usage error for an
+ * invalid name). */
+int vm_exists(const char *home, const char *name, phy_error *err);
 char *vm_conf_path(const char *home, const char *name);
 /* A relative path of the definition (disk, ISO, share) made absolute
  * against the VM dir; absolute paths are copied. */

@@ -283,6 +283,13 @@ static void test_budget(void) {
         ok(resolve_text("[vm]\nprofile = windows11\n[disk system]\n", &two, NULL, &w11c, &err) == 0,
            "windows11 accepted on a 2-CPU host");
         is_int(w11c.cores, 2, "windows11 on a 2-CPU host: its minimum of 2 vCPUs, above the budget of 1");
+        /* Issue 19: not silently; CPUs are overcommitted with a warning. */
+        _cleanup_strv_ strv warns = { 0 };
+        ok(vm_model_warnings(&w11c, &two, &warns) == 0 && warns.n == 1, "windows11's 2 vCPUs over a budget of 1: a warning");
+        ok(warns.n == 1 && strstr(warns.v[0], "2 vCPUs, more than the 1 CPU this host's budget gives VMs") &&
+           strstr(warns.v[0], "overcommitted"), "... saying CPUs are overcommitted");
+        _cleanup_strv_ strv none = { 0 };
+        ok(vm_model_warnings(&lin, &small, &none) == 0 && none.n == 0, "a VM within the budget: no warning");
         struct host_facts four = test_host(4, 4 * GiB);
         ok(resolve_text("[vm]\nprofile = windows11\n[disk system]\n", &four, NULL, &w11b, &err) < 0,
            "windows11 refused on a 4-GiB host");

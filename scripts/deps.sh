@@ -42,6 +42,12 @@ pkgs=(
   # catalog tests: a throwaway signing key (gpg), fixture ISOs with a volume
   # id (xorriso), the loopback HTTP server with Range support (python3)
   gnupg xorriso python3
+  # unattended installs: the answer CD and the media's kernel and initrd
+  # (xorriso, above); tests: xmllint checks autounattend.xml, and Debian's
+  # real netboot installer (unattend-debian.sh, suite slow)
+  libxml2-utils debian-installer-12-netboot-amd64
+  # unattended installs: a preseed's passwords as SHA-512 crypt hashes (crypt_r)
+  libcrypt-dev
   # proof (issue 8): libFuzzer/ASan runtimes with clang, valgrind memcheck
   clang libclang-rt-14-dev valgrind
 )

@@ -92,6 +92,11 @@ void api_events_publish(struct api_events *ev, const char *event, struct json_ob
 bool api_catalog_is(const char *path);
 int api_catalog_handle(const struct api_ctx *c, const char *method, const char *path, const char *body, size_t len,
                        struct json_object **ret);
+/* POST /v1/vms with "unattended": the body with "install" (the answer file
+ * made by a phyllo child) in its place in *ret_body (NULL: the body has no
+ * "unattended"); 0, or the HTTP status of the error in *reply. */
+int api_catalog_unattended(const struct api_ctx *c, const char *body, size_t len, char **ret_body,
+                           struct json_object **reply);
 
 /* ---- server (server.c) ---- */
 struct api_server_opts {

@@ -33,6 +33,8 @@
 #include "catalog/catalog.h"
 #include "cleanup.h"
 #include "exec.h"
+#include "fileio.h"
+#include "ops/ops.h"
 
 #define DOWNLOADS_MAX 64
 
@@ -79,22 +81,31 @@ static char *phyllo_path(void) {
         return exec_find_in_path("phyllo");
 }
 
-/* Starts phyllo with argv[1..]; its stdout in *ret_fd.  The child dies
- * with phyllod (PDEATHSIG).  -errno. */
-static int spawn_phyllo(char **argv, pid_t *ret_pid, int *ret_fd) {
+/* Starts phyllo with argv[1..]; its stdout in *ret_fd; input (may be NULL,
+ * at most a pipe's buffer: a password) on its stdin, never on its command
+ * line.  The child dies with phyllod (PDEATHSIG).  -errno. */
+static int spawn_phyllo_with(char **argv, const char *input, pid_t *ret_pid, int *ret_fd) {
         _cleanup_free_ char *exe = phyllo_path();
         if (!exe)
                 return -ENOENT;
+        if (input && strlen(input) > 4096)
+                return -E2BIG;
         argv[0] = exe;
-        int p[2];
+        int p[2], in[2] = { -1, -1 };
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
+        if (input && pipe2(in, O_CLOEXEC) < 0) {
+                int e = errno;
+                close(p[0]);
+                close(p[1]);
+                return -e;
+        }
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         pid_t pid = null < 0 ? -1 : fork();
         if (pid == 0) {
                 /* async-signal-safe calls only */
                 prctl(PR_SET_PDEATHSIG, SIGTERM);
-                if (dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(null, 2) < 0)
+                if (dup2(input ? in[0] : null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(null, 2) < 0)
                         _exit(127);
                 execv(exe, argv);
                 _exit(127);
@@ -103,6 +114,13 @@ static int spawn_phyllo(char **argv, pid_t *ret_pid, int *ret_fd) {
         close(p[1]);
         if (null >= 0)
                 close(null);
+        if (input) {
+                close(in[0]);
+                /* fits the pipe's buffer: no wait for the child to read */
+                if (pid > 0 && write(in[1], input, strlen(input)) < 0)
+                        e = errno;
+                close(in[1]);
+        }
         if (pid < 0) {
                 close(p[0]);
                 return -(null < 0 ? ENOENT : e);
@@ -110,6 +128,33 @@ static int spawn_phyllo(char **argv, pid_t *ret_pid, int *ret_fd) {
         *ret_pid = pid;
         *ret_fd = p[0];
         return 0;
+}
+
+static int spawn_phyllo(char **argv, pid_t *ret_pid, int *ret_fd) {
+        return spawn_phyllo_with(argv, NULL, ret_pid, ret_fd);
+}
+
+/* All of fd (at most max bytes), then closed; NULL when nothing came. */
+static char *read_all_close(int fd, size_t max) {
+        char *out = NULL;
+        size_t len = 0;
+        for (;;) {
+                char buf[8192];
+                ssize_t n = read(fd, buf, sizeof buf);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0 || len + (size_t) n > max)
+                        break;
+                char *b2 = realloc(out, len + (size_t) n + 1);
+                if (!b2)
+                        break;
+                out = b2;
+                memcpy(out + len, buf, (size_t) n);
+                len += (size_t) n;
+                out[len] = '\0';
+        }
+        close(fd);
+        return out;
 }
 
 static int reap(pid_t pid) {
@@ -351,24 +396,7 @@ static int get_catalog(const char *os, json_object **ret) {
         int fd, r = spawn_phyllo(argv, &pid, &fd);
         if (r < 0)
                 return api_fail(ret, -r, "cannot run phyllo to show %s: %s", e->id, strerror(-r));
-        _cleanup_free_ char *out = NULL;
-        size_t len = 0;
-        for (;;) {
-                char buf[8192];
-                ssize_t n = read(fd, buf, sizeof buf);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0 || len + (size_t) n > 4u * 1024 * 1024)
-                        break;
-                char *b2 = realloc(out, len + (size_t) n + 1);
-                if (!b2)
-                        break;
-                out = b2;
-                memcpy(out + len, buf, (size_t) n);
-                len += (size_t) n;
-                out[len] = '\0';
-        }
-        close(fd);
+        _cleanup_free_ char *out = read_all_close(fd, 4u * 1024 * 1024);
         int status = reap(pid);
         json_object *j = status == 0 && out ? json_tokener_parse(out) : NULL;
         if (!j)
@@ -397,4 +425,108 @@ int api_catalog_handle(const struct api_ctx *c, const char *method, const char *
         if (post && !arg)
                 return post_download(c, body, len, ret);
         return api_fail(ret, EOPNOTSUPP, "method not allowed on '%s'; see docs/api.md", path);
+}
+
+/* ---- POST /v1/vms with "unattended" ---- */
+
+/*
+ * {"unattended": {"os", "user", "password" | "password_file", "timezone",
+ * "locale", "hostname", "edition"}} next to "iso" (and "drivers"): a `phyllo
+ * catalog unattend --install-json` child makes the answer file (phyllod loads
+ * no osinfo-db) and the body goes on to POST /v1/vms with "install" (and the
+ * OS's profile when none was given) in its place.  The password reaches the
+ * child on its stdin, never on a command line; a password_file is read only
+ * when the caller may read it.  0 with *ret_body (NULL: no "unattended"), or
+ * the HTTP status with *reply.
+ */
+int api_catalog_unattended(const struct api_ctx *c, const char *body, size_t len, char **ret_body, json_object **reply) {
+        *ret_body = NULL;
+        if (!body || !len || !memmem(body, len, "\"unattended\"", 12))
+                return 0;
+        _cleanup_(json_putp) json_object *b = NULL;
+        json_tokener *t = json_tokener_new();
+        b = t ? json_tokener_parse_ex(t, body, (int) len) : NULL;
+        if (t)
+                json_tokener_free(t);
+        json_object *u, *v;
+        if (!b || !json_object_is_type(b, json_type_object) || !json_object_object_get_ex(b, "unattended", &u))
+                return 0;       /* api_handle says what is wrong with it */
+        if (!json_object_is_type(u, json_type_object))
+                return api_fail(reply, EINVAL, "'unattended' in the request body must be an object");
+        static const char *const keys[] = { "os", "user", "password", "password_file", "timezone", "locale", "hostname",
+                                            "edition" };
+        static const char *const opts[] = { NULL, "--user", NULL, NULL, "--timezone", "--locale", "--hostname",
+                                            "--edition" };
+        const char *val[ELEMENTSOF(keys)] = { 0 };
+        json_object_object_foreach(u, k, jv) {
+                size_t i = 0;
+                while (i < ELEMENTSOF(keys) && strcmp(k, keys[i]) != 0)
+                        i++;
+                if (i == ELEMENTSOF(keys))
+                        return api_fail(reply, EINVAL, "unknown member '%s' in 'unattended'; allowed: os, user, "
+                                        "password, password_file, timezone, locale, hostname, edition", k);
+                if (!json_object_is_type(jv, json_type_string))
+                        return api_fail(reply, EINVAL, "'unattended.%s' must be a string", k);
+                val[i] = json_object_get_string(jv);
+        }
+        if (!val[0] || !val[1])
+                return api_fail(reply, EINVAL, "'unattended' needs 'os' (a catalog id) and 'user'");
+        if (!val[2] == !val[3])
+                return api_fail(reply, EINVAL, "'unattended' needs one of 'password' and 'password_file'");
+        if (!json_object_object_get_ex(b, "iso", &v) || !json_object_is_type(v, json_type_string))
+                return api_fail(reply, EINVAL, "an unattended install needs 'iso', the install media");
+        struct ops_ctx oc = { .root = c->root, .home = c->home, .uid = c->uid, .gid = c->gid, .groups = c->groups,
+                              .n_groups = c->n_groups };
+        phy_error err = { 0 };
+        _cleanup_free_ char *iso = NULL, *pwfile = NULL, *pw = NULL;
+        if (ops_input_path(&oc, "ISO", json_object_get_string(v), &iso, &err) < 0)
+                return api_error_reply(&err, reply);
+        if (val[3]) {
+                size_t n = 0;
+                int r;
+                /* phyllod reads it for the caller: only a file the caller could read itself */
+                if (ops_input_path(&oc, "password file", val[3], &pwfile, &err) < 0)
+                        return api_error_reply(&err, reply);
+                if ((r = file_read_all(pwfile, 4096, &pw, &n)) < 0)
+                        return api_fail(reply, -r, "cannot read the password file '%s': %s", pwfile, strerror(-r));
+        }
+        char *argv[24] = { NULL, "catalog", "unattend", (char *) val[0], "--install-json", "--iso", iso,
+                           "--password-file", "/dev/stdin" };
+        size_t n = 9;
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                if (opts[i] && val[i]) {
+                        argv[n++] = (char *) opts[i];
+                        argv[n++] = (char *) val[i];
+                }
+        if (json_object_object_get_ex(b, "drivers", NULL))
+                argv[n++] = "--drivers";
+        argv[n] = NULL;
+        pid_t pid;
+        int fd, r = spawn_phyllo_with(argv, pw ? pw : val[2], &pid, &fd);
+        if (pw)
+                explicit_bzero(pw, strlen(pw));
+        if (r < 0)
+                return api_fail(reply, -r, "cannot run phyllo for the answer file: %s", strerror(-r));
+        _cleanup_free_ char *out = read_all_close(fd, 1024u * 1024);
+        int status = reap(pid);
+        _cleanup_(json_putp) json_object *j = out ? json_tokener_parse(out) : NULL;
+        if (out)
+                explicit_bzero(out, strlen(out));
+        json_object *inst, *e;
+        if (j && json_object_object_get_ex(j, "error", &e)) {
+                /* the child's own error: its kind and sentence */
+                json_object *kj = json_object_object_get(e, "kind"), *m = json_object_object_get(e, "message");
+                phy_error_set_kind(&err, phy_error_kind_from_name(kj ? json_object_get_string(kj) : ""), EINVAL, "%s",
+                                   m ? json_object_get_string(m) : "the answer file could not be made");
+                return api_error_reply(&err, reply);
+        }
+        if (status != 0 || !j || !json_object_object_get_ex(j, "install", &inst))
+                return api_fail(reply, EIO, "phyllo catalog unattend %s failed (status %d)", val[0], status);
+        json_object_object_del(b, "unattended");
+        json_object_object_add(b, "install", json_object_get(inst));
+        if (!json_object_object_get_ex(b, "profile", NULL) && json_object_object_get_ex(j, "profile", &v))
+                json_object_object_add(b, "profile", json_object_get(v));
+        if (!(*ret_body = strdup(json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN))))
+                return api_fail(reply, ENOMEM, "%s", "out of memory");
+        return 0;
 }

@@ -236,6 +236,35 @@ static int delete_mdev(struct call *q) { CALL(200, ops_mdev_remove(&q->oc, q->p[
 
 static int get_vms(struct call *q) { CALL(200, ops_list(&q->oc, q->ret, err)); }
 
+/* POST /v1/vms's "install": {"answer_name", "answer", "delivery", "kernel",
+ * "initrd", "append"} (docs/api.md): an unattended install whose answer file
+ * is given whole; phyllod makes it from "unattended" (catalog-routes.c). */
+static int member_install(json_object *b, struct ops_install *in, bool *ret_have, json_object **reply) {
+        json_object *o;
+        int r;
+        *ret_have = false;
+        if (!json_object_object_get_ex(b, "install", &o) || json_object_is_type(o, json_type_null))
+                return 0;
+        if (!json_object_is_type(o, json_type_object))
+                return api_fail(reply, EINVAL, "'install' in the request body must be an object");
+        static const char *const known[] = { "answer_name", "answer", "delivery", "kernel", "initrd", "append" };
+        json_object_object_foreach(o, k, v) {
+                (void) v;
+                bool good = false;
+                for (size_t i = 0; i < ELEMENTSOF(known) && !good; i++)
+                        good = strcmp(k, known[i]) == 0;
+                if (!good)
+                        return api_fail(reply, EINVAL, "unknown member '%s' in 'install'", k);
+        }
+        if ((r = member_str(o, "answer_name", &in->answer_name, reply)) || (r = member_str(o, "answer", &in->answer, reply)) ||
+            (r = member_str(o, "delivery", &in->delivery, reply)) || (r = member_str(o, "kernel", &in->kernel, reply)) ||
+            (r = member_str(o, "initrd", &in->initrd, reply)) || (r = member_str(o, "append", &in->append, reply)))
+                return r;
+        in->answer_len = in->answer ? strlen(in->answer) : 0;
+        *ret_have = true;
+        return 0;
+}
+
 /* POST /v1/vms: the members are `phyllo create`'s options. */
 static int post_vms(struct call *q) {
         _cleanup_strv_ strv forwards = { 0 };
@@ -265,6 +294,12 @@ static int post_vms(struct call *q) {
         if (json_object_object_get_ex(b, "usb_redirect", NULL))
                 o.usb_redirect = (int) redirect;
         o.forwards = forwards;
+        struct ops_install install = { 0 };
+        bool have_install;
+        if ((r = member_install(b, &install, &have_install, ret)))
+                return r;
+        if (have_install)
+                o.install = &install;
         CALL(201, ops_create(&q->oc, &o, q->ret, err));
 }
 
@@ -590,7 +625,7 @@ static const struct route routes[] = {
 /* POST /v1/vms takes more members than a row holds. */
 static const char *const create_members[] = { "name", "profile", "cpus", "memory", "disk", "no_disk", "iso",
         "drivers", "display", "gpu", "kernel", "initrd", "append", "uefi", "force", "net", "forwards",
-        "usb_redirect", "disk_bus", "nic", NULL };
+        "usb_redirect", "disk_bus", "nic", "install", NULL };
 
 /* Matches path against pattern: 1 when it does (the {…} segments copied to
  * q->p), 0 when not; a {name} that is no VM name is a 400 (-1, *ret set). */

@@ -640,8 +640,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (strcmp(method, "GET") == 0 && vm_path(url, "/console", name) && wants_console(conn))
                 return reply_console(srv, req, conn, name);
         json_object *o = NULL;
-        int status = api_catalog_is(url) ? api_catalog_handle(&req->ctx, method, url, req->body, req->len, &o)
-                                         : api_handle(&req->ctx, method, url, req->body, req->len, &o);
+        _cleanup_free_ char *unattended = NULL;
+        if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/vms") == 0) {
+                int st = api_catalog_unattended(&req->ctx, req->body, req->len, &unattended, &o);
+                if (st)
+                        return reply_json(conn, st, o);
+        }
+        const char *body = unattended ? unattended : req->body;
+        size_t body_len = unattended ? strlen(unattended) : req->len;
+        int status = api_catalog_is(url) ? api_catalog_handle(&req->ctx, method, url, body, body_len, &o)
+                                         : api_handle(&req->ctx, method, url, body, body_len, &o);
+        if (unattended)
+                explicit_bzero(unattended, strlen(unattended));
         return reply_json(conn, status, o);
 }
 

@@ -79,15 +79,24 @@ struct parser {
         phy_error *err;
 };
 
-static int perr(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int perr(struct parser *p, const char *fmt, ...) {
+/* An error on the parser's line: a usage error (bad input, like a bad
+ * vm.conf: exit 2, HTTP 400) when code is 0; else a system call failed on
+ * something the line names (the key file), and code's kind says which
+ * (ENOENT not found, EACCES permission, else host).  Both say file:line. */
+static int perr_code(struct parser *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int perr_code(struct parser *p, int code, const char *fmt, ...) {
         char msg[768];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        return phy_error_set(p->err, EINVAL, "%s:%u: %s", p->path, p->line, msg);
+        if (code == 0)
+                return phy_error_usage(p->err, "%s:%u: %s", p->path, p->line, msg);
+        enum phy_error_kind k = phy_error_kind_for(code);
+        return phy_error_set_kind(p->err, k == PHY_ERR_USAGE ? PHY_ERR_HOST : k, code, "%s:%u: %s", p->path, p->line,
+                                  msg);
 }
+#define perr(p, ...) perr_code(p, 0, __VA_ARGS__)
 
 static bool id_valid(const char *s) {
         size_t n = strlen(s);
@@ -161,7 +170,7 @@ static int set_key(struct parser *p, const char *key, const char *v) {
                 if ((v[0] == '/' ? asprintf(&abs, "%s", v) : asprintf(&abs, "%s/%s", p->dir, v)) < 0)
                         return phy_error_set(p->err, ENOMEM, "out of memory");
                 if (!realpath(abs, real))
-                        return perr(p, "cannot use the key file '%s': %s", abs, strerror(errno));
+                        return perr_code(p, errno, "cannot use the key file '%s': %s", abs, strerror(errno));
                 return set_once(p, key, &e->key, real);
         }
         if (strcmp(key, "size") == 0) {
@@ -210,8 +219,9 @@ static int entry_check(struct parser *p, const struct catalog_entry *e) {
 }
 
 static int begin_section(struct parser *p, char *inner) {
-        if (p->cur && entry_check(p, p->cur) < 0)
-                return -EINVAL;
+        int r;
+        if (p->cur && (r = entry_check(p, p->cur)) < 0)
+                return r;
         if (strncmp(inner, "os ", 3) != 0)
                 return perr(p, "unknown section [%s]; use [os ID]", inner);
         char *id = inner + 3;
@@ -308,7 +318,7 @@ int catalog_parse(const char *path, const char *text, struct catalog *ret, phy_e
         if (r >= 0 && p.cur)
                 r = entry_check(&p, p.cur);
         if (r >= 0 && c.n == 0)
-                r = phy_error_set(err, EINVAL, "%s: no [os ID] entries", path);
+                r = phy_error_usage(err, "%s: no [os ID] entries", path);
         if (r < 0) {
                 catalog_done(&c);
                 return r;

@@ -191,17 +191,17 @@ int catalog_osinfo_lookup(const char *id, struct catalog_osinfo *ret, phy_error 
         return 0;
 }
 
-int catalog_media_identify(const char *path, struct catalog_osinfo *ret, char **ret_volume_id, phy_error *err) {
+OsinfoMedia *catalog_osinfo_media(const char *path, char **ret_volume_id, phy_error *err) {
         OsinfoDb *db = db_get(err);
         if (!db)
-                return -EIO;
+                return NULL;
         GError *gerr = NULL;
         OsinfoMedia *m = osinfo_media_create_from_location(path, NULL, &gerr);
         if (!m) {
-                int r = phy_error_set(err, EINVAL, "'%s' is not an ISO 9660 image osinfo can read: %s", path,
-                                      gerr ? gerr->message : "unknown error");
+                phy_error_set(err, EINVAL, "'%s' is not an ISO 9660 image osinfo can read: %s", path,
+                              gerr ? gerr->message : "unknown error");
                 g_clear_error(&gerr);
-                return r;
+                return NULL;
         }
         const char *vol = osinfo_media_get_volume_id(m);
         int r = 0;
@@ -212,12 +212,26 @@ int catalog_media_identify(const char *path, struct catalog_osinfo *ret, char **
                                   "publisher '%s', application '%s')", path, vol ? vol : "",
                                   osinfo_media_get_publisher_id(m) ? osinfo_media_get_publisher_id(m) : "",
                                   osinfo_media_get_application_id(m) ? osinfo_media_get_application_id(m) : "");
-        if (r >= 0) {
-                OsinfoOs *os = osinfo_media_get_os(m);
-                if (!os || fill(os, ret) < 0)
-                        r = phy_error_set(err, ENOMEM, "out of memory");
-                g_clear_object(&os);
+        if (r < 0) {
+                if (ret_volume_id) {
+                        free(*ret_volume_id);
+                        *ret_volume_id = NULL;
+                }
+                g_object_unref(m);
+                return NULL;
         }
+        return m;
+}
+
+int catalog_media_identify(const char *path, struct catalog_osinfo *ret, char **ret_volume_id, phy_error *err) {
+        OsinfoMedia *m = catalog_osinfo_media(path, ret_volume_id, err);
+        if (!m)
+                return err->code ? -err->code : -EIO;
+        int r = 0;
+        OsinfoOs *os = osinfo_media_get_os(m);
+        if (!os || fill(os, ret) < 0)
+                r = phy_error_set(err, ENOMEM, "out of memory");
+        g_clear_object(&os);
         if (r < 0 && ret_volume_id) {
                 free(*ret_volume_id);
                 *ret_volume_id = NULL;

@@ -27,6 +27,24 @@ int catalog_unattend_windows_password(const char *password, char **ret, phy_erro
  * file name the installer expects ("preseed.cfg"). */
 int catalog_unattend_osinfo(const char *osinfo_id, const struct catalog_unattend *u, char **ret, char **ret_filename,
                             phy_error *err);
+/* A preseed (Debian, Ubuntu) with its root and user passwords as SHA-512
+ * crypt hashes (passwd/root-password-crypted, passwd/user-password-crypted) instead of in clear. */
+int catalog_preseed_crypt(const char *text, const char *password, char **ret, phy_error *err);
+/* An unattended install as POST /v1/vms's "install" member takes it. */
+struct catalog_install {
+        char *answer_name, *answer;     /* preseed.cfg, autounattend.xml; its text */
+        bool cdrom;                     /* delivery: on a CD (Windows), else in the initrd */
+        char *kernel, *initrd;          /* initrd delivery: their paths inside the media (osinfo-db's) */
+        char *append;                   /* initrd delivery: the kernel's arguments */
+};
+void catalog_install_done(struct catalog_install *i);
+/* The answer file for the OS (Phyllome's template when windows, else
+ * osinfo's script) and, for Linux, where the kernel and initrd are on the
+ * media iso (identified by libosinfo) and the kernel's arguments. */
+int catalog_unattend_install(const char *osinfo_id, bool windows, const char *iso, const struct catalog_unattend *u,
+                             struct catalog_install *ret, phy_error *err);
+struct json_object;
+struct json_object *catalog_install_json(const struct catalog_install *i);
 /* out = initrd + one newc cpio archive holding name (e.g. "preseed.cfg"). */
 int catalog_initrd_inject(const char *initrd, const char *out, const char *name, const char *data, size_t len,
                           phy_error *err);

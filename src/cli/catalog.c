@@ -22,7 +22,7 @@ enum { OPT_JSON = 256, OPT_CATALOG, OPT_TO, OPT_UNVERIFIED };
  * rest of argv left in place for the caller (optind). */
 static int common_opts(int argc, char **argv, const char *usage, const struct option *extra, size_t n_extra,
                        bool *json, const char **catalog, int (*on_extra)(int c, void *), void *u) {
-        struct option opts[12] = {
+        struct option opts[16] = {
                 { "json", no_argument, NULL, OPT_JSON },
                 { "catalog", required_argument, NULL, OPT_CATALOG },
         };
@@ -345,7 +345,7 @@ int cli_catalog_for_create(struct cli_ctx *ctx, const char *os, const char *iso,
 
 /* ---- unattended installs ------------------------------------------------- */
 
-struct un_opts { struct catalog_unattend u; const char *password_file, *out, *initrd; };
+struct un_opts { struct catalog_unattend u; const char *password_file, *out, *initrd, *iso; bool install_json; };
 
 static int un_extra(int c, void *p) {
         struct un_opts *o = p;
@@ -359,6 +359,8 @@ static int un_extra(int c, void *p) {
         case 'd': o->u.drivers = true; break;
         case 'o': o->out = optarg; break;
         case 'i': o->initrd = optarg; break;
+        case 'I': o->iso = optarg; break;
+        case 'J': o->install_json = true; break;
         default: return -1;
         }
         return 0;
@@ -369,6 +371,49 @@ static int out_file(const char *dir, const char *name, const char *data, size_t 
         if (asprintf(ret, "%s/%s", dir, name) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
         return file_write_atomic(*ret, data, len, 0600, err);
+}
+
+/* --install-json: POST /v1/vms's "install" member and the profile, for
+ * phyllod (which loads no osinfo-db): {"profile": P, "install": {...}}.  The
+ * answer holds the password: it goes to stdout, a pipe to phyllod. */
+static int install_json_fail(const phy_error *err) {
+        json_object *j = json_object_new_object(), *e = json_object_new_object();
+        json_object_object_add(e, "kind", json_object_new_string(phy_error_kind_name(phy_error_kind_of(err))));
+        json_object_object_add(e, "message", json_object_new_string(phy_error_message(err)));
+        json_object_object_add(j, "error", e);
+        puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(j);
+        return cli_fail(err);
+}
+
+static int install_json(const struct catalog *c, const char *os, struct un_opts *o) {
+        phy_error err = { 0 };
+        _cleanup_osinfo_ struct catalog_osinfo info = { 0 };
+        struct catalog_plan plan;
+        _cleanup_free_ char *pw = NULL;
+        const struct catalog_entry *e = find_entry(c, os, &err);
+        if (!o->iso || !o->u.user || !o->password_file)
+                return install_json_fail(&(phy_error) { .code = EINVAL, .kind = PHY_ERR_USAGE,
+                                                        .message = "--install-json needs --iso, --user and "
+                                                                   "--password-file" });
+        if (!e || catalog_osinfo_lookup(e->osinfo, &info, &err) < 0 ||
+            catalog_plan_for(&info, e->profile, &plan, &err) < 0 ||
+            catalog_unattend_read_password(o->password_file, &pw, &err) < 0)
+                return install_json_fail(&err);
+        o->u.password = pw;
+        struct catalog_install in = { 0 };
+        if (catalog_unattend_install(e->osinfo, strncmp(plan.profile->name, "windows", 7) == 0, o->iso, &o->u, &in,
+                                     &err) < 0)
+                return install_json_fail(&err);
+        json_object *j = json_object_new_object();
+        json_object_object_add(j, "profile", json_object_new_string(plan.profile->name));
+        json_object_object_add(j, "install", catalog_install_json(&in));
+        puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(j);
+        explicit_bzero(in.answer, strlen(in.answer));
+        explicit_bzero(pw, strlen(pw));
+        catalog_install_done(&in);
+        return 0;
 }
 
 int cmd_catalog_unattend(struct cli_ctx *ctx, int argc, char **argv) {
@@ -382,6 +427,7 @@ int cmd_catalog_unattend(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option extra2[] = {
                 { "edition", required_argument, NULL, 'e' }, { "drivers", no_argument, NULL, 'd' },
                 { "out", required_argument, NULL, 'o' }, { "initrd", required_argument, NULL, 'i' },
+                { "iso", required_argument, NULL, 'I' }, { "install-json", no_argument, NULL, 'J' },
         };
         struct option all[ELEMENTSOF(extra) + ELEMENTSOF(extra2)];
         memcpy(all, extra, sizeof extra);
@@ -392,6 +438,8 @@ int cmd_catalog_unattend(struct cli_ctx *ctx, int argc, char **argv) {
         int r = one_operand(argc, argv, usage, "OS", all, ELEMENTSOF(all), un_extra, &o, &json, &c);
         if (r)
                 return r;
+        if (o.install_json)
+                return install_json(&c, argv[optind], &o);
         if (!o.u.user || !o.password_file || !o.out)
                 return cli_usage_error(usage, "--user, --password-file and --out are required");
         phy_error err = { 0 };
@@ -433,5 +481,42 @@ int cmd_catalog_unattend(struct cli_ctx *ctx, int argc, char **argv) {
         } else
                 printf("%s: %s%s%s%s%s\n", e->id, answer, image ? ", " : "", image ? image : "",
                        initrd ? ", " : "", initrd ? initrd : "");
+        return 0;
+}
+
+int cli_catalog_unattended(const char *os, const char *iso, const char *profile, const char *password_file,
+                           struct catalog_unattend *u, json_object *b) {
+        phy_error err = { 0 };
+        _cleanup_free_ char *pw = NULL;
+        _cleanup_osinfo_ struct catalog_osinfo o = { 0 };
+        const char *osinfo_id = NULL;
+        _cleanup_catalog_ struct catalog c = { 0 };
+        if (!iso) {
+                fprintf(stderr, "phyllo: an unattended install needs the install media: give --iso FILE (or --os "
+                        "with a direct download)\n");
+                return 2;
+        }
+        if (os) {
+                const struct catalog_entry *e = NULL;
+                if (catalog_load(NULL, &c, &err) < 0 || !(e = find_entry(&c, os, &err)))
+                        return cli_fail(&err);
+                osinfo_id = e->osinfo;
+        } else {
+                if (catalog_media_identify(iso, &o, NULL, &err) < 0)
+                        return cli_fail(&err);
+                osinfo_id = o.id;
+        }
+        if (catalog_unattend_read_password(password_file, &pw, &err) < 0)
+                return cli_fail(&err);
+        u->password = pw;
+        struct catalog_install in = { 0 };
+        if (catalog_unattend_install(osinfo_id, strncmp(profile, "windows", 7) == 0, iso, u, &in, &err) < 0)
+                return cli_fail(&err);
+        json_object_object_add(b, "install", catalog_install_json(&in));
+        /* the password's copies in this process go as soon as the request is built */
+        explicit_bzero(in.answer, strlen(in.answer));
+        explicit_bzero(pw, strlen(pw));
+        catalog_install_done(&in);
+        u->password = NULL;
         return 0;
 }

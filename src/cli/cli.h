@@ -119,6 +119,12 @@ struct json_object;
 int cli_catalog_for_create(struct cli_ctx *ctx, const char *os, const char *iso, bool unverified,
                            struct catalog_plan *plan, char **ret_iso);
 void cli_catalog_apply(const struct catalog_plan *plan, struct json_object *b);
+/* create --unattended: POST /v1/vms's "install" member (the answer file for
+ * os, or the OS osinfo finds on iso) added to b; 0 or the exit status after
+ * printing why not.  The password comes from password_file, never argv. */
+struct catalog_unattend;
+int cli_catalog_unattended(const char *os, const char *iso, const char *profile, const char *password_file,
+                           struct catalog_unattend *u, struct json_object *b);
 
 /* Command handlers, one file per group. */
 int cmd_host_check(struct cli_ctx *, int, char **);

@@ -45,7 +45,8 @@ static const struct cli_cmd commands[] = {
           "create NAME --profile P [--cpus N] [--memory SIZE] [--disk SIZE|--no-disk] [--iso PATH] [--drivers PATH] "
           "[--display none|spice|gtk|sdl|vnc] [--gpu none|std|virtio|virgl] [--kernel PATH [--initrd PATH] "
           "[--append ARGS]] [--uefi|--no-uefi] [--net none|user|isolated:NAME|bridge:BR] [--forward tcp:HOSTPORT:GUESTPORT]... "
-          "[--usb-redirect N] [--force] [--os OS [--unverified]] [--json]",
+          "[--usb-redirect N] [--force] [--os OS [--unverified]] [--unattended --user U --password-file F "
+          "[--timezone Z] [--locale L] [--hostname H] [--edition E]] [--json]",
           "define a new VM from a profile (or the catalog's OS, or what osinfo finds on --iso) and create its disk" },
         { NULL, "list", cmd_list, "list [--json]", "list the defined VMs" },
         { NULL, "show", cmd_show, "show NAME [--json]", "print a VM's effective definition, defaults marked" },
@@ -143,7 +144,7 @@ static const struct cli_cmd commands[] = {
           "check a file against the hashes the catalog knows (vendor-signed checksum files, published hashes)" },
         { "catalog", "unattend", cmd_catalog_unattend,
           "catalog unattend OS --user U --password-file F --out DIR [--timezone Z] [--locale L] [--hostname H] "
-          "[--edition E] [--drivers] [--initrd FILE] [--json] [--catalog FILE]",
+          "[--edition E] [--drivers] [--initrd FILE] [--iso FILE --install-json] [--json] [--catalog FILE]",
           "write the answer file for an unattended install: osinfo's script (preseed into --initrd) or Phyllome's "
           "autounattend.xml on a small ISO" },
         { NULL, "download", cmd_download, "download OS [--to DIR] [--unverified] [--json] [--catalog FILE]",

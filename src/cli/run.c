@@ -469,6 +469,12 @@ static void status_print(json_object *o, const char *name) {
                 printf("  last stop:   %s\n", by);
         if (json_object_object_get_ex(o, "error", &v) && v)
                 printf("  error:       %s\n", json_object_get_string(v));
+        /* A guest's kernel panic (pvpanic): QEMU's GUEST_PANICKED, then its
+         * stop with reason guest-panic, is the last guest event. */
+        json_object *ge = NULL;
+        if (json_object_object_get_ex(o, "guest_event", &ge) && ge &&
+            (strcmp(jstr_of(ge, "event"), "GUEST_PANICKED") == 0 || strcmp(jstr_of(ge, "reason"), "guest-panic") == 0))
+                printf("  guest:       its kernel panicked (%s, reason %s)\n", jstr_of(ge, "event"), jstr_of(ge, "reason"));
         if (json_object_object_get_ex(o, "log_tail", &v) && v)
                 printf("  last log lines:\n%s\n", json_object_get_string(v));
         json_object *nets = NULL, *gifs = NULL;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "catalog/catalog.h"
+#include "catalog/unattend.h"
 #include "cli.h"
 #include "run/run.h"
 #include "cleanup.h"
@@ -42,7 +43,8 @@ static int add_path(json_object *b, const char *key, const char *path) {
 int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         enum { OPT_PROFILE = 256, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NO_DISK, OPT_ISO, OPT_DRIVERS, OPT_DISPLAY, OPT_GPU,
                OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_UEFI, OPT_NO_UEFI, OPT_FORCE, OPT_FORWARD,
-               OPT_USB_REDIRECT, OPT_NET, OPT_OS, OPT_UNVERIFIED, OPT_JSON };
+               OPT_USB_REDIRECT, OPT_NET, OPT_OS, OPT_UNVERIFIED, OPT_UNATTENDED, OPT_USER, OPT_PASSWORD_FILE,
+               OPT_TIMEZONE, OPT_LOCALE, OPT_HOSTNAME, OPT_EDITION, OPT_JSON };
         static const struct option opts[] = {
                 { "profile", required_argument, NULL, OPT_PROFILE },
                 { "cpus", required_argument, NULL, OPT_CPUS },
@@ -65,6 +67,13 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 { "os", required_argument, NULL, OPT_OS },                      /* the catalog (issue 15) */
                 { "unverified", no_argument, NULL, OPT_UNVERIFIED },
                 { "json", no_argument, NULL, OPT_JSON },
+                { "unattended", no_argument, NULL, OPT_UNATTENDED },            /* the answer file (issue 15) */
+                { "user", required_argument, NULL, OPT_USER },
+                { "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
+                { "timezone", required_argument, NULL, OPT_TIMEZONE },
+                { "locale", required_argument, NULL, OPT_LOCALE },
+                { "hostname", required_argument, NULL, OPT_HOSTNAME },
+                { "edition", required_argument, NULL, OPT_EDITION },
                 { 0 },
         };
         /* The options become POST /v1/vms's members (src/ops/vm.c checks them). */
@@ -75,7 +84,9 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         const char *profile = NULL, *path_key = NULL;
         bool have_kernel = false, have_extra = false;
         const char *os = NULL, *iso = NULL;     /* --os: from the catalog; --iso: maybe identified by it */
-        bool unverified = false, json = false;
+        bool unverified = false, json = false, unattended = false;
+        struct catalog_unattend u = { 0 };
+        const char *password_file = NULL;
         for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
                 const char *key = NULL;
                 switch (c) {
@@ -108,6 +119,13 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 case OPT_OS: os = optarg; break;
                 case OPT_UNVERIFIED: unverified = true; break;
                 case OPT_JSON: json = true; break;
+                case OPT_UNATTENDED: unattended = true; break;
+                case OPT_USER: u.user = optarg; break;
+                case OPT_PASSWORD_FILE: password_file = optarg; break;
+                case OPT_TIMEZONE: u.timezone = optarg; break;
+                case OPT_LOCALE: u.locale = optarg; break;
+                case OPT_HOSTNAME: u.hostname = optarg; break;
+                case OPT_EDITION: u.edition = optarg; break;
                 case OPT_UEFI:
                 case OPT_NO_UEFI: json_object_object_add(b, "uefi", json_object_new_boolean(c == OPT_UEFI)); break;
                 case OPT_FORCE: json_object_object_add(b, "force", json_object_new_boolean(true)); break;
@@ -151,6 +169,22 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 return cli_usage_error(cli_usage(), "--profile is required; one of: %s", vm_profile_names());
         if (have_extra && !have_kernel)
                 return cli_usage_error(cli_usage(), "--initrd and --append need --kernel");
+        if (!unattended && (u.user || password_file || u.timezone || u.locale || u.hostname || u.edition))
+                return cli_usage_error(cli_usage(), "--user, --password-file, --timezone, --locale, --hostname and "
+                                       "--edition go with --unattended");
+        if (unattended) {
+                if (!u.user || !password_file)
+                        return cli_usage_error(cli_usage(), "--unattended needs --user and --password-file (the "
+                                               "password is read from a file, never from the command line)");
+                if (have_kernel)
+                        return cli_usage_error(cli_usage(), "--unattended boots the media's own kernel; leave out "
+                                               "--kernel");
+                json_object *jiso = json_object_object_get(b, "iso");
+                u.drivers = json_object_object_get_ex(b, "drivers", NULL);
+                if ((st = cli_catalog_unattended(os, jiso ? json_object_get_string(jiso) : NULL, profile,
+                                                 password_file, &u, b)))
+                        return st;
+        }
         json_object_object_add(b, "name", json_object_new_string(name));
         json_object *o = NULL;
         if ((st = cli_call(ctx, "POST", json_object_get(b), &o, "/v1/vms")))
@@ -171,6 +205,15 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         }
         printf("created VM '%s' (profile %s: %d vCPU%s, %s memory, %s) in %s\n", name, cli_jstr(o, "profile"), cpus,
                cpus == 1 ? "" : "s", mem, dsk, cli_jstr(o, "dir"));
+        json_object *inst = json_object_object_get(o, "install");
+        if (inst) {
+                json_object *w = json_object_object_get(inst, "warnings");
+                for (size_t i = 0; w && i < json_object_array_length(w); i++)
+                        fprintf(stderr, "phyllo: warning: %s\n", json_object_get_string(json_object_array_get_idx(w, i)));
+                printf("installing unattended (%s, by %s): at the installer's reboot the install run ends and VM "
+                       "'%s' starts from its disk ('phyllo logs %s --follow' shows the installer)\n",
+                       cli_jstr(inst, "answer"), cli_jstr(inst, "delivery"), name, name);
+        }
         json_object_put(o);
         return 0;
 }

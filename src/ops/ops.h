@@ -98,6 +98,19 @@ int ops_input_path(const struct ops_ctx *c, const char *what, const char *path, 
 
 /* ---- VM definitions (vm.c) ---- */
 
+/* An unattended install (docs/catalog.md): create saves [install] and starts
+ * the install run at once with the answer, which lives in memory and in the
+ * run dir only (never in the definition, never on a command line). */
+#define OPS_ANSWER_MAX (256u * 1024)
+struct ops_install {
+        const char *answer_name;        /* the file name the installer looks for: preseed.cfg, autounattend.xml */
+        const char *answer;             /* its text */
+        size_t answer_len;
+        const char *delivery;           /* "initrd" (Linux: the media's kernel booted directly) or "cdrom" (Windows) */
+        const char *kernel, *initrd;    /* initrd delivery: their paths inside the media (install.amd/vmlinuz) */
+        const char *append;             /* initrd delivery: the kernel's arguments */
+};
+
 struct ops_create {
         const char *name, *profile;
         unsigned cpus;                  /* 0: the profile's */
@@ -111,6 +124,7 @@ struct ops_create {
         strv forwards;                  /* net0's forwards */
         int usb_redirect;               /* -1 unset */
         const char *disk_bus, *nic;     /* the system disk's bus, net0's model (words); NULL: the profile's */
+        const struct ops_install *install;      /* with iso: install unattended; NULL: no */
 };
 int ops_create(const struct ops_ctx *c, const struct ops_create *o, struct json_object **ret, phy_error *err);
 int ops_list(const struct ops_ctx *c, struct json_object **ret, phy_error *err);

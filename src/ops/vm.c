@@ -12,6 +12,7 @@
 
 #include "ops.h"
 #include "fileio.h"
+#include "media.h"
 #include "value.h"
 #include "net/net.h"
 #include "qemu/qmp.h"
@@ -175,6 +176,77 @@ static int add_cdrom(const struct ops_ctx *c, struct vm_def *d, const char *name
         return r < 0 ? r : ops_input_path(c, strcmp(name, "drivers") == 0 ? "driver ISO" : "ISO", path, &cd->path, err);
 }
 
+/* A path inside install media: relative, no "..", no control character. */
+static bool inner_path_valid(const char *p) {
+        if (!p || !*p || strlen(p) > 255 || str_has_control(p))
+                return false;
+        for (const char *s = p; *s;) {
+                size_t n = strcspn(s, "/");
+                if (n == 2 && s[0] == '.' && s[1] == '.')
+                        return false;
+                s += n;
+                while (*s == '/')
+                        s++;
+        }
+        return true;
+}
+
+/* [install]: the media (the ISO), the answer file's name and its delivery;
+ * for initrd delivery the copies of the media's kernel and initrd that
+ * install_copy makes in the VM dir. */
+static int install_def(const struct ops_ctx *c, const struct ops_create *o, struct vm_def *d, phy_error *err) {
+        const struct ops_install *in = o->install;
+        if (!o->iso)
+                return phy_error_usage(err, "an unattended install needs the install media (iso)");
+        if (!in->answer_name || !vm_install_answer_valid(in->answer_name))
+                return phy_error_usage(err, "invalid answer file name '%s'; use 1 to 64 of A-Z a-z 0-9 . _ - (not "
+                                       "starting with '.')", in->answer_name ? in->answer_name : "");
+        if (!in->answer || in->answer_len == 0 || in->answer_len > OPS_ANSWER_MAX)
+                return phy_error_usage(err, "the answer file must hold 1 byte to %u KiB", OPS_ANSWER_MAX / 1024);
+        if (!in->delivery || (strcmp(in->delivery, "initrd") != 0 && strcmp(in->delivery, "cdrom") != 0))
+                return phy_error_usage(err, "invalid delivery '%s' of the answer file; allowed: initrd, cdrom",
+                                       in->delivery ? in->delivery : "");
+        bool initrd = strcmp(in->delivery, "initrd") == 0;
+        if (initrd && (!inner_path_valid(in->kernel) || !inner_path_valid(in->initrd)))
+                return phy_error_usage(err, "initrd delivery needs the paths of the kernel and the initrd inside "
+                                       "the media (e.g. install.amd/vmlinuz), without '..'");
+        if (!initrd && (in->kernel || in->initrd || in->append))
+                return phy_error_usage(err, "cdrom delivery takes no kernel, initrd or append");
+        if (in->append && str_has_control(in->append))
+                return phy_error_usage(err, "the kernel's arguments hold a control character");
+        int r;
+        d->install.delivery = initrd ? VM_INSTALL_INITRD : VM_INSTALL_CDROM;
+        if ((r = ops_input_path(c, "ISO", o->iso, &d->install.media, err)) < 0 ||
+            (r = dup_into(&d->install.answer, in->answer_name, err)) < 0 ||
+            (initrd && ((r = dup_into(&d->install.kernel, VM_INSTALL_KERNEL_COPY, err)) < 0 ||
+                        (r = dup_into(&d->install.initrd, VM_INSTALL_INITRD_COPY, err)) < 0 ||
+                        (in->append && (r = dup_into(&d->install.append, in->append, err)) < 0))))
+                return r;
+        return 0;
+}
+
+/* After vm_create: the media's kernel and initrd copied into the VM dir
+ * (initrd delivery), then the install run started with the answer. */
+static int install_start(const struct ops_ctx *c, const struct ops_create *o, const struct vm_def *d,
+                         strv *warnings, phy_error *err) {
+        const struct ops_install *in = o->install;
+        _cleanup_free_ char *dir = vm_dir(c->home, o->name), *k = NULL, *i = NULL;
+        int r;
+        if (!dir)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        if (d->install.delivery == VM_INSTALL_INITRD) {
+                if (asprintf(&k, "%s/" VM_INSTALL_KERNEL_COPY, dir) < 0 ||
+                    asprintf(&i, "%s/" VM_INSTALL_INITRD_COPY, dir) < 0)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                if ((r = media_iso_extract(d->install.media, in->kernel, k, err)) < 0 ||
+                    (r = media_iso_extract(d->install.media, in->initrd, i, err)) < 0)
+                        return r;
+        }
+        struct run_answer a = { .data = in->answer, .len = in->answer_len };
+        struct run_start_opts so = { .root = c->root, .home = c->home, .name = o->name, .answer = &a };
+        return run_start(&so, warnings, err);
+}
+
 /* The definition create writes, from its options. */
 static int create_def(const struct ops_ctx *c, const struct ops_create *o, const struct vm_profile *prof,
                       struct vm_def *d, phy_error *err) {
@@ -219,7 +291,9 @@ static int create_def(const struct ops_ctx *c, const struct ops_create *o, const
                         d->disks[0].bus = (enum vm_bus) v;
                 }
         }
-        if ((o->iso && (r = add_cdrom(c, d, "install", o->iso, err)) < 0) ||
+        if (o->install && (r = install_def(c, o, d, err)) < 0)
+                return r;
+        if ((o->iso && !o->install && (r = add_cdrom(c, d, "install", o->iso, err)) < 0) ||
             (o->drivers && (r = add_cdrom(c, d, "drivers", o->drivers, err)) < 0) ||
             (o->kernel && (r = ops_input_path(c, "kernel", o->kernel, &d->kernel, err)) < 0) ||
             (o->initrd && (r = ops_input_path(c, "initrd", o->initrd, &d->initrd, err)) < 0) ||
@@ -286,6 +360,12 @@ int ops_create(const struct ops_ctx *c, const struct ops_create *o, json_object 
                 r = phy_error_set(err, ENOMEM, "out of memory");
         json_object *warn = e.warning[0] ? json_object_new_string(e.warning) : NULL;
         vm_env_done(&e);
+        _cleanup_strv_ strv start_warnings = { 0 };
+        if (r >= 0 && o->install && (r = install_start(c, o, &d, &start_warnings, err)) < 0) {
+                /* Nothing half-made: without its install run the VM is no use (the answer is gone). */
+                phy_error e2 = { 0 };
+                (void) run_vm_delete(c->home, o->name, &e2);
+        }
         if (r < 0) {
                 json_object_put(warn);
                 return r;
@@ -305,6 +385,16 @@ int ops_create(const struct ops_ctx *c, const struct ops_create *o, json_object 
         for (size_t i = 0; i < warnings.n; i++)
                 json_object_array_add(wa, json_object_new_string(warnings.v[i]));
         json_object_object_add(x, "warnings", wa);
+        if (o->install) {
+                json_object *in = json_object_new_object(), *w = json_object_new_array();
+                json_object_object_add(in, "answer", json_object_new_string(d.install.answer));
+                json_object_object_add(in, "delivery", json_object_new_string(o->install->delivery));
+                json_object_object_add(in, "started", json_object_new_boolean(true));
+                for (size_t i = 0; i < start_warnings.n; i++)
+                        json_object_array_add(w, json_object_new_string(start_warnings.v[i]));
+                json_object_object_add(in, "warnings", w);
+                json_object_object_add(x, "install", in);
+        }
         *ret = x;
         return 0;
 }

@@ -36,6 +36,8 @@
 /* Everything the monitor needs, prepared by run_start before the fork. */
 struct start_ctx {
         const char *name;
+        const char *home;
+        bool install_run;               /* [install] with its answer: the files in the run dir are made */
         const char *root;               /* host root prefix: where devices move to vfio-pci */
         dev_kernel_hook dev_hook;       /* tests only, see run_start_opts */
         void *dev_hook_data;
@@ -101,6 +103,8 @@ _Noreturn void monitor_supervise(struct monitor *m);
 /* Ends everything the VM had (every startup step's undo, last first) and
  * records the final state. */
 void monitor_cleanup(struct monitor *m);
+/* Whether 'phyllo stop' left its marker (record.c). */
+bool record_stop_marker_exists(struct monitor *m);
 void monitor_undo_all(struct monitor *m);
 void monitor_reap(struct monitor *m);
 

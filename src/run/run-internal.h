@@ -67,6 +67,8 @@ void run_sandbox_done(struct run_sandbox *s);
 int run_sandbox_begin(struct run_sandbox *s, phy_error *err);
 int run_sandbox_allow(struct run_sandbox *s, const char *path, uint64_t access, phy_error *err);
 int run_sandbox_allow_base(struct run_sandbox *s, phy_error *err);
+/* The QEMU binary, and its own installation prefix when it has one (sandbox.c). */
+int run_sandbox_allow_qemu(struct run_sandbox *s, const char *binary, phy_error *err);
 /* In the child: no-new-privileges and landlock_restrict_self.  Async-signal-safe; -errno. */
 int run_sandbox_apply_child(const struct run_sandbox *s);
 
@@ -97,3 +99,16 @@ int run_open_at(const char *dir, const char *file, int flags, mode_t mode);
 
 /* Last `lines` lines of a file (malloc'd, may be ""), NULL when unreadable. */
 char *run_file_tail(const char *path, unsigned lines);
+
+/* Unattended install runs (install.c).  run_install_prepare writes the
+ * answer's carrier into the run dir: VM_INSTALL_INITRD_FILE (the media's
+ * initrd + a cpio archive holding the answer) or VM_INSTALL_ISO_FILE (a CD
+ * with the answer at its root), 0640 root:<VM gid> (0600 when QEMU runs as
+ * ourselves).  run_install_cleanup removes them (true when one was there);
+ * run_install_end also ends [install] in the definition (vm_install_finish). */
+struct vm_install;
+struct run_answer;
+int run_install_prepare(const char *vm_dir, const char *run_dir, const struct vm_install *in,
+                        const struct run_answer *a, const struct run_creds *cr, phy_error *err);
+bool run_install_cleanup(const char *run_dir);
+void run_install_end(const char *home, const char *name, const char *run_dir);

@@ -17,6 +17,7 @@
  *   stop-requested  written by stop/kill so an exit is not called a crash
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "error.h"
@@ -153,6 +154,13 @@ pid_t run_watch_pid(const struct run_state *recorded, const char *name, bool *re
 /* True when VM name has a live QEMU or monitor (delete refuses then). */
 bool run_is_active(const char *home, const char *name);
 
+/* The answer file of an unattended install run (docs/catalog.md): its bytes,
+ * which live in memory and in the run dir only, for that run. */
+struct run_answer {
+        const char *data;
+        size_t len;
+};
+
 struct run_start_opts {
         const char *root;       /* host root prefix (host facts) */
         const char *home;
@@ -166,6 +174,12 @@ struct run_start_opts {
         /* Issue 5 (migration): QEMU waits for an incoming migration
          * ("-incoming <incoming>", e.g. "defer"); use with paused. */
         const char *incoming;
+        /* The install run of a definition with [install]: QEMU boots the
+         * installer with this answer and exits at the guest's first reboot;
+         * then the answer's files go and [install] leaves the definition.
+         * At that reboot the VM starts again from its disk (a new monitor).
+         * NULL: a definition with [install] starts from its disk (a warning). */
+        const struct run_answer *answer;
 };
 
 /* The sound server QEMU will reach when started now (as the user it runs

@@ -75,7 +75,7 @@ static void close_inherited(int a, int b) {
 }
 
 int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err) {
-        struct start_ctx c = { .name = o->name, .lock_fd = -1, .report_fd = -1, .paused = o->paused,
+        struct start_ctx c = { .name = o->name, .home = o->home, .lock_fd = -1, .report_fd = -1, .paused = o->paused,
                                .incoming = o->incoming, .root = o->root, .dev_hook = o->dev_hook, .dev_hook_data = o->dev_hook_data };
         int r;
         bool record_failure = false;
@@ -100,6 +100,21 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         }
         /* Checked at save, checked again at use (a file saved before the rules). */
         if ((r = vm_def_check_here(&def, c.vm_dir, err)) < 0)
+                goto out;
+        /* An unattended install: the run boots the installer (vm_install_apply). */
+        if (o->answer && !def.install.delivery) {
+                r = phy_error_usage(err, "VM '%s' has no [install] section: an answer file has nothing to go with",
+                                    o->name);
+                goto out;
+        }
+        if (def.install.delivery && !o->answer && ret_warnings &&
+            strv_pushf(ret_warnings, "VM '%s' has an unattended install that did not run ([install]); its answer "
+                       "file was never kept, so it starts from its disk; create it again to install, or remove "
+                       "[install] with 'phyllo edit %s'", o->name, o->name) < 0) {
+                r = phy_error_set(err, ENOMEM, "out of memory");
+                goto out;
+        }
+        if (o->answer && (r = vm_install_apply(&def, c.run_dir, err)) < 0)
                 goto out;
         /* Parents traversable (the QEMU user needs that), the dir itself private. */
         {
@@ -169,6 +184,11 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         run_dir_remove_sockets(c.run_dir);
         if ((r = prepare_files(&c, err)) < 0)
                 goto out;
+        if (o->answer) {
+                if ((r = run_install_prepare(c.vm_dir, c.run_dir, &def.install, o->answer, &c.creds, err)) < 0)
+                        goto out;
+                c.install_run = true;
+        }
 
         int pfd[2];
         if (pipe2(pfd, O_CLOEXEC) < 0) {
@@ -197,6 +217,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 monitor_main(&c);
         }
         close(pfd[1]);
+        c.install_run = false;  /* the monitor ends the install run, whatever happens now */
         close(c.lock_fd);       /* the monitor holds the lock now */
         c.lock_fd = -1;
         while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
@@ -236,6 +257,8 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         }
         close(pfd[0]);
 out:
+        if (c.install_run)      /* failed before the monitor took over */
+                run_install_end(o->home, o->name, c.run_dir);
         if (r < 0 && record_failure && c.lock_fd >= 0)
                 run_state_record_failed(c.run_dir, phy_error_message(err));
         start_ctx_done(&c);

@@ -18,6 +18,7 @@
 #include "fileio.h"
 #include "run-internal.h"
 #include "run.h"
+#include "vm/vm.h"
 
 static const char *const state_names[] = {
         [RUN_STOPPED] = "stopped", [RUN_STARTING] = "starting", [RUN_RUNNING] = "running",
@@ -490,6 +491,12 @@ int run_reconcile_locked(const char *home, const char *name, struct run_state *r
         int r = state_paths(home, name, &dir, &path, err);
         if (r < 0 || (r = state_judge(name, dir, path, &s, &repair, err)) < 0)
                 return r;
+        /* An install run whose monitor died (or a reboot): its answer files
+         * go, and with them the definition's [install]. */
+        if (repair != REPAIR_NONE && run_install_cleanup(dir)) {
+                phy_error e2 = { 0 };
+                (void) vm_install_finish(home, name, &e2);
+        }
         if (repair == REPAIR_REBOOT) {
                 run_dir_remove_sockets(dir);
                 (void) unlink(path);

@@ -59,6 +59,10 @@ void monitor_reap(struct monitor *m) {
 
 void monitor_cleanup(struct monitor *m) {
         monitor_undo_all(m);
+        /* An install run ends once, whichever way: the answer goes, and the
+         * definition boots from its disk from now on. */
+        if (m->c->install_run)
+                run_install_end(m->c->home, m->c->name, m->c->run_dir);
         m->st.monitor_pid = 0;
         m->st.swtpm_pid = 0;
         record_state_save(m);
@@ -76,6 +80,22 @@ static void on_signal(struct monitor *m) {
                 }
         }
         monitor_reap(m);
+}
+
+/* The install run ended by the guest's reboot: its files and [install] go
+ * (monitor_cleanup), the lock is let go, and the VM starts again as a plain
+ * start does (a new monitor; this one ends). */
+static _Noreturn void monitor_continue_install(struct monitor *m) {
+        monitor_cleanup(m);
+        m->c->install_run = false;
+        if (m->c->lock_fd >= 0) {
+                close(m->c->lock_fd);
+                m->c->lock_fd = -1;
+        }
+        struct run_start_opts so = { .root = m->c->root, .home = m->c->home, .name = m->c->name };
+        phy_error e = { 0 };
+        (void) run_start(&so, NULL, &e);
+        _exit(0);
 }
 
 _Noreturn void monitor_supervise(struct monitor *m) {
@@ -122,6 +142,12 @@ _Noreturn void monitor_supervise(struct monitor *m) {
         if (m->qmp)
                 record_qmp_events(m);
         record_exit(m);
+        /* An install run the guest ended by rebooting (-no-reboot: the
+         * installer is done, or Windows setup goes on from the disk): the
+         * installed system starts now, from its disk, the media detached. */
+        if (m->c->install_run && m->st.state == RUN_STOPPED && !m->stop_requested && !record_stop_marker_exists(m) &&
+            strcmp(m->st.guest_event, "SHUTDOWN") == 0 && strcmp(m->st.guest_event_reason, "guest-reset") == 0)
+                monitor_continue_install(m);
         monitor_cleanup(m);
         /* The lock goes with the process. */
         _exit(0);

@@ -768,6 +768,10 @@ static int untrust(struct vm_def *d, strv *out) {
                 free_str(&d->initrd);
                 free_str(&d->append);
         }
+        if (d->install.delivery) {
+                NOTE("[install] removed: an unattended install of the exporting host, with its files");
+                vm_install_done(&d->install);
+        }
         for (size_t i = 0; i < d->n_disks; i++)
                 if (d->disks[i].key_file) {
                         NOTE("[disk %s] key-file '%s' removed: a file of the exporting host; the disk asks for its "

@@ -166,6 +166,8 @@ int store_clone(const char *home, const char *src, const char *dst, bool full, e
                 return r;
         if (absolutize(&d.kernel, sdir) < 0 || absolutize(&d.initrd, sdir) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
+        /* A pending unattended install is the source's own (its answer was never kept). */
+        vm_install_done(&d.install);
         for (size_t i = 0; i < d.n_cdroms; i++)
                 if (absolutize(&d.cdroms[i].path, sdir) < 0)
                         return phy_error_set(err, ENOMEM, "out of memory");

@@ -19,6 +19,7 @@
 #include "store.h"
 #include "store-internal.h"
 #include "net/net.h"
+#include "qemu/caps.h"
 #include "qemu/qmp.h"
 #include "vm/vm.h"
 
@@ -219,8 +220,11 @@ static int live_job(struct qmp *q, const char *cmd, json_object *args, phy_error
         json_object_object_add(d, "id", json_object_new_string(SNAP_JOB_ID));
         phy_error ignore = { 0 };
         (void) qmp_command(q, "job-dismiss", d, SNAP_QMP_TIMEOUT_MS, NULL, &ignore);
-        if (msg[0])
-                return phy_error_set(err, EIO, "QEMU's %s failed: %s", cmd, msg);
+        if (msg[0]) {
+                phy_error_set(err, EIO, "QEMU's %s failed: %s", cmd, msg);
+                qemu_migration_blocker_hint(err);
+                return -EIO;
+        }
         return 0;
 }
 

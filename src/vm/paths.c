@@ -160,6 +160,9 @@ int vm_def_check_paths(const struct vm_def *d, const char *vmdir, const strv *al
         } while (0)
         ONE("boot", NULL, "kernel", d->kernel);
         ONE("boot", NULL, "initrd", d->initrd);
+        ONE("install", NULL, "media", d->install.media);
+        ONE("install", NULL, "kernel", d->install.kernel);
+        ONE("install", NULL, "initrd", d->install.initrd);
         for (size_t i = 0; i < d->n_disks; i++) {
                 ONE("disk", d->disks[i].name, "path", d->disks[i].path);
                 ONE("disk", d->disks[i].name, "key-file", d->disks[i].key_file);

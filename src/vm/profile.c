@@ -259,9 +259,16 @@ static int check_caps(const struct vm_def *m, const struct qemu_caps *caps, phy_
                 /* A module not installed: name the package that brings it. */
                 if (qemu_caps_lacks(caps, m->name, "device", needs[i].device, why, sizeof why))
                         return merr(m, err, "%s; or use %s instead of %s", why, needs[i].instead, needs[i].what);
-                return merr(m, err, "%s needs QEMU's device '%s', which %s does not have; use %s instead",
-                            needs[i].what, needs[i].device,
-                            caps->binary ? caps->binary : "this QEMU", needs[i].instead);
+                /* A device newer QEMUs have: say which (the choice itself is by capability). */
+                const struct qemu_feature *f = qemu_feature_of_device(needs[i].device);
+                char ver[48] = "", since[48] = "";
+                if (caps->version && *caps->version)    /* "7.2.22 (Debian ...)": the number, for people */
+                        snprintf(ver, sizeof ver, " (QEMU %.*s)", (int) strcspn(caps->version, " "), caps->version);
+                if (f)
+                        snprintf(since, sizeof since, "; QEMU %s and later have it", f->since);
+                return merr(m, err, "%s needs QEMU's device '%s', which %s%s does not have%s; use %s instead",
+                            needs[i].what, needs[i].device, caps->binary ? caps->binary : "this QEMU", ver, since,
+                            needs[i].instead);
         }
         /* A window needs QEMU's gtk or sdl display (modules in Debian's qemu-system-gui). */
         const char *window = m->display == VM_DISPLAY_GTK ? "gtk" : m->display == VM_DISPLAY_SDL ? "sdl" : NULL;

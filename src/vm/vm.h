@@ -53,6 +53,33 @@ struct vm_cdrom {
         enum vm_bus bus;        /* sata (default) or scsi */
 };
 
+/* [install]: a one-shot unattended install boot (docs/vm-format.md,
+ * docs/catalog.md).  Present from `create --unattended` until the install run
+ * ends; the answer file itself is never here: it lives in the run dir for
+ * that run only. */
+enum vm_install_delivery {
+        VM_INSTALL_NONE = 0,
+        VM_INSTALL_INITRD,      /* appended to the media's initrd; its kernel booted directly (Linux) */
+        VM_INSTALL_CDROM,       /* at the root of a small CD next to the media (Windows) */
+};
+
+struct vm_install {
+        char *media;            /* the installer ISO: attached for the install run only */
+        char *kernel, *initrd;  /* initrd delivery: the media's, copied into the VM dir */
+        char *append;           /* initrd delivery: the kernel's arguments */
+        char *answer;           /* the answer file's name: preseed.cfg, autounattend.xml */
+        enum vm_install_delivery delivery;
+};
+
+/* The install run's files in the run dir (root:<VM gid> 0640), its CD-ROMs'
+ * names in the model, and the VM dir's folder for the media's kernel and initrd. */
+#define VM_INSTALL_INITRD_FILE "install-initrd"
+#define VM_INSTALL_ISO_FILE "install-answer.iso"
+#define VM_INSTALL_MEDIA_CDROM "install-media"
+#define VM_INSTALL_ANSWER_CDROM "install-answer"
+#define VM_INSTALL_KERNEL_COPY "install-kernel"
+#define VM_INSTALL_INITRD_COPY "install-initrd.img"
+
 struct vm_nic {
         char *name;             /* [network net0] */
         enum vm_net_mode mode;
@@ -101,6 +128,9 @@ struct vm_def {
 
         /* [boot]: direct kernel boot (issue 3) */
         char *kernel, *initrd, *append;
+
+        struct vm_install install;      /* [install]; install.delivery 0: none */
+        bool install_run;       /* the model of an install run (vm_install_apply): -no-reboot */
 
         struct vm_disk *disks;   size_t n_disks;
         struct vm_cdrom *cdroms; size_t n_cdroms;
@@ -220,6 +250,22 @@ struct json_object;
  * ("disks", "cdroms", "networks", "shares"), sizes in bytes, and
  * "defaulted": the "section.key" names a profile filled. */
 struct json_object *vm_def_to_json(const struct vm_def *d);
+
+/* [install] (src/vm/install.c).  The answer file's name: 1 to 64 of
+ * [A-Za-z0-9._-], not starting with '.'. */
+bool vm_install_answer_valid(const char *s);
+/* After a parse: [install] all or nothing (usage errors naming file). */
+int vm_install_check(const char *file, const struct vm_install *in, phy_error *err);
+void vm_install_done(struct vm_install *in);
+/* d (a definition with [install]) becomes the install run's: the media as
+ * the first CD-ROM (VM_INSTALL_MEDIA_CDROM); initrd delivery: the media's
+ * kernel, run_dir/VM_INSTALL_INITRD_FILE and the install's append; cdrom
+ * delivery: run_dir/VM_INSTALL_ISO_FILE as a CD-ROM after the others;
+ * install_run set (QEMU exits at the guest's first reboot). */
+int vm_install_apply(struct vm_def *d, const char *run_dir, phy_error *err);
+/* The install run ended (whichever way): under the edit lock, [install]
+ * leaves vm.conf and the kernel and initrd copied into the VM dir go. */
+int vm_install_finish(const char *home, const char *name, phy_error *err);
 
 /* Deep copy (path and defaulted included). */
 int vm_def_copy(const struct vm_def *src, struct vm_def *ret);

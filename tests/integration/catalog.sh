@@ -186,6 +186,16 @@ out=$("$PHYLLO" catalog verify "$t/unknown.iso" 2>&1)
 is "$?" 1 "catalog verify: an unknown file fails"
 like "$out" 'matches no hash the catalog knows' "... saying so"
 
+# ---- a bad catalog file is bad input, like a bad vm.conf -------------------
+printf '[os a]\nosinfo = x\nname = A\ncolour = red\n' > "$t/bad.conf"
+out=$("$PHYLLO" catalog list --catalog "$t/bad.conf" 2>&1)
+is "$?" 2 "a bad --catalog file is a usage error (exit 2, as a bad vm.conf)"
+like "$out" "$t/bad.conf:4: unknown key 'colour'" "... naming file:line and the key"
+printf '[os a]\nosinfo = x\nname = A\nurl = http://x/a.iso\nsigned = inline\nkey = nokey.gpg\n' > "$t/bad.conf"
+out=$("$PHYLLO" catalog list --catalog "$t/bad.conf" 2>&1)
+is "$?" 1 "a key file that is not there: exit 1 (not found)"
+like "$out" "$t/bad.conf:6: cannot use the key file '$t/nokey.gpg'" "... with file:line"
+
 # ---- media detection and create -------------------------------------------
 out=$("$PHYLLO" create fromiso --iso "$t/ubuntu.iso" --no-disk 2>&1)
 ok $? "create --iso without --profile"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The catalog file, checksum files, HTML sniffing, osinfo facts and the
  * profile/device plan (src/catalog). */
+#include <crypt.h>
 #include <unistd.h>
 
 #include "tap.h"
@@ -35,13 +36,22 @@ static void test_shipped_catalog(void) {
            "an entry is found by its osinfo id too");
 }
 
-static void parse_fails(const char *text, const char *want, const char *what) {
+/* A bad catalog is bad input, like a bad vm.conf: a usage error (exit 2,
+ * HTTP 400) naming file:line; a key file that cannot be used is the
+ * system's answer (its errno's kind), still with file:line. */
+static void parse_fails_kind(const char *text, const char *want, enum phy_error_kind kind, const char *what) {
         struct catalog c = { 0 };
         phy_error err = { 0 };
         int r = catalog_parse("/tmp/cat.conf", text, &c, &err);
         ok(r < 0 && strstr(err.message, want), "%s: %s", what, err.message);
+        ok(phy_error_kind_of(&err) == kind, "%s: the error's kind is %s (%s)", what, phy_error_kind_name(kind),
+           phy_error_kind_name(phy_error_kind_of(&err)));
         if (r >= 0)
                 catalog_done(&c);
+}
+
+static void parse_fails(const char *text, const char *want, const char *what) {
+        parse_fails_kind(text, want, PHY_ERR_USAGE, what);
 }
 
 static void test_parse_errors(void) {
@@ -57,8 +67,9 @@ static void test_parse_errors(void) {
         parse_fails("[os A B]\n", "invalid OS id 'A B'", "bad id");
         parse_fails("[os a]\nosinfo = x\nname = A\nget = http://x/\nsha256 = 1234\n", "cat.conf:5: invalid SHA-256",
                     "short hash");
-        parse_fails("[os a]\nosinfo = x\nname = A\nurl = http://x/a.iso\nsigned = inline\nkey = /nonexistent.gpg\n",
-                    "cat.conf:6: cannot use the key file '/nonexistent.gpg'", "missing key file");
+        parse_fails_kind("[os a]\nosinfo = x\nname = A\nurl = http://x/a.iso\nsigned = inline\nkey = /nonexistent.gpg\n",
+                         "cat.conf:6: cannot use the key file '/nonexistent.gpg'", PHY_ERR_NOT_FOUND, "missing key file");
+        parse_fails("", "/tmp/cat.conf: no [os ID] entries", "an empty catalog");
         parse_fails("[os a]\nosinfo = x\nname = A\n", "[os a] needs 'url'", "no url nor get");
 
         struct catalog c = { 0 };
@@ -163,6 +174,15 @@ static void test_unattend(void) {
         is_str(fn, "preseed.cfg", "the file name osinfo says the installer expects");
         ok(pre && strstr(pre, "d-i passwd/username alice") && strstr(pre, "d-i netcfg/get_hostname string deskw"),
            "the preseed answers the user and host name questions");
+        ok(pre && !strstr(pre, u.password) && !strstr(pre, "-again"), "the preseed holds no password in clear");
+        const char *h = pre ? strstr(pre, "d-i passwd/user-password-crypted password $6$") : NULL;
+        char hash[256] = "";
+        if (h)
+                sscanf(h + strlen("d-i passwd/user-password-crypted password "), "%255s", hash);
+        struct crypt_data cd = { 0 };
+        const char *again = hash[0] ? crypt_r(u.password, hash, &cd) : NULL;
+        ok(again && strcmp(again, hash) == 0 && strstr(pre, "d-i passwd/root-password-crypted password $6$"),
+           "... but its SHA-512 crypt hash, for the user and root, that the password matches");
         ok(catalog_unattend_osinfo("win11", &u, &pre, &fn, &err) == -ENOTSUP || err.code == ENOTSUP,
            "osinfo-db has no install script for Windows 11 (hence Phyllome's own): %s", err.message);
 }

@@ -139,6 +139,16 @@ both "device list" device list "$v" --json
 both "usb attach of a malformed id" usb attach "$v" 1234:56789
 both "profiles" profiles --json
 both "host devices" host devices --json
+both "argv" argv "$v"
+both "argv --json --tcg --paused" argv "$v" --json --tcg --paused
+both "argv --null" argv "$v" --null
+both "caps" caps
+both "caps --json" caps --json
+# A binary the caller names is probed in phyllo's own process, never by phyllod.
+q=$(command -v qemu-system-x86_64)
+is "$(D caps --qemu "$q" 2>&1 | head -n1)" "$(N caps --qemu "$q" 2>&1 | head -n1)" "caps --qemu works in phyllo's own process"
+like "$(curl -s --unix-socket "$S" -X POST -d "{\"qemu\": \"$q\"}" http://localhost/v1/host/caps)" "phyllod probes only the QEMU it finds" \
+  "phyllod refuses a QEMU binary named in the request"
 out=$(D wait "$v" --for stopped --timeout 5 2>&1); is "$out" "$v: stopped" "wait through phyllod"
 cat >"$PHYLLOME_HOME/ed" <<'EOF'
 #!/bin/sh

@@ -32,8 +32,9 @@ vm_procs() {
   done
   echo "$n"
 }
-# What the run dir holds beyond the state, the lock and the logs.
-run_extra() { ls -A "$PHYLLOME_HOME/run/$1" 2>/dev/null | grep -vxE 'lock|state\.json|.*\.log(\.1)?' | tr '\n' ' '; }
+# What the run dir holds beyond the state, the lock, the logs and the
+# note that the TCG warning was given (ops, kept across runs).
+run_extra() { ls -A "$PHYLLOME_HOME/run/$1" 2>/dev/null | grep -vxE 'lock|state\.json|tcg-warned|.*\.log(\.1)?' | tr '\n' ' '; }
 
 share=$(mktemp -d /tmp/phyllome-share.XXXXXX)
 trap 'lc_cleanup; rm -rf "$share"' EXIT
@@ -92,7 +93,7 @@ for s in key-files qemu; do
   out=$(PHYLLOME_FAULT_STEP=$s "$PHYLLO" start "$vm" 2>&1); rc=$?
   check_failed "with a key file, fault after '$s'" "$out" "$rc" "fault was injected after its start step '$s'"
 done
-"$PHYLLO" disk remove "$vm" sec >/dev/null 2>&1; ok $? "the encrypted disk goes again"
+"$PHYLLO" disk remove "$vm" sec --yes >/dev/null 2>&1; ok $? "the encrypted disk goes again"
 
 # Real failures.  A swtpm that ends at once: QEMU finds no TPM and gives up.
 out=$(PHYLLOME_SWTPM=/bin/false "$PHYLLO" start "$vm" 2>&1); rc=$?

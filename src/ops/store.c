@@ -11,6 +11,8 @@
 #include "store/store.h"
 #include "vm/profile.h"
 
+DEFINE_CLEANUP_FUNC(json_object, json_object_put)
+
 static json_object *named(const char *name, const char *key, const char *value) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "name", json_object_new_string(name));
@@ -132,9 +134,8 @@ int ops_snapshot_revert(const struct ops_ctx *c, const char *name, const char *s
         int r = ops_name_check("VM name", name, err);
         if (r < 0)
                 return r;
-        struct run_start_opts o = { .root = c->root, .home = c->home, .name = name };
         /* What the snapshot holds, for the answer: only what the VM has. */
-        json_object *all = NULL, *meta = NULL;
+        _cleanup_(json_object_putp) json_object *all = NULL, *meta = NULL;
         if ((r = store_snapshot_list(c->home, name, &all, err)) < 0)
                 return r;
         for (size_t i = 0; i < json_object_array_length(all) && !meta; i++) {
@@ -142,10 +143,34 @@ int ops_snapshot_revert(const struct ops_ctx *c, const char *name, const char *s
                 if (json_object_object_get_ex(m, "name", &n) && strcmp(json_object_get_string(n), snap) == 0)
                         meta = json_object_get(m);
         }
-        json_object_put(all);
-        if ((r = store_snapshot_revert(c->home, name, snap, stop, &o, NULL, err)) < 0) {
-                json_object_put(meta);
+        /* The lifecycle around store's disk work: everything store can check
+         * is checked before a running VM is stopped (when asked to); one
+         * whose snapshot holds its memory is started paused to load it, and
+         * runs on. */
+        if ((r = store_snapshot_revert_check(c->home, name, snap, NULL, err)) < 0)
                 return r;
+        if (run_is_active(c->home, name)) {
+                if (!stop)
+                        return phy_error_set(err, EBUSY, "VM '%s' is running; stop it first or revert with --stop "
+                                             "(which shuts it down)", name);
+                if ((r = run_stop(c->home, name, 60, false, NULL, err)) < 0)
+                        return r;
+        }
+        bool memory = false;
+        if ((r = store_snapshot_revert(c->home, name, snap, NULL, &memory, err)) < 0)
+                return r;
+        if (memory) {
+                struct run_start_opts o = { .root = c->root, .home = c->home, .name = name, .paused = true };
+                if ((r = run_start(&o, NULL, err)) < 0)
+                        return phy_error_prefix(err, "disks, vars and TPM of VM '%s' are back at '%s', but it did "
+                                                "not start to load its memory", name, snap);
+                if ((r = store_snapshot_load_memory(c->home, name, snap, err)) < 0) {
+                        phy_error ignore = { 0 };
+                        (void) run_kill(c->home, name, &ignore);
+                        return phy_error_prefix(err, "disks, vars and TPM of VM '%s' are back at '%s', but its "
+                                                "memory could not be loaded (the VM is stopped; a start boots it "
+                                                "afresh)", name, snap);
+                }
         }
         *ret = named(name, "reverted_to", snap);
         json_object *got = json_object_new_array(), *v = NULL;
@@ -157,7 +182,6 @@ int ops_snapshot_revert(const struct ops_ctx *c, const char *name, const char *s
         if (json_object_object_get_ex(meta, "vmstate", &v) && json_object_get_boolean(v))
                 json_object_array_add(got, json_object_new_string("memory"));
         json_object_object_add(*ret, "restored", got);
-        json_object_put(meta);
         return 0;
 }
 
@@ -232,12 +256,35 @@ int ops_migrate(const struct ops_ctx *c, const char *name, const struct ops_migr
         if (!o->dest_home || o->dest_home[0] != '/')
                 return phy_error_usage(err, "the destination Phyllome home '%s' must be an absolute path",
                                      o->dest_home ? o->dest_home : "");
-        struct store_migrate_opts so = { .dest_home = o->dest_home, .address = o->address, .root = c->root,
+        struct store_migrate_opts so = { .dest_home = o->dest_home, .address = o->address,
                                          .max_bandwidth = o->max_bandwidth, .timeout_s = o->timeout_s,
                                          .progress = o->progress, .userdata = o->userdata };
         struct store_migrate_result res;
-        if ((r = store_migrate(c->home, name, &so, &res, err)) < 0)
+        struct store_migration *m = NULL;
+        if ((r = store_migrate_begin(c->home, name, &so, &m, err)) < 0)
                 return r;
+        /* The destination starts paused, waiting for the migration, under its own monitor. */
+        struct run_start_opts start = { .root = c->root, .home = o->dest_home, .name = name, .paused = true,
+                                        .incoming = "defer" };
+        if ((r = run_start(&start, NULL, err)) < 0) {
+                phy_error_prefix(err, "starting the destination VM in '%s'", o->dest_home);
+                store_migrate_cancel(m);
+                store_migrate_end(m);
+                return r;
+        }
+        if ((r = store_migrate_transfer(m, &res, err)) < 0) {
+                /* The source runs on; the destination goes. */
+                phy_error ignore = { 0 };
+                (void) run_kill(o->dest_home, name, &ignore);
+                store_migrate_end(m);
+                return r;
+        }
+        store_migrate_end(m);
+        {
+                /* The source QEMU was quit: its monitor records the stop. */
+                phy_error ignore = { 0 };
+                (void) run_wait(c->home, name, RUN_STOPPED, 30000, NULL, &ignore);
+        }
         json_object *x = named(name, "dest_home", o->dest_home);
         json_object_object_add(x, "downtime_ms", json_object_new_int64(res.downtime_ms));
         json_object_object_add(x, "total_ms", json_object_new_int64(res.total_ms));

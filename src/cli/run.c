@@ -450,6 +450,10 @@ static void status_print(json_object *o, const char *name) {
                 }
                 if (unsupervised)
                         printf("  its monitor ended: QMP still works; 'phyllo stop %s' stops it cleanly\n", name);
+                json_object *disp = NULL;
+                if (json_object_object_get_ex(o, "display", &disp) && disp)
+                        printf("  display:     %s%s\n", cli_jstr(disp, "uri"),
+                               strcmp(cli_jstr(disp, "type"), "vnc") == 0 ? " (any VNC viewer)" : " (phyllo view)");
                 json_object *snd = NULL;
                 if (json_object_object_get_ex(o, "sound", &snd) && snd) {
                         const char *why = jstr_of(snd, "why_none");
@@ -676,14 +680,21 @@ int cmd_view(struct cli_ctx *ctx, int argc, char **argv) {
         json_object *o = NULL;
         if ((r = cli_call(ctx, "GET", NULL, &o, "/v1/vms/%s/display", name)))
                 return r;
-        _cleanup_free_ char *uri = strdup(cli_jstr(o, "uri"));
+        _cleanup_free_ char *uri = strdup(cli_jstr(o, "uri")), *addr = strdup(cli_jstr(o, "address"));
+        bool vnc = strcmp(cli_jstr(o, "type"), "vnc") == 0;
         json_object_put(o);
-        if (!uri)
+        if (!uri || !addr)
                 return 1;
+        /* remote-viewer speaks SPICE and VNC alike. */
         _cleanup_free_ char *viewer = exec_find_in_path("remote-viewer");
         if (!viewer) {
-                fprintf(stderr, "phyllo: remote-viewer is not installed; install virt-viewer "
-                        "(apt-get install virt-viewer), or connect any SPICE client to %s\n", uri);
+                if (vnc)
+                        fprintf(stderr, "phyllo: remote-viewer is not installed; install virt-viewer (apt-get install "
+                                "virt-viewer), or connect any VNC viewer to %s (loopback only; from another "
+                                "machine through 'ssh -L 5900:%s HOST')\n", addr, addr);
+                else
+                        fprintf(stderr, "phyllo: remote-viewer is not installed; install virt-viewer "
+                                "(apt-get install virt-viewer), or connect any SPICE client to %s\n", uri);
                 return 1;
         }
         char *args[] = { viewer, "--title", (char *) name, uri, NULL };

@@ -18,11 +18,14 @@
 #include "qemu/qmp.h"
 #include "qemu/argv.h"
 #include "qemu/caps.h"
+#include "qemu/qmp.h"
 #include "qemu/tools.h"
 #include "run/run.h"
 #include "vm/env.h"
 #include "vm/profile.h"
 #include "vm/vm.h"
+
+static json_object *display_json(struct ops_vm *vm);
 
 static json_object *str_array(const strv *s) {
         json_object *a = json_object_new_array();
@@ -165,6 +168,8 @@ int ops_status(const struct ops_ctx *c, const char *name, json_object **ret, phy
         json_object_object_get_ex(net, "guest_interfaces", &gifs);
         json_object *o = run_state_to_json(&st);
         json_object_object_add(o, "name", json_object_new_string(name));
+        /* Where a viewer connects (issue 19): the SPICE socket or VNC's address. */
+        json_object_object_add(o, "display", run_state_active(st.state) ? display_json(&vm) : NULL);
         json_object_object_add(o, "networks", json_object_get(nets));
         if (gifs)
                 json_object_object_add(o, "guest_interfaces", json_object_get(gifs));
@@ -262,36 +267,80 @@ int ops_console_open(const struct ops_ctx *c, const char *name, int *ret_fd, phy
         return r < 0 ? r : run_console_connect(c->home, name, ret_fd, err);
 }
 
+/* The SPICE socket QEMU made in <run_dir>/spice, its own directory, which
+ * the run dir's spice.sock (made by the monitor) points to: each step is
+ * opened without following a link QEMU's uid could have planted. */
+static bool spice_socket_there(const char *run_dir) {
+        _cleanup_close_ int dfd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        _cleanup_close_ int sfd = dfd < 0 ? -1 : openat(dfd, "spice", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat ls, ss;
+        return sfd >= 0 && fstatat(dfd, "spice.sock", &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode) &&
+               fstatat(sfd, "spice.sock", &ss, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(ss.st_mode);
+}
+
+/* A running VM's VNC server as QEMU says (query-vnc: QEMU picked the port
+ * from 5900 up, on loopback): "127.0.0.1:5900" into buf, or false. */
+static bool vnc_address(struct ops_vm *vm, char *buf, size_t len) {
+        _cleanup_qmp_ struct qmp *q = NULL;
+        phy_error e = { 0 };
+        json_object *ret = NULL, *v = NULL;
+        if (ops_vm_qmp(vm, &q, &e) < 0 || !q || qmp_command(q, "query-vnc", NULL, 5000, &ret, &e) < 0)
+                return false;
+        bool on = json_object_object_get_ex(ret, "enabled", &v) && json_object_get_boolean(v);
+        const char *host = json_object_object_get_ex(ret, "host", &v) ? json_object_get_string(v) : NULL;
+        const char *port = json_object_object_get_ex(ret, "service", &v) ? json_object_get_string(v) : NULL;
+        if (on && host && port)
+                snprintf(buf, len, "%s:%s", host, port);
+        json_object_put(ret);
+        return on && host && port;
+}
+
+/* {"type": "spice"|"vnc", "uri", and "spice_socket" or "address"} of a
+ * running VM's display, NULL when it has none a client can reach. */
+static json_object *display_json(struct ops_vm *vm) {
+        _cleanup_free_ char *sock = NULL;
+        char addr[128], uri[160];
+        if (asprintf(&sock, "%s/spice.sock", vm->run_dir) < 0)
+                return NULL;
+        json_object *o = json_object_new_object();
+        if (spice_socket_there(vm->run_dir)) {
+                snprintf(uri, sizeof uri, "spice+unix://%s", sock);
+                json_object_object_add(o, "type", json_object_new_string("spice"));
+                json_object_object_add(o, "spice_socket", json_object_new_string(sock));
+        } else if (vnc_address(vm, addr, sizeof addr)) {
+                snprintf(uri, sizeof uri, "vnc://%s", addr);
+                json_object_object_add(o, "type", json_object_new_string("vnc"));
+                json_object_object_add(o, "address", json_object_new_string(addr));
+        } else {
+                json_object_put(o);
+                return NULL;
+        }
+        json_object_object_add(o, "uri", json_object_new_string(uri));
+        return o;
+}
+
 int ops_display(const struct ops_ctx *c, const char *name, json_object **ret, phy_error *err) {
         _cleanup_ops_vm_ struct ops_vm vm = { .lock_fd = -1 };
         _cleanup_run_state_ struct run_state st = { 0 };
-        _cleanup_free_ char *sock = NULL, *uri = NULL;
         int r;
         if ((r = ops_vm_open(c, name, OPS_READ, &vm, err)) < 0 || (r = run_state_get(c->home, name, &st, err)) < 0)
                 return r;
         if (!run_state_active(st.state))
                 return phy_error_set(err, ESRCH, "VM '%s' is not running; start it with 'phyllo start %s'", name,
                                      name);
-        if (asprintf(&sock, "%s/spice.sock", vm.run_dir) < 0 || asprintf(&uri, "spice+unix://%s", sock) < 0)
-                return phy_error_set(err, ENOMEM, "out of memory");
-        /* The socket QEMU made in <run_dir>/spice, its own directory, which the
-         * run dir's spice.sock (made by the monitor) points to: each step is
-         * opened without following a link QEMU's uid could have planted. */
-        _cleanup_close_ int dfd = open(vm.run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        _cleanup_close_ int sfd = dfd < 0 ? -1 : openat(dfd, "spice", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        struct stat ls, ss;
-        if (sfd < 0 || fstatat(dfd, "spice.sock", &ls, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(ls.st_mode) ||
-            fstatat(sfd, "spice.sock", &ss, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(ss.st_mode))
-                return phy_error_set(err, ENOENT, "VM '%s' has no SPICE display (no '%s'); set 'display = spice' "
-                                     "in its definition with 'phyllo edit %s'", name, sock, name);
-        /* Handed out as a path: only to a caller who may connect to it. */
-        if (!ops_caller_may(c, sock, W_OK))
-                return phy_error_set(err, EACCES, "uid %u may not connect to the SPICE display of VM '%s' ('%s')",
-                                     (unsigned) c->uid, name, sock);
-        json_object *o = json_object_new_object();
+        json_object *o = display_json(&vm), *v = NULL;
+        if (!o)
+                return phy_error_set(err, ENOENT, "VM '%s' has no SPICE display (no socket in '%s') and no VNC "
+                                     "server for a viewer; set 'type = spice' in its [display] with 'phyllo edit %s'",
+                                     name, vm.run_dir, name);
+        /* A socket is handed out as a path: only to a caller who may connect to it. */
+        if (json_object_object_get_ex(o, "spice_socket", &v) && !ops_caller_may(c, json_object_get_string(v), W_OK)) {
+                r = phy_error_set(err, EACCES, "uid %u may not connect to the SPICE display of VM '%s' ('%s')",
+                                  (unsigned) c->uid, name, json_object_get_string(v));
+                json_object_put(o);
+                return r;
+        }
         json_object_object_add(o, "name", json_object_new_string(name));
-        json_object_object_add(o, "spice_socket", json_object_new_string(sock));
-        json_object_object_add(o, "uri", json_object_new_string(uri));
         *ret = o;
         return 0;
 }

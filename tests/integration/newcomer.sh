@@ -249,6 +249,17 @@ out=$("$PHYLLO" stop deaf --force 2>/dev/null); rc=$?
 is "$rc:$out" "0:VM 'deaf' stopped (forced: SIGTERM)" "stop --force exits 0, saying it was forced"
 "$PHYLLO" start deaf >/dev/null 2>&1
 "$PHYLLO" kill deaf >/dev/null 2>&1
+
+# ---- 11: status says where the display is; view of a VNC VM is no dead end ----
+lc_create vn --display vnc
+"$PHYLLO" start vn >/dev/null 2>&1; ok $? "a VNC VM starts"
+addr=$("$PHYLLO" status vn --json | jq -r .display.address)
+like "$addr" "^127\\.0\\.0\\.1:59[0-9][0-9]$" "status --json: the VNC address QEMU listens on ($addr)"
+like "$("$PHYLLO" status vn)" "display: +vnc://$addr" "status shows it"
+like "$("$PHYLLO" status vn)" "sound: " "status shows the sound backend"
+out=$(PATH=/nonexistent "$PHYLLO" view vn 2>&1)
+like "$out" "connect any VNC viewer to $addr" "view without remote-viewer names the VNC address"
+"$PHYLLO" kill vn >/dev/null 2>&1
 is "$("$PHYLLO" status deaf --json | jq -r .stopped_by)" kill "after phyllo kill: stopped_by kill"
 
 tap_done

@@ -6,7 +6,10 @@ Reads the folder order from the line "layers (low to high): ..." of
 docs/architecture.md, then `nm` of every object file the build compiled from
 src/<folder>/*.c, and fails (TAP "not ok") on every symbol a folder uses that
 is defined in a folder of a higher layer, or in another folder of the same
-layer, naming the symbol and the two source files.
+layer, naming the symbol and the two source files.  A line "reserved to
+FOLDER and above: sym sym ..." names functions of a lower folder that only
+FOLDER and the layers above it may call (the VM lifecycle is the operations
+layer's: store does the disk work and ops starts and stops the VM).
 
   tests/layers.py BUILDDIR DOCS/architecture.md
   tests/layers.py --self-test     (a back edge built on purpose must be found)
@@ -19,6 +22,7 @@ import sys
 import tempfile
 
 MARK = "layers (low to high):"
+RESERVED = re.compile(r"reserved to (\w+) and above:\s*(.*)")
 
 
 def read_order(doc):
@@ -35,6 +39,18 @@ def read_order(doc):
                             rank[name] = i
                 return rank
     sys.exit(f"{doc}: no line with '{MARK}' (the folder order the check enforces)")
+
+
+def read_reserved(doc):
+    """'reserved to ops and above: a b' lines -> {'a': 'ops', 'b': 'ops'}"""
+    out = {}
+    with open(doc, encoding="utf-8") as f:
+        for line in f:
+            m = RESERVED.search(line.strip().strip("`"))
+            if m:
+                for sym in m.group(2).replace(",", " ").split():
+                    out[sym.strip("`")] = m.group(1)
+    return out
 
 
 def objects(builddir):
@@ -73,6 +89,7 @@ def symbols(objs):
 
 def check(builddir, doc):
     rank = read_order(doc)
+    reserved = read_reserved(doc)
     objs = objects(builddir)
     if not objs:
         sys.exit(f"{builddir}: no object files compiled from src/ (build first)")
@@ -109,6 +126,8 @@ def check(builddir, doc):
                     bad.append(f"{src} uses {sym} from {to}: {g} is above {f}")
                 elif rank[g] == rank[f]:
                     bad.append(f"{src} uses {sym} from {to}: {g} and {f} are one layer and may not call each other")
+                elif sym in reserved and rank.get(reserved[sym], -1) > rank[f]:
+                    bad.append(f"{src} uses {sym} from {to}: it is reserved to {reserved[sym]} and above")
         if bad:
             failed += 1
             print(f"not ok {n} - src/{f}/ calls upward ({len(bad)} uses)")
@@ -126,7 +145,7 @@ def self_test():
         os.mkdir(p)
         doc = os.path.join(tmp, "arch.md")
         with open(doc, "w") as f:
-            f.write(f"{MARK} low < high\n")
+            f.write(f"{MARK} low < mid < high\nreserved to high and above: low_life\n")
 
         cmds = []
 
@@ -146,7 +165,7 @@ def self_test():
         build("src/low/a.c", "int high_fn(void); int low_fn(void); int low_fn(void) { return high_fn(); }\n")
         proc = subprocess.run([sys.executable, __file__, tmp, doc], capture_output=True, text=True)
         want = "# src/low/a.c uses high_fn from src/high/b.c: high is above low"
-        print("1..2")
+        print("1..3")
         ok1 = proc.returncode != 0 and want in proc.stdout
         print(f"{'ok' if ok1 else 'not ok'} 1 - a back edge fails and is named")
         if not ok1:
@@ -158,7 +177,16 @@ def self_test():
         print(f"{'ok' if ok2 else 'not ok'} 2 - a downward edge passes")
         if not ok2:
             print("# " + proc.stdout.replace("\n", "\n# "))
-        return 0 if ok1 and ok2 else 1
+        build("src/low/a.c", "int low_fn(void); int low_life(void); int low_fn(void) { return 1; } "
+              "int low_life(void) { return 2; }\n")
+        build("src/mid/c.c", "int low_life(void); int mid_fn(void); int mid_fn(void) { return low_life(); }\n")
+        proc = subprocess.run([sys.executable, __file__, tmp, doc], capture_output=True, text=True)
+        want = "# src/mid/c.c uses low_life from src/low/a.c: it is reserved to high and above"
+        ok3 = proc.returncode != 0 and want in proc.stdout
+        print(f"{'ok' if ok3 else 'not ok'} 3 - a reserved function called below its folder fails and is named")
+        if not ok3:
+            print("# " + proc.stdout.replace("\n", "\n# "))
+        return 0 if ok1 and ok2 and ok3 else 1
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ struct api_ctx {
         const gid_t *groups;    /* its supplementary groups (SO_PEERGROUPS) */
         size_t n_groups;
         struct ops_env_cache *env_cache;        /* phyllod's (ops_ctx.env_cache), or NULL */
+        bool local;             /* phyllo's own request, in-process (it may name a binary to run) */
 };
 
 /* GET /v1/vms/{name}/console with "Connection: Upgrade" and this "Upgrade":

@@ -321,6 +321,38 @@ static int get_status(struct call *q) { CALL(200, ops_status(&q->oc, q->p[0], q-
 static int get_logs(struct call *q) { CALL(200, ops_logs(&q->oc, q->p[0], q->ret, err)); }
 static int get_display(struct call *q) { CALL(200, ops_display(&q->oc, q->p[0], q->ret, err)); }
 
+/* "qemu" names a binary to run: phyllo's own (in-process) request only;
+ * phyllod runs no program on a caller's word. */
+static int member_qemu(struct call *q, const char **ret) {
+        int r = member_str(q->b, "qemu", ret, q->ret);
+        if (r == 0 && *ret && !q->c->local)
+                return api_fail(q->ret, EINVAL, "'qemu' names a binary for phyllo's own process; phyllod probes "
+                            "only the QEMU it finds (run the command without a daemon: PHYLLOME_NO_DAEMON=1)");
+        return r;
+}
+
+static int post_argv(struct call *q) {
+        struct ops_argv_opts o = { 0 };
+        int r;
+        if ((r = member_bool(q->b, "paused", &o.paused, q->ret)) || (r = member_bool(q->b, "tcg", &o.tcg, q->ret)) ||
+            (r = member_qemu(q, &o.qemu)))
+                return r;
+        CALL(200, ops_argv(&q->oc, q->p[0], &o, q->ret, err));
+}
+
+static int get_caps(struct call *q) {
+        struct ops_caps_opts o = { 0 };
+        CALL(200, ops_caps(&q->oc, &o, q->ret, err));
+}
+
+static int post_caps(struct call *q) {
+        struct ops_caps_opts o = { 0 };
+        int r;
+        if ((r = member_bool(q->b, "refresh", &o.refresh, q->ret)) || (r = member_qemu(q, &o.qemu)))
+                return r;
+        CALL(200, ops_caps(&q->oc, &o, q->ret, err));
+}
+
 /* Without the Upgrade (server.c answers that), the console is refused. */
 static int get_console(struct call *q) {
         return api_fail(q->ret, EINVAL, "the console of VM '%s' is a byte stream: send 'Connection: Upgrade' and "
@@ -527,6 +559,8 @@ static const struct route routes[] = {
         { "GET", "/v1/version", get_version, NULL, { NULL } },
         { "GET", "/v1/host", get_host, NULL, { NULL } },
         { "GET", "/v1/host/devices", get_host_devices, NULL, { NULL } },
+        { "GET", "/v1/host/caps", get_caps, NULL, { NULL } },
+        { "POST", "/v1/host/caps", post_caps, "a QEMU probe", N("refresh", "qemu") },
         { "GET", "/v1/host/devices/{addr}/mdev-types", get_mdev_types, NULL, { NULL } },
         { "POST", "/v1/host/devices/{addr}/sriov", post_sriov, "SR-IOV", N("count") },
         { "POST", "/v1/host/mdevs", post_mdev, "a mediated device", N("parent", "type", "uuid") },
@@ -550,6 +584,7 @@ static const struct route routes[] = {
         { "GET", "/v1/vms/{name}/logs", get_logs, NULL, { NULL } },
         { "GET", "/v1/vms/{name}/console", get_console, NULL, { NULL } },
         { "GET", "/v1/vms/{name}/display", get_display, NULL, { NULL } },
+        { "POST", "/v1/vms/{name}/argv", post_argv, "'argv'", N("paused", "tcg", "qemu") },
         { "GET", "/v1/vms/{name}/disks", get_disks, NULL, { NULL } },
         { "POST", "/v1/vms/{name}/disks", post_disk, "a disk",
           N("size", "image", "bus", "name", "key_file", "key_prompt") },

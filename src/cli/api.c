@@ -54,8 +54,9 @@ static int reply(int status, json_object *o, json_object **ret) {
         return cli_fail(&err);
 }
 
-/* What phyllod cannot do for us: act on a fixture root (it serves the real
- * host), or with the tools and limits this process's environment overrides
+/* What phyllod cannot do for us: run a binary this command names
+ * (ctx->local), act on a fixture root (it serves the real host), or with
+ * the tools and limits this process's environment overrides
  * (phyllod has its own environment).  Then the command works here. */
 static bool direct_only(const struct cli_ctx *ctx) {
         static const char *const overrides[] = {
@@ -63,7 +64,7 @@ static bool direct_only(const struct cli_ctx *ctx) {
                 "PHYLLOME_QEMU_USER", "PHYLLOME_CONSOLE_LOG_MAX", "PHYLLOME_LIBEGL",
                 "PHYLLOME_DEVHELPER_SOCKET",
         };
-        if (ctx->root && strcmp(ctx->root, "/") != 0)
+        if (ctx->local || (ctx->root && strcmp(ctx->root, "/") != 0))
                 return true;
         for (size_t i = 0; i < ELEMENTSOF(overrides); i++) {
                 const char *v = getenv(overrides[i]);
@@ -158,7 +159,7 @@ int cli_api_call(struct cli_ctx *ctx, const char *method, const char *path, json
                 return r;
         /* No daemon: the same route, here. */
         json_object *o = NULL;
-        struct api_ctx c = { .root = ctx->root, .home = home, .uid = geteuid(), .gid = getegid() };
+        struct api_ctx c = { .root = ctx->root, .home = home, .uid = geteuid(), .gid = getegid(), .local = true };
         int status = api_handle(&c, method, path, text, text ? strlen(text) : 0, &o);
         return reply(status, o, ret);
 }

@@ -14,6 +14,7 @@ DEFINE_CLEANUP_FUNC(json_object, json_object_put)
 struct cli_ctx {
         const char *root;      /* root prefix for host discovery */
         char *home;            /* Phyllome home (resolved lazily by cli_home) */
+        bool local;            /* work in this process, not through phyllod (--qemu PATH) */
 };
 
 /* main's argv, as the user gave it (catalog-exec.c runs phyllo-catalog with it). */

@@ -5,9 +5,11 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -147,3 +149,73 @@ int exec_run(char *const *argv, char **ret_out, char *errbuf, size_t errlen) {
         return 0;
 }
 
+
+int exec_spawn(const struct exec_spawn *s, pid_t *ret_pid, phy_error *err) {
+        _cleanup_close_ int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (nullfd < 0)
+                return phy_error_set(err, errno, "cannot open /dev/null: %s", strerror(errno));
+        int out = s->log_fd >= 0 ? s->log_fd : nullfd;
+        sigset_t none;
+        sigemptyset(&none);
+        pid_t pid = fork();
+        if (pid < 0)
+                return phy_error_set(err, errno, "cannot fork for '%s': %s", s->argv[0], strerror(errno));
+        if (pid == 0) {
+                /* Async-signal-safe from here on. */
+                if (dup2(nullfd, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+                        _exit(127);
+                for (size_t i = 0; i < s->n_keep; i++) {
+                        if (s->keep[i] < 0)
+                                continue;
+                        int fl = fcntl(s->keep[i], F_GETFD);
+                        if (fl < 0 || fcntl(s->keep[i], F_SETFD, fl & ~FD_CLOEXEC) < 0)
+                                _exit(127);
+                }
+                signal(SIGPIPE, SIG_DFL);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                if (s->setup && s->setup(s->data) < 0) {
+                        const char *m = s->setup_error ? s->setup_error : "cannot prepare the process";
+                        (void) !write(2, m, strlen(m));
+                        (void) !write(2, "\n", 1);
+                        _exit(126);
+                }
+                execve(s->argv[0], s->argv, environ);
+                static const char msg[] = "cannot execute the program\n";
+                (void) !write(2, msg, sizeof msg - 1);
+                _exit(127);
+        }
+        *ret_pid = pid;
+        return 0;
+}
+
+int exec_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+        return (int) syscall(SYS_pidfd_open, pid, 0);
+#else
+        errno = ENOSYS;
+        return -1;
+#endif
+}
+
+bool exec_pidfd_wait(int pidfd, int timeout_ms) {
+        if (pidfd < 0)
+                return false;
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        int r;
+        do
+                r = poll(&p, 1, timeout_ms);
+        while (r < 0 && errno == EINTR);
+        return r > 0;
+}
+
+void exec_end(pid_t pid, int pidfd, int grace_ms) {
+        if (pid <= 0)
+                return;
+        if (grace_ms <= 0 || !exec_pidfd_wait(pidfd, grace_ms)) {
+                (void) kill(pid, SIGTERM);
+                if (!exec_pidfd_wait(pidfd, 3000))
+                        (void) kill(pid, SIGKILL);
+        }
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+}

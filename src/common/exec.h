@@ -16,3 +16,39 @@ char *exec_find_qemu_img(const char *given);
  * 0 on exit status 0 (stdout in *ret_out, malloc'd), -ENOEXEC when it could
  * not be executed (status 127), -EIO on another status. */
 int exec_run(char *const *argv, char **ret_out, char *errbuf, size_t errlen);
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include "error.h"
+
+/*
+ * One way to start QEMU's companions and QEMU itself (swtpm, passt,
+ * virtiofsd, qemu-system-*): fork, then in the child only async-signal-safe
+ * calls: stdin from /dev/null, stdout and stderr to log_fd (-1: /dev/null),
+ * the fds in keep[] (entries < 0 ignored) inherited at their numbers, the
+ * signal mask emptied and SIGPIPE back to its default (a monitor blocks and
+ * ignores them, and a child must not inherit that), then setup(data) when
+ * given (drop privileges, apply a Landlock ruleset, a mount namespace), then
+ * execve(argv[0]).  When setup fails the child writes setup_error (a line)
+ * to its log and exits 126; when execve fails, 127.
+ */
+struct exec_spawn {
+        char *const *argv;      /* argv[0] a path */
+        int log_fd;
+        const int *keep;
+        size_t n_keep;
+        int (*setup)(void *data);
+        void *data;
+        const char *setup_error;
+};
+int exec_spawn(const struct exec_spawn *s, pid_t *ret_pid, phy_error *err);
+
+/* pidfd_open(2) through syscall(2): the fd (O_CLOEXEC) or -1 with errno. */
+int exec_pidfd_open(pid_t pid);
+/* Waits up to timeout_ms for the process behind pidfd to end; false on a
+ * timeout or a bad pidfd. */
+bool exec_pidfd_wait(int pidfd, int timeout_ms);
+/* The one way a child of ours is ended: up to grace_ms for it to end by
+ * itself (its peer closed), then SIGTERM and up to 3 s, then SIGKILL;
+ * reaped in any case.  pidfd may be -1 (no waiting is possible then). */
+void exec_end(pid_t pid, int pidfd, int grace_ms);

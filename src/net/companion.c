@@ -60,47 +60,30 @@ bool net_nic_uses_passt(const struct vm_nic *n) {
         return p != NULL;
 }
 
-/* fork + execve, stdout/stderr appended to log, keep_fd inherited; for a
- * read-only share, ro_dir is bind-mounted read-only in a private mount
- * namespace first so that the daemon cannot write there whatever the guest
- * asks.  After fork only async-signal-safe calls. */
+/* In the child of a daemon serving a read-only share: the directory is
+ * bind-mounted read-only in a private mount namespace, so that the daemon
+ * cannot write there whatever the guest asks.  Async-signal-safe. */
+static int ro_share_setup(void *data) {
+        const char *ro_dir = data;
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount(ro_dir, ro_dir, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+            mount(NULL, ro_dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+                return -1;
+        return 0;
+}
+
+/* exec_spawn, stdout/stderr appended to log, keep_fd inherited; ro_dir:
+ * ro_share_setup in the child. */
 static int spawn(char *const argv[], const char *log_path, int keep_fd, const char *ro_dir, pid_t *ret_pid,
                  phy_error *err) {
         /* The run dir is the monitor's alone; no symlink is followed all the same. */
         _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (logfd < 0)
                 return phy_error_set(err, errno, "cannot open the log '%s': %s", log_path, strerror(errno));
-        _cleanup_close_ int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (nullfd < 0)
-                return phy_error_set(err, errno, "cannot open /dev/null: %s", strerror(errno));
-        sigset_t none;
-        sigemptyset(&none);
-        pid_t pid = fork();
-        if (pid < 0)
-                return phy_error_set(err, errno, "cannot fork for '%s': %s", argv[0], strerror(errno));
-        if (pid == 0) {
-                if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
-                        _exit(127);
-                int fl = fcntl(keep_fd, F_GETFD);
-                if (fl < 0 || fcntl(keep_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
-                        _exit(127);
-                if (ro_dir) {
-                        static const char msg[] = "phyllo-monitor: cannot make the share read-only\n";
-                        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-                            mount(ro_dir, ro_dir, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-                            mount(NULL, ro_dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) {
-                                (void) !write(2, msg, sizeof msg - 1);
-                                _exit(126);
-                        }
-                }
-                signal(SIGPIPE, SIG_DFL);
-                sigprocmask(SIG_SETMASK, &none, NULL);
-                extern char **environ;
-                execve(argv[0], argv, environ);
-                _exit(127);
-        }
-        *ret_pid = pid;
-        return 0;
+        struct exec_spawn s = { .argv = argv, .log_fd = logfd, .keep = &keep_fd, .n_keep = 1,
+                                .setup = ro_dir ? ro_share_setup : NULL, .data = (void *) ro_dir,
+                                .setup_error = "phyllo-monitor: cannot make the share read-only" };
+        return exec_spawn(&s, ret_pid, err);
 }
 
 static int add_pid(struct net_companions *nc, pid_t pid) {
@@ -113,7 +96,7 @@ static int add_pid(struct net_companions *nc, pid_t pid) {
                 return -ENOMEM;
         nc->pidfds = f;
         nc->pids[nc->n_pids] = pid;
-        nc->pidfds[nc->n_pids] = (int) syscall(SYS_pidfd_open, pid, 0);
+        nc->pidfds[nc->n_pids] = exec_pidfd_open(pid);
         nc->n_pids++;
         return 0;
 }
@@ -307,31 +290,12 @@ void net_companions_close_qemu_fds(struct net_companions *nc) {
                 }
 }
 
-static bool wait_pidfd(int pidfd, int ms) {
-        if (pidfd < 0)
-                return false;
-        struct pollfd p = { .fd = pidfd, .events = POLLIN };
-        int r;
-        do
-                r = poll(&p, 1, ms);
-        while (r < 0 && errno == EINTR);
-        return r > 0;
-}
-
 void net_companions_stop(struct net_companions *nc) {
         net_companions_close_qemu_fds(nc);
         for (size_t i = 0; i < nc->n_pids; i++) {
-                pid_t pid = nc->pids[i];
-                int pfd = nc->pidfds[i];
-                if (!wait_pidfd(pfd, 3000)) {
-                        (void) kill(pid, SIGTERM);
-                        if (!wait_pidfd(pfd, 3000))
-                                (void) kill(pid, SIGKILL);
-                }
-                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-                if (pfd >= 0)
-                        close(pfd);
+                exec_end(nc->pids[i], nc->pidfds[i], 3000);
+                if (nc->pidfds[i] >= 0)
+                        close(nc->pidfds[i]);
         }
         for (size_t i = 0; nc->ports && i < nc->n_nics; i++)
                 net_port_close(&nc->ports[i]);

@@ -163,6 +163,14 @@ int ops_console_open(const struct ops_ctx *c, const char *name, int *ret_fd, phy
 /* {"spice_socket": PATH, "uri": "spice+unix://PATH"} of a running VM with a
  * SPICE display, after checking the caller may connect to it. */
 int ops_display(const struct ops_ctx *c, const char *name, struct json_object **ret, phy_error *err);
+/* {"name", "accel": "kvm"|"tcg", "argv": [...], "warnings": [...]}: the QEMU
+ * command line a start would run (the fds a start passes aside). */
+struct ops_argv_opts {
+        bool paused, tcg;
+        const char *qemu;       /* a binary to use instead of the one found (the API's own process only) */
+};
+int ops_argv(const struct ops_ctx *c, const char *name, const struct ops_argv_opts *o, struct json_object **ret,
+             phy_error *err);
 
 /* ---- storage (store.c) ---- */
 
@@ -264,3 +272,11 @@ int ops_usb_change(const struct ops_ctx *c, const char *name, const char *spec, 
 
 int ops_host_check(const struct ops_ctx *c, struct json_object **ret, phy_error *err);
 int ops_host_devices(const struct ops_ctx *c, struct json_object **ret, phy_error *err);
+/* {"caps": what the QEMU binary can do (qemu_caps_to_json), "from_cache", "summary":
+ * [{what, have}] for what Phyllome looks for, "absent": [{device, why}]
+ * for devices listed but not creatable (a module missing)}. */
+struct ops_caps_opts {
+        const char *qemu;       /* a binary to probe; NULL: the one found (the API's own process only) */
+        bool refresh;           /* probe again, not from the cache */
+};
+int ops_caps(const struct ops_ctx *c, const struct ops_caps_opts *o, struct json_object **ret, phy_error *err);

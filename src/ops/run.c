@@ -10,7 +10,12 @@
 #include <json-c/json.h>
 
 #include "ops.h"
+#include "paths.h"
+#include "host/host.h"
 #include "net/net.h"
+#include "qemu/argv.h"
+#include "qemu/caps.h"
+#include "qemu/tools.h"
 #include "run/run.h"
 #include "vm/env.h"
 #include "vm/profile.h"
@@ -241,5 +246,60 @@ int ops_display(const struct ops_ctx *c, const char *name, json_object **ret, ph
         json_object_object_add(o, "spice_socket", json_object_new_string(sock));
         json_object_object_add(o, "uri", json_object_new_string(uri));
         *ret = o;
+        return 0;
+}
+
+/* The exact command line a start would run (without the fds a start
+ * passes), as {name, accel, argv, warnings}. */
+int ops_argv(const struct ops_ctx *c, const char *name, const struct ops_argv_opts *o, json_object **ret,
+             phy_error *err) {
+        _cleanup_vm_def_ struct vm_def def = { 0 };
+        _cleanup_vm_model_ struct vm_model model = { 0 };
+        _cleanup_qemu_caps_ struct qemu_caps caps = { 0 };
+        _cleanup_(qemu_tools_done) struct qemu_tools tools = { 0 };
+        _cleanup_(host_facts_done) struct host_facts host = { 0 };
+        _cleanup_free_ char *cache = NULL, *vmdir = NULL, *rundir = NULL, *audio_server = NULL, *audio_why = NULL;
+        _cleanup_strv_ strv args = { 0 };
+        _cleanup_strv_ strv warnings = { 0 };
+        int r;
+        if ((r = ops_name_check("VM name", name, err)) < 0 || (r = vm_load_by_name(c->home, name, &def, err)) < 0 ||
+            (r = host_facts_load(c->root, &host, err)) < 0 || (r = qemu_tools_find(&tools, err)) < 0)
+                return r;
+        if (o->qemu) {
+                free(tools.qemu);
+                if (!(tools.qemu = strdup(o->qemu)))
+                        return phy_error_set(err, ENOMEM, "out of memory");
+        }
+        if (!tools.qemu)
+                return phy_error_set(err, ENOENT, "no QEMU found; install it with 'apt-get install qemu-system-x86'");
+        if ((r = phy_cache_dir(&cache, err)) < 0 || (r = qemu_caps_probe(tools.qemu, cache, &caps, err)) < 0 ||
+            (r = vm_model_make(&def, &host, &caps, NULL, &model, err)) < 0)
+                return r;
+        vmdir = vm_dir(c->home, name);
+        if ((r = run_dir_path(c->home, name, &rundir, err)) < 0)
+                return r;
+        struct qemu_argv_env env;
+        qemu_argv_env_init(&env);
+        env.host = &host;
+        env.caps = &caps;
+        env.tools = &tools;
+        env.vm_dir = vmdir;
+        env.run_dir = rundir;
+        env.paused = o->paused;
+        env.force_tcg = o->tcg;
+        /* The sound server the start would find (src/run/sound.c). */
+        if ((model.vm.display == VM_DISPLAY_GTK || model.vm.display == VM_DISPLAY_SDL) && model.vm.sound != VM_SOUND_NONE &&
+            (r = run_sound_find(&audio_server, &audio_why, err)) < 0)
+                return r;
+        env.audio_server = audio_server;
+        env.audio_why = audio_why;
+        if ((r = qemu_argv_build(&model, &env, &args, &warnings, err)) < 0)
+                return r;
+        json_object *x = json_object_new_object();
+        json_object_object_add(x, "name", json_object_new_string(name));
+        json_object_object_add(x, "accel", json_object_new_string(qemu_argv_use_kvm(&env) ? "kvm" : "tcg"));
+        json_object_object_add(x, "argv", str_array(&args));
+        json_object_object_add(x, "warnings", str_array(&warnings));
+        *ret = x;
         return 0;
 }

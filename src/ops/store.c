@@ -131,9 +131,34 @@ int ops_snapshot_revert(const struct ops_ctx *c, const char *name, const char *s
         int r = ops_name_check("VM name", name, err);
         if (r < 0)
                 return r;
-        struct run_start_opts o = { .root = c->root, .home = c->home, .name = name };
-        if ((r = store_snapshot_revert(c->home, name, snap, stop, &o, NULL, err)) < 0)
+        /* The lifecycle around store's disk work: a running VM is stopped
+         * first (when asked to), and one whose snapshot holds its memory is
+         * started paused to load it, and runs on. */
+        if ((r = store_snapshot_revert_check(c->home, name, snap, NULL, err)) < 0)
                 return r;
+        if (run_is_active(c->home, name)) {
+                if (!stop)
+                        return phy_error_set(err, EBUSY, "VM '%s' is running; stop it first or revert with --stop "
+                                             "(which shuts it down)", name);
+                if ((r = run_stop(c->home, name, 60, false, NULL, err)) < 0)
+                        return r;
+        }
+        bool memory = false;
+        if ((r = store_snapshot_revert(c->home, name, snap, NULL, &memory, err)) < 0)
+                return r;
+        if (memory) {
+                struct run_start_opts o = { .root = c->root, .home = c->home, .name = name, .paused = true };
+                if ((r = run_start(&o, NULL, err)) < 0)
+                        return phy_error_prefix(err, "disks, vars and TPM of VM '%s' are back at '%s', but it did "
+                                                "not start to load its memory", name, snap);
+                if ((r = store_snapshot_load_memory(c->home, name, snap, err)) < 0) {
+                        phy_error ignore = { 0 };
+                        (void) run_kill(c->home, name, &ignore);
+                        return phy_error_prefix(err, "disks, vars and TPM of VM '%s' are back at '%s', but its "
+                                                "memory could not be loaded (the VM is stopped; a start boots it "
+                                                "afresh)", name, snap);
+                }
+        }
         *ret = named(name, "reverted_to", snap);
         return 0;
 }
@@ -198,12 +223,35 @@ int ops_migrate(const struct ops_ctx *c, const char *name, const struct ops_migr
         if (!o->dest_home || o->dest_home[0] != '/')
                 return phy_error_usage(err, "the destination Phyllome home '%s' must be an absolute path",
                                      o->dest_home ? o->dest_home : "");
-        struct store_migrate_opts so = { .dest_home = o->dest_home, .address = o->address, .root = c->root,
+        struct store_migrate_opts so = { .dest_home = o->dest_home, .address = o->address,
                                          .max_bandwidth = o->max_bandwidth, .timeout_s = o->timeout_s,
                                          .progress = o->progress, .userdata = o->userdata };
         struct store_migrate_result res;
-        if ((r = store_migrate(c->home, name, &so, &res, err)) < 0)
+        struct store_migration *m = NULL;
+        if ((r = store_migrate_begin(c->home, name, &so, &m, err)) < 0)
                 return r;
+        /* The destination starts paused, waiting for the migration, under its own monitor. */
+        struct run_start_opts start = { .root = c->root, .home = o->dest_home, .name = name, .paused = true,
+                                        .incoming = "defer" };
+        if ((r = run_start(&start, NULL, err)) < 0) {
+                phy_error_prefix(err, "starting the destination VM in '%s'", o->dest_home);
+                store_migrate_cancel(m);
+                store_migrate_end(m);
+                return r;
+        }
+        if ((r = store_migrate_transfer(m, &res, err)) < 0) {
+                /* The source runs on; the destination goes. */
+                phy_error ignore = { 0 };
+                (void) run_kill(o->dest_home, name, &ignore);
+                store_migrate_end(m);
+                return r;
+        }
+        store_migrate_end(m);
+        {
+                /* The source QEMU was quit: its monitor records the stop. */
+                phy_error ignore = { 0 };
+                (void) run_wait(c->home, name, RUN_STOPPED, 30000, NULL, &ignore);
+        }
         json_object *x = named(name, "dest_home", o->dest_home);
         json_object_object_add(x, "downtime_ms", json_object_new_int64(res.downtime_ms));
         json_object_object_add(x, "total_ms", json_object_new_int64(res.total_ms));

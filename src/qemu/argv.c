@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "argv.h"
 
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "caps.h"
 #include "cleanup.h"
@@ -52,7 +50,8 @@ bool qemu_argv_use_kvm(const struct qemu_argv_env *env) {
 
 /* Builder state: the argv under construction and the first error. */
 struct builder {
-        const struct vm_def *vm;
+        const struct vm_def *vm;        /* &model->vm */
+        const struct vm_model *model;
         const struct qemu_argv_env *env;
         strv *argv;
         strv *warnings;
@@ -182,7 +181,7 @@ static char *run_path(struct builder *b, const char *file) {
 
 static void add_machine(struct builder *b) {
         const struct vm_def *vm = b->vm;
-        const char *machine = vm->machine ? vm->machine : "q35";
+        const char *machine = vm->machine;     /* the model always names one */
         if (b->env->caps && !qemu_caps_has_machine(b->env->caps, machine)) {
                 b->r = phy_error_set(b->err, ENOTSUP, "VM '%s' asks for machine type '%s', which '%s' does not provide",
                                      vm->name, machine, b->env->caps->binary ? b->env->caps->binary : "qemu");
@@ -258,7 +257,7 @@ static void add_cpu(struct builder *b) {
                 return;
         }
         addf(b, "-cpu", "%s", cpu);
-        unsigned cores = vm->cores ? vm->cores : 1, threads = vm->threads ? vm->threads : 1;
+        unsigned cores = vm->cores, threads = vm->threads;
         addf(b, "-smp", "%u,sockets=1,cores=%u,threads=%u", cores * threads, cores, threads);
         addf(b, "-m", "size=%lluk", (unsigned long long) (vm->memory / 1024));
         addf(b, "-rtc", "base=%s%s", vm->rtc_localtime == VM_ON ? "localtime" : "utc",
@@ -385,26 +384,13 @@ bad:
                              cdrom ? "CD drive" : "disk");
 }
 
-/* Issue 5: host I/O settings, probed only when env->probe_io (golden files
- * stay host-independent).  O_DIRECT is a property of the filesystem holding
- * the image: tmpfs refuses it, and cache.direct=on would then fail to open. */
-static bool image_allows_direct(const char *path) {
-        int fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        close(fd);
-        return true;
-}
-
-/* ",cache.direct=on,aio=..." for one disk image, or "" (QEMU's defaults). */
-static void disk_io_opts(struct builder *b, const char *path, char *buf, size_t len) {
-        buf[0] = '\0';
-        if (!b->env->probe_io)
-                return;
+/* ",cache.direct=on,aio=..." for disk i, or "" (QEMU's defaults): from the
+ * model's facts (vm_model_make probed the image's file system). */
+static void disk_io_opts(struct builder *b, size_t i, char *buf, size_t len) {
         /* Linux AIO with O_DIRECT, the long-proven pair (libvirt's cache=none,io=native).
          * Not io_uring: a live snapshot once hung QEMU 7.2 in CI with it, in a drain of
          * the disks; native AIO needs O_DIRECT, so without it QEMU's thread pool. */
-        bool direct = image_allows_direct(path);
+        bool direct = b->model->disk_direct && b->model->disk_direct[i];
         snprintf(buf, len, "%s", direct ? ",cache.direct=on,aio=native" : "");
 }
 
@@ -420,7 +406,7 @@ static void add_disks(struct builder *b) {
                 _cleanup_free_ char *p = vm_path(b, cd->path);
                 addf(b, "-blockdev", "driver=file,node-name=%s-file,filename=%s,read-only=on", node, p);
                 addf(b, "-blockdev", "driver=raw,node-name=%s,file=%s-file,read-only=on", node, node);
-                add_block_device(b, node, cd->bus ? cd->bus : VM_BUS_SATA, true, boot++);
+                add_block_device(b, node, cd->bus, true, boot++);
         }
         for (size_t i = 0; i < vm->n_disks && b->r >= 0; i++) {
                 const struct vm_disk *d = &vm->disks[i];
@@ -429,7 +415,7 @@ static void add_disks(struct builder *b) {
                 _cleanup_free_ char *p = vm_path(b, d->path);
                 const char *ro = d->readonly ? ",read-only=on" : "";
                 char io[64], enc[160] = "";
-                disk_io_opts(b, p, io, sizeof io);
+                disk_io_opts(b, i, io, sizeof io);
                 if (d->key_file || d->key_prompt) {
                         /* LUKS: QEMU reads the key from the file itself; it never appears on the command line.
                          * A typed passphrase waits in the run dir until QEMU has read it. */
@@ -447,7 +433,7 @@ static void add_disks(struct builder *b) {
                 /* discard=unmap frees host space when the guest trims; detect-zeroes turns zero writes into it. */
                 addf(b, "-blockdev", "driver=file,node-name=%s-file,filename=%s%s,discard=unmap%s", node, p, io, ro);
                 addf(b, "-blockdev", "driver=%s,node-name=%s,file=%s-file,discard=unmap,detect-zeroes=unmap%s%s",
-                     d->format ? d->format : "qcow2", node, node, enc, ro);
+                     d->format, node, node, enc, ro);
                 add_block_device(b, node, d->bus, false, boot++);
         }
 }
@@ -507,8 +493,7 @@ static void add_network(struct builder *b) {
                              n->mac[0] ? ",mac=" : "", n->mac);
         }
         /* q35's pcie.0 takes no hot-plug: empty root ports for 'phyllo net nic add' (src/net/hotplug.c). */
-        const char *machine = vm->machine ? vm->machine : "q35";
-        if (strstr(machine, "q35") && need_device(b, "pcie-root-port"))
+        if (strstr(vm->machine, "q35") && need_device(b, "pcie-root-port"))
                 for (unsigned k = 0; k < QEMU_HOTPLUG_PORTS; k++)
                         addf(b, "-device", "pcie-root-port,id=phy-hotplug%u,chassis=%u", k, 200 + k);
 }
@@ -820,10 +805,11 @@ static void add_install(struct builder *b) {
                 add(b, "-no-reboot");
 }
 
-int qemu_argv_build(const struct vm_def *vm, const struct qemu_argv_env *env, strv *ret_argv, strv *ret_warnings,
-                    phy_error *err) {
+int qemu_argv_build(const struct vm_model *model, const struct qemu_argv_env *env, strv *ret_argv,
+                    strv *ret_warnings, phy_error *err) {
         _cleanup_strv_ strv argv = { 0 };
-        struct builder b = { .vm = vm, .env = env, .argv = &argv, .warnings = ret_warnings, .err = err };
+        const struct vm_def *vm = &model->vm;
+        struct builder b = { .vm = vm, .model = model, .env = env, .argv = &argv, .warnings = ret_warnings, .err = err };
         b.kvm = qemu_argv_use_kvm(env);
 
         const char *qemu = env->tools && env->tools->qemu ? env->tools->qemu : "qemu-system-x86_64";

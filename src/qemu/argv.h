@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /*
- * The QEMU command line: a pure function of the VM model, the host facts,
- * the QEMU capabilities and the tool paths.  It returns an argv array (never
- * a shell string) and does no I/O, so golden tests can pin it exactly.
+ * The QEMU command line: a pure function of the VM model (struct vm_model,
+ * made by vm_model_make: every default filled, the files' facts probed),
+ * the host facts, the QEMU capabilities and the tool paths.  It returns an
+ * argv array (never a shell string) and does no I/O, so golden tests can
+ * pin it exactly.
  */
 #include <stdbool.h>
 #include "error.h"
 #include "strv.h"
 
 struct vm_def;
+struct vm_model;
 struct host_facts;
 struct qemu_caps;
 struct qemu_tools;
@@ -44,10 +47,6 @@ struct qemu_argv_env {
         size_t n_share_fds;
         bool force_tcg;                     /* never use KVM, even when usable */
         bool paused;                        /* -S: start with the CPUs stopped */
-        /* Issue 5: probe each disk image's filesystem for O_DIRECT
-         * (cache.direct=on,aio=native).  Off for golden files, which must
-         * not depend on the host. */
-        bool probe_io;
         /* Issue 5 (migration): "-incoming <incoming>" (e.g. "defer") when non-NULL. */
         const char *incoming;
         /* Issue 11: the sound server the start path found (src/run/sound.c)
@@ -66,7 +65,7 @@ void qemu_argv_env_init(struct qemu_argv_env *env);
 
 /* Builds the argv.  Warnings a person should see (TCG is slow, a device the
  * QEMU build lacks was replaced) are appended to ret_warnings when non-NULL. */
-int qemu_argv_build(const struct vm_def *model, const struct qemu_argv_env *env,
+int qemu_argv_build(const struct vm_model *model, const struct qemu_argv_env *env,
                     strv *ret_argv, strv *ret_warnings, phy_error *err);
 
 /* The -audiodev driver the argv uses for the VM's sound device: "spice"

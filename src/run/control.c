@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "exec.h"
 #include "dev/dev.h"
 #include "dev/single-gpu.h"
 #include "fileio.h"
@@ -103,17 +104,17 @@ static void mark_stop(const char *dir) {
 static int finish_stop(const char *home, const char *name, const char *dir, const struct run_state *before,
                        phy_error *err) {
         if (run_pid_is_monitor(before->monitor_pid)) {
-                _cleanup_close_ int pfd = run_pidfd_open(before->monitor_pid);
-                if (pfd >= 0 && !run_pidfd_wait(pfd, TERM_GRACE_MS))
+                _cleanup_close_ int pfd = exec_pidfd_open(before->monitor_pid);
+                if (pfd >= 0 && !exec_pidfd_wait(pfd, TERM_GRACE_MS))
                         return phy_error_set(err, ETIMEDOUT, "QEMU of VM '%s' ended but its monitor (pid %d) did "
                                              "not finish within %d s", name, (int) before->monitor_pid,
                                              TERM_GRACE_MS / 1000);
                 return 0;
         }
         if (before->swtpm_pid > 0 && run_pid_is_swtpm(before->swtpm_pid)) {
-                _cleanup_close_ int pfd = run_pidfd_open(before->swtpm_pid);
+                _cleanup_close_ int pfd = exec_pidfd_open(before->swtpm_pid);
                 (void) kill(before->swtpm_pid, SIGTERM);
-                if (pfd >= 0 && !run_pidfd_wait(pfd, 3000) && run_pid_is_swtpm(before->swtpm_pid))
+                if (pfd >= 0 && !exec_pidfd_wait(pfd, 3000) && run_pid_is_swtpm(before->swtpm_pid))
                         (void) kill(before->swtpm_pid, SIGKILL);
         }
         run_dir_remove_sockets(dir);
@@ -152,7 +153,7 @@ static bool signal_and_wait(int pidfd, pid_t pid, const char *name, int sig, int
         if (!run_pid_is_qemu(pid, name))
                 return true;
         (void) kill(pid, sig);
-        return pidfd < 0 || run_pidfd_wait(pidfd, timeout_ms);
+        return pidfd < 0 || exec_pidfd_wait(pidfd, timeout_ms);
 }
 
 /* Does the running VM have an agent that opened its port?  Asked of QEMU
@@ -213,7 +214,7 @@ int run_stop_via(const char *home, const char *name, unsigned timeout_s, bool fo
                                      "VM '%s' runs no guest agent (its agent port is not open); stop it with "
                                      "--mode acpi or --force", name);
         int wait_ms = (int) (timeout_s > 86400 ? 86400 : timeout_s) * 1000;
-        _cleanup_close_ int pidfd = run_pidfd_open(st.qemu_pid);
+        _cleanup_close_ int pidfd = exec_pidfd_open(st.qemu_pid);
         mark_stop(dir);
         const char *by = NULL;
         bool gone = false;
@@ -223,7 +224,7 @@ int run_stop_via(const char *home, const char *name, unsigned timeout_s, bool fo
                 r = sock ? net_agent_shutdown(sock, "powerdown", wait_ms < 10000 ? wait_ms : 10000, &e2) : -ENOMEM;
                 if (r >= 0) {
                         by = "agent";
-                        gone = pidfd < 0 || run_pidfd_wait(pidfd, wait_ms);
+                        gone = pidfd < 0 || exec_pidfd_wait(pidfd, wait_ms);
                 } else if (mode == RUN_STOP_AGENT) {
                         _cleanup_free_ char *p = run_file(dir, "stop-requested");
                         if (p)
@@ -239,7 +240,7 @@ int run_stop_via(const char *home, const char *name, unsigned timeout_s, bool fo
                 phy_error e2 = { 0 };
                 by = "acpi";
                 if (qmp_simple(dir, name, "system_powerdown", &e2) == 0 && pidfd >= 0)
-                        gone = run_pidfd_wait(pidfd, wait_ms);
+                        gone = exec_pidfd_wait(pidfd, wait_ms);
         }
         if (!gone) {
                 by = "sigterm";
@@ -263,7 +264,7 @@ int run_kill(const char *home, const char *name, phy_error *err) {
         int r = get_running(home, name, &st, &dir, err);
         if (r < 0)
                 return r;
-        _cleanup_close_ int pidfd = run_pidfd_open(st.qemu_pid);
+        _cleanup_close_ int pidfd = exec_pidfd_open(st.qemu_pid);
         mark_stop(dir);
         if (!signal_and_wait(pidfd, st.qemu_pid, name, SIGKILL, TERM_GRACE_MS))
                 return phy_error_set(err, ETIMEDOUT, "QEMU of VM '%s' (pid %d) did not end after SIGKILL", name,
@@ -332,9 +333,9 @@ int run_wait(const char *home, const char *name, enum run_state_kind want, int t
                  * their pidfds wake us then. */
                 struct pollfd p[3] = { { .fd = ino, .events = POLLIN }, { .fd = -1 }, { .fd = -1 } };
                 if (run_pid_is_monitor(st.monitor_pid))
-                        p[1] = (struct pollfd) { .fd = run_pidfd_open(st.monitor_pid), .events = POLLIN };
+                        p[1] = (struct pollfd) { .fd = exec_pidfd_open(st.monitor_pid), .events = POLLIN };
                 if (run_pid_is_qemu(st.qemu_pid, name))
-                        p[2] = (struct pollfd) { .fd = run_pidfd_open(st.qemu_pid), .events = POLLIN };
+                        p[2] = (struct pollfd) { .fd = exec_pidfd_open(st.qemu_pid), .events = POLLIN };
                 int left = -1;
                 if (deadline >= 0) {
                         int64_t l = deadline - run_mono_ms();

@@ -151,22 +151,12 @@ int run_creds_apply_child(const struct run_creds *c) {
         return 0;
 }
 
-int run_pidfd_open(pid_t pid) {
-#ifdef SYS_pidfd_open
-        return (int) syscall(SYS_pidfd_open, pid, 0);
-#else
-        errno = ENOSYS;
-        return -1;
-#endif
-}
-
-bool run_pidfd_wait(int pidfd, int timeout_ms) {
-        struct pollfd p = { .fd = pidfd, .events = POLLIN };
-        int r;
-        do
-                r = poll(&p, 1, timeout_ms);
-        while (r < 0 && errno == EINTR);
-        return r > 0;
+int run_child_setup(void *data) {
+        const struct run_child *c = data;
+        int r = run_creds_apply_child(c->creds);
+        if (r == 0 && c->sb)
+                r = run_sandbox_apply_child(c->sb);
+        return r;
 }
 
 int64_t run_mono_ms(void) {

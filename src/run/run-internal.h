@@ -70,10 +70,13 @@ int run_sandbox_allow_base(struct run_sandbox *s, phy_error *err);
 /* In the child: no-new-privileges and landlock_restrict_self.  Async-signal-safe; -errno. */
 int run_sandbox_apply_child(const struct run_sandbox *s);
 
-/* pidfd_open(2) through syscall(2) (glibc 2.36 has no wrapper everywhere). */
-int run_pidfd_open(pid_t pid);
-/* Waits up to timeout_ms for the process behind pidfd to end (poll). */
-bool run_pidfd_wait(int pidfd, int timeout_ms);
+/* The setup in a child of exec_spawn (src/common/exec.h) that runs as the
+ * VM's user: creds applied, then the Landlock ruleset sb (may be NULL). */
+struct run_child {
+        const struct run_creds *creds;
+        const struct run_sandbox *sb;
+};
+int run_child_setup(void *data);
 
 /* CLOCK_MONOTONIC in milliseconds, for deadlines. */
 int64_t run_mono_ms(void);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "exec.h"
 #include "run-internal.h"
 
 /* swtpm's Landlock ruleset: its code, its configuration and its state
@@ -30,46 +31,27 @@ static int sandbox(struct run_sandbox *sb, const char *state_dir, bool setup, ph
         return 0;
 }
 
-/* fork + execve with stdout/stderr appended to log_path (in the run dir,
+/* exec_spawn with stdout/stderr appended to log_path (in the run dir,
  * which only we write: opened without following a symlink, and the child
- * writes through the fd) and the given fd kept open, confined to state_dir;
- * after fork only async-signal-safe calls. */
+ * writes through the fd), the given fd kept open, as the VM's user and
+ * confined to state_dir. */
 static int spawn(char *const argv[], const char *log_path, int keep_fd, const char *state_dir, bool setup,
                  const struct run_creds *c, pid_t *ret_pid, phy_error *err) {
         _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (logfd < 0)
                 return phy_error_set(err, errno, "cannot open the log '%s': %s", log_path, strerror(errno));
-        _cleanup_close_ int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (nullfd < 0)
-                return phy_error_set(err, errno, "cannot open /dev/null: %s", strerror(errno));
         struct run_sandbox sb;
         int r = sandbox(&sb, state_dir, setup, err);
-        if (r < 0) {
-                run_sandbox_done(&sb);
-                return r;
-        }
-        pid_t pid = fork();
-        if (pid < 0) {
-                run_sandbox_done(&sb);
-                return phy_error_set(err, errno, "cannot fork for '%s': %s", argv[0], strerror(errno));
-        }
-        if (pid == 0) {
-                if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
-                        _exit(127);
-                if (keep_fd >= 0) {
-                        int fl = fcntl(keep_fd, F_GETFD);
-                        if (fl < 0 || fcntl(keep_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
-                                _exit(127);
-                }
-                if (run_creds_apply_child(c) < 0 || run_sandbox_apply_child(&sb) < 0)
-                        _exit(126);
-                extern char **environ;
-                execve(argv[0], argv, environ);
-                _exit(127);
+        if (r >= 0) {
+                struct run_child child = { .creds = c, .sb = &sb };
+                struct exec_spawn s = { .argv = argv, .log_fd = logfd, .keep = &keep_fd, .n_keep = 1,
+                                        .setup = run_child_setup, .data = &child,
+                                        .setup_error = "phyllo-monitor: cannot drop privileges or apply the "
+                                                       "Landlock ruleset before running swtpm" };
+                r = exec_spawn(&s, ret_pid, err);
         }
         run_sandbox_done(&sb);
-        *ret_pid = pid;
-        return 0;
+        return r;
 }
 
 int run_swtpm_setup(const char *swtpm_setup, const char *state_dir, const struct run_creds *c,

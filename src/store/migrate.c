@@ -54,16 +54,20 @@ struct mig_node {
         bool job_started, target_added, ready;
 };
 
-struct mig {
+struct store_migration {
         const char *home, *name;
         const struct store_migrate_opts *o;
+        struct store_migrate_opts opts;         /* o points here */
         const char *addr;
+        char dest_real[PATH_MAX];               /* the destination home, resolved */
+        struct store_migrate_result res;
         struct vm_def def;
         char *src_dir, *dst_dir, *dst_run_dir, *src_run_dir, *qemu_img;
         struct mig_node *nodes;
         size_t n_nodes;
         struct qmp *src, *dst;
-        bool dst_created, dst_started, migrate_started, src_was_paused;
+        bool dst_created, migrate_started, src_was_paused;
+        bool failed;                    /* the destination's files go at the end */
         char psk[65];                   /* the key, hex */
         char *src_tls, *dst_tls;        /* the directories holding keys.psk */
         bool src_tls_added, dst_tls_added;
@@ -75,7 +79,7 @@ static int64_t now_ms(void) {
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void progress(struct mig *m, const char *phase, uint64_t done, uint64_t total) {
+static void progress(struct store_migration *m, const char *phase, uint64_t done, uint64_t total) {
         if (m->o->progress)
                 m->o->progress(phase, done, total, m->o->userdata);
 }
@@ -122,7 +126,7 @@ static int replace_str(char **slot, char *v) {
 
 /* The destination definition: the source's, every read-write disk a new qcow2
  * "disk-<name>.qcow2" in the destination's dir; other paths made absolute. */
-static int prepare_destination(struct mig *m, phy_error *err) {
+static int prepare_destination(struct store_migration *m, phy_error *err) {
         _cleanup_vm_def_ struct vm_def d = { 0 };
         int r;
         if (vm_def_copy(&m->def, &d) < 0)
@@ -250,7 +254,7 @@ static int proc_ids(pid_t pid, uid_t *ret_uid, gid_t *ret_gid) {
 
 /* A fresh <run_dir>/mig-tls.XXXXXX (mkdtemp: new, 0700) holding keys.psk
  * ("qemu:<hex key>", 0600), both handed to the user QEMU runs as. */
-static int psk_dir_make(const struct mig *m, const char *home, const char *run_dir, char **ret, phy_error *err) {
+static int psk_dir_make(const struct store_migration *m, const char *home, const char *run_dir, char **ret, phy_error *err) {
         _cleanup_free_ char *dir = NULL, *line = NULL;
         if (asprintf(&dir, "%s/mig-tls.XXXXXX", run_dir) < 0 || asprintf(&line, MIG_PSK_USER ":%s\n", m->psk) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
@@ -313,7 +317,7 @@ static int tls_creds_param(struct qmp *q, phy_error *err) {
 
 /* Destination: NBD exports of its (still inactive) disks, then the incoming
  * migration on a port QEMU picks (query-migrate tells it); both TLS only. */
-static int destination_listen(struct mig *m, int *ret_nbd_port, int *ret_mig_port, phy_error *err) {
+static int destination_listen(struct store_migration *m, int *ret_nbd_port, int *ret_mig_port, phy_error *err) {
         int r, port = 0;
         if ((r = set_events(m->dst, err)) < 0 || (r = pick_port(m->addr, &port, err)) < 0 ||
             (r = psk_dir_make(m, m->o->dest_home, m->dst_run_dir, &m->dst_tls, err)) < 0)
@@ -379,7 +383,7 @@ static const char *event_device(json_object *ev, const char **ret_error) {
         return store_json_str(data, "device");
 }
 
-static struct mig_node *node_of_job(struct mig *m, const char *job) {
+static struct mig_node *node_of_job(struct store_migration *m, const char *job) {
         if (!job || strncmp(job, MIG_PREFIX, strlen(MIG_PREFIX)) != 0)
                 return NULL;
         for (size_t i = 0; i < m->n_nodes; i++)
@@ -388,7 +392,7 @@ static struct mig_node *node_of_job(struct mig *m, const char *job) {
         return NULL;
 }
 
-static void mirror_progress(struct mig *m) {
+static void mirror_progress(struct store_migration *m) {
         _cleanup_(json_object_putp) json_object *jobs = NULL;
         phy_error e = { 0 };
         if (cmd(m->src, "query-block-jobs", NULL, &jobs, &e) < 0)
@@ -406,7 +410,7 @@ static void mirror_progress(struct mig *m) {
 
 /* Source: an NBD client node per export and a mirror job into it; returns
  * when every job is ready (source and destination in sync). */
-static int mirror_disks(struct mig *m, int nbd_port, phy_error *err) {
+static int mirror_disks(struct store_migration *m, int nbd_port, phy_error *err) {
         int r;
         char ps[16];
         snprintf(ps, sizeof ps, "%d", nbd_port);
@@ -475,7 +479,7 @@ static int mirror_disks(struct mig *m, int nbd_port, phy_error *err) {
         return 0;
 }
 
-static void migrate_progress(struct mig *m) {
+static void migrate_progress(struct store_migration *m) {
         _cleanup_(json_object_putp) json_object *info = NULL;
         phy_error e = { 0 };
         json_object *ram;
@@ -485,7 +489,7 @@ static void migrate_progress(struct mig *m) {
 }
 
 /* Source: RAM and device state to the destination; returns once QEMU says completed. */
-static int migrate_state(struct mig *m, int mig_port, struct store_migrate_result *res, phy_error *err) {
+static int migrate_state(struct store_migration *m, int mig_port, struct store_migrate_result *res, phy_error *err) {
         int r;
         if ((r = set_events(m->src, err)) < 0)
                 return r;
@@ -555,7 +559,7 @@ static int migrate_state(struct mig *m, int mig_port, struct store_migrate_resul
 
 /* Source, after completion: each ready mirror is cancelled, which ends it
  * with the destination a consistent copy (BLOCK_JOB_COMPLETED). */
-static int finish_mirrors(struct mig *m, phy_error *err) {
+static int finish_mirrors(struct store_migration *m, phy_error *err) {
         int r;
         size_t left = 0;
         for (size_t i = 0; i < m->n_nodes; i++) {
@@ -595,7 +599,7 @@ static int finish_mirrors(struct mig *m, phy_error *err) {
 }
 
 /* Destination: waits for its side of the migration, closes the exports and runs. */
-static int destination_run(struct mig *m, phy_error *err) {
+static int destination_run(struct store_migration *m, phy_error *err) {
         int r;
         for (;;) {
                 _cleanup_(json_object_putp) json_object *ev = NULL;
@@ -621,9 +625,9 @@ static int destination_run(struct mig *m, phy_error *err) {
         return m->src_was_paused ? 0 : cmd(m->dst, "cont", NULL, NULL, err);
 }
 
-/* Any failure before the destination runs: the source runs on, the
- * destination disappears. */
-static void roll_back(struct mig *m) {
+/* Any failure before the destination runs: the source runs on (the
+ * destination's QEMU is ended by the caller, its files by store_migrate_end). */
+void store_migrate_cancel(struct store_migration *m) {
         phy_error e = { 0 };
         if (m->src) {
                 if (m->migrate_started)
@@ -673,15 +677,18 @@ static void roll_back(struct mig *m) {
                 qmp_close(m->dst);
                 m->dst = NULL;
         }
-        if (m->dst_started)
-                (void) run_kill(m->o->dest_home, m->name, &e);
-        if (m->dst_started && m->dst_run_dir)
-                (void) rm_rf(m->dst_run_dir);
-        if (m->dst_created)
-                (void) rm_rf(m->dst_dir);
+        m->failed = true;
 }
 
-static void mig_done(struct mig *m) {
+void store_migrate_end(struct store_migration *m) {
+        if (!m)
+                return;
+        /* What a failed migration made at the destination goes (not a VM it found there). */
+        if (m->failed && m->dst_created) {
+                if (m->dst_run_dir)
+                        (void) rm_rf(m->dst_run_dir);
+                (void) rm_rf(m->dst_dir);
+        }
         if (m->src_tls)
                 (void) rm_rf(m->src_tls);
         if (m->dst_tls)
@@ -700,124 +707,122 @@ static void mig_done(struct mig *m) {
         free(m->src_run_dir);
         free(m->qemu_img);
         free(m->nodes);
+        free(m);
 }
 
-int store_migrate(const char *home, const char *name, const struct store_migrate_opts *o,
-                  struct store_migrate_result *ret, phy_error *err) {
-        struct mig m = { .home = home, .name = name, .o = o, .addr = o->address ? o->address : "127.0.0.1" };
-        struct store_migrate_result res = { .downtime_ms = -1, .total_ms = -1 };
-        struct store_migrate_opts defaults;
+int store_migrate_begin(const char *home, const char *name, const struct store_migrate_opts *o,
+                        struct store_migration **ret, phy_error *err) {
+        struct store_migration *m = calloc(1, sizeof *m);
+        if (!m)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        *m = (struct store_migration) { .home = home, .name = name, .opts = *o,
+                                        .addr = o->address ? o->address : "127.0.0.1",
+                                        .res = { .downtime_ms = -1, .total_ms = -1 } };
+        if (m->opts.timeout_s == 0)
+                m->opts.timeout_s = 600;
+        m->o = o = &m->opts;
         int r;
-        if (o->timeout_s == 0) {
-                defaults = *o;
-                defaults.timeout_s = 600;
-                m.o = o = &defaults;
-        }
-        if ((r = vm_load_by_name(home, name, &m.def, err)) < 0)
-                goto out;
+        if ((r = vm_load_by_name(home, name, &m->def, err)) < 0)
+                goto fail;
         {
                 _cleanup_run_state_ struct run_state st = { 0 };
                 if ((r = run_state_get(home, name, &st, err)) < 0)
-                        goto out;
+                        goto fail;
                 if (st.state != RUN_RUNNING && st.state != RUN_PAUSED) {
                         r = phy_error_usage(err, "VM '%s' is %s; only a running VM migrates (a stopped one "
                                           "moves with 'phyllo export' and 'phyllo import')", name,
                                           run_state_name(st.state));
-                        goto out;
+                        goto fail;
                 }
-                m.src_was_paused = st.state == RUN_PAUSED;
+                m->src_was_paused = st.state == RUN_PAUSED;
         }
-        char a[PATH_MAX], b[PATH_MAX];
-        if (!realpath(o->dest_home, b)) {
+        char a[PATH_MAX];
+        if (!realpath(o->dest_home, m->dest_real)) {
                 r = phy_error_set(err, errno, "the destination home '%s' cannot be used: %s", o->dest_home,
                                   strerror(errno));
-                goto out;
+                goto fail;
         }
-        if (realpath(home, a) && strcmp(a, b) == 0) {
+        if (realpath(home, a) && strcmp(a, m->dest_real) == 0) {
                 r = phy_error_usage(err, "the destination home '%s' is the VM's own home; name another one",
                                   o->dest_home);
-                goto out;
+                goto fail;
         }
-        for (size_t i = 0; i < m.def.n_disks; i++)
-                if (m.def.disks[i].key_file || m.def.disks[i].key_prompt) {
+        for (size_t i = 0; i < m->def.n_disks; i++)
+                if (m->def.disks[i].key_file || m->def.disks[i].key_prompt) {
                         r = phy_error_set(err, EOPNOTSUPP, "disk '%s' of VM '%s' is encrypted; migrating encrypted "
                                           "disks is not supported yet (stop the VM and use export/import)",
-                                          m.def.disks[i].name, name);
-                        goto out;
+                                          m->def.disks[i].name, name);
+                        goto fail;
                 }
-        if ((r = store_need_qemu_img(o->qemu_img, &m.qemu_img, err)) < 0)
-                goto out;
+        if ((r = store_need_qemu_img(o->qemu_img, &m->qemu_img, err)) < 0)
+                goto fail;
         {
                 /* Only TLS: a wildcard is no address to connect to, and would listen everywhere. */
                 struct in_addr ia;
-                if (inet_pton(AF_INET, m.addr, &ia) != 1 || ia.s_addr == htonl(INADDR_ANY) ||
+                if (inet_pton(AF_INET, m->addr, &ia) != 1 || ia.s_addr == htonl(INADDR_ANY) ||
                     ia.s_addr == htonl(INADDR_BROADCAST) || IN_MULTICAST(ntohl(ia.s_addr))) {
                         r = phy_error_usage(err, "'%s' is not an IPv4 address of this host to migrate over; "
-                                          "give one (the default is 127.0.0.1)", m.addr);
-                        goto out;
+                                          "give one (the default is 127.0.0.1)", m->addr);
+                        goto fail;
                 }
                 uint8_t key[32];
                 static const char x[] = "0123456789abcdef";
                 if (getrandom(key, sizeof key, 0) != (ssize_t) sizeof key) {
                         r = phy_error_set(err, errno, "cannot make a key for the migration: %s", strerror(errno));
-                        goto out;
+                        goto fail;
                 }
                 for (size_t i = 0; i < sizeof key; i++) {
-                        m.psk[2 * i] = x[key[i] >> 4];
-                        m.psk[2 * i + 1] = x[key[i] & 15];
+                        m->psk[2 * i] = x[key[i] >> 4];
+                        m->psk[2 * i + 1] = x[key[i] & 15];
                 }
-                m.psk[2 * sizeof key] = '\0';
+                m->psk[2 * sizeof key] = '\0';
                 explicit_bzero(key, sizeof key);
         }
-        m.src_dir = vm_dir(home, name);
-        m.dst_dir = vm_dir(o->dest_home, name);
-        m.nodes = calloc(m.def.n_disks + 1, sizeof *m.nodes);
-        if (!m.src_dir || !m.dst_dir || !m.nodes) {
+        m->src_dir = vm_dir(home, name);
+        m->dst_dir = vm_dir(o->dest_home, name);
+        m->nodes = calloc(m->def.n_disks + 1, sizeof *m->nodes);
+        if (!m->src_dir || !m->dst_dir || !m->nodes) {
                 r = phy_error_set(err, ENOMEM, "out of memory");
-                goto out;
-        }
-        if ((r = run_dir_path(home, name, &m.src_run_dir, err)) < 0 ||
-            (r = run_dir_path(o->dest_home, name, &m.dst_run_dir, err)) < 0)
-                goto out;
-        if ((r = open_qmp(m.src_run_dir, &m.src, err)) < 0)
-                goto out;
-
-        progress(&m, "prepare", 0, 0);
-        if ((r = prepare_destination(&m, err)) < 0)
-                goto fail;
-        struct run_start_opts so = { .root = o->root, .home = o->dest_home, .name = name, .paused = true,
-                                     .force_tcg = o->force_tcg, .incoming = "defer" };
-        if ((r = run_start(&so, NULL, err)) < 0) {
-                phy_error_prefix(err, "starting the destination VM in '%s'", o->dest_home);
                 goto fail;
         }
-        m.dst_started = true;
-        int nbd_port = 0, mig_port = 0;
-        if ((r = open_qmp(m.dst_run_dir, &m.dst, err)) < 0 ||
-            (r = destination_listen(&m, &nbd_port, &mig_port, err)) < 0)
+        if ((r = run_dir_path(home, name, &m->src_run_dir, err)) < 0 ||
+            (r = run_dir_path(o->dest_home, name, &m->dst_run_dir, err)) < 0)
                 goto fail;
-        if ((r = mirror_disks(&m, nbd_port, err)) < 0 || (r = migrate_state(&m, mig_port, &res, err)) < 0 ||
-            (r = finish_mirrors(&m, err)) < 0 || (r = destination_run(&m, err)) < 0)
+        if ((r = open_qmp(m->src_run_dir, &m->src, err)) < 0)
                 goto fail;
 
-        /* The destination runs the VM: the source QEMU (postmigrate) goes, as a stop. */
-        {
-                phy_error e = { 0 };
-                _cleanup_free_ char *marker = NULL, *note = NULL;
-                if (asprintf(&marker, "%s/migrated", m.src_run_dir) >= 0 && asprintf(&note, "migrated to %s (%s)\n", b, m.addr) >= 0)
-                        (void) file_write_atomic(marker, note, strlen(note), 0644, &e);
-                (void) cmd(m.src, "quit", NULL, NULL, &e);
-                qmp_close(m.src);
-                m.src = NULL;
-                (void) run_wait(home, name, RUN_STOPPED, 30000, NULL, &e);
+        progress(m, "prepare", 0, 0);
+        if ((r = prepare_destination(m, err)) < 0) {
+                store_migrate_cancel(m);
+                goto fail;
         }
-        if (ret)
-                *ret = res;
-        r = 0;
-        goto out;
+        *ret = m;
+        return 0;
 fail:
-        roll_back(&m);
-out:
-        mig_done(&m);
+        m->failed = true;
+        store_migrate_end(m);
         return r;
+}
+
+int store_migrate_transfer(struct store_migration *m, struct store_migrate_result *ret, phy_error *err) {
+        int nbd_port = 0, mig_port = 0, r;
+        if ((r = open_qmp(m->dst_run_dir, &m->dst, err)) < 0 ||
+            (r = destination_listen(m, &nbd_port, &mig_port, err)) < 0 ||
+            (r = mirror_disks(m, nbd_port, err)) < 0 || (r = migrate_state(m, mig_port, &m->res, err)) < 0 ||
+            (r = finish_mirrors(m, err)) < 0 || (r = destination_run(m, err)) < 0) {
+                store_migrate_cancel(m);
+                return r;
+        }
+        /* The destination runs the VM: the source QEMU (postmigrate) goes, as a stop. */
+        phy_error e = { 0 };
+        _cleanup_free_ char *marker = NULL, *note = NULL;
+        if (asprintf(&marker, "%s/migrated", m->src_run_dir) >= 0 &&
+            asprintf(&note, "migrated to %s (%s)\n", m->dest_real, m->addr) >= 0)
+                (void) file_write_atomic(marker, note, strlen(note), 0644, &e);
+        (void) cmd(m->src, "quit", NULL, NULL, &e);
+        qmp_close(m->src);
+        m->src = NULL;
+        if (ret)
+                *ret = m->res;
+        return 0;
 }

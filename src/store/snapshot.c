@@ -431,24 +431,35 @@ static int meta_disks(const struct snapctx *c, json_object *meta, const char *sn
         return 0;
 }
 
-int store_snapshot_revert(const char *home, const char *name, const char *snap, bool stop,
-                          const struct run_start_opts *start, const char *qemu_img, phy_error *err) {
-        _cleanup_(snapctx_done) struct snapctx c = { 0 };
+/* What a revert to snap works on: the VM, the snapshot's record and the
+ * indexes of its disks in the VM's definition. */
+static int revert_plan(const char *home, const char *name, const char *snap, const char *qemu_img,
+                       struct snapctx *c, json_object **ret_meta, size_t **ret_idx, size_t *ret_n, phy_error *err) {
         int r = check_snap_name(snap, err);
-        if (r < 0 || (r = snapctx_load(home, name, qemu_img, &c, err)) < 0)
+        if (r < 0 || (r = snapctx_load(home, name, qemu_img, c, err)) < 0 ||
+            (r = read_meta(c, snap, ret_meta, err)) < 0)
                 return r;
+        return meta_disks(c, *ret_meta, snap, ret_idx, ret_n, err);
+}
+
+int store_snapshot_revert_check(const char *home, const char *name, const char *snap, const char *qemu_img,
+                                phy_error *err) {
+        _cleanup_(snapctx_done) struct snapctx c = { 0 };
         _cleanup_(json_object_putp) json_object *meta = NULL;
         _cleanup_free_ size_t *idx = NULL;
         size_t n = 0;
-        if ((r = read_meta(&c, snap, &meta, err)) < 0 || (r = meta_disks(&c, meta, snap, &idx, &n, err)) < 0)
+        return revert_plan(home, name, snap, qemu_img, &c, &meta, &idx, &n, err);
+}
+
+int store_snapshot_revert(const char *home, const char *name, const char *snap, const char *qemu_img,
+                          bool *ret_memory, phy_error *err) {
+        _cleanup_(snapctx_done) struct snapctx c = { 0 };
+        _cleanup_(json_object_putp) json_object *meta = NULL;
+        _cleanup_free_ size_t *idx = NULL;
+        size_t n = 0;
+        int r = revert_plan(home, name, snap, qemu_img, &c, &meta, &idx, &n, err);
+        if (r < 0 || (r = store_refuse_running(home, name, "revert it", err)) < 0)
                 return r;
-        if (run_is_active(home, name)) {
-                if (!stop)
-                        return phy_error_set(err, EBUSY, "VM '%s' is running; stop it first or revert with --stop "
-                                             "(which shuts it down)", name);
-                if ((r = run_stop(home, name, 60, false, NULL, err)) < 0)
-                        return r;
-        }
         /* Check every disk first: a revert either starts on all of them or on none. */
         for (size_t i = 0; i < n; i++) {
                 bool has = false;
@@ -494,24 +505,19 @@ int store_snapshot_revert(const char *home, const char *name, const char *snap, 
                         return phy_error_set(err, errno, "cannot restore '%s': %s", tpm, strerror(errno));
         } else if ((r = rm_rf(tpm)) < 0 && r != -ENOENT)
                 return phy_error_set(err, r, "cannot remove '%s': %s", tpm, strerror(-r));
-        /* A snapshot of a running VM also holds its memory: start paused, load it, let it run on. */
-        bool vmstate = json_object_object_get_ex(meta, "vmstate", &v) && json_object_get_boolean(v);
-        if (!vmstate || !start)
-                return 0;
-        struct run_start_opts o = *start;
-        o.paused = true;
-        _cleanup_qmp_ struct qmp *q = NULL;
-        if ((r = run_start(&o, NULL, err)) < 0)
-                return phy_error_prefix(err, "disks, vars and TPM of VM '%s' are back at '%s', but it did not start "
-                                        "to load its memory", name, snap);
-        if ((r = live_open(home, name, &q, err)) < 0 || (r = live_job(q, "snapshot-load", job_args(&c, snap), err)) < 0 ||
-            (r = qmp_command(q, "cont", NULL, SNAP_QMP_TIMEOUT_MS, NULL, err)) < 0) {
-                phy_error ignore = { 0 };
-                (void) run_kill(home, name, &ignore);
-                return phy_error_prefix(err, "disks, vars and TPM of VM '%s' are back at '%s', but its memory could "
-                                        "not be loaded (the VM is stopped; a start boots it afresh)", name, snap);
-        }
+        /* A snapshot of a running VM also holds its memory. */
+        *ret_memory = json_object_object_get_ex(meta, "vmstate", &v) && json_object_get_boolean(v);
         return 0;
+}
+
+int store_snapshot_load_memory(const char *home, const char *name, const char *snap, phy_error *err) {
+        _cleanup_(snapctx_done) struct snapctx c = { 0 };
+        _cleanup_qmp_ struct qmp *q = NULL;
+        int r = snapctx_load(home, name, NULL, &c, err);
+        if (r < 0 || (r = live_open(home, name, &q, err)) < 0 ||
+            (r = live_job(q, "snapshot-load", job_args(&c, snap), err)) < 0)
+                return r;
+        return qmp_command(q, "cont", NULL, SNAP_QMP_TIMEOUT_MS, NULL, err);
 }
 
 int store_snapshot_delete(const char *home, const char *name, const char *snap, const char *qemu_img,

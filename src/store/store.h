@@ -71,14 +71,20 @@ int store_snapshot_create(const char *home, const char *name, const char *snap, 
                           phy_error *err);
 /* JSON array of {name, created, disks, vars, tpm}, oldest first. */
 int store_snapshot_list(const char *home, const char *name, struct json_object **ret, phy_error *err);
-/* Brings disks, vars and TPM state back to snap.  A running VM is refused
- * unless stop (then it is stopped first).  A snapshot taken while the VM ran
- * also holds its memory: with start (its root and force_tcg are used) the
- * VM is then started paused, the memory loaded (snapshot-load) and resumed,
- * so it runs on from the moment of the snapshot; start NULL: disks only. */
-struct run_start_opts;
-int store_snapshot_revert(const char *home, const char *name, const char *snap, bool stop,
-                          const struct run_start_opts *start, const char *qemu_img, phy_error *err);
+/* A revert's checks that change nothing: snap exists and holds only disks
+ * the VM has (run before a running VM is stopped for the revert). */
+int store_snapshot_revert_check(const char *home, const char *name, const char *snap, const char *qemu_img,
+                                phy_error *err);
+/* Brings disks, vars and TPM state of a stopped VM back to snap (a running
+ * one is refused: stopping it is the caller's, src/ops).  *ret_memory: the
+ * snapshot was taken while the VM ran and also holds its memory; to run on
+ * from that moment, the caller starts the VM paused and calls
+ * store_snapshot_load_memory. */
+int store_snapshot_revert(const char *home, const char *name, const char *snap, const char *qemu_img,
+                          bool *ret_memory, phy_error *err);
+/* Loads snap's memory into VM name, which runs paused (snapshot-load), and
+ * lets it run. */
+int store_snapshot_load_memory(const char *home, const char *name, const char *snap, phy_error *err);
 int store_snapshot_delete(const char *home, const char *name, const char *snap, const char *qemu_img,
                           phy_error *err);
 
@@ -154,8 +160,6 @@ typedef void (*store_migrate_progress_fn)(const char *phase, uint64_t done, uint
 struct store_migrate_opts {
         const char *dest_home;          /* the Phyllome home that receives the VM */
         const char *address;            /* IPv4 address the data flows over; NULL: 127.0.0.1 */
-        const char *root;               /* host root prefix for the destination's start */
-        bool force_tcg;
         const char *qemu_img;
         uint64_t max_bandwidth;         /* bytes/s for the memory stream; 0: 16 GiB/s */
         unsigned timeout_s;             /* for the disk copy and for the memory copy; 0: 600 */
@@ -170,14 +174,32 @@ struct store_migrate_result {
 };
 
 /*
- * Moves running VM name from home to o->dest_home (another home on this
- * machine) without shared storage: the destination is created and started
- * paused waiting for the migration ("-incoming defer") under its own monitor,
- * every read-write disk (and the UEFI vars) is mirrored into its NBD exports
- * over TCP, then RAM and device state migrate; the destination runs and the
- * source QEMU is quit (its state: stopped, "migrated to ...").  On any
- * failure before the destination runs, the source keeps running and the
- * destination's files are removed.
+ * Live migration of running VM name from home to o->dest_home (another
+ * home on this machine) without shared storage, in two halves around the
+ * destination's start, which is the caller's (src/ops: the lifecycle is
+ * not store's):
+ *
+ *   store_migrate_begin     checks, the destination's definition, disks
+ *                           and vars made, the source's QMP opened
+ *   (caller)                starts the destination VM in o->dest_home
+ *                           paused, waiting for the migration ("-incoming
+ *                           defer"), under its own monitor
+ *   store_migrate_transfer  every read-write disk (and the UEFI vars)
+ *                           mirrored into the destination's NBD exports
+ *                           over TCP, then RAM and device state; the
+ *                           destination runs and the source QEMU is quit
+ *                           (its state: stopped, "migrated to ...")
+ *   (caller)                waits for the source to be stopped
+ *   store_migrate_end       frees the migration
+ *
+ * On a failure of transfer (which cancels what it began on the source:
+ * the source keeps running), or of the destination's start (the caller
+ * calls store_migrate_cancel), the caller ends the destination's QEMU and
+ * store_migrate_end removes the destination's files.
  */
-int store_migrate(const char *home, const char *name, const struct store_migrate_opts *o,
-                  struct store_migrate_result *ret, phy_error *err);
+struct store_migration;
+int store_migrate_begin(const char *home, const char *name, const struct store_migrate_opts *o,
+                        struct store_migration **ret, phy_error *err);
+int store_migrate_transfer(struct store_migration *m, struct store_migrate_result *ret, phy_error *err);
+void store_migrate_cancel(struct store_migration *m);
+void store_migrate_end(struct store_migration *m);

@@ -7,6 +7,7 @@
  * never enters the definition: it is in the run dir for that run only
  * (src/run/install.c).
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,41 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "vm.h"
+
+int vm_install_complete(const char *file, const struct vm_install *in, phy_error *err) {
+        bool any = in->media || in->kernel || in->initrd || in->append || in->answer || in->delivery;
+        if (!any)
+                return 0;
+        if (!in->media || !in->answer || !in->delivery)
+                return phy_error_usage(err, "%s: section [install] needs media, answer and delivery (a one-shot "
+                                       "unattended install; docs/vm-format.md)", file);
+        if (in->delivery == VM_INSTALL_INITRD && (!in->kernel || !in->initrd))
+                return phy_error_usage(err, "%s: section [install] with delivery = initrd needs kernel and initrd",
+                                       file);
+        if (in->delivery == VM_INSTALL_CDROM && (in->kernel || in->initrd || in->append))
+                return phy_error_usage(err, "%s: section [install] with delivery = cdrom takes no kernel, initrd "
+                                       "or append", file);
+        return 0;
+}
+
+bool vm_install_answer_valid(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > 64 || s[0] == '.')
+                return false;
+        for (; *s; s++)
+                if (!isalnum((unsigned char) *s) && !strchr("._-", *s))
+                        return false;
+        return true;
+}
+
+void vm_install_done(struct vm_install *in) {
+        free(in->media);
+        free(in->kernel);
+        free(in->initrd);
+        free(in->append);
+        free(in->answer);
+        *in = (struct vm_install) { 0 };
+}
 
 static int prepend_cdrom(struct vm_def *d, const char *name, const char *path, bool first) {
         struct vm_cdrom *cd = realloc(d->cdroms, (d->n_cdroms + 1) * sizeof *cd);

@@ -5,10 +5,12 @@
  */
 #include "profile.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qemu/caps.h"
 #include "cleanup.h"
@@ -421,5 +423,46 @@ int vm_model_resolve(const struct vm_def *def, const struct host_facts *host, co
                 return r;
         *ret_model = m;
         m = (struct vm_def) { 0 };
+        return 0;
+}
+
+/* ---- the model: the resolve step's I/O ------------------------------------ */
+
+void vm_model_done(struct vm_model *m) {
+        if (!m)
+                return;
+        vm_def_done(&m->vm);
+        free(m->disk_direct);
+        m->disk_direct = NULL;
+}
+
+/* O_DIRECT is a property of the file system holding the image: tmpfs
+ * refuses it, and cache.direct=on would then fail to open. */
+static bool image_allows_direct(const char *path) {
+        int fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return false;
+        close(fd);
+        return true;
+}
+
+int vm_model_make(const struct vm_def *def, const struct host_facts *host, const struct qemu_caps *caps,
+                  const char *vm_dir, struct vm_model *ret, phy_error *err) {
+        _cleanup_vm_model_ struct vm_model m = { 0 };
+        int r = vm_model_resolve(def, host, caps, &m.vm, err);
+        if (r < 0)
+                return r;
+        if (vm_dir) {
+                if (!(m.disk_direct = calloc(m.vm.n_disks + 1, sizeof *m.disk_direct)))
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                for (size_t i = 0; i < m.vm.n_disks; i++) {
+                        _cleanup_free_ char *p = vm_path_resolve(vm_dir, m.vm.disks[i].path);
+                        if (!p)
+                                return phy_error_set(err, ENOMEM, "out of memory");
+                        m.disk_direct[i] = image_allows_direct(p);
+                }
+        }
+        *ret = m;
+        m = (struct vm_model) { 0 };
         return 0;
 }

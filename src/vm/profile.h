@@ -64,3 +64,14 @@ const char *vm_profile_names(void);
  */
 int vm_model_resolve(const struct vm_def *def, const struct host_facts *host,
                      const struct qemu_caps *caps, struct vm_def *ret_model, phy_error *err);
+
+/*
+ * The model the argv builder takes: vm_model_resolve (above: the one place
+ * defaults are filled and the model checked) into ret->vm, then, when vm_dir
+ * is given (the start path), the facts about the VM's files: each disk
+ * image opened once with O_DIRECT (relative paths against vm_dir) to learn
+ * whether its file system takes it.  A disk that cannot be opened counts as
+ * "no" (QEMU's own open names the problem).  Nothing is written.
+ */
+int vm_model_make(const struct vm_def *def, const struct host_facts *host, const struct qemu_caps *caps,
+                  const char *vm_dir, struct vm_model *ret, phy_error *err);

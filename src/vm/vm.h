@@ -2,9 +2,13 @@
 #pragma once
 /*
  * The VM definition (what the user wrote, <home>/vms/<name>/vm.conf, format
- * in docs/vm-format.md and phyllome-vm(5)) and the VM model (the definition
- * with the profile's defaults filled in for this host).  Both use struct
- * vm_def; vm_def.defaulted lists the "section.key" names a profile filled.
+ * in docs/vm-format.md and phyllome-vm(5); its keys are one table,
+ * src/vm/keys.c) and the VM model (struct vm_model: the definition with the
+ * profile's defaults filled in for this host, and what the resolve step
+ * learnt about the VM's files; the argv builder takes only a model).  A
+ * filled definition (vm_model_resolve) lists in vm_def.defaulted the
+ * "section.key" names a profile filled; in a definition read from a file
+ * it is empty.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -155,6 +159,25 @@ struct vm_def {
         strv defaulted;
 };
 
+/*
+ * The model (src/vm/profile.h, vm_model_make): what the QEMU argv builder
+ * (src/qemu/argv.h) takes, and nothing else.  vm is the definition with every
+ * default filled (vm_model_resolve's guarantees: no UNSET enum, every disk
+ * with path, format, size and bus, ...).  The facts below are the resolve
+ * step's I/O, so that the argv builder does none.
+ */
+struct vm_model {
+        struct vm_def vm;
+        /* Per disk of vm (n_disks entries): the image's file system takes
+         * O_DIRECT, so QEMU gets cache.direct=on,aio=native (tmpfs refuses
+         * O_DIRECT and QEMU would then fail to open it).  NULL: not probed
+         * (no VM directory given: golden files, `phyllo argv`): QEMU's
+         * defaults. */
+        bool *disk_direct;
+};
+void vm_model_done(struct vm_model *m);
+#define _cleanup_vm_model_ _cleanup_(vm_model_done)
+
 /* At most this many USB redirection channels (QEMU's xHCI has 4 ports by default
  * besides the tablet: more would need a second controller). */
 #define VM_USB_REDIRECT_MAX 4u
@@ -231,6 +254,8 @@ struct json_object *vm_def_to_json(const struct vm_def *d);
 /* [install] (src/vm/install.c).  The answer file's name: 1 to 64 of
  * [A-Za-z0-9._-], not starting with '.'. */
 bool vm_install_answer_valid(const char *s);
+/* [install] is all or nothing (the parser's last check; file names the definition). */
+int vm_install_complete(const char *file, const struct vm_install *in, phy_error *err);
 void vm_install_done(struct vm_install *in);
 /* d (a definition with [install]) becomes the install run's: the media as
  * the first CD-ROM (VM_INSTALL_MEDIA_CDROM); initrd delivery: the media's

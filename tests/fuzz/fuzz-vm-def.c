@@ -2,8 +2,9 @@
 /*
  * libFuzzer target: the VM definition parser (docs/vm-format.md).  Any input
  * must parse or fail cleanly; what parses must survive format -> parse ->
- * format unchanged (the writer and the parser agree on every value), and the
- * JSON and copy paths must handle it.
+ * format unchanged and read back equal field by field (vm_def_diff over the
+ * key table: the writer and the parser agree on every value), and the JSON
+ * and copy paths must handle it (a copy is equal field by field).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <json-c/json.h>
 
+#include "vm/keys.h"
 #include "vm/vm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -45,6 +47,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 fprintf(stderr, "formatted definition does not parse: %s\n--- formatted:\n%s\n", err2.message, once);
                 __builtin_trap();
         }
+        char diff[400];
+        if (vm_def_diff(&d, &d2, diff, sizeof diff) != 0) {
+                fprintf(stderr, "the formatted definition reads back different: %s\n--- formatted:\n%s\n", diff, once);
+                __builtin_trap();
+        }
         _cleanup_free_ char *twice = vm_def_format(&d2, false);
         if (!twice || strcmp(once, twice) != 0) {
                 fprintf(stderr, "round trip not stable\n--- first:\n%s\n--- second:\n%s\n", once, twice ? twice : "(null)");
@@ -59,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         _cleanup_vm_def_ struct vm_def c = { 0 };
         if (vm_def_copy(&d, &c) == 0) {
                 _cleanup_free_ char *copied = vm_def_format(&c, false);
-                if (!copied || strcmp(copied, once) != 0)
+                if (!copied || strcmp(copied, once) != 0 || vm_def_diff(&d, &c, diff, sizeof diff) != 0 ||
+                    strcmp(c.path, d.path) != 0)
                         __builtin_trap();
         }
         return 0;

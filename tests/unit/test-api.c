@@ -357,6 +357,28 @@ static void test_env_cache(void) {
         rm_rf(root);
 }
 
+/* argv and caps through the API: a binary the caller names ("qemu") is run
+ * only in phyllo's own process (api_ctx.local), never by phyllod. */
+static void test_local_binary(const char *home) {
+        struct api_ctx c = { .root = "/", .home = home };
+        json_object *o = NULL, *e = NULL, *m = NULL;
+        is_int(call(&c, "POST", "/v1/host/caps", "{\"qemu\": \"/bin/true\"}", &o), 400,
+               "phyllod: POST /v1/host/caps with a binary to run: 400");
+        ok(json_object_object_get_ex(o, "error", &e) && json_object_object_get_ex(e, "message", &m) &&
+           strstr(json_object_get_string(m), "phyllod probes only the QEMU it finds"), "... saying why");
+        is_int(call(&c, "POST", "/v1/vms/nosuchvm/argv", "{\"qemu\": \"/bin/true\"}", &o), 400,
+               "phyllod: POST /v1/vms/NAME/argv with a binary to run: 400");
+        is_int(call(&c, "POST", "/v1/vms/nosuchvm/argv", "{\"tcg\": true}", &o), 404,
+               "POST /v1/vms/NAME/argv of no such VM: 404");
+        is_int(call(&c, "POST", "/v1/vms/nosuchvm/argv", "{\"bogus\": true}", &o), 400,
+               "POST /v1/vms/NAME/argv with an unknown member: 400");
+        c.local = true;
+        /* In phyllo's own process the binary is probed: /bin/true is no QEMU, and says so. */
+        int st = call(&c, "POST", "/v1/host/caps", "{\"qemu\": \"/nonexistent/qemu\"}", &o);
+        ok(st >= 400 && st != 400, "phyllo's own process probes the binary it names (here: none, %d)", st);
+        json_object_put(o);
+}
+
 int main(void) {
         char home[] = "/tmp/phyllome-test-api.XXXXXX";
         if (!mkdtemp(home))
@@ -365,6 +387,7 @@ int main(void) {
         test_routes(home);
         test_verbs(home);
         test_status_model(home);
+        test_local_binary(home);
         test_env_cache();
         test_notify(home);
         test_socket_and_client(home);

@@ -51,7 +51,8 @@ static int cmp_str(const void *a, const void *b) {
 static char *run_case(const char *conf_path, const struct host_facts *host, const struct qemu_caps *caps,
                       const struct qemu_tools *tools, const char *name) {
         phy_error err = { 0 };
-        struct vm_def def = { 0 }, model = { 0 };
+        struct vm_def def = { 0 };
+        struct vm_model model = { 0 };
         char *out = NULL;
         _cleanup_strv_ strv argv = { 0 };
         int r = vm_def_load(conf_path, &def, &err);
@@ -59,7 +60,7 @@ static char *run_case(const char *conf_path, const struct host_facts *host, cons
         if (r >= 0 && def.install.delivery)
                 r = vm_install_apply(&def, "/run/user/1000/phyllome/vm", &err);
         if (r >= 0)
-                r = vm_model_resolve(&def, host, caps, &model, &err);
+                r = vm_model_make(&def, host, caps, NULL, &model, &err);   /* no VM dir: nothing probed */
         if (r >= 0) {
                 struct qemu_argv_env env;
                 qemu_argv_env_init(&env);
@@ -91,7 +92,7 @@ static char *run_case(const char *conf_path, const struct host_facts *host, cons
                 asprintf(&out, "%s\n", j);
         }
         vm_def_done(&def);
-        vm_def_done(&model);
+        vm_model_done(&model);
         return out;
 }
 
@@ -120,7 +121,9 @@ static bool has_arg(const strv *a, const char *s) {
  * and QEMU's audio drivers; "none" with a warning rather than a failure. */
 static void test_audio_choice(const struct qemu_caps *full, const struct qemu_caps *nogui) {
         struct vm_def vm = { .name = "a", .display = VM_DISPLAY_GTK, .sound = VM_SOUND_HDA, .gpu = VM_GPU_STD,
-                             .machine = "q35" };
+                             .machine = "q35", .cores = 1, .threads = 1 };
+        /* The model the argv builder takes (the builds below precede the display changes). */
+        const struct vm_model model = { .vm = vm };
         struct qemu_argv_env env;
         qemu_argv_env_init(&env);
         env.caps = full;
@@ -130,7 +133,7 @@ static void test_audio_choice(const struct qemu_caps *full, const struct qemu_ca
         ok(strncmp(why, "no PulseAudio or PipeWire server that QEMU's user 'nobody'", 57) == 0, "and why, from the start path: %s", why);
         phy_error err = { 0 };
         _cleanup_strv_ strv a = { 0 }, w = { 0 };
-        ok(qemu_argv_build(&vm, &env, &a, &w, &err) == 0, "the argv builds: %s", err.message);
+        ok(qemu_argv_build(&model, &env, &a, &w, &err) == 0, "the argv builds: %s", err.message);
         ok(has_arg(&a, "none,id=snd0") && has_arg(&a, "hda-duplex,id=sound0-codec0,bus=sound0.0,audiodev=snd0"),
            "-audiodev none, the sound device kept");
         _cleanup_free_ char *wj = strv_join(&w, "\n");
@@ -142,11 +145,11 @@ static void test_audio_choice(const struct qemu_caps *full, const struct qemu_ca
         is_str(why, "", "no reason then");
         strv_done(&a);
         strv_done(&w);
-        ok(qemu_argv_build(&vm, &env, &a, &w, &err) == 0 && has_arg(&a, "pa,id=snd0,server=unix:/run/user/1000/pulse/native"),
+        ok(qemu_argv_build(&model, &env, &a, &w, &err) == 0 && has_arg(&a, "pa,id=snd0,server=unix:/run/user/1000/pulse/native"),
            "-audiodev pa with the server found");
         env.audio_server = "/tmp/a,b/native";
         strv_done(&a);
-        ok(qemu_argv_build(&vm, &env, &a, NULL, &err) == 0 && has_arg(&a, "pa,id=snd0,server=unix:/tmp/a,,b/native"),
+        ok(qemu_argv_build(&model, &env, &a, NULL, &err) == 0 && has_arg(&a, "pa,id=snd0,server=unix:/tmp/a,,b/native"),
            "a comma in the socket path is escaped");
 
         env.caps = nogui;
@@ -161,6 +164,31 @@ static void test_audio_choice(const struct qemu_caps *full, const struct qemu_ca
         is_str(why, "", "without a warning (nothing could play it)");
         vm.sound = VM_SOUND_NONE;
         ok(qemu_argv_audio(&vm, &env, why, sizeof why) == NULL, "no sound device: no -audiodev");
+}
+
+/* The argv builder takes the disks' O_DIRECT facts from the model and opens
+ * nothing itself (issue 13): the image here does not exist. */
+static void test_disk_io_facts(void) {
+        struct vm_disk disks[] = { { .name = "a", .path = "/nonexistent/a.qcow2", .format = "qcow2", .bus = VM_BUS_VIRTIO },
+                                   { .name = "b", .path = "/nonexistent/b.qcow2", .format = "qcow2", .bus = VM_BUS_VIRTIO } };
+        bool direct[] = { true, false };
+        struct vm_model model = { .vm = { .name = "io", .machine = "q35", .cores = 1, .threads = 1, .memory = 1 << 30,
+                                          .display = VM_DISPLAY_NONE, .disks = disks, .n_disks = 2 },
+                                  .disk_direct = direct };
+        struct qemu_argv_env env;
+        qemu_argv_env_init(&env);
+        phy_error err = { 0 };
+        _cleanup_strv_ strv a = { 0 };
+        ok(qemu_argv_build(&model, &env, &a, NULL, &err) == 0, "builds with images that do not exist: %s", err.message);
+        ok(has_arg(&a, "driver=file,node-name=disk-a-file,filename=/nonexistent/a.qcow2,cache.direct=on,aio=native,discard=unmap"),
+           "a disk whose file system takes O_DIRECT: cache.direct=on,aio=native");
+        ok(has_arg(&a, "driver=file,node-name=disk-b-file,filename=/nonexistent/b.qcow2,discard=unmap"),
+           "one whose file system does not: QEMU's defaults");
+        model.disk_direct = NULL;
+        strv_done(&a);
+        ok(qemu_argv_build(&model, &env, &a, NULL, &err) == 0 &&
+           has_arg(&a, "driver=file,node-name=disk-a-file,filename=/nonexistent/a.qcow2,discard=unmap"),
+           "not probed: QEMU's defaults");
 }
 
 int main(void) {
@@ -183,6 +211,7 @@ int main(void) {
                 if (ok(qemu_caps_load_file(nogui_path, &nogui, &err) >= 0, "nogui caps fixture loads: %s", err.message))
                         test_audio_choice(&caps, &nogui);
         }
+        test_disk_io_facts();
         /* Fixed tool paths: Debian 12's, so the golden files read like the real thing. */
         struct qemu_tools tools = {
                 .qemu = "/usr/bin/qemu-system-x86_64",

@@ -15,6 +15,7 @@
 
 #include "tap.h"
 #include "cleanup.h"
+#include "exec.h"
 #include "fileio.h"
 #include "run/run-internal.h"
 #include "run/run.h"
@@ -204,14 +205,14 @@ static void test_pids(void) {
         ok(!run_pid_is_monitor(pid), "nor a monitor");
         ok(!run_pid_is_qemu(0, "vm1") && !run_pid_is_qemu(-1, "vm1"), "pids <= 0 are nothing");
         close(wfd);     /* read sees EOF: the process ends */
-        _cleanup_close_ int pfd = run_pidfd_open(pid);
+        _cleanup_close_ int pfd = exec_pidfd_open(pid);
         /* No pidfd_open (valgrind 3.19, old kernels): wait for the exit
          * and leave the zombie, as the pidfd wait does. */
         siginfo_t si;
         if (pfd < 0 && errno == ENOSYS)
                 ok(waitid(P_PID, (id_t) pid, &si, WEXITED | WNOWAIT) == 0, "it exits # SKIP no pidfd_open here");
         else
-                ok(pfd >= 0 && run_pidfd_wait(pfd, 10000), "its pidfd reports the exit");
+                ok(pfd >= 0 && exec_pidfd_wait(pfd, 10000), "its pidfd reports the exit");
         ok(!run_pid_is_qemu(pid, "vm1"), "a zombie is not a live QEMU");
         waitpid(pid, NULL, 0);
         ok(!run_pid_is_qemu(pid, "vm1"), "nor is a reaped pid");

@@ -21,6 +21,7 @@
 #include "host/host.h"
 #include "qemu/caps.h"
 #include "vm/profile.h"
+#include "vm/keys.h"
 #include "vm/vm.h"
 
 #define GiB (1024ULL * 1024 * 1024)
@@ -659,6 +660,182 @@ static void test_edit_lock(const struct qemu_caps *caps) {
         rm_rf(home);
 }
 
+/* ---- the key table (issue 13) ---------------------------------------------------------------- */
+
+/* Every row of the key table is set in the full fixture, so that the round
+ * trips below go through every key. */
+static void test_table_full(void) {
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        phy_error err = { 0 };
+        ok(parse_fixture("good", "full.conf", &d, &err) == 0, "full.conf parses");
+        for (size_t i = 0; i < vm_n_keys; i++) {
+                const struct vm_key *k = &vm_key_table[i];
+                ok(vm_def_key_present(&d, k), "full.conf sets [%s] %s", vm_section_table[k->section].name, k->key);
+        }
+        /* Rows of one section never share bytes: a row pointing at another's
+         * field would parse and format consistently, and wrongly. */
+        bool overlap = false;
+        for (size_t i = 0; i < vm_n_keys; i++)
+                for (size_t j = 0; j < i; j++) {
+                        const struct vm_key *a = &vm_key_table[i], *b = &vm_key_table[j];
+                        if (a->section != b->section && (vm_section_table[a->section].labelled ||
+                                                         vm_section_table[b->section].labelled))
+                                continue;
+                        if (a->offset == b->offset) {
+                                overlap = true;
+                                printf("#   [%s] %s and [%s] %s share a field\n", vm_section_table[a->section].name,
+                                       a->key, vm_section_table[b->section].name, b->key);
+                        }
+                }
+        ok(!overlap, "every row has a field of its own");
+}
+
+/* A round trip through the text, compared field by field (not by formatting again). */
+static void round_trip(const char *what, const struct vm_def *d) {
+        _cleanup_vm_def_ struct vm_def back = { 0 };
+        phy_error err = { 0 };
+        _cleanup_free_ char *text = vm_def_format(d, false);
+        char diff[400] = "";
+        bool parsed = text && vm_def_parse("round-trip", text, &back, &err) == 0;
+        bool same = parsed && vm_def_diff(d, &back, diff, sizeof diff) == 0;
+        ok(same, "%s: parse, format, parse is equal field by field%s%s", what, same ? "" : ": ",
+           same ? "" : parsed ? diff : err.message);
+}
+
+static void round_trip_dir(const char *dir, const char *glob_dir) {
+        _cleanup_strv_ strv files = conf_files(glob_dir);
+        ok(files.n > 0, "%s: fixtures found (%zu)", dir, files.n);
+        for (size_t i = 0; i < files.n; i++) {
+                _cleanup_vm_def_ struct vm_def d = { 0 };
+                phy_error err = { 0 };
+                char what[300];
+                snprintf(what, sizeof what, "%s/%s", dir, files.v[i]);
+                if (!ok(parse_fixture(glob_dir, files.v[i], &d, &err) == 0, "%s parses", what)) {
+                        printf("#   %s\n", err.message);
+                        continue;
+                }
+                round_trip(what, &d);
+        }
+}
+
+static void test_round_trips(const struct qemu_caps *caps) {
+        round_trip_dir("conf/good", "good");
+        round_trip_dir("conf/refused", "refused");
+        round_trip_dir("argv", "../argv");
+
+        /* A model written with its defaults reads back as the model (what
+         * `phyllo show` prints is a definition of the same VM). */
+        _cleanup_strv_ strv files = conf_files("good");
+        struct host_facts h = test_host(8, 16 * GiB);
+        for (size_t i = 0; i < files.n; i++) {
+                _cleanup_vm_def_ struct vm_def d = { 0 }, m = { 0 }, back = { 0 };
+                phy_error err = { 0 };
+                if (parse_fixture("good", files.v[i], &d, &err) < 0 || vm_model_resolve(&d, &h, caps, &m, &err) < 0)
+                        continue;
+                _cleanup_free_ char *shown = vm_def_format(&m, true);
+                _cleanup_free_ char *plain = shown ? strip_marks(shown) : NULL;
+                char diff[400] = "";
+                bool parsed = plain && vm_def_parse("shown", plain, &back, &err) == 0;
+                if (parsed)
+                        strv_done(&m.defaulted);        /* the text says it in comments only */
+                bool same = parsed && vm_def_diff(&m, &back, diff, sizeof diff) == 0;
+                ok(same, "good/%s: the model, written with its defaults, reads back equal field by field%s%s",
+                   files.v[i], same ? "" : ": ", same ? "" : parsed ? diff : err.message);
+        }
+}
+
+/* A copy is equal field by field, path and defaulted included, and deep. */
+static void test_copy_fields(const struct qemu_caps *caps) {
+        struct host_facts h = test_host(8, 16 * GiB);
+        _cleanup_vm_def_ struct vm_def d = { 0 }, m = { 0 }, c = { 0 };
+        phy_error err = { 0 };
+        char diff[400] = "";
+        ok(parse_fixture("good", "full.conf", &d, &err) == 0 && vm_model_resolve(&d, &h, caps, &m, &err) == 0,
+           "full.conf resolves");
+        ok(m.defaulted.n > 0, "the full model has defaults");
+        ok(vm_def_copy(&m, &c) == 0, "the model copies");
+        bool same = vm_def_diff(&m, &c, diff, sizeof diff) == 0;
+        ok(same, "the copy is equal field by field, defaulted included%s%s", same ? "" : ": ", diff);
+        ok(c.path && m.path && strcmp(c.path, m.path) == 0, "the copy keeps the file's path");
+        ok(c.disks != m.disks && c.nics[0].forwards.v != m.nics[0].forwards.v && c.defaulted.v != m.defaulted.v &&
+           c.profile != m.profile, "the copy owns its memory");
+}
+
+/* The comparison itself sees every row: each changed alone is a difference named by its key. */
+static void perturb(const struct vm_key *k, void *base) {
+        void *f = (char *) base + k->offset;
+        switch (k->type) {
+        case VM_KEY_STR:
+                free(*(char **) f);
+                *(char **) f = strdup("perturbed");
+                break;
+        case VM_KEY_BUF: ((char *) f)[0] = ((char *) f)[0] == 'z' ? 'y' : 'z'; break;
+        case VM_KEY_ENUM: *(int *) f = *(int *) f == 1 ? 2 : 1; break;
+        case VM_KEY_FLAG: *(bool *) f = !*(bool *) f; break;
+        case VM_KEY_COUNT: *(unsigned *) f += 1; break;
+        case VM_KEY_SIZE: *(uint64_t *) f += 1; break;
+        case VM_KEY_LIST:
+        case VM_KEY_REPEAT: strv_push((strv *) f, "perturbed"); break;
+        }
+}
+
+static void test_diff_sees_every_row(void) {
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        phy_error err = { 0 };
+        ok(parse_fixture("good", "full.conf", &d, &err) == 0, "full.conf parses");
+        for (size_t i = 0; i < vm_n_keys; i++) {
+                const struct vm_key *k = &vm_key_table[i];
+                const struct vm_section *s = &vm_section_table[k->section];
+                _cleanup_vm_def_ struct vm_def c = { 0 };
+                if (vm_def_copy(&d, &c) < 0)
+                        abort();
+                if (s->labelled) {
+                        size_t n = *(size_t *) ((char *) &c + s->count_offset);
+                        char *a = *(char **) ((char *) &c + s->array_offset);
+                        for (size_t j = 0; j < n; j++)
+                                perturb(k, a + j * s->elem_size);
+                } else
+                        perturb(k, &c);
+                char diff[400] = "", want[80];
+                snprintf(want, sizeof want, "] %s: ", k->key);
+                bool seen = vm_def_diff(&d, &c, diff, sizeof diff) == 1 && strstr(diff, want);
+                ok(seen, "a change of [%s] %s is a difference (%s)", s->name, k->key, diff);
+        }
+        _cleanup_vm_def_ struct vm_def c = { 0 };
+        char diff[400] = "";
+        bool seen = vm_def_copy(&d, &c) == 0 && strv_push(&c.defaulted, "cpu.cores") == 0 &&
+                    vm_def_diff(&d, &c, diff, sizeof diff) == 1;
+        ok(seen, "a change of defaulted is a difference (%s)", diff);
+}
+
+/* The resolve step does the model's I/O (issue 13: the argv builder does
+ * none): each disk image is probed for O_DIRECT when a VM dir is given. */
+static void test_model_io(void) {
+        struct host_facts h = test_host(8, 16 * GiB);
+        phy_error err = { 0 };
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        ok(vm_def_parse("io.conf", "[vm]\nprofile = linux\n[disk system]\n[disk gone]\n", &d, &err) == 0,
+           "io.conf parses");
+        _cleanup_vm_model_ struct vm_model plain = { 0 };
+        ok(vm_model_make(&d, &h, NULL, NULL, &plain, &err) == 0 && !plain.disk_direct && plain.vm.disks[0].bus,
+           "without a VM dir: the filled model, nothing probed");
+
+        char tmpl[] = "/tmp/phyllome-test-vm-io-XXXXXX";
+        const char *dir = mkdtemp(tmpl);
+        char img[300];
+        snprintf(img, sizeof img, "%s/disk-system.qcow2", dir ? dir : "/nonexistent");
+        int fd = open(img, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0)
+                close(fd);
+        _cleanup_vm_model_ struct vm_model m = { 0 };
+        ok(dir && fd >= 0 && vm_model_make(&d, &h, NULL, dir, &m, &err) == 0 && m.disk_direct, "with a VM dir: probed");
+        ok(m.disk_direct && m.disk_direct[0], "an image on /tmp (%s) takes O_DIRECT", dir);
+        ok(m.disk_direct && !m.disk_direct[1], "a missing image counts as no O_DIRECT");
+        unlink(img);
+        if (dir)
+                rmdir(dir);
+}
+
 int main(void) {
         _cleanup_free_ char *capsfile = NULL;
         if (asprintf(&capsfile, "%s/fixtures/caps/qemu-7.2-debian12.json", tap_srcdir()) < 0)
@@ -683,6 +860,11 @@ int main(void) {
         test_single_lines();
         test_paths();
         test_edit_lock(have_caps ? &caps : NULL);
+        test_table_full();
+        test_round_trips(have_caps ? &caps : NULL);
+        test_copy_fields(have_caps ? &caps : NULL);
+        test_diff_sees_every_row();
+        test_model_io();
         if (have_caps)
                 qemu_caps_done(&caps);
         return tap_done();

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * The per-VM monitor, by role (internal to src/run):
+ *
+ *   start.c      the caller's run_start: checks, lock, model, files, the
+ *                double fork, then waits for the monitor's report
+ *   prepare.c    the files QEMU's user must reach (run dir, vars, TPM
+ *                state, disks), prepared by the caller before the fork
+ *   boot.c       the monitor's startup: an ordered table of steps, each
+ *                with its undo; a failure at step k undoes k..0
+ *   supervise.c  the monitor's epoll loop once QEMU runs, and its end
+ *   console.c    the serial console: console.log and the relay's clients
+ *   record.c     what the monitor records: state.json, QEMU's events, how
+ *                QEMU ended, the report to the starting command
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "dev/dev.h"
+#include "dev/helper.h"
+#include "host/host.h"
+#include "net/net.h"
+#include "qemu/caps.h"
+#include "qemu/qmp.h"
+#include "qemu/tools.h"
+#include "run-internal.h"
+#include "run.h"
+#include "strv.h"
+#include "vm/vm.h"
+
+#define MAX_CONSOLE_CLIENTS 16
+#define START_TIMEOUT_MS 120000
+
+/* Everything the monitor needs, prepared by run_start before the fork. */
+struct start_ctx {
+        const char *name;
+        const char *home;
+        bool install_run;               /* [install] with its answer: the files in the run dir are made */
+        const char *root;               /* host root prefix: where devices move to vfio-pci */
+        dev_kernel_hook dev_hook;       /* tests only, see run_start_opts */
+        void *dev_hook_data;
+        char *run_dir;
+        char *vm_dir;
+        struct vm_model model;          /* vm_model_make: defaults filled, the disks' O_DIRECT probed */
+        struct host_facts host;
+        struct qemu_tools tools;
+        struct qemu_caps caps;
+        bool have_caps;
+        struct run_creds creds;
+        bool paused, force_tcg;
+        const char *incoming;           /* -incoming (migration destination), or NULL */
+        char *audio_server, *audio_why; /* the sound server QEMU's user reaches, or why none (sound.c) */
+        bool run_dir_untrusted;         /* others could write it: emptied before use */
+        int lock_fd;
+        int report_fd;          /* pipe to the starting command */
+};
+
+struct monitor {
+        struct start_ctx *c;
+        struct run_state st;
+        char *state_path, *qemu_log, *console_log, *console_log1, *stop_marker;
+        int epfd, sigfd;
+        int serial_fd;          /* our end of the serial socketpair */
+        int console_listen;
+        int clients[MAX_CONSOLE_CLIENTS];
+        int qemu_pidfd, swtpm_pidfd;
+        struct net_companions net;      /* passt, virtiofsd (src/net) */
+        struct dev_vfio_owners vfio;    /* /dev/vfio/GROUP owners before QEMU got them */
+        struct qmp *qmp;
+        int clog_fd;
+        size_t clog_size, clog_max;
+        bool stop_requested;
+        bool qemu_exited;
+        int qemu_status;
+
+        /* The startup's own (boot.c): QEMU's ends of the sockets, closed
+         * once QEMU holds its copies, and what builds its command line. */
+        char *qmp_path, *console_path, *hvc0_path, *qga_path, *swtpm_log, *spice_dir, *spice_sock;
+        int qmp_listen, hvc0_listen, qga_listen;
+        int monqmp[2], serial_qemu, tpm[2];
+        int *key_fds;           /* model.vm.n_disks of them, -1 for none */
+        strv argv;
+        struct run_sandbox sb;
+        bool sb_made;
+        size_t steps_begun;     /* steps whose run began: their undos end the VM */
+};
+
+/* start.c / prepare.c: the caller's side */
+void start_ctx_done(struct start_ctx *c);
+int prepare_files(struct start_ctx *c, phy_error *err);
+
+/* boot.c: the monitor's startup.  The names of the steps, in order
+ * (NULL-terminated), and the check of $PHYLLOME_FAULT_STEP (test builds:
+ * the start fails right after the step it names, to prove the undos). */
+const char *const *monitor_boot_steps(void);
+int monitor_fault_check(phy_error *err);
+_Noreturn void monitor_main(struct start_ctx *c);
+
+/* supervise.c */
+_Noreturn void monitor_supervise(struct monitor *m);
+/* Ends everything the VM had (every startup step's undo, last first) and
+ * records the final state. */
+void monitor_cleanup(struct monitor *m);
+void monitor_undo_all(struct monitor *m);
+void monitor_reap(struct monitor *m);
+
+/* console.c */
+void console_log_open(struct monitor *m, bool rotate);
+void console_log_start_line(struct monitor *m);
+void console_log_close(struct monitor *m);
+/* Serial output into console.log and to every client; false at EOF. */
+bool console_serial_read(struct monitor *m);
+void console_accept(struct monitor *m);
+void console_client_input(struct monitor *m, int i);
+void console_client_drop(struct monitor *m, int i);
+void console_clients_drop(struct monitor *m);
+
+/* record.c */
+/* A record to the starting command: a type byte ('W' warning, 'R' ready,
+ * 'E' error), a 4-byte length and the text. */
+void record_report(int fd, char type, const char *text);
+void record_state_save(struct monitor *m);
+void record_set_error(struct run_state *st, const char *msg);
+void record_qmp_events(struct monitor *m);
+void record_exit(struct monitor *m);
+/* stop or kill left their marker in the run dir (the exit is not the guest's). */
+bool record_stop_requested(struct monitor *m);
+
+int monitor_epoll_add(int epfd, int fd, uint32_t events);

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the monitor records: state.json (replaced atomically on each
+ * change), QEMU's guest events for phyllod's event stream, how QEMU ended
+ * (stopped, crashed with the status and the logs' tails, migrated away),
+ * and the report to the command that started the VM.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "monitor.h"
+
+/* --- the report pipe: records of a type byte, a length and the text --- */
+
+void record_report(int fd, char type, const char *text) {
+        if (fd < 0)
+                return;
+        size_t n = strlen(text);
+        unsigned char hdr[5] = { (unsigned char) type, (unsigned char) (n >> 24), (unsigned char) (n >> 16),
+                                 (unsigned char) (n >> 8), (unsigned char) n };
+        if (write(fd, hdr, sizeof hdr) != (ssize_t) sizeof hdr)
+                return;
+        for (size_t off = 0; off < n;) {
+                ssize_t w = write(fd, text + off, n - off);
+                if (w <= 0)
+                        return;
+                off += (size_t) w;
+        }
+}
+
+/* --- state --- */
+
+void record_state_save(struct monitor *m) {
+        if (!m->state_path)
+                return;         /* out of memory before the first record */
+        phy_error e = { 0 };
+        (void) run_state_write_file(m->state_path, &m->st, &e);
+}
+
+void record_set_error(struct run_state *st, const char *msg) {
+        free(st->error);
+        st->error = msg ? strdup(msg) : NULL;
+}
+
+/* "qemu.log" and "console.log" tails for a crash report. */
+static char *crash_tail(struct monitor *m) {
+        _cleanup_free_ char *q = run_file_tail(m->qemu_log, 10);
+        _cleanup_free_ char *c = run_file_tail(m->console_log, 10);
+        char *r = NULL;
+        if (asprintf(&r, "qemu.log:\n%s\nconsole.log:\n%s", q ? q : "", c ? c : "") < 0)
+                return NULL;
+        return r;
+}
+
+/* --- QMP events --- */
+
+
+/* The guest's side of QEMU's events, kept in state.json for phyllod's
+ * event stream (a RESET changes no state, so it would go unseen). */
+static bool record_guest_event(struct monitor *m, const char *what, json_object *ev) {
+        static const char *const kinds[] = { "RESET", "SHUTDOWN", "STOP", "RESUME", "POWERDOWN", "SUSPEND", "WAKEUP",
+                                             "GUEST_PANICKED" };
+        bool known = false;
+        for (size_t i = 0; i < ELEMENTSOF(kinds) && !known; i++)
+                known = strcmp(what, kinds[i]) == 0;
+        if (!known)
+                return false;
+        json_object *data, *reason, *action;
+        const char *why = "";
+        if (json_object_object_get_ex(ev, "data", &data)) {
+                if (json_object_object_get_ex(data, "reason", &reason) && json_object_is_type(reason, json_type_string))
+                        why = json_object_get_string(reason);
+                else if (json_object_object_get_ex(data, "action", &action) &&
+                         json_object_is_type(action, json_type_string))
+                        why = json_object_get_string(action);     /* GUEST_PANICKED */
+        }
+        snprintf(m->st.guest_event, sizeof m->st.guest_event, "%s", what);
+        snprintf(m->st.guest_event_reason, sizeof m->st.guest_event_reason, "%s", why);
+        m->st.guest_events++;
+        return true;
+}
+
+void record_qmp_events(struct monitor *m) {
+        for (;;) {
+                json_object *ev = NULL;
+                phy_error e = { 0 };
+                int r = qmp_next_event(m->qmp, 0, &ev, &e);
+                if (r == -EAGAIN)
+                        return;
+                if (r < 0) {
+                        /* QEMU is going away; its pidfd tells when. */
+                        (void) epoll_ctl(m->epfd, EPOLL_CTL_DEL, qmp_fd(m->qmp), NULL);
+                        qmp_close(m->qmp);
+                        m->qmp = NULL;
+                        return;
+                }
+                json_object *name;
+                const char *what = json_object_object_get_ex(ev, "event", &name) ? json_object_get_string(name) : "";
+                enum run_state_kind before = m->st.state;
+                bool recorded = record_guest_event(m, what, ev);
+                if (strcmp(what, "STOP") == 0 && m->st.state != RUN_STOPPING)
+                        m->st.state = RUN_PAUSED;
+                else if (strcmp(what, "RESUME") == 0 && m->st.state != RUN_STOPPING)
+                        m->st.state = RUN_RUNNING;
+                else if (strcmp(what, "SHUTDOWN") == 0)
+                        m->st.state = RUN_STOPPING;
+                json_object_put(ev);
+                if (m->st.state != before || recorded)
+                        record_state_save(m);
+        }
+}
+
+
+static bool stop_marker_exists(struct monitor *m);
+bool record_stop_requested(struct monitor *m) {
+        return stop_marker_exists(m);
+}
+
+static bool stop_marker_exists(struct monitor *m) {
+        return access(m->stop_marker, F_OK) == 0;
+}
+
+/* After 'phyllo migrate' the source QEMU is quit: <run_dir>/migrated
+ * (written by store_migrate) holds "migrated to ...", kept as the note of
+ * the stopped state so that status says where the VM went. */
+static void record_migrated(struct monitor *m) {
+        _cleanup_free_ char *p = run_file(m->c->run_dir, "migrated");
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        if (!p || run_read_nofollow(p, 1024, &text, &len) < 0)
+                return;
+        (void) unlink(p);
+        while (len > 0 && text[len - 1] == '\n')
+                text[--len] = '\0';
+        if (m->st.state == RUN_STOPPED && len > 0)
+                record_set_error(&m->st, text);
+}
+
+/* Records how QEMU ended: a clean exit or a requested stop is "stopped",
+ * anything else "crashed" with the status and the last log lines. */
+void record_exit(struct monitor *m) {
+        int s = m->qemu_status;
+        bool requested = m->stop_requested || stop_marker_exists(m);
+        m->st.exit_status = WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+        m->st.exit_signal = WIFSIGNALED(s) ? WTERMSIG(s) : 0;
+        free(m->st.log_tail);
+        m->st.log_tail = NULL;
+        if ((WIFEXITED(s) && WEXITSTATUS(s) == 0) || requested) {
+                m->st.state = RUN_STOPPED;
+                record_set_error(&m->st, NULL);
+        } else {
+                char msg[256];
+                if (WIFSIGNALED(s))
+                        snprintf(msg, sizeof msg, "QEMU was killed by signal %d (%s)", WTERMSIG(s),
+                                 sigabbrev_np(WTERMSIG(s)) ? sigabbrev_np(WTERMSIG(s)) : "?");
+                else
+                        snprintf(msg, sizeof msg, "QEMU exited with status %d", WEXITSTATUS(s));
+                m->st.state = RUN_CRASHED;
+                record_set_error(&m->st, msg);
+                m->st.log_tail = crash_tail(m);
+        }
+        m->st.qemu_pid = 0;
+        record_migrated(m);
+}

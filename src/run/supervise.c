@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The monitor once QEMU runs: one epoll loop (signalfd, pidfds, serial,
+ * console clients, QMP events, isolated networks' hub ports) with no timer,
+ * so an idle VM costs its monitor no wakeups; then, when QEMU has ended,
+ * how it ended is recorded and every startup step is undone.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "monitor.h"
+
+int monitor_epoll_add(int epfd, int fd, uint32_t events) {
+        struct epoll_event ev = { .events = events, .data.fd = fd };
+        return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+
+/* Reaps QEMU and swtpm by pid (the monitor has no other children).  A pid
+ * already reaped (ECHILD) counts as ended, so a readable pidfd never spins. */
+static bool reaped(pid_t pid, int *status) {
+        pid_t r;
+        do
+                r = waitpid(pid, status, WNOHANG);
+        while (r < 0 && errno == EINTR);
+        if (r < 0 && errno == ECHILD) {
+                *status = 0;
+                return true;
+        }
+        return r == pid;
+}
+
+void monitor_reap(struct monitor *m) {
+        int status;
+        if (!m->qemu_exited && m->st.qemu_pid > 0 && reaped(m->st.qemu_pid, &status)) {
+                m->qemu_exited = true;
+                m->qemu_status = status;
+        }
+        if (m->st.swtpm_pid > 0 && reaped(m->st.swtpm_pid, &status)) {
+                m->st.swtpm_pid = 0;
+                if (m->swtpm_pidfd >= 0) {
+                        (void) epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->swtpm_pidfd, NULL);
+                        close(m->swtpm_pidfd);
+                        m->swtpm_pidfd = -1;
+                }
+                if (!m->qemu_exited) {
+                        record_set_error(&m->st, "swtpm ended while the VM was running; see swtpm.log");
+                        record_state_save(m);
+                }
+        }
+}
+
+void monitor_cleanup(struct monitor *m) {
+        monitor_undo_all(m);
+        /* An install run ends once, whichever way: the answer goes, and the
+         * definition boots from its disk from now on. */
+        if (m->c->install_run) {
+                run_install_end(m->c->home, m->c->name, m->c->run_dir);
+                m->c->install_run = false;
+        }
+        m->st.monitor_pid = 0;
+        m->st.swtpm_pid = 0;
+        record_state_save(m);
+}
+
+static void on_signal(struct monitor *m) {
+        struct signalfd_siginfo si;
+        while (read(m->sigfd, &si, sizeof si) == (ssize_t) sizeof si) {
+                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+                        /* Asked to go: end QEMU as a stop, not a crash. */
+                        m->stop_requested = true;
+                        m->st.state = RUN_STOPPING;
+                        record_state_save(m);
+                        (void) kill(m->st.qemu_pid, SIGTERM);
+                }
+        }
+        monitor_reap(m);
+}
+
+_Noreturn void monitor_supervise(struct monitor *m) {
+        /* Events QEMU sent while we reported are already queued. */
+        record_qmp_events(m);
+        while (!m->qemu_exited) {
+                struct epoll_event evs[16];
+                int n = epoll_wait(m->epfd, evs, ELEMENTSOF(evs), -1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                for (int k = 0; k < n; k++) {
+                        int fd = evs[k].data.fd;
+                        if (fd == m->sigfd) {
+                                on_signal(m);
+                        } else if (fd == m->qemu_pidfd || fd == m->swtpm_pidfd) {
+                                monitor_reap(m);
+                        } else if (fd == m->serial_fd) {
+                                if (!console_serial_read(m)) {
+                                        (void) epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->serial_fd, NULL);
+                                        close(m->serial_fd);
+                                        m->serial_fd = -1;
+                                }
+                        } else if (fd == m->console_listen) {
+                                console_accept(m);
+                        } else if (m->qmp && fd == qmp_fd(m->qmp)) {
+                                record_qmp_events(m);
+                        } else if (net_companions_event(&m->net, fd)) {
+                                /* a frame moved through the isolated network's hub */
+                        } else {
+                                for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
+                                        if (m->clients[i] == fd) {
+                                                console_client_input(m, i);
+                                                break;
+                                        }
+                        }
+                }
+        }
+        /* Drain what QEMU wrote to the console before it ended. */
+        while (m->serial_fd >= 0 && console_serial_read(m))
+                ;
+        if (m->qmp)
+                record_qmp_events(m);
+        record_exit(m);
+        /* An install run the guest ended by rebooting (-no-reboot: the
+         * installer is done, or Windows setup goes on from the disk): the
+         * installed system starts now, from its disk, the media detached. */
+        bool continue_install = m->c->install_run && m->st.state == RUN_STOPPED && !m->stop_requested &&
+                                !record_stop_requested(m) && strcmp(m->st.guest_event, "SHUTDOWN") == 0 &&
+                                strcmp(m->st.guest_event_reason, "guest-reset") == 0;
+        monitor_cleanup(m);
+        if (continue_install) {
+                /* The lock is let go and the VM starts as a plain start does
+                 * (a new monitor; this one ends). */
+                if (m->c->lock_fd >= 0) {
+                        close(m->c->lock_fd);
+                        m->c->lock_fd = -1;
+                }
+                struct run_start_opts so = { .root = m->c->root, .home = m->c->home, .name = m->c->name };
+                phy_error e = { 0 };
+                (void) run_start(&so, NULL, &e);
+        }
+        /* The lock goes with the process. */
+        _exit(0);
+}

@@ -114,8 +114,11 @@ static int member_str(json_object *o, const char *key, const char **ret, json_ob
         return r;
 }
 
-/* A size: a number of bytes or a string such as "4G" (as the CLI takes). */
-static int member_size(json_object *o, const char *key, uint64_t *ret, json_object **reply) {
+/* A size: a number of bytes or a string such as "4G" (as the CLI takes:
+ * a bare number in a string is in units of 1 << bare_shift, MiB of memory,
+ * GiB of disk). */
+static int member_size_unit(json_object *o, const char *key, unsigned bare_shift, uint64_t *ret,
+                            json_object **reply) {
         json_object *v;
         if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
                 return 0;
@@ -126,12 +129,16 @@ static int member_size(json_object *o, const char *key, uint64_t *ret, json_obje
                 good = x > 0;
                 n = (unsigned long long) x;
         } else if (json_object_is_type(v, json_type_string))
-                good = parse_size(json_object_get_string(v), &n) >= 0 && n > 0;
+                good = parse_size_unit(json_object_get_string(v), bare_shift, &n) >= 0 && n > 0;
         if (!good)
                 return api_fail(reply, EINVAL, "invalid '%s' in the request body; use a number of bytes or a size "
                             "with K, M, G or T (e.g. \"4G\")", key);
         *ret = n;
         return 0;
+}
+
+static int member_size(json_object *o, const char *key, uint64_t *ret, json_object **reply) {
+        return member_size_unit(o, key, 0, ret, reply);
 }
 
 static int member_uint(json_object *o, const char *key, unsigned max, unsigned *ret, json_object **reply) {
@@ -272,7 +279,8 @@ static int post_vms(struct call *q) {
             (r = member_str(b, "append", &o.append, ret)) || (r = member_str(b, "display", &o.display, ret)) ||
             (r = member_str(b, "gpu", &o.gpu, ret)) || (r = member_uint(b, "cpus", 255, &o.cpus, ret)) ||
             (r = member_str(b, "disk_bus", &o.disk_bus, ret)) || (r = member_str(b, "nic", &o.nic, ret)) ||
-            (r = member_size(b, "memory", &o.memory, ret)) || (r = member_size(b, "disk", &o.disk, ret)) ||
+            (r = member_size_unit(b, "memory", SIZE_MIB, &o.memory, ret)) ||
+            (r = member_size_unit(b, "disk", SIZE_GIB, &o.disk, ret)) ||
             (r = member_bool(b, "no_disk", &o.no_disk, ret)) || (r = member_bool(b, "force", &o.force, ret)) ||
             (r = member_bool(b, "uefi", &uefi, ret)) || (r = member_str(b, "net", &o.net, ret)) ||
             (r = member_strv(b, "forwards", &forwards, ret)) ||
@@ -391,7 +399,7 @@ static int post_disk(struct call *q) {
         struct ops_disk_add o = { 0 };
         json_object *b = q->b, **ret = q->ret;
         int r;
-        if ((r = member_size(b, "size", &o.size, ret)) || (r = member_str(b, "image", &o.image, ret)) ||
+        if ((r = member_size_unit(b, "size", SIZE_GIB, &o.size, ret)) || (r = member_str(b, "image", &o.image, ret)) ||
             (r = member_str(b, "bus", &o.bus, ret)) || (r = member_str(b, "name", &o.disk, ret)) ||
             (r = member_str(b, "key_file", &o.key_file, ret)) || (r = member_bool(b, "key_prompt", &o.key_prompt, ret)))
                 return r;
@@ -404,7 +412,7 @@ static int post_disk_resize(struct call *q) {
         uint64_t size = 0;
         bool shrink = false;
         int r;
-        if ((r = member_size(q->b, "size", &size, q->ret)) || (r = member_bool(q->b, "shrink", &shrink, q->ret)))
+        if ((r = member_size_unit(q->b, "size", SIZE_GIB, &size, q->ret)) || (r = member_bool(q->b, "shrink", &shrink, q->ret)))
                 return r;
         if (!size)
                 return api_fail(q->ret, EINVAL, "'size' is required in the request body");

@@ -8,7 +8,6 @@
 #include "cli.h"
 #include "cleanup.h"
 
-static const char argv_usage[] = "argv NAME [--json] [--null] [--paused] [--tcg] [--qemu PATH]";
 
 int cmd_argv(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = {
@@ -21,7 +20,7 @@ int cmd_argv(struct cli_ctx *ctx, int argc, char **argv) {
         };
         bool json = false, nul = false;
         json_object *b = json_object_new_object();
-        for (int c; (c = getopt_long(argc, argv, "0", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "0", opts)) != -1;) {
                 switch (c) {
                 case 'j': json = true; break;
                 case '0': nul = true; break;
@@ -32,12 +31,12 @@ int cmd_argv(struct cli_ctx *ctx, int argc, char **argv) {
                         json_object_object_add(b, "qemu", json_object_new_string(optarg));
                         ctx->local = true;
                         break;
-                default: json_object_put(b); return cli_usage_error(argv_usage, "bad option");
+                default: json_object_put(b); return cli_usage_error(cli_usage(), "bad option");
                 }
         }
         if (optind + 1 != argc) {
                 json_object_put(b);
-                return cli_usage_error(argv_usage, "expected one VM name");
+                return cli_usage_error(cli_usage(), "expected one VM name");
         }
         _cleanup_json_ json_object *o = NULL;
         int st = cli_name_arg(argv[optind]);

@@ -14,8 +14,6 @@
 #include "store/store.h"
 #include "vm/vm.h"
 
-static const char export_usage[] = "export NAME FILE|-";
-static const char import_usage[] = "import FILE|- [--name NEW] [--trust] [--json]";
 
 /* A progress line on a terminal, at most ~10 updates a second. */
 static void progress(uint64_t done, uint64_t total, void *userdata) {
@@ -33,15 +31,23 @@ static void progress(uint64_t done, uint64_t total, void *userdata) {
 }
 
 int cmd_export(struct cli_ctx *ctx, int argc, char **argv) {
-        static const struct option opts[] = { { 0 } };
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;)
-                return cli_usage_error(export_usage, "unknown option for 'export'");
+        static const struct option opts[] = { { "yes", no_argument, NULL, 'y' }, { 0 } };
+        bool yes = false;
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+                if (c != 'y')
+                        return cli_usage_error(cli_usage(), "unknown option for 'export'");
+                yes = true;
+        }
         if (optind + 2 != argc)
-                return cli_usage_error(export_usage, "expected a VM name and a file (- for standard output)");
+                return cli_usage_error(cli_usage(), "expected a VM name and a file (- for standard output)");
         const char *home, *file = argv[optind + 1];
         if (cli_home(ctx, &home) < 0)
                 return 1;
         bool to_stdout = strcmp(file, "-") == 0;
+        int st;
+        if (!to_stdout && access(file, F_OK) == 0 &&
+            (st = cli_confirm(yes, "replace the existing file '%s' with the bundle of VM '%s'", file, argv[optind])))
+                return st;
         if (to_stdout && isatty(1)) {
                 fputs("phyllo: standard output is a terminal; give a file or pipe it (phyllo export vm - | ...)\n", stderr);
                 return 2;
@@ -103,7 +109,7 @@ int cmd_import(struct cli_ctx *ctx, int argc, char **argv) {
                                               { 0 } };
         const char *new_name = NULL;
         bool trust = false, json = false;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
                 if (c == 'n')
                         new_name = optarg;
                 else if (c == 't')
@@ -111,10 +117,10 @@ int cmd_import(struct cli_ctx *ctx, int argc, char **argv) {
                 else if (c == 'j')
                         json = true;
                 else
-                        return cli_usage_error(import_usage, "unknown option for 'import'");
+                        return cli_usage_error(cli_usage(), "unknown option for 'import'");
         }
         if (optind + 1 != argc)
-                return cli_usage_error(import_usage, "expected a bundle file (- for standard input)");
+                return cli_usage_error(cli_usage(), "expected a bundle file (- for standard input)");
         const char *home, *file = argv[optind];
         if (cli_home(ctx, &home) < 0)
                 return 1;
@@ -128,7 +134,7 @@ int cmd_import(struct cli_ctx *ctx, int argc, char **argv) {
         phy_error err = { 0 };
         _cleanup_free_ char *url = NULL;
         if (new_name && !vm_name_valid(new_name))
-                return cli_usage_error(import_usage, "invalid VM name '%s'; use 1 to 64 of A-Z a-z 0-9 . _ -", new_name);
+                return cli_usage_error(cli_usage(), "invalid VM name '%s'; use 1 to 64 of A-Z a-z 0-9 . _ -", new_name);
         if (asprintf(&url, "/v1/vms/import%s%s%s%s", new_name || trust ? "?" : "", new_name ? "name=" : "",
                      new_name ? new_name : "", trust ? (new_name ? "&trust=1" : "trust=1") : "") < 0)
                 return 1;

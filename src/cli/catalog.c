@@ -28,7 +28,7 @@ static int common_opts(int argc, char **argv, const char *usage, const struct op
         };
         for (size_t i = 0; i < n_extra && i < ELEMENTSOF(opts) - 3; i++)
                 opts[2 + i] = extra[i];
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
                 if (c == OPT_JSON)
                         *json = true;
                 else if (c == OPT_CATALOG)
@@ -120,7 +120,7 @@ static void size_str(uint64_t v, char *buf, size_t len) {
 }
 
 int cmd_catalog_show(struct cli_ctx *ctx, int argc, char **argv) {
-        static const char usage[] = "catalog show OS [--json] [--catalog FILE]";
+        const char *usage = cli_usage();
         bool json = false;
         _cleanup_catalog_ struct catalog c = { 0 };
         int r = one_operand(argc, argv, usage, "OS", NULL, 0, NULL, NULL, &json, &c);
@@ -169,7 +169,7 @@ int cmd_catalog_show(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cmd_catalog_verify(struct cli_ctx *ctx, int argc, char **argv) {
-        static const char usage[] = "catalog verify FILE [--json] [--catalog FILE]";
+        const char *usage = cli_usage();
         bool json = false;
         _cleanup_catalog_ struct catalog c = { 0 };
         int r = one_operand(argc, argv, usage, "file", NULL, 0, NULL, NULL, &json, &c);
@@ -270,7 +270,7 @@ static int download(const struct catalog_entry *e, const char *to, bool unverifi
 }
 
 int cmd_download(struct cli_ctx *ctx, int argc, char **argv) {
-        static const char usage[] = "download OS [--to DIR] [--unverified] [--json] [--catalog FILE]";
+        const char *usage = cli_usage();
         static const struct option extra[] = {
                 { "to", required_argument, NULL, OPT_TO },
                 { "unverified", no_argument, NULL, OPT_UNVERIFIED },
@@ -417,10 +417,7 @@ static int install_json(const struct catalog *c, const char *os, struct un_opts 
 }
 
 int cmd_catalog_unattend(struct cli_ctx *ctx, int argc, char **argv) {
-        static const char usage[] =
-                "catalog unattend OS --user U --password-file F --out DIR [--timezone Z] [--locale L] "
-                "[--hostname H] [--edition E] [--drivers] [--initrd FILE] [--json] [--catalog FILE]\n"
-                "       phyllo catalog unattend OS --user U --password-file F --iso FILE --install-json [...]";
+        const char *usage = cli_usage();
         static const struct option extra[] = {
                 { "user", required_argument, NULL, 'u' }, { "password-file", required_argument, NULL, 'p' },
                 { "timezone", required_argument, NULL, 'z' }, { "locale", required_argument, NULL, 'l' },

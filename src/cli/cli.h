@@ -30,12 +30,34 @@ struct cli_cmd {
         const char *summary;
 };
 
+/* The exit status of a stop that had to terminate the VM: it did not shut
+ * down within the timeout (not an error, not a clean stop either). */
+#define CLI_EXIT_FORCED 3
+
 /* Prints "phyllo: <message>" to stderr and returns the exit status for it. */
 int cli_fail(const phy_error *e);
+/* The usage line of the command being run (its row of the command table in
+ * main.c, the one place it is written). */
+const char *cli_usage(void);
+/* getopt_long for a command's options: every handler parses through it, so
+ * that `phyllo help --options COMMAND` can list what the parser takes and a
+ * test can compare that with the usage line. */
+struct option;
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *opts);
+/* Parses --json, a command's only option, and wants exactly n operands
+ * (argv[optind]...): 0, or the exit status after the usage error. */
+int cli_json_operands(int argc, char **argv, int n, bool *json);
+/* Before a destructive step ("delete VM 'x' and its files"): 0 to go
+ * ahead when yes (--yes) or when the person at the terminal answers y;
+ * else the exit status after saying why nothing was done (1: they said
+ * no; 2: no terminal to ask on and no --yes). */
+int cli_confirm(bool yes, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints a usage error naming the command and returns 2. */
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Resolves the home directory; on failure prints and returns <0. */
 int cli_home(struct cli_ctx *ctx, const char **ret);
+/* Prints each of a reply's "warnings" to stderr ("phyllo: warning: ..."). */
+void cli_print_warnings(json_object *o);
 /* Prints a json object (pretty) followed by a newline; takes ownership. */
 void cli_print_json(json_object *o);
 /* One request to phyllod's API (docs/api.md) when a daemon answers for this

@@ -9,39 +9,26 @@
 #include "cleanup.h"
 #include "fileio.h"
 
-static const char attach_usage[] = "device attach NAME PCI_ADDR [--with-group] [--rom FILE] [--single-gpu] [--force]";
-static const char detach_usage[] = "device detach NAME PCI_ADDR";
-static const char list_usage[] = "device list NAME [--json]";
-static const char types_usage[] = "device mdev-types PCI_ADDR [--json]";
-static const char mcreate_usage[] = "device mdev-create PCI_ADDR TYPE [UUID]";
-static const char mremove_usage[] = "device mdev-remove UUID";
-static const char mattach_usage[] = "device mdev-attach NAME UUID [--display]";
-static const char sriov_usage[] = "device sriov PCI_ADDR COUNT";
-static const char giveback_usage[] = "device give-back NAME";
-static const char usb_attach_usage[] = "usb attach NAME VENDOR:PRODUCT|BUS-PORT";
-static const char usb_detach_usage[] = "usb detach NAME VENDOR:PRODUCT|BUS-PORT";
 
 int cmd_device_attach(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = { { "with-group", no_argument, NULL, 'g' },
                                                { "rom", required_argument, NULL, 'r' },
                                                { "force", no_argument, NULL, 'f' },
-                                               { "single-gpu", no_argument, NULL, 's' },
-                                               { "help", no_argument, NULL, 'h' }, { 0 } };
+                                               { "single-gpu", no_argument, NULL, 's' }, { 0 } };
         _cleanup_json_ json_object *b = json_object_new_object();
         _cleanup_free_ char *rom = NULL;
         bool single_gpu = false;
         optind = 1;
-        for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;)
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;)
                 switch (c) {
                 case 'g': json_object_object_add(b, "with_group", json_object_new_boolean(true)); break;
                 case 'r': free(rom); rom = cli_abs_path(optarg); break;
                 case 'f': json_object_object_add(b, "force", json_object_new_boolean(true)); break;
                 case 's': single_gpu = true; json_object_object_add(b, "single_gpu", json_object_new_boolean(true)); break;
-                case 'h': printf("usage: phyllo %s\n", attach_usage); return 0;
-                default: return cli_usage_error(attach_usage, "unknown option");
+                default: return cli_usage_error(cli_usage(), "unknown option");
                 }
         if (optind + 2 != argc)
-                return cli_usage_error(attach_usage, "expected a VM name and a PCI address");
+                return cli_usage_error(cli_usage(), "expected a VM name and a PCI address");
         const char *name = argv[optind], *addr = argv[optind + 1];
         int st = cli_name_arg(name);
         if (st)
@@ -73,14 +60,14 @@ static int path_word(const char *usage, const char *what, const char *w) {
 }
 
 int cmd_device_detach(struct cli_ctx *ctx, int argc, char **argv) {
-        if (cli_wants_help(argc, argv, detach_usage, "detach a PCI device (and its other functions) from a VM"))
+        if (cli_wants_help(argc, argv, cli_usage(), "detach a PCI device (and its other functions) from a VM"))
                 return 0;
         if (argc != 3)
-                return cli_usage_error(detach_usage, "expected a VM name and a PCI address");
+                return cli_usage_error(cli_usage(), "expected a VM name and a PCI address");
         const char *name = argv[1], *addr = argv[2];
         json_object *o = NULL, *gone = NULL;
         int st = cli_name_arg(name);
-        if (st || (st = path_word(detach_usage, "PCI address", addr)) ||
+        if (st || (st = path_word(cli_usage(), "PCI address", addr)) ||
             (st = cli_call(ctx, "DELETE", NULL, &o, "/v1/vms/%s/devices/%s", name, addr)))
                 return st;
         json_object_object_get_ex(o, "detached", &gone);
@@ -91,14 +78,13 @@ int cmd_device_detach(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cmd_device_list(struct cli_ctx *ctx, int argc, char **argv) {
-        bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
-        if (cli_wants_help(argc, argv, list_usage, "list the devices given to a VM"))
-                return 0;
-        if (argc != 2 && !json)
-                return cli_usage_error(list_usage, "expected a VM name");
+        bool json;
+        int st = cli_json_operands(argc, argv, 1, &json);
+        if (st)
+                return st;
         json_object *r = NULL, *arr = NULL;
-        int st = cli_name_arg(argv[1]);
-        if (st || (st = cli_call(ctx, "GET", NULL, &r, "/v1/vms/%s/devices", argv[1])))
+        const char *name = argv[optind];
+        if ((st = cli_name_arg(name)) || (st = cli_call(ctx, "GET", NULL, &r, "/v1/vms/%s/devices", name)))
                 return st;
         json_object_object_get_ex(r, "devices", &arr);
         if (json) {
@@ -126,14 +112,14 @@ int cmd_device_list(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cmd_device_mdev_types(struct cli_ctx *ctx, int argc, char **argv) {
-        bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
-        if (cli_wants_help(argc, argv, types_usage, "list the mediated device types a GPU offers"))
-                return 0;
-        if (argc != 2 && !json)
-                return cli_usage_error(types_usage, "expected a PCI address");
+        bool json;
+        int st = cli_json_operands(argc, argv, 1, &json);
+        if (st)
+                return st;
         json_object *r = NULL, *t = NULL;
-        int st = path_word(types_usage, "PCI address", argv[1]);
-        if (st || (st = cli_call(ctx, "GET", NULL, &r, "/v1/host/devices/%s/mdev-types", argv[1])))
+        const char *addr = argv[optind];
+        if ((st = path_word(cli_usage(), "PCI address", addr)) ||
+            (st = cli_call(ctx, "GET", NULL, &r, "/v1/host/devices/%s/mdev-types", addr)))
                 return st;
         json_object_object_get_ex(r, "types", &t);
         if (json) {
@@ -142,7 +128,7 @@ int cmd_device_mdev_types(struct cli_ctx *ctx, int argc, char **argv) {
                 return 0;
         }
         if (json_object_array_length(t) == 0)
-                printf("PCI device %s offers no mediated device types\n", argv[1]);
+                printf("PCI device %s offers no mediated device types\n", addr);
         else
                 printf("%-20s %-12s %-9s %s\n", "TYPE", "NAME", "AVAILABLE", "DESCRIPTION");
         for (size_t i = 0; i < json_object_array_length(t); i++) {
@@ -160,10 +146,10 @@ int cmd_device_mdev_types(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cmd_device_mdev_create(struct cli_ctx *ctx, int argc, char **argv) {
-        if (cli_wants_help(argc, argv, mcreate_usage, "create a mediated device instance"))
+        if (cli_wants_help(argc, argv, cli_usage(), "create a mediated device instance"))
                 return 0;
         if (argc != 3 && argc != 4)
-                return cli_usage_error(mcreate_usage, "expected a PCI address, a type and an optional UUID");
+                return cli_usage_error(cli_usage(), "expected a PCI address, a type and an optional UUID");
         json_object *b = json_object_new_object(), *o = NULL;
         json_object_object_add(b, "parent", json_object_new_string(argv[1]));
         json_object_object_add(b, "type", json_object_new_string(argv[2]));
@@ -178,12 +164,12 @@ int cmd_device_mdev_create(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cmd_device_mdev_remove(struct cli_ctx *ctx, int argc, char **argv) {
-        if (cli_wants_help(argc, argv, mremove_usage, "remove a mediated device instance"))
+        if (cli_wants_help(argc, argv, cli_usage(), "remove a mediated device instance"))
                 return 0;
         if (argc != 2)
-                return cli_usage_error(mremove_usage, "expected a UUID");
+                return cli_usage_error(cli_usage(), "expected a UUID");
         json_object *o = NULL;
-        int st = path_word(mremove_usage, "UUID", argv[1]);
+        int st = path_word(cli_usage(), "UUID", argv[1]);
         if (st || (st = cli_call(ctx, "DELETE", NULL, &o, "/v1/host/mdevs/%s", argv[1])))
                 return st;
         json_object_put(o);
@@ -191,35 +177,38 @@ int cmd_device_mdev_remove(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cmd_device_mdev_attach(struct cli_ctx *ctx, int argc, char **argv) {
-        if (cli_wants_help(argc, argv, mattach_usage, "give a mediated device to a VM"))
-                return 0;
-        bool display = argc == 4 && strcmp(argv[3], "--display") == 0;
-        if (argc != 3 && !display)
-                return cli_usage_error(mattach_usage, "expected a VM name and a UUID");
-        json_object *b = json_object_new_object(), *o = NULL;
-        json_object_object_add(b, "uuid", json_object_new_string(argv[2]));
-        json_object_object_add(b, "display", json_object_new_boolean(display));
-        int st = cli_name_arg(argv[1]);
-        if (st) {
-                json_object_put(b);
-                return st;
+        static const struct option opts[] = { { "display", no_argument, NULL, 'd' }, { 0 } };
+        bool display = false;
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+                if (c != 'd')
+                        return cli_usage_error(cli_usage(), "unknown option for 'device mdev-attach'");
+                display = true;
         }
-        if ((st = cli_call(ctx, "POST", b, &o, "/v1/vms/%s/mdevs", argv[1])))
+        if (optind + 2 != argc)
+                return cli_usage_error(cli_usage(), "expected a VM name and a UUID");
+        const char *name = argv[optind], *uuid = argv[optind + 1];
+        int st = cli_name_arg(name);
+        if (st)
                 return st;
-        printf("attached mediated device %s to VM '%s'%s\n", argv[2], argv[1], display ? " with its display" : "");
+        json_object *b = json_object_new_object(), *o = NULL;
+        json_object_object_add(b, "uuid", json_object_new_string(uuid));
+        json_object_object_add(b, "display", json_object_new_boolean(display));
+        if ((st = cli_call(ctx, "POST", b, &o, "/v1/vms/%s/mdevs", name)))
+                return st;
+        printf("attached mediated device %s to VM '%s'%s\n", uuid, name, display ? " with its display" : "");
         json_object_put(o);
         return 0;
 }
 
 int cmd_device_sriov(struct cli_ctx *ctx, int argc, char **argv) {
-        if (cli_wants_help(argc, argv, sriov_usage, "set the number of SR-IOV virtual functions of a device"))
+        if (cli_wants_help(argc, argv, cli_usage(), "set the number of SR-IOV virtual functions of a device"))
                 return 0;
         unsigned long long n;
         if (argc != 3 || parse_uint(argv[2], 4096, &n) < 0)
-                return cli_usage_error(sriov_usage, "expected a PCI address and a count");
+                return cli_usage_error(cli_usage(), "expected a PCI address and a count");
         json_object *b = json_object_new_object(), *o = NULL, *vfs = NULL;
         json_object_object_add(b, "count", json_object_new_int((int) n));
-        int st = path_word(sriov_usage, "PCI address", argv[1]);
+        int st = path_word(cli_usage(), "PCI address", argv[1]);
         if (st) {
                 json_object_put(b);
                 return st;
@@ -234,10 +223,10 @@ int cmd_device_sriov(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cmd_device_give_back(struct cli_ctx *ctx, int argc, char **argv) {
-        if (cli_wants_help(argc, argv, giveback_usage, "give a stopped VM's devices back to their host drivers"))
+        if (cli_wants_help(argc, argv, cli_usage(), "give a stopped VM's devices back to their host drivers"))
                 return 0;
         if (argc != 2)
-                return cli_usage_error(giveback_usage, "expected a VM name");
+                return cli_usage_error(cli_usage(), "expected a VM name");
         json_object *o = NULL;
         int st = cli_name_arg(argv[1]);
         if (st || (st = cli_call(ctx, "POST", NULL, &o, "/v1/vms/%s/give-back", argv[1])))
@@ -247,7 +236,7 @@ int cmd_device_give_back(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 static int usb_change(struct cli_ctx *ctx, int argc, char **argv, bool attach) {
-        const char *usage = attach ? usb_attach_usage : usb_detach_usage;
+        const char *usage = attach ? cli_usage() : cli_usage();
         if (cli_wants_help(argc, argv, usage, attach ? "give a host USB device to a VM" : "take a USB device from a VM"))
                 return 0;
         if (argc != 3)

@@ -13,11 +13,6 @@
 #include "fileio.h"
 #include "vm/vm.h"
 
-static const char add_usage[] =
-        "disk add NAME (--size SIZE [--encrypt [--key-file FILE]] | --image PATH) [--bus virtio|scsi|sata|nvme] [--name DISK]";
-static const char list_usage[] = "disk list NAME [--json]";
-static const char resize_usage[] = "disk resize NAME DISK SIZE [--shrink]";
-static const char remove_usage[] = "disk remove NAME DISK [--keep-file]";
 
 int cmd_disk_add(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = {
@@ -29,11 +24,12 @@ int cmd_disk_add(struct cli_ctx *ctx, int argc, char **argv) {
         const char *disk = NULL;
         bool encrypt = false;
         unsigned long long size = 0;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
                 switch (c) {
                 case 's':
-                        if (parse_size(optarg, &size) < 0 || size == 0)
-                                return cli_usage_error(add_usage, "invalid size '%s'; use e.g. 64G or 512M", optarg);
+                        if (parse_size_unit(optarg, SIZE_GIB, &size) < 0 || size == 0)
+                                return cli_usage_error(cli_usage(), "invalid size '%s'; use e.g. 64G or 512M (a bare "
+                                                       "number is GiB)", optarg);
                         json_object_object_add(b, "size", json_object_new_int64((int64_t) size));
                         break;
                 case 'i': free(image); image = cli_abs_path(optarg); break;
@@ -41,15 +37,15 @@ int cmd_disk_add(struct cli_ctx *ctx, int argc, char **argv) {
                 case 'e': encrypt = true; break;
                 case 'k': free(key); key = cli_abs_path(optarg); break;
                 case 'b': json_object_object_add(b, "bus", json_object_new_string(optarg)); break;
-                default: return cli_usage_error(add_usage, "unknown option for 'disk add'");
+                default: return cli_usage_error(cli_usage(), "unknown option for 'disk add'");
                 }
         }
         if (optind + 1 != argc)
-                return cli_usage_error(add_usage, "expected one VM name");
+                return cli_usage_error(cli_usage(), "expected one VM name");
         if (!!size == !!image)
-                return cli_usage_error(add_usage, "give either --size or --image");
+                return cli_usage_error(cli_usage(), "give either --size or --image");
         if (key && !encrypt)
-                return cli_usage_error(add_usage, "--key-file goes with --encrypt");
+                return cli_usage_error(cli_usage(), "--key-file goes with --encrypt");
         const char *home, *name = argv[optind];
         int st = cli_name_arg(name);
         if (st || cli_home(ctx, &home) < 0)
@@ -99,13 +95,13 @@ int cmd_disk_add(struct cli_ctx *ctx, int argc, char **argv) {
 int cmd_disk_list(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
         bool json = false;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
                 if (c != 'j')
-                        return cli_usage_error(list_usage, "unknown option for 'disk list'");
+                        return cli_usage_error(cli_usage(), "unknown option for 'disk list'");
                 json = true;
         }
         if (optind + 1 != argc)
-                return cli_usage_error(list_usage, "expected one VM name");
+                return cli_usage_error(cli_usage(), "expected one VM name");
         json_object *r = NULL, *a = NULL;
         int st = cli_name_arg(argv[optind]);
         if (st || (st = cli_call(ctx, "GET", NULL, &r, "/v1/vms/%s/disks", argv[optind])))
@@ -136,16 +132,17 @@ int cmd_disk_list(struct cli_ctx *ctx, int argc, char **argv) {
 int cmd_disk_resize(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = { { "shrink", no_argument, NULL, 's' }, { 0 } };
         bool shrink = false;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
                 if (c != 's')
-                        return cli_usage_error(resize_usage, "unknown option for 'disk resize'");
+                        return cli_usage_error(cli_usage(), "unknown option for 'disk resize'");
                 shrink = true;
         }
         if (optind + 3 != argc)
-                return cli_usage_error(resize_usage, "expected a VM name, a disk name and a size");
+                return cli_usage_error(cli_usage(), "expected a VM name, a disk name and a size");
         unsigned long long size;
-        if (parse_size(argv[optind + 2], &size) < 0 || size == 0)
-                return cli_usage_error(resize_usage, "invalid size '%s'; use e.g. 64G", argv[optind + 2]);
+        if (parse_size_unit(argv[optind + 2], SIZE_GIB, &size) < 0 || size == 0)
+                return cli_usage_error(cli_usage(), "invalid size '%s'; use e.g. 64G (a bare number is GiB)",
+                                       argv[optind + 2]);
         const char *name = argv[optind], *disk = argv[optind + 1];
         int st = cli_name_arg(name);
         if (st || (st = cli_word_arg("disk name", disk)))
@@ -167,19 +164,43 @@ int cmd_disk_resize(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 int cmd_disk_remove(struct cli_ctx *ctx, int argc, char **argv) {
-        static const struct option opts[] = { { "keep-file", no_argument, NULL, 'k' }, { 0 } };
-        bool keep = false;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-                if (c != 'k')
-                        return cli_usage_error(remove_usage, "unknown option for 'disk remove'");
-                keep = true;
+        static const struct option opts[] = { { "keep-file", no_argument, NULL, 'k' },
+                                              { "yes", no_argument, NULL, 'y' }, { 0 } };
+        bool keep = false, yes = false;
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+                if (c == 'k')
+                        keep = true;
+                else if (c == 'y')
+                        yes = true;
+                else
+                        return cli_usage_error(cli_usage(), "unknown option for 'disk remove'");
         }
         if (optind + 2 != argc)
-                return cli_usage_error(remove_usage, "expected a VM name and a disk name");
+                return cli_usage_error(cli_usage(), "expected a VM name and a disk name");
         const char *name = argv[optind], *disk = argv[optind + 1];
         int st = cli_name_arg(name);
         if (st || (st = cli_word_arg("disk name", disk)))
                 return st;
+        /* Its image goes, with the snapshots inside it: asked first.  A VM or
+         * disk that does not exist gets its own answer from the removal. */
+        if (!keep && !yes) {
+                json_object *l = NULL, *disks = NULL;
+                if ((st = cli_call(ctx, "GET", NULL, &l, "/v1/vms/%s/disks", name)))
+                        return st;
+                json_object_object_get_ex(l, "disks", &disks);
+                for (size_t i = 0; disks && i < json_object_array_length(disks); i++) {
+                        json_object *d = json_object_array_get_idx(disks, i);
+                        if (strcmp(cli_jstr(d, "name"), disk) != 0)
+                                continue;
+                        st = cli_confirm(false, "remove disk '%s' from VM '%s' and delete its image '%s' with the "
+                                         "snapshots in it (--keep-file keeps the image)", disk, name,
+                                         cli_jstr(d, "path"));
+                        break;
+                }
+                json_object_put(l);
+                if (st)
+                        return st;
+        }
         json_object *b = json_object_new_object(), *o = NULL;
         json_object_object_add(b, "keep_file", json_object_new_boolean(keep));
         if ((st = cli_call(ctx, "DELETE", b, &o, "/v1/vms/%s/disks/%s", name, disk)))

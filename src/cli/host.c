@@ -15,7 +15,7 @@ static int parse_json_flag(int argc, char **argv, const char *usage, bool *json)
         static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
         int c;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "+", opts)) != -1) {
                 if (c == 'j')
                         *json = true;
                 else
@@ -33,7 +33,8 @@ static void print_budget(json_object *b) {
         format_size((uint64_t) cli_jint(b, "reserve_memory"), keep, sizeof keep);
         /* round down to MiB so the figure reads as a size a user would type */
         format_size((uint64_t) cli_jint(b, "vm_memory_max") / (1024 * 1024) * 1024 * 1024, vm, sizeof vm);
-        printf("host budget: the host keeps %lld CPU%s and %s; VMs get up to %lld CPU%s and %s by default (%s)\n",
+        printf("host budget: the host keeps %lld CPU%s and %s; VMs get up to %lld CPU%s and %s by default (%s); "
+               "memory is never overcommitted, CPUs may be (a VM given more vCPUs is created with a warning)\n",
                (long long) cpus, cpus == 1 ? "" : "s", keep, (long long) vcpus, vcpus == 1 ? "" : "s", vm,
                *conf ? conf : "defaults; set reserve-cpus and reserve-memory in /etc/phyllome/host.conf");
 }
@@ -49,7 +50,7 @@ static char *joined(json_object *a, const char *sep) {
 /* Exit status: 0 whenever the check ran, whatever it found (QEMU still runs
  * VMs without KVM, in TCG); 1 or 2 only when it could not run. */
 int cmd_host_check(struct cli_ctx *ctx, int argc, char **argv) {
-        static const char usage[] = "host check [--json]";
+        const char *usage = cli_usage();
         bool json = false;
         int r = parse_json_flag(argc, argv, usage, &json);
         json_object *o = NULL, *checks = NULL, *verdict = NULL, *budget = NULL, *so = NULL;
@@ -92,7 +93,7 @@ static const char *class_name_of(json_object *blockers, const char *address) {
 }
 
 int cmd_host_devices(struct cli_ctx *ctx, int argc, char **argv) {
-        static const char usage[] = "host devices [--json]";
+        const char *usage = cli_usage();
         bool json = false;
         int r = parse_json_flag(argc, argv, usage, &json);
         json_object *o = NULL, *devs = NULL;

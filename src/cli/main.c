@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cleanup.h"
@@ -11,7 +12,17 @@
 #include "vm/vm.h"
 
 static int cmd_version(struct cli_ctx *ctx, int argc, char **argv) {
-        if (argc > 1 && strcmp(argv[1], "--json") == 0) {
+        static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+        bool json = false;
+        (void) ctx;
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+                if (c != 'j')
+                        return cli_usage_error(cli_usage(), "unknown option for 'version'");
+                json = true;
+        }
+        if (optind < argc)
+                return cli_usage_error(cli_usage(), "unexpected argument '%s'", argv[optind]);
+        if (json) {
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "version", json_object_new_string(PHYLLOME_VERSION));
                 cli_print_json(o);
@@ -19,6 +30,8 @@ static int cmd_version(struct cli_ctx *ctx, int argc, char **argv) {
                 puts("phyllo " PHYLLOME_VERSION);
         return 0;
 }
+
+static int cmd_help(struct cli_ctx *ctx, int argc, char **argv);
 
 /* The command table: kvmtool/vmctl style.  Keep it sorted by group. */
 static const struct cli_cmd commands[] = {
@@ -31,13 +44,16 @@ static const struct cli_cmd commands[] = {
         { NULL, "create", cmd_create,
           "create NAME --profile P [--cpus N] [--memory SIZE] [--disk SIZE|--no-disk] [--iso PATH] [--drivers PATH] "
           "[--display none|spice|gtk|sdl|vnc] [--gpu none|std|virtio|virgl] [--kernel PATH [--initrd PATH] "
-          "[--append ARGS]] [--uefi|--no-uefi] [--forward tcp:HOSTPORT:GUESTPORT]... [--force] [--os OS [--unverified]]",
+          "[--append ARGS]] [--uefi|--no-uefi] [--net none|user|isolated:NAME|bridge:BR] [--forward tcp:HOSTPORT:GUESTPORT]... "
+          "[--usb-redirect N] [--force] [--os OS [--unverified]] [--unattended --user U --password-file F "
+          "[--timezone Z] [--locale L] [--hostname H] [--edition E]] [--json]",
           "define a new VM from a profile (or the catalog's OS, or what osinfo finds on --iso) and create its disk" },
         { NULL, "list", cmd_list, "list [--json]", "list the defined VMs" },
         { NULL, "show", cmd_show, "show NAME [--json]", "print a VM's effective definition, defaults marked" },
         { NULL, "edit", cmd_edit, "edit NAME", "edit a VM's definition in $EDITOR; checked before it is saved" },
-        { NULL, "delete", cmd_delete, "delete NAME [--force]",
-          "delete a VM and its files (--force: even with linked clones, which get their own copy of the data)" },
+        { NULL, "delete", cmd_delete, "delete NAME [--force] [--yes]",
+          "delete a VM and its files, asking first on a terminal (--yes: do not ask; --force: even with linked "
+          "clones, which get their own copy of the data)" },
         { NULL, "profiles", cmd_profiles, "profiles [--json]", "list the profiles and their defaults" },
         /* QEMU: src/cli/qemu.c, src/cli/argv.c */
         { NULL, "argv", cmd_argv, "argv NAME [--json] [--null] [--paused] [--tcg] [--qemu PATH]",
@@ -45,8 +61,9 @@ static const struct cli_cmd commands[] = {
         { NULL, "caps", cmd_caps, "caps [--json] [--qemu PATH] [--refresh]",
           "what the QEMU binary supports, probed over QMP and cached" },
         /* lifecycle: src/cli/run.c */
-        { NULL, "start", cmd_start, "start NAME [--console] [--paused]", "start a VM (its monitor keeps it running)" },
-        { NULL, "stop", cmd_stop, "stop NAME [--timeout S] [--force]", "power button, wait, then SIGTERM, then SIGKILL" },
+        { NULL, "start", cmd_start, "start NAME [--console] [--paused] [--json]", "start a VM (its monitor keeps it running)" },
+        { NULL, "stop", cmd_stop, "stop NAME [--timeout S] [--force] [--mode acpi|agent] [--json]",
+          "guest agent or power button, wait (a countdown on a terminal), then SIGTERM, then SIGKILL" },
         { NULL, "kill", cmd_kill, "kill NAME", "end a VM's QEMU at once (SIGKILL)" },
         { NULL, "restart", cmd_restart, "restart NAME [--timeout S]", "stop, then start a VM" },
         { NULL, "pause", cmd_pause, "pause NAME", "stop a VM's CPUs" },
@@ -64,10 +81,11 @@ static const struct cli_cmd commands[] = {
           "add a new qcow2 disk, or attach an image (raw and qcow2 in place, other formats converted)" },
         { "disk", "list", cmd_disk_list, "disk list NAME [--json]", "a VM's disks: format, virtual size, space used, backing file" },
         { "disk", "resize", cmd_disk_resize, "disk resize NAME DISK SIZE [--shrink]", "grow (or shrink) a disk of a stopped VM" },
-        { "disk", "remove", cmd_disk_remove, "disk remove NAME DISK [--keep-file]", "remove a disk from a stopped VM and delete its image" },
+        { "disk", "remove", cmd_disk_remove, "disk remove NAME DISK [--keep-file] [--yes]",
+          "remove a disk from a stopped VM and delete its image (asked first on a terminal; --yes: do not ask)" },
         /* storage: src/cli/snapshot.c */
-        { "snapshot", "create", cmd_snapshot_create, "snapshot create NAME SNAP",
-          "snapshot a stopped VM: every disk, the UEFI vars and the TPM state" },
+        { "snapshot", "create", cmd_snapshot_create, "snapshot create NAME SNAP [--json]",
+          "snapshot a VM: every disk, the UEFI vars and the TPM state; a running VM's memory too (a live snapshot)" },
         { "snapshot", "list", cmd_snapshot_list, "snapshot list NAME [--json]", "list a VM's snapshots" },
         { "snapshot", "revert", cmd_snapshot_revert, "snapshot revert NAME SNAP [--stop]",
           "bring disks, UEFI vars and TPM state back to a snapshot" },
@@ -96,19 +114,21 @@ static const struct cli_cmd commands[] = {
         /* networking and shared folders: src/cli/net.c, src/cli/share.c */
         { "net", "forward", cmd_net_forward, "net forward add|remove NAME [NIC] SPEC | net forward list NAME [--json]",
           "add or remove a port forward (tcp:[ADDR:]HOSTPORT:GUESTPORT, loopback by default); live on slirp" },
-        { "net", "nic", cmd_net_nic, "net nic add NAME NIC [--model virtio|e1000e|rtl8139] | net nic remove NAME NIC",
+        { "net", "nic", cmd_net_nic, "net nic add NAME NIC [--model virtio|e1000e|rtl8139] [--mode none|user|isolated:NAME|bridge:BR] | "
+          "net nic remove NAME NIC",
           "add or remove a network card; hot-plugged when the VM runs" },
         { "share", "add", cmd_share_add, "share add NAME HOSTDIR TAG [--readonly] [--type virtiofs|9p]",
           "share a host directory with a VM (applies at its next start)" },
         { "share", "remove", cmd_share_remove, "share remove NAME TAG", "stop sharing a directory with a VM" },
         { "share", "list", cmd_share_list, "share list NAME [--json]", "list a VM's shared directories" },
         /* storage: src/cli/clone.c */
-        { NULL, "clone", cmd_clone, "clone SRC DST [--full] [--tpm fresh|copy]",
+        { NULL, "clone", cmd_clone, "clone SRC DST [--full] [--tpm fresh|copy] [--json]",
           "copy a stopped VM with a new identity: linked (instant, thin) or --full" },
         /* storage: src/cli/bundle.c */
-        { NULL, "export", cmd_export, "export NAME FILE|-",
-          "write a stopped VM (definition, disks, UEFI vars, TPM state) as one tar+zstd bundle" },
-        { NULL, "import", cmd_import, "import FILE|- [--name NEW]",
+        { NULL, "export", cmd_export, "export NAME FILE|- [--yes]",
+          "write a stopped VM (definition, disks, UEFI vars, TPM state) as one tar+zstd bundle (over an existing "
+          "FILE: asked first on a terminal, --yes: do not ask)" },
+        { NULL, "import", cmd_import, "import FILE|- [--name NEW] [--trust] [--json]",
           "create a VM from a bundle; every member is checked before the VM appears" },
         /* storage: src/cli/migrate.c */
         { NULL, "migrate", cmd_migrate, "migrate NAME DEST_HOME [--address IPV4] [--max-bandwidth SIZE] [--timeout S]",
@@ -124,13 +144,85 @@ static const struct cli_cmd commands[] = {
           "check a file against the hashes the catalog knows (vendor-signed checksum files, published hashes)" },
         { "catalog", "unattend", cmd_catalog_unattend,
           "catalog unattend OS --user U --password-file F --out DIR [--timezone Z] [--locale L] [--hostname H] "
-          "[--edition E] [--drivers] [--initrd FILE] [--json]",
+          "[--edition E] [--drivers] [--initrd FILE] [--iso FILE --install-json] [--json] [--catalog FILE]",
           "write the answer file for an unattended install: osinfo's script (preseed into --initrd) or Phyllome's "
           "autounattend.xml on a small ISO" },
         { NULL, "download", cmd_download, "download OS [--to DIR] [--unverified] [--json] [--catalog FILE]",
           "download an OS's install media into the cache, resumable, verified with the vendor's signature" },
         { NULL, "version", cmd_version, "version [--json]", "print the version" },
+        { NULL, "help", cmd_help, "help [COMMAND [VERB]]", "this list, or the usage of one command or group" },
 };
+
+/* The command being run: its usage line is the one every message shows. */
+static const struct cli_cmd *current;
+/* `phyllo help --options COMMAND`: the handler's first cli_getopt prints
+ * the options its parser takes and ends the process (the usage test). */
+static bool list_options;
+
+const char *cli_usage(void) {
+        return current ? current->usage : "COMMAND [ARGS...]";
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *opts) {
+        if (list_options) {
+                json_object *a = json_object_new_array();
+                for (const struct option *o = opts; o && o->name; o++) {
+                        json_object *x = json_object_new_object();
+                        json_object_object_add(x, "name", json_object_new_string(o->name));
+                        json_object_object_add(x, "argument", json_object_new_boolean(o->has_arg != no_argument));
+                        json_object_array_add(a, x);
+                }
+                cli_print_json(a);
+                exit(0);
+        }
+        return getopt_long(argc, argv, shortopts, opts, NULL);
+}
+
+int cli_json_operands(int argc, char **argv, int n, bool *json) {
+        static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+        *json = false;
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+                if (c != 'j')
+                        return cli_usage_error(cli_usage(), "unknown option '%s'", argv[optind - 1]);
+                *json = true;
+        }
+        if (argc - optind < n)
+                return cli_usage_error(cli_usage(), n == 1 ? "expected one operand" : "expected %d operands", n);
+        if (argc - optind > n)
+                return cli_usage_error(cli_usage(), "unexpected argument '%s'", argv[optind + n]);
+        return 0;
+}
+
+void cli_print_warnings(json_object *o) {
+        json_object *w = NULL;
+        json_object_object_get_ex(o, "warnings", &w);
+        for (size_t i = 0; w && i < json_object_array_length(w); i++)
+                fprintf(stderr, "phyllo: warning: %s\n", json_object_get_string(json_object_array_get_idx(w, i)));
+}
+
+int cli_confirm(bool yes, const char *fmt, ...) {
+        if (yes)
+                return 0;
+        char what[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof what, fmt, ap);
+        va_end(ap);
+        /* Only a person at a terminal is asked; a script says --yes. */
+        if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO)) {
+                fprintf(stderr, "phyllo: this would %s; there is no terminal to ask on, so nothing was done: "
+                        "add --yes to go ahead\n", what);
+                return 2;
+        }
+        fprintf(stderr, "This will %s.  Go ahead? [y/N] ", what);
+        char line[64];
+        if (!fgets(line, sizeof line, stdin))
+                line[0] = '\0';
+        if (strcmp(line, "y\n") == 0 || strcmp(line, "Y\n") == 0 || strcmp(line, "yes\n") == 0)
+                return 0;
+        fputs("phyllo: nothing was done\n", stderr);
+        return 1;
+}
 
 int cli_fail(const phy_error *e) {
         fprintf(stderr, "phyllo: %s\n", phy_error_message(e));
@@ -176,15 +268,18 @@ bool cli_wants_help(int argc, char **argv, const char *usage, const char *summar
         return false;
 }
 
+static const char *cmd_head(const struct cli_cmd *c, char *buf, size_t len) {
+        snprintf(buf, len, "%s%s%s", c->group ? c->group : "", c->group ? " " : "", c->verb);
+        return buf;
+}
+
 static void usage(FILE *f) {
         fputs("usage: phyllo [--root DIR] COMMAND [ARGS...]\n\n"
               "Phyllome: run Windows, Linux and the BSDs in KVM/QEMU virtual machines.\n\n"
               "Commands:\n", f);
         for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
                 char head[64];
-                snprintf(head, sizeof head, "%s%s%s", commands[i].group ? commands[i].group : "",
-                         commands[i].group ? " " : "", commands[i].verb);
-                fprintf(f, "  %-16s %s\n", head, commands[i].summary);
+                fprintf(f, "  %-20s %s\n", cmd_head(&commands[i], head, sizeof head), commands[i].summary);
         }
         fputs("\nGlobal options:\n"
               "  --root DIR       read /sys, /proc and /dev below DIR (also $PHYLLOME_ROOT)\n"
@@ -192,6 +287,70 @@ static void usage(FILE *f) {
               "  --help           this text; 'phyllo COMMAND --help' for one command\n"
               "\nVMs live under $PHYLLOME_HOME (default $XDG_DATA_HOME/phyllome).\n"
               "See phyllo(1) and phyllome-vm(5).\n", f);
+}
+
+static bool is_group(const char *word) {
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (commands[i].group && strcmp(commands[i].group, word) == 0)
+                        return true;
+        return false;
+}
+
+/* The commands of a group, each with its usage and what it does. */
+static void group_usage(FILE *f, const char *group) {
+        fprintf(f, "usage: phyllo %s VERB ...\n\n", group);
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (commands[i].group && strcmp(commands[i].group, group) == 0)
+                        fprintf(f, "  phyllo %s\n      %s\n", commands[i].usage, commands[i].summary);
+}
+
+static const struct cli_cmd *find_cmd(const char *word, const char *verb) {
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+                const struct cli_cmd *c = &commands[i];
+                if (c->group ? (strcmp(c->group, word) == 0 && verb && strcmp(c->verb, verb) == 0)
+                             : strcmp(c->verb, word) == 0)
+                        return c;
+        }
+        return NULL;
+}
+
+/* phyllo help [COMMAND [VERB]]; help --options COMMAND [VERB] lists what
+ * the command's parser takes (JSON), which tests compare with its usage. */
+static int cmd_help(struct cli_ctx *ctx, int argc, char **argv) {
+        bool options = argc > 1 && strcmp(argv[1], "--options") == 0;
+        int at = options ? 2 : 1;
+        if (at >= argc) {
+                if (options)
+                        return cli_usage_error(cli_usage(), "--options wants a command");
+                usage(stdout);
+                return 0;
+        }
+        if (argc > at + 2)
+                return cli_usage_error(cli_usage(), "unexpected argument '%s'", argv[at + 2]);
+        const struct cli_cmd *c = find_cmd(argv[at], at + 1 < argc ? argv[at + 1] : NULL);
+        if (!c && !options && at + 1 >= argc && is_group(argv[at])) {
+                group_usage(stdout, argv[at]);
+                return 0;
+        }
+        if (!c || (!c->group && at + 1 < argc)) {
+                fprintf(stderr, "phyllo: no command '%s%s%s'; see 'phyllo help'\n", argv[at], at + 1 < argc ? " " : "",
+                        at + 1 < argc ? argv[at + 1] : "");
+                return 2;
+        }
+        if (!options) {
+                printf("usage: phyllo %s\n\n%s\n", c->usage, c->summary);
+                return 0;
+        }
+        /* The handler with no operands: its first cli_getopt lists and exits. */
+        char *args[2] = { (char *) c->verb, NULL };
+        current = c;
+        list_options = true;
+        optind = 0;
+        int r = c->fn(ctx, 1, args);
+        /* A handler that parsed no option before failing takes none. */
+        (void) r;
+        cli_print_json(json_object_new_array());
+        return 0;
 }
 
 char **cli_orig_argv;
@@ -229,6 +388,11 @@ int main(int argc, char **argv) {
         vm_paths_configure(ctx.root, false);
 
         const char *word = argv[i];
+        /* A group alone, or with --help: its commands. */
+        if (is_group(word) && (i + 1 >= argc || strcmp(argv[i + 1], "--help") == 0 || strcmp(argv[i + 1], "-h") == 0)) {
+                group_usage(i + 1 >= argc ? stderr : stdout, word);
+                return i + 1 >= argc ? 2 : 0;
+        }
         bool group_seen = false;
         for (size_t c = 0; c < ELEMENTSOF(commands); c++) {
                 const struct cli_cmd *cmd = &commands[c];
@@ -241,6 +405,7 @@ int main(int argc, char **argv) {
                                 continue;
                         if (cli_wants_help(argc - i - 1, argv + i + 1, cmd->usage, cmd->summary))
                                 return 0;
+                        current = cmd;
                         optind = 0;
                         r = cmd->fn(&ctx, argc - i - 1, argv + i + 1);
                 } else {
@@ -248,6 +413,7 @@ int main(int argc, char **argv) {
                                 continue;
                         if (cli_wants_help(argc - i, argv + i, cmd->usage, cmd->summary))
                                 return 0;
+                        current = cmd;
                         optind = 0;
                         r = cmd->fn(&ctx, argc - i, argv + i);
                 }

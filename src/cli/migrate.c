@@ -10,8 +10,6 @@
 #include "fileio.h"
 #include "cleanup.h"
 
-static const char migrate_usage[] =
-        "migrate NAME DEST_HOME [--address IPV4] [--max-bandwidth SIZE] [--timeout SECONDS]";
 
 /* One line per update: rewritten in place on a terminal, appended otherwise
  * (so that a log or a test sees each phase). */
@@ -36,28 +34,28 @@ int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv) {
                                               { 0 } };
         struct ops_migrate o = { 0 };
         unsigned long long v;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
                 switch (c) {
                 case 'a':
                         o.address = optarg;
                         break;
                 case 'b':
                         if (parse_size(optarg, &v) < 0 || v == 0)
-                                return cli_usage_error(migrate_usage, "--max-bandwidth wants a size per second, "
+                                return cli_usage_error(cli_usage(), "--max-bandwidth wants a size per second, "
                                                        "e.g. 100M");
                         o.max_bandwidth = v;
                         break;
                 case 't':
                         if (parse_uint(optarg, 86400, &v) < 0 || v == 0)
-                                return cli_usage_error(migrate_usage, "--timeout wants seconds (1 to 86400)");
+                                return cli_usage_error(cli_usage(), "--timeout wants seconds (1 to 86400)");
                         o.timeout_s = (unsigned) v;
                         break;
                 default:
-                        return cli_usage_error(migrate_usage, "unknown option for 'migrate'");
+                        return cli_usage_error(cli_usage(), "unknown option for 'migrate'");
                 }
         }
         if (optind + 2 != argc)
-                return cli_usage_error(migrate_usage, "expected a VM name and the destination's Phyllome home");
+                return cli_usage_error(cli_usage(), "expected a VM name and the destination's Phyllome home");
         const char *name = argv[optind];
         _cleanup_free_ char *dest = cli_abs_path(argv[optind + 1]), *path = NULL;
         int st = cli_name_arg(name);

@@ -10,23 +10,14 @@
 #include "cli.h"
 #include "cleanup.h"
 
-static const char forward_usage[] = "net forward add|remove NAME [NIC] SPEC | net forward list NAME [--json]";
-static const char nic_usage[] = "net nic add NAME NIC [--model virtio|e1000e|rtl8139] "
-                                "[--mode none|user|isolated:NAME|bridge:BR] | net nic remove NAME NIC";
 
-static int forward_list(struct cli_ctx *ctx, int argc, char **argv) {
-        bool json = false;
-        const char *name = NULL;
-        for (int i = 2; i < argc; i++) {
-                if (strcmp(argv[i], "--json") == 0)
-                        json = true;
-                else if (!name && argv[i][0] != '-')
-                        name = argv[i];
-                else
-                        return cli_usage_error(forward_usage, "unexpected argument '%s'", argv[i]);
-        }
-        if (!name)
-                return cli_usage_error(forward_usage, "expected a VM name");
+/* The options of 'net forward' (--json, for list) and 'net nic' (--model,
+ * --mode, for add), parsed before the operands: argv[optind] is the verb. */
+static int forward_list(struct cli_ctx *ctx, int n, char **ops, bool json) {
+        if (n != 2)
+                return cli_usage_error(cli_usage(), n < 2 ? "expected a VM name" : "unexpected argument '%s'",
+                                       n < 2 ? "" : ops[2]);
+        const char *name = ops[1];
         json_object *r = NULL, *a = NULL;
         int st = cli_name_arg(name);
         if (st || (st = cli_call(ctx, "GET", NULL, &r, "/v1/vms/%s/forwards", name)))
@@ -36,18 +27,19 @@ static int forward_list(struct cli_ctx *ctx, int argc, char **argv) {
                 cli_print_json(json_object_get(a));
         for (size_t i = 0; !json && i < json_object_array_length(a); i++) {
                 json_object *f = json_object_array_get_idx(a, i);
-                printf("%-8s %s %s:%d -> guest port %d\n", cli_jstr(f, "nic"), cli_jstr(f, "protocol"),
-                       cli_jstr(f, "address"), (int) cli_jint(f, "host_port"), (int) cli_jint(f, "guest_port"));
+                printf("%-8s %s %s:%d -> guest port %d%s\n", cli_jstr(f, "nic"), cli_jstr(f, "protocol"),
+                       cli_jstr(f, "address"), (int) cli_jint(f, "host_port"), (int) cli_jint(f, "guest_port"),
+                       strcmp(cli_jstr(f, "live"), "pending") == 0 ? " (pending: applies at the next start)" : "");
         }
         json_object_put(r);
         return 0;
 }
 
-static int forward_change(struct cli_ctx *ctx, int argc, char **argv, bool add) {
+static int forward_change(struct cli_ctx *ctx, int n, char **ops, bool add) {
         /* forward add NAME [NIC] SPEC */
-        if (argc != 4 && argc != 5)
-                return cli_usage_error(forward_usage, "expected a VM name, an optional network and a forward");
-        const char *name = argv[2], *nic = argc == 5 ? argv[3] : NULL, *spec = argv[argc - 1];
+        if (n != 3 && n != 4)
+                return cli_usage_error(cli_usage(), "expected a VM name, an optional network and a forward");
+        const char *name = ops[1], *nic = n == 4 ? ops[2] : NULL, *spec = ops[n - 1];
         int st = cli_name_arg(name);
         if (st)
                 return st;
@@ -67,35 +59,47 @@ static int forward_change(struct cli_ctx *ctx, int argc, char **argv, bool add) 
 }
 
 int cmd_net_forward(struct cli_ctx *ctx, int argc, char **argv) {
-        if (argc < 2)
-                return cli_usage_error(forward_usage, "expected add, remove or list");
-        if (strcmp(argv[1], "add") == 0)
-                return forward_change(ctx, argc, argv, true);
-        if (strcmp(argv[1], "remove") == 0)
-                return forward_change(ctx, argc, argv, false);
-        if (strcmp(argv[1], "list") == 0)
-                return forward_list(ctx, argc, argv);
-        return cli_usage_error(forward_usage, "unknown 'net forward' command '%s'", argv[1]);
+        static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+        bool json = false;
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+                if (c != 'j')
+                        return cli_usage_error(cli_usage(), "unknown option for 'net forward'");
+                json = true;
+        }
+        int n = argc - optind;
+        char **ops = argv + optind;
+        if (n < 1)
+                return cli_usage_error(cli_usage(), "expected add, remove or list");
+        bool list = strcmp(ops[0], "list") == 0, add = strcmp(ops[0], "add") == 0;
+        if (!list && !add && strcmp(ops[0], "remove") != 0)
+                return cli_usage_error(cli_usage(), "unknown 'net forward' command '%s'", ops[0]);
+        if (json && !list)
+                return cli_usage_error(cli_usage(), "--json goes with 'net forward list'");
+        return list ? forward_list(ctx, n, ops, json) : forward_change(ctx, n, ops, add);
 }
 
 int cmd_net_nic(struct cli_ctx *ctx, int argc, char **argv) {
-        if (argc < 4)
-                return cli_usage_error(nic_usage, "expected add or remove, a VM name and a network name");
-        bool add = strcmp(argv[1], "add") == 0;
-        if (!add && strcmp(argv[1], "remove") != 0)
-                return cli_usage_error(nic_usage, "unknown 'net nic' command '%s'", argv[1]);
-        const char *name = argv[2], *nic = argv[3];
+        static const struct option opts[] = { { "model", required_argument, NULL, 'm' },
+                                              { "mode", required_argument, NULL, 'o' }, { 0 } };
         json_object *b = json_object_new_object(), *o = NULL;
-        json_object_object_add(b, "name", json_object_new_string(nic));
-        for (int i = 4; i < argc; i++) {
-                if (add && (strcmp(argv[i], "--model") == 0 || strcmp(argv[i], "--mode") == 0) && i + 1 < argc) {
-                        json_object_object_add(b, argv[i] + 2, json_object_new_string(argv[i + 1]));
-                        i++;
-                } else {
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+                if (c != 'm' && c != 'o') {
                         json_object_put(b);
-                        return cli_usage_error(nic_usage, "unexpected argument '%s'", argv[i]);
+                        return cli_usage_error(cli_usage(), "unknown option for 'net nic'");
                 }
+                json_object_object_add(b, c == 'm' ? "model" : "mode", json_object_new_string(optarg));
         }
+        int n = argc - optind;
+        char **ops = argv + optind;
+        bool add = n > 0 && strcmp(ops[0], "add") == 0;
+        if (n != 3 || (!add && strcmp(ops[0], "remove") != 0) || (!add && json_object_object_length(b) > 0)) {
+                json_object_put(b);
+                return cli_usage_error(cli_usage(), n > 0 && !add && strcmp(ops[0], "remove") != 0
+                                       ? "unknown 'net nic' command" : "expected add or remove, a VM name and a "
+                                       "network name (--model and --mode go with add)");
+        }
+        const char *name = ops[1], *nic = ops[2];
+        json_object_object_add(b, "name", json_object_new_string(nic));
         int st = cli_name_arg(name);
         if (!st && !add)
                 st = cli_word_arg("network name", nic);

@@ -9,7 +9,6 @@
 #include "cli.h"
 #include "cleanup.h"
 
-static const char caps_usage[] = "caps [--json] [--qemu PATH] [--refresh]";
 
 static const char *str(json_object *o, const char *key) {
         json_object *v;
@@ -25,7 +24,7 @@ int cmd_caps(struct cli_ctx *ctx, int argc, char **argv) {
         };
         bool json = false;
         json_object *b = json_object_new_object();
-        for (int c; (c = getopt_long(argc, argv, "+", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "+", opts)) != -1;) {
                 switch (c) {
                 case 'j': json = true; break;
                 case 'q':
@@ -34,12 +33,12 @@ int cmd_caps(struct cli_ctx *ctx, int argc, char **argv) {
                         ctx->local = true;
                         break;
                 case 'r': json_object_object_add(b, "refresh", json_object_new_boolean(true)); break;
-                default: json_object_put(b); return cli_usage_error(caps_usage, "unknown option for 'caps'");
+                default: json_object_put(b); return cli_usage_error(cli_usage(), "unknown option for 'caps'");
                 }
         }
         if (optind < argc) {
                 json_object_put(b);
-                return cli_usage_error(caps_usage, "unexpected argument '%s'", argv[optind]);
+                return cli_usage_error(cli_usage(), "unexpected argument '%s'", argv[optind]);
         }
         _cleanup_json_ json_object *o = NULL;
         int st = cli_call(ctx, "POST", b, &o, "/v1/host/caps");

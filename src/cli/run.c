@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,17 +25,6 @@
 
 #define DETACH_KEY 0x1d         /* Ctrl-] */
 
-static const char *start_usage = "start NAME [--console] [--paused]";
-static const char *stop_usage = "stop NAME [--timeout S] [--force] [--mode acpi|agent]";
-static const char *kill_usage = "kill NAME";
-static const char *restart_usage = "restart NAME [--timeout S]";
-static const char *pause_usage = "pause NAME";
-static const char *resume_usage = "resume NAME";
-static const char *status_usage = "status NAME [--json] [--repair]";
-static const char *console_usage = "console NAME";
-static const char *logs_usage = "logs NAME [--follow]";
-static const char *view_usage = "view NAME";
-static const char *wait_usage = "wait NAME --for stopped|running|paused [--timeout S]";
 
 /* The one positional argument every lifecycle command takes. */
 static int take_name(int argc, char **argv, const char *usage, const char **ret) {
@@ -51,7 +42,7 @@ static int take_name(int argc, char **argv, const char *usage, const char **ret)
 static int name_only(int argc, char **argv, const char *usage, const char **ret) {
         static const struct option opts[] = { { NULL, 0, NULL, 0 } };
         int c;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+        while ((c = cli_getopt(argc, argv, "", opts)) != -1)
                 return cli_usage_error(usage, "unknown option");
         return take_name(argc, argv, usage, ret);
 }
@@ -136,7 +127,7 @@ done:
 
 int cmd_console(struct cli_ctx *ctx, int argc, char **argv) {
         const char *name;
-        int r = name_only(argc, argv, console_usage, &name);
+        int r = name_only(argc, argv, cli_usage(), &name);
         if (r)
                 return r;
         return console_attach(ctx, name);
@@ -157,14 +148,8 @@ static json_object *body_new(void) {
 
 #define jbool_of cli_jbool
 
-static void print_warnings(json_object *o) {
-        json_object *w = NULL;
-        json_object_object_get_ex(o, "warnings", &w);
-        for (size_t i = 0; w && i < json_object_array_length(w); i++)
-                fprintf(stderr, "phyllo: warning: %s\n", json_object_get_string(json_object_array_get_idx(w, i)));
-}
 
-static int do_start(struct cli_ctx *ctx, const char *name, bool paused) {
+static int do_start(struct cli_ctx *ctx, const char *name, bool paused, bool json) {
         json_object *b = body_new(), *o = NULL;
         if (paused)
                 json_object_object_add(b, "paused", json_object_new_boolean(true));
@@ -179,7 +164,11 @@ static int do_start(struct cli_ctx *ctx, const char *name, bool paused) {
                 cli_keys_forget(ctx, name);
         if (r)
                 return r;
-        print_warnings(o);
+        cli_print_warnings(o);
+        if (json) {
+                cli_print_json(o);
+                return 0;
+        }
         json_object_put(o);
         printf("VM '%s' started%s\n", name, paused ? " (paused)" : "");
         fflush(stdout);
@@ -187,26 +176,28 @@ static int do_start(struct cli_ctx *ctx, const char *name, bool paused) {
 }
 
 int cmd_start(struct cli_ctx *ctx, int argc, char **argv) {
-        enum { OPT_CONSOLE = 1, OPT_PAUSED };
+        enum { OPT_CONSOLE = 1, OPT_PAUSED, OPT_JSON };
         static const struct option opts[] = {
                 { "console", no_argument, NULL, OPT_CONSOLE },
                 { "paused", no_argument, NULL, OPT_PAUSED },
+                { "json", no_argument, NULL, OPT_JSON },
                 { NULL, 0, NULL, 0 },
         };
-        bool console = false, paused = false;
+        bool console = false, paused = false, json = false;
         int c;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
                 switch (c) {
                 case OPT_CONSOLE: console = true; break;
                 case OPT_PAUSED: paused = true; break;
-                default: return cli_usage_error(start_usage, "unknown option");
+                case OPT_JSON: json = true; break;
+                default: return cli_usage_error(cli_usage(), "unknown option");
                 }
         }
         const char *name;
-        int r = take_name(argc, argv, start_usage, &name);
+        int r = take_name(argc, argv, cli_usage(), &name);
         if (r)
                 return r;
-        r = do_start(ctx, name, paused);
+        r = do_start(ctx, name, paused, json);
         if (r == 0 && console)
                 r = console_attach(ctx, name);
         return r;
@@ -217,19 +208,90 @@ static void print_stopped(json_object *o, const char *name) {
         fflush(stdout);
 }
 
-static int do_stop(struct cli_ctx *ctx, const char *name, unsigned timeout, bool force, const char *mode) {
+/* A countdown on the terminal while a stop waits for the guest (the
+ * request itself cannot report progress through phyllod): a thread that
+ * wakes each second, or at once when told to end (an eventfd). */
+struct countdown {
+        pthread_t thread;
+        int efd;
+        unsigned seconds;
+        const char *name;
+        bool running;
+};
+
+static void *countdown_main(void *userdata) {
+        struct countdown *cd = userdata;
+        struct pollfd p = { .fd = cd->efd, .events = POLLIN };
+        bool shown = false;
+        for (unsigned left = cd->seconds; left > 0; left--) {
+                int n = poll(&p, 1, 1000);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n != 0)
+                        break;
+                fprintf(stderr, "\rWaiting for VM '%s' to shut down: %u s before it is terminated ", cd->name,
+                        left - 1);
+                shown = true;
+        }
+        /* Stay until told, so the line is cleared once, after the last print. */
+        while (poll(&p, 1, -1) < 0 && errno == EINTR)
+                ;
+        if (shown)
+                fputs("\r\033[K", stderr);
+        return NULL;
+}
+
+static void countdown_start(struct countdown *cd, const char *name, unsigned seconds) {
+        *cd = (struct countdown) { .efd = -1, .seconds = seconds, .name = name };
+        if (seconds == 0 || !isatty(STDERR_FILENO) || (cd->efd = eventfd(0, EFD_CLOEXEC)) < 0)
+                return;
+        cd->running = pthread_create(&cd->thread, NULL, countdown_main, cd) == 0;
+}
+
+static void countdown_end(struct countdown *cd) {
+        if (cd->running) {
+                uint64_t one = 1;
+                (void) !write(cd->efd, &one, sizeof one);
+                pthread_join(cd->thread, NULL);
+        }
+        if (cd->efd >= 0)
+                close(cd->efd);
+        *cd = (struct countdown) { .efd = -1 };
+}
+
+static int do_stop(struct cli_ctx *ctx, const char *name, unsigned timeout, bool force, const char *mode, bool json) {
         json_object *b = body_new(), *o = NULL, *by = NULL;
         json_object_object_add(b, "timeout", json_object_new_int64(timeout));
         if (force)
                 json_object_object_add(b, "force", json_object_new_boolean(true));
         if (mode)
                 json_object_object_add(b, "mode", json_object_new_string(mode));
+        struct countdown cd;
+        countdown_start(&cd, name, force ? 0 : timeout);
         int r = vm_action(ctx, name, "stop", b, &o);
+        countdown_end(&cd);
         if (r)
                 return r;
-        /* Only the agent is named: the power button is what stop always did. */
-        if (json_object_object_get_ex(o, "stopped_by", &by) && strcmp(json_object_get_string(by), "agent") == 0) {
+        const char *how = json_object_object_get_ex(o, "stopped_by", &by) && by ? json_object_get_string(by) : "";
+        if (json) {
+                /* The API's answer; a forced end keeps its exit status. */
+                bool forced = cli_jbool(o, "forced");
+                cli_print_json(o);
+                return forced ? CLI_EXIT_FORCED : 0;
+        }
+        if (cli_jbool(o, "forced")) {
+                /* Not a clean stop: said so, with its own exit status. */
+                printf("VM '%s' did not shut down within %u s; it was %s\n", name, timeout,
+                       strcmp(how, "sigkill") == 0 ? "killed (SIGKILL)" : "terminated (SIGTERM)");
+                fflush(stdout);
+                json_object_put(o);
+                return CLI_EXIT_FORCED;
+        }
+        if (strcmp(how, "agent") == 0) {
                 printf("VM '%s' stopped (guest agent)\n", name);
+                fflush(stdout);
+        } else if (force && (strcmp(how, "sigterm") == 0 || strcmp(how, "sigkill") == 0)) {
+                printf("VM '%s' stopped (forced: %s)\n", name, strcmp(how, "sigkill") == 0 ? "SIGKILL" : "SIGTERM");
                 fflush(stdout);
         } else
                 print_stopped(o, name);
@@ -238,37 +300,39 @@ static int do_stop(struct cli_ctx *ctx, const char *name, unsigned timeout, bool
 }
 
 int cmd_stop(struct cli_ctx *ctx, int argc, char **argv) {
-        enum { OPT_TIMEOUT = 1, OPT_FORCE, OPT_MODE };
+        enum { OPT_TIMEOUT = 1, OPT_FORCE, OPT_MODE, OPT_JSON };
         static const struct option opts[] = {
                 { "timeout", required_argument, NULL, OPT_TIMEOUT },
                 { "force", no_argument, NULL, OPT_FORCE },
                 { "mode", required_argument, NULL, OPT_MODE },
+                { "json", no_argument, NULL, OPT_JSON },
                 { NULL, 0, NULL, 0 },
         };
         unsigned timeout = 60;
-        bool force = false;
+        bool force = false, json = false;
         const char *mode = NULL;
         enum run_stop_mode m;
         int c, r;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
                 switch (c) {
                 case OPT_TIMEOUT:
-                        if ((r = parse_seconds(optarg, stop_usage, &timeout)))
+                        if ((r = parse_seconds(optarg, cli_usage(), &timeout)))
                                 return r;
                         break;
                 case OPT_FORCE: force = true; break;
+                case OPT_JSON: json = true; break;
                 case OPT_MODE:
                         if (run_stop_mode_parse(optarg, &m) < 0)
-                                return cli_usage_error(stop_usage, "--mode takes acpi or agent, not '%s'", optarg);
+                                return cli_usage_error(cli_usage(), "--mode takes acpi or agent, not '%s'", optarg);
                         mode = optarg;
                         break;
-                default: return cli_usage_error(stop_usage, "unknown option");
+                default: return cli_usage_error(cli_usage(), "unknown option");
                 }
         }
         const char *name;
-        if ((r = take_name(argc, argv, stop_usage, &name)))
+        if ((r = take_name(argc, argv, cli_usage(), &name)))
                 return r;
-        return do_stop(ctx, name, timeout, force, mode);
+        return do_stop(ctx, name, timeout, force, mode, json);
 }
 
 int cmd_restart(struct cli_ctx *ctx, int argc, char **argv) {
@@ -278,14 +342,14 @@ int cmd_restart(struct cli_ctx *ctx, int argc, char **argv) {
         };
         unsigned timeout = 60;
         int c, r;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
                 if (c != 't')
-                        return cli_usage_error(restart_usage, "unknown option");
-                if ((r = parse_seconds(optarg, restart_usage, &timeout)))
+                        return cli_usage_error(cli_usage(), "unknown option");
+                if ((r = parse_seconds(optarg, cli_usage(), &timeout)))
                         return r;
         }
         const char *name;
-        if ((r = take_name(argc, argv, restart_usage, &name)))
+        if ((r = take_name(argc, argv, cli_usage(), &name)))
                 return r;
         bool keys = false;
         if ((r = cli_keys_unlock(ctx, name, true, &keys)))
@@ -298,7 +362,7 @@ int cmd_restart(struct cli_ctx *ctx, int argc, char **argv) {
         if (r)
                 return r;
         print_stopped(o, name);
-        print_warnings(o);
+        cli_print_warnings(o);
         json_object_put(o);
         printf("VM '%s' started\n", name);
         return 0;
@@ -307,7 +371,7 @@ int cmd_restart(struct cli_ctx *ctx, int argc, char **argv) {
 int cmd_kill(struct cli_ctx *ctx, int argc, char **argv) {
         const char *name;
         json_object *o = NULL;
-        int r = name_only(argc, argv, kill_usage, &name);
+        int r = name_only(argc, argv, cli_usage(), &name);
         if (r || (r = vm_action(ctx, name, "kill", body_new(), &o)))
                 return r;
         json_object_put(o);
@@ -318,7 +382,7 @@ int cmd_kill(struct cli_ctx *ctx, int argc, char **argv) {
 static int pause_resume(struct cli_ctx *ctx, int argc, char **argv, bool pause) {
         const char *name;
         json_object *o = NULL;
-        int r = name_only(argc, argv, pause ? pause_usage : resume_usage, &name);
+        int r = name_only(argc, argv, pause ? cli_usage() : cli_usage(), &name);
         if (r || (r = vm_action(ctx, name, pause ? "pause" : "resume", body_new(), &o)))
                 return r;
         json_object_put(o);
@@ -399,8 +463,18 @@ static void status_print(json_object *o, const char *name) {
                 printf("  exit status: %d\n", (int) jint_of(o, "exit_status"));
         if (signal > 0 && !active)
                 printf("  killed by:   signal %d (SIG%s)\n", signal, sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
+        /* How the last stop ended (issue 19): a forced power-off is not a clean stop. */
+        const char *by = run_stopped_by_text(cli_jstr(o, "stopped_by"));
+        if (by && !active)
+                printf("  last stop:   %s\n", by);
         if (json_object_object_get_ex(o, "error", &v) && v)
                 printf("  error:       %s\n", json_object_get_string(v));
+        /* A guest's kernel panic (pvpanic): QEMU's GUEST_PANICKED, then its
+         * stop with reason guest-panic, is the last guest event. */
+        json_object *ge = NULL;
+        if (json_object_object_get_ex(o, "guest_event", &ge) && ge &&
+            (strcmp(jstr_of(ge, "event"), "GUEST_PANICKED") == 0 || strcmp(jstr_of(ge, "reason"), "guest-panic") == 0))
+                printf("  guest:       its kernel panicked (%s, reason %s)\n", jstr_of(ge, "event"), jstr_of(ge, "reason"));
         if (json_object_object_get_ex(o, "log_tail", &v) && v)
                 printf("  last log lines:\n%s\n", json_object_get_string(v));
         json_object *nets = NULL, *gifs = NULL;
@@ -414,16 +488,16 @@ int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
                                               { NULL, 0, NULL, 0 } };
         bool json = false, repair = false;
         int c, r;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
                 if (c == 'j')
                         json = true;
                 else if (c == 'r')
                         repair = true;
                 else
-                        return cli_usage_error(status_usage, "unknown option");
+                        return cli_usage_error(cli_usage(), "unknown option");
         }
         const char *name;
-        if ((r = take_name(argc, argv, status_usage, &name)))
+        if ((r = take_name(argc, argv, cli_usage(), &name)))
                 return r;
         json_object *o = NULL;
         /* A status only reads; --repair first cleans up after a crash or a
@@ -456,21 +530,21 @@ int cmd_wait(struct cli_ctx *ctx, int argc, char **argv) {
         unsigned timeout = 0;
         bool have_timeout = false;
         int c, r;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
                 switch (c) {
                 case OPT_FOR: want_s = optarg; break;
                 case OPT_TIMEOUT:
-                        if ((r = parse_seconds(optarg, wait_usage, &timeout)))
+                        if ((r = parse_seconds(optarg, cli_usage(), &timeout)))
                                 return r;
                         have_timeout = true;
                         break;
-                default: return cli_usage_error(wait_usage, "unknown option");
+                default: return cli_usage_error(cli_usage(), "unknown option");
                 }
         }
         if (!want_s)
-                return cli_usage_error(wait_usage, "--for is required");
+                return cli_usage_error(cli_usage(), "--for is required");
         const char *name;
-        if ((r = take_name(argc, argv, wait_usage, &name)))
+        if ((r = take_name(argc, argv, cli_usage(), &name)))
                 return r;
         json_object *b = json_object_new_object(), *o = NULL;
         json_object_object_add(b, "for", json_object_new_string(want_s));
@@ -537,8 +611,8 @@ static int logs_follow(struct cli_ctx *ctx, const char *name) {
         free(paths[0]);
         _cleanup_free_ char *p1 = paths[1], *p2 = paths[2];
         struct logfile logs[2] = { { .tag = "console", .path = p1 }, { .tag = "qemu", .path = p2 } };
-        if (mkdir_p(dir, 0700) < 0)
-                return 1;
+        if (run_dir_make(dir, &err) < 0)
+                return cli_fail(&err);
         _cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         if (ino < 0 || inotify_add_watch(ino, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
                 phy_error_set(&err, errno, "cannot watch '%s': %s", dir, strerror(errno));
@@ -567,13 +641,13 @@ int cmd_logs(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = { { "follow", no_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
         bool follow = false;
         int c, r;
-        while ((c = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "f", opts)) != -1) {
                 if (c != 'f')
-                        return cli_usage_error(logs_usage, "unknown option");
+                        return cli_usage_error(cli_usage(), "unknown option");
                 follow = true;
         }
         const char *name;
-        if ((r = take_name(argc, argv, logs_usage, &name)))
+        if ((r = take_name(argc, argv, cli_usage(), &name)))
                 return r;
         if (follow)
                 return logs_follow(ctx, name);
@@ -595,7 +669,7 @@ int cmd_logs(struct cli_ctx *ctx, int argc, char **argv) {
 
 int cmd_view(struct cli_ctx *ctx, int argc, char **argv) {
         const char *name;
-        int r = name_only(argc, argv, view_usage, &name);
+        int r = name_only(argc, argv, cli_usage(), &name);
         if (r)
                 return r;
         /* The SPICE socket phyllod (or the library here) says we may open. */

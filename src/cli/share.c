@@ -8,9 +8,6 @@
 #include "cli.h"
 #include "cleanup.h"
 
-static const char add_usage[] = "share add NAME HOSTDIR TAG [--readonly] [--type virtiofs|9p]";
-static const char remove_usage[] = "share remove NAME TAG";
-static const char list_usage[] = "share list NAME [--json]";
 
 static int change(struct cli_ctx *ctx, const char *name, const char *tag, const char *dir, bool readonly,
                   const char *type) {
@@ -52,33 +49,33 @@ int cmd_share_add(struct cli_ctx *ctx, int argc, char **argv) {
         bool ro = false;
         const char *type = NULL;
         int c;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
                 if (c == OPT_RO)
                         ro = true;
                 else if (c == OPT_TYPE && (strcmp(optarg, "virtiofs") == 0 || strcmp(optarg, "9p") == 0))
                         type = optarg;
                 else
-                        return cli_usage_error(add_usage, c == OPT_TYPE ? "unknown share type '%s'" : "unknown option",
+                        return cli_usage_error(cli_usage(), c == OPT_TYPE ? "unknown share type '%s'" : "unknown option",
                                                optarg);
         }
         if (argc - optind != 3)
-                return cli_usage_error(add_usage, "expected a VM name, a host directory and a tag");
+                return cli_usage_error(cli_usage(), "expected a VM name, a host directory and a tag");
         return change(ctx, argv[optind], argv[optind + 2], argv[optind + 1], ro, type);
 }
 
 int cmd_share_remove(struct cli_ctx *ctx, int argc, char **argv) {
         if (argc != 3)
-                return cli_usage_error(remove_usage, "expected a VM name and a tag");
+                return cli_usage_error(cli_usage(), "expected a VM name and a tag");
         return change(ctx, argv[1], argv[2], NULL, false, NULL);
 }
 
 int cmd_share_list(struct cli_ctx *ctx, int argc, char **argv) {
-        bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
-        if (argc != 2 && !json)
-                return cli_usage_error(list_usage, "expected a VM name");
+        bool json;
+        int st = cli_json_operands(argc, argv, 1, &json);
+        if (st)
+                return st;
         json_object *r = NULL, *a = NULL;
-        int st = cli_name_arg(argv[1]);
-        if (st || (st = cli_call(ctx, "GET", NULL, &r, "/v1/vms/%s/shares", argv[1])))
+        if ((st = cli_name_arg(argv[optind])) || (st = cli_call(ctx, "GET", NULL, &r, "/v1/vms/%s/shares", argv[optind])))
                 return st;
         json_object_object_get_ex(r, "shares", &a);
         if (json)

@@ -7,16 +7,10 @@
 
 #include "cli.h"
 
-static const char create_usage[] = "snapshot create NAME SNAP";
-/* vmstate in --json: the snapshot holds the memory of a running VM. */
-static const char list_usage[] = "snapshot list NAME [--json]";
-static const char revert_usage[] = "snapshot revert NAME SNAP [--stop]";
-static const char delete_usage[] = "snapshot delete NAME SNAP";
-
 /* Parses the flags named in opts (each sets *flags[i]); then wants exactly n operands. */
 static int operands(int argc, char **argv, const char *usage, const char *long1, bool *flag1, int n) {
         const struct option opts[] = { { long1 ? long1 : "-", no_argument, NULL, 'f' }, { 0 } };
-        for (int c; (c = getopt_long(argc, argv, "", long1 ? opts : opts + 1, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "", long1 ? opts : opts + 1)) != -1;) {
                 if (c != 'f')
                         return cli_usage_error(usage, "unknown option");
                 *flag1 = true;
@@ -34,7 +28,8 @@ static int names(const char *name, const char *snap) {
 
 /* create and delete: NAME SNAP, the disks opened with their keys. */
 static int snapshot_op(struct cli_ctx *ctx, int argc, char **argv, const char *usage, bool create, const char *done) {
-        int st = operands(argc, argv, usage, NULL, NULL, 2);
+        bool json = false;
+        int st = operands(argc, argv, usage, create ? "json" : NULL, &json, 2);
         const char *name = argv[optind], *snap = argv[optind + 1];
         if (st || (st = names(name, snap)))
                 return st;
@@ -52,18 +47,22 @@ static int snapshot_op(struct cli_ctx *ctx, int argc, char **argv, const char *u
                 cli_keys_forget(ctx, name);
         if (st)
                 return st;
+        if (json) {
+                cli_print_json(o);
+                return 0;
+        }
         json_object_put(o);
         printf("%s snapshot '%s' of VM '%s'\n", done, snap, name);
         return 0;
 }
 
 int cmd_snapshot_create(struct cli_ctx *ctx, int argc, char **argv) {
-        return snapshot_op(ctx, argc, argv, create_usage, true, "created");
+        return snapshot_op(ctx, argc, argv, cli_usage(), true, "created");
 }
 
 int cmd_snapshot_list(struct cli_ctx *ctx, int argc, char **argv) {
         bool json = false;
-        int st = operands(argc, argv, list_usage, "json", &json, 1);
+        int st = operands(argc, argv, cli_usage(), "json", &json, 1);
         json_object *r = NULL, *a = NULL;
         if (st || (st = names(argv[optind], NULL)) ||
             (st = cli_call(ctx, "GET", NULL, &r, "/v1/vms/%s/snapshots", argv[optind])))
@@ -88,6 +87,9 @@ int cmd_snapshot_list(struct cli_ctx *ctx, int argc, char **argv) {
                 for (size_t k = 0; k < json_object_array_length(d); k++)
                         printf("%s%s", k ? "," : " ", json_object_get_string(json_object_array_get_idx(d, k)));
                 putchar('\n');
+                json_object *rv = NULL;
+                if (json_object_object_get_ex(o, "revertible", &rv) && !json_object_get_boolean(rv))
+                        printf("  cannot be reverted: %s\n", cli_jstr(o, "why_not"));
         }
         json_object_put(a);
         return 0;
@@ -95,7 +97,7 @@ int cmd_snapshot_list(struct cli_ctx *ctx, int argc, char **argv) {
 
 int cmd_snapshot_revert(struct cli_ctx *ctx, int argc, char **argv) {
         bool stop = false;
-        int st = operands(argc, argv, revert_usage, "stop", &stop, 2);
+        int st = operands(argc, argv, cli_usage(), "stop", &stop, 2);
         const char *name = argv[optind], *snap = argv[optind + 1];
         if (st || (st = names(name, snap)))
                 return st;
@@ -109,11 +111,20 @@ int cmd_snapshot_revert(struct cli_ctx *ctx, int argc, char **argv) {
                 cli_keys_forget(ctx, name);
         if (st)
                 return st;
+        /* Only what the snapshot held (a BIOS VM has no UEFI vars). */
+        char what[128] = "";
+        json_object *got = NULL;
+        json_object_object_get_ex(o, "restored", &got);
+        for (size_t i = 0; got && i < json_object_array_length(got); i++) {
+                size_t n = strlen(what);
+                snprintf(what + n, sizeof what - n, "%s%s", i ? ", " : "",
+                         json_object_get_string(json_object_array_get_idx(got, i)));
+        }
         json_object_put(o);
-        printf("VM '%s' is back at snapshot '%s' (disks, UEFI vars, TPM state)\n", name, snap);
+        printf("VM '%s' is back at snapshot '%s' (%s)\n", name, snap, what[0] ? what : "disks");
         return 0;
 }
 
 int cmd_snapshot_delete(struct cli_ctx *ctx, int argc, char **argv) {
-        return snapshot_op(ctx, argc, argv, delete_usage, false, "deleted");
+        return snapshot_op(ctx, argc, argv, cli_usage(), false, "deleted");
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* phyllo create, list, show, edit, delete, profiles: the VM definitions. */
 #include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "catalog/catalog.h"
 #include "catalog/unattend.h"
 #include "cli.h"
+#include "run/run.h"
 #include "cleanup.h"
 #include "fileio.h"
 #include "vm/profile.h"
@@ -19,12 +21,6 @@
 
 /* ---- create ------------------------------------------------------------- */
 
-static const char create_usage[] =
-        "create NAME --profile P [--cpus N] [--memory SIZE] [--disk SIZE|--no-disk] [--iso PATH] "
-        "[--drivers PATH] [--display none|spice|gtk|sdl|vnc] [--gpu none|std|virtio|virgl] "
-        "[--kernel PATH [--initrd PATH] [--append ARGS]] [--uefi|--no-uefi] [--net none|user|isolated:NAME|bridge:BR] [--forward tcp:HOSTPORT:GUESTPORT]... [--usb-redirect N] [--force] "
-        "[--os OS [--unverified]] [--unattended --user U --password-file F [--timezone Z] [--locale L] "
-        "[--hostname H] [--edition E]]";
 
 /* The model is checked without QEMU's capabilities when they cannot be
  * probed: say so. */
@@ -48,7 +44,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         enum { OPT_PROFILE = 256, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NO_DISK, OPT_ISO, OPT_DRIVERS, OPT_DISPLAY, OPT_GPU,
                OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_UEFI, OPT_NO_UEFI, OPT_FORCE, OPT_FORWARD,
                OPT_USB_REDIRECT, OPT_NET, OPT_OS, OPT_UNVERIFIED, OPT_UNATTENDED, OPT_USER, OPT_PASSWORD_FILE,
-               OPT_TIMEZONE, OPT_LOCALE, OPT_HOSTNAME, OPT_EDITION };
+               OPT_TIMEZONE, OPT_LOCALE, OPT_HOSTNAME, OPT_EDITION, OPT_JSON };
         static const struct option opts[] = {
                 { "profile", required_argument, NULL, OPT_PROFILE },
                 { "cpus", required_argument, NULL, OPT_CPUS },
@@ -70,6 +66,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 { "net", required_argument, NULL, OPT_NET },
                 { "os", required_argument, NULL, OPT_OS },                      /* the catalog (issue 15) */
                 { "unverified", no_argument, NULL, OPT_UNVERIFIED },
+                { "json", no_argument, NULL, OPT_JSON },
                 { "unattended", no_argument, NULL, OPT_UNATTENDED },            /* the answer file (issue 15) */
                 { "user", required_argument, NULL, OPT_USER },
                 { "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
@@ -87,25 +84,27 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         const char *profile = NULL, *path_key = NULL;
         bool have_kernel = false, have_extra = false;
         const char *os = NULL, *iso = NULL;     /* --os: from the catalog; --iso: maybe identified by it */
-        bool unverified = false, unattended = false;
+        bool unverified = false, json = false, unattended = false;
         struct catalog_unattend u = { 0 };
         const char *password_file = NULL;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
                 const char *key = NULL;
                 switch (c) {
                 case OPT_PROFILE: profile = optarg; key = "profile"; break;
                 case OPT_CPUS:
                         if (parse_uint(optarg, 255, &n) < 0 || n < 1)
-                                return cli_usage_error(create_usage, "invalid --cpus '%s'; use a whole number "
+                                return cli_usage_error(cli_usage(), "invalid --cpus '%s'; use a whole number "
                                                        "from 1 to 255", optarg);
                         json_object_object_add(b, "cpus", json_object_new_int((int) n));
                         break;
                 case OPT_MEMORY:
                 case OPT_DISK:
-                        if (parse_size(optarg, &n) < 0 || n == 0)
-                                return cli_usage_error(create_usage, "invalid --%s '%s'; use a number with "
-                                                       "K, M, G or T (e.g. %s)", c == OPT_DISK ? "disk" : "memory",
-                                                       optarg, c == OPT_DISK ? "64G" : "4G");
+                        /* A bare number: MiB of memory, GiB of disk. */
+                        if (parse_size_unit(optarg, c == OPT_DISK ? SIZE_GIB : SIZE_MIB, &n) < 0 || n == 0)
+                                return cli_usage_error(cli_usage(), "invalid --%s '%s'; use a size such as %s "
+                                                       "(K, M, G or T; a bare number is %s)",
+                                                       c == OPT_DISK ? "disk" : "memory", optarg,
+                                                       c == OPT_DISK ? "64G" : "4G", c == OPT_DISK ? "GiB" : "MiB");
                         json_object_object_add(b, c == OPT_DISK ? "disk" : "memory", json_object_new_int64((int64_t) n));
                         break;
                 case OPT_NO_DISK: json_object_object_add(b, "no_disk", json_object_new_boolean(true)); break;
@@ -119,6 +118,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 case OPT_NET: key = "net"; break;
                 case OPT_OS: os = optarg; break;
                 case OPT_UNVERIFIED: unverified = true; break;
+                case OPT_JSON: json = true; break;
                 case OPT_UNATTENDED: unattended = true; break;
                 case OPT_USER: u.user = optarg; break;
                 case OPT_PASSWORD_FILE: password_file = optarg; break;
@@ -132,21 +132,21 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 case OPT_FORWARD: json_object_array_add(fwd, json_object_new_string(optarg)); break;
                 case OPT_USB_REDIRECT:
                         if (parse_uint(optarg, VM_USB_REDIRECT_MAX, &n) < 0)
-                                return cli_usage_error(create_usage, "invalid --usb-redirect '%s'; use 0 to %u "
+                                return cli_usage_error(cli_usage(), "invalid --usb-redirect '%s'; use 0 to %u "
                                                        "(USB redirection channels over SPICE)", optarg,
                                                        VM_USB_REDIRECT_MAX);
                         json_object_object_add(b, "usb_redirect", json_object_new_int((int) n));
                         break;
-                default: return cli_usage_error(create_usage, "unknown option for 'create'");
+                default: return cli_usage_error(cli_usage(), "unknown option for 'create'");
                 }
                 if (key)
                         json_object_object_add(b, key, json_object_new_string(optarg));
                 if (path_key && add_path(b, path_key, optarg) < 0)
-                        return cli_usage_error(create_usage, "out of memory");
+                        return cli_usage_error(cli_usage(), "out of memory");
                 path_key = NULL;
         }
         if (optind + 1 != argc)
-                return cli_usage_error(create_usage, optind + 1 > argc ? "missing the VM name"
+                return cli_usage_error(cli_usage(), optind + 1 > argc ? "missing the VM name"
                                                                         : "more than one VM name given");
         const char *name = argv[optind];
         int st = cli_name_arg(name);
@@ -162,22 +162,22 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                 if (!profile)
                         json_object_object_add(b, "profile", json_object_new_string(profile = plan.profile->name));
                 if (os_iso && add_path(b, "iso", os_iso) < 0)
-                        return cli_usage_error(create_usage, "out of memory");
+                        return cli_usage_error(cli_usage(), "out of memory");
                 cli_catalog_apply(&plan, b);
         }
         if (!profile)
-                return cli_usage_error(create_usage, "--profile is required; one of: %s", vm_profile_names());
+                return cli_usage_error(cli_usage(), "--profile is required; one of: %s", vm_profile_names());
         if (have_extra && !have_kernel)
-                return cli_usage_error(create_usage, "--initrd and --append need --kernel");
+                return cli_usage_error(cli_usage(), "--initrd and --append need --kernel");
         if (!unattended && (u.user || password_file || u.timezone || u.locale || u.hostname || u.edition))
-                return cli_usage_error(create_usage, "--user, --password-file, --timezone, --locale, --hostname and "
+                return cli_usage_error(cli_usage(), "--user, --password-file, --timezone, --locale, --hostname and "
                                        "--edition go with --unattended");
         if (unattended) {
                 if (!u.user || !password_file)
-                        return cli_usage_error(create_usage, "--unattended needs --user and --password-file (the "
+                        return cli_usage_error(cli_usage(), "--unattended needs --user and --password-file (the "
                                                "password is read from a file, never from the command line)");
                 if (have_kernel)
-                        return cli_usage_error(create_usage, "--unattended boots the media's own kernel; leave out "
+                        return cli_usage_error(cli_usage(), "--unattended boots the media's own kernel; leave out "
                                                "--kernel");
                 json_object *jiso = json_object_object_get(b, "iso");
                 u.drivers = json_object_object_get_ex(b, "drivers", NULL);
@@ -190,6 +190,11 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         if ((st = cli_call(ctx, "POST", json_object_get(b), &o, "/v1/vms")))
                 return st;
         caps_warning(o);
+        cli_print_warnings(o);
+        if (json) {
+                cli_print_json(o);
+                return 0;
+        }
         char mem[32], dsk[48] = "no disk";
         int cpus = (int) cli_jint(o, "cpus");
         format_size((uint64_t) cli_jint(o, "memory"), mem, sizeof mem);
@@ -215,13 +220,12 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
 
 /* ---- list, show --------------------------------------------------------- */
 
-static const char list_usage[] = "list [--json]";
 
 static bool json_flag(int argc, char **argv, const char *usage, int *ret_status) {
         static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
         bool json = false;
         *ret_status = 0;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
                 if (c == 'j')
                         json = true;
                 else
@@ -232,11 +236,11 @@ static bool json_flag(int argc, char **argv, const char *usage, int *ret_status)
 
 int cmd_list(struct cli_ctx *ctx, int argc, char **argv) {
         int st;
-        bool json = json_flag(argc, argv, list_usage, &st);
+        bool json = json_flag(argc, argv, cli_usage(), &st);
         if (st)
                 return st;
         if (optind < argc)
-                return cli_usage_error(list_usage, "unexpected argument '%s'", argv[optind]);
+                return cli_usage_error(cli_usage(), "unexpected argument '%s'", argv[optind]);
         /* GET /v1/vms through phyllod or directly (src/cli/api.c). */
         json_object *reply = NULL, *vms = NULL;
         int r = cli_api_call(ctx, "GET", "/v1/vms", NULL, &reply);
@@ -278,15 +282,14 @@ int cmd_list(struct cli_ctx *ctx, int argc, char **argv) {
         return 0;
 }
 
-static const char show_usage[] = "show NAME [--json]";
 
 int cmd_show(struct cli_ctx *ctx, int argc, char **argv) {
         int st;
-        bool json = json_flag(argc, argv, show_usage, &st);
+        bool json = json_flag(argc, argv, cli_usage(), &st);
         if (st)
                 return st;
         if (optind + 1 != argc)
-                return cli_usage_error(show_usage, "expected one VM name");
+                return cli_usage_error(cli_usage(), "expected one VM name");
         if ((st = cli_name_arg(argv[optind])))
                 return st;
         /* GET /v1/vms/NAME through phyllod or directly (src/cli/api.c). */
@@ -305,7 +308,6 @@ int cmd_show(struct cli_ctx *ctx, int argc, char **argv) {
 
 /* ---- edit --------------------------------------------------------------- */
 
-static const char edit_usage[] = "edit NAME";
 
 /* Runs $EDITOR (words split on blanks, no shell) on path; 0 when it exits 0. */
 static int run_editor(const char *path, phy_error *err) {
@@ -342,12 +344,35 @@ static int run_editor(const char *path, phy_error *err) {
         return 0;
 }
 
+/* Removes the copies refused edits of conf left ("<conf>.edit.XXXXXX"),
+ * all but keep. */
+static void edit_leftovers_remove(const char *conf, const char *keep) {
+        _cleanup_free_ char *dir = strdup(conf);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (!slash)
+                return;
+        *slash = '\0';
+        const char *base = slash + 1;
+        size_t bl = strlen(base);
+        DIR *d = opendir(dir);
+        for (struct dirent *e; d && (e = readdir(d));) {
+                if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".edit.", 6) != 0 ||
+                    strlen(e->d_name + bl + 6) != 6)
+                        continue;
+                if (keep && strcmp(strrchr(keep, '/') + 1, e->d_name) == 0)
+                        continue;
+                (void) unlinkat(dirfd(d), e->d_name, 0);
+        }
+        if (d)
+                closedir(d);
+}
+
 int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = { { 0 } };
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;)
-                return cli_usage_error(edit_usage, "unknown option for 'edit'");
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;)
+                return cli_usage_error(cli_usage(), "unknown option for 'edit'");
         if (optind + 1 != argc)
-                return cli_usage_error(edit_usage, "expected one VM name");
+                return cli_usage_error(cli_usage(), "expected one VM name");
         const char *name = argv[optind], *home;
         int st = cli_name_arg(name);
         if (st || cli_home(ctx, &home) < 0)
@@ -375,29 +400,44 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
                 unlink(tmp);
                 return cli_fail(&err);
         }
-        if (run_editor(tmp, &err) < 0) {
-                unlink(tmp);
-                phy_error_prefix(&err, "the definition of '%s' was not changed", name);
-                return cli_fail(&err);
-        }
-        int r = file_read_all(tmp, 1024 * 1024, &edited, NULL);
-        if (r < 0) {
-                phy_error_set(&err, r, "cannot read the edited copy '%s': %s", tmp, strerror(-r));
-                return cli_fail(&err);
-        }
-        if (strcmp(edited, text) == 0) {
-                unlink(tmp);
-                printf("no changes to VM '%s'\n", name);
-                return 0;
-        }
-        /* PUT: checked as a whole (parse, name, model) before it replaces
-         * the original; messages name the edited copy. */
-        json_object *b = json_object_new_object(), *o = NULL;
-        json_object_object_add(b, "config", json_object_new_string(edited));
-        json_object_object_add(b, "source", json_object_new_string(tmp));
-        /* Saved only over the text the editor started from (under the edit lock). */
-        json_object_object_add(b, "base", json_object_new_string(text));
-        if ((st = cli_call(ctx, "PUT", b, &o, "/v1/vms/%s", name))) {
+        json_object *o = NULL;
+        /* Like visudo and crontab -e: a refused edit is offered again on a
+         * terminal, from the user's own text. */
+        for (;;) {
+                if (run_editor(tmp, &err) < 0) {
+                        unlink(tmp);
+                        phy_error_prefix(&err, "the definition of '%s' was not changed", name);
+                        return cli_fail(&err);
+                }
+                free(edited);
+                edited = NULL;
+                int r = file_read_all(tmp, 1024 * 1024, &edited, NULL);
+                if (r < 0) {
+                        phy_error_set(&err, r, "cannot read the edited copy '%s': %s", tmp, strerror(-r));
+                        return cli_fail(&err);
+                }
+                if (strcmp(edited, text) == 0) {
+                        unlink(tmp);
+                        printf("no changes to VM '%s'\n", name);
+                        return 0;
+                }
+                /* PUT: checked as a whole (parse, name, model) before it replaces
+                 * the original; messages name the edited copy. */
+                json_object *b = json_object_new_object();
+                json_object_object_add(b, "config", json_object_new_string(edited));
+                json_object_object_add(b, "source", json_object_new_string(tmp));
+                /* Saved only over the text the editor started from (under the edit lock). */
+                json_object_object_add(b, "base", json_object_new_string(text));
+                if (!(st = cli_call(ctx, "PUT", b, &o, "/v1/vms/%s", name)))
+                        break;
+                if (st == 2 && isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
+                        fprintf(stderr, "Edit again? [Y/n] ");
+                        char line[16];
+                        if (fgets(line, sizeof line, stdin) && (line[0] == '\n' || line[0] == 'y' || line[0] == 'Y'))
+                                continue;
+                }
+                /* One copy kept for the user: earlier refused ones are gone. */
+                edit_leftovers_remove(conf, tmp);
                 fprintf(stderr, "phyllo: the definition of '%s' was not changed; your edited copy is %s\n",
                         name, tmp);
                 return st == 2 ? 1 : st;
@@ -405,27 +445,54 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
         caps_warning(o);
         json_object_put(o);
         unlink(tmp);
+        edit_leftovers_remove(conf, NULL);
         printf("saved VM '%s'\n", name);
+        /* A running VM keeps the definition it started with. */
+        json_object *s = NULL;
+        if (cli_call(ctx, "GET", NULL, &s, "/v1/vms/%s/status", name) == 0) {
+                enum run_state_kind k;
+                if (run_state_from_name(cli_jstr(s, "state"), &k) >= 0 && run_state_active(k))
+                        printf("VM '%s' is running: the change applies at its next start ('phyllo restart %s')\n",
+                               name, name);
+                json_object_put(s);
+        }
         return 0;
 }
 
 /* ---- delete, profiles --------------------------------------------------- */
 
-static const char delete_usage[] = "delete NAME [--force]";
 
 int cmd_delete(struct cli_ctx *ctx, int argc, char **argv) {
-        static const struct option opts[] = { { "force", no_argument, NULL, 'f' }, { 0 } };
-        bool force = false;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-                if (c != 'f')
-                        return cli_usage_error(delete_usage, "unknown option for 'delete'");
-                force = true;
+        static const struct option opts[] = { { "force", no_argument, NULL, 'f' }, { "yes", no_argument, NULL, 'y' },
+                                              { 0 } };
+        bool force = false, yes = false;
+        for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+                if (c == 'f')
+                        force = true;
+                else if (c == 'y')
+                        yes = true;
+                else
+                        return cli_usage_error(cli_usage(), "unknown option for 'delete'");
         }
         if (optind + 1 != argc)
-                return cli_usage_error(delete_usage, "expected one VM name");
+                return cli_usage_error(cli_usage(), "expected one VM name");
         int st = cli_name_arg(argv[optind]);
         if (st)
                 return st;
+        /* A name that names no VM gets its one answer before any question. */
+        if (!yes) {
+                json_object *l = NULL, *vms = NULL;
+                if ((st = cli_call(ctx, "GET", NULL, &l, "/v1/vms")))
+                        return st;
+                bool found = false;
+                json_object_object_get_ex(l, "vms", &vms);
+                for (size_t i = 0; vms && i < json_object_array_length(vms) && !found; i++)
+                        found = strcmp(cli_jstr(json_object_array_get_idx(vms, i), "name"), argv[optind]) == 0;
+                json_object_put(l);
+                if (found && (st = cli_confirm(false, "delete VM '%s' with its disks, snapshots, UEFI vars and TPM "
+                                               "state", argv[optind])))
+                        return st;
+        }
         /* DELETE /v1/vms/NAME through phyllod or directly (src/cli/api.c);
          * linked clones reading its frozen disks protect it (src/store/clone.c). */
         json_object *body = json_object_new_object(), *reply = NULL;
@@ -439,15 +506,14 @@ int cmd_delete(struct cli_ctx *ctx, int argc, char **argv) {
         return 0;
 }
 
-static const char profiles_usage[] = "profiles [--json]";
 
 int cmd_profiles(struct cli_ctx *ctx, int argc, char **argv) {
         int st;
-        bool json = json_flag(argc, argv, profiles_usage, &st);
+        bool json = json_flag(argc, argv, cli_usage(), &st);
         if (st)
                 return st;
         if (optind < argc)
-                return cli_usage_error(profiles_usage, "unexpected argument '%s'", argv[optind]);
+                return cli_usage_error(cli_usage(), "unexpected argument '%s'", argv[optind]);
         json_object *o = NULL, *arr = NULL;
         if ((st = cli_call(ctx, "GET", NULL, &o, "/v1/profiles")))
                 return st;

@@ -256,7 +256,7 @@ int parse_uint(const char *s, unsigned long long max, unsigned long long *ret) {
         return 0;
 }
 
-int parse_size(const char *s, unsigned long long *ret) {
+int parse_size_unit(const char *s, unsigned bare_shift, unsigned long long *ret) {
         if (!s || !isdigit((unsigned char) s[0]))
                 return -EINVAL;
         errno = 0;
@@ -264,20 +264,21 @@ int parse_size(const char *s, unsigned long long *ret) {
         unsigned long long v = strtoull(s, &end, 10);
         if (errno == ERANGE)
                 return -ERANGE;
-        unsigned shift = 0;
-        switch (*end) {
-        case '\0': break;
-        case 'k': case 'K': shift = 10; break;
-        case 'm': case 'M': shift = 20; break;
-        case 'g': case 'G': shift = 30; break;
-        case 't': case 'T': shift = 40; break;
-        default: return -EINVAL;
-        }
+        unsigned shift = bare_shift;
         if (*end) {
+                switch (*end) {
+                case 'b': case 'B': shift = 0; break;
+                case 'k': case 'K': shift = 10; break;
+                case 'm': case 'M': shift = 20; break;
+                case 'g': case 'G': shift = 30; break;
+                case 't': case 'T': shift = 40; break;
+                default: return -EINVAL;
+                }
                 end++;
-                if (*end == 'i' && end[1] == 'B')
+                /* 8G, 8GB, 8gb, 8GiB, 8gib: the same binary size. */
+                if (shift && (*end == 'i' || *end == 'I') && (end[1] == 'b' || end[1] == 'B'))
                         end += 2;
-                else if (*end == 'B')
+                else if (shift && (*end == 'b' || *end == 'B'))
                         end++;
                 if (*end)
                         return -EINVAL;
@@ -286,6 +287,10 @@ int parse_size(const char *s, unsigned long long *ret) {
                 return -ERANGE;
         *ret = v << shift;
         return 0;
+}
+
+int parse_size(const char *s, unsigned long long *ret) {
+        return parse_size_unit(s, 0, ret);
 }
 
 void format_size(unsigned long long v, char *buf, size_t len) {

@@ -38,8 +38,14 @@ int rm_rf(const char *path);
 int file_copy_atomic(const char *src, const char *dst, mode_t mode, phy_error *err);
 
 /* Parses "4G", "512M", "1024K", "4096" (bytes), "1.5G" not accepted.
- * Binary units (K=1024).  Returns -EINVAL / -ERANGE. */
+ * Binary units (K=1024), in any case, with or without B or iB after them
+ * (8G = 8GB = 8gb = 8GiB); "512B" is bytes.  Returns -EINVAL / -ERANGE. */
 int parse_size(const char *s, unsigned long long *ret);
+/* The same, with a bare number in units of 1 << bare_shift: the sizes a
+ * user types (memory in MiB, disks in GiB, as quickemu and virt-install). */
+#define SIZE_MIB 20u
+#define SIZE_GIB 30u
+int parse_size_unit(const char *s, unsigned bare_shift, unsigned long long *ret);
 /* Formats bytes as the largest exact unit: "4G", "1536M", "100". */
 void format_size(unsigned long long v, char *buf, size_t len);
 /* Strict unsigned integer parse (no sign, no junk, range-checked). */

@@ -76,6 +76,12 @@ static int add(struct host_check_report *r, const char *id, const char *title, e
         return 0;
 }
 
+int host_check_report_add(struct host_check_report *r, const char *id, const char *title, enum host_check_status st,
+                          const char *detail, const char *remedy) {
+        char *d = strdup(detail ? detail : "");
+        return d ? add(r, id, title, st, d, remedy) : -ENOMEM;
+}
+
 static char *dfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *dfmt(const char *fmt, ...) {
         char *s = NULL;

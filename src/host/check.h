@@ -43,6 +43,11 @@ int host_check_run(const struct host_facts *h, const struct qemu_tools *tools, s
                    phy_error *err);
 void host_check_report_done(struct host_check_report *r);
 
+/* Appends one result (detail copied); for the layers above that add their
+ * own lines (QEMU's features, src/qemu).  -ENOMEM. */
+int host_check_report_add(struct host_check_report *r, const char *id, const char *title, enum host_check_status st,
+                          const char *detail, const char *remedy);
+
 const struct host_check_result *host_check_find(const struct host_check_report *r, const char *id);
 const char *host_check_status_name(enum host_check_status s);   /* "PASS" ... */
 const char *host_tier_name(enum host_tier t);                     /* "none", "minimum", "recommended" */

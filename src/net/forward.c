@@ -13,16 +13,44 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 #include "net.h"
 #include "qemu/qmp.h"
 #include "value.h"
 #include "qemu/argv.h"
 
-int net_forward_check_free(const char *spec, phy_error *err) {
+/* The lowest port an unprivileged process may listen on (the kernel's
+ * net.ipv4.ip_unprivileged_port_start, 1024 unless changed). */
+static unsigned unprivileged_port_start(void) {
+        _cleanup_free_ char *s = NULL;
+        unsigned long long v;
+        if (root_read_attr("/", "/proc/sys/net/ipv4/ip_unprivileged_port_start", &s) < 0 ||
+            parse_uint(s, 65536, &v) < 0)
+                return 1024;
+        return (unsigned) v;
+}
+
+int net_forward_check_port(const char *spec, phy_error *err) {
         struct value_forward f;
         if (value_forward_parse(spec, &f) < 0)
                 return phy_error_usage(err, "invalid forward '%s'; use PROTOCOL:[ADDRESS:]HOSTPORT:GUESTPORT "
                                      "(e.g. tcp:2222:22)", spec);
+        unsigned low = unprivileged_port_start();
+        if (f.host_port < low)
+                return phy_error_usage(err, "host port %u of forward '%s' is privileged (below %u): the VM's "
+                                       "network (passt or QEMU) runs as an unprivileged user and could not listen "
+                                       "there, so the VM would not start; use a host port from %u up (e.g. "
+                                       "%s:%u:%u)", f.host_port, spec, low, low, f.proto,
+                                       f.host_port + 2000 >= low ? f.host_port + 2000 : low, f.guest_port);
+        return 0;
+}
+
+int net_forward_check_free(const char *spec, phy_error *err) {
+        struct value_forward f;
+        int r = net_forward_check_port(spec, err);
+        if (r < 0)
+                return r;
+        (void) value_forward_parse(spec, &f);
         bool tcp = strcmp(f.proto, "tcp") == 0;
         _cleanup_close_ int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
         if (fd < 0)

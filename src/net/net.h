@@ -19,6 +19,11 @@ struct json_object;
 /* Refuses a forward whose host port is taken: tries to bind it.
  * -EADDRINUSE with "host port 127.0.0.1:2222 (tcp) ... is already in use". */
 int net_forward_check_free(const char *spec, phy_error *err);
+/* A forward's host port can be listened on by the VM's network, which runs
+ * unprivileged: below net.ipv4.ip_unprivileged_port_start (1024) it cannot
+ * (a usage error naming the port, the reason and a port that works).
+ * net_forward_check_free checks this first. */
+int net_forward_check_port(const char *spec, phy_error *err);
 /* Gives every NIC of d a new random locally administered 52:54:00 MAC,
  * different from the ones it had (for clones). */
 int net_new_macs(struct vm_def *d, phy_error *err);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 #include <json-c/json.h>
 
 #include "ops.h"
@@ -175,8 +176,14 @@ int ops_device_give_back(const struct ops_ctx *c, const char *name, json_object 
                 return r;
         if (run_is_active(c->home, name))
                 return phy_error_set(err, EBUSY, "VM '%s' is running; its devices go back when it stops", name);
+        if ((r = run_dir_path(c->home, name, &rd, err)) < 0)
+                return r;
+        /* A VM deleted with its devices still recorded may give them back;
+         * a name that names nothing gets the one answer. */
+        if (access(rd, F_OK) < 0 && (r = vm_exists(c->home, name, err)) < 0)
+                return r;
         /* What devices.state records is believed only in a run dir nobody else can write. */
-        if ((r = run_dir_path(c->home, name, &rd, err)) < 0 || (r = run_dir_check(rd, err)) < 0 ||
+        if ((r = run_dir_check(rd, err)) < 0 ||
             (r = dev_passthrough_restore(c->root, rd, NULL, NULL, err)) < 0 ||
             (r = dev_single_gpu_restore_host(rd, NULL, NULL, err)) < 0)
                 return r;

@@ -14,6 +14,7 @@
 #include "host/pci.h"
 #include "paths.h"
 #include "qemu/caps.h"
+#include "qemu/report.h"
 #include "qemu/tools.h"
 
 int ops_host_check(const struct ops_ctx *c, json_object **ret, phy_error *err) {
@@ -31,13 +32,35 @@ int ops_host_check(const struct ops_ctx *c, json_object **ret, phy_error *err) {
         }
         _cleanup_(host_check_report_done) struct host_check_report rep = { 0 };
         r = host_check_run(&h, real ? &tools : NULL, &rep, err);
-        qemu_tools_done(&tools);
-        if (r < 0)
+        if (r < 0) {
+                qemu_tools_done(&tools);
                 return r;
+        }
         /* The 3D modes come from src/dev (which itself builds on src/host). */
-        if ((r = dev_gl_modes_check(c->root, &h, &rep)) < 0)
+        if ((r = dev_gl_modes_check(c->root, &h, &rep)) < 0) {
+                qemu_tools_done(&tools);
                 return phy_error_set(err, -r, "cannot check the 3D display modes: %s", strerror(-r));
+        }
+        /* What the model uses from this QEMU and what a newer one adds (its
+         * probed capabilities, cached per binary). */
+        json_object *qj = NULL;
+        if (real && tools.qemu) {
+                _cleanup_free_ char *cache = NULL;
+                _cleanup_qemu_caps_ struct qemu_caps caps = { 0 };
+                phy_error e = { 0 };
+                if (phy_cache_dir(&cache, &e) >= 0 && qemu_caps_probe(tools.qemu, cache, &caps, &e) >= 0)
+                        r = qemu_caps_report(&caps, &rep, &qj);
+                else
+                        r = host_check_report_add(&rep, "qemu.uses", "What the VM model uses from this QEMU", HOST_CHECK_WARN,
+                                                  e.message, "run 'phyllo caps --refresh' to see why QEMU cannot be probed");
+        }
+        qemu_tools_done(&tools);
+        if (r < 0) {
+                json_object_put(qj);
+                return phy_error_set(err, -r, "cannot report QEMU's features: %s", strerror(-r));
+        }
         *ret = host_check_report_to_json(&h, &rep);
+        json_object_object_add(*ret, "qemu", qj);
         return 0;
 }
 

@@ -11,12 +11,15 @@
 #include "value.h"
 #include "net/net.h"
 #include "qemu/qmp.h"
+#include "run/run.h"
 
 int ops_forward_list(const struct ops_ctx *c, const char *name, json_object **ret, phy_error *err) {
         _cleanup_ops_vm_ struct ops_vm vm = { .lock_fd = -1 };
+        _cleanup_run_state_ struct run_state st = { 0 };
         int r = ops_vm_open(c, name, OPS_READ, &vm, err);
-        if (r < 0)
+        if (r < 0 || (r = run_state_get(c->home, name, &st, err)) < 0)
                 return r;
+        bool active = run_state_active(st.state) && st.qemu_pid > 0;
         json_object *a = json_object_new_array();
         for (size_t i = 0; i < vm.def.n_nics; i++)
                 for (size_t k = 0; k < vm.def.nics[i].forwards.n; k++) {
@@ -31,6 +34,11 @@ int ops_forward_list(const struct ops_ctx *c, const char *name, json_object **re
                         json_object_object_add(o, "address", json_object_new_string(value_forward_addr(&f)));
                         json_object_object_add(o, "host_port", json_object_new_int((int) f.host_port));
                         json_object_object_add(o, "guest_port", json_object_new_int((int) f.guest_port));
+                        /* On a running VM: listening now, or pending (its
+                         * backend takes it at the next start); null when stopped. */
+                        json_object_object_add(o, "live", !active ? NULL :
+                                               json_object_new_string(run_forward_pending(vm.run_dir, st.qemu_pid, spec)
+                                                                      ? "pending" : "active"));
                         json_object_array_add(a, o);
                 }
         json_object *o = json_object_new_object();
@@ -75,6 +83,12 @@ int ops_forward_change(const struct ops_ctx *c, const char *name, const char *ni
         if ((r = ops_vm_save(&vm, err)) < 0) {
                 json_object_put(o);
                 return r;
+        }
+        if (add && live && strcmp(live, "next-start") == 0) {
+                _cleanup_run_state_ struct run_state st = { 0 };
+                phy_error e2 = { 0 };
+                if (run_state_get(c->home, vm.name, &st, &e2) == 0 && st.qemu_pid > 0)
+                        run_forward_pending_add(vm.run_dir, st.qemu_pid, spec);
         }
         *ret = o;
         return 0;

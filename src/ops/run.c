@@ -28,10 +28,46 @@ static json_object *str_array(const strv *s) {
         return a;
 }
 
+/* The warning that a VM runs under TCG is said at its first start, not at
+ * every one (a marker in its run dir, which outlives a stop); one that
+ * changes (KVM gone, ...) is said again. */
+static void warn_tcg_once(const struct ops_ctx *c, const char *name, strv *w) {
+        _cleanup_free_ char *dir = NULL;
+        phy_error e = { 0 };
+        if (run_dir_path(c->home, name, &dir, &e) < 0)
+                return;
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return;
+        for (size_t i = 0; i < w->n; i++) {
+                if (!strstr(w->v[i], "software emulation (TCG)"))
+                        continue;
+                char seen[1024] = "";
+                _cleanup_close_ int rfd = openat(dfd, "tcg-warned", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                ssize_t k = rfd < 0 ? -1 : read(rfd, seen, sizeof seen - 1);
+                if (k > 0)
+                        seen[k] = '\0';
+                if (k <= 0 || strcmp(seen, w->v[i]) != 0) {
+                        _cleanup_close_ int fd = openat(dfd, "tcg-warned", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+                                                        O_CLOEXEC, 0600);
+                        if (fd >= 0)
+                                (void) !write(fd, w->v[i], strlen(w->v[i]));
+                        continue;
+                }
+                strv_remove_at(w, i);
+                i--;
+        }
+}
+
 int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *a, json_object **ret,
             phy_error *err) {
         int r;
         if ((r = ops_name_check("VM name", name, err)) < 0)
+                return r;
+        /* One answer for a name that names no VM, whatever the action (a
+         * stop of one is not "not running"); only whether it exists: a VM
+         * whose definition no longer parses can still be stopped. */
+        if ((r = vm_exists(c->home, name, err)) < 0)
                 return r;
         const char *act = a->action;
         bool is_start = strcmp(act, "start") == 0, is_restart = strcmp(act, "restart") == 0;
@@ -51,14 +87,22 @@ int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *
                 struct run_start_opts so = { .root = c->root, .home = c->home, .name = name, .paused = a->paused };
                 if ((r = run_start(&so, &warnings, err)) < 0)
                         goto fail;
+                warn_tcg_once(c, name, &warnings);
                 json_object_object_add(o, "warnings", str_array(&warnings));
         } else if (strcmp(act, "stop") == 0) {
                 const char *ended_by = NULL;
                 if ((r = run_stop_via(c->home, name, a->timeout, a->force, mode, &was, &ended_by, err)) < 0)
                         goto fail;
                 json_object_object_add(o, "was_running", json_object_new_boolean(was));
-                if (ended_by)
+                if (ended_by) {
                         json_object_object_add(o, "stopped_by", json_object_new_string(ended_by));
+                        /* Asked to shut down, it did not within the timeout: said
+                         * so, not passed off as a clean stop. */
+                        bool forced = !a->force && (strcmp(ended_by, "sigterm") == 0 ||
+                                                    strcmp(ended_by, "sigkill") == 0);
+                        json_object_object_add(o, "forced", json_object_new_boolean(forced));
+                        json_object_object_add(o, "timeout", json_object_new_int64(a->timeout));
+                }
         } else if (strcmp(act, "kill") == 0) {
                 if ((r = run_kill(c->home, name, err)) < 0)
                         goto fail;
@@ -130,7 +174,7 @@ int ops_wait(const struct ops_ctx *c, const char *name, const char *state, int t
              phy_error *err) {
         enum run_state_kind want;
         int r;
-        if ((r = ops_name_check("VM name", name, err)) < 0)
+        if ((r = ops_name_check("VM name", name, err)) < 0 || (r = vm_exists(c->home, name, err)) < 0)
                 return r;
         if (!state || run_state_from_name(state, &want) < 0 ||
             (want != RUN_STOPPED && want != RUN_RUNNING && want != RUN_PAUSED))

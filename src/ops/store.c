@@ -9,6 +9,9 @@
 #include "ops.h"
 #include "run/run.h"
 #include "store/store.h"
+#include "vm/profile.h"
+
+DEFINE_CLEANUP_FUNC(json_object, json_object_put)
 
 static json_object *named(const char *name, const char *key, const char *value) {
         json_object *o = json_object_new_object();
@@ -131,9 +134,19 @@ int ops_snapshot_revert(const struct ops_ctx *c, const char *name, const char *s
         int r = ops_name_check("VM name", name, err);
         if (r < 0)
                 return r;
-        /* The lifecycle around store's disk work: a running VM is stopped
-         * first (when asked to), and one whose snapshot holds its memory is
-         * started paused to load it, and runs on. */
+        /* What the snapshot holds, for the answer: only what the VM has. */
+        _cleanup_(json_object_putp) json_object *all = NULL, *meta = NULL;
+        if ((r = store_snapshot_list(c->home, name, &all, err)) < 0)
+                return r;
+        for (size_t i = 0; i < json_object_array_length(all) && !meta; i++) {
+                json_object *m = json_object_array_get_idx(all, i), *n = NULL;
+                if (json_object_object_get_ex(m, "name", &n) && strcmp(json_object_get_string(n), snap) == 0)
+                        meta = json_object_get(m);
+        }
+        /* The lifecycle around store's disk work: everything store can check
+         * is checked before a running VM is stopped (when asked to); one
+         * whose snapshot holds its memory is started paused to load it, and
+         * runs on. */
         if ((r = store_snapshot_revert_check(c->home, name, snap, NULL, err)) < 0)
                 return r;
         if (run_is_active(c->home, name)) {
@@ -160,6 +173,15 @@ int ops_snapshot_revert(const struct ops_ctx *c, const char *name, const char *s
                 }
         }
         *ret = named(name, "reverted_to", snap);
+        json_object *got = json_object_new_array(), *v = NULL;
+        json_object_array_add(got, json_object_new_string("disks"));
+        if (json_object_object_get_ex(meta, "vars", &v) && json_object_get_boolean(v))
+                json_object_array_add(got, json_object_new_string("UEFI vars"));
+        if (json_object_object_get_ex(meta, "tpm", &v) && json_object_get_boolean(v))
+                json_object_array_add(got, json_object_new_string("TPM state"));
+        if (json_object_object_get_ex(meta, "vmstate", &v) && json_object_get_boolean(v))
+                json_object_array_add(got, json_object_new_string("memory"));
+        json_object_object_add(*ret, "restored", got);
         return 0;
 }
 
@@ -186,9 +208,20 @@ int ops_clone(const struct ops_ctx *c, const char *name, const char *dst, bool f
         int r = ops_name_check("VM name", name, err);
         if (r < 0 || (r = store_clone(c->home, name, dst, full, tpm, NULL, err)) < 0)
                 return r;
+        /* A TPM's fate is said only for a VM that has one (its definition's,
+         * else its profile's). */
+        _cleanup_vm_def_ struct vm_def d = { 0 };
+        phy_error e2 = { 0 };
+        bool has_tpm = false;
+        if (vm_load_by_name(c->home, dst, &d, &e2) >= 0) {
+                const struct vm_profile *p = vm_profile_find(d.profile);
+                enum vm_tpm t = d.tpm != VM_TPM_UNSET ? d.tpm : p ? p->tpm : VM_TPM_NONE;
+                has_tpm = t != VM_TPM_NONE && t != VM_TPM_UNSET;
+        }
         *ret = named(name, "clone", dst);
         json_object_object_add(*ret, "full", json_object_new_boolean(full));
-        json_object_object_add(*ret, "tpm", json_object_new_string(tpm == STORE_TPM_COPY ? "copy" : "fresh"));
+        json_object_object_add(*ret, "tpm", has_tpm ? json_object_new_string(tpm == STORE_TPM_COPY ? "copy" : "fresh")
+                                                    : NULL);
         return 0;
 }
 

@@ -308,6 +308,9 @@ static int create_def(const struct ops_ctx *c, const struct ops_create *o, const
                 if (value_forward_parse(o->forwards.v[i], NULL) < 0)
                         return phy_error_usage(err, "invalid forward '%s'; use tcp|udp:[ADDRESS:]HOSTPORT:"
                                              "GUESTPORT (e.g. tcp:2222:22)", o->forwards.v[i]);
+                /* A privileged host port would fail the start, as nobody, with no hint. */
+                if ((r = net_forward_check_port(o->forwards.v[i], err)) < 0)
+                        return phy_error_prefix(err, "--forward %s", o->forwards.v[i]);
                 if (!strv_contains(&d->nics[0].forwards, o->forwards.v[i]) &&
                     strv_push(&d->nics[0].forwards, o->forwards.v[i]) < 0)
                         return phy_error_set(err, ENOMEM, "out of memory");
@@ -352,6 +355,9 @@ int ops_create(const struct ops_ctx *c, const struct ops_create *o, json_object 
                 r = vm_create(c->home, &d, &e.host, vm_env_caps(&e), e.tools.qemu_img, o->force, err);
         if (r >= 0)
                 r = vm_model_resolve(&d, &e.host, vm_env_caps(&e), &m, err);
+        _cleanup_strv_ strv warnings = { 0 };
+        if (r >= 0 && vm_model_warnings(&m, &e.host, &warnings) < 0)
+                r = phy_error_set(err, ENOMEM, "out of memory");
         json_object *warn = e.warning[0] ? json_object_new_string(e.warning) : NULL;
         vm_env_done(&e);
         _cleanup_strv_ strv start_warnings = { 0 };
@@ -375,6 +381,10 @@ int ops_create(const struct ops_ctx *c, const struct ops_create *o, json_object 
         json_object_object_add(x, "model", vm_def_to_json(&m));
         if (warn)
                 json_object_object_add(x, "caps_warning", warn);
+        json_object *wa = json_object_new_array();
+        for (size_t i = 0; i < warnings.n; i++)
+                json_object_array_add(wa, json_object_new_string(warnings.v[i]));
+        json_object_object_add(x, "warnings", wa);
         if (o->install) {
                 json_object *in = json_object_new_object(), *w = json_object_new_array();
                 json_object_object_add(in, "answer", json_object_new_string(d.install.answer));

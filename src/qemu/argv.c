@@ -513,6 +513,9 @@ static void add_display(struct builder *b) {
                 add_device(b, "virtio-vga", "virtio-vga,id=video0");
                 break;
         case VM_GPU_VIRGL:
+                /* Not blob=true,hostmem=: no property tells whether QEMU's
+                 * virglrenderer has blob resources, and Debian 12's has not
+                 * (docs/host.md, "Which QEMU"). */
                 add_device(b, "virtio-vga-gl", "virtio-vga-gl,id=video0");
                 break;
         default:
@@ -730,6 +733,13 @@ static void add_misc(struct builder *b) {
                 bool fpr = !b->env->caps || qemu_caps_has_prop(b->env->caps, "virtio-balloon-pci", "free-page-reporting");
                 addf(b, "-device", "virtio-balloon-pci,id=balloon0%s", fpr ? ",free-page-reporting=on" : "");
         }
+        /* A guest's kernel panic reaches QEMU (GUEST_PANICKED, reason
+         * guest-panic) instead of a silent hang; vmcoreinfo gives a guest
+         * memory dump the kernel's crash notes.  Both in 7.2 already. */
+        if (!b->env->caps || qemu_caps_has_device(b->env->caps, "pvpanic"))
+                add2(b, "-device", "pvpanic,id=panic0");
+        if (!b->env->caps || qemu_caps_has_device(b->env->caps, "vmcoreinfo"))
+                add2(b, "-device", "vmcoreinfo");
         add_shares(b);
 }
 
@@ -775,10 +785,14 @@ static void add_passthrough(struct builder *b) {
                 addf(b, "-device", "vfio-pci,id=hostdev%zu,host=%s%s%s%s%s", i, a, where,
                      gpu && vm->firmware == VM_FW_BIOS ? ",x-vga=on" : "", rome ? ",romfile=" : "", rome ? rome : "");
         }
+        /* ramfb (the boot display of a vGPU) is a property of QEMU's
+         * vfio-pci-nohotplug only: vfio-pci refuses it ("Property
+         * 'vfio-pci.ramfb' not found"), so a displayed mdev is that type. */
+        const char *mdev_type = vm->mdev_display == VM_ON ? "vfio-pci-nohotplug" : "vfio-pci";
         for (size_t i = 0; i < vm->mdevs.n && b->r >= 0; i++)
-                if (need_device(b, "vfio-pci"))
-                        addf(b, "-device", "vfio-pci,id=mdev%zu,sysfsdev=/sys/bus/mdev/devices/%s%s", i, vm->mdevs.v[i],
-                             vm->mdev_display == VM_ON ? ",display=on,ramfb=on" : "");
+                if (need_device(b, mdev_type))
+                        addf(b, "-device", "%s,id=mdev%zu,sysfsdev=/sys/bus/mdev/devices/%s%s", mdev_type, i,
+                             vm->mdevs.v[i], vm->mdev_display == VM_ON ? ",display=on,ramfb=on" : "");
 }
 
 static void add_boot(struct builder *b) {

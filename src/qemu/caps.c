@@ -49,6 +49,59 @@ const char *const qemu_caps_probed_devices[] = {
         NULL,
 };
 
+const struct qemu_feature qemu_features[] = {
+        { "free-page-reporting", "virtio-balloon-pci", "free-page-reporting", "5.1",
+          "the balloon hands the memory a guest frees back to the host", NULL },
+        { "pvpanic", "pvpanic", NULL, "1.5",
+          "a guest's kernel panic is reported: GUEST_PANICKED, then a stop with reason guest-panic", NULL },
+        { "vmcoreinfo", "vmcoreinfo", NULL, "2.11",
+          "the guest kernel's crash notes, for a guest memory dump", NULL },
+        { "virtio-sound", "virtio-sound-pci", NULL, "8.2",
+          "virtio sound: [sound] type = virtio, the linux profile's default and an option for Windows", NULL },
+        { "virtio-gpu-blob", "virtio-vga-gl", "hostmem", "9.2",
+          "3D with blob resources in host-visible memory: virtio-vga-gl blob=true,hostmem=",
+          "QEMU must be built with virglrenderer 1.0 or later: Debian's QEMU 10.0 (bookworm-backports) is built with "
+          "Debian 12's 0.10.4 and refuses blob=true with virgl (\"old virglrenderer, blob resources unsupported\"), "
+          "although its virtio-vga-gl lists hostmem and blob" },
+        { "virtio-gpu-venus", "virtio-vga-gl", "venus", "9.2", "Vulkan in the guest: virtio-vga-gl venus=true",
+          "venus needs virglrenderer 1.0 or later and DRM native contexts 1.1; Debian 12 ships 0.10.4" },
+        { "run-with-user", NULL, NULL, "9.1", "QEMU drops to a user itself: -run-with user=",
+          "QEMU never starts as root here: it is started as the VM's own uid, Landlock applied, before exec" },
+};
+const size_t qemu_features_n = ELEMENTSOF(qemu_features);
+
+bool qemu_caps_has_feature(const struct qemu_caps *c, const struct qemu_feature *f) {
+        if (!f->device)
+                return false;   /* a command-line option: not probed */
+        return f->prop ? qemu_caps_has_prop(c, f->device, f->prop) : qemu_caps_has_device(c, f->device);
+}
+
+const struct qemu_feature *qemu_feature_of_device(const char *type) {
+        for (size_t i = 0; i < qemu_features_n; i++)
+                if (qemu_features[i].device && !qemu_features[i].prop && strcmp(qemu_features[i].device, type) == 0)
+                        return &qemu_features[i];
+        return NULL;
+}
+
+void qemu_migration_blocker_hint(phy_error *err) {
+        /* The blocking device's type, as QEMU names it; what the definition says instead. */
+        static const struct {
+                const char *type, *what;
+        } known[] = {
+                { "virtio-sound-device", "its virtio sound device (QEMU cannot save its state): stop the VM first, "
+                                         "or set [sound] type = hda for a VM that is snapshotted or migrated while it runs" },
+        };
+        if (!strstr(err->message, "non-migratable device"))
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(known); i++) {
+                if (!strstr(err->message, known[i].type))
+                        continue;
+                size_t n = strlen(err->message);
+                snprintf(err->message + n, sizeof err->message - n, "; the device is %s", known[i].what);
+                return;
+        }
+}
+
 void qemu_caps_done(struct qemu_caps *c) {
         if (!c)
                 return;

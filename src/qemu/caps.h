@@ -66,6 +66,33 @@ bool qemu_caps_has_audiodev(const struct qemu_caps *c, const char *driver);    /
 bool qemu_caps_lacks(const struct qemu_caps *c, const char *vm, const char *kind, const char *name, char *buf,
                      size_t len);
 
+/*
+ * The QEMU features the VM model knows, newest last.  For messages and
+ * 'phyllo host check' only: the argv builder and the profiles ask
+ * qemu_caps_has_device/_prop and never read `since` (a version string is
+ * never interpreted).
+ */
+struct qemu_feature {
+        const char *id;         /* "virtio-sound": stable, in host check's JSON */
+        const char *device;     /* the -device type that brings it ... */
+        const char *prop;       /* ... or, when set, that device's property */
+        const char *since;      /* the QEMU release that brought it: "8.2" */
+        const char *what;       /* what the VM model does with it */
+        const char *unused;     /* NULL when the model uses it; else why not */
+};
+extern const struct qemu_feature qemu_features[];
+extern const size_t qemu_features_n;
+bool qemu_caps_has_feature(const struct qemu_caps *c, const struct qemu_feature *f);
+/* The feature a device type brings (NULL when the table has none). */
+const struct qemu_feature *qemu_feature_of_device(const char *type);
+
+/* QEMU refuses to save or migrate a running VM with a device it cannot
+ * migrate ("State blocked by non-migratable device '0000:00:0b.0/
+ * virtio-sound-device'"; QEMU 10.0's virtio sound is one).  When err holds
+ * such a refusal, appends what to do for the device it names (which the
+ * definition chose); else leaves err as it is. */
+void qemu_migration_blocker_hint(phy_error *err);
+
 /* QEMU's module directory for a binary: <prefix>/lib/x86_64-linux-gnu/qemu
  * (or lib64/qemu, lib/qemu) where the binary is <prefix>/bin/qemu-...,
  * as QEMU itself finds it.  NULL when there is none. */

@@ -187,7 +187,7 @@ static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const
         int r;
         if ((r = run_sandbox_begin(sb, err)) < 0 || sb->fd < 0)
                 return r;
-        if ((r = run_sandbox_allow_base(sb, err)) < 0 || (r = run_sandbox_allow(sb, c->tools.qemu, RUN_SB_RX, err)) < 0 ||
+        if ((r = run_sandbox_allow_base(sb, err)) < 0 || (r = run_sandbox_allow_qemu(sb, c->tools.qemu, err)) < 0 ||
             (r = run_sandbox_allow(sb, "/etc/qemu", RUN_SB_R, err)) < 0 ||
             (r = run_sandbox_allow(sb, c->vm_dir, RUN_SB_DIR, err)) < 0 ||
             (r = run_sandbox_allow(sb, spice_dir, RUN_SB_DIR, err)) < 0)

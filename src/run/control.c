@@ -255,7 +255,10 @@ int run_stop_via(const char *home, const char *name, unsigned timeout_s, bool fo
                                      name, (int) st.qemu_pid);
         if (ret_ended_by)
                 *ret_ended_by = by;
-        return finish_stop(home, name, dir, &st, err);
+        if ((r = finish_stop(home, name, dir, &st, err)) < 0)
+                return r;
+        run_state_record_stop(dir, by);
+        return 0;
 }
 
 int run_kill(const char *home, const char *name, phy_error *err) {
@@ -269,7 +272,10 @@ int run_kill(const char *home, const char *name, phy_error *err) {
         if (!signal_and_wait(pidfd, st.qemu_pid, name, SIGKILL, TERM_GRACE_MS))
                 return phy_error_set(err, ETIMEDOUT, "QEMU of VM '%s' (pid %d) did not end after SIGKILL", name,
                                      (int) st.qemu_pid);
-        return finish_stop(home, name, dir, &st, err);
+        if ((r = finish_stop(home, name, dir, &st, err)) < 0)
+                return r;
+        run_state_record_stop(dir, "kill");
+        return 0;
 }
 
 static int pause_resume(const char *home, const char *name, bool pause, phy_error *err) {
@@ -310,9 +316,8 @@ int run_wait(const char *home, const char *name, enum run_state_kind want, int t
         int r = run_dir_path(home, name, &dir, err);
         if (r < 0)
                 return r;
-        r = mkdir_p(dir, 0700);
-        if (r < 0)
-                return phy_error_set(err, -r, "cannot create the runtime directory '%s': %s", dir, strerror(-r));
+        if ((r = run_dir_make(dir, err)) < 0)
+                return r;
         _cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         if (ino < 0 || inotify_add_watch(ino, dir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_CREATE) < 0)
                 return phy_error_set(err, errno, "cannot watch '%s': %s", dir, strerror(errno));

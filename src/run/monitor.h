@@ -103,6 +103,8 @@ _Noreturn void monitor_supervise(struct monitor *m);
 /* Ends everything the VM had (every startup step's undo, last first) and
  * records the final state. */
 void monitor_cleanup(struct monitor *m);
+/* Whether 'phyllo stop' left its marker (record.c). */
+bool record_stop_marker_exists(struct monitor *m);
 void monitor_undo_all(struct monitor *m);
 void monitor_reap(struct monitor *m);
 
@@ -125,7 +127,5 @@ void record_state_save(struct monitor *m);
 void record_set_error(struct run_state *st, const char *msg);
 void record_qmp_events(struct monitor *m);
 void record_exit(struct monitor *m);
-/* stop or kill left their marker in the run dir (the exit is not the guest's). */
-bool record_stop_requested(struct monitor *m);
 
 int monitor_epoll_add(int epfd, int fd, uint32_t events);

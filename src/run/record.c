@@ -117,12 +117,7 @@ void record_qmp_events(struct monitor *m) {
 }
 
 
-static bool stop_marker_exists(struct monitor *m);
-bool record_stop_requested(struct monitor *m) {
-        return stop_marker_exists(m);
-}
-
-static bool stop_marker_exists(struct monitor *m) {
+bool record_stop_marker_exists(struct monitor *m) {
         return access(m->stop_marker, F_OK) == 0;
 }
 
@@ -146,7 +141,7 @@ static void record_migrated(struct monitor *m) {
  * anything else "crashed" with the status and the last log lines. */
 void record_exit(struct monitor *m) {
         int s = m->qemu_status;
-        bool requested = m->stop_requested || stop_marker_exists(m);
+        bool requested = m->stop_requested || record_stop_marker_exists(m);
         m->st.exit_status = WIFEXITED(s) ? WEXITSTATUS(s) : -1;
         m->st.exit_signal = WIFSIGNALED(s) ? WTERMSIG(s) : 0;
         free(m->st.log_tail);

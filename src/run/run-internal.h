@@ -67,6 +67,8 @@ void run_sandbox_done(struct run_sandbox *s);
 int run_sandbox_begin(struct run_sandbox *s, phy_error *err);
 int run_sandbox_allow(struct run_sandbox *s, const char *path, uint64_t access, phy_error *err);
 int run_sandbox_allow_base(struct run_sandbox *s, phy_error *err);
+/* The QEMU binary, and its own installation prefix when it has one (sandbox.c). */
+int run_sandbox_allow_qemu(struct run_sandbox *s, const char *binary, phy_error *err);
 /* In the child: no-new-privileges and landlock_restrict_self.  Async-signal-safe; -errno. */
 int run_sandbox_apply_child(const struct run_sandbox *s);
 

@@ -56,6 +56,12 @@ struct run_state {
          * whose display could carry sound has none. */
         char *audio;
         char *audio_why;
+        /* Issue 19: how the last 'phyllo stop' or 'kill' ended the VM:
+         * "agent", "acpi" (the guest shut down on the power button),
+         * "sigterm" or "sigkill" (it did not within the timeout, or
+         * --force), "kill"; "" when the guest shut down by itself or the
+         * VM has not stopped since its start. */
+        char stopped_by[16];
 };
 
 void run_state_done(struct run_state *s);
@@ -70,6 +76,32 @@ bool run_state_active(enum run_state_kind k);
 /* The runtime directory of VM name (malloc'd).  -ENAMETOOLONG with a clear
  * message when a socket path in it would not fit a sockaddr_un. */
 int run_dir_path(const char *home, const char *name, char **ret, phy_error *err);
+
+/* Makes the runtime directory dir (from run_dir_path) the one way every
+ * command does, whichever comes first (start, wait, logs --follow, a typed
+ * passphrase): its parents 0755 (QEMU run as another user must traverse
+ * them), dir itself 0700 (a start's monitor then sets its group and mode).
+ * A parent of ours left 0700 by an older Phyllome (its 'wait' made it so)
+ * is opened to 0755 again.  An existing dir is left as it is. */
+int run_dir_make(const char *dir, phy_error *err);
+
+/* Records in dir's state.json that a start failed, and why (state failed,
+ * no pids): for a start that failed before its monitor ran, under the VM's
+ * lock.  Best effort: a record that cannot be written is not an error of
+ * the start's. */
+void run_state_record_failed(const char *dir, const char *why);
+/* Records how a stop ended the VM (stopped_by) once it stopped, under the
+ * VM's lock (skipped when a start holds it already).  Best effort. */
+void run_state_record_stop(const char *dir, const char *by);
+/* Forwards added to a running VM whose backend (passt) takes forwards at
+ * its start only: recorded as "<qemu pid> <spec>" in <dir>/forwards.pending,
+ * so that a list says they wait for the next start (a new QEMU pid makes
+ * the old lines stale by themselves).  Best effort. */
+void run_forward_pending_add(const char *dir, pid_t qemu_pid, const char *spec);
+bool run_forward_pending(const char *dir, pid_t qemu_pid, const char *spec);
+/* A sentence for stopped_by ("the guest shut down on the power button"),
+ * NULL for an unknown word or "". */
+const char *run_stopped_by_text(const char *by);
 
 /* 0 when dir is missing or a directory of ours that nobody else can write;
  * else -EPERM saying so: nothing found in it may be trusted. */

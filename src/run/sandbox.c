@@ -24,6 +24,7 @@
 
 #include "cleanup.h"
 #include "host/host.h"
+#include "qemu/caps.h"
 #include "run-internal.h"
 
 #ifndef SYS_landlock_create_ruleset
@@ -115,6 +116,26 @@ int run_sandbox_allow_base(struct run_sandbox *s, phy_error *err) {
                 if ((r = run_sandbox_allow(s, devs[i], RUN_SB_RW, err)) < 0)
                         return r;
         return 0;
+}
+
+/* A QEMU binary and, when it lives in an installation prefix of its own
+ * (<prefix>/bin/qemu-system-x86_64 beside <prefix>/lib/.../qemu: a build in
+ * /opt, QEMU 10.0 unpacked by scripts/qemu10), that prefix to read and
+ * run: its modules, firmware data and whatever its binary path leads to.
+ * A binary without a module directory beside it gets only itself. */
+int run_sandbox_allow_qemu(struct run_sandbox *s, const char *binary, phy_error *err) {
+        int r = run_sandbox_allow(s, binary, RUN_SB_RX, err);
+        if (r < 0 || s->fd < 0 || !binary)
+                return r;
+        _cleanup_free_ char *mods = qemu_caps_module_dir(binary);
+        _cleanup_free_ char *real = mods ? realpath(binary, NULL) : NULL;
+        if (!real)
+                return 0;
+        for (int i = 0; i < 2; i++)
+                *strrchr(real, '/') = '\0';    /* <prefix>/bin/qemu -> <prefix> */
+        if (!real[0])
+                return 0;               /* a binary in /bin: its prefix is everything */
+        return run_sandbox_allow(s, real, RUN_SB_RX, err);
 }
 
 int run_sandbox_apply_child(const struct run_sandbox *s) {

@@ -78,6 +78,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         struct start_ctx c = { .name = o->name, .home = o->home, .lock_fd = -1, .report_fd = -1, .paused = o->paused,
                                .incoming = o->incoming, .root = o->root, .dev_hook = o->dev_hook, .dev_hook_data = o->dev_hook_data };
         int r;
+        bool record_failure = false;
         const char *tcg = getenv("PHYLLOME_FORCE_TCG");
         c.force_tcg = o->force_tcg || (tcg && strcmp(tcg, "1") == 0);
 
@@ -122,19 +123,8 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         }
         /* No chmod of an existing dir here: a running VM's monitor set its
          * mode, and only the lock holder may change it (prepare_run_dir). */
-        {
-                _cleanup_free_ char *parent = strdup(c.run_dir);
-                char *slash = parent ? strrchr(parent, '/') : NULL;
-                if (slash)
-                        *slash = '\0';
-                r = !slash ? -ENOMEM : mkdir_p(parent, 0755);
-                if (r == 0 && mkdir(c.run_dir, 0700) < 0 && errno != EEXIST)
-                        r = -errno;
-        }
-        if (r < 0) {
-                r = phy_error_set(err, -r, "cannot create the runtime directory '%s': %s", c.run_dir, strerror(-r));
+        if ((r = run_dir_make(c.run_dir, err)) < 0)
                 goto out;
-        }
         r = run_lock_take(c.run_dir, &c.lock_fd, err);
         if (r == -EBUSY) {
                 r = phy_error_set(err, EBUSY, "VM '%s' is already running", o->name);
@@ -155,6 +145,8 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 }
                 phy_error_clear(err);
         }
+        /* From here a failure is this start's: state.json says failed, and why. */
+        record_failure = true;
 
         if ((r = host_facts_load(o->root, &c.host, err)) < 0)
                 goto out;
@@ -267,6 +259,8 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
 out:
         if (c.install_run)      /* failed before the monitor took over */
                 run_install_end(o->home, o->name, c.run_dir);
+        if (r < 0 && record_failure && c.lock_fd >= 0)
+                run_state_record_failed(c.run_dir, phy_error_message(err));
         start_ctx_done(&c);
         return r;
 }

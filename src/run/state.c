@@ -111,6 +111,7 @@ json_object *run_state_to_json(const struct run_state *s) {
         }
         if (s->needs_repair)
                 json_object_object_add(o, "needs_repair", json_object_new_boolean(true));
+        json_object_object_add(o, "stopped_by", s->stopped_by[0] ? json_object_new_string(s->stopped_by) : NULL);
         if (s->guest_events > 0) {
                 json_object *g = json_object_new_object();
                 json_object_object_add(g, "event", json_object_new_string(s->guest_event));
@@ -199,6 +200,9 @@ int run_state_read_file(const char *path, struct run_state *ret, phy_error *err)
                 snprintf(s.boot_id, sizeof s.boot_id, "%s", boot);
         s.error = get_str(o, "error");
         s.log_tail = get_str(o, "log_tail");
+        _cleanup_free_ char *by = get_str(o, "stopped_by");
+        if (by && run_stopped_by_text(by))
+                snprintf(s.stopped_by, sizeof s.stopped_by, "%s", by);
         json_object *g;
         if (json_object_object_get_ex(o, "sound", &g) && json_object_is_type(g, json_type_object)) {
                 s.audio = get_str(g, "backend");
@@ -271,7 +275,7 @@ bool run_pid_is_swtpm(pid_t pid) {
 
 static const char *const run_files_stale[] = {
         "qmp.sock", "console.sock", "spice.sock", "spice/spice.sock", "hvc0.sock", "qga.sock", "swtpm.sock",
-        "stop-requested",
+        "stop-requested", "forwards.pending",
 };
 
 void run_dir_remove_sockets(const char *run_dir) {
@@ -280,6 +284,100 @@ void run_dir_remove_sockets(const char *run_dir) {
                 if (asprintf(&p, "%s/%s", run_dir, run_files_stale[i]) >= 0)
                         (void) unlink(p);
         }
+}
+
+int run_dir_make(const char *dir, phy_error *err) {
+        _cleanup_free_ char *parent = strdup(dir);
+        char *slash = parent ? strrchr(parent, '/') : NULL;
+        if (!slash || slash == parent)
+                return phy_error_set(err, !parent ? ENOMEM : EINVAL, "cannot create the runtime directory '%s'",
+                                     dir);
+        *slash = '\0';
+        int r = mkdir_p(parent, 0755);
+        if (r < 0)
+                return phy_error_set(err, -r, "cannot create '%s' for the runtime directory '%s': %s", parent, dir,
+                                     strerror(-r));
+        /* Only the exact mode an older 'phyllo wait' gave it: a mode someone
+         * chose otherwise is theirs. */
+        _cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (pfd >= 0 && fstat(pfd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 07777) == 0700)
+                (void) fchmod(pfd, 0755);
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return phy_error_set(err, errno, "cannot create the runtime directory '%s': %s", dir, strerror(errno));
+        return 0;
+}
+
+void run_state_record_failed(const char *dir, const char *why) {
+        _cleanup_free_ char *path = run_file(dir, "state.json");
+        if (!path)
+                return;
+        _cleanup_run_state_ struct run_state s = { 0 };
+        phy_error e = { 0 };
+        if (run_state_read_file(path, &s, &e) < 0) {
+                run_state_done(&s);
+                s = (struct run_state) { .exit_status = -1 };
+        }
+        /* Never over a record of a VM that runs: only a start holding the
+         * lock calls this, and then nothing runs. */
+        s.state = RUN_FAILED;
+        s.unsupervised = s.needs_repair = false;
+        s.monitor_pid = s.qemu_pid = s.swtpm_pid = 0;
+        free(s.error);
+        s.error = strdup(why && *why ? why : "the start failed");
+        free(s.log_tail);
+        s.log_tail = NULL;
+        (void) run_boot_id(s.boot_id);
+        (void) run_state_write_file(path, &s, &e);
+}
+
+static const struct {
+        const char *word, *text;
+} stop_ways[] = {
+        { "agent", "the guest shut down when its agent asked" },
+        { "acpi", "the guest shut down on the power button" },
+        { "sigterm", "terminated (SIGTERM): it did not shut down in time, or the stop was forced" },
+        { "sigkill", "killed (SIGKILL): it did not end on SIGTERM" },
+        { "kill", "killed (SIGKILL) by 'phyllo kill'" },
+};
+
+const char *run_stopped_by_text(const char *by) {
+        for (size_t i = 0; by && i < ELEMENTSOF(stop_ways); i++)
+                if (strcmp(by, stop_ways[i].word) == 0)
+                        return stop_ways[i].text;
+        return NULL;
+}
+
+void run_state_record_stop(const char *dir, const char *by) {
+        _cleanup_free_ char *path = run_file(dir, "state.json");
+        _cleanup_close_ int lock = -1;
+        phy_error e = { 0 };
+        if (!path || !run_stopped_by_text(by) || run_lock_take(dir, &lock, &e) < 0)
+                return;
+        _cleanup_run_state_ struct run_state s = { 0 };
+        if (run_state_read_file(path, &s, &e) < 0 || run_state_active(s.state))
+                return;
+        snprintf(s.stopped_by, sizeof s.stopped_by, "%s", by);
+        (void) run_state_write_file(path, &s, &e);
+}
+
+#define PENDING_FORWARDS "forwards.pending"
+
+void run_forward_pending_add(const char *dir, pid_t qemu_pid, const char *spec) {
+        _cleanup_close_ int fd = run_open_at(dir, PENDING_FORWARDS, O_WRONLY | O_APPEND | O_CREAT, 0600);
+        if (fd >= 0)
+                dprintf(fd, "%d %s\n", (int) qemu_pid, spec);
+}
+
+bool run_forward_pending(const char *dir, pid_t qemu_pid, const char *spec) {
+        _cleanup_free_ char *path = run_file(dir, PENDING_FORWARDS), *text = NULL, *want = NULL;
+        if (!path || run_read_nofollow(path, 64 * 1024, &text, NULL) < 0 ||
+            asprintf(&want, "%d %s", (int) qemu_pid, spec) < 0)
+                return false;
+        for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+                if (strcmp(l, want) == 0)
+                        return true;
+        return false;
 }
 
 int run_dir_check(const char *dir, phy_error *err) {

@@ -61,10 +61,8 @@ void monitor_cleanup(struct monitor *m) {
         monitor_undo_all(m);
         /* An install run ends once, whichever way: the answer goes, and the
          * definition boots from its disk from now on. */
-        if (m->c->install_run) {
+        if (m->c->install_run)
                 run_install_end(m->c->home, m->c->name, m->c->run_dir);
-                m->c->install_run = false;
-        }
         m->st.monitor_pid = 0;
         m->st.swtpm_pid = 0;
         record_state_save(m);
@@ -82,6 +80,22 @@ static void on_signal(struct monitor *m) {
                 }
         }
         monitor_reap(m);
+}
+
+/* The install run ended by the guest's reboot: its files and [install] go
+ * (monitor_cleanup), the lock is let go, and the VM starts again as a plain
+ * start does (a new monitor; this one ends). */
+static _Noreturn void monitor_continue_install(struct monitor *m) {
+        monitor_cleanup(m);
+        m->c->install_run = false;
+        if (m->c->lock_fd >= 0) {
+                close(m->c->lock_fd);
+                m->c->lock_fd = -1;
+        }
+        struct run_start_opts so = { .root = m->c->root, .home = m->c->home, .name = m->c->name };
+        phy_error e = { 0 };
+        (void) run_start(&so, NULL, &e);
+        _exit(0);
 }
 
 _Noreturn void monitor_supervise(struct monitor *m) {
@@ -131,21 +145,10 @@ _Noreturn void monitor_supervise(struct monitor *m) {
         /* An install run the guest ended by rebooting (-no-reboot: the
          * installer is done, or Windows setup goes on from the disk): the
          * installed system starts now, from its disk, the media detached. */
-        bool continue_install = m->c->install_run && m->st.state == RUN_STOPPED && !m->stop_requested &&
-                                !record_stop_requested(m) && strcmp(m->st.guest_event, "SHUTDOWN") == 0 &&
-                                strcmp(m->st.guest_event_reason, "guest-reset") == 0;
+        if (m->c->install_run && m->st.state == RUN_STOPPED && !m->stop_requested && !record_stop_marker_exists(m) &&
+            strcmp(m->st.guest_event, "SHUTDOWN") == 0 && strcmp(m->st.guest_event_reason, "guest-reset") == 0)
+                monitor_continue_install(m);
         monitor_cleanup(m);
-        if (continue_install) {
-                /* The lock is let go and the VM starts as a plain start does
-                 * (a new monitor; this one ends). */
-                if (m->c->lock_fd >= 0) {
-                        close(m->c->lock_fd);
-                        m->c->lock_fd = -1;
-                }
-                struct run_start_opts so = { .root = m->c->root, .home = m->c->home, .name = m->c->name };
-                phy_error e = { 0 };
-                (void) run_start(&so, NULL, &e);
-        }
         /* The lock goes with the process. */
         _exit(0);
 }

@@ -573,8 +573,9 @@ static int extract(struct importer *im, struct archive_entry *e, const char *pat
                 if (r == ARCHIVE_EOF)
                         break;
                 if (r != ARCHIVE_OK)
-                        return phy_error_set(err, EIO, "the bundle is truncated or damaged (in member '%s'): %s", path,
-                                             archive_error_string(im->a));
+                        return phy_error_set_kind(err, PHY_ERR_USAGE, EIO,
+                                                  "the bundle is truncated or damaged (in member '%s'): %s", path,
+                                                  archive_error_string(im->a));
                 if (off < (la_int64_t) pos || (uint64_t) off + len > (uint64_t) size)
                         return phy_error_usage(err, "the bundle's member '%s' has data outside its size", path);
                 if (len > declared - data)
@@ -880,7 +881,8 @@ int store_import(const char *home, int fd, const struct store_import_opts *o, st
                 if (ar == ARCHIVE_EOF)
                         break;
                 if (ar != ARCHIVE_OK) {
-                        r = phy_error_set(err, EIO, "the bundle is truncated or damaged: %s", archive_error_string(a));
+                        r = phy_error_set_kind(err, PHY_ERR_USAGE, EIO, "the bundle is truncated or damaged: %s",
+                                               archive_error_string(a));
                         break;
                 }
                 const char *p = archive_entry_pathname(e);
@@ -907,8 +909,9 @@ int store_import(const char *home, int fd, const struct store_import_opts *o, st
                         }
                         _cleanup_free_ char *text = calloc(1, (size_t) sz + 1);
                         if (!text || archive_read_data(a, text, (size_t) sz) != sz) {
-                                r = phy_error_set(err, EIO, "the bundle is truncated or damaged (in manifest.json): %s",
-                                                  archive_error_string(a));
+                                r = phy_error_set_kind(err, PHY_ERR_USAGE, EIO,
+                                                       "the bundle is truncated or damaged (in manifest.json): %s",
+                                                       archive_error_string(a));
                                 break;
                         }
                         man = json_tokener_parse(text);

@@ -68,8 +68,8 @@ int store_keys_unlock(const char *home, const struct vm_def *d, store_ask_fn ask
                         return phy_error_set(err, ENOKEY, "disk '%s' of VM '%s' is encrypted with a typed passphrase "
                                              "(key = prompt) and nobody can type it here: run the command on a terminal",
                                              d->disks[i].name, d->name);
-                if (n == 0 && (r = mkdir_p(rd, 0755)) < 0)
-                        return phy_error_set(err, -r, "cannot create '%s': %s", rd, strerror(-r));
+                if (n == 0 && (r = run_dir_make(rd, err)) < 0)
+                        return r;
                 char pass[512];
                 if ((r = ask(d->disks[i].name, pass, sizeof pass, userdata)) < 0) {
                         explicit_bzero(pass, sizeof pass);

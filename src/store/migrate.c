@@ -37,6 +37,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "qemu/argv.h"
+#include "qemu/caps.h"
 #include "qemu/qmp.h"
 #include "store.h"
 #include "store-internal.h"
@@ -505,8 +506,10 @@ static int migrate_state(struct store_migration *m, int mig_port, struct store_m
         snprintf(uri, sizeof uri, "tcp:%s:%d", m->addr, mig_port);
         a = obj();
         put_str(a, "uri", uri);
-        if ((r = cmd(m->src, "migrate", a, NULL, err)) < 0)
+        if ((r = cmd(m->src, "migrate", a, NULL, err)) < 0) {
+                qemu_migration_blocker_hint(err);
                 return r;
+        }
         m->migrate_started = true;
         int64_t deadline = now_ms() + (int64_t) m->o->timeout_s * 1000;
         for (;;) {

@@ -19,6 +19,7 @@
 #include "store.h"
 #include "store-internal.h"
 #include "net/net.h"
+#include "qemu/caps.h"
 #include "qemu/qmp.h"
 #include "vm/vm.h"
 
@@ -219,8 +220,11 @@ static int live_job(struct qmp *q, const char *cmd, json_object *args, phy_error
         json_object_object_add(d, "id", json_object_new_string(SNAP_JOB_ID));
         phy_error ignore = { 0 };
         (void) qmp_command(q, "job-dismiss", d, SNAP_QMP_TIMEOUT_MS, NULL, &ignore);
-        if (msg[0])
-                return phy_error_set(err, EIO, "QEMU's %s failed: %s", cmd, msg);
+        if (msg[0]) {
+                phy_error_set(err, EIO, "QEMU's %s failed: %s", cmd, msg);
+                qemu_migration_blocker_hint(err);
+                return -EIO;
+        }
         return 0;
 }
 
@@ -380,6 +384,9 @@ static int by_created(const void *a, const void *b) {
         return strcmp(store_json_str(x, "name") ?: "", store_json_str(y, "name") ?: "");
 }
 
+static int meta_disks(const struct snapctx *c, json_object *meta, const char *snap, size_t **ret, size_t *ret_n,
+                      phy_error *err);
+
 int store_snapshot_list(const char *home, const char *name, json_object **ret, phy_error *err) {
         _cleanup_(snapctx_done) struct snapctx c = { 0 };
         int r = vm_load_by_name(home, name, &c.def, err);
@@ -399,6 +406,15 @@ int store_snapshot_list(const char *home, const char *name, json_object **ret, p
                         closedir(d);
                         return -err->code;
                 }
+                /* A snapshot that holds a disk removed since cannot be
+                 * reverted: said in the list, not found at the revert. */
+                _cleanup_free_ size_t *idx = NULL;
+                size_t n = 0;
+                phy_error e2 = { 0 };
+                bool usable = meta_disks(&c, m, e->d_name, &idx, &n, &e2) >= 0;
+                json_object_object_add(m, "revertible", json_object_new_boolean(usable));
+                if (!usable)
+                        json_object_object_add(m, "why_not", json_object_new_string(e2.message));
                 json_object_array_add(a, m);
         }
         if (d)
@@ -442,13 +458,54 @@ static int revert_plan(const char *home, const char *name, const char *snap, con
         return meta_disks(c, *ret_meta, snap, ret_idx, ret_n, err);
 }
 
+/* Everything that can be checked before anything changes (ops stops a
+ * running VM only after these): every disk holds the snapshot, and the
+ * memory of a live one can load (QEMU's snapshot-load) only when every disk
+ * the VM has now holds it, the one with the memory first as when it was
+ * taken. */
+static int revert_checks(struct snapctx *c, json_object *meta, const size_t *idx, size_t n, const char *name,
+                         const char *snap, phy_error *err) {
+        int r;
+        for (size_t i = 0; i < n; i++) {
+                bool has = false;
+                if ((r = disk_has_snapshot(c, idx[i], snap, &has, err)) < 0)
+                        return r;
+                if (!has)
+                        return phy_error_set(err, ENOENT, "disk '%s' of VM '%s' has no internal snapshot '%s' (was "
+                                             "the image replaced?); nothing was changed", c->def.disks[idx[i]].name,
+                                             name, snap);
+        }
+        json_object *v;
+        if (!(json_object_object_get_ex(meta, "vmstate", &v) && json_object_get_boolean(v)))
+                return 0;
+        if (n == 0 || idx[0] != 0)
+                return phy_error_set_kind(err, PHY_ERR_CONFLICT, EBUSY,
+                                          "snapshot '%s' of VM '%s' holds its memory in disk '%s', which is no "
+                                          "longer the VM's first disk; nothing was changed", snap, name,
+                                          n ? c->def.disks[idx[0]].name : "?");
+        for (size_t i = 0; i < c->def.n_disks; i++) {
+                bool covered = false;
+                for (size_t k = 0; k < n && !covered; k++)
+                        covered = idx[k] == i;
+                if (!covered)
+                        return phy_error_set_kind(err, PHY_ERR_CONFLICT, EBUSY,
+                                                  "snapshot '%s' of VM '%s' holds the VM's memory, which QEMU "
+                                                  "loads only when every disk has the snapshot, and disk '%s' "
+                                                  "came after it; nothing was changed: remove that disk first "
+                                                  "('phyllo disk remove %s %s --keep-file' keeps its image)",
+                                                  snap, name, c->def.disks[i].name, name, c->def.disks[i].name);
+        }
+        return 0;
+}
+
 int store_snapshot_revert_check(const char *home, const char *name, const char *snap, const char *qemu_img,
                                 phy_error *err) {
         _cleanup_(snapctx_done) struct snapctx c = { 0 };
         _cleanup_(json_object_putp) json_object *meta = NULL;
         _cleanup_free_ size_t *idx = NULL;
         size_t n = 0;
-        return revert_plan(home, name, snap, qemu_img, &c, &meta, &idx, &n, err);
+        int r = revert_plan(home, name, snap, qemu_img, &c, &meta, &idx, &n, err);
+        return r < 0 ? r : revert_checks(&c, meta, idx, n, name, snap, err);
 }
 
 int store_snapshot_revert(const char *home, const char *name, const char *snap, const char *qemu_img,
@@ -458,18 +515,9 @@ int store_snapshot_revert(const char *home, const char *name, const char *snap, 
         _cleanup_free_ size_t *idx = NULL;
         size_t n = 0;
         int r = revert_plan(home, name, snap, qemu_img, &c, &meta, &idx, &n, err);
-        if (r < 0 || (r = store_refuse_running(home, name, "revert it", err)) < 0)
+        if (r < 0 || (r = store_refuse_running(home, name, "revert it", err)) < 0 ||
+            (r = revert_checks(&c, meta, idx, n, name, snap, err)) < 0)
                 return r;
-        /* Check every disk first: a revert either starts on all of them or on none. */
-        for (size_t i = 0; i < n; i++) {
-                bool has = false;
-                if ((r = disk_has_snapshot(&c, idx[i], snap, &has, err)) < 0)
-                        return r;
-                if (!has)
-                        return phy_error_set(err, ENOENT, "disk '%s' of VM '%s' has no internal snapshot '%s' (was "
-                                             "the image replaced?); nothing was changed", c.def.disks[idx[i]].name,
-                                             name, snap);
-        }
         json_object *v;
         bool want_vars = json_object_object_get_ex(meta, "vars", &v) && json_object_get_boolean(v);
         bool want_tpm = json_object_object_get_ex(meta, "tpm", &v) && json_object_get_boolean(v);

@@ -378,7 +378,7 @@ int vm_def_parse(const char *path, const char *text, struct vm_def *ret, phy_err
         if (r == -ENOMEM)
                 phy_error_set(err, ENOMEM, "out of memory while parsing '%s'", p.file);
         if (r >= 0)
-                r = vm_install_complete(p.file, &d.install, err);
+                r = vm_install_check(p.file, &d.install, err);
         if (r < 0) {
                 vm_def_done(&d);
                 return r;

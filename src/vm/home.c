@@ -105,16 +105,30 @@ static int bad_name(const char *name, phy_error *err) {
                              "(and not '.' or '..')", name);
 }
 
-int vm_load_by_name(const char *home, const char *name, struct vm_def *ret, phy_error *err) {
+int vm_not_found(const char *home, const char *name, phy_error *err) {
+        return phy_error_set_kind(err, PHY_ERR_NOT_FOUND, ENOENT, "no VM named '%s' (looked in %s/vms)", name, home);
+}
+
+int vm_exists(const char *home, const char *name, phy_error *err) {
         if (!vm_name_valid(name))
                 return bad_name(name, err);
         _cleanup_free_ char *conf = vm_conf_path(home, name);
         if (!conf)
                 return phy_error_set(err, ENOMEM, "out of memory");
         if (access(conf, F_OK) < 0 && errno == ENOENT)
-                return phy_error_set(err, ENOENT, "no VM named '%s' (looked in %s/vms)", name, home);
+                return vm_not_found(home, name, err);
+        return 0;
+}
+
+int vm_load_by_name(const char *home, const char *name, struct vm_def *ret, phy_error *err) {
+        int r = vm_exists(home, name, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *conf = vm_conf_path(home, name);
+        if (!conf)
+                return phy_error_set(err, ENOMEM, "out of memory");
         _cleanup_vm_def_ struct vm_def d = { 0 };
-        int r = vm_def_load(conf, &d, err);
+        r = vm_def_load(conf, &d, err);
         if (r < 0)
                 return r;
         if (d.name[0] && strcmp(d.name, name) != 0)
@@ -139,7 +153,7 @@ int vm_edit_lock(const char *home, const char *name, int *ret_fd, phy_error *err
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
                 if (errno == ENOENT)
-                        return phy_error_set(err, ENOENT, "no VM named '%s' (looked in %s/vms)", name, home);
+                        return vm_not_found(home, name, err);
                 return phy_error_set(err, errno, "cannot open '%s' to lock it for an edit: %s", dir, strerror(errno));
         }
         /* Edits are short (load, change, save): wait for the one before. */
@@ -249,7 +263,7 @@ int vm_delete(const char *home, const char *name, phy_error *err) {
                 (void) flock(gone_lock, LOCK_EX);
         if (rename(dir, gone) < 0) {
                 if (errno == ENOENT)
-                        return phy_error_set(err, ENOENT, "no VM named '%s' (looked in %s/vms)", name, home);
+                        return vm_not_found(home, name, err);
                 return phy_error_set(err, errno, "cannot delete '%s': %s", dir, strerror(errno));
         }
         int r = rm_rf(gone);

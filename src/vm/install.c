@@ -18,7 +18,9 @@
 #include "fileio.h"
 #include "vm.h"
 
-int vm_install_complete(const char *file, const struct vm_install *in, phy_error *err) {
+/* [install] is all or nothing: the media, the answer file's name and how it
+ * reaches the installer; with initrd delivery the kernel and initrd too. */
+int vm_install_check(const char *file, const struct vm_install *in, phy_error *err) {
         bool any = in->media || in->kernel || in->initrd || in->append || in->answer || in->delivery;
         if (!any)
                 return 0;

@@ -40,6 +40,7 @@ static const char *const share_type_words[] = { [VM_SHARE_VIRTIOFS] = "virtiofs"
 static const char *const input_words[] = { [VM_INPUT_USB_TABLET] = "usb-tablet", [VM_INPUT_VIRTIO] = "virtio" };
 static const char *const fw_words[] = { [VM_FW_UEFI] = "uefi", [VM_FW_BIOS] = "bios" };
 static const char *const onoff_words[] = { [VM_OFF] = "off", [VM_ON] = "on" };
+static const char *const delivery_words[] = { [VM_INSTALL_INITRD] = "initrd", [VM_INSTALL_CDROM] = "cdrom" };
 static const char *const rtc_words[] = { [VM_OFF] = "utc", [VM_ON] = "localtime" };
 static const char *const format_words[] = { "qcow2", "raw" };
 /* A bool key: index 1 sets it. */
@@ -200,9 +201,9 @@ static bool rom_valid(const char *s) {
 /* ---- the sections ------------------------------------------------------ */
 
 enum {
-        SEC_VM, SEC_MACHINE, SEC_CPU, SEC_MEMORY, SEC_FIRMWARE, SEC_BOOT, SEC_DISK, SEC_CDROM,
+        SEC_VM, SEC_MACHINE, SEC_CPU, SEC_MEMORY, SEC_FIRMWARE, SEC_BOOT, SEC_INSTALL, SEC_DISK, SEC_CDROM,
         SEC_NETWORK, SEC_DISPLAY, SEC_GPU, SEC_SOUND, SEC_TPM, SEC_USB, SEC_SHARE, SEC_PASSTHROUGH,
-        SEC_INSTALL, _SEC_MAX
+        _SEC_MAX
 };
 
 #define PLAIN(n, doc) { .name = n, .json = n, .doc_name = doc }
@@ -218,6 +219,7 @@ const struct vm_section vm_section_table[] = {
         [SEC_MEMORY] = PLAIN("memory", "`[memory]`"),
         [SEC_FIRMWARE] = PLAIN("firmware", "`[firmware]`"),
         [SEC_BOOT] = PLAIN("boot", "`[boot]`"),
+        [SEC_INSTALL] = PLAIN("install", "`[install]`"),
         [SEC_DISK] = LABELLED("disk", "disks", struct vm_disk, disks, n_disks, name, "system", "`[disk NAME]`"),
         [SEC_CDROM] = LABELLED("cdrom", "cdroms", struct vm_cdrom, cdroms, n_cdroms, name, "install",
                                "`[cdrom NAME]`"),
@@ -231,13 +233,9 @@ const struct vm_section vm_section_table[] = {
         [SEC_SHARE] = LABELLED("share", "shares", struct vm_share, shares, n_shares, tag, "data", "`[share TAG]`"),
         [SEC_PASSTHROUGH] = { .name = "passthrough", .json = "passthrough", .json_always = true,
                               .doc_name = "`[passthrough]`" },
-        [SEC_INSTALL] = PLAIN("install", "`[install]`"),
 };
 const size_t vm_n_sections = ELEMENTSOF(vm_section_table);
 static_assert(ELEMENTSOF(vm_section_table) == _SEC_MAX, "a row per section");
-
-/* [install] delivery (src/vm/install.c) */
-static const char *const delivery_words[] = { [VM_INSTALL_INITRD] = "initrd", [VM_INSTALL_CDROM] = "cdrom" };
 
 /* ---- the keys ------------------------------------------------------------ */
 
@@ -297,6 +295,25 @@ const struct vm_key vm_key_table[] = {
           .doc_default = "none" },
         { SEC_BOOT, "append", VM_KEY_STR, TOP(append), .doc_values = "the kernel command line (needs `kernel`)",
           .doc_default = "none" },
+        /* [install]: a one-shot unattended install (src/vm/install.c); all or
+         * nothing, checked after the parse (vm_def_parse) */
+        { SEC_INSTALL, "media", VM_KEY_STR, TOP(install.media),
+          .doc_values = "the installer ISO, attached (first in the boot order) for the install run only",
+          .doc_default = "none" },
+        { SEC_INSTALL, "kernel", VM_KEY_STR, TOP(install.kernel),
+          .doc_values = "`delivery = initrd`: the media's kernel, copied into the VM dir", .doc_default = "none" },
+        { SEC_INSTALL, "initrd", VM_KEY_STR, TOP(install.initrd),
+          .doc_values = "`delivery = initrd`: the media's initrd, copied into the VM dir", .doc_default = "none" },
+        { SEC_INSTALL, "append", VM_KEY_STR, TOP(install.append),
+          .doc_values = "`delivery = initrd`: the installer kernel's arguments", .doc_default = "none" },
+        { SEC_INSTALL, "answer", VM_KEY_STR, TOP(install.answer), .valid = vm_install_answer_valid,
+          .what = "answer file name", .hint = "use 1 to 64 of A-Z a-z 0-9 . _ - (not starting with '.')",
+          .doc_values = "the answer file's name (`preseed.cfg`, `autounattend.xml`; 1 to 64 of `A-Za-z0-9._-`)",
+          .doc_default = "required with `[install]`" },
+        { SEC_INSTALL, "delivery", TOP(install.delivery), ENUM(delivery_words),
+          .doc_values = "`initrd` (the answer appended to the media's initrd, its kernel booted directly) or `cdrom` "
+                        "(on a CD with the answer at its root)",
+          .doc_default = "required with `[install]`" },
         /* [disk NAME] */
         { SEC_DISK, "path", VM_KEY_STR, IN(struct vm_disk, path), .doc_values = "image file",
           .doc_default = "`disk-NAME.qcow2` (`.img` for raw)" },
@@ -388,24 +405,5 @@ const struct vm_key vm_key_table[] = {
           .doc_default = "`off`" },
         { SEC_PASSTHROUGH, "single-gpu", TOP(single_gpu), ENUM(onoff_words),
           .doc_values = "{words}: the host's display stops while the VM has its GPU", .doc_default = "`off`" },
-        /* [install]: the one-shot unattended install boot (src/vm/install.c, docs/catalog.md) */
-        { SEC_INSTALL, "media", VM_KEY_STR, TOP(install.media),
-          .doc_values = "the installer ISO, attached (first in the boot order) for the install run only",
-          .doc_default = "none" },
-        { SEC_INSTALL, "kernel", VM_KEY_STR, TOP(install.kernel),
-          .doc_values = "`delivery = initrd`: the media's kernel, copied into the VM dir", .doc_default = "none" },
-        { SEC_INSTALL, "initrd", VM_KEY_STR, TOP(install.initrd),
-          .doc_values = "`delivery = initrd`: the media's initrd, copied into the VM dir", .doc_default = "none" },
-        { SEC_INSTALL, "append", VM_KEY_STR, TOP(install.append),
-          .doc_values = "`delivery = initrd`: the installer kernel's arguments", .doc_default = "none" },
-        { SEC_INSTALL, "answer", VM_KEY_STR, TOP(install.answer), .valid = vm_install_answer_valid,
-          .what = "answer file name", .hint = "use 1 to 64 of A-Z a-z 0-9 . _ - (not starting with '.')",
-          .doc_values = "the answer file's name (`preseed.cfg`, `autounattend.xml`); the file lives in the run "
-                        "dir only, for the install run",
-          .doc_default = "required with `[install]`" },
-        { SEC_INSTALL, "delivery", TOP(install.delivery), ENUM(delivery_words),
-          .doc_values = "{words}: appended to the media's initrd (its kernel booted directly), or on a CD "
-                        "with the answer at its root",
-          .doc_default = "required with `[install]`" },
 };
 const size_t vm_n_keys = ELEMENTSOF(vm_key_table);

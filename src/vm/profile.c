@@ -80,6 +80,15 @@ static bool is_defaulted(const struct vm_def *m, const char *name) {
 #define TRI(b) ((b) ? VM_ON : VM_OFF)
 
 /* Sizes in messages: "4 GiB", "1536 MiB", else the file's own notation. */
+/* A memory figure of a budget message, in one unit: GiB when whole, else
+ * MiB (rounded down), never the K of an odd total. */
+static void mib(uint64_t v, char *buf, size_t len) {
+        if (v && v % GiB == 0)
+                snprintf(buf, len, "%llu GiB", (unsigned long long) (v / GiB));
+        else
+                snprintf(buf, len, "%llu MiB", (unsigned long long) (v / MiB));
+}
+
 static void sz(uint64_t v, char *buf, size_t len) {
         if (v && v % GiB == 0)
                 snprintf(buf, len, "%llu GiB", (unsigned long long) (v / GiB));
@@ -250,9 +259,16 @@ static int check_caps(const struct vm_def *m, const struct qemu_caps *caps, phy_
                 /* A module not installed: name the package that brings it. */
                 if (qemu_caps_lacks(caps, m->name, "device", needs[i].device, why, sizeof why))
                         return merr(m, err, "%s; or use %s instead of %s", why, needs[i].instead, needs[i].what);
-                return merr(m, err, "%s needs QEMU's device '%s', which %s does not have; use %s instead",
-                            needs[i].what, needs[i].device,
-                            caps->binary ? caps->binary : "this QEMU", needs[i].instead);
+                /* A device newer QEMUs have: say which (the choice itself is by capability). */
+                const struct qemu_feature *f = qemu_feature_of_device(needs[i].device);
+                char ver[48] = "", since[48] = "";
+                if (caps->version && *caps->version)    /* "7.2.22 (Debian ...)": the number, for people */
+                        snprintf(ver, sizeof ver, " (QEMU %.*s)", (int) strcspn(caps->version, " "), caps->version);
+                if (f)
+                        snprintf(since, sizeof since, "; QEMU %s and later have it", f->since);
+                return merr(m, err, "%s needs QEMU's device '%s', which %s%s does not have%s; use %s instead",
+                            needs[i].what, needs[i].device, caps->binary ? caps->binary : "this QEMU", ver, since,
+                            needs[i].instead);
         }
         /* A window needs QEMU's gtk or sdl display (modules in Debian's qemu-system-gui). */
         const char *window = m->display == VM_DISPLAY_GTK ? "gtk" : m->display == VM_DISPLAY_SDL ? "sdl" : NULL;
@@ -283,9 +299,10 @@ static int check(const struct vm_def *m, const struct vm_profile *p, const struc
                 sz(p->min_memory, a, sizeof a);
                 sz(m->memory, b, sizeof b);
                 if (is_defaulted(m, "memory.size") && host) {
-                        sz(host->mem_total, c, sizeof c);
+                        mib(m->memory, b, sizeof b);
+                        mib(host->mem_total, c, sizeof c);
                         char r[32];
-                        sz(host->reserve_mem, r, sizeof r);
+                        mib(host->reserve_mem, r, sizeof r);
                         return merr(m, err, "profile %s needs at least %s of memory (%s's own minimum), but "
                                     "this host's VM budget is %s (%s total, %s kept for the host); use a bigger "
                                     "host or lower reserve-memory in /etc/phyllome/host.conf",
@@ -324,11 +341,14 @@ static int check(const struct vm_def *m, const struct vm_profile *p, const struc
                             "CPUs; lower [cpu] cores to %u or less",
                             vcpus, m->cores, m->threads, host->cpus, host->cpus);
         if (host && host->vm_mem_max && m->memory > host->vm_mem_max) {
-                sz(m->memory, a, sizeof a);
-                sz(host->vm_mem_max / MiB * MiB, b, sizeof b);
-                sz(host->mem_total, c, sizeof c);
+                char r[32];
+                mib(m->memory, a, sizeof a);
+                mib(host->vm_mem_max, b, sizeof b);
+                mib(host->mem_total, c, sizeof c);
+                mib(host->reserve_mem, r, sizeof r);
                 return merr(m, err, "the VM asks for %s of memory, more than this host's VM budget of %s "
-                            "(%s total); lower [memory] size", a, b, c);
+                            "(%s total, %s kept for the host); lower [memory] size (phyllo create --memory), "
+                            "or reserve-memory in /etc/phyllome/host.conf", a, b, c, r);
         }
         if (m->memory < 16 * MiB) {
                 sz(m->memory, a, sizeof a);
@@ -424,6 +444,20 @@ int vm_model_resolve(const struct vm_def *def, const struct host_facts *host, co
         *ret_model = m;
         m = (struct vm_def) { 0 };
         return 0;
+}
+
+int vm_model_warnings(const struct vm_def *m, const struct host_facts *host, strv *ret) {
+        unsigned vcpus = m->cores * m->threads;
+        if (!host || !host->vm_cpus_max || vcpus <= host->vm_cpus_max)
+                return 0;
+        _cleanup_free_ char *w = NULL;
+        if (asprintf(&w, "the VM gets %u vCPUs, more than the %u CPU%s this host's budget gives VMs (%u CPUs, %u "
+                     "kept for the host): CPUs are overcommitted, its vCPUs time-share the host's CPUs; lower "
+                     "[cpu] cores (phyllo create --cpus) to %u for none, or reserve-cpus in /etc/phyllome/host.conf",
+                     vcpus, host->vm_cpus_max, host->vm_cpus_max == 1 ? "" : "s", host->cpus, host->reserve_cpus,
+                     host->vm_cpus_max) < 0)
+                return -ENOMEM;
+        return strv_push(ret, w);
 }
 
 /* ---- the model: the resolve step's I/O ------------------------------------ */

@@ -65,6 +65,12 @@ const char *vm_profile_names(void);
 int vm_model_resolve(const struct vm_def *def, const struct host_facts *host,
                      const struct qemu_caps *caps, struct vm_def *ret_model, phy_error *err);
 
+/* What a resolved model does that is allowed but worth a word: more vCPUs
+ * than the host's budget gives VMs (they time-share the host's CPUs: CPUs
+ * are overcommitted, memory never is).  Each sentence pushed onto *ret;
+ * -ENOMEM. */
+int vm_model_warnings(const struct vm_def *m, const struct host_facts *host, strv *ret);
+
 /*
  * The model the argv builder takes: vm_model_resolve (above: the one place
  * defaults are filled and the model checked) into ret->vm, then, when vm_dir

@@ -254,8 +254,8 @@ struct json_object *vm_def_to_json(const struct vm_def *d);
 /* [install] (src/vm/install.c).  The answer file's name: 1 to 64 of
  * [A-Za-z0-9._-], not starting with '.'. */
 bool vm_install_answer_valid(const char *s);
-/* [install] is all or nothing (the parser's last check; file names the definition). */
-int vm_install_complete(const char *file, const struct vm_install *in, phy_error *err);
+/* After a parse: [install] all or nothing (usage errors naming file). */
+int vm_install_check(const char *file, const struct vm_install *in, phy_error *err);
 void vm_install_done(struct vm_install *in);
 /* d (a definition with [install]) becomes the install run's: the media as
  * the first CD-ROM (VM_INSTALL_MEDIA_CDROM); initrd delivery: the media's
@@ -306,6 +306,13 @@ int vm_def_make_identity(struct vm_def *d, phy_error *err);
  * Names must be valid (vm_name_valid); these return malloc'd paths or NULL.
  */
 char *vm_dir(const char *home, const char *name);
+/* The one answer to a VM name that names no VM (every command, both faces):
+ * "no VM named 'x' (looked in HOME/vms)", kind not-found. */
+int vm_not_found(const char *home, const char *name, phy_error *err);
+/* 0 when VM name is defined in home (its vm.conf exists, whether or not it
+ * parses), else the error vm_not_found sets (or a usage error for an
+ * invalid name). */
+int vm_exists(const char *home, const char *name, phy_error *err);
 char *vm_conf_path(const char *home, const char *name);
 /* A relative path of the definition (disk, ISO, share) made absolute
  * against the VM dir; absolute paths are copied. */

@@ -23,6 +23,11 @@
 #                              owned by this script, replaced as a whole
 #   PHYLLOME_GUEST_KERNEL_PKG  kernel package to use instead of the one
 #                              linux-image-amd64 depends on
+#   PHYLLOME_GUEST_KERNEL_SUITE  another suite of Debian's archive to take
+#                              the kernel from (trixie: Debian 13's kernel,
+#                              which has virtio sound as a module), through
+#                              scripts/suite-apt; busybox and qemu-ga stay
+#                              Debian 12's
 # Output: progress on stderr; the output directory on stdout (one line).
 # Nothing is installed on the host: packages are fetched with
 # `apt-get download` and unpacked with `dpkg-deb -x`.
@@ -61,6 +66,7 @@ is_current() {
 	if [[ -n ${PHYLLOME_GUEST_KERNEL_PKG:-} ]]; then
 		grep -qx "kernel_package=$PHYLLOME_GUEST_KERNEL_PKG" "$out/stamp" || return 1
 	fi
+	grep -qx "kernel_suite=${PHYLLOME_GUEST_KERNEL_SUITE:-}" "$out/stamp" || return 1
 }
 report() {
 	say "test guest in $out: $(sed -n 's/^kernel_release=//p' "$out/stamp") ($(sed -n 's/^kernel_version=//p' "$out/stamp"))"
@@ -98,6 +104,14 @@ trap 'exit 130' INT TERM HUP
 apt_show() {
 	apt-cache show --no-all-versions "$1" 2>/dev/null
 }
+# The kernel from another suite: its own package lists (scripts/suite-apt).
+ksuite=${PHYLLOME_GUEST_KERNEL_SUITE:-}
+kapt() { # kapt apt-get|apt-cache ARGS...
+	if [[ -n $ksuite ]]; then "$here/../../scripts/suite-apt" "$ksuite" "$@"; else "$@"; fi
+}
+kapt_show() {
+	kapt apt-cache show --no-all-versions "$1" 2>/dev/null
+}
 # Package lists may be missing on a fresh machine; root may fetch them once.
 if ! apt_show linux-image-amd64 >/dev/null; then
 	((EUID == 0)) || die "apt has no package lists; run 'apt-get update' as root first"
@@ -107,10 +121,10 @@ fi
 
 kpkg=${PHYLLOME_GUEST_KERNEL_PKG:-}
 if [[ -z $kpkg ]]; then
-	kpkg=$(apt_show linux-image-amd64 | sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p' | head -n1) || true
-	[[ -n $kpkg ]] || die "cannot tell which kernel linux-image-amd64 depends on (apt-cache show linux-image-amd64)"
+	kpkg=$(kapt_show linux-image-amd64 | sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p' | head -n1) || true
+	[[ -n $kpkg ]] || die "cannot tell which kernel linux-image-amd64 depends on (apt-cache show linux-image-amd64${ksuite:+ in $ksuite})"
 fi
-kver=$(apt_show "$kpkg" | sed -n 's/^Version: //p' | head -n1) || true
+kver=$(kapt_show "$kpkg" | sed -n 's/^Version: //p' | head -n1) || true
 [[ -n $kver ]] || die "apt knows no package '$kpkg'; check PHYLLOME_GUEST_KERNEL_PKG or run apt-get update"
 bbver=$(apt_show busybox-static | sed -n 's/^Version: //p' | head -n1) || true
 [[ -n $bbver ]] || die "apt knows no package 'busybox-static'; run apt-get update"
@@ -150,8 +164,9 @@ mkdir "$tmp/debs"
 apt_opts=(-q)
 # apt drops to the _apt user for downloads; it cannot enter our private dir.
 ((EUID == 0)) && apt_opts+=(-o APT::Sandbox::User=root)
-(cd "$tmp/debs" && apt-get "${apt_opts[@]}" download "$kpkg=$kver" "busybox-static=$bbver" >&2) ||
-	die "apt-get download of $kpkg $kver and busybox-static $bbver failed"
+(cd "$tmp/debs" && kapt apt-get "${apt_opts[@]}" download "$kpkg=$kver" >&2 &&
+	apt-get "${apt_opts[@]}" download "busybox-static=$bbver" >&2) ||
+	die "apt-get download of $kpkg $kver${ksuite:+ ($ksuite)} and busybox-static $bbver failed"
 mapfile -t qlibs < <(qga_packages)
 say "downloading qemu-guest-agent $qgaver and its libraries (${qlibs[*]})"
 mkdir "$tmp/qdebs"
@@ -164,6 +179,12 @@ dpkg-deb -x "$tmp"/debs/busybox-static_*.deb "$tmp/busybox"
 for d in "$tmp"/qdebs/*.deb; do
 	dpkg-deb -x "$d" "$tmp/qga"
 done
+# Debian 13's kernel package is merged-/usr (usr/lib/modules); depmod -b
+# and the rest of this script read lib/modules.
+if [[ ! -d $tmp/kernel/lib/modules && -d $tmp/kernel/usr/lib/modules ]]; then
+	mkdir -p "$tmp/kernel/lib"
+	mv "$tmp/kernel/usr/lib/modules" "$tmp/kernel/lib/modules"
+fi
 release=$(basename "$(ls -d "$tmp"/kernel/lib/modules/*/ | head -n1)")
 kroot=$tmp/kernel
 moddir=$kroot/lib/modules/$release
@@ -212,6 +233,7 @@ wanted=(
 	9pnet:0 9pnet_virtio:0 netfs:0 9p:0 fuse:0 virtiofs:0
 	button:1 evdev:1 tpm:0 tpm_tis_core:0 tpm_tis:0 tpm_crb:0 efivarfs:0
 	virtio_gpu:0 ext4:0 crc32c_generic:0
+	virtio_snd:0 pvpanic_mmio:0
 )
 modname() { # kernel/drivers/virtio/virtio-pci.ko.xz -> virtio_pci
 	local n=${1##*/}
@@ -373,6 +395,7 @@ pack "$xroot" "$tmp/out/extras.img"
 cat >"$tmp/out/stamp" <<EOF
 inputs=$inputs
 kernel_package=$kpkg
+kernel_suite=$ksuite
 kernel_version=$kver
 kernel_release=$release
 busybox_version=$bbver

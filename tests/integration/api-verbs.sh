@@ -49,7 +49,7 @@ is "$(D show rel$$ --json | jq -r .boot.kernel)" "$GUEST/vmlinux" "recorded as t
 r=$(api POST /v1/vms '{"name": "rel2", "profile": "linux", "no_disk": true, "kernel": "vmlinux"}')
 is "${r%% *}" 400 "the API refuses a relative kernel path"
 is "$(jq -r .error.message <<<"${r#* }")" "the kernel 'vmlinux' must be an absolute path" "saying so"
-D delete rel$$ >/dev/null
+D delete rel$$ --yes >/dev/null
 
 out=$(D start "$v" 2>&1); is "$?" 0 "start through phyllod"
 lc_wait_log "$v" 'PHYLLOME-GUEST-READY' 120; ok $? "the guest is ready"
@@ -127,7 +127,7 @@ out=$(D snapshot create "$v" s1 2>&1); is "$out" "created snapshot 's1' of VM '$
 both "snapshot create again" snapshot create "$v" s1
 both "snapshot list" snapshot list "$v" --json
 out=$(D snapshot delete "$v" s1 2>&1); is "$out" "deleted snapshot 's1' of VM '$v'" "snapshot delete through phyllod"
-out=$(D disk remove "$v" d2 2>&1); is "$out" "removed disk 'd2' from VM '$v'" "disk remove through phyllod"
+out=$(D disk remove "$v" d2 --yes 2>&1); is "$out" "removed disk 'd2' from VM '$v'" "disk remove through phyllod"
 both "share list" share list "$v" --json
 out=$(D share remove "$v" g 2>&1); is "$out" "removed share 'g' from VM '$v'" "share remove through phyllod"
 rmdir "$sd"
@@ -167,7 +167,7 @@ out=$(PHYLLOME_HOME=$H2 D device detach p 0000:01:00.0 2>&1); like "$out" "detac
 pd=$PD_PID; kill "$pd"; wait "$pd"
 rm -rf "$fx" "$H2"
 
-D delete "$v" >/dev/null; ok $? "delete through phyllod"
+D delete "$v" --yes >/dev/null; ok $? "delete through phyllod"
 kill "$first"; wait "$first"; ok $? "phyllod ends cleanly"
 diag "api-verbs: $((SECONDS - t0)) s"
 tap_done

@@ -61,9 +61,9 @@ is "$("$PHYLLO" status "$a" --json | jq -r .state)" paused "phyllod sees the dir
 is "$("$PHYLLO" kill "$a" 2>&1)" "VM '$a' killed" "kill through phyllod"
 compare_all killed
 
-out=$("$PHYLLO" delete nope 2>&1); rc=$?
-n=$(PHYLLOME_NO_DAEMON=1 "$PHYLLO" delete nope 2>&1); nrc=$?
+out=$("$PHYLLO" delete nope --yes 2>&1); rc=$?
+n=$(PHYLLOME_NO_DAEMON=1 "$PHYLLO" delete nope --yes 2>&1); nrc=$?
 is "$out rc=$rc" "$n rc=$nrc" "delete of a missing VM: the same with and without phyllod"
-is "$("$PHYLLO" delete "$a" 2>&1)" "deleted VM '$a'" "delete through phyllod"
+is "$("$PHYLLO" delete "$a" --yes 2>&1)" "deleted VM '$a'" "delete through phyllod"
 is "$(PHYLLOME_NO_DAEMON=1 "$PHYLLO" list --json | jq length)" 0 "the VM is gone for the direct CLI too"
 tap_done

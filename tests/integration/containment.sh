@@ -122,7 +122,7 @@ unplant a
 rm -f "$PHYLLOME_HOME/vms/a/link.raw"
 
 plant a $'[disk v]\npath = '"$up$OUT/victim"$'\nformat = raw'
-out=$("$PHYLLO" disk remove a v 2>&1)
+out=$("$PHYLLO" disk remove a v --yes 2>&1)
 ok $([ $? -ne 0 ]; echo $?) "disk remove of a '../' disk says what it did not do"
 like "$out" "its image .* was not deleted: it is not a file inside the VM's directory" "... $out"
 ok $([ -e "$OUT/victim" ]; echo $?) "... and the file outside the VM dir still exists"

@@ -102,7 +102,7 @@ ok $? "two linked clones of the same source in a row"
 is "$(content "$("$PHYLLO" disk list twice-b --json | jq -r '.[0].path')")" \
    "$t_sum" "the second clone holds the source's data"
 is "$(content "$("$PHYLLO" disk list twice --json | jq -r '.[0].path')")" "$t_sum" "and so does the source"
-for v in twice-a twice-b twice; do "$PHYLLO" delete "$v" --force >/dev/null 2>&1; done
+for v in twice-a twice-b twice; do "$PHYLLO" delete "$v" --force --yes >/dev/null 2>&1; done
 i=0
 for d in $delays; do
   i=$((i + 1)); kill_after "$d" clone src "c$i"
@@ -115,14 +115,14 @@ is "$(content "$("$PHYLLO" disk list src --json | jq -r '.[0].path')")" \
 retry=0
 for j in $(seq 1 $i); do
   if "$PHYLLO" show "c$j" >/dev/null 2>&1; then
-    "$PHYLLO" delete "c$j" >/dev/null 2>&1 || { diag "delete c$j fails"; retry=1; }
+    "$PHYLLO" delete "c$j" --yes >/dev/null 2>&1 || { diag "delete c$j fails"; retry=1; }
   fi
   out=$("$PHYLLO" clone src "c$j" 2>&1) || { diag "clone c$j again: $out"; retry=1; }
 done
 is "$retry" 0 "each killed clone is whole (and deletes) or absent, and can be cloned again"
 is "$(content "$("$PHYLLO" disk list c1 --json | jq -r '.[0].path')")" \
    "$src_sum" "a clone made after the faults holds the source's data"
-for j in $(seq 1 $i); do "$PHYLLO" delete "c$j" >/dev/null 2>&1; done
+for j in $(seq 1 $i); do "$PHYLLO" delete "c$j" --yes >/dev/null 2>&1; done
 
 # --- export ---
 "$PHYLLO" export src "$PHYLLOME_HOME/good.phyb" >/dev/null; ok $? "a whole export for the import faults"
@@ -135,7 +135,7 @@ for d in $delays; do
     out=$("$PHYLLO" import "$f" --name "e$i" 2>&1)
     if [ $? -eq 0 ]; then
       "$PHYLLO" show "e$i" >/dev/null 2>&1 || { diag "e$i imported but broken"; bad=1; }
-      "$PHYLLO" delete "e$i" >/dev/null 2>&1
+      "$PHYLLO" delete "e$i" --yes >/dev/null 2>&1
     else
       [ -e "$V/e$i" ] && { diag "a refused import left $V/e$i"; bad=1; }
     fi
@@ -156,7 +156,7 @@ diag "left in vms/ after the killed imports: $(ls -A "$V" | tr '\n' ' ')"
 retry=0
 for j in $(seq 1 $i); do
   if "$PHYLLO" show "i$j" >/dev/null 2>&1; then
-    "$PHYLLO" delete "i$j" >/dev/null 2>&1 || { diag "delete i$j fails"; retry=1; }
+    "$PHYLLO" delete "i$j" --yes >/dev/null 2>&1 || { diag "delete i$j fails"; retry=1; }
   elif [ -e "$V/i$j" ]; then
     diag "half-imported $V/i$j"; retry=1
   fi
@@ -177,7 +177,7 @@ for t in "$V"/.#*; do touch -d '2 hours ago' "$t"; done
 "$PHYLLO" import "$PHYLLOME_HOME/good.phyb" --name swept >/dev/null; ok $? "an import after the faults"
 is "$(ls -A "$V" | grep '^\.#' | tr '\n' ' ')" ".#import.Live01 " "it swept every abandoned temp dir and left the locked one"
 exec {hold}<&-
-"$PHYLLO" delete swept >/dev/null 2>&1
+"$PHYLLO" delete swept --yes >/dev/null 2>&1
 
 # --- a full disk during snapshot create and export ---
 if [ "$(id -u)" = 0 ] && command -v mount >/dev/null; then
@@ -214,7 +214,7 @@ if [ "$(id -u)" = 0 ] && command -v mount >/dev/null; then
     F show small >/dev/null; ok $? "the VM still reads back"
     is "$(F list --json | jq -r '[.[].name] | join(",")')" small "and is the only VM listed"
     rm -f "$full/filler"
-    F export small "$full/small.phyb" >/dev/null; ok $? "with room again the export works"
+    F export small "$full/small.phyb" --yes >/dev/null; ok $? "with room again the export works"
     umount "$full"; rmdir "$full"
     trap lc_cleanup EXIT
   else

@@ -48,7 +48,7 @@ is "$(defs_sound)" 0 "after 30 kill -9 during create every definition reads back
 now=$(cat "$PHYLLOME_HOME/vms/keep/vm.conf")
 ok $([ "$now" = "$before" ] || grep -q 'size = 512M' <<<"$now"; echo $?) "a replaced definition is the old one or the new one, whole"
 # Recreate 'keep' as a bootable VM for what follows.
-"$PHYLLO" delete keep >/dev/null 2>&1
+"$PHYLLO" delete keep --yes >/dev/null 2>&1
 lc_create keep
 
 # --- kill -9 of phyllo during start: the next command tells the truth ---

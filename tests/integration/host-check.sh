@@ -58,6 +58,22 @@ ok $? "host check on this machine exits 0"
 like "$(cat "$tmp/real.txt")" "verdict: " "host check on this machine prints a verdict"
 "$PHYLLO" host check --json >"$tmp/real.json"
 like "$(status_of "$tmp/real.json" tools.qemu)" "^(PASS|FAIL)$" "real machine: QEMU checked"
+# QEMU's features (issue 18): the version, what the model uses, what a newer
+# QEMU adds; each list agrees with what the probe found in this QEMU.
+caps=$("$PHYLLO" caps --json)
+is "$(jq -r .qemu.version "$tmp/real.json")" "$(jq -r .version <<<"$caps")" "--json: qemu.version is the probed QEMU's"
+like "$(cat "$tmp/real.txt")" "What the VM model uses from this QEMU: QEMU ${caps_v:=$(jq -r '.version | split(" ")[0]' <<<"$caps")} " \
+  "the text names QEMU $caps_v and what the model uses from it"
+like "$(cat "$tmp/real.txt")" "What a newer QEMU would add: " "and what a newer QEMU would add"
+like "$(cat "$tmp/real.txt")" "virtio-gpu-venus.*not used: venus needs virglrenderer 1.0" "venus: out of reach, and why"
+has_dev() { jq -e --arg d "$1" '.devices | index($d)' <<<"$caps" >/dev/null; }
+has_dev virtio-sound-pci; snd=$?
+jq -e '.qemu.uses | map(.id) | index("virtio-sound")' "$tmp/real.json" >/dev/null
+is $? $snd "virtio-sound is in qemu.uses exactly when QEMU has virtio-sound-pci"
+jq -e '.qemu.newer_adds | map(.id) | index("virtio-sound")' "$tmp/real.json" >/dev/null
+is $? $((!snd)) "and in qemu.newer_adds (with its release) when it has not"
+is "$(jq -r '[.qemu.uses[], .qemu.newer_adds[], .qemu.not_used[]] | map(select(.since | test("^[0-9]+\\.[0-9]+$"))) | length' "$tmp/real.json")" \
+  "$(jq -r '[.qemu.uses[], .qemu.newer_adds[], .qemu.not_used[]] | length' "$tmp/real.json")" "every feature names its QEMU release"
 "$PHYLLO" host devices >/dev/null
 ok $? "host devices on this machine exits 0"
 

@@ -109,7 +109,7 @@ fx="$SRCDIR/fixtures/host"
 if [ -d "$fx/apple-mac" ]; then
         out=$("$PHYLLO" --root "$fx/apple-mac" create mac --profile macos --cpus 1 --memory 1G --disk 1G 2>&1)
         ok $? "macos accepted on the Apple fixture host"
-        "$PHYLLO" delete mac >/dev/null
+        "$PHYLLO" delete mac --yes >/dev/null
         out=$("$PHYLLO" --root "$fx/intel-desktop-iommu" create mac --profile macos --cpus 1 --memory 1G 2>&1)
         ok "$([ $? -ne 0 ]; echo $?)" "macos refused on a non-Apple fixture host"
         like "$out" "Apple-branded hardware" "macos refusal explains the licence"
@@ -144,11 +144,11 @@ like "$out" "no changes" "edit without changes"
 out=$("$PHYLLO" show nope 2>&1)
 ok "$([ $? -ne 0 ]; echo $?)" "show of a missing VM fails"
 is "$out" "phyllo: no VM named 'nope' (looked in $PHYLLOME_HOME/vms)" "missing VM message"
-"$PHYLLO" delete web >/dev/null
+"$PHYLLO" delete web --yes >/dev/null
 ok $? "delete web"
 ok "$([ ! -e "$PHYLLOME_HOME/vms/web" ]; echo $?)" "the VM dir is gone"
 is "$("$PHYLLO" list --json | jq length)" 0 "list is empty"
-out=$("$PHYLLO" delete web 2>&1)
+out=$("$PHYLLO" delete web --yes 2>&1)
 like "$out" "no VM named 'web'" "delete twice: no such VM"
 is "$(vms)" "" "nothing left under vms/"
 
@@ -165,7 +165,7 @@ is "$(vms)" "netm " "the refused creates left nothing"
 "$PHYLLO" net nic add netm wan --mode bridge:br0 >/dev/null 2>&1; ok $? "net nic add --mode bridge:br0 (stopped VM)"
 is "$("$PHYLLO" show netm --json | jq -r '.networks[1] | "\(.name) \(.mode) \(.bridge)"')" "wan bridge br0" "stored as a bridged NIC"
 out=$("$PHYLLO" net nic add netm bad --mode bridge:this-name-is-too-long 2>&1); is "$?" 2 "a bridge name over 15 characters is refused"
-"$PHYLLO" delete netm >/dev/null 2>&1
+"$PHYLLO" delete netm --yes >/dev/null 2>&1
 
 # Edits at once serialise on the VM's edit lock (issue 13): 20 concurrent
 # 'net forward add' with different ports all land (without the lock, later
@@ -181,7 +181,7 @@ for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
 is "$failed" 0 "20 concurrent 'net forward add' all succeed"
 is "$("$PHYLLO" net forward list edits --json | jq -r '.[].host_port' | sort -n | tr '\n' ' ')" \
         "$(seq -s ' ' 31001 31020) " "all 20 forwards landed"
-"$PHYLLO" delete edits >/dev/null 2>&1
+"$PHYLLO" delete edits --yes >/dev/null 2>&1
 
 echo "1..$n"
 exit $fail

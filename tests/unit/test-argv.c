@@ -2,9 +2,10 @@
 /*
  * Golden QEMU argv files (libvirt's qemuxmlargvtest in spirit): every VM
  * definition in tests/fixtures/argv (*.conf) is resolved against every host
- * fixture in tests/fixtures/host/ with the capabilities of the real Debian 12
- * QEMU (tests/fixtures/caps/), and the argv — or the exact error — must match
- * tests/fixtures/argv/<conf>@<host>.args (or .err), one argument a line.
+ * fixture in tests/fixtures/host/ with the capabilities of each recorded
+ * QEMU (tests/fixtures/caps/: Debian 12's 7.2 and bookworm-backports' 10.0),
+ * and the argv — or the exact error — must match
+ * tests/fixtures/argv/[qemu-10.0/]<conf>@<host>.args, one argument a line.
  * PHYLLOME_REGENERATE=1 rewrites the golden files; review the diff.
  */
 #include <dirent.h>
@@ -191,27 +192,113 @@ static void test_disk_io_facts(void) {
            "not probed: QEMU's defaults");
 }
 
+/* Every -device of an argv is a type this QEMU has, and every property
+ * given to a probed device is one QEMU listed for it (id and bus are
+ * QEMU's own options): what a recorded QEMU lacks is never emitted for it.
+ * The -display and -audiodev drivers and the machine type too. */
+static bool emitted_ok(const char *text, const struct qemu_caps *caps, char *bad, size_t blen) {
+        _cleanup_strv_ strv lines = { 0 };
+        for (const char *p = text; *p;) {
+                size_t n = strcspn(p, "\n");
+                strv_pushf(&lines, "%.*s", (int) n, p);
+                p += n + (p[n] == '\n');
+        }
+        bad[0] = '\0';
+        for (size_t i = 0; i + 1 < lines.n && !bad[0]; i++) {
+                const char *opt = lines.v[i], *val = lines.v[i + 1];
+                if (strcmp(opt, "-device") == 0) {
+                        char type[64];
+                        snprintf(type, sizeof type, "%.*s", (int) strcspn(val, ","), val);
+                        if (!qemu_caps_has_device(caps, type)) {
+                                snprintf(bad, blen, "-device %s: no such device", type);
+                                break;
+                        }
+                        bool probed = false;
+                        for (size_t d = 0; qemu_caps_probed_devices[d]; d++)
+                                probed = probed || strcmp(qemu_caps_probed_devices[d], type) == 0;
+                        /* key=value pairs; ",," is an escaped comma inside a value */
+                        for (const char *k = val + strlen(type); probed && *k == ',';) {
+                                k++;
+                                size_t kl = strcspn(k, "=,");
+                                char key[64];
+                                snprintf(key, sizeof key, "%.*s", (int) kl, k);
+                                if (strcmp(key, "id") != 0 && strcmp(key, "bus") != 0 && !qemu_caps_has_prop(caps, type, key)) {
+                                        snprintf(bad, blen, "-device %s: no property '%s'", type, key);
+                                        break;
+                                }
+                                for (k += kl; *k && !(k[0] == ',' && k[1] != ','); k += (k[0] == ',' ? 2 : 1))
+                                        ;
+                        }
+                } else if (strcmp(opt, "-display") == 0 || strcmp(opt, "-audiodev") == 0) {
+                        char drv[32];
+                        snprintf(drv, sizeof drv, "%.*s", (int) strcspn(val, ","), val);
+                        bool has = opt[1] == 'd' ? qemu_caps_has_display(caps, drv) : qemu_caps_has_audiodev(caps, drv);
+                        if (!has)
+                                snprintf(bad, blen, "%s %s: no such driver", opt, drv);
+                } else if (strcmp(opt, "-machine") == 0) {
+                        char m[64];
+                        snprintf(m, sizeof m, "%.*s", (int) strcspn(val, ","), val);
+                        if (!qemu_caps_has_machine(caps, m))
+                                snprintf(bad, blen, "-machine %s: no such machine type", m);
+                }
+        }
+        return !bad[0];
+}
+
+/* The recorded QEMUs: golden files of the first directly in
+ * tests/fixtures/argv, of the others in a directory of their own. */
+static const struct {
+        const char *caps, *dir;
+} qemus[] = {
+        { "qemu-7.2-debian12.json", "" },
+        { "qemu-10.0-debian12-backports.json", "qemu-10.0/" },
+};
+
+/* The checker itself: what only 10.0 has is caught in a 7.2 argv. */
+static void test_emitted_check(const struct qemu_caps *c72, const struct qemu_caps *c10) {
+        char bad[512];
+        ok(qemu_caps_has_prop(c72, "virtio-vga-gl", "blob") && !qemu_caps_has_prop(c72, "virtio-vga-gl", "hostmem") &&
+           !qemu_caps_has_device(c72, "virtio-sound-pci"), "7.2: virtio-vga-gl has blob but not hostmem; no virtio-sound-pci");
+        const char *gpu = "-device\nvirtio-vga-gl,id=video0,blob=true,hostmem=256M\n";
+        ok(!emitted_ok(gpu, c72, bad, sizeof bad) && strcmp(bad, "-device virtio-vga-gl: no property 'hostmem'") == 0,
+           "blob/hostmem in a 7.2 argv is caught: %s", bad);
+        ok(emitted_ok(gpu, c10, bad, sizeof bad), "and allowed for 10.0: %s", bad);
+        const char *snd = "-audiodev\nnone,id=snd0\n-device\nvirtio-sound-pci,id=sound0,audiodev=snd0\n";
+        ok(!emitted_ok(snd, c72, bad, sizeof bad) && strstr(bad, "virtio-sound-pci: no such device"),
+           "virtio-sound-pci in a 7.2 argv is caught: %s", bad);
+        ok(emitted_ok(snd, c10, bad, sizeof bad), "and allowed for 10.0: %s", bad);
+        ok(!emitted_ok("-drive\nx\n-device\nvirtio-blk-pci,id=a,drive=b,no-such=1\n", c10, bad, sizeof bad) &&
+           strstr(bad, "'no-such'"), "an unknown property is caught: %s", bad);
+        ok(emitted_ok("-device\nvirtio-blk-pci,id=a,drive=b,serial=x,,y\n", c10, bad, sizeof bad),
+           "an escaped comma stays inside its value: %s", bad);
+}
+
 int main(void) {
         test_accel_choice();
         const char *src = tap_srcdir();
-        _cleanup_free_ char *argv_dir = NULL, *host_dir = NULL, *caps_path = NULL;
+        _cleanup_free_ char *argv_dir = NULL, *host_dir = NULL;
         asprintf(&argv_dir, "%s/fixtures/argv", src);
         asprintf(&host_dir, "%s/fixtures/host", src);
-        asprintf(&caps_path, "%s/fixtures/caps/qemu-7.2-debian12.json", src);
         bool regen = getenv("PHYLLOME_REGENERATE") != NULL;
 
         phy_error err = { 0 };
-        struct qemu_caps caps = { 0 };
-        if (!ok(qemu_caps_load_file(caps_path, &caps, &err) >= 0, "caps fixture loads: %s", err.message))
-                return tap_done();
+        struct qemu_caps caps[ELEMENTSOF(qemus)] = { 0 };
+        for (size_t q = 0; q < ELEMENTSOF(qemus); q++) {
+                _cleanup_free_ char *path = NULL;
+                asprintf(&path, "%s/fixtures/caps/%s", src, qemus[q].caps);
+                if (!ok(qemu_caps_load_file(path, &caps[q], &err) >= 0, "caps fixture %s loads: %s", qemus[q].caps,
+                        err.message))
+                        return tap_done();
+        }
         {
                 _cleanup_free_ char *nogui_path = NULL;
                 asprintf(&nogui_path, "%s/fixtures/caps/qemu-7.2-debian12-nogui.json", src);
                 _cleanup_qemu_caps_ struct qemu_caps nogui = { 0 };
                 if (ok(qemu_caps_load_file(nogui_path, &nogui, &err) >= 0, "nogui caps fixture loads: %s", err.message))
-                        test_audio_choice(&caps, &nogui);
+                        test_audio_choice(&caps[0], &nogui);
         }
         test_disk_io_facts();
+        test_emitted_check(&caps[0], &caps[1]);
         /* Fixed tool paths: Debian 12's, so the golden files read like the real thing. */
         struct qemu_tools tools = {
                 .qemu = "/usr/bin/qemu-system-x86_64",
@@ -237,28 +324,34 @@ int main(void) {
                 struct host_facts host = { 0 };
                 if (!ok(host_facts_load(root, &host, &err) >= 0, "host fixture %s loads: %s", hosts.v[h], err.message))
                         continue;
-                for (size_t c = 0; c < confs.n; c++) {
-                        _cleanup_free_ char *conf = NULL, *golden = NULL, *expected = NULL;
-                        char name[128];
-                        snprintf(name, sizeof name, "%.*s", (int) (strlen(confs.v[c]) - 5), confs.v[c]);
-                        asprintf(&conf, "%s/%s", argv_dir, confs.v[c]);
-                        asprintf(&golden, "%s/%s@%s.args", argv_dir, name, hosts.v[h]);
-                        _cleanup_free_ char *got = run_case(conf, &host, &caps, &tools, name);
-                        if (regen) {
-                                phy_error werr = { 0 };
-                                ok(file_write_atomic(golden, got, strlen(got), 0644, &werr) >= 0, "regenerated %s", golden);
-                                continue;
+                for (size_t q = 0; q < ELEMENTSOF(qemus); q++)
+                        for (size_t c = 0; c < confs.n; c++) {
+                                _cleanup_free_ char *conf = NULL, *golden = NULL, *expected = NULL;
+                                char name[128], bad[512];
+                                snprintf(name, sizeof name, "%.*s", (int) (strlen(confs.v[c]) - 5), confs.v[c]);
+                                asprintf(&conf, "%s/%s", argv_dir, confs.v[c]);
+                                asprintf(&golden, "%s/%s%s@%s.args", argv_dir, qemus[q].dir, name, hosts.v[h]);
+                                _cleanup_free_ char *got = run_case(conf, &host, &caps[q], &tools, name);
+                                if (strncmp(got, "ERROR: ", 7) != 0)
+                                        ok(emitted_ok(got, &caps[q], bad, sizeof bad), "%s on %s with %s emits only what it has%s%s",
+                                           name, hosts.v[h], qemus[q].caps, bad[0] ? ": " : "", bad);
+                                if (regen) {
+                                        phy_error werr = { 0 };
+                                        ok(file_write_atomic(golden, got, strlen(got), 0644, &werr) >= 0, "regenerated %s", golden);
+                                        continue;
+                                }
+                                if (file_read_all(golden, 0, &expected, NULL) < 0) {
+                                        ok(false, "%s@%s: golden file %s exists (PHYLLOME_REGENERATE=1 makes it)", name,
+                                           hosts.v[h], golden);
+                                        continue;
+                                }
+                                if (!ok(strcmp(got, expected) == 0, "%s on %s with %s matches its golden argv", name,
+                                        hosts.v[h], qemus[q].caps))
+                                        printf("# --- got ---\n%s# --- want ---\n%s", got, expected);
                         }
-                        if (file_read_all(golden, 0, &expected, NULL) < 0) {
-                                ok(false, "%s@%s: golden file %s exists (PHYLLOME_REGENERATE=1 makes it)", name,
-                                   hosts.v[h], golden);
-                                continue;
-                        }
-                        if (!ok(strcmp(got, expected) == 0, "%s on %s matches its golden argv", name, hosts.v[h]))
-                                printf("# --- got ---\n%s# --- want ---\n%s", got, expected);
-                }
                 host_facts_done(&host);
         }
-        qemu_caps_done(&caps);
+        for (size_t q = 0; q < ELEMENTSOF(qemus); q++)
+                qemu_caps_done(&caps[q]);
         return tap_done();
 }

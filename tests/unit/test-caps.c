@@ -239,6 +239,17 @@ static void test_probe_failures(void) {
         unlink(plain);
 }
 
+/* Serialising what was loaded from path gives the file back. */
+static bool round_trips(const char *path, const struct qemu_caps *c) {
+        _cleanup_free_ char *text = NULL, *again = qemu_caps_to_json(c);
+        file_read_all(path, 0, &text, NULL);
+        json_object *a = text ? json_tokener_parse(text) : NULL, *b = again ? json_tokener_parse(again) : NULL;
+        bool same = a && b && json_object_equal(a, b);
+        json_object_put(a);
+        json_object_put(b);
+        return same;
+}
+
 static void test_fixture(void) {
         phy_error err = { 0 };
         _cleanup_free_ char *path = NULL;
@@ -262,13 +273,7 @@ static void test_fixture(void) {
            !qemu_caps_lacks(&c, "x", "device", "no-such-device", why, sizeof why),
            "lacks: false for a device it has and for one no module brings");
 
-        /* Serialising what was loaded gives the file back. */
-        _cleanup_free_ char *text = NULL, *again = qemu_caps_to_json(&c);
-        file_read_all(path, 0, &text, NULL);
-        json_object *a = text ? json_tokener_parse(text) : NULL, *b = again ? json_tokener_parse(again) : NULL;
-        ok(a && b && json_object_equal(a, b), "fixture round-trips through qemu_caps_to_json");
-        json_object_put(a);
-        json_object_put(b);
+        ok(round_trips(path, &c), "fixture round-trips through qemu_caps_to_json");
 
         _cleanup_free_ char *bad = tpath("bad.json");
         const char *no_devices = "{\"format\": 2, \"binary\": \"/x\", \"machines\": [], \"accels\": []}";
@@ -282,6 +287,81 @@ static void test_fixture(void) {
         is_int(qemu_caps_load_file(bad, &d, &err), -EINVAL, "broken JSON is refused");
         ok(strstr(err.message, "not valid JSON") != NULL, "message says so: %s", err.message);
         unlink(bad);
+}
+
+/* bookworm-backports' QEMU 10.0 (scripts/qemu10), and the feature table
+ * against both recordings: what a feature's `since` says matches what
+ * each recorded QEMU has (the table is for messages; the check keeps it honest). */
+static void test_fixture_10(void) {
+        phy_error err = { 0 };
+        _cleanup_free_ char *p10 = NULL, *p72 = NULL;
+        if (asprintf(&p10, "%s/fixtures/caps/qemu-10.0-debian12-backports.json", tap_srcdir()) < 0 ||
+            asprintf(&p72, "%s/fixtures/caps/qemu-7.2-debian12.json", tap_srcdir()) < 0)
+                abort();
+        _cleanup_qemu_caps_ struct qemu_caps c = { 0 }, o = { 0 };
+        if (!ok(qemu_caps_load_file(p10, &c, &err) == 0 && qemu_caps_load_file(p72, &o, &err) == 0,
+                "10.0 and 7.2 fixtures load: %s", err.message))
+                return;
+        ok(strncmp(c.version, "10.0.", 5) == 0, "fixture: version %s", c.version);
+        ok(qemu_caps_has_machine(&c, "pc-q35-10.0") && qemu_caps_has_machine(&c, "q35"), "fixture: pc-q35-10.0 and q35");
+        ok(qemu_caps_has_device(&c, "virtio-sound-pci") && qemu_caps_has_prop(&c, "virtio-sound-pci", "audiodev"),
+           "fixture: virtio-sound-pci with an audiodev");
+        ok(qemu_caps_has_prop(&c, "virtio-vga-gl", "hostmem") && qemu_caps_has_prop(&c, "virtio-vga-gl", "blob"),
+           "fixture: virtio-vga-gl blob and hostmem");
+        ok(qemu_caps_has_display(&c, "gtk") && qemu_caps_has_display(&c, "sdl") && qemu_caps_has_audiodev(&c, "pa") &&
+           qemu_caps_has_audiodev(&c, "spice") && c.absent.n == 0, "fixture: gtk, sdl, pa and spice, nothing absent");
+        ok(round_trips(p10, &c), "10.0 fixture round-trips through qemu_caps_to_json");
+        for (size_t i = 0; i < qemu_features_n; i++) {
+                const struct qemu_feature *f = &qemu_features[i];
+                if (!f->device)
+                        continue;
+                unsigned maj = 0, min = 0;
+                sscanf(f->since, "%u.%u", &maj, &min);
+                bool in72 = maj < 7 || (maj == 7 && min <= 2), in10 = maj < 10 || (maj == 10 && min == 0);
+                ok(qemu_caps_has_feature(&o, f) == in72 && qemu_caps_has_feature(&c, f) == in10,
+                   "feature %s (since %s): %s in 7.2, %s in 10.0", f->id, f->since, in72 ? "present" : "absent",
+                   in10 ? "present" : "absent");
+        }
+        phy_error b = { 0 };
+        phy_error_set(&b, EIO, "QEMU's snapshot-save failed: State blocked by non-migratable device "
+                      "'0000:00:0b.0/virtio-sound-device'");
+        qemu_migration_blocker_hint(&b);
+        ok(strstr(b.message, "virtio-sound-device'; the device is its virtio sound device") &&
+           strstr(b.message, "[sound] type = hda"), "a virtio sound migration blocker says what to do: %s", b.message);
+        phy_error_set(&b, EIO, "QEMU's snapshot-save failed: State blocked by non-migratable device '0000:00:05.0/ivshmem'");
+        qemu_migration_blocker_hint(&b);
+        ok(!strstr(b.message, "; the device is"), "another blocker is left as QEMU said it");
+        ok(qemu_feature_of_device("virtio-sound-pci") && strcmp(qemu_feature_of_device("virtio-sound-pci")->since, "8.2") == 0 &&
+           !qemu_feature_of_device("virtio-vga-gl"), "the feature of a device: virtio-sound-pci, not a property's device");
+}
+
+/* The recorded QMP replies (tests/fixtures/caps/NAME.replies, made by
+ * tests/helpers/qmp-record.py from the real binaries), played back by a
+ * stand-in QEMU to the real probe, give exactly the recorded capabilities:
+ * the fixtures are what the probe makes of what each QEMU says. */
+static void test_replayed_probe(void) {
+        static const char *const names[] = { "qemu-7.2-debian12", "qemu-10.0-debian12-backports" };
+        _cleanup_free_ char *helper = NULL;
+        if (asprintf(&helper, "%s/helpers/qmp-replay.py", tap_srcdir()) < 0)
+                abort();
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                _cleanup_free_ char *replies = NULL, *fixture = NULL;
+                if (asprintf(&replies, "%s/fixtures/caps/%s.replies", tap_srcdir(), names[i]) < 0 ||
+                    asprintf(&fixture, "%s/fixtures/caps/%s.json", tap_srcdir(), names[i]) < 0)
+                        abort();
+                setenv("PHYLLOME_QMP_REPLAY", replies, 1);
+                phy_error err = { 0 };
+                _cleanup_qemu_caps_ struct qemu_caps got = { 0 }, want = { 0 };
+                int r = qemu_caps_probe(helper, NULL, &got, &err);
+                unsetenv("PHYLLOME_QMP_REPLAY");
+                if (!ok(r == 0 && qemu_caps_load_file(fixture, &want, &err) == 0, "%s: the probe of the replayed "
+                        "replies runs: %s", names[i], err.message))
+                        continue;
+                free(got.binary);
+                got.binary = strdup(want.binary);
+                _cleanup_free_ char *a = qemu_caps_to_json(&got), *b = qemu_caps_to_json(&want);
+                ok(a && b && strcmp(a, b) == 0, "%s: the probe makes the recorded capabilities of the replies", names[i]);
+        }
 }
 
 /* The same QEMU without qemu-system-gui's modules (captured in a mount
@@ -503,6 +583,8 @@ int main(void) {
         }
         test_fixture();
         test_fixture_nogui();
+        test_fixture_10();
+        test_replayed_probe();
         test_module_table();
         test_host_check_modules();
         test_probe_failures();

@@ -29,6 +29,21 @@ static void test_sizes(void) {
         is_str(buf, "1536M", "1.5 GiB formats as 1536M");
         format_size(1000, buf, sizeof buf);
         is_str(buf, "1000", "1000 bytes stay bytes");
+        /* Issue 19: 10GB, 8gb, 8G, 8GiB are the same; a bare number a user
+         * types is MiB of memory, GiB of disk. */
+        static const char *const eights[] = { "8G", "8g", "8GB", "8gb", "8Gb", "8GiB", "8gib", "8GIB" };
+        for (size_t i = 0; i < sizeof eights / sizeof eights[0]; i++) {
+                v = 0;
+                ok(parse_size(eights[i], &v) == 0 && v == 8ULL << 30, "%s is 8 GiB", eights[i]);
+        }
+        ok(parse_size("512B", &v) == 0 && v == 512, "512B is bytes");
+        ok(parse_size("8Bi", &v) == -EINVAL, "8Bi refused");
+        ok(parse_size("8GBB", &v) == -EINVAL, "8GBB refused");
+        ok(parse_size_unit("2048", SIZE_MIB, &v) == 0 && v == 2048ULL << 20, "a bare 2048 of memory is 2 GiB");
+        ok(parse_size_unit("20", SIZE_GIB, &v) == 0 && v == 20ULL << 30, "a bare 20 of disk is 20 GiB");
+        ok(parse_size_unit("10GB", SIZE_MIB, &v) == 0 && v == 10ULL << 30, "a unit wins over the bare one");
+        ok(parse_size_unit("4096B", SIZE_GIB, &v) == 0 && v == 4096, "B says bytes");
+        ok(parse_size_unit("17179869184", SIZE_GIB, &v) == -ERANGE, "a bare number's overflow refused");
         ok(parse_uint("12", 100, &v) == 0 && v == 12, "uint parses");
         ok(parse_uint("12a", 100, &v) == -EINVAL, "uint junk refused");
         ok(parse_uint("101", 100, &v) == -ERANGE, "uint range checked");

@@ -283,6 +283,13 @@ static void test_budget(void) {
         ok(resolve_text("[vm]\nprofile = windows11\n[disk system]\n", &two, NULL, &w11c, &err) == 0,
            "windows11 accepted on a 2-CPU host");
         is_int(w11c.cores, 2, "windows11 on a 2-CPU host: its minimum of 2 vCPUs, above the budget of 1");
+        /* Issue 19: not silently; CPUs are overcommitted with a warning. */
+        _cleanup_strv_ strv warns = { 0 };
+        ok(vm_model_warnings(&w11c, &two, &warns) == 0 && warns.n == 1, "windows11's 2 vCPUs over a budget of 1: a warning");
+        ok(warns.n == 1 && strstr(warns.v[0], "2 vCPUs, more than the 1 CPU this host's budget gives VMs") &&
+           strstr(warns.v[0], "overcommitted"), "... saying CPUs are overcommitted");
+        _cleanup_strv_ strv none = { 0 };
+        ok(vm_model_warnings(&lin, &small, &none) == 0 && none.n == 0, "a VM within the budget: no warning");
         struct host_facts four = test_host(4, 4 * GiB);
         ok(resolve_text("[vm]\nprofile = windows11\n[disk system]\n", &four, NULL, &w11b, &err) < 0,
            "windows11 refused on a 4-GiB host");
@@ -334,7 +341,25 @@ static void test_linux_display(const struct qemu_caps *caps) {
                 is_int(snd.sound, qemu_caps_has_device(caps, "virtio-sound-pci") ? VM_SOUND_VIRTIO : VM_SOUND_HDA,
                        "sound follows the caps (QEMU 7.2 has no virtio-sound: hda)");
                 is_int(snd.sound, VM_SOUND_HDA, "QEMU 7.2: ich9 HDA");
+                /* Asked for explicitly, it is refused, naming the QEMU that has it. */
+                _cleanup_vm_def_ struct vm_def v = { 0 };
+                ok(resolve_text("[vm]\nprofile = linux\n[sound]\ntype = virtio\n", &h, caps, &v, &err) < 0,
+                   "[sound] type = virtio against QEMU 7.2 refused");
+                is_str(err.message, "t.conf: [sound] type = virtio needs QEMU's device 'virtio-sound-pci', which "
+                       "/usr/bin/qemu-system-x86_64 (QEMU 7.2.22) does not have; QEMU 8.2 and later have it; use hda instead",
+                       "the message names this QEMU's version and the one that has it");
         }
+        /* QEMU 10.0 (bookworm-backports): the profile's virtio sound. */
+        _cleanup_free_ char *f10 = NULL;
+        _cleanup_qemu_caps_ struct qemu_caps c10 = { 0 };
+        _cleanup_vm_def_ struct vm_def s10 = { 0 }, w10 = { 0 };
+        if (asprintf(&f10, "%s/fixtures/caps/qemu-10.0-debian12-backports.json", tap_srcdir()) < 0)
+                abort();
+        ok(qemu_caps_load_file(f10, &c10, &err) == 0, "QEMU 10.0 caps fixture loads");
+        ok(resolve_text("[vm]\nprofile = linux\n", &h, &c10, &s10, &err) == 0, "linux against QEMU 10.0 caps");
+        is_int(s10.sound, VM_SOUND_VIRTIO, "QEMU 10.0: virtio sound");
+        ok(resolve_text("[vm]\nprofile = windows11\n[disk system]\n", &h, &c10, &w10, &err) == 0 &&
+           w10.sound == VM_SOUND_HDA, "windows11 keeps HDA (virtio sound is an option there): %s", err.message);
 }
 
 static void test_profiles_all(void) {

@@ -54,7 +54,7 @@ is "$(jq -r '[.packages[].name] | map(select(. == "linux-image-amd64" or . == "q
 # --- the test's copy: the default boot entry adds phyllome.selftest= ---
 mkdir "$PHYLLOME_HOME/img"
 cp --sparse=always "$img" "$PHYLLOME_HOME/img/os.raw"
-read -r start sectors < <(partx -g -o START,SECTORS,TYPE "$PHYLLOME_HOME/img/os.raw" |
+read -r start _ < <(partx -g -o START,SECTORS,TYPE "$PHYLLOME_HOME/img/os.raw" |
   awk 'tolower($3) == "c12a7328-f81f-11d2-ba4b-00a0c93ec93b" { print $1, $2; exit }')
 ok $([ -n "${start:-}" ]; echo $?) "the image has an ESP (sector ${start:-?})"
 esp="$PHYLLOME_HOME/img/os.raw@@$((start * 512))"
@@ -103,6 +103,7 @@ check_report() {
   like "$(val cmdline)" "intel_iommu=on amd_iommu=on iommu=pt rd\.driver\.pre=vfio-pci" "$1: the kernel command line has the IOMMU/vfio arguments"
   like "$(val modules)" "(^|,)vfio_pci(,|$)" "$1: vfio_pci is loaded ($(val modules))"
   like "$(val initrd-vfio)" "vfio-pci\.ko|vfio_pci\.ko" "$1: the initramfs holds the vfio modules ($(val initrd-vfio))"
+  is "$(val vfio-before-switch-root)" yes "$1: vfio was loaded in the initramfs (rd.driver.pre), before the switch to the root"
   like "$(val modprobe-options)" "options kvm ignore_msrs=1 report_ignored_msrs=0" "$1: kvm ignore_msrs is configured"
   like "$(val modprobe-options)" "options kvm_intel nested=1" "$1: kvm_intel nested is configured"
   like "$(val modprobe-options)" "options kvm_amd nested=1" "$1: kvm_amd nested is configured"

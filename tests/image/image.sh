@@ -126,10 +126,18 @@ check_report() {
   json=$(printf '%s\n' "$report" | sed -n 's/^.*PHYLLOME-HOST-CHECK-JSON //p' | tail -n1)
   ok $(printf '%s' "$json" | jq -e '.verdict.tier and (.checks | length > 10)' >/dev/null 2>&1; echo $?) \
     "$1: phyllo host check --json's result came out behind its marker (tier $(printf '%s' "$json" | jq -r .verdict.tier 2>/dev/null))"
-  is "$(printf '%s' "$json" | jq -r '.checks[] | select(.id == "kvm.device") | .status' 2>/dev/null)" FAIL \
-    "$1: and it says there is no KVM inside a TCG guest"
-  is "$(printf '%s' "$json" | jq -r '.checks[] | select(.id == "cpu.virt") | .status' 2>/dev/null)" FAIL \
-    "$1: nor hardware virtualization"
+  # Under TCG phyllo gives the guest QEMU's "max" CPU, whose SVM QEMU
+  # emulates: the guest may well have a (very slow) /dev/kvm.  The check
+  # must say what is there.
+  like "$(val dev-kvm)" '^(yes|no)$' "$1: the self-test says whether the guest has /dev/kvm"
+  local want_kvm=FAIL want_virt=FAIL
+  [ "$(val dev-kvm)" = yes ] && want_kvm=PASS
+  [ -n "$(val cpu-virt-flags)" ] && want_virt=PASS
+  is "$(printf '%s' "$json" | jq -r '.checks[] | select(.id == "kvm.device") | .status' 2>/dev/null)" "$want_kvm" \
+    "$1: and its KVM check agrees with the guest (/dev/kvm: $(val dev-kvm))"
+  is "$(printf '%s' "$json" | jq -r '.checks[] | select(.id == "cpu.virt") | .status' 2>/dev/null)" "$want_virt" \
+    "$1: and its virtualization check with the CPU flags ($(val cpu-virt-flags))"
+  printf '%s\n' "$report" | grep -a 'PHYLLOME-SELFTEST failed-log-' | sed 's/^.*PHYLLOME-SELFTEST /# /'
   diag "$1: running at $(val uptime-running) s of uptime; phyllod answered at $(val uptime-phyllod); $(val startup); idle memory used $(val mem-used-mib) MiB"
   ok $([ "$(val mem-used-mib)" -le 400 ] 2>/dev/null; echo $?) "$1: idle memory after boot is within 400 MiB ($(val mem-used-mib) MiB)"
 }

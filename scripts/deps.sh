@@ -63,6 +63,11 @@ pkgs=(
   syslinux syslinux-common mtools dosfstools
   # proof (issue 8): libFuzzer/ASan runtimes with clang, valgrind memcheck
   clang libclang-rt-14-dev valgrind
+  # Phyllome OS image (issue 16, scripts/build-image, docs/image.md): mkosi 14
+  # (debootstrap, systemd-nspawn) makes the root tree; mtools + dosfstools the
+  # ESP, e2fsprogs the root (mkfs.ext4 -d), systemd-repart (in systemd) the
+  # disk; fdisk's partx (util-linux) finds the ESP in tests/image
+  mkosi systemd-container mtools dosfstools e2fsprogs util-linux
 )
 
 missing=()

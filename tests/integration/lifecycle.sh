@@ -185,7 +185,11 @@ is "$(lc_state "$a")" paused "status asks QEMU: paused"
 is "$(lc_state "$a")" running "status: running"
 out=$("$PHYLLO" start "$a" 2>&1)
 like "$out" "already running" "start refuses while the unsupervised QEMU runs"
-"$PHYLLO" stop "$a" >/dev/null; ok $? "stop works without the monitor"
+# With its monitor gone nobody reads the guest's serial port, so a guest
+# still writing there may not finish its power-off in time: then stop ends
+# it (exit 3, said as such since issue 19); either way it stops.
+"$PHYLLO" stop "$a" >/dev/null; rc=$?
+ok $([ $rc -eq 0 ] || [ $rc -eq 3 ]; echo $?) "stop works without the monitor (exit $rc)"
 is "$(lc_state "$a")" stopped "status: stopped"
 lc_alive "$q"; ok $([ $? -ne 0 ]; echo $?) "QEMU is gone"
 is "$(lc_sockets "$a")" 0 "stop cleaned the sockets the monitor left"

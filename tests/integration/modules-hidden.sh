@@ -73,7 +73,7 @@ like "$out" "VM 'old$$' $want" "argv names the package"
 out=$("$PHYLLO" start "old$$" 2>&1); rc=$?
 ok $((rc == 0)) "start of a virgl VM is refused"
 like "$out" "VM 'old$$' $want" "start names the package"
-is "$(lc_state "old$$")" "stopped" "the refused VM stays stopped"
+is "$(lc_state "old$$")" "failed" "the refused VM is recorded as failed, not running (issue 19: a failed start says so)"
 # A gtk window without ui-gtk.so: refused the same way.
 out=$("$PHYLLO" create "gtk$$" --profile linux --gpu std --display gtk --no-uefi --no-disk \
         --kernel "$GUEST/vmlinux" 2>&1); rc=$?

@@ -257,7 +257,10 @@ addr=$("$PHYLLO" status vn --json | jq -r .display.address)
 like "$addr" "^127\\.0\\.0\\.1:59[0-9][0-9]$" "status --json: the VNC address QEMU listens on ($addr)"
 like "$("$PHYLLO" status vn)" "display: +vnc://$addr" "status shows it"
 like "$("$PHYLLO" status vn)" "sound: " "status shows the sound backend"
-out=$(PATH=/nonexistent "$PHYLLO" view vn 2>&1)
+# A PATH without remote-viewer, but with bash (the -with-daemon run's phyllo
+# is a bash shim).
+mkdir -p "$PHYLLOME_HOME/nobin" && ln -sf "$(command -v bash)" "$PHYLLOME_HOME/nobin/bash"
+out=$(PATH=$PHYLLOME_HOME/nobin "$PHYLLO" view vn 2>&1)
 like "$out" "connect any VNC viewer to $addr" "view without remote-viewer names the VNC address"
 "$PHYLLO" kill vn >/dev/null 2>&1
 is "$("$PHYLLO" status deaf --json | jq -r .stopped_by)" kill "after phyllo kill: stopped_by kill"

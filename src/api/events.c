@@ -320,7 +320,8 @@ static void *events_thread(void *arg) {
 }
 
 int api_events_start(const char *home, struct api_events **ret, phy_error *err) {
-        _cleanup_free_ char *probe = NULL;
+        /* Declared before the first goto: clang refuses a jump over a cleanup. */
+        _cleanup_free_ char *probe = NULL, *vms = NULL;
         int r = run_dir_path(home, "x", &probe, err);
         if (r < 0)
                 return r;
@@ -351,8 +352,8 @@ int api_events_start(const char *home, struct api_events **ret, phy_error *err) 
                 goto fail;
         }
         /* Definitions come and go by rename in <home>/vms: "defined" events. */
-        _cleanup_free_ char *vms = NULL;
         if (asprintf(&vms, "%s/vms", home) < 0) {
+                vms = NULL;
                 r = phy_error_set(err, ENOMEM, "out of memory");
                 goto fail;
         }

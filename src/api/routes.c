@@ -13,10 +13,10 @@
 #include "api.h"
 #include "cleanup.h"
 #include "fileio.h"
+#include "json-cleanup.h"
 #include "ops/ops.h"
 #include "vm/vm.h"
 
-DEFINE_CLEANUP_FUNC(json_object, json_object_put)
 #define _cleanup_json_ _cleanup_(json_object_putp)
 
 /* The HTTP status derives from the error's kind (phy_error_http_status),

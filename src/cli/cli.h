@@ -6,10 +6,9 @@
 #include <json-c/json.h>
 #include "error.h"
 #include "cleanup.h"
+#include "json-cleanup.h"
 #include "ops/ops.h"
 
-DEFINE_CLEANUP_FUNC(json_object, json_object_put)
-#define _cleanup_json_ _cleanup_(json_object_putp)
 
 struct cli_ctx {
         const char *root;      /* root prefix for host discovery */

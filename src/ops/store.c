@@ -6,12 +6,11 @@
 #include <string.h>
 #include <json-c/json.h>
 
+#include "json-cleanup.h"
 #include "ops.h"
 #include "run/run.h"
 #include "store/store.h"
 #include "vm/profile.h"
-
-DEFINE_CLEANUP_FUNC(json_object, json_object_put)
 
 static json_object *named(const char *name, const char *key, const char *value) {
         json_object *o = json_object_new_object();

@@ -19,11 +19,7 @@ const char *store_json_str(struct json_object *o, const char *key);
 struct vm_def;
 /* Index of [disk <disk>] in d, or -1. */
 ssize_t store_find_disk(const struct vm_def *d, const char *disk);
-#include <json-c/json.h>
-static inline void json_object_putp(json_object **o) {
-        if (*o)
-                json_object_put(*o);
-}
+#include "json-cleanup.h"
 /* Copies a directory tree of regular files and directories (modes kept;
  * anything else is refused).  dst must not exist; removed on failure. */
 int store_copy_tree(const char *src, const char *dst, phy_error *err);

@@ -146,7 +146,7 @@ int main(int argc, char **argv) {
                 return 1;
         }
         /* One load of the host's facts and QEMU's capabilities serves the
-         * show and status requests of 2 s (src/ops/env-cache.c). */
+         * list, show and status requests of 2 s (src/ops/env-cache.c). */
         struct ops_env_cache *envc = NULL;
         if (ops_env_cache_new(OPS_ENV_TTL_USEC, &envc) < 0) {
                 fprintf(stderr, "phyllod: out of memory\n");

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The host facts and QEMU capabilities a read verb (show, status) resolves a
- * model against, shared by the requests of a long-lived caller (phyllod).
+ * The host facts and QEMU capabilities a read verb (list, show, status)
+ * resolves a model against, shared by the requests of a long-lived caller
+ * (phyllod).
  *
  * Loading them reads /proc, a few hundred /sys files, pci.ids and the
  * capability cache: ~10 ms, where the VM's own files take ~0.1 ms.  phyllod
@@ -18,6 +19,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -28,7 +30,7 @@
 struct ops_env {
         struct vm_env env;
         bool with_caps;
-        unsigned refs;          /* under the cache's lock */
+        atomic_uint refs;       /* taken under the cache's lock; dropped without it */
         uint64_t loaded_usec;
 };
 
@@ -59,7 +61,7 @@ static int env_load(const char *root, bool with_caps, struct ops_env **ret, phy_
                 return r;
         }
         e->with_caps = with_caps;
-        e->refs = 1;
+        atomic_init(&e->refs, 1);
         e->loaded_usec = now_usec();
         *ret = e;
         return 0;
@@ -78,8 +80,7 @@ int ops_env_cache_new(uint64_t ttl_usec, struct ops_env_cache **ret) {
 void ops_env_cache_free(struct ops_env_cache *c) {
         if (!c)
                 return;
-        if (c->cur && --c->cur->refs == 0)
-                env_free(c->cur);
+        ops_env_put(c->cur);
         pthread_mutex_destroy(&c->lock);
         free(c);
 }
@@ -99,26 +100,19 @@ int ops_env_get(const struct ops_ctx *c, bool with_caps, struct ops_env **ret, p
                         pthread_mutex_unlock(&k->lock);
                         return r;
                 }
-                if (e && --e->refs == 0)
-                        env_free(e);
+                ops_env_put(e);
                 k->cur = e = n;
         }
-        e->refs++;
+        atomic_fetch_add(&e->refs, 1);
         pthread_mutex_unlock(&k->lock);
         *ret = e;
         return 0;
 }
 
-void ops_env_put(const struct ops_ctx *c, struct ops_env *e) {
-        if (!e)
-                return;
-        struct ops_env_cache *k = c->env_cache;
-        if (k)
-                pthread_mutex_lock(&k->lock);
-        bool last = --e->refs == 0;
-        if (k)
-                pthread_mutex_unlock(&k->lock);
-        if (last)
+/* The last holder frees it: the cache (its current load) or a reader,
+ * which may outlive the cache, so a put never touches the cache. */
+void ops_env_put(struct ops_env *e) {
+        if (e && atomic_fetch_sub(&e->refs, 1) == 1)
                 env_free(e);
 }
 

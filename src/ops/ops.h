@@ -44,7 +44,7 @@ struct ops_ctx {
 struct ops_ctx ops_ctx_self(const char *root, const char *home);
 
 /* ---- host facts and capabilities for read verbs (env-cache.c) ----
- * With c->env_cache, show and status share one load for 2 s; without, each
+ * With c->env_cache, list, show and status share one load for 2 s; without, each
  * call loads its own.  ops_env_put releases what ops_env_get gave. */
 struct ops_env_cache;
 struct ops_env;
@@ -52,7 +52,7 @@ struct ops_env;
 int ops_env_cache_new(uint64_t ttl_usec, struct ops_env_cache **ret);
 void ops_env_cache_free(struct ops_env_cache *c);
 int ops_env_get(const struct ops_ctx *c, bool with_caps, struct ops_env **ret, phy_error *err);
-void ops_env_put(const struct ops_ctx *c, struct ops_env *e);
+void ops_env_put(struct ops_env *e);
 const struct vm_env *ops_env_of(const struct ops_env *e);
 
 /* ---- the VM handle (vm.c) ---- */

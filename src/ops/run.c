@@ -18,7 +18,6 @@
 #include "qemu/qmp.h"
 #include "qemu/argv.h"
 #include "qemu/caps.h"
-#include "qemu/qmp.h"
 #include "qemu/tools.h"
 #include "run/run.h"
 #include "vm/env.h"
@@ -161,7 +160,7 @@ int ops_status(const struct ops_ctx *c, const char *name, json_object **ret, phy
         phy_error e2 = { 0 };
         bool resolved = ops_env_get(c, false, &e, &e2) >= 0 &&
                         vm_model_resolve(&vm.def, &ops_env_of(e)->host, NULL, &m, &e2) >= 0;
-        ops_env_put(c, e);
+        ops_env_put(e);
         json_object *net = net_status_json(resolved ? &m : &vm.def, run_state_active(st.state) ? vm.run_dir : NULL),
                     *nets = NULL, *gifs = NULL;
         json_object_object_get_ex(net, "networks", &nets);

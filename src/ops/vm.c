@@ -428,13 +428,13 @@ int ops_list(const struct ops_ctx *c, json_object **ret, phy_error *err) {
         int r;
         if ((r = vm_list(c->home, &names, err)) < 0)
                 return r;
-        struct vm_env e = { 0 };
-        if (names.n && (r = vm_env_load(c->root, false, &e, err)) < 0)
+        struct ops_env *e = NULL;
+        if (names.n && (r = ops_env_get(c, false, &e, err)) < 0)
                 return r;
         json_object *arr = json_object_new_array();
         for (size_t i = 0; i < names.n; i++)
-                json_object_array_add(arr, vm_summary(c, &e, names.v[i]));
-        vm_env_done(&e);
+                json_object_array_add(arr, vm_summary(c, ops_env_of(e), names.v[i]));
+        ops_env_put(e);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "vms", arr);
         *ret = o;
@@ -456,7 +456,7 @@ int ops_show(const struct ops_ctx *c, const char *name, json_object **ret, phy_e
         r = ops_env_get(c, true, &e, err);
         if (r >= 0)
                 r = vm_model_resolve(&vm.def, &ops_env_of(e)->host, vm_env_caps(ops_env_of(e)), &m, err);
-        ops_env_put(c, e);
+        ops_env_put(e);
         if (r < 0)
                 return r;
         _cleanup_run_state_ struct run_state st = { 0 };

@@ -334,10 +334,10 @@ static void test_env_cache(void) {
         is_int(ops_env_get(&c, false, &b, &err), 0, "env cache: second read");
         ok(a == b, "env cache: within its time to live, the same load serves both");
         is_str(ops_env_of(b)->host.cmdline, "quiet one", "env cache: and shows what was loaded");
-        ops_env_put(&c, b);
+        ops_env_put(b);
         ops_env_cache_free(k);   /* a reader's snapshot outlives its cache */
         is_str(ops_env_of(a)->host.cmdline, "quiet one", "env cache: a held snapshot survives the cache's end");
-        ops_env_put(&c, a);
+        ops_env_put(a);
 
         is_int(ops_env_cache_new(0, &k), 0, "env cache: made (no time to live)");
         c.env_cache = k;
@@ -346,14 +346,14 @@ static void test_env_cache(void) {
         is_int(ops_env_get(&c, false, &b, &err), 0, "env cache ttl 0: read again");
         ok(a != b, "env cache ttl 0: every read loads anew");
         is_str(ops_env_of(b)->host.cmdline, "quiet three", "env cache ttl 0: and sees the host as it is");
-        ops_env_put(&c, a);
-        ops_env_put(&c, b);
+        ops_env_put(a);
+        ops_env_put(b);
         ops_env_cache_free(k);
 
         c.env_cache = NULL;
         is_int(ops_env_get(&c, false, &a, &err), 0, "no cache: a read loads its own");
         is_str(ops_env_of(a)->host.cmdline, "quiet three", "no cache: the host as it is");
-        ops_env_put(&c, a);
+        ops_env_put(a);
         rm_rf(root);
 }
 

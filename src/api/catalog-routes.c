@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdarg.h>
@@ -487,7 +488,16 @@ int api_catalog_unattended(const struct api_ctx *c, const char *body, size_t len
                 /* phyllod reads it for the caller: only a file the caller could read itself */
                 if (ops_input_path(&oc, "password file", val[3], &pwfile, &err) < 0)
                         return api_error_reply(&err, reply);
-                if ((r = file_read_all(pwfile, 4096, &pw, &n)) < 0)
+                /* Opened as checked: no symlink on the way (a swap after the check
+                 * would have root read another file into the guest's answer). */
+                _cleanup_close_ int pfd = open_resolved(pwfile, O_RDONLY | O_NONBLOCK, 0);
+                struct stat st;
+                char self[64];
+                if (pfd < 0 || fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode))
+                        return api_fail(reply, pfd < 0 ? -pfd : EINVAL, "cannot read the password file '%s': %s",
+                                        pwfile, pfd < 0 ? strerror(-pfd) : "not a regular file");
+                snprintf(self, sizeof self, "/proc/self/fd/%d", pfd);
+                if ((r = file_read_all(self, 4096, &pw, &n)) < 0)
                         return api_fail(reply, -r, "cannot read the password file '%s': %s", pwfile, strerror(-r));
         }
         char *argv[24] = { NULL, "catalog", "unattend", (char *) val[0], "--install-json", "--iso", iso,

@@ -161,10 +161,29 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
         return 0;
 }
 
+static int copy_fd_atomic(int in, const char *src, const char *dst, mode_t mode, phy_error *err);
+
 int file_copy_atomic(const char *src, const char *dst, mode_t mode, phy_error *err) {
         _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
         if (in < 0)
                 return phy_error_set(err, errno, "cannot open '%s': %s", src, strerror(errno));
+        return copy_fd_atomic(in, src, dst, mode, err);
+}
+
+int file_copy_at(int dfd, const char *name, const char *src, const char *dst, mode_t mode, struct stat *ret_st,
+                 phy_error *err) {
+        _cleanup_close_ int in = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        struct stat st;
+        if (in < 0 || fstat(in, &st) < 0)
+                return phy_error_set(err, errno, "cannot open '%s': %s", src, strerror(errno));
+        if (!S_ISREG(st.st_mode))
+                return phy_error_set(err, EPERM, "'%s' is not a regular file; refusing to copy it", src);
+        if (ret_st)
+                *ret_st = st;
+        return copy_fd_atomic(in, src, dst, mode, err);
+}
+
+static int copy_fd_atomic(int in, const char *src, const char *dst, mode_t mode, phy_error *err) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = tmp_open_for(dst, mode, &tmp);
         if (fd < 0)

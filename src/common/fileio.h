@@ -36,6 +36,12 @@ int rm_rf(const char *path);
 
 /* Copies a file (used for the per-VM OVMF vars copy); atomic like above. */
 int file_copy_atomic(const char *src, const char *dst, mode_t mode, phy_error *err);
+/* The same for the entry name of directory dfd, opened O_NOFOLLOW and only
+ * when it is a regular file (a file another uid may swap for a symlink:
+ * nothing is followed); src names it in messages; its stat to *ret_st. */
+struct stat;
+int file_copy_at(int dfd, const char *name, const char *src, const char *dst, mode_t mode, struct stat *ret_st,
+                 phy_error *err);
 
 /* Parses "4G", "512M", "1024K", "4096" (bytes), "1.5G" not accepted.
  * Binary units (K=1024), in any case, with or without B or iB after them

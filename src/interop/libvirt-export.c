@@ -29,6 +29,7 @@
 #include "cleanup.h"
 #include "exec.h"
 #include "fileio.h"
+#include "store/store.h"
 #include "value.h"
 
 #define PHYLLOME_NS "https://phyllome.org/xmlns/libvirt/1"
@@ -501,27 +502,44 @@ int interop_libvirt_format(const struct vm_def *d, const struct vm_def *m, const
         return *ret ? 0 : phy_error_set(err, ENOMEM, "out of memory");
 }
 
-/* dir made (0755) or found empty. */
-static int empty_dir(const char *dir, phy_error *err) {
-        if (mkdir(dir, 0755) == 0)
-                return 0;
-        if (errno != EEXIST)
+/*
+ * dir made (0755) or found empty, and held open: everything below is
+ * written through "/proc/PID/fd/N/...", so a rename of dir, or a symlink
+ * put in its place while the disks are copied, leads nowhere else.  An
+ * existing dir must be ours and writable by no one else: phyllod writes
+ * as root for a client, who could otherwise plant a symlink (qemu ->
+ * /etc/...) inside it between the check and the write (issue 12).
+ */
+static int export_dir_open(const char *dir, int *ret_fd, phy_error *err) {
+        bool made = mkdir(dir, 0755) == 0;
+        if (!made && errno != EEXIST)
                 return phy_error_set(err, errno, "cannot create '%s': %s", dir, strerror(errno));
-        struct stat st;
-        if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-                return phy_error_set(err, ENOTDIR, "'%s' is not a directory", dir);
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-        if (!d)
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return phy_error_set(err, errno == ELOOP ? ENOTDIR : errno, "'%s' is not a directory: %s", dir,
+                                     strerror(errno));
+        if (st.st_uid != geteuid() || (st.st_mode & 022))
+                return phy_error_set(err, EPERM, "the export directory '%s' belongs to uid %u or others may write "
+                                     "to it; name a new directory, which the export makes", dir,
+                                     (unsigned) st.st_uid);
+        int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+        if (!d) {
+                if (dup_fd >= 0)
+                        close(dup_fd);
                 return phy_error_set(err, errno, "cannot read '%s': %s", dir, strerror(errno));
-        fd = -1;
+        }
         struct dirent *e;
         bool empty = true;
         while ((e = readdir(d)))
                 if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
                         empty = false;
         closedir(d);
-        return empty ? 0 : phy_error_set(err, EEXIST, "the export directory '%s' is not empty; name a new one", dir);
+        if (!empty)
+                return phy_error_set(err, EEXIST, "the export directory '%s' is not empty; name a new one", dir);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
 }
 
 static int copy_tpm(const char *src, const char *dst, phy_error *err) {
@@ -541,7 +559,7 @@ static int copy_tpm(const char *src, const char *dst, phy_error *err) {
                 if (asprintf(&s, "%s/%s", src, e->d_name) < 0 || asprintf(&t, "%s/%s", dst, e->d_name) < 0)
                         r = phy_error_set(err, ENOMEM, "out of memory");
                 else
-                        r = file_copy_atomic(s, t, 0600, err);
+                        r = file_copy_at(dirfd(d), e->d_name, s, t, 0600, NULL, err);
         }
         closedir(d);
         return r;
@@ -554,9 +572,17 @@ int interop_libvirt_export(const struct vm_def *d, const struct vm_def *m, const
         _cleanup_free_ char *qemu_img = exec_find_qemu_img(o->qemu_img);
         if (!qemu_img)
                 return phy_error_set(err, ENOENT, "cannot find qemu-img to copy the disks; install qemu-utils");
-        if ((r = empty_dir(dir, err)) < 0)
+        _cleanup_close_ int dfd = -1;
+        if ((r = export_dir_open(dir, &dfd, err)) < 0)
                 return r;
         const char *target = o->target ? o->target : dir;
+        _cleanup_free_ char *xml_real = NULL;
+        if (asprintf(&xml_real, "%s/%s.xml", dir, m->name) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        /* From here on, dir is the directory held open. */
+        char held[64];
+        snprintf(held, sizeof held, "/proc/%d/fd/%d", (int) getpid(), dfd);
+        dir = held;
         _cleanup_free_ char *images = NULL, *nvdir = NULL, *nvram = NULL, *nvram_t = NULL, *images_t = NULL,
                             *xml = NULL, *xml_path = NULL, *vars = NULL, *tpm_src = NULL, *tpm_dst = NULL;
         if (asprintf(&images, "%s/images", dir) < 0 || asprintf(&images_t, "%s/images", target) < 0 ||
@@ -588,6 +614,9 @@ int interop_libvirt_export(const struct vm_def *d, const struct vm_def *m, const
                                                "convert first)", k->name);
                         goto fail;
                 }
+                /* Every link of its chain checked before it is read (issue 12: QEMU's uid owns the image). */
+                if ((r = store_disk_chain_check(qemu_img, vmdir, m->name, k, src, NULL, err)) < 0)
+                        goto fail;
                 char *argv[] = { qemu_img, "convert", "-f", k->format, "-O", k->format, src, dst, NULL };
                 char msg[1024];
                 if ((r = exec_run(argv, NULL, msg, sizeof msg)) < 0) {
@@ -617,7 +646,7 @@ int interop_libvirt_export(const struct vm_def *d, const struct vm_def *m, const
         }
         if ((r = file_write_atomic(xml_path, xml, strlen(xml), 0644, err)) < 0)
                 goto fail;
-        *ret_xml_path = TAKE_PTR(xml_path);
+        *ret_xml_path = TAKE_PTR(xml_real);
         return 0;
 fail:
         /* What this export made (dir was empty or new). */

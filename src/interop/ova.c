@@ -97,6 +97,16 @@ static int extract(const char *path, int dfd, struct member *m, size_t *ret_n, p
                                 r = phy_error_usage(err, "%s: the member '%s' is there twice", path, name);
                                 goto done;
                         }
+                /* A sparse member (holes declared in the tar header) is refused
+                 * before a byte is written: its holes would be read back and
+                 * hashed byte by byte (a 10 KiB tar declaring TiBs; issue 12,
+                 * finding 5).  VirtualBox and VMware write whole files. */
+                if (archive_entry_sparse_count(e) > 0) {
+                        r = phy_error_set_kind(err, PHY_ERR_PERMISSION, EPERM, "%s: the member '%s' is sparse (a tar "
+                                               "member with holes); an appliance's members are whole files: refused",
+                                               path, name);
+                        goto done;
+                }
                 /* A member larger than the room left is refused before a byte is written. */
                 struct statvfs vfs;
                 if (fstatvfs(dfd, &vfs) == 0 && archive_entry_size(e) > 0 &&
@@ -123,8 +133,9 @@ static int extract(const char *path, int dfd, struct member *m, size_t *ret_n, p
                 size_t len;
                 la_int64_t off;
                 int br;
+                uint64_t written = 0;
                 while ((br = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
-                        /* Written at its offset: holes of a sparse member stay holes, hashed as zeros. */
+                        written += len;
                         if (pwrite(fd, buf, len, off) != (ssize_t) len) {
                                 r = phy_error_set(err, errno ? errno : EIO, "cannot write '%s': %s", name,
                                                   strerror(errno ? errno : EIO));
@@ -136,7 +147,15 @@ static int extract(const char *path, int dfd, struct member *m, size_t *ret_n, p
                                             archive_error_string(a));
                         goto done;
                 }
-                /* Hash what was written (holes as zeros, as sha256sum sees the file). */
+                /* Every byte came from the archive: no hole is hashed. */
+                if (written != (uint64_t) archive_entry_size(e)) {
+                        r = phy_error_set_kind(err, PHY_ERR_PERMISSION, EPERM, "%s: the member '%s' is sparse or "
+                                               "short (%llu of its %lld bytes are in the archive); an appliance's "
+                                               "members are whole files: refused", path, name,
+                                               (unsigned long long) written, (long long) archive_entry_size(e));
+                        goto done;
+                }
+                /* Hash what was written. */
                 if (ftruncate(fd, archive_entry_size(e)) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
                         r = phy_error_set(err, errno, "cannot write '%s': %s", name, strerror(errno));
                         goto done;
@@ -503,6 +522,9 @@ int interop_ovf_parse(const char *source, const char *text, size_t len, const ch
                                 mult = 1u << 30;
                         else if (units && (strstr(units, "2^10") || strcasecmp(units, "KiloBytes") == 0))
                                 mult = 1u << 10;
+                        if (x > UINT64_MAX / mult)
+                                return bad(&v, it, "the memory size '%s' %s is too large", q,
+                                           units ? units : "MegaBytes");
                         d->memory = x * mult;
                         break;
                 }

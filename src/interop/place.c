@@ -88,7 +88,16 @@ static int disk_info(const char *qemu_img, const struct interop_file *f, char **
         }
         /* A VMDK descriptor names its extents: each must be the image itself
          * (a hostile descriptor could make any host file the guest's disk). */
-        json_object *fs, *data, *ext;
+        json_object *fs, *data, *ext, *df;
+        /* Nor may a qcow2 keep its data in an external file: convert would copy that host file in. */
+        if (json_object_object_get_ex(j, "format-specific", &fs) && json_object_object_get_ex(fs, "data", &data) &&
+            json_object_object_get_ex(data, "data-file", &df)) {
+                r = phy_error_set_kind(err, PHY_ERR_PERMISSION, EPERM, "%s: the disk image '%s' keeps its data in "
+                                       "the external data file '%s'; an imported image may not name other host "
+                                       "files: refused", f->what, f->src, json_object_get_string(df));
+                json_object_put(j);
+                return r;
+        }
         if (json_object_object_get_ex(j, "format-specific", &fs) && json_object_object_get_ex(fs, "data", &data) &&
             json_object_object_get_ex(data, "extents", &ext) && json_object_is_type(ext, json_type_array))
                 for (size_t i = 0; i < json_object_array_length(ext); i++) {
@@ -140,7 +149,7 @@ static int copy_tree(const struct interop_file *f, const char *dst, phy_error *e
                         r = phy_error_set(err, ENOMEM, "out of memory");
                         break;
                 }
-                r = file_copy_atomic(s, t, 0600, err);
+                r = file_copy_at(dirfd(d), e->d_name, s, t, 0600, NULL, err);
         }
         closedir(d);
         return r;

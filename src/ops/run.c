@@ -401,11 +401,21 @@ int ops_screenshot(const struct ops_ctx *c, const char *name, json_object **ret,
         if (fstat(mfd, &sb) < 0 || sb.st_size <= 0 || sb.st_size > OPS_SCREENSHOT_MAX)
                 return phy_error_set(err, EIO, "QEMU wrote no usable screenshot of VM '%s' (%lld bytes)", name,
                                      (long long) sb.st_size);
-        void *m = mmap(NULL, (size_t) sb.st_size, PROT_READ, MAP_PRIVATE, mfd, 0);
-        if (m == MAP_FAILED)
-                return phy_error_set(err, errno, "cannot read the screenshot of VM '%s': %s", name, strerror(errno));
-        _cleanup_free_ char *b64 = str_base64(m, (size_t) sb.st_size);
-        munmap(m, (size_t) sb.st_size);
+        /* Read, not mapped: QEMU still holds the memfd and may shrink it, and a
+         * mapping past its end would kill phyllod with SIGBUS. */
+        _cleanup_free_ char *pic = malloc((size_t) sb.st_size);
+        size_t got = 0;
+        for (ssize_t k = 1; pic && got < (size_t) sb.st_size && k > 0;) {
+                k = pread(mfd, pic + got, (size_t) sb.st_size - got, (off_t) got);
+                if (k < 0 && errno == EINTR)
+                        k = 1;
+                else if (k > 0)
+                        got += (size_t) k;
+        }
+        if (!pic || got != (size_t) sb.st_size)
+                return phy_error_set(err, pic ? EIO : ENOMEM, "cannot read the screenshot of VM '%s'%s", name,
+                                     pic ? ": it changed while it was read" : "");
+        _cleanup_free_ char *b64 = str_base64(pic, got);
         if (!b64)
                 return phy_error_set(err, ENOMEM, "out of memory");
         json_object *o = json_object_new_object();

@@ -108,7 +108,7 @@ static int chown_tree_at(int dfd, uid_t uid, gid_t gid, unsigned depth) {
                 return -errno;
         if (depth > 16)
                 return -ELOOP;
-        int dup_fd = dup(dfd);
+        int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
         if (dup_fd < 0)
                 return -errno;
         DIR *d = fdopendir(dup_fd);
@@ -144,7 +144,7 @@ static int purge_dir(const char *dir, const char *keep) {
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
                 return -errno;
-        int dup_fd = dup(dfd);
+        int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
         DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
         if (!d) {
                 if (dup_fd >= 0)

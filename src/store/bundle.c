@@ -333,20 +333,22 @@ int store_export(const char *home, const char *name, int fd, const char *qemu_im
         for (size_t i = 0; r >= 0 && i < d.n_disks; i++) {
                 struct vm_disk *k = &d.disks[i];
                 _cleanup_free_ char *p = vm_path_resolve(dir, k->path), *mp = NULL, *flat = NULL;
-                _cleanup_(json_object_putp) json_object *info = NULL;
+                bool backed = false;
                 if (!p || asprintf(&mp, "disk-%s.%s", k->name, k->format ? k->format : "qcow2") < 0) {
                         r = phy_error_set(err, ENOMEM, "out of memory");
                         break;
                 }
-                if ((r = store_image_info(qemu_img, p, &info, err)) < 0)
+                /* Read as its format, every link checked first (issue 12). */
+                if ((r = store_disk_chain_check(qemu_img, dir, name, k, p, &backed, err)) < 0)
                         break;
-                if (store_json_str(info, "backing-filename")) {
+                if (backed) {
                         /* A linked clone: its chain flattened into one standalone qcow2. */
                         if (asprintf(&flat, "%s/%s", stage, mp) < 0) {
                                 r = phy_error_set(err, ENOMEM, "out of memory");
                                 break;
                         }
-                        char *argv[] = { qemu_img, "convert", "-q", "-O", "qcow2", p, flat, NULL };
+                        char *argv[] = { qemu_img, "convert", "-q", "-f", (char *) store_disk_format(k), "-O", "qcow2",
+                                         p, flat, NULL };
                         if ((r = store_qemu_img(qemu_img, "flattening a disk for export", argv, NULL, err)) < 0)
                                 break;
                         free(k->format);

@@ -79,7 +79,7 @@ static int freeze(const char *qemu_img, const char *srcdir, const char *label, c
          * backing ("base/x") would not resolve from inside base/: it gets
          * the absolute path, right from both places. */
         _cleanup_(json_object_putp) json_object *info = NULL;
-        if ((r = store_image_info(qemu_img, abs, &info, err)) < 0)
+        if ((r = store_image_info_as(qemu_img, abs, "qcow2", &info, err)) < 0)
                 return r;
         json_object *b = NULL;
         if (json_object_object_get_ex(info, "backing-filename", &b) && json_object_is_type(b, json_type_string) &&
@@ -189,8 +189,12 @@ int store_clone(const char *home, const char *src, const char *dst, bool full, e
                         break;
                 }
                 if (full) {
-                        char *argv[] = { qemu_img, "convert", "-q", "-O", "qcow2", from, to, NULL };
-                        r = store_qemu_img(qemu_img, "a full clone's disk copy", argv, NULL, err);
+                        /* Read as its format; every link checked before root reads it (issue 12). */
+                        char *argv[] = { qemu_img, "convert", "-q", "-f", (char *) store_disk_format(&s.disks[i]),
+                                         "-O", "qcow2", from, to, NULL };
+                        r = store_disk_chain_check(qemu_img, sdir, src, &s.disks[i], from, NULL, err);
+                        if (r >= 0)
+                                r = store_qemu_img(qemu_img, "a full clone's disk copy", argv, NULL, err);
                 } else {
                         char *base = NULL;
                         r = freeze(qemu_img, sdir, k->name, s.disks[i].path, from, &base, err);
@@ -255,7 +259,7 @@ static int depends_on(const char *home, const char *other, const char *basedir, 
                 phy_error ignore = { 0 };
                 if (!p)
                         return phy_error_set(err, ENOMEM, "out of memory");
-                if (store_image_info(qemu_img, p, &info, &ignore) < 0)
+                if (store_image_info_as(qemu_img, p, store_disk_format(&d.disks[i]), &info, &ignore) < 0)
                         continue;
                 const char *b = store_json_str(info, "full-backing-filename");
                 if (b && strncmp(b, basedir, bl) == 0 && b[bl] == '/') {

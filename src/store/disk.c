@@ -295,7 +295,7 @@ int store_disk_list(const char *home, const char *name, const char *qemu_img_giv
                 json_object_object_add(o, "path", json_object_new_string(p));
                 json_object_object_add(o, "bus", json_object_new_string(vm_bus_name(k->bus ? k->bus : VM_BUS_VIRTIO)));
                 _cleanup_(json_object_putp) json_object *info = NULL;
-                if ((r = store_image_info(qemu_img, p, &info, err)) < 0)
+                if ((r = store_image_info_as(qemu_img, p, store_disk_format(k), &info, err)) < 0)
                         return phy_error_prefix(err, "[disk %s] of VM '%s'", k->name, name);
                 const char *f = store_json_str(info, "format"), *b = store_json_str(info, "full-backing-filename");
                 json_object *snaps = NULL;
@@ -330,7 +330,7 @@ int store_disk_resize(const char *home, const char *name, const char *disk, uint
         if (!p)
                 return phy_error_set(err, ENOMEM, "out of memory");
         _cleanup_(json_object_putp) json_object *info = NULL;
-        if ((r = store_image_info(qemu_img, p, &info, err)) < 0)
+        if ((r = store_image_info_as(qemu_img, p, store_disk_format(k), &info, err)) < 0)
                 return r;
         int64_t cur = store_json_int(info, "virtual-size");
         char want[32], have[32];
@@ -341,10 +341,10 @@ int store_disk_resize(const char *home, const char *name, const char *disk, uint
                                      "shrink the file systems inside first, then use --shrink", disk, name, have, want);
         if (cur >= 0 && size == (uint64_t) cur)
                 return 0;
-        const char *f = store_json_str(info, "format");
+        const char *f = store_disk_format(k);      /* the definition's, never probed */
         _cleanup_strv_ strv argv = { 0 };
         if (strv_push_many(&argv, qemu_img, "resize", "-q", NULL) < 0 || (shrink && strv_push(&argv, "--shrink") < 0) ||
-            (!k->key_file && !k->key_prompt && strv_push_many(&argv, "-f", f ? f : "qcow2", NULL) < 0))
+            (!k->key_file && !k->key_prompt && strv_push_many(&argv, "-f", f, NULL) < 0))
                 return phy_error_set(err, ENOMEM, "out of memory");
         _cleanup_free_ char *rd = NULL;
         if ((r = run_dir_path(home, name, &rd, err)) < 0 || (r = store_image_args(rd, dir, k, p, &argv, err)) < 0)

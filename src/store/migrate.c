@@ -172,7 +172,7 @@ static int prepare_destination(struct store_migration *m, phy_error *err) {
                         continue;
                 }
                 _cleanup_(json_object_putp) json_object *info = NULL;
-                if ((r = store_image_info(m->qemu_img, src, &info, err)) < 0)
+                if ((r = store_image_info_as(m->qemu_img, src, store_disk_format(k), &info, err)) < 0)
                         return r;
                 int64_t size = store_json_int(info, "virtual-size");
                 _cleanup_free_ char *file = NULL, *dst = NULL, *sz = NULL, *what = NULL;

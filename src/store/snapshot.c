@@ -64,7 +64,7 @@ static int disk_has_snapshot(const struct snapctx *c, size_t i, const char *snap
         _cleanup_(json_object_putp) json_object *info = NULL;
         if (!p)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        int r = store_image_info(c->qemu_img, p, &info, err);
+        int r = store_image_info_as(c->qemu_img, p, store_disk_format(&c->def.disks[i]), &info, err);
         if (r < 0)
                 return r;
         json_object *a;

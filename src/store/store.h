@@ -23,6 +23,25 @@ char *store_find_qemu_img(const char *given);
 int store_run(char *const *argv, char **ret_out, char *errbuf, size_t errlen);
 /* `qemu-img info --output=json -U <path>` parsed (caller puts it). */
 int store_image_info(const char *qemu_img, const char *path, struct json_object **ret, phy_error *err);
+/* The same read as fmt (-f fmt), never probed; fmt NULL: probed.  A VM's
+ * disk is always read as its definition's format: a raw disk's guest may
+ * have written a qcow2 header naming any host file as its backing file. */
+int store_image_info_as(const char *qemu_img, const char *path, const char *fmt, struct json_object **ret,
+                        phy_error *err);
+struct vm_disk;
+/* The definition's format of a disk (qcow2 when it names none). */
+const char *store_disk_format(const struct vm_disk *k);
+/*
+ * Before root reads a disk's content (export, full clone, export to
+ * libvirt): its chain followed link by link, each read as its recorded
+ * format; every backing file must be in the VM's directory, a linked
+ * clone's base (<vms>/<VM>/base/) or an allowed directory, and no image may
+ * have an external data file.  The VM's uid owns its images, so a
+ * compromised QEMU may have rewritten a header (issue 12).  *ret_backed:
+ * the disk has a backing file.
+ */
+int store_disk_chain_check(const char *qemu_img, const char *vmdir, const char *vm, const struct vm_disk *k,
+                           const char *path, bool *ret_backed, phy_error *err);
 
 /* ---- disks (disk.c) ------------------------------------------------------ */
 

@@ -408,6 +408,24 @@ static void test_ovf(void) {
                 if (r != -EINVAL)
                         printf("#   got: %s\n", e.message);
         }
+        {
+                /* 2^34 + 1 GiB: the product wraps around 2^64 to 1 GiB (issue 12, session 5's audit). */
+                char *q = strstr(text, "<rasd:VirtualQuantity>256<"), *u = strstr(text, ">MegaBytes<");
+                _cleanup_free_ char *big = NULL;
+                ok(q && u && u < q, "the fixture's memory item");
+                if (q && u && u < q &&
+                    asprintf(&big, "%.*s>GigaBytes<%.*s<rasd:VirtualQuantity>17179869185<%s", (int) (u - text), text,
+                             (int) (q - (u + 11)), u + 11, q + strlen("<rasd:VirtualQuantity>256<")) > 0) {
+                        _cleanup_interop_plan_ struct interop_plan p = { 0 };
+                        phy_error e = { 0 };
+                        int r = interop_ovf_parse("big.ovf", big, strlen(big), ova, &o, &p, &e);
+                        ok(r == -EINVAL && strstr(e.message, "memory size"),
+                           "a memory size whose bytes overflow 64 bits is refused, not wrapped (%s)",
+                           r == 0 ? "parsed" : e.message);
+                        if (r == 0)
+                                printf("#   memory became %llu bytes\n", (unsigned long long) p.def.memory);
+                }
+        }
 }
 
 int main(void) {

@@ -103,7 +103,11 @@ static int freeze(const char *qemu_img, const char *srcdir, const char *label, c
                 (void) unlink(base);
                 return r;
         }
-        (void) chmod(base, 0444);
+        /* The base is the source's image, which its VM's uid owned: now ours,
+         * so no VM's QEMU can make it writable again and change what a
+         * linked clone reads (issue 12: one uid per VM). */
+        if (lchown(base, geteuid(), getegid()) < 0 || chmod(base, 0444) < 0)
+                return phy_error_set(err, errno, "cannot make '%s' read-only: %s", base, strerror(errno));
         *ret = TAKE_PTR(base);
         return 0;
 }

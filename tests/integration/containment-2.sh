@@ -98,8 +98,17 @@ ok $([ $rc -ne 0 ]; echo $?) "so does clone --full"
 ok $(! leaks "$V/q3"; echo $?) "... and no clone holds the host file"
 # The legitimate chain still works: a linked clone, then its export and full clone.
 cp "$OUT/q-orig.qcow2" "$qd"
+[ "$(id -u)" = 0 ] && chown nobody:nogroup "$qd"        # what a start does: the image is the VM's uid's
 "$PHYLLO" clone q ql >/dev/null 2>&1
 ok $? "a linked clone of q (its disk backed by q's frozen base)"
+if [ "$(id -u)" = 0 ]; then
+  # q's uid (nobody here) must not be able to change what the clone reads.
+  qb=$(ls "$V"/q/base/*.qcow2 | head -1)
+  is "$(stat -c '%U %a' "$qb")" "root 444" "the frozen base is root's and read-only, not q's uid's"
+  chmod o+x "$PHYLLOME_HOME" "$V" "$V/q"      # q's uid passes through q's directory (its group, in a start)
+  setpriv --reuid=nobody --regid=nogroup --clear-groups chmod u+w "$qb" 2>/dev/null
+  ok $([ "$(stat -c %a "$qb")" = 444 ]; echo $?) "q's uid cannot make it writable"
+fi
 out=$("$PHYLLO" export ql "$OUT/ql.bundle" --yes 2>&1)
 ok $? "the linked clone exports (its chain is flattened)" || diag "$out"
 out=$("$PHYLLO" clone ql ql2 --full 2>&1)

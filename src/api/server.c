@@ -57,6 +57,10 @@ struct request {
         int console_fd;                 /* the console being upgraded to, or -1 */
 };
 
+/* Who a TCP peer of a system-mode phyllod is to the verbs' file checks:
+ * the overflow id ("nobody"), with group phyllome when it exists. */
+#define API_TCP_MEMBER_ID ((uid_t) 65534)
+
 /* An import body may be a whole disk image; this bounds it (--import-max). */
 #define API_IMPORT_MAX_DEFAULT (64ull << 30)
 
@@ -577,13 +581,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                         return MHD_NO;
                 *con_cls = req;
                 req->console_fd = -1;
-                /* The verbs act for this peer (a TCP peer holds the token:
-                 * it stands for the daemon's own user). */
+                /* The verbs act for this peer.  A TCP peer holds the token: per
+                 * user it stands for the daemon's own user; in system mode every
+                 * member of group phyllome can read the token, so it stands for
+                 * some member, never for root (issue 12): nobody in that group. */
                 req->ctx = srv->o.ctx;
                 req->peer = peer;       /* its groups now belong to req (freed in request_done) */
                 peer = (struct sock_peer) { 0 };
-                req->ctx.uid = tcp ? srv->self_uid : req->peer.uid;
-                req->ctx.gid = tcp ? getegid() : req->peer.gid;
+                bool tcp_member = tcp && srv->o.system;
+                req->ctx.uid = tcp_member ? API_TCP_MEMBER_ID : tcp ? srv->self_uid : req->peer.uid;
+                req->ctx.gid = tcp_member ? (srv->phyllome_gid != (gid_t) -1 ? srv->phyllome_gid : API_TCP_MEMBER_ID)
+                               : tcp ? getegid() : req->peer.gid;
                 req->ctx.groups = req->peer.groups;
                 req->ctx.n_groups = tcp ? 0 : req->peer.n_groups;
                 /* A declared size over the cap is refused before the body is read. */

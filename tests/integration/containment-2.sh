@@ -19,6 +19,8 @@
 #   5  (as root) export to libvirt into a directory its client can write:
 #      an existing one of another uid is refused; a new one is held open,
 #      so a client swapping it for a symlink mid-export redirects nothing.
+#   6  (as root) a TCP peer of phyllod --system (any member of phyllome can
+#      read the token) acts as a member for the file checks, not as root.
 set -u
 . "$(dirname "$0")/tap.sh"
 command -v jq >/dev/null || skip_all "jq is not installed"
@@ -206,6 +208,36 @@ os.rename(c + "/b.new", c + "/b")' "$OUT/client" &
   is "$(find "$OUT/evil" -mindepth 1 | head -3)" "" "root wrote nothing through them (rc $rc)"
   ok $([ -e "$OUT/client/b.old/exp/u.xml" ] && [ -e "$OUT/client/b.old/exp/qemu/nvram/u_VARS.fd" ]; echo $?) \
     "the export went into the directory it made, where it is now"
+fi
+
+# ---- 6: phyllod --system --listen-tcp: a TCP peer is a member, not root ----
+# The token file is 0640 root:phyllome: every member can read it.  A TCP
+# request acted as phyllod's own user, root, for the verbs' "may the caller
+# read/write this" checks: a member could import a root-only file, have
+# root read any password file, or export into any directory.
+if [ "$(id -u)" = 0 ] && command -v curl >/dev/null; then
+  . "$(dirname "$0")/phyllod-lib.sh"
+  R=$OUT/sysroot; mkdir -p "$R/etc/phyllome" "$OUT/syshome" "$OUT/rootonly"
+  for d in proc sys dev; do ln -s "/$d" "$R/$d"; done
+  : >"$R/etc/phyllome/host.conf"
+  chmod 700 "$OUT/rootonly"
+  printf '%s\n' "<domain type='kvm'><name>ro</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>" \
+    "<os><type arch='x86_64' machine='q35'>hvm</type></os></domain>" >"$OUT/rootonly/ro.xml"
+  chmod 600 "$OUT/rootonly/ro.xml"
+  port=$((20000 + $$ % 20000))
+  PHYLLOME_HOME=$OUT/syshome pd_start --system --root "$R" --socket "$OUT/sys.sock" \
+    --listen-tcp "127.0.0.1:$port" --token-file "$OUT/sys.token"
+  ok $? "a system-mode phyllod listens on 127.0.0.1:$port too" || diag "$PD_LINE"
+  tcp_post() { curl -s --max-time 60 -o "$OUT/tcp.out" -w '%{http_code}' -H "Authorization: Bearer $(cat "$OUT/sys.token")" \
+               -H 'Content-Type: application/json' --data-binary "$2" "http://127.0.0.1:$port$1"; }
+  is "$(tcp_post /v1/import/libvirt "{\"file\": \"$OUT/rootonly/ro.xml\", \"name\": \"tcpro\"}")" 403 \
+    "a TCP peer cannot import a file only root may read"
+  like "$(cat "$OUT/tcp.out")" "uid 65534 may not read" "... it is a member (nobody, group phyllome), not root: $(cat "$OUT/tcp.out")"
+  ok $([ ! -e "$OUT/syshome/vms/tcpro" ]; echo $?) "no VM was made from it"
+  r=$(curl -s --max-time 60 -o /dev/null -w '%{http_code}' --unix-socket "$OUT/sys.sock" -H 'Content-Type: application/json' \
+      --data-binary "{\"file\": \"$OUT/rootonly/ro.xml\", \"name\": \"rootro\"}" http://localhost/v1/import/libvirt)
+  is "$r" 201 "root itself, on the unix socket, still may"
+  kill "$PD_PID" 2>/dev/null; wait "$PD_PID" 2>/dev/null
 fi
 
 tap_done

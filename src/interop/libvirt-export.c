@@ -506,7 +506,8 @@ int interop_libvirt_format(const struct vm_def *d, const struct vm_def *m, const
  * dir made (0755) or found empty, and held open: everything below is
  * written through "/proc/PID/fd/N/...", so a rename of dir, or a symlink
  * put in its place while the disks are copied, leads nowhere else.  An
- * existing dir must be ours and writable by no one else: phyllod writes
+ * existing dir must be ours and writable by no one else (our own group
+ * aside: a user-private group with umask 002): phyllod writes
  * as root for a client, who could otherwise plant a symlink (qemu ->
  * /etc/...) inside it between the check and the write (issue 12).
  */
@@ -519,7 +520,7 @@ static int export_dir_open(const char *dir, int *ret_fd, phy_error *err) {
         if (fd < 0 || fstat(fd, &st) < 0)
                 return phy_error_set(err, errno == ELOOP ? ENOTDIR : errno, "'%s' is not a directory: %s", dir,
                                      strerror(errno));
-        if (st.st_uid != geteuid() || (st.st_mode & 022))
+        if (st.st_uid != geteuid() || (st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != getegid()))
                 return phy_error_set(err, EPERM, "the export directory '%s' belongs to uid %u or others may write "
                                      "to it; name a new directory, which the export makes", dir,
                                      (unsigned) st.st_uid);

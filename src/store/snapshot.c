@@ -19,6 +19,7 @@
 #include "store.h"
 #include "store-internal.h"
 #include "net/net.h"
+#include "qemu/argv.h"
 #include "qemu/caps.h"
 #include "qemu/qmp.h"
 #include "vm/vm.h"
@@ -84,7 +85,17 @@ static int snap_img(const struct snapctx *c, const char *flag, const char *snap,
         if (!p || asprintf(&what, "snapshot '%s' of disk '%s'", snap, c->def.disks[i].name) < 0 ||
             strv_push_many(&argv, c->qemu_img, "snapshot", flag, snap, NULL) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        int r = store_image_args(c->run_dir, c->dir, &c->def.disks[i], p, &argv, err);
+        const struct vm_disk *k = &c->def.disks[i];
+        int r = 0;
+        if (!k->key_file && !k->key_prompt) {
+                /* Opened as qcow2, never probed: the image is the VM uid's, and
+                 * `qemu-img snapshot` has no -f (issue 12). */
+                _cleanup_free_ char *ep = qemu_opt_escape(p);
+                if (!ep || strv_push(&argv, "--image-opts") < 0 ||
+                    strv_pushf(&argv, "driver=qcow2,file.driver=file,file.filename=%s", ep) < 0)
+                        return phy_error_set(err, ENOMEM, "out of memory");
+        } else
+                r = store_image_args(c->run_dir, c->dir, k, p, &argv, err);
         return r < 0 ? r : store_qemu_img(c->qemu_img, what, argv.v, NULL, err);
 }
 

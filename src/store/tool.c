@@ -123,6 +123,9 @@ int store_disk_chain_check(const char *qemu_img, const char *vmdir, const char *
                 }
                 phy_error_clear(&ignore);
                 const char *bf = store_json_str(info, "backing-filename-format");
+                if (bf && strcmp(bf, "qcow2") != 0 && strcmp(bf, "raw") != 0)
+                        return phy_error_set(err, EPERM, "disk '%s' of VM '%s': the image '%s' names the backing "
+                                             "format '%s'; only qcow2 and raw are read", k->name, vm, cur, bf);
                 free(cur);
                 free(fmt);
                 cur = strdup(real);

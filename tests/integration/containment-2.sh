@@ -8,8 +8,10 @@
 #      file root can read) into the new VM's disk or into the bundle.
 #   2  A qcow2 disk inside the VM dir belongs to the VM's uid: a compromised
 #      QEMU can rewrite its header.  A backing file or an external data
-#      file outside the VM's files makes export, export to libvirt and
-#      `clone --full` refuse, naming the file, instead of copying it.
+#      file outside the VM's files, or a backing format other than qcow2
+#      and raw, makes export, export to libvirt and `clone --full` refuse,
+#      naming it, instead of copying the file.  A linked clone's frozen
+#      base is root's, read-only, so the source's uid cannot change it.
 #   3  An OVA (or a libvirt domain) whose qcow2 keeps its data in an
 #      external host file ("data-file"): refused; before, qemu-img convert
 #      copied that host file into the new VM's disk.
@@ -86,6 +88,14 @@ ok $(! leaks "$V/q2" "$V"/.*; echo $?) "no clone or temporary file holds the hos
 out=$("$PHYLLO" export q --format libvirt "$OUT/lv-q" 2>&1); rc=$?
 ok $([ $rc -ne 0 ]; echo $?) "export to libvirt refuses it"
 ok $(! leaks "$OUT/lv-q"; echo $?) "... and wrote no copy of the host file"
+# A backing file inside the VM dir, but a format that names other files (a VMDK descriptor).
+cp "$OUT/q-orig.qcow2" "$qd"
+printf '# Disk DescriptorFile\nRW 128 FLAT "%s" 0\n' "$OUT/secret" >"$V/q/desc.vmdk"
+qemu-img rebase -q -u -f qcow2 -b "$V/q/desc.vmdk" -F vmdk "$qd"
+out=$("$PHYLLO" export q "$OUT/q3.bundle" --yes 2>&1); rc=$?
+ok $([ $rc -ne 0 ]; echo $?) "export refuses a backing file of format vmdk (a descriptor may name any file)"
+like "$out" "backing format 'vmdk'" "... naming the format: $out"
+rm -f "$V/q/desc.vmdk"
 # An external data file instead.
 cp "$OUT/q-orig.qcow2" "$qd"
 hdr "$OUT/df.qcow2" -o "data_file=$OUT/df-scratch.raw,data_file_raw=on"

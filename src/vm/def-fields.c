@@ -114,6 +114,26 @@ void vm_def_done(struct vm_def *d) {
         memset(d, 0, sizeof *d);
 }
 
+/* Removes element I of the labelled section SECTION ("disk", "share", "nic",
+ * ...) and frees what it owns: every field the table knows, so a key added
+ * later is freed too. */
+void vm_def_remove_elem(struct vm_def *d, const char *section, size_t i) {
+        for (size_t j = 0; j < vm_n_sections; j++) {
+                const struct vm_section *s = &vm_section_table[j];
+                if (!s->labelled || strcmp(s->name, section) != 0)
+                        continue;
+                size_t n;
+                char *a = vm_section_elems(d, s, &n);
+                if (i >= n)
+                        return;
+                free_fields(s, a + i * s->elem_size);
+                memmove(a + i * s->elem_size, a + (i + 1) * s->elem_size, (n - i - 1) * s->elem_size);
+                (*KEY_AT(d, s->count_offset, size_t))--;
+                return;
+        }
+        abort();        /* no labelled section of that name: a caller's typo */
+}
+
 /* Sets the owned fields of one section instance (labels included) to NULL:
  * a bit copy that must not free its source's memory. */
 static void null_fields(const struct vm_section *s, void *base) {

@@ -184,6 +184,9 @@ void vm_model_done(struct vm_model *m);
 #define VM_USB_REDIRECT_MAX 4u
 
 void vm_def_done(struct vm_def *d);
+/* Removes element I of the labelled section SECTION ("disk", "network",
+ * "share", "cdrom"), freeing all it owns; an unknown SECTION aborts (a bug). */
+void vm_def_remove_elem(struct vm_def *d, const char *section, size_t i);
 
 /* An isolated network's (max 32) or a host bridge's (max 15) name:
  * [A-Za-z0-9._-], not starting with '.' or '-'. */

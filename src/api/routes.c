@@ -17,8 +17,6 @@
 #include "ops/ops.h"
 #include "vm/vm.h"
 
-#define _cleanup_json_ _cleanup_(json_object_putp)
-
 /* The HTTP status derives from the error's kind (phy_error_http_status),
  * not from its errno; "kind" travels with it so that phyllo exits alike. */
 int api_error_reply(const phy_error *e, json_object **ret) {

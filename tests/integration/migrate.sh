@@ -107,7 +107,12 @@ B stop "$vm" --force >/dev/null 2>&1; ok $? "the migrated VM stops in home B"
 # Through phyllod (serving home B): the VM moves back to A, phyllo's progress
 # lines come from phyllod's event stream ("event: migrate").
 . "$(dirname "$0")/phyllod-lib.sh"
-B start "$vm" >/dev/null 2>&1; ok $? "the VM starts again in home B"
+# Its kernel and initrd, still named in A's guest dir, are copied into its
+# directory in B: a start takes boot files only from places B allows.
+cp "$GUEST/vmlinux" "$GUEST/initrd.img" "$HB/vms/$vm/"
+sed -i "s#$GUEST/#$HB/vms/$vm/#g" "$HB/vms/$vm/vm.conf"
+out=$(B start "$vm" 2>&1); ok $? "the VM starts again in home B" || diag "$out"
+A delete "$vm" --yes >/dev/null 2>&1; ok $? "A's stopped copy is deleted (the way back must be free)"
 PHYLLOME_HOME=$HB pd_start; ok $? "a phyllod serves home B"
 ev=$HB.events
 curl -sN --max-time 300 --unix-socket "$HB/phyllod.sock" http://localhost/v1/events >"$ev" 2>/dev/null &

@@ -424,11 +424,6 @@ static void status_print_net(json_object *nets, json_object *gifs) {
         }
 }
 
-static int64_t jint_of(json_object *o, const char *key) {
-        json_object *v = NULL;
-        return json_object_object_get_ex(o, key, &v) && v ? json_object_get_int64(v) : 0;
-}
-
 /* The text form, from the JSON `status --json` prints (run_state_to_json). */
 static void status_print(json_object *o, const char *name) {
         const char *state = jstr_of(o, "state");
@@ -438,14 +433,14 @@ static void status_print(json_object *o, const char *name) {
         json_object *v = NULL;
         printf("%s: %s%s\n", name, state, unsupervised ? " (unsupervised)" : "");
         if (active) {
-                if (jint_of(o, "monitor_pid") && !unsupervised)
-                        printf("  monitor pid: %d\n", (int) jint_of(o, "monitor_pid"));
-                if (jint_of(o, "qemu_pid"))
-                        printf("  QEMU pid:    %d\n", (int) jint_of(o, "qemu_pid"));
-                if (jint_of(o, "swtpm_pid"))
-                        printf("  swtpm pid:   %d\n", (int) jint_of(o, "swtpm_pid"));
-                if (jint_of(o, "started") > 0) {
-                        long long up = (long long) time(NULL) - jint_of(o, "started");
+                if (cli_jint(o, "monitor_pid") && !unsupervised)
+                        printf("  monitor pid: %d\n", (int) cli_jint(o, "monitor_pid"));
+                if (cli_jint(o, "qemu_pid"))
+                        printf("  QEMU pid:    %d\n", (int) cli_jint(o, "qemu_pid"));
+                if (cli_jint(o, "swtpm_pid"))
+                        printf("  swtpm pid:   %d\n", (int) cli_jint(o, "swtpm_pid"));
+                if (cli_jint(o, "started") > 0) {
+                        long long up = (long long) time(NULL) - cli_jint(o, "started");
                         printf("  up:          %lld s\n", up < 0 ? 0 : up);
                 }
                 if (unsupervised)
@@ -462,9 +457,9 @@ static void status_print(json_object *o, const char *name) {
                 }
         }
         bool have_status = json_object_object_get_ex(o, "exit_status", &v) && v;
-        int signal = (int) jint_of(o, "exit_signal");
-        if (have_status && jint_of(o, "exit_status") >= 0 && !active)
-                printf("  exit status: %d\n", (int) jint_of(o, "exit_status"));
+        int signal = (int) cli_jint(o, "exit_signal");
+        if (have_status && cli_jint(o, "exit_status") >= 0 && !active)
+                printf("  exit status: %d\n", (int) cli_jint(o, "exit_status"));
         if (signal > 0 && !active)
                 printf("  killed by:   signal %d (SIG%s)\n", signal, sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
         /* How the last stop ended (issue 19): a forced power-off is not a clean stop. */

@@ -348,10 +348,23 @@ void run_state_record_stop(const char *dir, const char *by) {
 
 #define PENDING_FORWARDS "forwards.pending"
 
+/* A record like the others (runfile): rewritten whole, atomically, with
+ * the lines of this QEMU's run (an earlier run's are stale) and the new one. */
 void run_forward_pending_add(const char *dir, pid_t qemu_pid, const char *spec) {
-        _cleanup_close_ int fd = run_open_at(dir, PENDING_FORWARDS, O_WRONLY | O_APPEND | O_CREAT, 0600);
-        if (fd >= 0)
-                dprintf(fd, "%d %s\n", (int) qemu_pid, spec);
+        _cleanup_free_ char *path = run_file(dir, PENDING_FORWARDS), *text = NULL, *out = NULL;
+        size_t len = 0;
+        FILE *f = path ? open_memstream(&out, &len) : NULL;
+        if (!f)
+                return;
+        char prefix[24];
+        int n = snprintf(prefix, sizeof prefix, "%d ", (int) qemu_pid);
+        if (runfile_read(path, 64 * 1024, &text, NULL, NULL) == 0)
+                for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+                        if (strncmp(l, prefix, (size_t) n) == 0)
+                                fprintf(f, "%s\n", l);
+        fprintf(f, "%s%s\n", prefix, spec);
+        if (fclose(f) == 0)
+                (void) runfile_write(path, out, 0600, NULL);
 }
 
 bool run_forward_pending(const char *dir, pid_t qemu_pid, const char *spec) {

@@ -13,6 +13,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "runfile.h"
+#include "run/run.h"
 
 static char dir[] = "/tmp/phyllome-runfile.XXXXXX";
 
@@ -157,12 +158,31 @@ static void test_files(void) {
         rmdir(sub);
 }
 
+/* run/state.c's pending forwards, a record like the others: rewritten
+ * whole, keeping this QEMU's lines and dropping an earlier run's. */
+static void test_pending_forwards(void) {
+        run_forward_pending_add(dir, 100, "tcp:2222:22");
+        run_forward_pending_add(dir, 100, "tcp:8080:80");
+        ok(run_forward_pending(dir, 100, "tcp:2222:22") && run_forward_pending(dir, 100, "tcp:8080:80"),
+           "two forwards pending for QEMU 100");
+        ok(!run_forward_pending(dir, 100, "tcp:9999:99"), "another is not");
+        run_forward_pending_add(dir, 200, "tcp:3333:33");
+        ok(run_forward_pending(dir, 200, "tcp:3333:33") && !run_forward_pending(dir, 100, "tcp:2222:22"),
+           "a new QEMU's forward drops the earlier run's");
+        _cleanup_free_ char *p = at("forwards.pending"), *text = NULL;
+        phy_error err = { 0 };
+        is_int(runfile_read(p, 0, &text, NULL, &err), 0, "the file is a whole record");
+        is_str(text, "200 tcp:3333:33\n", "holding one line");
+        unlink(p);
+}
+
 int main(void) {
         if (!mkdtemp(dir))
                 return 1;
         test_text();
         test_json();
         test_files();
+        test_pending_forwards();
         rm_rf(dir);
         return tap_done();
 }

@@ -93,7 +93,7 @@ static void test_text(void) {
                 { "", 0, 0, EBADMSG, "empty", "an empty record" },
                 { "ab\0cd\n", 6, 0, EBADMSG, "NUL byte", "a record with a NUL byte" },
                 { "0000:01:00.0 nvidia\n", 20, 8, EFBIG, "larger than 8 bytes", "an oversized record" },
-                { NULL } });
+                { .data = NULL } });
         /* The same file under a cap it fits: read. */
         _cleanup_free_ char *big = at("big");
         put(big, "0000:01:00.0 nvidia\n", 20);
@@ -124,7 +124,7 @@ static void test_json(void) {
                 { "{\"a\": tru}\n", 11, 0, EBADMSG, "not a JSON object", "bad JSON" },
                 { "{\"a\":\"\0\"}\n", 10, 0, EBADMSG, "NUL byte", "a JSON record with a NUL byte" },
                 { "{}\n", 3, 2, EFBIG, "larger than 2 bytes", "an oversized JSON record" },
-                { NULL } });
+                { .data = NULL } });
         unlink(p);
 }
 

@@ -419,7 +419,6 @@ static void test_log_follow(const char *home) {
         ok(strstr(err.message, "nosuch") != NULL, "naming it: %s", err.message);
         is_int(call(&c, "POST", "/v1/vms", "{\"name\": \"f\", \"profile\": \"linux\", \"no_disk\": true}", &o), 201,
                "create f");
-        json_object_put(o);
         _cleanup_(ops_log_follow_freep) struct ops_log_follow *f = NULL;
         is_int(ops_log_follow_open(&oc, "f", &f, &err), 0, "follow f's logs before it ever ran");
         _cleanup_free_ char *dir = NULL;

@@ -157,7 +157,7 @@ int main(int argc, char **argv) {
                 .listen_fd = listen_fd, .system = system, .max_connections = (unsigned) maxconn,
                 .tcp = tcp_fd >= 0, .tcp_fd = tcp_fd, .token = token,
                 .import_max = import_max,
-                .ctx = { .root = phy_root(root), .home = home, .events = ev, .env_cache = envc },
+                .ctx = { .root = phy_root(root), .home = home, .events = ev, .publish = api_events_publish, .env_cache = envc },
         };
         struct api_server *srv = NULL;
         if (api_server_start(&o, &srv, &err) < 0) {

@@ -17,8 +17,6 @@
 #include "ops/ops.h"
 #include "vm/vm.h"
 
-#define _cleanup_json_ _cleanup_(json_object_putp)
-
 /* The HTTP status derives from the error's kind (phy_error_http_status),
  * not from its errno; "kind" travels with it so that phyllo exits alike. */
 int api_error_reply(const phy_error *e, json_object **ret) {
@@ -458,8 +456,30 @@ static int post_clone(struct call *q) {
         CALL(201, ops_clone(&q->oc, q->p[0], dst, full, tpm, q->ret, err));
 }
 
+/* A migration's progress as "event: migrate" on /v1/events (the CLI's
+ * progress bar through phyllod): {"name", "phase", "done", "total"}. */
+struct migrate_events {
+        const struct api_ctx *c;
+        const char *name;
+};
+
+static void migrate_event(const char *phase, uint64_t done, uint64_t total, void *userdata) {
+        const struct migrate_events *m = userdata;
+        _cleanup_json_ json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(m->name));
+        json_object_object_add(o, "phase", json_object_new_string(phase));
+        json_object_object_add(o, "done", json_object_new_int64((int64_t) done));
+        json_object_object_add(o, "total", json_object_new_int64((int64_t) total));
+        m->c->publish(m->c->events, "migrate", o);
+}
+
 static int post_migrate(struct call *q) {
         struct ops_migrate o = { 0 };
+        struct migrate_events me = { q->c, q->p[0] };
+        if (q->c->events && q->c->publish) {
+                o.progress = migrate_event;
+                o.userdata = &me;
+        }
         unsigned timeout = 0;
         int r;
         if ((r = member_str(q->b, "dest_home", &o.dest_home, q->ret)) ||

@@ -119,6 +119,21 @@ static int write_all(int fd, const void *data, size_t len) {
         return 0;
 }
 
+ssize_t fd_read_full(int fd, void *buf, size_t len) {
+        size_t got = 0;
+        while (got < len) {
+                ssize_t k = read(fd, (char *) buf + got, len - got);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                got += (size_t) k;
+        }
+        return (ssize_t) got;
+}
+
 static int tmp_open_for(const char *path, mode_t mode, char **ret_tmp) {
         char *tmp = NULL;
         if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)

@@ -13,6 +13,7 @@
  *   vm.c      the handle; create, list, show, set (edit), delete, profiles
  *   run.c     start, stop, kill, restart, pause, resume, wait, status,
  *             logs, console, display
+ *   logs.c    logs --follow
  *   store.c   disks, snapshots, clone, export/import, migrate
  *   net.c     port forwards, NICs, shared folders
  *   dev.c     PCI devices, mdev, SR-IOV, give-back, USB
@@ -158,6 +159,17 @@ int ops_wait(const struct ops_ctx *c, const char *name, const char *state, int t
 int ops_logs(const struct ops_ctx *c, const char *name, struct json_object **ret, phy_error *err);
 /* The VM's run dir and its three log files (for a follower). */
 int ops_log_paths(const struct ops_ctx *c, const char *name, char **ret_dir, char *ret_paths[3], phy_error *err);
+/* logs --follow (logs.c): console.log's and qemu.log's lines as text
+ * ("[console] LINE\n", "[qemu] LINE\n"), what they hold first, then what
+ * is added.  ops_log_follow_read hands out up to max bytes of what is there
+ * (0: nothing new; wait until ops_log_follow_fd, an inotify fd, is readable,
+ * then call again).  Nothing here waits on a timer. */
+struct ops_log_follow;
+int ops_log_follow_open(const struct ops_ctx *c, const char *name, struct ops_log_follow **ret, phy_error *err);
+int ops_log_follow_fd(const struct ops_log_follow *f);
+ssize_t ops_log_follow_read(struct ops_log_follow *f, char *buf, size_t max, phy_error *err);
+void ops_log_follow_free(struct ops_log_follow *f);
+DEFINE_CLEANUP_FUNC(struct ops_log_follow, ops_log_follow_free)
 /* A connection to the VM's serial console (the monitor relays it). */
 int ops_console_open(const struct ops_ctx *c, const char *name, int *ret_fd, phy_error *err);
 /* {"spice_socket": PATH, "uri": "spice+unix://PATH"} of a running VM with a

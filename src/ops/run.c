@@ -13,6 +13,7 @@
 
 #include "ops.h"
 #include "paths.h"
+#include "runfile.h"
 #include "host/host.h"
 #include "net/net.h"
 #include "qemu/qmp.h"
@@ -41,22 +42,18 @@ static void warn_tcg_once(const struct ops_ctx *c, const char *name, strv *w) {
         phy_error e = { 0 };
         if (run_dir_path(c->home, name, &dir, &e) < 0)
                 return;
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0)
+        _cleanup_free_ char *note = NULL;
+        if (asprintf(&note, "%s/tcg-warned", dir) < 0)
                 return;
         for (size_t i = 0; i < w->n; i++) {
                 if (!strstr(w->v[i], "software emulation (TCG)"))
                         continue;
-                char seen[1024] = "";
-                _cleanup_close_ int rfd = openat(dfd, "tcg-warned", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-                ssize_t k = rfd < 0 ? -1 : read(rfd, seen, sizeof seen - 1);
-                if (k > 0)
-                        seen[k] = '\0';
-                if (k <= 0 || strcmp(seen, w->v[i]) != 0) {
-                        _cleanup_close_ int fd = openat(dfd, "tcg-warned", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-                                                        O_CLOEXEC, 0600);
-                        if (fd >= 0)
-                                (void) !write(fd, w->v[i], strlen(w->v[i]));
+                _cleanup_free_ char *seen = NULL;
+                size_t len = 0;
+                if (runfile_read(note, 1024, &seen, &len, NULL) == 0)
+                        seen[len - 1] = '\0';  /* the record's newline */
+                if (!seen || strcmp(seen, w->v[i]) != 0) {
+                        (void) runfile_write(note, w->v[i], 0600, NULL);
                         continue;
                 }
                 strv_remove_at(w, i);

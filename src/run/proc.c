@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "runfile.h"
 #include "fileio.h"
 #include "host/host.h"
 #include "run-internal.h"
@@ -45,17 +46,10 @@ static int vm_uid_allocate(const char *home, const char *name, uint32_t first, u
         _cleanup_free_ uint32_t *used = calloc((size_t) st.st_size / 4 + 1, sizeof *used);
         if (!text || !used)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        size_t len = 0, n_used = 0;
-        while (len < (size_t) st.st_size) {
-                ssize_t k = pread(fd, text + len, (size_t) st.st_size - len, (off_t) len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return phy_error_set(err, errno, "cannot read '%s': %s", path, strerror(errno));
-                if (k == 0)
-                        break;
-                len += (size_t) k;
-        }
+        ssize_t k = fd_read_full(fd, text, (size_t) st.st_size);       /* just opened: from its start */
+        if (k < 0)
+                return phy_error_set(err, (int) -k, "cannot read '%s': %s", path, strerror((int) -k));
+        size_t len = (size_t) k, n_used = 0;
         for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
                 nl = strchr(line, '\n');
                 if (nl)
@@ -165,43 +159,10 @@ int64_t run_mono_ms(void) {
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int run_read_nofollow(const char *path, size_t max, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return errno == ELOOP ? -EPERM : -errno;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0))
-                return -EPERM;
-        if ((uint64_t) st.st_size > max)
-                return -EFBIG;
-        size_t cap = (size_t) st.st_size;      /* what grows meanwhile is left for the next read */
-        _cleanup_free_ char *buf = malloc(cap + 1);
-        if (!buf)
-                return -ENOMEM;
-        size_t len = 0;
-        while (len < cap) {
-                ssize_t k = read(fd, buf + len, cap - len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                len += (size_t) k;
-        }
-        buf[len] = '\0';
-        *ret = TAKE_PTR(buf);
-        if (ret_len)
-                *ret_len = len;
-        return 0;
-}
-
 char *run_file_tail(const char *path, unsigned lines) {
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
-        if (run_read_nofollow(path, 64u * 1024 * 1024, &text, &len) < 0)
+        if (runfile_read_raw(path, 64u * 1024 * 1024, &text, &len, NULL) < 0)
                 return NULL;
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
                 text[--len] = '\0';

@@ -3,6 +3,7 @@
  * api_handle, sd_notify's datagram (path and abstract names), the socket
  * path rules, and the client against a real server on a temporary socket. */
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,6 +380,70 @@ static void test_local_binary(const char *home) {
         json_object_put(o);
 }
 
+/* Appends text to path (a log the monitor writes). */
+static void append(const char *path, const char *text) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        ok(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t) strlen(text), "%s: appended", path);
+}
+
+/* All the follower has now, in reads of at most max bytes. */
+static char *follow_drain(struct ops_log_follow *f, size_t max) {
+        static char got[4096];
+        size_t n = 0;
+        phy_error err = { 0 };
+        char buf[64];
+        ssize_t k;
+        while ((k = ops_log_follow_read(f, buf, max, &err)) > 0 && n + (size_t) k < sizeof got) {
+                memcpy(got + n, buf, (size_t) k);
+                n += (size_t) k;
+        }
+        got[n] = '\0';
+        return got;
+}
+
+static bool readable(int fd, int ms) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        return poll(&p, 1, ms) == 1;
+}
+
+/* logs --follow (src/ops/logs.c): whole lines, tagged, as they are written;
+ * woken by inotify (the fd is readable after a write, not before). */
+static void test_log_follow(const char *home) {
+        struct api_ctx c = { .root = "/", .home = home, .uid = geteuid(), .gid = getegid() };
+        struct ops_ctx oc = { .root = "/", .home = home, .uid = geteuid(), .gid = getegid() };
+        json_object *o = NULL;
+        phy_error err = { 0 };
+        setenv("PHYLLOME_HOME", home, 1);
+        struct ops_log_follow *none = NULL;
+        is_int(ops_log_follow_open(&oc, "nosuch", &none, &err), -ENOENT, "following an unknown VM: -ENOENT");
+        ok(strstr(err.message, "nosuch") != NULL, "naming it: %s", err.message);
+        is_int(call(&c, "POST", "/v1/vms", "{\"name\": \"f\", \"profile\": \"linux\", \"no_disk\": true}", &o), 201,
+               "create f");
+        _cleanup_(ops_log_follow_freep) struct ops_log_follow *f = NULL;
+        is_int(ops_log_follow_open(&oc, "f", &f, &err), 0, "follow f's logs before it ever ran");
+        _cleanup_free_ char *dir = NULL;
+        char *paths[3] = { 0 };
+        is_int(ops_log_paths(&oc, "f", &dir, paths, &err), 0, "its log paths");
+        _cleanup_free_ char *old = paths[0], *console = paths[1], *qemu = paths[2];
+        is_str(follow_drain(f, 64), "", "nothing yet");
+        ok(!readable(ops_log_follow_fd(f), 200), "no wake-up without a write");
+        append(console, "first\nsecond, not whole");
+        ok(readable(ops_log_follow_fd(f), 5000), "a write wakes the follower");
+        is_str(follow_drain(f, 64), "[console] first\n", "whole lines only, tagged");
+        append(console, " yet\r\n");
+        append(qemu, "qemu: warning\n");
+        ok(readable(ops_log_follow_fd(f), 5000), "woken again");
+        is_str(follow_drain(f, 5), "[console] second, not whole yet\n[qemu] qemu: warning\n",
+               "the rest of the line (CR cut), then qemu.log's, in reads of 5 bytes");
+        /* A new start: console.log replaced by a smaller file. */
+        ok(rename(console, old) == 0, "console.log rotated");
+        append(console, "new run\n");
+        ok(readable(ops_log_follow_fd(f), 5000), "woken by the new file");
+        is_str(follow_drain(f, 64), "[console] new run\n", "the new file from its start");
+        is_int(call(&c, "DELETE", "/v1/vms/f", NULL, &o), 200, "DELETE f");
+        json_object_put(o);
+}
+
 int main(void) {
         char home[] = "/tmp/phyllome-test-api.XXXXXX";
         if (!mkdtemp(home))
@@ -387,6 +452,7 @@ int main(void) {
         test_routes(home);
         test_verbs(home);
         test_status_model(home);
+        test_log_follow(home);
         test_local_binary(home);
         test_env_cache();
         test_notify(home);

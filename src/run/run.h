@@ -166,6 +166,7 @@ struct run_start_opts {
         const char *home;
         const char *name;
         bool paused;            /* start with the CPUs stopped */
+        bool boot_once_cdrom;   /* boot from the CD-ROMs this start, even when the disk has an OS (issue 19) */
         bool force_tcg;         /* also $PHYLLOME_FORCE_TCG=1 */
         /* Tests: plays the kernel's part of the passthrough sysfs writes in a
          * fixture root (a dev_kernel_hook, src/dev/dev.h); NULL otherwise. */

@@ -105,6 +105,17 @@ is "$("$PHYLLO" snapshot create j1 sj --json 2>/dev/null | jq -r '"\(.name) \(.s
 is "$("$PHYLLO" clone j1 j3 --full 2>&1)" "cloned VM 'j1' to 'j3' (full copy)" "clone of a VM without a TPM says nothing of a TPM"
 is "$("$PHYLLO" snapshot revert j1 sj 2>&1)" "VM 'j1' is back at snapshot 'sj' (disks)" \
    "revert lists only what the snapshot held (no UEFI vars yet, no TPM)"
+# create's refusals name the options the user typed, not only the definition's keys.
+out=$("$PHYLLO" create w1 --profile windows11 --cpus 1 --memory 8G --no-disk 2>&1); rc=$?
+is "$rc" 2 "create windows11 --cpus 1 is refused"
+like "$out" "\[cpu\] cores = 2 or more \(you gave --cpus 1\)$" "... naming --cpus 1, the option typed"
+out=$("$PHYLLO" create w1 --profile linux --memory 1M --no-disk 2>&1)
+like "$out" "\(you gave --memory 1M\)$" "a refused --memory is named as typed"
+out=$("$PHYLLO" create w1 --profile linux --gpu virgl --display vnc --no-disk 2>&1)
+like "$out" "\(you gave --gpu virgl, --display vnc\)$" "a GPU and display that do not go together: both options named"
+out=$("$PHYLLO" create w1 --profile windows11 --disk 10G 2>&1)
+like "$out" "\(you gave --disk 10G\)$" "a too small --disk is named"
+ok "$(test ! -e "$H/vms/w1"; echo $?)" "none of the refused creates left a VM"
 
 # ---- 3: sizes without a unit: MiB of memory, GiB of disk; 8G = 8GB = 8gb = 8GiB ----
 vsize() { qemu-img info --output=json "$H/vms/$1/disk-$2.qcow2" | jq -r '."virtual-size"'; }

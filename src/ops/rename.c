@@ -255,6 +255,10 @@ int ops_rename(const struct ops_ctx *c, const char *old_name, const char *new_na
         }
 
         json_object *warnings = json_object_new_array();
+        /* Its QEMU's uid (per-VM uids) follows it: the files are that uid's. */
+        phy_error ue = { 0 };
+        if (run_vm_uid_rename(c->home, old_name, new_name, &ue) < 0)
+                json_object_array_add(warnings, json_object_new_string(phy_error_message(&ue)));
         for (size_t i = 0; i < s.n; i++) {
                 char *argv[] = { qemu_img, "rebase", "-q", "-u", "-f", "qcow2", "-F", s.v[i].format, "-b",
                                  s.v[i].backing, s.v[i].image, NULL };

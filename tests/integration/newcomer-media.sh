@@ -105,6 +105,7 @@ like "$out" "no CD in a drive.*phyllo cdrom insert nocd" "... saying how to put 
 
 # ---- rename of the stopped VM: everything follows ----
 "$PHYLLO" snapshot create m s1 >/dev/null 2>&1; is "$?" 0 "a snapshot of the stopped VM"
+uid_m=$(awk '$2 == "m" { print $1 }' "$H/vm-uids" 2>/dev/null)
 out=$("$PHYLLO" rename m m2 2>&1); rc=$?
 is "$rc" 0 "rename of the stopped VM: $out"
 ok "$([ ! -e "$H/vms/m" ] && [ -f "$H/vms/m2/vm.conf" ]; echo $?)" "its directory moved"
@@ -112,6 +113,12 @@ like "$(grep '^name = ' "$H/vms/m2/vm.conf")" "^name = m2$" "vm.conf has the new
 like "$("$PHYLLO" snapshot list m2 2>&1)" "s1 " "the snapshot followed"
 ok "$([ -f "$H/run/m2/state.json" ] && [ ! -e "$H/run/m" ]; echo $?)" "the run dir (logs, last state) followed"
 is "$("$PHYLLO" status m 2>&1)" "phyllo: no VM named 'm' (looked in $H/vms)" "the old name names no VM"
+if [ -n "$uid_m" ]; then  # per-VM uids (phyllo as root): the VM keeps its uid, its files are that uid's
+  is "$(awk '$2 == "m2" { print $1 }' "$H/vm-uids"):$(awk '$2 == "m"' "$H/vm-uids")" "$uid_m:" \
+     "the uid table gives m2 the uid m had, and m none"
+else
+  ok 0 "# SKIP per-VM uids need root"
+fi
 "$PHYLLO" start m2 >/dev/null 2>&1; is "$?" 0 "the renamed VM starts"
 is "$(drive m2 install | sed 's/.* //')" 1048576 "... with its ISO"
 "$PHYLLO" kill m2 >/dev/null 2>&1

@@ -144,9 +144,18 @@ static int live_insert(struct qmp *q, const char *id, int fd, const char *old_no
                 a = json_object_new_object();
                 json_object_object_add(a, "id", json_object_new_string(id));
                 json_object_object_add(a, "node-name", json_object_new_string(node));
-                if ((r = qmp_command(q, "blockdev-insert-medium", a, QMP_MS, NULL, err)) < 0)
+                if ((r = qmp_command(q, "blockdev-insert-medium", a, QMP_MS, NULL, err)) < 0) {
+                        /* Nothing half-done: the old medium goes back in. */
                         node_del(q, node);
-                else
+                        if (old_node) {
+                                a = json_object_new_object();
+                                json_object_object_add(a, "id", json_object_new_string(id));
+                                json_object_object_add(a, "node-name", json_object_new_string(old_node));
+                                phy_error ignore = { 0 };
+                                (void) qmp_command(q, "blockdev-insert-medium", a, QMP_MS, NULL, &ignore);
+                                (void) tray(q, "blockdev-close-tray", id, false, &ignore);
+                        }
+                } else
                         old_medium_del(q, old_node);
         }
         /* The node holds its own duplicate of the fd; the set's goes. */

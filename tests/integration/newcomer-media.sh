@@ -36,6 +36,10 @@ is "$(conf_path m install)" "$H/iso/a.iso" "... the definition gets [cdrom insta
 out=$("$PHYLLO" cdrom insert m /etc/hostname 2>&1); rc=$?
 is "$rc" 1 "an ISO outside allow-paths is refused (the checks a [cdrom] path gets)"
 like "$out" "\[cdrom install\] path: '/etc/hostname' is outside .*allow-paths" "... naming the key, the path and allow-paths"
+ln -s /etc/shadow "$H/iso/evil.iso"
+out=$("$PHYLLO" cdrom insert m "$H/iso/evil.iso" 2>&1); rc=$?
+is "$rc" 1 "a symlink in an allowed directory to a file outside is refused"
+like "$out" "'/etc/shadow' is outside" "... judged by the file it leads to"
 out=$("$PHYLLO" cdrom insert m "$H/iso/nosuch.iso" 2>&1); is "$?" 1 "an ISO that does not exist is refused"
 like "$out" "nosuch.iso': No such file" "... naming it"
 out=$("$PHYLLO" cdrom insert m "$H/iso/b.iso" --drive other 2>&1); is "$?" 1 "a drive the VM lacks is refused"

@@ -342,7 +342,7 @@ static int post_argv(struct call *q) {
         struct ops_argv_opts o = { 0 };
         int r;
         if ((r = member_bool(q->b, "paused", &o.paused, q->ret)) || (r = member_bool(q->b, "tcg", &o.tcg, q->ret)) ||
-            (r = member_qemu(q, &o.qemu)))
+            (r = member_qemu(q, &o.qemu)) || (r = member_str(q->b, "boot_once", &o.boot_once, q->ret)))
                 return r;
         CALL(200, ops_argv(&q->oc, q->p[0], &o, q->ret, err));
 }
@@ -374,7 +374,7 @@ static int post_action(struct call *q) {
         int r;
         if ((r = member_bool(b, "paused", &a.paused, ret)) || (r = member_bool(b, "force", &a.force, ret)) ||
             (r = member_uint(b, "timeout", 31 * 24 * 3600, &a.timeout, ret)) ||
-            (r = member_str(b, "mode", &a.mode, ret)))
+            (r = member_str(b, "mode", &a.mode, ret)) || (r = member_str(b, "boot_once", &a.boot_once, ret)))
                 return r;
         CALL(200, ops_act(&q->oc, q->p[0], &a, q->ret, err));
 }
@@ -605,6 +605,33 @@ static int post_usb(struct call *q) {
 
 static int delete_usb(struct call *q) { CALL(200, ops_usb_change(&q->oc, q->p[0], q->p[1], false, q->ret, err)); }
 
+/* ---- install media, renames (issue 19) ---- */
+
+static int post_cdrom(struct call *q) {
+        const char *path = NULL, *drive = NULL;
+        int r;
+        if ((r = member_str(q->b, "path", &path, q->ret)) || (r = member_str(q->b, "drive", &drive, q->ret)) ||
+            (r = required("path", path, q->ret)))
+                return r;
+        CALL(200, ops_cdrom_insert(&q->oc, q->p[0], drive, path, q->ret, err));
+}
+
+static int delete_cdrom(struct call *q) {
+        const char *drive = NULL;
+        int r = member_str(q->b, "drive", &drive, q->ret);
+        if (r)
+                return r;
+        CALL(200, ops_cdrom_eject(&q->oc, q->p[0], drive, q->ret, err));
+}
+
+static int post_rename(struct call *q) {
+        const char *to = NULL;
+        int r;
+        if ((r = member_str(q->b, "name", &to, q->ret)) || (r = required("name", to, q->ret)))
+                return r;
+        CALL(200, ops_rename(&q->oc, q->p[0], to, q->ret, err));
+}
+
 /* ---- the table ---- */
 
 struct route {
@@ -633,7 +660,7 @@ static const struct route routes[] = {
         { "PUT", "/v1/vms/{name}", put_vm, "a definition", N("config", "source", "base") },
         { "DELETE", "/v1/vms/{name}", delete_vm, "a deletion", N("force") },
         { "GET", "/v1/vms/{name}/status", get_status, NULL, { NULL } },
-        { "POST", "/v1/vms/{name}/start", post_action, "'start'", N("paused") },
+        { "POST", "/v1/vms/{name}/start", post_action, "'start'", N("paused", "boot_once") },
         { "POST", "/v1/vms/{name}/stop", post_action, "'stop'", N("timeout", "force", "mode") },
         { "POST", "/v1/vms/{name}/kill", post_action, "'kill'", { NULL } },
         { "POST", "/v1/vms/{name}/pause", post_action, "'pause'", { NULL } },
@@ -645,7 +672,7 @@ static const struct route routes[] = {
         { "GET", "/v1/vms/{name}/console", get_console, NULL, { NULL } },
         { "GET", "/v1/vms/{name}/display", get_display, NULL, { NULL } },
         { "GET", "/v1/vms/{name}/screenshot", get_screenshot, NULL, { NULL } },
-        { "POST", "/v1/vms/{name}/argv", post_argv, "'argv'", N("paused", "tcg", "qemu") },
+        { "POST", "/v1/vms/{name}/argv", post_argv, "'argv'", N("paused", "tcg", "qemu", "boot_once") },
         { "GET", "/v1/vms/{name}/disks", get_disks, NULL, { NULL } },
         { "POST", "/v1/vms/{name}/disks", post_disk, "a disk",
           N("size", "image", "bus", "name", "key_file", "key_prompt") },
@@ -677,6 +704,9 @@ static const struct route routes[] = {
         { "POST", "/v1/vms/{name}/give-back", post_give_back, "'give-back'", { NULL } },
         { "POST", "/v1/vms/{name}/usb", post_usb, "a USB device", N("device") },
         { "DELETE", "/v1/vms/{name}/usb/{device}", delete_usb, "a USB device removal", { NULL } },
+        { "POST", "/v1/vms/{name}/cdrom", post_cdrom, "a CD insert", N("path", "drive") },
+        { "DELETE", "/v1/vms/{name}/cdrom", delete_cdrom, "a CD eject", N("drive") },
+        { "POST", "/v1/vms/{name}/rename", post_rename, "a rename", N("name") },
 };
 /* POST /v1/vms takes more members than a row holds. */
 static const char *const create_members[] = { "name", "profile", "cpus", "memory", "disk", "no_disk", "iso",

@@ -149,10 +149,12 @@ static json_object *body_new(void) {
 #define jbool_of cli_jbool
 
 
-static int do_start(struct cli_ctx *ctx, const char *name, bool paused, bool json) {
+static int do_start(struct cli_ctx *ctx, const char *name, bool paused, const char *boot_once, bool json) {
         json_object *b = body_new(), *o = NULL;
         if (paused)
                 json_object_object_add(b, "paused", json_object_new_boolean(true));
+        if (boot_once)
+                json_object_object_add(b, "boot_once", json_object_new_string(boot_once));
         bool keys = false;
         int r = cli_keys_unlock(ctx, name, false, &keys);
         if (r) {
@@ -170,26 +172,29 @@ static int do_start(struct cli_ctx *ctx, const char *name, bool paused, bool jso
                 return 0;
         }
         json_object_put(o);
-        printf("VM '%s' started%s\n", name, paused ? " (paused)" : "");
+        printf("VM '%s' started%s%s\n", name, paused ? " (paused)" : "", boot_once ? ", booting from the CD once" : "");
         fflush(stdout);
         return 0;
 }
 
 int cmd_start(struct cli_ctx *ctx, int argc, char **argv) {
-        enum { OPT_CONSOLE = 1, OPT_PAUSED, OPT_JSON };
+        enum { OPT_CONSOLE = 1, OPT_PAUSED, OPT_JSON, OPT_BOOT_ONCE };
         static const struct option opts[] = {
                 { "console", no_argument, NULL, OPT_CONSOLE },
                 { "paused", no_argument, NULL, OPT_PAUSED },
                 { "json", no_argument, NULL, OPT_JSON },
+                { "boot-once", required_argument, NULL, OPT_BOOT_ONCE },
                 { NULL, 0, NULL, 0 },
         };
         bool console = false, paused = false, json = false;
+        const char *boot_once = NULL;
         int c;
         while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
                 switch (c) {
                 case OPT_CONSOLE: console = true; break;
                 case OPT_PAUSED: paused = true; break;
                 case OPT_JSON: json = true; break;
+                case OPT_BOOT_ONCE: boot_once = optarg; break;
                 default: return cli_usage_error(cli_usage(), "unknown option");
                 }
         }
@@ -197,7 +202,7 @@ int cmd_start(struct cli_ctx *ctx, int argc, char **argv) {
         int r = take_name(argc, argv, cli_usage(), &name);
         if (r)
                 return r;
-        r = do_start(ctx, name, paused, json);
+        r = do_start(ctx, name, paused, boot_once, json);
         if (r == 0 && console)
                 r = console_attach(ctx, name);
         return r;

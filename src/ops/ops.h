@@ -147,6 +147,8 @@ struct ops_action {
         bool paused, force;
         unsigned timeout;       /* stop, restart: seconds */
         const char *mode;       /* stop: default acpi agent */
+        const char *boot_once;  /* start: "cdrom" boots from the CD-ROMs this start (issue 19); NULL: the
+                                 * usual order (CDs first until the system disk has a partition table) */
 };
 int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *a, struct json_object **ret,
             phy_error *err);
@@ -183,10 +185,43 @@ int ops_screenshot(const struct ops_ctx *c, const char *name, struct json_object
  * command line a start would run (the fds a start passes aside). */
 struct ops_argv_opts {
         bool paused, tcg;
+        const char *boot_once;  /* as ops_action's */
         const char *qemu;       /* a binary to use instead of the one found (the API's own process only) */
 };
 int ops_argv(const struct ops_ctx *c, const char *name, const struct ops_argv_opts *o, struct json_object **ret,
              phy_error *err);
+
+/* ---- install media and renames (cdrom.c, rename.c; issue 19) ---- */
+
+/* Puts the ISO at path (absolute; the checks a [cdrom] path gets: the
+ * caller may read it, allow-paths) into VM name's CD drive `drive` (NULL:
+ * its first; a VM without one gets [cdrom install]), in the definition and,
+ * while the VM runs, live: phyllo opens the file and hands QEMU the fd
+ * (add-fd), then the drive's medium is swapped (blockdev-open-tray,
+ * -remove-medium, -insert-medium, -close-tray).  {name, drive, path, live,
+ * pending}: pending when the VM runs but has no such drive yet (a new
+ * drive appears at its next start). */
+int ops_cdrom_insert(const struct ops_ctx *c, const char *name, const char *drive, const char *path,
+                     struct json_object **ret, phy_error *err);
+/* Empties the drive: the definition keeps [cdrom NAME] without a path, a
+ * running VM's drive is emptied live.  {name, drive, ejected (the path or
+ * null), live}. */
+int ops_cdrom_eject(const struct ops_ctx *c, const char *name, const char *drive, struct json_object **ret,
+                    phy_error *err);
+/* start/argv --boot-once: NULL (false), or "cdrom" for a VM with a CD-ROM
+ * holding media (true); anything else a usage error. */
+int ops_boot_once_check(const struct ops_ctx *c, const char *name, const char *boot_once, bool *ret_cdrom,
+                        phy_error *err);
+/* Renames the stopped VM old to new (docs/lifecycle.md): refused while it
+ * runs or starts (its run lock held throughout); its directory moves with
+ * renameat2(RENAME_NOREPLACE), so its disks, snapshots, UEFI vars and TPM
+ * state follow; vm.conf gets the new name (paths inside the old directory
+ * made relative); qcow2 backing files named by absolute path in the old
+ * directory (its own frozen bases, its linked clones' overlays) are
+ * rewritten (qemu-img rebase -u), which needs those clones stopped; its
+ * run dir (logs, last state) follows.  {name, old_name}. */
+int ops_rename(const struct ops_ctx *c, const char *old_name, const char *new_name, struct json_object **ret,
+               phy_error *err);
 
 /* ---- storage (store.c) ---- */
 

@@ -87,6 +87,8 @@ int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *
                 }
                 _cleanup_strv_ strv warnings = { 0 };
                 struct run_start_opts so = { .root = c->root, .home = c->home, .name = name, .paused = a->paused };
+                if ((r = ops_boot_once_check(c, name, is_start ? a->boot_once : NULL, &so.boot_once_cdrom, err)) < 0)
+                        goto fail;
                 if ((r = run_start(&so, &warnings, err)) < 0)
                         goto fail;
                 warn_tcg_once(c, name, &warnings);
@@ -441,6 +443,11 @@ int ops_argv(const struct ops_ctx *c, const char *name, const struct ops_argv_op
             (r = vm_model_make(&def, &host, &caps, NULL, &model, err)) < 0)
                 return r;
         vmdir = vm_dir(c->home, name);
+        /* The boot order a start would choose (CD-ROMs after a disk with an OS). */
+        bool boot_once_cdrom = false;
+        if (!vmdir || (r = ops_boot_once_check(c, name, o->boot_once, &boot_once_cdrom, err)) < 0)
+                return vmdir ? r : phy_error_set(err, ENOMEM, "out of memory");
+        vm_model_probe_boot(&model, vmdir);
         if ((r = run_dir_path(c->home, name, &rundir, err)) < 0)
                 return r;
         struct qemu_argv_env env;
@@ -452,6 +459,7 @@ int ops_argv(const struct ops_ctx *c, const char *name, const struct ops_argv_op
         env.run_dir = rundir;
         env.paused = o->paused;
         env.force_tcg = o->tcg;
+        env.boot_once_cdrom = boot_once_cdrom;
         /* The sound server the start would find (src/run/sound.c). */
         if ((model.vm.display == VM_DISPLAY_GTK || model.vm.display == VM_DISPLAY_SDL) && model.vm.sound != VM_SOUND_NONE &&
             (r = run_sound_find(&audio_server, &audio_why, err)) < 0)

@@ -325,6 +325,44 @@ static int create_def(const struct ops_ctx *c, const struct ops_create *o, const
         return vm_def_make_identity(d, err);
 }
 
+/* A model's refusal names the definition's keys ("[cpu] cores"); the
+ * caller of create typed options: each key it names that one of theirs set
+ * gets that option, as typed (issue 19: "... (you gave --cpus 1)"). */
+static void create_name_flags(const struct ops_create *o, phy_error *err) {
+        char mem[32] = "", disk[32] = "", cpus[16] = "", redirect[16] = "";
+        if (o->memory)
+                format_size(o->memory, mem, sizeof mem);
+        if (o->disk)
+                format_size(o->disk, disk, sizeof disk);
+        snprintf(cpus, sizeof cpus, "%u", o->cpus);
+        snprintf(redirect, sizeof redirect, "%d", o->usb_redirect);
+        const struct { const char *key, *flag, *value; bool given; } t[] = {
+                { "[cpu] cores", "--cpus", cpus, o->cpus > 0 },
+                { "vCPUs", "--cpus", cpus, o->cpus > 0 },
+                { "[memory] size", "--memory", mem, o->memory > 0 },
+                { "[disk system]", "--disk", disk, o->disk > 0 },
+                { "disk 'system'", "--disk", disk, o->disk > 0 },
+                { "system disk", "--no-disk", "", o->no_disk },
+                { "[gpu] type", "--gpu", o->gpu, o->gpu != NULL },
+                { "[display] type", "--display", o->display, o->display != NULL },
+                { "[usb] redirect", "--usb-redirect", redirect, o->usb_redirect >= 0 },
+                { "[firmware] type", o->uefi ? "--uefi" : "--no-uefi", "", o->uefi >= 0 },
+                { "[boot] kernel", "--kernel", o->kernel, o->kernel != NULL },
+                { "[network net0]", "--net", o->net, o->net != NULL },
+        };
+        char said[256] = "";
+        size_t at = 0;
+        for (size_t i = 0; i < ELEMENTSOF(t) && at < sizeof said; i++) {
+                if (!t[i].given || !strstr(err->message, t[i].key) || strstr(said, t[i].flag))
+                        continue;
+                at += (size_t) snprintf(said + at, sizeof said - at, "%s%s%s%s", at ? ", " : "", t[i].flag,
+                                        t[i].value && *t[i].value ? " " : "", t[i].value ? t[i].value : "");
+        }
+        size_t n = strlen(err->message);
+        if (said[0] && n + strlen(said) + 16 < sizeof err->message)
+                snprintf(err->message + n, sizeof err->message - n, " (you gave %s)", said);
+}
+
 int ops_create(const struct ops_ctx *c, const struct ops_create *o, json_object **ret, phy_error *err) {
         int r;
         if ((r = ops_name_check("VM name", o->name, err)) < 0)
@@ -368,6 +406,7 @@ int ops_create(const struct ops_ctx *c, const struct ops_create *o, json_object 
         }
         if (r < 0) {
                 json_object_put(warn);
+                create_name_flags(o, err);
                 return r;
         }
         _cleanup_free_ char *dir = vm_dir(c->home, o->name);

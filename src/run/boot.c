@@ -214,7 +214,7 @@ static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const
                         return r;
         }
         for (size_t i = 0; i < vm->n_cdroms; i++) {
-                _cleanup_free_ char *p = vm_path_resolve(c->vm_dir, vm->cdroms[i].path);
+                _cleanup_free_ char *p = vm->cdroms[i].path ? vm_path_resolve(c->vm_dir, vm->cdroms[i].path) : NULL;
                 if ((r = run_sandbox_allow(sb, p, RUN_SB_R, err)) < 0)
                         return r;
         }
@@ -481,6 +481,7 @@ static int step_command_line(struct monitor *m, phy_error *err) {
         env.qga_fd = m->qga_listen;
         env.spice_sock = m->spice_sock;
         env.paused = c->paused;
+        env.boot_once_cdrom = c->boot_once_cdrom;
         env.incoming = c->incoming;
         env.force_tcg = c->force_tcg;
         env.audio_server = c->audio_server;

@@ -50,6 +50,7 @@ struct start_ctx {
         bool have_caps;
         struct run_creds creds;
         bool paused, force_tcg;
+        bool boot_once_cdrom;   /* issue 19: CD-ROMs first this start, even with an OS on the disk */
         const char *incoming;           /* -incoming (migration destination), or NULL */
         char *audio_server, *audio_why; /* the sound server QEMU's user reaches, or why none (sound.c) */
         bool run_dir_untrusted;         /* others could write it: emptied before use */

@@ -20,6 +20,7 @@
 #include "fileio.h"
 #include "host/host.h"
 #include "run-internal.h"
+#include "run.h"
 
 /* The VM's uid from <home>/vm-uids ("UID NAME" lines, flock()ed while read
  * and appended): the one recorded for name, else the lowest uid of the
@@ -174,4 +175,56 @@ char *run_file_tail(const char *path, unsigned lines) {
                 i--;
         }
         return strdup(text + i);
+}
+
+int run_vm_uid_rename(const char *home, const char *old_name, const char *new_name, phy_error *err) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/vm-uids", home) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : phy_error_set(err, errno, "cannot open the VM uid table '%s': %s", path,
+                                                          strerror(errno));
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+                return phy_error_set(err, EPERM, "the VM uid table '%s' is not a regular file that only its owner "
+                                     "(uid %u) can write; remove it", path, (unsigned) geteuid());
+        if (flock(fd, LOCK_EX) < 0)
+                return phy_error_set(err, errno, "cannot lock '%s': %s", path, strerror(errno));
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        int r = file_read_all(path, 16u * 1024 * 1024, &text, &len);
+        if (r < 0)
+                return phy_error_set(err, -r, "cannot read '%s': %s", path, strerror(-r));
+        /* The VM keeps its uid: its lines name it anew; a line of an earlier
+         * VM of the new name (deleted since) goes. */
+        /* Each line of at least 4 bytes grows by at most a name (64): 17 times as much. */
+        _cleanup_free_ char *out = calloc(17, len + 128);
+        if (!out)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        size_t at = 0;
+        bool changed = false;
+        for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+                nl = strchr(line, '\n');
+                if (nl)
+                        *nl = '\0';
+                char *sp = strchr(line, ' ');
+                const char *who = sp ? sp + 1 : "";
+                if (strcmp(who, new_name) == 0) {
+                        changed = true;
+                        continue;
+                }
+                bool mine = strcmp(who, old_name) == 0;
+                size_t head = sp ? (size_t) (sp - line) + 1 : strlen(line);
+                memcpy(out + at, line, head);
+                at += head;
+                at += (size_t) sprintf(out + at, "%s\n", mine ? new_name : who);
+                changed = changed || mine;
+        }
+        if (!changed)
+                return 0;
+        if (pwrite(fd, out, at, 0) != (ssize_t) at || ftruncate(fd, (off_t) at) < 0 || fsync(fd) < 0)
+                return phy_error_set(err, errno ? errno : EIO, "cannot write '%s': %s", path,
+                                     strerror(errno ? errno : EIO));
+        return 0;
 }

@@ -76,6 +76,7 @@ static void close_inherited(int a, int b) {
 
 int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err) {
         struct start_ctx c = { .name = o->name, .home = o->home, .lock_fd = -1, .report_fd = -1, .paused = o->paused,
+                               .boot_once_cdrom = o->boot_once_cdrom,
                                .incoming = o->incoming, .root = o->root, .dev_hook = o->dev_hook, .dev_hook_data = o->dev_hook_data };
         int r;
         bool record_failure = false;

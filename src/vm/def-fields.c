@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 
 #include "cleanup.h"
@@ -62,6 +63,9 @@ const char *vm_key_text(const struct vm_key *k, const void *base, size_t item, c
                 if (!vm_key_present_in(k, base))
                         return NULL;
                 format_size(*KEY_CAT(base, k->offset, uint64_t), buf, len);
+                /* Never a bare number, which the parser refuses (issue 19): bytes say so. */
+                if (buf[0] && isdigit((unsigned char) buf[strlen(buf) - 1]) && strlen(buf) + 1 < len)
+                        strcat(buf, "B");
                 return buf;
         case VM_KEY_LIST: {
                 const strv *l = KEY_CAT(base, k->offset, strv);

@@ -1,0 +1,136 @@
+# The assistant's sources, through AT-SPI under Xvfb with a real phyllod:
+# a libvirt domain made by virt-install --print-xml (the interop fixture)
+# imported with its report shown and its card appearing; a local ISO whose
+# OS phyllod detects (libosinfo: a Debian 12 volume id), the profile and the
+# express install fields following it; a catalog OS whose download (a slow
+# loopback server) shows progress and, cancelled, leaves no file and no
+# child.  No guest boots.
+import hashlib, os, shutil, subprocess, sys
+import applib as A
+
+A.setup()
+home = A.home
+guest = os.path.join(home, "guest")
+here = os.path.dirname(os.path.abspath(__file__))
+fixtures = os.path.join(here, "..", "fixtures", "interop", "libvirt")
+
+# ---- fixtures: the libvirt XML, an ISO, a slow download ----
+xml = os.path.join(guest, "lin.xml")
+with open(os.path.join(fixtures, "virt-install-lin.xml")) as f:
+    open(xml, "w").write(f.read().replace("@DIR@", guest))
+subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", os.path.join(guest, "deb.qcow2"), "64M"], check=True)
+have_iso = shutil.which("xorriso") is not None
+iso = os.path.join(guest, "debian.iso")
+if have_iso:
+    tree = os.path.join(home, "isotree")
+    os.makedirs(os.path.join(tree, "boot"))
+    open(os.path.join(tree, "boot", "boot.img"), "wb").write(b"\0" * 2048)
+    # a bootable (El Torito) ISO with Debian 12's volume id, as libosinfo wants install media
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-V", "Debian 12.11.0 amd64 n", "-b", "boot/boot.img",
+                    "-no-emul-boot", "-boot-load-size", "4", "-o", iso, tree], check=True, stderr=subprocess.DEVNULL)
+    os.chmod(iso, 0o644)
+www = os.path.join(home, "www")
+os.mkdir(www)
+big = os.urandom(24 << 20)
+open(os.path.join(www, "slow-12.iso"), "wb").write(big)
+srv = A.own(subprocess.Popen([sys.executable, os.path.join(here, "slowhttp.py"), www], stdout=subprocess.PIPE, text=True))
+port = int(srv.stdout.readline())
+catalog = os.path.join(home, "catalog.conf")
+open(catalog, "w").write("""[os slowos]
+osinfo = http://debian.org/debian/12
+name = Slow Debian (loopback)
+url = http://127.0.0.1:%d/slow-12.iso
+signed = none
+sha256 = %s
+hash-source = http://127.0.0.1:%d/
+""" % (port, hashlib.sha256(big).hexdigest(), port))
+os.environ["PHYLLOME_CATALOG"] = catalog
+os.environ["XDG_CACHE_HOME"] = os.path.join(home, "cache")
+media = os.path.join(home, "cache", "phyllome", "media")
+
+pd = A.phyllod_start()
+A.atspi_init()
+app = A.app_start()
+A.ok(A.wait_for(lambda: A.find("Phyllome", "frame"), 60, "the window"), "the window opens") or A.bail("no window")
+
+
+def open_assistant():
+    A.click(A.find_wait("New virtual machine", "push button", 30))
+    return A.wait_for(lambda: A.find("New Virtual Machine", "dialog"), 30, "the assistant")
+
+
+def status():
+    s = A.find("Assistant status", visible=False)
+    return A.text_of(s) if s else ""
+
+
+# ---- a libvirt domain ----
+dlg = open_assistant()
+A.ok(dlg is not None, "the assistant opens") or A.bail("no assistant")
+A.click(A.find_wait("Import", "radio button", 10))
+A.set_text(A.find_wait("Import file", "text", 10), xml)
+A.no_unnamed(dlg, "of the assistant's Import page")
+A.click(A.find("Create", "push button", root=dlg))
+A.ok(A.wait_for(lambda: status().startswith("Imported as “lin”"), 60, "the import"),
+     "Import: the assistant says the domain is imported, with its counts", status())
+report = A.text_of(A.find("Import report", visible=False) or dlg)
+A.ok("/domain/metadata" in report and "line 6" in report,
+     "the import report lists the elements with their lines", report[:400])
+A.ok(A.wait_for(lambda: A.find("Virtual machine lin"), 30, "the card"), "the imported VM's card appears")
+A.ok(os.path.isfile(os.path.join(home, "vms", "lin", "vm.conf")), "phyllod wrote its definition")
+A.shot("import", dlg)
+A.click(A.find("Close", "push button", root=dlg))
+A.ok(A.wait_for(lambda: not A.find("New Virtual Machine", "dialog"), 20, "the assistant to close"),
+     "Close ends the assistant")
+
+# ---- a local ISO ----
+dlg = open_assistant()
+if have_iso:
+    A.click(A.find_wait("ISO Image", "radio button", 10))
+    A.set_text(A.find_wait("ISO image", "text", 10), iso)
+    det = lambda: A.text_of(A.find("Detected operating system", visible=False) or dlg)
+    A.ok(A.wait_for(lambda: "Debian 12" in det(), 60, "the detection"),
+         "ISO: phyllod detects Debian 12 on the media", det())
+    A.ok("profile linux" in det(), "and says the profile it defaults to", det())
+    mem = A.find("Memory in MiB", "spin button", root=dlg).get_value_iface().get_current_value()
+    A.is_(mem, 2048.0, "the memory follows osinfo's recommended tier (2 GiB)")
+    ex = A.wait_for(lambda: A.find("Express installation", "check box", root=dlg), 10, "the express fields")
+    A.ok(ex is not None, "the express installation fields show for an OS the catalog can answer")
+    A.no_unnamed(dlg, "of the ISO page")
+    A.shot("assistant-iso", dlg)
+    A.set_text(A.find("Name", "text", root=dlg), "from-iso")
+    A.find("Disk size in GiB", "spin button", root=dlg).get_value_iface().set_current_value(0)
+    A.click(A.find("Create", "push button", root=dlg))
+    A.ok(A.wait_for(lambda: A.find("Virtual machine from-iso"), 60, "the card"), "Create: the ISO's VM appears", status())
+    conf = open(os.path.join(home, "vms", "from-iso", "vm.conf")).read() if os.path.exists(
+        os.path.join(home, "vms", "from-iso", "vm.conf")) else ""
+    A.ok(iso in conf and "profile = linux" in conf, "with the ISO attached and the detected profile", conf)
+    dlg = open_assistant()
+else:
+    A.diag("xorriso is not installed: the ISO part is skipped")
+
+# ---- a download, cancelled ----
+A.click(A.find_wait("Catalog", "radio button", 10))
+A.wait_for(lambda: "recommended" in A.text_of(A.find("Resource tiers", visible=False) or dlg), 30, "the tiers")
+A.set_text(A.find("Name", "text", root=dlg), "dl")
+A.click(A.find("Create", "push button", root=dlg))
+A.ok(A.wait_for(lambda: status().startswith("Downloading:"), 60, "the download's progress"),
+     "Catalog: the download's progress shows (phyllod's events)", status())
+bar = A.find("Progress", "progress bar", root=dlg)
+A.wait_for(lambda: bar.get_value_iface().get_current_value() > 0.05, 30, "the bar to move")
+A.ok(bar.get_value_iface().get_current_value() > 0, "the progress bar moves",
+     bar.get_value_iface().get_current_value())
+A.shot("download", dlg)
+parts = [f for f in os.listdir(media) if f.endswith(".part")]
+A.ok(parts, "a partial file is being written", os.listdir(media))
+A.click(A.find("Cancel", "push button", root=dlg))
+A.ok(A.wait_for(lambda: "cancelled" in status(), 30, "the cancellation"), "Cancel: the assistant says it is cancelled",
+     status())
+A.is_(sorted(f for f in os.listdir(media) if not f.startswith(".")), [], "the cancelled download leaves no file")
+kids = subprocess.run(["pgrep", "-P", str(pd.pid)], capture_output=True, text=True).stdout.split()
+A.is_(kids, [], "and no child of phyllod runs")
+A.ok(not os.path.exists(os.path.join(home, "vms", "dl")), "and no VM was made")
+A.click(A.find("Cancel", "push button", root=dlg))
+A.ok(A.wait_for(lambda: not A.find("New Virtual Machine", "dialog"), 20, "the assistant to close"),
+     "Cancel again closes the assistant")
+A.done()

@@ -133,4 +133,72 @@ A.ok(not os.path.exists(os.path.join(home, "vms", "dl")), "and no VM was made")
 A.click(A.find("Cancel", "push button", root=dlg))
 A.ok(A.wait_for(lambda: not A.find("New Virtual Machine", "dialog"), 20, "the assistant to close"),
      "Cancel again closes the assistant")
+
+# ---- properties: firmware and TPM, PCI devices, export ----
+A.click(A.find_wait("Properties of lin", "push button", 10))
+props = A.wait_for(lambda: A.find("Properties of lin", "dialog"), 30, "the properties")
+A.ok(props is not None, "Properties of the imported VM open") or A.bail("no properties")
+conf = os.path.join(home, "vms", "lin", "vm.conf")
+A.select_tab(A.find("Firmware and TPM", "page tab", root=props))
+fw = A.wait_for(lambda: A.find("Firmware", "combo box", root=props), 10, "the firmware")
+A.wait_for(lambda: "name = lin" in A.text_of(A.find("Effective definition", visible=False, root=props)), 30,
+           "the definition")
+A.ok(A.find("Secure Boot", "check box", root=props) and A.find("TPM", "combo box", root=props),
+     "the page has Firmware, Secure Boot and TPM")
+A.no_unnamed(props, "of Firmware and TPM")
+tpm_fail = None
+A.click(A.find("Secure Boot", "check box", root=props))
+A.click(A.find("Apply firmware and TPM", "push button", root=props))
+err = A.wait_for(lambda: A.find("Error", "label", root=props), 30, "the refusal")
+A.ok(err and "secure" in A.text_of(err).lower(), "Secure Boot with BIOS firmware: the dialog shows phyllod's refusal",
+     A.text_of(err) if err else "")
+A.ok("secure-boot = on" not in open(conf).read(), "and vm.conf is unchanged")
+A.click(A.find("Close the message", "push button", root=props))
+# UEFI: the combo's menu items are actions of the combo box's children
+fw.get_selection_iface().select_child(0)
+# the refusal reloaded the page from the definition: Secure Boot is off again
+sb = A.find("Secure Boot", "check box", root=props)
+A.wait_for(lambda: not sb.get_state_set().contains(A.Atspi.StateType.CHECKED), 10, "the reload")
+A.click(sb)
+A.wait_for(lambda: sb.get_state_set().contains(A.Atspi.StateType.CHECKED), 10, "the check")
+A.click(A.find("Apply firmware and TPM", "push button", root=props))
+A.ok(A.wait_for(lambda: "secure-boot = on" in open(conf).read() and "type = uefi" in open(conf).read(), 30,
+                "the firmware in vm.conf"), "UEFI with Secure Boot: Apply writes them into vm.conf", open(conf).read())
+A.ok("smm = on" in open(conf).read(), "with SMM on (Secure Boot needs it)")
+A.shot("properties-firmware", props)
+
+A.select_tab(A.find("PCI Devices", "page tab", root=props))
+rows = A.wait_for(lambda: [a for a in A.walk(A.find("Host PCI devices", visible=False, root=props))
+                           if (a.get_name() or "").startswith("PCI device ")], 30, "the host's devices")
+verdicts = [A.text_of(r) for r in rows or []]
+A.ok(verdicts and all("IOMMU" in v for v in verdicts), "each host PCI device shows its IOMMU verdict",
+     "\n".join(verdicts[:3]))
+passes = [a for a in A.walk(props) if (a.get_name() or "").startswith("Pass through ")]
+assignable = [v for v in verdicts if "can be given to a VM" in v and "cannot" not in v]
+A.is_(len(passes), len(assignable), "Pass Through is offered exactly where the verdict says it is safe")
+A.no_unnamed(props, "of PCI Devices")
+A.shot("properties-devices", props)
+
+A.select_tab(A.find("Clone, Export, Delete", "page tab", root=props))
+exp = os.path.join(home, "exported")
+A.set_text(A.wait_for(lambda: A.find("libvirt export folder", "text", root=props), 10, "the field"), exp)
+A.click(A.find("Export for libvirt", "push button", root=props))
+res = lambda: A.text_of(A.find("Export result", visible=False, root=props))
+A.ok(A.wait_for(lambda: "Exported for libvirt" in res(), 60, "the export"), "Export for libvirt: done", res())
+A.ok(any(f.endswith(".xml") for f in os.listdir(exp)) if os.path.isdir(exp) else False,
+     "the domain XML is in the folder", os.listdir(exp) if os.path.isdir(exp) else "")
+bundle = os.path.join(home, "lin.phyllome")
+A.set_text(A.find("Bundle file", "text", root=props), bundle)
+A.click(A.find("Export bundle", "push button", root=props))
+A.ok(A.wait_for(lambda: ("Exported: " + bundle) in res(), 60, "the bundle"), "Export bundle: done", res())
+A.ok(os.path.getsize(bundle) > 0 and not os.path.exists(bundle + ".partial"),
+     "the bundle is written whole, no .partial left")
+r = A.phyllo("import", bundle, "--name", "lin-again")
+A.ok(r.returncode == 0, "phyllo imports the bundle the app exported", r.stderr)
+A.click(A.find("Export bundle", "push button", root=props))
+err = A.wait_for(lambda: A.find("Error", "label", root=props), 30, "the refusal")
+A.ok(err and "exists already" in A.text_of(err), "exporting over an existing file is refused, in the dialog",
+     A.text_of(err) if err else "")
+A.shot("properties-export", props)
+A.click(A.find("Close", "push button", root=props))
 A.done()

@@ -83,6 +83,78 @@ A.click(A.find("Close", "push button", root=dlg))
 A.ok(A.wait_for(lambda: not A.find("New Virtual Machine", "dialog"), 20, "the assistant to close"),
      "Close ends the assistant")
 
+# ---- a quickemu VM, an OVA (and one whose manifest does not match) ----
+qe = os.path.join(home, "qe")
+os.makedirs(os.path.join(qe, "debian-12"))
+subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", os.path.join(qe, "debian-12", "disk.qcow2"), "1G"], check=True)
+shutil.copy(os.path.join(here, "..", "fixtures", "interop", "quickemu.conf"), os.path.join(qe, "debian-12.conf"))
+ova_dir = os.path.join(home, "ova")
+os.mkdir(ova_dir)
+raw = os.path.join(ova_dir, "boot.img")
+open(raw, "wb").truncate(4 << 20)
+vmdk = os.path.join(ova_dir, "tiny-disk001.vmdk")
+subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, vmdk], check=True)
+with open(os.path.join(here, "..", "fixtures", "interop", "virtualbox.ovf")) as f:
+    open(os.path.join(ova_dir, "tiny.ovf"), "w").write(f.read().replace("@CAPACITY@", str(4 << 20)))
+
+
+def make_ova(out, disk_bytes):
+    import tarfile
+    sha = lambda b: hashlib.sha256(b).hexdigest()
+    ovf = open(os.path.join(ova_dir, "tiny.ovf"), "rb").read()
+    disk = open(vmdk, "rb").read()
+    mf = ("SHA256 (tiny.ovf) = %s\nSHA256 (tiny-disk001.vmdk) = %s\n" % (sha(ovf), sha(disk))).encode()
+    import io
+    with tarfile.open(out, "w", format=tarfile.USTAR_FORMAT) as t:
+        for name, data in (("tiny.ovf", ovf), ("tiny.mf", mf), ("tiny-disk001.vmdk", disk_bytes(disk))):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    os.chmod(out, 0o644)
+
+
+good_ova, bad_ova = os.path.join(home, "tiny.ova"), os.path.join(home, "bad.ova")
+make_ova(good_ova, lambda d: d)
+make_ova(bad_ova, lambda d: d[:70000] + b"X" + d[70001:])
+
+
+def import_file(kind_index, path, name=""):
+    dlg = open_assistant()
+    A.click(A.find_wait("Import", "radio button", 10))
+    A.find_wait("Import kind", "combo box", 10).get_selection_iface().select_child(kind_index)
+    A.set_text(A.find_wait("Import file", "text", 10), path)
+    A.set_text(A.find("Name", "text", root=dlg), name)
+    A.click(A.find("Create", "push button", root=dlg))
+    A.wait_for(lambda: status().startswith("Imported as") or A.find("Create", "push button", root=dlg) and
+               A.find("Create", "push button", root=dlg).get_state_set().contains(A.Atspi.StateType.SENSITIVE) and
+               status() not in ("", "Importing…"), 90, "the import's end")
+    return dlg
+
+
+dlg = import_file(1, os.path.join(qe, "debian-12.conf"))
+A.ok(status().startswith("Imported as “debian-12”"), "quickemu: the .conf imports", status())
+A.ok(A.wait_for(lambda: A.find("Virtual machine debian-12"), 30, "the card"), "its card appears")
+A.click(A.find("Close", "push button", root=dlg))
+A.wait_for(lambda: not A.find("New Virtual Machine", "dialog"), 20, "the assistant to close")
+
+dlg = import_file(2, bad_ova, "bad")
+cli = A.phyllo("import-ova", bad_ova, "--name", "bad", check=False)
+A.ok(cli.returncode != 0, "phyllo refuses the OVA whose disk does not match its manifest", cli.stderr)
+A.is_(status(), cli.stderr.strip()[len("phyllo: "):], "the assistant shows the sentence phyllo prints")
+A.ok(not os.path.exists(os.path.join(home, "vms", "bad")), "and nothing is left of it")
+A.click(A.find("Cancel", "push button", root=dlg))
+A.wait_for(lambda: not A.find("New Virtual Machine", "dialog"), 20, "the assistant to close")
+
+dlg = import_file(2, good_ova)
+A.ok(status().startswith("Imported as “tiny”"), "OVA: VirtualBox's shape imports", status())
+report = A.text_of(A.find("Import report", visible=False) or dlg)
+A.ok("e1000e" in report and "(the guest notices)" in report,
+     "the report says what the guest notices (the NIC model changes)", report[:600])
+A.ok(A.wait_for(lambda: A.find("Virtual machine tiny"), 30, "the card"), "its card appears")
+A.shot("import-ova", dlg)
+A.click(A.find("Close", "push button", root=dlg))
+A.wait_for(lambda: not A.find("New Virtual Machine", "dialog"), 20, "the assistant to close")
+
 # ---- a local ISO ----
 dlg = open_assistant()
 if have_iso:

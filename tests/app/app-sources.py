@@ -24,7 +24,11 @@ iso = os.path.join(guest, "debian.iso")
 if have_iso:
     tree = os.path.join(home, "isotree")
     os.makedirs(os.path.join(tree, "boot"))
+    os.makedirs(os.path.join(tree, "install.amd"))
     open(os.path.join(tree, "boot", "boot.img"), "wb").write(b"\0" * 2048)
+    # laid out as Debian's netinst: the installer's kernel and initrd where osinfo-db says
+    shutil.copy(os.path.join(guest, "vmlinux"), os.path.join(tree, "install.amd", "vmlinuz"))
+    shutil.copy(os.path.join(guest, "initrd.img"), os.path.join(tree, "install.amd", "initrd.gz"))
     # a bootable (El Torito) ISO with Debian 12's volume id, as libosinfo wants install media
     subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-V", "Debian 12.11.0 amd64 n", "-b", "boot/boot.img",
                     "-no-emul-boot", "-boot-load-size", "4", "-o", iso, tree], check=True, stderr=subprocess.DEVNULL)
@@ -171,12 +175,27 @@ if have_iso:
     A.no_unnamed(dlg, "of the ISO page")
     A.shot("assistant-iso", dlg)
     A.set_text(A.find("Name", "text", root=dlg), "from-iso")
-    A.find("Disk size in GiB", "spin button", root=dlg).get_value_iface().set_current_value(0)
+    A.find("Disk size in GiB", "spin button", root=dlg).get_value_iface().set_current_value(1)
+    secret = "not-a-real-secret-app"
+    A.click(ex)
+    A.wait_for(lambda: ex.get_state_set().contains(A.Atspi.StateType.CHECKED), 10, "the check")
+    A.set_text(A.find("Express user", "text", root=dlg), "alice")
+    A.set_text(A.find("Express password", "password text", root=dlg), secret)
+    A.set_text(A.find("Express host name", "text", root=dlg), "debvm")
     A.click(A.find("Create", "push button", root=dlg))
-    A.ok(A.wait_for(lambda: A.find("Virtual machine from-iso"), 60, "the card"), "Create: the ISO's VM appears", status())
+    A.ok(A.wait_for(lambda: A.find("Virtual machine from-iso"), 90, "the card"),
+         "Create with the express installation: the ISO's VM appears", status())
     conf = open(os.path.join(home, "vms", "from-iso", "vm.conf")).read() if os.path.exists(
         os.path.join(home, "vms", "from-iso", "vm.conf")) else ""
-    A.ok(iso in conf and "profile = linux" in conf, "with the ISO attached and the detected profile", conf)
+    A.ok("profile = linux" in conf, "with the detected profile", conf)
+    A.ok("[install]" in conf and "answer = preseed.cfg" in conf and iso in conf,
+         "and a one-shot install from the ISO with osinfo's preseed (phyllod made the answer file)", conf)
+    vmdir = os.path.join(home, "vms", "from-iso")
+    leaks = [f for f in os.listdir(vmdir) if os.path.isfile(os.path.join(vmdir, f)) and
+             secret.encode() in open(os.path.join(vmdir, f), "rb").read()]
+    A.is_(leaks, [], "the password is in clear in no file of the VM (the preseed has its hash)")
+    A.ok(A.wait_for(lambda: not A.find("New Virtual Machine", "dialog"), 30, "the assistant to close"),
+         "the assistant closes once the VM is made")
     dlg = open_assistant()
 else:
     A.diag("xorriso is not installed: the ISO part is skipped")

@@ -284,12 +284,12 @@ A.click(A.find("Export bundle", "push button", root=props))
 A.ok(A.wait_for(lambda: ("Exported: " + bundle) in res(), 60, "the bundle"), "Export bundle: done", res())
 A.ok(os.path.getsize(bundle) > 0 and not os.path.exists(bundle + ".partial"),
      "the bundle is written whole, no .partial left")
+A.shot("properties-export", props)
 r = A.phyllo("import", bundle, "--name", "lin-again")
 A.ok(r.returncode == 0, "phyllo imports the bundle the app exported", r.stderr)
 A.click(A.find("Export bundle", "push button", root=props))
 err = A.wait_for(lambda: A.find("Error", "label", root=props), 30, "the refusal")
 A.ok(err and "exists already" in A.text_of(err), "exporting over an existing file is refused, in the dialog",
      A.text_of(err) if err else "")
-A.shot("properties-export", props)
 A.click(A.find("Close", "push button", root=props))
 A.done()

@@ -436,7 +436,19 @@ static int get_downloads(const char *id, json_object **ret) {
 /* DELETE /v1/downloads/{id}: the child is told to end (SIGTERM, SIGKILL
  * after 10 s) and the reply comes once the job has ended and its partial
  * file is gone: {id, state: "cancelled", ...}. */
-static int delete_download(const char *id, json_object **ret) {
+static int delete_download(const char *id, const char *body, size_t len, json_object **ret) {
+        if (body && len) {
+                /* no member is known: a misspelt option is never ignored */
+                _cleanup_(json_putp) json_object *b = body_json(body, len);
+                if (!b || !json_object_is_type(b, json_type_object))
+                        return api_fail(ret, EINVAL, "the request body must be a JSON object (or none) for %s",
+                                        "a download's cancellation");
+                json_object_object_foreach(b, k, v) {
+                        (void) v;
+                        return api_fail(ret, EINVAL, "unknown member '%s' in the request body for a download's "
+                                        "cancellation; it takes none", k);
+                }
+        }
         pthread_mutex_lock(&lock);
         struct job *j = NULL;
         for (unsigned i = 0; i < n_jobs && !j; i++) {
@@ -580,7 +592,7 @@ int api_catalog_handle(const struct api_ctx *c, const char *method, const char *
         if (post && !arg)
                 return post_download(c, body, len, ret);
         if (strcmp(method, "DELETE") == 0 && arg)
-                return delete_download(arg, ret);
+                return delete_download(arg, body, len, ret);
         return api_fail(ret, EOPNOTSUPP, "method not allowed on '%s'; see docs/api.md", path);
 }
 

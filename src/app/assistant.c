@@ -23,6 +23,8 @@ typedef struct {
         json_object *plan;
         GCancellable *cancel, *lookup;
         gboolean busy, imported;
+        gboolean starting;      /* POST /v1/downloads sent, its id not known yet */
+        gboolean cancel_asked;  /* Cancel clicked meanwhile: the download is cancelled once its id is known */
 } Assistant;
 
 static Assistant *current;
@@ -379,8 +381,16 @@ void phy_assistant_download_event(json_object *d) {
         set_status(a, text, FALSE);
 }
 
+static void cancel_download(Assistant *a);
+
 static void download_started(PhyReply *r, gpointer data) {
         Assistant *a = data;
+        a->starting = FALSE;
+        if (a->cancel_asked && (r->status == 202 || r->status == 200)) {
+                a->download_id = phy_json_int(r->body, "id", -1);
+                cancel_download(a);
+                return;
+        }
         if (r->status != 202 && r->status != 200) {
                 set_busy(a, FALSE);
                 set_status(a, r->error, TRUE);
@@ -405,6 +415,8 @@ static void plan_reply(PhyReply *r, gpointer data) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "os", json_object_new_string(a->plan_os));
         set_status(a, _("Starting the download…"), FALSE);
+        a->starting = TRUE;
+        a->cancel_asked = FALSE;
         phy_call("POST", "/v1/downloads", o, a->cancel, download_started, a);
 }
 
@@ -553,14 +565,27 @@ static void download_cancelled(PhyReply *r, gpointer data) {
                 set_status(a, _("The download was cancelled; nothing of it is kept."), FALSE);
 }
 
+/* DELETE /v1/downloads/{id}: phyllod ends the download's child and removes
+ * its partial file before it answers. */
+static void cancel_download(Assistant *a) {
+        g_autofree char *p = g_strdup_printf("/v1/downloads/%" G_GINT64_FORMAT, a->download_id);
+        a->download_id = -1;
+        a->cancel_asked = FALSE;
+        set_status(a, _("Cancelling the download…"), FALSE);
+        phy_call("DELETE", p, NULL, a->cancel, download_cancelled, a);
+}
+
 static void cancel_clicked(GtkButton *b, Assistant *a) {
         /* A running download is cancelled on phyllod's side: its child ends
-         * and its partial file goes; the assistant stays open. */
+         * and its partial file goes; the assistant stays open.  One whose
+         * id has not come back yet is cancelled when it does. */
         if (a->download_id >= 0) {
-                g_autofree char *p = g_strdup_printf("/v1/downloads/%" G_GINT64_FORMAT, a->download_id);
-                a->download_id = -1;
+                cancel_download(a);
+                return;
+        }
+        if (a->starting) {
+                a->cancel_asked = TRUE;
                 set_status(a, _("Cancelling the download…"), FALSE);
-                phy_call("DELETE", p, NULL, a->cancel, download_cancelled, a);
                 return;
         }
         /* Anything else running: the app stops waiting for it (phyllod

@@ -129,9 +129,14 @@ def import_file(kind_index, path, name=""):
     A.set_text(A.find_wait("Import file", "text", 10), path)
     A.set_text(A.find("Name", "text", root=dlg), name)
     A.click(A.find("Create", "push button", root=dlg))
-    A.wait_for(lambda: status().startswith("Imported as") or A.find("Create", "push button", root=dlg) and
-               A.find("Create", "push button", root=dlg).get_state_set().contains(A.Atspi.StateType.SENSITIVE) and
-               status() not in ("", "Importing…"), 90, "the import's end")
+
+    def ended():
+        st = status()
+        if st.startswith("Imported as"):
+            return True
+        b = A.find("Create", "push button", root=dlg)
+        return b is not None and b.get_state_set().contains(A.Atspi.StateType.SENSITIVE) and st not in ("", "Importing…")
+    A.wait_for(ended, 90, "the import's end")
     return dlg
 
 

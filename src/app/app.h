@@ -10,7 +10,7 @@
  *                stream; starting phyllod and noticing it come back
  *   card.c       one VM's card: thumbnail, name, OS, state, start/stop
  *   view.c       one VM seen: the SPICE display or its serial console
- *   assistant.c  the new VM assistant
+ *   assistant.c  the new VM assistant (catalog, ISO, kernel, import)
  *   props.c      properties of a VM; "This computer" (the host check)
  */
 #include <gtk/gtk.h>

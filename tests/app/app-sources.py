@@ -299,4 +299,11 @@ err = A.wait_for(lambda: A.find("Error", "label", root=props), 30, "the refusal"
 A.ok(err and "exists already" in A.text_of(err), "exporting over an existing file is refused, in the dialog",
      A.text_of(err) if err else "")
 A.click(A.find("Close", "push button", root=props))
+A.wait_for(lambda: not A.find("Properties of lin", "dialog"), 20, "the properties to close")
+
+# ---- the bundle the app exported, imported through the assistant ----
+dlg = import_file(3, bundle, "lin-b")
+A.ok(status().startswith("Imported as “lin-b”"), "a Phyllome bundle imports through the assistant", status())
+A.ok(A.wait_for(lambda: A.find("Virtual machine lin-b"), 30, "the card"), "its card appears")
+A.click(A.find("Close", "push button", root=dlg))
 A.done()

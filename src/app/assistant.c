@@ -25,6 +25,7 @@ typedef struct {
         gboolean busy, imported;
         gboolean starting;      /* POST /v1/downloads sent, its id not known yet */
         gboolean cancel_asked;  /* Cancel clicked meanwhile: the download is cancelled once its id is known */
+        gboolean closing;       /* closed meanwhile: hidden until that cancellation is sent */
 } Assistant;
 
 static Assistant *current;
@@ -391,6 +392,10 @@ static void download_started(PhyReply *r, gpointer data) {
                 cancel_download(a);
                 return;
         }
+        if (a->closing) {
+                finish(a);
+                return;
+        }
         if (r->status != 202 && r->status != 200) {
                 set_busy(a, FALSE);
                 set_status(a, r->error, TRUE);
@@ -558,6 +563,10 @@ static void create_clicked(GtkButton *b, Assistant *a) {
 
 static void download_cancelled(PhyReply *r, gpointer data) {
         Assistant *a = data;
+        if (a->closing) {
+                finish(a);
+                return;
+        }
         set_busy(a, FALSE);
         if (r->status != 200)
                 set_status(a, r->error, TRUE);
@@ -603,6 +612,12 @@ static void cancel_clicked(GtkButton *b, Assistant *a) {
 }
 
 static gboolean dialog_delete(GtkWidget *d, GdkEvent *ev, Assistant *a) {
+        if (a->starting) {
+                /* the download's id is on its way: cancelled when it comes */
+                a->cancel_asked = a->closing = TRUE;
+                gtk_widget_hide(a->dialog);
+                return TRUE;
+        }
         if (a->download_id >= 0) {
                 g_autofree char *p = g_strdup_printf("/v1/downloads/%" G_GINT64_FORMAT, a->download_id);
                 phy_call("DELETE", p, NULL, NULL, NULL, NULL);

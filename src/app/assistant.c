@@ -738,7 +738,7 @@ void phy_assistant_run(PhyWindow *w) {
         a->download_id = -1;
         a->cancel = g_cancellable_new();
         a->dialog = g_object_new(GTK_TYPE_DIALOG, "use-header-bar", TRUE, NULL);
-        g_autoptr(GtkSizeGroup) group = first_column = gtk_size_group_new(GTK_SIZE_GROUP_HORIZONTAL);
+        first_column = gtk_size_group_new(GTK_SIZE_GROUP_HORIZONTAL);
         gtk_window_set_title(GTK_WINDOW(a->dialog), _("New Virtual Machine"));
         gtk_window_set_transient_for(GTK_WINDOW(a->dialog), GTK_WINDOW(phy_window_widget(w)));
         gtk_window_set_modal(GTK_WINDOW(a->dialog), TRUE);
@@ -851,7 +851,7 @@ void phy_assistant_run(PhyWindow *w) {
         gtk_widget_hide(a->express);
         gtk_widget_hide(a->status);
         gtk_widget_show(a->dialog);
-        first_column = NULL;
+        g_clear_object(&first_column);  /* its labels keep it */
         gtk_widget_set_sensitive(a->express_grid, FALSE);
         g_signal_connect(a->stack, "notify::visible-child", G_CALLBACK(source_changed), a);
         phy_call("GET", "/v1/profiles", NULL, a->cancel, profiles_reply, a);

@@ -277,7 +277,8 @@ static gboolean copy_body(GDataInputStream *in, gboolean chunked, int fd, GCance
                                 }
                                 size -= n;
                         }
-                        g_autofree char *crlf = g_data_input_stream_read_line(in, NULL, cancellable, NULL);
+                        /* the CRLF after the chunk's data */
+                        g_free(g_data_input_stream_read_line(in, NULL, cancellable, NULL));
                         continue;
                 }
                 gssize n = g_input_stream_read(G_INPUT_STREAM(in), buf, want, cancellable, &e);

@@ -201,6 +201,7 @@ int cmd_catalog_list(struct cli_ctx *, int, char **);
 int cmd_catalog_search(struct cli_ctx *, int, char **);
 int cmd_catalog_show(struct cli_ctx *, int, char **);
 int cmd_catalog_verify(struct cli_ctx *, int, char **);
+int cmd_catalog_identify(struct cli_ctx *, int, char **);
 int cmd_catalog_unattend(struct cli_ctx *, int, char **);
 int cmd_download(struct cli_ctx *, int, char **);
 

@@ -164,6 +164,8 @@ static const struct cli_cmd commands[] = {
           "an OS: download, signature, key, osinfo facts and the VM create would make" },
         { "catalog", "verify", cmd_catalog_verify, "catalog verify FILE [--json] [--catalog FILE]",
           "check a file against the hashes the catalog knows (vendor-signed checksum files, published hashes)" },
+        { "catalog", "identify", cmd_catalog_identify, "catalog identify FILE [--json] [--catalog FILE]",
+          "the OS an install ISO holds (libosinfo's media detection) and the VM create --iso would make" },
         { "catalog", "unattend", cmd_catalog_unattend,
           "catalog unattend OS --user U --password-file F --out DIR [--timezone Z] [--locale L] [--hostname H] "
           "[--edition E] [--drivers] [--initrd FILE] [--iso FILE --install-json] [--json] [--catalog FILE]",

@@ -5,11 +5,13 @@
  * so an idle VM costs its monitor no wakeups; then, when QEMU has ended,
  * how it ended is recorded and every startup step is undone.
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -98,7 +100,55 @@ static _Noreturn void monitor_continue_install(struct monitor *m) {
         _exit(0);
 }
 
+/* The monitor is a fork of the command that started the VM (phyllo, or
+ * phyllod with its threads' arenas): it holds that process's heap and,
+ * once it ran its startup, the code pages the kernel mapped around every
+ * fault (64 KiB at a time).  For the weeks a VM may run it needs a few
+ * pages of each, so after the start it lets go of what the start alone
+ * needed: the host's facts, the capabilities, QEMU's command line, the free
+ * heap (malloc_trim: every arena); and the mapped pages of files it only
+ * reads (code, read-only data: no page of their own, "Anonymous: 0"), which
+ * stay in the page cache, shared, and come back one page at a time
+ * (MADV_RANDOM: no fault-around) as the loop touches them.  A writable or
+ * copied-on-write mapping (relocations, .data) is never touched.  Measured:
+ * RSS 3.2 MiB (0.8 anonymous) -> see bench/run's footprint row. */
+static void monitor_shed(struct monitor *m) {
+        struct start_ctx *c = m->c;
+        host_facts_done(&c->host);
+        c->host = (struct host_facts) { 0 };
+        if (c->have_caps)
+                qemu_caps_done(&c->caps);
+        c->have_caps = false;
+        strv_done(&m->argv);
+        (void) malloc_trim(0);
+
+        FILE *f = fopen("/proc/self/smaps", "re");
+        if (!f)
+                return;
+        char line[512];
+        unsigned long lo = 0, hi = 0;
+        bool candidate = false;
+        while (fgets(line, sizeof line, f)) {
+                unsigned long a, b, ino;
+                char perms[8];
+                unsigned long long anon;
+                if (sscanf(line, "%lx-%lx %7s %*s %*s %lu", &a, &b, perms, &ino) == 4) {
+                        /* A file's mapping we only read. */
+                        lo = a, hi = b;
+                        candidate = ino != 0 && perms[1] != 'w' && perms[3] == 'p';
+                } else if (candidate && sscanf(line, "Anonymous: %llu kB", &anon) == 1) {
+                        if (anon == 0) {
+                                (void) madvise((void *) lo, hi - lo, MADV_DONTNEED);
+                                (void) madvise((void *) lo, hi - lo, MADV_RANDOM);
+                        }
+                        candidate = false;
+                }
+        }
+        fclose(f);
+}
+
 _Noreturn void monitor_supervise(struct monitor *m) {
+        monitor_shed(m);
         /* Events QEMU sent while we reported are already queued. */
         record_qmp_events(m);
         while (!m->qemu_exited) {
@@ -116,6 +166,12 @@ _Noreturn void monitor_supervise(struct monitor *m) {
                         } else if (fd == m->qemu_pidfd || fd == m->swtpm_pidfd) {
                                 monitor_reap(m);
                         } else if (fd == m->serial_fd) {
+                                if (!m->first_output) {
+                                        /* The guest's first word: the end of bench/run's breakdown. */
+                                        m->first_output = true;
+                                        run_phase_mark(&m->c->phases, "first-output");
+                                        run_phases_write(m->c->run_dir, &m->c->phases);
+                                }
                                 if (!console_serial_read(m)) {
                                         (void) epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->serial_fd, NULL);
                                         close(m->serial_fd);

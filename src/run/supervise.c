@@ -5,18 +5,17 @@
  * so an idle VM costs its monitor no wakeups; then, when QEMU has ended,
  * how it ended is recorded and every startup step is undone.
  */
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "mem.h"
 #include "monitor.h"
 
 int monitor_epoll_add(int epfd, int fd, uint32_t events) {
@@ -101,17 +100,11 @@ static _Noreturn void monitor_continue_install(struct monitor *m) {
 }
 
 /* The monitor is a fork of the command that started the VM (phyllo, or
- * phyllod with its threads' arenas): it holds that process's heap and,
- * once it ran its startup, the code pages the kernel mapped around every
- * fault (64 KiB at a time).  For the weeks a VM may run it needs a few
- * pages of each, so after the start it lets go of what the start alone
- * needed: the host's facts, the capabilities, QEMU's command line, the free
- * heap (malloc_trim: every arena); and the mapped pages of files it only
- * reads (code, read-only data: no page of their own, "Anonymous: 0"), which
- * stay in the page cache, shared, and come back one page at a time
- * (MADV_RANDOM: no fault-around) as the loop touches them.  A writable or
- * copied-on-write mapping (relocations, .data) is never touched.  Measured:
- * RSS 3.2 MiB (0.8 anonymous) -> see bench/run's footprint row. */
+ * phyllod with its threads' arenas): it holds that process's heap and the
+ * pages mapped by its start.  For the weeks a VM may run it needs a few of
+ * them: what only the start needed goes (the host's facts, the
+ * capabilities, QEMU's command line), then the free heap and the read-only
+ * file pages (mem_shed).  RSS 3.2 -> 2.5 MiB here; bench/run's footprint. */
 static void monitor_shed(struct monitor *m) {
         struct start_ctx *c = m->c;
         host_facts_done(&c->host);
@@ -120,31 +113,7 @@ static void monitor_shed(struct monitor *m) {
                 qemu_caps_done(&c->caps);
         c->have_caps = false;
         strv_done(&m->argv);
-        (void) malloc_trim(0);
-
-        FILE *f = fopen("/proc/self/smaps", "re");
-        if (!f)
-                return;
-        char line[512];
-        unsigned long lo = 0, hi = 0;
-        bool candidate = false;
-        while (fgets(line, sizeof line, f)) {
-                unsigned long a, b, ino;
-                char perms[8];
-                unsigned long long anon;
-                if (sscanf(line, "%lx-%lx %7s %*s %*s %lu", &a, &b, perms, &ino) == 4) {
-                        /* A file's mapping we only read. */
-                        lo = a, hi = b;
-                        candidate = ino != 0 && perms[1] != 'w' && perms[3] == 'p';
-                } else if (candidate && sscanf(line, "Anonymous: %llu kB", &anon) == 1) {
-                        if (anon == 0) {
-                                (void) madvise((void *) lo, hi - lo, MADV_DONTNEED);
-                                (void) madvise((void *) lo, hi - lo, MADV_RANDOM);
-                        }
-                        candidate = false;
-                }
-        }
-        fclose(f);
+        mem_shed();
 }
 
 _Noreturn void monitor_supervise(struct monitor *m) {

@@ -46,6 +46,7 @@ struct run_phases {
 int64_t run_mono_ns(void);
 void run_phase_mark(struct run_phases *p, const char *name);
 void run_phases_write(const char *run_dir, const struct run_phases *p);
+void run_phases_forget(const char *run_dir);
 #define START_TIMEOUT_MS 120000
 
 /* Everything the monitor needs, prepared by run_start before the fork. */

@@ -60,6 +60,7 @@ void monitor_reap(struct monitor *m) {
 
 void monitor_cleanup(struct monitor *m) {
         monitor_undo_all(m);
+        run_phases_forget(m->c->run_dir);
         /* An install run ends once, whichever way: the answer goes, and the
          * definition boots from its disk from now on. */
         if (m->c->install_run)

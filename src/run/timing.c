@@ -6,7 +6,8 @@
  * guest's first output.  The clock is the machine's, so a benchmark that
  * read it just before running the command subtracts (bench/run prints the
  * breakdown beside raw QEMU's own phases).  Nothing waits on the file: the
- * monitor writes it after its report, off the start's path.
+ * monitor writes it after its report, off the start's path, and removes it
+ * when the VM stops.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -51,4 +52,11 @@ void run_phases_write(const char *run_dir, const struct run_phases *p) {
         close(fd);
         if (!ok || renameat(dfd, "start-phases.json.tmp", dfd, "start-phases.json") < 0)
                 (void) unlinkat(dfd, "start-phases.json.tmp", 0);
+}
+
+/* A stopped VM's run dir keeps its state, lock and logs only. */
+void run_phases_forget(const char *run_dir) {
+        _cleanup_close_ int dfd = open(run_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd >= 0)
+                (void) unlinkat(dfd, "start-phases.json", 0);
 }

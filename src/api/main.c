@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "cleanup.h"
+#include "mem.h"
 #include "fileio.h"
 #include "ops/ops.h"
 #include "paths.h"
@@ -171,6 +172,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "phyllod: also on %s (loopback TCP; requests need 'Authorization: Bearer' with the "
                         "token in %s)\n", tcp_opt, token_path);
         (void) api_sd_notify("READY=1\nSTATUS=serving");
+        mem_shed();     /* what only the start-up needed (src/common/mem.h) */
 
         int sig = 0;
         while (sigwait(&mask, &sig) != 0 || sig == SIGHUP)

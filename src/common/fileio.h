@@ -31,6 +31,10 @@ ssize_t fd_read_full(int fd, void *buf, size_t len);
 /* Atomically replaces path with data: temp file in the same directory,
  * fsync, rename, fsync of the directory.  Nothing is left on failure. */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, phy_error *err);
+/* The same without the fsyncs, for runtime state and caches: readers see
+ * the old file or the new one, never a part; a power cut may lose both
+ * (what is under /run or a cache is not kept across one anyway). */
+int file_replace(const char *path, const void *data, size_t len, mode_t mode, phy_error *err);
 
 /* mkdir -p with mode for the created directories. */
 int mkdir_p(const char *path, mode_t mode);

@@ -56,6 +56,10 @@ int ops_env_get(const struct ops_ctx *c, bool with_caps, struct ops_env **ret, p
 void ops_env_put(struct ops_env *e);
 const struct vm_env *ops_env_of(const struct ops_env *e);
 
+/* ---- list's lines, cached on each vm.conf's stat (summary-cache.c) ----
+ * The "vms" array of ops_list: name, profile, cpus, memory (or error), state. */
+int ops_list_summaries(const struct ops_ctx *c, struct json_object **ret, phy_error *err);
+
 /* ---- the VM handle (vm.c) ---- */
 
 enum ops_access {

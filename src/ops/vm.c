@@ -440,40 +440,11 @@ int ops_create(const struct ops_ctx *c, const struct ops_create *o, json_object 
 
 /* ---- list, show ---- */
 
-/* One VM as `phyllo list --json` shows it. */
-static json_object *vm_summary(const struct ops_ctx *c, const struct vm_env *e, const char *name) {
-        _cleanup_vm_def_ struct vm_def d = { 0 }, m = { 0 };
-        phy_error e1 = { 0 };
-        bool okay = vm_load_by_name(c->home, name, &d, &e1) >= 0 && vm_model_resolve(&d, &e->host, NULL, &m, &e1) >= 0;
-        const char *state = "invalid";
-        _cleanup_run_state_ struct run_state st = { 0 };
-        phy_error e2 = { 0 };
-        if (okay && run_state_get(c->home, name, &st, &e2) >= 0)
-                state = run_state_name(st.state);
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(name));
-        if (okay) {
-                json_object_object_add(o, "profile", json_object_new_string(m.profile ? m.profile : ""));
-                json_object_object_add(o, "cpus", json_object_new_int((int) (m.cores * m.threads)));
-                json_object_object_add(o, "memory", json_object_new_int64((int64_t) m.memory));
-        } else
-                json_object_object_add(o, "error", json_object_new_string(e1.message));
-        json_object_object_add(o, "state", json_object_new_string(state));
-        return o;
-}
-
 int ops_list(const struct ops_ctx *c, json_object **ret, phy_error *err) {
-        _cleanup_strv_ strv names = { 0 };
-        int r;
-        if ((r = vm_list(c->home, &names, err)) < 0)
+        json_object *arr = NULL;
+        int r = ops_list_summaries(c, &arr, err);
+        if (r < 0)
                 return r;
-        struct ops_env *e = NULL;
-        if (names.n && (r = ops_env_get(c, false, &e, err)) < 0)
-                return r;
-        json_object *arr = json_object_new_array();
-        for (size_t i = 0; i < names.n; i++)
-                json_object_array_add(arr, vm_summary(c, ops_env_of(e), names.v[i]));
-        ops_env_put(e);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "vms", arr);
         *ret = o;

@@ -509,9 +509,12 @@ static void add_network(struct builder *b) {
                         addf(b, "-netdev", "user,id=net-%s%s", n->name, fwd);
                 }
                 const char *dev = nic_device(n->model);
+                /* A kernel booted directly never boots from the network: no
+                 * iPXE option ROM for the firmware to load and run (under
+                 * TCG ~0.1 s of CPU before the guest's first word; bench/). */
                 if (need_device(b, dev))
-                        addf(b, "-device", "%s,id=nic-%s,netdev=net-%s%s%s", dev, n->name, n->name,
-                             n->mac[0] ? ",mac=" : "", n->mac);
+                        addf(b, "-device", "%s,id=nic-%s,netdev=net-%s%s%s%s", dev, n->name, n->name,
+                             n->mac[0] ? ",mac=" : "", n->mac, vm->kernel ? ",romfile=" : "");
         }
         /* q35's pcie.0 takes no hot-plug: empty root ports for 'phyllo net nic add' (src/net/hotplug.c). */
         if (strstr(vm->machine, "q35") && need_device(b, "pcie-root-port"))

@@ -82,6 +82,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         bool record_failure = false;
         const char *tcg = getenv("PHYLLOME_FORCE_TCG");
         c.force_tcg = o->force_tcg || (tcg && strcmp(tcg, "1") == 0);
+        run_phase_mark(&c.phases, "command");
 
         if (!vm_name_valid(o->name))
                 return phy_error_usage(err, "'%s' is not a valid VM name", o->name);
@@ -149,8 +150,10 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         /* From here a failure is this start's: state.json says failed, and why. */
         record_failure = true;
 
+        run_phase_mark(&c.phases, "locked");
         if ((r = host_facts_load(o->root, &c.host, err)) < 0)
                 goto out;
+        run_phase_mark(&c.phases, "host-facts");
         if ((r = qemu_tools_find(&c.tools, err)) < 0)
                 goto out;
         if (!c.tools.qemu) {
@@ -166,8 +169,10 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                         goto out;
                 c.have_caps = true;
         }
+        run_phase_mark(&c.phases, "caps");
         if ((r = vm_model_make(&def, &c.host, &c.caps, c.vm_dir, &c.model, err)) < 0)
                 goto out;
+        run_phase_mark(&c.phases, "model");
         /* A shared directory may have gone or moved since 'share add'. */
         if ((r = net_shares_check(&c.model.vm, o->home, err)) < 0)
                 goto out;
@@ -191,6 +196,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 c.install_run = true;
         }
 
+        run_phase_mark(&c.phases, "files");
         int pfd[2];
         if (pipe2(pfd, O_CLOEXEC) < 0) {
                 r = phy_error_set(err, errno, "cannot create a pipe: %s", strerror(errno));

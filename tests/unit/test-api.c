@@ -2,6 +2,7 @@
 /* phyllod without curl: the peer policy, routing and error replies of
  * api_handle, sd_notify's datagram (path and abstract names), the socket
  * path rules, and the client against a real server on a temporary socket. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -444,6 +445,91 @@ static void test_log_follow(const char *home) {
         json_object_put(o);
 }
 
+/* The "vms" entry of GET /v1/vms named name, or NULL. */
+static json_object *listed(json_object *o, const char *name) {
+        json_object *vms, *n;
+        if (!json_object_object_get_ex(o, "vms", &vms))
+                return NULL;
+        for (size_t i = 0; i < json_object_array_length(vms); i++) {
+                json_object *e = json_object_array_get_idx(vms, i);
+                if (json_object_object_get_ex(e, "name", &n) && strcmp(json_object_get_string(n), name) == 0)
+                        return e;
+        }
+        return NULL;
+}
+
+static int64_t listed_int(json_object *o, const char *name, const char *key) {
+        json_object *e = listed(o, name), *v;
+        return e && json_object_object_get_ex(e, key, &v) ? json_object_get_int64(v) : -1;
+}
+
+/* list's summaries come from a cache keyed on vm.conf's stat
+ * (src/ops/summary-cache.c): a changed file is read again, a broken one
+ * says so every time, and a cache file others can write is not believed. */
+static void test_list_cache(const char *home) {
+        struct api_ctx c = { .root = "/", .home = home, .uid = geteuid(), .gid = getegid() };
+        json_object *o = NULL;
+        char cache[600], conf[600], text[4096];
+        snprintf(cache, sizeof cache, "%s/list-cache", home);
+        setenv("PHYLLOME_CACHE", cache, 1);
+        setenv("PHYLLOME_HOME", home, 1);
+        is_int(call(&c, "POST", "/v1/vms", "{\"name\": \"lc\", \"profile\": \"linux\", \"no_disk\": true, "
+                    "\"memory\": \"512M\"}", &o), 201, "create lc");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list (fills the cache)");
+        is_int(listed_int(o, "lc", "memory"), 512ll << 20, "512M");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list again (from the cache)");
+        is_int(listed_int(o, "lc", "memory"), 512ll << 20, "still 512M");
+        /* Edited in place (no rename: same inode), one byte longer. */
+        snprintf(conf, sizeof conf, "%s/vms/lc/vm.conf", home);
+        _cleanup_free_ char *t = NULL;
+        ok(file_read_all(conf, 0, &t, NULL) == 0 && strstr(t, "size = 512M"), "the definition says 512M");
+        char *at = t ? strstr(t, "size = 512M") : NULL;
+        snprintf(text, sizeof text, "%.*ssize = 1024M%s", at ? (int) (at - t) : 0, t ? t : "",
+                 at ? at + strlen("size = 512M") : "");
+        FILE *f = fopen(conf, "r+");
+        ok(f && fputs(text, f) >= 0 && fclose(f) == 0, "edited in place");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list after the edit");
+        is_int(listed_int(o, "lc", "memory"), 1024ll << 20, "the edit shows (1024M), not the cached line");
+        /* A cache line forged for the file as it is: believed only while
+         * the cache file is ours alone. */
+        DIR *d = opendir(cache);
+        struct dirent *de = NULL;
+        char path[900] = "";
+        while (d && (de = readdir(d)))
+                if (strncmp(de->d_name, "list-", 5) == 0)
+                        snprintf(path, sizeof path, "%s/%s", cache, de->d_name);
+        if (d)
+                closedir(d);
+        _cleanup_free_ char *ct = NULL;
+        ok(path[0] && file_read_all(path, 0, &ct, NULL) == 0 && strstr(ct, "\t1073741824\n"), "the cache has lc's line");
+        char *m = ct ? strstr(ct, "\t1073741824\n") : NULL;
+        if (m)
+                memcpy(m, "\t2147483648\n", strlen("\t2147483648\n"));
+        phy_error e = { 0 };
+        ok(m && file_write_atomic(path, ct, strlen(ct), 0600, &e) == 0, "a forged line (2G), the file 0600");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list");
+        is_int(listed_int(o, "lc", "memory"), 2048ll << 20, "a cache of our own is used as it is (the forgery shows)");
+        ok(chmod(path, 0666) == 0, "the cache made writable by others");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list");
+        is_int(listed_int(o, "lc", "memory"), 1024ll << 20, "not believed: the definition's 1024M");
+        /* A broken definition: an error each time, never cached. */
+        ok(file_write_atomic(conf, "[vm]\nprofile = nope\n", 21, 0644, &e) == 0, "lc broken");
+        for (int i = 0; i < 2; i++) {
+                is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list");
+                json_object *en = listed(o, "lc"), *v;
+                ok(en && json_object_object_get_ex(en, "error", &v) && strstr(json_object_get_string(v), "nope"),
+                   "lc's error is listed");
+        }
+        ok(file_write_atomic(conf, t, strlen(t), 0644, &e) == 0, "lc mended (512M)");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list");
+        is_int(listed_int(o, "lc", "memory"), 512ll << 20, "512M again, no error");
+        is_int(call(&c, "DELETE", "/v1/vms/lc", NULL, &o), 200, "DELETE lc");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list");
+        ok(!listed(o, "lc"), "gone from the list");
+        json_object_put(o);
+        unsetenv("PHYLLOME_CACHE");
+}
+
 int main(void) {
         char home[] = "/tmp/phyllome-test-api.XXXXXX";
         if (!mkdtemp(home))
@@ -451,6 +537,7 @@ int main(void) {
         test_peer();
         test_routes(home);
         test_verbs(home);
+        test_list_cache(home);
         test_status_model(home);
         test_log_follow(home);
         test_local_binary(home);

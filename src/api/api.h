@@ -41,6 +41,9 @@ struct api_ctx {
         const char *root;       /* host root prefix */
         const char *home;       /* Phyllome home */
         struct api_events *events;      /* may be NULL (no /v1/events) */
+        /* api_events_publish, in phyllod (routes.c is also linked into phyllo,
+         * which has no event stream): NULL when events is */
+        void (*publish)(struct api_events *ev, const char *event, struct json_object *data);
         uid_t uid;              /* the caller (the peer of this request; phyllo: itself) */
         gid_t gid;
         const gid_t *groups;    /* its supplementary groups (SO_PEERGROUPS) */
@@ -159,6 +162,18 @@ typedef void (*api_progress_fn)(uint64_t done, uint64_t total, void *userdata);
  */
 int api_client_stream(const char *socket_path, const char *method, const char *path, int in_fd, int out_fd,
                       api_progress_fn progress, void *userdata, struct json_object **ret, phy_error *err);
+/*
+ * GET /v1/events as a client: _open returns once phyllod answered 200 (the
+ * subscription is in place; -ENOENT/-ECONNREFUSED: no daemon); _run calls
+ * fn for each record (its event name and data) until the stream ends or
+ * _cancel (from another thread) ends it: 0 or -errno.
+ */
+struct api_event_stream;
+typedef void (*api_event_fn)(const char *event, struct json_object *data, void *userdata);
+int api_client_events_open(const char *socket_path, struct api_event_stream **ret, phy_error *err);
+int api_client_events_run(struct api_event_stream *s, api_event_fn fn, void *userdata);
+void api_client_events_cancel(struct api_event_stream *s);
+void api_client_events_free(struct api_event_stream *s);
 /*
  * One request to phyllod at socket_path: returns the HTTP status (and the
  * parsed JSON body in *ret, NULL when none), -ECONNREFUSED/-ENOENT when no

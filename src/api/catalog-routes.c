@@ -8,6 +8,10 @@
  *                                 download runs in its own thread; "download"
  *                                 events on /v1/events report its progress
  *   GET  /v1/downloads[/{id}]     the downloads this phyllod started
+ *   DELETE /v1/downloads/{id}     cancels a running download: its child
+ *                                 ends, its partial file goes
+ *   POST /v1/media/identify       {"iso": PATH}: the OS on an install ISO
+ *                                 (`phyllo catalog identify --json`)
  *
  * Served by the daemon only (phyllo calls src/catalog directly).  What
  * loads osinfo-db (tens of MB) or downloads runs in a `phyllo` child
@@ -55,12 +59,17 @@ struct job {
         uint64_t done, total;
         char *path;
         char error[1024];
+        pid_t pid;              /* the child while it may be signalled, else 0 */
+        bool cancel;            /* DELETE asked for its end */
+        char *part;             /* the partial file the child writes */
         /* the thread's own */
         int last_pct;
         enum catalog_phase last_phase;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* Broadcast when a job leaves "running" (DELETE waits for it). */
+static pthread_cond_t job_ended = PTHREAD_COND_INITIALIZER;
 
 /* $PHYLLOME_PHYLLO, else the phyllo next to this phyllod (the build dir),
  * else the one in $PATH. */
@@ -104,7 +113,12 @@ static int spawn_phyllo_with(char **argv, const char *input, pid_t *ret_pid, int
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         pid_t pid = null < 0 ? -1 : fork();
         if (pid == 0) {
-                /* async-signal-safe calls only */
+                /* async-signal-safe calls only; phyllod's threads block
+                 * SIGTERM (main.c), which the child must not inherit: a
+                 * cancelled download ends it with SIGTERM */
+                sigset_t none;
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
                 prctl(PR_SET_PDEATHSIG, SIGTERM);
                 if (dup2(input ? in[0] : null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(null, 2) < 0)
                         _exit(127);
@@ -170,6 +184,7 @@ static unsigned n_jobs;
 
 bool api_catalog_is(const char *path) {
         return strcmp(path, "/v1/catalog") == 0 || strncmp(path, "/v1/catalog/", 12) == 0 ||
+               strcmp(path, "/v1/media/identify") == 0 ||
                strcmp(path, "/v1/downloads") == 0 || strncmp(path, "/v1/downloads/", 14) == 0;
 }
 
@@ -223,6 +238,13 @@ static void *job_thread(void *arg) {
         char *path = NULL, msg[1024] = "";
         if (r < 0)
                 snprintf(msg, sizeof msg, "cannot run phyllo for the download of %s: %s", j->os, strerror(-r));
+        else {
+                pthread_mutex_lock(&lock);
+                j->pid = pid;
+                if (j->cancel)
+                        kill(pid, SIGTERM);
+                pthread_mutex_unlock(&lock);
+        }
         FILE *f = r < 0 ? NULL : fdopen(fd, "r");
         if (r >= 0 && !f)
                 close(fd);
@@ -253,15 +275,34 @@ static void *job_thread(void *arg) {
         free(line);
         if (f)
                 fclose(f);
+        if (r >= 0) {
+                /* Ended but not reaped: a DELETE until j->pid is 0 signals
+                 * this child, never a process that took its pid. */
+                siginfo_t si;
+                while (waitid(P_PID, (id_t) pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+                        ;
+                pthread_mutex_lock(&lock);
+                j->pid = 0;
+                pthread_mutex_unlock(&lock);
+        }
         int status = r < 0 ? -1 : reap(pid);
         if (status != 0 && !msg[0])
                 snprintf(msg, sizeof msg, "phyllo download %s ended with status %d", j->os, status);
         pthread_mutex_lock(&lock);
-        bool good = status == 0 && path;
-        snprintf(j->state, sizeof j->state, "%s", good ? "done" : "failed");
+        bool cancelled = j->cancel;
+        pthread_mutex_unlock(&lock);
+        /* A cancelled download leaves no partial file (a complete,
+         * verified one stays: the child had renamed it already). */
+        if (cancelled && j->part)
+                unlink(j->part);
+        pthread_mutex_lock(&lock);
+        bool good = status == 0 && path && !cancelled;
+        snprintf(j->state, sizeof j->state, "%s", good ? "done" : cancelled ? "cancelled" : "failed");
         if (!good)
-                snprintf(j->error, sizeof j->error, "%s", msg);
+                snprintf(j->error, sizeof j->error, "%s",
+                         cancelled ? "the download was cancelled; its partial file is removed" : msg);
         j->path = good ? path : NULL;
+        pthread_cond_broadcast(&job_ended);
         pthread_mutex_unlock(&lock);
         if (!good)
                 free(path);
@@ -269,15 +310,21 @@ static void *job_thread(void *arg) {
         return NULL;
 }
 
-static int post_download(const struct api_ctx *c, const char *body, size_t len, json_object **ret) {
-        _cleanup_(json_putp) json_object *b = NULL;
-        json_object *os = NULL, *unv = NULL;
+/* The request body as JSON, or NULL. */
+static json_object *body_json(const char *body, size_t len) {
+        json_object *b = NULL;
         if (body && len) {
                 json_tokener *t = json_tokener_new();
                 b = t ? json_tokener_parse_ex(t, body, (int) len) : NULL;
                 if (t)
                         json_tokener_free(t);
         }
+        return b;
+}
+
+static int post_download(const struct api_ctx *c, const char *body, size_t len, json_object **ret) {
+        _cleanup_(json_putp) json_object *b = body_json(body, len);
+        json_object *os = NULL, *unv = NULL;
         if (!b || !json_object_is_type(b, json_type_object))
                 return api_fail(ret, EINVAL, "the request body must be a JSON object like %s", "{\"os\": \"debian12\"}");
         json_object_object_foreach(b, k, v) {
@@ -306,6 +353,14 @@ static int post_download(const struct api_ctx *c, const char *body, size_t len, 
                 return api_fail(ret, ENOMEM, "%s", "out of memory");
         snprintf(j->os, sizeof j->os, "%s", e->id);
         snprintf(j->state, sizeof j->state, "running");
+        {
+                /* where the child writes (catalog_download: <media dir>/<name>.part) */
+                _cleanup_free_ char *dir = NULL, *name = NULL;
+                phy_error perr = { 0 };
+                if (catalog_media_dir(&dir, &perr) >= 0 && catalog_media_name(e, &name, &perr) >= 0 &&
+                    asprintf(&j->part, "%s/%s.part", dir, name) < 0)
+                        j->part = NULL;
+        }
         j->unverified = unv && json_object_get_boolean(unv);
         j->events = c->events;
         j->last_pct = -2;
@@ -316,6 +371,7 @@ static int post_download(const struct api_ctx *c, const char *body, size_t len, 
                 for (unsigned i = 0; i < n_jobs; i++)
                         if (strcmp(jobs[i]->state, "running") != 0) {
                                 free(jobs[i]->path);
+                                free(jobs[i]->part);
                                 free(jobs[i]);
                                 memmove(&jobs[i], &jobs[i + 1], (n_jobs - i - 1) * sizeof *jobs);
                                 n_jobs--;
@@ -326,6 +382,7 @@ static int post_download(const struct api_ctx *c, const char *body, size_t len, 
                 busy |= strcmp(jobs[i]->os, j->os) == 0 && strcmp(jobs[i]->state, "running") == 0;
         if (busy || n_jobs == DOWNLOADS_MAX) {
                 pthread_mutex_unlock(&lock);
+                free(j->part);
                 free(j);
                 if (busy)
                         return api_fail(ret, EBUSY, "%s is being downloaded already; see GET /v1/downloads", id);
@@ -341,6 +398,7 @@ static int post_download(const struct api_ctx *c, const char *body, size_t len, 
         pthread_attr_destroy(&attr);
         if (r != 0) {
                 pthread_mutex_unlock(&lock);
+                free(j->part);
                 free(j);
                 return api_fail(ret, r, "cannot start a thread for the download of %s", id);
         }
@@ -372,6 +430,111 @@ static int get_downloads(const char *id, json_object **ret) {
         }
         *ret = json_object_new_object();
         json_object_object_add(*ret, "downloads", a);
+        return 200;
+}
+
+/* DELETE /v1/downloads/{id}: the child is told to end (SIGTERM, SIGKILL
+ * after 10 s) and the reply comes once the job has ended and its partial
+ * file is gone: {id, state: "cancelled", ...}. */
+static int delete_download(const char *id, const char *body, size_t len, json_object **ret) {
+        if (body && len) {
+                /* no member is known: a misspelt option is never ignored */
+                _cleanup_(json_putp) json_object *b = body_json(body, len);
+                if (!b || !json_object_is_type(b, json_type_object))
+                        return api_fail(ret, EINVAL, "the request body must be a JSON object (or none) for %s",
+                                        "a download's cancellation");
+                json_object_object_foreach(b, k, v) {
+                        (void) v;
+                        return api_fail(ret, EINVAL, "unknown member '%s' in the request body for a download's "
+                                        "cancellation; it takes none", k);
+                }
+        }
+        pthread_mutex_lock(&lock);
+        struct job *j = NULL;
+        for (unsigned i = 0; i < n_jobs && !j; i++) {
+                char buf[16];
+                snprintf(buf, sizeof buf, "%u", jobs[i]->id);
+                if (strcmp(buf, id) == 0)
+                        j = jobs[i];
+        }
+        if (!j) {
+                pthread_mutex_unlock(&lock);
+                return api_fail(ret, ENOENT, "no download '%s'; see GET /v1/downloads", id);
+        }
+        if (strcmp(j->state, "running") != 0) {
+                phy_error e = { 0 };
+                phy_error_set_kind(&e, PHY_ERR_CONFLICT, EALREADY, "download %s of %s has ended already (%s)", id,
+                                   j->os, j->state);
+                pthread_mutex_unlock(&lock);
+                return api_error_reply(&e, ret);
+        }
+        j->cancel = true;
+        if (j->pid > 0)
+                kill(j->pid, SIGTERM);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        bool killed = false;
+        while (strcmp(j->state, "running") == 0) {
+                int r = pthread_cond_timedwait(&job_ended, &lock, &until);
+                if (r == ETIMEDOUT && !killed && j->pid > 0) {
+                        kill(j->pid, SIGKILL);
+                        killed = true;
+                        until.tv_sec += 10;
+                } else if (r == ETIMEDOUT && strcmp(j->state, "running") == 0) {
+                        pthread_mutex_unlock(&lock);
+                        return api_fail(ret, ETIMEDOUT, "download %s of %s did not end within 20 s", id, j->os);
+                }
+        }
+        *ret = job_json(j);
+        pthread_mutex_unlock(&lock);
+        return 200;
+}
+
+/* POST /v1/media/identify {"iso": PATH}: `phyllo catalog identify PATH
+ * --json` in a child (phyllod loads no osinfo-db), for a path the caller may
+ * read.  404 with osinfo's sentence when no OS matches. */
+static int post_identify(const struct api_ctx *c, const char *body, size_t len, json_object **ret) {
+        _cleanup_(json_putp) json_object *b = body_json(body, len);
+        json_object *iso = NULL;
+        if (!b || !json_object_is_type(b, json_type_object))
+                return api_fail(ret, EINVAL, "the request body must be a JSON object like %s",
+                                "{\"iso\": \"/path/to/install.iso\"}");
+        json_object_object_foreach(b, k, v) {
+                (void) v;
+                if (strcmp(k, "iso") != 0)
+                        return api_fail(ret, EINVAL, "unknown member '%s' in the request body for an "
+                                        "identification; allowed: iso", k);
+        }
+        if (!json_object_object_get_ex(b, "iso", &iso) || !json_object_is_type(iso, json_type_string))
+                return api_fail(ret, EINVAL, "member '%s' (a string) is required", "iso");
+        struct ops_ctx oc = { .root = c->root, .home = c->home, .uid = c->uid, .gid = c->gid, .groups = c->groups,
+                              .n_groups = c->n_groups };
+        phy_error err = { 0 };
+        _cleanup_free_ char *path = NULL;
+        if (ops_input_path(&oc, "ISO", json_object_get_string(iso), &path, &err) < 0)
+                return api_error_reply(&err, ret);
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return api_fail(ret, errno, "cannot read the ISO '%s': %s", path, strerror(errno));
+        if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+                return api_fail(ret, EINVAL, "the ISO '%s' is not a file", path);
+        char *argv[] = { NULL, "catalog", "identify", path, "--json", NULL };
+        pid_t pid;
+        int fd, r = spawn_phyllo(argv, &pid, &fd);
+        if (r < 0)
+                return api_fail(ret, -r, "cannot run phyllo to identify '%s': %s", path, strerror(-r));
+        _cleanup_free_ char *out = read_all_close(fd, 1024 * 1024);
+        int status = reap(pid);
+        json_object *j = status == 0 && out ? json_tokener_parse(out) : NULL;
+        if (!j) {
+                /* what phyllo said on stderr is lost; say what is known */
+                if (status == 1)
+                        return api_fail(ret, ENOENT, "no OS that osinfo-db knows matches the ISO '%s' (its volume id, "
+                                        "publisher and application ids); choose a profile", path);
+                return api_fail(ret, EIO, "phyllo catalog identify '%s' failed (status %d)", path, status);
+        }
+        *ret = j;
         return 200;
 }
 
@@ -411,6 +574,9 @@ int api_catalog_handle(const struct api_ctx *c, const char *method, const char *
         *ret = NULL;
         bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
         const char *arg = NULL;
+        if (strcmp(path, "/v1/media/identify") == 0)
+                return post ? post_identify(c, body, len, ret)
+                            : api_fail(ret, EOPNOTSUPP, "only POST is allowed on '%s'", path);
         if (strncmp(path, "/v1/catalog", 11) == 0) {
                 arg = path[11] ? path + 12 : NULL;
                 if (arg && (!*arg || strchr(arg, '/')))
@@ -425,6 +591,8 @@ int api_catalog_handle(const struct api_ctx *c, const char *method, const char *
                 return get_downloads(arg, ret);
         if (post && !arg)
                 return post_download(c, body, len, ret);
+        if (strcmp(method, "DELETE") == 0 && arg)
+                return delete_download(arg, body, len, ret);
         return api_fail(ret, EOPNOTSUPP, "method not allowed on '%s'; see docs/api.md", path);
 }
 

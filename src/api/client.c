@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "cleanup.h"
+#include "json-cleanup.h"
 #include "fileio.h"
 
 #define CLIENT_REPLY_MAX (16u * 1024 * 1024)
@@ -114,6 +115,7 @@ int api_client_request(const char *socket_path, const char *method, const char *
 
 struct reader {
         int fd;
+        int watch;              /* the body's destination, or -1: a pipe whose reader left ends the wait */
         char buf[65536];
         size_t pos, len;
 };
@@ -121,6 +123,20 @@ struct reader {
 /* 1 with a byte, 0 at the end, -errno. */
 static int rd_byte(struct reader *r, char *c) {
         if (r->pos == r->len) {
+                /* A stream that may stay quiet for long (logs --follow): wait
+                 * for it and for the reader of our output to go away. */
+                struct pollfd p[2] = { { .fd = r->fd, .events = POLLIN }, { .fd = r->watch, .events = 0 } };
+                while (r->watch >= 0) {
+                        int n = poll(p, 2, -1);
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0)
+                                return -errno;
+                        if (p[1].revents & (POLLERR | POLLHUP))
+                                return -EPIPE;
+                        if (p[0].revents)
+                                break;
+                }
                 ssize_t k;
                 while ((k = read(r->fd, r->buf, sizeof r->buf)) < 0 && errno == EINTR)
                         ;
@@ -253,6 +269,7 @@ int api_client_stream(const char *socket_path, const char *method, const char *p
         if (!rd)
                 return phy_error_set(err, ENOMEM, "out of memory");
         rd->fd = fd;
+        rd->watch = -1;
         char line[8192];
         unsigned long long status = 0, clen = 0;
         bool chunked = false, have_len = false;
@@ -276,6 +293,7 @@ int api_client_stream(const char *socket_path, const char *method, const char *p
                 }
         }
         int out = status == 200 ? out_fd : -1;
+        rd->watch = out;
         size_t tlen = 0;
         uint64_t done = 0;
         while (r == 0 && chunked) {
@@ -310,6 +328,121 @@ int api_client_stream(const char *socket_path, const char *method, const char *p
         if (text && *text && !(*ret = json_tokener_parse(text)))
                 return phy_error_set(err, EPROTO, "phyllod sent a reply that is not JSON");
         return (int) status;
+}
+
+/* ---- the event stream (GET /v1/events) ---- */
+
+struct api_event_stream {
+        struct reader rd;
+        bool chunked, in_chunk;
+        uint64_t left;          /* bytes left in the current chunk */
+};
+
+int api_client_events_open(const char *socket_path, struct api_event_stream **ret, phy_error *err) {
+        _cleanup_close_ int fd = -1;
+        int r = client_connect(socket_path, &fd, err);
+        if (r < 0)
+                return r;
+        static const char head[] = "GET /v1/events HTTP/1.1\r\nHost: phyllod\r\nConnection: close\r\n\r\n";
+        if ((r = send_all(fd, head, sizeof head - 1, err)) < 0)
+                return r;
+        struct api_event_stream *s = calloc(1, sizeof *s);
+        if (!s)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        s->rd.fd = fd;
+        s->rd.watch = -1;
+        char line[8192];
+        unsigned long long status = 0;
+        if ((r = rd_line(&s->rd, line, sizeof line)) < 0 || strncmp(line, "HTTP/1.", 7) != 0 || strlen(line) < 12 ||
+            (line[12] = '\0', parse_uint(line + 9, 999, &status) < 0)) {
+                free(s);
+                return phy_error_set(err, EPROTO, "phyllod sent a malformed reply to GET /v1/events");
+        }
+        while ((r = rd_line(&s->rd, line, sizeof line)) == 0 && line[0])
+                if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strstr(line + 18, "chunked"))
+                        s->chunked = true;
+        if (r < 0 || status != 200) {
+                free(s);
+                return phy_error_set(err, r < 0 ? -r : EPROTO, "phyllod refused its event stream (HTTP status %llu)",
+                                     status);
+        }
+        fd = -1;
+        *ret = s;
+        return 0;
+}
+
+/* One byte of the body, chunked or not: 1, 0 at its end, -errno. */
+static int ev_byte(struct api_event_stream *s, char *c) {
+        char line[64];
+        int r;
+        while (s->chunked && s->left == 0) {
+                if (s->in_chunk && ((r = rd_line(&s->rd, line, sizeof line)) < 0 || line[0]))
+                        return r < 0 ? r : -EPROTO;
+                s->in_chunk = true;
+                if ((r = rd_line(&s->rd, line, sizeof line)) < 0)
+                        return r;
+                char *end = NULL;
+                errno = 0;
+                unsigned long long n = strtoull(line, &end, 16);
+                if (errno || end == line || (*end && *end != ';'))
+                        return -EPROTO;
+                if (n == 0)
+                        return 0;
+                s->left = n;
+        }
+        r = rd_byte(&s->rd, c);
+        if (r > 0 && s->chunked)
+                s->left--;
+        return r;
+}
+
+int api_client_events_run(struct api_event_stream *s, api_event_fn fn, void *userdata) {
+        _cleanup_free_ char *line = malloc(65536), *event = NULL, *data = NULL;
+        if (!line)
+                return -ENOMEM;
+        size_t len = 0;
+        for (;;) {
+                char c;
+                int r = ev_byte(s, &c);
+                if (r <= 0)
+                        return r;
+                if (c != '\n') {
+                        if (len + 1 >= 65536)
+                                return -EPROTO;
+                        line[len++] = c;
+                        continue;
+                }
+                line[len] = '\0';
+                len = 0;
+                if (strncmp(line, "event: ", 7) == 0) {
+                        free(event);
+                        if (!(event = strdup(line + 7)))
+                                return -ENOMEM;
+                } else if (strncmp(line, "data: ", 6) == 0) {
+                        free(data);
+                        if (!(data = strdup(line + 6)))
+                                return -ENOMEM;
+                } else if (!line[0] && event && data) {
+                        /* A record's end. */
+                        _cleanup_json_ json_object *o = json_tokener_parse(data);
+                        if (o)
+                                fn(event, o, userdata);
+                        free(event);
+                        free(data);
+                        event = data = NULL;
+                }
+        }
+}
+
+void api_client_events_cancel(struct api_event_stream *s) {
+        (void) shutdown(s->rd.fd, SHUT_RDWR);
+}
+
+void api_client_events_free(struct api_event_stream *s) {
+        if (s) {
+                close(s->rd.fd);
+                free(s);
+        }
 }
 
 /* ---- an upgraded connection (the console) ---- */

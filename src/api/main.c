@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "cleanup.h"
+#include "mem.h"
 #include "fileio.h"
 #include "ops/ops.h"
 #include "paths.h"
@@ -157,7 +158,7 @@ int main(int argc, char **argv) {
                 .listen_fd = listen_fd, .system = system, .max_connections = (unsigned) maxconn,
                 .tcp = tcp_fd >= 0, .tcp_fd = tcp_fd, .token = token,
                 .import_max = import_max,
-                .ctx = { .root = phy_root(root), .home = home, .events = ev, .env_cache = envc },
+                .ctx = { .root = phy_root(root), .home = home, .events = ev, .publish = api_events_publish, .env_cache = envc },
         };
         struct api_server *srv = NULL;
         if (api_server_start(&o, &srv, &err) < 0) {
@@ -171,6 +172,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "phyllod: also on %s (loopback TCP; requests need 'Authorization: Bearer' with the "
                         "token in %s)\n", tcp_opt, token_path);
         (void) api_sd_notify("READY=1\nSTATUS=serving");
+        mem_shed();     /* what only the start-up needed (src/common/mem.h) */
 
         int sig = 0;
         while (sigwait(&mask, &sig) != 0 || sig == SIGHUP)

@@ -17,8 +17,6 @@
 #include "ops/ops.h"
 #include "vm/vm.h"
 
-#define _cleanup_json_ _cleanup_(json_object_putp)
-
 /* The HTTP status derives from the error's kind (phy_error_http_status),
  * not from its errno; "kind" travels with it so that phyllo exits alike. */
 int api_error_reply(const phy_error *e, json_object **ret) {
@@ -344,7 +342,7 @@ static int post_argv(struct call *q) {
         struct ops_argv_opts o = { 0 };
         int r;
         if ((r = member_bool(q->b, "paused", &o.paused, q->ret)) || (r = member_bool(q->b, "tcg", &o.tcg, q->ret)) ||
-            (r = member_qemu(q, &o.qemu)))
+            (r = member_qemu(q, &o.qemu)) || (r = member_str(q->b, "boot_once", &o.boot_once, q->ret)))
                 return r;
         CALL(200, ops_argv(&q->oc, q->p[0], &o, q->ret, err));
 }
@@ -376,7 +374,7 @@ static int post_action(struct call *q) {
         int r;
         if ((r = member_bool(b, "paused", &a.paused, ret)) || (r = member_bool(b, "force", &a.force, ret)) ||
             (r = member_uint(b, "timeout", 31 * 24 * 3600, &a.timeout, ret)) ||
-            (r = member_str(b, "mode", &a.mode, ret)))
+            (r = member_str(b, "mode", &a.mode, ret)) || (r = member_str(b, "boot_once", &a.boot_once, ret)))
                 return r;
         CALL(200, ops_act(&q->oc, q->p[0], &a, q->ret, err));
 }
@@ -458,8 +456,30 @@ static int post_clone(struct call *q) {
         CALL(201, ops_clone(&q->oc, q->p[0], dst, full, tpm, q->ret, err));
 }
 
+/* A migration's progress as "event: migrate" on /v1/events (the CLI's
+ * progress bar through phyllod): {"name", "phase", "done", "total"}. */
+struct migrate_events {
+        const struct api_ctx *c;
+        const char *name;
+};
+
+static void migrate_event(const char *phase, uint64_t done, uint64_t total, void *userdata) {
+        const struct migrate_events *m = userdata;
+        _cleanup_json_ json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(m->name));
+        json_object_object_add(o, "phase", json_object_new_string(phase));
+        json_object_object_add(o, "done", json_object_new_int64((int64_t) done));
+        json_object_object_add(o, "total", json_object_new_int64((int64_t) total));
+        m->c->publish(m->c->events, "migrate", o);
+}
+
 static int post_migrate(struct call *q) {
         struct ops_migrate o = { 0 };
+        struct migrate_events me = { q->c, q->p[0] };
+        if (q->c->events && q->c->publish) {
+                o.progress = migrate_event;
+                o.userdata = &me;
+        }
         unsigned timeout = 0;
         int r;
         if ((r = member_str(q->b, "dest_home", &o.dest_home, q->ret)) ||
@@ -585,6 +605,33 @@ static int post_usb(struct call *q) {
 
 static int delete_usb(struct call *q) { CALL(200, ops_usb_change(&q->oc, q->p[0], q->p[1], false, q->ret, err)); }
 
+/* ---- install media, renames (issue 19) ---- */
+
+static int post_cdrom(struct call *q) {
+        const char *path = NULL, *drive = NULL;
+        int r;
+        if ((r = member_str(q->b, "path", &path, q->ret)) || (r = member_str(q->b, "drive", &drive, q->ret)) ||
+            (r = required("path", path, q->ret)))
+                return r;
+        CALL(200, ops_cdrom_insert(&q->oc, q->p[0], drive, path, q->ret, err));
+}
+
+static int delete_cdrom(struct call *q) {
+        const char *drive = NULL;
+        int r = member_str(q->b, "drive", &drive, q->ret);
+        if (r)
+                return r;
+        CALL(200, ops_cdrom_eject(&q->oc, q->p[0], drive, q->ret, err));
+}
+
+static int post_rename(struct call *q) {
+        const char *to = NULL;
+        int r;
+        if ((r = member_str(q->b, "name", &to, q->ret)) || (r = required("name", to, q->ret)))
+                return r;
+        CALL(200, ops_rename(&q->oc, q->p[0], to, q->ret, err));
+}
+
 /* ---- the table ---- */
 
 struct route {
@@ -613,7 +660,7 @@ static const struct route routes[] = {
         { "PUT", "/v1/vms/{name}", put_vm, "a definition", N("config", "source", "base") },
         { "DELETE", "/v1/vms/{name}", delete_vm, "a deletion", N("force") },
         { "GET", "/v1/vms/{name}/status", get_status, NULL, { NULL } },
-        { "POST", "/v1/vms/{name}/start", post_action, "'start'", N("paused") },
+        { "POST", "/v1/vms/{name}/start", post_action, "'start'", N("paused", "boot_once") },
         { "POST", "/v1/vms/{name}/stop", post_action, "'stop'", N("timeout", "force", "mode") },
         { "POST", "/v1/vms/{name}/kill", post_action, "'kill'", { NULL } },
         { "POST", "/v1/vms/{name}/pause", post_action, "'pause'", { NULL } },
@@ -625,7 +672,7 @@ static const struct route routes[] = {
         { "GET", "/v1/vms/{name}/console", get_console, NULL, { NULL } },
         { "GET", "/v1/vms/{name}/display", get_display, NULL, { NULL } },
         { "GET", "/v1/vms/{name}/screenshot", get_screenshot, NULL, { NULL } },
-        { "POST", "/v1/vms/{name}/argv", post_argv, "'argv'", N("paused", "tcg", "qemu") },
+        { "POST", "/v1/vms/{name}/argv", post_argv, "'argv'", N("paused", "tcg", "qemu", "boot_once") },
         { "GET", "/v1/vms/{name}/disks", get_disks, NULL, { NULL } },
         { "POST", "/v1/vms/{name}/disks", post_disk, "a disk",
           N("size", "image", "bus", "name", "key_file", "key_prompt") },
@@ -657,6 +704,9 @@ static const struct route routes[] = {
         { "POST", "/v1/vms/{name}/give-back", post_give_back, "'give-back'", { NULL } },
         { "POST", "/v1/vms/{name}/usb", post_usb, "a USB device", N("device") },
         { "DELETE", "/v1/vms/{name}/usb/{device}", delete_usb, "a USB device removal", { NULL } },
+        { "POST", "/v1/vms/{name}/cdrom", post_cdrom, "a CD insert", N("path", "drive") },
+        { "DELETE", "/v1/vms/{name}/cdrom", delete_cdrom, "a CD eject", N("drive") },
+        { "POST", "/v1/vms/{name}/rename", post_rename, "a rename", N("name") },
 };
 /* POST /v1/vms takes more members than a row holds. */
 static const char *const create_members[] = { "name", "profile", "cpus", "memory", "disk", "no_disk", "iso",

@@ -161,6 +161,22 @@ static void stream_free(void *cls) {
         free(s);
 }
 
+/* A 200 whose body reader produces until the end (chunked); cls is freed
+ * by free_cb, also when the response cannot be made. */
+static enum MHD_Result queue_stream(struct MHD_Connection *conn, size_t block, MHD_ContentReaderCallback reader,
+                                    void *cls, MHD_ContentReaderFreeCallback free_cb, const char *type) {
+        struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, block, reader, cls, free_cb);
+        if (!resp) {
+                free_cb(cls);
+                return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
 static enum MHD_Result reply_stream(struct api_server *srv, struct MHD_Connection *conn, int client_fd) {
         if (!srv->o.ctx.events)
                 return reply_error(conn, ENOSYS, "events are not available from this phyllod");
@@ -174,16 +190,7 @@ static enum MHD_Result reply_stream(struct api_server *srv, struct MHD_Connectio
                 free(s);
                 return reply_error(conn, -r, "cannot subscribe to events: %s", strerror(-r));
         }
-        struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
-        if (!resp) {
-                stream_free(s);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-        MHD_destroy_response(resp);
-        return ret;
+        return queue_stream(conn, 4096, stream_read, s, stream_free, "text/event-stream");
 }
 
 /* ---- GET /v1/vms/{name}/export and POST /v1/vms/import: bundles streamed
@@ -545,6 +552,62 @@ static enum MHD_Result reply_console(struct api_server *srv, struct request *req
         return ret;
 }
 
+/* ---- GET /v1/vms/{name}/logs?follow=1: the log lines as they come, a
+ * chunked text reply that ends when the client leaves (or phyllod stops);
+ * the follower (src/ops/logs.c) wakes this thread on inotify only ---- */
+
+struct follow_job {
+        struct ops_log_follow *f;
+        int client_fd, quit_fd;
+};
+
+static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        struct follow_job *j = cls;
+        struct pollfd p[3] = { { .fd = ops_log_follow_fd(j->f), .events = POLLIN },
+                               { .fd = j->client_fd, .events = POLLRDHUP }, { .fd = j->quit_fd, .events = POLLIN } };
+        for (;;) {
+                phy_error e = { 0 };
+                ssize_t k = ops_log_follow_read(j->f, buf, max, &e);
+                if (k != 0)
+                        return k > 0 ? k : MHD_CONTENT_READER_END_WITH_ERROR;
+                int n = poll(p, 3, -1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 || (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) || p[2].revents)
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+}
+
+static void follow_free(void *cls) {
+        struct follow_job *j = cls;
+        ops_log_follow_free(j->f);
+        free(j);
+}
+
+/* ?follow=1|true: 1; =0|false or none: 0; anything else: -1. */
+static int follow_wanted(struct MHD_Connection *conn) {
+        const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "follow");
+        if (!v || strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+                return 0;
+        return strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || !*v ? 1 : -1;
+}
+
+static enum MHD_Result reply_follow(struct api_server *srv, const struct api_ctx *c, struct MHD_Connection *conn,
+                                    const char *name, int client_fd) {
+        struct ops_ctx oc = ops_of(c);
+        phy_error e = { 0 };
+        struct follow_job *j = calloc(1, sizeof *j);
+        if (!j)
+                return MHD_NO;
+        *j = (struct follow_job) { .client_fd = client_fd, .quit_fd = srv->quit_fd };
+        /* Opened before the 200, so that no such VM is an ordinary JSON error. */
+        if (ops_log_follow_open(&oc, name, &j->f, &e) < 0) {
+                free(j);
+                return reply_error(conn, e.code, "%s", e.message);
+        }
+        return queue_stream(conn, 16 * 1024, follow_read, j, follow_free, "text/plain; charset=utf-8");
+}
+
 /* ---- the access handler ---- */
 
 static bool has_body(const char *method) {
@@ -645,6 +708,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         char name[VM_NAME_MAX + 1];
         if (strcmp(method, "GET") == 0 && vm_path(url, "/export", name))
                 return reply_export(&req->ctx, conn, name, fd);
+        if (strcmp(method, "GET") == 0 && vm_path(url, "/logs", name) && follow_wanted(conn)) {
+                if (follow_wanted(conn) < 0)
+                        return reply_error(conn, EINVAL, "follow wants 1, true, 0 or false");
+                return reply_follow(srv, &req->ctx, conn, name, fd);
+        }
         if (strcmp(method, "GET") == 0 && vm_path(url, "/console", name) && wants_console(conn))
                 return reply_console(srv, req, conn, name);
         json_object *o = NULL;

@@ -10,7 +10,7 @@
  *                stream; starting phyllod and noticing it come back
  *   card.c       one VM's card: thumbnail, name, OS, state, start/stop
  *   view.c       one VM seen: the SPICE display or its serial console
- *   assistant.c  the new VM assistant
+ *   assistant.c  the new VM assistant (catalog, ISO, kernel, import)
  *   props.c      properties of a VM; "This computer" (the host check)
  */
 #include <gtk/gtk.h>
@@ -35,6 +35,9 @@ void phy_call(const char *method, const char *path, json_object *body, GCancella
 /* The same with a file as the body (a bundle). */
 void phy_upload(const char *method, const char *path, const char *file, GCancellable *cancellable, PhyReplyFunc cb,
                 gpointer data);
+/* GET path saved into file (a bundle: FILE.partial, then linked into place
+ * whole; an existing file is refused, a cut-short reply leaves nothing). */
+void phy_save(const char *path, const char *file, GCancellable *cancellable, PhyReplyFunc cb, gpointer data);
 /* The same, blocking (for threads). */
 PhyReply *phy_call_sync(const char *method, const char *path, const char *body, GCancellable *cancellable);
 /* A path segment escaped for a URL. */

@@ -5,6 +5,7 @@
  * loop with asynchronous reads; when phyllod goes away, an inotify watch on
  * its socket's directory says when it is back (no polling). */
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 #include <stdlib.h>
@@ -88,17 +89,24 @@ static int parse_reply(const char *buf, gsize len, const char **body, gsize *bod
         return status;
 }
 
+/* A connection for a request, or NULL with r->error saying why not. */
+static GSocketConnection *connect_reply(PhyReply *r, GCancellable *cancellable) {
+        g_autoptr(GError) e = NULL;
+        GSocketConnection *conn = connect_socket(cancellable, &e);
+        if (!conn)
+                r->error = g_strdup_printf(_("Phyllome's service (phyllod) does not answer on '%s': %s"),
+                                           phy_socket_path(), e->message);
+        return conn;
+}
+
 /* body_file: a file sent as the body instead (a bundle to import). */
 static PhyReply *call_sync(const char *method, const char *path, const char *body, const char *body_file,
                            GCancellable *cancellable) {
         PhyReply *r = g_new0(PhyReply, 1);
         g_autoptr(GError) e = NULL;
-        g_autoptr(GSocketConnection) conn = connect_socket(cancellable, &e);
-        if (!conn) {
-                r->error = g_strdup_printf(_("Phyllome's service (phyllod) does not answer on '%s': %s"),
-                                           phy_socket_path(), e->message);
+        g_autoptr(GSocketConnection) conn = connect_reply(r, cancellable);
+        if (!conn)
                 return r;
-        }
         guint64 blen = body ? strlen(body) : 0;
         g_autoptr(GFileInputStream) fin = NULL;
         if (body_file) {
@@ -230,6 +238,159 @@ void phy_call(const char *method, const char *path, json_object *body, GCancella
 void phy_upload(const char *method, const char *path, const char *file, GCancellable *cancellable, PhyReplyFunc cb,
                 gpointer data) {
         call_start(method, path, NULL, g_strdup(file), cancellable, cb, data);
+}
+
+/* ---- a reply saved to a file (a bundle) ---- */
+
+/* Copies the reply's body (chunked or to the end) into fd; FALSE with *why
+ * when it was cut short (chunked: no last chunk). */
+static gboolean copy_body(GDataInputStream *in, gboolean chunked, int fd, GCancellable *cancellable, char **why) {
+        g_autoptr(GError) e = NULL;
+        guint8 buf[65536];
+        for (;;) {
+                gsize want = sizeof buf;
+                if (chunked) {
+                        g_autofree char *line = g_data_input_stream_read_line(in, NULL, cancellable, &e);
+                        if (!line) {
+                                *why = g_strdup(e ? e->message : _("the bundle ends before its last chunk"));
+                                return FALSE;
+                        }
+                        guint64 size = g_ascii_strtoull(line, NULL, 16);
+                        if (size == 0) {
+                                /* the trailer, up to its empty line */
+                                for (;;) {
+                                        g_autofree char *t = g_data_input_stream_read_line(in, NULL, cancellable, NULL);
+                                        if (!t || !*g_strstrip(t))
+                                                return TRUE;
+                                }
+                        }
+                        while (size > 0) {
+                                gsize n = 0, part = size < sizeof buf ? (gsize) size : sizeof buf;
+                                if (!g_input_stream_read_all(G_INPUT_STREAM(in), buf, part, &n, cancellable, &e) ||
+                                    n != part) {
+                                        *why = g_strdup(e ? e->message : _("the bundle ends in the middle of a chunk"));
+                                        return FALSE;
+                                }
+                                if (write(fd, buf, n) != (gssize) n) {
+                                        *why = g_strdup(g_strerror(errno));
+                                        return FALSE;
+                                }
+                                size -= n;
+                        }
+                        /* the CRLF after the chunk's data */
+                        g_free(g_data_input_stream_read_line(in, NULL, cancellable, NULL));
+                        continue;
+                }
+                gssize n = g_input_stream_read(G_INPUT_STREAM(in), buf, want, cancellable, &e);
+                if (n < 0) {
+                        *why = g_strdup(e->message);
+                        return FALSE;
+                }
+                if (n == 0)
+                        return TRUE;
+                if (write(fd, buf, (size_t) n) != n) {
+                        *why = g_strdup(g_strerror(errno));
+                        return FALSE;
+                }
+        }
+}
+
+/* GET path into file, written as FILE.partial and linked into place once
+ * whole (an existing file is never replaced); a refusal is the JSON error. */
+static PhyReply *save_sync(const char *path, const char *file, GCancellable *cancellable) {
+        PhyReply *r = g_new0(PhyReply, 1);
+        g_autoptr(GError) e = NULL;
+        g_autoptr(GSocketConnection) conn = connect_reply(r, cancellable);
+        if (!conn)
+                return r;
+        g_autofree char *head = g_strdup_printf("GET %s HTTP/1.1\r\nHost: phyllod\r\nConnection: close\r\n\r\n", path);
+        if (!g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), head, strlen(head), NULL,
+                                       cancellable, &e)) {
+                r->error = g_strdup_printf(_("Cannot send a request to phyllod: %s"), e->message);
+                return r;
+        }
+        g_autoptr(GDataInputStream) in = g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(conn)));
+        g_data_input_stream_set_newline_type(in, G_DATA_STREAM_NEWLINE_TYPE_CR_LF);
+        gboolean chunked = FALSE;
+        for (int i = 0;; i++) {
+                g_autofree char *line = g_data_input_stream_read_line(in, NULL, cancellable, &e);
+                if (!line) {
+                        r->error = g_strdup_printf(_("Cannot read phyllod's reply: %s"),
+                                                   e ? e->message : _("the connection ended"));
+                        return r;
+                }
+                if (i == 0 && sscanf(line, "HTTP/1.%*d %d", &r->status) != 1) {
+                        r->error = g_strdup_printf(_("phyllod sent a reply that is not HTTP to GET %s"), path);
+                        return r;
+                }
+                if (!*line)
+                        break;
+                g_autofree char *low = g_ascii_strdown(line, -1);
+                if (g_str_has_prefix(low, "transfer-encoding:") && strstr(low, "chunked"))
+                        chunked = TRUE;
+        }
+        g_autofree char *partial = g_strdup_printf("%s.partial", file);
+        if (r->status == 200 && g_file_test(file, G_FILE_TEST_EXISTS)) {
+                r->status = 0;
+                r->error = g_strdup_printf(_("'%s' exists already; choose a new file (nothing was written)"), file);
+                return r;
+        }
+        if (r->status != 200) {
+                /* the error as JSON, read whole (small) */
+                int p[2];
+                g_autofree char *why = NULL;
+                g_autoptr(GByteArray) b = g_byte_array_new();
+                if (pipe2(p, O_CLOEXEC) == 0) {
+                        copy_body(in, chunked, p[1], cancellable, &why);
+                        close(p[1]);
+                        guint8 c[4096];
+                        gssize n;
+                        while ((n = read(p[0], c, sizeof c)) > 0)
+                                g_byte_array_append(b, c, (guint) n);
+                        close(p[0]);
+                }
+                g_byte_array_append(b, (const guint8 *) "", 1);
+                json_object *o = json_tokener_parse((const char *) b->data), *eo = NULL;
+                const char *msg = o && json_object_object_get_ex(o, "error", &eo) ? phy_json_str(eo, "message") : NULL;
+                r->error = msg ? g_strdup(msg) : g_strdup_printf(_("phyllod answered GET %s with status %d"), path,
+                                                                 r->status);
+                if (o)
+                        json_object_put(o);
+                return r;
+        }
+        int fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                r->error = g_strdup_printf(_("Cannot create '%s': %s"), partial, g_strerror(errno));
+                r->status = 0;
+                return r;
+        }
+        g_autofree char *why = NULL;
+        gboolean good = copy_body(in, chunked, fd, cancellable, &why);
+        if (good && fsync(fd) < 0)
+                good = FALSE, why = g_strdup(g_strerror(errno));
+        close(fd);
+        if (good && link(partial, file) < 0)
+                good = FALSE, why = g_strdup_printf(_("cannot create '%s': %s"), file, g_strerror(errno));
+        unlink(partial);
+        if (!good) {
+                r->status = 0;
+                r->error = g_strdup_printf(_("The export to '%s' failed: %s; nothing is kept"), file, why);
+        }
+        return r;
+}
+
+static void save_thread(GTask *task, gpointer src, gpointer task_data, GCancellable *cancellable) {
+        struct call *c = task_data;
+        g_task_return_pointer(task, save_sync(c->path, c->file, cancellable), (GDestroyNotify) phy_reply_free);
+}
+
+void phy_save(const char *path, const char *file, GCancellable *cancellable, PhyReplyFunc cb, gpointer data) {
+        struct call *c = g_new0(struct call, 1);
+        c->path = g_strdup(path);
+        c->file = g_strdup(file);
+        c->cb = cb;
+        c->data = data;
+        run_task(c, call_free, save_thread, call_done, cancellable);
 }
 
 /* ---- starting phyllod ---- */

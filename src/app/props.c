@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Properties of a VM (CPUs, memory, disks, shared folders, port forwards,
- * 3D, snapshots, clone, delete), each through the API; an error is shown in
- * the dialog with the sentence phyllo prints.  And "This computer": the
- * host check as a page. */
+ * 3D, firmware and TPM, PCI devices with the IOMMU group's verdict,
+ * snapshots, clone, export, delete), each through the API; an error is
+ * shown in the dialog with the sentence phyllo prints.  And "This
+ * computer": the host check as a page. */
 #include <string.h>
 #include "app.h"
 
@@ -15,6 +16,7 @@ struct Props {
         GtkWidget *dialog, *notebook, *error_bar, *error_label, *model_view, *cpus, *memory, *gpu_label;
         GtkWidget *disks, *shares, *forwards, *snapshots;
         GtkWidget *disk_size, *share_path, *share_tag, *forward_spec, *snap_name, *clone_name;
+        GtkWidget *fw_type, *secure_boot, *tpm, *devices, *host_devices, *export_dir, *export_file, *done_label;
         GCancellable *cancel;
 };
 
@@ -145,6 +147,73 @@ static void snapshot_row(Props *p, GtkWidget *list, json_object *s) {
         row_button(p, row, _("Revert"), a2, "POST", rev, NULL);
 }
 
+/* A PCI device the VM has. */
+static void device_row(Props *p, GtkWidget *list, json_object *d) {
+        const char *addr = phy_json_str(d, "address") ? phy_json_str(d, "address") : json_object_get_string(d);
+        const char *what = phy_json_str(d, "device") ? phy_json_str(d, "device") : phy_json_str(d, "class_name");
+        g_autofree char *t = g_strdup_printf("%s%s%s", addr, what ? " — " : "", what ? what : "");
+        GtkWidget *row = list_row(list, t);
+        g_autofree char *ea = phy_escape(addr);
+        g_autofree char *rm = g_strdup_printf("/devices/%s", ea), *a = g_strdup_printf(_("Remove PCI device %s"), addr);
+        row_button(p, row, _("Remove"), a, "DELETE", rm, NULL);
+}
+
+/* The IOMMU group's verdict on a host device, as `phyllo host devices`
+ * says it. */
+static char *device_verdict(json_object *d) {
+        json_object *grp = NULL, *with = NULL, *blk = NULL;
+        json_object_object_get_ex(d, "iommu_group", &grp);
+        json_object_object_get_ex(d, "with", &with);
+        json_object_object_get_ex(d, "blockers", &blk);
+        if (!grp)
+                return g_strdup(_("no IOMMU group: cannot be given to a VM (the IOMMU is off; see This computer)"));
+        GString *t = g_string_new(NULL);
+        int g = json_object_get_int(grp);
+        if (json_object_get_boolean(json_object_object_get(d, "assignable"))) {
+                g_string_append_printf(t, _("IOMMU group %d: can be given to a VM"), g);
+                for (size_t j = 0; with && j < json_object_array_length(with); j++)
+                        g_string_append_printf(t, j ? ", %s" : _(" together with its functions %s"),
+                                               json_object_get_string(json_object_array_get_idx(with, j)));
+        } else {
+                g_string_append_printf(t, _("IOMMU group %d: cannot be given to a VM alone; the group also holds"), g);
+                for (size_t j = 0; blk && j < json_object_array_length(blk); j++) {
+                        json_object *b = json_object_array_get_idx(blk, j);
+                        g_string_append_printf(t, "%s %s (%s)", j ? "," : "", phy_json_str(b, "address"),
+                                               phy_json_str(b, "class_name") ? phy_json_str(b, "class_name") : "?");
+                }
+        }
+        return g_string_free(t, FALSE);
+}
+
+/* A host PCI device: what it is, its verdict, and "Pass through" only
+ * where the verdict says it is safe. */
+static void host_device_row(Props *p, GtkWidget *list, json_object *d) {
+        const char *addr = phy_json_str(d, "address");
+        g_autofree char *verdict = device_verdict(d);
+        g_autofree char *t = g_strdup_printf("%s %s: %s %s\n%s", addr,
+                                             phy_json_str(d, "class_name") ? phy_json_str(d, "class_name") : "?",
+                                             phy_json_str(d, "vendor") ? phy_json_str(d, "vendor") : "",
+                                             phy_json_str(d, "device") ? phy_json_str(d, "device") : "", verdict);
+        GtkWidget *row = list_row(list, t);
+        g_autofree char *an = g_strdup_printf(_("PCI device %s"), addr);
+        GList *kids = gtk_container_get_children(GTK_CONTAINER(row));
+        if (kids) {
+                gtk_label_set_ellipsize(GTK_LABEL(kids->data), PANGO_ELLIPSIZE_NONE);
+                gtk_label_set_line_wrap(GTK_LABEL(kids->data), TRUE);
+                phy_a11y(kids->data, an);
+        }
+        g_list_free(kids);
+        if (!json_object_get_boolean(json_object_object_get(d, "assignable")))
+                return;
+        json_object *body = json_object_new_object();
+        json_object_object_add(body, "address", json_object_new_string(addr));
+        json_object *with = NULL;
+        if (json_object_object_get_ex(d, "with", &with) && json_object_array_length(with))
+                json_object_object_add(body, "with_group", json_object_new_boolean(1));
+        g_autofree char *a = g_strdup_printf(_("Pass through %s"), addr);
+        row_button(p, row, _("Pass Through"), a, "POST", "/devices", body);
+}
+
 typedef struct {
         Props *p;
         GtkWidget *list;
@@ -175,13 +244,17 @@ static void list_reply(PhyReply *r, gpointer data) {
         g_free(l);
 }
 
-static void load_list(Props *p, const char *suffix, GtkWidget *list, RowFunc fn) {
+static void load_list_at(Props *p, const char *path, GtkWidget *list, RowFunc fn) {
         ListLoad *l = g_new0(ListLoad, 1);
         l->p = p;
         l->list = list;
         l->fn = fn;
-        g_autofree char *path = g_strdup_printf("/v1/vms/%s%s", p->esc, suffix);
         phy_call("GET", path, NULL, p->cancel, list_reply, l);
+}
+
+static void load_list(Props *p, const char *suffix, GtkWidget *list, RowFunc fn) {
+        g_autofree char *path = g_strdup_printf("/v1/vms/%s%s", p->esc, suffix);
+        load_list_at(p, path, list, fn);
 }
 
 /* ---- the definition: CPUs and memory ---- */
@@ -234,6 +307,24 @@ static void apply_clicked(GtkButton *b, Props *p) {
         vm_call(p, "PUT", "", o);
 }
 
+/* [firmware] type and secure-boot ([machine] smm with it: Secure Boot
+ * needs SMM), [tpm] type: phyllo edit's checks answer through PUT. */
+static void apply_firmware_clicked(GtkButton *b, Props *p) {
+        if (!p->config)
+                return;
+        const char *fw = gtk_combo_box_get_active_id(GTK_COMBO_BOX(p->fw_type));
+        const char *tpm = gtk_combo_box_get_active_id(GTK_COMBO_BOX(p->tpm));
+        gboolean sb = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(p->secure_boot));
+        g_autofree char *t1 = conf_set(p->config, "firmware", "type", fw ? fw : "uefi");
+        g_autofree char *t2 = conf_set(t1, "firmware", "secure-boot", sb ? "on" : "off");
+        g_autofree char *t3 = sb ? conf_set(t2, "machine", "smm", "on") : g_strdup(t2);
+        g_autofree char *t4 = conf_set(t3, "tpm", "type", tpm ? tpm : "none");
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "config", json_object_new_string(t4));
+        json_object_object_add(o, "base", json_object_new_string(p->config));
+        vm_call(p, "PUT", "", o);
+}
+
 static void show_reply(PhyReply *r, gpointer data) {
         Props *p = data;
         if (r->status != 200) {
@@ -253,6 +344,14 @@ static void show_reply(PhyReply *r, gpointer data) {
                         gtk_spin_button_set_value(GTK_SPIN_BUTTON(p->memory), (double) (phy_json_int(mem, "size", 0) >> 20));
                 if (json_object_object_get_ex(m, "gpu", &gpu) && phy_json_str(gpu, "type"))
                         gtk_label_set_text(GTK_LABEL(p->gpu_label), phy_json_str(gpu, "type"));
+                json_object *fw = NULL, *tpm = NULL;
+                if (json_object_object_get_ex(m, "firmware", &fw)) {
+                        gtk_combo_box_set_active_id(GTK_COMBO_BOX(p->fw_type), phy_json_str(fw, "type"));
+                        gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(p->secure_boot),
+                                                     json_object_get_boolean(json_object_object_get(fw, "secure-boot")));
+                }
+                if (json_object_object_get_ex(m, "tpm", &tpm))
+                        gtk_combo_box_set_active_id(GTK_COMBO_BOX(p->tpm), phy_json_str(tpm, "type"));
         }
 }
 
@@ -282,6 +381,8 @@ static void load(Props *p) {
         load_list(p, "/shares", p->shares, share_row);
         load_list(p, "/forwards", p->forwards, forward_row);
         load_list(p, "/snapshots", p->snapshots, snapshot_row);
+        load_list(p, "/devices", p->devices, device_row);
+        load_list_at(p, "/v1/host/devices", p->host_devices, host_device_row);
 }
 
 /* ---- adding ---- */
@@ -327,6 +428,39 @@ static void clone_clicked(GtkButton *b, Props *p) {
         json_object_object_add(o, "name", json_object_new_string(gtk_entry_get_text(GTK_ENTRY(p->clone_name))));
         g_autofree char *path = g_strdup_printf("/v1/vms/%s/clone", p->esc);
         phy_call("POST", path, o, p->cancel, cloned, p);
+}
+
+static void exported(PhyReply *r, gpointer data) {
+        Props *p = data;
+        if (r->status < 200 || r->status >= 300) {
+                gtk_label_set_text(GTK_LABEL(p->done_label), "");
+                show_error(p, r->error);
+                return;
+        }
+        hide_error(p);
+        const char *xml = phy_json_str(r->body, "xml");
+        g_autofree char *t = xml ? g_strdup_printf(_("Exported for libvirt: %s (virsh define it there)"), xml)
+                                 : g_strdup_printf(_("Exported: %s"), gtk_entry_get_text(GTK_ENTRY(p->export_file)));
+        gtk_label_set_text(GTK_LABEL(p->done_label), t);
+}
+
+static void export_libvirt_clicked(GtkButton *b, Props *p) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "dir", json_object_new_string(gtk_entry_get_text(GTK_ENTRY(p->export_dir))));
+        gtk_label_set_text(GTK_LABEL(p->done_label), _("Exporting…"));
+        g_autofree char *path = g_strdup_printf("/v1/vms/%s/export-libvirt", p->esc);
+        phy_call("POST", path, o, p->cancel, exported, p);
+}
+
+static void export_bundle_clicked(GtkButton *b, Props *p) {
+        const char *file = gtk_entry_get_text(GTK_ENTRY(p->export_file));
+        if (!g_path_is_absolute(file)) {
+                show_error(p, _("Give the bundle's file as an absolute path."));
+                return;
+        }
+        gtk_label_set_text(GTK_LABEL(p->done_label), _("Exporting…"));
+        g_autofree char *path = g_strdup_printf("/v1/vms/%s/export", p->esc);
+        phy_save(path, file, p->cancel, exported, p);
 }
 
 static void deleted(PhyReply *r, gpointer data) {
@@ -416,7 +550,7 @@ void phy_props_run(PhyWindow *w, const char *name) {
         gtk_window_set_title(GTK_WINDOW(p->dialog), title);
         phy_a11y(p->dialog, title);
         gtk_window_set_transient_for(GTK_WINDOW(p->dialog), GTK_WINDOW(phy_window_widget(w)));
-        gtk_window_set_default_size(GTK_WINDOW(p->dialog), 640, 520);
+        gtk_window_set_default_size(GTK_WINDOW(p->dialog), 760, 540);
         g_signal_connect(p->dialog, "destroy", G_CALLBACK(props_destroyed), p);
         g_signal_connect(p->dialog, "response", G_CALLBACK(gtk_widget_destroy), NULL);
         GtkWidget *content = gtk_dialog_get_content_area(GTK_DIALOG(p->dialog));
@@ -433,6 +567,8 @@ void phy_props_run(PhyWindow *w, const char *name) {
         gtk_box_pack_start(GTK_BOX(content), p->error_bar, FALSE, FALSE, 0);
         phy_a11y_buttons(p->error_bar, _("Close the message"));
         p->notebook = gtk_notebook_new();
+        /* nine pages: their tabs down the side */
+        gtk_notebook_set_tab_pos(GTK_NOTEBOOK(p->notebook), GTK_POS_LEFT);
         gtk_box_pack_start(GTK_BOX(content), p->notebook, TRUE, TRUE, 0);
 
         GtkWidget *b = page(p, _("General"));
@@ -490,17 +626,75 @@ void phy_props_run(PhyWindow *w, const char *name) {
         gtk_box_pack_start(GTK_BOX(b), p->gpu_label, FALSE, FALSE, 0);
         phy_call("GET", "/v1/host", NULL, p->cancel, host_gl_reply, gl);
 
+        b = page(p, _("Firmware and TPM"));
+        grid = gtk_grid_new();
+        gtk_grid_set_column_spacing(GTK_GRID(grid), 12);
+        gtk_grid_set_row_spacing(GTK_GRID(grid), 6);
+        p->fw_type = gtk_combo_box_text_new();
+        gtk_combo_box_text_append(GTK_COMBO_BOX_TEXT(p->fw_type), "uefi", _("UEFI (OVMF)"));
+        gtk_combo_box_text_append(GTK_COMBO_BOX_TEXT(p->fw_type), "bios", _("BIOS (SeaBIOS)"));
+        phy_a11y(p->fw_type, _("Firmware"));
+        p->secure_boot = gtk_check_button_new_with_label(_("Secure Boot (UEFI only; turns SMM on)"));
+        phy_a11y(p->secure_boot, _("Secure Boot"));
+        p->tpm = gtk_combo_box_text_new();
+        gtk_combo_box_text_append(GTK_COMBO_BOX_TEXT(p->tpm), "none", _("None"));
+        gtk_combo_box_text_append(GTK_COMBO_BOX_TEXT(p->tpm), "emulated", _("Emulated TPM 2.0 (swtpm)"));
+        gtk_combo_box_text_append(GTK_COMBO_BOX_TEXT(p->tpm), "passthrough", _("This computer's TPM (/dev/tpm0)"));
+        phy_a11y(p->tpm, _("TPM"));
+        gtk_grid_attach(GTK_GRID(grid), gtk_label_new(_("Firmware")), 0, 0, 1, 1);
+        gtk_grid_attach(GTK_GRID(grid), p->fw_type, 1, 0, 1, 1);
+        gtk_grid_attach(GTK_GRID(grid), p->secure_boot, 1, 1, 1, 1);
+        gtk_grid_attach(GTK_GRID(grid), gtk_label_new(_("TPM")), 0, 2, 1, 1);
+        gtk_grid_attach(GTK_GRID(grid), p->tpm, 1, 2, 1, 1);
+        apply = gtk_button_new_with_label(_("Apply"));
+        phy_a11y(apply, _("Apply firmware and TPM"));
+        g_signal_connect(apply, "clicked", G_CALLBACK(apply_firmware_clicked), p);
+        gtk_grid_attach(GTK_GRID(grid), apply, 1, 3, 1, 1);
+        gtk_widget_set_halign(apply, GTK_ALIGN_END);
+        gtk_box_pack_start(GTK_BOX(b), grid, FALSE, FALSE, 0);
+        GtkWidget *fwnote = gtk_label_new(_("Snapshots keep the UEFI variables and the TPM's state with the disks."));
+        gtk_style_context_add_class(gtk_widget_get_style_context(fwnote), "dim-label");
+        gtk_label_set_xalign(GTK_LABEL(fwnote), 0);
+        gtk_box_pack_start(GTK_BOX(b), fwnote, FALSE, FALSE, 0);
+
+        b = page(p, _("PCI Devices"));
+        GtkWidget *hl = gtk_label_new(_("Given to this VM"));
+        gtk_label_set_xalign(GTK_LABEL(hl), 0);
+        gtk_box_pack_start(GTK_BOX(b), hl, FALSE, FALSE, 0);
+        p->devices = list_in(b, _("PCI devices of the VM"));
+        hl = gtk_label_new(_("This computer's PCI devices (passthrough is offered only where the IOMMU group allows it)"));
+        gtk_label_set_xalign(GTK_LABEL(hl), 0);
+        gtk_label_set_line_wrap(GTK_LABEL(hl), TRUE);
+        gtk_box_pack_start(GTK_BOX(b), hl, FALSE, FALSE, 0);
+        GtkWidget *hsc = gtk_scrolled_window_new(NULL, NULL);
+        gtk_scrolled_window_set_policy(GTK_SCROLLED_WINDOW(hsc), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
+        GtkWidget *hbox = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
+        p->host_devices = list_in(hbox, _("Host PCI devices"));
+        gtk_container_add(GTK_CONTAINER(hsc), hbox);
+        gtk_box_pack_start(GTK_BOX(b), hsc, TRUE, TRUE, 0);
+
         b = page(p, _("Snapshots"));
         p->snapshots = list_in(b, _("Snapshots"));
         p->snap_name = adder(b, entry(_("snapshot name")), _("Snapshot name"), _("Take Snapshot"), _("Take snapshot"),
                              G_CALLBACK(add_snapshot), p);
 
-        b = page(p, _("Clone and Delete"));
+        b = page(p, _("Clone, Export, Delete"));
         p->clone_name = adder(b, entry(_("name of the clone")), _("Clone name"), _("Clone"), _("Clone"),
                               G_CALLBACK(clone_clicked), p);
+        p->export_dir = adder(b, entry(_("/absolute/new/folder")), _("libvirt export folder"), _("Export for libvirt"),
+                              _("Export for libvirt"), G_CALLBACK(export_libvirt_clicked), p);
+        p->export_file = adder(b, entry(_("/absolute/path/vm.phyllome")), _("Bundle file"), _("Export Bundle"),
+                               _("Export bundle"), G_CALLBACK(export_bundle_clicked), p);
+        p->done_label = gtk_label_new(NULL);
+        gtk_label_set_xalign(GTK_LABEL(p->done_label), 0);
+        gtk_label_set_line_wrap(GTK_LABEL(p->done_label), TRUE);
+        gtk_label_set_selectable(GTK_LABEL(p->done_label), TRUE);
+        phy_a11y(p->done_label, _("Export result"));
+        gtk_box_pack_start(GTK_BOX(b), p->done_label, FALSE, FALSE, 0);
         GtkWidget *del = gtk_button_new_with_label(_("Delete This Virtual Machine…"));
         phy_a11y(del, _("Delete virtual machine"));
         gtk_style_context_add_class(gtk_widget_get_style_context(del), "destructive-action");
+        gtk_widget_set_halign(del, GTK_ALIGN_END);
         g_signal_connect(del, "clicked", G_CALLBACK(delete_clicked), p);
         gtk_box_pack_start(GTK_BOX(b), del, FALSE, FALSE, 12);
 

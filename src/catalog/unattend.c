@@ -188,6 +188,14 @@ static OsinfoInstallScript *script_for(OsinfoOs *os, const char *osinfo_id, phy_
         return s;
 }
 
+bool catalog_unattend_supported(const char *osinfo_id, bool windows) {
+        if (windows)
+                return true;
+        phy_error err = { 0 };
+        OsinfoOs *os = catalog_osinfo_os(osinfo_id, &err);
+        return os && script_for(os, osinfo_id, &err) != NULL;
+}
+
 static OsinfoInstallConfig *config_for(const struct catalog_unattend *u) {
         OsinfoInstallConfig *cfg = osinfo_install_config_new("http://phyllome.org/unattend");
         /* Linux locales are ll_CC; a Windows-style ll-CC is taken too */

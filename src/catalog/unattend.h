@@ -27,6 +27,10 @@ int catalog_unattend_windows_password(const char *password, char **ret, phy_erro
  * file name the installer expects ("preseed.cfg"). */
 int catalog_unattend_osinfo(const char *osinfo_id, const struct catalog_unattend *u, char **ret, char **ret_filename,
                             phy_error *err);
+/* Whether an unattended install of the OS can be made: Phyllome's template
+ * for Windows, else an install script in osinfo-db (the app's express
+ * install fields; `catalog show --json`'s "unattended"). */
+bool catalog_unattend_supported(const char *osinfo_id, bool windows);
 /* A preseed (Debian, Ubuntu) with its root and user passwords as SHA-512
  * crypt hashes (passwd/root-password-crypted, passwd/user-password-crypted) instead of in clear. */
 int catalog_preseed_crypt(const char *text, const char *password, char **ret, phy_error *err);

@@ -219,6 +219,7 @@ static bool want_cb(const char *hash, const char *name, size_t len, void *u) {
 }
 
 int catalog_verify_file(const struct catalog *c, const char *path, struct catalog_match *ret, phy_error *err) {
+        _cleanup_free_ char *media = NULL;      /* up here: the goto below must not jump over it */
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0)
@@ -245,7 +246,6 @@ int catalog_verify_file(const struct catalog *c, const char *path, struct catalo
                 goto found;
         }
         /* The checksum files whose signature a download verified. */
-        _cleanup_free_ char *media = NULL;
         if (catalog_media_dir(&media, NULL) >= 0)
                 for (size_t i = 0; i < c->n; i++) {
                         _cleanup_free_ char *p = NULL, *text = NULL;

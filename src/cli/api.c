@@ -8,6 +8,7 @@
  * else PHYLLOME_REQUIRE_DAEMON=1 refuses it (the tests' proof that the
  * daemon answered: tests/integration/with-daemon.sh).
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,73 @@ int cli_api_stream(struct cli_ctx *ctx, const char *method, const char *path, in
         struct stream_req q = { method, path, in_fd, out_fd, progress, userdata };
         const char *home;
         return via_daemon(ctx, &home, ask_stream, &q, ret, ret_direct);
+}
+
+static int ask_follow(const char *sock, json_object **o, phy_error *err, void *userdata) {
+        const struct stream_req *q = userdata;
+        int r = api_client_stream(sock, "GET", q->path, -1, q->out_fd, NULL, NULL, o, err);
+        return r == -EPIPE ? 200 : r;   /* our reader left: the end we wait for */
+}
+
+int cli_api_follow(struct cli_ctx *ctx, const char *path, int out_fd, bool *ret_direct) {
+        struct stream_req q = { "GET", path, -1, out_fd, NULL, NULL };
+        const char *home;
+        json_object *o = NULL;
+        int r = via_daemon(ctx, &home, ask_follow, &q, &o, ret_direct);
+        json_object_put(o);
+        return r;
+}
+
+struct cli_events {
+        struct api_event_stream *s;
+        pthread_t thread;
+        const char *name;
+        void (*fn)(const char *phase, uint64_t done, uint64_t total, void *userdata);
+        void *userdata;
+};
+
+static void on_event(const char *event, json_object *data, void *userdata) {
+        struct cli_events *w = userdata;
+        if (strcmp(event, "migrate") == 0 && strcmp(cli_jstr(data, "name"), w->name) == 0)
+                w->fn(cli_jstr(data, "phase"), (uint64_t) cli_jint(data, "done"), (uint64_t) cli_jint(data, "total"),
+                      w->userdata);
+}
+
+static void *events_thread(void *userdata) {
+        struct cli_events *w = userdata;
+        (void) api_client_events_run(w->s, on_event, w);
+        return NULL;
+}
+
+struct cli_events *cli_events_watch(struct cli_ctx *ctx, const char *name,
+                                    void (*fn)(const char *phase, uint64_t done, uint64_t total, void *userdata),
+                                    void *userdata) {
+        const char *home;
+        _cleanup_free_ char *sock = NULL;
+        phy_error err = { 0 };
+        if (env_true("PHYLLOME_NO_DAEMON") || direct_only(ctx) || cli_home(ctx, &home) < 0 ||
+            api_socket_path(home, false, &sock, &err) < 0)
+                return NULL;
+        struct cli_events *w = calloc(1, sizeof *w);
+        if (!w)
+                return NULL;
+        *w = (struct cli_events) { .name = name, .fn = fn, .userdata = userdata };
+        /* Subscribed once this returns: no progress of the request that follows is missed. */
+        if (api_client_events_open(sock, &w->s, &err) < 0 || pthread_create(&w->thread, NULL, events_thread, w) != 0) {
+                api_client_events_free(w->s);
+                free(w);
+                return NULL;
+        }
+        return w;
+}
+
+void cli_events_end(struct cli_events *w) {
+        if (!w)
+                return;
+        api_client_events_cancel(w->s);
+        pthread_join(w->thread, NULL);
+        api_client_events_free(w->s);
+        free(w);
 }
 
 struct json_req {

@@ -16,6 +16,7 @@ int cmd_argv(struct cli_ctx *ctx, int argc, char **argv) {
                 { "paused", no_argument, NULL, 'S' },
                 { "tcg", no_argument, NULL, 't' },
                 { "qemu", required_argument, NULL, 'q' },
+                { "boot-once", required_argument, NULL, 'b' },
                 {}
         };
         bool json = false, nul = false;
@@ -26,6 +27,7 @@ int cmd_argv(struct cli_ctx *ctx, int argc, char **argv) {
                 case '0': nul = true; break;
                 case 'S': json_object_object_add(b, "paused", json_object_new_boolean(true)); break;
                 case 't': json_object_object_add(b, "tcg", json_object_new_boolean(true)); break;
+                case 'b': json_object_object_add(b, "boot_once", json_object_new_string(optarg)); break;
                 case 'q':
                         /* A binary of the caller's: run here, never by phyllod. */
                         json_object_object_add(b, "qemu", json_object_new_string(optarg));

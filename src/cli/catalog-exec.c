@@ -56,6 +56,7 @@ int cmd_catalog_list(struct cli_ctx *ctx, int argc, char **argv) { return exec_f
 int cmd_catalog_search(struct cli_ctx *ctx, int argc, char **argv) { return exec_full(); }
 int cmd_catalog_show(struct cli_ctx *ctx, int argc, char **argv) { return exec_full(); }
 int cmd_catalog_verify(struct cli_ctx *ctx, int argc, char **argv) { return exec_full(); }
+int cmd_catalog_identify(struct cli_ctx *ctx, int argc, char **argv) { return exec_full(); }
 int cmd_catalog_unattend(struct cli_ctx *ctx, int argc, char **argv) { return exec_full(); }
 int cmd_download(struct cli_ctx *ctx, int argc, char **argv) { return exec_full(); }
 

@@ -119,6 +119,14 @@ static void size_str(uint64_t v, char *buf, size_t len) {
                 snprintf(buf, len, "%.0f MiB", (double) v / (1ULL << 20));
 }
 
+/* os, plan and unattended (whether an answer file can be made) into j. */
+static void add_os_plan(json_object *j, const struct catalog_osinfo *o, const struct catalog_plan *plan) {
+        json_object_object_add(j, "os", catalog_osinfo_json(o));
+        json_object_object_add(j, "plan", catalog_plan_json(plan));
+        json_object_object_add(j, "unattended", json_object_new_boolean(catalog_unattend_supported(
+                o->id, strncmp(plan->profile->name, "windows", 7) == 0)));
+}
+
 int cmd_catalog_show(struct cli_ctx *ctx, int argc, char **argv) {
         const char *usage = cli_usage();
         bool json = false;
@@ -134,8 +142,7 @@ int cmd_catalog_show(struct cli_ctx *ctx, int argc, char **argv) {
                 return cli_fail(&err);
         if (json) {
                 json_object *j = catalog_entry_json(e);
-                json_object_object_add(j, "os", catalog_osinfo_json(&o));
-                json_object_object_add(j, "plan", catalog_plan_json(&plan));
+                add_os_plan(j, &o, &plan);
                 cli_print_json(j);
                 return 0;
         }
@@ -195,6 +202,44 @@ int cmd_catalog_verify(struct cli_ctx *ctx, int argc, char **argv) {
                        m.file ? m.file : "", m.file ? ")" : "", m.sha256, m.how);
         catalog_match_done(&m);
         return r < 0 ? cli_fail(&err) : 0;
+}
+
+/* What an ISO holds, by libosinfo's media detection (the app's "local ISO"
+ * source, through phyllod's POST /v1/media/identify): the OS, the plan
+ * create --iso would follow, the catalog entry of that OS, whether an
+ * unattended install can be made. */
+int cmd_catalog_identify(struct cli_ctx *ctx, int argc, char **argv) {
+        _cleanup_catalog_ struct catalog c = { 0 };
+        bool json = false;
+        int r = one_operand(argc, argv, cli_usage(), "file", NULL, 0, NULL, NULL, &json, &c);
+        if (r)
+                return r;
+        const char *iso = argv[optind];
+        _cleanup_osinfo_ struct catalog_osinfo o = { 0 };
+        _cleanup_free_ char *vol = NULL;
+        struct catalog_plan plan;
+        phy_error err = { 0 };
+        if (catalog_media_identify(iso, &o, &vol, &err) < 0 || catalog_plan_for(&o, NULL, &plan, &err) < 0)
+                return cli_fail(&err);
+        const struct catalog_entry *e = NULL;
+        for (size_t i = 0; i < c.n && !e; i++)
+                if (strcmp(c.entries[i].osinfo, o.id) == 0)
+                        e = &c.entries[i];
+        json_object *j = json_object_new_object();
+        json_object_object_add(j, "file", json_object_new_string(iso));
+        json_object_object_add(j, "volume_id", json_object_new_string(vol ? vol : ""));
+        if (e)
+                json_object_object_add(j, "catalog", json_object_new_string(e->id));
+        add_os_plan(j, &o, &plan);
+        if (json) {
+                cli_print_json(j);
+                return 0;
+        }
+        bool unattended = json_object_get_boolean(json_object_object_get(j, "unattended"));
+        json_object_put(j);
+        printf("%s: %s (volume id '%s'): profile %s%s%s%s\n", iso, o.name, vol ? vol : "", plan.profile->name,
+               e ? ", catalog " : "", e ? e->id : "", unattended ? ", unattended install possible" : "");
+        return 0;
 }
 
 /* ---- download ----------------------------------------------------------- */

@@ -95,6 +95,17 @@ int cli_ops(struct cli_ctx *ctx, struct ops_ctx *ret);
  * works directly.  Else 0 or the exit status after printing the error. */
 int cli_api_stream(struct cli_ctx *ctx, const char *method, const char *path, int in_fd, int out_fd,
                    void (*progress)(uint64_t, uint64_t, void *), void *userdata, json_object **ret, bool *ret_direct);
+/* A body that grows until one side leaves (GET .../logs?follow=1) to out_fd:
+ * like cli_api_stream, but the reader of out_fd going away ends it quietly (0). */
+int cli_api_follow(struct cli_ctx *ctx, const char *path, int out_fd, bool *ret_direct);
+/* Migration progress from phyllod's event stream (src/cli/api.c): a thread
+ * calls fn for each "migrate" event of VM name while the request runs.
+ * NULL when no daemon answers (the caller then works directly). */
+struct cli_events;
+struct cli_events *cli_events_watch(struct cli_ctx *ctx, const char *name,
+                                    void (*fn)(const char *phase, uint64_t done, uint64_t total, void *userdata),
+                                    void *userdata);
+void cli_events_end(struct cli_events *w);
 /* Encrypted disks with a typed passphrase ([disk] key = prompt,
  * src/cli/passphrase.c): ask for one on /dev/tty (-ENOTTY without a
  * terminal), a new one twice (-EINVAL when they differ); unlock asks for
@@ -131,6 +142,9 @@ int cmd_host_devices(struct cli_ctx *, int, char **);
 int cmd_create(struct cli_ctx *, int, char **);
 int cmd_list(struct cli_ctx *, int, char **);
 int cmd_show(struct cli_ctx *, int, char **);
+int cmd_rename(struct cli_ctx *, int, char **);
+int cmd_cdrom_insert(struct cli_ctx *, int, char **);
+int cmd_cdrom_eject(struct cli_ctx *, int, char **);
 int cmd_edit(struct cli_ctx *, int, char **);
 int cmd_delete(struct cli_ctx *, int, char **);
 int cmd_profiles(struct cli_ctx *, int, char **);
@@ -187,6 +201,7 @@ int cmd_catalog_list(struct cli_ctx *, int, char **);
 int cmd_catalog_search(struct cli_ctx *, int, char **);
 int cmd_catalog_show(struct cli_ctx *, int, char **);
 int cmd_catalog_verify(struct cli_ctx *, int, char **);
+int cmd_catalog_identify(struct cli_ctx *, int, char **);
 int cmd_catalog_unattend(struct cli_ctx *, int, char **);
 int cmd_download(struct cli_ctx *, int, char **);
 

@@ -51,17 +51,21 @@ static const struct cli_cmd commands[] = {
         { NULL, "list", cmd_list, "list [--json]", "list the defined VMs" },
         { NULL, "show", cmd_show, "show NAME [--json]", "print a VM's effective definition, defaults marked" },
         { NULL, "edit", cmd_edit, "edit NAME", "edit a VM's definition in $EDITOR; checked before it is saved" },
+        { NULL, "rename", cmd_rename, "rename OLD NEW [--json]",
+          "rename a stopped VM: its directory moves with disks, snapshots, UEFI vars and TPM state" },
         { NULL, "delete", cmd_delete, "delete NAME [--force] [--yes]",
           "delete a VM and its files, asking first on a terminal (--yes: do not ask; --force: even with linked "
           "clones, which get their own copy of the data)" },
         { NULL, "profiles", cmd_profiles, "profiles [--json]", "list the profiles and their defaults" },
         /* QEMU: src/cli/qemu.c, src/cli/argv.c */
-        { NULL, "argv", cmd_argv, "argv NAME [--json] [--null] [--paused] [--tcg] [--qemu PATH]",
+        { NULL, "argv", cmd_argv, "argv NAME [--json] [--null] [--paused] [--tcg] [--qemu PATH] [--boot-once cdrom]",
           "print the exact QEMU command line of a VM" },
         { NULL, "caps", cmd_caps, "caps [--json] [--qemu PATH] [--refresh]",
           "what the QEMU binary supports, probed over QMP and cached" },
         /* lifecycle: src/cli/run.c */
-        { NULL, "start", cmd_start, "start NAME [--console] [--paused] [--json]", "start a VM (its monitor keeps it running)" },
+        { NULL, "start", cmd_start, "start NAME [--console] [--paused] [--boot-once cdrom] [--json]",
+          "start a VM (its monitor keeps it running); --paused: CPUs stopped until 'resume' (time to attach "
+          "'view' and answer \"press any key to boot from CD\"); --boot-once cdrom: boot from the CD this start" },
         { NULL, "stop", cmd_stop, "stop NAME [--timeout S] [--force] [--mode acpi|agent] [--json]",
           "guest agent or power button, wait (a countdown on a terminal), then SIGTERM, then SIGKILL" },
         { NULL, "kill", cmd_kill, "kill NAME", "end a VM's QEMU at once (SIGKILL)" },
@@ -107,6 +111,11 @@ static const struct cli_cmd commands[] = {
           "set the number of SR-IOV virtual functions; prints their addresses" },
         { "device", "give-back", cmd_device_give_back, "device give-back NAME",
           "give a stopped VM's passed-through devices back to their host drivers" },
+        /* install media: src/cli/cdrom.c */
+        { "cdrom", "insert", cmd_cdrom_insert, "cdrom insert NAME ISO [--drive DRIVE] [--json]",
+          "put an ISO into a VM's CD drive: live while it runs, and in its definition" },
+        { "cdrom", "eject", cmd_cdrom_eject, "cdrom eject NAME [--drive DRIVE] [--json]",
+          "take the ISO out of a VM's CD drive (live while it runs); the drive stays, empty" },
         { "usb", "attach", cmd_usb_attach, "usb attach NAME VENDOR:PRODUCT|BUS-PORT",
           "give a host USB device to a VM; hot-plugged when it runs" },
         { "usb", "detach", cmd_usb_detach, "usb detach NAME VENDOR:PRODUCT|BUS-PORT",
@@ -155,6 +164,8 @@ static const struct cli_cmd commands[] = {
           "an OS: download, signature, key, osinfo facts and the VM create would make" },
         { "catalog", "verify", cmd_catalog_verify, "catalog verify FILE [--json] [--catalog FILE]",
           "check a file against the hashes the catalog knows (vendor-signed checksum files, published hashes)" },
+        { "catalog", "identify", cmd_catalog_identify, "catalog identify FILE [--json] [--catalog FILE]",
+          "the OS an install ISO holds (libosinfo's media detection) and the VM create --iso would make" },
         { "catalog", "unattend", cmd_catalog_unattend,
           "catalog unattend OS --user U --password-file F --out DIR [--timezone Z] [--locale L] [--hostname H] "
           "[--edition E] [--drivers] [--initrd FILE] [--iso FILE --install-json] [--json] [--catalog FILE]",

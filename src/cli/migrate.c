@@ -62,8 +62,8 @@ int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv) {
         if (st || !dest || asprintf(&path, "/v1/vms/%s/migrate", name) < 0)
                 return st ? st : 1;
         o.dest_home = dest;
-        /* Through phyllod when it answers (no progress lines then); else here,
-         * with the progress on stderr. */
+        /* Through phyllod when it answers (the progress from its event
+         * stream); else here.  The progress goes to stderr either way. */
         _cleanup_json_ json_object *b = json_object_new_object();
         json_object_object_add(b, "dest_home", json_object_new_string(dest));
         if (o.address)
@@ -74,7 +74,12 @@ int cmd_migrate(struct cli_ctx *ctx, int argc, char **argv) {
                 json_object_object_add(b, "timeout", json_object_new_int64(o.timeout_s));
         json_object *res = NULL;
         bool direct = false, tty = isatty(2);
-        if ((st = cli_api_try(ctx, "POST", path, b, &res, &direct)))
+        struct cli_events *w = cli_events_watch(ctx, name, progress, &tty);
+        st = cli_api_try(ctx, "POST", path, b, &res, &direct);
+        cli_events_end(w);
+        if (w && tty)
+                fputc('\n', stderr);
+        if (st)
                 return st;
         if (direct) {
                 struct ops_ctx oc;

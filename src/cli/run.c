@@ -149,10 +149,12 @@ static json_object *body_new(void) {
 #define jbool_of cli_jbool
 
 
-static int do_start(struct cli_ctx *ctx, const char *name, bool paused, bool json) {
+static int do_start(struct cli_ctx *ctx, const char *name, bool paused, const char *boot_once, bool json) {
         json_object *b = body_new(), *o = NULL;
         if (paused)
                 json_object_object_add(b, "paused", json_object_new_boolean(true));
+        if (boot_once)
+                json_object_object_add(b, "boot_once", json_object_new_string(boot_once));
         bool keys = false;
         int r = cli_keys_unlock(ctx, name, false, &keys);
         if (r) {
@@ -170,26 +172,29 @@ static int do_start(struct cli_ctx *ctx, const char *name, bool paused, bool jso
                 return 0;
         }
         json_object_put(o);
-        printf("VM '%s' started%s\n", name, paused ? " (paused)" : "");
+        printf("VM '%s' started%s%s\n", name, paused ? " (paused)" : "", boot_once ? ", booting from the CD once" : "");
         fflush(stdout);
         return 0;
 }
 
 int cmd_start(struct cli_ctx *ctx, int argc, char **argv) {
-        enum { OPT_CONSOLE = 1, OPT_PAUSED, OPT_JSON };
+        enum { OPT_CONSOLE = 1, OPT_PAUSED, OPT_JSON, OPT_BOOT_ONCE };
         static const struct option opts[] = {
                 { "console", no_argument, NULL, OPT_CONSOLE },
                 { "paused", no_argument, NULL, OPT_PAUSED },
                 { "json", no_argument, NULL, OPT_JSON },
+                { "boot-once", required_argument, NULL, OPT_BOOT_ONCE },
                 { NULL, 0, NULL, 0 },
         };
         bool console = false, paused = false, json = false;
+        const char *boot_once = NULL;
         int c;
         while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
                 switch (c) {
                 case OPT_CONSOLE: console = true; break;
                 case OPT_PAUSED: paused = true; break;
                 case OPT_JSON: json = true; break;
+                case OPT_BOOT_ONCE: boot_once = optarg; break;
                 default: return cli_usage_error(cli_usage(), "unknown option");
                 }
         }
@@ -197,7 +202,7 @@ int cmd_start(struct cli_ctx *ctx, int argc, char **argv) {
         int r = take_name(argc, argv, cli_usage(), &name);
         if (r)
                 return r;
-        r = do_start(ctx, name, paused, json);
+        r = do_start(ctx, name, paused, boot_once, json);
         if (r == 0 && console)
                 r = console_attach(ctx, name);
         return r;
@@ -424,11 +429,6 @@ static void status_print_net(json_object *nets, json_object *gifs) {
         }
 }
 
-static int64_t jint_of(json_object *o, const char *key) {
-        json_object *v = NULL;
-        return json_object_object_get_ex(o, key, &v) && v ? json_object_get_int64(v) : 0;
-}
-
 /* The text form, from the JSON `status --json` prints (run_state_to_json). */
 static void status_print(json_object *o, const char *name) {
         const char *state = jstr_of(o, "state");
@@ -438,14 +438,14 @@ static void status_print(json_object *o, const char *name) {
         json_object *v = NULL;
         printf("%s: %s%s\n", name, state, unsupervised ? " (unsupervised)" : "");
         if (active) {
-                if (jint_of(o, "monitor_pid") && !unsupervised)
-                        printf("  monitor pid: %d\n", (int) jint_of(o, "monitor_pid"));
-                if (jint_of(o, "qemu_pid"))
-                        printf("  QEMU pid:    %d\n", (int) jint_of(o, "qemu_pid"));
-                if (jint_of(o, "swtpm_pid"))
-                        printf("  swtpm pid:   %d\n", (int) jint_of(o, "swtpm_pid"));
-                if (jint_of(o, "started") > 0) {
-                        long long up = (long long) time(NULL) - jint_of(o, "started");
+                if (cli_jint(o, "monitor_pid") && !unsupervised)
+                        printf("  monitor pid: %d\n", (int) cli_jint(o, "monitor_pid"));
+                if (cli_jint(o, "qemu_pid"))
+                        printf("  QEMU pid:    %d\n", (int) cli_jint(o, "qemu_pid"));
+                if (cli_jint(o, "swtpm_pid"))
+                        printf("  swtpm pid:   %d\n", (int) cli_jint(o, "swtpm_pid"));
+                if (cli_jint(o, "started") > 0) {
+                        long long up = (long long) time(NULL) - cli_jint(o, "started");
                         printf("  up:          %lld s\n", up < 0 ? 0 : up);
                 }
                 if (unsupervised)
@@ -462,9 +462,9 @@ static void status_print(json_object *o, const char *name) {
                 }
         }
         bool have_status = json_object_object_get_ex(o, "exit_status", &v) && v;
-        int signal = (int) jint_of(o, "exit_signal");
-        if (have_status && jint_of(o, "exit_status") >= 0 && !active)
-                printf("  exit status: %d\n", (int) jint_of(o, "exit_status"));
+        int signal = (int) cli_jint(o, "exit_signal");
+        if (have_status && cli_jint(o, "exit_status") >= 0 && !active)
+                printf("  exit status: %d\n", (int) cli_jint(o, "exit_status"));
         if (signal > 0 && !active)
                 printf("  killed by:   signal %d (SIG%s)\n", signal, sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
         /* How the last stop ended (issue 19): a forced power-off is not a clean stop. */
@@ -563,80 +563,52 @@ int cmd_wait(struct cli_ctx *ctx, int argc, char **argv) {
 
 /* --- logs --- */
 
-struct logfile {
-        const char *tag;
-        char *path;
-        off_t off;
-        ino_t ino;
-};
-
-/* A follower prints the files from lf->off, whole lines only, each marked
- * with its tag (a dump comes whole from GET /v1/vms/NAME/logs). */
-static bool log_print(struct logfile *lf) {
-        _cleanup_close_ int fd = open(lf->path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return true;
-        struct stat s;
-        if (fstat(fd, &s) < 0)
-                return true;
-        if (s.st_ino != lf->ino || s.st_size < lf->off) {
-                lf->ino = s.st_ino;     /* rotated or truncated by a new start */
-                lf->off = 0;
-        }
-        if (lseek(fd, lf->off, SEEK_SET) < 0)
-                return true;
-        _cleanup_free_ char *line = NULL;
-        size_t cap = 0;
-        _cleanup_fclose_ FILE *f = fdopen(fd, "r");
-        if (!f)
-                return true;
-        fd = -1;
-        ssize_t n;
-        while ((n = getline(&line, &cap, f)) > 0 && line[n - 1] == '\n') {
-                lf->off += n;
-                while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-                        line[--n] = '\0';
-                if (printf("[%s] %s\n", lf->tag, line) < 0)
+/* Writes all of buf to stdout; false when the reader went away. */
+static bool out_all(const char *buf, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(STDOUT_FILENO, buf, n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
                         return false;
+                buf += k;
+                n -= (size_t) k;
         }
-        return fflush(stdout) == 0;
+        return true;
 }
 
-/* --follow reads the VM's log files here, as they grow (inotify). */
+/* --follow: through phyllod when it answers (a chunked reply that never
+ * ends), else the library's follower here (inotify). */
 static int logs_follow(struct cli_ctx *ctx, const char *name) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "/v1/vms/%s/logs?follow=1", name) < 0)
+                return 1;
+        bool direct = false;
+        int r = cli_api_follow(ctx, path, STDOUT_FILENO, &direct);
+        if (r || !direct)
+                return r;
         struct ops_ctx oc;
         phy_error err = { 0 };
-        _cleanup_free_ char *dir = NULL;
-        char *paths[3] = { 0 };
+        _cleanup_(ops_log_follow_freep) struct ops_log_follow *f = NULL;
         if (cli_ops(ctx, &oc))
                 return 1;
-        if (ops_log_paths(&oc, name, &dir, paths, &err) < 0)
+        if (ops_log_follow_open(&oc, name, &f, &err) < 0)
                 return cli_fail(&err);
-        free(paths[0]);
-        _cleanup_free_ char *p1 = paths[1], *p2 = paths[2];
-        struct logfile logs[2] = { { .tag = "console", .path = p1 }, { .tag = "qemu", .path = p2 } };
-        if (run_dir_make(dir, &err) < 0)
-                return cli_fail(&err);
-        _cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-        if (ino < 0 || inotify_add_watch(ino, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
-                phy_error_set(&err, errno, "cannot watch '%s': %s", dir, strerror(errno));
-                return cli_fail(&err);
-        }
-        if (!log_print(&logs[0]) || !log_print(&logs[1]))
-                return 0;
         /* Until interrupted, or until the reader of our output goes away
          * (POLLERR on a pipe: `phyllo logs -f | grep -m1` ends with grep). */
-        struct pollfd p[2] = { { .fd = ino, .events = POLLIN }, { .fd = STDOUT_FILENO, .events = 0 } };
+        struct pollfd p[2] = { { .fd = ops_log_follow_fd(f), .events = POLLIN }, { .fd = STDOUT_FILENO, .events = 0 } };
+        char buf[16384];
         for (;;) {
+                ssize_t k;
+                while ((k = ops_log_follow_read(f, buf, sizeof buf, &err)) > 0)
+                        if (!out_all(buf, (size_t) k))
+                                return 0;
+                if (k < 0)
+                        return cli_fail(&err);
                 int n = poll(p, 2, -1);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 || (p[1].revents & (POLLERR | POLLHUP | POLLNVAL)))
-                        return 0;
-                char buf[4096];
-                while (read(ino, buf, sizeof buf) > 0)
-                        ;
-                if (!log_print(&logs[0]) || !log_print(&logs[1]))
                         return 0;
         }
 }

@@ -119,6 +119,21 @@ static int write_all(int fd, const void *data, size_t len) {
         return 0;
 }
 
+ssize_t fd_read_full(int fd, void *buf, size_t len) {
+        size_t got = 0;
+        while (got < len) {
+                ssize_t k = read(fd, (char *) buf + got, len - got);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                got += (size_t) k;
+        }
+        return (ssize_t) got;
+}
+
 static int tmp_open_for(const char *path, mode_t mode, char **ret_tmp) {
         char *tmp = NULL;
         if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
@@ -146,19 +161,28 @@ static int tmp_commit(int fd, const char *tmp, const char *path) {
         return fsync_parent(path);
 }
 
-int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, phy_error *err) {
+/* The temporary file written, then renamed over path (synced first when sync). */
+static int replace(const char *path, const void *data, size_t len, mode_t mode, bool sync, phy_error *err) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = tmp_open_for(path, mode, &tmp);
         if (fd < 0)
                 return phy_error_set(err, fd, "cannot create a temporary file beside '%s': %s", path, strerror(-fd));
         int r = write_all(fd, data, len);
         if (r >= 0)
-                r = tmp_commit(fd, tmp, path);
+                r = sync ? tmp_commit(fd, tmp, path) : rename(tmp, path) < 0 ? -errno : 0;
         if (r < 0) {
                 unlink(tmp);
                 return phy_error_set(err, r, "cannot write '%s': %s", path, strerror(-r));
         }
         return 0;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, phy_error *err) {
+        return replace(path, data, len, mode, true, err);
+}
+
+int file_replace(const char *path, const void *data, size_t len, mode_t mode, phy_error *err) {
+        return replace(path, data, len, mode, false, err);
 }
 
 static int copy_fd_atomic(int in, const char *src, const char *dst, mode_t mode, phy_error *err);

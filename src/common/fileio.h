@@ -24,9 +24,17 @@ int file_read_all(const char *path, size_t max, char **ret, size_t *ret_len);
 int root_read_attr(const char *root, const char *path, char **ret);
 bool root_exists(const char *root, const char *path);
 
+/* Reads up to len bytes from fd's position, fewer only at its end: the
+ * count, or -errno. */
+ssize_t fd_read_full(int fd, void *buf, size_t len);
+
 /* Atomically replaces path with data: temp file in the same directory,
  * fsync, rename, fsync of the directory.  Nothing is left on failure. */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, phy_error *err);
+/* The same without the fsyncs, for runtime state and caches: readers see
+ * the old file or the new one, never a part; a power cut may lose both
+ * (what is under /run or a cache is not kept across one anyway). */
+int file_replace(const char *path, const void *data, size_t len, mode_t mode, phy_error *err);
 
 /* mkdir -p with mode for the created directories. */
 int mkdir_p(const char *path, mode_t mode);

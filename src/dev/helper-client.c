@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "runfile.h"
 #include "host/pci.h"
 
 /* The VM's name: the run dir is <home>/run/<name>. */
@@ -98,7 +99,7 @@ int dev_vfio_owners_save(const char *run_dir, const struct dev_vfio_owners *o, p
                         (unsigned) o->v[i].mode);
         if (fclose(f) != 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        return file_write_atomic(p, buf, len, 0600, err);
+        return runfile_write(p, buf, 0600, err);
 }
 
 void dev_vfio_owners_forget(const char *run_dir) {
@@ -109,7 +110,7 @@ void dev_vfio_owners_forget(const char *run_dir) {
 
 int dev_vfio_restore_recorded(const char *root, const char *run_dir) {
         _cleanup_free_ char *p = owners_path(run_dir), *text = NULL;
-        if (!p || file_read_all(p, 32 * 96, &text, NULL) < 0)
+        if (!p || runfile_read(p, 32 * 96, &text, NULL, NULL) < 0)
                 return 0;
         struct dev_vfio_owners o = { .n = 0 };
         for (char *save = NULL, *l = strtok_r(text, "\n", &save); l && o.n < ELEMENTSOF(o.v);

@@ -23,6 +23,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "runfile.h"
 #include "host/host.h"
 #include "host/pci.h"
 #include "vm/vm.h"
@@ -122,7 +123,7 @@ static int record_load(const char *dir, const char *address, struct record *ret)
         _cleanup_free_ char *path = NULL, *text = NULL;
         if (asprintf(&path, "%s/%s", dir, address) < 0)
                 return -ENOMEM;
-        int r = file_read_all(path, 512, &text, NULL);
+        int r = runfile_read(path, 512, &text, NULL, NULL);
         if (r < 0)
                 return r;
         char *save = NULL, *f[4];
@@ -145,7 +146,7 @@ static int record_save(const char *dir, const char *address, const struct record
             asprintf(&text, "%u %s %s %d\n", (unsigned) rec->uid, rec->vm, rec->driver[0] ? rec->driver : "-",
                      rec->group) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        return file_write_atomic(path, text, strlen(text), 0600, err);
+        return runfile_write(path, text, 0600, err);
 }
 
 static void record_remove(const char *dir, const char *address) {
@@ -223,7 +224,7 @@ static int vfio_take(const struct dev_helper_server *s, const char *dir, int gro
                 if (asprintf(&text, "%u %u %o\n", (unsigned) st.st_uid, (unsigned) st.st_gid,
                              (unsigned) (st.st_mode & 07777)) < 0)
                         return phy_error_set(err, ENOMEM, "out of memory");
-                if ((r = file_write_atomic(rec, text, strlen(text), 0600, err)) < 0)
+                if ((r = runfile_write(rec, text, 0600, err)) < 0)
                         return r;
         }
         return vfio_set_owner(node, p->uid, p->gid, 0600, err);
@@ -235,7 +236,7 @@ static int vfio_give_back(const struct dev_helper_server *s, const char *dir, in
         _cleanup_free_ char *node = vfio_node(s->root, group), *rec = NULL, *text = NULL;
         if (!node || asprintf(&rec, "%s/vfio-%d", dir, group) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        int r = file_read_all(rec, 128, &text, NULL);
+        int r = runfile_read(rec, 128, &text, NULL, NULL);
         if (r == -ENOENT)
                 return 0;
         unsigned uid, gid, mode;

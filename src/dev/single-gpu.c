@@ -14,6 +14,7 @@
 #include "exec.h"
 #include "fileio.h"
 #include "helper.h"
+#include "runfile.h"
 
 #define STATE_FILE "host-display.state"
 
@@ -231,7 +232,7 @@ static int state_save(const char *root, const char *run_dir, const struct dev_ho
                 fprintf(f, "fb %s\n", d->fbs.v[i]);
         if (fclose(f) != 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        return file_write_atomic(path, buf, len, 0644, err);
+        return runfile_write(path, buf, 0644, err);
 }
 
 /* -ENOENT: no state.  Every name is checked: they become sysfs paths. */
@@ -240,11 +241,9 @@ static int state_load(const char *run_dir, char **ret_root, struct dev_host_disp
         _cleanup_(dev_host_display_done) struct dev_host_display d = { 0 };
         if (!path)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        int r = file_read_all(path, 16 * 1024, &text, NULL);
-        if (r == -ENOENT)
-                return r;
+        int r = runfile_read(path, 16 * 1024, &text, NULL, err);
         if (r < 0)
-                return phy_error_set(err, -r, "cannot read %s: %s", path, strerror(-r));
+                return r;
         unsigned line = 0;
         for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
                 line++;

@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "runfile.h"
 #include "helper.h"
 #include "host/pci.h"
 #include "value.h"
@@ -202,7 +203,7 @@ int dev_state_save(const char *run_dir, const strv *addresses, const strv *drive
                 fprintf(f, "%s %s\n", addresses->v[i], drivers->v[i][0] ? drivers->v[i] : "-");
         if (fclose(f) != 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        return file_write_atomic(path, buf, len, 0644, err);
+        return runfile_write(path, buf, 0644, err);
 }
 
 int dev_state_load(const char *run_dir, strv *ret_addresses, strv *ret_drivers, phy_error *err) {
@@ -211,11 +212,9 @@ int dev_state_load(const char *run_dir, strv *ret_addresses, strv *ret_drivers, 
         if (asprintf(&path, "%s/" STATE_FILE, run_dir) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
         /* 64 devices at most: anything larger is not ours. */
-        int r = file_read_all(path, 64 * 96, &text, NULL);
-        if (r == -ENOENT)
-                return r;
+        int r = runfile_read(path, 64 * 96, &text, NULL, err);
         if (r < 0)
-                return phy_error_set(err, -r, "cannot read %s: %s", path, strerror(-r));
+                return r;
         unsigned line = 0;
         for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
                 line++;
@@ -264,10 +263,12 @@ int dev_passthrough_restore(const char *root, const char *run_dir, dev_kernel_ho
         return 0;
 }
 
+/* Read raw, not as a whole record: phyllo before the record format wrote
+ * this one without its final newline (an absolute path is checked below). */
 char *dev_state_root(const char *run_dir) {
         _cleanup_free_ char *path = NULL;
         char *text = NULL;
-        if (asprintf(&path, "%s/" ROOT_FILE, run_dir) < 0 || file_read_all(path, 4096, &text, NULL) < 0)
+        if (asprintf(&path, "%s/" ROOT_FILE, run_dir) < 0 || runfile_read_raw(path, 4096, &text, NULL, NULL) < 0)
                 return NULL;
         text[strcspn(text, "\n")] = '\0';
         if (text[0] != '/') {
@@ -295,7 +296,7 @@ int dev_passthrough_prepare(const char *root, const char *run_dir, const strv *a
                 _cleanup_free_ char *rootfile = NULL;
                 if (asprintf(&rootfile, "%s/" ROOT_FILE, run_dir) < 0)
                         return phy_error_set(err, ENOMEM, "out of memory");
-                if ((r = file_write_atomic(rootfile, root, strlen(root), 0644, err)) < 0)
+                if ((r = runfile_write(rootfile, root, 0644, err)) < 0)
                         return r;
         }
         if ((r = dev_state_save(run_dir, addresses, &drivers, err)) < 0)

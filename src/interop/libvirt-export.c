@@ -244,7 +244,8 @@ int interop_libvirt_format(const struct vm_def *d, const struct vm_def *m, const
         for (size_t i = 0; i < m->n_cdroms; i++) {
                 const struct vm_cdrom *cd = &m->cdroms[i];
                 xmlNodePtr dk = disk_el(devs, "cdrom", "raw");
-                at(el(dk, "source", NULL), "file", "%s", cd->path);
+                if (cd->path)   /* an empty drive has no <source> */
+                        at(el(dk, "source", NULL), "file", "%s", cd->path);
                 xmlNodePtr tg = el(dk, "target", NULL);
                 char dev[8];
                 if (cd->bus == VM_BUS_IDE)
@@ -255,7 +256,7 @@ int interop_libvirt_format(const struct vm_def *d, const struct vm_def *m, const
                 at(tg, "bus", "%s", vm_bus_name(cd->bus));
                 el(dk, "readonly", NULL);
                 at(el(dk, "alias", NULL), "name", "ua-cdrom-%s", cd->name);
-                if (cd->path[0] != '/' && rep)
+                if (cd->path && cd->path[0] != '/' && rep)
                         interop_report_add(rep, "[cdrom] path", 0, INTEROP_NOTE, false, "the ISO '%s' is named "
                                            "relative to the VM's directory; copy it beside the domain", cd->path);
         }

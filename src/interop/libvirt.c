@@ -560,17 +560,12 @@ static int map_disk(struct lv *l, xmlNodePtr dev) {
         }
 
         if (strcmp(kind, "cdrom") == 0) {
-                if (!path) {
-                        say(l, dev, INTEROP_DROPPED, true, "an empty CD-ROM drive: Phyllome has a drive per ISO "
-                            "(phyllo edit adds a [cdrom NAME] with its path)");
-                        return 0;
-                }
                 struct vm_cdrom *c = GROW(d->cdroms, d->n_cdroms);
                 if (!c)
                         return oom(l);
                 c->name = alias_name(dev, "cdrom");
                 if (!c->name) {
-                        bool drivers = strstr(path, "virtio-win") != NULL;
+                        bool drivers = path && strstr(path, "virtio-win") != NULL;
                         const char *base = drivers ? "drivers" : d->n_cdroms == 1 ? "install" : "cdrom";
                         if (asprintf(&c->name, "%s%s", base, d->n_cdroms > 1 && !drivers ? tdev ? "-" : "" : "") < 0)
                                 return oom(l);
@@ -580,7 +575,8 @@ static int map_disk(struct lv *l, xmlNodePtr dev) {
                                         return oom(l);
                         }
                 }
-                if (!(c->path = strdup(path)))
+                /* An empty drive stays one ([cdrom NAME] without a path): phyllo cdrom insert fills it. */
+                if (path && !(c->path = strdup(path)))
                         return oom(l);
                 if (!bus || strcmp(bus, "sata") == 0)
                         c->bus = VM_BUS_SATA;
@@ -592,7 +588,11 @@ static int map_disk(struct lv *l, xmlNodePtr dev) {
                         c->bus = VM_BUS_SATA;
                         say(l, tgt, INTEROP_CHANGED, true, "a CD-ROM on bus '%s' moves to SATA", bus);
                 }
-                say(l, src, INTEROP_NOTE, false, "the ISO '%s' is used where it is", path);
+                if (path)
+                        say(l, src, INTEROP_NOTE, false, "the ISO '%s' is used where it is", path);
+                else
+                        say(l, dev, INTEROP_NOTE, false, "an empty CD-ROM drive '%s': kept empty ('phyllo cdrom "
+                            "insert' puts an ISO in, also while the VM runs)", c->name);
                 return 0;
         }
         if (strcmp(kind, "disk") != 0) {

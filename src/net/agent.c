@@ -19,6 +19,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "runfile.h"
 #include "net.h"
 #include "sock.h"
 #include "qemu/qmp.h"
@@ -328,10 +329,10 @@ static char *run_file_path(const char *run_dir, const char *file) {
 int net_agent_freeze_mark(const char *run_dir, phy_error *err) {
         _cleanup_free_ char *p = run_file_path(run_dir, "fsfrozen");
         char pid[24];
-        int n = snprintf(pid, sizeof pid, "%ld\n", (long) getpid());
+        snprintf(pid, sizeof pid, "%ld\n", (long) getpid());
         if (!p)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        return file_write_atomic(p, pid, (size_t) n, 0644, err);
+        return runfile_write(p, pid, 0644, err);
 }
 
 void net_agent_freeze_unmark(const char *run_dir) {
@@ -344,7 +345,7 @@ int net_agent_thaw_abandoned(const char *run_dir, int timeout_ms, phy_error *err
         _cleanup_free_ char *p = run_file_path(run_dir, "fsfrozen"), *text = NULL, *sock = NULL;
         if (!p || !(sock = run_file_path(run_dir, "qga.sock")))
                 return phy_error_set(err, ENOMEM, "out of memory");
-        if (file_read_all(p, 64, &text, NULL) < 0)
+        if (runfile_read(p, 64, &text, NULL, NULL) < 0)
                 return 0;
         unsigned long long pid = 0;
         char *nl = strchr(text, '\n');

@@ -123,10 +123,7 @@ int net_def_share_remove(struct vm_def *d, const char *tag, phy_error *err) {
         for (size_t i = 0; i < d->n_shares; i++) {
                 if (strcmp(d->shares[i].tag, tag) != 0)
                         continue;
-                free(d->shares[i].tag);
-                free(d->shares[i].path);
-                memmove(&d->shares[i], &d->shares[i + 1], (d->n_shares - i - 1) * sizeof *d->shares);
-                d->n_shares--;
+                vm_def_remove_elem(d, "share", i);
                 return 0;
         }
         return phy_error_set(err, ENOENT, "VM '%s' has no share tagged '%s'; 'phyllo share list %s' shows them",
@@ -153,12 +150,7 @@ int net_def_nic_remove(struct vm_def *d, const char *name, phy_error *err) {
         if (!n)
                 return no_nic(d, name, err);
         size_t i = (size_t) (n - d->nics);
-        free(n->name);
-        free(n->network);
-        free(n->bridge);
-        strv_done(&n->forwards);
-        memmove(&d->nics[i], &d->nics[i + 1], (d->n_nics - i - 1) * sizeof *d->nics);
-        d->n_nics--;
+        vm_def_remove_elem(d, "network", i);
         return 0;
 }
 

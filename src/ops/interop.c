@@ -53,7 +53,7 @@ static int caller_reads(const struct ops_ctx *c, const struct interop_plan *p, p
                         return phy_error_set(err, EACCES, "disk '%s': uid %u may not write '%s'", d->disks[i].name,
                                              (unsigned) c->uid, d->disks[i].path);
         for (size_t i = 0; i < d->n_cdroms; i++)
-                if (!ops_caller_may(c, d->cdroms[i].path, R_OK))
+                if (d->cdroms[i].path && !ops_caller_may(c, d->cdroms[i].path, R_OK))
                         return phy_error_set(err, EACCES, "CD-ROM '%s': uid %u may not read '%s'", d->cdroms[i].name,
                                              (unsigned) c->uid, d->cdroms[i].path);
         return 0;

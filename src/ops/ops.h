@@ -13,6 +13,7 @@
  *   vm.c      the handle; create, list, show, set (edit), delete, profiles
  *   run.c     start, stop, kill, restart, pause, resume, wait, status,
  *             logs, console, display
+ *   logs.c    logs --follow
  *   store.c   disks, snapshots, clone, export/import, migrate
  *   net.c     port forwards, NICs, shared folders
  *   dev.c     PCI devices, mdev, SR-IOV, give-back, USB
@@ -54,6 +55,10 @@ void ops_env_cache_free(struct ops_env_cache *c);
 int ops_env_get(const struct ops_ctx *c, bool with_caps, struct ops_env **ret, phy_error *err);
 void ops_env_put(struct ops_env *e);
 const struct vm_env *ops_env_of(const struct ops_env *e);
+
+/* ---- list's lines, cached on each vm.conf's stat (summary-cache.c) ----
+ * The "vms" array of ops_list: name, profile, cpus, memory (or error), state. */
+int ops_list_summaries(const struct ops_ctx *c, struct json_object **ret, phy_error *err);
 
 /* ---- the VM handle (vm.c) ---- */
 
@@ -146,6 +151,8 @@ struct ops_action {
         bool paused, force;
         unsigned timeout;       /* stop, restart: seconds */
         const char *mode;       /* stop: default acpi agent */
+        const char *boot_once;  /* start: "cdrom" boots from the CD-ROMs this start (issue 19); NULL: the
+                                 * usual order (CDs first until the system disk has a partition table) */
 };
 int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *a, struct json_object **ret,
             phy_error *err);
@@ -158,6 +165,17 @@ int ops_wait(const struct ops_ctx *c, const char *name, const char *state, int t
 int ops_logs(const struct ops_ctx *c, const char *name, struct json_object **ret, phy_error *err);
 /* The VM's run dir and its three log files (for a follower). */
 int ops_log_paths(const struct ops_ctx *c, const char *name, char **ret_dir, char *ret_paths[3], phy_error *err);
+/* logs --follow (logs.c): console.log's and qemu.log's lines as text
+ * ("[console] LINE\n", "[qemu] LINE\n"), what they hold first, then what
+ * is added.  ops_log_follow_read hands out up to max bytes of what is there
+ * (0: nothing new; wait until ops_log_follow_fd, an inotify fd, is readable,
+ * then call again).  Nothing here waits on a timer. */
+struct ops_log_follow;
+int ops_log_follow_open(const struct ops_ctx *c, const char *name, struct ops_log_follow **ret, phy_error *err);
+int ops_log_follow_fd(const struct ops_log_follow *f);
+ssize_t ops_log_follow_read(struct ops_log_follow *f, char *buf, size_t max, phy_error *err);
+void ops_log_follow_free(struct ops_log_follow *f);
+DEFINE_CLEANUP_FUNC(struct ops_log_follow, ops_log_follow_free)
 /* A connection to the VM's serial console (the monitor relays it). */
 int ops_console_open(const struct ops_ctx *c, const char *name, int *ret_fd, phy_error *err);
 /* {"spice_socket": PATH, "uri": "spice+unix://PATH"} of a running VM with a
@@ -171,10 +189,43 @@ int ops_screenshot(const struct ops_ctx *c, const char *name, struct json_object
  * command line a start would run (the fds a start passes aside). */
 struct ops_argv_opts {
         bool paused, tcg;
+        const char *boot_once;  /* as ops_action's */
         const char *qemu;       /* a binary to use instead of the one found (the API's own process only) */
 };
 int ops_argv(const struct ops_ctx *c, const char *name, const struct ops_argv_opts *o, struct json_object **ret,
              phy_error *err);
+
+/* ---- install media and renames (cdrom.c, rename.c; issue 19) ---- */
+
+/* Puts the ISO at path (absolute; the checks a [cdrom] path gets: the
+ * caller may read it, allow-paths) into VM name's CD drive `drive` (NULL:
+ * its first; a VM without one gets [cdrom install]), in the definition and,
+ * while the VM runs, live: phyllo opens the file and hands QEMU the fd
+ * (add-fd), then the drive's medium is swapped (blockdev-open-tray,
+ * -remove-medium, -insert-medium, -close-tray).  {name, drive, path, live,
+ * pending}: pending when the VM runs but has no such drive yet (a new
+ * drive appears at its next start). */
+int ops_cdrom_insert(const struct ops_ctx *c, const char *name, const char *drive, const char *path,
+                     struct json_object **ret, phy_error *err);
+/* Empties the drive: the definition keeps [cdrom NAME] without a path, a
+ * running VM's drive is emptied live.  {name, drive, ejected (the path or
+ * null), live}. */
+int ops_cdrom_eject(const struct ops_ctx *c, const char *name, const char *drive, struct json_object **ret,
+                    phy_error *err);
+/* start/argv --boot-once: NULL (false), or "cdrom" for a VM with a CD-ROM
+ * holding media (true); anything else a usage error. */
+int ops_boot_once_check(const struct ops_ctx *c, const char *name, const char *boot_once, bool *ret_cdrom,
+                        phy_error *err);
+/* Renames the stopped VM old to new (docs/lifecycle.md): refused while it
+ * runs or starts (its run lock held throughout); its directory moves with
+ * renameat2(RENAME_NOREPLACE), so its disks, snapshots, UEFI vars and TPM
+ * state follow; vm.conf gets the new name (paths inside the old directory
+ * made relative); qcow2 backing files named by absolute path in the old
+ * directory (its own frozen bases, its linked clones' overlays) are
+ * rewritten (qemu-img rebase -u), which needs those clones stopped; its
+ * run dir (logs, last state) follows.  {name, old_name}. */
+int ops_rename(const struct ops_ctx *c, const char *old_name, const char *new_name, struct json_object **ret,
+               phy_error *err);
 
 /* ---- storage (store.c) ---- */
 

@@ -13,6 +13,7 @@
 
 #include "ops.h"
 #include "paths.h"
+#include "runfile.h"
 #include "host/host.h"
 #include "net/net.h"
 #include "qemu/qmp.h"
@@ -41,22 +42,18 @@ static void warn_tcg_once(const struct ops_ctx *c, const char *name, strv *w) {
         phy_error e = { 0 };
         if (run_dir_path(c->home, name, &dir, &e) < 0)
                 return;
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0)
+        _cleanup_free_ char *note = NULL;
+        if (asprintf(&note, "%s/tcg-warned", dir) < 0)
                 return;
         for (size_t i = 0; i < w->n; i++) {
                 if (!strstr(w->v[i], "software emulation (TCG)"))
                         continue;
-                char seen[1024] = "";
-                _cleanup_close_ int rfd = openat(dfd, "tcg-warned", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-                ssize_t k = rfd < 0 ? -1 : read(rfd, seen, sizeof seen - 1);
-                if (k > 0)
-                        seen[k] = '\0';
-                if (k <= 0 || strcmp(seen, w->v[i]) != 0) {
-                        _cleanup_close_ int fd = openat(dfd, "tcg-warned", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-                                                        O_CLOEXEC, 0600);
-                        if (fd >= 0)
-                                (void) !write(fd, w->v[i], strlen(w->v[i]));
+                _cleanup_free_ char *seen = NULL;
+                size_t len = 0;
+                if (runfile_read(note, 1024, &seen, &len, NULL) == 0)
+                        seen[len - 1] = '\0';  /* the record's newline */
+                if (!seen || strcmp(seen, w->v[i]) != 0) {
+                        (void) runfile_write(note, w->v[i], 0600, NULL);
                         continue;
                 }
                 strv_remove_at(w, i);
@@ -90,6 +87,8 @@ int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *
                 }
                 _cleanup_strv_ strv warnings = { 0 };
                 struct run_start_opts so = { .root = c->root, .home = c->home, .name = name, .paused = a->paused };
+                if ((r = ops_boot_once_check(c, name, is_start ? a->boot_once : NULL, &so.boot_once_cdrom, err)) < 0)
+                        goto fail;
                 if ((r = run_start(&so, &warnings, err)) < 0)
                         goto fail;
                 warn_tcg_once(c, name, &warnings);
@@ -454,6 +453,11 @@ int ops_argv(const struct ops_ctx *c, const char *name, const struct ops_argv_op
             (r = vm_model_make(&def, &host, &caps, NULL, &model, err)) < 0)
                 return r;
         vmdir = vm_dir(c->home, name);
+        /* The boot order a start would choose (CD-ROMs after a disk with an OS). */
+        bool boot_once_cdrom = false;
+        if (!vmdir || (r = ops_boot_once_check(c, name, o->boot_once, &boot_once_cdrom, err)) < 0)
+                return vmdir ? r : phy_error_set(err, ENOMEM, "out of memory");
+        vm_model_probe_boot(&model, vmdir);
         if ((r = run_dir_path(c->home, name, &rundir, err)) < 0)
                 return r;
         struct qemu_argv_env env;
@@ -465,6 +469,7 @@ int ops_argv(const struct ops_ctx *c, const char *name, const struct ops_argv_op
         env.run_dir = rundir;
         env.paused = o->paused;
         env.force_tcg = o->tcg;
+        env.boot_once_cdrom = boot_once_cdrom;
         /* The sound server the start would find (src/run/sound.c). */
         if ((model.vm.display == VM_DISPLAY_GTK || model.vm.display == VM_DISPLAY_SDL) && model.vm.sound != VM_SOUND_NONE &&
             (r = run_sound_find(&audio_server, &audio_why, err)) < 0)

@@ -325,6 +325,44 @@ static int create_def(const struct ops_ctx *c, const struct ops_create *o, const
         return vm_def_make_identity(d, err);
 }
 
+/* A model's refusal names the definition's keys ("[cpu] cores"); the
+ * caller of create typed options: each key it names that one of theirs set
+ * gets that option, as typed (issue 19: "... (you gave --cpus 1)"). */
+static void create_name_flags(const struct ops_create *o, phy_error *err) {
+        char mem[32] = "", disk[32] = "", cpus[16] = "", redirect[16] = "";
+        if (o->memory)
+                format_size(o->memory, mem, sizeof mem);
+        if (o->disk)
+                format_size(o->disk, disk, sizeof disk);
+        snprintf(cpus, sizeof cpus, "%u", o->cpus);
+        snprintf(redirect, sizeof redirect, "%d", o->usb_redirect);
+        const struct { const char *key, *flag, *value; bool given; } t[] = {
+                { "[cpu] cores", "--cpus", cpus, o->cpus > 0 },
+                { "vCPUs", "--cpus", cpus, o->cpus > 0 },
+                { "[memory] size", "--memory", mem, o->memory > 0 },
+                { "[disk system]", "--disk", disk, o->disk > 0 },
+                { "disk 'system'", "--disk", disk, o->disk > 0 },
+                { "system disk", "--no-disk", "", o->no_disk },
+                { "[gpu] type", "--gpu", o->gpu, o->gpu != NULL },
+                { "[display] type", "--display", o->display, o->display != NULL },
+                { "[usb] redirect", "--usb-redirect", redirect, o->usb_redirect >= 0 },
+                { "[firmware] type", o->uefi ? "--uefi" : "--no-uefi", "", o->uefi >= 0 },
+                { "[boot] kernel", "--kernel", o->kernel, o->kernel != NULL },
+                { "[network net0]", "--net", o->net, o->net != NULL },
+        };
+        char said[256] = "";
+        size_t at = 0;
+        for (size_t i = 0; i < ELEMENTSOF(t) && at < sizeof said; i++) {
+                if (!t[i].given || !strstr(err->message, t[i].key) || strstr(said, t[i].flag))
+                        continue;
+                at += (size_t) snprintf(said + at, sizeof said - at, "%s%s%s%s", at ? ", " : "", t[i].flag,
+                                        t[i].value && *t[i].value ? " " : "", t[i].value ? t[i].value : "");
+        }
+        size_t n = strlen(err->message);
+        if (said[0] && n + strlen(said) + 16 < sizeof err->message)
+                snprintf(err->message + n, sizeof err->message - n, " (you gave %s)", said);
+}
+
 int ops_create(const struct ops_ctx *c, const struct ops_create *o, json_object **ret, phy_error *err) {
         int r;
         if ((r = ops_name_check("VM name", o->name, err)) < 0)
@@ -368,6 +406,7 @@ int ops_create(const struct ops_ctx *c, const struct ops_create *o, json_object 
         }
         if (r < 0) {
                 json_object_put(warn);
+                create_name_flags(o, err);
                 return r;
         }
         _cleanup_free_ char *dir = vm_dir(c->home, o->name);
@@ -401,40 +440,11 @@ int ops_create(const struct ops_ctx *c, const struct ops_create *o, json_object 
 
 /* ---- list, show ---- */
 
-/* One VM as `phyllo list --json` shows it. */
-static json_object *vm_summary(const struct ops_ctx *c, const struct vm_env *e, const char *name) {
-        _cleanup_vm_def_ struct vm_def d = { 0 }, m = { 0 };
-        phy_error e1 = { 0 };
-        bool okay = vm_load_by_name(c->home, name, &d, &e1) >= 0 && vm_model_resolve(&d, &e->host, NULL, &m, &e1) >= 0;
-        const char *state = "invalid";
-        _cleanup_run_state_ struct run_state st = { 0 };
-        phy_error e2 = { 0 };
-        if (okay && run_state_get(c->home, name, &st, &e2) >= 0)
-                state = run_state_name(st.state);
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(name));
-        if (okay) {
-                json_object_object_add(o, "profile", json_object_new_string(m.profile ? m.profile : ""));
-                json_object_object_add(o, "cpus", json_object_new_int((int) (m.cores * m.threads)));
-                json_object_object_add(o, "memory", json_object_new_int64((int64_t) m.memory));
-        } else
-                json_object_object_add(o, "error", json_object_new_string(e1.message));
-        json_object_object_add(o, "state", json_object_new_string(state));
-        return o;
-}
-
 int ops_list(const struct ops_ctx *c, json_object **ret, phy_error *err) {
-        _cleanup_strv_ strv names = { 0 };
-        int r;
-        if ((r = vm_list(c->home, &names, err)) < 0)
+        json_object *arr = NULL;
+        int r = ops_list_summaries(c, &arr, err);
+        if (r < 0)
                 return r;
-        struct ops_env *e = NULL;
-        if (names.n && (r = ops_env_get(c, false, &e, err)) < 0)
-                return r;
-        json_object *arr = json_object_new_array();
-        for (size_t i = 0; i < names.n; i++)
-                json_object_array_add(arr, vm_summary(c, ops_env_of(e), names.v[i]));
-        ops_env_put(e);
         json_object *o = json_object_new_object();
         json_object_object_add(o, "vms", arr);
         *ret = o;

@@ -344,11 +344,16 @@ static void add_scsi_controller(struct builder *b) {
         b->have_scsi = true;
 }
 
-/* Attaches block node `node` on `bus`; cdrom selects the CD device kinds. */
-static void add_block_device(struct builder *b, const char *node, enum vm_bus bus, bool cdrom, int bootindex) {
-        char boot[32] = "";
+/* Attaches block node `node` on `bus` (the device's id is node too); cdrom
+ * selects the CD device kinds; an empty CD drive (no node: the device
+ * only, its id still node) takes media later over QMP (ops/cdrom.c). */
+static void add_block_device(struct builder *b, const char *node, enum vm_bus bus, bool cdrom, int bootindex,
+                             bool empty) {
+        char boot[32] = "", drive[112] = "";
         if (bootindex > 0)
                 snprintf(boot, sizeof boot, ",bootindex=%d", bootindex);
+        if (!empty)
+                snprintf(drive, sizeof drive, ",drive=%s", node);
         switch (bus) {
         case VM_BUS_VIRTIO:
                 if (cdrom)
@@ -356,14 +361,14 @@ static void add_block_device(struct builder *b, const char *node, enum vm_bus bu
                 /* Its own I/O thread per virtio disk: disk I/O leaves the main loop (issue 5). */
                 if (need_device(b, "virtio-blk-pci")) {
                         addf(b, "-object", "iothread,id=io-%s", node);
-                        addf(b, "-device", "virtio-blk-pci,id=%s,drive=%s,iothread=io-%s%s", node, node, node, boot);
+                        addf(b, "-device", "virtio-blk-pci,id=%s%s,iothread=io-%s%s", node, drive, node, boot);
                 }
                 return;
         case VM_BUS_SCSI:
                 add_scsi_controller(b);
                 if (need_device(b, cdrom ? "scsi-cd" : "scsi-hd"))
-                        addf(b, "-device", "%s,id=%s,drive=%s,bus=scsi0.0%s", cdrom ? "scsi-cd" : "scsi-hd", node,
-                             node, boot);
+                        addf(b, "-device", "%s,id=%s%s,bus=scsi0.0%s", cdrom ? "scsi-cd" : "scsi-hd", node, drive,
+                             boot);
                 return;
         case VM_BUS_SATA:
         case VM_BUS_IDE:
@@ -375,14 +380,14 @@ static void add_block_device(struct builder *b, const char *node, enum vm_bus bu
                         return;
                 }
                 if (need_device(b, cdrom ? "ide-cd" : "ide-hd"))
-                        addf(b, "-device", "%s,id=%s,drive=%s,bus=ide.%u%s", cdrom ? "ide-cd" : "ide-hd", node, node,
+                        addf(b, "-device", "%s,id=%s%s,bus=ide.%u%s", cdrom ? "ide-cd" : "ide-hd", node, drive,
                              b->sata_port++, boot);
                 return;
         case VM_BUS_NVME:
                 if (cdrom)
                         goto bad;
                 if (need_device(b, "nvme"))
-                        addf(b, "-device", "nvme,id=%s,drive=%s,serial=%s%s", node, node, node, boot);
+                        addf(b, "-device", "nvme,id=%s%s,serial=%s%s", node, drive, node, boot);
                 return;
         default:
                 break;
@@ -404,18 +409,26 @@ static void disk_io_opts(struct builder *b, size_t i, char *buf, size_t len) {
 
 static void add_disks(struct builder *b) {
         const struct vm_def *vm = b->vm;
-        int boot = 1;
         /* Install media first in the boot order while the disk is still empty:
-         * firmware falls through to the disk once the CD is removed or not bootable. */
+         * firmware falls through to the disk once the CD is removed or not
+         * bootable.  Once the system disk holds a partition table (the
+         * model's fact), the disks come first, unless this start boots
+         * from the CD once (start --boot-once cdrom). */
+        bool cd_first = !b->model->disk_has_os || b->env->boot_once_cdrom;
+        int boot = cd_first ? 1 : (int) vm->n_disks + 1;
         for (size_t i = 0; i < vm->n_cdroms && b->r >= 0; i++) {
                 const struct vm_cdrom *cd = &vm->cdroms[i];
                 char node[96];
                 snprintf(node, sizeof node, "cd-%s", cd->name);
-                _cleanup_free_ char *p = vm_path(b, cd->path);
-                addf(b, "-blockdev", "driver=file,node-name=%s-file,filename=%s,read-only=on", node, p);
-                addf(b, "-blockdev", "driver=raw,node-name=%s,file=%s-file,read-only=on", node, node);
-                add_block_device(b, node, cd->bus, true, boot++);
+                if (cd->path) {
+                        _cleanup_free_ char *p = vm_path(b, cd->path);
+                        addf(b, "-blockdev", "driver=file,node-name=%s-file,filename=%s,read-only=on", node, p);
+                        addf(b, "-blockdev", "driver=raw,node-name=%s,file=%s-file,read-only=on", node, node);
+                }
+                add_block_device(b, node, cd->bus, true, boot++, !cd->path);
         }
+        if (!cd_first)
+                boot = 1;
         for (size_t i = 0; i < vm->n_disks && b->r >= 0; i++) {
                 const struct vm_disk *d = &vm->disks[i];
                 char node[96];
@@ -442,7 +455,7 @@ static void add_disks(struct builder *b) {
                 addf(b, "-blockdev", "driver=file,node-name=%s-file,filename=%s%s,discard=unmap%s", node, p, io, ro);
                 addf(b, "-blockdev", "driver=%s,node-name=%s,file=%s-file,discard=unmap,detect-zeroes=unmap%s%s",
                      d->format, node, node, enc, ro);
-                add_block_device(b, node, d->bus, false, boot++);
+                add_block_device(b, node, d->bus, false, boot++, false);
         }
 }
 
@@ -496,9 +509,12 @@ static void add_network(struct builder *b) {
                         addf(b, "-netdev", "user,id=net-%s%s", n->name, fwd);
                 }
                 const char *dev = nic_device(n->model);
+                /* A kernel booted directly never boots from the network: no
+                 * iPXE option ROM for the firmware to load and run (under
+                 * TCG ~0.1 s of CPU before the guest's first word; bench/). */
                 if (need_device(b, dev))
-                        addf(b, "-device", "%s,id=nic-%s,netdev=net-%s%s%s", dev, n->name, n->name,
-                             n->mac[0] ? ",mac=" : "", n->mac);
+                        addf(b, "-device", "%s,id=nic-%s,netdev=net-%s%s%s%s", dev, n->name, n->name,
+                             n->mac[0] ? ",mac=" : "", n->mac, vm->kernel ? ",romfile=" : "");
         }
         /* q35's pcie.0 takes no hot-plug: empty root ports for 'phyllo net nic add' (src/net/hotplug.c). */
         if (strstr(vm->machine, "q35") && need_device(b, "pcie-root-port"))

@@ -47,6 +47,8 @@ struct qemu_argv_env {
         size_t n_share_fds;
         bool force_tcg;                     /* never use KVM, even when usable */
         bool paused;                        /* -S: start with the CPUs stopped */
+        bool boot_once_cdrom;               /* CD-ROMs first in the boot order, even when the model's
+                                             * disk_has_os (start --boot-once cdrom) */
         /* Issue 5 (migration): "-incoming <incoming>" (e.g. "defer") when non-NULL. */
         const char *incoming;
         /* Issue 11: the sound server the start path found (src/run/sound.c)

@@ -214,7 +214,7 @@ static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const
                         return r;
         }
         for (size_t i = 0; i < vm->n_cdroms; i++) {
-                _cleanup_free_ char *p = vm_path_resolve(c->vm_dir, vm->cdroms[i].path);
+                _cleanup_free_ char *p = vm->cdroms[i].path ? vm_path_resolve(c->vm_dir, vm->cdroms[i].path) : NULL;
                 if ((r = run_sandbox_allow(sb, p, RUN_SB_R, err)) < 0)
                         return r;
         }
@@ -481,6 +481,7 @@ static int step_command_line(struct monitor *m, phy_error *err) {
         env.qga_fd = m->qga_listen;
         env.spice_sock = m->spice_sock;
         env.paused = c->paused;
+        env.boot_once_cdrom = c->boot_once_cdrom;
         env.incoming = c->incoming;
         env.force_tcg = c->force_tcg;
         env.audio_server = c->audio_server;
@@ -586,7 +587,9 @@ static void undo_qemu(struct monitor *m) {
 static int step_qmp(struct monitor *m, phy_error *err) {
         int fd = m->monqmp[0];
         m->monqmp[0] = -1;      /* the client owns it from here */
-        if (qmp_open_fd(fd, 60000, &m->qmp, err) < 0) {
+        int r0 = qmp_open_fd(fd, 60000, &m->qmp, err);
+        run_phase_mark(&m->c->phases, "qmp-greeting");
+        if (r0 < 0) {
                 int status;
                 if (waitpid(m->st.qemu_pid, &status, 0) == m->st.qemu_pid) {
                         m->qemu_exited = true;
@@ -724,6 +727,7 @@ _Noreturn void monitor_main(struct start_ctx *c) {
         for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
                 m->clients[i] = -1;
 
+        run_phase_mark(&c->phases, "monitor");
         (void) prctl(PR_SET_NAME, RUN_MONITOR_COMM, 0, 0, 0);
         int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (nullfd >= 0) {
@@ -743,6 +747,7 @@ _Noreturn void monitor_main(struct start_ctx *c) {
                 m->steps_begun = i + 1;
                 if (steps[i].run(m, &err) < 0)
                         monitor_fail(m, &err);
+                run_phase_mark(&c->phases, steps[i].name);
                 if (fault && strcmp(fault, steps[i].name) == 0) {
                         phy_error_set(&err, EIO, "VM '%s' failed to start: a fault was injected after its start "
                                       "step '%s' (PHYLLOME_FAULT_STEP)", c->name, steps[i].name);
@@ -752,5 +757,7 @@ _Noreturn void monitor_main(struct start_ctx *c) {
         record_report(c->report_fd, 'R', run_state_name(m->st.state));
         close(c->report_fd);
         c->report_fd = -1;
+        run_phase_mark(&c->phases, "reported");
+        run_phases_write(c->run_dir, &c->phases);
         monitor_supervise(m);
 }

@@ -31,6 +31,22 @@
 #include "vm/vm.h"
 
 #define MAX_CONSOLE_CLIENTS 16
+#define RUN_PHASES_MAX 40
+
+/* timing.c: CLOCK_MONOTONIC stamps of a start's phases (names are static
+ * strings), written to <run_dir>/start-phases.json for bench/run. */
+struct run_phase {
+        const char *name;
+        int64_t ns;
+};
+struct run_phases {
+        size_t n;
+        struct run_phase v[RUN_PHASES_MAX];
+};
+int64_t run_mono_ns(void);
+void run_phase_mark(struct run_phases *p, const char *name);
+void run_phases_write(const char *run_dir, const struct run_phases *p);
+void run_phases_forget(const char *run_dir);
 #define START_TIMEOUT_MS 120000
 
 /* Everything the monitor needs, prepared by run_start before the fork. */
@@ -50,11 +66,13 @@ struct start_ctx {
         bool have_caps;
         struct run_creds creds;
         bool paused, force_tcg;
+        bool boot_once_cdrom;   /* issue 19: CD-ROMs first this start, even with an OS on the disk */
         const char *incoming;           /* -incoming (migration destination), or NULL */
         char *audio_server, *audio_why; /* the sound server QEMU's user reaches, or why none (sound.c) */
         bool run_dir_untrusted;         /* others could write it: emptied before use */
         int lock_fd;
         int report_fd;          /* pipe to the starting command */
+        struct run_phases phases;       /* the caller's, then the monitor's (timing.c) */
 };
 
 struct monitor {
@@ -85,6 +103,7 @@ struct monitor {
         struct run_sandbox sb;
         bool sb_made;
         size_t steps_begun;     /* steps whose run began: their undos end the VM */
+        bool first_output;      /* the guest's first serial byte was stamped */
 };
 
 /* start.c / prepare.c: the caller's side */

@@ -286,6 +286,8 @@ int prepare_files(struct start_ctx *c, phy_error *err) {
                 modes[n++] = c->model.vm.disks[i].readonly ? R_OK : R_OK | W_OK;
         }
         for (size_t i = 0; i < c->model.vm.n_cdroms && n < 60; i++) {
+                if (!c->model.vm.cdroms[i].path)
+                        continue;       /* an empty drive */
                 char *p = vm_path_resolve(c->vm_dir, c->model.vm.cdroms[i].path);
                 if (!p)
                         continue;

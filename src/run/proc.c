@@ -16,9 +16,11 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "runfile.h"
 #include "fileio.h"
 #include "host/host.h"
 #include "run-internal.h"
+#include "run.h"
 
 /* The VM's uid from <home>/vm-uids ("UID NAME" lines, flock()ed while read
  * and appended): the one recorded for name, else the lowest uid of the
@@ -45,17 +47,10 @@ static int vm_uid_allocate(const char *home, const char *name, uint32_t first, u
         _cleanup_free_ uint32_t *used = calloc((size_t) st.st_size / 4 + 1, sizeof *used);
         if (!text || !used)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        size_t len = 0, n_used = 0;
-        while (len < (size_t) st.st_size) {
-                ssize_t k = pread(fd, text + len, (size_t) st.st_size - len, (off_t) len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return phy_error_set(err, errno, "cannot read '%s': %s", path, strerror(errno));
-                if (k == 0)
-                        break;
-                len += (size_t) k;
-        }
+        ssize_t k = fd_read_full(fd, text, (size_t) st.st_size);       /* just opened: from its start */
+        if (k < 0)
+                return phy_error_set(err, (int) -k, "cannot read '%s': %s", path, strerror((int) -k));
+        size_t len = (size_t) k, n_used = 0;
         for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
                 nl = strchr(line, '\n');
                 if (nl)
@@ -165,43 +160,10 @@ int64_t run_mono_ms(void) {
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int run_read_nofollow(const char *path, size_t max, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return errno == ELOOP ? -EPERM : -errno;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0))
-                return -EPERM;
-        if ((uint64_t) st.st_size > max)
-                return -EFBIG;
-        size_t cap = (size_t) st.st_size;      /* what grows meanwhile is left for the next read */
-        _cleanup_free_ char *buf = malloc(cap + 1);
-        if (!buf)
-                return -ENOMEM;
-        size_t len = 0;
-        while (len < cap) {
-                ssize_t k = read(fd, buf + len, cap - len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                len += (size_t) k;
-        }
-        buf[len] = '\0';
-        *ret = TAKE_PTR(buf);
-        if (ret_len)
-                *ret_len = len;
-        return 0;
-}
-
 char *run_file_tail(const char *path, unsigned lines) {
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
-        if (run_read_nofollow(path, 64u * 1024 * 1024, &text, &len) < 0)
+        if (runfile_read_raw(path, 64u * 1024 * 1024, &text, &len, NULL) < 0)
                 return NULL;
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
                 text[--len] = '\0';
@@ -213,4 +175,56 @@ char *run_file_tail(const char *path, unsigned lines) {
                 i--;
         }
         return strdup(text + i);
+}
+
+int run_vm_uid_rename(const char *home, const char *old_name, const char *new_name, phy_error *err) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/vm-uids", home) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : phy_error_set(err, errno, "cannot open the VM uid table '%s': %s", path,
+                                                          strerror(errno));
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+                return phy_error_set(err, EPERM, "the VM uid table '%s' is not a regular file that only its owner "
+                                     "(uid %u) can write; remove it", path, (unsigned) geteuid());
+        if (flock(fd, LOCK_EX) < 0)
+                return phy_error_set(err, errno, "cannot lock '%s': %s", path, strerror(errno));
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        int r = file_read_all(path, 16u * 1024 * 1024, &text, &len);
+        if (r < 0)
+                return phy_error_set(err, -r, "cannot read '%s': %s", path, strerror(-r));
+        /* The VM keeps its uid: its lines name it anew; a line of an earlier
+         * VM of the new name (deleted since) goes. */
+        /* Each line of at least 4 bytes grows by at most a name (64): 17 times as much. */
+        _cleanup_free_ char *out = calloc(17, len + 128);
+        if (!out)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        size_t at = 0;
+        bool changed = false;
+        for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+                nl = strchr(line, '\n');
+                if (nl)
+                        *nl = '\0';
+                char *sp = strchr(line, ' ');
+                const char *who = sp ? sp + 1 : "";
+                if (strcmp(who, new_name) == 0) {
+                        changed = true;
+                        continue;
+                }
+                bool mine = strcmp(who, old_name) == 0;
+                size_t head = sp ? (size_t) (sp - line) + 1 : strlen(line);
+                memcpy(out + at, line, head);
+                at += head;
+                at += (size_t) sprintf(out + at, "%s\n", mine ? new_name : who);
+                changed = changed || mine;
+        }
+        if (!changed)
+                return 0;
+        if (pwrite(fd, out, at, 0) != (ssize_t) at || ftruncate(fd, (off_t) at) < 0 || fsync(fd) < 0)
+                return phy_error_set(err, errno ? errno : EIO, "cannot write '%s': %s", path,
+                                     strerror(errno ? errno : EIO));
+        return 0;
 }

@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "monitor.h"
+#include "runfile.h"
 
 /* --- the report pipe: records of a type byte, a length and the text --- */
 
@@ -128,7 +129,7 @@ static void record_migrated(struct monitor *m) {
         _cleanup_free_ char *p = run_file(m->c->run_dir, "migrated");
         _cleanup_free_ char *text = NULL;
         size_t len;
-        if (!p || run_read_nofollow(p, 1024, &text, &len) < 0)
+        if (!p || runfile_read(p, 1024, &text, &len, NULL) < 0)
                 return;
         (void) unlink(p);
         while (len > 0 && text[len - 1] == '\n')

@@ -89,10 +89,6 @@ int run_swtpm_setup(const char *swtpm_setup, const char *state_dir, const struct
 int run_swtpm_spawn(const char *swtpm, const char *state_dir, int ctrl_fd, const char *log_path,
                     const struct run_creds *c, pid_t *ret_pid, phy_error *err);
 
-/* Reads a whole file (at most max bytes, NUL-terminated) without following
- * a symlink: -EPERM when it is one, not a regular file, or owned by neither
- * us nor root. */
-int run_read_nofollow(const char *path, size_t max, char **ret, size_t *ret_len);
 /* openat(dir, file, flags | O_NOFOLLOW | O_CLOEXEC) with dir opened
  * O_NOFOLLOW: the fd or -errno. */
 int run_open_at(const char *dir, const char *file, int flags, mode_t mode);

@@ -166,6 +166,7 @@ struct run_start_opts {
         const char *home;
         const char *name;
         bool paused;            /* start with the CPUs stopped */
+        bool boot_once_cdrom;   /* boot from the CD-ROMs this start, even when the disk has an OS (issue 19) */
         bool force_tcg;         /* also $PHYLLOME_FORCE_TCG=1 */
         /* Tests: plays the kernel's part of the passthrough sysfs writes in a
          * fixture root (a dev_kernel_hook, src/dev/dev.h); NULL otherwise. */
@@ -240,6 +241,9 @@ int run_lock_take(const char *run_dir, int *ret_fd, phy_error *err);
  * QEMU lives; the run lock is held during the removal so that no start
  * races it; its runtime directory (logs, last state) goes too. */
 int run_vm_delete(const char *home, const char *name, phy_error *err);
+/* A renamed VM keeps its uid (issue 19): in <home>/vm-uids its lines name
+ * it anew, and a line of a deleted VM of the new name goes.  No table: 0. */
+int run_vm_uid_rename(const char *home, const char *old_name, const char *new_name, phy_error *err);
 
 /* Size at which console.log is rotated to console.log.1 (one old file is
  * kept; $PHYLLOME_CONSOLE_LOG_MAX overrides it, in bytes). */

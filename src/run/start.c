@@ -76,11 +76,13 @@ static void close_inherited(int a, int b) {
 
 int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err) {
         struct start_ctx c = { .name = o->name, .home = o->home, .lock_fd = -1, .report_fd = -1, .paused = o->paused,
+                               .boot_once_cdrom = o->boot_once_cdrom,
                                .incoming = o->incoming, .root = o->root, .dev_hook = o->dev_hook, .dev_hook_data = o->dev_hook_data };
         int r;
         bool record_failure = false;
         const char *tcg = getenv("PHYLLOME_FORCE_TCG");
         c.force_tcg = o->force_tcg || (tcg && strcmp(tcg, "1") == 0);
+        run_phase_mark(&c.phases, "command");
 
         if (!vm_name_valid(o->name))
                 return phy_error_usage(err, "'%s' is not a valid VM name", o->name);
@@ -148,8 +150,10 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         /* From here a failure is this start's: state.json says failed, and why. */
         record_failure = true;
 
+        run_phase_mark(&c.phases, "locked");
         if ((r = host_facts_load(o->root, &c.host, err)) < 0)
                 goto out;
+        run_phase_mark(&c.phases, "host-facts");
         if ((r = qemu_tools_find(&c.tools, err)) < 0)
                 goto out;
         if (!c.tools.qemu) {
@@ -165,8 +169,10 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                         goto out;
                 c.have_caps = true;
         }
+        run_phase_mark(&c.phases, "caps");
         if ((r = vm_model_make(&def, &c.host, &c.caps, c.vm_dir, &c.model, err)) < 0)
                 goto out;
+        run_phase_mark(&c.phases, "model");
         /* A shared directory may have gone or moved since 'share add'. */
         if ((r = net_shares_check(&c.model.vm, o->home, err)) < 0)
                 goto out;
@@ -190,6 +196,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 c.install_run = true;
         }
 
+        run_phase_mark(&c.phases, "files");
         int pfd[2];
         if (pipe2(pfd, O_CLOEXEC) < 0) {
                 r = phy_error_set(err, errno, "cannot create a pipe: %s", strerror(errno));

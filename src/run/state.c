@@ -17,6 +17,7 @@
 #include "dev/single-gpu.h"
 #include "fileio.h"
 #include "run-internal.h"
+#include "runfile.h"
 #include "run.h"
 #include "vm/vm.h"
 
@@ -134,13 +135,7 @@ int run_state_write_file(const char *path, const struct run_state *s, phy_error 
         _cleanup_free_ char *text = run_state_to_json_string(s);
         if (!text)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        size_t n = strlen(text);
-        _cleanup_free_ char *line = malloc(n + 2);
-        if (!line)
-                return phy_error_set(err, ENOMEM, "out of memory");
-        memcpy(line, text, n);
-        line[n] = '\n';
-        return file_write_atomic(path, line, n + 1, 0644, err);
+        return runfile_write(path, text, 0644, err);
 }
 
 static int get_int(json_object *o, const char *key, int64_t *ret) {
@@ -161,20 +156,10 @@ static char *get_str(json_object *o, const char *key) {
 }
 
 int run_state_read_file(const char *path, struct run_state *ret, phy_error *err) {
-        _cleanup_free_ char *text = NULL;
-        int r = run_read_nofollow(path, 1024 * 1024, &text, NULL);
-        if (r == -EPERM)
-                return phy_error_set(err, EPERM, "the VM state file '%s' is not a regular file of uid %u or root; "
-                                     "it is not trusted: remove it", path, (unsigned) geteuid());
+        json_object *o = NULL;
+        int r = runfile_read_json(path, 1024 * 1024, &o, err);
         if (r < 0)
-                return phy_error_set(err, -r, "cannot read the VM state file '%s': %s", path, strerror(-r));
-        enum json_tokener_error jerr;
-        json_object *o = json_tokener_parse_verbose(text, &jerr);
-        if (!o || !json_object_is_type(o, json_type_object)) {
-                json_object_put(o);
-                return phy_error_set(err, EBADMSG, "the VM state file '%s' is not a JSON object; "
-                                     "remove it if no VM is running", path);
-        }
+                return r;
         struct run_state s = { .exit_status = -1 };
         _cleanup_free_ char *st = get_str(o, "state");
         if (run_state_from_name(st, &s.state) < 0) {
@@ -363,15 +348,28 @@ void run_state_record_stop(const char *dir, const char *by) {
 
 #define PENDING_FORWARDS "forwards.pending"
 
+/* A record like the others (runfile): rewritten whole, atomically, with
+ * the lines of this QEMU's run (an earlier run's are stale) and the new one. */
 void run_forward_pending_add(const char *dir, pid_t qemu_pid, const char *spec) {
-        _cleanup_close_ int fd = run_open_at(dir, PENDING_FORWARDS, O_WRONLY | O_APPEND | O_CREAT, 0600);
-        if (fd >= 0)
-                dprintf(fd, "%d %s\n", (int) qemu_pid, spec);
+        _cleanup_free_ char *path = run_file(dir, PENDING_FORWARDS), *text = NULL, *out = NULL;
+        size_t len = 0;
+        FILE *f = path ? open_memstream(&out, &len) : NULL;
+        if (!f)
+                return;
+        char prefix[24];
+        int n = snprintf(prefix, sizeof prefix, "%d ", (int) qemu_pid);
+        if (runfile_read(path, 64 * 1024, &text, NULL, NULL) == 0)
+                for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+                        if (strncmp(l, prefix, (size_t) n) == 0)
+                                fprintf(f, "%s\n", l);
+        fprintf(f, "%s%s\n", prefix, spec);
+        if (fclose(f) == 0)
+                (void) runfile_write(path, out, 0600, NULL);
 }
 
 bool run_forward_pending(const char *dir, pid_t qemu_pid, const char *spec) {
         _cleanup_free_ char *path = run_file(dir, PENDING_FORWARDS), *text = NULL, *want = NULL;
-        if (!path || run_read_nofollow(path, 64 * 1024, &text, NULL) < 0 ||
+        if (!path || runfile_read(path, 64 * 1024, &text, NULL, NULL) < 0 ||
             asprintf(&want, "%d %s", (int) qemu_pid, spec) < 0)
                 return false;
         for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))

@@ -368,19 +368,14 @@ int store_disk_remove(const char *home, const char *name, const char *disk, bool
         ssize_t i = store_find_disk(&d, disk);
         if (i < 0)
                 return no_disk(&d, disk, err);
-        struct vm_disk k = d.disks[i];
         /* Written inside the VM's directory: ours to delete, anchored there. */
-        const char *rel = vm_dir_relative(dir, k.path);
-        bool own = rel != NULL;
-        if (!(p = vm_path_resolve(dir, k.path)))
+        _cleanup_free_ char *kpath = strdup(d.disks[i].path);
+        if (!kpath || !(p = vm_path_resolve(dir, kpath)))
                 return phy_error_set(err, ENOMEM, "out of memory");
-        memmove(&d.disks[i], &d.disks[i + 1], (d.n_disks - (size_t) i - 1) * sizeof k);
-        d.n_disks--;
-        r = save(home, name, &d, err);
-        free(k.name);
-        free(k.format);
-        _cleanup_free_ char *kpath = k.path;    /* rel points into it */
-        if (r < 0)
+        const char *rel = vm_dir_relative(dir, kpath);     /* points into kpath */
+        bool own = rel != NULL;
+        vm_def_remove_elem(&d, "disk", (size_t) i);
+        if ((r = save(home, name, &d, err)) < 0)
                 return r;
         _cleanup_close_ int dfd = own && !keep_file ? open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
         r = !own || keep_file ? 0 : dfd < 0 ? -errno : unlink_beneath(dfd, rel);

@@ -36,6 +36,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "runfile.h"
 #include "qemu/argv.h"
 #include "qemu/caps.h"
 #include "qemu/qmp.h"
@@ -821,7 +822,7 @@ int store_migrate_transfer(struct store_migration *m, struct store_migrate_resul
         _cleanup_free_ char *marker = NULL, *note = NULL;
         if (asprintf(&marker, "%s/migrated", m->src_run_dir) >= 0 &&
             asprintf(&note, "migrated to %s (%s)\n", m->dest_real, m->addr) >= 0)
-                (void) file_write_atomic(marker, note, strlen(note), 0644, &e);
+                (void) runfile_write(marker, note, 0644, &e);
         (void) cmd(m->src, "quit", NULL, NULL, &e);
         qmp_close(m->src);
         m->src = NULL;

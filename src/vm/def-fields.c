@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 
 #include "cleanup.h"
@@ -62,6 +63,9 @@ const char *vm_key_text(const struct vm_key *k, const void *base, size_t item, c
                 if (!vm_key_present_in(k, base))
                         return NULL;
                 format_size(*KEY_CAT(base, k->offset, uint64_t), buf, len);
+                /* Never a bare number, which the parser refuses (issue 19): bytes say so. */
+                if (buf[0] && isdigit((unsigned char) buf[strlen(buf) - 1]) && strlen(buf) + 1 < len)
+                        strcat(buf, "B");
                 return buf;
         case VM_KEY_LIST: {
                 const strv *l = KEY_CAT(base, k->offset, strv);
@@ -112,6 +116,26 @@ void vm_def_done(struct vm_def *d) {
         free(d->path);
         strv_done(&d->defaulted);
         memset(d, 0, sizeof *d);
+}
+
+/* Removes element I of the labelled section SECTION ("disk", "share", "nic",
+ * ...) and frees what it owns: every field the table knows, so a key added
+ * later is freed too. */
+void vm_def_remove_elem(struct vm_def *d, const char *section, size_t i) {
+        for (size_t j = 0; j < vm_n_sections; j++) {
+                const struct vm_section *s = &vm_section_table[j];
+                if (!s->labelled || strcmp(s->name, section) != 0)
+                        continue;
+                size_t n;
+                char *a = vm_section_elems(d, s, &n);
+                if (i >= n)
+                        return;
+                free_fields(s, a + i * s->elem_size);
+                memmove(a + i * s->elem_size, a + (i + 1) * s->elem_size, (n - i - 1) * s->elem_size);
+                (*KEY_AT(d, s->count_offset, size_t))--;
+                return;
+        }
+        abort();        /* no labelled section of that name: a caller's typo */
 }
 
 /* Sets the owned fields of one section instance (labels included) to NULL:

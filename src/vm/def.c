@@ -207,6 +207,11 @@ static int set_key(struct parser *p, const struct vm_key *k, char *v) {
                 if (parse_size(v, &n) < 0 || n == 0)
                         return perr(p, "invalid size '%s' " KEYFMT "; use a number with K, M, G or T (e.g. 4G)",
                                     v, k->key, p->secname);
+                /* A bare number is refused (issue 19): '2048' meant MiB or GiB to the
+                 * one who wrote it, never the bytes it would be. */
+                if (isdigit((unsigned char) v[strlen(v) - 1]))
+                        return perr(p, "size '%s' " KEYFMT " has no unit; write %sM (MiB) or %sG (GiB) (units K, M, "
+                                    "G, T; B for bytes)", v, k->key, p->secname, v, v);
                 *KEY_AT(base, k->offset, uint64_t) = n;
                 return 0;
         }

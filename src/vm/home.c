@@ -289,6 +289,8 @@ static int check_input_file(const char *vmdir, const char *what, const char *pat
 static int populate(const char *tmp, const struct vm_def *def, const struct vm_def *model,
                     const char *qemu_img_given, phy_error *err) {
         for (size_t i = 0; i < model->n_cdroms; i++) {
+                if (!model->cdroms[i].path)
+                        continue;       /* an empty drive */
                 int r = check_input_file(tmp, "ISO image", model->cdroms[i].path, err);
                 if (r < 0)
                         return phy_error_prefix(err, "[cdrom %s]", model->cdroms[i].name);

@@ -336,7 +336,8 @@ const struct vm_key vm_key_table[] = {
           .doc_values = "`prompt`: the LUKS passphrase is typed when needed (not with `key-file`)",
           .doc_default = "none" },
         /* [cdrom NAME] */
-        { SEC_CDROM, "path", VM_KEY_STR, IN(struct vm_cdrom, path), .doc_values = "ISO image (required)",
+        { SEC_CDROM, "path", VM_KEY_STR, IN(struct vm_cdrom, path),
+          .doc_values = "ISO image; none: an empty drive (`phyllo cdrom insert` fills it, also while the VM runs)",
           .doc_default = "" },
         { SEC_CDROM, "bus", IN(struct vm_cdrom, bus), ENUM(cdrom_bus_words), .doc_default = "`sata`" },
         /* [network NAME] */

@@ -394,9 +394,7 @@ static int check(const struct vm_def *m, const struct vm_profile *p, const struc
                             "has none; use type = emulated");
         if ((m->initrd || m->append) && !m->kernel)
                 return merr(m, err, "[boot] initrd and append need a kernel; add kernel = PATH");
-        for (size_t i = 0; i < m->n_cdroms; i++)
-                if (!m->cdroms[i].path)
-                        return merr(m, err, "[cdrom %s] has no path; set path = /path/to/image.iso", m->cdroms[i].name);
+        /* A [cdrom] without a path is an empty drive (phyllo cdrom eject): media can go in while the VM runs. */
         for (size_t i = 0; i < m->n_shares; i++)
                 if (!m->shares[i].path)
                         return merr(m, err, "[share %s] has no path; set path = /a/host/directory", m->shares[i].tag);
@@ -496,6 +494,7 @@ int vm_model_make(const struct vm_def *def, const struct host_facts *host, const
                                 return phy_error_set(err, ENOMEM, "out of memory");
                         m.disk_direct[i] = image_allows_direct(p);
                 }
+                vm_model_probe_boot(&m, vm_dir);
         }
         *ret = m;
         m = (struct vm_model) { 0 };

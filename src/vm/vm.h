@@ -175,7 +175,17 @@ struct vm_model {
          * (no VM directory given: golden files, `phyllo argv`): QEMU's
          * defaults. */
         bool *disk_direct;
+        /* The system disk (the first) holds a partition table, so an OS is
+         * installed: its CD-ROMs then boot after the disks (issue 19).
+         * false: not probed, no CD-ROM, or an empty disk (CDs first). */
+        bool disk_has_os;
 };
+/* Sets m->disk_has_os (vm_model_make does with a VM dir; `phyllo argv`
+ * too): whether the first disk's sector 0 ends in the MBR boot signature
+ * 55 AA (a GPT disk keeps a protective MBR).  raw images are read, qcow2
+ * through `qemu-img dd -U` (its backing chain too); an encrypted disk, a
+ * VM without a CD-ROM with media, and any failure leave it false. */
+void vm_model_probe_boot(struct vm_model *m, const char *vm_dir);
 void vm_model_done(struct vm_model *m);
 #define _cleanup_vm_model_ _cleanup_(vm_model_done)
 
@@ -184,6 +194,9 @@ void vm_model_done(struct vm_model *m);
 #define VM_USB_REDIRECT_MAX 4u
 
 void vm_def_done(struct vm_def *d);
+/* Removes element I of the labelled section SECTION ("disk", "network",
+ * "share", "cdrom"), freeing all it owns; an unknown SECTION aborts (a bug). */
+void vm_def_remove_elem(struct vm_def *d, const char *section, size_t i);
 
 /* An isolated network's (max 32) or a host bridge's (max 15) name:
  * [A-Za-z0-9._-], not starting with '.' or '-'. */

@@ -94,10 +94,14 @@ A.shot("running-vm")
 
 # The guest reads tty1 only once its init got there after painting the
 # bands: keys typed before that are lost (a VT nobody has open drops them),
-# so the line is typed again, up to four times.
+# so the line is typed again, up to four times; each retry first erases
+# what part of the last try did arrive (BackSpace: the tty's erase, harmless
+# on an empty line).
 typed = None
 for attempt in range(4):
     A.focus(disp)
+    for _ in range(20 if attempt else 0):
+        A.Atspi.generate_keyboard_event(0xff08, None, A.Atspi.KeySynthType.SYM)
     A.type_text("phyllome-typed-ok")
     typed = A.wait_log("desk", r"PHYLLOME-GUEST-TYPED \S*", 15)
     if typed:

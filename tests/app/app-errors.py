@@ -61,7 +61,7 @@ A.set_text(A.wait_for(lambda: A.find("Snapshot name", "text", root=props), 10, "
 A.click(A.find("Take snapshot", "push button", root=props))
 A.ok(A.wait_for(lambda: A.find("Delete snapshot s1", "push button", root=props), 30, "the snapshot row"),
      "Take snapshot: the snapshot is listed")
-A.select_tab(A.find("Clone and Delete", "page tab", root=props))
+A.select_tab(A.find("Clone, Export, Delete", "page tab", root=props))
 A.set_text(A.wait_for(lambda: A.find("Clone name", "text", root=props), 10, "the field"), "bad-copy")
 A.click(A.find("Clone", "push button", root=props))
 perr = A.wait_for(lambda: A.find("Error", "label", root=props), 30, "the dialog's error")
@@ -73,7 +73,7 @@ A.select_tab(A.find("Snapshots", "page tab", root=props))
 A.click(A.find("Delete snapshot s1", "push button", root=props))
 A.ok(A.wait_for(lambda: not A.find("Delete snapshot s1", "push button", root=props), 30, "the row to go"),
      "Delete snapshot: the row goes")
-A.select_tab(A.find("Clone and Delete", "page tab", root=props))
+A.select_tab(A.find("Clone, Export, Delete", "page tab", root=props))
 A.click(A.find("Clone", "push button", root=props))
 A.ok(A.wait_for(lambda: A.find("Virtual machine bad-copy"), 30, "the clone's card"),
      "Clone: the clone's card appears")

@@ -443,14 +443,21 @@ def no_unnamed(root, where):
     return ok(not bad, "every control %s has an accessible name" % where, "\n".join(bad))
 
 
-def shot(name):
-    """Saves the screen for scripts/screenshots (PHYLLOME_SCREENSHOTS=dir)."""
+def shot(name, also=None):
+    """Saves the screen for scripts/screenshots (PHYLLOME_SCREENSHOTS=dir):
+    the window, and the dialog also (an accessible) where it goes past it."""
     d = os.environ.get("PHYLLOME_SCREENSHOTS")
     if d:
         # the pointer out of the way (no tooltip, no hover)
         Atspi.generate_mouse_event(1279, 799, "abs")
         GLib.usleep(700000)  # a tooltip closes on the next frame
-        screenshot(os.path.join(d, name + ".png"), window_region())
+        region = window_region()
+        if region and also:
+            x, y, w, h = extents(also)
+            x0, y0 = min(region[0], max(0, x)), min(region[1], max(0, y))
+            x1, y1 = max(region[0] + region[2], x + w), max(region[1] + region[3], y + h)
+            region = (x0, y0, min(1280, x1) - x0, min(800, y1) - y0)
+        screenshot(os.path.join(d, name + ".png"), region)
 
 
 def window_region():

@@ -112,6 +112,29 @@ out=$(D usb detach "$v" 1234:5678 2>&1); is "$?" 0 "usb detach through phyllod: 
 like "$(D logs "$v")" $'\\[console\\] PHYLLOME-GUEST-READY' "phyllo logs through phyllod"
 is "$(api GET "/v1/vms/$v/logs" | cut -d' ' -f2- | jq -r '[.logs[] | select(.line == "PHYLLOME-GUEST-READY") | .source][0]')" \
    console "GET /v1/vms/$v/logs: the lines with their source"
+# logs --follow through phyllod: a chunked reply fed by inotify, the lines
+# there first, then what the guest prints later; it ends when its reader leaves.
+fl=$PHYLLOME_HOME/follow.out
+D logs "$v" --follow >"$fl" 2>&1 &
+fpid=$!; tap_own_pid "$fpid"
+timeout 30 tail -n +1 -f "$fl" | grep -m1 -q '^\[console\] PHYLLOME-GUEST-READY'
+ok $? "phyllo logs --follow through phyllod prints the log there already"
+ftag=$RANDOM$$
+printf 'echo fol""low-%s\n' "$ftag" | D console "$v" >/dev/null 2>&1
+timeout 30 tail -n +1 -f "$fl" | grep -m1 -q "^\[console\] follow-$ftag"
+ok $? "and a line the guest prints afterwards"
+kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null
+timeout 30 bash -c 'PHYLLOME_REQUIRE_DAEMON=1 "$0" logs "$1" --follow | grep -m1 -q PHYLLOME-GUEST-READY' "$PHYLLO" "$v"
+is "$?" 0 "logs --follow | grep -m1 ends once grep has its line (not by the timeout)"
+out=$(curl -sN --max-time 3 --unix-socket "$S" "http://localhost/v1/vms/$v/logs?follow=1"); rc=$?
+is "$rc" 28 "GET /v1/vms/$v/logs?follow=1 stays open (curl's time limit ends it)"
+like "$out" $'\\[console\\] PHYLLOME-GUEST-READY' "its body is the log's lines, tagged"
+r=$(api GET "/v1/vms/nosuch$$/logs?follow=1")
+is "${r%% *}" 404 "follow of an unknown VM: 404"
+is "$(jq -r .error.message <<<"${r#* }")" "$(N logs nosuch$$ --follow 2>&1 | sed 's/^phyllo: //')" \
+   "with the message the CLI prints"
+r=$(api GET "/v1/vms/$v/logs?follow=maybe")
+is "${r%% *}" 400 "follow=maybe: 400"
 out=$(D net forward add "$v" tcp:127.0.0.1:$((40000 + RANDOM % 20000)):22 2>&1); is "$?" 0 "net forward add on the running VM: $out"
 sd=$SHAREHOME/share; mkdir "$sd"   # outside the home: sharing the home is refused
 out=$(D share add "$v" "$sd" g --readonly 2>&1)

@@ -103,5 +103,32 @@ qemu-img convert -U -O raw "$HB/vms/$vm/disk-system.qcow2" "$HB/disk.raw"
 is "$(head -c 512 "$HB/disk.raw" | head -n1 | tr -d '\0')" "$mark" "B's disk image holds the marker the guest wrote on A"
 guest B "echo again > /tmp/x; cat /tmp/x" w4; ok $? "B's guest keeps running commands"
 B stop "$vm" --force >/dev/null 2>&1; ok $? "the migrated VM stops in home B"
+
+# Through phyllod (serving home B): the VM moves back to A, phyllo's progress
+# lines come from phyllod's event stream ("event: migrate").
+. "$(dirname "$0")/phyllod-lib.sh"
+# Its kernel and initrd, still named in A's guest dir, are copied into its
+# directory in B: a start takes boot files only from places B allows.
+cp "$GUEST/vmlinux" "$GUEST/initrd.img" "$HB/vms/$vm/"
+sed -i "s#$GUEST/#$HB/vms/$vm/#g" "$HB/vms/$vm/vm.conf"
+out=$(B start "$vm" 2>&1); ok $? "the VM starts again in home B" || diag "$out"
+A delete "$vm" --yes >/dev/null 2>&1; ok $? "A's stopped copy is deleted (the way back must be free)"
+PHYLLOME_HOME=$HB pd_start; ok $? "a phyllod serves home B"
+ev=$HB.events
+curl -sN --max-time 300 --unix-socket "$HB/phyllod.sock" http://localhost/v1/events >"$ev" 2>/dev/null &
+cpid=$!; tap_own_pid "$cpid"
+timeout 10 tail -n +1 -f "$ev" | grep -m1 -q '^event: state'
+out=$(PHYLLOME_HOME=$HB PHYLLOME_REQUIRE_DAEMON=1 "$PHYLLO" migrate "$vm" "$HA" --max-bandwidth 64M 2>"$log"); rc=$?
+is "$rc" 0 "phyllo migrate through phyllod succeeds" || diag "$(cat "$log")"
+like "$out" "migrated to '$HA': downtime [0-9]+ ms" "and reports the downtime"
+like "$(cat "$log")" "disks +100.0%" "its progress lines (from phyllod's events) show the disks mirrored"
+like "$(grep -c '^memory' "$log")" "^[1-9]" "and the memory sent"
+kill "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null
+like "$(grep -A1 '^event: migrate' "$ev" | grep '^data:' | head -n1)" "\"name\":\"$vm\",\"phase\":\"[a-z]+\",\"done\":[0-9]+,\"total\":[0-9]+" \
+     "GET /v1/events carried 'migrate' events: name, phase, done, total"
+is "$(A status "$vm" --json | jq -r .state)" running "the VM runs in home A again"
+kill "$PD_PID" 2>/dev/null
+A stop "$vm" --force >/dev/null 2>&1; ok $? "and stops there"
+rm -f "$ev"
 rm -f "$log"
 tap_done

@@ -61,4 +61,15 @@ out=$(api GET /v1/nosuch)
 like "$out" "^404 .*docs/openapi.json" "a 404 names docs/openapi.json"
 ok "$(test -f "$OPENAPI"; echo $?)" "... which exists"
 
+# ---- 8: list --json and GET /v1/vms: the documented difference (docs/api.md) ----
+# The route wraps the array in {"vms": [...]}; phyllo list --json prints that array.
+out=$(api GET /v1/vms)
+is "$(jq -r '.vms | type' <<<"${out#* }"):$(jq -c '.vms | map(.name)' <<<"${out#* }")" 'array:["m2","m3","v"]' \
+   "GET /v1/vms is {\"vms\": [...]}"
+is "$("$PHYLLO" list --json | jq -c 'map(.name)')" '["m2","m3","v"]' "phyllo list --json is the array itself"
+is "$("$PHYLLO" list --json | jq -cS 'map(del(.state))')" "$(jq -cS '.vms | map(del(.state))' <<<"${out#* }")" \
+   "... with the same members, VM by VM"
+like "$(tr '\n' ' ' <"$SRCDIR/../docs/api.md")" '`GET /v1/vms` is `\{"vms": \[\.\.\.\]\}`.*matching `phyllo \.\.\. --json` prints that array itself' \
+   "docs/api.md says so"
+
 tap_done

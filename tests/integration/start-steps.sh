@@ -93,7 +93,7 @@ for s in key-files qemu; do
   out=$(PHYLLOME_FAULT_STEP=$s "$PHYLLO" start "$vm" 2>&1); rc=$?
   check_failed "with a key file, fault after '$s'" "$out" "$rc" "fault was injected after its start step '$s'"
 done
-"$PHYLLO" disk remove "$vm" sec --yes >/dev/null 2>&1; ok $? "the encrypted disk goes again"
+out=$("$PHYLLO" disk remove "$vm" sec --yes 2>&1); ok $? "the encrypted disk goes again" || diag "$out"
 
 # Real failures.  A swtpm that ends at once: QEMU finds no TPM and gives up.
 out=$(PHYLLOME_SWTPM=/bin/false "$PHYLLO" start "$vm" 2>&1); rc=$?

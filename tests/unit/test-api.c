@@ -2,7 +2,9 @@
 /* phyllod without curl: the peer policy, routing and error replies of
  * api_handle, sd_notify's datagram (path and abstract names), the socket
  * path rules, and the client against a real server on a temporary socket. */
+#include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,6 +381,155 @@ static void test_local_binary(const char *home) {
         json_object_put(o);
 }
 
+/* Appends text to path (a log the monitor writes). */
+static void append(const char *path, const char *text) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        ok(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t) strlen(text), "%s: appended", path);
+}
+
+/* All the follower has now, in reads of at most max bytes. */
+static char *follow_drain(struct ops_log_follow *f, size_t max) {
+        static char got[4096];
+        size_t n = 0;
+        phy_error err = { 0 };
+        char buf[64];
+        ssize_t k;
+        while ((k = ops_log_follow_read(f, buf, max, &err)) > 0 && n + (size_t) k < sizeof got) {
+                memcpy(got + n, buf, (size_t) k);
+                n += (size_t) k;
+        }
+        got[n] = '\0';
+        return got;
+}
+
+static bool readable(int fd, int ms) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        return poll(&p, 1, ms) == 1;
+}
+
+/* logs --follow (src/ops/logs.c): whole lines, tagged, as they are written;
+ * woken by inotify (the fd is readable after a write, not before). */
+static void test_log_follow(const char *home) {
+        struct api_ctx c = { .root = "/", .home = home, .uid = geteuid(), .gid = getegid() };
+        struct ops_ctx oc = { .root = "/", .home = home, .uid = geteuid(), .gid = getegid() };
+        json_object *o = NULL;
+        phy_error err = { 0 };
+        setenv("PHYLLOME_HOME", home, 1);
+        struct ops_log_follow *none = NULL;
+        is_int(ops_log_follow_open(&oc, "nosuch", &none, &err), -ENOENT, "following an unknown VM: -ENOENT");
+        ok(strstr(err.message, "nosuch") != NULL, "naming it: %s", err.message);
+        is_int(call(&c, "POST", "/v1/vms", "{\"name\": \"f\", \"profile\": \"linux\", \"no_disk\": true}", &o), 201,
+               "create f");
+        _cleanup_(ops_log_follow_freep) struct ops_log_follow *f = NULL;
+        is_int(ops_log_follow_open(&oc, "f", &f, &err), 0, "follow f's logs before it ever ran");
+        _cleanup_free_ char *dir = NULL;
+        char *paths[3] = { 0 };
+        is_int(ops_log_paths(&oc, "f", &dir, paths, &err), 0, "its log paths");
+        _cleanup_free_ char *old = paths[0], *console = paths[1], *qemu = paths[2];
+        is_str(follow_drain(f, 64), "", "nothing yet");
+        ok(!readable(ops_log_follow_fd(f), 200), "no wake-up without a write");
+        append(console, "first\nsecond, not whole");
+        ok(readable(ops_log_follow_fd(f), 5000), "a write wakes the follower");
+        is_str(follow_drain(f, 64), "[console] first\n", "whole lines only, tagged");
+        append(console, " yet\r\n");
+        append(qemu, "qemu: warning\n");
+        ok(readable(ops_log_follow_fd(f), 5000), "woken again");
+        is_str(follow_drain(f, 5), "[console] second, not whole yet\n[qemu] qemu: warning\n",
+               "the rest of the line (CR cut), then qemu.log's, in reads of 5 bytes");
+        /* A new start: console.log replaced by a smaller file. */
+        ok(rename(console, old) == 0, "console.log rotated");
+        append(console, "new run\n");
+        ok(readable(ops_log_follow_fd(f), 5000), "woken by the new file");
+        is_str(follow_drain(f, 64), "[console] new run\n", "the new file from its start");
+        is_int(call(&c, "DELETE", "/v1/vms/f", NULL, &o), 200, "DELETE f");
+        json_object_put(o);
+}
+
+/* The "vms" entry of GET /v1/vms named name, or NULL. */
+static json_object *listed(json_object *o, const char *name) {
+        json_object *vms, *n;
+        if (!json_object_object_get_ex(o, "vms", &vms))
+                return NULL;
+        for (size_t i = 0; i < json_object_array_length(vms); i++) {
+                json_object *e = json_object_array_get_idx(vms, i);
+                if (json_object_object_get_ex(e, "name", &n) && strcmp(json_object_get_string(n), name) == 0)
+                        return e;
+        }
+        return NULL;
+}
+
+static int64_t listed_int(json_object *o, const char *name, const char *key) {
+        json_object *e = listed(o, name), *v;
+        return e && json_object_object_get_ex(e, key, &v) ? json_object_get_int64(v) : -1;
+}
+
+/* list's summaries come from a cache keyed on vm.conf's stat
+ * (src/ops/summary-cache.c): a changed file is read again, a broken one
+ * says so every time, and a cache file others can write is not believed. */
+static void test_list_cache(const char *home) {
+        struct api_ctx c = { .root = "/", .home = home, .uid = geteuid(), .gid = getegid() };
+        json_object *o = NULL;
+        char cache[600], conf[600], text[4096];
+        snprintf(cache, sizeof cache, "%s/list-cache", home);
+        setenv("PHYLLOME_CACHE", cache, 1);
+        setenv("PHYLLOME_HOME", home, 1);
+        is_int(call(&c, "POST", "/v1/vms", "{\"name\": \"lc\", \"profile\": \"linux\", \"no_disk\": true, "
+                    "\"memory\": \"512M\"}", &o), 201, "create lc");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list (fills the cache)");
+        is_int(listed_int(o, "lc", "memory"), 512ll << 20, "512M");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list again (from the cache)");
+        is_int(listed_int(o, "lc", "memory"), 512ll << 20, "still 512M");
+        /* Edited in place (no rename: same inode), one byte longer. */
+        snprintf(conf, sizeof conf, "%s/vms/lc/vm.conf", home);
+        _cleanup_free_ char *t = NULL;
+        ok(file_read_all(conf, 0, &t, NULL) == 0 && strstr(t, "size = 512M"), "the definition says 512M");
+        char *at = t ? strstr(t, "size = 512M") : NULL;
+        snprintf(text, sizeof text, "%.*ssize = 1024M%s", at ? (int) (at - t) : 0, t ? t : "",
+                 at ? at + strlen("size = 512M") : "");
+        FILE *f = fopen(conf, "r+");
+        ok(f && fputs(text, f) >= 0 && fclose(f) == 0, "edited in place");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list after the edit");
+        is_int(listed_int(o, "lc", "memory"), 1024ll << 20, "the edit shows (1024M), not the cached line");
+        /* A cache line forged for the file as it is: believed only while
+         * the cache file is ours alone. */
+        DIR *d = opendir(cache);
+        struct dirent *de = NULL;
+        char path[900] = "";
+        while (d && (de = readdir(d)))
+                if (strncmp(de->d_name, "list-", 5) == 0)
+                        snprintf(path, sizeof path, "%s/%s", cache, de->d_name);
+        if (d)
+                closedir(d);
+        _cleanup_free_ char *ct = NULL;
+        ok(path[0] && file_read_all(path, 0, &ct, NULL) == 0 && strstr(ct, "\t1073741824\n"), "the cache has lc's line");
+        char *m = ct ? strstr(ct, "\t1073741824\n") : NULL;
+        if (m)
+                memcpy(m, "\t2147483648\n", strlen("\t2147483648\n"));
+        phy_error e = { 0 };
+        ok(m && file_write_atomic(path, ct, strlen(ct), 0600, &e) == 0, "a forged line (2G), the file 0600");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list");
+        is_int(listed_int(o, "lc", "memory"), 2048ll << 20, "a cache of our own is used as it is (the forgery shows)");
+        ok(chmod(path, 0666) == 0, "the cache made writable by others");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list");
+        is_int(listed_int(o, "lc", "memory"), 1024ll << 20, "not believed: the definition's 1024M");
+        /* A broken definition: an error each time, never cached. */
+        ok(file_write_atomic(conf, "[vm]\nprofile = nope\n", 21, 0644, &e) == 0, "lc broken");
+        for (int i = 0; i < 2; i++) {
+                is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list");
+                json_object *en = listed(o, "lc"), *v;
+                ok(en && json_object_object_get_ex(en, "error", &v) && strstr(json_object_get_string(v), "nope"),
+                   "lc's error is listed");
+        }
+        ok(file_write_atomic(conf, t, strlen(t), 0644, &e) == 0, "lc mended (512M)");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list");
+        is_int(listed_int(o, "lc", "memory"), 512ll << 20, "512M again, no error");
+        is_int(call(&c, "DELETE", "/v1/vms/lc", NULL, &o), 200, "DELETE lc");
+        is_int(call(&c, "GET", "/v1/vms", NULL, &o), 200, "list");
+        ok(!listed(o, "lc"), "gone from the list");
+        json_object_put(o);
+        unsetenv("PHYLLOME_CACHE");
+}
+
 int main(void) {
         char home[] = "/tmp/phyllome-test-api.XXXXXX";
         if (!mkdtemp(home))
@@ -386,7 +537,9 @@ int main(void) {
         test_peer();
         test_routes(home);
         test_verbs(home);
+        test_list_cache(home);
         test_status_model(home);
+        test_log_follow(home);
         test_local_binary(home);
         test_env_cache();
         test_notify(home);

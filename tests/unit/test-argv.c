@@ -192,6 +192,41 @@ static void test_disk_io_facts(void) {
            "not probed: QEMU's defaults");
 }
 
+/* Issue 19: CD-ROMs boot first while the system disk is empty, after it
+ * once it holds an OS (the model's fact), first again with --boot-once
+ * cdrom; a drive without media is the device alone (its id for QMP). */
+static void test_boot_order(void) {
+        struct vm_disk disks[] = { { .name = "system", .path = "/nonexistent/s.qcow2", .format = "qcow2",
+                                     .bus = VM_BUS_VIRTIO } };
+        struct vm_cdrom cds[] = { { .name = "install", .path = "/nonexistent/i.iso", .bus = VM_BUS_SATA },
+                                  { .name = "spare", .bus = VM_BUS_SATA } };
+        struct vm_model model = { .vm = { .name = "bo", .machine = "q35", .cores = 1, .threads = 1, .memory = 1 << 30,
+                                          .display = VM_DISPLAY_NONE, .disks = disks, .n_disks = 1, .cdroms = cds,
+                                          .n_cdroms = 2 } };
+        struct qemu_argv_env env;
+        qemu_argv_env_init(&env);
+        phy_error err = { 0 };
+        _cleanup_strv_ strv a = { 0 }, b = { 0 }, c = { 0 };
+        ok(qemu_argv_build(&model, &env, &a, NULL, &err) == 0, "builds: %s", err.message);
+        ok(has_arg(&a, "ide-cd,id=cd-install,drive=cd-install,bus=ide.0,bootindex=1") &&
+           has_arg(&a, "ide-cd,id=cd-spare,bus=ide.1,bootindex=2") &&
+           has_arg(&a, "virtio-blk-pci,id=disk-system,drive=disk-system,iothread=io-disk-system,bootindex=3"),
+           "an empty disk: the CDs first; the empty drive is a device without drive=");
+        bool blockdev_spare = false;
+        for (size_t i = 0; i < a.n; i++)
+                blockdev_spare = blockdev_spare || strstr(a.v[i], "node-name=cd-spare");
+        ok(!blockdev_spare, "... and no block node for the empty drive");
+        model.disk_has_os = true;
+        ok(qemu_argv_build(&model, &env, &b, NULL, &err) == 0 &&
+           has_arg(&b, "virtio-blk-pci,id=disk-system,drive=disk-system,iothread=io-disk-system,bootindex=1") &&
+           has_arg(&b, "ide-cd,id=cd-install,drive=cd-install,bus=ide.0,bootindex=2"),
+           "a disk with an OS boots first");
+        env.boot_once_cdrom = true;
+        ok(qemu_argv_build(&model, &env, &c, NULL, &err) == 0 &&
+           has_arg(&c, "ide-cd,id=cd-install,drive=cd-install,bus=ide.0,bootindex=1"),
+           "--boot-once cdrom: the CD first again");
+}
+
 /* Every -device of an argv is a type this QEMU has, and every property
  * given to a probed device is one QEMU listed for it (id and bus are
  * QEMU's own options): what a recorded QEMU lacks is never emitted for it.
@@ -298,6 +333,7 @@ int main(void) {
                         test_audio_choice(&caps[0], &nogui);
         }
         test_disk_io_facts();
+        test_boot_order();
         test_emitted_check(&caps[0], &caps[1]);
         /* Fixed tool paths: Debian 12's, so the golden files read like the real thing. */
         struct qemu_tools tools = {

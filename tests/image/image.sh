@@ -54,10 +54,14 @@ is "$(jq -r '[.packages[].name] | map(select(. == "linux-image-amd64" or . == "q
 # --- the VM: UEFI, no network, a copy of the image as its first disk (in the
 # VM's directory, which phyllo hands to the QEMU user), an empty second ---
 vms+=("$vm")
-"$PHYLLO" create "$vm" --profile linux --no-disk --uefi --display none --memory 2G --cpus 1 >/dev/null
+# No GPU and no sound: a headless host's console is the serial port, and
+# under TCG virtio-gpu's probe alone (clearing its framebuffer page by page)
+# held a udev worker for minutes ("soft lockup") on this machine.
+"$PHYLLO" create "$vm" --profile linux --no-disk --uefi --display none --gpu none --memory 2G --cpus 1 >/dev/null
 ok $? "create a UEFI VM"
 V=$PHYLLOME_HOME/vms/$vm
 sed -i '/^\[network net0\]/a mode = none' "$V/vm.conf"
+printf '\n[sound]\ntype = none\n' >>"$V/vm.conf"
 # QEMU's "max" CPU (phyllo's default under TCG), less two things:
 # - SVM, which QEMU's TCG emulates: with it the guest would load kvm_amd and
 #   have a (very slow) nested /dev/kvm; without it the guest is what a TCG

@@ -165,7 +165,7 @@ like "$(val reinstall-refused)" "^rc=1 phyllome-install: /dev/vdb holds data" "a
 like "$(val installed-entry)" "root=PARTUUID=" "the installed boot entry names the installed root"
 
 # --- the installed disk alone ---
-"$PHYLLO" disk remove "$vm" system >/dev/null
+"$PHYLLO" disk remove "$vm" system --yes >/dev/null
 ok $? "remove the image's disk: the installed disk is the VM's only disk"
 selftest_boot "installed" 2400
 check_report "installed"

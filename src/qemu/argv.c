@@ -239,7 +239,11 @@ static const char *const hv_tcg[] = {
 
 static void add_cpu(struct builder *b) {
         const struct vm_def *vm = b->vm;
-        const char *model = vm->cpu_model ? vm->cpu_model : b->kvm ? "host" : "max";
+        /* Under TCG, 'max' without 5-level paging: with LA57 Debian 12's
+         * kernel under QEMU 7.2's TCG names mount points '/xxxx' in
+         * /proc/self/mountinfo, and systemd in its initramfs never sees the
+         * root mounted (the host image's boot hung there; issue 16). */
+        const char *model = vm->cpu_model ? vm->cpu_model : b->kvm ? "host" : "max,la57=off";
         _cleanup_free_ char *cpu = strdup(model);
         if (vm->hyperv == VM_ON) {
                 for (const char *const *f = b->kvm ? hv_kvm : hv_tcg; cpu && *f; f++) {

@@ -241,6 +241,12 @@ int run_stop_via(const char *home, const char *name, unsigned timeout_s, bool fo
                 by = "acpi";
                 if (qmp_simple(dir, name, "system_powerdown", &e2) == 0 && pidfd >= 0)
                         gone = exec_pidfd_wait(pidfd, wait_ms);
+                else if (pidfd >= 0)
+                        /* The button reached a quick guest, and QEMU ended
+                         * before its reply (seen on QEMU 10.0: powered off in
+                         * 0.17 s, then reported as terminated): not a forced
+                         * end if QEMU goes now. */
+                        gone = exec_pidfd_wait(pidfd, wait_ms < 5000 ? wait_ms : 5000);
         }
         if (!gone) {
                 by = "sigterm";

@@ -347,7 +347,7 @@ int ops_list_summaries(const struct ops_ctx *c, json_object **ret, phy_error *er
                 const char *state = "invalid";
                 if (!error) {
                         state = "stopped";
-                        if (bsearch(&s->name, running.v, running.n, sizeof *running.v, cmp_str)) {
+                        if (running.n && bsearch(&s->name, running.v, running.n, sizeof *running.v, cmp_str)) {
                                 _cleanup_run_state_ struct run_state st = { 0 };
                                 phy_error e2 = { 0 };
                                 state = run_state_get(c->home, s->name, &st, &e2) >= 0 ? run_state_name(st.state)

@@ -27,12 +27,23 @@
  * range that no other VM of this home holds and no account or group on
  * the host uses, recorded now.  Stable for the VM's life (and a VM made
  * again under the same name gets it back). */
-static int vm_uid_allocate(const char *home, const char *name, uint32_t first, uint32_t count, uid_t *ret,
-                           phy_error *err) {
+/* The VM uid table (<home>/vm-uids, "UID NAME" lines): opened without
+ * following a link, checked to be a regular file only its owner (us) can
+ * write, locked, and read whole from the locked fd.  Without create, a
+ * missing table is *ret_fd = -1 and no text. */
+static int uid_table_open(const char *home, bool create, char **ret_path, int *ret_fd, char **ret_text,
+                          size_t *ret_len, phy_error *err) {
         _cleanup_free_ char *path = NULL;
         if (asprintf(&path, "%s/vm-uids", home) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0644);
+        if (fd < 0 && !create && errno == ENOENT) {
+                *ret_path = TAKE_PTR(path);
+                *ret_fd = -1;
+                *ret_text = NULL;
+                *ret_len = 0;
+                return 0;
+        }
         if (fd < 0)
                 return phy_error_set(err, errno, "cannot open the VM uid table '%s': %s", path, strerror(errno));
         struct stat st;
@@ -44,13 +55,30 @@ static int vm_uid_allocate(const char *home, const char *name, uint32_t first, u
         if ((uint64_t) st.st_size > 16u * 1024 * 1024)
                 return phy_error_set(err, EFBIG, "the VM uid table '%s' is too large", path);
         _cleanup_free_ char *text = calloc(1, (size_t) st.st_size + 1);
-        _cleanup_free_ uint32_t *used = calloc((size_t) st.st_size / 4 + 1, sizeof *used);
-        if (!text || !used)
+        if (!text)
                 return phy_error_set(err, ENOMEM, "out of memory");
         ssize_t k = fd_read_full(fd, text, (size_t) st.st_size);       /* just opened: from its start */
         if (k < 0)
                 return phy_error_set(err, (int) -k, "cannot read '%s': %s", path, strerror((int) -k));
-        size_t len = (size_t) k, n_used = 0;
+        *ret_path = TAKE_PTR(path);
+        *ret_fd = TAKE_FD(fd);
+        *ret_text = TAKE_PTR(text);
+        *ret_len = (size_t) k;
+        return 0;
+}
+
+static int vm_uid_allocate(const char *home, const char *name, uint32_t first, uint32_t count, uid_t *ret,
+                           phy_error *err) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_close_ int fd = -1;
+        size_t len;
+        int r = uid_table_open(home, true, &path, &fd, &text, &len, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ uint32_t *used = calloc(len / 4 + 1, sizeof *used);
+        if (!used)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        size_t n_used = 0;
         for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
                 nl = strchr(line, '\n');
                 if (nl)
@@ -178,24 +206,12 @@ char *run_file_tail(const char *path, unsigned lines) {
 }
 
 int run_vm_uid_rename(const char *home, const char *old_name, const char *new_name, phy_error *err) {
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "%s/vm-uids", home) < 0)
-                return phy_error_set(err, ENOMEM, "out of memory");
-        _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return errno == ENOENT ? 0 : phy_error_set(err, errno, "cannot open the VM uid table '%s': %s", path,
-                                                          strerror(errno));
-        struct stat st;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
-                return phy_error_set(err, EPERM, "the VM uid table '%s' is not a regular file that only its owner "
-                                     "(uid %u) can write; remove it", path, (unsigned) geteuid());
-        if (flock(fd, LOCK_EX) < 0)
-                return phy_error_set(err, errno, "cannot lock '%s': %s", path, strerror(errno));
-        _cleanup_free_ char *text = NULL;
-        size_t len = 0;
-        int r = file_read_all(path, 16u * 1024 * 1024, &text, &len);
-        if (r < 0)
-                return phy_error_set(err, -r, "cannot read '%s': %s", path, strerror(-r));
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_close_ int fd = -1;
+        size_t len;
+        int r = uid_table_open(home, false, &path, &fd, &text, &len, err);
+        if (r < 0 || fd < 0)
+                return r;
         /* The VM keeps its uid: its lines name it anew; a line of an earlier
          * VM of the new name (deleted since) goes. */
         /* Each line of at least 4 bytes grows by at most a name (64): 17 times as much. */

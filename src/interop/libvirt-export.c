@@ -28,6 +28,7 @@
 
 #include "cleanup.h"
 #include "exec.h"
+#include "vm/chain.h"
 #include "fileio.h"
 #include "store/store.h"
 #include "value.h"
@@ -617,7 +618,7 @@ int interop_libvirt_export(const struct vm_def *d, const struct vm_def *m, const
                         goto fail;
                 }
                 /* Every link of its chain checked before it is read (issue 12: QEMU's uid owns the image). */
-                if ((r = store_disk_chain_check(qemu_img, vmdir, m->name, k, src, NULL, err)) < 0)
+                if ((r = vm_disk_chain_check(vmdir, m->name, m->uuid, k, src, NULL, err)) < 0)
                         goto fail;
                 char *argv[] = { qemu_img, "convert", "-f", k->format, "-O", k->format, src, dst, NULL };
                 char msg[1024];

@@ -62,6 +62,7 @@ struct builder {
         bool have_vser;
         bool have_xhci;
         bool kvm;
+        unsigned fdsets;        /* -add-fd sets given out so far */
 };
 
 static void add(struct builder *b, const char *a) {
@@ -411,6 +412,27 @@ static void disk_io_opts(struct builder *b, size_t i, char *buf, size_t len) {
         snprintf(buf, len, "%s", direct ? ",cache.direct=on,aio=native" : "");
 }
 
+/* Disk i's backing chain (env->backing) as fd-backed read-only nodes,
+ * the farthest first; back gets ",backing=<the nearest>" for the disk's
+ * node, or stays "" (issue 12: QEMU opens no backing file by name). */
+static void add_backing(struct builder *b, size_t i, const char *node, char *back, size_t len) {
+        const struct qemu_backing *bk = b->env->backing && i < b->env->n_backing ? &b->env->backing[i] : NULL;
+        if (!bk || bk->n == 0)
+                return;
+        for (size_t j = bk->n; j-- > 0 && b->r >= 0;) {
+                char bn[128], next[144] = "";
+                unsigned set = ++b->fdsets;
+                snprintf(bn, sizeof bn, "%s-b%zu", node, j + 1);
+                if (j + 1 < bk->n)
+                        snprintf(next, sizeof next, ",backing=%s-b%zu", node, j + 2);
+                addf(b, "-add-fd", "fd=%d,set=%u,opaque=%s", bk->links[j].fd, set, bn);
+                addf(b, "-blockdev", "driver=file,node-name=%s-file,filename=/dev/fdset/%u,read-only=on", bn, set);
+                addf(b, "-blockdev", "driver=%s,node-name=%s,file=%s-file,read-only=on%s", bk->links[j].format, bn,
+                     bn, next);
+        }
+        snprintf(back, len, ",backing=%s-b1", node);
+}
+
 static void add_disks(struct builder *b) {
         const struct vm_def *vm = b->vm;
         /* Install media first in the boot order while the disk is still empty:
@@ -455,10 +477,12 @@ static void add_disks(struct builder *b) {
                         addf(b, "-object", "secret,id=sec-%s,file=%s", node, k ? k : "");
                         snprintf(enc, sizeof enc, ",encrypt.format=luks,encrypt.key-secret=sec-%s", node);
                 }
+                char back[160] = "";
+                add_backing(b, i, node, back, sizeof back);
                 /* discard=unmap frees host space when the guest trims; detect-zeroes turns zero writes into it. */
                 addf(b, "-blockdev", "driver=file,node-name=%s-file,filename=%s%s,discard=unmap%s", node, p, io, ro);
-                addf(b, "-blockdev", "driver=%s,node-name=%s,file=%s-file,discard=unmap,detect-zeroes=unmap%s%s",
-                     d->format, node, node, enc, ro);
+                addf(b, "-blockdev", "driver=%s,node-name=%s,file=%s-file,discard=unmap,detect-zeroes=unmap%s%s%s",
+                     d->format, node, node, enc, back, ro);
                 add_block_device(b, node, d->bus, false, boot++, false);
         }
 }

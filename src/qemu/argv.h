@@ -36,6 +36,14 @@ struct qemu_argv_env {
          * file; -1 or NULL: QEMU reads key_file itself. */
         const int *key_fds;
         size_t n_key_fds;
+        /* Issue 12: per disk, its backing chain as fds the monitor opened and
+         * checked (vm/chain.h), the nearest first.  Each link reaches QEMU as
+         * -add-fd and a read-only -blockdev node on /dev/fdset/N, the disk's
+         * node names the first (backing=), each link the next: QEMU opens no
+         * backing file by name.  NULL or a disk with no links: QEMU opens
+         * what the image names itself (a disk without a backing file). */
+        const struct qemu_backing *backing;
+        size_t n_backing;
         /* Where QEMU makes its SPICE socket (SPICE takes no fd); NULL:
          * <run_dir>/spice.sock. */
         const char *spice_sock;
@@ -57,6 +65,16 @@ struct qemu_argv_env {
          * saying why there is none (-audiodev none and a warning). */
         const char *audio_server;
         const char *audio_why;
+};
+
+/* One backing file of a disk, held open by the monitor. */
+struct qemu_backing_link {
+        int fd;
+        const char *format;     /* "qcow2" or "raw" */
+};
+struct qemu_backing {
+        const struct qemu_backing_link *links;
+        size_t n;
 };
 
 /* Empty pcie-root-ports the argv adds on q35 for NIC hot-plug (src/net/hotplug.c). */

@@ -457,6 +457,16 @@ static void undo_key_files(struct monitor *m) {
         m->key_fds = NULL;
 }
 
+/* The disks' backing chains, opened and checked while we are root: QEMU
+ * gets them as fds and opens no backing file by name (backing.c). */
+static int step_backing(struct monitor *m, phy_error *err) {
+        return run_backing_open(&m->backing, &m->c->model.vm, m->c->vm_dir, err);
+}
+
+static void undo_backing(struct monitor *m) {
+        run_backing_close(&m->backing);
+}
+
 /* QEMU's command line, with the fds made so far; its warnings go to the
  * starting command. */
 static int step_command_line(struct monitor *m, phy_error *err) {
@@ -465,6 +475,8 @@ static int step_command_line(struct monitor *m, phy_error *err) {
         qemu_argv_env_init(&env);
         env.key_fds = m->key_fds;
         env.n_key_fds = c->model.vm.n_disks;
+        env.backing = m->backing.disks;
+        env.n_backing = m->backing.n;
         env.nic_fds = m->net.nic_fds;
         env.n_nic_fds = m->net.n_nics;
         env.share_fds = m->net.share_fds;
@@ -541,7 +553,8 @@ static void undo_console_log(struct monitor *m) {
 
 static int step_qemu(struct monitor *m, phy_error *err) {
         struct start_ctx *c = m->c;
-        size_t n_keep = 6 + m->net.n_nics + m->net.n_shares + c->model.vm.n_disks;
+        size_t n_base = 6 + m->net.n_nics + m->net.n_shares + c->model.vm.n_disks;
+        size_t n_keep = n_base + run_backing_fds(&m->backing, NULL);
         _cleanup_free_ int *keep = calloc(n_keep, sizeof *keep);
         if (!keep)
                 return phy_error_set(err, ENOMEM, "out of memory");
@@ -553,9 +566,11 @@ static int step_qemu(struct monitor *m, phy_error *err) {
                 keep[6 + m->net.n_nics + i] = m->net.share_fds[i];
         for (size_t i = 0; i < c->model.vm.n_disks; i++)
                 keep[6 + m->net.n_nics + m->net.n_shares + i] = m->key_fds[i];
+        (void) run_backing_fds(&m->backing, keep + n_base);
         pid_t pid = spawn_qemu(m, m->argv.v, keep, n_keep, &m->sb, err);
         /* QEMU holds its copies now (or never will). */
         undo_sandbox(m);
+        undo_backing(m);
         net_companions_close_qemu_fds(&m->net);
         for (size_t i = 0; i < c->model.vm.n_disks; i++)
                 close_fd(&m->key_fds[i]);
@@ -651,6 +666,7 @@ static const struct boot_step steps[] = {
         { "swtpm", step_swtpm, undo_swtpm },
         { "companions", step_companions, undo_companions },
         { "key-files", step_key_files, undo_key_files },
+        { "backing", step_backing, undo_backing },
         { "command-line", step_command_line, undo_command_line },
         { "sandbox", step_sandbox, undo_sandbox },
         { "console-log", step_console_log, undo_console_log },

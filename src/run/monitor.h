@@ -26,6 +26,7 @@
 #include "qemu/qmp.h"
 #include "qemu/tools.h"
 #include "run-internal.h"
+#include "backing.h"
 #include "run.h"
 #include "strv.h"
 #include "vm/vm.h"
@@ -99,6 +100,7 @@ struct monitor {
         int qmp_listen, hvc0_listen, qga_listen;
         int monqmp[2], serial_qemu, tpm[2];
         int *key_fds;           /* model.vm.n_disks of them, -1 for none */
+        struct run_backing backing;     /* the disks' backing chains, opened as root (backing.c) */
         strv argv;
         struct run_sandbox sb;
         bool sb_made;

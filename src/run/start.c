@@ -170,6 +170,10 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 c.have_caps = true;
         }
         run_phase_mark(&c.phases, "caps");
+        /* Before root reads a disk (the model probes its first sector): no
+         * header may lead it to another file (issue 12). */
+        if ((r = run_backing_check(&def, c.vm_dir, err)) < 0)
+                goto out;
         if ((r = vm_model_make(&def, &c.host, &c.caps, c.vm_dir, &c.model, err)) < 0)
                 goto out;
         run_phase_mark(&c.phases, "model");

@@ -27,6 +27,7 @@
 #include "store.h"
 #include "store-internal.h"
 #include "vm/vm.h"
+#include "vm/chain.h"
 
 #define BUNDLE_FORMAT "phyllome-bundle"
 /* Version 2: a member's sha256 covers its data regions only and "sparse"
@@ -339,7 +340,7 @@ int store_export(const char *home, const char *name, int fd, const char *qemu_im
                         break;
                 }
                 /* Read as its format, every link checked first (issue 12). */
-                if ((r = store_disk_chain_check(qemu_img, dir, name, k, p, &backed, err)) < 0)
+                if ((r = vm_disk_chain_check(dir, name, d.uuid, k, p, &backed, err)) < 0)
                         break;
                 if (backed) {
                         /* A linked clone: its chain flattened into one standalone qcow2. */

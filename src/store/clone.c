@@ -20,6 +20,7 @@
 #include "store.h"
 #include "store-internal.h"
 #include "vm/vm.h"
+#include "vm/chain.h"
 
 /* Relative paths of the definition (kernel, ISO) made absolute against the
  * source's directory, so the clone in another directory finds them. */
@@ -114,6 +115,10 @@ static int freeze(const char *qemu_img, const char *srcdir, const char *label, c
 
 /* Undoes freeze(): the overlay is empty (nothing ran on it), so the base goes back. */
 static void unfreeze(const struct frozen *f) {
+        const char *slash = strrchr(f->base, '/');
+        _cleanup_free_ char *rec = NULL;
+        if (slash && asprintf(&rec, "%.*s/.%s.clone", (int) (slash - f->base), f->base, slash + 1) >= 0)
+                (void) unlink(rec);
         (void) chmod(f->base, 0644);
         if (rename(f->base, f->disk) < 0)
                 (void) chmod(f->base, 0444);
@@ -192,22 +197,30 @@ int store_clone(const char *home, const char *src, const char *dst, bool full, e
                         r = phy_error_set(err, ENOMEM, "out of memory");
                         break;
                 }
-                if (full) {
-                        /* Read as its format; every link checked before root reads it (issue 12). */
-                        char *argv[] = { qemu_img, "convert", "-q", "-f", (char *) store_disk_format(&s.disks[i]),
-                                         "-O", "qcow2", from, to, NULL };
-                        r = store_disk_chain_check(qemu_img, sdir, src, &s.disks[i], from, NULL, err);
-                        if (r >= 0)
-                                r = store_qemu_img(qemu_img, "a full clone's disk copy", argv, NULL, err);
-                } else {
+                /* Every link checked before root reads or freezes it (issue 12): a
+                 * frozen base's header is then what it stays. */
+                struct vm_chain ch;
+                r = vm_disk_chain_open(sdir, src, s.uuid, &s.disks[i], from, &ch, err);
+                if (r >= 0 && full) {
+                        /* Read as its format, through the files checked, never what a header names. */
+                        _cleanup_free_ char *opts = store_chain_image_opts(&ch, store_disk_format(&s.disks[i]));
+                        char *argv[] = { qemu_img, "convert", "-q", "--image-opts", opts, "-O", "qcow2", to, NULL };
+                        r = opts ? store_qemu_img(qemu_img, "a full clone's disk copy", argv, NULL, err)
+                                 : phy_error_set(err, ENOMEM, "out of memory");
+                } else if (r >= 0) {
                         char *base = NULL;
                         r = freeze(qemu_img, sdir, k->name, s.disks[i].path, from, &base, err);
-                        if (r < 0)
-                                break;
-                        fz[nfz++] = (struct frozen) { .disk = TAKE_PTR(from), .base = base };
-                        char *argv[] = { qemu_img, "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", to, NULL };
-                        r = store_qemu_img(qemu_img, "a linked clone's overlay", argv, NULL, err);
+                        if (r >= 0) {
+                                fz[nfz++] = (struct frozen) { .disk = TAKE_PTR(from), .base = base };
+                                char *argv[] = { qemu_img, "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2",
+                                                 to, NULL };
+                                r = store_qemu_img(qemu_img, "a linked clone's overlay", argv, NULL, err);
+                        }
+                        /* The clone, and only it, may use this base (vm/chain.h). */
+                        if (r >= 0)
+                                r = vm_base_record(base, d.uuid, err);
                 }
+                vm_chain_done(&ch);
                 if (r >= 0) {
                         free(k->path);
                         free(k->format);

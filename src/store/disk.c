@@ -13,6 +13,7 @@
 #include "store.h"
 #include "store-internal.h"
 #include "vm/vm.h"
+#include "vm/chain.h"
 
 /* With ret_lock: under the VM's edit lock (held until *ret_lock is closed),
  * for a change that is saved. */
@@ -330,7 +331,9 @@ int store_disk_resize(const char *home, const char *name, const char *disk, uint
         if (!p)
                 return phy_error_set(err, ENOMEM, "out of memory");
         _cleanup_(json_object_putp) json_object *info = NULL;
-        if ((r = store_image_info_as(qemu_img, p, store_disk_format(k), &info, err)) < 0)
+        /* qemu-img resize opens the backing chain too: every link checked first (issue 12). */
+        if ((r = vm_disk_chain_check(dir, name, d.uuid, k, p, NULL, err)) < 0 ||
+            (r = store_image_info_as(qemu_img, p, store_disk_format(k), &info, err)) < 0)
                 return r;
         int64_t cur = store_json_int(info, "virtual-size");
         char want[32], have[32];

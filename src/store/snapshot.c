@@ -23,6 +23,7 @@
 #include "qemu/caps.h"
 #include "qemu/qmp.h"
 #include "vm/vm.h"
+#include "vm/chain.h"
 
 struct snapctx {
         struct vm_def def;
@@ -86,7 +87,10 @@ static int snap_img(const struct snapctx *c, const char *flag, const char *snap,
             strv_push_many(&argv, c->qemu_img, "snapshot", flag, snap, NULL) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
         const struct vm_disk *k = &c->def.disks[i];
-        int r = 0;
+        /* qemu-img snapshot opens the backing chain too: every link checked first (issue 12). */
+        int r = vm_disk_chain_check(c->dir, c->def.name, c->def.uuid, k, p, NULL, err);
+        if (r < 0)
+                return r;
         if (!k->key_file && !k->key_prompt) {
                 /* Opened as qcow2, never probed: the image is the VM uid's, and
                  * `qemu-img snapshot` has no -f (issue 12). */

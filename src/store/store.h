@@ -28,20 +28,21 @@ int store_image_info(const char *qemu_img, const char *path, struct json_object 
  * have written a qcow2 header naming any host file as its backing file. */
 int store_image_info_as(const char *qemu_img, const char *path, const char *fmt, struct json_object **ret,
                         phy_error *err);
+/* The same for the image held open as fd (path names it in messages and in
+ * the JSON): qemu-img reads that very file (/proc/PID/fd/N), after
+ * vm_image_fd_check (a regular file, no external data file).  store_image_info_as
+ * opens path and calls this. */
+int store_image_info_fd(const char *qemu_img, int fd, const char *path, const char *fmt, struct json_object **ret,
+                        phy_error *err);
+/* A disk opened with its chain (vm/chain.h: vm_disk_chain_open) as
+ * qemu-img's --image-opts: "driver=FMT,file.filename=/proc/PID/fd/N" and a
+ * backing node per link, so that qemu-img reads the files checked, never
+ * what a header names (malloc'd; NULL: out of memory). */
+struct vm_chain;
+char *store_chain_image_opts(const struct vm_chain *c, const char *fmt);
 struct vm_disk;
 /* The definition's format of a disk (qcow2 when it names none). */
 const char *store_disk_format(const struct vm_disk *k);
-/*
- * Before root reads a disk's content (export, full clone, export to
- * libvirt): its chain followed link by link, each read as its recorded
- * format; every backing file must be in the VM's directory, a linked
- * clone's base (<vms>/<VM>/base/) or an allowed directory, and no image may
- * have an external data file.  The VM's uid owns its images, so a
- * compromised QEMU may have rewritten a header (issue 12).  *ret_backed:
- * the disk has a backing file.
- */
-int store_disk_chain_check(const char *qemu_img, const char *vmdir, const char *vm, const struct vm_disk *k,
-                           const char *path, bool *ret_backed, phy_error *err);
 
 /* ---- disks (disk.c) ------------------------------------------------------ */
 

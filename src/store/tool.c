@@ -16,6 +16,7 @@
 #include "store.h"
 #include "store-internal.h"
 #include "vm/vm.h"
+#include "vm/chain.h"
 #include <limits.h>
 
 char *store_find_qemu_img(const char *given) {
@@ -42,97 +43,81 @@ int store_image_info(const char *qemu_img, const char *path, struct json_object 
         return store_image_info_as(qemu_img, path, NULL, ret, err);
 }
 
-int store_image_info_as(const char *qemu_img, const char *path, const char *fmt, struct json_object **ret,
+/* "/proc/<our pid>/fd/<fd>": a child (qemu-img) opens the very file we hold. */
+static void fd_name(int fd, char *buf, size_t len) {
+        snprintf(buf, len, "/proc/%ld/fd/%d", (long) getpid(), fd);
+}
+
+int store_image_info_fd(const char *qemu_img, int fd, const char *path, const char *fmt, struct json_object **ret,
                         phy_error *err) {
-        char *argv[] = { (char *) qemu_img, "info", "--output=json", "-U", fmt ? "-f" : (char *) path,
-                         (char *) fmt, fmt ? (char *) path : NULL, NULL };
-        _cleanup_free_ char *out = NULL, *what = NULL;
+        char self[64];
+        fd_name(fd, self, sizeof self);
+        char *argv[] = { (char *) qemu_img, "info", "--output=json", "-U", fmt ? "-f" : self, (char *) fmt,
+                         fmt ? self : NULL, NULL };
+        _cleanup_free_ char *out = NULL, *what = NULL, *full = NULL;
         if (asprintf(&what, "the disk image '%s'", path) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        int r = store_qemu_img(qemu_img, what, argv, &out, err);
-        if (r < 0)
+        /* Checked through the fd before qemu-img opens anything: a FIFO or a
+         * named external data file is refused here (issue 12). */
+        int r = vm_image_fd_check(fd, what, err);
+        if (r < 0 || (r = store_qemu_img(qemu_img, what, argv, &out, err)) < 0)
                 return r;
         json_object *o = json_tokener_parse(out);
         if (!o || !json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
                 return phy_error_set(err, EIO, "'%s info' printed something that is not JSON for '%s'", qemu_img, path);
         }
+        /* Its names as the image's own path gives them, as qemu-img would have. */
+        const char *b = store_json_str(o, "backing-filename"), *slash = strrchr(path, '/');
+        if (b && (b[0] == '/' || !slash ? !(full = strdup(b)) :
+                  asprintf(&full, "%.*s/%s", (int) (slash - path), path, b) < 0)) {
+                json_object_put(o);
+                return phy_error_set(err, ENOMEM, "out of memory");
+        }
+        json_object_object_add(o, "filename", json_object_new_string(path));
+        if (full)
+                json_object_object_add(o, "full-backing-filename", json_object_new_string(full));
         *ret = o;
         return 0;
 }
 
+int store_image_info_as(const char *qemu_img, const char *path, const char *fmt, struct json_object **ret,
+                        phy_error *err) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                return phy_error_set(err, errno, "cannot open the disk image '%s': %s", path, strerror(errno));
+        return store_image_info_fd(qemu_img, fd, path, fmt, ret, err);
+}
+
+char *store_chain_image_opts(const struct vm_chain *c, const char *fmt) {
+        char self[64];
+        fd_name(c->top, self, sizeof self);
+        char *s = NULL;
+        if (asprintf(&s, "driver=%s,file.driver=file,file.filename=%s", fmt, self) < 0)
+                return NULL;
+        _cleanup_free_ char *prefix = strdup("");
+        for (size_t i = 0; prefix && i < c->n; i++) {
+                char *p = NULL, *t = NULL;
+                fd_name(c->v[i].fd, self, sizeof self);
+                if (asprintf(&p, "%sbacking.", prefix) < 0)
+                        p = NULL;
+                free(prefix);
+                prefix = p;
+                if (!p || asprintf(&t, "%s,%sdriver=%s,%sfile.driver=file,%sfile.filename=%s", s, p, c->v[i].format, p,
+                                   p, self) < 0) {
+                        free(s);
+                        return NULL;
+                }
+                free(s);
+                s = t;
+        }
+        if (!prefix)
+                s = (free(s), NULL);
+        return s;
+}
+
 const char *store_disk_format(const struct vm_disk *k) {
         return k->format ? k->format : "qcow2";
-}
-
-/* A linked clone's base: <vms>/<VM>/base/<file>, vms being the parent of vmdir. */
-static bool in_a_base(const char *real, const char *vmdir) {
-        char vd[PATH_MAX];
-        if (!realpath(vmdir, vd))
-                return false;
-        char *slash = strrchr(vd, '/');
-        if (!slash || slash == vd)
-                return false;
-        *slash = '\0';
-        size_t n = strlen(vd);
-        if (strncmp(real, vd, n) != 0 || real[n] != '/')
-                return false;
-        const char *vm = real + n + 1, *s = strchr(vm, '/');
-        return s && s > vm && strncmp(s, "/base/", 6) == 0 && s[6] && !strchr(s + 6, '/');
-}
-
-int store_disk_chain_check(const char *qemu_img, const char *vmdir, const char *vm, const struct vm_disk *k,
-                           const char *path, bool *ret_backed, phy_error *err) {
-        _cleanup_free_ char *cur = strdup(path), *fmt = strdup(store_disk_format(k));
-        int r = 0;
-        if (!cur || !fmt)
-                return phy_error_set(err, ENOMEM, "out of memory");
-        if (ret_backed)
-                *ret_backed = false;
-        for (unsigned depth = 0;; depth++) {
-                _cleanup_(json_object_putp) json_object *info = NULL;
-                if (depth >= 16)
-                        return phy_error_set(err, ELOOP, "disk '%s' of VM '%s': its backing chain is deeper than 16 "
-                                             "images or loops", k->name, vm);
-                /* The format named (the definition's, the link's), never probed
-                 * when one is known: a raw disk's guest writes any header. */
-                if ((r = store_image_info_as(qemu_img, cur, fmt, &info, err)) < 0)
-                        return r;
-                json_object *fs, *fsd, *df;
-                if (json_object_object_get_ex(info, "format-specific", &fs) &&
-                    json_object_object_get_ex(fs, "data", &fsd) && json_object_object_get_ex(fsd, "data-file", &df))
-                        return phy_error_set(err, EPERM, "disk '%s' of VM '%s': the image '%s' has the external data "
-                                             "file '%s'; Phyllome never makes one, and the VM's QEMU, which owns the "
-                                             "image, may have written that header: refusing to read it", k->name, vm,
-                                             cur, json_object_get_string(df));
-                const char *back = store_json_str(info, "full-backing-filename");
-                if (!back)
-                        return 0;
-                if (ret_backed)
-                        *ret_backed = true;
-                char real[PATH_MAX];
-                phy_error ignore = { 0 };
-                if (!realpath(back, real) ||
-                    (!in_a_base(real, vmdir) && vm_path_check_here(vmdir, "backing file", real, &ignore) < 0)) {
-                        phy_error_clear(&ignore);
-                        return phy_error_set(err, EPERM, "disk '%s' of VM '%s': the image '%s' has the backing file "
-                                             "'%s', which is missing or outside the VM's files, a linked clone's "
-                                             "base and the directories this host allows; the VM's QEMU, which owns "
-                                             "the image, may have written that header: refusing to read it", k->name,
-                                             vm, cur, back);
-                }
-                phy_error_clear(&ignore);
-                const char *bf = store_json_str(info, "backing-filename-format");
-                if (bf && strcmp(bf, "qcow2") != 0 && strcmp(bf, "raw") != 0)
-                        return phy_error_set(err, EPERM, "disk '%s' of VM '%s': the image '%s' names the backing "
-                                             "format '%s'; only qcow2 and raw are read", k->name, vm, cur, bf);
-                free(cur);
-                free(fmt);
-                cur = strdup(real);
-                fmt = bf ? strdup(bf) : NULL;   /* no format recorded: probed, and the link checked all the same */
-                if (!cur || (bf && !fmt))
-                        return phy_error_set(err, ENOMEM, "out of memory");
-        }
 }
 
 int store_need_qemu_img(const char *given, char **ret, phy_error *err) {

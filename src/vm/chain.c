@@ -44,17 +44,12 @@ static int header_read(int fd, struct header *h) {
         _cleanup_free_ unsigned char *buf = malloc(HEADER_READ);
         if (!buf)
                 return -ENOMEM;
-        size_t n = 0;
-        while (n < HEADER_READ) {
-                ssize_t k = pread(fd, buf + n, HEADER_READ - n, (off_t) n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+        ssize_t got = fd_read_full(fd, buf, HEADER_READ);
+        if (got < 0)
+                return (int) got;
+        size_t n = (size_t) got;
         if (n < 72 || be32(buf) != QCOW2_MAGIC)
                 return 0;       /* not a qcow2: raw, for all this reads */
         h->qcow2 = true;

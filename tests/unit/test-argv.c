@@ -192,6 +192,53 @@ static void test_disk_io_facts(void) {
            "not probed: QEMU's defaults");
 }
 
+/* Issue 12: a disk's backing chain reaches QEMU as fds (-add-fd), one
+ * read-only node per link on /dev/fdset/N, each naming the next, and the
+ * disk's node naming the first: QEMU opens no backing file by name.  A disk
+ * without links is as before (the golden files have none). */
+static void test_backing_fds(void) {
+        struct vm_disk disks[] = { { .name = "system", .path = "/vms/c/disk-system.qcow2", .format = "qcow2",
+                                     .bus = VM_BUS_VIRTIO },
+                                   { .name = "data", .path = "/vms/c/disk-data.qcow2", .format = "qcow2",
+                                     .bus = VM_BUS_VIRTIO } };
+        struct vm_model model = { .vm = { .name = "c", .machine = "q35", .cores = 1, .threads = 1, .memory = 1 << 30,
+                                          .display = VM_DISPLAY_NONE, .disks = disks, .n_disks = 2 } };
+        struct qemu_backing_link links[] = { { .fd = 17, .format = "qcow2" }, { .fd = 18, .format = "raw" } };
+        struct qemu_backing backing[] = { { .links = links, .n = 2 }, { .links = NULL, .n = 0 } };
+        struct qemu_argv_env env;
+        qemu_argv_env_init(&env);
+        env.backing = backing;
+        env.n_backing = 2;
+        phy_error err = { 0 };
+        _cleanup_strv_ strv a = { 0 };
+        ok(qemu_argv_build(&model, &env, &a, NULL, &err) == 0, "builds with a backing chain: %s", err.message);
+        const char *want[] = {
+                "-add-fd", "fd=18,set=1,opaque=disk-system-b2",
+                "-blockdev", "driver=file,node-name=disk-system-b2-file,filename=/dev/fdset/1,read-only=on",
+                "-blockdev", "driver=raw,node-name=disk-system-b2,file=disk-system-b2-file,read-only=on",
+                "-add-fd", "fd=17,set=2,opaque=disk-system-b1",
+                "-blockdev", "driver=file,node-name=disk-system-b1-file,filename=/dev/fdset/2,read-only=on",
+                "-blockdev", "driver=qcow2,node-name=disk-system-b1,file=disk-system-b1-file,read-only=on,"
+                             "backing=disk-system-b2",
+                "-blockdev", "driver=file,node-name=disk-system-file,filename=/vms/c/disk-system.qcow2,discard=unmap",
+                "-blockdev", "driver=qcow2,node-name=disk-system,file=disk-system-file,discard=unmap,"
+                             "detect-zeroes=unmap,backing=disk-system-b1",
+        };
+        size_t at = 0;
+        while (at < a.n && strcmp(a.v[at], "-add-fd") != 0)
+                at++;
+        bool same = at + ELEMENTSOF(want) <= a.n;
+        for (size_t i = 0; same && i < ELEMENTSOF(want); i++)
+                same = strcmp(a.v[at + i], want[i]) == 0;
+        ok(same, "the farthest link first, each node naming the next, the disk's node the nearest");
+        ok(has_arg(&a, "driver=qcow2,node-name=disk-data,file=disk-data-file,discard=unmap,detect-zeroes=unmap"),
+           "a disk without a backing file names none");
+        size_t n_add = 0;
+        for (size_t i = 0; i < a.n; i++)
+                n_add += strcmp(a.v[i], "-add-fd") == 0;
+        is_int((long long) n_add, 2, "one -add-fd per link, none for the other disk");
+}
+
 /* Issue 19: CD-ROMs boot first while the system disk is empty, after it
  * once it holds an OS (the model's fact), first again with --boot-once
  * cdrom; a drive without media is the device alone (its id for QMP). */
@@ -333,6 +380,7 @@ int main(void) {
                         test_audio_choice(&caps[0], &nogui);
         }
         test_disk_io_facts();
+        test_backing_fds();
         test_boot_order();
         test_emitted_check(&caps[0], &caps[1]);
         /* Fixed tool paths: Debian 12's, so the golden files read like the real thing. */

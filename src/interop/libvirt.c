@@ -676,6 +676,28 @@ static int map_disk(struct lv *l, xmlNodePtr dev) {
         return 0;
 }
 
+/* A port forward the domain asks for (<portForward>, Phyllome's own
+ * <phyllome:forward>): the domain's author chose it, not this host's
+ * owner, so it listens on loopback only; one on another address keeps its
+ * ports on loopback, reported (issue 12).  Every forward is listed in the
+ * report.  spec is valid (value_forward_parse). */
+static int import_forward(struct lv *l, xmlNodePtr at, const char *spec, struct vm_nic *n) {
+        struct value_forward f;
+        char lo[64];
+        if (value_forward_parse(spec, &f) < 0)
+                return bad(l, at, "the forward '%s' is not one Phyllome can make", spec);
+        if (f.addr[0] && strncmp(f.addr, "127.", 4) != 0) {
+                snprintf(lo, sizeof lo, "%s:%u:%u", f.proto, f.host_port, f.guest_port);
+                say(l, at, INTEROP_CHANGED, false, "the forward '%s' listened on %s, which an imported domain may "
+                    "not choose: it listens on loopback here ('%s'); 'phyllo net forward' opens it wider if you "
+                    "mean it", spec, f.addr, lo);
+                spec = lo;
+        } else
+                say(l, at, INTEROP_NOTE, false, "the forward '%s' (host port %u to guest port %u, on loopback)",
+                    spec, f.host_port, f.guest_port);
+        return strv_push(&n->forwards, spec) < 0 ? oom(l) : 0;
+}
+
 static int map_interface(struct lv *l, xmlNodePtr dev) {
         struct vm_def *d = &l->p->def;
         _cleanup_free_ char *type = ix_attr(dev, "type");
@@ -759,8 +781,9 @@ static int map_interface(struct lv *l, xmlNodePtr dev) {
                         if (!paddr)
                                 say(l, pf, INTEROP_CHANGED, false, "port %u listened on every address; Phyllome's "
                                     "forward listens on loopback", start);
-                        if (strv_push(&n->forwards, spec) < 0)
-                                return oom(l);
+                        int r = import_forward(l, rg, spec, n);
+                        if (r < 0)
+                                return r;
                 }
         }
         return 0;
@@ -1259,8 +1282,8 @@ int interop_libvirt_parse(const char *source, const char *txt, size_t len, const
                 if (!n || !spec || value_forward_parse(spec, NULL) < 0)
                         return bad(&l, f, "the forward '%s' of NIC '%s' is not one of this domain's", spec ? spec : "",
                                    nic ? nic : "");
-                if (strv_push(&n->forwards, spec) < 0)
-                        return oom(&l);
+                if ((r = import_forward(&l, f, spec, n)) < 0)
+                        return r;
         }
         if (o->profile) {
                 free(profile);

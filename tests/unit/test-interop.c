@@ -276,6 +276,50 @@ static void test_round_trip(void) {
                 diag_report(&back);
 }
 
+/* Issue 12: forwards a domain asks for (Phyllome's metadata, libvirt's
+ * <portForward>) listen on loopback only; one on another address keeps its
+ * ports on loopback, and the report says so.  Every forward is listed. */
+static void test_forwards(void) {
+        struct interop_opts o = { 0 };
+        _cleanup_interop_plan_ struct interop_plan p = { 0 }, back = { 0 };
+        phy_error err = { 0 };
+        parse_lv("libvirt/project-linux.xml", &o, &p, &err);
+        struct vm_def *d = &p.def;
+        free(d->disks[0].path);
+        d->disks[0].path = strdup("disk-system.qcow2");
+        strv_push(&d->nics[0].forwards, "tcp:0.0.0.0:2222:22");
+        strv_push(&d->nics[0].forwards, "udp:5353:53");
+        struct interop_export_opts eo = { .kvm = true };
+        _cleanup_free_ char *xml = NULL, *hostile = NULL;
+        touch("linux-desk-system.qcow2", 0);
+        if (!ok(interop_libvirt_format(d, d, &eo, dir, NULL, NULL, NULL, &xml, &err) == 0, "exported: %s",
+                err.message))
+                return;
+        /* A libvirt 9.2 <portForward> on every address of the host, too. */
+        char *end = strstr(xml, "</interface>");
+        if (!ok(end != NULL, "the export has an <interface>"))
+                return;
+        asprintf(&hostile, "%.*s<portForward proto='tcp' address='0.0.0.0'><range start='8080' to='80'/>"
+                 "</portForward>%s", (int) (end - xml), xml, end);
+        int r = interop_libvirt_parse("forwards.xml", hostile, strlen(hostile), &o, &back, &err);
+        if (!ok(r == 0, "the domain parses: %s", err.message))
+                return;
+        const strv *f = &back.def.nics[0].forwards;
+        ok(f->n == 3 && strv_contains(f, "tcp:2222:22") && strv_contains(f, "udp:5353:53") &&
+           strv_contains(f, "tcp:8080:80"), "every forward listens on loopback (%zu forwards)", f->n);
+        for (size_t i = 0; i < f->n; i++)
+                ok(!strstr(f->v[i], "0.0.0.0"), "  not on 0.0.0.0: %s", f->v[i]);
+        size_t len = back.report.items ? json_object_array_length(back.report.items) : 0, said = 0, listed = 0;
+        for (size_t i = 0; i < len; i++) {
+                const char *m = json_object_get_string(
+                        json_object_object_get(json_object_array_get_idx(back.report.items, i), "message"));
+                said += strstr(m, "listened on 0.0.0.0, which an imported domain may not choose") != NULL;
+                listed += strstr(m, "the forward 'udp:5353:53'") != NULL;
+        }
+        is_int((long long) said, 2, "the report names both forwards moved to loopback (metadata, <portForward>)");
+        is_int((long long) listed, 1, "and lists the loopback one as kept");
+}
+
 static void refused(const char *what, const char *xml, size_t len, int code, const char *want) {
         struct interop_opts o = { 0 };
         _cleanup_interop_plan_ struct interop_plan p = { 0 };
@@ -456,6 +500,7 @@ int main(void) {
         test_virt_install();
         test_mapping();
         test_round_trip();
+        test_forwards();
         test_hostile();
         test_quickemu();
         test_ovf();

@@ -238,15 +238,21 @@ static void test_mapping(void) {
         ok(d->display == VM_DISPLAY_NONE && d->memory == 2ull << 30, "no graphics: headless; 2 GiB");
 }
 
+/* project-linux.xml read, its disk made one of the VM dir (its image there). */
+static struct vm_def *project_linux(const struct interop_opts *o, struct interop_plan *p, phy_error *err) {
+        parse_lv("libvirt/project-linux.xml", o, p, err);
+        free(p->def.disks[0].path);
+        p->def.disks[0].path = strdup("disk-system.qcow2");
+        touch("linux-desk-system.qcow2", 0);
+        return &p->def;
+}
+
 /* The export's XML read back: every field as it was. */
 static void test_round_trip(void) {
         struct interop_opts o = { 0 };
         _cleanup_interop_plan_ struct interop_plan p = { 0 }, back = { 0 };
         phy_error err = { 0 };
-        parse_lv("libvirt/project-linux.xml", &o, &p, &err);
-        struct vm_def *d = &p.def;
-        free(d->disks[0].path);
-        d->disks[0].path = strdup("disk-system.qcow2");
+        struct vm_def *d = project_linux(&o, &p, &err);
         d->disks[0].size = 1ull << 30;
         strv_push(&d->nics[0].forwards, "tcp:2222:22");
         strv_push(&d->passthrough, "0000:01:00.0");
@@ -255,7 +261,6 @@ static void test_round_trip(void) {
         d->usb_redirect_set = true;
         struct interop_export_opts eo = { .kvm = true };
         _cleanup_free_ char *xml = NULL;
-        touch("linux-desk-system.qcow2", 0);
         int r = interop_libvirt_format(d, d, &eo, dir, NULL, NULL, NULL, &xml, &err);
         ok(r == 0 && xml && strstr(xml, "ua-disk-system") && strstr(xml, "accel3d=\"yes\""),
            "the export's XML names the disk and keeps accel3d");
@@ -283,15 +288,11 @@ static void test_forwards(void) {
         struct interop_opts o = { 0 };
         _cleanup_interop_plan_ struct interop_plan p = { 0 }, back = { 0 };
         phy_error err = { 0 };
-        parse_lv("libvirt/project-linux.xml", &o, &p, &err);
-        struct vm_def *d = &p.def;
-        free(d->disks[0].path);
-        d->disks[0].path = strdup("disk-system.qcow2");
+        struct vm_def *d = project_linux(&o, &p, &err);
         strv_push(&d->nics[0].forwards, "tcp:0.0.0.0:2222:22");
         strv_push(&d->nics[0].forwards, "udp:5353:53");
         struct interop_export_opts eo = { .kvm = true };
         _cleanup_free_ char *xml = NULL, *hostile = NULL;
-        touch("linux-desk-system.qcow2", 0);
         if (!ok(interop_libvirt_format(d, d, &eo, dir, NULL, NULL, NULL, &xml, &err) == 0, "exported: %s",
                 err.message))
                 return;

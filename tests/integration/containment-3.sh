@@ -13,9 +13,11 @@
 #      naming the file.  Before, any VM's base passed the chain check and
 #      export copied the other VM's data.  And at run time, QMP
 #      blockdev-add of another VM's base by path is refused by Landlock.
-#   3  A qcow2 whose external data file is a FIFO: `disk list`, export,
-#      `clone --full`, snapshots, resize and start refuse it at once;
-#      before, `qemu-img info` blocked on the FIFO forever.
+#   3  A qcow2 naming an external data file that is a FIFO: `disk list`,
+#      export, `clone --full`, snapshots, resize and start refuse it at once,
+#      naming it (before, `disk list` showed it).  An image that is itself a
+#      FIFO (`disk add --image`, a backing file) is refused before qemu-img
+#      runs; before, `qemu-img info` blocked on it forever.
 set -u
 . "$(dirname "$0")/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "QEMU runs as a uid of the VM's own only when phyllo runs as root"
@@ -52,8 +54,9 @@ is "$(cat "$V/$a/base/.$(basename "$base").clone")" "$(sed -n 's/^uuid = //p' "$
   "a record beside it names $b's uuid as the VM that may use it"
 out=$("$PHYLLO" start "$b" 2>&1); ok $? "the linked clone $b starts as root" || diag "$out"
 qb=$(lc_field "$b" qemu_pid)
-ub=$(status "$qb" Uid)
-ok $([ "$ub" -ge 6000000 ] && [ "$ub" -le 6065535 ]; echo $?) "its QEMU runs as a uid of its own ($ub)"
+ub=$(awk -v n="$b" '$2 == n { print $1 }' "$PHYLLOME_HOME/vm-uids")   # given out before QEMU starts
+ok $([ "$ub" -ge 6000000 ] && [ "$ub" -le 6065535 ] && [ "$(status "$qb" Uid)" = "$ub" ]; echo $?) \
+  "its QEMU runs as a uid of its own ($ub)"
 cmd=$(tr '\0' '\n' <"/proc/$qb/cmdline")
 ok $(grep -qx -- -add-fd <<<"$cmd"; echo $?) "QEMU gets the base as an fd (-add-fd)"
 like "$cmd" "filename=/dev/fdset/1,read-only=on" "... a read-only node on /dev/fdset/1"
@@ -169,5 +172,10 @@ for cmd in "disk list $f" "export $f $OUT/f.phyllome" "clone $f ${f}x --full" "s
   like "$out" "external data file" "... saying why"
 done
 [ -e "$V/${f}x" ] && lc_vms+=("${f}x")
+# An image to attach that is itself a FIFO (in a directory the rules allow).
+mkfifo "$PHYLLOME_HOME/image.fifo"
+out=$(t 30 "$PHYLLO" disk add "$f" --image "$PHYLLOME_HOME/image.fifo"); rc=$?
+ok $([ $rc -ne 0 ] && [ $rc -ne 124 ]; echo $?) "'disk add --image' of a FIFO refuses it at once (rc $rc; 124 is a hang)"
+like "$out" "image.fifo.*not a regular file" "... naming it"
 
 tap_done

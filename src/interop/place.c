@@ -20,6 +20,7 @@
 #include "fileio.h"
 #include "vm/profile.h"
 #include "store/store.h"
+#include "vm/chain.h"
 
 void interop_plan_done(struct interop_plan *p) {
         vm_def_done(&p->def);
@@ -64,10 +65,37 @@ int interop_plan_add_file(struct interop_plan *p, enum interop_file_how how, con
 /* `qemu-img info` of src read as fmt (NULL: probed, only for what the
  * description did not name); a backing file is refused: an image from
  * outside may name any host file as its backing file. */
-static int disk_info(const char *qemu_img, const struct interop_file *f, char **ret_format, uint64_t *ret_size,
-                     phy_error *err) {
-        char *argv[] = { (char *) qemu_img, "info", "--output=json", "-U", f->src_format ? "-f" : f->src,
-                         f->src_format ? f->src_format : NULL, f->src_format ? f->src : NULL, NULL };
+/* The source opened once, as resolved (interop_place replaced each source
+ * by its resolved path after the check; our own temporary directory's
+ * members without following a symlink): what qemu-img reads, through
+ * /proc/PID/fd/N, is the file checked, and a FIFO is refused before
+ * qemu-img could block on it (issue 12).  *ret_fd, self gets its name. */
+static int source_open(const struct interop_plan *p, const struct interop_file *f, int *ret_fd, char *self,
+                       size_t len, phy_error *err) {
+        bool own = p->tmpdir && path_is_below(f->src, p->tmpdir);
+        int fd = own ? open(f->src, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC)
+                     : open_resolved(f->src, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+        if (own && fd < 0)
+                fd = -errno;
+        if (fd < 0)
+                return phy_error_set(err, -fd, "%s: cannot open the disk image '%s': %s%s", f->what, f->src,
+                                     strerror(-fd), fd == -ELOOP ? " (a symlink appeared since it was checked)" : "");
+        char what[PATH_MAX + 300];
+        snprintf(what, sizeof what, "%s: the disk image '%s'", f->what, f->src);
+        int r = vm_image_fd_check(fd, what, err);
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        snprintf(self, len, "/proc/%ld/fd/%d", (long) getpid(), fd);
+        *ret_fd = fd;
+        return 0;
+}
+
+static int disk_info(const char *qemu_img, const struct interop_file *f, const char *self, char **ret_format,
+                     uint64_t *ret_size, phy_error *err) {
+        char *argv[] = { (char *) qemu_img, "info", "--output=json", "-U", f->src_format ? "-f" : (char *) self,
+                         f->src_format ? f->src_format : NULL, f->src_format ? (char *) self : NULL, NULL };
         _cleanup_free_ char *out = NULL;
         char msg[1024];
         int r = exec_run(argv, &out, msg, sizeof msg);
@@ -104,7 +132,7 @@ static int disk_info(const char *qemu_img, const struct interop_file *f, char **
                         json_object *fn;
                         const char *name = json_object_object_get_ex(json_object_array_get_idx(ext, i), "filename", &fn)
                                                    ? json_object_get_string(fn) : NULL;
-                        if (!name || strcmp(name, f->src) != 0) {
+                        if (!name || strcmp(name, self) != 0) {
                                 r = phy_error_set_kind(err, PHY_ERR_PERMISSION, EPERM, "%s: the disk image '%s' "
                                                        "takes its data from '%s'; an imported image may not name "
                                                        "other host files", f->what, f->src, name ? name : "?");
@@ -158,15 +186,17 @@ static int copy_tree(const struct interop_file *f, const char *dst, phy_error *e
 /* Every disk read once with qemu-img info before anything is copied: its
  * format (when the description named none), no backing file, its size
  * (the profile's minimums are judged on it). */
-static int probe_disks(struct interop_plan *p, const char *qemu_img, phy_error *err) {
+static int probe_disks(struct interop_plan *p, const char *qemu_img, int *fds, phy_error *err) {
         int r;
+        char self[64];
         for (size_t i = 0; i < p->n_files; i++) {
                 struct interop_file *f = &p->files[i];
                 if (f->how != INTEROP_DISK)
                         continue;
                 _cleanup_free_ char *fmt = NULL;
                 uint64_t size = 0;
-                if ((r = disk_info(qemu_img, f, &fmt, &size, err)) < 0)
+                if ((r = source_open(p, f, &fds[i], self, sizeof self, err)) < 0 ||
+                    (r = disk_info(qemu_img, f, self, &fmt, &size, err)) < 0)
                         return r;
                 if (!f->src_format)
                         f->src_format = TAKE_PTR(fmt);
@@ -184,7 +214,9 @@ static int probe_disks(struct interop_plan *p, const char *qemu_img, phy_error *
                 if (asprintf(&what, "[disk %s] path", d->name) < 0)
                         return phy_error_set(err, ENOMEM, "out of memory");
                 struct interop_file f = { .src = d->path, .src_format = d->format, .what = what };
-                if ((r = disk_info(qemu_img, &f, &fmt, &size, err)) < 0)
+                _cleanup_close_ int fd = -1;
+                if ((r = source_open(p, &f, &fd, self, sizeof self, err)) < 0 ||
+                    (r = disk_info(qemu_img, &f, self, &fmt, &size, err)) < 0)
                         return r;
                 if (!d->size)
                         d->size = size;
@@ -192,7 +224,8 @@ static int probe_disks(struct interop_plan *p, const char *qemu_img, phy_error *
         return 0;
 }
 
-static int place_files(const char *tmp, struct interop_plan *p, const char *qemu_img, phy_error *err) {
+static int place_files(const char *tmp, struct interop_plan *p, const char *qemu_img, const int *fds,
+                       phy_error *err) {
         int r;
         for (size_t i = 0; i < p->n_files; i++) {
                 struct interop_file *f = &p->files[i];
@@ -213,8 +246,10 @@ static int place_files(const char *tmp, struct interop_plan *p, const char *qemu
                         if ((r = copy_tree(f, dst, err)) < 0)
                                 return r;
                 } else {
+                        char self[64];
+                        snprintf(self, sizeof self, "/proc/%ld/fd/%d", (long) getpid(), fds[i]);
                         char *argv[] = { (char *) qemu_img, "convert", "-f", f->src_format, "-O", f->dst_format,
-                                         f->src, dst, NULL };
+                                         self, dst, NULL };
                         char msg[1024];
                         if ((r = exec_run(argv, NULL, msg, sizeof msg)) < 0)
                                 return phy_error_set(err, r, "%s: qemu-img could not convert '%s' (%s) to %s: %s",
@@ -264,16 +299,26 @@ int interop_place(const char *home, struct interop_plan *p, const struct host_fa
                                        p->source);
         if ((r = vm_def_parse("imported vm.conf", text, &back, err)) < 0)
                 return phy_error_prefix(err, "%s", p->source);
-        /* Judged on this host before a byte is copied. */
-        if ((r = probe_disks(p, qemu_img, err)) < 0 || (r = vm_model_resolve(d, host, caps, &model, err)) < 0)
-                return r;
+        /* Judged on this host before a byte is copied; each disk read through
+         * the fd probe_disks opened. */
+        _cleanup_free_ int *fds = calloc(p->n_files + 1, sizeof *fds);
+        if (!fds)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < p->n_files; i++)
+                fds[i] = -1;
+        r = probe_disks(p, qemu_img, fds, err);
+        if (r >= 0)
+                r = vm_model_resolve(d, host, caps, &model, err);
         _cleanup_close_ int lock = -1;
-        if ((r = vm_tmpdir_make(home, "import", d->name, &tmp, &lock, err)) < 0)
-                return r;
-        if (chmod(tmp, 0755) < 0)
+        if (r >= 0 && (r = vm_tmpdir_make(home, "import", d->name, &tmp, &lock, err)) >= 0 && chmod(tmp, 0755) < 0)
                 r = phy_error_set(err, errno, "cannot set the mode of '%s': %s", tmp, strerror(errno));
         if (r >= 0)
-                r = place_files(tmp, p, qemu_img, err);
+                r = place_files(tmp, p, qemu_img, fds, err);
+        for (size_t i = 0; i < p->n_files; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        if (!tmp)
+                return r;
         if (r >= 0 && asprintf(&conf, "%s/vm.conf", tmp) < 0)
                 r = phy_error_set(err, ENOMEM, "out of memory");
         if (r >= 0)

@@ -180,33 +180,41 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
                         return phy_error_set(err, errno, "cannot resolve '%s': %s", o->key_file, strerror(errno));
         }
         /* Read (as root under phyllod) before the definition is saved: the same
-         * rule as for the definition's own paths (issue 12). */
-        if ((o->image && (r = vm_path_check_here(dir, "--image", o->image, err)) < 0) ||
+         * rule as for the definition's own paths (issue 12); then opened once,
+         * as resolved (no symlink swapped in since), and read through that fd. */
+        _cleanup_free_ char *image = NULL;
+        _cleanup_close_ int ifd = -1;
+        if ((o->image && (r = vm_path_check_here_real(dir, "--image", o->image, &image, err)) < 0) ||
             (key && (r = vm_path_check_here(dir, "--key-file", key, err)) < 0))
                 return r;
+        if (image && (ifd = open_resolved(image, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0)) < 0)
+                return phy_error_set(err, -ifd, "cannot open the image '%s': %s", o->image, strerror(-ifd));
         if (o->image) {
                 /* An existing image: raw and qcow2 are used where they are; others are converted. */
                 _cleanup_(json_object_putp) json_object *info = NULL;
-                if ((r = store_image_info(qemu_img, o->image, &info, err)) < 0)
+                if ((r = store_image_info_fd(qemu_img, ifd, image, NULL, &info, err)) < 0)
                         return r;
-                const char *f = store_json_str(info, "format");
+                const char *f = store_json_str(info, "format"), *b = store_json_str(info, "backing-filename");
                 if (f && (strcmp(f, "raw") == 0 || strcmp(f, "qcow2") == 0)) {
                         /* A copy: the string belongs to info, freed at the end of this block. */
                         free(format);
-                        if (!(format = strdup(f)))
+                        if (!(format = strdup(f)) || !(rel = strdup(image)))
                                 return phy_error_set(err, ENOMEM, "out of memory");
-                        if (!(abs = realpath(o->image, NULL)))
-                                return phy_error_set(err, errno, "cannot resolve '%s': %s", o->image, strerror(errno));
-                        rel = strdup(abs);
-                        if (!rel)
-                                return phy_error_set(err, ENOMEM, "out of memory");
-                        abs = (free(abs), NULL);
                 } else {
+                        /* Converted by root: from the file checked, and only one that names no other file. */
+                        char self[64];
+                        snprintf(self, sizeof self, "/proc/%ld/fd/%d", (long) getpid(), ifd);
+                        if (!f || b || store_image_names_other(info, self))
+                                return phy_error_set(err, EPERM, "the image '%s' (%s) names other files (a backing "
+                                                     "file, extents or a data file); attach a raw or qcow2 image, or "
+                                                     "flatten it first (qemu-img convert -O qcow2)", o->image,
+                                                     f ? f : "unknown format");
                         if (asprintf(&rel, "disk-%s.qcow2", label) < 0 || !(abs = vm_path_resolve(dir, rel)))
                                 return phy_error_set(err, ENOMEM, "out of memory");
                         if (access(abs, F_OK) == 0)
                                 return phy_error_set(err, EEXIST, "'%s' exists already; choose another --name", abs);
-                        char *argv[] = { (char *) qemu_img, "convert", "-q", "-O", "qcow2", (char *) o->image, abs, NULL };
+                        char *argv[] = { (char *) qemu_img, "convert", "-q", "-f", (char *) f, "-O", "qcow2", self,
+                                         abs, NULL };
                         if ((r = store_qemu_img(qemu_img, "converting the image to qcow2", argv, NULL, err)) < 0) {
                                 (void) unlink(abs);
                                 return r;

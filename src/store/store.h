@@ -34,6 +34,10 @@ int store_image_info_as(const char *qemu_img, const char *path, const char *fmt,
  * opens path and calls this. */
 int store_image_info_fd(const char *qemu_img, int fd, const char *path, const char *fmt, struct json_object **ret,
                         phy_error *err);
+/* Whether qemu-img info's JSON shows an image that takes data from other
+ * files: an external data file, or extents (VMDK) other than self, the
+ * name qemu-img was given. */
+bool store_image_names_other(struct json_object *info, const char *self);
 /* A disk opened with its chain (vm/chain.h: vm_disk_chain_open) as
  * qemu-img's --image-opts: "driver=FMT,file.filename=/proc/PID/fd/N" and a
  * backing node per link, so that qemu-img reads the files checked, never

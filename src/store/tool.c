@@ -81,6 +81,21 @@ int store_image_info_fd(const char *qemu_img, int fd, const char *path, const ch
         return 0;
 }
 
+bool store_image_names_other(struct json_object *info, const char *self) {
+        json_object *fs, *data, *ext, *df;
+        if (!json_object_object_get_ex(info, "format-specific", &fs) || !json_object_object_get_ex(fs, "data", &data))
+                return false;
+        if (json_object_object_get_ex(data, "data-file", &df))
+                return true;
+        if (json_object_object_get_ex(data, "extents", &ext) && json_object_is_type(ext, json_type_array))
+                for (size_t i = 0; i < json_object_array_length(ext); i++) {
+                        const char *name = store_json_str(json_object_array_get_idx(ext, i), "filename");
+                        if (!name || strcmp(name, self) != 0)
+                                return true;
+                }
+        return false;
+}
+
 int store_image_info_as(const char *qemu_img, const char *path, const char *fmt, struct json_object **ret,
                         phy_error *err) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);

@@ -27,6 +27,7 @@ struct header {
         bool data_file;         /* an external data file (incompatible bit or extension) */
         char backing[1024];     /* "" when none */
         char backing_fmt[32];   /* "" when not recorded */
+        char data_name[1024];   /* the external data file's name, "" when not recorded */
 };
 
 static uint32_t be32(const unsigned char *p) {
@@ -71,8 +72,11 @@ static int header_read(int fd, struct header *h) {
                         break;
                 if (len > n - off - 8)
                         return -EINVAL;
-                if (type == QCOW2_EXT_DATA_FILE)
+                if (type == QCOW2_EXT_DATA_FILE) {
                         h->data_file = true;
+                        snprintf(h->data_name, sizeof h->data_name, "%.*s", (int) (len < 1023 ? len : 1023),
+                                 (const char *) buf + off + 8);
+                }
                 else if (type == QCOW2_EXT_BACKING_FORMAT) {
                         if (len == 0 || len >= sizeof h->backing_fmt)
                                 return -EINVAL;
@@ -146,9 +150,9 @@ int vm_image_fd_check(int fd, const char *what, phy_error *err) {
                 return phy_error_set(err, -r, "cannot read the header of %s: %s", what,
                                      r == -EINVAL ? "not a qcow2 header this reads" : strerror(-r));
         if (h.data_file)
-                return phy_error_set(err, EPERM, "%s names an external data file; Phyllome never makes one, and "
-                                     "whoever owns the image may have written that header: refusing to read it",
-                                     what);
+                return phy_error_set(err, EPERM, "%s names the external data file '%s'; Phyllome never makes one, "
+                                     "and whoever owns the image may have written that header: refusing to read it",
+                                     what, h.data_name);
         return 0;
 }
 
@@ -231,8 +235,10 @@ static int link_allowed(const char *vmdir_real, const char *vms, const char *vmd
                 if (asprintf(&bdir, "%s/base", other) < 0)
                         return -ENOMEM;
                 if (!prev_frozen && !record_names(bdir, f, uuid)) {
-                        snprintf(why, len, "it is another VM's frozen base that no record names as this VM's "
-                                 "(a linked clone made before Phyllome recorded its bases: clone it again with --full)");
+                        snprintf(why, len, "it is another VM's frozen base that no record names as this VM's (a "
+                                 "linked clone made before Phyllome recorded its bases: if this VM is that base's "
+                                 "clone, record it with: echo %s > '%s/.%s.clone'; chmod 444 '%s/.%s.clone')",
+                                 uuid && *uuid ? uuid : "UUID", bdir, f, bdir, f);
                         return -EPERM;
                 }
                 *ret_frozen = true;
@@ -285,9 +291,10 @@ int vm_disk_chain_open(const char *vmdir, const char *vm, const char *uuid, cons
                         r = phy_error_set(err, EINVAL, "disk '%s' of VM '%s': '%s' is not a qcow2 image", k->name, vm,
                                           cur_name);
                 else if (h.data_file)
-                        r = phy_error_set(err, EPERM, "disk '%s' of VM '%s': the image '%s' names an external data "
-                                          "file; Phyllome never makes one, and the VM's QEMU, which owns the image, "
-                                          "may have written that header: refusing to read it", k->name, vm, cur_name);
+                        r = phy_error_set(err, EPERM, "disk '%s' of VM '%s': the image '%s' names the external data "
+                                          "file '%s'; Phyllome never makes one, and the VM's QEMU, which owns the "
+                                          "image, may have written that header: refusing to read it", k->name, vm,
+                                          cur_name, h.data_name);
                 if (r < 0 || !h.backing[0])
                         break;
                 if (ret->n >= VM_CHAIN_MAX) {
@@ -315,7 +322,7 @@ int vm_disk_chain_open(const char *vmdir, const char *vm, const char *uuid, cons
                 }
                 struct vm_chain_link *l = &ret->v[ret->n];
                 struct stat st;
-                char why[300] = "";
+                char why[3 * PATH_MAX] = "";
                 int fd = image_open(full, true);
                 if (fd == -ELOOP)
                         snprintf(why, sizeof why, "it is a symlink");

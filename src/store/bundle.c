@@ -340,18 +340,26 @@ int store_export(const char *home, const char *name, int fd, const char *qemu_im
                         break;
                 }
                 /* Read as its format, every link checked first (issue 12). */
-                if ((r = vm_disk_chain_check(dir, name, d.uuid, k, p, &backed, err)) < 0)
+                struct vm_chain ch;
+                if ((r = vm_disk_chain_open(dir, name, d.uuid, k, p, &ch, err)) < 0)
                         break;
+                backed = ch.n > 0;
                 if (backed) {
-                        /* A linked clone: its chain flattened into one standalone qcow2. */
-                        if (asprintf(&flat, "%s/%s", stage, mp) < 0) {
+                        /* A linked clone: its chain flattened into one standalone qcow2, read
+                         * through the files checked, never what a header names. */
+                        _cleanup_free_ char *opts = store_chain_image_opts(&ch, store_disk_format(k));
+                        if (!opts || asprintf(&flat, "%s/%s", stage, mp) < 0) {
+                                vm_chain_done(&ch);
                                 r = phy_error_set(err, ENOMEM, "out of memory");
                                 break;
                         }
-                        char *argv[] = { qemu_img, "convert", "-q", "-f", (char *) store_disk_format(k), "-O", "qcow2",
-                                         p, flat, NULL };
-                        if ((r = store_qemu_img(qemu_img, "flattening a disk for export", argv, NULL, err)) < 0)
-                                break;
+                        char *argv[] = { qemu_img, "convert", "-q", "--image-opts", opts, "-O", "qcow2", flat, NULL };
+                        r = store_qemu_img(qemu_img, "flattening a disk for export", argv, NULL, err);
+                }
+                vm_chain_done(&ch);
+                if (r < 0)
+                        break;
+                if (backed) {
                         free(k->format);
                         free(mp);
                         k->format = strdup("qcow2");

@@ -279,7 +279,9 @@ int vm_disk_chain_open(const char *vmdir, const char *vm, const char *uuid, cons
                 return 0;       /* raw: no header, no backing file */
         }
         int cur = top;
-        _cleanup_free_ char *cur_real = fd_path(top);
+        /* A relative backing name is relative to the image's directory as
+         * named (as QEMU reads it); a link's own name is where it is. */
+        _cleanup_free_ char *cur_real = strdup(path);
         const char *cur_name = path;
         bool prev_frozen = false;
         for (;;) {

@@ -181,4 +181,15 @@ out=$(t 30 "$PHYLLO" disk add "$f" --image "$PHYLLOME_HOME/image.fifo"); rc=$?
 ok $([ $rc -ne 0 ] && [ $rc -ne 124 ]; echo $?) "'disk add --image' of a FIFO refuses it at once (rc $rc; 124 is a hang)"
 like "$out" "image.fifo.*not a regular file" "... naming it"
 
+# ---- a path checked, then used by name: root converts only what names no other file ----
+# A VMDK descriptor in a directory the rules allow, whose extent is a root-only host file:
+# `disk add --image` converted it as root into the VM's new disk before.
+printf '%s' "$SECRET" >"$OUT/root-only"; truncate -s 64K "$OUT/root-only"; chmod 600 "$OUT/root-only"
+printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\nRW 128 FLAT "%s" 0\n' \
+  "$OUT/root-only" >"$PHYLLOME_HOME/desc.vmdk"
+out=$(t 30 "$PHYLLO" disk add "$f" --image "$PHYLLOME_HOME/desc.vmdk" --name vm); rc=$?
+ok $([ $rc -ne 0 ] && ! grep -rqa "$SECRET" "$V/$f" 2>/dev/null; echo $?) \
+  "'disk add --image' of a VMDK whose extent is a host file is refused; nothing of that file is copied (rc $rc)"
+like "$out" "names other files" "... saying why"
+
 tap_done

@@ -18,6 +18,9 @@
 #      naming it (before, `disk list` showed it).  An image that is itself a
 #      FIFO (`disk add --image`, a backing file) is refused before qemu-img
 #      runs; before, `qemu-img info` blocked on it forever.
+#   4  `disk add --image` of a VMDK descriptor (in a directory the rules
+#      allow) whose extent is a root-only host file: refused; before, root's
+#      `qemu-img convert` copied that file into the VM's new disk.
 set -u
 . "$(dirname "$0")/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "QEMU runs as a uid of the VM's own only when phyllo runs as root"

@@ -227,19 +227,31 @@ upload() {
   CURL=$!; tap_own_pid "$CURL"
   exec {HOLD}>"$fifo"; cat "$1" >&$HOLD &
   tap_own_pid $!
-  until [ "$(leftovers)" != 0 ]; do sleep 0.2; done   # the import has started
+  # the import has started (bounded: a refused import leaves no temp dir)
+  local end=$((SECONDS + 60))
+  until [ "$(leftovers)" != 0 ]; do
+    if [ $SECONDS -ge $end ] || ! kill -0 "$CURL" 2>/dev/null; then
+      diag "the import of $1 did not start (curl ended or 60 s passed)"; return 1
+    fi
+    sleep 0.2
+  done
 }
 # The 1 TiB hole of a version 1 bundle: once hashed for minutes, after the client left too.
-upload "$W/v1big.phyb"
+upload "$W/v1big.phyb"; ok $? "the import of the 1 TiB hole starts"
 sleep 1
 kill -9 "$CURL"; exec {HOLD}>&-; t=$SECONDS
 gone_within 10; ok $? "a client killed mid-import (1 TiB hole): the import ends and cleans up in $((SECONDS - t)) s"
-# The bomb, 64 GiB of zeros: minutes of work that stop when the client goes.
-"${CRAFT[@]}" zeros "$W/bomb64.phyb" disk-system.raw $((64 << 30))
-upload "$W/bomb64.phyb"
+# The bomb, 64 GiB of zeros (less where the home's filesystem has less free:
+# phyllod refuses a bundle larger than the free space before it starts):
+# minutes of work that stop when the client goes.
+free_gib=$(( $(stat -f -c %a "$PHYLLOME_HOME") * $(stat -f -c %S "$PHYLLOME_HOME") >> 30 ))
+bomb_gib=$(( free_gib - 4 < 64 ? free_gib - 4 : 64 ))
+[ "$bomb_gib" -ge 8 ] || bomb_gib=8
+"${CRAFT[@]}" zeros "$W/bomb64.phyb" disk-system.raw $((bomb_gib << 30))
+upload "$W/bomb64.phyb"; ok $? "the import of the $bomb_gib GiB bomb starts"
 sleep 2
 kill -9 "$CURL"; exec {HOLD}>&-; t=$SECONDS
-gone_within 5; ok $? "a client killed mid-import (64 GiB bomb): the import is cancelled in $((SECONDS - t)) s"
+gone_within 5; ok $? "a client killed mid-import ($bomb_gib GiB bomb): the import is cancelled in $((SECONDS - t)) s"
 is "$(curl -s --max-time 10 --unix-socket "$S" -o /dev/null -w '%{http_code}' http://localhost/v1/version)" 200 \
    "phyllod still answers"
 tap_done

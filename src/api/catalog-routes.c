@@ -13,10 +13,12 @@
  *   POST /v1/media/identify       {"iso": PATH}: the OS on an install ISO
  *                                 (`phyllo catalog identify --json`)
  *
- * Served by the daemon only (phyllo calls src/catalog directly).  What
- * loads osinfo-db (tens of MB) or downloads runs in a `phyllo` child
- * (`catalog show --json`, `download --json`), so phyllod stays small at
- * idle and a download's memory and failures stay in its own process.
+ * Served by the daemon only (phyllo runs the worker itself).  What loads
+ * osinfo-db (tens of MB) or downloads runs in a phyllome-catalog-worker
+ * child (src/ops/worker.c; the verbs are src/catalog/verbs.c), so phyllod
+ * stays small at idle, links none of the catalog's libraries, and a
+ * download's memory and failures stay in its own process.  The worker
+ * starts neither phyllo nor phyllod.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -40,13 +42,12 @@
 #include "exec.h"
 #include "fileio.h"
 #include "ops/ops.h"
+#include "ops/worker.h"
+#include "catalog/verbs.h"
+#include "json-cleanup.h"
 
 #define DOWNLOADS_MAX 64
 
-static void json_putp(json_object **o) {
-        if (*o)
-                json_object_put(*o);
-}
 
 struct job {
         unsigned id;
@@ -71,114 +72,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 /* Broadcast when a job leaves "running" (DELETE waits for it). */
 static pthread_cond_t job_ended = PTHREAD_COND_INITIALIZER;
 
-/* $PHYLLOME_PHYLLO, else the phyllo next to this phyllod (the build dir),
- * else the one in $PATH. */
-static char *phyllo_path(void) {
-        const char *v = getenv("PHYLLOME_PHYLLO");
-        if (v && v[0] == '/')
-                return strdup(v);
-        char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n > 0) {
-                self[n] = '\0';
-                char *slash = strrchr(self, '/');
-                if (slash && (size_t) (slash - self) + sizeof "/phyllo" <= sizeof self) {
-                        memcpy(slash, "/phyllo", sizeof "/phyllo");
-                        if (access(self, X_OK) == 0)
-                                return strdup(self);
-                }
-        }
-        return exec_find_in_path("phyllo");
-}
-
-/* Starts phyllo with argv[1..]; its stdout in *ret_fd; input (may be NULL,
- * at most a pipe's buffer: a password) on its stdin, never on its command
- * line.  The child dies with phyllod (PDEATHSIG).  -errno. */
-static int spawn_phyllo_with(char **argv, const char *input, pid_t *ret_pid, int *ret_fd) {
-        _cleanup_free_ char *exe = phyllo_path();
-        if (!exe)
-                return -ENOENT;
-        if (input && strlen(input) > 4096)
-                return -E2BIG;
-        argv[0] = exe;
-        int p[2], in[2] = { -1, -1 };
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        if (input && pipe2(in, O_CLOEXEC) < 0) {
-                int e = errno;
-                close(p[0]);
-                close(p[1]);
-                return -e;
-        }
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        pid_t pid = null < 0 ? -1 : fork();
-        if (pid == 0) {
-                /* async-signal-safe calls only; phyllod's threads block
-                 * SIGTERM (main.c), which the child must not inherit: a
-                 * cancelled download ends it with SIGTERM */
-                sigset_t none;
-                sigemptyset(&none);
-                sigprocmask(SIG_SETMASK, &none, NULL);
-                prctl(PR_SET_PDEATHSIG, SIGTERM);
-                if (dup2(input ? in[0] : null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(null, 2) < 0)
-                        _exit(127);
-                execv(exe, argv);
-                _exit(127);
-        }
-        int e = errno;
-        close(p[1]);
-        if (null >= 0)
-                close(null);
-        if (input) {
-                close(in[0]);
-                /* fits the pipe's buffer: no wait for the child to read */
-                if (pid > 0 && write(in[1], input, strlen(input)) < 0)
-                        e = errno;
-                close(in[1]);
-        }
-        if (pid < 0) {
-                close(p[0]);
-                return -(null < 0 ? ENOENT : e);
-        }
-        *ret_pid = pid;
-        *ret_fd = p[0];
-        return 0;
-}
-
-static int spawn_phyllo(char **argv, pid_t *ret_pid, int *ret_fd) {
-        return spawn_phyllo_with(argv, NULL, ret_pid, ret_fd);
-}
-
-/* All of fd (at most max bytes), then closed; NULL when nothing came. */
-static char *read_all_close(int fd, size_t max) {
-        char *out = NULL;
-        size_t len = 0;
-        for (;;) {
-                char buf[8192];
-                ssize_t n = read(fd, buf, sizeof buf);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0 || len + (size_t) n > max)
-                        break;
-                char *b2 = realloc(out, len + (size_t) n + 1);
-                if (!b2)
-                        break;
-                out = b2;
-                memcpy(out + len, buf, (size_t) n);
-                len += (size_t) n;
-                out[len] = '\0';
-        }
-        close(fd);
-        return out;
-}
-
-static int reap(pid_t pid) {
-        int st;
-        while (waitpid(pid, &st, 0) < 0)
-                if (errno != EINTR)
-                        return -1;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
 static struct job *jobs[DOWNLOADS_MAX];
 static unsigned n_jobs;
 
@@ -229,78 +122,63 @@ static void on_progress(enum catalog_phase ph, uint64_t done, uint64_t total, vo
         publish(j);
 }
 
-/* Reads `phyllo download OS --json`: progress lines, then done or error. */
+static void job_progress(json_object *p, void *u) {
+        static const char *const names[] = { "checksums", "image", "verify", "done" };
+        json_object *v;
+        const char *ph = json_object_object_get_ex(p, "phase", &v) ? json_object_get_string(v) : "";
+        enum catalog_phase phase = CATALOG_PHASE_DONE;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (ph && strcmp(ph, names[i]) == 0)
+                        phase = (enum catalog_phase) i;
+        uint64_t done = json_object_object_get_ex(p, "done", &v) ? (uint64_t) json_object_get_int64(v) : 0;
+        uint64_t total = json_object_object_get_ex(p, "total", &v) ? (uint64_t) json_object_get_int64(v) : 0;
+        on_progress(phase, done, total, u);
+}
+
+/* A DELETE signals the worker from here until job_ended_child. */
+static void job_started(pid_t pid, void *u) {
+        struct job *j = u;
+        pthread_mutex_lock(&lock);
+        j->pid = pid;
+        if (j->cancel)
+                kill(pid, SIGTERM);
+        pthread_mutex_unlock(&lock);
+}
+
+/* Ended, not reaped yet: no other process has its pid. */
+static void job_ended_child(void *u) {
+        struct job *j = u;
+        pthread_mutex_lock(&lock);
+        j->pid = 0;
+        pthread_mutex_unlock(&lock);
+}
+
+/* The worker's download: progress records, then its result or error. */
 static void *job_thread(void *arg) {
         struct job *j = arg;
-        char *argv[] = { NULL, "download", j->os, "--json", j->unverified ? "--unverified" : NULL, NULL };
-        pid_t pid;
-        int fd, r = spawn_phyllo(argv, &pid, &fd);
-        char *path = NULL, msg[1024] = "";
-        if (r < 0)
-                snprintf(msg, sizeof msg, "cannot run phyllo for the download of %s: %s", j->os, strerror(-r));
-        else {
-                pthread_mutex_lock(&lock);
-                j->pid = pid;
-                if (j->cancel)
-                        kill(pid, SIGTERM);
-                pthread_mutex_unlock(&lock);
-        }
-        FILE *f = r < 0 ? NULL : fdopen(fd, "r");
-        if (r >= 0 && !f)
-                close(fd);
-        char *line = NULL;
-        size_t cap = 0;
-        while (f && getline(&line, &cap, f) > 0) {
-                json_object *o = json_tokener_parse(line), *v;
-                if (!o)
-                        continue;
-                const char *ev = json_object_object_get_ex(o, "event", &v) ? json_object_get_string(v) : "";
-                if (strcmp(ev, "progress") == 0) {
-                        static const char *const names[] = { "checksums", "image", "verify", "done" };
-                        const char *ph = json_object_object_get_ex(o, "phase", &v) ? json_object_get_string(v) : "";
-                        enum catalog_phase phase = CATALOG_PHASE_DONE;
-                        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                                if (strcmp(ph, names[i]) == 0)
-                                        phase = (enum catalog_phase) i;
-                        uint64_t done = json_object_object_get_ex(o, "done", &v) ? (uint64_t) json_object_get_int64(v) : 0;
-                        uint64_t total = json_object_object_get_ex(o, "total", &v) ? (uint64_t) json_object_get_int64(v) : 0;
-                        on_progress(phase, done, total, j);
-                } else if (strcmp(ev, "done") == 0 && json_object_object_get_ex(o, "path", &v)) {
-                        free(path);
-                        path = strdup(json_object_get_string(v));
-                } else if (strcmp(ev, "error") == 0 && json_object_object_get_ex(o, "message", &v))
-                        snprintf(msg, sizeof msg, "%s", json_object_get_string(v));
-                json_object_put(o);
-        }
-        free(line);
-        if (f)
-                fclose(f);
-        if (r >= 0) {
-                /* Ended but not reaped: a DELETE until j->pid is 0 signals
-                 * this child, never a process that took its pid. */
-                siginfo_t si;
-                while (waitid(P_PID, (id_t) pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
-                        ;
-                pthread_mutex_lock(&lock);
-                j->pid = 0;
-                pthread_mutex_unlock(&lock);
-        }
-        int status = r < 0 ? -1 : reap(pid);
-        if (status != 0 && !msg[0])
-                snprintf(msg, sizeof msg, "phyllo download %s ended with status %d", j->os, status);
+        const char *args[] = { "download", j->os, j->unverified ? "--unverified" : NULL, NULL };
+        struct ops_worker_call c = { .args = args, .quiet = true, .on_progress = job_progress,
+                                     .on_started = job_started, .on_ended = job_ended_child, .userdata = j };
+        _cleanup_json_ json_object *res = NULL;
+        phy_error err = { 0 };
+        int r = ops_worker_run(&c, &res, &err);
+        json_object *v;
+        char *path = r >= 0 && json_object_object_get_ex(res, "path", &v) ? strdup(json_object_get_string(v)) : NULL;
         pthread_mutex_lock(&lock);
         bool cancelled = j->cancel;
         pthread_mutex_unlock(&lock);
-        /* A cancelled download leaves no partial file (a complete,
-         * verified one stays: the child had renamed it already). */
+        /* A cancelled download leaves no partial file (the worker removes
+         * it; this covers one that had to be killed).  A complete, verified
+         * one stays: the worker had renamed it already. */
         if (cancelled && j->part)
                 unlink(j->part);
         pthread_mutex_lock(&lock);
-        bool good = status == 0 && path && !cancelled;
+        bool good = path && !cancelled;
         snprintf(j->state, sizeof j->state, "%s", good ? "done" : cancelled ? "cancelled" : "failed");
         if (!good)
                 snprintf(j->error, sizeof j->error, "%s",
-                         cancelled ? "the download was cancelled; its partial file is removed" : msg);
+                         cancelled ? "the download was cancelled; its partial file is removed"
+                         : r < 0 ? phy_error_message(&err) : "the worker's answer names no file");
         j->path = good ? path : NULL;
         pthread_cond_broadcast(&job_ended);
         pthread_mutex_unlock(&lock);
@@ -323,7 +201,7 @@ static json_object *body_json(const char *body, size_t len) {
 }
 
 static int post_download(const struct api_ctx *c, const char *body, size_t len, json_object **ret) {
-        _cleanup_(json_putp) json_object *b = body_json(body, len);
+        _cleanup_json_ json_object *b = body_json(body, len);
         json_object *os = NULL, *unv = NULL;
         if (!b || !json_object_is_type(b, json_type_object))
                 return api_fail(ret, EINVAL, "the request body must be a JSON object like %s", "{\"os\": \"debian12\"}");
@@ -439,7 +317,7 @@ static int get_downloads(const char *id, json_object **ret) {
 static int delete_download(const char *id, const char *body, size_t len, json_object **ret) {
         if (body && len) {
                 /* no member is known: a misspelt option is never ignored */
-                _cleanup_(json_putp) json_object *b = body_json(body, len);
+                _cleanup_json_ json_object *b = body_json(body, len);
                 if (!b || !json_object_is_type(b, json_type_object))
                         return api_fail(ret, EINVAL, "the request body must be a JSON object (or none) for %s",
                                         "a download's cancellation");
@@ -495,7 +373,7 @@ static int delete_download(const char *id, const char *body, size_t len, json_ob
  * --json` in a child (phyllod loads no osinfo-db), for a path the caller may
  * read.  404 with osinfo's sentence when no OS matches. */
 static int post_identify(const struct api_ctx *c, const char *body, size_t len, json_object **ret) {
-        _cleanup_(json_putp) json_object *b = body_json(body, len);
+        _cleanup_json_ json_object *b = body_json(body, len);
         json_object *iso = NULL;
         if (!b || !json_object_is_type(b, json_type_object))
                 return api_fail(ret, EINVAL, "the request body must be a JSON object like %s",
@@ -519,52 +397,32 @@ static int post_identify(const struct api_ctx *c, const char *body, size_t len, 
                 return api_fail(ret, errno, "cannot read the ISO '%s': %s", path, strerror(errno));
         if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
                 return api_fail(ret, EINVAL, "the ISO '%s' is not a file", path);
-        char *argv[] = { NULL, "catalog", "identify", path, "--json", NULL };
-        pid_t pid;
-        int fd, r = spawn_phyllo(argv, &pid, &fd);
-        if (r < 0)
-                return api_fail(ret, -r, "cannot run phyllo to identify '%s': %s", path, strerror(-r));
-        _cleanup_free_ char *out = read_all_close(fd, 1024 * 1024);
-        int status = reap(pid);
-        json_object *j = status == 0 && out ? json_tokener_parse(out) : NULL;
-        if (!j) {
-                /* what phyllo said on stderr is lost; say what is known */
-                if (status == 1)
-                        return api_fail(ret, ENOENT, "no OS that osinfo-db knows matches the ISO '%s' (its volume id, "
-                                        "publisher and application ids); choose a profile", path);
-                return api_fail(ret, EIO, "phyllo catalog identify '%s' failed (status %d)", path, status);
-        }
+        const char *args[] = { "identify", path, NULL };
+        struct ops_worker_call wc = { .args = args, .quiet = true };
+        json_object *j = NULL;
+        if (ops_worker_run(&wc, &j, &err) < 0)
+                return api_error_reply(&err, ret);
+        json_object_object_del(j, "create");
         *ret = j;
         return 200;
 }
 
 static int get_catalog(const char *os, json_object **ret) {
-        _cleanup_catalog_ struct catalog c = { 0 };
         phy_error err = { 0 };
-        if (catalog_load(NULL, &c, &err) < 0)
-                return api_error_reply(&err, ret);
+        json_object *j = NULL;
         if (!os) {
-                json_object *a = json_object_new_array();
-                for (size_t i = 0; i < c.n; i++)
-                        json_object_array_add(a, catalog_entry_json(&c.entries[i]));
+                if (catalog_verb_list(NULL, NULL, &j, &err) < 0)
+                        return api_error_reply(&err, ret);
                 *ret = json_object_new_object();
-                json_object_object_add(*ret, "catalog", a);
+                json_object_object_add(*ret, "catalog", j);
                 return 200;
         }
-        const struct catalog_entry *e = catalog_find(&c, os);
-        if (!e)
-                return api_fail(ret, ENOENT, "the catalog has no OS '%s'; see GET /v1/catalog", os);
-        /* osinfo's facts and the plan: `phyllo catalog show OS --json` */
-        char *argv[] = { NULL, "catalog", "show", e->id, "--json", NULL };
-        pid_t pid;
-        int fd, r = spawn_phyllo(argv, &pid, &fd);
-        if (r < 0)
-                return api_fail(ret, -r, "cannot run phyllo to show %s: %s", e->id, strerror(-r));
-        _cleanup_free_ char *out = read_all_close(fd, 4u * 1024 * 1024);
-        int status = reap(pid);
-        json_object *j = status == 0 && out ? json_tokener_parse(out) : NULL;
-        if (!j)
-                return api_fail(ret, EIO, "phyllo catalog show %s failed (status %d)", e->id, status);
+        /* osinfo's facts and the plan: the worker's show */
+        const char *args[] = { "show", os, NULL };
+        struct ops_worker_call c = { .args = args, .quiet = true };
+        if (ops_worker_run(&c, &j, &err) < 0)
+                return api_error_reply(&err, ret);
+        json_object_object_del(j, "create");
         *ret = j;
         return 200;
 }
@@ -612,7 +470,7 @@ int api_catalog_unattended(const struct api_ctx *c, const char *body, size_t len
         *ret_body = NULL;
         if (!body || !len || !memmem(body, len, "\"unattended\"", 12))
                 return 0;
-        _cleanup_(json_putp) json_object *b = NULL;
+        _cleanup_json_ json_object *b = NULL;
         json_tokener *t = json_tokener_new();
         b = t ? json_tokener_parse_ex(t, body, (int) len) : NULL;
         if (t)
@@ -668,38 +526,26 @@ int api_catalog_unattended(const struct api_ctx *c, const char *body, size_t len
                 if ((r = file_read_all(self, 4096, &pw, &n)) < 0)
                         return api_fail(reply, -r, "cannot read the password file '%s': %s", pwfile, strerror(-r));
         }
-        char *argv[24] = { NULL, "catalog", "unattend", (char *) val[0], "--install-json", "--iso", iso,
-                           "--password-file", "/dev/stdin" };
-        size_t n = 9;
+        const char *args[24] = { "install", "--os", val[0], "--iso", iso, "--password-file", "/dev/stdin" };
+        size_t n = 7;
         for (size_t i = 0; i < ELEMENTSOF(keys); i++)
                 if (opts[i] && val[i]) {
-                        argv[n++] = (char *) opts[i];
-                        argv[n++] = (char *) val[i];
+                        args[n++] = opts[i];
+                        args[n++] = val[i];
                 }
         if (json_object_object_get_ex(b, "drivers", NULL))
-                argv[n++] = "--drivers";
-        argv[n] = NULL;
-        pid_t pid;
-        int fd, r = spawn_phyllo_with(argv, pw ? pw : val[2], &pid, &fd);
+                args[n++] = "--drivers";
+        args[n] = NULL;
+        struct ops_worker_call wc = { .args = args, .input = pw ? pw : val[2], .quiet = true };
+        _cleanup_json_ json_object *j = NULL;
+        int r = ops_worker_run(&wc, &j, &err);
         if (pw)
                 explicit_bzero(pw, strlen(pw));
+        json_object *inst;
         if (r < 0)
-                return api_fail(reply, -r, "cannot run phyllo for the answer file: %s", strerror(-r));
-        _cleanup_free_ char *out = read_all_close(fd, 1024u * 1024);
-        int status = reap(pid);
-        _cleanup_(json_putp) json_object *j = out ? json_tokener_parse(out) : NULL;
-        if (out)
-                explicit_bzero(out, strlen(out));
-        json_object *inst, *e;
-        if (j && json_object_object_get_ex(j, "error", &e)) {
-                /* the child's own error: its kind and sentence */
-                json_object *kj = json_object_object_get(e, "kind"), *m = json_object_object_get(e, "message");
-                phy_error_set_kind(&err, phy_error_kind_from_name(kj ? json_object_get_string(kj) : ""), EINVAL, "%s",
-                                   m ? json_object_get_string(m) : "the answer file could not be made");
                 return api_error_reply(&err, reply);
-        }
-        if (status != 0 || !j || !json_object_object_get_ex(j, "install", &inst))
-                return api_fail(reply, EIO, "phyllo catalog unattend %s failed (status %d)", val[0], status);
+        if (!json_object_object_get_ex(j, "install", &inst))
+                return api_fail(reply, EPROTO, "the catalog worker's answer file for %s came without 'install'", val[0]);
         json_object_object_del(b, "unattended");
         json_object_object_add(b, "install", json_object_get(inst));
         if (!json_object_object_get_ex(b, "profile", NULL) && json_object_object_get_ex(j, "profile", &v))

@@ -10,7 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "catalog/catalog.h"
 #include "catalog/unattend.h"
 #include "cli.h"
 #include "run/run.h"
@@ -155,15 +154,15 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         /* --os (downloads when missing) or an --iso osinfo recognises picks the
          * profile and the resources the user left unset. */
         if (os || (iso && !profile)) {
-                struct catalog_plan plan = { 0 };
+                _cleanup_json_ json_object *plan = NULL;
                 _cleanup_free_ char *os_iso = NULL;
                 if ((st = cli_catalog_for_create(ctx, os, iso, unverified, &plan, &os_iso)))
                         return st;
                 if (!profile)
-                        json_object_object_add(b, "profile", json_object_new_string(profile = plan.profile->name));
+                        profile = cli_jstr(plan, "profile");
                 if (os_iso && add_path(b, "iso", os_iso) < 0)
                         return cli_usage_error(cli_usage(), "out of memory");
-                cli_catalog_apply(&plan, b);
+                cli_catalog_apply(plan, b);     /* b holds plan's members: profile stays valid */
         }
         if (!profile)
                 return cli_usage_error(cli_usage(), "--profile is required; one of: %s", vm_profile_names());

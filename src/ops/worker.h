@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * The catalog worker, as phyllod and phyllo start it (worker.c): one
+ * `phyllome-catalog-worker` process per call, started with an argv array,
+ * its records read from a pipe with every size checked (the record format:
+ * src/libexec/catalog-worker.c).  Neither phyllod nor phyllo links the
+ * catalog's libraries; the worker starts neither of them, so no call can
+ * come back around.
+ */
+#include <stdbool.h>
+#include <sys/types.h>
+#include "error.h"
+
+struct json_object;
+
+/* One record's longest line, and all of a run's output. */
+#define OPS_WORKER_RECORD_MAX (1024u * 1024)
+#define OPS_WORKER_OUTPUT_MAX (16u * 1024 * 1024)
+
+struct ops_worker_call {
+        const char *const *args;        /* after the program name, NULL-terminated */
+        const char *input;              /* on the worker's stdin (at most 4 KiB: a password), or NULL */
+        bool quiet;                     /* its stderr to /dev/null (else inherited) */
+        /* each {"progress": P} record's P */
+        void (*on_progress)(struct json_object *p, void *userdata);
+        /* the worker runs as pid; it may be signalled until on_ended */
+        void (*on_started)(pid_t pid, void *userdata);
+        /* it has ended and is not reaped yet: nothing else has its pid */
+        void (*on_ended)(void *userdata);
+        void *userdata;
+};
+
+/* $PHYLLOME_CATALOG_WORKER (absolute), else the one next to this program (the
+ * build tree), else the installed one (libexecdir/phyllome).  Malloc'd. */
+char *ops_worker_path(void);
+
+/* Runs the worker: 0 with *ret its result, or its error (kind, errno and
+ * sentence as it said them).  A record over OPS_WORKER_RECORD_MAX, more than
+ * OPS_WORKER_OUTPUT_MAX in all, a line that is not one of its records, or an
+ * end without its last record ends the worker (SIGKILL) and is an error
+ * naming the worker (kind host).  The worker is reaped in every case. */
+int ops_worker_run(const struct ops_worker_call *c, struct json_object **ret, phy_error *err);

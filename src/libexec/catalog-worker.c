@@ -155,7 +155,7 @@ int main(int argc, char **argv) {
         /* the rest: the verb's options and operands, in any order */
         int vargc = argc - optind;
         char **vargv = argv + optind;
-        optind = 1;
+        optind = 0;     /* glibc: a fresh scan, options and operands in any order */
         for (int c; (c = getopt_long(vargc, vargv, "", opts, NULL)) != -1;) {
                 switch (c) {
                 case O_CATALOG: a.catalog = optarg; break;

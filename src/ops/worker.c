@@ -83,6 +83,8 @@ static int take_line(const struct ops_worker_call *c, const char *line, size_t l
 
 static void quote(const char *s, size_t len, char *out, size_t outlen) {
         size_t j = 0;
+        if (len && s[len - 1] == '\n')
+                len--;
         for (size_t i = 0; i < len && j + 5 < outlen; i++)
                 out[j++] = (unsigned char) s[i] >= 0x20 && s[i] != 0x7f ? s[i] : '?';
         if (len > j && j + 4 < outlen)

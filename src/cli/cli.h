@@ -16,8 +16,6 @@ struct cli_ctx {
         bool local;            /* work in this process, not through phyllod (--qemu PATH) */
 };
 
-/* main's argv, as the user gave it (catalog-exec.c runs phyllo-catalog with it). */
-extern char **cli_orig_argv;
 
 typedef int (*cli_fn)(struct cli_ctx *ctx, int argc, char **argv);
 

@@ -46,146 +46,16 @@
 #include "catalog/verbs.h"
 #include "json-cleanup.h"
 
-#define DOWNLOADS_MAX 64
-
-
-struct job {
-        unsigned id;
-        char os[72];
-        bool unverified;
-        struct api_events *events;
-        /* under lock */
-        char state[12];         /* running, done, failed */
-        enum catalog_phase phase;
-        uint64_t done, total;
-        char *path;
-        char error[1024];
-        pid_t pid;              /* the child while it may be signalled, else 0 */
-        bool cancel;            /* DELETE asked for its end */
-        char *part;             /* the partial file the child writes */
-        /* the thread's own */
-        int last_pct;
-        enum catalog_phase last_phase;
-};
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-/* Broadcast when a job leaves "running" (DELETE waits for it). */
-static pthread_cond_t job_ended = PTHREAD_COND_INITIALIZER;
-
-static struct job *jobs[DOWNLOADS_MAX];
-static unsigned n_jobs;
-
 bool api_catalog_is(const char *path) {
         return strcmp(path, "/v1/catalog") == 0 || strncmp(path, "/v1/catalog/", 12) == 0 ||
                strcmp(path, "/v1/media/identify") == 0 ||
                strcmp(path, "/v1/downloads") == 0 || strncmp(path, "/v1/downloads/", 14) == 0;
 }
 
-/* Under lock. */
-static json_object *job_json(const struct job *j) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "id", json_object_new_int64(j->id));
-        json_object_object_add(o, "os", json_object_new_string(j->os));
-        json_object_object_add(o, "state", json_object_new_string(j->state));
-        json_object_object_add(o, "phase", json_object_new_string(catalog_phase_name(j->phase)));
-        json_object_object_add(o, "done", json_object_new_int64((int64_t) j->done));
-        json_object_object_add(o, "total", json_object_new_int64((int64_t) j->total));
-        if (j->path)
-                json_object_object_add(o, "path", json_object_new_string(j->path));
-        if (j->error[0])
-                json_object_object_add(o, "error", json_object_new_string(j->error));
-        return o;
-}
-
-static void publish(struct job *j) {
-        pthread_mutex_lock(&lock);
-        json_object *o = job_json(j);
-        pthread_mutex_unlock(&lock);
-        if (j->events)
-                api_events_publish(j->events, "download", o);
-        json_object_put(o);
-}
-
-/* Events at each phase and each whole percent (not at every MiB). */
-static void on_progress(enum catalog_phase ph, uint64_t done, uint64_t total, void *u) {
-        struct job *j = u;
-        int pct = total ? (int) (done * 100 / total) : -1;
-        pthread_mutex_lock(&lock);
-        j->phase = ph;
-        j->done = done;
-        j->total = total;
-        pthread_mutex_unlock(&lock);
-        if (ph == j->last_phase && pct == j->last_pct)
-                return;
-        j->last_phase = ph;
-        j->last_pct = pct;
-        publish(j);
-}
-
-static void job_progress(json_object *p, void *u) {
-        static const char *const names[] = { "checksums", "image", "verify", "done" };
-        json_object *v;
-        const char *ph = json_object_object_get_ex(p, "phase", &v) ? json_object_get_string(v) : "";
-        enum catalog_phase phase = CATALOG_PHASE_DONE;
-        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (ph && strcmp(ph, names[i]) == 0)
-                        phase = (enum catalog_phase) i;
-        uint64_t done = json_object_object_get_ex(p, "done", &v) ? (uint64_t) json_object_get_int64(v) : 0;
-        uint64_t total = json_object_object_get_ex(p, "total", &v) ? (uint64_t) json_object_get_int64(v) : 0;
-        on_progress(phase, done, total, u);
-}
-
-/* A DELETE signals the worker from here until job_ended_child. */
-static void job_started(pid_t pid, void *u) {
-        struct job *j = u;
-        pthread_mutex_lock(&lock);
-        j->pid = pid;
-        if (j->cancel)
-                kill(pid, SIGTERM);
-        pthread_mutex_unlock(&lock);
-}
-
-/* Ended, not reaped yet: no other process has its pid. */
-static void job_ended_child(void *u) {
-        struct job *j = u;
-        pthread_mutex_lock(&lock);
-        j->pid = 0;
-        pthread_mutex_unlock(&lock);
-}
-
-/* The worker's download: progress records, then its result or error. */
-static void *job_thread(void *arg) {
-        struct job *j = arg;
-        const char *args[] = { "download", j->os, j->unverified ? "--unverified" : NULL, NULL };
-        struct ops_worker_call c = { .args = args, .quiet = true, .on_progress = job_progress,
-                                     .on_started = job_started, .on_ended = job_ended_child, .userdata = j };
-        _cleanup_json_ json_object *res = NULL;
-        phy_error err = { 0 };
-        int r = ops_worker_run(&c, &res, &err);
-        json_object *v;
-        char *path = r >= 0 && json_object_object_get_ex(res, "path", &v) ? strdup(json_object_get_string(v)) : NULL;
-        pthread_mutex_lock(&lock);
-        bool cancelled = j->cancel;
-        pthread_mutex_unlock(&lock);
-        /* A cancelled download leaves no partial file (the worker removes
-         * it; this covers one that had to be killed).  A complete, verified
-         * one stays: the worker had renamed it already. */
-        if (cancelled && j->part)
-                unlink(j->part);
-        pthread_mutex_lock(&lock);
-        bool good = path && !cancelled;
-        snprintf(j->state, sizeof j->state, "%s", good ? "done" : cancelled ? "cancelled" : "failed");
-        if (!good)
-                snprintf(j->error, sizeof j->error, "%s",
-                         cancelled ? "the download was cancelled; its partial file is removed"
-                         : r < 0 ? phy_error_message(&err) : "the worker's answer names no file");
-        j->path = good ? path : NULL;
-        pthread_cond_broadcast(&job_ended);
-        pthread_mutex_unlock(&lock);
-        if (!good)
-                free(path);
-        publish(j);
-        return NULL;
+/* A download job's change as "event: download" on /v1/events. */
+static void publish_download(void *events, json_object *job) {
+        if (events)
+                api_events_publish(events, "download", job);
 }
 
 /* The request body as JSON, or NULL. */
@@ -226,92 +96,18 @@ static int post_download(const struct api_ctx *c, const char *body, size_t len, 
         if (!e->url)
                 return api_fail(ret, ENOENT, "%s has no direct download; its entry says where to get it", e->id);
 
-        struct job *j = calloc(1, sizeof *j);
-        if (!j)
-                return api_fail(ret, ENOMEM, "%s", "out of memory");
-        snprintf(j->os, sizeof j->os, "%s", e->id);
-        snprintf(j->state, sizeof j->state, "running");
-        {
-                /* where the child writes (catalog_download: <media dir>/<name>.part) */
-                _cleanup_free_ char *dir = NULL, *name = NULL;
-                phy_error perr = { 0 };
-                if (catalog_media_dir(&dir, &perr) >= 0 && catalog_media_name(e, &name, &perr) >= 0 &&
-                    asprintf(&j->part, "%s/%s.part", dir, name) < 0)
-                        j->part = NULL;
-        }
-        j->unverified = unv && json_object_get_boolean(unv);
-        j->events = c->events;
-        j->last_pct = -2;
-        j->last_phase = CATALOG_PHASE_DONE;
-        pthread_mutex_lock(&lock);
-        /* the oldest finished job makes room */
-        if (n_jobs == DOWNLOADS_MAX)
-                for (unsigned i = 0; i < n_jobs; i++)
-                        if (strcmp(jobs[i]->state, "running") != 0) {
-                                free(jobs[i]->path);
-                                free(jobs[i]->part);
-                                free(jobs[i]);
-                                memmove(&jobs[i], &jobs[i + 1], (n_jobs - i - 1) * sizeof *jobs);
-                                n_jobs--;
-                                break;
-                        }
-        bool busy = false;
-        for (unsigned i = 0; i < n_jobs; i++)
-                busy |= strcmp(jobs[i]->os, j->os) == 0 && strcmp(jobs[i]->state, "running") == 0;
-        if (busy || n_jobs == DOWNLOADS_MAX) {
-                pthread_mutex_unlock(&lock);
-                free(j->part);
-                free(j);
-                if (busy)
-                        return api_fail(ret, EBUSY, "%s is being downloaded already; see GET /v1/downloads", id);
-                return api_fail(ret, EBUSY, "%s: too many downloads kept; try again when one ends", id);
-        }
-        static unsigned next_id;
-        j->id = ++next_id;
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int r = pthread_create(&t, &attr, job_thread, j);
-        pthread_attr_destroy(&attr);
-        if (r != 0) {
-                pthread_mutex_unlock(&lock);
-                free(j->part);
-                free(j);
-                return api_fail(ret, r, "cannot start a thread for the download of %s", id);
-        }
-        jobs[n_jobs++] = j;
-        *ret = job_json(j);
-        pthread_mutex_unlock(&lock);
-        return 202;
+        /* where the worker writes (catalog_download: <media dir>/<name>.part) */
+        _cleanup_free_ char *dir = NULL, *name = NULL, *part = NULL;
+        phy_error perr = { 0 };
+        if (catalog_media_dir(&dir, &perr) >= 0 && catalog_media_name(e, &name, &perr) >= 0 &&
+            asprintf(&part, "%s/%s.part", dir, name) < 0)
+                part = NULL;
+        struct ops_download_start o = { .os = e->id, .unverified = unv && json_object_get_boolean(unv), .part = part,
+                                        .publish = publish_download, .userdata = c->events };
+        return ops_download_start(&o, ret, &err) < 0 ? api_error_reply(&err, ret) : 202;
 }
 
-static int get_downloads(const char *id, json_object **ret) {
-        pthread_mutex_lock(&lock);
-        json_object *a = json_object_new_array();
-        for (unsigned i = 0; i < n_jobs; i++) {
-                char buf[16];
-                snprintf(buf, sizeof buf, "%u", jobs[i]->id);
-                if (!id) {
-                        json_object_array_add(a, job_json(jobs[i]));
-                } else if (strcmp(buf, id) == 0) {
-                        *ret = job_json(jobs[i]);
-                        pthread_mutex_unlock(&lock);
-                        json_object_put(a);
-                        return 200;
-                }
-        }
-        pthread_mutex_unlock(&lock);
-        if (id) {
-                json_object_put(a);
-                return api_fail(ret, ENOENT, "no download '%s'; see GET /v1/downloads", id);
-        }
-        *ret = json_object_new_object();
-        json_object_object_add(*ret, "downloads", a);
-        return 200;
-}
-
-/* DELETE /v1/downloads/{id}: the child is told to end (SIGTERM, SIGKILL
+/* DELETE /v1/downloads/{id}: the worker is told to end (SIGTERM, SIGKILL
  * after 10 s) and the reply comes once the job has ended and its partial
  * file is gone: {id, state: "cancelled", ...}. */
 static int delete_download(const char *id, const char *body, size_t len, json_object **ret) {
@@ -327,46 +123,8 @@ static int delete_download(const char *id, const char *body, size_t len, json_ob
                                         "cancellation; it takes none", k);
                 }
         }
-        pthread_mutex_lock(&lock);
-        struct job *j = NULL;
-        for (unsigned i = 0; i < n_jobs && !j; i++) {
-                char buf[16];
-                snprintf(buf, sizeof buf, "%u", jobs[i]->id);
-                if (strcmp(buf, id) == 0)
-                        j = jobs[i];
-        }
-        if (!j) {
-                pthread_mutex_unlock(&lock);
-                return api_fail(ret, ENOENT, "no download '%s'; see GET /v1/downloads", id);
-        }
-        if (strcmp(j->state, "running") != 0) {
-                phy_error e = { 0 };
-                phy_error_set_kind(&e, PHY_ERR_CONFLICT, EALREADY, "download %s of %s has ended already (%s)", id,
-                                   j->os, j->state);
-                pthread_mutex_unlock(&lock);
-                return api_error_reply(&e, ret);
-        }
-        j->cancel = true;
-        if (j->pid > 0)
-                kill(j->pid, SIGTERM);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 10;
-        bool killed = false;
-        while (strcmp(j->state, "running") == 0) {
-                int r = pthread_cond_timedwait(&job_ended, &lock, &until);
-                if (r == ETIMEDOUT && !killed && j->pid > 0) {
-                        kill(j->pid, SIGKILL);
-                        killed = true;
-                        until.tv_sec += 10;
-                } else if (r == ETIMEDOUT && strcmp(j->state, "running") == 0) {
-                        pthread_mutex_unlock(&lock);
-                        return api_fail(ret, ETIMEDOUT, "download %s of %s did not end within 20 s", id, j->os);
-                }
-        }
-        *ret = job_json(j);
-        pthread_mutex_unlock(&lock);
-        return 200;
+        phy_error err = { 0 };
+        return ops_download_cancel(id, ret, &err) < 0 ? api_error_reply(&err, ret) : 200;
 }
 
 /* POST /v1/media/identify {"iso": PATH}: `phyllo catalog identify PATH
@@ -445,8 +203,10 @@ int api_catalog_handle(const struct api_ctx *c, const char *method, const char *
         arg = path[13] ? path + 14 : NULL;
         if (arg && (!*arg || strchr(arg, '/')))
                 return api_fail(ret, ENOENT, "no such resource '%s'", path);
-        if (get)
-                return get_downloads(arg, ret);
+        if (get) {
+                phy_error err = { 0 };
+                return ops_download_get(arg, ret, &err) < 0 ? api_error_reply(&err, ret) : 200;
+        }
         if (post && !arg)
                 return post_download(c, body, len, ret);
         if (strcmp(method, "DELETE") == 0 && arg)

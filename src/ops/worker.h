@@ -41,3 +41,27 @@ char *ops_worker_path(void);
  * end without its last record ends the worker (SIGKILL) and is an error
  * naming the worker (kind host).  The worker is reaped in every case. */
 int ops_worker_run(const struct ops_worker_call *c, struct json_object **ret, phy_error *err);
+
+/* ---- background downloads (downloads.c): phyllod's /v1/downloads ----
+ * Each runs the worker's download verb in a thread of its own; its progress
+ * records become the job's phase, done and total, published (publish) at
+ * each phase and each whole percent.  One download per OS at a time; the
+ * 64 latest jobs are kept (a finished one makes room).  Jobs are
+ * {id, os, state: running|done|failed|cancelled, phase, done, total, path?,
+ * error?}. */
+struct ops_download_start {
+        const char *os;                 /* the catalog's id (checked by the caller) */
+        bool unverified;
+        const char *part;               /* the partial file the worker writes (removed on cancel), or NULL */
+        void (*publish)(void *userdata, struct json_object *job);
+        void *userdata;
+};
+/* 0 with *ret the new job (running); -EBUSY (conflict) when os downloads
+ * already or too many jobs are kept. */
+int ops_download_start(const struct ops_download_start *o, struct json_object **ret, phy_error *err);
+/* id NULL: {"downloads": [job, ...]}; else the job, -ENOENT when none. */
+int ops_download_get(const char *id, struct json_object **ret, phy_error *err);
+/* Cancels a running job: its worker gets SIGTERM (SIGKILL after 10 s); 0 with
+ * *ret the job once it has ended and its partial file is gone (cancelled).
+ * -ENOENT, -EALREADY (conflict: it has ended), -ETIMEDOUT. */
+int ops_download_cancel(const char *id, struct json_object **ret, phy_error *err);

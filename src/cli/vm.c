@@ -12,6 +12,7 @@
 
 #include "catalog/unattend.h"
 #include "cli.h"
+#include "ops/edit.h"
 #include "run/run.h"
 #include "cleanup.h"
 #include "fileio.h"
@@ -343,38 +344,16 @@ static int run_editor(const char *path, phy_error *err) {
         return 0;
 }
 
-/* Removes the copies refused edits of conf left ("<conf>.edit.XXXXXX"),
- * all but keep. */
-static void edit_leftovers_remove(const char *conf, const char *keep) {
-        _cleanup_free_ char *dir = strdup(conf);
-        char *slash = dir ? strrchr(dir, '/') : NULL;
-        if (!slash)
-                return;
-        *slash = '\0';
-        const char *base = slash + 1;
-        size_t bl = strlen(base);
-        DIR *d = opendir(dir);
-        for (struct dirent *e; d && (e = readdir(d));) {
-                if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".edit.", 6) != 0 ||
-                    strlen(e->d_name + bl + 6) != 6)
-                        continue;
-                if (keep && strcmp(strrchr(keep, '/') + 1, e->d_name) == 0)
-                        continue;
-                (void) unlinkat(dirfd(d), e->d_name, 0);
-        }
-        if (d)
-                closedir(d);
-}
-
 int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = { { 0 } };
         for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;)
                 return cli_usage_error(cli_usage(), "unknown option for 'edit'");
         if (optind + 1 != argc)
                 return cli_usage_error(cli_usage(), "expected one VM name");
-        const char *name = argv[optind], *home;
+        const char *name = argv[optind];
+        struct ops_ctx oc;
         int st = cli_name_arg(name);
-        if (st || cli_home(ctx, &home) < 0)
+        if (st || cli_ops(ctx, &oc))
                 return st ? st : 1;
         /* The text as phyllod (or the library here) has it. */
         json_object *cur = NULL;
@@ -383,22 +362,13 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
         _cleanup_free_ char *text = strdup(cli_jstr(cur, "config"));
         json_object_put(cur);
         phy_error err = { 0 };
-        _cleanup_free_ char *conf = vm_conf_path(home, name), *tmp = NULL, *edited = NULL;
-        if (!text || !conf || asprintf(&tmp, "%s.edit.XXXXXX", conf) < 0) {
+        _cleanup_free_ char *tmp = NULL, *edited = NULL;
+        if (!text) {
                 phy_error_set(&err, ENOMEM, "out of memory");
                 return cli_fail(&err);
         }
-        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) {
-                phy_error_set(&err, errno, "cannot create '%s': %s", tmp, strerror(errno));
+        if (ops_edit_copy_new(&oc, name, text, &tmp, &err) < 0)
                 return cli_fail(&err);
-        }
-        size_t len = strlen(text);
-        if (write(fd, text, len) != (ssize_t) len) {
-                phy_error_set(&err, errno ? errno : EIO, "cannot write '%s'", tmp);
-                unlink(tmp);
-                return cli_fail(&err);
-        }
         json_object *o = NULL;
         /* Like visudo and crontab -e: a refused edit is offered again on a
          * terminal, from the user's own text. */
@@ -436,7 +406,7 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
                                 continue;
                 }
                 /* One copy kept for the user: earlier refused ones are gone. */
-                edit_leftovers_remove(conf, tmp);
+                ops_edit_copies_remove(&oc, name, tmp);
                 fprintf(stderr, "phyllo: the definition of '%s' was not changed; your edited copy is %s\n",
                         name, tmp);
                 return st == 2 ? 1 : st;
@@ -444,7 +414,7 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
         caps_warning(o);
         json_object_put(o);
         unlink(tmp);
-        edit_leftovers_remove(conf, NULL);
+        ops_edit_copies_remove(&oc, name, NULL);
         printf("saved VM '%s'\n", name);
         /* A running VM keeps the definition it started with. */
         json_object *s = NULL;

@@ -20,31 +20,20 @@
  * download's memory and failures stay in its own process.  The worker
  * starts neither phyllo nor phyllod.
  */
-#include <fcntl.h>
-#include <limits.h>
-#include <pthread.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
 #include "api.h"
 #include "catalog/catalog.h"
+#include "catalog/verbs.h"
 #include "cleanup.h"
-#include "exec.h"
-#include "fileio.h"
+#include "json-cleanup.h"
 #include "ops/ops.h"
 #include "ops/worker.h"
-#include "catalog/verbs.h"
-#include "json-cleanup.h"
 
 bool api_catalog_is(const char *path) {
         return strcmp(path, "/v1/catalog") == 0 || strncmp(path, "/v1/catalog/", 12) == 0 ||
@@ -242,8 +231,6 @@ int api_catalog_unattended(const struct api_ctx *c, const char *body, size_t len
                 return api_fail(reply, EINVAL, "'unattended' in the request body must be an object");
         static const char *const keys[] = { "os", "user", "password", "password_file", "timezone", "locale", "hostname",
                                             "edition" };
-        static const char *const opts[] = { NULL, "--user", NULL, NULL, "--timezone", "--locale", "--hostname",
-                                            "--edition" };
         const char *val[ELEMENTSOF(keys)] = { 0 };
         json_object_object_foreach(u, k, jv) {
                 size_t i = 0;
@@ -264,48 +251,16 @@ int api_catalog_unattended(const struct api_ctx *c, const char *body, size_t len
                 return api_fail(reply, EINVAL, "an unattended install needs 'iso', the install media");
         struct ops_ctx oc = { .root = c->root, .home = c->home, .uid = c->uid, .gid = c->gid, .groups = c->groups,
                               .n_groups = c->n_groups };
+        struct ops_unattended ua = { .os = val[0], .iso = json_object_get_string(v), .user = val[1],
+                                     .password = val[2], .password_file = val[3], .timezone = val[4],
+                                     .locale = val[5], .hostname = val[6], .edition = val[7],
+                                     .drivers = json_object_object_get_ex(b, "drivers", NULL) };
         phy_error err = { 0 };
-        _cleanup_free_ char *iso = NULL, *pwfile = NULL, *pw = NULL;
-        if (ops_input_path(&oc, "ISO", json_object_get_string(v), &iso, &err) < 0)
-                return api_error_reply(&err, reply);
-        if (val[3]) {
-                size_t n = 0;
-                int r;
-                /* phyllod reads it for the caller: only a file the caller could read itself */
-                if (ops_input_path(&oc, "password file", val[3], &pwfile, &err) < 0)
-                        return api_error_reply(&err, reply);
-                /* Opened as checked: no symlink on the way (a swap after the check
-                 * would have root read another file into the guest's answer). */
-                _cleanup_close_ int pfd = open_resolved(pwfile, O_RDONLY | O_NONBLOCK, 0);
-                struct stat st;
-                char self[64];
-                if (pfd < 0 || fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode))
-                        return api_fail(reply, pfd < 0 ? -pfd : EINVAL, "cannot read the password file '%s': %s",
-                                        pwfile, pfd < 0 ? strerror(-pfd) : "not a regular file");
-                snprintf(self, sizeof self, "/proc/self/fd/%d", pfd);
-                if ((r = file_read_all(self, 4096, &pw, &n)) < 0)
-                        return api_fail(reply, -r, "cannot read the password file '%s': %s", pwfile, strerror(-r));
-        }
-        const char *args[24] = { "install", "--os", val[0], "--iso", iso, "--password-file", "/dev/stdin" };
-        size_t n = 7;
-        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-                if (opts[i] && val[i]) {
-                        args[n++] = opts[i];
-                        args[n++] = val[i];
-                }
-        if (json_object_object_get_ex(b, "drivers", NULL))
-                args[n++] = "--drivers";
-        args[n] = NULL;
-        struct ops_worker_call wc = { .args = args, .input = pw ? pw : val[2], .quiet = true };
         _cleanup_json_ json_object *j = NULL;
-        int r = ops_worker_run(&wc, &j, &err);
-        if (pw)
-                explicit_bzero(pw, strlen(pw));
         json_object *inst;
-        if (r < 0)
+        if (ops_unattended_answer(&oc, &ua, &j, &err) < 0)
                 return api_error_reply(&err, reply);
-        if (!json_object_object_get_ex(j, "install", &inst))
-                return api_fail(reply, EPROTO, "the catalog worker's answer file for %s came without 'install'", val[0]);
+        json_object_object_get_ex(j, "install", &inst);
         json_object_object_del(b, "unattended");
         json_object_object_add(b, "install", json_object_get(inst));
         if (!json_object_object_get_ex(b, "profile", NULL) && json_object_object_get_ex(j, "profile", &v))

@@ -418,35 +418,19 @@ int cmd_catalog_unattend(struct cli_ctx *ctx, int argc, char **argv) {
         return 0;
 }
 
-int cli_catalog_unattended(const char *os, const char *iso, const char *profile, const char *password_file,
-                           struct catalog_unattend *u, json_object *b) {
-        if (!iso) {
-                fprintf(stderr, "phyllo: an unattended install needs the install media: give --iso FILE (or --os "
-                        "with a direct download)\n");
-                return 2;
-        }
-        struct wargs w = { .n = 0 };
+int cli_catalog_unattended(struct cli_ctx *ctx, const char *os, const char *iso, const char *profile,
+                           const char *password_file, struct catalog_unattend *u, json_object *b) {
+        struct ops_ctx oc;
+        _cleanup_free_ char *pwfile = cli_abs_path(password_file);
+        if (!pwfile || cli_ops(ctx, &oc))
+                return 1;
+        struct ops_unattended ua = { .os = os, .iso = iso, .profile = profile, .user = u->user,
+                                     .password_file = pwfile, .timezone = u->timezone, .locale = u->locale,
+                                     .hostname = u->hostname, .edition = u->edition, .drivers = u->drivers };
+        phy_error err = { 0 };
         _cleanup_json_ json_object *j = NULL;
-        warg(&w, "install", NULL);
-        if (os)
-                warg(&w, "--os", os);
-        warg(&w, "--iso", iso);
-        warg(&w, "--profile", profile);
-        warg(&w, "--user", u->user);
-        warg(&w, "--password-file", password_file);
-        if (u->timezone)
-                warg(&w, "--timezone", u->timezone);
-        if (u->locale)
-                warg(&w, "--locale", u->locale);
-        if (u->hostname)
-                warg(&w, "--hostname", u->hostname);
-        if (u->edition)
-                warg(&w, "--edition", u->edition);
-        if (u->drivers)
-                warg(&w, "--drivers", NULL);
-        int r = run_worker(&w, NULL, NULL, &j);
-        if (r)
-                return r;
+        if (ops_unattended_answer(&oc, &ua, &j, &err) < 0)
+                return cli_fail(&err);
         json_object_object_add(b, "install", json_object_get(json_object_object_get(j, "install")));
         return 0;
 }

@@ -130,8 +130,8 @@ void cli_catalog_apply(struct json_object *create, struct json_object *b);
  * os, or the OS osinfo finds on iso) added to b; 0 or the exit status after
  * printing why not.  The password comes from password_file, never argv. */
 struct catalog_unattend;
-int cli_catalog_unattended(const char *os, const char *iso, const char *profile, const char *password_file,
-                           struct catalog_unattend *u, struct json_object *b);
+int cli_catalog_unattended(struct cli_ctx *ctx, const char *os, const char *iso, const char *profile,
+                           const char *password_file, struct catalog_unattend *u, struct json_object *b);
 
 /* Command handlers, one file per group. */
 int cmd_host_check(struct cli_ctx *, int, char **);

@@ -181,7 +181,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                                                "--kernel");
                 json_object *jiso = json_object_object_get(b, "iso");
                 u.drivers = json_object_object_get_ex(b, "drivers", NULL);
-                if ((st = cli_catalog_unattended(os, jiso ? json_object_get_string(jiso) : NULL, profile,
+                if ((st = cli_catalog_unattended(ctx, os, jiso ? json_object_get_string(jiso) : NULL, profile,
                                                  password_file, &u, b)))
                         return st;
         }

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 #include "error.h"
+#include "ops.h"
 
 struct json_object;
 
@@ -65,3 +66,21 @@ int ops_download_get(const char *id, struct json_object **ret, phy_error *err);
  * *ret the job once it has ended and its partial file is gone (cancelled).
  * -ENOENT, -EALREADY (conflict: it has ended), -ETIMEDOUT. */
 int ops_download_cancel(const char *id, struct json_object **ret, phy_error *err);
+
+/* ---- an unattended install's answer (unattended.c) ---- */
+struct ops_unattended {
+        const char *os;                 /* a catalog id, or NULL: osinfo identifies the ISO */
+        const char *iso;                /* the install media, a path the caller may read */
+        const char *profile;            /* the VM's (Windows or not), NULL: the OS's */
+        const char *user, *timezone, *locale, *hostname, *edition;
+        const char *password;           /* or password_file, a path the caller may read */
+        const char *password_file;
+        bool drivers;                   /* virtio-win's drivers in Windows setup */
+};
+/* {"profile": the OS's, "install": POST /v1/vms's "install" member}, made by
+ * the worker's install verb.  The password reaches it on its stdin, never on
+ * a command line; a password_file is read by the worker itself when it runs
+ * as the caller, else read here for the caller (a file they may read, opened
+ * without following a symlink, at most 4 KiB). */
+int ops_unattended_answer(const struct ops_ctx *c, const struct ops_unattended *u, struct json_object **ret,
+                          phy_error *err);

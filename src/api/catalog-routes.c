@@ -37,7 +37,7 @@
 
 bool api_catalog_is(const char *path) {
         return strcmp(path, "/v1/catalog") == 0 || strncmp(path, "/v1/catalog/", 12) == 0 ||
-               strcmp(path, "/v1/media/identify") == 0 ||
+               strcmp(path, "/v1/media/identify") == 0 || strcmp(path, "/v1/media/verify") == 0 ||
                strcmp(path, "/v1/downloads") == 0 || strncmp(path, "/v1/downloads/", 14) == 0;
 }
 
@@ -116,35 +116,40 @@ static int delete_download(const char *id, const char *body, size_t len, json_ob
         return ops_download_cancel(id, ret, &err) < 0 ? api_error_reply(&err, ret) : 200;
 }
 
-/* POST /v1/media/identify {"iso": PATH}: `phyllo catalog identify PATH
- * --json` in a child (phyllod loads no osinfo-db), for a path the caller may
- * read.  404 with osinfo's sentence when no OS matches. */
-static int post_identify(const struct api_ctx *c, const char *body, size_t len, json_object **ret) {
+/* POST /v1/media/identify {"iso": PATH} and POST /v1/media/verify {"file":
+ * PATH}: the worker's identify or verify verb on a path the caller may
+ * read.  identify: 404 with osinfo's sentence when no OS matches; verify:
+ * 200 with "verified" false and "message" when the catalog knows no hash
+ * of it. */
+static int post_media(const struct api_ctx *c, const char *verb, const char *member, const char *body, size_t len,
+                      json_object **ret) {
         _cleanup_json_ json_object *b = body_json(body, len);
-        json_object *iso = NULL;
+        json_object *jpath = NULL;
         if (!b || !json_object_is_type(b, json_type_object))
-                return api_fail(ret, EINVAL, "the request body must be a JSON object like %s",
-                                "{\"iso\": \"/path/to/install.iso\"}");
+                return api_fail(ret, EINVAL, "the request body must be a JSON object like {\"%s\": \"%s\"}", member,
+                                strcmp(member, "iso") == 0 ? "/path/to/install.iso" : "/path/to/file");
         json_object_object_foreach(b, k, v) {
                 (void) v;
-                if (strcmp(k, "iso") != 0)
-                        return api_fail(ret, EINVAL, "unknown member '%s' in the request body for an "
-                                        "identification; allowed: iso", k);
+                if (strcmp(k, member) != 0)
+                        return api_fail(ret, EINVAL, "unknown member '%s' in the request body for %s; allowed: %s", k,
+                                        strcmp(verb, "identify") == 0 ? "an identification" : "a verification",
+                                        member);
         }
-        if (!json_object_object_get_ex(b, "iso", &iso) || !json_object_is_type(iso, json_type_string))
-                return api_fail(ret, EINVAL, "member '%s' (a string) is required", "iso");
+        if (!json_object_object_get_ex(b, member, &jpath) || !json_object_is_type(jpath, json_type_string))
+                return api_fail(ret, EINVAL, "member '%s' (a string) is required", member);
         struct ops_ctx oc = { .root = c->root, .home = c->home, .uid = c->uid, .gid = c->gid, .groups = c->groups,
                               .n_groups = c->n_groups };
         phy_error err = { 0 };
         _cleanup_free_ char *path = NULL;
-        if (ops_input_path(&oc, "ISO", json_object_get_string(iso), &path, &err) < 0)
+        const char *what = strcmp(member, "iso") == 0 ? "ISO" : "file";
+        if (ops_input_path(&oc, what, json_object_get_string(jpath), &path, &err) < 0)
                 return api_error_reply(&err, ret);
         struct stat st;
         if (stat(path, &st) < 0)
-                return api_fail(ret, errno, "cannot read the ISO '%s': %s", path, strerror(errno));
+                return api_fail(ret, errno, "cannot read the %s '%s': %s", what, path, strerror(errno));
         if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-                return api_fail(ret, EINVAL, "the ISO '%s' is not a file", path);
-        const char *args[] = { "identify", path, NULL };
+                return api_fail(ret, EINVAL, "the %s '%s' is not a file", what, path);
+        const char *args[] = { verb, path, NULL };
         struct ops_worker_call wc = { .args = args, .quiet = true };
         json_object *j = NULL;
         if (ops_worker_run(&wc, &j, &err) < 0)
@@ -179,9 +184,10 @@ int api_catalog_handle(const struct api_ctx *c, const char *method, const char *
         *ret = NULL;
         bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
         const char *arg = NULL;
-        if (strcmp(path, "/v1/media/identify") == 0)
-                return post ? post_identify(c, body, len, ret)
-                            : api_fail(ret, EOPNOTSUPP, "only POST is allowed on '%s'", path);
+        if (strncmp(path, "/v1/media/", 10) == 0)
+                return !post ? api_fail(ret, EOPNOTSUPP, "only POST is allowed on '%s'", path)
+                       : strcmp(path + 10, "identify") == 0 ? post_media(c, "identify", "iso", body, len, ret)
+                                                            : post_media(c, "verify", "file", body, len, ret);
         if (strncmp(path, "/v1/catalog", 11) == 0) {
                 arg = path[11] ? path + 12 : NULL;
                 if (arg && (!*arg || strchr(arg, '/')))

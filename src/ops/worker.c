@@ -109,7 +109,7 @@ int ops_worker_run(const struct ops_worker_call *c, json_object **ret, phy_error
         for (size_t i = 0; i < n_args; i++)
                 argv[i + 1] = (char *) c->args[i];
         int out[2] = { -1, -1 }, in[2] = { -1, -1 };
-        _cleanup_close_ int null = -1, quiet = -1;
+        _cleanup_close_ int quiet = -1;
         if (pipe2(out, O_CLOEXEC) < 0 || (c->input && pipe2(in, O_CLOEXEC) < 0)) {
                 int e = errno;
                 if (out[0] >= 0)

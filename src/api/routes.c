@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "cleanup.h"
+#include "error-json.h"
 #include "fileio.h"
 #include "json-cleanup.h"
 #include "ops/ops.h"
@@ -20,14 +21,8 @@
 /* The HTTP status derives from the error's kind (phy_error_http_status),
  * not from its errno; "kind" travels with it so that phyllo exits alike. */
 int api_error_reply(const phy_error *e, json_object **ret) {
-        int code = e && e->code ? e->code : EIO;
-        const char *name = strerrorname_np(code);
-        json_object *inner = json_object_new_object();
-        json_object_object_add(inner, "code", name ? json_object_new_string(name) : json_object_new_int(code));
-        json_object_object_add(inner, "kind", json_object_new_string(phy_error_kind_name(phy_error_kind_of(e))));
-        json_object_object_add(inner, "message", json_object_new_string(phy_error_message(e)));
         json_object *o = json_object_new_object();
-        json_object_object_add(o, "error", inner);
+        json_object_object_add(o, "error", phy_error_to_json(e));
         *ret = o;
         return phy_error_http_status(e);
 }

@@ -17,6 +17,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "paths.h"
+#include "verbs.h"
 
 #define CATALOG_MAX_ENTRIES 256
 
@@ -411,4 +412,19 @@ json_object *catalog_entry_json(const struct catalog_entry *e) {
 const char *catalog_phase_name(enum catalog_phase p) {
         static const char *const n[] = { "checksums", "image", "verify", "done" };
         return p <= CATALOG_PHASE_DONE ? n[p] : "?";
+}
+
+int catalog_verb_list(const char *catalog, const char *word, json_object **ret, phy_error *err) {
+        _cleanup_catalog_ struct catalog c = { 0 };
+        int r = catalog_load(catalog, &c, err);
+        if (r < 0)
+                return r;
+        json_object *a = json_object_new_array();
+        if (!a)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < c.n; i++)
+                if (!word || catalog_entry_matches(&c.entries[i], word))
+                        json_object_array_add(a, catalog_entry_json(&c.entries[i]));
+        *ret = a;
+        return 0;
 }

@@ -198,7 +198,8 @@ OsinfoMedia *catalog_osinfo_media(const char *path, char **ret_volume_id, phy_er
         GError *gerr = NULL;
         OsinfoMedia *m = osinfo_media_create_from_location(path, NULL, &gerr);
         if (!m) {
-                phy_error_set(err, EINVAL, "'%s' is not an ISO 9660 image osinfo can read: %s", path,
+                /* no OS is found on it (the kind "no OS matches" has too), not a failure of the system */
+                phy_error_set_kind(err, PHY_ERR_NOT_FOUND, EINVAL, "'%s' is not an ISO 9660 image osinfo can read: %s", path,
                               gerr ? gerr->message : "unknown error");
                 g_clear_error(&gerr);
                 return NULL;

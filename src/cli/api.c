@@ -18,20 +18,8 @@
 
 #include "cli.h"
 #include "cleanup.h"
+#include "error-json.h"
 #include "api/api.h"
-
-/* The errno an error reply names ("ENOENT"), for the exit status. */
-static int errno_from_reply(json_object *code) {
-        if (json_object_is_type(code, json_type_int))
-                return json_object_get_int(code);
-        const char *s = json_object_get_string(code);
-        for (int e = 1; s && e < 4096; e++) {
-                const char *n = strerrorname_np(e);
-                if (n && strcmp(n, s) == 0)
-                        return e;
-        }
-        return EIO;
-}
 
 /* 2xx (or 101, a switch to the console): *ret takes the body; else prints the error sentence of the reply. */
 static int reply(int status, json_object *o, json_object **ret) {
@@ -40,16 +28,10 @@ static int reply(int status, json_object *o, json_object **ret) {
                 return 0;
         }
         phy_error err = { 0 };
-        json_object *e = NULL, *code = NULL, *msg = NULL, *kind = NULL;
-        if (o && json_object_object_get_ex(o, "error", &e) && json_object_object_get_ex(e, "message", &msg)) {
-                json_object_object_get_ex(e, "code", &code);
-                json_object_object_get_ex(e, "kind", &kind);
-                /* The kind decides the exit status; a 400 without one is a usage error. */
-                enum phy_error_kind k = phy_error_kind_from_name(kind ? json_object_get_string(kind) : NULL);
-                if (k == PHY_ERR_NONE && status == 400)
-                        k = PHY_ERR_USAGE;
-                phy_error_set_kind(&err, k, code ? errno_from_reply(code) : EIO, "%s", json_object_get_string(msg));
-        } else
+        json_object *e = NULL;
+        /* The kind decides the exit status; a 400 without one is a usage error. */
+        if (!o || !json_object_object_get_ex(o, "error", &e) ||
+            !phy_error_from_json(e, status == 400 ? PHY_ERR_USAGE : PHY_ERR_NONE, &err))
                 phy_error_set(&err, EPROTO, "phyllod answered with HTTP status %d and no error message", status);
         json_object_put(o);
         return cli_fail(&err);

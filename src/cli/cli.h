@@ -16,8 +16,6 @@ struct cli_ctx {
         bool local;            /* work in this process, not through phyllod (--qemu PATH) */
 };
 
-/* main's argv, as the user gave it (catalog-exec.c runs phyllo-catalog with it). */
-extern char **cli_orig_argv;
 
 typedef int (*cli_fn)(struct cli_ctx *ctx, int argc, char **argv);
 
@@ -119,22 +117,21 @@ void cli_keys_forget(struct cli_ctx *ctx, const char *name);
 /* True when argv[i] is --help/-h; prints usage for the command. */
 bool cli_wants_help(int argc, char **argv, const char *usage, const char *summary);
 
-/* create --os OS / --iso FILE (src/cli/catalog.c): the catalog's profile and
- * resources in *plan, the downloaded media in *ret_iso (NULL when iso was
- * given or there is no direct download).  0, or the exit status after
- * printing why not.  apply fills what the user left unset in b, the body of
- * POST /v1/vms. */
-struct catalog_plan;
+/* create --os OS / --iso FILE (src/cli/catalog.c): in *ret_create the
+ * members of POST /v1/vms the catalog's plan sets (profile, resources,
+ * devices), the downloaded media in *ret_iso (NULL when iso was given or
+ * there is no direct download).  0, or the exit status after printing why
+ * not.  apply adds to b, the body of POST /v1/vms, what the user left unset. */
 struct json_object;
 int cli_catalog_for_create(struct cli_ctx *ctx, const char *os, const char *iso, bool unverified,
-                           struct catalog_plan *plan, char **ret_iso);
-void cli_catalog_apply(const struct catalog_plan *plan, struct json_object *b);
+                           struct json_object **ret_create, char **ret_iso);
+void cli_catalog_apply(struct json_object *create, struct json_object *b);
 /* create --unattended: POST /v1/vms's "install" member (the answer file for
  * os, or the OS osinfo finds on iso) added to b; 0 or the exit status after
  * printing why not.  The password comes from password_file, never argv. */
 struct catalog_unattend;
-int cli_catalog_unattended(const char *os, const char *iso, const char *profile, const char *password_file,
-                           struct catalog_unattend *u, struct json_object *b);
+int cli_catalog_unattended(struct cli_ctx *ctx, const char *os, const char *iso, const char *profile,
+                           const char *password_file, struct catalog_unattend *u, struct json_object *b);
 
 /* Command handlers, one file per group. */
 int cmd_host_check(struct cli_ctx *, int, char **);

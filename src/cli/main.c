@@ -377,11 +377,9 @@ static int cmd_help(struct cli_ctx *ctx, int argc, char **argv) {
         return 0;
 }
 
-char **cli_orig_argv;
 
 int main(int argc, char **argv) {
         struct cli_ctx ctx = { 0 };
-        cli_orig_argv = argv;
         const char *root = NULL;
         int i = 1;
 

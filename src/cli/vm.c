@@ -10,9 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "catalog/catalog.h"
 #include "catalog/unattend.h"
 #include "cli.h"
+#include "ops/edit.h"
 #include "run/run.h"
 #include "cleanup.h"
 #include "fileio.h"
@@ -155,15 +155,15 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
         /* --os (downloads when missing) or an --iso osinfo recognises picks the
          * profile and the resources the user left unset. */
         if (os || (iso && !profile)) {
-                struct catalog_plan plan = { 0 };
+                _cleanup_json_ json_object *plan = NULL;
                 _cleanup_free_ char *os_iso = NULL;
                 if ((st = cli_catalog_for_create(ctx, os, iso, unverified, &plan, &os_iso)))
                         return st;
                 if (!profile)
-                        json_object_object_add(b, "profile", json_object_new_string(profile = plan.profile->name));
+                        profile = cli_jstr(plan, "profile");
                 if (os_iso && add_path(b, "iso", os_iso) < 0)
                         return cli_usage_error(cli_usage(), "out of memory");
-                cli_catalog_apply(&plan, b);
+                cli_catalog_apply(plan, b);     /* b holds plan's members: profile stays valid */
         }
         if (!profile)
                 return cli_usage_error(cli_usage(), "--profile is required; one of: %s", vm_profile_names());
@@ -181,7 +181,7 @@ int cmd_create(struct cli_ctx *ctx, int argc, char **argv) {
                                                "--kernel");
                 json_object *jiso = json_object_object_get(b, "iso");
                 u.drivers = json_object_object_get_ex(b, "drivers", NULL);
-                if ((st = cli_catalog_unattended(os, jiso ? json_object_get_string(jiso) : NULL, profile,
+                if ((st = cli_catalog_unattended(ctx, os, jiso ? json_object_get_string(jiso) : NULL, profile,
                                                  password_file, &u, b)))
                         return st;
         }
@@ -344,38 +344,16 @@ static int run_editor(const char *path, phy_error *err) {
         return 0;
 }
 
-/* Removes the copies refused edits of conf left ("<conf>.edit.XXXXXX"),
- * all but keep. */
-static void edit_leftovers_remove(const char *conf, const char *keep) {
-        _cleanup_free_ char *dir = strdup(conf);
-        char *slash = dir ? strrchr(dir, '/') : NULL;
-        if (!slash)
-                return;
-        *slash = '\0';
-        const char *base = slash + 1;
-        size_t bl = strlen(base);
-        DIR *d = opendir(dir);
-        for (struct dirent *e; d && (e = readdir(d));) {
-                if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".edit.", 6) != 0 ||
-                    strlen(e->d_name + bl + 6) != 6)
-                        continue;
-                if (keep && strcmp(strrchr(keep, '/') + 1, e->d_name) == 0)
-                        continue;
-                (void) unlinkat(dirfd(d), e->d_name, 0);
-        }
-        if (d)
-                closedir(d);
-}
-
 int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
         static const struct option opts[] = { { 0 } };
         for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;)
                 return cli_usage_error(cli_usage(), "unknown option for 'edit'");
         if (optind + 1 != argc)
                 return cli_usage_error(cli_usage(), "expected one VM name");
-        const char *name = argv[optind], *home;
+        const char *name = argv[optind];
+        struct ops_ctx oc;
         int st = cli_name_arg(name);
-        if (st || cli_home(ctx, &home) < 0)
+        if (st || cli_ops(ctx, &oc))
                 return st ? st : 1;
         /* The text as phyllod (or the library here) has it. */
         json_object *cur = NULL;
@@ -384,22 +362,13 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
         _cleanup_free_ char *text = strdup(cli_jstr(cur, "config"));
         json_object_put(cur);
         phy_error err = { 0 };
-        _cleanup_free_ char *conf = vm_conf_path(home, name), *tmp = NULL, *edited = NULL;
-        if (!text || !conf || asprintf(&tmp, "%s.edit.XXXXXX", conf) < 0) {
+        _cleanup_free_ char *tmp = NULL, *edited = NULL;
+        if (!text) {
                 phy_error_set(&err, ENOMEM, "out of memory");
                 return cli_fail(&err);
         }
-        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) {
-                phy_error_set(&err, errno, "cannot create '%s': %s", tmp, strerror(errno));
+        if (ops_edit_copy_new(&oc, name, text, &tmp, &err) < 0)
                 return cli_fail(&err);
-        }
-        size_t len = strlen(text);
-        if (write(fd, text, len) != (ssize_t) len) {
-                phy_error_set(&err, errno ? errno : EIO, "cannot write '%s'", tmp);
-                unlink(tmp);
-                return cli_fail(&err);
-        }
         json_object *o = NULL;
         /* Like visudo and crontab -e: a refused edit is offered again on a
          * terminal, from the user's own text. */
@@ -437,7 +406,7 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
                                 continue;
                 }
                 /* One copy kept for the user: earlier refused ones are gone. */
-                edit_leftovers_remove(conf, tmp);
+                ops_edit_copies_remove(&oc, name, tmp);
                 fprintf(stderr, "phyllo: the definition of '%s' was not changed; your edited copy is %s\n",
                         name, tmp);
                 return st == 2 ? 1 : st;
@@ -445,7 +414,7 @@ int cmd_edit(struct cli_ctx *ctx, int argc, char **argv) {
         caps_warning(o);
         json_object_put(o);
         unlink(tmp);
-        edit_leftovers_remove(conf, NULL);
+        ops_edit_copies_remove(&oc, name, NULL);
         printf("saved VM '%s'\n", name);
         /* A running VM keeps the definition it started with. */
         json_object *s = NULL;

@@ -310,6 +310,10 @@ static void on_link(gboolean up, const char *why, gpointer user) {
                 gtk_info_bar_set_revealed(GTK_INFO_BAR(w->banner), FALSE);
                 gtk_widget_hide(w->banner);
                 phy_window_reload(w);
+                /* --host: the page waits for phyllod's first answer (a
+                 * per-user phyllod just spawned is not listening yet). */
+                if (g_strcmp0(gtk_stack_get_visible_child_name(GTK_STACK(w->stack)), "host") == 0)
+                        phy_host_page_load(w->host_page);
         } else {
                 g_autofree char *text = g_strdup_printf(_("Phyllome's service (phyllod) is not running (%s). The "
                                                           "window follows it again when it is back."), why);
@@ -479,6 +483,7 @@ static PhyWindow *window_new(GtkApplication *app) {
 static char *opt_socket;
 static gboolean opt_no_spawn;
 static char *opt_open;
+static gboolean opt_host;
 
 static void activate(GtkApplication *app, gpointer data) {
         if (the_window) {
@@ -497,6 +502,8 @@ static void activate(GtkApplication *app, gpointer data) {
         phy_events_start(on_event, on_link, w);
         if (opt_open)
                 phy_window_open_vm(w, opt_open);
+        else if (opt_host)
+                set_page(w, "host");
 }
 
 /* Whether the host has a GPU render node (/dev/dri/renderD*). */
@@ -525,6 +532,8 @@ int main(int argc, char **argv) {
                 { "no-spawn", 0, 0, G_OPTION_ARG_NONE, &opt_no_spawn, N_("Do not start phyllod when it is absent"),
                   NULL },
                 { "open", 0, 0, G_OPTION_ARG_STRING, &opt_open, N_("Open this VM's view"), N_("NAME") },
+                { "host", 0, 0, G_OPTION_ARG_NONE, &opt_host,
+                  N_("Open This computer (the host check's verdict and remedies); Phyllome OS's first run"), NULL },
                 { "version", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Print the version"), NULL },
                 { NULL },
         };
@@ -533,7 +542,7 @@ int main(int argc, char **argv) {
                         g_print("phyllome %s\n", PHYLLOME_VERSION);
                         return 0;
                 }
-        opts[3].long_name = NULL;
+        opts[4].long_name = NULL;
         /* NON_UNIQUE: each run is its own window and process (tests and
          * benchmarks start several against different phyllods). */
         g_autoptr(GtkApplication) app = gtk_application_new("org.phyllome.Phyllome", G_APPLICATION_NON_UNIQUE);

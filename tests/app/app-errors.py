@@ -116,4 +116,16 @@ A.ok(A.wait_for(lambda: not A.find("Service status", "label"), 60, "the banner t
 spawned = A.own_by_home("phyllod")
 A.is_(len(spawned), 1, "one phyllod serves the home, detached from the app (its parent is not the app)")
 A.ok(all(A.ppid(p) != app.pid for p in spawned), "it outlives the window: not the app's child")
+
+# ---- --host (Phyllome OS's desktop session, a user's first run): the window
+# opens on This computer, loaded once phyllod answers ----
+app.kill()
+app.wait()
+A.wait_for(lambda: not A.app_root(), 30, "the first window to go")
+app = A.app_start("--host")
+v = A.wait_for(lambda: A.find("Verdict") and "tier" in A.text_of(A.find("Verdict")) and A.find("Verdict"), 60,
+               "the verdict")
+A.ok(v, "--host: the window opens on This computer with the host check's verdict",
+     A.text_of(A.find("Verdict")) if A.find("Verdict") else "")
+A.ok(A.find("Back to the collection", "push button") is not None, "and the way back to the collection")
 A.done()

@@ -11,35 +11,12 @@
 set -u
 . "$(dirname "$0")/../integration/tap.sh"
 root=${PHYLLOME_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-[ "$(id -u)" = 0 ] || skip_all "scripts/build-image needs root (debootstrap, systemd-nspawn)"
-for t in mkosi mcopy partx qemu-img jq; do
-  command -v $t >/dev/null || skip_all "$t is not installed (scripts/deps.sh)"
-done
-export PHYLLOME_FORCE_TCG=1
+. "$(dirname "$0")/lib.sh"
+image_test_start
 vm=os$$
-vms=()
-# A VM still running at the end (a failure midway) is ended by phyllo itself
-# (stop --force ends its QEMU, monitor and swtpm).
-cleanup() {
-  local v
-  for v in "${vms[@]}"; do "$PHYLLO" stop "$v" --force >/dev/null 2>&1; done
-  tap_cleanup
-}
-tap_new_home
-trap cleanup EXIT
-chmod 755 "$PHYLLOME_HOME"
 
 # --- build ---
-img=${PHYLLOME_IMAGE:-}
-if [ -z "$img" ]; then
-  out=$BUILDDIR/image-test
-  t0=$(date +%s)
-  "$root/scripts/build-image" headless --out "$out" >"$PHYLLOME_HOME/build.log" 2>&1
-  rc=$?
-  ok $rc "scripts/build-image headless builds the image ($(( $(date +%s) - t0 )) s)"
-  [ $rc = 0 ] || { diag "$(tail -n 40 "$PHYLLOME_HOME/build.log")"; tap_done; exit 1; }
-  img=$out/phyllome-headless.raw
-fi
+image_build headless "${PHYLLOME_IMAGE:-}"
 manifest=${img%.raw}.manifest.json
 size=$(stat -c %s "$img")
 ok $([ "$size" -le 1200000000 ]; echo $?) "the image is within 1.2 GB ($size bytes, $(du -B1 "$img" | cut -f1) allocated)"
@@ -57,45 +34,13 @@ vms+=("$vm")
 # No GPU and no sound: a headless host's console is the serial port, and
 # under TCG virtio-gpu's probe alone (clearing its framebuffer page by page)
 # held a udev worker for minutes ("soft lockup") on this machine.
-"$PHYLLO" create "$vm" --profile linux --no-disk --uefi --display none --gpu none --memory 2G --cpus 1 >/dev/null
-ok $? "create a UEFI VM"
+image_vm_create "$vm" "$img" 6G --gpu none --memory 2G --cpus 1
 V=$PHYLLOME_HOME/vms/$vm
-sed -i '/^\[network net0\]/a mode = none' "$V/vm.conf"
-printf '\n[sound]\ntype = none\n' >>"$V/vm.conf"
-# QEMU's "max" CPU (phyllo's default under TCG), less two things:
-# - SVM, which QEMU's TCG emulates: with it the guest would load kvm_amd and
-#   have a (very slow) nested /dev/kvm; without it the guest is what a TCG
-#   guest is, a machine with no virtualization extensions, and the host
-#   check must say there is no KVM;
-# - LA57 (5-level paging): Debian 12's kernel (6.1.0-57) under TCG with it
-#   cannot read its own dentry names (copy_from_kernel_nofault fails, d_path
-#   gives "/xxxx" for "/proc"), so /proc/self/mountinfo names no mount point:
-#   systemd in the initramfs cannot start udevd (status 226/NAMESPACE) nor
-#   see /sysroot mounted, and the boot never leaves the initramfs.
-if grep -q '^\[cpu\]' "$V/vm.conf"; then sed -i '/^\[cpu\]/a model = max,-svm,-vmx,-la57' "$V/vm.conf"
-else printf '\n[cpu]\nmodel = max,-svm,-vmx,-la57\n' >>"$V/vm.conf"; fi
-cp --sparse=always "$img" "$V/os.raw"
-printf '\n[disk system]\npath = os.raw\nformat = raw\nbus = virtio\n' >>"$V/vm.conf"
-"$PHYLLO" disk resize "$vm" system 6G >/dev/null
-ok $? "its first disk is a copy of the image, grown to 6G (room for the VM storage partition)"
 "$PHYLLO" disk add "$vm" --size 8G --name target >/dev/null
 ok $? "its second disk is empty (8G)"
 
 # --- the copy's default boot entry adds phyllome.selftest= ---
-read -r start _ < <(partx -g -o START,SECTORS,TYPE "$V/os.raw" |
-  awk 'tolower($3) == "c12a7328-f81f-11d2-ba4b-00a0c93ec93b" { print $1, $2; exit }')
-ok $([ -n "${start:-}" ]; echo $?) "the image has an ESP (sector ${start:-?})"
-esp="$V/os.raw@@$((start * 512))"
-entry=$(MTOOLS_SKIP_CHECK=1 mtype -i "$esp" ::/loader/entries/phyllome.conf)
-like "$entry" "options +root=PARTUUID=[0-9a-f-]+ rw .*intel_iommu=on amd_iommu=on iommu=pt rd\.driver\.pre=vfio-pci" \
-  "its boot entry has the root and the IOMMU/vfio arguments"
-mkdir "$PHYLLOME_HOME/esp"
-printf '%s\n' "$entry" | sed -e 's/^title .*/title Phyllome OS self-test/' \
-  -e '/^options/s|$| phyllome.selftest=install:/dev/vdb|' >"$PHYLLOME_HOME/esp/selftest.conf"
-printf 'default selftest.conf\ntimeout 0\n' >"$PHYLLOME_HOME/esp/loader.conf"
-MTOOLS_SKIP_CHECK=1 mcopy -o -i "$esp" "$PHYLLOME_HOME/esp/selftest.conf" ::/loader/entries/selftest.conf &&
-MTOOLS_SKIP_CHECK=1 mcopy -o -i "$esp" "$PHYLLOME_HOME/esp/loader.conf" ::/loader/loader.conf
-ok $? "the copy boots the self-test entry"
+image_selftest_entry "$vm" install:/dev/vdb
 
 # selftest_boot LABEL SECONDS: start, wait for the self-test's last line and
 # for the power-off; leaves the report lines in $report.

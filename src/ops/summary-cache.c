@@ -79,6 +79,15 @@ static char *cache_path(const char *home) {
         return asprintf(&p, "%s/list-%016" PRIx64 ".cache", dir, hh) < 0 ? NULL : p;
 }
 
+/* A decimal number up to the field's end (strtoull's locale and base
+ * handling cost ~300 instructions a field: 18 M for 10,000 lines). */
+static uint64_t dec(const char *p) {
+        uint64_t v = 0;
+        while (*p >= '0' && *p <= '9')
+                v = v * 10 + (uint64_t) (*p++ - '0');
+        return v;
+}
+
 /* The cache's text when it is ours alone, else NULL. */
 static char *cache_read(const char *path) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
@@ -135,7 +144,8 @@ static size_t cache_parse(char *text, uint64_t want_key, struct summary **ret) {
                         *t = '\0';
                         p = t + 1;
                 }
-                if (k != 9 || strlen(f[6]) >= sizeof v->profile)
+                size_t plen = k == 9 ? strlen(f[6]) : 0;
+                if (k != 9 || plen >= sizeof v->profile)
                         continue;
                 if (n == cap) {
                         cap = cap ? 2 * cap : 1024;
@@ -145,16 +155,15 @@ static size_t cache_parse(char *text, uint64_t want_key, struct summary **ret) {
                         v = w;
                 }
                 struct summary *s = &v[n];
-                char *end;
                 s->name = f[0];
-                s->dev = strtoull(f[1], &end, 10);
-                s->ino = strtoull(f[2], &end, 10);
-                s->size = strtoull(f[3], &end, 10);
-                s->mtime_ns = strtoull(f[4], &end, 10);
-                s->ctime_ns = strtoull(f[5], &end, 10);
-                snprintf(s->profile, sizeof s->profile, "%s", f[6]);
-                s->cpus = (unsigned) strtoul(f[7], &end, 10);
-                s->memory = strtoull(f[8], &end, 10);
+                s->dev = dec(f[1]);
+                s->ino = dec(f[2]);
+                s->size = dec(f[3]);
+                s->mtime_ns = dec(f[4]);
+                s->ctime_ns = dec(f[5]);
+                memcpy(s->profile, f[6], plen + 1);
+                s->cpus = (unsigned) dec(f[7]);
+                s->memory = dec(f[8]);
                 n++;
         }
         *ret = v;
@@ -276,7 +285,9 @@ int ops_list_summaries(const struct ops_ctx *c, json_object **ret, phy_error *er
                 if (!vm_name_valid(de->d_name))
                         continue;
                 char rel[sizeof de->d_name + sizeof "/vm.conf"];
-                snprintf(rel, sizeof rel, "%s/vm.conf", de->d_name);
+                size_t nl = strlen(de->d_name);
+                memcpy(rel, de->d_name, nl);
+                memcpy(rel + nl, "/vm.conf", sizeof "/vm.conf");
                 struct stat st;
                 if (fstatat(dirfd(d), rel, &st, 0) < 0 || !S_ISREG(st.st_mode))
                         continue;
@@ -289,7 +300,7 @@ int ops_list_summaries(const struct ops_ctx *c, json_object **ret, phy_error *er
                         }
                         cur = w;
                 }
-                cur[n] = (struct summary) { .name = strdup(de->d_name), .dev = st.st_dev, .ino = st.st_ino,
+                cur[n] = (struct summary) { .name = strndup(de->d_name, nl), .dev = st.st_dev, .ino = st.st_ino,
                                             .size = (uint64_t) st.st_size,
                                             .mtime_ns = (uint64_t) st.st_mtim.tv_sec * 1000000000u + (uint64_t) st.st_mtim.tv_nsec,
                                             .ctime_ns = (uint64_t) st.st_ctim.tv_sec * 1000000000u + (uint64_t) st.st_ctim.tv_nsec };

@@ -109,6 +109,28 @@ static enum MHD_Result reply_json(struct MHD_Connection *conn, int status, json_
 
 static enum MHD_Result reply_error(struct MHD_Connection *conn, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+
+/* GET /v1/vms: ops_list's body written as text by the library (10,000 VMs:
+ * json-c objects cost two thirds of the request), the same bytes api_handle
+ * would send. */
+static enum MHD_Result reply_vm_list(const struct api_ctx *c, struct MHD_Connection *conn) {
+        struct ops_ctx oc = { .root = c->root, .home = c->home, .uid = c->uid, .gid = c->gid, .groups = c->groups,
+                              .n_groups = c->n_groups, .env_cache = c->env_cache };
+        phy_error e = { 0 };
+        char *text = NULL;
+        size_t len = 0;
+        if (ops_list_text(&oc, &text, &len, &e) < 0)
+                return reply_error(conn, e.code, "%s", e.message);
+        struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+                free(text);
+                return MHD_NO;
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
+}
 static enum MHD_Result reply_error(struct MHD_Connection *conn, int code, const char *fmt, ...) {
         json_object *o = NULL;
         va_list ap;
@@ -716,6 +738,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         }
         if (strcmp(method, "GET") == 0 && vm_path(url, "/console", name) && wants_console(conn))
                 return reply_console(srv, req, conn, name);
+        if (strcmp(method, "GET") == 0 && strcmp(url, "/v1/vms") == 0)
+                return reply_vm_list(&req->ctx, conn);
         json_object *o = NULL;
         _cleanup_free_ char *unattended = NULL;
         if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/vms") == 0) {

@@ -777,15 +777,37 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
  * thread an arena of its own (16 on 2 cores), and each kept the pages its
  * requests had used (9.2 MiB after 100 connections, from 2.4 idle).  The
  * arenas are capped as well (api_server_start), so that a long burst does
- * not spread over more of them.  About 1 ms, once per quiet moment. */
+ * not spread over more of them. */
 static unsigned api_connections;
+static long api_rss_shed;       /* resident pages after the last shed */
+
+/* Resident pages (statm: one small read), 0 when unknown. */
+static long rss_pages(void) {
+        _cleanup_close_ int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+        char buf[128];
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        long size, rss;
+        return sscanf(buf, "%ld %ld", &size, &rss) == 2 ? rss : 0;
+}
 
 static void connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                               enum MHD_ConnectionNotificationCode toe) {
-        if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
                 __atomic_add_fetch(&api_connections, 1, __ATOMIC_RELAXED);
-        else if (__atomic_sub_fetch(&api_connections, 1, __ATOMIC_RELAXED) == 0)
-                mem_shed();
+                return;
+        }
+        if (__atomic_sub_fetch(&api_connections, 1, __ATOMIC_RELAXED) != 0)
+                return;
+        /* mem_shed reads smaps (~5 M instructions): only once RSS grew by
+         * 1 MiB since the last time, not after every quiet moment. */
+        long rss = rss_pages();
+        if (rss && rss < __atomic_load_n(&api_rss_shed, __ATOMIC_RELAXED) + 256)
+                return;
+        mem_shed();
+        __atomic_store_n(&api_rss_shed, rss_pages(), __ATOMIC_RELAXED);
 }
 
 /* Arenas for the connection threads: two keep 10 connections on 2 cores

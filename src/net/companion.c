@@ -101,6 +101,25 @@ static int add_pid(struct net_companions *nc, pid_t pid) {
         return 0;
 }
 
+struct net_deferred {
+        strv argv;
+        char *log;
+        int fd;         /* the daemon's end of its socket */
+};
+
+static void deferred_free(struct net_companions *nc) {
+        for (size_t i = 0; i < nc->n_deferred; i++) {
+                strv_done(&nc->deferred[i].argv);
+                free(nc->deferred[i].log);
+                if (nc->deferred[i].fd >= 0)
+                        close(nc->deferred[i].fd);
+        }
+        free(nc->deferred);
+        nc->deferred = NULL;
+        nc->n_deferred = 0;
+}
+
+/* Makes passt ready (net_companions_start_deferred runs it). */
 static int start_passt(struct net_companions *nc, const char *passt, const struct vm_nic *n, size_t i,
                        const char *run_dir, uid_t uid, gid_t gid, phy_error *err) {
         int sv[2];
@@ -126,11 +145,26 @@ static int start_passt(struct net_companions *nc, const char *passt, const struc
                     strv_pushf(&argv, "%s/%u:%u", value_forward_addr(&fw), fw.host_port, fw.guest_port) < 0)
                         return phy_error_set(err, ENOMEM, "out of memory");
         }
-        pid_t pid;
-        int r = spawn(argv.v, log, theirs, NULL, &pid, err);
-        if (r < 0)
-                return r;
-        return add_pid(nc, pid) < 0 ? phy_error_set(err, ENOMEM, "out of memory") : 0;
+        struct net_deferred *d = realloc(nc->deferred, (nc->n_deferred + 1) * sizeof *d);
+        if (!d)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        nc->deferred = d;
+        nc->deferred[nc->n_deferred++] = (struct net_deferred) { .argv = argv, .log = TAKE_PTR(log),
+                                                                 .fd = TAKE_FD(theirs) };
+        argv = (strv) { 0 };
+        return 0;
+}
+
+int net_companions_start_deferred(struct net_companions *nc, phy_error *err) {
+        int r = 0;
+        for (size_t i = 0; i < nc->n_deferred && r >= 0; i++) {
+                pid_t pid;
+                r = spawn(nc->deferred[i].argv.v, nc->deferred[i].log, nc->deferred[i].fd, NULL, &pid, err);
+                if (r >= 0 && add_pid(nc, pid) < 0)
+                        r = phy_error_set(err, ENOMEM, "out of memory");
+        }
+        deferred_free(nc);
+        return r;
 }
 
 /* "source=DIR" for virtiofsd's -o, which splits on ',' and takes '\\' as an
@@ -292,6 +326,7 @@ void net_companions_close_qemu_fds(struct net_companions *nc) {
 
 void net_companions_stop(struct net_companions *nc) {
         net_companions_close_qemu_fds(nc);
+        deferred_free(nc);
         for (size_t i = 0; i < nc->n_pids; i++) {
                 exec_end(nc->pids[i], nc->pidfds[i], 3000);
                 if (nc->pidfds[i] >= 0)

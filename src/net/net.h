@@ -82,6 +82,8 @@ struct net_companions {
         int *share_fds;
         size_t n_shares;
         struct net_port *ports;         /* n_nics of them */
+        struct net_deferred *deferred;  /* passt, made ready but not yet run */
+        size_t n_deferred;
 };
 /* The fds the monitor must watch for readability (hub ports); *ret malloc'd. */
 size_t net_companions_fds(const struct net_companions *nc, int **ret);
@@ -95,6 +97,12 @@ bool net_companions_event(struct net_companions *nc, int fd);
  * (the VM's, when uid is not -1).  On failure nothing started stays running. */
 int net_companions_start(struct net_companions *nc, const struct vm_def *model, const char *vm_dir,
                          const char *run_dir, uid_t uid, gid_t gid, phy_error *err);
+/* passt is only made ready by net_companions_start (its socket pair, QEMU's
+ * end in nic_fds): QEMU needs nothing from it to start, and the ~20 ms of
+ * CPU of its own start-up would compete with QEMU's.  This runs it; the
+ * monitor calls it once QEMU answered.  Frames the guest sends before wait
+ * in the socket. */
+int net_companions_start_deferred(struct net_companions *nc, phy_error *err);
 /* Closes QEMU's ends once QEMU has them. */
 void net_companions_close_qemu_fds(struct net_companions *nc);
 /* Waits up to 3 s for each daemon to end on its own (they end with QEMU's

@@ -59,6 +59,9 @@ const struct vm_env *ops_env_of(const struct ops_env *e);
 /* ---- list's lines, cached on each vm.conf's stat (summary-cache.c) ----
  * The "vms" array of ops_list: name, profile, cpus, memory (or error), state. */
 int ops_list_summaries(const struct ops_ctx *c, struct json_object **ret, phy_error *err);
+/* ops_list's result as JSON text ({"vms": [...]} and a newline, as phyllod
+ * sends it), written without json-c objects: GET /v1/vms. */
+int ops_list_text(const struct ops_ctx *c, char **ret, size_t *ret_len, phy_error *err);
 
 /* ---- the VM handle (vm.c) ---- */
 

@@ -79,6 +79,15 @@ static char *cache_path(const char *home) {
         return asprintf(&p, "%s/list-%016" PRIx64 ".cache", dir, hh) < 0 ? NULL : p;
 }
 
+/* A decimal number up to the field's end (strtoull's locale and base
+ * handling cost ~300 instructions a field: 18 M for 10,000 lines). */
+static uint64_t dec(const char *p) {
+        uint64_t v = 0;
+        while (*p >= '0' && *p <= '9')
+                v = v * 10 + (uint64_t) (*p++ - '0');
+        return v;
+}
+
 /* The cache's text when it is ours alone, else NULL. */
 static char *cache_read(const char *path) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
@@ -135,7 +144,8 @@ static size_t cache_parse(char *text, uint64_t want_key, struct summary **ret) {
                         *t = '\0';
                         p = t + 1;
                 }
-                if (k != 9 || strlen(f[6]) >= sizeof v->profile)
+                size_t plen = k == 9 ? strlen(f[6]) : 0;
+                if (k != 9 || plen >= sizeof v->profile)
                         continue;
                 if (n == cap) {
                         cap = cap ? 2 * cap : 1024;
@@ -145,16 +155,15 @@ static size_t cache_parse(char *text, uint64_t want_key, struct summary **ret) {
                         v = w;
                 }
                 struct summary *s = &v[n];
-                char *end;
                 s->name = f[0];
-                s->dev = strtoull(f[1], &end, 10);
-                s->ino = strtoull(f[2], &end, 10);
-                s->size = strtoull(f[3], &end, 10);
-                s->mtime_ns = strtoull(f[4], &end, 10);
-                s->ctime_ns = strtoull(f[5], &end, 10);
-                snprintf(s->profile, sizeof s->profile, "%s", f[6]);
-                s->cpus = (unsigned) strtoul(f[7], &end, 10);
-                s->memory = strtoull(f[8], &end, 10);
+                s->dev = dec(f[1]);
+                s->ino = dec(f[2]);
+                s->size = dec(f[3]);
+                s->mtime_ns = dec(f[4]);
+                s->ctime_ns = dec(f[5]);
+                memcpy(s->profile, f[6], plen + 1);
+                s->cpus = (unsigned) dec(f[7]);
+                s->memory = dec(f[8]);
                 n++;
         }
         *ret = v;
@@ -253,20 +262,21 @@ static int summary_make(const struct ops_ctx *c, const struct vm_env *e, const c
         return 0;
 }
 
-int ops_list_summaries(const struct ops_ctx *c, json_object **ret, phy_error *err) {
+/* One VM's line, in list order: its summary, or the error that kept its
+ * definition from loading (s then holds no summary), and its state. */
+typedef void (*summary_emit)(void *data, const char *name, const struct summary *s, const char *error,
+                             const char *state);
+
+/* The VMs in name order, each given to emit once. */
+static int list_walk(const struct ops_ctx *c, summary_emit emit, void *data, phy_error *err) {
         _cleanup_free_ char *vms = NULL;
         if (asprintf(&vms, "%s/vms", c->home) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        json_object *arr = json_object_new_array();
         DIR *d = opendir(vms);
         if (!d) {
-                if (errno == ENOENT) {
-                        *ret = arr;
+                if (errno == ENOENT)
                         return 0;
-                }
-                int r = phy_error_set(err, errno, "cannot read the VM directory '%s': %s", vms, strerror(errno));
-                json_object_put(arr);
-                return r;
+                return phy_error_set(err, errno, "cannot read the VM directory '%s': %s", vms, strerror(errno));
         }
         /* The VMs: a valid name whose vm.conf is a regular file (as vm_list). */
         size_t n = 0, cap = 0;
@@ -276,7 +286,9 @@ int ops_list_summaries(const struct ops_ctx *c, json_object **ret, phy_error *er
                 if (!vm_name_valid(de->d_name))
                         continue;
                 char rel[sizeof de->d_name + sizeof "/vm.conf"];
-                snprintf(rel, sizeof rel, "%s/vm.conf", de->d_name);
+                size_t nl = strlen(de->d_name);
+                memcpy(rel, de->d_name, nl);
+                memcpy(rel + nl, "/vm.conf", sizeof "/vm.conf");
                 struct stat st;
                 if (fstatat(dirfd(d), rel, &st, 0) < 0 || !S_ISREG(st.st_mode))
                         continue;
@@ -289,7 +301,7 @@ int ops_list_summaries(const struct ops_ctx *c, json_object **ret, phy_error *er
                         }
                         cur = w;
                 }
-                cur[n] = (struct summary) { .name = strdup(de->d_name), .dev = st.st_dev, .ino = st.st_ino,
+                cur[n] = (struct summary) { .name = strndup(de->d_name, nl), .dev = st.st_dev, .ino = st.st_ino,
                                             .size = (uint64_t) st.st_size,
                                             .mtime_ns = (uint64_t) st.st_mtim.tv_sec * 1000000000u + (uint64_t) st.st_mtim.tv_nsec,
                                             .ctime_ns = (uint64_t) st.st_ctim.tv_sec * 1000000000u + (uint64_t) st.st_ctim.tv_nsec };
@@ -310,7 +322,6 @@ int ops_list_summaries(const struct ops_ctx *c, json_object **ret, phy_error *er
                 for (size_t i = 0; i < n; i++)
                         free(cur[i].name);
                 free(cur);
-                json_object_put(arr);
                 return phy_error_set(err, -r, "cannot list the VMs: %s", strerror(-r));
         }
 
@@ -354,7 +365,7 @@ int ops_list_summaries(const struct ops_ctx *c, json_object **ret, phy_error *er
                                                                                          : "invalid";
                         }
                 }
-                json_object_array_add(arr, summary_json(s->name, s, error, state));
+                emit(data, s->name, s, error, state);
                 if (error) {
                         free(s->name);
                         s->name = NULL;         /* not cached */
@@ -366,6 +377,132 @@ int ops_list_summaries(const struct ops_ctx *c, json_object **ret, phy_error *er
         for (size_t i = 0; i < n; i++)
                 free(cur[i].name);
         free(cur);
+        return 0;
+}
+
+static void emit_json(void *data, const char *name, const struct summary *s, const char *error, const char *state) {
+        json_object_array_add(data, summary_json(name, s, error, state));
+}
+
+int ops_list_summaries(const struct ops_ctx *c, json_object **ret, phy_error *err) {
+        json_object *arr = json_object_new_array();
+        int r = list_walk(c, emit_json, arr, err);
+        if (r < 0) {
+                json_object_put(arr);
+                return r;
+        }
         *ret = arr;
+        return 0;
+}
+
+/* ---- the same lines as JSON text ----
+ * GET /v1/vms with 10,000 VMs spent 88 of its 128 M instructions making
+ * json-c objects, serialising them and freeing them again; its body is
+ * written here directly, byte for byte what json-c writes (plain, '/' not
+ * escaped), from the same walk. */
+struct text {
+        char *p;
+        size_t n, cap;
+        bool oom;
+};
+
+static void text_put(struct text *t, const char *s, size_t n) {
+        if (t->oom)
+                return;
+        if (t->n + n + 1 > t->cap) {
+                size_t cap = t->cap ? t->cap : 4096;
+                while (t->n + n + 1 > cap)
+                        cap *= 2;
+                char *q = realloc(t->p, cap);
+                if (!q) {
+                        t->oom = true;
+                        return;
+                }
+                t->p = q;
+                t->cap = cap;
+        }
+        memcpy(t->p + t->n, s, n);
+        t->n += n;
+        t->p[t->n] = '\0';
+}
+
+#define TEXT_LIT(t, lit) text_put(t, lit, sizeof lit - 1)
+
+/* A JSON string as json-c escapes it (JSON_C_TO_STRING_NOSLASHESCAPE). */
+static void text_string(struct text *t, const char *s) {
+        TEXT_LIT(t, "\"");
+        const char *run = s;
+        for (; *s; s++) {
+                unsigned char ch = (unsigned char) *s;
+                const char *esc = NULL;
+                char u[8];
+                switch (ch) {
+                case '"': esc = "\\\""; break;
+                case '\\': esc = "\\\\"; break;
+                case '\b': esc = "\\b"; break;
+                case '\f': esc = "\\f"; break;
+                case '\n': esc = "\\n"; break;
+                case '\r': esc = "\\r"; break;
+                case '\t': esc = "\\t"; break;
+                default:
+                        if (ch < ' ') {
+                                snprintf(u, sizeof u, "\\u%04x", ch);
+                                esc = u;
+                        }
+                }
+                if (!esc)
+                        continue;
+                text_put(t, run, (size_t) (s - run));
+                text_put(t, esc, strlen(esc));
+                run = s + 1;
+        }
+        text_put(t, run, (size_t) (s - run));
+        TEXT_LIT(t, "\"");
+}
+
+static void text_u64(struct text *t, uint64_t v) {
+        char b[24];
+        size_t k = sizeof b;
+        do
+                b[--k] = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        text_put(t, b + k, sizeof b - k);
+}
+
+static void emit_text(void *data, const char *name, const struct summary *s, const char *error, const char *state) {
+        struct text *t = data;
+        if (t->p && t->p[t->n - 1] != '[')
+                TEXT_LIT(t, ",");
+        TEXT_LIT(t, "{\"name\":");
+        text_string(t, name);
+        if (!error) {
+                TEXT_LIT(t, ",\"profile\":");
+                text_string(t, s->profile);
+                TEXT_LIT(t, ",\"cpus\":");
+                text_u64(t, s->cpus);
+                TEXT_LIT(t, ",\"memory\":");
+                text_u64(t, s->memory);
+        } else {
+                TEXT_LIT(t, ",\"error\":");
+                text_string(t, error);
+        }
+        TEXT_LIT(t, ",\"state\":");
+        text_string(t, state);
+        TEXT_LIT(t, "}");
+}
+
+int ops_list_text(const struct ops_ctx *c, char **ret, size_t *ret_len, phy_error *err) {
+        struct text t = { 0 };
+        TEXT_LIT(&t, "{\"vms\":[");
+        int r = list_walk(c, emit_text, &t, err);
+        TEXT_LIT(&t, "]}\n");
+        if (r >= 0 && t.oom)
+                r = phy_error_set(err, ENOMEM, "out of memory");
+        if (r < 0) {
+                free(t.p);
+                return r;
+        }
+        *ret = t.p;
+        *ret_len = t.n;
         return 0;
 }

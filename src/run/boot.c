@@ -425,7 +425,8 @@ static void undo_swtpm(struct monitor *m) {
         close_fd(&m->swtpm_pidfd);
 }
 
-/* passt and virtiofsd before QEMU: QEMU connects to them as it starts. */
+/* virtiofsd before QEMU: QEMU connects to it as it starts.  passt is made
+ * ready here (QEMU gets its socket) and run once QEMU answered (step_qmp). */
 static int step_companions(struct monitor *m, phy_error *err) {
         struct start_ctx *c = m->c;
         return net_companions_start(&m->net, &c->model.vm, c->vm_dir, c->run_dir,
@@ -619,6 +620,12 @@ static int step_qmp(struct monitor *m, phy_error *err) {
         if (r < 0)
                 return r;
         m->st.state = strcmp(qstatus, "running") == 0 ? RUN_RUNNING : RUN_PAUSED;
+        /* QEMU is up: now passt, whose own start-up (~20 ms of CPU: its
+         * namespaces, a second exec) no longer competes with QEMU's; its
+         * socket was QEMU's from the start (net_companions_start_deferred).
+         * undo_companions ends it. */
+        if ((r = net_companions_start_deferred(&m->net, err)) < 0)
+                return r;
         record_state_save(m);
         return 0;
 }

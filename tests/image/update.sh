@@ -49,14 +49,19 @@ t0=$(date +%s)
 gzip -dc "$art"/phyllome_"${n}"_*.root.gz >"$PHYLLOME_HOME/root.img"
 entry_n=$(cat "$art/phyllome_$n.conf")
 # stamp VERSION DIR INITRD EXTRA-ARGS SELFTEST-URL: the root image with
-# IMAGE_VERSION=VERSION, a new partition UUID, N's kernel, INITRD, and a
-# boot entry naming them.
+# IMAGE_VERSION=VERSION (os-release is the version marker), a new partition
+# UUID, N's kernel, INITRD, and a boot entry naming them.
 stamp() {
   local v=$1 d=$2 initrd=$3 extra=$4 next=$5 u
   u=$(cat /proc/sys/kernel/random/uuid)
   debugfs -R 'cat /usr/lib/os-release' "$PHYLLOME_HOME/root.img" 2>/dev/null |
     sed "s/^IMAGE_VERSION=.*/IMAGE_VERSION=$v/" >"$PHYLLOME_HOME/os-release"
-  printf 'cd /usr/lib\nrm os-release\nwrite %s os-release\n' "$PHYLLOME_HOME/os-release" >"$PHYLLOME_HOME/debugfs.cmd"
+  # and the kernel command line esp-update writes into entries names the
+  # new root, as a build gives each version's root its own UUID
+  debugfs -R 'cat /etc/kernel/cmdline' "$PHYLLOME_HOME/root.img" 2>/dev/null |
+    sed "s/root=PARTUUID=[^ ]*/root=PARTUUID=$u/" >"$PHYLLOME_HOME/cmdline"
+  printf 'cd /usr/lib\nrm os-release\nwrite %s os-release\ncd /etc/kernel\nrm cmdline\nwrite %s cmdline\n' \
+    "$PHYLLOME_HOME/os-release" "$PHYLLOME_HOME/cmdline" >"$PHYLLOME_HOME/debugfs.cmd"
   debugfs -w -f "$PHYLLOME_HOME/debugfs.cmd" "$PHYLLOME_HOME/root.img" >/dev/null 2>&1
   gzip -1 -c "$PHYLLOME_HOME/root.img" >"$d/phyllome_${v}_$u.root.gz"
   cp "$art/phyllome_$n.vmlinuz" "$d/phyllome_$v.vmlinuz"

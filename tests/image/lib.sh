@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by tests/image/*.sh (after tests/integration/tap.sh): the headless
 # image built or found, the test VM that boots it with phyllo, and its
 # self-test report read from the serial console (docs/image.md).

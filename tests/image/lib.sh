@@ -23,16 +23,19 @@ os_require() {
 
 # os_build: sets $img, the headless image: PHYLLOME_IMAGE if given, else
 # built by scripts/build-image into $BUILDDIR/image-test, unless an image
-# there is newer than every file it is built from (image/, the script, the
-# sources: the image test builds it, the update test then reuses it).
+# there is newer than every file it is built from (image/, the script,
+# Phyllome's sources: the image test builds it, the update test then
+# reuses it).
 os_build() {
   img=${PHYLLOME_IMAGE:-}
   [ -z "$img" ] || return 0
   local out=$BUILDDIR/image-test t0 rc newer
   img=$out/phyllome-headless.raw
   if [ -e "$img" ]; then
-    newer=$(cd "$root" && find image scripts/build-image src meson.build -newer "$img" -type f -print -quit)
-    if [ -z "$newer" ]; then diag "reusing $img (newer than image/, src/ and scripts/build-image)"; return 0; fi
+    newer=$(cd "$root" && find image scripts/build-image src systemd data po meson.build meson_options.txt \
+      -newer "$img" -type f -print -quit 2>/dev/null)
+    if [ -z "$newer" ]; then diag "reusing $img (newer than every file it is built from)"; return 0; fi
+    diag "rebuilding: $newer is newer than $img"
   fi
   t0=$(date +%s)
   "$root/scripts/build-image" headless --out "$out" >"$PHYLLOME_HOME/build.log" 2>&1

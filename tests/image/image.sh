@@ -44,7 +44,7 @@ ok $? "its second disk is empty (8G)"
 token=precious-$$-$RANDOM
 mkdir -p "$PHYLLOME_HOME/data/tree" "$PHYLLOME_HOME/data/defs"
 printf '%s\n' "$token" >"$PHYLLOME_HOME/data/tree/precious.txt"
-mkfs.ext4 -q -L precious -d "$PHYLLOME_HOME/data/tree" "$PHYLLOME_HOME/data/part.img" 64M &&
+mkfs.ext4 -q -L precious -d "$PHYLLOME_HOME/data/tree" "$PHYLLOME_HOME/data/part.img" 64M >/dev/null &&
 printf '[Partition]\nType=linux-generic\nLabel=precious\nCopyBlocks=%s\n' "$PHYLLOME_HOME/data/part.img" >"$PHYLLOME_HOME/data/defs/10-data.conf" &&
 truncate -s 8G "$V/data.raw" &&
 systemd-repart --dry-run=no --empty=force --definitions="$PHYLLOME_HOME/data/defs" "$V/data.raw" >/dev/null &&

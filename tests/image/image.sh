@@ -2,21 +2,25 @@
 # SPDX-License-Identifier: MIT
 # Phyllome OS inside Phyllome (issue 16): builds the headless image with
 # scripts/build-image (unless PHYLLOME_IMAGE names one), boots it with phyllo
-# (UEFI, no network, its disk plus an empty second one) and reads the serial
-# console.  The image's self-test (phyllome-selftest.service, enabled by the
-# kernel argument phyllome.selftest=, which this test adds as the default
-# boot entry of its copy of the image) reports on the console, then runs
-# phyllome-install onto the second disk and powers off; the test then boots
-# the installed disk alone and reads the same report again.
+# (UEFI, no network, its disk, an empty second one and a third that holds
+# data) and reads the serial console.  The image's self-test
+# (phyllome-selftest.service, enabled by the kernel argument
+# phyllome.selftest=, which this test adds as the default boot entry of its
+# copy of the image) reports on the console, runs phyllome-install onto the
+# empty disk, then onto the disk with data (refused, the data left as it
+# was; then with --wipe) and powers off; the test then boots that installed
+# disk alone and reads the same report again.
 set -u
 . "$(dirname "$0")/../integration/tap.sh"
-root=${PHYLLOME_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$(dirname "$0")/lib.sh"
-image_test_start
+os_require mkfs.ext4 debugfs systemd-repart
 vm=os$$
+tap_new_home
+trap os_cleanup EXIT
+chmod 755 "$PHYLLOME_HOME"
 
 # --- build ---
-image_build headless "${PHYLLOME_IMAGE:-}"
+os_build
 manifest=${img%.raw}.manifest.json
 size=$(stat -c %s "$img")
 ok $([ "$size" -le 1200000000 ]; echo $?) "the image is within 1.2 GB ($size bytes, $(du -B1 "$img" | cut -f1) allocated)"
@@ -27,93 +31,65 @@ for p in linux-image-amd64 qemu-system-x86 ovmf swtpm passt nftables unattended-
 done
 is "$(jq -r '[.packages[].name] | map(select(. == "linux-image-amd64" or . == "qemu-system-x86" or . == "ovmf" or . == "swtpm" or . == "passt" or . == "nftables" or . == "unattended-upgrades" or . == "dracut" or . == "systemd-boot")) | length' "$manifest")" 9 \
   "the kernel, dracut, systemd-boot, QEMU, OVMF, swtpm, passt, nftables and unattended-upgrades are in it"
+like "$(jq -r '[.vendored[] | "\(.name) \(.version)"] | join(", ")' "$manifest" 2>/dev/null)" '^systemd 254[^,]*bpo12[^,]*, systemd-container 254.*, libsystemd-shared 254' \
+  "it records what systemd-sysupdate was taken from ($(jq -r '[.vendored[] | "\(.name) \(.version)"] | join(", ")' "$manifest" 2>/dev/null))"
 
-# --- the VM: UEFI, no network, a copy of the image as its first disk (in the
-# VM's directory, which phyllo hands to the QEMU user), an empty second ---
-vms+=("$vm")
-# No GPU and no sound: a headless host's console is the serial port, and
-# under TCG virtio-gpu's probe alone (clearing its framebuffer page by page)
-# held a udev worker for minutes ("soft lockup") on this machine.
-image_vm_create "$vm" "$img" 6G --gpu none --memory 2G --cpus 1
-V=$PHYLLOME_HOME/vms/$vm
+# --- the VM: the image grown to 6G (ESP, root slot A, slot B and the VM
+# storage), an empty second disk (8G) and a third that holds data ---
+os_vm_create "$vm" 6G
 "$PHYLLO" disk add "$vm" --size 8G --name target >/dev/null
 ok $? "its second disk is empty (8G)"
+# The third: a GPT with an ext4 holding /precious.txt (made without a loop
+# device: mkfs.ext4 -d, then systemd-repart copies it in).
+token=precious-$$-$RANDOM
+mkdir -p "$PHYLLOME_HOME/data/tree" "$PHYLLOME_HOME/data/defs"
+printf '%s\n' "$token" >"$PHYLLOME_HOME/data/tree/precious.txt"
+mkfs.ext4 -q -L precious -d "$PHYLLOME_HOME/data/tree" "$PHYLLOME_HOME/data/part.img" 64M >/dev/null &&
+printf '[Partition]\nType=linux-generic\nLabel=precious\nCopyBlocks=%s\n' "$PHYLLOME_HOME/data/part.img" >"$PHYLLOME_HOME/data/defs/10-data.conf" &&
+truncate -s 8G "$V/data.raw" &&
+systemd-repart --dry-run=no --empty=force --definitions="$PHYLLOME_HOME/data/defs" "$V/data.raw" >/dev/null &&
+printf '\n[disk data]\npath = data.raw\nformat = raw\nbus = virtio\n' >>"$V/vm.conf"
+ok $? "its third disk (8G) holds a partition table and a file system with a file"
 
 # --- the copy's default boot entry adds phyllome.selftest= ---
-image_selftest_entry "$vm" install:/dev/vdb
-
-# selftest_boot LABEL SECONDS: start, wait for the self-test's last line and
-# for the power-off; leaves the report lines in $report.
-report=
-selftest_boot() {
-  local t0 rc
-  t0=$(date +%s)
-  "$PHYLLO" start "$vm" >/dev/null 2>&1; ok $? "$1: start"
-  timeout "$2" "$PHYLLO" logs "$vm" --follow | grep -m1 -q 'PHYLLOME-SELFTEST done='
-  rc=$?
-  ok $rc "$1: the self-test reports to the end on the serial console ($(( $(date +%s) - t0 )) s)"
-  # This boot's lines only: from the kernel's banner on (the console log
-  # holds the earlier boots too).
-  report=$("$PHYLLO" logs "$vm" | tr -d '\r' | awk '/Linux version / { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }' |
-    grep -a 'PHYLLOME-SELFTEST \|PHYLLOME-HOST-CHECK-JSON ')
-  [ $rc = 0 ] || diag "$("$PHYLLO" logs "$vm" | tail -n 60)"
-  for _ in $(seq 300); do [ "$("$PHYLLO" status "$vm" --json | jq -r .state)" = stopped ] && break; sleep 1; done
-  is "$("$PHYLLO" status "$vm" --json | jq -r .state)" stopped "$1: the guest powered itself off"
-}
-val() { printf '%s\n' "$report" | sed -n "s/^.*PHYLLOME-SELFTEST $1=//p" | tail -n1; }
-
-check_report() {
-  is "$(val state)" running "$1: systemd reached a running system"
-  ok $(printf '%s\n' "$report" | grep -aq 'PHYLLOME-SELFTEST failed=$'; echo $?) "$1: no failed unit ($(val failed))"
-  like "$(val cmdline)" "intel_iommu=on amd_iommu=on iommu=pt rd\.driver\.pre=vfio-pci" "$1: the kernel command line has the IOMMU/vfio arguments"
-  like "$(val modules)" "(^|,)vfio_pci(,|$)" "$1: vfio_pci is loaded ($(val modules))"
-  like "$(val initrd-vfio)" "vfio-pci\.ko|vfio_pci\.ko" "$1: the initramfs holds the vfio modules ($(val initrd-vfio))"
-  is "$(val vfio-before-switch-root)" yes "$1: vfio was loaded in the initramfs (rd.driver.pre), before the switch to the root"
-  like "$(val modprobe-options)" "options kvm ignore_msrs=1 report_ignored_msrs=0" "$1: kvm ignore_msrs is configured"
-  like "$(val modprobe-options)" "options kvm_intel nested=1" "$1: kvm_intel nested is configured"
-  like "$(val modprobe-options)" "options kvm_amd nested=1" "$1: kvm_amd nested is configured"
-  like "$(val phyllod-version)" '^\{.*"version"' "$1: phyllod answers on its socket ($(val phyllod-version))"
-  is "$(val phyllod-active)" active "$1: phyllod was socket-activated"
-  is "$(val phyllod-sock)" "root:phyllome 660" "$1: its socket is root:phyllome 0660"
-  like "$(val vmstore)" "^/dev/vda[0-9]+,ext4," "$1: the VM storage is its own ext4 on /var/lib/phyllome ($(val vmstore))"
-  is "$(val vmstore-encrypt)" 1 "$1: with the encrypt feature (fscrypt)"
-  is "$(val root-passwd)" L "$1: root is locked"
-  like "$(val ssh)" "^disabled,inactive$" "$1: SSH is off"
-  is "$(val nft-input-policy)" "policy drop" "$1: the firewall drops inbound by default"
-  like "$(val unattended)" '^enabled,"1"$' "$1: unattended upgrades are on"
-  is "$(val host-conf)" "reserve-cpus = 1,reserve-memory = 1G" "$1: host.conf keeps 1 CPU and 1 GiB"
-  is "$(val group)" phyllome "$1: group phyllome exists"
-  local json
-  json=$(printf '%s\n' "$report" | sed -n 's/^.*PHYLLOME-HOST-CHECK-JSON //p' | tail -n1)
-  # (jq -e on no input at all exits 0: the marker line must be there)
-  ok $([ -n "$json" ] && printf '%s' "$json" | jq -e '.verdict.tier and (.checks | length > 10)' >/dev/null 2>&1; echo $?) \
-    "$1: phyllo host check --json's result came out behind its marker (tier $(printf '%s' "$json" | jq -r .verdict.tier 2>/dev/null))"
-  # The guest's CPU has no SVM/VMX (above): no KVM inside, and the host
-  # check run inside must say so, on the console and through phyllod.
-  is "$(val dev-kvm),$(val cpu-virt-flags)" "no," "$1: the TCG guest has no /dev/kvm and no virtualization flags"
-  is "$(printf '%s' "$json" | jq -r '.checks[] | select(.id == "kvm.device") | .status' 2>/dev/null)" FAIL \
-    "$1: phyllo host check inside reports that KVM is absent ($(printf '%s' "$json" | jq -r '.checks[] | select(.id == "kvm.device") | .detail' 2>/dev/null))"
-  is "$(printf '%s' "$json" | jq -r '.checks[] | select(.id == "cpu.virt") | .status' 2>/dev/null)" FAIL \
-    "$1: and that the CPU has no virtualization extensions"
-  like "$(val hostcheck-api)" '"kvm":"FAIL"' "$1: phyllod's GET /v1/host says the same ($(val hostcheck-api))"
-  printf '%s\n' "$report" | grep -a 'PHYLLOME-SELFTEST failed-log-' | sed 's/^.*PHYLLOME-SELFTEST /# /'
-  diag "$1: running at $(val uptime-running) s of uptime; phyllod answered at $(val uptime-phyllod); $(val startup); idle memory used $(val mem-used-mib) MiB"
-  diag "$1: slowest units: $(val blame)"
-  diag "$1: critical chain: $(val critical-chain)"
-  ok $([ "$(val mem-used-mib)" -le 400 ] 2>/dev/null; echo $?) "$1: idle memory after boot is within 400 MiB ($(val mem-used-mib) MiB)"
-}
+os_esp "$V/os.raw"
+entry_text=$(mt mtype -i "$esp" "::/loader/entries/$entry")
+like "$entry_text" "options +root=PARTUUID=[0-9a-f-]+ rw .*intel_iommu=on amd_iommu=on iommu=pt rd\.driver\.pre=vfio-pci" \
+  "its boot entry has the root and the IOMMU/vfio arguments"
+mkdir "$PHYLLOME_HOME/esp"
+printf '%s\n' "$entry_text" | sed -e 's/^title .*/title Phyllome OS self-test/' -e '/^sort-key/d' \
+  -e '/^options/s|$| phyllome.selftest=install:/dev/vdb:/dev/vdc|' >"$PHYLLOME_HOME/esp/selftest.conf"
+printf 'default selftest.conf\ntimeout 0\n' >"$PHYLLOME_HOME/esp/loader.conf"
+mt mcopy -o -i "$esp" "$PHYLLOME_HOME/esp/selftest.conf" ::/loader/entries/selftest.conf &&
+mt mcopy -o -i "$esp" "$PHYLLOME_HOME/esp/loader.conf" ::/loader/loader.conf
+ok $? "the copy boots the self-test entry"
 
 selftest_boot "image" 2400
 check_report "image"
+version=$(val version)
+is "${entry%.conf}" "phyllome_$version" "the running version ($version) is the boot entry's"
+is "$(val slots)" "phyllome_$version,_empty" "root slot A holds this version; the first boot made slot B, empty, for updates"
 is "$(val install-rc)" 0 "phyllome-install onto the empty second disk succeeded"
 like "$(val reinstall-refused)" "^rc=1 phyllome-install: /dev/vdb holds data" "a second run without --wipe refuses the disk ($(val reinstall-refused))"
+like "$(val data-before)" ";vdc1 precious ext4 precious$" "the third disk holds a partition and a file system ($(val data-before))"
+like "$(val data-refused)" "^rc=1 phyllome-install: /dev/vdc holds data \(gpt.*partitions vdc1\); phyllome-install /dev/vdc --wipe erases it" \
+  "phyllome-install without --wipe refuses the disk with data ($(val data-refused))"
+is "$(val data-kept)" "$token" "and leaves its data as it was (/precious.txt read back after the refusal)"
+is "$(val wipe-install-rc)" 0 "phyllome-install --wipe installs onto it"
+like "$(val data-after)" ";vdc1 ESP vfat[^;]*;vdc2 phyllome_$version ext4[^;]*;vdc3 _empty[^;]*;vdc4 phyllome-vms ext4" \
+  "the wiped disk has the ESP, root slot A with this version, an empty slot B and the VM storage, and no trace of the data ($(val data-after))"
+ok $([[ "$(val data-after)" != *precious* ]]; echo $?) "the old file system's label is gone"
+is "$(val data-after-root-fsck)" 0 "its root file system checks clean (e2fsck -fn)"
 like "$(val installed-entry)" "root=PARTUUID=" "the installed boot entry names the installed root"
+like "$(val installed-entries)" "^phyllome_$version\.conf,selftest\.conf$" "the installed ESP has this version's entry (no boot counter) ($(val installed-entries))"
+is "$(val installed-slots)" "phyllome_$version,_empty" "the installed disk has root slot A with this version and an empty slot B"
 
-# --- the installed disk alone ---
-"$PHYLLO" disk remove "$vm" system --yes >/dev/null
-ok $? "remove the image's disk: the installed disk is the VM's only disk"
+# --- the installed (wiped) disk alone ---
+"$PHYLLO" disk remove "$vm" system --yes >/dev/null && "$PHYLLO" disk remove "$vm" target --yes >/dev/null
+ok $? "remove the image's disk and the second: the disk installed with --wipe is the VM's only disk"
 selftest_boot "installed" 2400
 check_report "installed"
 is "$(val mode)" boot "the installed system ran the boot self-test"
+is "$(val slots)" "phyllome_$version,_empty" "the installed system has slot A with this version and an empty slot B"
 
 tap_done

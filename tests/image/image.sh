@@ -52,17 +52,7 @@ printf '\n[disk data]\npath = data.raw\nformat = raw\nbus = virtio\n' >>"$V/vm.c
 ok $? "its third disk (8G) holds a partition table and a file system with a file"
 
 # --- the copy's default boot entry adds phyllome.selftest= ---
-os_esp "$V/os.raw"
-entry_text=$(mt mtype -i "$esp" "::/loader/entries/$entry")
-like "$entry_text" "options +root=PARTUUID=[0-9a-f-]+ rw .*intel_iommu=on amd_iommu=on iommu=pt rd\.driver\.pre=vfio-pci" \
-  "its boot entry has the root and the IOMMU/vfio arguments"
-mkdir "$PHYLLOME_HOME/esp"
-printf '%s\n' "$entry_text" | sed -e 's/^title .*/title Phyllome OS self-test/' -e '/^sort-key/d' \
-  -e '/^options/s|$| phyllome.selftest=install:/dev/vdb:/dev/vdc|' >"$PHYLLOME_HOME/esp/selftest.conf"
-printf 'default selftest.conf\ntimeout 0\n' >"$PHYLLOME_HOME/esp/loader.conf"
-mt mcopy -o -i "$esp" "$PHYLLOME_HOME/esp/selftest.conf" ::/loader/entries/selftest.conf &&
-mt mcopy -o -i "$esp" "$PHYLLOME_HOME/esp/loader.conf" ::/loader/loader.conf
-ok $? "the copy boots the self-test entry"
+image_selftest_entry "$vm" install:/dev/vdb:/dev/vdc
 
 selftest_boot "image" 2400
 check_report "image"

@@ -116,6 +116,22 @@ static int vm_uid_allocate(const char *home, const char *name, uint32_t first, u
                              "taken (see '%s'); widen the range", first, first + count - 1, path);
 }
 
+/* The group QEMU keeps for /dev/kvm, or -1: like a distribution's qemu user
+ * in group kvm (/dev/kvm is usually 0660 root:kvm).  Only a group this host
+ * names "kvm": a device node whose gid names another group here (seen: a
+ * container's /dev/kvm with gid 103, which is ssl-cert in its /etc/group)
+ * would hand every VM's QEMU that group's files (ssl-cert's private keys). */
+static gid_t kvm_group(void) {
+        struct stat st;
+        if (stat("/dev/kvm", &st) < 0 || !S_ISCHR(st.st_mode) || st.st_gid == 0)
+                return (gid_t) -1;
+        struct group g, *found = NULL;
+        char buf[16384];
+        if (getgrgid_r(st.st_gid, &g, buf, sizeof buf, &found) != 0 || !found || strcmp(found->gr_name, "kvm") != 0)
+                return (gid_t) -1;
+        return st.st_gid;
+}
+
 int run_creds_get(const char *home, const char *name, const struct host_facts *host, struct run_creds *ret,
                   phy_error *err) {
         struct run_creds c = { .uid = geteuid(), .gid = getegid(), .kvm_gid = (gid_t) -1 };
@@ -123,9 +139,7 @@ int run_creds_get(const char *home, const char *name, const struct host_facts *h
                 *ret = c;
                 return 0;
         }
-        /* Like a distribution's qemu user in group kvm: /dev/kvm is usually 0660 root:kvm. */
-        struct stat st;
-        c.kvm_gid = stat("/dev/kvm", &st) == 0 && st.st_gid != 0 ? st.st_gid : (gid_t) -1;
+        c.kvm_gid = kvm_group();
         c.drop = true;
         const char *user = getenv("PHYLLOME_QEMU_USER");
         if ((!user || !*user) && (!host || host->vm_uid_count > 0)) {

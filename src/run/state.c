@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "exec.h"
 #include "dev/dev.h"
 #include "dev/single-gpu.h"
 #include "fileio.h"
@@ -503,8 +504,20 @@ int run_reconcile_locked(const char *home, const char *name, struct run_state *r
                  * devices of a run whose supervisor died. */
                 _cleanup_run_state_ struct run_state rec = { 0 };
                 phy_error e2 = { 0 };
-                if (run_state_read_file(path, &rec, &e2) == 0 && rec.swtpm_pid > 0 && run_pid_is_swtpm(rec.swtpm_pid))
-                        (void) kill(rec.swtpm_pid, SIGTERM);
+                if (run_state_read_file(path, &rec, &e2) == 0 && rec.swtpm_pid > 0) {
+                        /* Ended before this returns: a start that follows
+                         * at once runs a new swtpm on the same state, whose
+                         * lock the old one holds until it is gone.  The
+                         * pidfd first, then the name: no reused pid is hit. */
+                        _cleanup_close_ int pidfd = exec_pidfd_open(rec.swtpm_pid);
+                        if (pidfd >= 0 && run_pid_is_swtpm(rec.swtpm_pid)) {
+                                (void) kill(rec.swtpm_pid, SIGTERM);
+                                if (!exec_pidfd_wait(pidfd, 3000)) {
+                                        (void) kill(rec.swtpm_pid, SIGKILL);
+                                        (void) exec_pidfd_wait(pidfd, 2000);
+                                }
+                        }
+                }
                 s.swtpm_pid = 0;
                 run_dir_remove_sockets(dir);
                 phy_error_clear(&e2);

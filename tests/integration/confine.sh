@@ -31,7 +31,16 @@ ok $([ "$ua" -ge 6000000 ] && [ "$ua" -le 6065535 ]; echo $?) "$a's QEMU runs as
 ok $([ "$ub" -ge 6000000 ] && [ "$ub" -le 6065535 ] && [ "$ua" != "$ub" ]; echo $?) "$b's QEMU as another uid, $ub"
 is "$(status "$qa" Gid)" "$ua" "its gid is the same number"
 is "$(status "$qa" NoNewPrivs)" 1 "NoNewPrivs: 1"
-is "$(status "$qa" Groups)" "" "no supplementary groups (no /dev/kvm here)"
+# /dev/kvm's group, kept for KVM, only when this host names it "kvm": a
+# node whose gid is another group here (a container's /dev: gid 103, which is
+# ssl-cert, the group of TLS private keys, in this machine's /etc/group)
+# must not hand that group to every VM's QEMU.
+kvm_gid=$(stat -c %g /dev/kvm 2>/dev/null)
+if [ -n "$kvm_gid" ] && [ "$kvm_gid" != 0 ] && [ "$(getent group "$kvm_gid" | cut -d: -f1)" = kvm ]; then
+  is "$(status "$qa" Groups)" "$kvm_gid" "its one supplementary group is kvm ($kvm_gid), for /dev/kvm"
+else
+  is "$(status "$qa" Groups)" "" "no supplementary groups (/dev/kvm: gid ${kvm_gid:-none}, $(getent group "${kvm_gid:-0}" | cut -d: -f1 || echo unnamed), not kvm)"
+fi
 ps=$(ps -o pid=,user=,comm= --ppid "$(lc_field "$a" monitor_pid)" | awk '$3 ~ /^passt/ { print $1 }' | head -n1)
 if [ -n "$ps" ]; then is "$(status "$ps" Uid)" "$ua" "its passt runs as the VM's uid too"
 else ok 0 "# SKIP passt is not installed"; fi

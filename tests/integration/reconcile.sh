@@ -26,6 +26,9 @@ swtpm_of() { lc_field r swtpm_pid; }
 kill_both() {
   local q m
   q=$(lc_field r qemu_pid); m=$(lc_field r monitor_pid)
+  # Only real pids: a failed start records 0, and kill -9 0 would end this
+  # test's whole process group.
+  [[ $m =~ ^[1-9][0-9]*$ && $q =~ ^[1-9][0-9]*$ ]] || { diag "no monitor/QEMU pids recorded (monitor '$m', QEMU '$q')"; return 1; }
   kill -9 "$m"
   while lc_alive "$m"; do wait_gone "$m"; done
   kill -9 "$q"
@@ -77,7 +80,7 @@ is "$(tree_of)" "$before" "changes nothing more"
 s=$(swtpm_of)
 kill_both
 ok $([ "$(lc_sockets r)" -gt 0 ]; echo $?) "killed again: sockets left"
-"$PHYLLO" start r >/dev/null 2>&1; ok $? "start straight after the crash"
+out=$("$PHYLLO" start r 2>&1); ok $? "start straight after the crash" || diag "$out"
 is "$(lc_state r)" running "running"
 wait_gone "$s"; lc_alive "$s"; ok $([ $? -ne 0 ]; echo $?) "no swtpm of the dead run left"
 

@@ -483,6 +483,29 @@ int run_state_get(const char *home, const char *name, struct run_state *ret, phy
         return r < 0 ? r : state_judge(name, dir, path, ret, &repair, err);
 }
 
+/* A process of the dead run that was killed a moment ago has no command
+ * line left (its memory went first) but may still hold its files until it
+ * has wholly ended: QEMU its image locks (a start right after failed with
+ * "Failed to get "write" lock" in a CI run), the monitor the run lock.
+ * Waited for on a pidfd (opened first: no reused pid is hit), up to 10 s;
+ * a live process with a command line is another's (a reused pid). */
+static void wait_dying(pid_t pid, const char *comm_prefix) {
+        if (pid <= 0)
+                return;
+        _cleanup_close_ int pidfd = exec_pidfd_open(pid);
+        if (pidfd < 0)
+                return;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/comm", (int) pid);
+        _cleanup_free_ char *c = NULL, *cl = NULL;
+        size_t len = 0;
+        if (root_read_attr("/", path, &c) < 0 || strncmp(c, comm_prefix, strlen(comm_prefix)) != 0)
+                return;
+        if (read_cmdline(pid, &cl, &len) == 0 && len > 0)
+                return;
+        (void) exec_pidfd_wait(pidfd, 10000);
+}
+
 int run_reconcile_locked(const char *home, const char *name, struct run_state *ret, phy_error *err) {
         _cleanup_free_ char *dir = NULL, *path = NULL;
         _cleanup_run_state_ struct run_state s = { 0 };
@@ -504,7 +527,12 @@ int run_reconcile_locked(const char *home, const char *name, struct run_state *r
                  * devices of a run whose supervisor died. */
                 _cleanup_run_state_ struct run_state rec = { 0 };
                 phy_error e2 = { 0 };
-                if (run_state_read_file(path, &rec, &e2) == 0 && rec.swtpm_pid > 0) {
+                int rr = run_state_read_file(path, &rec, &e2);
+                if (rr == 0) {
+                        wait_dying(rec.qemu_pid, "qemu-system");
+                        wait_dying(rec.monitor_pid, RUN_MONITOR_COMM);
+                }
+                if (rr == 0 && rec.swtpm_pid > 0) {
                         /* Ended before this returns: a start that follows
                          * at once runs a new swtpm on the same state, whose
                          * lock the old one holds until it is gone.  The

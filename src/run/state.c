@@ -235,13 +235,18 @@ bool run_pid_is_qemu(pid_t pid, const char *name) {
         return false;
 }
 
+/* /proc/<pid>/comm (a zombie keeps it). */
+static int read_comm(pid_t pid, char **ret) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/comm", (int) pid);
+        return root_read_attr("/", path, ret);
+}
+
 static bool comm_is(pid_t pid, const char *want) {
         if (pid <= 0)
                 return false;
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/comm", (int) pid);
         _cleanup_free_ char *c = NULL;
-        if (root_read_attr("/", path, &c) < 0)
+        if (read_comm(pid, &c) < 0)
                 return false;
         /* A zombie keeps its comm: check that it still has a command line. */
         _cleanup_free_ char *cl = NULL;
@@ -495,15 +500,29 @@ static void wait_dying(pid_t pid, const char *comm_prefix) {
         _cleanup_close_ int pidfd = exec_pidfd_open(pid);
         if (pidfd < 0)
                 return;
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/comm", (int) pid);
         _cleanup_free_ char *c = NULL, *cl = NULL;
         size_t len = 0;
-        if (root_read_attr("/", path, &c) < 0 || strncmp(c, comm_prefix, strlen(comm_prefix)) != 0)
+        if (read_comm(pid, &c) < 0 || strncmp(c, comm_prefix, strlen(comm_prefix)) != 0)
                 return;
         if (read_cmdline(pid, &cl, &len) == 0 && len > 0)
                 return;
         (void) exec_pidfd_wait(pidfd, 10000);
+}
+
+/* The dead run's swtpm, ended before this returns: a start that follows at
+ * once runs a new swtpm on the same state, whose lock the old one holds
+ * until it is gone.  The pidfd first, then the name: no reused pid is hit. */
+static void end_swtpm(pid_t pid) {
+        if (pid <= 0)
+                return;
+        _cleanup_close_ int pidfd = exec_pidfd_open(pid);
+        if (pidfd < 0 || !run_pid_is_swtpm(pid))
+                return;
+        (void) kill(pid, SIGTERM);
+        if (!exec_pidfd_wait(pidfd, 3000)) {
+                (void) kill(pid, SIGKILL);
+                (void) exec_pidfd_wait(pidfd, 2000);
+        }
 }
 
 int run_reconcile_locked(const char *home, const char *name, struct run_state *ret, phy_error *err) {
@@ -527,24 +546,10 @@ int run_reconcile_locked(const char *home, const char *name, struct run_state *r
                  * devices of a run whose supervisor died. */
                 _cleanup_run_state_ struct run_state rec = { 0 };
                 phy_error e2 = { 0 };
-                int rr = run_state_read_file(path, &rec, &e2);
-                if (rr == 0) {
+                if (run_state_read_file(path, &rec, &e2) == 0) {
                         wait_dying(rec.qemu_pid, "qemu-system");
                         wait_dying(rec.monitor_pid, RUN_MONITOR_COMM);
-                }
-                if (rr == 0 && rec.swtpm_pid > 0) {
-                        /* Ended before this returns: a start that follows
-                         * at once runs a new swtpm on the same state, whose
-                         * lock the old one holds until it is gone.  The
-                         * pidfd first, then the name: no reused pid is hit. */
-                        _cleanup_close_ int pidfd = exec_pidfd_open(rec.swtpm_pid);
-                        if (pidfd >= 0 && run_pid_is_swtpm(rec.swtpm_pid)) {
-                                (void) kill(rec.swtpm_pid, SIGTERM);
-                                if (!exec_pidfd_wait(pidfd, 3000)) {
-                                        (void) kill(rec.swtpm_pid, SIGKILL);
-                                        (void) exec_pidfd_wait(pidfd, 2000);
-                                }
-                        }
+                        end_swtpm(rec.swtpm_pid);
                 }
                 s.swtpm_pid = 0;
                 run_dir_remove_sockets(dir);

@@ -239,7 +239,7 @@ static int detect_storage(struct host_facts *h) {
 
 static int load_gpus(struct host_facts *h, phy_error *err) {
         _cleanup_(host_pci_list_done) struct host_pci_list l = { 0 };
-        int r = host_pci_list(h->root, &l, err);
+        int r = host_pci_list_class(h->root, 0x03, &l, err);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < l.n; i++) {

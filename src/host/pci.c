@@ -273,7 +273,9 @@ static int read_id(const char *root, const char *address, const char *attr, char
         return 0;
 }
 
-int host_pci_list(const char *root, struct host_pci_list *ret, phy_error *err) {
+/* base_class < 0: every device; else only those of that base class (the
+ * rest is never read further, nor looked up in pci.ids). */
+static int pci_list(const char *root, int base_class, struct host_pci_list *ret, phy_error *err) {
         _cleanup_strv_ strv names = { 0 };
         _cleanup_(host_pci_list_done) struct host_pci_list l = { 0 };
         int r = list_dir(root, "/sys/bus/pci/devices", &names);
@@ -303,6 +305,10 @@ int host_pci_list(const char *root, struct host_pci_list *ret, phy_error *err) {
                         return phy_error_set(err, EIO, "cannot read class, vendor and device of PCI device %s below '%s'",
                                              a, root ? root : "/");
                 d->class_code = (uint32_t) cls;
+                if (base_class >= 0 && (int) ((cls >> 16) & 0xff) != base_class) {
+                        *d = (struct host_pci_device) { 0 };
+                        continue;
+                }
                 d->driver = host_pci_link_basename(root, a, "driver");
                 l.n++;
                 _cleanup_(host_iommu_group_done) struct host_iommu_group g = { .group = -1 };
@@ -318,7 +324,7 @@ int host_pci_list(const char *root, struct host_pci_list *ret, phy_error *err) {
         for (size_t i = 0; i < l.n; i++)
                 q[i] = (struct pci_ids_query) { .vendor_id = l.v[i].vendor_id, .device_id = l.v[i].device_id,
                                                 .class_code = l.v[i].class_code };
-        if ((r = pci_ids_lookup(root, q, l.n)) < 0)
+        if (l.n > 0 && (r = pci_ids_lookup(root, q, l.n)) < 0)
                 return r;
         for (size_t i = 0; i < l.n; i++) {
                 l.v[i].vendor_name = q[i].vendor_name;
@@ -328,4 +334,12 @@ int host_pci_list(const char *root, struct host_pci_list *ret, phy_error *err) {
         *ret = l;
         l = (struct host_pci_list) { 0 };
         return 0;
+}
+
+int host_pci_list(const char *root, struct host_pci_list *ret, phy_error *err) {
+        return pci_list(root, -1, ret, err);
+}
+
+int host_pci_list_class(const char *root, unsigned base_class, struct host_pci_list *ret, phy_error *err) {
+        return pci_list(root, (int) (base_class & 0xff), ret, err);
 }

@@ -32,6 +32,9 @@ struct host_pci_list {
 
 /* Every PCI device, sorted by address, with names and the group verdict. */
 int host_pci_list(const char *root, struct host_pci_list *ret, phy_error *err);
+/* The same, only the devices of one base class (0x03: display): the others'
+ * IOMMU groups and pci.ids names are never read (a start needs the GPUs). */
+int host_pci_list_class(const char *root, unsigned base_class, struct host_pci_list *ret, phy_error *err);
 void host_pci_list_done(struct host_pci_list *l);
 
 /*

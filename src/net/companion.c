@@ -72,16 +72,36 @@ static int ro_share_setup(void *data) {
         return 0;
 }
 
+/* What a daemon's child does before its exec: ro_dir, a read-only share
+ * (ro_share_setup); gate_rd >= 0, wait until every write end of the gate is
+ * closed (its own copy first).  Async-signal-safe. */
+struct child_setup {
+        const char *ro_dir;
+        int gate_rd, gate_wr;
+};
+
+static int child_setup(void *data) {
+        const struct child_setup *c = data;
+        if (c->gate_rd >= 0) {
+                char b;
+                close(c->gate_wr);
+                while (read(c->gate_rd, &b, 1) < 0 && errno == EINTR)
+                        ;       /* EOF: the monitor opened the gate (or ended) */
+        }
+        return c->ro_dir ? ro_share_setup((void *) c->ro_dir) : 0;
+}
+
 /* exec_spawn, stdout/stderr appended to log, keep_fd inherited; ro_dir:
- * ro_share_setup in the child. */
-static int spawn(char *const argv[], const char *log_path, int keep_fd, const char *ro_dir, pid_t *ret_pid,
-                 phy_error *err) {
+ * ro_share_setup in the child; gate (a pipe, or NULL): the child waits at it. */
+static int spawn(char *const argv[], const char *log_path, int keep_fd, const char *ro_dir, const int *gate,
+                 pid_t *ret_pid, phy_error *err) {
         /* The run dir is the monitor's alone; no symlink is followed all the same. */
         _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (logfd < 0)
                 return phy_error_set(err, errno, "cannot open the log '%s': %s", log_path, strerror(errno));
+        struct child_setup cs = { .ro_dir = ro_dir, .gate_rd = gate ? gate[0] : -1, .gate_wr = gate ? gate[1] : -1 };
         struct exec_spawn s = { .argv = argv, .log_fd = logfd, .keep = &keep_fd, .n_keep = 1,
-                                .setup = ro_dir ? ro_share_setup : NULL, .data = (void *) ro_dir,
+                                .setup = ro_dir || gate ? child_setup : NULL, .data = &cs,
                                 .setup_error = "phyllo-monitor: cannot make the share read-only" };
         return exec_spawn(&s, ret_pid, err);
 }
@@ -156,15 +176,32 @@ static int start_passt(struct net_companions *nc, const char *passt, const struc
 }
 
 int net_companions_start_deferred(struct net_companions *nc, phy_error *err) {
+        if (nc->n_deferred == 0)
+                return 0;
+        int gate[2];
+        if (pipe2(gate, O_CLOEXEC) < 0) {
+                deferred_free(nc);
+                return phy_error_set(err, errno, "cannot create a pipe: %s", strerror(errno));
+        }
+        nc->gated = true;
+        nc->gate_fd = gate[1];
+        nc->gated_first = nc->n_pids;
         int r = 0;
         for (size_t i = 0; i < nc->n_deferred && r >= 0; i++) {
                 pid_t pid;
-                r = spawn(nc->deferred[i].argv.v, nc->deferred[i].log, nc->deferred[i].fd, NULL, &pid, err);
+                r = spawn(nc->deferred[i].argv.v, nc->deferred[i].log, nc->deferred[i].fd, NULL, gate, &pid, err);
                 if (r >= 0 && add_pid(nc, pid) < 0)
                         r = phy_error_set(err, ENOMEM, "out of memory");
         }
+        close(gate[0]);
         deferred_free(nc);
         return r;
+}
+
+void net_companions_release(struct net_companions *nc) {
+        if (nc->gated)
+                close(nc->gate_fd);
+        nc->gated = false;
 }
 
 /* "source=DIR" for virtiofsd's -o, which splits on ',' and takes '\\' as an
@@ -221,7 +258,7 @@ static int start_virtiofsd(struct net_companions *nc, const char *virtiofsd, con
             strv_pushf(&argv, "--fd=%d", lfd) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
         pid_t pid;
-        int r = spawn(argv.v, log, lfd, s->readonly ? dir : NULL, &pid, err);
+        int r = spawn(argv.v, log, lfd, s->readonly ? dir : NULL, NULL, &pid, err);
         if (r < 0)
                 return r;
         return add_pid(nc, pid) < 0 ? phy_error_set(err, ENOMEM, "out of memory") : 0;
@@ -327,6 +364,10 @@ void net_companions_close_qemu_fds(struct net_companions *nc) {
 void net_companions_stop(struct net_companions *nc) {
         net_companions_close_qemu_fds(nc);
         deferred_free(nc);
+        /* Still at the gate: never ran, nothing to end gracefully. */
+        for (size_t i = nc->gated_first; nc->gated && i < nc->n_pids; i++)
+                (void) kill(nc->pids[i], SIGKILL);
+        net_companions_release(nc);
         for (size_t i = 0; i < nc->n_pids; i++) {
                 exec_end(nc->pids[i], nc->pidfds[i], 3000);
                 if (nc->pidfds[i] >= 0)

@@ -84,6 +84,9 @@ struct net_companions {
         struct net_port *ports;         /* n_nics of them */
         struct net_deferred *deferred;  /* passt, made ready but not yet run */
         size_t n_deferred;
+        bool gated;                     /* pids from gated_first on wait at the gate before exec */
+        int gate_fd;                    /* the gate's write end (valid when gated) */
+        size_t gated_first;
 };
 /* The fds the monitor must watch for readability (hub ports); *ret malloc'd. */
 size_t net_companions_fds(const struct net_companions *nc, int **ret);
@@ -99,10 +102,14 @@ int net_companions_start(struct net_companions *nc, const struct vm_def *model, 
                          const char *run_dir, uid_t uid, gid_t gid, phy_error *err);
 /* passt is only made ready by net_companions_start (its socket pair, QEMU's
  * end in nic_fds): QEMU needs nothing from it to start, and the ~20 ms of
- * CPU of its own start-up would compete with QEMU's.  This runs it; the
- * monitor calls it once QEMU answered.  Frames the guest sends before wait
- * in the socket. */
+ * CPU of its own start-up would compete with QEMU's.  This forks it (a fork
+ * that fails fails the start) but holds it at a gate before its exec, so
+ * that its start-up does not compete with the report to the starting
+ * command either; net_companions_release opens the gate.  The monitor calls
+ * it once QEMU answered.  Frames the guest sends before wait in the socket. */
 int net_companions_start_deferred(struct net_companions *nc, phy_error *err);
+/* Lets the daemons held at the gate run (their exec); a no-op without one. */
+void net_companions_release(struct net_companions *nc);
 /* Closes QEMU's ends once QEMU has them. */
 void net_companions_close_qemu_fds(struct net_companions *nc);
 /* Waits up to 3 s for each daemon to end on its own (they end with QEMU's

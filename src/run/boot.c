@@ -633,7 +633,9 @@ static int step_qmp(struct monitor *m, phy_error *err) {
         m->st.state = m->c->paused || m->c->incoming ? RUN_PAUSED : RUN_RUNNING;
         /* QEMU is up: now passt, whose own start-up (~20 ms of CPU: its
          * namespaces, a second exec) no longer competes with QEMU's; its
-         * socket was QEMU's from the start (net_companions_start_deferred).
+         * socket was QEMU's from the start.  Forked here, so that a failure
+         * fails the start, it waits before its exec until the start is
+         * reported (net_companions_start_deferred, monitor_main).
          * undo_companions ends it. */
         int r = net_companions_start_deferred(&m->net, err);
         if (r < 0)
@@ -793,6 +795,7 @@ _Noreturn void monitor_main(struct start_ctx *c) {
         close(c->report_fd);
         c->report_fd = -1;
         run_phase_mark(&c->phases, "reported");
+        net_companions_release(&m->net);        /* passt runs now (step_qmp forked it) */
         run_phases_write(c->run_dir, &c->phases);
         monitor_supervise(m);
 }

@@ -609,6 +609,17 @@ static void undo_qemu(struct monitor *m) {
 static int step_qmp(struct monitor *m, phy_error *err) {
         int fd = m->monqmp[0];
         m->monqmp[0] = -1;      /* the client owns it from here */
+        /* passt, forked while QEMU starts (the monitor has nothing else to
+         * do), so that a failed fork still fails the start; it waits before
+         * its exec until the start is reported (monitor_main), so that its
+         * own start-up (~20 ms of CPU: its namespaces, a second exec)
+         * competes neither with QEMU's nor with the report.  Its socket was
+         * QEMU's from the start; undo_companions ends it. */
+        int r = net_companions_start_deferred(&m->net, err);
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
         /* When the greeting arrived (bench/run's breakdown): qmp_open_fd reads
          * it then, with its own deadline for both it and the answer. */
         struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -631,15 +642,6 @@ static int step_qmp(struct monitor *m, phy_error *err) {
          * changes it from now on comes as an event (STOP, RESUME, SHUTDOWN)
          * to the supervisor's loop. */
         m->st.state = m->c->paused || m->c->incoming ? RUN_PAUSED : RUN_RUNNING;
-        /* QEMU is up: now passt, whose own start-up (~20 ms of CPU: its
-         * namespaces, a second exec) no longer competes with QEMU's; its
-         * socket was QEMU's from the start.  Forked here, so that a failure
-         * fails the start, it waits before its exec until the start is
-         * reported (net_companions_start_deferred, monitor_main).
-         * undo_companions ends it. */
-        int r = net_companions_start_deferred(&m->net, err);
-        if (r < 0)
-                return r;
         record_state_save(m);
         return 0;
 }

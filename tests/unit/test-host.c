@@ -235,6 +235,23 @@ static void test_amd_shared(void) {
                 is_int(usb->class_code, 0x0c0330, "shared: class code");
                 is_str(usb->driver, "xhci_hcd", "shared: driver");
         }
+        /* What a start reads: the display devices alone, with the same facts. */
+        _cleanup_(host_pci_list_done) struct host_pci_list g = { 0 };
+        if (ok(host_pci_list_class(root, 0x03, &g, &err) == 0, "shared: display devices listed")) {
+                bool all_display = g.n > 0;
+                for (size_t i = 0; i < g.n; i++)
+                        all_display = all_display && (g.v[i].class_code >> 16) == 0x03;
+                ok(all_display, "shared: only display devices (%zu)", g.n);
+                const struct host_pci_device *gd = NULL;
+                for (size_t i = 0; i < g.n; i++)
+                        if (strcmp(g.v[i].address, "0000:01:00.0") == 0)
+                                gd = &g.v[i];
+                if (ok(gd && d, "shared: the dGPU is one of them")) {
+                        is_int(gd->iommu_group, d->iommu_group, "shared: the same IOMMU group");
+                        is_str(gd->device_name, d->device_name, "shared: the same pci.ids name");
+                        is_str(gd->driver, d->driver, "shared: the same driver");
+                }
+        }
         int r = host_iommu_group_require_alone(root, "0000:01:00.0", &err);
         is_int(r, -EBUSY, "shared: passthrough refused");
         ok(strstr(err.message, "IOMMU group 3") && strstr(err.message, "0000:02:00.0"),

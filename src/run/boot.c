@@ -794,10 +794,16 @@ _Noreturn void monitor_main(struct start_ctx *c) {
                 }
         }
         record_report(c->report_fd, 'R', run_state_name(m->st.state));
+        run_phase_mark(&c->phases, "reported");
+        /* passt (forked in step_qmp) runs once the starting command has its
+         * answer and closed its end (POLLERR), so that its start-up does not
+         * compete with the command's last steps either; 1 s at most. */
+        struct pollfd rp = { .fd = c->report_fd, .events = 0 };
+        while (poll(&rp, 1, 1000) < 0 && errno == EINTR)
+                ;
         close(c->report_fd);
         c->report_fd = -1;
-        run_phase_mark(&c->phases, "reported");
-        net_companions_release(&m->net);        /* passt runs now (step_qmp forked it) */
+        net_companions_release(&m->net);
         run_phases_write(c->run_dir, &c->phases);
         monitor_supervise(m);
 }

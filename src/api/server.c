@@ -195,6 +195,11 @@ static enum MHD_Result queue_stream(struct MHD_Connection *conn, size_t block, M
         }
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        /* A stream may stay quiet for longer than the idle timeout (a log
+         * while the guest boots, events while nothing happens): with the
+         * timeout, libmicrohttpd cut it at the next line after a quiet
+         * spell.  It ends when its client leaves or phyllod stops. */
+        (void) MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
         enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp);
         return ret;

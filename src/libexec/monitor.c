@@ -42,14 +42,22 @@ int main(int argc, char **argv) {
         int r = monitor_handover_load((int) fd, &m, &c, &keep, &e);
         close((int) fd);
         if (r < 0) {
-                /* Not knowing what it holds, it cannot watch the VM: what it
-                 * could take is ended, and the record says why. */
-                if (!m.state_path)
-                        _exit(1);
+                /* Not knowing what it holds, it cannot watch the VM: the
+                 * start fails as one of its steps would (boot.c): what it
+                 * could take is ended, the record says why, the lock goes,
+                 * then the report. */
+                phy_error_prefix(&e, "VM '%s' failed to start: the monitor could not take over",
+                                 c.name ? c.name : "?");
                 m.st.state = RUN_FAILED;
                 record_set_error(&m.st, e.message);
-                monitor_end(&m);
+                if (m.state_path)
+                        monitor_cleanup(&m);
+                if (c.lock_fd >= 0)
+                        close(c.lock_fd);
+                record_report(c.report_fd, 'E', e.message);
+                _exit(1);
         }
+        monitor_report_ready(&m);
         /* The free heap and the read-only pages the load touched. */
         mem_shed();
         (void) monitor_loop(&m);

@@ -760,10 +760,5 @@ _Noreturn void monitor_main(struct start_ctx *c) {
                         monitor_fail(m, &err);
                 }
         }
-        record_report(c->report_fd, 'R', run_state_name(m->st.state));
-        close(c->report_fd);
-        c->report_fd = -1;
-        run_phase_mark(&c->phases, "reported");
-        run_phases_write(c->run_dir, &c->phases);
         monitor_supervise(m);
 }

@@ -2,9 +2,12 @@
 /*
  * The monitor's handover (issue 20): the forked monitor carries every
  * library phyllo or phyllod links (libxml2, ICU, libstdc++, libarchive...),
- * whose relocated pages it can never shed.  Once the start is reported it
+ * whose relocated pages it can never shed.  Once the start's steps ran it
  * execs phyllo-monitor (src/libexec/monitor.c), which links libc and json-c
  * only, on the same pid: QEMU, swtpm and the companions stay its children.
+ * The lean one reports the start ('R'): when the start returns the monitor
+ * that stays runs, so that no reader meets the exec (while it runs
+ * /proc/PID/cmdline is empty, which run_pid_is_monitor takes for a zombie).
  *
  * What crosses the exec: the fds the loop holds (their numbers kept, the
  * close-on-exec flag cleared for the exec only) and a record of the rest as
@@ -73,6 +76,7 @@ static json_object *record_make(struct monitor *m, struct fd_list *fds) {
         json_object_object_add(o, "run_dir", str_or_null(c->run_dir));
         json_object_object_add(o, "vm_dir", str_or_null(c->vm_dir));
         json_object_object_add(o, "lock_fd", fd_add(fds, c->lock_fd));
+        json_object_object_add(o, "report_fd", fd_add(fds, c->report_fd));
         json_object_object_add(o, "serial_fd", fd_add(fds, m->serial_fd));
         json_object_object_add(o, "console_listen", fd_add(fds, m->console_listen));
         json_object_object_add(o, "qemu_pidfd", fd_add(fds, m->qemu_pidfd));
@@ -90,6 +94,8 @@ static json_object *record_make(struct monitor *m, struct fd_list *fds) {
                 json_object_object_add(o, "qmp_fd", fd_add(fds, qmp_fd(m->qmp)));
                 json_object_object_add(o, "qmp_pending", json_object_new_string_len(len ? pending : "", (int) len));
         }
+        json_object_object_add(o, "qemu_pid", json_object_new_int(m->st.qemu_pid));
+        json_object_object_add(o, "swtpm_pid", json_object_new_int(m->st.swtpm_pid));
         json_object_object_add(o, "stop_requested", json_object_new_boolean(m->stop_requested));
         json_object_object_add(o, "qemu_exited", json_object_new_boolean(m->qemu_exited));
         json_object_object_add(o, "qemu_status", json_object_new_int(m->qemu_status));
@@ -374,12 +380,13 @@ int monitor_handover_load(int fd, struct monitor *m, struct start_ctx *c, json_o
         /* Every undo from here: what was taken is given back at the end. */
         for (const char *const *s = monitor_boot_steps(); *s; s++)
                 m->steps_begun++;
-        if ((r = run_state_read_file(m->state_path, &m->st, err)) < 0)
-                return r;
-        if (m->st.monitor_pid != getpid())
-                return phy_error_set(err, ESRCH, "'%s' names monitor %d, not this process (%d)", m->state_path,
-                                     (int) m->st.monitor_pid, (int) getpid());
-        int64_t v;
+        /* QEMU and swtpm first: what the undos end, whatever fails next. */
+        int64_t qemu_pid, swtpm_pid, v;
+        if (!get_int64(o, "qemu_pid", &qemu_pid) || !get_int64(o, "swtpm_pid", &swtpm_pid) || qemu_pid < 0 ||
+            qemu_pid > INT32_MAX || swtpm_pid < 0 || swtpm_pid > INT32_MAX)
+                return phy_error_set(err, EINVAL, "the monitor's handover record has no 'qemu_pid' or 'swtpm_pid'");
+        m->st.qemu_pid = (pid_t) qemu_pid;
+        m->st.swtpm_pid = (pid_t) swtpm_pid;
         if (!get_int64(o, "clog_max", &v) || v < 4096)
                 return phy_error_set(err, EINVAL, "the monitor's handover record has no 'clog_max'");
         m->clog_max = (size_t) v;
@@ -389,7 +396,7 @@ int monitor_handover_load(int fd, struct monitor *m, struct start_ctx *c, json_o
         m->stop_requested = get_bool(o, "stop_requested");
         m->qemu_exited = get_bool(o, "qemu_exited");
         m->first_output = get_bool(o, "first_output");
-        if ((r = take_fd(o, "lock_fd", &c->lock_fd, err)) < 0 || (r = take_fd(o, "serial_fd", &m->serial_fd, err)) < 0 ||
+        if ((r = take_fd(o, "report_fd", &c->report_fd, err)) < 0 || (r = take_fd(o, "lock_fd", &c->lock_fd, err)) < 0 || (r = take_fd(o, "serial_fd", &m->serial_fd, err)) < 0 ||
             (r = take_fd(o, "console_listen", &m->console_listen, err)) < 0 ||
             (r = take_fd(o, "qemu_pidfd", &m->qemu_pidfd, err)) < 0 ||
             (r = take_fd(o, "swtpm_pidfd", &m->swtpm_pidfd, err)) < 0 || (r = take_fd(o, "clog_fd", &m->clog_fd, err)) < 0)
@@ -414,6 +421,15 @@ int monitor_handover_load(int fd, struct monitor *m, struct start_ctx *c, json_o
                                                    (size_t) json_object_get_string_len(pending), &m->qmp, err)) < 0))
                         return r;
         }
+        struct run_state rec;
+        if ((r = run_state_read_file(m->state_path, &rec, err)) < 0)
+                return r;
+        if (rec.monitor_pid != getpid() || rec.qemu_pid != m->st.qemu_pid || rec.swtpm_pid != m->st.swtpm_pid) {
+                run_state_done(&rec);
+                return phy_error_set(err, ESRCH, "'%s' does not name this monitor (%d), its QEMU (%d) and swtpm (%d)",
+                                     m->state_path, (int) getpid(), (int) m->st.qemu_pid, (int) m->st.swtpm_pid);
+        }
+        m->st = rec;
         if ((r = load_net(o, &m->net, err)) < 0 || (r = load_vfio(o, &m->vfio, err)) < 0 ||
             (r = load_phases(o, &c->phases, err)) < 0)
                 return r;

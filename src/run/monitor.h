@@ -124,8 +124,11 @@ _Noreturn void monitor_main(struct start_ctx *c);
 void monitor_init(struct monitor *m, struct start_ctx *c);
 /* Adds every fd the loop waits on to m->epfd. */
 int monitor_watch(struct monitor *m, phy_error *err);
-/* After the 'R' report: becomes the lean executable when it can
- * (handover.c), else runs the loop here. */
+/* The 'R' record to the starting command (the start succeeded). */
+void monitor_report_ready(struct monitor *m);
+/* Once every start step ran: becomes the lean executable when it can
+ * (handover.c), which reports the start; else reports and runs the loop
+ * here. */
 _Noreturn void monitor_supervise(struct monitor *m);
 /* The loop until QEMU has ended, then its end recorded; true when an
  * install run's guest rebooted into the installed system. */

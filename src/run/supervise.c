@@ -148,11 +148,24 @@ int monitor_watch(struct monitor *m, phy_error *err) {
         return 0;
 }
 
+void monitor_report_ready(struct monitor *m) {
+        struct start_ctx *c = m->c;
+        record_report(c->report_fd, 'R', run_state_name(m->st.state));
+        close(c->report_fd);
+        c->report_fd = -1;
+        run_phase_mark(&c->phases, "reported");
+        run_phases_write(c->run_dir, &c->phases);
+}
+
 _Noreturn void monitor_supervise(struct monitor *m) {
         /* For the weeks a VM may run: the lean executable, which links libc
-         * and json-c only (src/libexec/monitor.c); on its failure, this one. */
+         * and json-c only (src/libexec/monitor.c), and which reports the
+         * start: when the start returns, the monitor is the one that stays
+         * (a reader of /proc/PID/cmdline sees none while the exec runs).
+         * When that cannot be, this one. */
         if (!m->c->install_run && !m->c->dev_hook)
                 monitor_handover_exec(m);
+        monitor_report_ready(m);
         monitor_shed(m);
         if (monitor_loop(m))
                 monitor_continue_install(m);

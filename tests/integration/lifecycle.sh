@@ -28,6 +28,11 @@ if [ "$(id -u)" = 0 ]; then ok $([ "$quid" != 0 ]; echo $?) "QEMU does not run a
 else is "$quid" "$(id -u)" "QEMU runs as the caller"; fi
 like "$(tr '\0' ' ' </proc/$q/cmdline)" "-nodefaults" "QEMU has -nodefaults"
 is "$(cat /proc/$m/comm)" phyllo-monitor "the monitor is its own process"
+# Issue 20: once the start is reported the forked monitor execs the lean
+# executable (libc and json-c only) on the same pid.
+is "$(basename "$(readlink /proc/$m/exe)")" phyllo-monitor "the monitor runs the lean executable, phyllo-monitor"
+ok $(! grep -qE 'libxml2|libarchive|libicu|libstdc\+\+|libnettle' /proc/$m/maps; echo $?) "the monitor maps none of phyllo's libraries"
+is "$(lc_field "$a" monitor_pid)" "$m" "state.json still names the monitor's pid"
 lc_lock_free "$a"; ok $([ $? -ne 0 ]; echo $?) "the monitor holds the lock"
 
 # --- an idle VM costs its monitor no wakeups (no timers, no polling) ---

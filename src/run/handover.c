@@ -216,7 +216,10 @@ static int take_fd_value(json_object *v, int *ret, phy_error *err) {
         int64_t fd = json_object_get_int64(v);
         if (fd == -1)
                 return 0;
-        if (fd < 3 || fd > INT32_MAX || fcntl((int) fd, F_SETFD, FD_CLOEXEC) < 0)
+        if (fd < 3)
+                return phy_error_set(err, EBADF, "the monitor's handover record names fd %lld, one of stdio",
+                                     (long long) fd);
+        if (fd > INT32_MAX || fcntl((int) fd, F_SETFD, FD_CLOEXEC) < 0)
                 return phy_error_set(err, EBADF, "the monitor's handover record names fd %lld, which is not open",
                                      (long long) fd);
         *ret = (int) fd;

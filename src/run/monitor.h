@@ -13,6 +13,9 @@
  *   console.c    the serial console: console.log and the relay's clients
  *   record.c     what the monitor records: state.json, QEMU's events, how
  *                QEMU ended, the report to the starting command
+ *   handover.c   the forked monitor's exec into phyllo-monitor
+ *                (src/libexec/monitor.c, libc and json-c only), which runs
+ *                supervise.c's loop and end for the weeks a VM runs
  */
 #include <stdbool.h>
 #include <stddef.h>

@@ -129,6 +129,13 @@ is "$(lc_state "$b")" stopped "status after phyllo kill: stopped (it was asked f
 lc_alive "$q"; ok $([ $? -ne 0 ]; echo $?) "QEMU is gone after phyllo kill"
 is "$(lc_sockets "$b")" 0 "no socket left after kill"
 
+# --- without phyllo-monitor the forked monitor keeps the VM (issue 20) ---
+PHYLLOME_MONITOR=/nonexistent/phyllo-monitor "$PHYLLO" start "$b" >/dev/null 2>&1; ok $? "start without phyllo-monitor"
+m=$(lc_field "$b" monitor_pid)
+is "$(basename "$(readlink /proc/$m/exe)")" phyllo "the forked monitor stays when phyllo-monitor cannot be run"
+"$PHYLLO" stop "$b" --force >/dev/null; ok $? "and that VM stops"
+is "$(lc_state "$b")" stopped "status: stopped"
+
 # --- wait --for running, restart, view, SIGTERM to the monitor ---
 "$PHYLLO" wait "$b" --for running --timeout 60 >"$PHYLLOME_HOME/w1" 2>&1 & wp=$!
 "$PHYLLO" start "$b" >/dev/null 2>&1; ok $? "start '$b' while a wait runs"

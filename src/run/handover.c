@@ -436,6 +436,13 @@ int monitor_handover_load(int fd, struct monitor *m, struct start_ctx *c, json_o
         if ((r = load_net(o, &m->net, err)) < 0 || (r = load_vfio(o, &m->vfio, err)) < 0 ||
             (r = load_phases(o, &c->phases, err)) < 0)
                 return r;
+#ifdef PHYLLOME_TEST_HOOKS
+        /* Test builds: the take-over fails with everything taken, so that
+         * its end is proven on real processes (tests/integration/lifecycle.sh). */
+        const char *fault = getenv("PHYLLOME_FAULT_HANDOVER");
+        if (fault && *fault)
+                return phy_error_set(err, EIO, "a fault was injected into the handover (PHYLLOME_FAULT_HANDOVER)");
+#endif
         /* The loop's own: signals blocked across the exec (and any pending
          * one) come through a new signalfd; a new epoll set. */
         sigset_t mask;

@@ -135,6 +135,17 @@ m=$(lc_field "$b" monitor_pid)
 is "$(basename "$(readlink /proc/$m/exe)")" phyllo "the forked monitor stays when phyllo-monitor cannot be run"
 "$PHYLLO" stop "$b" --force >/dev/null; ok $? "and that VM stops"
 is "$(lc_state "$b")" stopped "status: stopped"
+# phyllo-monitor that cannot take over (test builds inject it once it took
+# every fd): the start fails, and nothing of the VM is left.
+out=$(PHYLLOME_FAULT_HANDOVER=1 "$PHYLLO" start "$b" 2>&1); rc=$?
+ok $([ $rc -ne 0 ]; echo $?) "start fails when phyllo-monitor cannot take over"
+like "$out" "the monitor could not take over: a fault was injected into the handover" "with why"
+q=$(lc_field "$b" qemu_pid); m=$(lc_field "$b" monitor_pid)
+is "$(lc_state "$b") $q $m" "failed 0 0" "status: failed, no QEMU or monitor recorded"
+n=0; for p in /proc/[0-9]*; do tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "-name guest=$b," && n=$((n + 1)); done
+is "$n" 0 "no QEMU runs for '$b'"
+is "$(lc_sockets "$b")" 0 "no socket left"
+lc_lock_free "$b"; ok $? "the lock is free"
 
 # --- wait --for running, restart, view, SIGTERM to the monitor ---
 "$PHYLLO" wait "$b" --for running --timeout 60 >"$PHYLLOME_HOME/w1" 2>&1 & wp=$!

@@ -234,6 +234,222 @@ static bool json_flag(int argc, char **argv, const char *usage, int *ret_status)
         return json;
 }
 
+/* ---- list ----------------------------------------------------------------
+ * The table is read from GET /v1/vms's text as it comes (phyllod's reply, or
+ * ops_list_text's same bytes without a daemon) by a reader of an array of
+ * flat objects: with 10,000 VMs, json-c's objects (a hash table each) and
+ * printf were most of phyllo's time.  Anything else in the text (another
+ * phyllod's shape) goes to json-c as before. */
+
+#define LIST_FIELD_MAX 2048
+
+struct list_row {
+        char name[LIST_FIELD_MAX], profile[LIST_FIELD_MAX], state[LIST_FIELD_MAX], error[LIST_FIELD_MAX];
+        long long cpus, memory;
+        bool has_cpus, has_memory, has_profile, has_error;
+};
+
+static const char *skip_ws(const char *p) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+                p++;
+        return p;
+}
+
+static int hex4(const char *p) {
+        int v = 0;
+        for (int i = 0; i < 4; i++) {
+                int c = p[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                            : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                if (d < 0)
+                        return -1;
+                v = v * 16 + d;
+        }
+        return v;
+}
+
+/* A JSON string at p (its opening quote) into out, unescaped (UTF-8);
+ * what follows it, or NULL when malformed or longer than out. */
+static const char *scan_string(const char *p, char out[static LIST_FIELD_MAX]) {
+        size_t n = 0;
+        if (*p++ != '"')
+                return NULL;
+        for (;;) {
+                unsigned char c = (unsigned char) *p++;
+                unsigned cp;
+                if (c == '"')
+                        break;
+                if (c < 0x20 || n + 4 >= LIST_FIELD_MAX)
+                        return NULL;
+                if (c != '\\') {
+                        out[n++] = (char) c;
+                        continue;
+                }
+                switch (*p++) {
+                case '"': cp = '"'; break;
+                case '\\': cp = '\\'; break;
+                case '/': cp = '/'; break;
+                case 'b': cp = '\b'; break;
+                case 'f': cp = '\f'; break;
+                case 'n': cp = '\n'; break;
+                case 'r': cp = '\r'; break;
+                case 't': cp = '\t'; break;
+                case 'u': {
+                        int h = hex4(p);
+                        if (h < 0)
+                                return NULL;
+                        p += 4;
+                        cp = (unsigned) h;
+                        if (cp >= 0xd800 && cp < 0xdc00 && p[0] == '\\' && p[1] == 'u') {
+                                int l = hex4(p + 2);
+                                if (l < 0xdc00 || l >= 0xe000)
+                                        return NULL;
+                                p += 6;
+                                cp = 0x10000 + ((cp - 0xd800) << 10) + ((unsigned) l - 0xdc00);
+                        } else if (cp >= 0xd800 && cp < 0xe000)
+                                return NULL;
+                        break;
+                }
+                default:
+                        return NULL;
+                }
+                if (cp < 0x80)
+                        out[n++] = (char) cp;
+                else if (cp < 0x800) {
+                        out[n++] = (char) (0xc0 | cp >> 6);
+                        out[n++] = (char) (0x80 | (cp & 0x3f));
+                } else if (cp < 0x10000) {
+                        out[n++] = (char) (0xe0 | cp >> 12);
+                        out[n++] = (char) (0x80 | ((cp >> 6) & 0x3f));
+                        out[n++] = (char) (0x80 | (cp & 0x3f));
+                } else {
+                        out[n++] = (char) (0xf0 | cp >> 18);
+                        out[n++] = (char) (0x80 | ((cp >> 12) & 0x3f));
+                        out[n++] = (char) (0x80 | ((cp >> 6) & 0x3f));
+                        out[n++] = (char) (0x80 | (cp & 0x3f));
+                }
+        }
+        out[n] = '\0';
+        return p;
+}
+
+/* One {"key": string or whole number, ...} into row (other keys skipped);
+ * what follows it, or NULL. */
+static const char *scan_row(const char *p, struct list_row *row) {
+        char key[LIST_FIELD_MAX];
+        /* Field by field: zeroing 8 KiB a row was most of the read. */
+        row->name[0] = row->profile[0] = row->state[0] = row->error[0] = '\0';
+        row->cpus = row->memory = 0;
+        row->has_cpus = row->has_memory = row->has_profile = row->has_error = false;
+        if (*(p = skip_ws(p)) != '{')
+                return NULL;
+        p = skip_ws(p + 1);
+        if (*p == '}')
+                return p + 1;
+        for (;;) {
+                if (!(p = scan_string(p, key)) || *(p = skip_ws(p)) != ':')
+                        return NULL;
+                p = skip_ws(p + 1);
+                char *str = strcmp(key, "name") == 0      ? row->name
+                            : strcmp(key, "profile") == 0 ? row->profile
+                            : strcmp(key, "state") == 0   ? row->state
+                            : strcmp(key, "error") == 0   ? row->error : NULL;
+                if (*p == '"') {
+                        char junk[LIST_FIELD_MAX];
+                        if (!(p = scan_string(p, str ? str : junk)))
+                                return NULL;
+                        row->has_profile |= str == row->profile;
+                        row->has_error |= str == row->error;
+                } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+                        char *end;
+                        errno = 0;
+                        long long v = strtoll(p, &end, 10);
+                        if (errno || end == p || *end == '.' || *end == 'e' || *end == 'E')
+                                return NULL;
+                        p = end;
+                        if (strcmp(key, "cpus") == 0)
+                                row->cpus = v, row->has_cpus = true;
+                        else if (strcmp(key, "memory") == 0)
+                                row->memory = v, row->has_memory = true;
+                } else if (strncmp(p, "null", 4) == 0)
+                        p += 4;
+                else
+                        return NULL;
+                p = skip_ws(p);
+                if (*p == '}')
+                        return p + 1;
+                if (*p != ',')
+                        return NULL;
+                p = skip_ws(p + 1);
+        }
+}
+
+/* s in a column of width (printf's %-*s, or %*s when right). */
+static void put_pad(FILE *f, const char *s, int width, bool right) {
+        static const char spaces[] = "                        ";
+        size_t n = strlen(s), pad = (size_t) width > n ? (size_t) width - n : 0;
+        if (pad > sizeof spaces - 1)
+                pad = sizeof spaces - 1;
+        if (right)
+                fwrite(spaces, 1, pad, f);
+        fwrite(s, 1, n, f);
+        if (!right)
+                fwrite(spaces, 1, pad, f);
+}
+
+/* {"vms": [rows]} read twice: first only checked (nothing printed when the
+ * text is not of that shape: json-c's turn), then printed as the table,
+ * each row's error on stderr before it.  0, or -EINVAL when not of that shape. */
+static int list_print_text(const char *text) {
+        _cleanup_free_ struct list_row *row = malloc(sizeof *row);
+        if (!row)
+                return -ENOMEM;
+        for (int pass = 0; pass < 2; pass++) {
+                char key[LIST_FIELD_MAX];
+                const char *p = skip_ws(text);
+                if (*p != '{' || !(p = scan_string(skip_ws(p + 1), key)) || strcmp(key, "vms") != 0 ||
+                    *(p = skip_ws(p)) != ':' || *(p = skip_ws(p + 1)) != '[')
+                        return -EINVAL;
+                if (pass == 1)
+                        printf("%-24s %-10s %5s %8s  %s\n", "NAME", "PROFILE", "CPUS", "MEMORY", "STATE");
+                p = skip_ws(p + 1);
+                long long last_mem = -1;
+                char mem[32] = "-";
+                while (*p != ']') {
+                        if (!(p = scan_row(p, row)) || !row->name[0] || !row->state[0])
+                                return -EINVAL;
+                        p = skip_ws(p);
+                        if (*p == ',')
+                                p = skip_ws(p + 1);
+                        else if (*p != ']')
+                                return -EINVAL;
+                        if (pass == 0)
+                                continue;
+                        if (row->has_error)
+                                fprintf(stderr, "phyllo: %s\n", row->error);
+                        char cpus[24] = "-";
+                        if (row->has_cpus)
+                                snprintf(cpus, sizeof cpus, "%lld", row->cpus);
+                        if (!row->has_memory)
+                                strcpy(mem, "-"), last_mem = -1;
+                        else if (row->memory != last_mem)       /* rows mostly repeat a size */
+                                format_size((unsigned long long) row->memory, mem, sizeof mem), last_mem = row->memory;
+                        put_pad(stdout, row->name, 24, false);
+                        fputc(' ', stdout);
+                        put_pad(stdout, row->has_profile ? row->profile : "-", 10, false);
+                        fputc(' ', stdout);
+                        put_pad(stdout, cpus, 5, true);
+                        fputc(' ', stdout);
+                        put_pad(stdout, mem, 8, true);
+                        fputs("  ", stdout);
+                        fputs(row->state, stdout);
+                        fputc('\n', stdout);
+                }
+                if (*(p = skip_ws(p + 1)) != '}' || *skip_ws(p + 1))
+                        return -EINVAL;
+        }
+        return 0;
+}
+
 int cmd_list(struct cli_ctx *ctx, int argc, char **argv) {
         int st;
         bool json = json_flag(argc, argv, cli_usage(), &st);
@@ -241,10 +457,32 @@ int cmd_list(struct cli_ctx *ctx, int argc, char **argv) {
                 return st;
         if (optind < argc)
                 return cli_usage_error(cli_usage(), "unexpected argument '%s'", argv[optind]);
-        /* GET /v1/vms through phyllod or directly (src/cli/api.c). */
         json_object *reply = NULL, *vms = NULL;
-        int r = cli_api_call(ctx, "GET", "/v1/vms", NULL, &reply);
-        if (r)
+        int r;
+        if (!json) {
+                /* GET /v1/vms's text from phyllod, or the same bytes here. */
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+                bool direct = false;
+                if ((r = cli_api_get_text(ctx, "/v1/vms", &text, &len, &direct)))
+                        return r;
+                if (direct) {
+                        struct ops_ctx oc;
+                        phy_error err = { 0 };
+                        if ((r = cli_ops(ctx, &oc)))
+                                return r;
+                        if (ops_list_text(&oc, &text, &len, &err) < 0)
+                                return cli_fail(&err);
+                }
+                if (strlen(text) == len && list_print_text(text) == 0)
+                        return 0;
+                if (!(reply = json_tokener_parse(text))) {
+                        phy_error err = { 0 };
+                        phy_error_set(&err, EPROTO, "the VM list is not JSON");
+                        return cli_fail(&err);
+                }
+        } else if ((r = cli_api_call(ctx, "GET", "/v1/vms", NULL, &reply)))
+                /* GET /v1/vms through phyllod or directly (src/cli/api.c). */
                 return r;
         if (!json_object_object_get_ex(reply, "vms", &vms) || !json_object_is_type(vms, json_type_array)) {
                 json_object_put(reply);

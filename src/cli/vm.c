@@ -478,7 +478,7 @@ int cmd_list(struct cli_ctx *ctx, int argc, char **argv) {
                         return 0;
                 if (!(reply = json_tokener_parse(text))) {
                         phy_error err = { 0 };
-                        phy_error_set(&err, EPROTO, "the VM list is not JSON");
+                        phy_error_set(&err, EPROTO, "phyllod sent a reply that is not JSON");
                         return cli_fail(&err);
                 }
         } else if ((r = cli_api_call(ctx, "GET", "/v1/vms", NULL, &reply)))

@@ -274,16 +274,21 @@ static const char *scan_string(const char *p, char out[static LIST_FIELD_MAX]) {
         if (*p++ != '"')
                 return NULL;
         for (;;) {
+                /* The plain run up to a quote, a backslash or a control character. */
+                const char *run = p;
+                while ((unsigned char) *p >= 0x20 && *p != '"' && *p != '\\')
+                        p++;
+                size_t k = (size_t) (p - run);
+                if (n + k + 4 >= LIST_FIELD_MAX)
+                        return NULL;
+                memcpy(out + n, run, k);
+                n += k;
                 unsigned char c = (unsigned char) *p++;
                 unsigned cp;
                 if (c == '"')
                         break;
-                if (c < 0x20 || n + 4 >= LIST_FIELD_MAX)
-                        return NULL;
-                if (c != '\\') {
-                        out[n++] = (char) c;
-                        continue;
-                }
+                if (c != '\\')
+                        return NULL;    /* a control character, or the text's end */
                 switch (*p++) {
                 case '"': cp = '"'; break;
                 case '\\': cp = '\\'; break;
@@ -360,16 +365,19 @@ static const char *scan_row(const char *p, struct list_row *row) {
                         row->has_profile |= str == row->profile;
                         row->has_error |= str == row->error;
                 } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
-                        char *end;
-                        errno = 0;
-                        long long v = strtoll(p, &end, 10);
-                        if (errno || end == p || *end == '.' || *end == 'e' || *end == 'E')
-                                return NULL;
-                        p = end;
+                        /* A whole number (strtoll's locale handling was a fifth of the read). */
+                        bool neg = *p == '-';
+                        unsigned long long v = 0;
+                        const char *d = p += neg;
+                        for (; *p >= '0' && *p <= '9' && p - d < 18; p++)
+                                v = v * 10 + (unsigned long long) (*p - '0');
+                        if (p == d || (*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E')
+                                return NULL;    /* none, over 18 digits, or not whole: json-c's */
+                        long long sv = neg ? -(long long) v : (long long) v;
                         if (strcmp(key, "cpus") == 0)
-                                row->cpus = v, row->has_cpus = true;
+                                row->cpus = sv, row->has_cpus = true;
                         else if (strcmp(key, "memory") == 0)
-                                row->memory = v, row->has_memory = true;
+                                row->memory = sv, row->has_memory = true;
                 } else if (strncmp(p, "null", 4) == 0)
                         p += 4;
                 else
@@ -383,17 +391,19 @@ static const char *scan_row(const char *p, struct list_row *row) {
         }
 }
 
-/* s in a column of width (printf's %-*s, or %*s when right). */
-static void put_pad(FILE *f, const char *s, int width, bool right) {
-        static const char spaces[] = "                        ";
-        size_t n = strlen(s), pad = (size_t) width > n ? (size_t) width - n : 0;
-        if (pad > sizeof spaces - 1)
-                pad = sizeof spaces - 1;
+/* s in a column of width (printf's %-*s, or %*s when right) at line + *at,
+ * then sep. */
+static void put_pad(char *line, size_t *at, const char *s, size_t width, bool right, const char *sep) {
+        size_t n = strlen(s), pad = width > n ? width - n : 0;
         if (right)
-                fwrite(spaces, 1, pad, f);
-        fwrite(s, 1, n, f);
+                memset(line + *at, ' ', pad), *at += pad;
+        memcpy(line + *at, s, n);
+        *at += n;
         if (!right)
-                fwrite(spaces, 1, pad, f);
+                memset(line + *at, ' ', pad), *at += pad;
+        n = strlen(sep);
+        memcpy(line + *at, sep, n);
+        *at += n;
 }
 
 /* {"vms": [rows]} read twice: first only checked (nothing printed when the
@@ -401,7 +411,9 @@ static void put_pad(FILE *f, const char *s, int width, bool right) {
  * each row's error on stderr before it.  0, or -EINVAL when not of that shape. */
 static int list_print_text(const char *text) {
         _cleanup_free_ struct list_row *row = malloc(sizeof *row);
-        if (!row)
+        /* A row's line: three fields of at most LIST_FIELD_MAX, two numbers, padding. */
+        _cleanup_free_ char *line = malloc(3 * LIST_FIELD_MAX + 256);
+        if (!row || !line)
                 return -ENOMEM;
         for (int pass = 0; pass < 2; pass++) {
                 char key[LIST_FIELD_MAX];
@@ -412,8 +424,9 @@ static int list_print_text(const char *text) {
                 if (pass == 1)
                         printf("%-24s %-10s %5s %8s  %s\n", "NAME", "PROFILE", "CPUS", "MEMORY", "STATE");
                 p = skip_ws(p + 1);
-                long long last_mem = -1;
-                char mem[32] = "-";
+                long long last_mem = 0, last_cpus = 0;
+                bool mem_of = false, cpus_of = false;      /* mem and cpus hold last_mem's, last_cpus's text */
+                char mem[32] = "-", cpus[24] = "-";
                 while (*p != ']') {
                         if (!(p = scan_row(p, row)) || !row->name[0] || !row->state[0])
                                 return -EINVAL;
@@ -426,23 +439,24 @@ static int list_print_text(const char *text) {
                                 continue;
                         if (row->has_error)
                                 fprintf(stderr, "phyllo: %s\n", row->error);
-                        char cpus[24] = "-";
-                        if (row->has_cpus)
-                                snprintf(cpus, sizeof cpus, "%lld", row->cpus);
+                        /* Rows mostly repeat their numbers: each formatted when it changes. */
+                        if (!row->has_cpus)
+                                strcpy(cpus, "-"), cpus_of = false;
+                        else if (!cpus_of || row->cpus != last_cpus)
+                                snprintf(cpus, sizeof cpus, "%lld", row->cpus), last_cpus = row->cpus, cpus_of = true;
                         if (!row->has_memory)
-                                strcpy(mem, "-"), last_mem = -1;
-                        else if (row->memory != last_mem)       /* rows mostly repeat a size */
-                                format_size((unsigned long long) row->memory, mem, sizeof mem), last_mem = row->memory;
-                        put_pad(stdout, row->name, 24, false);
-                        fputc(' ', stdout);
-                        put_pad(stdout, row->has_profile ? row->profile : "-", 10, false);
-                        fputc(' ', stdout);
-                        put_pad(stdout, cpus, 5, true);
-                        fputc(' ', stdout);
-                        put_pad(stdout, mem, 8, true);
-                        fputs("  ", stdout);
-                        fputs(row->state, stdout);
-                        fputc('\n', stdout);
+                                strcpy(mem, "-"), mem_of = false;
+                        else if (!mem_of || row->memory != last_mem)
+                                format_size((unsigned long long) row->memory, mem, sizeof mem), last_mem = row->memory,
+                                        mem_of = true;
+                        /* One write a row, as printf("%-24s %-10s %5s %8s  %s\n") would print it. */
+                        size_t at = 0;
+                        put_pad(line, &at, row->name, 24, false, " ");
+                        put_pad(line, &at, row->has_profile ? row->profile : "-", 10, false, " ");
+                        put_pad(line, &at, cpus, 5, true, " ");
+                        put_pad(line, &at, mem, 8, true, "  ");
+                        put_pad(line, &at, row->state, 0, false, "\n");
+                        fwrite(line, 1, at, stdout);
                 }
                 if (*(p = skip_ws(p + 1)) != '}' || *skip_ws(p + 1))
                         return -EINVAL;

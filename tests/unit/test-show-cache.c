@@ -7,7 +7,9 @@
  * and made again; the run state written by hand; a new host-facts snapshot;
  * many VMs (eviction) and a definition too large to keep; and readers on
  * four threads while the definition keeps changing, each answer's model
- * that of its own config. */
+ * that of its own config.  And the list cache's rule for a file changed
+ * within the clock tick of the list. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
 
@@ -326,6 +329,80 @@ static void test_race(struct ops_env_cache *k) {
         is_int(shown_int(k, "race", "model.memory.size"), 256ll << 20, "the last edit (256M) shows");
 }
 
+/* The list cache (src/ops/summary-cache.c) keys a line on vm.conf's stat.
+ * Where the kernel stamps file times from its coarse clock (before Linux
+ * 6.13's fine-grained stamps: Debian 12's 6.1), two same-size writes in
+ * place within one tick, with a list between them, leave the stat as it
+ * was.  So a line is kept only for a file older than the list's start on
+ * that clock: right after an edit the line is made but not kept; a tick
+ * later it is. */
+static long long listed_memory(struct ops_env_cache *k, const char *name) {
+        struct ops_ctx c = { .root = root, .home = home, .uid = geteuid(), .gid = getegid(), .env_cache = k };
+        _cleanup_free_ char *t = NULL;
+        size_t n = 0;
+        phy_error e = { 0 };
+        if (ops_list_text(&c, &t, &n, &e) < 0)
+                return -1;
+        json_object *o = json_tokener_parse(t), *vms = member(o, "vms");
+        long long mem = -1;
+        for (size_t i = 0; vms && i < json_object_array_length(vms); i++) {
+                json_object *v = json_object_array_get_idx(vms, i);
+                if (strcmp(json_object_get_string(member(v, "name")), name) == 0 && member(v, "memory"))
+                        mem = json_object_get_int64(member(v, "memory"));
+        }
+        json_object_put(o);
+        return mem;
+}
+
+/* Whether the list cache file holds a line for name. */
+static bool cache_has_line(const char *name) {
+        const char *dir = getenv("PHYLLOME_CACHE");
+        DIR *d = opendir(dir);
+        bool found = false;
+        for (struct dirent *de; d && (de = readdir(d));) {
+                _cleanup_free_ char *p = NULL, *t = NULL;
+                if (strncmp(de->d_name, "list-", 5) != 0 || asprintf(&p, "%s/%s", dir, de->d_name) < 0 ||
+                    file_read_all(p, 0, &t, NULL) < 0)
+                        continue;
+                char want[80];
+                snprintf(want, sizeof want, "\n%s\t", name);
+                found |= strstr(t, want) != NULL;
+        }
+        if (d)
+                closedir(d);
+        return found;
+}
+
+static uint64_t coarse_now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static void test_list_tick(struct ops_env_cache *k) {
+        define("tick", "[vm]\nprofile = linux\n\n[memory]\nsize = 256M\n");
+        _cleanup_free_ char *conf = conf_path("tick");
+        int young = 0, kept_young = 0;
+        for (int i = 0; i < 20; i++) {
+                const char *a = i % 2 ? "512M" : "256M", *b = i % 2 ? "256M" : "512M";
+                struct stat st;
+                if (!edit_in_place("tick", a, b) || stat(conf, &st) < 0)
+                        break;
+                uint64_t c = (uint64_t) st.st_ctim.tv_sec * 1000000000u + (uint64_t) st.st_ctim.tv_nsec;
+                long long m = listed_memory(k, "tick");
+                /* Young to that list: the coarse clock had not passed the ctime by its end. */
+                if (coarse_now_ns() > c || m != (i % 2 ? 256ll : 512ll) << 20)
+                        continue;
+                young++;
+                kept_young += cache_has_line("tick");
+        }
+        ok(young > 0, "a list within the clock tick of an edit (%d of 20)", young);
+        is_int(kept_young, 0, "its line for the edited file was not kept");
+        usleep(20 * 1000);
+        long long m = listed_memory(k, "tick");
+        ok(m > 0 && cache_has_line("tick"), "a list two ticks later keeps it");
+}
+
 int main(void) {
         if (!mkdtemp(home))
                 return 1;
@@ -341,6 +418,7 @@ int main(void) {
         test_new_facts();
         test_bounds(k);
         test_race(k);
+        test_list_tick(k);
         ops_env_cache_free(k);
         /* Without a cache (phyllo without a daemon): the same answers. */
         define("nc", "[vm]\nprofile = linux\n");

@@ -166,7 +166,7 @@ static struct show_entry *show_find(struct ops_env_cache *k, const char *name) {
 }
 
 bool ops_show_cache_get(struct ops_env_cache *k, const char *name, const char *conf, size_t conf_len, uint64_t gen,
-                        size_t extra, char **ret, size_t *ret_len) {
+                        char **ret, size_t *ret_len) {
         if (!k || !name[0])
                 return false;
         char *out = NULL;
@@ -174,7 +174,7 @@ bool ops_show_cache_get(struct ops_env_cache *k, const char *name, const char *c
         pthread_mutex_lock(&k->show_lock);
         struct show_entry *s = show_find(k, name);
         if (s && s->gen == gen && s->conf_len == conf_len && memcmp(s->conf, conf, conf_len) == 0 &&
-            (out = malloc(s->text_len + extra + 1))) {
+            (out = malloc(s->text_len + 1))) {
                 len = s->text_len;
                 memcpy(out, s->conf + s->conf_len, len);
                 out[len] = '\0';

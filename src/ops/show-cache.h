@@ -22,11 +22,10 @@
 uint64_t ops_env_gen(const struct ops_env *e);
 
 /* When name's entry was made from the definition text conf (conf_len bytes)
- * under the snapshot gen: true, its text copied into a new buffer with
- * room for extra more bytes (*ret, *ret_len without the extra).  false on
- * a miss or without a cache (k NULL) or memory. */
+ * under the snapshot gen: true, its text copied into a new buffer (*ret,
+ * *ret_len).  false on a miss, without a cache (k NULL) or memory. */
 bool ops_show_cache_get(struct ops_env_cache *k, const char *name, const char *conf, size_t conf_len, uint64_t gen,
-                        size_t extra, char **ret, size_t *ret_len);
+                        char **ret, size_t *ret_len);
 /* Records name's text made from conf under gen (replacing its old entry);
  * too large an entry is not kept. */
 void ops_show_cache_put(struct ops_env_cache *k, const char *name, const char *conf, size_t conf_len, uint64_t gen,

@@ -534,7 +534,7 @@ int ops_show_text(const struct ops_ctx *c, const char *name, char **ret, size_t 
         /* The definition as it is now, for the key (a failed read is the
          * slow path's to explain). */
         bool hit = c->env_cache && file_read_all(conf_path, OPS_CONF_MAX, &conf, &conf_len) >= 0 &&
-                   ops_show_cache_get(c->env_cache, name, conf, conf_len, gen, 0, &out, &len);
+                   ops_show_cache_get(c->env_cache, name, conf, conf_len, gen, &out, &len);
         if (!hit) {
                 _cleanup_free_ char *text = NULL;
                 json_object *o = NULL;

@@ -20,13 +20,14 @@
  * list, never a wrong one (a line is used only when vm.conf's stat matches).
  *
  * A stat tells two versions of the file apart only when a clock tick lies
- * between them: the kernel stamps mtime and ctime from a coarse clock (4 ms
- * here), so a second same-size write in place within the tick of the first
- * leaves the stat as it was.  A line is therefore kept only for a file whose
- * ctime is older than the walk's start on that same coarse clock: any later
- * change gets a ctime at least the walk's start, never the one the line
- * holds.  A younger file is parsed again at each list until it is older
- * (tests/unit/test-show-cache.c makes the two writes in one tick).
+ * between them: before Linux 6.13 (Debian 12 runs 6.1) the kernel stamps
+ * mtime and ctime from a coarse clock (4 ms), so a second same-size write
+ * in place within the tick of the first leaves the stat as it was.  A line
+ * is therefore kept only for a file whose ctime is older than the walk's
+ * start on that same coarse clock: any later change gets a ctime at least
+ * the walk's start, never the one the line holds.  A younger file is parsed
+ * again at each list until it is older (tests/unit/test-show-cache.c: a
+ * line made within its file's tick is not kept).
  */
 #include <dirent.h>
 #include <errno.h>

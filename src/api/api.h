@@ -182,3 +182,6 @@ void api_client_events_free(struct api_event_stream *s);
  */
 int api_client_request(const char *socket_path, const char *method, const char *path, const char *body,
                        int timeout_ms, struct json_object **ret, phy_error *err);
+/* The same, the reply's body as text (*ret, *ret_len; malloc'd, NUL-ended), not parsed. */
+int api_client_request_text(const char *socket_path, const char *method, const char *path, const char *body,
+                            int timeout_ms, char **ret, size_t *ret_len, phy_error *err);

@@ -50,9 +50,10 @@ static int send_all(int fd, const char *buf, size_t n, phy_error *err) {
         return 0;
 }
 
-int api_client_request(const char *socket_path, const char *method, const char *path, const char *body,
-                       int timeout_ms, json_object **ret, phy_error *err) {
+int api_client_request_text(const char *socket_path, const char *method, const char *path, const char *body,
+                            int timeout_ms, char **ret, size_t *ret_len, phy_error *err) {
         *ret = NULL;
+        *ret_len = 0;
         _cleanup_close_ int fd = -1;
         int r = client_connect(socket_path, &fd, err);
         if (r < 0)
@@ -101,14 +102,27 @@ int api_client_request(const char *socket_path, const char *method, const char *
         memcpy(code, buf + 9, 3);
         if (parse_uint(code, 999, &status) < 0)
                 return phy_error_set(err, EPROTO, "phyllod sent a malformed status line");
-        const char *payload = hdr_end + 4;
-        if (*payload) {
-                json_object *o = json_tokener_parse(payload);
-                if (!o)
-                        return phy_error_set(err, EPROTO, "phyllod sent a reply that is not JSON");
-                *ret = o;
-        }
+        /* The body moved to the buffer's start: one allocation, no copy kept. */
+        size_t off = (size_t) (hdr_end + 4 - buf);
+        memmove(buf, buf + off, len - off + 1);
+        *ret_len = len - off;
+        *ret = TAKE_PTR(buf);
         return (int) status;
+}
+
+int api_client_request(const char *socket_path, const char *method, const char *path, const char *body,
+                       int timeout_ms, json_object **ret, phy_error *err) {
+        *ret = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        int status = api_client_request_text(socket_path, method, path, body, timeout_ms, &text, &len, err);
+        if (status < 0 || len == 0)
+                return status;
+        json_object *o = json_tokener_parse(text);
+        if (!o)
+                return phy_error_set(err, EPROTO, "phyllod sent a reply that is not JSON");
+        *ret = o;
+        return status;
 }
 
 /* ---- streamed bodies (export/import) ---- */

@@ -29,6 +29,7 @@ static void usage(FILE *f) {
               "                       admits root and members of group phyllome\n"
               "  --root DIR           read /sys, /proc and /dev below DIR (host routes)\n"
               "  --max-connections N  at most N connections at once (256)\n"
+              "  --idle-timeout S     close a connection idle for S seconds (30; streams excepted)\n"
               "  --import-max SIZE    refuse POST /v1/vms/import bodies, or bundles unpacking to\n"
               "                       more data, larger than SIZE (64G)\n"
               "  --listen-tcp ADDR:PORT  also listen on loopback TCP (127.0.0.1 or [::1] only); each request\n"
@@ -39,12 +40,13 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
         enum { OPT_SOCKET = 256, OPT_SYSTEM, OPT_ROOT, OPT_MAXCONN, OPT_IMPORTMAX, OPT_VERSION, OPT_HELP, OPT_TCP,
-               OPT_TOKEN_FILE };
+               OPT_TOKEN_FILE, OPT_IDLE };
         static const struct option opts[] = {
                 { "socket", required_argument, NULL, OPT_SOCKET },
                 { "system", no_argument, NULL, OPT_SYSTEM },
                 { "root", required_argument, NULL, OPT_ROOT },
                 { "max-connections", required_argument, NULL, OPT_MAXCONN },
+                { "idle-timeout", required_argument, NULL, OPT_IDLE },
                 { "import-max", required_argument, NULL, OPT_IMPORTMAX },
                 { "listen-tcp", required_argument, NULL, OPT_TCP },
                 { "token-file", required_argument, NULL, OPT_TOKEN_FILE },
@@ -54,7 +56,7 @@ int main(int argc, char **argv) {
         };
         const char *socket_opt = NULL, *root = NULL, *tcp_opt = NULL, *token_opt = NULL;
         bool system = false;
-        unsigned long long maxconn = 256, import_max = 0;
+        unsigned long long maxconn = 256, import_max = 0, idle = 30;
         for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
                 switch (c) {
                 case OPT_SOCKET: socket_opt = optarg; break;
@@ -65,6 +67,12 @@ int main(int argc, char **argv) {
                 case OPT_MAXCONN:
                         if (parse_uint(optarg, 65536, &maxconn) < 0 || maxconn == 0) {
                                 fprintf(stderr, "phyllod: invalid --max-connections '%s'; use 1 to 65536\n", optarg);
+                                return 2;
+                        }
+                        break;
+                case OPT_IDLE:
+                        if (parse_uint(optarg, 86400, &idle) < 0 || idle == 0) {
+                                fprintf(stderr, "phyllod: invalid --idle-timeout '%s'; use 1 to 86400 seconds\n", optarg);
                                 return 2;
                         }
                         break;
@@ -155,7 +163,7 @@ int main(int argc, char **argv) {
                 return 1;
         }
         struct api_server_opts o = {
-                .listen_fd = listen_fd, .system = system, .max_connections = (unsigned) maxconn,
+                .listen_fd = listen_fd, .system = system, .max_connections = (unsigned) maxconn, .timeout_s = (unsigned) idle,
                 .tcp = tcp_fd >= 0, .tcp_fd = tcp_fd, .token = token,
                 .import_max = import_max,
                 .ctx = { .root = phy_root(root), .home = home, .events = ev, .publish = api_events_publish, .env_cache = envc },

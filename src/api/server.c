@@ -110,17 +110,21 @@ static enum MHD_Result reply_json(struct MHD_Connection *conn, int status, json_
 static enum MHD_Result reply_error(struct MHD_Connection *conn, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
-/* GET /v1/vms: ops_list's body written as text by the library (10,000 VMs:
- * json-c objects cost two thirds of the request), the same bytes api_handle
- * would send. */
-static enum MHD_Result reply_vm_list(const struct api_ctx *c, struct MHD_Connection *conn) {
-        struct ops_ctx oc = { .root = c->root, .home = c->home, .uid = c->uid, .gid = c->gid, .groups = c->groups,
-                              .n_groups = c->n_groups, .env_cache = c->env_cache };
-        phy_error e = { 0 };
-        char *text = NULL;
-        size_t len = 0;
-        if (ops_list_text(&oc, &text, &len, &e) < 0)
-                return reply_error(conn, e.code, "%s", e.message);
+/* A verb's error as api_handle answers it: its kind decides the status. */
+static enum MHD_Result reply_phy_error(struct MHD_Connection *conn, const phy_error *e) {
+        json_object *o = NULL;
+        int status = api_error_reply(e, &o);
+        return reply_json(conn, status, o);
+}
+
+static struct ops_ctx ops_of(const struct api_ctx *c) {
+        return (struct ops_ctx) { .root = c->root, .home = c->home, .uid = c->uid, .gid = c->gid, .groups = c->groups,
+                                  .n_groups = c->n_groups, .env_cache = c->env_cache };
+}
+
+/* A 200 whose JSON body the library wrote as text (text is freed with the
+ * response). */
+static enum MHD_Result reply_text(struct MHD_Connection *conn, char *text, size_t len) {
         struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
         if (!r) {
                 free(text);
@@ -131,6 +135,33 @@ static enum MHD_Result reply_vm_list(const struct api_ctx *c, struct MHD_Connect
         MHD_destroy_response(r);
         return ret;
 }
+
+/* GET /v1/vms: ops_list's body written as text by the library (10,000 VMs:
+ * json-c objects cost two thirds of the request), the same bytes api_handle
+ * would send. */
+static enum MHD_Result reply_vm_list(const struct api_ctx *c, struct MHD_Connection *conn) {
+        struct ops_ctx oc = ops_of(c);
+        phy_error e = { 0 };
+        char *text = NULL;
+        size_t len = 0;
+        if (ops_list_text(&oc, &text, &len, &e) < 0)
+                return reply_phy_error(conn, &e);
+        return reply_text(conn, text, len);
+}
+
+/* GET /v1/vms/NAME: ops_show's body as text, the part its definition and
+ * the host decide kept between requests by the library
+ * (src/ops/show-cache.h): the same bytes as api_handle's route. */
+static enum MHD_Result reply_vm_show(const struct api_ctx *c, struct MHD_Connection *conn, const char *name) {
+        struct ops_ctx oc = ops_of(c);
+        phy_error e = { 0 };
+        char *text = NULL;
+        size_t len = 0;
+        if (ops_show_text(&oc, name, &text, &len, &e) < 0)
+                return reply_phy_error(conn, &e);
+        return reply_text(conn, text, len);
+}
+
 static enum MHD_Result reply_error(struct MHD_Connection *conn, int code, const char *fmt, ...) {
         json_object *o = NULL;
         va_list ap;
@@ -195,6 +226,11 @@ static enum MHD_Result queue_stream(struct MHD_Connection *conn, size_t block, M
         }
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        /* A stream may stay quiet for longer than the idle timeout (a log
+         * while the guest boots, events while nothing happens): with the
+         * timeout, libmicrohttpd cut it at the next line after a quiet
+         * spell.  It ends when its client leaves or phyllod stops. */
+        (void) MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
         enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -278,17 +314,12 @@ static void export_free(void *cls) {
 static bool vm_path(const char *url, const char *tail, char name[static VM_NAME_MAX + 1]) {
         if (strncmp(url, "/v1/vms/", 8) != 0)
                 return false;
-        const char *rest = url + 8, *slash = strchr(rest, '/');
-        if (!slash || strcmp(slash, tail) != 0 || slash == rest || (size_t) (slash - rest) > VM_NAME_MAX)
+        const char *rest = url + 8, *slash = strchrnul(rest, '/');
+        if (strcmp(slash, tail) != 0 || slash == rest || (size_t) (slash - rest) > VM_NAME_MAX)
                 return false;
         memcpy(name, rest, (size_t) (slash - rest));
         name[slash - rest] = '\0';
         return vm_name_valid(name);
-}
-
-static struct ops_ctx ops_of(const struct api_ctx *c) {
-        return (struct ops_ctx) { .root = c->root, .home = c->home, .uid = c->uid, .gid = c->gid, .groups = c->groups,
-                                  .n_groups = c->n_groups, .env_cache = c->env_cache };
 }
 
 static enum MHD_Result reply_export(const struct api_ctx *c, struct MHD_Connection *conn, const char *name,
@@ -740,6 +771,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                 return reply_console(srv, req, conn, name);
         if (strcmp(method, "GET") == 0 && strcmp(url, "/v1/vms") == 0)
                 return reply_vm_list(&req->ctx, conn);
+        if (strcmp(method, "GET") == 0 && vm_path(url, "", name))
+                return reply_vm_show(&req->ctx, conn, name);
         json_object *o = NULL;
         _cleanup_free_ char *unattended = NULL;
         if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/vms") == 0) {

@@ -191,6 +191,40 @@ static int ask_json(const char *sock, json_object **o, phy_error *err, void *use
         return api_client_request(sock, q->method, q->path, q->text, -1, o, err);
 }
 
+struct text_req {
+        const char *path;
+        char *text;
+        size_t len;
+};
+
+/* GET: a 2xx reply's body is kept as text in the request; an error's is
+ * parsed, for reply() to say. */
+static int ask_text(const char *sock, json_object **o, phy_error *err, void *userdata) {
+        struct text_req *q = userdata;
+        int status = api_client_request_text(sock, "GET", q->path, NULL, -1, &q->text, &q->len, err);
+        if (status >= 0 && (status < 200 || status >= 300)) {
+                *o = q->text ? json_tokener_parse(q->text) : NULL;
+                free(q->text);
+                q->text = NULL;
+        }
+        return status;
+}
+
+int cli_api_get_text(struct cli_ctx *ctx, const char *path, char **ret, size_t *ret_len, bool *ret_direct) {
+        struct text_req q = { .path = path };
+        const char *home;
+        json_object *o = NULL;
+        int r = via_daemon(ctx, &home, ask_text, &q, &o, ret_direct);
+        json_object_put(o);
+        if (r != 0 || *ret_direct) {
+                free(q.text);
+                return r;
+        }
+        *ret = q.text;
+        *ret_len = q.len;
+        return 0;
+}
+
 int cli_api_try(struct cli_ctx *ctx, const char *method, const char *path, json_object *body, json_object **ret,
                 bool *ret_direct) {
         const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : NULL;

@@ -67,6 +67,10 @@ int cli_api_call(struct cli_ctx *ctx, const char *method, const char *path, json
  * only works in this process (progress on the terminal). */
 int cli_api_try(struct cli_ctx *ctx, const char *method, const char *path, json_object *body, json_object **ret,
                 bool *ret_direct);
+/* GET path from phyllod, its body as text (*ret, malloc'd): for a reply
+ * too large to be worth json-c's objects.  No daemon: 0 with *ret_direct,
+ * as cli_api_try. */
+int cli_api_get_text(struct cli_ctx *ctx, const char *path, char **ret, size_t *ret_len, bool *ret_direct);
 /* cli_api_call on a path made from fmt; takes body (may be NULL). */
 int cli_call(struct cli_ctx *ctx, const char *method, json_object *body, json_object **ret, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));

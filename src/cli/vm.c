@@ -234,6 +234,236 @@ static bool json_flag(int argc, char **argv, const char *usage, int *ret_status)
         return json;
 }
 
+/* ---- list ----------------------------------------------------------------
+ * The table is read from GET /v1/vms's text as it comes (phyllod's reply, or
+ * ops_list_text's same bytes without a daemon) by a reader of an array of
+ * flat objects: with 10,000 VMs, json-c's objects (a hash table each) and
+ * printf were most of phyllo's time.  Anything else in the text (another
+ * phyllod's shape) goes to json-c as before. */
+
+#define LIST_FIELD_MAX 2048
+
+struct list_row {
+        char name[LIST_FIELD_MAX], profile[LIST_FIELD_MAX], state[LIST_FIELD_MAX], error[LIST_FIELD_MAX];
+        long long cpus, memory;
+        bool has_cpus, has_memory, has_profile, has_error;
+};
+
+static const char *skip_ws(const char *p) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+                p++;
+        return p;
+}
+
+static int hex4(const char *p) {
+        int v = 0;
+        for (int i = 0; i < 4; i++) {
+                int c = p[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                            : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                if (d < 0)
+                        return -1;
+                v = v * 16 + d;
+        }
+        return v;
+}
+
+/* A JSON string at p (its opening quote) into out, unescaped (UTF-8);
+ * what follows it, or NULL when malformed or longer than out. */
+static const char *scan_string(const char *p, char out[static LIST_FIELD_MAX]) {
+        size_t n = 0;
+        if (*p++ != '"')
+                return NULL;
+        for (;;) {
+                /* The plain run up to a quote, a backslash or a control character. */
+                const char *run = p;
+                while ((unsigned char) *p >= 0x20 && *p != '"' && *p != '\\')
+                        p++;
+                size_t k = (size_t) (p - run);
+                if (n + k + 4 >= LIST_FIELD_MAX)
+                        return NULL;
+                memcpy(out + n, run, k);
+                n += k;
+                unsigned char c = (unsigned char) *p++;
+                unsigned cp;
+                if (c == '"')
+                        break;
+                if (c != '\\')
+                        return NULL;    /* a control character, or the text's end */
+                switch (*p++) {
+                case '"': cp = '"'; break;
+                case '\\': cp = '\\'; break;
+                case '/': cp = '/'; break;
+                case 'b': cp = '\b'; break;
+                case 'f': cp = '\f'; break;
+                case 'n': cp = '\n'; break;
+                case 'r': cp = '\r'; break;
+                case 't': cp = '\t'; break;
+                case 'u': {
+                        int h = hex4(p);
+                        if (h < 0)
+                                return NULL;
+                        p += 4;
+                        cp = (unsigned) h;
+                        if (cp >= 0xd800 && cp < 0xdc00 && p[0] == '\\' && p[1] == 'u') {
+                                int l = hex4(p + 2);
+                                if (l < 0xdc00 || l >= 0xe000)
+                                        return NULL;
+                                p += 6;
+                                cp = 0x10000 + ((cp - 0xd800) << 10) + ((unsigned) l - 0xdc00);
+                        } else if (cp >= 0xd800 && cp < 0xe000)
+                                return NULL;
+                        break;
+                }
+                default:
+                        return NULL;
+                }
+                if (cp < 0x80)
+                        out[n++] = (char) cp;
+                else if (cp < 0x800) {
+                        out[n++] = (char) (0xc0 | cp >> 6);
+                        out[n++] = (char) (0x80 | (cp & 0x3f));
+                } else if (cp < 0x10000) {
+                        out[n++] = (char) (0xe0 | cp >> 12);
+                        out[n++] = (char) (0x80 | ((cp >> 6) & 0x3f));
+                        out[n++] = (char) (0x80 | (cp & 0x3f));
+                } else {
+                        out[n++] = (char) (0xf0 | cp >> 18);
+                        out[n++] = (char) (0x80 | ((cp >> 12) & 0x3f));
+                        out[n++] = (char) (0x80 | ((cp >> 6) & 0x3f));
+                        out[n++] = (char) (0x80 | (cp & 0x3f));
+                }
+        }
+        out[n] = '\0';
+        return p;
+}
+
+/* One {"key": string or whole number, ...} into row (other keys skipped);
+ * what follows it, or NULL. */
+static const char *scan_row(const char *p, struct list_row *row) {
+        char key[LIST_FIELD_MAX];
+        /* Field by field: zeroing 8 KiB a row was most of the read. */
+        row->name[0] = row->profile[0] = row->state[0] = row->error[0] = '\0';
+        row->cpus = row->memory = 0;
+        row->has_cpus = row->has_memory = row->has_profile = row->has_error = false;
+        if (*(p = skip_ws(p)) != '{')
+                return NULL;
+        p = skip_ws(p + 1);
+        if (*p == '}')
+                return p + 1;
+        for (;;) {
+                if (!(p = scan_string(p, key)) || *(p = skip_ws(p)) != ':')
+                        return NULL;
+                p = skip_ws(p + 1);
+                char *str = strcmp(key, "name") == 0      ? row->name
+                            : strcmp(key, "profile") == 0 ? row->profile
+                            : strcmp(key, "state") == 0   ? row->state
+                            : strcmp(key, "error") == 0   ? row->error : NULL;
+                if (*p == '"') {
+                        char junk[LIST_FIELD_MAX];
+                        if (!(p = scan_string(p, str ? str : junk)))
+                                return NULL;
+                        row->has_profile |= str == row->profile;
+                        row->has_error |= str == row->error;
+                } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+                        /* A whole number (strtoll's locale handling was a fifth of the read). */
+                        bool neg = *p == '-';
+                        unsigned long long v = 0;
+                        const char *d = p += neg;
+                        for (; *p >= '0' && *p <= '9' && p - d < 18; p++)
+                                v = v * 10 + (unsigned long long) (*p - '0');
+                        if (p == d || (*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E')
+                                return NULL;    /* none, over 18 digits, or not whole: json-c's */
+                        long long sv = neg ? -(long long) v : (long long) v;
+                        if (strcmp(key, "cpus") == 0)
+                                row->cpus = sv, row->has_cpus = true;
+                        else if (strcmp(key, "memory") == 0)
+                                row->memory = sv, row->has_memory = true;
+                } else if (strncmp(p, "null", 4) == 0)
+                        p += 4;
+                else
+                        return NULL;
+                p = skip_ws(p);
+                if (*p == '}')
+                        return p + 1;
+                if (*p != ',')
+                        return NULL;
+                p = skip_ws(p + 1);
+        }
+}
+
+/* s in a column of width (printf's %-*s, or %*s when right) at line + *at,
+ * then sep. */
+static void put_pad(char *line, size_t *at, const char *s, size_t width, bool right, const char *sep) {
+        size_t n = strlen(s), pad = width > n ? width - n : 0;
+        if (right)
+                memset(line + *at, ' ', pad), *at += pad;
+        memcpy(line + *at, s, n);
+        *at += n;
+        if (!right)
+                memset(line + *at, ' ', pad), *at += pad;
+        n = strlen(sep);
+        memcpy(line + *at, sep, n);
+        *at += n;
+}
+
+/* {"vms": [rows]} read twice: first only checked (nothing printed when the
+ * text is not of that shape: json-c's turn), then printed as the table,
+ * each row's error on stderr before it.  0, or -EINVAL when not of that shape. */
+static int list_print_text(const char *text) {
+        _cleanup_free_ struct list_row *row = malloc(sizeof *row);
+        /* A row's line: three fields of at most LIST_FIELD_MAX, two numbers, padding. */
+        _cleanup_free_ char *line = malloc(3 * LIST_FIELD_MAX + 256);
+        if (!row || !line)
+                return -ENOMEM;
+        for (int pass = 0; pass < 2; pass++) {
+                char key[LIST_FIELD_MAX];
+                const char *p = skip_ws(text);
+                if (*p != '{' || !(p = scan_string(skip_ws(p + 1), key)) || strcmp(key, "vms") != 0 ||
+                    *(p = skip_ws(p)) != ':' || *(p = skip_ws(p + 1)) != '[')
+                        return -EINVAL;
+                if (pass == 1)
+                        printf("%-24s %-10s %5s %8s  %s\n", "NAME", "PROFILE", "CPUS", "MEMORY", "STATE");
+                p = skip_ws(p + 1);
+                long long last_mem = 0, last_cpus = 0;
+                bool mem_of = false, cpus_of = false;      /* mem and cpus hold last_mem's, last_cpus's text */
+                char mem[32] = "-", cpus[24] = "-";
+                while (*p != ']') {
+                        if (!(p = scan_row(p, row)) || !row->name[0] || !row->state[0])
+                                return -EINVAL;
+                        p = skip_ws(p);
+                        if (*p == ',')
+                                p = skip_ws(p + 1);
+                        else if (*p != ']')
+                                return -EINVAL;
+                        if (pass == 0)
+                                continue;
+                        if (row->has_error)
+                                fprintf(stderr, "phyllo: %s\n", row->error);
+                        /* Rows mostly repeat their numbers: each formatted when it changes. */
+                        if (!row->has_cpus)
+                                strcpy(cpus, "-"), cpus_of = false;
+                        else if (!cpus_of || row->cpus != last_cpus)
+                                snprintf(cpus, sizeof cpus, "%lld", row->cpus), last_cpus = row->cpus, cpus_of = true;
+                        if (!row->has_memory)
+                                strcpy(mem, "-"), mem_of = false;
+                        else if (!mem_of || row->memory != last_mem)
+                                format_size((unsigned long long) row->memory, mem, sizeof mem), last_mem = row->memory,
+                                        mem_of = true;
+                        /* One write a row, as printf("%-24s %-10s %5s %8s  %s\n") would print it. */
+                        size_t at = 0;
+                        put_pad(line, &at, row->name, 24, false, " ");
+                        put_pad(line, &at, row->has_profile ? row->profile : "-", 10, false, " ");
+                        put_pad(line, &at, cpus, 5, true, " ");
+                        put_pad(line, &at, mem, 8, true, "  ");
+                        put_pad(line, &at, row->state, 0, false, "\n");
+                        fwrite(line, 1, at, stdout);
+                }
+                if (*(p = skip_ws(p + 1)) != '}' || *skip_ws(p + 1))
+                        return -EINVAL;
+        }
+        return 0;
+}
+
 int cmd_list(struct cli_ctx *ctx, int argc, char **argv) {
         int st;
         bool json = json_flag(argc, argv, cli_usage(), &st);
@@ -241,10 +471,32 @@ int cmd_list(struct cli_ctx *ctx, int argc, char **argv) {
                 return st;
         if (optind < argc)
                 return cli_usage_error(cli_usage(), "unexpected argument '%s'", argv[optind]);
-        /* GET /v1/vms through phyllod or directly (src/cli/api.c). */
         json_object *reply = NULL, *vms = NULL;
-        int r = cli_api_call(ctx, "GET", "/v1/vms", NULL, &reply);
-        if (r)
+        int r;
+        if (!json) {
+                /* GET /v1/vms's text from phyllod, or the same bytes here. */
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+                bool direct = false;
+                if ((r = cli_api_get_text(ctx, "/v1/vms", &text, &len, &direct)))
+                        return r;
+                if (direct) {
+                        struct ops_ctx oc;
+                        phy_error err = { 0 };
+                        if ((r = cli_ops(ctx, &oc)))
+                                return r;
+                        if (ops_list_text(&oc, &text, &len, &err) < 0)
+                                return cli_fail(&err);
+                }
+                if (strlen(text) == len && list_print_text(text) == 0)
+                        return 0;
+                if (!(reply = json_tokener_parse(text))) {
+                        phy_error err = { 0 };
+                        phy_error_set(&err, EPROTO, "phyllod sent a reply that is not JSON");
+                        return cli_fail(&err);
+                }
+        } else if ((r = cli_api_call(ctx, "GET", "/v1/vms", NULL, &reply)))
+                /* GET /v1/vms through phyllod or directly (src/cli/api.c). */
                 return r;
         if (!json_object_object_get_ex(reply, "vms", &vms) || !json_object_is_type(vms, json_type_array)) {
                 json_object_put(reply);

@@ -4,6 +4,7 @@
 #include "exec.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -218,4 +219,25 @@ void exec_end(pid_t pid, int pidfd, int grace_ms) {
         }
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
                 ;
+}
+
+char *exec_libexec_path(const char *env_var, const char *prog) {
+        const char *v = getenv(env_var);
+        if (v && v[0] == '/')
+                return strdup(v);
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+                self[n] = '\0';
+                char *slash = strrchr(self, '/');
+                size_t len = strlen(prog);
+                if (slash && (size_t) (slash - self) + len + 2 <= sizeof self) {
+                        slash[1] = '\0';
+                        strcat(slash, prog);
+                        if (access(self, X_OK) == 0)
+                                return strdup(self);
+                }
+        }
+        char *r = NULL;
+        return asprintf(&r, "%s/%s", PHYLLOME_LIBEXECDIR, prog) < 0 ? NULL : r;
 }

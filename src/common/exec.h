@@ -8,6 +8,11 @@
 /* The first executable `prog` in $PATH (a default PATH when unset); NULL when none. */
 char *exec_find_in_path(const char *prog);
 
+/* A helper program of ours (phyllome-catalog-worker, phyllo-monitor):
+ * $env_var when it is an absolute path, else beside the running executable
+ * (a build directory), else in PHYLLOME_LIBEXECDIR; malloc'd, NULL on ENOMEM. */
+char *exec_libexec_path(const char *env_var, const char *prog);
+
 /* qemu-img from the argument, $PHYLLOME_QEMU_IMG, or $PATH; NULL when none. */
 char *exec_find_qemu_img(const char *given);
 

@@ -155,6 +155,21 @@ int net_port_open(struct net_port *p, const char *run_dir, const char *network, 
         return 0;
 }
 
+int net_port_adopt(struct net_port *p, int own_fd, int sock_fd, const char *dir, const char *path) {
+        *p = (struct net_port) { .qemu_fd = -1, .own_fd = -1, .sock_fd = -1 };
+        p->dir = strdup(dir);
+        p->path = strdup(path);
+        p->peers = calloc(PEERS_MAX, sizeof *p->peers);
+        if (!p->dir || !p->path || !p->peers) {
+                net_port_close(p);
+                return -ENOMEM;
+        }
+        p->own_fd = own_fd;
+        p->sock_fd = sock_fd;
+        peers_rescan(p);
+        return 0;
+}
+
 void net_port_close_qemu_fd(struct net_port *p) {
         if (p->qemu_fd >= 0) {
                 close(p->qemu_fd);

@@ -58,6 +58,9 @@ struct net_port {
 int net_isolated_dir(const char *run_dir, const char *network, char **ret, phy_error *err);
 int net_port_open(struct net_port *p, const char *run_dir, const char *network, const char *vm, const char *nic,
                   phy_error *err);
+/* A port another process opened (the per-VM monitor's exec): its fds are
+ * taken, dir and path copied; -ENOMEM (the fds still the caller's). */
+int net_port_adopt(struct net_port *p, int own_fd, int sock_fd, const char *dir, const char *path);
 void net_port_close_qemu_fd(struct net_port *p);
 /* Unbinds and frees; p may be zeroed or closed already. */
 void net_port_close(struct net_port *p);

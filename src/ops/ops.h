@@ -137,6 +137,10 @@ struct ops_create {
 int ops_create(const struct ops_ctx *c, const struct ops_create *o, struct json_object **ret, phy_error *err);
 int ops_list(const struct ops_ctx *c, struct json_object **ret, phy_error *err);
 int ops_show(const struct ops_ctx *c, const char *name, struct json_object **ret, phy_error *err);
+/* The same as JSON text with a newline (what phyllod sends for GET
+ * /v1/vms/NAME); with c->env_cache, the part its definition and the host
+ * decide is kept between calls (show-cache.h). */
+int ops_show_text(const struct ops_ctx *c, const char *name, char **ret, size_t *ret_len, phy_error *err);
 /* Replaces the definition with text after checking it whole (parse, name,
  * model); source names the text in messages (NULL: the VM's vm.conf).
  * With base (the text the edit started from), it is saved only when vm.conf

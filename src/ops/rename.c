@@ -26,6 +26,7 @@
 #include "json-cleanup.h"
 #include "run/run.h"
 #include "store/store.h"
+#include "vm/chain.h"
 
 /* An image whose backing file is named by an absolute path in the old directory. */
 struct rebase {
@@ -55,31 +56,39 @@ static char *moved(const char *path, const char *olddir, const char *newdir) {
 }
 
 struct scan {
-        const char *qemu_img, *olddir, *newdir;
+        const char *olddir, *newdir;
         struct rebase *v;
         size_t n;
 };
 
 /* Records image (its path now, at_now, and after the move) when its backing
- * file lies in the old directory.  Not a qcow2 or unreadable: nothing. */
-static int scan_image(struct scan *s, const char *vm, const char *at_now, const char *after, phy_error *err) {
-        _cleanup_(json_object_putp) json_object *info = NULL;
-        phy_error ignore = { 0 };
-        if (access(at_now, F_OK) < 0 || store_image_info(s->qemu_img, at_now, &info, &ignore) < 0)
+ * file lies in the old directory.  fmt: the image's format as its definition
+ * gives it (NULL for a frozen base: qcow2 by its magic).  The header is read
+ * through an fd, never probed by qemu-img: a raw disk's guest writes what it
+ * likes into it (a qcow2 header to be rewritten, a VMDK descriptor whose
+ * extent is a host file or a FIFO qemu-img would open as root).  Not a
+ * qcow2, not a regular file or unreadable: nothing. */
+static int scan_image(struct scan *s, const char *vm, const char *at_now, const char *after, const char *fmt,
+                      phy_error *err) {
+        if (fmt && strcmp(fmt, "qcow2") != 0)
                 return 0;
-        json_object *b = NULL, *f = NULL;
-        if (!json_object_object_get_ex(info, "backing-filename", &b) || !json_object_is_type(b, json_type_string))
+        _cleanup_close_ int fd = open(at_now, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return 0;
-        _cleanup_free_ char *nb = moved(json_object_get_string(b), s->olddir, s->newdir);
+        _cleanup_free_ char *backing = NULL;
+        char bfmt[32];
+        if (vm_image_backing(fd, &backing, bfmt, sizeof bfmt) < 0 || !backing)
+                return 0;
+        _cleanup_free_ char *nb = moved(backing, s->olddir, s->newdir);
         if (!nb)
                 return 0;       /* relative (it moves with the image), or elsewhere */
         struct rebase *v = realloc(s->v, (s->n + 1) * sizeof *v);
         if (!v)
                 return phy_error_set(err, ENOMEM, "out of memory");
         s->v = v;
-        json_object_object_get_ex(info, "backing-filename-format", &f);
         v[s->n] = (struct rebase) { .image = strdup(after), .backing = TAKE_PTR(nb),
-                                    .format = strdup(f ? json_object_get_string(f) : "qcow2"), .vm = strdup(vm) };
+                                    .format = strdup(bfmt[0] ? bfmt : "qcow2"), .vm = strdup(vm) };
         if (!v[s->n].image || !v[s->n].format || !v[s->n].vm) {
                 s->n++;
                 return phy_error_set(err, ENOMEM, "out of memory");
@@ -96,7 +105,7 @@ static int scan_own(struct scan *s, const struct vm_def *d, const char *newname,
                 _cleanup_free_ char *after = now && now[0] == '/' ? moved(now, s->olddir, s->newdir) : NULL;
                 if (!now)
                         return phy_error_set(err, ENOMEM, "out of memory");
-                if ((r = scan_image(s, newname, now, after ? after : now, err)) < 0)
+                if ((r = scan_image(s, newname, now, after ? after : now, d->disks[i].format, err)) < 0)
                         return r;
         }
         _cleanup_free_ char *base = NULL;
@@ -112,7 +121,7 @@ static int scan_own(struct scan *s, const struct vm_def *d, const char *newname,
                         closedir(dir);
                         return phy_error_set(err, ENOMEM, "out of memory");
                 }
-                if ((r = scan_image(s, newname, now, after, err)) < 0) {
+                if ((r = scan_image(s, newname, now, after, NULL, err)) < 0) {
                         closedir(dir);
                         return r;
                 }
@@ -144,7 +153,7 @@ static int scan_clones(struct scan *s, const char *home, const char *oldname, ph
                         _cleanup_free_ char *p = vm_path_resolve(dir, d.disks[k].path);
                         if (!p)
                                 return phy_error_set(err, ENOMEM, "out of memory");
-                        if ((r = scan_image(s, all.v[i], p, p, err)) < 0)
+                        if ((r = scan_image(s, all.v[i], p, p, d.disks[k].format, err)) < 0)
                                 return r;
                 }
                 if (s->n > before && run_is_active(home, all.v[i]))
@@ -228,7 +237,6 @@ int ops_rename(const struct ops_ctx *c, const char *old_name, const char *new_na
         /* What names the old directory by absolute path, found before anything moves. */
         struct scan s = { .olddir = olddir, .newdir = newdir };
         qemu_img = store_find_qemu_img(NULL);
-        s.qemu_img = qemu_img;
         if (qemu_img && ((r = scan_own(&s, &vm.def, new_name, err)) < 0 ||
                          (r = scan_clones(&s, c->home, old_name, err)) < 0)) {
                 rebases_free(s.v, s.n);

@@ -18,6 +18,16 @@
  * (no fsync: it is a cache) when a line changed; read only when it is ours
  * and nobody else can write it.  It is a cache: losing it costs one slow
  * list, never a wrong one (a line is used only when vm.conf's stat matches).
+ *
+ * A stat tells two versions of the file apart only when a clock tick lies
+ * between them: before Linux 6.13 (Debian 12 runs 6.1) the kernel stamps
+ * mtime and ctime from a coarse clock (4 ms), so a second same-size write
+ * in place within the tick of the first leaves the stat as it was.  A line
+ * is therefore kept only for a file whose ctime is older than the walk's
+ * start on that same coarse clock: any later change gets a ctime at least
+ * the walk's start, never the one the line holds.  A younger file is parsed
+ * again at each list until it is older (tests/unit/test-show-cache.c: a
+ * line made within its file's tick is not kept).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
 
@@ -37,12 +48,15 @@
 #include "vm/env.h"
 #include "vm/profile.h"
 
-#define CACHE_MAGIC "phyllome-list-cache 1"
+/* 2: lines of files younger than their list are no longer kept; a file of
+ * version 1 may hold one made within its file's tick, so it is not read. */
+#define CACHE_MAGIC "phyllome-list-cache 2"
 #define CACHE_MAX (64u * 1024 * 1024)
 
 struct summary {
         char *name;             /* points into the cache text, or owned (fresh) */
         uint64_t dev, ino, size, mtime_ns, ctime_ns;
+        bool young;             /* changed in the walk's clock tick or after: not kept */
         char profile[32];
         unsigned cpus;
         uint64_t memory;
@@ -186,8 +200,8 @@ static void cache_write(const char *path, uint64_t key, const struct summary *v,
         k += (size_t) snprintf(buf, cap, "%s\t%016" PRIx64 "\n", CACHE_MAGIC, key);
         for (size_t i = 0; i < n && k < cap; i++) {
                 const struct summary *s = &v[i];
-                if (!s->name)
-                        continue;       /* not cached: its definition did not load */
+                if (!s->name || s->young)
+                        continue;       /* not cached: its definition did not load, or may change unseen */
                 k += (size_t) snprintf(buf + k, cap - k,
                                        "%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%u\t%" PRIu64 "\n",
                                        s->name, s->dev, s->ino, s->size, s->mtime_ns, s->ctime_ns, s->profile, s->cpus,
@@ -278,6 +292,10 @@ static int list_walk(const struct ops_ctx *c, summary_emit emit, void *data, phy
                         return 0;
                 return phy_error_set(err, errno, "cannot read the VM directory '%s': %s", vms, strerror(errno));
         }
+        /* The walk's start on the clock that stamps files' times. */
+        struct timespec t0;
+        clock_gettime(CLOCK_REALTIME_COARSE, &t0);
+        uint64_t start_ns = (uint64_t) t0.tv_sec * 1000000000u + (uint64_t) t0.tv_nsec;
         /* The VMs: a valid name whose vm.conf is a regular file (as vm_list). */
         size_t n = 0, cap = 0;
         struct summary *cur = NULL;
@@ -309,6 +327,7 @@ static int list_walk(const struct ops_ctx *c, summary_emit emit, void *data, phy
                         r = -ENOMEM;
                         break;
                 }
+                cur[n].young = cur[n].ctime_ns >= start_ns;
                 n++;
         }
         closedir(d);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Running phyllome-catalog-worker (worker.h). */
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,21 +20,7 @@
 #define WORKER "phyllome-catalog-worker"
 
 char *ops_worker_path(void) {
-        const char *v = getenv("PHYLLOME_CATALOG_WORKER");
-        if (v && v[0] == '/')
-                return strdup(v);
-        char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n > 0) {
-                self[n] = '\0';
-                char *slash = strrchr(self, '/');
-                if (slash && (size_t) (slash - self) + sizeof "/" WORKER <= sizeof self) {
-                        memcpy(slash, "/" WORKER, sizeof "/" WORKER);
-                        if (access(self, X_OK) == 0)
-                                return strdup(self);
-                }
-        }
-        return strdup(PHYLLOME_LIBEXECDIR "/" WORKER);
+        return exec_libexec_path("PHYLLOME_CATALOG_WORKER", WORKER);
 }
 
 struct child_fds { int in, out, err; };

@@ -273,6 +273,39 @@ void qmp_close(struct qmp *q) {
                 qmp_free(q);
 }
 
+const char *qmp_pending(const struct qmp *q, size_t *ret_len) {
+        *ret_len = q->len;
+        return q->buf;
+}
+
+int qmp_adopt_fd(int fd, const char *pending, size_t len, struct qmp **ret, phy_error *err) {
+        _cleanup_close_ int owned = fd;
+        if (fd < 0)
+                return phy_error_set(err, EBADF, "no QMP socket to take over");
+        if (len > QMP_LINE_MAX)
+                return phy_error_set(err, EMSGSIZE, "%zu bytes of a QMP line to take over: more than the limit of %u",
+                                     len, QMP_LINE_MAX);
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+                return phy_error_set(err, errno, "cannot set up the QMP socket (fd %d): %s", fd, strerror(errno));
+        struct qmp *q = calloc(1, sizeof *q);
+        if (!q)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        q->next_id = 1;
+        if (len > 0) {
+                q->buf = malloc(len);
+                if (!q->buf) {
+                        free(q);
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                }
+                memcpy(q->buf, pending, len);
+                q->len = q->cap = len;
+        }
+        q->fd = TAKE_FD(owned);
+        *ret = q;
+        return 0;
+}
+
 int qmp_open_fd(int fd, int timeout_ms, struct qmp **ret, phy_error *err) {
         _cleanup_close_ int owned = fd;
         if (fd < 0)

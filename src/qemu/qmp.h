@@ -35,6 +35,12 @@ int qmp_open_path(const char *path, int timeout_ms, struct qmp **ret, phy_error 
 /* Same over an already-connected stream socket (socketpair end, accepted
  * connection).  Takes ownership of fd, also on failure. */
 int qmp_open_fd(int fd, int timeout_ms, struct qmp **ret, phy_error *err);
+/* A connection handed to another process (the per-VM monitor's exec): the
+ * bytes read but not yet a whole line (borrowed), and the taking over of
+ * the negotiated connection with them.  qmp_adopt_fd takes fd, also on
+ * failure. */
+const char *qmp_pending(const struct qmp *q, size_t *ret_len);
+int qmp_adopt_fd(int fd, const char *pending, size_t len, struct qmp **ret, phy_error *err);
 
 /* Runs one command.  args (an object, or NULL) is taken.  On success the
  * "return" member is stored in *ret_return (a new reference; may be NULL

@@ -655,22 +655,9 @@ static void undo_qmp(struct monitor *m) {
         m->qmp = NULL;
 }
 
-/* Everything the supervisor loop waits on; isolated networks: the monitor
- * is the hub port (src/net/isolated.c). */
+/* Everything the supervisor loop waits on (supervise.c). */
 static int step_watch(struct monitor *m, phy_error *err) {
-        if (monitor_epoll_add(m->epfd, m->sigfd, EPOLLIN) < 0 || monitor_epoll_add(m->epfd, m->serial_fd, EPOLLIN) < 0 ||
-            monitor_epoll_add(m->epfd, m->console_listen, EPOLLIN) < 0 ||
-            monitor_epoll_add(m->epfd, qmp_fd(m->qmp), EPOLLIN) < 0 ||
-            (m->qemu_pidfd >= 0 && monitor_epoll_add(m->epfd, m->qemu_pidfd, EPOLLIN) < 0) ||
-            (m->swtpm_pidfd >= 0 && monitor_epoll_add(m->epfd, m->swtpm_pidfd, EPOLLIN) < 0))
-                return phy_error_set(err, errno, "cannot set up the monitor's event loop: %s", strerror(errno));
-        _cleanup_free_ int *netfds = NULL;
-        size_t n_netfds = net_companions_fds(&m->net, &netfds);
-        for (size_t i = 0; i < n_netfds; i++)
-                if (monitor_epoll_add(m->epfd, netfds[i], EPOLLIN) < 0)
-                        return phy_error_set(err, errno, "cannot watch the isolated network's sockets: %s",
-                                             strerror(errno));
-        return 0;
+        return monitor_watch(m, err);
 }
 
 struct boot_step {
@@ -758,13 +745,9 @@ static _Noreturn void monitor_fail(struct monitor *m, const phy_error *e) {
 }
 
 _Noreturn void monitor_main(struct start_ctx *c) {
-        struct monitor mon = { .c = c, .epfd = -1, .sigfd = -1, .serial_fd = -1, .console_listen = -1,
-                               .qemu_pidfd = -1, .swtpm_pidfd = -1, .clog_fd = -1, .qmp_listen = -1,
-                               .hvc0_listen = -1, .qga_listen = -1, .monqmp = { -1, -1 }, .serial_qemu = -1,
-                               .tpm = { -1, -1 } };
+        struct monitor mon;
         struct monitor *m = &mon;
-        for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
-                m->clients[i] = -1;
+        monitor_init(m, c);
 
         run_phase_mark(&c->phases, "monitor");
         (void) prctl(PR_SET_NAME, RUN_MONITOR_COMM, 0, 0, 0);
@@ -793,17 +776,5 @@ _Noreturn void monitor_main(struct start_ctx *c) {
                         monitor_fail(m, &err);
                 }
         }
-        record_report(c->report_fd, 'R', run_state_name(m->st.state));
-        run_phase_mark(&c->phases, "reported");
-        /* passt (forked in step_qmp) runs once the starting command has its
-         * answer and closed its end (POLLERR), so that its start-up does not
-         * compete with the command's last steps either; 1 s at most. */
-        struct pollfd rp = { .fd = c->report_fd, .events = 0 };
-        while (poll(&rp, 1, 1000) < 0 && errno == EINTR)
-                ;
-        close(c->report_fd);
-        c->report_fd = -1;
-        net_companions_release(&m->net);
-        run_phases_write(c->run_dir, &c->phases);
         monitor_supervise(m);
 }

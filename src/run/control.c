@@ -111,6 +111,15 @@ static int finish_stop(const char *home, const char *name, const char *dir, cons
                                              TERM_GRACE_MS / 1000);
                 return 0;
         }
+        _cleanup_free_ char *path = run_file(dir, "state.json");
+        if (!path)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        /* A monitor that ended before we looked recorded the end itself
+         * (how QEMU exited): its record stays. */
+        _cleanup_run_state_ struct run_state now = { 0 };
+        phy_error e0 = { 0 };
+        if (run_state_read_file(path, &now, &e0) == 0 && !run_state_active(now.state) && now.monitor_pid == 0)
+                return 0;
         if (before->swtpm_pid > 0 && run_pid_is_swtpm(before->swtpm_pid)) {
                 _cleanup_close_ int pfd = exec_pidfd_open(before->swtpm_pid);
                 (void) kill(before->swtpm_pid, SIGTERM);
@@ -123,7 +132,6 @@ static int finish_stop(const char *home, const char *name, const char *dir, cons
         if (r < 0)
                 return phy_error_prefix(err, "VM '%s' stopped, but its passed-through devices are not back "
                                         "('phyllo device give-back %s' tries again)", name, name);
-        _cleanup_free_ char *path = run_file(dir, "state.json");
         struct run_state s = *before;
         s.state = RUN_STOPPED;
         s.unsupervised = false;
@@ -131,7 +139,7 @@ static int finish_stop(const char *home, const char *name, const char *dir, cons
         s.error = NULL;
         s.log_tail = NULL;
         (void) home;
-        return path ? run_state_write_file(path, &s, err) : phy_error_set(err, ENOMEM, "out of memory");
+        return run_state_write_file(path, &s, err);
 }
 
 static int qmp_simple(const char *dir, const char *name, const char *cmd, phy_error *err) {

@@ -13,6 +13,9 @@
  *   console.c    the serial console: console.log and the relay's clients
  *   record.c     what the monitor records: state.json, QEMU's events, how
  *                QEMU ended, the report to the starting command
+ *   handover.c   the forked monitor's exec into phyllo-monitor
+ *                (src/libexec/monitor.c, libc and json-c only), which runs
+ *                supervise.c's loop and end for the weeks a VM runs
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -120,7 +123,21 @@ int monitor_fault_check(phy_error *err);
 _Noreturn void monitor_main(struct start_ctx *c);
 
 /* supervise.c */
+/* All fds -1, nothing held. */
+void monitor_init(struct monitor *m, struct start_ctx *c);
+/* Adds every fd the loop waits on to m->epfd. */
+int monitor_watch(struct monitor *m, phy_error *err);
+/* The 'R' record to the starting command (the start succeeded). */
+void monitor_report_ready(struct monitor *m);
+/* Once every start step ran: becomes the lean executable when it can
+ * (handover.c), which reports the start; else reports and runs the loop
+ * here. */
 _Noreturn void monitor_supervise(struct monitor *m);
+/* The loop until QEMU has ended, then its end recorded; true when an
+ * install run's guest rebooted into the installed system. */
+bool monitor_loop(struct monitor *m);
+/* monitor_cleanup, then the process ends (and with it the lock). */
+_Noreturn void monitor_end(struct monitor *m);
 /* Ends everything the VM had (every startup step's undo, last first) and
  * records the final state. */
 void monitor_cleanup(struct monitor *m);
@@ -128,6 +145,17 @@ void monitor_cleanup(struct monitor *m);
 bool record_stop_marker_exists(struct monitor *m);
 void monitor_undo_all(struct monitor *m);
 void monitor_reap(struct monitor *m);
+
+/* handover.c: the fat monitor's exec of the lean one (phyllo-monitor,
+ * src/libexec/monitor.c) with the fds it holds and a state record in a
+ * sealed memfd; returns only when that failed (then nothing changed).
+ * monitor_handover_load rebuilds the monitor from the record in the lean
+ * one (m initialised, c zeroed; its strings are borrowed from *ret_keep,
+ * which is set, the caller's, also on a failure after the record was read). */
+void monitor_handover_exec(struct monitor *m);
+int monitor_handover_load(int fd, struct monitor *m, struct start_ctx *c, struct json_object **ret_keep,
+                          phy_error *err);
+char *monitor_lean_path(void);
 
 /* console.c */
 void console_log_open(struct monitor *m, bool rotate);

@@ -5,6 +5,7 @@
  * so an idle VM costs its monitor no wakeups; then, when QEMU has ended,
  * how it ended is recorded and every startup step is undone.
  */
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,10 +103,10 @@ static _Noreturn void monitor_continue_install(struct monitor *m) {
 
 /* The monitor is a fork of the command that started the VM (phyllo, or
  * phyllod with its threads' arenas): it holds that process's heap and the
- * pages mapped by its start.  For the weeks a VM may run it needs a few of
- * them: what only the start needed goes (the host's facts, the
- * capabilities, QEMU's command line), then the free heap and the read-only
- * file pages (mem_shed).  RSS 3.2 -> 2.5 MiB here; bench/run's footprint. */
+ * pages mapped by its start.  When it cannot become the lean executable
+ * (monitor_handover_exec) it keeps only what the loop needs: what only the
+ * start needed goes (the host's facts, the capabilities, QEMU's command
+ * line), then the free heap and the read-only file pages (mem_shed). */
 static void monitor_shed(struct monitor *m) {
         struct start_ctx *c = m->c;
         host_facts_done(&c->host);
@@ -117,8 +118,69 @@ static void monitor_shed(struct monitor *m) {
         mem_shed();
 }
 
+void monitor_init(struct monitor *m, struct start_ctx *c) {
+        *m = (struct monitor) { .c = c, .epfd = -1, .sigfd = -1, .serial_fd = -1, .console_listen = -1,
+                                .qemu_pidfd = -1, .swtpm_pidfd = -1, .clog_fd = -1, .qmp_listen = -1,
+                                .hvc0_listen = -1, .qga_listen = -1, .monqmp = { -1, -1 }, .serial_qemu = -1,
+                                .tpm = { -1, -1 } };
+        for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
+                m->clients[i] = -1;
+}
+
+/* Everything the loop waits on; isolated networks: the monitor is the hub
+ * port (src/net/isolated.c). */
+int monitor_watch(struct monitor *m, phy_error *err) {
+        if (monitor_epoll_add(m->epfd, m->sigfd, EPOLLIN) < 0 ||
+            (m->serial_fd >= 0 && monitor_epoll_add(m->epfd, m->serial_fd, EPOLLIN) < 0) ||
+            monitor_epoll_add(m->epfd, m->console_listen, EPOLLIN) < 0 ||
+            (m->qmp && monitor_epoll_add(m->epfd, qmp_fd(m->qmp), EPOLLIN) < 0) ||
+            (m->qemu_pidfd >= 0 && monitor_epoll_add(m->epfd, m->qemu_pidfd, EPOLLIN) < 0) ||
+            (m->swtpm_pidfd >= 0 && monitor_epoll_add(m->epfd, m->swtpm_pidfd, EPOLLIN) < 0))
+                return phy_error_set(err, errno, "cannot set up the monitor's event loop: %s", strerror(errno));
+        for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
+                if (m->clients[i] >= 0 && monitor_epoll_add(m->epfd, m->clients[i], EPOLLIN) < 0)
+                        return phy_error_set(err, errno, "cannot set up the monitor's event loop: %s", strerror(errno));
+        _cleanup_free_ int *netfds = NULL;
+        size_t n_netfds = net_companions_fds(&m->net, &netfds);
+        for (size_t i = 0; i < n_netfds; i++)
+                if (monitor_epoll_add(m->epfd, netfds[i], EPOLLIN) < 0)
+                        return phy_error_set(err, errno, "cannot watch the isolated network's sockets: %s",
+                                             strerror(errno));
+        return 0;
+}
+
+void monitor_report_ready(struct monitor *m) {
+        struct start_ctx *c = m->c;
+        record_report(c->report_fd, 'R', run_state_name(m->st.state));
+        run_phase_mark(&c->phases, "reported");
+        /* passt (forked while QEMU started, step_qmp) runs once the starting
+         * command has its answer and closed its end (POLLERR), so that its
+         * start-up does not compete with the command's last steps; 1 s at most. */
+        struct pollfd rp = { .fd = c->report_fd, .events = 0 };
+        while (m->net.gated && poll(&rp, 1, 1000) < 0 && errno == EINTR)
+                ;
+        close(c->report_fd);
+        c->report_fd = -1;
+        net_companions_release(&m->net);
+        run_phases_write(c->run_dir, &c->phases);
+}
+
 _Noreturn void monitor_supervise(struct monitor *m) {
+        /* For the weeks a VM may run: the lean executable, which links libc
+         * and json-c only (src/libexec/monitor.c), and which reports the
+         * start: when the start returns, the monitor is the one that stays
+         * (a reader of /proc/PID/cmdline sees none while the exec runs).
+         * When that cannot be, this one. */
+        if (!m->c->install_run && !m->c->dev_hook)
+                monitor_handover_exec(m);
+        monitor_report_ready(m);
         monitor_shed(m);
+        if (monitor_loop(m))
+                monitor_continue_install(m);
+        monitor_end(m);
+}
+
+bool monitor_loop(struct monitor *m) {
         /* Events QEMU sent while we reported are already queued. */
         record_qmp_events(m);
         while (!m->qemu_exited) {
@@ -171,9 +233,11 @@ _Noreturn void monitor_supervise(struct monitor *m) {
         /* An install run the guest ended by rebooting (-no-reboot: the
          * installer is done, or Windows setup goes on from the disk): the
          * installed system starts now, from its disk, the media detached. */
-        if (m->c->install_run && m->st.state == RUN_STOPPED && !m->stop_requested && !record_stop_marker_exists(m) &&
-            strcmp(m->st.guest_event, "SHUTDOWN") == 0 && strcmp(m->st.guest_event_reason, "guest-reset") == 0)
-                monitor_continue_install(m);
+        return m->c->install_run && m->st.state == RUN_STOPPED && !m->stop_requested && !record_stop_marker_exists(m) &&
+               strcmp(m->st.guest_event, "SHUTDOWN") == 0 && strcmp(m->st.guest_event_reason, "guest-reset") == 0;
+}
+
+_Noreturn void monitor_end(struct monitor *m) {
         monitor_cleanup(m);
         /* The lock goes with the process. */
         _exit(0);

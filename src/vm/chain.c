@@ -98,6 +98,23 @@ static int header_read(int fd, struct header *h) {
         return 0;
 }
 
+int vm_image_backing(int fd, char **ret_backing, char *ret_fmt, size_t fmt_size) {
+        struct header h;
+        int r = header_read(fd, &h);
+        *ret_backing = NULL;
+        if (fmt_size)
+                ret_fmt[0] = '\0';
+        if (r < 0)
+                return r;
+        if (!h.qcow2 || !h.backing[0])
+                return 0;
+        if (!(*ret_backing = strdup(h.backing)))
+                return -ENOMEM;
+        if (fmt_size)
+                snprintf(ret_fmt, fmt_size, "%s", h.backing_fmt);
+        return 0;
+}
+
 void vm_chain_init(struct vm_chain *c) {
         c->top = -1;
         c->n = 0;

@@ -64,6 +64,13 @@ int vm_disk_chain_check(const char *vmdir, const char *vm, const char *uuid, con
  * when it makes a linked clone): <dir>/.<file>.clone, 0444. */
 int vm_base_record(const char *base, const char *uuid, phy_error *err);
 
+/* The backing file the image at fd names, read from its qcow2 header through
+ * the fd (neither probed by qemu-img nor opened): 0 with *ret_backing a
+ * malloc'd name and ret_fmt its recorded format ("" when none), 0 with
+ * *ret_backing NULL when the image is no qcow2 or names none; -EINVAL for a
+ * qcow2 header this cannot read, -errno. */
+int vm_image_backing(int fd, char **ret_backing, char *ret_fmt, size_t fmt_size);
+
 /* The image at fd (opened by the caller) is a regular file or a block
  * device and, when it is a qcow2, names no external data file: checked
  * before qemu-img opens it (a data file that is a FIFO would block it; a

@@ -392,12 +392,20 @@ int vm_def_parse(const char *path, const char *text, struct vm_def *ret, phy_err
         return 0;
 }
 
-int vm_def_load(const char *path, struct vm_def *ret, phy_error *err) {
+int vm_def_load_text(const char *path, char **ret_text, struct vm_def *ret, phy_error *err) {
         _cleanup_free_ char *text = NULL;
         int r = file_read_all(path, 1024 * 1024, &text, NULL);
         if (r == -ENOENT)
                 return phy_error_set(err, r, "cannot find the VM definition '%s'", path);
         if (r < 0)
                 return phy_error_set(err, r, "cannot read the VM definition '%s': %s", path, strerror(-r));
-        return vm_def_parse(path, text, ret, err);
+        if ((r = vm_def_parse(path, text, ret, err)) < 0)
+                return r;
+        if (ret_text)
+                *ret_text = TAKE_PTR(text);
+        return 0;
+}
+
+int vm_def_load(const char *path, struct vm_def *ret, phy_error *err) {
+        return vm_def_load_text(path, NULL, ret, err);
 }

@@ -121,6 +121,10 @@ int vm_exists(const char *home, const char *name, phy_error *err) {
 }
 
 int vm_load_by_name(const char *home, const char *name, struct vm_def *ret, phy_error *err) {
+        return vm_load_by_name_text(home, name, NULL, ret, err);
+}
+
+int vm_load_by_name_text(const char *home, const char *name, char **ret_text, struct vm_def *ret, phy_error *err) {
         int r = vm_exists(home, name, err);
         if (r < 0)
                 return r;
@@ -128,7 +132,8 @@ int vm_load_by_name(const char *home, const char *name, struct vm_def *ret, phy_
         if (!conf)
                 return phy_error_set(err, ENOMEM, "out of memory");
         _cleanup_vm_def_ struct vm_def d = { 0 };
-        r = vm_def_load(conf, &d, err);
+        _cleanup_free_ char *text = NULL;
+        r = vm_def_load_text(conf, ret_text ? &text : NULL, &d, err);
         if (r < 0)
                 return r;
         if (d.name[0] && strcmp(d.name, name) != 0)
@@ -137,6 +142,8 @@ int vm_load_by_name(const char *home, const char *name, struct vm_def *ret, phy_
         snprintf(d.name, sizeof d.name, "%s", name);
         *ret = d;
         d = (struct vm_def) { 0 };
+        if (ret_text)
+                *ret_text = TAKE_PTR(text);
         return 0;
 }
 

@@ -216,6 +216,8 @@ bool vm_name_valid(const char *name);
  * what is allowed; unknown sections and keys are errors. */
 int vm_def_parse(const char *path, const char *text, struct vm_def *ret, phy_error *err);
 int vm_def_load(const char *path, struct vm_def *ret, phy_error *err);
+/* The same, also giving the text the definition was parsed from (malloc'd). */
+int vm_def_load_text(const char *path, char **ret_text, struct vm_def *ret, phy_error *err);
 /* Formats a definition as the text format (what the user set, not the
  * defaults, unless with_defaults, which marks each default with a comment).
  * NULL with errno EINVAL when a value has a control character. */
@@ -344,6 +346,8 @@ int vm_list(const char *home, strv *ret, phy_error *err);
 /* Loads <home>/vms/<name>/vm.conf.  No VM: -ENOENT, "no VM named 'x'
  * (looked in /path)".  The [vm] name, when set, must match the directory. */
 int vm_load_by_name(const char *home, const char *name, struct vm_def *ret, phy_error *err);
+/* The same, also giving the text of vm.conf it was parsed from (one read). */
+int vm_load_by_name_text(const char *home, const char *name, char **ret_text, struct vm_def *ret, phy_error *err);
 /*
  * A temporary directory for a VM being made (create, clone, import):
  * <home>/vms/.#<kind>.<name>.XXXXXX (".#<kind>.XXXXXX" without a name),

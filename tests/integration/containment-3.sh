@@ -21,6 +21,12 @@
 #   4  `disk add --image` of a VMDK descriptor (in a directory the rules
 #      allow) whose extent is a root-only host file: refused; before, root's
 #      `qemu-img convert` copied that file into the VM's new disk.
+#   5  rename reads backing files from qcow2 headers through an fd, for the
+#      images its definition says are qcow2 only: a raw disk whose guest
+#      wrote a VMDK descriptor naming a FIFO, or a qcow2 header naming a
+#      file in the VM's directory, is left alone.  Before, rename probed
+#      every image with root's `qemu-img info`: it hung on the FIFO, and it
+#      rewrote the raw disk's first bytes with `qemu-img rebase`.
 set -u
 . "$(dirname "$0")/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "QEMU runs as a uid of the VM's own only when phyllo runs as root"
@@ -194,5 +200,29 @@ out=$(t 30 "$PHYLLO" disk add "$f" --image "$PHYLLOME_HOME/desc.vmdk" --name vm)
 ok $([ $rc -ne 0 ] && ! grep -rqa "$SECRET" "$V/$f" 2>/dev/null; echo $?) \
   "'disk add --image' of a VMDK whose extent is a host file is refused; nothing of that file is copied (rc $rc)"
 like "$out" "names other files" "... saying why"
+
+# ---- 5: rename does not probe what a guest wrote ----
+r=r$$
+lc_create "$r" --disk 16M
+truncate -s 1M "$V/$r/data.raw"
+out=$("$PHYLLO" disk add "$r" --image "$V/$r/data.raw" --name data 2>&1); ok $? "a raw disk for $r" || diag "$out"
+# What its guest may write into its raw disk: a VMDK descriptor whose extent is a FIFO.
+mkfifo "$OUT/extent.fifo"
+printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\nRW 128 FLAT "%s" 0\n' \
+  "$OUT/extent.fifo" | dd of="$V/$r/data.raw" conv=notrunc status=none
+out=$(t 30 "$PHYLLO" rename "$r" "${r}n"); rc=$?
+ok $([ $rc -eq 0 ]; echo $?) "rename of a VM whose raw disk holds a VMDK descriptor naming a FIFO ends (rc $rc; 124 is a hang)" \
+  || diag "$out"
+[ $rc -eq 0 ] && r=${r}n
+lc_vms+=("$r")
+# A qcow2 header naming a file in the VM's directory, written into the raw disk.
+qemu-img create -q -f qcow2 -b "$V/$r/disk-system.qcow2" -F qcow2 "$OUT/hdr.qcow2" 16M
+dd if="$OUT/hdr.qcow2" of="$V/$r/data.raw" conv=notrunc status=none
+sum=$(md5sum <"$V/$r/data.raw")
+out=$(t 30 "$PHYLLO" rename "$r" "${r}m"); rc=$?
+ok $rc "rename of a VM whose raw disk holds a qcow2 header naming its directory" || diag "$out"
+[ $rc -eq 0 ] && r=${r}m
+lc_vms+=("$r")
+is "$(md5sum <"$V/$r/data.raw")" "$sum" "... leaves the raw disk's bytes as its guest wrote them"
 
 tap_done

@@ -28,6 +28,11 @@ if [ "$(id -u)" = 0 ]; then ok $([ "$quid" != 0 ]; echo $?) "QEMU does not run a
 else is "$quid" "$(id -u)" "QEMU runs as the caller"; fi
 like "$(tr '\0' ' ' </proc/$q/cmdline)" "-nodefaults" "QEMU has -nodefaults"
 is "$(cat /proc/$m/comm)" phyllo-monitor "the monitor is its own process"
+# Issue 20: once the start is reported the forked monitor execs the lean
+# executable (libc and json-c only) on the same pid.
+is "$(basename "$(readlink /proc/$m/exe)")" phyllo-monitor "the monitor runs the lean executable, phyllo-monitor"
+ok $(! grep -qE 'libxml2|libarchive|libicu|libnettle' /proc/$m/maps; echo $?) "the monitor maps none of phyllo's libraries"
+is "$(lc_field "$a" monitor_pid)" "$m" "state.json still names the monitor's pid"
 lc_lock_free "$a"; ok $([ $? -ne 0 ]; echo $?) "the monitor holds the lock"
 
 # --- an idle VM costs its monitor no wakeups (no timers, no polling) ---
@@ -123,6 +128,24 @@ q=$(lc_field "$b" qemu_pid)
 is "$(lc_state "$b")" stopped "status after phyllo kill: stopped (it was asked for)"
 lc_alive "$q"; ok $([ $? -ne 0 ]; echo $?) "QEMU is gone after phyllo kill"
 is "$(lc_sockets "$b")" 0 "no socket left after kill"
+
+# --- without phyllo-monitor the forked monitor keeps the VM (issue 20) ---
+PHYLLOME_MONITOR=/nonexistent/phyllo-monitor "$PHYLLO" start "$b" >/dev/null 2>&1; ok $? "start without phyllo-monitor"
+m=$(lc_field "$b" monitor_pid)
+is "$(basename "$(readlink /proc/$m/exe)")" phyllo "the forked monitor stays when phyllo-monitor cannot be run"
+"$PHYLLO" stop "$b" --force >/dev/null; ok $? "and that VM stops"
+is "$(lc_state "$b")" stopped "status: stopped"
+# phyllo-monitor that cannot take over (test builds inject it once it took
+# every fd): the start fails, and nothing of the VM is left.
+out=$(PHYLLOME_FAULT_HANDOVER=1 "$PHYLLO" start "$b" 2>&1); rc=$?
+ok $([ $rc -ne 0 ]; echo $?) "start fails when phyllo-monitor cannot take over"
+like "$out" "the monitor could not take over: a fault was injected into the handover" "with why"
+q=$(lc_field "$b" qemu_pid); m=$(lc_field "$b" monitor_pid)
+is "$(lc_state "$b") $q $m" "failed 0 0" "status: failed, no QEMU or monitor recorded"
+n=0; for p in /proc/[0-9]*; do tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "-name guest=$b," && n=$((n + 1)); done
+is "$n" 0 "no QEMU runs for '$b'"
+is "$(lc_sockets "$b")" 0 "no socket left"
+lc_lock_free "$b"; ok $? "the lock is free"
 
 # --- wait --for running, restart, view, SIGTERM to the monitor ---
 "$PHYLLO" wait "$b" --for running --timeout 60 >"$PHYLLOME_HOME/w1" 2>&1 & wp=$!

@@ -94,6 +94,10 @@ PY
 is "$(console 'grep -q "passwd/username.* alice" /preseed.cfg && grep -q "passwd/user-password-crypted password .6." /preseed.cfg && echo PRESEED""-IN-ROOT' PRESEED-IN-ROOT)" found \
   "the installer's root holds /preseed.cfg with the user asked for, the password as a SHA-512 crypt hash"
 old_qemu=$(lc_field deb qemu_pid)
+# Issue 20: an install run keeps the forked monitor (its continuation runs
+# run_start); the installed system's monitor is the lean executable.
+is "$(basename "$(readlink "/proc/$(lc_field deb monitor_pid)/exe")")" phyllo \
+  "the install run's monitor is the forked phyllo"
 console 'reboot -f' NONE >/dev/null &
 # -no-reboot: QEMU exits at the guest's reboot; the monitor ends the install
 # run and starts the VM again from its disk (a new QEMU).
@@ -113,6 +117,8 @@ is "$(lc_state deb)" running "the installed system starts at once"
 args=$(qemu_args deb)
 ! grep -qE -- '-kernel|install-|-no-reboot|deb.iso' <<<"$args" && grep -q disk-system <<<"$args"
 ok $? "... from its disk: no installer kernel, no media, no -no-reboot"
+is "$(basename "$(readlink "/proc/$(lc_field deb monitor_pid)/exe")")" phyllo-monitor \
+  "... with the lean monitor, phyllo-monitor"
 "$PHYLLO" kill deb >/dev/null 2>&1
 
 # ---- Windows 11: autounattend.xml on a CD next to the install ISO -----------

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <pwd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -17,6 +18,7 @@
 #include "cleanup.h"
 #include "exec.h"
 #include "fileio.h"
+#include "run/monitor.h"
 #include "run/run-internal.h"
 #include "run/run.h"
 
@@ -293,6 +295,62 @@ static void test_tail(void) {
         ok(run_file_tail("/nonexistent/log", 3) == NULL, "an unreadable file: NULL");
 }
 
+/* phyllo-monitor's handover record (src/run/handover.c): what is not a
+ * record, or names an fd it does not hold or another monitor's state, is
+ * refused with what is wrong, and nothing is taken. */
+static int record_fd(const char *text) {
+        int fd = memfd_create("test-handover", MFD_CLOEXEC);
+        if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t) strlen(text))
+                return -1;
+        return fd;
+}
+
+static int handover_try(const char *text, phy_error *err) {
+        struct start_ctx c = { .lock_fd = -1, .report_fd = -1 };
+        struct monitor m;
+        monitor_init(&m, &c);
+        json_object *keep = NULL;
+        _cleanup_close_ int fd = text ? record_fd(text) : open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int r = monitor_handover_load(fd, &m, &c, &keep, err);
+        free(m.state_path), free(m.qemu_log), free(m.console_log), free(m.console_log1), free(m.stop_marker);
+        json_object_put(keep);
+        return r;
+}
+
+static void test_handover(void) {
+        _cleanup_free_ char *dir = NULL, *state = NULL, *head = NULL, *rec = NULL;
+        phy_error err = { 0 };
+        ok(run_dir_path(home, "hand", &dir, &err) == 0 && run_dir_make(dir, &err) == 0, "a run dir for the record");
+        ok(handover_try(NULL, &err) == -EINVAL && strstr(err.message, "not a monitor handover record"),
+           "/dev/null is not a record: %s", err.message);
+        phy_error_clear(&err);
+        ok(handover_try("{\"version\":1", &err) == -EINVAL && strstr(err.message, "version 1 JSON object"),
+           "a cut record is refused: %s", err.message);
+        phy_error_clear(&err);
+        ok(handover_try("{\"version\":2}", &err) == -EINVAL, "another version is refused");
+        phy_error_clear(&err);
+        ok(asprintf(&head, "{\"version\":1,\"name\":\"hand\",\"home\":\"%s\",\"run_dir\":\"%s\",\"qemu_pid\":0,"
+                    "\"swtpm_pid\":0,\"clog_max\":65536,\"qemu_status\":0", home, dir) > 0, "record head");
+        ok(asprintf(&rec, "%s,\"report_fd\":987,\"lock_fd\":-1}", head) > 0 && handover_try(rec, &err) == -EBADF &&
+           strstr(err.message, "'report_fd'") && strstr(err.message, "fd 987"),
+           "an fd it does not hold is refused, by name: %s", err.message);
+        phy_error_clear(&err);
+        free(rec), rec = NULL;
+        ok(asprintf(&rec, "%s,\"report_fd\":1,\"lock_fd\":-1}", head) > 0 && handover_try(rec, &err) == -EBADF &&
+           strstr(err.message, "stdio"), "stdout is no fd of a handover: %s", err.message);
+        phy_error_clear(&err);
+        /* Every fd -1 and state.json naming another monitor. */
+        free(rec), rec = NULL;
+        state = run_file(dir, "state.json");
+        struct run_state st = { .state = RUN_RUNNING, .monitor_pid = getpid() + 1, .exit_status = -1 };
+        ok(run_state_write_file(state, &st, &err) == 0, "a state.json of another monitor");
+        ok(asprintf(&rec, "%s,\"report_fd\":-1,\"lock_fd\":-1,\"serial_fd\":-1,\"console_listen\":-1,"
+                    "\"qemu_pidfd\":-1,\"swtpm_pidfd\":-1,\"clog_fd\":-1,\"clients\":[]}", head) > 0 &&
+           handover_try(rec, &err) == -ESRCH && strstr(err.message, "does not name this monitor"),
+           "a state.json of another monitor is refused: %s", err.message);
+        phy_error_clear(&err);
+}
+
 int main(void) {
         if (!mkdtemp(home))
                 return 99;
@@ -304,6 +362,7 @@ int main(void) {
         test_pids();
         test_reconcile();
         test_tail();
+        test_handover();
         rm_rf(home);
         return tap_done();
 }

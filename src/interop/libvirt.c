@@ -254,7 +254,7 @@ static int map_cpu(struct lv *l, xmlNodePtr dom) {
                         d->cpu_model = TAKE_PTR(spec);
                 }
         } else if (strcmp(mode, "host-passthrough") == 0 || strcmp(mode, "maximum") == 0) {
-                /* Phyllome's own default: the host's CPU under KVM, QEMU's max under TCG. */
+                /* Phyllome's own default: the host's CPU under KVM, QEMU's max (less la57, erms, fsrm) under TCG. */
                 _cleanup_free_ char *check = ix_attr(cpu, "check"), *mig = ix_attr(cpu, "migratable");
                 (void) check;
                 (void) mig;

@@ -392,6 +392,10 @@ int ops_screenshot(const struct ops_ctx *c, const char *name, json_object **ret,
         json_object_object_add(a, "fdset-id", json_object_new_int64(set));
         phy_error e3 = { 0 };
         (void) qmp_command(q, "remove-fd", a, 5000, NULL, &e3);
+        if (r < 0 && (vm.def.gpu == VM_GPU_NONE || (vm.def.gpu == VM_GPU_UNSET && vm.def.display == VM_DISPLAY_NONE)))
+                return phy_error_set(err, ENODEV, "cannot take a screenshot of VM '%s': it has no graphics card (a VM "
+                                     "without a display gets none); give it one with '[gpu] type = std' "
+                                     "('phyllo edit %s') and restart it", name, name);
         if (r < 0) {
                 *err = e2;
                 return phy_error_prefix(err, "cannot take a screenshot of VM '%s'", name);

@@ -283,7 +283,7 @@ const struct vm_key vm_key_table[] = {
         { SEC_CPU, "model", VM_KEY_STR, TOP(cpu_model), .valid = cpu_model_valid, .what = "CPU model",
           .hint = "use a QEMU CPU model name such as host, max or Skylake-Client, optionally with ,+flag or ,-flag",
           .doc_values = "a QEMU CPU model, optionally `,+flag,-flag`",
-          .doc_default = "`host` under KVM, `max` under TCG" },
+          .doc_default = "`host` under KVM, `max,la57=off,erms=off,fsrm=off` under TCG" },
         /* [memory] */
         { SEC_MEMORY, "size", VM_KEY_SIZE, TOP(memory), .doc_values = "a size",
           .doc_default = "profile, capped to the budget" },

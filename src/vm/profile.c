@@ -199,9 +199,22 @@ static int fill(struct vm_def *m, const struct vm_profile *p, const struct host_
         FILL(m, m->display, VM_DISPLAY_UNSET, p->display, "display.type");
         bool can_gl = display_can_gl(m->display, host);
         enum vm_gpu gpu = can_gl && caps_device(caps, "virtio-vga-gl") ? p->gpu_gl : p->gpu;
+        /* No display, no GPU: nothing shows its picture, and a guest with a
+         * DRM driver still sets up a framebuffer console on it and draws
+         * every console line there (Debian's installer under TCG: 5% of its
+         * guest instructions to its first screen, and more of QEMU's time;
+         * bench/README.md).  The guest's console is the serial one; [gpu]
+         * type = std or virtio gives one back (screenshots of such a VM). */
+        if (m->display == VM_DISPLAY_NONE)
+                gpu = VM_GPU_NONE;
         FILL(m, m->gpu, VM_GPU_UNSET, gpu, "gpu.type");
         FILL(m, m->gl, VM_UNSET, TRI(m->gpu == VM_GPU_VIRGL && can_gl), "display.gl");
-        FILL(m, m->sound, VM_SOUND_UNSET, caps_device(caps, "virtio-sound-pci") ? p->sound : p->sound_fallback,
+        /* No display, no sound card: the sound goes where the picture does
+         * (SPICE's client, the window's sound server), so without a display
+         * it would play into QEMU's 'none' backend, heard by no one. */
+        FILL(m, m->sound, VM_SOUND_UNSET,
+             m->display == VM_DISPLAY_NONE ? VM_SOUND_NONE
+             : caps_device(caps, "virtio-sound-pci") ? p->sound : p->sound_fallback,
              "sound.type");
         FILL(m, m->tpm, VM_TPM_UNSET, p->tpm, "tpm.type");
         /* Two redirection channels with SPICE, as virt-manager adds: a USB stick

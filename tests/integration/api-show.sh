@@ -86,6 +86,9 @@ qpid=$(jq -r .status.qemu_pid <<<"$b"); mpid=$(jq -r .status.monitor_pid <<<"$b"
 is "$qpid" "$(lc_field sh qemu_pid)" "with QEMU's pid from the run record"
 lc_wait_log sh PHYLLOME-GUEST-READY 120
 ok $? "the guest boots"
+# A VM without a display has no graphics card: its screenshot says so and how to get one.
+sc=$(curl -s --max-time 60 --unix-socket "$S" "http://localhost/v1/vms/sh/screenshot")
+like "$sc" "no graphics card.*\[gpu\] type = std" "a screenshot of a VM without a display names why there is none"
 is "$(api POST /v1/vms/sh/pause)" 200 "paused"
 is "$(body sh | jq -r .status.state)" paused "the next GET: paused"
 is "$(api POST /v1/vms/sh/resume)" 200 "resumed"

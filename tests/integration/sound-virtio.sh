@@ -20,7 +20,8 @@ version=$(jq -r .version <<<"$caps")
 diag "QEMU $version ($(jq -r .binary <<<"$caps"))"
 
 vm=snd$$
-lc_create "$vm"
+# A display: without one the profile gives no sound card (nothing would play it).
+lc_create "$vm" --display vnc
 conf=$PHYLLOME_HOME/vms/$vm/vm.conf
 
 if ! jq -e '.devices | index("virtio-sound-pci")' <<<"$caps" >/dev/null; then

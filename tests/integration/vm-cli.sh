@@ -61,7 +61,8 @@ ok $? "show exits 0"
 like "$out" $'\\[cpu\\]\ncores = 1\n' "show: the user's cores, unmarked"
 like "$out" $'smm = off  # default \\(profile linux\\)' "show: a profile default is marked"
 like "$out" $'\\[display\\]\ntype = none\ngl = off  # default' "show: display none as asked"
-like "$out" $'\\[gpu\\]\ntype = virtio  # default \\(profile linux\\)' "show: no GL display, so virtio-vga"
+like "$out" $'\\[gpu\\]\ntype = none  # default \\(profile linux\\)' "show: no display, so no GPU"
+like "$out" $'\\[sound\\]\ntype = none  # default \\(profile linux\\)' "show: and no sound card"
 js=$("$PHYLLO" show web --json)
 is "$(jq -r '[.cpu.cores, .memory.size, (.defaulted | index("gpu.type") != null), (.defaulted | index("cpu.cores") != null)] | join(" ")' <<<"$js")" \
    "1 536870912 true false" "show --json: values and the defaulted list"

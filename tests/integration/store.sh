@@ -140,7 +140,10 @@ refused() { # refused BUNDLE REGEX WHAT
 forge "$PHYLLOME_HOME/good" $(members) manifest.json="$X/manifest.json"
 "$PHYLLO" import "$PHYLLOME_HOME/good" --name forged-ok >/dev/null; ok $? "the re-packed bundle itself imports (the forger is sound)"
 lc_vms+=(forged-ok); "$PHYLLO" delete forged-ok --yes >/dev/null; before=$(ls -A "$V" | tr '\n' ' ')
-cp "$X/OVMF_VARS.fd" "$X/vars.orig"; printf '\x55' | dd of="$X/OVMF_VARS.fd" bs=1 seek=100 conv=notrunc status=none
+# One byte flipped (the vars are random here: a byte set to a fixed value was that value already once in 256 runs).
+cp "$X/OVMF_VARS.fd" "$X/vars.orig"; b=$(od -An -tu1 -j100 -N1 "$X/OVMF_VARS.fd")
+printf "\\$(printf '%03o' $((255 - b)))" | dd of="$X/OVMF_VARS.fd" bs=1 seek=100 conv=notrunc status=none
+ok $(cmp -s "$X/OVMF_VARS.fd" "$X/vars.orig"; [ $? -eq 1 ]; echo $?) "the tampered vars differ from the original"
 forge "$PHYLLOME_HOME/tampered" $(members) manifest.json="$X/manifest.json"
 refused "$PHYLLOME_HOME/tampered" "'OVMF_VARS.fd' does not match its manifest" "a tampered bundle"
 cp "$X/vars.orig" "$X/OVMF_VARS.fd"

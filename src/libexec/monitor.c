@@ -54,10 +54,11 @@ int main(int argc, char **argv) {
                         monitor_cleanup(&m);
                 if (c.lock_fd >= 0)
                         close(c.lock_fd);
-                record_report(c.report_fd, 'E', e.message);
+                /* The start was reported before the exec: the VM ends as
+                 * if it crashed at once, its record says why. */
                 _exit(1);
         }
-        monitor_report_ready(&m);
+        monitor_report_settle(&m);
         /* The free heap and the read-only pages the load touched. */
         mem_shed();
         (void) monitor_loop(&m);

@@ -5,9 +5,9 @@
  * whose relocated pages it can never shed.  Once the start's steps ran it
  * execs phyllo-monitor (src/libexec/monitor.c), which links libc and json-c
  * only, on the same pid: QEMU, swtpm and the companions stay its children.
- * The lean one reports the start ('R'): when the start returns the monitor
- * that stays runs, so that no reader meets the exec (while it runs
- * /proc/PID/cmdline is empty, which run_pid_is_monitor takes for a zombie).
+ * The forked one reports the start ('R') first, so that the exec is not on
+ * the start's path; while the exec runs /proc/PID/cmdline is empty, which
+ * run_pid_is_monitor tells from an exit by the process's state and flags.
  *
  * What crosses the exec: the fds the loop holds (their numbers kept, the
  * close-on-exec flag cleared for the exec only) and a record of the rest as

@@ -242,18 +242,38 @@ static int read_comm(pid_t pid, char **ret) {
         return root_read_attr("/", path, ret);
 }
 
+/* With no command line: in execve (alive: the monitor's hand-over to
+ * phyllo-monitor) rather than on its way out or a zombie.  An exit sets
+ * PF_EXITING before it lets go of the memory that holds the command line;
+ * an exec sets neither that nor the zombie's state. */
+static bool in_exec(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        _cleanup_free_ char *st = NULL;
+        if (root_read_attr("/", path, &st) < 0)
+                return false;
+        const char *p = strrchr(st, ')');
+        char state = 0;
+        unsigned long long flags = 0;
+        /* state ppid pgrp session tty_nr tpgid flags */
+        if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %llu", &state, &flags) != 2)
+                return false;
+        return state != 'Z' && state != 'X' && state != 'x' && !(flags & 0x4 /* PF_EXITING */);
+}
+
 static bool comm_is(pid_t pid, const char *want) {
         if (pid <= 0)
                 return false;
         _cleanup_free_ char *c = NULL;
-        if (read_comm(pid, &c) < 0)
+        if (read_comm(pid, &c) < 0 || strcmp(c, want) != 0)
                 return false;
-        /* A zombie keeps its comm: check that it still has a command line. */
+        /* A zombie keeps its comm, and so does a process on its way out:
+         * neither has a command line left. */
         _cleanup_free_ char *cl = NULL;
         size_t len = 0;
-        if (read_cmdline(pid, &cl, &len) < 0 || len == 0)
+        if (read_cmdline(pid, &cl, &len) < 0)
                 return false;
-        return strcmp(c, want) == 0;
+        return len > 0 || in_exec(pid);
 }
 
 bool run_pid_is_monitor(pid_t pid) {

@@ -153,6 +153,10 @@ void monitor_report_ready(struct monitor *m) {
         struct start_ctx *c = m->c;
         record_report(c->report_fd, 'R', run_state_name(m->st.state));
         run_phase_mark(&c->phases, "reported");
+}
+
+void monitor_report_settle(struct monitor *m) {
+        struct start_ctx *c = m->c;
         /* passt (forked while QEMU started, step_qmp) runs once the starting
          * command has its answer and closed its end (POLLERR), so that its
          * start-up does not compete with the command's last steps; 1 s at most. */
@@ -166,14 +170,16 @@ void monitor_report_ready(struct monitor *m) {
 }
 
 _Noreturn void monitor_supervise(struct monitor *m) {
-        /* For the weeks a VM may run: the lean executable, which links libc
-         * and json-c only (src/libexec/monitor.c), and which reports the
-         * start: when the start returns, the monitor is the one that stays
-         * (a reader of /proc/PID/cmdline sees none while the exec runs).
-         * When that cannot be, this one. */
+        /* The start is reported first: the command returns while this
+         * monitor execs the lean executable, which links libc and json-c
+         * only (src/libexec/monitor.c), for the weeks a VM may run.  A
+         * reader of /proc/PID/cmdline sees none while the exec runs;
+         * run_pid_is_monitor knows that from an exit.  When the exec cannot
+         * be, this one stays. */
+        monitor_report_ready(m);
         if (!m->c->install_run && !m->c->dev_hook)
                 monitor_handover_exec(m);
-        monitor_report_ready(m);
+        monitor_report_settle(m);
         monitor_shed(m);
         if (monitor_loop(m))
                 monitor_continue_install(m);

@@ -101,7 +101,7 @@ typed = None
 for attempt in range(4):
     A.focus(disp)
     for _ in range(20 if attempt else 0):
-        A.Atspi.generate_keyboard_event(0xff08, None, A.Atspi.KeySynthType.SYM)
+        A.key(sym=0xff08)
     A.type_text("phyllome-typed-ok")
     typed = A.wait_log("desk", r"PHYLLOME-GUEST-TYPED \S*", 15)
     if typed:

@@ -432,10 +432,24 @@ def focus(acc):
     return acc.grab_focus()
 
 
+def key(sym=None, text=None):
+    """One key through the X server (XTest, by the AT-SPI registry), at a
+    fast typist's pace: QEMU's virtio keyboard holds 64 events (a key is
+    four: down, sync, up, sync), and a TCG guest on a loaded host may not
+    take them for a while; a burst of a whole line lost the last keys' ups
+    (a stuck key the guest repeated) and the Return."""
+    if text is not None:
+        Atspi.generate_keyboard_event(0, text, Atspi.KeySynthType.STRING)
+    else:
+        Atspi.generate_keyboard_event(sym, None, Atspi.KeySynthType.SYM)
+    GLib.usleep(25000)
+
+
 def type_text(text):
-    """Keys through the X server (XTest, by the AT-SPI registry), then Return."""
-    Atspi.generate_keyboard_event(0, text, Atspi.KeySynthType.STRING)
-    Atspi.generate_keyboard_event(0xff0d, None, Atspi.KeySynthType.SYM)
+    """Keys, one at a time, then Return."""
+    for ch in text:
+        key(text=ch)
+    key(sym=0xff0d)
 
 
 def no_unnamed(root, where):

@@ -278,6 +278,23 @@ const char *qmp_pending(const struct qmp *q, size_t *ret_len) {
         return q->buf;
 }
 
+/* A connection over fd (taken: closed on failure), made non-blocking, so no
+ * read or write can outlive a deadline, and close-on-exec, as the fd may
+ * come from a socketpair the caller made or from the monitor's hand-over. */
+static int qmp_wrap(int fd, struct qmp **ret, phy_error *err) {
+        _cleanup_close_ int owned = fd;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+                return phy_error_set(err, errno, "cannot set up the QMP socket (fd %d): %s", fd, strerror(errno));
+        struct qmp *q = calloc(1, sizeof *q);
+        if (!q)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        q->fd = TAKE_FD(owned);
+        q->next_id = 1;
+        *ret = q;
+        return 0;
+}
+
 int qmp_adopt_fd(int fd, const char *pending, size_t len, struct qmp **ret, phy_error *err) {
         _cleanup_close_ int owned = fd;
         if (fd < 0)
@@ -285,24 +302,17 @@ int qmp_adopt_fd(int fd, const char *pending, size_t len, struct qmp **ret, phy_
         if (len > QMP_LINE_MAX)
                 return phy_error_set(err, EMSGSIZE, "%zu bytes of a QMP line to take over: more than the limit of %u",
                                      len, QMP_LINE_MAX);
-        int fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-                return phy_error_set(err, errno, "cannot set up the QMP socket (fd %d): %s", fd, strerror(errno));
-        struct qmp *q = calloc(1, sizeof *q);
-        if (!q)
-                return phy_error_set(err, ENOMEM, "out of memory");
-        q->next_id = 1;
+        _cleanup_(qmp_closep) struct qmp *q = NULL;
+        int r = qmp_wrap(TAKE_FD(owned), &q, err);
+        if (r < 0)
+                return r;
         if (len > 0) {
-                q->buf = malloc(len);
-                if (!q->buf) {
-                        free(q);
+                if (!(q->buf = malloc(len)))
                         return phy_error_set(err, ENOMEM, "out of memory");
-                }
                 memcpy(q->buf, pending, len);
                 q->len = q->cap = len;
         }
-        q->fd = TAKE_FD(owned);
-        *ret = q;
+        *ret = TAKE_PTR(q);
         return 0;
 }
 
@@ -313,19 +323,11 @@ int qmp_open_fd(int fd, int timeout_ms, struct qmp **ret, phy_error *err) {
         if (timeout_ms <= 0)
                 timeout_ms = QMP_DEFAULT_TIMEOUT_MS;
         int64_t deadline = deadline_of(timeout_ms);
-
-        /* Non-blocking, so no read or write can outlive a deadline; and
-         * close-on-exec, as the fd may come from a socketpair the caller made. */
-        int fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-                return phy_error_set(err, errno, "cannot set up the QMP socket (fd %d): %s", fd, strerror(errno));
-
-        struct qmp *q = calloc(1, sizeof *q);
-        if (!q)
-                return phy_error_set(err, ENOMEM, "out of memory");
-        q->fd = TAKE_FD(owned);
-        q->next_id = 1;
-        _cleanup_(qmp_closep) struct qmp *guard = q;
+        _cleanup_(qmp_closep) struct qmp *guard = NULL;
+        int r0 = qmp_wrap(TAKE_FD(owned), &guard, err);
+        if (r0 < 0)
+                return r0;
+        struct qmp *q = guard;
 
         /* The greeting comes first; tolerate events ahead of it all the same. */
         for (;;) {

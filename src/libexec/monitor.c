@@ -42,10 +42,10 @@ int main(int argc, char **argv) {
         int r = monitor_handover_load((int) fd, &m, &c, &keep, &e);
         close((int) fd);
         if (r < 0) {
-                /* Not knowing what it holds, it cannot watch the VM: the
-                 * start fails as one of its steps would (boot.c): what it
-                 * could take is ended, the record says why, the lock goes,
-                 * then the report. */
+                /* Not knowing what it holds, it cannot watch the VM.  The
+                 * start was reported before the exec, so the VM ends as if
+                 * it crashed at once: what it could take is ended, the
+                 * record says why, the lock goes. */
                 phy_error_prefix(&e, "VM '%s' failed to start: the monitor could not take over",
                                  c.name ? c.name : "?");
                 m.st.state = RUN_FAILED;
@@ -54,8 +54,6 @@ int main(int argc, char **argv) {
                         monitor_cleanup(&m);
                 if (c.lock_fd >= 0)
                         close(c.lock_fd);
-                /* The start was reported before the exec: the VM ends as
-                 * if it crashed at once, its record says why. */
                 _exit(1);
         }
         monitor_report_settle(&m);

@@ -30,6 +30,7 @@
 #include "exec.h"
 #include "vm/chain.h"
 #include "fileio.h"
+#include "lazylib.h"
 #include "store/store.h"
 #include "value.h"
 
@@ -91,6 +92,9 @@ static const char *disk_ext(const char *format) {
 int interop_libvirt_format(const struct vm_def *d, const struct vm_def *m, const struct interop_export_opts *o,
                            const char *disk_dir, const char *nvram, const char *log_dir,
                            struct interop_report *rep, char **ret, phy_error *err) {
+        int loaded = lazy_xml_load(err);
+        if (loaded < 0)
+                return loaded;
         _cleanup_(xmlFreeDocp) xmlDocPtr doc = xmlNewDoc((const xmlChar *) "1.0");
         if (!doc)
                 return phy_error_set(err, ENOMEM, "out of memory");
@@ -571,7 +575,10 @@ static int copy_tpm(const char *src, const char *dst, phy_error *err) {
 int interop_libvirt_export(const struct vm_def *d, const struct vm_def *m, const char *vmdir, const char *dir,
                            const struct interop_export_opts *o, struct interop_report *rep, char **ret_xml_path,
                            phy_error *err) {
-        int r;
+        /* libxml2 before a file is copied */
+        int r = lazy_xml_load(err);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *qemu_img = exec_find_qemu_img(o->qemu_img);
         if (!qemu_img)
                 return phy_error_set(err, ENOENT, "cannot find qemu-img to copy the disks; install qemu-utils");

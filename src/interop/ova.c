@@ -26,6 +26,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "lazylib.h"
 #include "value.h"
 #include "vm/profile.h"
 #include "xml-internal.h"
@@ -240,12 +241,16 @@ static int check_manifest(const char *source, const char *text, struct member *m
 int interop_ova_open(const char *path, const char *workdir, const struct interop_opts *o, struct interop_plan *ret,
                      phy_error *err) {
         *ret = (struct interop_plan) { 0 };
+        /* Both libraries before a member is extracted (the .ovf is XML). */
+        int r = lazy_archive_load(err);
+        if (r < 0 || (r = lazy_xml_load(err)) < 0)
+                return r;
         _cleanup_close_ int dfd = open(workdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
                 return phy_error_set(err, errno, "cannot open '%s': %s", workdir, strerror(errno));
         struct member m[OVA_MEMBERS_MAX] = { 0 };
         size_t n = 0;
-        int r = extract(path, dfd, m, &n, err);
+        r = extract(path, dfd, m, &n, err);
         const char *ovf = NULL, *mf = NULL;
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 if (ends_with(m[i].name, ".ovf")) {

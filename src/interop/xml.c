@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "lazylib.h"
 
 struct read_state {
         bool doctype;
@@ -39,6 +40,9 @@ static xmlEntityPtr no_entity(void *ctx, const xmlChar *name) {
 }
 
 int interop_xml_read(const char *source, const char *text, size_t len, xmlDocPtr *ret, phy_error *err) {
+        int r = lazy_xml_load(err);
+        if (r < 0)
+                return r;
         if (len > INTEROP_TEXT_MAX)
                 return phy_error_set_kind(err, PHY_ERR_TOO_LARGE, EFBIG, "%s: the XML is %zu bytes; at most %u are "
                                           "read (a domain or OVF descriptor is a few kilobytes)", source, len,
@@ -55,7 +59,6 @@ int interop_xml_read(const char *source, const char *text, size_t len, xmlDocPtr
         ctxt->sax->getParameterEntity = no_entity;
         xmlDocPtr doc = xmlCtxtReadMemory(ctxt, text, (int) len, source, NULL,
                                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-        int r = 0;
         if (s.doctype) {
                 r = phy_error_usage(err, "%s:%d: <!DOCTYPE> is refused: a libvirt domain or an OVF descriptor has "
                                     "none, and a document type declares entities (external ones read host files, "

@@ -24,6 +24,7 @@
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "lazylib.h"
 #include "store.h"
 #include "store-internal.h"
 #include "vm/vm.h"
@@ -314,8 +315,8 @@ int store_export(const char *home, const char *name, int fd, const char *qemu_im
                  void *userdata, phy_error *err) {
         _cleanup_vm_def_ struct vm_def d = { 0 };
         _cleanup_free_ char *dir = NULL, *qemu_img = NULL, *stage = NULL;
-        int r = vm_load_by_name(home, name, &d, err);
-        if (r < 0)
+        int r = lazy_archive_load(err);
+        if (r < 0 || (r = vm_load_by_name(home, name, &d, err)) < 0)
                 return r;
         if ((r = store_refuse_running(home, name, "export it (a running VM's disks are not consistent)", err)) < 0 ||
             (r = store_need_qemu_img(qemu_img_given, &qemu_img, err)) < 0)
@@ -856,6 +857,9 @@ int store_import(const char *home, int fd, const struct store_import_opts *o, st
         static const struct store_import_opts none = { 0 };
         if (!o)
                 o = &none;
+        int r = lazy_archive_load(err);
+        if (r < 0)
+                return r;
         const char *new_name = o->new_name;
         _cleanup_free_ char *vms = NULL, *tmp = NULL, *qemu_img = NULL;
         _cleanup_close_ int tmp_lock = -1;
@@ -865,7 +869,7 @@ int store_import(const char *home, int fd, const struct store_import_opts *o, st
                                      new_name);
         if (asprintf(&vms, "%s/vms", home) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        int r = vm_tmpdir_make(home, "import", NULL, &tmp, &tmp_lock, err);
+        r = vm_tmpdir_make(home, "import", NULL, &tmp, &tmp_lock, err);
         if (r < 0)
                 return r;
         _cleanup_close_ int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

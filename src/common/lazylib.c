@@ -97,7 +97,7 @@
 struct lazy_lib {
         const char *file;               /* the soname dlopen'ed */
         const char *package;            /* the Debian package that ships it */
-        const char *needed_by;          /* for the message */
+        const char *needed_for;         /* for the message */
         const char *const *names;       /* the symbols resolved, in order */
         void **syms;
         size_t n;
@@ -125,12 +125,12 @@ static void *archive_syms[AR_N];
 
 static struct lazy_lib xml_lib = {
         .file = "libxml2.so.2", .package = "libxml2",
-        .needed_by = "reading and writing libvirt domain XML and OVF descriptors",
+        .needed_for = "libvirt domain XML and OVF descriptors",
         .names = xml_names, .syms = xml_syms, .n = XML_N,
 };
 static struct lazy_lib archive_lib = {
         .file = "libarchive.so.13", .package = "libarchive13",
-        .needed_by = "bundles (phyllo export/import) and OVA appliances",
+        .needed_for = "bundles (export, import) and OVA appliances",
         .names = archive_names, .syms = archive_syms, .n = AR_N,
 };
 
@@ -138,8 +138,8 @@ static void lazy_open(struct lazy_lib *l) {
         void *h = dlopen(l->file, RTLD_NOW | RTLD_LOCAL);
         if (!h) {
                 l->code = ELIBACC;
-                snprintf(l->message, sizeof l->message, "%s cannot be loaded (%s); %s needs it: install the "
-                         "Debian package %s", l->file, dlerror(), l->needed_by, l->package);
+                snprintf(l->message, sizeof l->message, "cannot load %s (%s), which phyllome needs for %s: install "
+                         "the Debian package %s", l->file, dlerror(), l->needed_for, l->package);
                 return;
         }
         for (size_t i = 0; i < l->n; i++) {
@@ -148,9 +148,9 @@ static void lazy_open(struct lazy_lib *l) {
                 if (!l->syms[i]) {
                         const char *why = dlerror();
                         l->code = ELIBBAD;
-                        snprintf(l->message, sizeof l->message, "%s has no symbol %s (%s): it is not the library "
-                                 "%s needs; install the Debian package %s", l->file, l->names[i],
-                                 why ? why : "its value is null", l->needed_by, l->package);
+                        snprintf(l->message, sizeof l->message, "%s lacks %s (%s), which phyllome needs for %s: "
+                                 "install the Debian package %s", l->file, l->names[i],
+                                 why ? why : "its value is null", l->needed_for, l->package);
                         memset(l->syms, 0, l->n * sizeof *l->syms);
                         dlclose(h);
                         return;

@@ -24,6 +24,8 @@
 #include <libxml/SAX2.h>
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
+#include <nettle/sha1.h>
+#include <nettle/sha2.h>
 
 /* FN(return type, name, (parameters), (arguments)); VFN for a void one. */
 #define XML_FUNCS(FN, VFN) \
@@ -94,6 +96,17 @@
         FN(int, archive_write_set_bytes_in_last_block, (struct archive *a, int n), (a, n)) \
         FN(int, archive_write_set_format_pax, (struct archive *a), (a))
 
+/* nettle's: NFN(name, ...) defines lazy_<name>, forwarding to nettle_<name>.
+ * Not nettle's own names: the catalog (src/catalog) links nettle and calls
+ * them, and a static link would bind its calls to definitions here. */
+#define NETTLE_FUNCS(NFN) \
+        NFN(sha1_init, (struct sha1_ctx *ctx), (ctx)) \
+        NFN(sha1_update, (struct sha1_ctx *ctx, size_t length, const uint8_t *data), (ctx, length, data)) \
+        NFN(sha1_digest, (struct sha1_ctx *ctx, size_t length, uint8_t *digest), (ctx, length, digest)) \
+        NFN(sha256_init, (struct sha256_ctx *ctx), (ctx)) \
+        NFN(sha256_update, (struct sha256_ctx *ctx, size_t length, const uint8_t *data), (ctx, length, data)) \
+        NFN(sha256_digest, (struct sha256_ctx *ctx, size_t length, uint8_t *digest), (ctx, length, digest))
+
 struct lazy_lib {
         const char *file;               /* the soname dlopen'ed */
         const char *package;            /* the Debian package that ships it */
@@ -117,11 +130,16 @@ struct lazy_lib {
 #define AR_IDX_VFN(name, params, args) LAZY_IDX_VFN(AR, name, params, args)
 enum { XML_FUNCS(XML_IDX_FN, XML_IDX_VFN) XML_xmlFree, XML_N };
 enum { ARCHIVE_FUNCS(AR_IDX_FN, AR_IDX_VFN) AR_N };
+#define NETTLE_IDX(name, params, args) NETTLE_##name,
+#define NETTLE_NAME(name, params, args) "nettle_" #name,
+enum { NETTLE_FUNCS(NETTLE_IDX) NETTLE_N };
 
 static const char *const xml_names[XML_N] = { XML_FUNCS(LAZY_NAME_FN, LAZY_NAME_VFN) "xmlFree" };
 static const char *const archive_names[AR_N] = { ARCHIVE_FUNCS(LAZY_NAME_FN, LAZY_NAME_VFN) };
+static const char *const nettle_names[NETTLE_N] = { NETTLE_FUNCS(NETTLE_NAME) };
 static void *xml_syms[XML_N];
 static void *archive_syms[AR_N];
+static void *nettle_syms[NETTLE_N];
 
 static struct lazy_lib xml_lib = {
         .file = "libxml2.so.2", .package = "libxml2",
@@ -132,6 +150,11 @@ static struct lazy_lib archive_lib = {
         .file = "libarchive.so.13", .package = "libarchive13",
         .needed_for = "bundles (export, import) and OVA appliances",
         .names = archive_names, .syms = archive_syms, .n = AR_N,
+};
+static struct lazy_lib nettle_lib = {
+        .file = "libnettle.so.8", .package = "libnettle8",
+        .needed_for = "the checksums of bundles and OVA appliances",
+        .names = nettle_names, .syms = nettle_syms, .n = NETTLE_N,
 };
 
 static void lazy_open(struct lazy_lib *l) {
@@ -191,6 +214,15 @@ static void *lazy_sym(void *p, const char *lib, const char *name) {
 XML_FUNCS(XML_FWD_FN, XML_FWD_VFN)
 ARCHIVE_FUNCS(AR_FWD_FN, AR_FWD_VFN)
 
+/* lazylib.h's prototype is nettle's (checked here), the body forwards. */
+#define NETTLE_FWD(name, params, args) \
+        _Static_assert(__builtin_types_compatible_p(__typeof__(&lazy_##name), __typeof__(&nettle_##name)), \
+                       "lazy_" #name " has nettle_" #name "'s type"); \
+        void lazy_##name params { \
+                ((__typeof__(&nettle_##name)) lazy_sym(nettle_syms[NETTLE_##name], "nettle", "nettle_" #name)) args; \
+        }
+NETTLE_FUNCS(NETTLE_FWD)
+
 /* xmlFree is a variable of libxml2's (the free function it was set up
  * with): ours gets its value at the load. */
 static void xml_free_unloaded(void *p) {
@@ -209,6 +241,8 @@ static void xml_open(void) {
 
 static void archive_open(void) {
         lazy_open(&archive_lib);
+        if (!archive_lib.code)
+                lazy_open(&nettle_lib);
 }
 
 int lazy_xml_load(phy_error *err) {
@@ -218,5 +252,6 @@ int lazy_xml_load(phy_error *err) {
 
 int lazy_archive_load(phy_error *err) {
         pthread_once(&archive_once, archive_open);
-        return lazy_result(&archive_lib, err);
+        int r = lazy_result(&archive_lib, err);
+        return r < 0 ? r : lazy_result(&nettle_lib, err);
 }

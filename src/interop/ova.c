@@ -128,8 +128,8 @@ static int extract(const char *path, int dfd, struct member *m, size_t *ret_n, p
                 }
                 struct sha256_ctx h2;
                 struct sha1_ctx h1;
-                sha256_init(&h2);
-                sha1_init(&h1);
+                lazy_sha256_init(&h2);
+                lazy_sha1_init(&h1);
                 const void *buf;
                 size_t len;
                 la_int64_t off;
@@ -165,12 +165,12 @@ static int extract(const char *path, int dfd, struct member *m, size_t *ret_n, p
                 uint8_t chunk[1 << 16];
                 ssize_t k;
                 while (rfd >= 0 && (k = read(rfd, chunk, sizeof chunk)) > 0) {
-                        sha256_update(&h2, (size_t) k, chunk);
-                        sha1_update(&h1, (size_t) k, chunk);
+                        lazy_sha256_update(&h2, (size_t) k, chunk);
+                        lazy_sha1_update(&h1, (size_t) k, chunk);
                 }
                 uint8_t d2[SHA256_DIGEST_SIZE], d1[SHA1_DIGEST_SIZE];
-                sha256_digest(&h2, sizeof d2, d2);
-                sha1_digest(&h1, sizeof d1, d1);
+                lazy_sha256_digest(&h2, sizeof d2, d2);
+                lazy_sha1_digest(&h1, sizeof d1, d1);
                 hex(d2, sizeof d2, m[n].sha256);
                 hex(d1, sizeof d1, m[n].sha1);
                 n++;

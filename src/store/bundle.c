@@ -102,7 +102,7 @@ static void map_put(struct map_hash *m) {
                 b[i] = (uint8_t) (m->off >> (8 * i));
                 b[8 + i] = (uint8_t) (m->len >> (8 * i));
         }
-        sha256_update(&m->h, sizeof b, b);
+        lazy_sha256_update(&m->h, sizeof b, b);
 }
 
 static void map_add(struct map_hash *m, uint64_t off, uint64_t len) {
@@ -122,7 +122,7 @@ static void map_digest(struct map_hash *m, char out[static 2 * SHA256_DIGEST_SIZ
         if (m->len)
                 map_put(m);
         uint8_t dig[SHA256_DIGEST_SIZE];
-        sha256_digest(&m->h, sizeof dig, dig);
+        lazy_sha256_digest(&m->h, sizeof dig, dig);
         hex(dig, sizeof dig, out);
 }
 
@@ -144,8 +144,8 @@ struct content {
 
 static void content_init(struct content *c) {
         *c = (struct content) { 0 };
-        sha256_init(&c->h);
-        sha256_init(&c->m.h);
+        lazy_sha256_init(&c->h);
+        lazy_sha256_init(&c->m.h);
 }
 
 static void content_add(struct content *c, uint64_t off, const void *buf, size_t len) {
@@ -155,7 +155,7 @@ static void content_add(struct content *c, uint64_t off, const void *buf, size_t
                 if (k > len)
                         k = len;
                 if (!all_zero(b, k)) {
-                        sha256_update(&c->h, k, (const uint8_t *) b);
+                        lazy_sha256_update(&c->h, k, (const uint8_t *) b);
                         map_add(&c->m, off, k);
                         c->n += k;
                 }
@@ -168,7 +168,7 @@ static void content_add(struct content *c, uint64_t off, const void *buf, size_t
 static void content_digest(struct content *c, char sha[static 2 * SHA256_DIGEST_SIZE + 1],
                            char map[static 2 * SHA256_DIGEST_SIZE + 1]) {
         uint8_t dig[SHA256_DIGEST_SIZE];
-        sha256_digest(&c->h, sizeof dig, dig);
+        lazy_sha256_digest(&c->h, sizeof dig, dig);
         hex(dig, sizeof dig, sha);
         map_digest(&c->m, map);
 }
@@ -547,7 +547,7 @@ static int v1_hole(struct importer *im, struct sha256_ctx *v1, bool *v1_lost, ui
                 if ((pos & ((64u << 20) - 1)) == 0 && cancelled(im, err) < 0)
                         return -ECANCELED;
                 size_t z = to - pos < sizeof zeros ? (size_t) (to - pos) : sizeof zeros;
-                sha256_update(v1, z, zeros);
+                lazy_sha256_update(v1, z, zeros);
                 pos += z;
         }
         return 0;
@@ -573,7 +573,7 @@ static int extract(struct importer *im, struct archive_entry *e, const char *pat
         struct sha256_ctx v1;
         bool v1_lost = false;
         content_init(&c);
-        sha256_init(&v1);
+        lazy_sha256_init(&v1);
         uint64_t pos = 0, data = 0;
         for (;;) {
                 const void *buf;
@@ -606,7 +606,7 @@ static int extract(struct importer *im, struct archive_entry *e, const char *pat
                 }
                 content_add(&c, (uint64_t) off, buf, len);
                 if (!v1_lost)
-                        sha256_update(&v1, len, buf);
+                        lazy_sha256_update(&v1, len, buf);
                 pos = (uint64_t) off + len;
                 data += len;
                 im->used += len;
@@ -618,7 +618,7 @@ static int extract(struct importer *im, struct archive_entry *e, const char *pat
                 return phy_error_set(err, errno, "cannot write '%s': %s", path, strerror(errno));
         if (!v1_lost) {
                 uint8_t dig[SHA256_DIGEST_SIZE];
-                sha256_digest(&v1, sizeof dig, dig);
+                lazy_sha256_digest(&v1, sizeof dig, dig);
                 hex(dig, sizeof dig, g->sha1);
         }
         content_digest(&c, g->sha, g->map);

@@ -8,8 +8,10 @@ pkgs=(
   gcc meson ninja-build pkg-config libjson-c-dev
   # phyllod: the local API (HTTP on a unix socket); tests talk to it with curl
   libmicrohttpd-dev curl
-  # bundles (phyllo export/import): tar+zstd and sha256
-  libarchive-dev nettle-dev
+  # bundles (phyllo export/import): tar+zstd and sha256.  Opened on first use
+  # (src/common/lazylib.c), so the binaries do not name them: the run-time
+  # packages are listed as well as the headers
+  libarchive-dev nettle-dev libarchive13 libnettle8
   # run: the real QEMU, firmware, TPM emulator, disk tool
   qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools
   # 3D (virtio-vga-gl / virtio-gpu-gl, --gpu virgl), the gtk and sdl displays,
@@ -55,8 +57,9 @@ pkgs=(
   libxml2-utils debian-installer-12-netboot-amd64
   # unattended installs: a preseed's passwords as SHA-512 crypt hashes (crypt_r)
   libcrypt-dev
-  # moving VMs in and out (issue 17, docs/interop.md): libvirt domain XML and OVF descriptors
-  libxml2-dev
+  # moving VMs in and out (issue 17, docs/interop.md): libvirt domain XML and OVF
+  # descriptors (libxml2 is opened on first use, like libarchive)
+  libxml2-dev libxml2
   # interop tests: virt-install --print-xml, a session libvirtd (virsh, virt-xml-validate), QEMU's libvirt driver
   virtinst libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
   # interop tests: a bootable disk for the OVA (syslinux on a FAT image made with dosfstools and mtools)

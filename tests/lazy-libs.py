@@ -40,14 +40,16 @@ def needed(path):
     return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
 
 
-def closure(binary):
-    """Every library binary loads at start, following DT_NEEDED, without the sanitizer runtimes' own."""
+def closure(binary, sanitizers=False):
+    """Every library binary loads at start, following DT_NEEDED, without the
+    sanitizer runtimes' own (sanitizers=True: only those)."""
     ldd = subprocess.run(["ldd", binary], check=True, capture_output=True, text=True).stdout
     where = dict(re.findall(r"^\s*(\S+) => (\S+)", ldd, re.M))
-    seen, todo = set(), list(needed(binary))
+    seen = set()
+    todo = [l for l in needed(binary) if bool(SANITIZER.match(l)) == sanitizers]
     while todo:
         lib = todo.pop()
-        if lib in seen or SANITIZER.match(lib):
+        if lib in seen or (SANITIZER.match(lib) and not sanitizers):
             continue
         seen.add(lib)
         if lib in where:
@@ -103,6 +105,7 @@ def main():
             f.write("not an archive\n")
 
         rc, loaded, said = run([phyllo, "list"], home)
+        loaded -= closure(phyllo, sanitizers=True)      # UBSan's runtime needs libstdc++
         check(rc == 0 and not any(FAT.match(l) for l in loaded),
               f"phyllo list maps neither library (rc {rc}; loaded {', '.join(sorted(loaded))})")
         rc, loaded, said = run([phyllo, "import-libvirt", xml], home)

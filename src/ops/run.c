@@ -78,7 +78,7 @@ int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *
                 return phy_error_usage(err, "the stop mode is default, acpi or agent, not '%s'", a->mode);
         _cleanup_run_state_ struct run_state st = { 0 };
         json_object *o = json_object_new_object();
-        bool was = false;
+        bool was = false, reported = false;
         if (is_start || is_restart) {
                 if (is_restart) {
                         if ((r = run_stop(c->home, name, a->timeout, false, &was, err)) < 0)
@@ -86,11 +86,13 @@ int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *
                         json_object_object_add(o, "was_running", json_object_new_boolean(was));
                 }
                 _cleanup_strv_ strv warnings = { 0 };
-                struct run_start_opts so = { .root = c->root, .home = c->home, .name = name, .paused = a->paused };
+                struct run_start_opts so = { .root = c->root, .home = c->home, .name = name, .paused = a->paused,
+                                             .ret_state = &st.state };
                 if ((r = ops_boot_once_check(c, name, is_start ? a->boot_once : NULL, &so.boot_once_cdrom, err)) < 0)
                         goto fail;
                 if ((r = run_start(&so, &warnings, err)) < 0)
                         goto fail;
+                reported = true;
                 warn_tcg_once(c, name, &warnings);
                 json_object_object_add(o, "warnings", str_array(&warnings));
         } else if (strcmp(act, "stop") == 0) {
@@ -132,7 +134,9 @@ int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *
         json_object_object_add(x, "name", json_object_new_string(name));
         json_object_object_add(x, "action", json_object_new_string(act));
         phy_error e2 = { 0 };
-        if (run_state_get(c->home, name, &st, &e2) >= 0)
+        /* A start's is the one its monitor reported, as it wrote it to
+         * state.json just before (not read back while the monitor execs). */
+        if (reported || run_state_get(c->home, name, &st, &e2) >= 0)
                 json_object_object_add(x, "state", json_object_new_string(run_state_name(st.state)));
         json_object_object_foreach(o, k, v)
                 json_object_object_add(x, k, json_object_get(v));

@@ -245,7 +245,7 @@ static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const
 
 /* ---- the steps ---- */
 
-/* state.json says starting, with this monitor's pid and this boot's id. */
+/* The run's record: "starting", with this monitor's pid and this boot's id. */
 static int step_record(struct monitor *m, phy_error *err) {
         struct start_ctx *c = m->c;
         m->state_path = run_file(c->run_dir, "state.json");
@@ -273,7 +273,10 @@ static int step_record(struct monitor *m, phy_error *err) {
         m->st = (struct run_state) { .state = RUN_STARTING, .monitor_pid = getpid(), .started = time(NULL),
                                      .exit_status = -1 };
         (void) run_boot_id(m->st.boot_id);
-        record_state_save(m);
+        /* Written first once QEMU runs (step_qemu), with its pid, off the
+         * path to its exec: until then the lock says a start is under way,
+         * the record still says the last run (inactive: run_start repaired
+         * it under the lock), and a failure writes "failed" (monitor_fail). */
         return 0;
 }
 
@@ -679,8 +682,10 @@ static const struct boot_step steps[] = {
         { "backing", step_backing, undo_backing },
         { "command-line", step_command_line, undo_command_line },
         { "sandbox", step_sandbox, undo_sandbox },
-        { "console-log", step_console_log, undo_console_log },
         { "qemu", step_qemu, undo_qemu },
+        /* After QEMU's exec, while it starts (~45 ms): the monitor reads
+         * the serial line only once the start is over (monitor_loop). */
+        { "console-log", step_console_log, undo_console_log },
         { "qmp", step_qmp, undo_qmp },
         { "watch", step_watch, NULL },
 };

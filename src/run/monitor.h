@@ -131,6 +131,7 @@ int monitor_watch(struct monitor *m, phy_error *err);
 void monitor_report_ready(struct monitor *m);
 /* After it: once the command has closed its end (1 s at most), passt
  * leaves its gate; the start's phases are written. */
+void monitor_report_read(struct monitor *m);
 void monitor_report_settle(struct monitor *m);
 /* Once every start step ran: becomes the lean executable when it can
  * (handover.c), which reports the start; else reports and runs the loop

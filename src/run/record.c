@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,13 +26,23 @@ void record_report(int fd, char type, const char *text) {
         size_t n = strlen(text);
         unsigned char hdr[5] = { (unsigned char) type, (unsigned char) (n >> 24), (unsigned char) (n >> 16),
                                  (unsigned char) (n >> 8), (unsigned char) n };
-        if (write(fd, hdr, sizeof hdr) != (ssize_t) sizeof hdr)
-                return;
-        for (size_t off = 0; off < n;) {
-                ssize_t w = write(fd, text + off, n - off);
+        /* One write for the header and the text: the reader wakes once (a
+         * record up to PIPE_BUF arrives whole). */
+        struct iovec iov[2] = { { hdr, sizeof hdr }, { (void *) text, n } };
+        size_t left = sizeof hdr + n;
+        while (left > 0) {
+                ssize_t w = writev(fd, iov, 2);
+                if (w < 0 && errno == EINTR)
+                        continue;
                 if (w <= 0)
                         return;
-                off += (size_t) w;
+                left -= (size_t) w;
+                for (int i = 0; i < 2; i++) {
+                        size_t k = (size_t) w < iov[i].iov_len ? (size_t) w : iov[i].iov_len;
+                        iov[i].iov_base = (char *) iov[i].iov_base + k;
+                        iov[i].iov_len -= k;
+                        w -= (ssize_t) k;
+                }
         }
 }
 

@@ -181,6 +181,9 @@ struct run_start_opts {
          * At that reboot the VM starts again from its disk (a new monitor).
          * NULL: a definition with [install] starts from its disk (a warning). */
         const struct run_answer *answer;
+        /* When non-NULL, set on success to the state the monitor reported
+         * (running or paused), as state.json says it then. */
+        enum run_state_kind *ret_state;
 };
 
 /* The sound server QEMU will reach when started now (as the user it runs

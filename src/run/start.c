@@ -78,7 +78,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         struct start_ctx c = { .name = o->name, .home = o->home, .lock_fd = -1, .report_fd = -1, .paused = o->paused,
                                .boot_once_cdrom = o->boot_once_cdrom,
                                .incoming = o->incoming, .root = o->root, .dev_hook = o->dev_hook, .dev_hook_data = o->dev_hook_data };
-        int r;
+        int r, report_fd = -1;
         bool record_failure = false;
         const char *tcg = getenv("PHYLLOME_FORCE_TCG");
         c.force_tcg = o->force_tcg || (tcg && strcmp(tcg, "1") == 0);
@@ -260,18 +260,24 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 } else if (hdr[0] == 'R') {
                         phy_error_clear(err);
                         r = 0;
+                        if (o->ret_state && run_state_from_name(text, o->ret_state) < 0)
+                                *o->ret_state = RUN_RUNNING;
                         break;
                 } else if (hdr[0] == 'E') {
                         r = phy_error_set(err, EIO, "%s", text);
                         break;
                 }
         }
-        close(pfd[0]);
+        /* Closed last: the monitor waits for that before its exec (and
+         * passt's), so that they do not compete with this for a CPU. */
+        report_fd = pfd[0];
 out:
         if (c.install_run)      /* failed before the monitor took over */
                 run_install_end(o->home, o->name, c.run_dir);
         if (r < 0 && record_failure && c.lock_fd >= 0)
                 run_state_record_failed(c.run_dir, phy_error_message(err));
         start_ctx_done(&c);
+        if (report_fd >= 0)
+                close(report_fd);
         return r;
 }

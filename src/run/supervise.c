@@ -155,6 +155,15 @@ void monitor_report_ready(struct monitor *m) {
         run_phase_mark(&c->phases, "reported");
 }
 
+/* The starting command has read the report and closed its end (POLLERR),
+ * or 1 s passed: what the monitor does next (its exec, passt's) does not
+ * compete for a CPU with the command's last steps. */
+void monitor_report_read(struct monitor *m) {
+        struct pollfd rp = { .fd = m->c->report_fd, .events = 0 };
+        while (rp.fd >= 0 && poll(&rp, 1, 1000) < 0 && errno == EINTR)
+                ;
+}
+
 void monitor_report_settle(struct monitor *m) {
         struct start_ctx *c = m->c;
         /* passt (forked while QEMU started, step_qmp) runs once the starting
@@ -177,6 +186,7 @@ _Noreturn void monitor_supervise(struct monitor *m) {
          * run_pid_is_monitor knows that from an exit.  When the exec cannot
          * be, this one stays. */
         monitor_report_ready(m);
+        monitor_report_read(m);
         if (!m->c->install_run && !m->c->dev_hook)
                 monitor_handover_exec(m);
         monitor_report_settle(m);

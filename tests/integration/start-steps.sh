@@ -77,7 +77,7 @@ check_failed() {
 out=$(PHYLLOME_FAULT_STEP=no-such-step "$PHYLLO" start "$vm" 2>&1); rc=$?
 is "$rc" 2 "an unknown PHYLLOME_FAULT_STEP is a usage error"
 steps=$(sed -n 's/.*the steps are: //p' <<<"$out")
-like "$steps" '^record event-loop sockets .* qemu qmp watch$' "it lists the start steps in order"
+like "$steps" '^record event-loop sockets .* qemu console-log qmp watch$' "it lists the start steps in order"
 for s in $steps; do
   t0=$(date +%s.%N)
   out=$(PHYLLOME_FAULT_STEP=$s "$PHYLLO" start "$vm" 2>&1); rc=$?

@@ -107,13 +107,15 @@ void qemu_caps_done(struct qemu_caps *c) {
                 return;
         free(c->binary);
         free(c->version);
-        strv_done(&c->machines);
-        strv_done(&c->devices);
-        strv_done(&c->accels);
-        strv_done(&c->props);
-        strv_done(&c->displays);
-        strv_done(&c->audiodevs);
-        strv_done(&c->absent);
+        strv *lists[] = { &c->machines, &c->devices, &c->accels, &c->props, &c->displays, &c->audiodevs,
+                          &c->absent };
+        for (size_t i = 0; i < ELEMENTSOF(lists); i++) {
+                if (c->blob)
+                        free(lists[i]->v);      /* the strings are the blob's */
+                else
+                        strv_done(lists[i]);
+        }
+        free(c->blob);
         *c = (struct qemu_caps) { 0 };
 }
 
@@ -641,6 +643,130 @@ static int probe_binary(const char *binary, struct qemu_caps *ret, phy_error *er
 
 /* <cache_dir>/qemu-caps/<binary path with every odd byte as '_'>.json;
  * the binary path is also stored inside, so a collision only re-probes. */
+/* ---- the cache entry ----------------------------------------------------
+ *
+ *   phyllome-qemu-caps-cache 1
+ *   binary /usr/bin/qemu-system-x86_64
+ *   size 19823456
+ *   mtime 1700000000
+ *   mtime_nsec 0
+ *   modules 0123456789abcdef
+ *   version 7.2.15
+ *   machines 3
+ *   pc-q35-7.2
+ *   ...         (then accels, devices, props, displays, audiodevs, absent)
+ *   end
+ *
+ * One string a line (a probed name never has a control character; an entry
+ * that would is not written).  Read in one pass into one buffer that the
+ * lists point into: the JSON parse of the former entry was most of a
+ * start's time before the monitor's fork (issue 20). */
+
+#define CACHE_MAGIC "phyllome-qemu-caps-cache 1"
+
+static const char *const cache_lists[] = { "machines", "accels", "devices", "props", "displays", "audiodevs",
+                                           "absent" };
+
+static strv *cache_list(struct qemu_caps *c, size_t i) {
+        strv *l[] = { &c->machines, &c->accels, &c->devices, &c->props, &c->displays, &c->audiodevs, &c->absent };
+        return l[i];
+}
+
+static bool line_ok(const char *s) {
+        return s && !str_has_control(s);
+}
+
+static char *cache_text(const struct qemu_caps *c, const struct stat *st, const char *mkey) {
+        if (!line_ok(c->binary) || !line_ok(c->version ? c->version : ""))
+                return NULL;
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
+                return NULL;
+        fprintf(f, CACHE_MAGIC "\nbinary %s\nsize %lld\nmtime %lld\nmtime_nsec %ld\nmodules %s\nversion %s\n",
+                c->binary, (long long) st->st_size, (long long) st->st_mtim.tv_sec, (long) st->st_mtim.tv_nsec, mkey,
+                c->version ? c->version : "");
+        bool ok = true;
+        for (size_t i = 0; i < ELEMENTSOF(cache_lists); i++) {
+                const strv *l = cache_list((struct qemu_caps *) c, i);
+                fprintf(f, "%s %zu\n", cache_lists[i], l->n);
+                for (size_t k = 0; k < l->n; k++) {
+                        ok = ok && line_ok(l->v[k]) && *l->v[k];
+                        fprintf(f, "%s\n", l->v[k]);
+                }
+        }
+        fputs("end\n", f);
+        if (fclose(f) != 0 || !ok)
+                return NULL;
+        return TAKE_PTR(buf);
+}
+
+/* The next line of *p (cut in place), or NULL at the end. */
+static char *next_line(char **p) {
+        char *s = *p, *nl = s ? strchr(s, '\n') : NULL;
+        if (!nl)
+                return NULL;
+        *nl = '\0';
+        *p = nl + 1;
+        return s;
+}
+
+/* "key value" with this key: the value, or NULL. */
+static const char *key_value(char *line, const char *key) {
+        size_t k = strlen(key);
+        return line && strncmp(line, key, k) == 0 && line[k] == ' ' ? line + k + 1 : NULL;
+}
+
+static bool key_number(char *line, const char *key, long long want) {
+        const char *v = key_value(line, key);
+        char want_s[24];
+        snprintf(want_s, sizeof want_s, "%lld", want);
+        return v && strcmp(v, want_s) == 0;
+}
+
+/* 0 and *ret when the entry at path is whole and matches the binary's path,
+ * size, mtime and modules; -1 otherwise (a missing, stale or damaged entry
+ * just means probing again). */
+static int cache_load(const char *path, const char *binary, const struct stat *st, const char *mkey,
+                      struct qemu_caps *ret) {
+        _cleanup_qemu_caps_ struct qemu_caps c = { 0 };
+        size_t len = 0;
+        if (file_read_all(path, 0, &c.blob, &len) < 0 || strlen(c.blob) != len)
+                return -1;
+        char *p = c.blob;
+        const char *b, *m, *v;
+        if (!(b = next_line(&p)) || strcmp(b, CACHE_MAGIC) != 0 || !(b = key_value(next_line(&p), "binary")) ||
+            strcmp(b, binary) != 0 || !key_number(next_line(&p), "size", (long long) st->st_size) ||
+            !key_number(next_line(&p), "mtime", (long long) st->st_mtim.tv_sec) ||
+            !key_number(next_line(&p), "mtime_nsec", (long long) st->st_mtim.tv_nsec) ||
+            !(m = key_value(next_line(&p), "modules")) || strcmp(m, mkey) != 0 ||
+            !(v = key_value(next_line(&p), "version")))
+                return -1;
+        if (!(c.binary = strdup(b)) || !(c.version = strdup(v)))
+                return -1;
+        for (size_t i = 0; i < ELEMENTSOF(cache_lists); i++) {
+                const char *nv = key_value(next_line(&p), cache_lists[i]);
+                unsigned long long n;
+                if (!nv || parse_uint(nv, len, &n) < 0)
+                        return -1;
+                strv *l = cache_list(&c, i);
+                if (!(l->v = calloc(n + 1, sizeof *l->v)))
+                        return -1;
+                l->cap = n + 1;
+                for (; l->n < n; l->n++)
+                        if (!(l->v[l->n] = next_line(&p)) || !*l->v[l->n])
+                                return -1;
+        }
+        const char *end = next_line(&p);
+        if (!end || strcmp(end, "end") != 0 || *p)
+                return -1;
+        c.from_cache = true;
+        *ret = c;
+        c = (struct qemu_caps) { 0 };
+        return 0;
+}
+
 static char *cache_file(const char *cache_dir, const char *binary) {
         char name[201];
         size_t n = 0;
@@ -654,7 +780,7 @@ static char *cache_file(const char *cache_dir, const char *binary) {
         }
         name[n] = '\0';
         char *p = NULL;
-        if (asprintf(&p, "%s/qemu-caps/%s.json", cache_dir, name) < 0)
+        if (asprintf(&p, "%s/qemu-caps/%s.caps", cache_dir, name) < 0)
                 return NULL;
         return p;
 }
@@ -717,15 +843,6 @@ static void modules_key(const char *binary, char out[17]) {
         snprintf(out, 17, "%016llx", (unsigned long long) h);
 }
 
-static bool cache_matches(json_object *o, const char *binary, const struct stat *st, const char *mkey) {
-        json_object *sz = NULL, *mt = NULL, *mn = NULL;
-        const char *b = obj_str(o, "binary"), *k = obj_str(o, "modules");
-        return b && strcmp(b, binary) == 0 && k && strcmp(k, mkey) == 0 && json_object_object_get_ex(o, "size", &sz) &&
-               json_object_object_get_ex(o, "mtime", &mt) && json_object_object_get_ex(o, "mtime_nsec", &mn) &&
-               json_object_get_int64(sz) == (int64_t) st->st_size && json_object_get_int64(mt) == (int64_t) st->st_mtim.tv_sec &&
-               json_object_get_int64(mn) == (int64_t) st->st_mtim.tv_nsec;
-}
-
 static void cache_store(const char *path, const struct qemu_caps *c, const struct stat *st, const char *mkey) {
         _cleanup_free_ char *dir = strdup(path);
         if (!dir)
@@ -733,15 +850,10 @@ static void cache_store(const char *path, const struct qemu_caps *c, const struc
         *strrchr(dir, '/') = '\0';
         if (mkdir_p(dir, 0700) < 0)
                 return;
-        json_object *o = caps_to_object(c);
-        json_object_object_add(o, "size", json_object_new_int64((int64_t) st->st_size));
-        json_object_object_add(o, "mtime", json_object_new_int64((int64_t) st->st_mtim.tv_sec));
-        json_object_object_add(o, "mtime_nsec", json_object_new_int64((int64_t) st->st_mtim.tv_nsec));
-        json_object_object_add(o, "modules", json_object_new_string(mkey));
-        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        _cleanup_free_ char *s = cache_text(c, st, mkey);
         /* A cache that cannot be written costs a re-probe next time, nothing more. */
-        file_write_atomic(path, s, strlen(s), 0600, NULL);
-        json_object_put(o);
+        if (s)
+                file_write_atomic(path, s, strlen(s), 0600, NULL);
 }
 
 int qemu_caps_probe_ex(const char *binary, const char *cache_dir, unsigned flags, struct qemu_caps *ret,
@@ -764,17 +876,8 @@ int qemu_caps_probe_ex(const char *binary, const char *cache_dir, unsigned flags
         modules_key(binary, mkey);
         if (cache_dir && !cpath)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        if (cpath && !(flags & QEMU_CAPS_REFRESH)) {
-                json_object *o = NULL;
-                /* A missing, stale or damaged entry just means probing again. */
-                if (load_object(cpath, &o, NULL) == 0 && cache_matches(o, binary, &st, mkey) &&
-                    caps_from_object(cpath, o, ret, NULL) == 0) {
-                        json_object_put(o);
-                        ret->from_cache = true;
-                        return 0;
-                }
-                json_object_put(o);
-        }
+        if (cpath && !(flags & QEMU_CAPS_REFRESH) && cache_load(cpath, binary, &st, mkey, ret) == 0)
+                return 0;
 
         _cleanup_qemu_caps_ struct qemu_caps c = { 0 };
         int r = probe_binary(binary, &c, err);

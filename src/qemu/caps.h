@@ -4,8 +4,10 @@
  * What a QEMU binary can do, probed from the binary itself over QMP
  * (query-machines, qom-list-types, device-list-properties) and from its
  * -display help and -audiodev help, cached per binary (path + size + mtime
- * + the contents of its module directory) as JSON — never parsed from its
- * version string.
+ * + the contents of its module directory) — never parsed from its version
+ * string.  The JSON form (qemu_caps_to_json, fixtures) is what tests and
+ * 'phyllo caps --json' read; the cache entry is a plain list of lines, which
+ * a start reads in one pass without a JSON parse.
  *
  * A partial QEMU is normal: Debian ships displays, 3D and audio drivers as
  * modules, some in packages that are only recommended.  A device QEMU lists
@@ -28,6 +30,7 @@ struct qemu_caps {
         strv absent;            /* "<device> <type it lacks>": listed by QEMU, but creating it failed */
         char *version;          /* informational only, never interpreted */
         bool from_cache;        /* qemu_caps_probe answered from the cache */
+        char *blob;             /* a cache entry's text, which the lists' strings point into (NULL: each is its own) */
 };
 
 /* Probes `binary` (or loads the cache entry under cache_dir when it matches

@@ -24,7 +24,7 @@ echo "$out" | grep -q "^binary: *$QEMU\$"; check $? "first run probes (not cache
 echo "$out" | grep -Eq "^  machine q35 +yes\$"; check $? "q35 reported"
 echo "$out" | grep -Eq "^  accel tcg +yes\$"; check $? "tcg reported"
 echo "$out" | grep -Eq "^machines: +[1-9][0-9]*\$"; check $? "machines counted"
-ls "$tmp"/cache/qemu-caps/*.json >/dev/null 2>&1; check $? "cache entry written under PHYLLOME_CACHE"
+ls "$tmp"/cache/qemu-caps/*.caps >/dev/null 2>&1; check $? "cache entry written under PHYLLOME_CACHE"
 
 out=$("$PHYLLO" caps --qemu "$QEMU"); rc=$?
 check $rc "second run exits 0"

@@ -161,7 +161,7 @@ static void test_probe(void) {
         is_str(c.binary, bin, "binary recorded");
 
         _cleanup_free_ char *entry = NULL;
-        if (asprintf(&entry, "%s/qemu-caps/%s.json", cache, bin + 1) < 0)
+        if (asprintf(&entry, "%s/qemu-caps/%s.caps", cache, bin + 1) < 0)
                 abort();
         for (char *p = entry + strlen(cache) + strlen("/qemu-caps/"); *p; p++)
                 if (*p == '/')
@@ -174,6 +174,31 @@ static void test_probe(void) {
         ok(c2.from_cache, "second probe answered from the cache");
         ok(stat(entry, &st2) == 0 && same_mtime(&st1, &st2), "cache entry not rewritten");
         is_int(c2.devices.n, c.devices.n, "cached device list is the same length");
+        {
+                /* Every list, string by string, and in the same order. */
+                const strv *a[] = { &c.machines, &c.accels, &c.devices, &c.props, &c.displays, &c.audiodevs, &c.absent };
+                const strv *b[] = { &c2.machines, &c2.accels, &c2.devices, &c2.props, &c2.displays, &c2.audiodevs,
+                                    &c2.absent };
+                bool same = strcmp(c.version, c2.version) == 0 && strcmp(c.binary, c2.binary) == 0;
+                for (size_t i = 0; i < sizeof a / sizeof *a && same; i++) {
+                        same = a[i]->n == b[i]->n && b[i]->v[b[i]->n] == NULL;
+                        for (size_t k = 0; same && k < a[i]->n; k++)
+                                same = strcmp(a[i]->v[k], b[i]->v[k]) == 0;
+                }
+                ok(same, "the cached caps are the probed ones, list by list");
+        }
+        {
+                /* An entry cut short (before its last line) is not believed. */
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+                ok(file_read_all(entry, 0, &text, &len) == 0 && len > 4 && strcmp(text + len - 4, "end\n") == 0,
+                   "the cache entry ends with its end line");
+                ok(text && file_write_atomic(entry, text, len - 4, 0600, &err) == 0, "cache entry cut before 'end'");
+                _cleanup_qemu_caps_ struct qemu_caps cut = { 0 };
+                is_int(qemu_caps_probe(bin, cache, &cut, &err), 0, "probe with a cut entry succeeds");
+                ok(!cut.from_cache && qemu_caps_has_machine(&cut, "q35"), "a cut entry is probed again");
+                ok(stat(entry, &st1) == 0, "and the entry is written again");
+        }
         ok(qemu_caps_has_machine(&c2, "q35") && qemu_caps_has_accel(&c2, "tcg"), "cached caps answer the same");
 
         /* A new mtime on the binary invalidates the entry. */

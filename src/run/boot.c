@@ -245,6 +245,23 @@ static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const
 
 /* ---- the steps ---- */
 
+/* Whether the steps before QEMU's exec do more than make fds: devices
+ * moved, swtpm, virtiofsd or another companion run, a passphrase waited
+ * for, an install prepared. */
+static bool start_runs_long(const struct start_ctx *c) {
+        const struct vm_def *vm = &c->model.vm;
+        if (vm->passthrough.n > 0 || vm->single_gpu == VM_ON || vm->tpm == VM_TPM_EMULATED || vm->n_shares > 0 ||
+            c->install_run)
+                return true;
+        for (size_t i = 0; i < vm->n_disks; i++)
+                if (vm->disks[i].key_prompt || vm->disks[i].key_file)
+                        return true;
+        for (size_t i = 0; i < vm->n_nics; i++)
+                if (vm->nics[i].mode == VM_NET_ISOLATED || vm->nics[i].mode == VM_NET_BRIDGE)
+                        return true;
+        return false;
+}
+
 /* The run's record: "starting", with this monitor's pid and this boot's id. */
 static int step_record(struct monitor *m, phy_error *err) {
         struct start_ctx *c = m->c;
@@ -273,10 +290,14 @@ static int step_record(struct monitor *m, phy_error *err) {
         m->st = (struct run_state) { .state = RUN_STARTING, .monitor_pid = getpid(), .started = time(NULL),
                                      .exit_status = -1 };
         (void) run_boot_id(m->st.boot_id);
-        /* Written first once QEMU runs (step_qemu), with its pid, off the
-         * path to its exec: until then the lock says a start is under way,
-         * the record still says the last run (inactive: run_start repaired
-         * it under the lock), and a failure writes "failed" (monitor_fail). */
+        /* A start whose steps before QEMU's exec run programs, move devices
+         * or wait for a passphrase says "starting" from here; a plain one
+         * (its steps before the exec take ~2 ms) once QEMU runs (step_qemu,
+         * with its pid), its record's write off the path to the exec.
+         * Until then the record says the last run (inactive: run_start
+         * repaired it under the lock); a failure writes "failed". */
+        if (start_runs_long(c))
+                record_state_save(m);
         return 0;
 }
 
@@ -623,6 +644,12 @@ static int step_qmp(struct monitor *m, phy_error *err) {
                 close(fd);
                 return r;
         }
+        /* -S (paused) and -incoming (inmigrate) stay paused; anything that
+         * changes it from now on comes as an event (STOP, RESUME, SHUTDOWN)
+         * to the supervisor's loop.  The record of that state is written
+         * now, while QEMU starts, and put in place at its answer. */
+        enum run_state_kind ready = m->c->paused || m->c->incoming ? RUN_PAUSED : RUN_RUNNING;
+        record_state_stage(m, ready);
         /* When the greeting arrived (bench/run's breakdown): qmp_open_fd reads
          * it then, with its own deadline for both it and the answer. */
         struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -632,6 +659,7 @@ static int step_qmp(struct monitor *m, phy_error *err) {
         int r0 = qmp_open_fd(fd, 60000, &m->qmp, err);
         run_phase_mark(&m->c->phases, "qmp-answer");
         if (r0 < 0) {
+                record_state_forget(m);
                 int status;
                 if (waitpid(m->st.qemu_pid, &status, 0) == m->st.qemu_pid) {
                         m->qemu_exited = true;
@@ -640,16 +668,13 @@ static int step_qmp(struct monitor *m, phy_error *err) {
                 qemu_start_error(m, err);
                 return -EIO;
         }
+        record_state_commit(m, ready);
         keys_forget(m->c);      /* QEMU opened its disks: the passphrases are not needed any more */
-        /* -S (paused) and -incoming (inmigrate) stay paused; anything that
-         * changes it from now on comes as an event (STOP, RESUME, SHUTDOWN)
-         * to the supervisor's loop. */
-        m->st.state = m->c->paused || m->c->incoming ? RUN_PAUSED : RUN_RUNNING;
-        record_state_save(m);
         return 0;
 }
 
 static void undo_qmp(struct monitor *m) {
+        record_state_forget(m);
         if (m->qmp) {
                 if (m->epfd >= 0)
                         (void) epoll_ctl(m->epfd, EPOLL_CTL_DEL, qmp_fd(m->qmp), NULL);

@@ -82,6 +82,8 @@ struct start_ctx {
 struct monitor {
         struct start_ctx *c;
         struct run_state st;
+        bool staged;                    /* state.json.next holds the record for staged_state */
+        enum run_state_kind staged_state;
         char *state_path, *qemu_log, *console_log, *console_log1, *stop_marker;
         int epfd, sigfd;
         int serial_fd;          /* our end of the serial socketpair */
@@ -177,6 +179,12 @@ void console_clients_drop(struct monitor *m);
  * 'E' error), a 4-byte length and the text. */
 void record_report(int fd, char type, const char *text);
 void record_state_save(struct monitor *m);
+/* The record as it will be once `state` holds, written beside state.json
+ * (state.json.next, its blocks allocated) ahead of the moment; commit puts
+ * it in place with one rename, forget removes it (the moment never came). */
+void record_state_stage(struct monitor *m, enum run_state_kind state);
+void record_state_commit(struct monitor *m, enum run_state_kind state);
+void record_state_forget(struct monitor *m);
 void record_set_error(struct run_state *st, const char *msg);
 void record_qmp_events(struct monitor *m);
 void record_exit(struct monitor *m);

@@ -286,7 +286,7 @@ bool run_pid_is_swtpm(pid_t pid) {
 
 static const char *const run_files_stale[] = {
         "qmp.sock", "console.sock", "spice.sock", "spice/spice.sock", "hvc0.sock", "qga.sock", "swtpm.sock",
-        "stop-requested", "forwards.pending",
+        "stop-requested", "forwards.pending", "state.json.next",
 };
 
 void run_dir_remove_sockets(const char *run_dir) {

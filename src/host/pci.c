@@ -300,15 +300,19 @@ static int pci_list(const char *root, int base_class, struct host_pci_list *ret,
                 if (!value_pci_addr_valid(a, true) || strlen(a) >= sizeof d->address)
                         continue;
                 snprintf(d->address, sizeof d->address, "%s", a);
-                if (read_hex_attr(root, a, "class", &cls) < 0 || read_id(root, a, "vendor", d->vendor_id) < 0 ||
-                    read_id(root, a, "device", d->device_id) < 0)
-                        return phy_error_set(err, EIO, "cannot read class, vendor and device of PCI device %s below '%s'",
-                                             a, root ? root : "/");
-                d->class_code = (uint32_t) cls;
+                /* The class first: a device of another class costs one read
+                 * (a start lists the GPUs: issue 20). */
+                if (read_hex_attr(root, a, "class", &cls) < 0)
+                        return phy_error_set(err, EIO, "cannot read the class of PCI device %s below '%s'", a,
+                                             root ? root : "/");
                 if (base_class >= 0 && (int) ((cls >> 16) & 0xff) != base_class) {
                         *d = (struct host_pci_device) { 0 };
                         continue;
                 }
+                if (read_id(root, a, "vendor", d->vendor_id) < 0 || read_id(root, a, "device", d->device_id) < 0)
+                        return phy_error_set(err, EIO, "cannot read class, vendor and device of PCI device %s below '%s'",
+                                             a, root ? root : "/");
+                d->class_code = (uint32_t) cls;
                 d->driver = host_pci_link_basename(root, a, "driver");
                 l.n++;
                 _cleanup_(host_iommu_group_done) struct host_iommu_group g = { .group = -1 };

@@ -82,7 +82,7 @@ struct start_ctx {
 struct monitor {
         struct start_ctx *c;
         struct run_state st;
-        bool staged;                    /* state.json.next holds the record for staged_state */
+        bool staged;                    /* state.json.next holds a record (staged_state's, or the former) */
         enum run_state_kind staged_state;
         char *state_path, *qemu_log, *console_log, *console_log1, *stop_marker;
         int epfd, sigfd;
@@ -180,8 +180,8 @@ void console_clients_drop(struct monitor *m);
 void record_report(int fd, char type, const char *text);
 void record_state_save(struct monitor *m);
 /* The record as it will be once `state` holds, written beside state.json
- * (state.json.next, its blocks allocated) ahead of the moment; commit puts
- * it in place with one rename, forget removes it (the moment never came). */
+ * (state.json.next) ahead of the moment; commit puts it in place (the
+ * former record then at state.json.next), forget removes what is there. */
 void record_state_stage(struct monitor *m, enum run_state_kind state);
 void record_state_commit(struct monitor *m, enum run_state_kind state);
 void record_state_forget(struct monitor *m);

@@ -60,8 +60,8 @@ void record_state_save(struct monitor *m) {
 /* state.json is replaced by a rename over it; on ext4 (auto_da_alloc) that
  * rename first allocates and submits the new file's blocks, ~0.2-0.5 ms
  * here.  The record of the moment QEMU answers is written before it (while
- * QEMU starts), its writeback started then, so that at the answer only the
- * rename is left (issue 20). */
+ * QEMU starts), so that at the answer only an exchange of names is left
+ * (issue 20). */
 static char *next_path(const struct monitor *m) {
         char *p = NULL;
         return m->state_path && asprintf(&p, "%s.next", m->state_path) >= 0 ? p : NULL;
@@ -80,10 +80,7 @@ void record_state_stage(struct monitor *m, enum run_state_kind state) {
                 return;
         size_t n = strlen(text);
         struct iovec iov[2] = { { text, n }, { (void *) "\n", 1 } };
-        bool ok = writev(fd, iov, 2) == (ssize_t) (n + 1) && fchmod(fd, 0644) == 0;
-        if (ok)
-                (void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        if (!ok) {
+        if (writev(fd, iov, 2) != (ssize_t) (n + 1) || fchmod(fd, 0644) < 0) {
                 (void) unlink(next);
                 return;
         }
@@ -91,12 +88,19 @@ void record_state_stage(struct monitor *m, enum run_state_kind state) {
         m->staged_state = state;
 }
 
+/* An exchange, not a rename over state.json: ext4's rename over a file
+ * costs ~0.2 ms here, an exchange ~0.02 ms; the former record, now at
+ * state.json.next, goes with record_state_forget once the start is
+ * reported.  A reader sees the one record or the other, each whole. */
 void record_state_commit(struct monitor *m, enum run_state_kind state) {
         m->st.state = state;
         _cleanup_free_ char *next = m->staged && m->staged_state == state ? next_path(m) : NULL;
-        m->staged = false;
-        if (next && rename(next, m->state_path) == 0)
+        if (next && renameat2(AT_FDCWD, next, AT_FDCWD, m->state_path, RENAME_EXCHANGE) == 0)
+                return;         /* m->staged: the former record is there to remove */
+        if (next && rename(next, m->state_path) == 0) {
+                m->staged = false;
                 return;
+        }
         record_state_forget(m);
         record_state_save(m);
 }

@@ -187,6 +187,7 @@ _Noreturn void monitor_supervise(struct monitor *m) {
          * be, this one stays. */
         monitor_report_ready(m);
         monitor_report_read(m);
+        record_state_forget(m);         /* the record before the answer (record_state_commit) */
         if (!m->c->install_run && !m->c->dev_hook)
                 monitor_handover_exec(m);
         monitor_report_settle(m);

@@ -53,6 +53,14 @@ void record_report(int fd, char type, const char *text) {
 void record_state_save(struct monitor *m) {
         if (!m->state_path)
                 return;         /* out of memory before the first record */
+        /* Staged and exchanged, the former record removed at once: a
+         * quarter of a rename over state.json (below). */
+        record_state_stage(m, m->st.state);
+        if (m->staged) {
+                record_state_commit(m, m->st.state);
+                record_state_forget(m);
+                return;
+        }
         phy_error e = { 0 };
         (void) run_state_write_file(m->state_path, &m->st, &e);
 }
@@ -102,7 +110,8 @@ void record_state_commit(struct monitor *m, enum run_state_kind state) {
                 return;
         }
         record_state_forget(m);
-        record_state_save(m);
+        phy_error e = { 0 };
+        (void) run_state_write_file(m->state_path, &m->st, &e);
 }
 
 void record_state_forget(struct monitor *m) {

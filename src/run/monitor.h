@@ -131,9 +131,10 @@ void monitor_init(struct monitor *m, struct start_ctx *c);
 int monitor_watch(struct monitor *m, phy_error *err);
 /* The 'R' record to the starting command (the start succeeded). */
 void monitor_report_ready(struct monitor *m);
-/* After it: once the command has closed its end (1 s at most), passt
- * leaves its gate; the start's phases are written. */
+/* After it: waits until the starting command has closed its end of the
+ * report pipe (it is done), 1 s at most. */
 void monitor_report_read(struct monitor *m);
+/* Then: passt leaves its gate; the start's phases are written. */
 void monitor_report_settle(struct monitor *m);
 /* Once every start step ran: becomes the lean executable when it can
  * (handover.c), which reports the start; else reports and runs the loop

@@ -854,6 +854,11 @@ static void cache_store(const char *path, const struct qemu_caps *c, const struc
         /* A cache that cannot be written costs a re-probe next time, nothing more. */
         if (s)
                 file_write_atomic(path, s, strlen(s), 0600, NULL);
+        /* The JSON entry of an earlier phyllo (before session 8) is stale now. */
+        size_t n = strlen(path);
+        _cleanup_free_ char *former = NULL;
+        if (n > 5 && strcmp(path + n - 5, ".caps") == 0 && asprintf(&former, "%.*s.json", (int) (n - 5), path) >= 0)
+                (void) unlink(former);
 }
 
 int qemu_caps_probe_ex(const char *binary, const char *cache_dir, unsigned flags, struct qemu_caps *ret,

@@ -324,12 +324,14 @@ static void test_handover(void) {
         ok(handover_try(NULL, &err) == -EINVAL && strstr(err.message, "not a monitor handover record"),
            "/dev/null is not a record: %s", err.message);
         phy_error_clear(&err);
-        ok(handover_try("{\"version\":1", &err) == -EINVAL && strstr(err.message, "version 1 JSON object"),
+        ok(handover_try("{\"version\":2", &err) == -EINVAL && strstr(err.message, "version 2 JSON object"),
            "a cut record is refused: %s", err.message);
         phy_error_clear(&err);
-        ok(handover_try("{\"version\":2}", &err) == -EINVAL, "another version is refused");
+        ok(handover_try("{\"version\":1}", &err) == -EINVAL, "version 1 (the serial console on a socket) is refused");
         phy_error_clear(&err);
-        ok(asprintf(&head, "{\"version\":1,\"name\":\"hand\",\"home\":\"%s\",\"run_dir\":\"%s\",\"qemu_pid\":0,"
+        ok(handover_try("{\"version\":3}", &err) == -EINVAL, "another version is refused");
+        phy_error_clear(&err);
+        ok(asprintf(&head, "{\"version\":2,\"name\":\"hand\",\"home\":\"%s\",\"run_dir\":\"%s\",\"qemu_pid\":0,"
                     "\"swtpm_pid\":0,\"clog_max\":65536,\"qemu_status\":0", home, dir) > 0, "record head");
         ok(asprintf(&rec, "%s,\"report_fd\":987,\"lock_fd\":-1}", head) > 0 && handover_try(rec, &err) == -EBADF &&
            strstr(err.message, "'report_fd'") && strstr(err.message, "fd 987"),
@@ -339,13 +341,18 @@ static void test_handover(void) {
         ok(asprintf(&rec, "%s,\"report_fd\":1,\"lock_fd\":-1}", head) > 0 && handover_try(rec, &err) == -EBADF &&
            strstr(err.message, "stdio"), "stdout is no fd of a handover: %s", err.message);
         phy_error_clear(&err);
+        free(rec), rec = NULL;
+        ok(asprintf(&rec, "%s,\"report_fd\":-1,\"lock_fd\":-1,\"serial_fd\":-1}", head) > 0 &&
+           handover_try(rec, &err) == -EINVAL && strstr(err.message, "'serial_in'"),
+           "a record without the serial input is refused, by name: %s", err.message);
+        phy_error_clear(&err);
         /* Every fd -1 and state.json naming another monitor. */
         free(rec), rec = NULL;
         state = run_file(dir, "state.json");
         struct run_state st = { .state = RUN_RUNNING, .monitor_pid = getpid() + 1, .exit_status = -1 };
         ok(run_state_write_file(state, &st, &err) == 0, "a state.json of another monitor");
-        ok(asprintf(&rec, "%s,\"report_fd\":-1,\"lock_fd\":-1,\"serial_fd\":-1,\"console_listen\":-1,"
-                    "\"qemu_pidfd\":-1,\"swtpm_pidfd\":-1,\"clog_fd\":-1,\"clients\":[]}", head) > 0 &&
+        ok(asprintf(&rec, "%s,\"report_fd\":-1,\"lock_fd\":-1,\"serial_fd\":-1,\"serial_in\":-1,"
+                    "\"console_listen\":-1,\"qemu_pidfd\":-1,\"swtpm_pidfd\":-1,\"clog_fd\":-1,\"clients\":[]}", head) > 0 &&
            handover_try(rec, &err) == -ESRCH && strstr(err.message, "does not name this monitor"),
            "a state.json of another monitor is refused: %s", err.message);
         phy_error_clear(&err);

@@ -304,9 +304,8 @@ static void undo_event_loop(struct monitor *m) {
 
 /* QMP for phyllo commands (QEMU listens on our socket), a private QMP pair
  * for the monitor, the serial console's pipes (QEMU's stdin and stdout), the
- * console relay; the hvc0 console and
- * the guest agent: our sockets too, so that QEMU needs no write access to
- * the run dir. */
+ * console relay; the hvc0 console and the guest agent: our sockets too, so
+ * that QEMU needs no write access to the run dir. */
 static int step_sockets(struct monitor *m, phy_error *err) {
         if ((m->qmp_listen = listen_unix(m->qmp_path, err)) < 0)
                 return m->qmp_listen;

@@ -163,7 +163,8 @@ int exec_spawn(const struct exec_spawn *s, pid_t *ret_pid, phy_error *err) {
                 return phy_error_set(err, errno, "cannot fork for '%s': %s", s->argv[0], strerror(errno));
         if (pid == 0) {
                 /* Async-signal-safe from here on. */
-                if (dup2(nullfd, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+                if (dup2(s->stdio ? s->stdio[0] : nullfd, 0) < 0 || dup2(s->stdio ? s->stdio[1] : out, 1) < 0 ||
+                    dup2(out, 2) < 0)
                         _exit(127);
                 for (size_t i = 0; i < s->n_keep; i++) {
                         if (s->keep[i] < 0)

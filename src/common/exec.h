@@ -29,7 +29,8 @@ int exec_run(char *const *argv, char **ret_out, char *errbuf, size_t errlen);
 /*
  * One way to start QEMU's companions and QEMU itself (swtpm, passt,
  * virtiofsd, qemu-system-*): fork, then in the child only async-signal-safe
- * calls: stdin from /dev/null, stdout and stderr to log_fd (-1: /dev/null),
+ * calls: stdin from /dev/null, stdout and stderr to log_fd (-1: /dev/null)
+ * (stdio: stdin and stdout from stdio[0] and stdio[1] instead),
  * the fds in keep[] (entries < 0 ignored) inherited at their numbers, the
  * signal mask emptied and SIGPIPE back to its default (a monitor blocks and
  * ignores them, and a child must not inherit that), then setup(data) when
@@ -40,6 +41,7 @@ int exec_run(char *const *argv, char **ret_out, char *errbuf, size_t errlen);
 struct exec_spawn {
         char *const *argv;      /* argv[0] a path */
         int log_fd;
+        const int *stdio;       /* NULL, or the child's stdin and stdout (fds above 2) */
         const int *keep;
         size_t n_keep;
         int (*setup)(void *data);

@@ -15,7 +15,7 @@
 #include "value.h"
 
 void qemu_argv_env_init(struct qemu_argv_env *env) {
-        *env = (struct qemu_argv_env) { .qmp_fd = -1, .serial_fd = -1, .tpm_fd = -1, .hvc0_fd = -1, .qga_fd = -1 };
+        *env = (struct qemu_argv_env) { .qmp_fd = -1, .tpm_fd = -1, .hvc0_fd = -1, .qga_fd = -1 };
 }
 
 char *qemu_opt_escape(const char *value) {
@@ -309,13 +309,10 @@ static void add_chardevs(struct builder *b) {
         add(b, "-mon");
         add(b, "chardev=qmp,mode=control");
 
-        /* The serial console (ttyS0): the supervisor logs it and relays it. */
-        if (env->serial_fd >= 0)
-                addf(b, "-chardev", "socket,id=serial0,fd=%d,server=off", env->serial_fd);
-        else {
-                _cleanup_free_ char *p = run_path(b, "console.sock");
-                addf(b, "-chardev", "socket,id=serial0,path=%s,server=on,wait=off", p);
-        }
+        /* The serial console (ttyS0) on QEMU's stdin and stdout: pipes the
+         * supervisor logs and relays (src/run/console.c); run by hand, the
+         * terminal. */
+        add2(b, "-chardev", "stdio,id=serial0");
         add(b, "-serial");
         add(b, "chardev:serial0");
 

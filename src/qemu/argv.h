@@ -25,7 +25,6 @@ struct qemu_argv_env {
         const char *run_dir;                /* sockets and runtime files */
         /* Sockets the supervisor created and passes to QEMU; -1: a path in run_dir. */
         int qmp_fd;
-        int serial_fd;
         int tpm_fd;
         /* Listening sockets for the hvc0 console and the guest agent; -1: QEMU
          * makes them in run_dir itself. */

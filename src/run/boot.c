@@ -157,15 +157,15 @@ static void qemu_start_error(struct monitor *m, phy_error *e) {
                 phy_error_prefix(e, "QEMU could not start VM '%s'%s (qemu.log is empty)", m->c->name, how);
 }
 
-/* QEMU's stdout and stderr in qemu.log (made anew), its uid and Landlock
- * ruleset applied in the child. */
+/* QEMU's stdin and stdout the serial console's pipes, its stderr in
+ * qemu.log (made anew), its uid and Landlock ruleset applied in the child. */
 static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, size_t n_keep,
                         const struct run_sandbox *sb, phy_error *err) {
         _cleanup_close_ int logfd = run_open_at(m->c->run_dir, "qemu.log", O_WRONLY | O_CREAT | O_TRUNC, 0640);
         if (logfd < 0)
                 return phy_error_set(err, -logfd, "cannot open '%s': %s", m->qemu_log, strerror(-logfd));
         struct run_child child = { .creds = &m->c->creds, .sb = sb };
-        struct exec_spawn s = { .argv = argv, .log_fd = logfd, .keep = keep, .n_keep = n_keep,
+        struct exec_spawn s = { .argv = argv, .log_fd = logfd, .stdio = m->serial_qemu, .keep = keep, .n_keep = n_keep,
                                 .setup = run_child_setup, .data = &child,
                                 .setup_error = "phyllo-monitor: cannot drop privileges or apply the Landlock "
                                                "ruleset before running QEMU" };
@@ -327,9 +327,9 @@ static void undo_event_loop(struct monitor *m) {
 }
 
 /* QMP for phyllo commands (QEMU listens on our socket), a private QMP pair
- * for the monitor, the serial pair, the console relay; the hvc0 console and
- * the guest agent: our sockets too, so that QEMU needs no write access to
- * the run dir. */
+ * for the monitor, the serial console's pipes (QEMU's stdin and stdout), the
+ * console relay; the hvc0 console and the guest agent: our sockets too, so
+ * that QEMU needs no write access to the run dir. */
 static int step_sockets(struct monitor *m, phy_error *err) {
         if ((m->qmp_listen = listen_unix(m->qmp_path, err)) < 0)
                 return m->qmp_listen;
@@ -339,13 +339,9 @@ static int step_sockets(struct monitor *m, phy_error *err) {
                 return m->hvc0_listen;
         if (m->c->model.vm.agent == VM_ON && (m->qga_listen = listen_unix(m->qga_path, err)) < 0)
                 return m->qga_listen;
-        int serial[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, m->monqmp) < 0 ||
-            socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, serial) < 0)
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, m->monqmp) < 0)
                 return phy_error_set(err, errno, "cannot create a socket pair: %s", strerror(errno));
-        m->serial_fd = serial[0];
-        m->serial_qemu = serial[1];
-        return 0;
+        return console_serial_pipes(m, err);
 }
 
 /* QEMU's ends, once it holds its copies (or never will). */
@@ -353,14 +349,15 @@ static void close_sockets_for_qemu(struct monitor *m) {
         close_fd(&m->qmp_listen);
         close_fd(&m->hvc0_listen);
         close_fd(&m->qga_listen);
-        close_fd(&m->serial_qemu);
+        close_fd(&m->serial_qemu[0]);
+        close_fd(&m->serial_qemu[1]);
         close_fd(&m->monqmp[1]);
 }
 
 static void undo_sockets(struct monitor *m) {
         close_sockets_for_qemu(m);
         close_fd(&m->monqmp[0]);
-        close_fd(&m->serial_fd);
+        console_serial_close(m);
         close_fd(&m->console_listen);
         run_dir_remove_sockets(m->c->run_dir);
 }
@@ -513,7 +510,6 @@ static int step_command_line(struct monitor *m, phy_error *err) {
         env.vm_dir = c->vm_dir;
         env.run_dir = c->run_dir;
         env.qmp_fd = m->qmp_listen;
-        env.serial_fd = m->serial_qemu;
         env.tpm_fd = m->tpm[0];
         env.hvc0_fd = m->hvc0_listen;
         env.qga_fd = m->qga_listen;
@@ -584,7 +580,7 @@ static int step_qemu(struct monitor *m, phy_error *err) {
         _cleanup_free_ int *keep = calloc(n_keep, sizeof *keep);
         if (!keep)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        keep[0] = m->qmp_listen, keep[1] = m->serial_qemu, keep[2] = m->tpm[0], keep[3] = m->monqmp[1];
+        keep[0] = m->qmp_listen, keep[1] = -1, keep[2] = m->tpm[0], keep[3] = m->monqmp[1];
         keep[4] = m->hvc0_listen, keep[5] = m->qga_listen;
         for (size_t i = 0; i < m->net.n_nics; i++)
                 keep[6 + i] = m->net.nic_fds[i];

@@ -36,7 +36,7 @@
 #include "monitor.h"
 
 #define HANDOVER_MAX (1024 * 1024)
-#define HANDOVER_VERSION 1
+#define HANDOVER_VERSION 2      /* 2: the serial console on pipes, serial_in */
 
 extern char **environ;
 
@@ -78,6 +78,7 @@ static json_object *record_make(struct monitor *m, struct fd_list *fds) {
         json_object_object_add(o, "lock_fd", fd_add(fds, c->lock_fd));
         json_object_object_add(o, "report_fd", fd_add(fds, c->report_fd));
         json_object_object_add(o, "serial_fd", fd_add(fds, m->serial_fd));
+        json_object_object_add(o, "serial_in", fd_add(fds, m->serial_in));
         json_object_object_add(o, "console_listen", fd_add(fds, m->console_listen));
         json_object_object_add(o, "qemu_pidfd", fd_add(fds, m->qemu_pidfd));
         json_object_object_add(o, "swtpm_pidfd", fd_add(fds, m->swtpm_pidfd));
@@ -406,7 +407,8 @@ int monitor_handover_load(int fd, struct monitor *m, struct start_ctx *c, json_o
         m->stop_requested = get_bool(o, "stop_requested");
         m->qemu_exited = get_bool(o, "qemu_exited");
         m->first_output = get_bool(o, "first_output");
-        if ((r = take_fd(o, "report_fd", &c->report_fd, err)) < 0 || (r = take_fd(o, "lock_fd", &c->lock_fd, err)) < 0 || (r = take_fd(o, "serial_fd", &m->serial_fd, err)) < 0 ||
+        if ((r = take_fd(o, "report_fd", &c->report_fd, err)) < 0 || (r = take_fd(o, "lock_fd", &c->lock_fd, err)) < 0 ||
+            (r = take_fd(o, "serial_fd", &m->serial_fd, err)) < 0 || (r = take_fd(o, "serial_in", &m->serial_in, err)) < 0 ||
             (r = take_fd(o, "console_listen", &m->console_listen, err)) < 0 ||
             (r = take_fd(o, "qemu_pidfd", &m->qemu_pidfd, err)) < 0 ||
             (r = take_fd(o, "swtpm_pidfd", &m->swtpm_pidfd, err)) < 0 || (r = take_fd(o, "clog_fd", &m->clog_fd, err)) < 0)

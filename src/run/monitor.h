@@ -86,7 +86,10 @@ struct monitor {
         enum run_state_kind staged_state;
         char *state_path, *qemu_log, *console_log, *console_log1, *stop_marker;
         int epfd, sigfd;
-        int serial_fd;          /* our end of the serial socketpair */
+        /* The serial console (ttyS0): QEMU's stdout and stdin are pipes
+         * (console.c); ours are the output's read end and the input's write
+         * end, and a timer for the next batch read of the output. */
+        int serial_fd, serial_in, serial_timer;
         int console_listen;
         int clients[MAX_CONSOLE_CLIENTS];
         int qemu_pidfd, swtpm_pidfd;
@@ -103,7 +106,7 @@ struct monitor {
          * once QEMU holds its copies, and what builds its command line. */
         char *qmp_path, *console_path, *hvc0_path, *qga_path, *swtpm_log, *spice_dir, *spice_sock;
         int qmp_listen, hvc0_listen, qga_listen;
-        int monqmp[2], serial_qemu, tpm[2];
+        int monqmp[2], serial_qemu[2], tpm[2];     /* serial_qemu: QEMU's stdin, stdout */
         int *key_fds;           /* model.vm.n_disks of them, -1 for none */
         struct run_backing backing;     /* the disks' backing chains, opened as root (backing.c) */
         strv argv;
@@ -168,8 +171,15 @@ char *monitor_lean_path(void);
 void console_log_open(struct monitor *m, bool rotate);
 void console_log_start_line(struct monitor *m);
 void console_log_close(struct monitor *m);
-/* Serial output into console.log and to every client; false at EOF. */
-bool console_serial_read(struct monitor *m);
+/* The serial pipes, made for QEMU's stdin and stdout (boot.c). */
+int console_serial_pipes(struct monitor *m, phy_error *err);
+/* Adds the serial output and its batch timer to m->epfd. */
+int console_serial_watch(struct monitor *m);
+/* The serial output or its batch timer is readable. */
+void console_serial_event(struct monitor *m, int fd);
+/* What QEMU wrote before it ended, to its EOF. */
+void console_serial_drain(struct monitor *m);
+void console_serial_close(struct monitor *m);
 void console_accept(struct monitor *m);
 void console_client_input(struct monitor *m, int i);
 void console_client_drop(struct monitor *m, int i);

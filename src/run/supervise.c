@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The monitor once QEMU runs: one epoll loop (signalfd, pidfds, serial,
- * console clients, QMP events, isolated networks' hub ports) with no timer,
- * so an idle VM costs its monitor no wakeups; then, when QEMU has ended,
+ * console clients, QMP events, isolated networks' hub ports) with no timer
+ * but the serial output's batch timer, armed only while output comes
+ * (console.c), so an idle VM costs its monitor no wakeups; then, when QEMU has ended,
  * how it ended is recorded and every startup step is undone.
  */
 #include <poll.h>
@@ -121,7 +122,8 @@ static void monitor_shed(struct monitor *m) {
 void monitor_init(struct monitor *m, struct start_ctx *c) {
         *m = (struct monitor) { .c = c, .epfd = -1, .sigfd = -1, .serial_fd = -1, .console_listen = -1,
                                 .qemu_pidfd = -1, .swtpm_pidfd = -1, .clog_fd = -1, .qmp_listen = -1,
-                                .hvc0_listen = -1, .qga_listen = -1, .monqmp = { -1, -1 }, .serial_qemu = -1,
+                                .hvc0_listen = -1, .qga_listen = -1, .monqmp = { -1, -1 }, .serial_qemu = { -1, -1 },
+                                .serial_in = -1, .serial_timer = -1,
                                 .tpm = { -1, -1 } };
         for (int i = 0; i < MAX_CONSOLE_CLIENTS; i++)
                 m->clients[i] = -1;
@@ -131,7 +133,7 @@ void monitor_init(struct monitor *m, struct start_ctx *c) {
  * port (src/net/isolated.c). */
 int monitor_watch(struct monitor *m, phy_error *err) {
         if (monitor_epoll_add(m->epfd, m->sigfd, EPOLLIN) < 0 ||
-            (m->serial_fd >= 0 && monitor_epoll_add(m->epfd, m->serial_fd, EPOLLIN) < 0) ||
+            console_serial_watch(m) < 0 ||
             monitor_epoll_add(m->epfd, m->console_listen, EPOLLIN) < 0 ||
             (m->qmp && monitor_epoll_add(m->epfd, qmp_fd(m->qmp), EPOLLIN) < 0) ||
             (m->qemu_pidfd >= 0 && monitor_epoll_add(m->epfd, m->qemu_pidfd, EPOLLIN) < 0) ||
@@ -214,18 +216,14 @@ bool monitor_loop(struct monitor *m) {
                                 on_signal(m);
                         } else if (fd == m->qemu_pidfd || fd == m->swtpm_pidfd) {
                                 monitor_reap(m);
-                        } else if (fd == m->serial_fd) {
-                                if (!m->first_output) {
+                        } else if (fd == m->serial_fd || fd == m->serial_timer) {
+                                if (!m->first_output && fd == m->serial_fd) {
                                         /* The guest's first word: the end of bench/run's breakdown. */
                                         m->first_output = true;
                                         run_phase_mark(&m->c->phases, "first-output");
                                         run_phases_write(m->c->run_dir, &m->c->phases);
                                 }
-                                if (!console_serial_read(m)) {
-                                        (void) epoll_ctl(m->epfd, EPOLL_CTL_DEL, m->serial_fd, NULL);
-                                        close(m->serial_fd);
-                                        m->serial_fd = -1;
-                                }
+                                console_serial_event(m, fd);
                         } else if (fd == m->console_listen) {
                                 console_accept(m);
                         } else if (m->qmp && fd == qmp_fd(m->qmp)) {
@@ -242,8 +240,7 @@ bool monitor_loop(struct monitor *m) {
                 }
         }
         /* Drain what QEMU wrote to the console before it ended. */
-        while (m->serial_fd >= 0 && console_serial_read(m))
-                ;
+        console_serial_drain(m);
         if (m->qmp)
                 record_qmp_events(m);
         record_exit(m);

@@ -75,8 +75,9 @@ like "$cmd" "filename=/dev/fdset/1,read-only=on" "... a read-only node on /dev/f
 like "$cmd" "backing=disk-system-b1" "... named as the disk's backing node"
 ok $(! grep -qF "$V/$a" <<<"$cmd"; echo $?) "$a's directory appears nowhere on its command line"
 qmp "$b" human-monitor-command '{"command-line":"qemu-io disk-system \"read -v 0 16\""}' >/dev/null
-like "$(tail -n 3 "$PHYLLOME_HOME/run/$b/qemu.log")" "00000000:  5a 5a 5a 5a" \
-  "the clone reads $a's data (0x5a) through the fd"
+# (qemu-io prints to QEMU's stdout: the serial console's pipe, so the console log)
+lc_wait_log "$b" "00000000:  5a 5a 5a 5a" 30
+ok $? "the clone reads $a's data (0x5a) through the fd"
 lc_wait_log "$b" 'PHYLLOME-GUEST-READY' 120; ok $? "the clone's guest boots"
 like "$(add_file "$b" x "$base")" "Could not open '$base': Permission denied" \
   "$b's QEMU cannot open its base by path"

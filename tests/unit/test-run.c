@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* src/run without QEMU: state.json round trip, the runtime dir path, the
  * lock, process identification through /proc, and the reconciliation of a
- * recorded state with processes that are gone or from another boot. */
+ * recorded state with processes that are gone or from another boot, the
+ * monitor's handover record, the serial console's batch reads. */
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <pwd.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -324,12 +326,14 @@ static void test_handover(void) {
         ok(handover_try(NULL, &err) == -EINVAL && strstr(err.message, "not a monitor handover record"),
            "/dev/null is not a record: %s", err.message);
         phy_error_clear(&err);
-        ok(handover_try("{\"version\":1", &err) == -EINVAL && strstr(err.message, "version 1 JSON object"),
+        ok(handover_try("{\"version\":2", &err) == -EINVAL && strstr(err.message, "version 2 JSON object"),
            "a cut record is refused: %s", err.message);
         phy_error_clear(&err);
-        ok(handover_try("{\"version\":2}", &err) == -EINVAL, "another version is refused");
+        ok(handover_try("{\"version\":1}", &err) == -EINVAL, "version 1 (the serial console on a socket) is refused");
         phy_error_clear(&err);
-        ok(asprintf(&head, "{\"version\":1,\"name\":\"hand\",\"home\":\"%s\",\"run_dir\":\"%s\",\"qemu_pid\":0,"
+        ok(handover_try("{\"version\":3}", &err) == -EINVAL, "another version is refused");
+        phy_error_clear(&err);
+        ok(asprintf(&head, "{\"version\":2,\"name\":\"hand\",\"home\":\"%s\",\"run_dir\":\"%s\",\"qemu_pid\":0,"
                     "\"swtpm_pid\":0,\"clog_max\":65536,\"qemu_status\":0", home, dir) > 0, "record head");
         ok(asprintf(&rec, "%s,\"report_fd\":987,\"lock_fd\":-1}", head) > 0 && handover_try(rec, &err) == -EBADF &&
            strstr(err.message, "'report_fd'") && strstr(err.message, "fd 987"),
@@ -339,16 +343,111 @@ static void test_handover(void) {
         ok(asprintf(&rec, "%s,\"report_fd\":1,\"lock_fd\":-1}", head) > 0 && handover_try(rec, &err) == -EBADF &&
            strstr(err.message, "stdio"), "stdout is no fd of a handover: %s", err.message);
         phy_error_clear(&err);
+        free(rec), rec = NULL;
+        ok(asprintf(&rec, "%s,\"report_fd\":-1,\"lock_fd\":-1,\"serial_fd\":-1}", head) > 0 &&
+           handover_try(rec, &err) == -EINVAL && strstr(err.message, "'serial_in'"),
+           "a record without the serial input is refused, by name: %s", err.message);
+        phy_error_clear(&err);
         /* Every fd -1 and state.json naming another monitor. */
         free(rec), rec = NULL;
         state = run_file(dir, "state.json");
         struct run_state st = { .state = RUN_RUNNING, .monitor_pid = getpid() + 1, .exit_status = -1 };
         ok(run_state_write_file(state, &st, &err) == 0, "a state.json of another monitor");
-        ok(asprintf(&rec, "%s,\"report_fd\":-1,\"lock_fd\":-1,\"serial_fd\":-1,\"console_listen\":-1,"
-                    "\"qemu_pidfd\":-1,\"swtpm_pidfd\":-1,\"clog_fd\":-1,\"clients\":[]}", head) > 0 &&
+        ok(asprintf(&rec, "%s,\"report_fd\":-1,\"lock_fd\":-1,\"serial_fd\":-1,\"serial_in\":-1,"
+                    "\"console_listen\":-1,\"qemu_pidfd\":-1,\"swtpm_pidfd\":-1,\"clog_fd\":-1,\"clients\":[]}", head) > 0 &&
            handover_try(rec, &err) == -ESRCH && strstr(err.message, "does not name this monitor"),
            "a state.json of another monitor is refused: %s", err.message);
         phy_error_clear(&err);
+}
+
+/* The serial console's batches (src/run/console.c) on real pipes and epoll,
+ * driven the way the monitor's loop drives them: after a read that found
+ * something the pipe is not watched and the timer brings the next read; a
+ * read that finds nothing watches the pipe again; an idle console wakes
+ * nobody; what a client types reaches QEMU's stdin and never blocks the
+ * monitor; EOF and the drain at QEMU's end. */
+static int next_event(int epfd, int timeout_ms) {
+        struct epoll_event ev;
+        int n;
+        while ((n = epoll_wait(epfd, &ev, 1, timeout_ms)) < 0 && errno == EINTR)
+                ;
+        return n == 1 ? ev.data.fd : -1;
+}
+
+static bool log_is(const char *dir, const char *want) {
+        _cleanup_free_ char *path = run_file(dir, "console.log"), *got = NULL;
+        return file_read_all(path, 0, &got, NULL) >= 0 && strcmp(got, want) == 0;
+}
+
+static void test_console(void) {
+        _cleanup_free_ char *dir = NULL;
+        phy_error err = { 0 };
+        ok(run_dir_path(home, "cons", &dir, &err) == 0 && run_dir_make(dir, &err) == 0, "a run dir for the console");
+        struct start_ctx c = { .lock_fd = -1, .report_fd = -1, .run_dir = dir };
+        struct monitor m;
+        monitor_init(&m, &c);
+        m.console_log = run_file(dir, "console.log");
+        m.console_log1 = run_file(dir, "console.log.1");
+        m.clog_max = 1 << 20;
+        console_log_open(&m, true);
+        m.epfd = epoll_create1(EPOLL_CLOEXEC);
+        int client[2];
+        ok(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, client) == 0, "a console client");
+        m.clients[0] = client[0];
+        ok(console_serial_pipes(&m, &err) == 0 && console_serial_watch(&m) == 0, "the serial pipes, watched: %s",
+           err.message);
+        int qemu_out = m.serial_qemu[1], qemu_in = m.serial_qemu[0];
+        ok((fcntl(qemu_out, F_GETFL) & O_NONBLOCK) && fcntl(m.serial_fd, F_GETPIPE_SZ) >= 256 * 1024,
+           "QEMU's end does not block; the pipe holds 256 KiB");
+
+        ok(write(qemu_out, "hel", 3) == 3 && write(qemu_out, "lo", 2) == 2, "the guest writes");
+        int fd = next_event(m.epfd, -1);
+        ok(fd == m.serial_fd, "the pipe wakes the monitor");
+        console_serial_event(&m, fd);
+        char buf[64] = { 0 };
+        ok(log_is(dir, "hello") && recv(client[1], buf, sizeof buf, MSG_DONTWAIT) == 5 && memcmp(buf, "hello", 5) == 0,
+           "both writes in one read, into console.log and to the client");
+        ok(write(qemu_out, "world", 5) == 5, "more output");
+        fd = next_event(m.epfd, -1);
+        ok(fd == m.serial_timer, "while output comes, the timer, not the pipe, wakes the monitor");
+        console_serial_event(&m, fd);
+        ok(log_is(dir, "helloworld"), "the timer's read");
+        fd = next_event(m.epfd, -1);
+        ok(fd == m.serial_timer, "the timer once more after a read that found something");
+        console_serial_event(&m, fd);
+        ok(next_event(m.epfd, 100) == -1, "a read that found nothing: an idle console wakes nobody");
+        ok(write(qemu_out, "!", 1) == 1 && (fd = next_event(m.epfd, -1)) == m.serial_fd,
+           "the pipe is watched again");
+        console_serial_event(&m, fd);
+        ok(log_is(dir, "helloworld!"), "and read");
+
+        /* Input: into QEMU's stdin; more than the pipe takes is dropped,
+         * the monitor never blocks (a blocked one would hang this test). */
+        ok(send(client[1], "typed", 5, 0) == 5, "a client types");
+        console_client_input(&m, 0);
+        memset(buf, 0, sizeof buf);
+        ok(read(qemu_in, buf, sizeof buf) == 5 && memcmp(buf, "typed", 5) == 0, "it reaches QEMU's stdin");
+        static char junk[4096];
+        size_t sent = 0;
+        for (int i = 0; i < 64 && send(client[1], junk, sizeof junk, 0) == (ssize_t) sizeof junk; i++) {
+                console_client_input(&m, 0);
+                sent += sizeof junk;
+        }
+        ok(sent == 64 * sizeof junk, "%zu bytes typed into a guest that reads nothing: the monitor goes on", sent);
+
+        /* QEMU's end: what it wrote is read to its EOF. */
+        ok(write(qemu_out, "bye", 3) == 3, "last words");
+        close(m.serial_qemu[1]), m.serial_qemu[1] = -1;
+        close(m.serial_qemu[0]), m.serial_qemu[0] = -1;
+        console_serial_drain(&m);
+        ok(log_is(dir, "helloworld!bye"), "drained to its EOF");
+        console_serial_close(&m);
+        ok(m.serial_in == -1 && m.serial_timer == -1, "everything closed");
+        console_clients_drop(&m);
+        close(client[1]);
+        console_log_close(&m);
+        close(m.epfd);
+        free(m.console_log), free(m.console_log1);
 }
 
 int main(void) {
@@ -363,6 +462,7 @@ int main(void) {
         test_reconcile();
         test_tail();
         test_handover();
+        test_console();
         rm_rf(home);
         return tap_done();
 }

@@ -327,14 +327,13 @@ static void undo_event_loop(struct monitor *m) {
 }
 
 /* QMP for phyllo commands (QEMU listens on our socket), a private QMP pair
- * for the monitor, the serial console's pipes (QEMU's stdin and stdout), the
- * console relay; the hvc0 console and the guest agent: our sockets too, so
- * that QEMU needs no write access to the run dir. */
+ * for the monitor, the serial console's pipes (QEMU's stdin and stdout); the
+ * hvc0 console and the guest agent: our sockets too, so that QEMU needs no
+ * write access to the run dir.  (The console relay's socket comes after
+ * QEMU's exec: step_console_log.) */
 static int step_sockets(struct monitor *m, phy_error *err) {
         if ((m->qmp_listen = listen_unix(m->qmp_path, err)) < 0)
                 return m->qmp_listen;
-        if ((m->console_listen = listen_unix(m->console_path, err)) < 0)
-                return m->console_listen;
         if ((m->hvc0_listen = listen_unix(m->hvc0_path, err)) < 0)
                 return m->hvc0_listen;
         if (m->c->model.vm.agent == VM_ON && (m->qga_listen = listen_unix(m->qga_path, err)) < 0)
@@ -562,14 +561,19 @@ static void undo_sandbox(struct monitor *m) {
         m->sb_made = false;
 }
 
+/* After QEMU's exec, while it starts: the log, and console.sock for
+ * `phyllo console` (the monitor's own listener; QEMU never sees it). */
 static int step_console_log(struct monitor *m, phy_error *err) {
         console_log_open(m, true);
         console_log_start_line(m);
+        if ((m->console_listen = listen_unix(m->console_path, err)) < 0)
+                return m->console_listen;
         return 0;
 }
 
 static void undo_console_log(struct monitor *m) {
         console_clients_drop(m);
+        close_fd(&m->console_listen);
         console_log_close(m);
 }
 

@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -54,11 +56,73 @@ static int hand_over_beneath(const struct run_creds *cr, const char *vmdir, cons
         return 0;
 }
 
+/* The permission bits of st that apply to QEMU's user (owner, else group,
+ * else other: the class decides, as in the kernel's own check), shifted to
+ * R_OK/W_OK/X_OK. */
+static int class_bits(const struct run_creds *cr, const struct stat *st) {
+        if (st->st_uid == cr->uid)
+                return (st->st_mode >> 6) & 7;
+        if (st->st_gid == cr->gid || (cr->kvm_gid != (gid_t) -1 && st->st_gid == cr->kvm_gid))
+                return (st->st_mode >> 3) & 7;
+        return st->st_mode & 7;
+}
+
+/* One object on the way: no symlink, no ACL (its entries could name QEMU's
+ * user or group), a directory where one is passed through, need allowed. */
+static bool object_allows(const struct run_creds *cr, const char *path, int need, bool dir) {
+        struct stat st;
+        if (lstat(path, &st) < 0 || S_ISLNK(st.st_mode) || (dir && !S_ISDIR(st.st_mode)))
+                return false;
+        if (lgetxattr(path, "system.posix_acl_access", NULL, 0) >= 0 || errno != ENODATA)
+                return false;
+        return (class_bits(cr, &st) & need) == need;
+}
+
+/* True when the modes alone prove that QEMU's user reaches path for mode:
+ * an absolute path without '.', '..' or symlinks, each directory searchable
+ * and the end allowing mode for the class QEMU's user falls in, none with
+ * an ACL.  False says nothing: check_access then asks as that user.  A
+ * start's usual files (the VM's own, a world-readable kernel) pass here
+ * without the fork. */
+bool run_reachable_by_modes(const struct run_creds *cr, const char *path, int mode) {
+        char buf[PATH_MAX];
+        if (!path || path[0] != '/' || strlen(path) >= sizeof buf || !object_allows(cr, "/", X_OK, true))
+                return false;
+        strcpy(buf, path);
+        size_t len = strlen(buf);
+        while (len > 1 && buf[len - 1] == '/')
+                buf[--len] = '\0';
+        if (len == 1)
+                return object_allows(cr, "/", mode, true);
+        for (char *p = buf;;) {
+                char *next = strchr(p + 1, '/');
+                if (next)
+                        *next = '\0';
+                const char *comp = p + 1;
+                if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0 ||
+                    !object_allows(cr, buf, next ? X_OK : mode, next != NULL))
+                        return false;
+                if (!next)
+                        return true;
+                *next = '/';
+                p = next;
+        }
+}
+
 /* Checks, as the QEMU user, that QEMU can reach what it needs.  A missing
  * file is left for QEMU to report in its own words. */
-static int check_access(const struct run_creds *cr, const char *const *paths, const int *modes, size_t n,
+static int check_access(const struct run_creds *cr, const char *const *all_paths, const int *modes, size_t n,
                         phy_error *err) {
         if (!cr->drop || n == 0)
+                return 0;
+        /* What the modes prove reachable needs no child (~0.3 ms of a start). */
+        const char *paths[64];
+        bool left = false;
+        for (size_t i = 0; i < n && i < ELEMENTSOF(paths); i++) {
+                paths[i] = all_paths[i] && !run_reachable_by_modes(cr, all_paths[i], modes[i]) ? all_paths[i] : NULL;
+                left = left || paths[i];
+        }
+        if (!left)
                 return 0;
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)

@@ -39,6 +39,10 @@ int run_creds_get(const char *home, const char *name, const struct host_facts *h
 /* In a forked child, before execve: drop to creds (when drop), set
  * no-new-privileges.  Async-signal-safe; -errno. */
 int run_creds_apply_child(const struct run_creds *c);
+/* prepare.c: true when the permission bits alone prove that c's user
+ * reaches path for mode (R_OK/W_OK/X_OK): no symlink, '.', '..' or ACL on
+ * the way.  False proves nothing (the start then asks as that user). */
+bool run_reachable_by_modes(const struct run_creds *c, const char *path, int mode);
 
 /* sound.c: the PulseAudio socket (PulseAudio, or PipeWire's
  * pipewire-pulse) QEMU can connect to as the user c names: *ret_path, or

@@ -4,6 +4,7 @@
  * recorded state with processes that are gone or from another boot, the
  * monitor's handover record, the serial console's batch reads. */
 #include <fcntl.h>
+#include <limits.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -450,6 +451,61 @@ static void test_console(void) {
         free(m.console_log), free(m.console_log1);
 }
 
+/* The answer as QEMU's user would get it: access() in a child with those creds. */
+static bool reachable_as(const struct run_creds *cr, const char *path, int mode) {
+        pid_t pid = fork();
+        if (pid == 0)
+                _exit(run_creds_apply_child(cr) == 0 && access(path, mode) == 0 ? 0 : 1);
+        int st;
+        return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* prepare.c's shortcut before the check as QEMU's user: it may say "don't
+ * know" where the user gets in, never "gets in" where the user does not. */
+static void test_reachable(void) {
+        if (geteuid() != 0) {
+                ok(true, "# SKIP the check as another user needs root");
+                return;
+        }
+        struct run_creds cr = { .drop = true, .uid = 6001234, .gid = 6001234, .kvm_gid = (gid_t) -1 };
+        char d[PATH_MAX], f[PATH_MAX + 16], l[PATH_MAX + 16];
+        snprintf(d, sizeof d, "%s/reach", home);
+        mkdir(d, 0755);
+        chmod(home, 0755);      /* mkdtemp made it 0700 */
+        snprintf(f, sizeof f, "%s/f", d);
+        phy_error err = { 0 };
+        ok(file_write_atomic(f, "x", 1, 0644, &err) == 0, "a file to reach");
+        struct { mode_t dmode, fmode; uid_t fuid; gid_t fgid; int mode; bool expect; const char *what; } cases[] = {
+                { 0755, 0644, 0, 0, R_OK, true, "a world-readable file" },
+                { 0755, 0644, 0, 0, R_OK | W_OK, false, "not for writing" },
+                { 0700, 0644, 0, 0, R_OK, false, "not through a directory closed to others" },
+                { 0755, 0064, 6001234, 0, R_OK, false, "the owner's own bits deny (other's allow)" },
+                { 0755, 0604, 0, 6001234, R_OK, false, "the group's bits deny (other's allow)" },
+                { 0755, 0640, 0, 6001234, R_OK, true, "the group's bits allow" },
+                { 0755, 0600, 6001234, 0, R_OK | W_OK, true, "the owner's bits allow" },
+                { 0751, 0644, 0, 0, R_OK, true, "through a directory others may only search" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                chmod(d, cases[i].dmode);
+                if (chown(f, cases[i].fuid, cases[i].fgid) < 0 || chmod(f, cases[i].fmode) < 0)
+                        ok(false, "chown/chmod %s", f);
+                bool fast = run_reachable_by_modes(&cr, f, cases[i].mode);
+                ok(fast == cases[i].expect && (!fast || reachable_as(&cr, f, cases[i].mode)), "reachable by modes: %s",
+                   cases[i].what);
+        }
+        chmod(d, 0755);
+        snprintf(l, sizeof l, "%s/link", d);
+        ok(chown(f, 0, 0) == 0 && chmod(f, 0644) == 0 && symlink(f, l) == 0, "a symlink to it");
+        ok(!run_reachable_by_modes(&cr, l, R_OK) && reachable_as(&cr, l, R_OK),
+           "a symlink is left to the check as the user");
+        snprintf(l, sizeof l, "%s/../reach/f", d);
+        ok(!run_reachable_by_modes(&cr, l, R_OK), "so is a path with '..'");
+        snprintf(l, sizeof l, "%s/missing", d);
+        ok(!run_reachable_by_modes(&cr, l, R_OK), "and a missing file");
+        ok(!run_reachable_by_modes(&cr, "relative/f", R_OK), "and a relative path");
+        chmod(home, 0700);
+}
+
 int main(void) {
         if (!mkdtemp(home))
                 return 99;
@@ -463,6 +519,7 @@ int main(void) {
         test_tail();
         test_handover();
         test_console();
+        test_reachable();
         rm_rf(home);
         return tap_done();
 }

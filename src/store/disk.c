@@ -236,13 +236,16 @@ int store_disk_add(const char *home, const char *name, const struct store_disk_a
                 /* LUKS inside qcow2; the key reaches qemu-img as a secret object read from the file. */
                 char *luks[] = { (char *) qemu_img, "create", "-q", "--object", obj, "-f", "qcow2", "-o",
                                  "encrypt.format=luks,encrypt.key-secret=sec0", abs, sz, NULL };
-                /* qemu-img times LUKS's key derivation by the thread's CPU time, which
-                 * tick-based accounting can report as 0 on a busy host ("Unable to
-                 * get accurate CPU usage"): a new try measures again. */
+                /* qemu-img times LUKS's key derivation by the thread's CPU time,
+                 * which the kernel updates at a tick or a switch: a first round
+                 * shorter than a tick can read as 0 ms ("Unable to get accurate
+                 * CPU usage").  Each try is a new chance (a failed one costs
+                 * ~10 ms); five in a row failed once under CI's load, twenty
+                 * make that rare. */
                 for (int tries = 0;; tries++) {
                         phy_error_clear(err);
                         r = store_qemu_img(qemu_img, "creating the disk image", key ? luks : plain, NULL, err);
-                        if (r >= 0 || !key || tries >= 4 || !err || !strstr(err->message, "accurate CPU usage"))
+                        if (r >= 0 || !key || tries >= 19 || !err || !strstr(err->message, "accurate CPU usage"))
                                 break;
                         (void) unlink(abs);
                 }

@@ -168,12 +168,9 @@ void monitor_report_read(struct monitor *m) {
 
 void monitor_report_settle(struct monitor *m) {
         struct start_ctx *c = m->c;
-        /* passt (forked while QEMU started, step_qmp) runs once the starting
-         * command has its answer and closed its end (POLLERR), so that its
-         * start-up does not compete with the command's last steps; 1 s at most. */
-        struct pollfd rp = { .fd = c->report_fd, .events = 0 };
-        while (m->net.gated && poll(&rp, 1, 1000) < 0 && errno == EINTR)
-                ;
+        /* passt (forked while QEMU started, step_qmp) runs now: the starting
+         * command has its answer and closed its end, or 1 s passed
+         * (monitor_report_read waited for that before the exec). */
         close(c->report_fd);
         c->report_fd = -1;
         net_companions_release(&m->net);

@@ -579,19 +579,20 @@ static void undo_console_log(struct monitor *m) {
 
 static int step_qemu(struct monitor *m, phy_error *err) {
         struct start_ctx *c = m->c;
-        size_t n_base = 6 + m->net.n_nics + m->net.n_shares + c->model.vm.n_disks;
+        const int fixed[] = { m->qmp_listen, m->tpm[0], m->monqmp[1], m->hvc0_listen, m->qga_listen };
+        size_t n_fixed = ELEMENTSOF(fixed);
+        size_t n_base = n_fixed + m->net.n_nics + m->net.n_shares + c->model.vm.n_disks;
         size_t n_keep = n_base + run_backing_fds(&m->backing, NULL);
         _cleanup_free_ int *keep = calloc(n_keep, sizeof *keep);
         if (!keep)
                 return phy_error_set(err, ENOMEM, "out of memory");
-        keep[0] = m->qmp_listen, keep[1] = -1, keep[2] = m->tpm[0], keep[3] = m->monqmp[1];
-        keep[4] = m->hvc0_listen, keep[5] = m->qga_listen;
+        memcpy(keep, fixed, sizeof fixed);
         for (size_t i = 0; i < m->net.n_nics; i++)
-                keep[6 + i] = m->net.nic_fds[i];
+                keep[n_fixed + i] = m->net.nic_fds[i];
         for (size_t i = 0; i < m->net.n_shares; i++)
-                keep[6 + m->net.n_nics + i] = m->net.share_fds[i];
+                keep[n_fixed + m->net.n_nics + i] = m->net.share_fds[i];
         for (size_t i = 0; i < c->model.vm.n_disks; i++)
-                keep[6 + m->net.n_nics + m->net.n_shares + i] = m->key_fds[i];
+                keep[n_fixed + m->net.n_nics + m->net.n_shares + i] = m->key_fds[i];
         (void) run_backing_fds(&m->backing, keep + n_base);
         pid_t pid = spawn_qemu(m, m->argv.v, keep, n_keep, &m->sb, err);
         /* QEMU holds its copies now (or never will). */

@@ -5,6 +5,7 @@
  * TPM state, the images inside the VM dir; then a check, as QEMU's user,
  * that it can reach them.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -117,8 +118,9 @@ static int check_access(const struct run_creds *cr, const char *const *all_paths
                 return 0;
         /* What the modes prove reachable needs no child (~0.3 ms of a start). */
         const char *paths[64];
+        assert(n <= ELEMENTSOF(paths));         /* the caller's arrays hold 64 */
         bool left = false;
-        for (size_t i = 0; i < n && i < ELEMENTSOF(paths); i++) {
+        for (size_t i = 0; i < n; i++) {
                 paths[i] = all_paths[i] && !run_reachable_by_modes(cr, all_paths[i], modes[i]) ? all_paths[i] : NULL;
                 left = left || paths[i];
         }

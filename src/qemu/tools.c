@@ -221,6 +221,9 @@ int qemu_tools_find(struct qemu_tools *ret, phy_error *err) {
                 return r;
         }
 
+        if (t.qemu)
+                t.qboot = qemu_tools_qboot(t.qemu);
+
         const char *ovmf_dir = getenv("PHYLLOME_OVMF_DIR");
         if (ovmf_dir && *ovmf_dir) {
                 /* A test or a hand-built firmware: Debian's names in that folder only. */
@@ -259,7 +262,29 @@ void qemu_tools_done(struct qemu_tools *t) {
         free(t->ovmf_vars);
         free(t->ovmf_code_sb);
         free(t->ovmf_vars_ms);
+        free(t->qboot);
         *t = (struct qemu_tools) { 0 };
+}
+
+char *qemu_tools_qboot(const char *qemu) {
+        /* The prefix: the binary's dir less its last component (/usr/bin -> /usr). */
+        const char *slash = strrchr(qemu, '/');
+        if (!slash || slash == qemu)
+                return NULL;
+        const char *up = slash - 1;
+        while (up > qemu && *up != '/')
+                up--;
+        if (*up != '/')
+                return NULL;
+        char *p = NULL;
+        if (asprintf(&p, "%.*s/share/qemu/qboot.rom", (int) (up - qemu), qemu) < 0)
+                return NULL;
+        struct stat st;
+        if (stat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
+                free(p);
+                return NULL;
+        }
+        return p;
 }
 
 int qemu_img_create(const char *qemu_img, const char *path, const char *format, uint64_t size, phy_error *err) {

@@ -20,10 +20,16 @@ struct qemu_tools {
         char *ovmf_vars;        /* blank vars template */
         char *ovmf_code_sb;     /* Secure Boot capable code (SMM) */
         char *ovmf_vars_ms;     /* vars with Microsoft keys enrolled */
+        char *qboot;            /* qboot.rom in QEMU's data dir (<bin>/../share/qemu): a
+                                 * minimal BIOS for a direct kernel boot; NULL: none */
 };
 
 /* Fills what it finds; a missing tool leaves its field NULL (not an error). */
 int qemu_tools_find(struct qemu_tools *ret, phy_error *err);
+/* qboot.rom where the QEMU at `qemu` looks for its firmware (QEMU finds its
+ * data dir relative to its binary: <dir>/../share/qemu), if it is there:
+ * a new string, or NULL. */
+char *qemu_tools_qboot(const char *qemu);
 void qemu_tools_done(struct qemu_tools *t);
 
 /* OVMF from QEMU firmware descriptors in `dirs` (NULL-terminated, highest

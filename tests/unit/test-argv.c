@@ -274,6 +274,46 @@ static void test_boot_order(void) {
            "--boot-once cdrom: the CD first again");
 }
 
+/* qboot for a BIOS VM with a direct kernel and nothing to show; SeaBIOS
+ * (no -bios) for a display, a GPU, a passed-through device, no kernel, or
+ * a QEMU without qboot.rom; the guest is not offered S3 under qboot. */
+static void test_qboot_choice(void) {
+        struct qemu_tools tools = { .qemu = "/usr/bin/qemu-system-x86_64", .qboot = "/usr/share/qemu/qboot.rom" };
+        struct vm_model model = { .vm = { .name = "qb", .machine = "q35", .cores = 1, .threads = 1, .memory = 1 << 28,
+                                          .firmware = VM_FW_BIOS, .display = VM_DISPLAY_NONE, .gpu = VM_GPU_NONE,
+                                          .kernel = "/boot/vmlinuz" } };
+        struct qemu_argv_env env;
+        qemu_argv_env_init(&env);
+        env.tools = &tools;
+        phy_error err = { 0 };
+        _cleanup_strv_ strv a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 }, e = { 0 }, f = { 0 };
+        ok(qemu_argv_build(&model, &env, &a, NULL, &err) == 0 && has_arg(&a, "/usr/share/qemu/qboot.rom") &&
+           has_arg(&a, "ICH9-LPC.disable_s3=1"), "a headless direct kernel boot gets qboot, and no S3: %s",
+           err.message);
+        model.vm.machine = "pc";
+        ok(qemu_argv_build(&model, &env, &f, NULL, &err) == 0 && has_arg(&f, "PIIX4_PM.disable_s3=1") &&
+           !has_arg(&f, "ICH9-LPC.disable_s3=1"), "... on i440fx, PIIX4_PM's S3 is the one turned off");
+        model.vm.machine = "q35";
+        model.vm.display = VM_DISPLAY_SPICE;
+        model.vm.gpu = VM_GPU_STD;
+        ok(qemu_argv_build(&model, &env, &b, NULL, &err) == 0 && !has_arg(&b, "-bios"),
+           "a display: SeaBIOS (its VGA BIOS sets the screen up): %s", err.message);
+        model.vm.display = VM_DISPLAY_NONE;
+        model.vm.gpu = VM_GPU_NONE;
+        model.vm.kernel = NULL;
+        ok(qemu_argv_build(&model, &env, &c, NULL, &err) == 0 && !has_arg(&c, "-bios"),
+           "no direct kernel: SeaBIOS boots the disk");
+        model.vm.kernel = "/boot/vmlinuz";
+        char *pt[] = { "0000:01:00.0" };
+        model.vm.passthrough = (strv) { .v = pt, .n = 1 };
+        ok(qemu_argv_build(&model, &env, &d, NULL, &err) == 0 && !has_arg(&d, "-bios"),
+           "a passed-through device (its option ROM): SeaBIOS");
+        model.vm.passthrough = (strv) { 0 };
+        tools.qboot = NULL;
+        ok(qemu_argv_build(&model, &env, &e, NULL, &err) == 0 && !has_arg(&e, "-bios") &&
+           !has_arg(&e, "ICH9-LPC.disable_s3=1"), "a QEMU without qboot.rom: SeaBIOS, S3 as before");
+}
+
 /* Every -device of an argv is a type this QEMU has, and every property
  * given to a probed device is one QEMU listed for it (id and bus are
  * QEMU's own options): what a recorded QEMU lacks is never emitted for it.
@@ -382,6 +422,7 @@ int main(void) {
         test_disk_io_facts();
         test_backing_fds();
         test_boot_order();
+        test_qboot_choice();
         test_emitted_check(&caps[0], &caps[1]);
         /* Fixed tool paths: Debian 12's, so the golden files read like the real thing. */
         struct qemu_tools tools = {
@@ -393,6 +434,7 @@ int main(void) {
                 .ovmf_vars = "/usr/share/OVMF/OVMF_VARS_4M.fd",
                 .ovmf_code_sb = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
                 .ovmf_vars_ms = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd",
+                .qboot = "/usr/share/qemu/qboot.rom",
         };
 
         _cleanup_strv_ strv confs = { 0 };

@@ -154,7 +154,8 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         if ((r = host_facts_load(o->root, &c.host, err)) < 0)
                 goto out;
         run_phase_mark(&c.phases, "host-facts");
-        if ((r = qemu_tools_find(&c.tools, err)) < 0)
+        /* QEMU now; the rest once the model says the VM uses it. */
+        if ((r = qemu_tools_find_some(&c.tools, QEMU_TOOL_QEMU, err)) < 0)
                 goto out;
         if (!c.tools.qemu) {
                 r = phy_error_set(err, ENOENT, "qemu-system-x86_64 was not found; install qemu-system-x86 "
@@ -175,6 +176,9 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         if ((r = run_backing_check(&def, c.vm_dir, err)) < 0)
                 goto out;
         if ((r = vm_model_make(&def, &c.host, &c.caps, c.vm_dir, &c.model, err)) < 0)
+                goto out;
+        if ((r = qemu_tools_find_some(&c.tools, (c.model.vm.firmware == VM_FW_UEFI ? QEMU_TOOL_OVMF : 0) |
+                                      (c.model.vm.tpm == VM_TPM_EMULATED ? QEMU_TOOL_SWTPM : 0), err)) < 0)
                 goto out;
         run_phase_mark(&c.phases, "model");
         /* A shared directory may have gone or moved since 'share add'. */

@@ -161,7 +161,7 @@ static void test_probe(void) {
         is_str(c.binary, bin, "binary recorded");
 
         _cleanup_free_ char *entry = NULL;
-        if (asprintf(&entry, "%s/qemu-caps/%s.caps", cache, bin + 1) < 0)
+        if (asprintf(&entry, "%s/qemu-caps/%s-v2.caps", cache, bin + 1) < 0)
                 abort();
         for (char *p = entry + strlen(cache) + strlen("/qemu-caps/"); *p; p++)
                 if (*p == '/')

@@ -47,6 +47,12 @@ struct exec_spawn {
         int (*setup)(void *data);
         void *data;
         const char *setup_error;
+        /* The child shares our memory until its exec (clone CLONE_VM|
+         * CLONE_VFORK, no page tables copied): setup may then make raw
+         * syscalls only (syscall(2), prctl, dup2, fcntl: no malloc, no
+         * glibc setxid wrapper), and it must not need more than a
+         * 64 KiB stack.  For the monitor's QEMU. */
+        bool share_vm;
 };
 int exec_spawn(const struct exec_spawn *s, pid_t *ret_pid, phy_error *err);
 

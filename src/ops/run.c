@@ -87,7 +87,7 @@ int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *
                 }
                 _cleanup_strv_ strv warnings = { 0 };
                 struct run_start_opts so = { .root = c->root, .home = c->home, .name = name, .paused = a->paused,
-                                             .ret_state = &st.state };
+                                             .ret_state = &st.state, .caller_exits = c->exits_after };
                 if ((r = ops_boot_once_check(c, name, is_start ? a->boot_once : NULL, &so.boot_once_cdrom, err)) < 0)
                         goto fail;
                 if ((r = run_start(&so, &warnings, err)) < 0)

@@ -168,7 +168,8 @@ static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, 
         struct exec_spawn s = { .argv = argv, .log_fd = logfd, .stdio = m->serial_qemu, .keep = keep, .n_keep = n_keep,
                                 .setup = run_child_setup, .data = &child,
                                 .setup_error = "phyllo-monitor: cannot drop privileges or apply the Landlock "
-                                               "ruleset before running QEMU" };
+                                               "ruleset before running QEMU",
+                                .share_vm = true };     /* run_child_setup makes raw syscalls only */
         pid_t pid;
         int r = exec_spawn(&s, &pid, err);
         return r < 0 ? r : pid;

@@ -2,8 +2,8 @@
 /*
  * run_start(), the caller's side of a start: checks the name, takes the run
  * lock, repairs what an earlier run left, resolves the model, prepares the
- * files, then double-forks the monitor (setsid) so that it outlives the
- * command, and waits for its report: warnings, then running/paused or the
+ * files, then forks the monitor (setsid; twice for a caller that stays) so
+ * that it outlives the command, and waits for its report: warnings, then running/paused or the
  * error (the monitor undid its startup before reporting one).
  */
 #include <fcntl.h>
@@ -218,15 +218,23 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 goto out;
         }
         if (child == 0) {
-                /* Double fork: the monitor is re-parented and leads no terminal. */
+                /* The monitor leads a session of its own: no terminal's
+                 * signals reach it, and it opens no terminal (its files are
+                 * the run dir's, /dev/null, sockets, pipes and the devices
+                 * QEMU is handed: none is a tty), so it never gains a
+                 * controlling one although it leads the session.  A caller
+                 * that stays (phyllod) forks once more: the monitor is then
+                 * re-parented at once and phyllod reaps no monitor. */
                 close(pfd[0]);
                 if (setsid() < 0)
                         _exit(1);
-                pid_t mon = fork();
-                if (mon < 0)
-                        _exit(1);
-                if (mon > 0)
-                        _exit(0);
+                if (!o->caller_exits) {
+                        pid_t mon = fork();
+                        if (mon < 0)
+                                _exit(1);
+                        if (mon > 0)
+                                _exit(0);
+                }
                 c.report_fd = pfd[1];
                 close_inherited(c.lock_fd, c.report_fd);
                 monitor_main(&c);
@@ -235,7 +243,10 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         c.install_run = false;  /* the monitor ends the install run, whatever happens now */
         close(c.lock_fd);       /* the monitor holds the lock now */
         c.lock_fd = -1;
-        while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+        /* A caller that exits leaves its child, the monitor, to be
+         * re-parented; a crash of it before its report still reads as
+         * EOF below. */
+        while (!o->caller_exits && waitpid(child, NULL, 0) < 0 && errno == EINTR)
                 ;
 
         /* The monitor's report: warnings, then running/paused or the error. */

@@ -205,7 +205,7 @@ static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const
         const char *fw[] = { c->tools.ovmf_code, c->tools.ovmf_code_sb, vm->kernel, vm->initrd };
         for (size_t i = 0; i < ELEMENTSOF(fw); i++) {
                 _cleanup_free_ char *p = fw[i] ? vm_path_resolve(c->vm_dir, fw[i]) : NULL;
-                if ((r = run_sandbox_allow(sb, p, RUN_SB_R, err)) < 0)
+                if ((r = run_sandbox_allow(sb, p, RUN_SB_FILE_R, err)) < 0)
                         return r;
         }
         for (size_t i = 0; i < vm->n_disks; i++) {

@@ -170,8 +170,8 @@ static _Noreturn int spawn_child(void *data) {
         for (size_t i = 0; i < s->n_keep; i++) {
                 if (s->keep[i] < 0)
                         continue;
-                int fl = fcntl(s->keep[i], F_GETFD);
-                if (fl < 0 || fcntl(s->keep[i], F_SETFD, fl & ~FD_CLOEXEC) < 0)
+                /* FD_CLOEXEC is the one fd flag: cleared without reading it first. */
+                if (fcntl(s->keep[i], F_SETFD, 0) < 0)
                         _exit(127);
         }
         /* The handler table is the child's own (no CLONE_SIGHAND). */

@@ -151,7 +151,11 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         record_failure = true;
 
         run_phase_mark(&c.phases, "locked");
-        if ((r = host_facts_load(o->root, &c.host, err)) < 0)
+        /* What a start reads of the host: no PCI scan for a VM without a
+         * display (a render node) or a passed-through device (is it a
+         * GPU?), none of what only 'host check' reports. */
+        if ((r = host_facts_load_some(o->root, def.display == VM_DISPLAY_NONE && def.passthrough.n == 0 &&
+                                      def.mdevs.n == 0 ? 0 : HOST_FACTS_GPUS, &c.host, err)) < 0)
                 goto out;
         run_phase_mark(&c.phases, "host-facts");
         /* QEMU now; the rest once the model says the VM uses it. */

@@ -189,6 +189,8 @@ struct run_start_opts {
          * exits, instead of a double fork.  A long-lived caller leaves this
          * false: it reaps no monitor. */
         bool caller_exits;
+        /* The TCG warning only when it is new for this VM (<run_dir>/tcg-warned). */
+        bool tcg_warn_once;
 };
 
 /* The sound server QEMU will reach when started now (as the user it runs

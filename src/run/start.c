@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "monitor.h"
 #include "paths.h"
+#include "runfile.h"
 #include "vm/profile.h"
 
 void start_ctx_done(struct start_ctx *c) {
@@ -72,6 +73,26 @@ static void close_inherited(int a, int b) {
         if (hi > lo + 1)
                 (void) close_range((unsigned) lo + 1, (unsigned) hi - 1, 0);
         (void) close_range((unsigned) hi + 1, ~0U, 0);
+}
+
+/* The warning that a VM runs under TCG is said at its first start, not at
+ * every one (a marker in its run dir, which outlives a stop); one that
+ * changes (KVM gone, ...) is said again.  Looked at as the monitor's
+ * warning arrives, while QEMU starts: not after its answer. */
+static bool tcg_warning_is_new(const char *run_dir, const char *text) {
+        if (!strstr(text, "software emulation (TCG)"))
+                return true;
+        _cleanup_free_ char *note = run_file(run_dir, "tcg-warned");
+        _cleanup_free_ char *seen = NULL;
+        size_t len = 0;
+        if (!note)
+                return true;
+        if (runfile_read(note, 1024, &seen, &len, NULL) == 0 && len > 0)
+                seen[len - 1] = '\0';  /* the record's newline */
+        if (seen && strcmp(seen, text) == 0)
+                return false;
+        (void) runfile_write(note, text, 0600, NULL);
+        return true;
 }
 
 int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err) {
@@ -274,7 +295,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 if (!text || read_full(pfd[0], text, len, deadline) < 0)
                         break;
                 if (hdr[0] == 'W') {
-                        if (ret_warnings)
+                        if (ret_warnings && (!o->tcg_warn_once || tcg_warning_is_new(c.run_dir, text)))
                                 (void) strv_push(ret_warnings, text);
                 } else if (hdr[0] == 'R') {
                         phy_error_clear(err);

@@ -20,13 +20,26 @@
 
 #define EXEC_OUT_MAX (16u * 1024 * 1024)
 
+bool exec_path_seen(const char **seen, size_t *n, size_t max, const char *dir) {
+        for (size_t i = 0; i < *n; i++)
+                if (strcmp(seen[i], dir) == 0)
+                        return true;
+        if (*n < max)
+                seen[(*n)++] = dir;
+        return false;
+}
+
 char *exec_find_in_path(const char *prog) {
         const char *path = getenv("PATH");
         _cleanup_free_ char *copy = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
         if (!copy)
                 return NULL;
         char *save = NULL;
+        const char *seen[64];
+        size_t n_seen = 0;
         for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+                if (exec_path_seen(seen, &n_seen, sizeof seen / sizeof seen[0], dir))
+                        continue;
                 char *p = NULL;
                 if (asprintf(&p, "%s/%s", dir, prog) < 0)
                         return NULL;

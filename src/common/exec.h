@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Most stdout kept by exec_run; more is -EFBIG. */
 #define EXEC_OUT_MAX (16u * 1024 * 1024)
+
+/* A $PATH walk's memory of the directories looked in (seen[max], *n of
+ * them): true when dir was one (a PATH that names one twice costs one
+ * look); else it is added. */
+bool exec_path_seen(const char **seen, size_t *n, size_t max, const char *dir);
 
 /* The first executable `prog` in $PATH (a default PATH when unset); NULL when none. */
 char *exec_find_in_path(const char *prog);

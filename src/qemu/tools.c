@@ -34,9 +34,11 @@ static char *find_program(const char *name) {
         if (asprintf(&dirs, "%s:/usr/bin:/usr/libexec:/usr/sbin", path ? path : "") < 0)
                 return NULL;
         char *save = NULL;
+        const char *seen[64];
+        size_t n_seen = 0;
         for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                if (d[0] != '/')        /* relative PATH entries depend on the cwd: skip */
-                        continue;
+                if (d[0] != '/' || exec_path_seen(seen, &n_seen, ELEMENTSOF(seen), d))
+                        continue;       /* relative entries depend on the cwd; a repeated one was looked in */
                 char *p = NULL;
                 if (asprintf(&p, "%s/%s", d, name) < 0)
                         return NULL;

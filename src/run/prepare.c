@@ -283,7 +283,12 @@ static int prepare_run_dir(struct start_ctx *c, phy_error *err) {
                 return phy_error_set(err, EPERM, "the runtime directory '%s' belongs to uid %u, not to uid %u; "
                                      "remove it", c->run_dir, (unsigned) st.st_uid, (unsigned) geteuid());
         bool untrusted = c->run_dir_untrusted || (st.st_mode & 022) != 0;
-        if (fchown(dfd, geteuid(), cr->drop ? cr->gid : getegid()) < 0 || fchmod(dfd, cr->drop ? 0710 : 0700) < 0)
+        gid_t gid = cr->drop ? cr->gid : getegid();
+        mode_t mode = cr->drop ? 0710 : 0700;
+        /* As it should be already at every start but the first: no inode
+         * change (a journal write on ext4) for nothing. */
+        if ((st.st_gid != gid && fchown(dfd, geteuid(), gid) < 0) ||
+            ((st.st_mode & 07777) != mode && fchmod(dfd, mode) < 0))
                 return phy_error_set(err, errno, "cannot secure the runtime directory '%s': %s", c->run_dir,
                                      strerror(errno));
         if (untrusted && purge_dir(c->run_dir, "lock") < 0)

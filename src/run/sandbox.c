@@ -74,7 +74,8 @@ int run_sandbox_begin(struct run_sandbox *s, phy_error *err) {
 /* Allows `access` beneath path (or on it, for a file).  A path that does not
  * exist is skipped: nothing there to allow.  Symlinks are followed, so the
  * rule lands on what the process will really open. */
-int run_sandbox_allow(struct run_sandbox *s, const char *path, uint64_t access, phy_error *err) {
+/* run_sandbox_allow; *ret_added (when given) says whether a rule was added. */
+static int allow(struct run_sandbox *s, const char *path, uint64_t access, bool *ret_added, phy_error *err) {
         if (s->fd < 0 || !path || !*path)
                 return 0;
         _cleanup_close_ int fd = open(path, O_PATH | O_CLOEXEC);
@@ -95,7 +96,13 @@ int run_sandbox_allow(struct run_sandbox *s, const char *path, uint64_t access, 
         }
         if (r < 0)
                 return phy_error_set(err, errno, "cannot add '%s' to the sandbox: %s", path, strerror(errno));
+        if (ret_added)
+                *ret_added = access != 0;
         return 0;
+}
+
+int run_sandbox_allow(struct run_sandbox *s, const char *path, uint64_t access, phy_error *err) {
+        return allow(s, path, access, NULL, err);
 }
 
 /* What every sandboxed program needs: its code and libraries, the loader's
@@ -108,9 +115,23 @@ int run_sandbox_allow_base(struct run_sandbox *s, phy_error *err) {
         static const char *const conf_dirs[] = { "/etc/ld.so.conf.d", "/proc", "/sys" };
         static const char *const devs[] = { "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom" };
         int r;
-        for (size_t i = 0; i < ELEMENTSOF(code); i++)
-                if ((r = run_sandbox_allow(s, code[i], RUN_SB_RX, err)) < 0)
+        bool usr = false;
+        for (size_t i = 0; i < ELEMENTSOF(code); i++) {
+                /* A merged /usr (Debian 12: /lib -> usr/lib, /bin -> usr/bin):
+                 * the link leads beneath /usr, allowed alike, and Landlock
+                 * judges the path the link resolves to.  One readlink
+                 * instead of a rule. */
+                char link[64];
+                ssize_t n = usr ? readlink(code[i], link, sizeof link - 1) : -1;
+                if (n > 4) {
+                        link[n] = '\0';
+                        if (strncmp(link, "usr/", 4) == 0 && !strchr(link + 4, '/') && strcmp(link + 4, "..") != 0 &&
+                            strcmp(link + 4, ".") != 0)
+                                continue;
+                }
+                if ((r = allow(s, code[i], RUN_SB_RX, i == 0 ? &usr : NULL, err)) < 0)
                         return r;
+        }
         for (size_t i = 0; i < ELEMENTSOF(conf); i++)
                 if ((r = run_sandbox_allow(s, conf[i], RUN_SB_FILE_R, err)) < 0)
                         return r;
@@ -120,7 +141,7 @@ int run_sandbox_allow_base(struct run_sandbox *s, phy_error *err) {
         for (size_t i = 0; i < ELEMENTSOF(devs); i++)
                 if ((r = run_sandbox_allow(s, devs[i], RUN_SB_FILE_RW, err)) < 0)
                         return r;
-        s->usr_rx = true;
+        s->usr_rx = usr;
         return 0;
 }
 

@@ -741,7 +741,8 @@ int api_handle(const struct api_ctx *c, const char *method, const char *path, co
         *ret = NULL;
         struct call q = { .c = c, .path = path, .ret = ret,
                           .oc = { .root = c->root, .home = c->home, .uid = c->uid, .gid = c->gid,
-                                  .groups = c->groups, .n_groups = c->n_groups, .env_cache = c->env_cache } };
+                                  .groups = c->groups, .n_groups = c->n_groups, .env_cache = c->env_cache,
+                                  .exits_after = c->local } };
         bool path_known = false;
         for (size_t i = 0; i < ELEMENTSOF(routes); i++) {
                 const struct route *rt = &routes[i];

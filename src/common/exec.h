@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Most stdout kept by exec_run; more is -EFBIG. */
 #define EXEC_OUT_MAX (16u * 1024 * 1024)
+
+/* A $PATH walk's memory of the directories looked in (seen[max], *n of
+ * them): true when dir was one (a PATH that names one twice costs one
+ * look); else it is added. */
+bool exec_path_seen(const char **seen, size_t *n, size_t max, const char *dir);
 
 /* The first executable `prog` in $PATH (a default PATH when unset); NULL when none. */
 char *exec_find_in_path(const char *prog);
@@ -47,6 +53,12 @@ struct exec_spawn {
         int (*setup)(void *data);
         void *data;
         const char *setup_error;
+        /* The child shares our memory until its exec (clone CLONE_VM|
+         * CLONE_VFORK, no page tables copied): setup may then make raw
+         * syscalls only (syscall(2), prctl, dup2, fcntl: no malloc, no
+         * glibc setxid wrapper), and it must not need more than a
+         * 64 KiB stack.  For the monitor's QEMU. */
+        bool share_vm;
 };
 int exec_spawn(const struct exec_spawn *s, pid_t *ret_pid, phy_error *err);
 

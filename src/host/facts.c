@@ -480,7 +480,7 @@ int host_landlock_abi(void) {
         return v > 0 ? (int) v : 0;
 }
 
-int host_facts_load(const char *root, struct host_facts *ret, phy_error *err) {
+int host_facts_load_some(const char *root, unsigned what, struct host_facts *ret, phy_error *err) {
         _cleanup_(host_facts_done) struct host_facts h = { .nested = -1, .ignore_msrs = -1, .ksm = -1,
                                                           .reserve_cpus = 1, .reserve_mem = GIB,
                                                           .vm_uid_first = HOST_VM_UIDS_FIRST, .vm_uid_count = HOST_VM_UIDS_COUNT };
@@ -501,37 +501,35 @@ int host_facts_load(const char *root, struct host_facts *ret, phy_error *err) {
                 if (fd >= 0)
                         close(fd);
         }
-        h.nested = read_bool_attr(h.root, h.cpu_vendor == HOST_CPU_AMD ? "/sys/module/kvm_amd/parameters/nested"
-                                                                       : "/sys/module/kvm_intel/parameters/nested");
-        h.ignore_msrs = read_bool_attr(h.root, "/sys/module/kvm/parameters/ignore_msrs");
-
-        h.dmar = root_exists(h.root, "/sys/firmware/acpi/tables/DMAR");
-        h.ivrs = root_exists(h.root, "/sys/firmware/acpi/tables/IVRS");
-        h.iommu_firmware = h.dmar || h.ivrs;
-        h.iommu_class = count_entries(h.root, "/sys/class/iommu") > 0;
-        h.iommu_groups = count_entries(h.root, "/sys/kernel/iommu_groups");
-        h.iommu_enabled = h.iommu_groups > 0;
-        if (root_read_attr(h.root, "/proc/cmdline", &h.cmdline) < 0 && !(h.cmdline = strdup("")))
-                return phy_error_set(err, ENOMEM, "out of memory");
-
         (void) root_read_attr(h.root, "/sys/class/dmi/id/sys_vendor", &h.dmi_vendor);
         (void) root_read_attr(h.root, "/sys/class/dmi/id/product_name", &h.dmi_product);
         h.apple = h.dmi_vendor && (strcmp(h.dmi_vendor, "Apple Inc.") == 0 || strcmp(h.dmi_vendor, "Apple Computer, Inc.") == 0);
         h.tpm_device = root_exists(h.root, "/dev/tpm0");
-        h.vhost_net = root_exists(h.root, "/dev/vhost-net");
-        h.tun = root_exists(h.root, "/dev/net/tun");
-        (void) root_read_attr(h.root, "/sys/fs/cgroup/cgroup.controllers", &h.cgroup_controllers);
-        h.thp = selected_choice(h.root, "/sys/kernel/mm/transparent_hugepage/enabled");
-        {
+        if ((what & HOST_FACTS_GPUS) && (r = load_gpus(&h, err)) < 0)
+                return r;
+        if (what & HOST_FACTS_REST) {
+                h.nested = read_bool_attr(h.root, h.cpu_vendor == HOST_CPU_AMD ? "/sys/module/kvm_amd/parameters/nested"
+                                                                               : "/sys/module/kvm_intel/parameters/nested");
+                h.ignore_msrs = read_bool_attr(h.root, "/sys/module/kvm/parameters/ignore_msrs");
+                h.dmar = root_exists(h.root, "/sys/firmware/acpi/tables/DMAR");
+                h.ivrs = root_exists(h.root, "/sys/firmware/acpi/tables/IVRS");
+                h.iommu_firmware = h.dmar || h.ivrs;
+                h.iommu_class = count_entries(h.root, "/sys/class/iommu") > 0;
+                h.iommu_groups = count_entries(h.root, "/sys/kernel/iommu_groups");
+                h.iommu_enabled = h.iommu_groups > 0;
+                if (root_read_attr(h.root, "/proc/cmdline", &h.cmdline) < 0 && !(h.cmdline = strdup("")))
+                        return phy_error_set(err, ENOMEM, "out of memory");
+                h.vhost_net = root_exists(h.root, "/dev/vhost-net");
+                h.tun = root_exists(h.root, "/dev/net/tun");
+                (void) root_read_attr(h.root, "/sys/fs/cgroup/cgroup.controllers", &h.cgroup_controllers);
+                h.thp = selected_choice(h.root, "/sys/kernel/mm/transparent_hugepage/enabled");
                 _cleanup_free_ char *v = NULL;
                 unsigned long long n;
                 if (root_read_attr(h.root, "/sys/kernel/mm/ksm/run", &v) >= 0 && parse_uint(v, 2, &n) >= 0)
                         h.ksm = (int) n;
+                if ((r = detect_storage(&h)) < 0)
+                        return r;
         }
-        if ((r = detect_storage(&h)) < 0)
-                return r;
-        if ((r = load_gpus(&h, err)) < 0)
-                return r;
         if ((r = parse_host_conf(&h, err)) < 0)
                 return r;
 
@@ -540,6 +538,10 @@ int host_facts_load(const char *root, struct host_facts *ret, phy_error *err) {
         *ret = h;
         h = (struct host_facts) { 0 };
         return 0;
+}
+
+int host_facts_load(const char *root, struct host_facts *ret, phy_error *err) {
+        return host_facts_load_some(root, HOST_FACTS_ALL, ret, err);
 }
 
 const char *host_render_node(const struct host_facts *h) {

@@ -90,6 +90,17 @@ struct host_facts {
  * phyllome-devhelper may give to which user or group; its allow-paths= lines
  * where a definition's files may be (docs/host.md, docs/security.md). */
 int host_facts_load(const char *root, struct host_facts *ret, phy_error *err);
+/* What a start uses only: always the CPU, memory, /dev/kvm, DMI vendor,
+ * /dev/tpm0 and host.conf; with HOST_FACTS_GPUS the GPUs (PCI scan); with
+ * HOST_FACTS_REST the facts only 'host check' and 'host show' report
+ * (nested, ignore_msrs, IOMMU, cmdline, vhost-net, tun, cgroups, THP, KSM,
+ * storage), left at their unknown/zero values otherwise. */
+enum {
+        HOST_FACTS_GPUS = 1 << 0,
+        HOST_FACTS_REST = 1 << 1,
+        HOST_FACTS_ALL = HOST_FACTS_GPUS | HOST_FACTS_REST,
+};
+int host_facts_load_some(const char *root, unsigned what, struct host_facts *ret, phy_error *err);
 void host_facts_done(struct host_facts *h);
 /* Only <root>/etc/phyllome/host.conf: the budget keys, passthrough_allow,
  * allow_paths (the rest of *ret zero); the file checked as above. */

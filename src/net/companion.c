@@ -35,7 +35,16 @@ char *net_passt_path(void) {
         if (e)
                 /* Empty: pretend passt is not installed (tests of the slirp path). */
                 return *e && access(e, X_OK) == 0 ? strdup(e) : NULL;
-        return exec_find_in_path("passt");
+        /* A start asks twice (the NIC's backend, then the spawn), each a
+         * walk of $PATH: where it was found is asked first. */
+        static char *found;     /* set once (phyllod's threads may race here) */
+        char *f = __atomic_load_n(&found, __ATOMIC_ACQUIRE);
+        if (f && access(f, X_OK) == 0)
+                return strdup(f);
+        char *p = exec_find_in_path("passt"), *expect = NULL, *keep = p && !f ? strdup(p) : NULL;
+        if (keep && !__atomic_compare_exchange_n(&found, &expect, keep, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                free(keep);
+        return p;
 }
 
 char *net_virtiofsd_path(void) {

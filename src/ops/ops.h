@@ -40,6 +40,7 @@ struct ops_ctx {
         const gid_t *groups;    /* the caller's supplementary groups (phyllod: SO_PEERGROUPS) */
         size_t n_groups;
         struct ops_env_cache *env_cache;        /* a long-lived caller's (phyllod), or NULL (env-cache.c) */
+        bool exits_after;       /* the process ends after its verb (phyllo): see run_start_opts.caller_exits */
 };
 /* The context of this process acting for itself (phyllo without a daemon). */
 struct ops_ctx ops_ctx_self(const char *root, const char *home);

@@ -34,33 +34,6 @@ static json_object *str_array(const strv *s) {
         return a;
 }
 
-/* The warning that a VM runs under TCG is said at its first start, not at
- * every one (a marker in its run dir, which outlives a stop); one that
- * changes (KVM gone, ...) is said again. */
-static void warn_tcg_once(const struct ops_ctx *c, const char *name, strv *w) {
-        _cleanup_free_ char *dir = NULL;
-        phy_error e = { 0 };
-        if (run_dir_path(c->home, name, &dir, &e) < 0)
-                return;
-        _cleanup_free_ char *note = NULL;
-        if (asprintf(&note, "%s/tcg-warned", dir) < 0)
-                return;
-        for (size_t i = 0; i < w->n; i++) {
-                if (!strstr(w->v[i], "software emulation (TCG)"))
-                        continue;
-                _cleanup_free_ char *seen = NULL;
-                size_t len = 0;
-                if (runfile_read(note, 1024, &seen, &len, NULL) == 0)
-                        seen[len - 1] = '\0';  /* the record's newline */
-                if (!seen || strcmp(seen, w->v[i]) != 0) {
-                        (void) runfile_write(note, w->v[i], 0600, NULL);
-                        continue;
-                }
-                strv_remove_at(w, i);
-                i--;
-        }
-}
-
 int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *a, json_object **ret,
             phy_error *err) {
         int r;
@@ -87,13 +60,13 @@ int ops_act(const struct ops_ctx *c, const char *name, const struct ops_action *
                 }
                 _cleanup_strv_ strv warnings = { 0 };
                 struct run_start_opts so = { .root = c->root, .home = c->home, .name = name, .paused = a->paused,
-                                             .ret_state = &st.state };
+                                             .ret_state = &st.state, .caller_exits = c->exits_after,
+                                             .tcg_warn_once = true };
                 if ((r = ops_boot_once_check(c, name, is_start ? a->boot_once : NULL, &so.boot_once_cdrom, err)) < 0)
                         goto fail;
                 if ((r = run_start(&so, &warnings, err)) < 0)
                         goto fail;
                 reported = true;
-                warn_tcg_once(c, name, &warnings);
                 json_object_object_add(o, "warnings", str_array(&warnings));
         } else if (strcmp(act, "stop") == 0) {
                 const char *ended_by = NULL;

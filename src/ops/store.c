@@ -87,13 +87,20 @@ int ops_disk_remove(const struct ops_ctx *c, const char *name, const char *disk,
 
 int ops_keys_unlock(const struct ops_ctx *c, const char *name, bool even_running, ops_ask_fn ask, void *userdata,
                     phy_error *err) {
-        /* A running VM's QEMU has its disks open: nothing to type. */
-        if (!vm_name_valid(name) || (!even_running && run_is_active(c->home, name)))
+        if (!vm_name_valid(name))
                 return 0;
         /* No such VM: the command itself says so. */
         _cleanup_vm_def_ struct vm_def d = { 0 };
         phy_error e2 = { 0 };
         if (vm_load_by_name(c->home, name, &d, &e2) < 0)
+                return 0;
+        /* Most VMs have no typed passphrase: then nothing more to read
+         * (a start reads the run state itself). */
+        bool prompt = false;
+        for (size_t i = 0; i < d.n_disks; i++)
+                prompt = prompt || d.disks[i].key_prompt;
+        /* A running VM's QEMU has its disks open: nothing to type. */
+        if (!prompt || (!even_running && run_is_active(c->home, name)))
                 return 0;
         int r = store_keys_unlock(c->home, &d, ask, userdata, err);
         if (r < 0)

@@ -26,7 +26,7 @@
 #define OPS_CONF_MAX (1024u * 1024)
 
 struct ops_ctx ops_ctx_self(const char *root, const char *home) {
-        return (struct ops_ctx) { .root = root, .home = home, .uid = geteuid(), .gid = getegid() };
+        return (struct ops_ctx) { .root = root, .home = home, .uid = geteuid(), .gid = getegid(), .exits_after = true };
 }
 
 int ops_name_check(const char *what, const char *name, phy_error *err) {
@@ -244,7 +244,8 @@ static int install_start(const struct ops_ctx *c, const struct ops_create *o, co
                         return r;
         }
         struct run_answer a = { .data = in->answer, .len = in->answer_len };
-        struct run_start_opts so = { .root = c->root, .home = c->home, .name = o->name, .answer = &a };
+        struct run_start_opts so = { .root = c->root, .home = c->home, .name = o->name, .answer = &a,
+                                     .caller_exits = c->exits_after };
         return run_start(&so, warnings, err);
 }
 

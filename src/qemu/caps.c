@@ -780,7 +780,11 @@ static char *cache_file(const char *cache_dir, const char *binary) {
         }
         name[n] = '\0';
         char *p = NULL;
-        if (asprintf(&p, "%s/qemu-caps/%s.caps", cache_dir, name) < 0)
+        /* "-v2": the modules key of session 9 (names and inodes, no stat per
+         * module).  Another name than the former key's entry, so that two
+         * phyllo builds on one host (an upgrade, bench/'s baseline build)
+         * do not each find the other's entry stale and re-probe every time. */
+        if (asprintf(&p, "%s/qemu-caps/%s-v2.caps", cache_dir, name) < 0)
                 return NULL;
         return p;
 }
@@ -800,20 +804,20 @@ char *qemu_caps_module_dir(const char *binary) {
         return host_qemu_module_dir(real[0] ? real : "/");
 }
 
-static int by_name(const struct dirent **a, const struct dirent **b) {
-        return strcmp((*a)->d_name, (*b)->d_name);
-}
-
 static uint64_t fnv(uint64_t h, const void *data, size_t n) {
         for (const unsigned char *p = data; n--; p++)
                 h = (h ^ *p) * 0x100000001b3ULL;
         return h;
 }
 
-/* What QEMU's module directories hold (each file's name, size and mtime),
- * hashed: a module installed or removed (apt-get install qemu-system-gui)
- * changes what QEMU can do without touching the binary.  The directories
- * are QEMU's own and $QEMU_MODULE_DIR, as QEMU searches them. */
+/* What QEMU's module directories hold, hashed: a module installed or
+ * removed (apt-get install qemu-system-gui) changes what QEMU can do
+ * without touching the binary.  Each directory's identity and mtime, then
+ * each entry's name and inode number, as one getdents returns them (no
+ * stat per module: ~35 path walks on every start).  dpkg and install(1)
+ * put a module in place under a new inode (a rename of a new file), which
+ * changes both; a rewrite in place of the same file is not seen.  The
+ * directories are QEMU's own and $QEMU_MODULE_DIR, as QEMU searches them. */
 static void modules_key(const char *binary, char out[17]) {
         uint64_t h = 0xcbf29ce484222325ULL;
         _cleanup_free_ char *own = qemu_caps_module_dir(binary);
@@ -822,23 +826,31 @@ static void modules_key(const char *binary, char out[17]) {
                 if (!dirs[d] || !*dirs[d])
                         continue;
                 h = fnv(h, dirs[d], strlen(dirs[d]) + 1);
-                struct dirent **names = NULL;
-                int n = scandir(dirs[d], &names, NULL, by_name);
-                for (int i = 0; i < n; i++) {
-                        char rec[512];
-                        struct stat st;
-                        _cleanup_free_ char *p = NULL;
-                        if (asprintf(&p, "%s/%s", dirs[d], names[i]->d_name) >= 0 && stat(p, &st) == 0) {
-                                int len = snprintf(rec, sizeof rec, "%s %lld %lld.%ld", names[i]->d_name,
-                                                   (long long) st.st_size, (long long) st.st_mtim.tv_sec,
-                                                   (long) st.st_mtim.tv_nsec);
-                                h = fnv(h, rec, (size_t) len + 1);
-                        }
-                        free(names[i]);
-                }
-                free(names);
-                if (n < 0)
+                _cleanup_close_ int fd = open(dirs[d], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                struct stat st;
+                DIR *dir = fd >= 0 && fstat(fd, &st) == 0 ? fdopendir(fd) : NULL;
+                if (!dir) {
                         h = fnv(h, "-", 2);
+                        continue;
+                }
+                fd = -1;        /* the DIR owns it */
+                unsigned long long id[4] = { (unsigned long long) st.st_dev, (unsigned long long) st.st_ino,
+                                             (unsigned long long) st.st_mtim.tv_sec,
+                                             (unsigned long long) st.st_mtim.tv_nsec };
+                h = fnv(h, id, sizeof id);
+                /* Order-independent over the entries: readdir's order is the
+                 * filesystem's, and one entry more or less must change it. */
+                uint64_t sum = 0, n = 0;
+                for (struct dirent *de; (de = readdir(dir));) {
+                        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                                continue;
+                        uint64_t e = fnv(0xcbf29ce484222325ULL, de->d_name, strlen(de->d_name) + 1);
+                        unsigned long long ino = (unsigned long long) de->d_ino;
+                        sum += fnv(e, &ino, sizeof ino);
+                        n++;
+                }
+                closedir(dir);
+                h = fnv(fnv(h, &sum, sizeof sum), &n, sizeof n);
         }
         snprintf(out, 17, "%016llx", (unsigned long long) h);
 }
@@ -857,7 +869,7 @@ static void cache_store(const char *path, const struct qemu_caps *c, const struc
         /* The JSON entry of an earlier phyllo (before session 8) is stale now. */
         size_t n = strlen(path);
         _cleanup_free_ char *former = NULL;
-        if (n > 5 && strcmp(path + n - 5, ".caps") == 0 && asprintf(&former, "%.*s.json", (int) (n - 5), path) >= 0)
+        if (n > 8 && strcmp(path + n - 8, "-v2.caps") == 0 && asprintf(&former, "%.*s.json", (int) (n - 8), path) >= 0)
                 (void) unlink(former);
 }
 

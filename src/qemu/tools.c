@@ -34,9 +34,11 @@ static char *find_program(const char *name) {
         if (asprintf(&dirs, "%s:/usr/bin:/usr/libexec:/usr/sbin", path ? path : "") < 0)
                 return NULL;
         char *save = NULL;
+        const char *seen[64];
+        size_t n_seen = 0;
         for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                if (d[0] != '/')        /* relative PATH entries depend on the cwd: skip */
-                        continue;
+                if (d[0] != '/' || exec_path_seen(seen, &n_seen, ELEMENTSOF(seen), d))
+                        continue;       /* relative entries depend on the cwd; a repeated one was looked in */
                 char *p = NULL;
                 if (asprintf(&p, "%s/%s", d, name) < 0)
                         return NULL;
@@ -210,42 +212,52 @@ static void ovmf_fallback(const char *dir, struct qemu_tools *t) {
         }
 }
 
-int qemu_tools_find(struct qemu_tools *ret, phy_error *err) {
-        struct qemu_tools t = { 0 };
+int qemu_tools_find_some(struct qemu_tools *t, unsigned what, phy_error *err) {
         int r;
-        if ((r = find_one("PHYLLOME_QEMU", "qemu-system-x86_64", &t.qemu, err)) < 0 ||
-            (r = find_one("PHYLLOME_QEMU_IMG", "qemu-img", &t.qemu_img, err)) < 0 ||
-            (r = find_one("PHYLLOME_SWTPM", "swtpm", &t.swtpm, err)) < 0 ||
-            (r = find_one("PHYLLOME_SWTPM_SETUP", "swtpm_setup", &t.swtpm_setup, err)) < 0) {
-                qemu_tools_done(&t);
+        if (((what & QEMU_TOOL_QEMU) && !t->qemu &&
+             (r = find_one("PHYLLOME_QEMU", "qemu-system-x86_64", &t->qemu, err)) < 0) ||
+            ((what & QEMU_TOOL_QEMU_IMG) && !t->qemu_img &&
+             (r = find_one("PHYLLOME_QEMU_IMG", "qemu-img", &t->qemu_img, err)) < 0) ||
+            ((what & QEMU_TOOL_SWTPM) && !t->swtpm &&
+             (r = find_one("PHYLLOME_SWTPM", "swtpm", &t->swtpm, err)) < 0) ||
+            ((what & QEMU_TOOL_SWTPM) && !t->swtpm_setup &&
+             (r = find_one("PHYLLOME_SWTPM_SETUP", "swtpm_setup", &t->swtpm_setup, err)) < 0))
                 return r;
-        }
-
-        if (t.qemu)
-                t.qboot = qemu_tools_qboot(t.qemu);
-
+        if ((what & QEMU_TOOL_QEMU) && t->qemu && !t->qboot)
+                t->qboot = qemu_tools_qboot(t->qemu);
+        if (!(what & QEMU_TOOL_OVMF) || t->ovmf_looked)
+                return 0;
+        t->ovmf_looked = true;
         const char *ovmf_dir = getenv("PHYLLOME_OVMF_DIR");
         if (ovmf_dir && *ovmf_dir) {
                 /* A test or a hand-built firmware: Debian's names in that folder only. */
-                ovmf_fallback(ovmf_dir, &t);
-        } else {
-                /* Highest priority first, as QEMU's firmware.json orders them. */
-                _cleanup_free_ char *user = NULL;
-                const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-                if (xdg && xdg[0] == '/' ? asprintf(&user, "%s/qemu/firmware", xdg) < 0 :
-                    home && home[0] == '/' ? asprintf(&user, "%s/.config/qemu/firmware", home) < 0 : false)
-                        user = NULL;
-                const char *dirs[4] = { 0 };
-                size_t nd = 0;
-                if (user)
-                        dirs[nd++] = user;
-                dirs[nd++] = "/etc/qemu/firmware";
-                dirs[nd++] = "/usr/share/qemu/firmware";
-                if ((r = qemu_ovmf_from_descriptors(dirs, &t, err)) < 0) {
-                        qemu_tools_done(&t);
-                        return r;
-                }
-                ovmf_fallback("/usr/share/OVMF", &t);
+                ovmf_fallback(ovmf_dir, t);
+                return 0;
+        }
+        /* Highest priority first, as QEMU's firmware.json orders them. */
+        _cleanup_free_ char *user = NULL;
+        const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+        if (xdg && xdg[0] == '/' ? asprintf(&user, "%s/qemu/firmware", xdg) < 0 :
+            home && home[0] == '/' ? asprintf(&user, "%s/.config/qemu/firmware", home) < 0 : false)
+                user = NULL;
+        const char *dirs[4] = { 0 };
+        size_t nd = 0;
+        if (user)
+                dirs[nd++] = user;
+        dirs[nd++] = "/etc/qemu/firmware";
+        dirs[nd++] = "/usr/share/qemu/firmware";
+        if ((r = qemu_ovmf_from_descriptors(dirs, t, err)) < 0)
+                return r;
+        ovmf_fallback("/usr/share/OVMF", t);
+        return 0;
+}
+
+int qemu_tools_find(struct qemu_tools *ret, phy_error *err) {
+        struct qemu_tools t = { 0 };
+        int r = qemu_tools_find_some(&t, QEMU_TOOL_ALL, err);
+        if (r < 0) {
+                qemu_tools_done(&t);
+                return r;
         }
         *ret = t;
         return 0;

@@ -8,6 +8,7 @@
  * Environment overrides for tests: PHYLLOME_QEMU, PHYLLOME_QEMU_IMG,
  * PHYLLOME_SWTPM, PHYLLOME_OVMF_DIR.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include "error.h"
 
@@ -22,10 +23,23 @@ struct qemu_tools {
         char *ovmf_vars_ms;     /* vars with Microsoft keys enrolled */
         char *qboot;            /* qboot.rom in QEMU's data dir (<bin>/../share/qemu): a
                                  * minimal BIOS for a direct kernel boot; NULL: none */
+        bool ovmf_looked;       /* the firmware search ran (qemu_tools_find_some) */
+};
+
+enum {
+        QEMU_TOOL_QEMU = 1 << 0,
+        QEMU_TOOL_QEMU_IMG = 1 << 1,
+        QEMU_TOOL_SWTPM = 1 << 2,       /* swtpm and swtpm_setup */
+        QEMU_TOOL_OVMF = 1 << 3,        /* the ovmf_* pairs */
+        QEMU_TOOL_ALL = (1 << 4) - 1,
 };
 
 /* Fills what it finds; a missing tool leaves its field NULL (not an error). */
 int qemu_tools_find(struct qemu_tools *ret, phy_error *err);
+/* The same for the tools in `what` (QEMU_TOOL_*) not looked up yet in t:
+ * a start looks up only what its VM uses (each program is a $PATH walk,
+ * the firmware a read of every descriptor).  On error t keeps what it had. */
+int qemu_tools_find_some(struct qemu_tools *t, unsigned what, phy_error *err);
 /* qboot.rom where the QEMU at `qemu` looks for its firmware (QEMU finds its
  * data dir relative to its binary: <dir>/../share/qemu), if it is there:
  * a new string, or NULL. */

@@ -168,7 +168,8 @@ static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, 
         struct exec_spawn s = { .argv = argv, .log_fd = logfd, .stdio = m->serial_qemu, .keep = keep, .n_keep = n_keep,
                                 .setup = run_child_setup, .data = &child,
                                 .setup_error = "phyllo-monitor: cannot drop privileges or apply the Landlock "
-                                               "ruleset before running QEMU" };
+                                               "ruleset before running QEMU",
+                                .share_vm = true };     /* run_child_setup makes raw syscalls only */
         pid_t pid;
         int r = exec_spawn(&s, &pid, err);
         return r < 0 ? r : pid;
@@ -181,9 +182,9 @@ static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, 
  * where QEMU only reads.  A local window (gtk, sdl) also needs what a
  * desktop program reads: /etc, /tmp and /dev/shm. */
 static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const char *spice_dir, phy_error *err) {
-        static const char *const devs[] = { "/dev/kvm", "/dev/vfio", "/dev/dri", "/dev/net/tun", "/dev/vhost-net",
-                                            "/dev/vhost-vsock", "/dev/ptmx", "/dev/pts", "/dev/hugepages",
-                                            "/dev/bus/usb", "/dev/tpm0", "/dev/tpmrm0" };
+        static const char *const devs[] = { "/dev/kvm", "/dev/net/tun", "/dev/vhost-net", "/dev/vhost-vsock",
+                                            "/dev/ptmx", "/dev/tpm0", "/dev/tpmrm0" };
+        static const char *const dev_dirs[] = { "/dev/vfio", "/dev/dri", "/dev/pts", "/dev/hugepages", "/dev/bus/usb" };
         const struct vm_def *vm = &c->model.vm;
         int r;
         if ((r = run_sandbox_begin(sb, err)) < 0 || sb->fd < 0)
@@ -199,12 +200,15 @@ static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const
         if ((r = run_sandbox_allow(sb, c->run_dir, RUN_SB_R, err)) < 0)
                 return r;
         for (size_t i = 0; i < ELEMENTSOF(devs); i++)
-                if ((r = run_sandbox_allow(sb, devs[i], RUN_SB_RW, err)) < 0)
+                if ((r = run_sandbox_allow(sb, devs[i], RUN_SB_FILE_RW, err)) < 0)
+                        return r;
+        for (size_t i = 0; i < ELEMENTSOF(dev_dirs); i++)
+                if ((r = run_sandbox_allow(sb, dev_dirs[i], RUN_SB_RW, err)) < 0)
                         return r;
         const char *fw[] = { c->tools.ovmf_code, c->tools.ovmf_code_sb, vm->kernel, vm->initrd };
         for (size_t i = 0; i < ELEMENTSOF(fw); i++) {
                 _cleanup_free_ char *p = fw[i] ? vm_path_resolve(c->vm_dir, fw[i]) : NULL;
-                if ((r = run_sandbox_allow(sb, p, RUN_SB_R, err)) < 0)
+                if ((r = run_sandbox_allow(sb, p, RUN_SB_FILE_R, err)) < 0)
                         return r;
         }
         for (size_t i = 0; i < vm->n_disks; i++) {

@@ -4,7 +4,7 @@
  * The per-VM monitor, by role (internal to src/run):
  *
  *   start.c      the caller's run_start: checks, lock, model, files, the
- *                double fork, then waits for the monitor's report
+ *                fork (setsid), then waits for the monitor's report
  *   prepare.c    the files QEMU's user must reach (run dir, vars, TPM
  *                state, disks), prepared by the caller before the fork
  *   boot.c       the monitor's startup: an ordered table of steps, each

@@ -79,15 +79,34 @@ static bool object_allows(const struct run_creds *cr, const char *path, int need
         return (class_bits(cr, &st) & need) == need;
 }
 
-/* True when the modes alone prove that QEMU's user reaches path for mode:
- * an absolute path without '.', '..' or symlinks, each directory searchable
- * and the end allowing mode for the class QEMU's user falls in, none with
- * an ACL.  False says nothing: check_access then asks as that user.  A
- * start's usual files (the VM's own, a world-readable kernel) pass here
- * without the fork. */
-bool run_reachable_by_modes(const struct run_creds *cr, const char *path, int mode) {
+/* The directories one check_access has already proven searchable for
+ * QEMU's user: the paths of a start share their prefixes (/, /tmp, the
+ * home, the VM dir), each looked at once (an lstat and an lgetxattr). */
+struct reach_memo {
+        char *dirs[32];
+        size_t n;
+};
+
+static void reach_memo_done(struct reach_memo *m) {
+        for (size_t i = 0; i < m->n; i++)
+                free(m->dirs[i]);
+        m->n = 0;
+}
+
+static bool dir_searchable(const struct run_creds *cr, struct reach_memo *memo, const char *dir) {
+        for (size_t i = 0; memo && i < memo->n; i++)
+                if (strcmp(memo->dirs[i], dir) == 0)
+                        return true;
+        if (!object_allows(cr, dir, X_OK, true))
+                return false;
+        if (memo && memo->n < ELEMENTSOF(memo->dirs) && (memo->dirs[memo->n] = strdup(dir)))
+                memo->n++;
+        return true;
+}
+
+static bool reachable_by_modes(const struct run_creds *cr, struct reach_memo *memo, const char *path, int mode) {
         char buf[PATH_MAX];
-        if (!path || path[0] != '/' || strlen(path) >= sizeof buf || !object_allows(cr, "/", X_OK, true))
+        if (!path || path[0] != '/' || strlen(path) >= sizeof buf || !dir_searchable(cr, memo, "/"))
                 return false;
         strcpy(buf, path);
         size_t len = strlen(buf);
@@ -101,13 +120,23 @@ bool run_reachable_by_modes(const struct run_creds *cr, const char *path, int mo
                         *next = '\0';
                 const char *comp = p + 1;
                 if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0 ||
-                    !object_allows(cr, buf, next ? X_OK : mode, next != NULL))
+                    !(next ? dir_searchable(cr, memo, buf) : object_allows(cr, buf, mode, false)))
                         return false;
                 if (!next)
                         return true;
                 *next = '/';
                 p = next;
         }
+}
+
+/* True when the modes alone prove that QEMU's user reaches path for mode:
+ * an absolute path without '.', '..' or symlinks, each directory searchable
+ * and the end allowing mode for the class QEMU's user falls in, none with
+ * an ACL.  False says nothing: check_access then asks as that user.  A
+ * start's usual files (the VM's own, a world-readable kernel) pass here
+ * without the fork. */
+bool run_reachable_by_modes(const struct run_creds *cr, const char *path, int mode) {
+        return reachable_by_modes(cr, NULL, path, mode);
 }
 
 /* Checks, as the QEMU user, that QEMU can reach what it needs.  A missing
@@ -120,10 +149,12 @@ static int check_access(const struct run_creds *cr, const char *const *all_paths
         const char *paths[64];
         assert(n <= ELEMENTSOF(paths));         /* the caller's arrays hold 64 */
         bool left = false;
+        struct reach_memo memo = { 0 };
         for (size_t i = 0; i < n; i++) {
-                paths[i] = all_paths[i] && !run_reachable_by_modes(cr, all_paths[i], modes[i]) ? all_paths[i] : NULL;
+                paths[i] = all_paths[i] && !reachable_by_modes(cr, &memo, all_paths[i], modes[i]) ? all_paths[i] : NULL;
                 left = left || paths[i];
         }
+        reach_memo_done(&memo);
         if (!left)
                 return 0;
         int p[2];
@@ -252,7 +283,12 @@ static int prepare_run_dir(struct start_ctx *c, phy_error *err) {
                 return phy_error_set(err, EPERM, "the runtime directory '%s' belongs to uid %u, not to uid %u; "
                                      "remove it", c->run_dir, (unsigned) st.st_uid, (unsigned) geteuid());
         bool untrusted = c->run_dir_untrusted || (st.st_mode & 022) != 0;
-        if (fchown(dfd, geteuid(), cr->drop ? cr->gid : getegid()) < 0 || fchmod(dfd, cr->drop ? 0710 : 0700) < 0)
+        gid_t gid = cr->drop ? cr->gid : getegid();
+        mode_t mode = cr->drop ? 0710 : 0700;
+        /* As it should be already at every start but the first: no inode
+         * change (a journal write on ext4) for nothing. */
+        if ((st.st_gid != gid && fchown(dfd, geteuid(), gid) < 0) ||
+            ((st.st_mode & 07777) != mode && fchmod(dfd, mode) < 0))
                 return phy_error_set(err, errno, "cannot secure the runtime directory '%s': %s", c->run_dir,
                                      strerror(errno));
         if (untrusted && purge_dir(c->run_dir, "lock") < 0)

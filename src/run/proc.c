@@ -176,11 +176,15 @@ int run_creds_get(const char *home, const char *name, const struct host_facts *h
         return 0;
 }
 
+/* Raw syscalls: glibc's setgroups/setresgid/setresuid apply to every
+ * thread of the process (setxid), which a child sharing its caller's memory
+ * (exec_spawn's share_vm) must not attempt. */
 int run_creds_apply_child(const struct run_creds *c) {
         if (c->drop) {
                 gid_t groups[1] = { c->kvm_gid };
-                if (setgroups(c->kvm_gid != (gid_t) -1 ? 1 : 0, groups) < 0 || setresgid(c->gid, c->gid, c->gid) < 0 ||
-                    setresuid(c->uid, c->uid, c->uid) < 0)
+                if (syscall(SYS_setgroups, c->kvm_gid != (gid_t) -1 ? 1 : 0, groups) < 0 ||
+                    syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0 ||
+                    syscall(SYS_setresuid, c->uid, c->uid, c->uid) < 0)
                         return -errno;
         }
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)

@@ -57,6 +57,10 @@ int run_sound_find_for(const struct run_creds *c, char **ret_path, char **ret_wh
 #define RUN_SB_R (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
 #define RUN_SB_RX (RUN_SB_R | LANDLOCK_ACCESS_FS_EXECUTE)
 #define RUN_SB_RW (RUN_SB_R | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE)
+/* The same for a path known to be a file (no directory-only right: the
+ * rule is added at the first try, run_sandbox_allow). */
+#define RUN_SB_FILE_R LANDLOCK_ACCESS_FS_READ_FILE
+#define RUN_SB_FILE_RW (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE)
 /* Everything in a directory of the VM's own but devices. */
 #define RUN_SB_DIR (RUN_SB_RW | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE | \
                     LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK | \
@@ -65,6 +69,7 @@ struct run_sandbox {
         int fd;                 /* the ruleset, -1 when none */
         int abi;
         uint64_t handled;
+        bool usr_rx;            /* run_sandbox_allow_base allowed /usr to read and run */
 };
 void run_sandbox_init(struct run_sandbox *s);
 void run_sandbox_done(struct run_sandbox *s);

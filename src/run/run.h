@@ -184,6 +184,13 @@ struct run_start_opts {
         /* When non-NULL, set on success to the state the monitor reported
          * (running or paused), as state.json says it then. */
         enum run_state_kind *ret_state;
+        /* The caller ends soon after (phyllo's own start, not phyllod): the
+         * monitor is forked once (setsid) and re-parented when the caller
+         * exits, instead of a double fork.  A long-lived caller leaves this
+         * false: it reaps no monitor. */
+        bool caller_exits;
+        /* The TCG warning only when it is new for this VM (<run_dir>/tcg-warned). */
+        bool tcg_warn_once;
 };
 
 /* The sound server QEMU will reach when started now (as the user it runs

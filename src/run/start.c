@@ -2,8 +2,8 @@
 /*
  * run_start(), the caller's side of a start: checks the name, takes the run
  * lock, repairs what an earlier run left, resolves the model, prepares the
- * files, then double-forks the monitor (setsid) so that it outlives the
- * command, and waits for its report: warnings, then running/paused or the
+ * files, then forks the monitor (setsid; twice for a caller that stays) so
+ * that it outlives the command, and waits for its report: warnings, then running/paused or the
  * error (the monitor undid its startup before reporting one).
  */
 #include <fcntl.h>
@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "monitor.h"
 #include "paths.h"
+#include "runfile.h"
 #include "vm/profile.h"
 
 void start_ctx_done(struct start_ctx *c) {
@@ -72,6 +73,26 @@ static void close_inherited(int a, int b) {
         if (hi > lo + 1)
                 (void) close_range((unsigned) lo + 1, (unsigned) hi - 1, 0);
         (void) close_range((unsigned) hi + 1, ~0U, 0);
+}
+
+/* The warning that a VM runs under TCG is said at its first start, not at
+ * every one (a marker in its run dir, which outlives a stop); one that
+ * changes (KVM gone, ...) is said again.  Looked at as the monitor's
+ * warning arrives, while QEMU starts: not after its answer. */
+static bool tcg_warning_is_new(const char *run_dir, const char *text) {
+        if (!strstr(text, "software emulation (TCG)"))
+                return true;
+        _cleanup_free_ char *note = run_file(run_dir, "tcg-warned");
+        _cleanup_free_ char *seen = NULL;
+        size_t len = 0;
+        if (!note)
+                return true;
+        if (runfile_read(note, 1024, &seen, &len, NULL) == 0 && len > 0)
+                seen[len - 1] = '\0';  /* the record's newline */
+        if (seen && strcmp(seen, text) == 0)
+                return false;
+        (void) runfile_write(note, text, 0600, NULL);
+        return true;
 }
 
 int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err) {
@@ -151,10 +172,15 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         record_failure = true;
 
         run_phase_mark(&c.phases, "locked");
-        if ((r = host_facts_load(o->root, &c.host, err)) < 0)
+        /* What a start reads of the host: no PCI scan for a VM without a
+         * display (a render node) or a passed-through device (is it a
+         * GPU?), none of what only 'host check' reports. */
+        if ((r = host_facts_load_some(o->root, def.display == VM_DISPLAY_NONE && def.passthrough.n == 0 &&
+                                      def.mdevs.n == 0 ? 0 : HOST_FACTS_GPUS, &c.host, err)) < 0)
                 goto out;
         run_phase_mark(&c.phases, "host-facts");
-        if ((r = qemu_tools_find(&c.tools, err)) < 0)
+        /* QEMU now; the rest once the model says the VM uses it. */
+        if ((r = qemu_tools_find_some(&c.tools, QEMU_TOOL_QEMU, err)) < 0)
                 goto out;
         if (!c.tools.qemu) {
                 r = phy_error_set(err, ENOENT, "qemu-system-x86_64 was not found; install qemu-system-x86 "
@@ -175,6 +201,9 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         if ((r = run_backing_check(&def, c.vm_dir, err)) < 0)
                 goto out;
         if ((r = vm_model_make(&def, &c.host, &c.caps, c.vm_dir, &c.model, err)) < 0)
+                goto out;
+        if ((r = qemu_tools_find_some(&c.tools, (c.model.vm.firmware == VM_FW_UEFI ? QEMU_TOOL_OVMF : 0) |
+                                      (c.model.vm.tpm == VM_TPM_EMULATED ? QEMU_TOOL_SWTPM : 0), err)) < 0)
                 goto out;
         run_phase_mark(&c.phases, "model");
         /* A shared directory may have gone or moved since 'share add'. */
@@ -214,15 +243,23 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 goto out;
         }
         if (child == 0) {
-                /* Double fork: the monitor is re-parented and leads no terminal. */
+                /* The monitor leads a session of its own: no terminal's
+                 * signals reach it, and it opens no terminal (its files are
+                 * the run dir's, /dev/null, sockets, pipes and the devices
+                 * QEMU is handed: none is a tty), so it never gains a
+                 * controlling one although it leads the session.  A caller
+                 * that stays (phyllod) forks once more: the monitor is then
+                 * re-parented at once and phyllod reaps no monitor. */
                 close(pfd[0]);
                 if (setsid() < 0)
                         _exit(1);
-                pid_t mon = fork();
-                if (mon < 0)
-                        _exit(1);
-                if (mon > 0)
-                        _exit(0);
+                if (!o->caller_exits) {
+                        pid_t mon = fork();
+                        if (mon < 0)
+                                _exit(1);
+                        if (mon > 0)
+                                _exit(0);
+                }
                 c.report_fd = pfd[1];
                 close_inherited(c.lock_fd, c.report_fd);
                 monitor_main(&c);
@@ -231,7 +268,10 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         c.install_run = false;  /* the monitor ends the install run, whatever happens now */
         close(c.lock_fd);       /* the monitor holds the lock now */
         c.lock_fd = -1;
-        while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+        /* A caller that exits leaves its child, the monitor, to be
+         * re-parented; a crash of it before its report still reads as
+         * EOF below. */
+        while (!o->caller_exits && waitpid(child, NULL, 0) < 0 && errno == EINTR)
                 ;
 
         /* The monitor's report: warnings, then running/paused or the error. */
@@ -255,7 +295,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 if (!text || read_full(pfd[0], text, len, deadline) < 0)
                         break;
                 if (hdr[0] == 'W') {
-                        if (ret_warnings)
+                        if (ret_warnings && (!o->tcg_warn_once || tcg_warning_is_new(c.run_dir, text)))
                                 (void) strv_push(ret_warnings, text);
                 } else if (hdr[0] == 'R') {
                         phy_error_clear(err);

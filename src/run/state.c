@@ -304,7 +304,10 @@ int run_dir_make(const char *dir, phy_error *err) {
                 return phy_error_set(err, !parent ? ENOMEM : EINVAL, "cannot create the runtime directory '%s'",
                                      dir);
         *slash = '\0';
-        int r = mkdir_p(parent, 0755);
+        /* The dir first: at every start but the first it is there, and so
+         * is its parent chain (no mkdir of each component). */
+        bool made = mkdir(dir, 0700) == 0 || errno == EEXIST;
+        int r = made ? 0 : mkdir_p(parent, 0755);
         if (r < 0)
                 return phy_error_set(err, -r, "cannot create '%s' for the runtime directory '%s': %s", parent, dir,
                                      strerror(-r));
@@ -314,7 +317,7 @@ int run_dir_make(const char *dir, phy_error *err) {
         struct stat st;
         if (pfd >= 0 && fstat(pfd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 07777) == 0700)
                 (void) fchmod(pfd, 0755);
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        if (!made && mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return phy_error_set(err, errno, "cannot create the runtime directory '%s': %s", dir, strerror(errno));
         return 0;
 }

@@ -114,9 +114,11 @@ static int canonical(const char *path, char out[static PATH_MAX]) {
         return 0;
 }
 
-int vm_path_check(const char *vmdir, const char *what, const char *path, const strv *allow, char **ret_real,
-                  phy_error *err) {
-        char real[PATH_MAX], vd[PATH_MAX];
+/* vm_path_check with the VM dir's realpath already made (vd; NULL when it
+ * has none): a definition's paths share it. */
+static int path_check(const char *vmdir, const char *vd, const char *what, const char *path, const strv *allow,
+                      char **ret_real, phy_error *err) {
+        char real[PATH_MAX];
         if (path[0] != '/' && escapes(path))
                 return phy_error_set(err, EPERM, "%s: the relative path '%s' leaves the VM's directory; a relative "
                                      "path names a file in the VM's directory", what, path);
@@ -126,7 +128,7 @@ int vm_path_check(const char *vmdir, const char *what, const char *path, const s
         int r = canonical(abs, real);
         if (r < 0)
                 return phy_error_set(err, -r, "%s: cannot resolve '%s': %s", what, path, strerror(-r));
-        bool ok = realpath(vmdir, vd) && path_is_below(real, vd);
+        bool ok = vd && path_is_below(real, vd);
         for (size_t i = 0; !ok && i < allow->n; i++)
                 ok = path_is_below(real, allow->v[i]);
         if (!ok) {
@@ -142,20 +144,33 @@ int vm_path_check(const char *vmdir, const char *what, const char *path, const s
         return 0;
 }
 
-static int check_one(const char *vmdir, const strv *allow, const char *section, const char *label, const char *key,
-                     const char *path, phy_error *err) {
+int vm_path_check(const char *vmdir, const char *what, const char *path, const strv *allow, char **ret_real,
+                  phy_error *err) {
+        char vd[PATH_MAX];
+        return path_check(vmdir, realpath(vmdir, vd) ? vd : NULL, what, path, allow, ret_real, err);
+}
+
+static int check_one(const char *vmdir, const char *vd, const strv *allow, const char *section, const char *label,
+                     const char *key, const char *path, phy_error *err) {
         char what[200];
         if (!path)
                 return 0;
         snprintf(what, sizeof what, "[%s%s%s] %s", section, label ? " " : "", label ? label : "", key);
-        return vm_path_check(vmdir, what, path, allow, NULL, err);
+        return path_check(vmdir, vd, what, path, allow, NULL, err);
 }
 
 int vm_def_check_paths(const struct vm_def *d, const char *vmdir, const strv *allow, phy_error *err) {
         int r;
+        char vd_buf[PATH_MAX];
+        const char *vd = NULL;  /* made at the first path (a definition may name none) */
+        bool vd_made = false;
 #define ONE(section, label, key, path)                                                          \
         do {                                                                                    \
-                if ((r = check_one(vmdir, allow, section, label, key, path, err)) < 0)          \
+                if ((path) && !vd_made) {                                                       \
+                        vd = realpath(vmdir, vd_buf) ? vd_buf : NULL;                           \
+                        vd_made = true;                                                         \
+                }                                                                               \
+                if ((r = check_one(vmdir, vd, allow, section, label, key, path, err)) < 0)      \
                         return r;                                                               \
         } while (0)
         ONE("boot", NULL, "kernel", d->kernel);

@@ -41,6 +41,12 @@ out=$("$PHYLLO" start "$a" 2>&1); rc=$?
 is "$rc" 0 "start through phyllod succeeds"
 like "$out" "VM '$a' started" "start says so"
 like "$out" "phyllo: warning: .*TCG" "start prints the warnings phyllod returned"
+# phyllod stays: it forks the monitor twice, so that no monitor is its
+# child to reap (phyllo, which exits, forks once: see the direct start below).
+mon=$("$PHYLLO" status "$a" --json | jq -r .monitor_pid)
+parent=$(ps -o ppid= -p "$mon" 2>/dev/null | tr -d ' ')
+pcomm=$(ps -o comm= -p "${parent:-0}" 2>/dev/null)
+ok "$([ -n "$parent" ] && [ "$pcomm" != phyllod ]; echo $?)" "the monitor started through phyllod is not phyllod's child (parent $parent: $pcomm)"
 lc_wait_log "$a" 'PHYLLOME-GUEST-READY'; ok $? "the guest reaches READY"
 compare_all running
 both "start of a running VM" start "$a"
@@ -58,6 +64,8 @@ compare_all "after stop"
 # Direct start, then the daemon kills it: both ways act on the same VM.
 out=$(PHYLLOME_NO_DAEMON=1 "$PHYLLO" start "$a" --paused 2>&1)
 like "$out" "VM '$a' started \(paused\)" "a direct start"
+mon=$("$PHYLLO" status "$a" --json | jq -r .monitor_pid)
+is "$(ps -o sid= -p "$mon" 2>/dev/null | tr -d ' ')" "$mon" "a direct start's monitor leads its own session (one fork, setsid)"
 is "$("$PHYLLO" status "$a" --json | jq -r .state)" paused "phyllod sees the directly started VM"
 is "$("$PHYLLO" kill "$a" 2>&1)" "VM '$a' killed" "kill through phyllod"
 compare_all killed

@@ -161,7 +161,7 @@ static void test_probe(void) {
         is_str(c.binary, bin, "binary recorded");
 
         _cleanup_free_ char *entry = NULL;
-        if (asprintf(&entry, "%s/qemu-caps/%s.caps", cache, bin + 1) < 0)
+        if (asprintf(&entry, "%s/qemu-caps/%s-v2.caps", cache, bin + 1) < 0)
                 abort();
         for (char *p = entry + strlen(cache) + strlen("/qemu-caps/"); *p; p++)
                 if (*p == '/')
@@ -210,6 +210,34 @@ static void test_probe(void) {
         _cleanup_qemu_caps_ struct qemu_caps c4 = { 0 };
         is_int(qemu_caps_probe(bin, cache, &c4, &err), 0, "probe once more");
         ok(c4.from_cache, "the re-probe was cached under the new mtime");
+
+        /* The module key reads the directory once (names, inodes): a module
+         * put in place anew (dpkg renames a new file over it: a new inode)
+         * and a module removed each make the entry stale. */
+        if (gui.n > 0) {
+                _cleanup_free_ char *mod = NULL;
+                if (asprintf(&mod, "%s/%s", moddir, gui.v[0]) < 0)
+                        abort();
+                /* As dpkg does it: the new file beside the old, renamed over it
+                 * (so a new inode: both exist at once); the directory's mtime
+                 * then set back, so that only the inode tells. */
+                _cleanup_free_ char *src = NULL, *fresh = NULL;
+                if (asprintf(&src, "%s/%s", real_mod, gui.v[0]) < 0 || asprintf(&fresh, "%s.dpkg-new", mod) < 0)
+                        abort();
+                struct stat dst;
+                ok(stat(moddir, &dst) == 0 && symlink(src, fresh) == 0 && rename(fresh, mod) == 0 &&
+                   utimensat(AT_FDCWD, moddir, (struct timespec[2]) { dst.st_atim, dst.st_mtim }, 0) == 0,
+                   "a module replaced (new inode), the directory's mtime as before");
+                _cleanup_qemu_caps_ struct qemu_caps c5 = { 0 }, c6 = { 0 }, c7 = { 0 };
+                is_int(qemu_caps_probe(bin, cache, &c5, &err), 0, "probe after the replacement");
+                ok(!c5.from_cache, "a module replaced: the entry is stale");
+                is_int(qemu_caps_probe(bin, cache, &c6, &err), 0, "probe once more");
+                ok(c6.from_cache, "and cached again");
+                ok(unlink(mod) == 0, "a module removed");
+                is_int(qemu_caps_probe(bin, cache, &c7, &err), 0, "probe after the removal");
+                ok(!c7.from_cache, "a module removed: the entry is stale");
+                ok(link_module(real_mod, moddir, gui.v[0]), "the module back");
+        }
 
         /* A size change too (appending to the copy changes size and mtime;
          * set the mtime back so only the size differs). */

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tap.h"
 #include "cleanup.h"
 #include "error.h"
+#include "exec.h"
 #include "fileio.h"
 #include "strv.h"
 #include "value.h"
@@ -189,8 +192,102 @@ static void test_files(void) {
         ok(rm_rf(dir) == 0 && access(dir, F_OK) < 0, "rm -rf");
 }
 
+/* exec_spawn's setup: marks that it ran (in the caller's memory when the
+ * child shares it), and fails when asked to. */
+struct spawn_probe {
+        volatile int ran;
+        int fail;
+};
+
+static int probe_setup(void *data) {
+        struct spawn_probe *p = data;
+        p->ran = 1;
+        return p->fail ? -1 : 0;
+}
+
+/* Spawns argv with exec_spawn (share_vm as given): its exit status and the
+ * first bytes of what it wrote to stdout and stderr (the log fd). */
+static int spawn_capture(char *const *argv, bool share_vm, struct spawn_probe *probe, int keep_fd, char *out,
+                         size_t outlen) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -1;
+        const int keep[] = { keep_fd };
+        struct exec_spawn s = { .argv = argv, .log_fd = p[1], .keep = keep, .n_keep = keep_fd >= 0 ? 1 : 0,
+                                .setup = probe ? probe_setup : NULL, .data = probe, .setup_error = "probe setup failed",
+                                .share_vm = share_vm };
+        phy_error err = { 0 };
+        pid_t pid = -1;
+        int r = exec_spawn(&s, &pid, &err);
+        close(p[1]);
+        size_t n = 0;
+        ssize_t k;
+        while (r == 0 && n + 1 < outlen && (k = read(p[0], out + n, outlen - 1 - n)) > 0)
+                n += (size_t) k;
+        out[n] = '\0';
+        close(p[0]);
+        int st = -1;
+        if (r == 0)
+                while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                        ;
+        return r < 0 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 256;
+}
+
+static void test_spawn(void) {
+        char out[4096];
+        for (int share = 0; share < 2; share++) {
+                const char *how = share ? "shared memory (vfork-style)" : "fork";
+                char *echo[] = { (char *) "/bin/echo", (char *) "hello", NULL };
+                struct spawn_probe probe = { 0 };
+                is_int(spawn_capture(echo, share, &probe, -1, out, sizeof out), 0, "%s: /bin/echo exits 0", how);
+                is_str(out, "hello\n", "%s: its stdout is the log fd", how);
+                /* The proof that the child ran on our memory: its setup's
+                 * mark is ours to see (a forked child's is its own copy). */
+                is_int(probe.ran, share, "%s: the setup's write %s the caller", how, share ? "reaches" : "does not reach");
+
+                /* A kept fd is inherited at its number; another O_CLOEXEC one is not. */
+                int kp[2], other[2];
+                if (pipe2(kp, O_CLOEXEC) < 0 || pipe2(other, O_CLOEXEC) < 0)
+                        abort();
+                char *ls[] = { (char *) "/bin/ls", (char *) "/proc/self/fd", NULL };
+                is_int(spawn_capture(ls, share, NULL, kp[1], out, sizeof out), 0, "%s: ls /proc/self/fd", how);
+                char want[16], not[16];
+                snprintf(want, sizeof want, "\n%d\n", kp[1]);
+                snprintf(not, sizeof not, "\n%d\n", other[1]);
+                ok(strstr(out, want) && !strstr(out, not), "%s: fd %d kept, fd %d closed at exec: %s", how, kp[1],
+                   other[1], out);
+                close(kp[0]), close(kp[1]), close(other[0]), close(other[1]);
+
+                /* A failing setup: status 126 and its line in the log. */
+                probe = (struct spawn_probe) { .fail = 1 };
+                is_int(spawn_capture(echo, share, &probe, -1, out, sizeof out), 126, "%s: a failed setup exits 126", how);
+                is_str(out, "probe setup failed\n", "%s: and says why in the log", how);
+
+                /* A program that cannot run: 127. */
+                char *none[] = { (char *) "/nonexistent/program", NULL };
+                is_int(spawn_capture(none, share, NULL, -1, out, sizeof out), 127, "%s: a missing program exits 127", how);
+                is_str(out, "cannot execute the program\n", "%s: and says so", how);
+
+                /* The caller's signal mask is as it was. */
+                sigset_t before, after;
+                sigemptyset(&before);
+                sigaddset(&before, SIGTERM);
+                sigprocmask(SIG_BLOCK, &before, NULL);
+                sigprocmask(SIG_BLOCK, NULL, &before);
+                (void) spawn_capture(echo, share, NULL, -1, out, sizeof out);
+                sigemptyset(&after);
+                sigprocmask(SIG_BLOCK, NULL, &after);
+                bool same = true;
+                for (int sig = 1; sig < 32; sig++)
+                        same = same && sigismember(&before, sig) == sigismember(&after, sig);
+                ok(same && sigismember(&after, SIGTERM) == 1, "%s: the caller's signal mask is unchanged", how);
+                sigprocmask(SIG_UNBLOCK, &before, NULL);
+        }
+}
+
 int main(void) {
         test_sizes();
+        test_spawn();
         test_errors();
         test_error_kinds();
         test_values();

@@ -432,8 +432,30 @@ static void test_tools(void) {
                 ok(1, "# SKIP no %s", q);
 }
 
+/* A start's load (host_facts_load_some): the same CPU, memory, KVM, DMI
+ * and TPM facts as the full one; the GPUs only on request; none of what
+ * only 'host check' reports. */
+static void test_some(void) {
+        _cleanup_free_ char *root = fixture("intel-desktop-iommu");
+        phy_error err = { 0 };
+        _cleanup_(host_facts_done) struct host_facts all = { 0 }, lean = { 0 }, gpus = { 0 };
+        if (!ok(host_facts_load(root, &all, &err) == 0 && host_facts_load_some(root, 0, &lean, &err) == 0 &&
+                host_facts_load_some(root, HOST_FACTS_GPUS, &gpus, &err) == 0, "intel: the three loads"))
+                return;
+        ok(lean.cpus == all.cpus && lean.cores == all.cores && lean.vmx == all.vmx && lean.mem_total == all.mem_total &&
+           lean.kvm_usable == all.kvm_usable && lean.tpm_device == all.tpm_device && lean.apple == all.apple &&
+           lean.vm_cpus_max == all.vm_cpus_max && lean.vm_mem_max == all.vm_mem_max &&
+           lean.vm_uid_first == all.vm_uid_first && lean.dmi_vendor && all.dmi_vendor &&
+           strcmp(lean.dmi_vendor, all.dmi_vendor) == 0, "lean: a start's facts as the full load has them");
+        ok(all.n_gpus == 2 && lean.n_gpus == 0 && gpus.n_gpus == 2, "the GPUs only with HOST_FACTS_GPUS");
+        ok(lean.nested == -1 && lean.ignore_msrs == -1 && !lean.iommu_enabled && !lean.cmdline && lean.ksm == -1 &&
+           lean.storage_device == NULL && all.nested == 1 && all.iommu_enabled && all.storage_device,
+           "lean: host check's facts unknown, the full load has them");
+}
+
 int main(void) {
         test_ci();
+        test_some();
         test_intel();
         test_intel_devices();
         test_amd_off();

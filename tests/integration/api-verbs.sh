@@ -87,6 +87,7 @@ PY
 is "$magic" REDQ "the SPICE server behind it answers with its link reply (REDQ)"
 
 # ---- a console left open does not hold phyllod's SIGTERM up; the VM runs on
+: >"$PHYLLOME_HOME/held"        # made first: tail -f must find it whoever runs first
 python3 - "$S" "/v1/vms/$v/console" >"$PHYLLOME_HOME/held" <<'PY' &
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
@@ -115,6 +116,7 @@ is "$(api GET "/v1/vms/$v/logs" | cut -d' ' -f2- | jq -r '[.logs[] | select(.lin
 # logs --follow through phyllod: a chunked reply fed by inotify, the lines
 # there first, then what the guest prints later; it ends when its reader leaves.
 fl=$PHYLLOME_HOME/follow.out
+: >"$fl"        # made first: tail -f must find it whoever runs first
 D logs "$v" --follow >"$fl" 2>&1 &
 fpid=$!; tap_own_pid "$fpid"
 timeout 30 tail -n +1 -f "$fl" | grep -m1 -q '^\[console\] PHYLLOME-GUEST-READY'

@@ -126,6 +126,7 @@ is "$(grep -c lots "$PHYLLOME_HOME/vms/a/vm.conf")" 0 \
 
 # ---- events: a guest-initiated shutdown seen on the stream
 ev=$PHYLLOME_HOME/events.txt
+: >"$ev"        # made first: tail -f must find it whoever runs first
 curl -s -N --unix-socket "$S" http://localhost/v1/events >"$ev" &
 ev_pid=$!; tap_own_pid $ev_pid
 timeout 10 tail -n +1 -f "$ev" | grep -m1 -q '^: phyllod events'
@@ -305,6 +306,7 @@ kill -9 "$PD_PID"; wait "$PD_PID" 2>/dev/null
 lc_alive "$qpid"; ok $? "a's QEMU survives phyllod's kill -9"
 pd_start
 ok $? "a new phyllod starts over the stale socket"
+: >"$ev"        # made first: tail -f must find it whoever runs first
 curl -s -N --unix-socket "$S" http://localhost/v1/events >"$ev" &
 ev_pid=$!; tap_own_pid $ev_pid
 timeout 10 tail -n +1 -f "$ev" | grep -m1 -q '"name":"a","state":"running"'

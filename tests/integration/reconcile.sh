@@ -88,6 +88,7 @@ wait_gone "$s"; lc_alive "$s"; ok $([ $? -ne 0 ]; echo $?) "no swtpm of the dead
 S=$PHYLLOME_HOME/phyllod.sock
 pd_start --socket "$S"; ok $? "phyllod serves"
 ev=$PHYLLOME_HOME/events.txt
+: >"$ev"        # made before curl's redirection: tail must find it whoever runs first
 curl -s -N --unix-socket "$S" http://localhost/v1/events >"$ev" &
 tap_own_pid $!
 timeout 10 tail -n +1 -f "$ev" | grep -m1 -q '"name":"r","state":"running"'

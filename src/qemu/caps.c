@@ -789,19 +789,23 @@ static char *cache_file(const char *cache_dir, const char *binary) {
         return p;
 }
 
-char *qemu_caps_module_dir(const char *binary) {
-        _cleanup_free_ char *real = realpath(binary, NULL);
-        if (!real)
-                return NULL;
-        /* QEMU finds its modules relative to its own executable:
-         * <prefix>/bin/qemu-system-x86_64 -> <prefix>/lib/x86_64-linux-gnu/qemu. */
-        for (int i = 0; i < 2; i++) {
+char *qemu_binary_prefix(const char *binary) {
+        char *real = realpath(binary, NULL);
+        for (int i = 0; real && i < 2; i++) {
                 char *slash = strrchr(real, '/');
-                if (!slash)
+                if (!slash) {
+                        free(real);
                         return NULL;
-                *slash = '\0';
+                }
+                *slash = '\0';        /* <prefix>/bin/qemu-system-x86_64 -> <prefix> */
         }
-        return host_qemu_module_dir(real[0] ? real : "/");
+        return real;
+}
+
+char *qemu_caps_module_dir(const char *binary) {
+        /* <prefix>/lib/x86_64-linux-gnu/qemu, as QEMU finds it. */
+        _cleanup_free_ char *prefix = qemu_binary_prefix(binary);
+        return prefix ? host_qemu_module_dir(prefix[0] ? prefix : "/") : NULL;
 }
 
 static uint64_t fnv(uint64_t h, const void *data, size_t n) {

@@ -100,3 +100,8 @@ void qemu_migration_blocker_hint(phy_error *err);
  * (or lib64/qemu, lib/qemu) where the binary is <prefix>/bin/qemu-...,
  * as QEMU itself finds it.  NULL when there is none. */
 char *qemu_caps_module_dir(const char *binary);
+/* The install prefix of a QEMU binary, <prefix> of <prefix>/bin/qemu-...,
+ * from its real path (QEMU relocates its module and data dirs from its own
+ * executable, symlinks resolved): a new string ("" for a binary in /bin),
+ * or NULL when the path does not resolve. */
+char *qemu_binary_prefix(const char *binary);

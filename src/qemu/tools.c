@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <json-c/json.h>
 
+#include "caps.h"
 #include "cleanup.h"
 #include "fileio.h"
 #include "exec.h"
@@ -279,17 +280,9 @@ void qemu_tools_done(struct qemu_tools *t) {
 }
 
 char *qemu_tools_qboot(const char *qemu) {
-        /* The prefix: the binary's dir less its last component (/usr/bin -> /usr). */
-        const char *slash = strrchr(qemu, '/');
-        if (!slash || slash == qemu)
-                return NULL;
-        const char *up = slash - 1;
-        while (up > qemu && *up != '/')
-                up--;
-        if (*up != '/')
-                return NULL;
+        _cleanup_free_ char *prefix = qemu_binary_prefix(qemu);
         char *p = NULL;
-        if (asprintf(&p, "%.*s/share/qemu/qboot.rom", (int) (up - qemu), qemu) < 0)
+        if (!prefix || asprintf(&p, "%s/share/qemu/qboot.rom", prefix) < 0)
                 return NULL;
         struct stat st;
         if (stat(p, &st) < 0 || !S_ISREG(st.st_mode)) {

@@ -21,7 +21,7 @@ struct qemu_tools {
         char *ovmf_vars;        /* blank vars template */
         char *ovmf_code_sb;     /* Secure Boot capable code (SMM) */
         char *ovmf_vars_ms;     /* vars with Microsoft keys enrolled */
-        char *qboot;            /* qboot.rom in QEMU's data dir (<bin>/../share/qemu): a
+        char *qboot;            /* qboot.rom in QEMU's data dir (<prefix>/share/qemu): a
                                  * minimal BIOS for a direct kernel boot; NULL: none */
         bool ovmf_looked;       /* the firmware search ran (qemu_tools_find_some) */
 };
@@ -40,9 +40,9 @@ int qemu_tools_find(struct qemu_tools *ret, phy_error *err);
  * a start looks up only what its VM uses (each program is a $PATH walk,
  * the firmware a read of every descriptor).  On error t keeps what it had. */
 int qemu_tools_find_some(struct qemu_tools *t, unsigned what, phy_error *err);
-/* qboot.rom where the QEMU at `qemu` looks for its firmware (QEMU finds its
- * data dir relative to its binary: <dir>/../share/qemu), if it is there:
- * a new string, or NULL. */
+/* qboot.rom where the QEMU at `qemu` looks for its firmware (its data dir,
+ * <prefix>/share/qemu: qemu_binary_prefix), if it is there: a new string,
+ * or NULL. */
 char *qemu_tools_qboot(const char *qemu);
 void qemu_tools_done(struct qemu_tools *t);
 

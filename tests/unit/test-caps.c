@@ -629,6 +629,28 @@ static void test_firmware(void) {
         rm_rf(fd);
 }
 
+/* qboot.rom is looked for where QEMU looks: beside the binary's real path
+ * (<prefix>/share/qemu), not beside a symlink that leads to it. */
+static void test_qboot_lookup(void) {
+        _cleanup_free_ char *real_tmp = realpath(tmp, NULL), *bindir = NULL, *bin = NULL, *linkdir = NULL,
+                            *link = NULL, *datadir = NULL, *rom = NULL;
+        ok(real_tmp && asprintf(&bindir, "%s/opt/bin", real_tmp) > 0 && asprintf(&bin, "%s/qemu-system-x86_64", bindir) > 0 &&
+           asprintf(&linkdir, "%s/link/bin", real_tmp) > 0 && asprintf(&link, "%s/qemu-system-x86_64", linkdir) > 0 &&
+           asprintf(&datadir, "%s/opt/share/qemu", real_tmp) > 0 && asprintf(&rom, "%s/qboot.rom", datadir) > 0,
+           "paths made");
+        ok(mkdir_p(bindir, 0755) == 0 && mkdir_p(linkdir, 0755) == 0 &&
+           file_write_atomic(bin, "#!/bin/true\n", 12, 0755, NULL) >= 0, "a QEMU in a prefix");
+        ok(symlink(bin, link) == 0, "a symlink to that QEMU in another prefix");
+        ok(qemu_tools_qboot(bin) == NULL, "no qboot.rom in its data dir: none");
+        ok(mkdir_p(datadir, 0755) == 0 && file_write_atomic(rom, "rom", 3, 0644, NULL) >= 0, "qboot.rom in its data dir");
+        char *a = qemu_tools_qboot(bin), *b = qemu_tools_qboot(link);
+        is_str(a, rom, "the binary's <prefix>/share/qemu/qboot.rom");
+        is_str(b, rom, "through the symlink: the real binary's, as QEMU finds its data");
+        free(a);
+        free(b);
+        ok(qemu_tools_qboot("qemu-system-x86_64") == NULL, "a bare name: none");
+}
+
 int main(void) {
         if (!mkdtemp(tmp)) {
                 ok(0, "mkdtemp");
@@ -642,6 +664,7 @@ int main(void) {
         test_host_check_modules();
         test_probe_failures();
         test_probe();
+        test_qboot_lookup();
         test_firmware();        /* last: it changes the environment */
         rm_rf(tmp);
         return tap_done();

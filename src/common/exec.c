@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "strv.h"
 
 #define EXEC_OUT_MAX (16u * 1024 * 1024)
 
@@ -166,6 +167,37 @@ int exec_run(char *const *argv, char **ret_out, char *errbuf, size_t errlen) {
 }
 
 
+/* What exec_env_clean keeps of ours: not secrets, and what a QEMU needs
+ * of them (a window's language, a localtime clock, its modules). */
+static bool env_kept(const char *kv, bool desktop) {
+        static const char *const always[] = { "LANG=", "LANGUAGE=", "TZ=", "QEMU_MODULE_DIR=" };
+        static const char *const window[] = { "DISPLAY=", "WAYLAND_DISPLAY=", "XAUTHORITY=", "XDG_RUNTIME_DIR=",
+                                              "XDG_SESSION_TYPE=", "GDK_BACKEND=", "GDK_SCALE=", "GDK_DPI_SCALE=",
+                                              "SDL_VIDEODRIVER=" };
+        if (strncmp(kv, "LC_", 3) == 0 && strchr(kv, '='))
+                return true;
+        for (size_t i = 0; i < sizeof always / sizeof *always; i++)
+                if (strncmp(kv, always[i], strlen(always[i])) == 0)
+                        return true;
+        for (size_t i = 0; desktop && i < sizeof window / sizeof *window; i++)
+                if (strncmp(kv, window[i], strlen(window[i])) == 0)
+                        return true;
+        return false;
+}
+
+int exec_env_clean(const char *home, bool desktop, strv *ret) {
+        _cleanup_strv_ strv e = { 0 };
+        if (strv_push(&e, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") < 0 ||
+            (home && strv_pushf(&e, "HOME=%s", home) < 0))
+                return -ENOMEM;
+        for (char **p = environ; p && *p; p++)
+                if (env_kept(*p, desktop) && strv_push(&e, *p) < 0)
+                        return -ENOMEM;
+        *ret = e;
+        e = (strv) { 0 };
+        return 0;
+}
+
 struct spawn_child {
         const struct exec_spawn *s;
         int nullfd, out;
@@ -199,7 +231,7 @@ static _Noreturn int spawn_child(void *data) {
                 (void) !write(2, "\n", 1);
                 _exit(126);
         }
-        execve(s->argv[0], s->argv, environ);
+        execve(s->argv[0], s->argv, s->envp ? s->envp : environ);
         static const char msg[] = "cannot execute the program\n";
         (void) !write(2, msg, sizeof msg - 1);
         _exit(127);

@@ -164,8 +164,16 @@ static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, 
         _cleanup_close_ int logfd = run_open_at(m->c->run_dir, "qemu.log", O_WRONLY | O_CREAT | O_TRUNC, 0640);
         if (logfd < 0)
                 return phy_error_set(err, -logfd, "cannot open '%s': %s", m->qemu_log, strerror(-logfd));
+        /* QEMU is not trusted with the caller's environment (its tokens,
+         * agent sockets, proxies): a fixed PATH, HOME the VM's dir, the
+         * locale, and the display's variables for a window of its own. */
+        enum vm_display display = m->c->model.vm.display;
+        _cleanup_strv_ strv env = { 0 };
+        if (exec_env_clean(m->c->vm_dir, display == VM_DISPLAY_GTK || display == VM_DISPLAY_SDL, &env) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
         struct run_child child = { .creds = &m->c->creds, .sb = sb };
         struct exec_spawn s = { .argv = argv, .log_fd = logfd, .stdio = m->serial_qemu, .keep = keep, .n_keep = n_keep,
+                                .envp = env.v,
                                 .setup = run_child_setup, .data = &child,
                                 .setup_error = "phyllo-monitor: cannot drop privileges or apply the Landlock "
                                                "ruleset before running QEMU",

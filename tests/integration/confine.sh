@@ -4,7 +4,9 @@
 # Standing in for a compromised QEMU, QMP blockdev-add of another VM's disk,
 # of /etc/shadow and of a file its uid could read but that is not the VM's
 # must fail with the kernel's "Permission denied".  Then a non-root phyllo:
-# QEMU runs as that user, still under Landlock.
+# QEMU runs as that user, still under Landlock.  Neither QEMU nor passt gets
+# the environment of the phyllo that started it (its tokens, agent socket,
+# proxy): a fixed PATH, HOME the VM's dir, the locale.
 set -u
 . "$(dirname "$0")/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "QEMU runs as a uid of the VM's own only when phyllo runs as root"
@@ -22,11 +24,21 @@ add_file() { # VM NODE FILE: blockdev-add of a host file, read-only
 a=a$$ b=b$$
 lc_create "$a" --disk 16M
 lc_create "$b" --disk 16M
-out=$("$PHYLLO" start "$a" 2>&1); ok $? "start $a" || diag "$out"
+# (a secret, an agent socket and a proxy in the starting command's environment)
+secret_env=(PHYLLOME_TEST_SECRET="s3cret-$$" SSH_AUTH_SOCK="/tmp/agent.$$" https_proxy="http://proxy.invalid:3128"
+            LANG=C.UTF-8)
+out=$(env "${secret_env[@]}" "$PHYLLO" start "$a" 2>&1); ok $? "start $a" || diag "$out"
 out=$("$PHYLLO" start "$b" 2>&1); ok $? "start $b" || diag "$out"
 ok $(! grep -q "no Landlock" <<<"$out"; echo $?) "no warning about Landlock on this kernel"
 qa=$(lc_field "$a" qemu_pid) qb=$(lc_field "$b" qemu_pid)
 ua=$(status "$qa" Uid) ub=$(status "$qb" Uid)
+environ_of() { tr '\0' '\n' <"/proc/$1/environ"; }
+qenv=$(environ_of "$qa")
+ok $(! grep -q "s3cret-$$" <<<"$qenv"; echo $?) "$a's QEMU does not get the secret in phyllo's environment"
+ok $(! grep -q '^SSH_AUTH_SOCK=\|^https_proxy=' <<<"$qenv"; echo $?) "nor its agent socket or proxy"
+is "$(grep '^PATH=' <<<"$qenv")" "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" "QEMU's PATH is a fixed one"
+is "$(grep '^HOME=' <<<"$qenv")" "HOME=$PHYLLOME_HOME/vms/$a" "its HOME is its VM dir"
+is "$(grep '^LANG=' <<<"$qenv")" "LANG=C.UTF-8" "its locale is the caller's"
 ok $([ "$ua" -ge 6000000 ] && [ "$ua" -le 6065535 ]; echo $?) "$a's QEMU runs as uid $ua, from the default vm-uids range"
 ok $([ "$ub" -ge 6000000 ] && [ "$ub" -le 6065535 ] && [ "$ua" != "$ub" ]; echo $?) "$b's QEMU as another uid, $ub"
 is "$(status "$qa" Gid)" "$ua" "its gid is the same number"
@@ -42,8 +54,10 @@ else
   is "$(status "$qa" Groups)" "" "no supplementary groups (/dev/kvm: gid ${kvm_gid:-none}, $(getent group "${kvm_gid:-0}" | cut -d: -f1 || echo unnamed), not kvm)"
 fi
 ps=$(ps -o pid=,user=,comm= --ppid "$(lc_field "$a" monitor_pid)" | awk '$3 ~ /^passt/ { print $1 }' | head -n1)
-if [ -n "$ps" ]; then is "$(status "$ps" Uid)" "$ua" "its passt runs as the VM's uid too"
-else ok 0 "# SKIP passt is not installed"; fi
+if [ -n "$ps" ]; then
+  is "$(status "$ps" Uid)" "$ua" "its passt runs as the VM's uid too"
+  ok $(! environ_of "$ps" | grep -q "s3cret-$$"; echo $?) "and without phyllo's environment"
+else ok 0 "# SKIP passt is not installed"; ok 0 "# SKIP passt is not installed"; fi
 disk_b=$(ls "$PHYLLOME_HOME/vms/$b"/*.qcow2 | head -n1)
 is "$(stat -c %u "$disk_b")" "$ub" "$b's disk belongs to $b's uid"
 like "$(stat -c %A "$PHYLLOME_HOME/vms/$b")" "^d....-.---$" "$b's VM dir is closed to other uids"
@@ -77,11 +91,12 @@ as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups env -u XDG_R
 n=n$$
 as_nobody "$PHYLLO" create "$n" --profile linux --kernel "$NH/guest/vmlinux" --initrd "$NH/guest/initrd.img" \
   --append console=ttyS0 --display none --memory 256M --cpus 1 --no-uefi --no-disk >/dev/null 2>&1
-out=$(as_nobody "$PHYLLO" start "$n" 2>&1); ok $? "a plain user starts a VM" || diag "$out"
+out=$(as_nobody env "${secret_env[@]}" "$PHYLLO" start "$n" 2>&1); ok $? "a plain user starts a VM" || diag "$out"
 qn=$(jq -r .qemu_pid "$NH/run/$n/state.json")
 lc_extra_pids+=("$qn" "$(jq -r .monitor_pid "$NH/run/$n/state.json")")
 is "$(status "$qn" Uid)" "$(id -u nobody)" "its QEMU runs as that user"
 is "$(status "$qn" NoNewPrivs)" 1 "with NoNewPrivs: 1"
+ok $(! environ_of "$qn" | grep -q "s3cret-$$"; echo $?) "and without that user's environment"
 like "$(as_nobody "$QQ" "$NH/run/$n/qmp.sock" blockdev-add \
   "{\"driver\":\"file\",\"node-name\":\"z\",\"filename\":\"$W/readable\",\"read-only\":true}" 2>&1)" \
   "Permission denied" "and the same Landlock refusal"

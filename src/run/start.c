@@ -249,9 +249,12 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                  * QEMU is handed: none is a tty), so it never gains a
                  * controlling one although it leads the session.  A caller
                  * that stays (phyllod) forks once more: the monitor is then
-                 * re-parented at once and phyllod reaps no monitor. */
+                 * re-parented at once and phyllod reaps no monitor.  Nor
+                 * does it keep the caller's working directory, nor QEMU
+                 * and the companions after it: a VM runs for weeks, and a
+                 * cwd on a mounted disk would keep that from unmounting. */
                 close(pfd[0]);
-                if (setsid() < 0)
+                if (setsid() < 0 || chdir("/") < 0)
                         _exit(1);
                 if (!o->caller_exits) {
                         pid_t mon = fork();

@@ -28,11 +28,16 @@ lc_create "$b" --disk 16M
 secret_env=(PHYLLOME_TEST_SECRET="s3cret-$$" SSH_AUTH_SOCK="/tmp/agent.$$" https_proxy="http://proxy.invalid:3128"
             LANG=C.UTF-8)
 out=$(env "${secret_env[@]}" "$PHYLLO" start "$a" 2>&1); ok $? "start $a" || diag "$out"
-out=$("$PHYLLO" start "$b" 2>&1); ok $? "start $b" || diag "$out"
+# (started from a working directory of its own: neither the monitor nor QEMU
+# may keep it, as a cwd on a mounted disk would keep it from unmounting)
+CWD=$PHYLLOME_HOME/cwd; mkdir "$CWD"
+out=$(cd "$CWD" && "$PHYLLO" start "$b" 2>&1); ok $? "start $b" || diag "$out"
 ok $(! grep -q "no Landlock" <<<"$out"; echo $?) "no warning about Landlock on this kernel"
 qa=$(lc_field "$a" qemu_pid) qb=$(lc_field "$b" qemu_pid)
 ua=$(status "$qa" Uid) ub=$(status "$qb" Uid)
 environ_of() { tr '\0' '\n' <"/proc/$1/environ"; }
+is "$(readlink "/proc/$qb/cwd")" / "$b's QEMU does not keep the starting command's working directory"
+is "$(readlink "/proc/$(lc_field "$b" monitor_pid)/cwd")" / "nor does its monitor"
 qenv=$(environ_of "$qa")
 ok $(! grep -q "s3cret-$$" <<<"$qenv"; echo $?) "$a's QEMU does not get the secret in phyllo's environment"
 ok $(! grep -q '^SSH_AUTH_SOCK=\|^https_proxy=' <<<"$qenv"; echo $?) "nor its agent socket or proxy"

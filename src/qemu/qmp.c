@@ -109,12 +109,18 @@ static ssize_t send_fd(int sock, const char *p, size_t n, int pass_fd) {
 
 static int write_line(struct qmp *q, const char *what, const char *line, int pass_fd, int64_t deadline,
                       phy_error *err) {
-        size_t len = strlen(line), off = 0;
+        /* The command and its newline in one write: QEMU's monitor thread
+         * wakes once for it, not a second time for the newline. */
+        size_t len = strlen(line) + 1, off = 0;
+        _cleanup_free_ char *buf = malloc(len);
+        if (!buf)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        memcpy(buf, line, len - 1);
+        buf[len - 1] = '\n';
         bool is_socket = true;
-        while (off < len + 1) {
-                /* The newline goes out last, from a constant. */
-                const char *p = off < len ? line + off : "\n";
-                size_t n_left = off < len ? len - off : 1;
+        while (off < len) {
+                const char *p = buf + off;
+                size_t n_left = len - off;
                 ssize_t n = pass_fd >= 0 && off == 0 ? send_fd(q->fd, p, n_left, pass_fd)
                             : is_socket ? send(q->fd, p, n_left, MSG_NOSIGNAL) : write(q->fd, p, n_left);
                 if (n < 0 && errno == ENOTSOCK && pass_fd >= 0)

@@ -39,7 +39,11 @@ char *exec_find_in_path(const char *prog) {
         const char *seen[64];
         size_t n_seen = 0;
         for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-                if (exec_path_seen(seen, &n_seen, sizeof seen / sizeof seen[0], dir))
+                /* A relative entry ("." or "bin") names a program by the
+                 * working directory: one another user may have planted
+                 * there for a root phyllo, and another file once the
+                 * monitor has left for / (as qemu/tools.c's walk, too). */
+                if (dir[0] != '/' || exec_path_seen(seen, &n_seen, sizeof seen / sizeof seen[0], dir))
                         continue;
                 char *p = NULL;
                 if (asprintf(&p, "%s/%s", dir, prog) < 0)

@@ -11,7 +11,8 @@
  * look); else it is added. */
 bool exec_path_seen(const char **seen, size_t *n, size_t max, const char *dir);
 
-/* The first executable `prog` in $PATH (a default PATH when unset); NULL when none. */
+/* The first executable `prog` in $PATH (a default PATH when unset), its
+ * absolute entries only; NULL when none. */
 char *exec_find_in_path(const char *prog);
 
 /* A helper program of ours (phyllome-catalog-worker, phyllo-monitor):

@@ -285,6 +285,37 @@ static void test_spawn(void) {
         }
 }
 
+/* exec_find_in_path takes absolute $PATH entries only: a program planted
+ * in the working directory ("." or "bin" in $PATH) is not found. */
+static void test_find_in_path(void) {
+        char dir[] = "/tmp/phyllome-test-XXXXXX";
+        ok(mkdtemp(dir) != NULL, "tempdir");
+        _cleanup_free_ char *bin = NULL, *prog = NULL, *path = NULL;
+        asprintf(&bin, "%s/bin", dir);
+        asprintf(&prog, "%s/bin/phyllome-planted", dir);
+        asprintf(&path, ".:bin:%s", bin);
+        phy_error e = { 0 };
+        ok(mkdir_p(bin, 0755) == 0 && file_write_atomic(prog, "#!/bin/sh\n", 10, 0755, &e) == 0, "a program in bin/");
+        char cwd[4096];
+        ok(getcwd(cwd, sizeof cwd) != NULL && chdir(bin) == 0, "the working directory is bin/");
+        const char *old = getenv("PATH");
+        _cleanup_free_ char *saved = old ? strdup(old) : NULL;
+        setenv("PATH", ".:bin", 1);
+        _cleanup_free_ char *rel = exec_find_in_path("phyllome-planted");
+        ok(rel == NULL, "PATH=.:bin does not find ./phyllome-planted");
+        ok(chdir(dir) == 0, "the working directory is its parent");
+        _cleanup_free_ char *rel2 = exec_find_in_path("phyllome-planted");
+        ok(rel2 == NULL, "nor bin/phyllome-planted");
+        setenv("PATH", path, 1);
+        _cleanup_free_ char *abs = exec_find_in_path("phyllome-planted");
+        is_str(abs, prog, "an absolute entry after them finds it, by its absolute path");
+        if (saved)
+                setenv("PATH", saved, 1);
+        else
+                unsetenv("PATH");
+        ok(chdir(cwd) == 0 && rm_rf(dir) == 0, "cleaned up");
+}
+
 int main(void) {
         test_sizes();
         test_spawn();
@@ -293,5 +324,6 @@ int main(void) {
         test_values();
         test_strv();
         test_files();
+        test_find_in_path();
         return tap_done();
 }

@@ -171,7 +171,7 @@ int exec_run(char *const *argv, char **ret_out, char *errbuf, size_t errlen) {
 }
 
 
-/* What exec_env_clean keeps of ours: not secrets, and what a QEMU needs
+/* What env_clean keeps of ours: not secrets, and what a QEMU needs
  * of them (a window's language, a localtime clock, its modules). */
 static bool env_kept(const char *kv, bool desktop) {
         static const char *const always[] = { "LANG=", "LANGUAGE=", "TZ=", "QEMU_MODULE_DIR=" };
@@ -189,7 +189,8 @@ static bool env_kept(const char *kv, bool desktop) {
         return false;
 }
 
-int exec_env_clean(const char *home, bool desktop, strv *ret) {
+/* exec_spawn's env_clean (exec.h): -ENOMEM. */
+static int env_clean(const char *home, bool desktop, strv *ret) {
         _cleanup_strv_ strv e = { 0 };
         if (strv_push(&e, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") < 0 ||
             (home && strv_pushf(&e, "HOME=%s", home) < 0))
@@ -205,6 +206,7 @@ int exec_env_clean(const char *home, bool desktop, strv *ret) {
 struct spawn_child {
         const struct exec_spawn *s;
         int nullfd, out;
+        char *const *envp;
 };
 
 /* The child's side: async-signal-safe calls only (and, with share_vm,
@@ -235,7 +237,7 @@ static _Noreturn int spawn_child(void *data) {
                 (void) !write(2, "\n", 1);
                 _exit(126);
         }
-        execve(s->argv[0], s->argv, s->envp ? s->envp : environ);
+        execve(s->argv[0], s->argv, k->envp);
         static const char msg[] = "cannot execute the program\n";
         (void) !write(2, msg, sizeof msg - 1);
         _exit(127);
@@ -245,7 +247,11 @@ int exec_spawn(const struct exec_spawn *s, pid_t *ret_pid, phy_error *err) {
         _cleanup_close_ int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (nullfd < 0)
                 return phy_error_set(err, errno, "cannot open /dev/null: %s", strerror(errno));
-        struct spawn_child k = { .s = s, .nullfd = nullfd, .out = s->log_fd >= 0 ? s->log_fd : nullfd };
+        _cleanup_strv_ strv env = { 0 };
+        if (s->env_clean && env_clean(s->env_home, s->env_window, &env) < 0)
+                return phy_error_set(err, ENOMEM, "out of memory");
+        struct spawn_child k = { .s = s, .nullfd = nullfd, .out = s->log_fd >= 0 ? s->log_fd : nullfd,
+                                 .envp = s->env_clean ? env.v : environ };
         pid_t pid;
         if (s->share_vm) {
                 /* posix_spawn's way: the child runs on our memory, on a stack

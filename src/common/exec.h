@@ -60,20 +60,19 @@ struct exec_spawn {
          * glibc setxid wrapper), and it must not need more than a
          * 64 KiB stack.  For the monitor's QEMU. */
         bool share_vm;
-        /* The child's environment (NULL-terminated), or NULL: ours. */
-        char *const *envp;
+        /* A child not trusted with our environment (a VM's QEMU, its
+         * companions) gets one of its own instead: a fixed PATH, HOME
+         * env_home (none when NULL), the locale and time zone,
+         * QEMU_MODULE_DIR (a QEMU of a private prefix, scripts/qemu10)
+         * and, with env_window (a window on the desktop), what reaches the
+         * display (DISPLAY, WAYLAND_DISPLAY, XAUTHORITY, XDG_RUNTIME_DIR,
+         * ...).  Nothing else of ours: no credentials, tokens, agent
+         * sockets, proxies or LD_* variables. */
+        bool env_clean;
+        const char *env_home;
+        bool env_window;
 };
 int exec_spawn(const struct exec_spawn *s, pid_t *ret_pid, phy_error *err);
-
-struct strv;
-/* The environment of a program that is not trusted with ours (a VM's
- * QEMU, its companions, a QEMU probed for its capabilities): a fixed PATH,
- * HOME when home is given, the locale and time zone, QEMU_MODULE_DIR (a
- * QEMU of a private prefix, scripts/qemu10) and, for a window on the
- * desktop, what reaches the display (DISPLAY, WAYLAND_DISPLAY, XAUTHORITY,
- * XDG_RUNTIME_DIR, ...).  Nothing else of ours: no credentials, tokens,
- * agent sockets, proxies or LD_* variables.  -ENOMEM. */
-int exec_env_clean(const char *home, bool desktop, struct strv *ret);
 
 /* pidfd_open(2) through syscall(2): the fd (O_CLOEXEC) or -1 with errno. */
 int exec_pidfd_open(pid_t pid);

@@ -110,10 +110,7 @@ static int spawn(char *const argv[], const char *log_path, int keep_fd, const ch
                 return phy_error_set(err, errno, "cannot open the log '%s': %s", log_path, strerror(errno));
         struct child_setup cs = { .ro_dir = ro_dir, .gate_rd = gate ? gate[0] : -1, .gate_wr = gate ? gate[1] : -1 };
         /* passt and virtiofsd are not trusted with our environment either. */
-        _cleanup_strv_ strv env = { 0 };
-        if (exec_env_clean(NULL, false, &env) < 0)
-                return phy_error_set(err, ENOMEM, "out of memory");
-        struct exec_spawn s = { .argv = argv, .log_fd = logfd, .keep = &keep_fd, .n_keep = 1, .envp = env.v,
+        struct exec_spawn s = { .argv = argv, .log_fd = logfd, .keep = &keep_fd, .n_keep = 1, .env_clean = true,
                                 .setup = ro_dir || gate ? child_setup : NULL, .data = &cs,
                                 .setup_error = "phyllo-monitor: cannot make the share read-only" };
         return exec_spawn(&s, ret_pid, err);

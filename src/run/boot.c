@@ -168,12 +168,10 @@ static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, 
          * agent sockets, proxies): a fixed PATH, HOME the VM's dir, the
          * locale, and the display's variables for a window of its own. */
         enum vm_display display = m->c->model.vm.display;
-        _cleanup_strv_ strv env = { 0 };
-        if (exec_env_clean(m->c->vm_dir, display == VM_DISPLAY_GTK || display == VM_DISPLAY_SDL, &env) < 0)
-                return phy_error_set(err, ENOMEM, "out of memory");
         struct run_child child = { .creds = &m->c->creds, .sb = sb };
         struct exec_spawn s = { .argv = argv, .log_fd = logfd, .stdio = m->serial_qemu, .keep = keep, .n_keep = n_keep,
-                                .envp = env.v,
+                                .env_clean = true, .env_home = m->c->vm_dir,
+                                .env_window = display == VM_DISPLAY_GTK || display == VM_DISPLAY_SDL,
                                 .setup = run_child_setup, .data = &child,
                                 .setup_error = "phyllo-monitor: cannot drop privileges or apply the Landlock "
                                                "ruleset before running QEMU",

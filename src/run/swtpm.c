@@ -44,12 +44,7 @@ static int spawn(char *const argv[], const char *log_path, int keep_fd, const ch
         int r = sandbox(&sb, state_dir, setup, err);
         if (r >= 0) {
                 struct run_child child = { .creds = c, .sb = &sb };
-                _cleanup_strv_ strv env = { 0 };
-                if (exec_env_clean(NULL, false, &env) < 0) {
-                        run_sandbox_done(&sb);
-                        return phy_error_set(err, ENOMEM, "out of memory");
-                }
-                struct exec_spawn s = { .argv = argv, .log_fd = logfd, .keep = &keep_fd, .n_keep = 1, .envp = env.v,
+                struct exec_spawn s = { .argv = argv, .log_fd = logfd, .keep = &keep_fd, .n_keep = 1, .env_clean = true,
                                         .setup = run_child_setup, .data = &child,
                                         .setup_error = "phyllo-monitor: cannot drop privileges or apply the "
                                                        "Landlock ruleset before running swtpm" };

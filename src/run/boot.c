@@ -181,16 +181,58 @@ static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, 
         return r < 0 ? r : pid;
 }
 
+/* Whether QEMU's command line has "OPT VALUE". */
+static bool argv_has(const strv *argv, const char *opt, const char *value) {
+        for (size_t i = 0; i + 1 < argv->n; i++)
+                if (strcmp(argv->v[i], opt) == 0 && strcmp(argv->v[i + 1], value) == 0)
+                        return true;
+        return false;
+}
+
+/* The device nodes QEMU opens itself, each for the VM that uses it only:
+ * /dev/kvm under KVM (its command line says -accel kvm); the TPM and its
+ * cancel file for a passed-through one; VFIO for passed-through PCI devices
+ * and mdevs; render nodes for 3D; /dev/bus/usb for host USB devices, which
+ * 'phyllo usb add' also attaches to a running VM.  No VM of ours has QEMU
+ * open /dev/net/tun, vhost-net, vhost-vsock or huge pages (a tap reaches it
+ * as an fd, the monitor's), and its consoles are pipes, not ptys: a QEMU
+ * that tries gets EACCES (tests/integration/confine.sh).  A local window
+ * (gtk, sdl) may open what a desktop program does: ptys and render nodes. */
+static int qemu_sandbox_devices(const struct start_ctx *c, bool kvm, struct run_sandbox *sb, phy_error *err) {
+        const struct vm_def *vm = &c->model.vm;
+        bool window = vm->display == VM_DISPLAY_GTK || vm->display == VM_DISPLAY_SDL;
+        bool tpm = vm->tpm == VM_TPM_PASSTHROUGH;
+        const struct {
+                const char *path;
+                uint64_t access;
+                bool used;
+        } devs[] = {
+                { "/dev/kvm", RUN_SB_FILE_RW, kvm },
+                { "/dev/tpm0", RUN_SB_FILE_RW, tpm },
+                { "/dev/tpmrm0", RUN_SB_FILE_RW, tpm },
+                /* (-tpmdev passthrough,cancel-path=: QEMU opens it for writing, or refuses to start) */
+                { "/sys/class/tpm/tpm0/device/cancel", RUN_SB_FILE_RW, tpm },
+                { "/dev/vfio", RUN_SB_RW, vm->passthrough.n > 0 || vm->mdevs.n > 0 },
+                { "/dev/dri", RUN_SB_RW, window || vm->gl == VM_ON || vm->gpu == VM_GPU_VIRGL },
+                { "/dev/bus/usb", RUN_SB_RW, true },
+                { "/dev/ptmx", RUN_SB_FILE_RW, window },
+                { "/dev/pts", RUN_SB_RW, window },
+        };
+        int r;
+        for (size_t i = 0; i < ELEMENTSOF(devs); i++)
+                if (devs[i].used && (r = run_sandbox_allow(sb, devs[i].path, devs[i].access, err)) < 0)
+                        return r;
+        return 0;
+}
+
 /* QEMU's Landlock ruleset: its code, data and modules (under /usr), a few
- * configuration files, the devices a VM may use, the VM's own directory,
+ * configuration files, the devices its VM uses, the VM's own directory,
  * its SPICE directory and key files, and each path the definition names
  * (disks, CDs, kernel, initrd, key files, option ROMs, 9p shares), read-only
  * where QEMU only reads.  A local window (gtk, sdl) also needs what a
  * desktop program reads: /etc, /tmp and /dev/shm. */
-static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const char *spice_dir, phy_error *err) {
-        static const char *const devs[] = { "/dev/kvm", "/dev/net/tun", "/dev/vhost-net", "/dev/vhost-vsock",
-                                            "/dev/ptmx", "/dev/tpm0", "/dev/tpmrm0" };
-        static const char *const dev_dirs[] = { "/dev/vfio", "/dev/dri", "/dev/pts", "/dev/hugepages", "/dev/bus/usb" };
+static int qemu_sandbox(const struct start_ctx *c, bool kvm, struct run_sandbox *sb, const char *spice_dir,
+                        phy_error *err) {
         const struct vm_def *vm = &c->model.vm;
         int r;
         if ((r = run_sandbox_begin(sb, err)) < 0 || sb->fd < 0)
@@ -205,12 +247,8 @@ static int qemu_sandbox(const struct start_ctx *c, struct run_sandbox *sb, const
          * by its modes, and nothing there is QEMU's to write. */
         if ((r = run_sandbox_allow(sb, c->run_dir, RUN_SB_R, err)) < 0)
                 return r;
-        for (size_t i = 0; i < ELEMENTSOF(devs); i++)
-                if ((r = run_sandbox_allow(sb, devs[i], RUN_SB_FILE_RW, err)) < 0)
-                        return r;
-        for (size_t i = 0; i < ELEMENTSOF(dev_dirs); i++)
-                if ((r = run_sandbox_allow(sb, dev_dirs[i], RUN_SB_RW, err)) < 0)
-                        return r;
+        if ((r = qemu_sandbox_devices(c, kvm, sb, err)) < 0)
+                return r;
         const char *fw[] = { c->tools.ovmf_code, c->tools.ovmf_code_sb, vm->kernel, vm->initrd };
         for (size_t i = 0; i < ELEMENTSOF(fw); i++) {
                 _cleanup_free_ char *p = fw[i] ? vm_path_resolve(c->vm_dir, fw[i]) : NULL;
@@ -556,7 +594,7 @@ static void undo_command_line(struct monitor *m) {
 static int step_sandbox(struct monitor *m, phy_error *err) {
         run_sandbox_init(&m->sb);
         m->sb_made = true;
-        int r = qemu_sandbox(m->c, &m->sb, m->spice_dir, err);
+        int r = qemu_sandbox(m->c, argv_has(&m->argv, "-accel", "kvm"), &m->sb, m->spice_dir, err);
         if (r < 0)
                 return r;
         if (m->sb.abi <= 0)

@@ -77,6 +77,18 @@ is "$(setpriv --reuid="$ua" --regid="$ua" --clear-groups cat "$W/readable" 2>&1)
   "(uid $ua may read $W/readable by its mode)"
 like "$(add_file "$a" z "$W/readable")" "Could not open '$W/readable': Permission denied" \
   "yet $a's QEMU cannot: the Landlock ruleset refuses it"
+# Device nodes its VM does not use, though any uid may open them by their
+# modes: only Landlock stands in the way (a VM's taps reach QEMU as fds, its
+# consoles are pipes).  /dev/null, which QEMU may use, opens: the refusals
+# are the rules', not a blanket one.
+for dev in /dev/net/tun /dev/ptmx; do
+  if [ -c "$dev" ]; then
+    like "$(add_file "$a" "node${dev//\//_}" "$dev")" "Could not open '$dev': Permission denied" \
+      "$a's QEMU cannot open $dev, a device its VM does not use"
+  else ok 0 "# SKIP no $dev on this host"; fi
+done
+like "$(add_file "$a" devnull /dev/null)" "requires '/dev/null' to be a regular file" \
+  "it opens /dev/null (and refuses it only as a disk)"
 cp "$W/readable" "$PHYLLOME_HOME/vms/$a/extra"; chown "$ua:$ua" "$PHYLLOME_HOME/vms/$a/extra"
 is "$(add_file "$a" own "$PHYLLOME_HOME/vms/$a/extra")" "{}" "a file in its own VM dir opens (the refusals are not blanket)"
 lc_wait_log "$a" 'PHYLLOME-GUEST-READY' 90; ok $? "the guest still boots"

@@ -48,7 +48,16 @@ static int listen_unix(const char *path, phy_error *err) {
         if (fd < 0)
                 return phy_error_set(err, errno, "cannot create a socket: %s", strerror(errno));
         (void) unlink(path);
-        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen(fd, 16) < 0)
+        /* The socket's mode comes from the umask at bind: the owner's only,
+         * whatever the caller's umask.  With a umask of 0 every socket here
+         * was any uid's, and the VM's own uid may enter the run dir (its
+         * group's x bit): a compromised QEMU could reach the monitor's
+         * console relay and every QMP socket of its VM.  (The monitor is
+         * single-threaded: the umask is not another thread's meanwhile.) */
+        mode_t old = umask(0177);
+        int rb = bind(fd, (struct sockaddr *) &sa, sizeof sa);
+        umask(old);
+        if (rb < 0 || listen(fd, 16) < 0)
                 return phy_error_set(err, errno, "cannot listen on '%s': %s", path, strerror(errno));
         return TAKE_FD(fd);
 }

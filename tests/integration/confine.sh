@@ -31,7 +31,8 @@ out=$(env "${secret_env[@]}" "$PHYLLO" start "$a" 2>&1); ok $? "start $a" || dia
 # (started from a working directory of its own: neither the monitor nor QEMU
 # may keep it, as a cwd on a mounted disk would keep it from unmounting)
 CWD=$PHYLLOME_HOME/cwd; mkdir "$CWD"
-out=$(cd "$CWD" && "$PHYLLO" start "$b" 2>&1); ok $? "start $b" || diag "$out"
+# (and with a umask of 0: the monitor's sockets must still be its owner's only)
+out=$(cd "$CWD" && umask 000 && "$PHYLLO" start "$b" 2>&1); ok $? "start $b" || diag "$out"
 ok $(! grep -q "no Landlock" <<<"$out"; echo $?) "no warning about Landlock on this kernel"
 qa=$(lc_field "$a" qemu_pid) qb=$(lc_field "$b" qemu_pid)
 ua=$(status "$qa" Uid) ub=$(status "$qb" Uid)
@@ -63,6 +64,15 @@ if [ -n "$ps" ]; then
   is "$(status "$ps" Uid)" "$ua" "its passt runs as the VM's uid too"
   ok $(! environ_of "$ps" | grep -q "s3cret-$$"; echo $?) "and without phyllo's environment"
 else ok 0 "# SKIP passt is not installed"; ok 0 "# SKIP passt is not installed"; fi
+# The run dir lets the VM's uid through (its group's x bit); the sockets in
+# it, made under the starting command's umask of 0, must not let it in.
+rb=$PHYLLOME_HOME/run/$b
+is "$(stat -c %a "$rb/qmp.sock" "$rb/console.sock" "$rb/hvc0.sock" "$rb/qga.sock" | sort -u)" 600 \
+  "$b's sockets are root's only (600), though phyllo started under umask 000"
+like "$(setpriv --reuid="$ub" --regid="$ub" --clear-groups "$QQ" "$rb/console.sock" query-status 2>&1)" \
+  "Permission denied" "$b's uid cannot connect to its monitor's console relay"
+like "$(setpriv --reuid="$ub" --regid="$ub" --clear-groups "$QQ" "$rb/qmp.sock" query-status 2>&1)" \
+  "Permission denied" "nor to its QMP socket"
 disk_b=$(ls "$PHYLLOME_HOME/vms/$b"/*.qcow2 | head -n1)
 is "$(stat -c %u "$disk_b")" "$ub" "$b's disk belongs to $b's uid"
 like "$(stat -c %A "$PHYLLOME_HOME/vms/$b")" "^d....-.---$" "$b's VM dir is closed to other uids"

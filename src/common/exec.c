@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,7 +22,10 @@
 
 #define EXEC_OUT_MAX (16u * 1024 * 1024)
 
-bool exec_path_seen(const char **seen, size_t *n, size_t max, const char *dir) {
+/* A $PATH walk's memory of the directories looked in (seen[max], *n of
+ * them): true when dir was one (a PATH that names one twice costs one
+ * look); else it is added. */
+static bool path_seen(const char **seen, size_t *n, size_t max, const char *dir) {
         for (size_t i = 0; i < *n; i++)
                 if (strcmp(seen[i], dir) == 0)
                         return true;
@@ -30,29 +34,34 @@ bool exec_path_seen(const char **seen, size_t *n, size_t max, const char *dir) {
         return false;
 }
 
-char *exec_find_in_path(const char *prog) {
+char *exec_find_in_dirs(const char *prog, const char *also) {
         const char *path = getenv("PATH");
-        _cleanup_free_ char *copy = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-        if (!copy)
+        _cleanup_free_ char *dirs = NULL;
+        if (asprintf(&dirs, "%s:%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin", also ? also : "") < 0)
                 return NULL;
         char *save = NULL;
         const char *seen[64];
         size_t n_seen = 0;
-        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
                 /* A relative entry ("." or "bin") names a program by the
                  * working directory: one another user may have planted
                  * there for a root phyllo, and another file once the
-                 * monitor has left for / (as qemu/tools.c's walk, too). */
-                if (dir[0] != '/' || exec_path_seen(seen, &n_seen, sizeof seen / sizeof seen[0], dir))
+                 * monitor has left for /. */
+                if (dir[0] != '/' || path_seen(seen, &n_seen, sizeof seen / sizeof seen[0], dir))
                         continue;
                 char *p = NULL;
                 if (asprintf(&p, "%s/%s", dir, prog) < 0)
                         return NULL;
-                if (access(p, X_OK) == 0)
+                struct stat st;
+                if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0)
                         return p;
                 free(p);
         }
         return NULL;
+}
+
+char *exec_find_in_path(const char *prog) {
+        return exec_find_in_dirs(prog, NULL);
 }
 
 char *exec_find_qemu_img(const char *given) {

@@ -6,13 +6,12 @@
 /* Most stdout kept by exec_run; more is -EFBIG. */
 #define EXEC_OUT_MAX (16u * 1024 * 1024)
 
-/* A $PATH walk's memory of the directories looked in (seen[max], *n of
- * them): true when dir was one (a PATH that names one twice costs one
- * look); else it is added. */
-bool exec_path_seen(const char **seen, size_t *n, size_t max, const char *dir);
+/* The first executable regular file `prog` in $PATH (a default PATH when
+ * unset or empty), then in `also` (a ':' list, or NULL), absolute entries
+ * only, each directory looked in once; malloc'd, NULL when none. */
+char *exec_find_in_dirs(const char *prog, const char *also);
 
-/* The first executable `prog` in $PATH (a default PATH when unset), its
- * absolute entries only; NULL when none. */
+/* exec_find_in_dirs(prog, NULL). */
 char *exec_find_in_path(const char *prog);
 
 /* A helper program of ours (phyllome-catalog-worker, phyllo-monitor):

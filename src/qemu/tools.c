@@ -30,24 +30,7 @@ static bool is_file(const char *path) {
 
 /* $PATH first, then the usual places (a service's PATH may be minimal). */
 static char *find_program(const char *name) {
-        const char *path = getenv("PATH");
-        _cleanup_free_ char *dirs = NULL;
-        if (asprintf(&dirs, "%s:/usr/bin:/usr/libexec:/usr/sbin", path ? path : "") < 0)
-                return NULL;
-        char *save = NULL;
-        const char *seen[64];
-        size_t n_seen = 0;
-        for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                if (d[0] != '/' || exec_path_seen(seen, &n_seen, ELEMENTSOF(seen), d))
-                        continue;       /* relative entries depend on the cwd; a repeated one was looked in */
-                char *p = NULL;
-                if (asprintf(&p, "%s/%s", d, name) < 0)
-                        return NULL;
-                if (is_executable(p))
-                        return p;
-                free(p);
-        }
-        return NULL;
+        return exec_find_in_dirs(name, "/usr/bin:/usr/libexec:/usr/sbin");
 }
 
 static int find_one(const char *env, const char *name, char **ret, phy_error *err) {

@@ -309,6 +309,22 @@ static void test_find_in_path(void) {
         setenv("PATH", path, 1);
         _cleanup_free_ char *abs = exec_find_in_path("phyllome-planted");
         is_str(abs, prog, "an absolute entry after them finds it, by its absolute path");
+        /* A directory of the program's name passes access(X_OK): it is not
+         * the program, and the walk goes on. */
+        _cleanup_free_ char *shadow = NULL, *shadow_prog = NULL, *path2 = NULL;
+        asprintf(&shadow, "%s/shadow", dir);
+        asprintf(&shadow_prog, "%s/shadow/phyllome-planted", dir);
+        asprintf(&path2, "%s:%s", shadow, bin);
+        ok(mkdir_p(shadow_prog, 0755) == 0, "a directory named phyllome-planted earlier in PATH");
+        setenv("PATH", path2, 1);
+        _cleanup_free_ char *past = exec_find_in_path("phyllome-planted");
+        is_str(past, prog, "the walk passes the directory and finds the program after it");
+        /* The usual places after $PATH (a service's PATH may be minimal). */
+        setenv("PATH", shadow, 1);
+        _cleanup_free_ char *none = exec_find_in_path("phyllome-planted");
+        _cleanup_free_ char *also = exec_find_in_dirs("phyllome-planted", bin);
+        ok(none == NULL, "not in PATH: exec_find_in_path finds nothing");
+        is_str(also, prog, "exec_find_in_dirs looks in its extra directories after PATH");
         if (saved)
                 setenv("PATH", saved, 1);
         else

@@ -452,7 +452,7 @@ int ops_argv(const struct ops_ctx *c, const char *name, const struct ops_argv_op
         env.force_tcg = o->tcg;
         env.boot_once_cdrom = boot_once_cdrom;
         /* The sound server the start would find (src/run/sound.c). */
-        if ((model.vm.display == VM_DISPLAY_GTK || model.vm.display == VM_DISPLAY_SDL) && model.vm.sound != VM_SOUND_NONE &&
+        if (vm_display_is_window(model.vm.display) && model.vm.sound != VM_SOUND_NONE &&
             (r = run_sound_find(&audio_server, &audio_why, err)) < 0)
                 return r;
         env.audio_server = audio_server;

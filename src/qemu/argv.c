@@ -579,13 +579,9 @@ static void add_network(struct builder *b) {
                         addf(b, "-device", "pcie-root-port,id=phy-hotplug%u,chassis=%u", k, 200 + k);
 }
 
-static bool display_gl(const struct vm_def *vm) {
-        return vm->gl == VM_ON || vm->gpu == VM_GPU_VIRGL;
-}
-
 static void add_display(struct builder *b) {
         const struct vm_def *vm = b->vm;
-        bool gl = display_gl(vm);
+        bool gl = vm_def_gl(vm);
         switch (vm->gpu) {
         case VM_GPU_STD:
                 add_device(b, "VGA", "VGA,id=video0");
@@ -701,7 +697,7 @@ const char *qemu_argv_audio(const struct vm_def *vm, const struct qemu_argv_env 
          * pulse server) when QEMU's user can reach one; headless drops it.
          * Sound never stops a start: without a way out it plays into none. */
         const char *want = vm->display == VM_DISPLAY_SPICE ? "spice"
-                         : (vm->display == VM_DISPLAY_GTK || vm->display == VM_DISPLAY_SDL) ? "pa" : NULL;
+                         : vm_display_is_window(vm->display) ? "pa" : NULL;
         if (!want)
                 return "none";
         char lack[512];
@@ -941,7 +937,7 @@ int qemu_argv_build(const struct vm_model *model, const struct qemu_argv_env *en
          * without one; Mesa with gl=on): spawn=deny kills QEMU with SIGSYS
          * at start (gtk and sdl, with or without gl=on, under Xvfb), so that
          * one filter is left out there. */
-        bool window = vm->display == VM_DISPLAY_GTK || vm->display == VM_DISPLAY_SDL;
+        bool window = vm_display_is_window(vm->display);
         add(&b, window ? "on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny"
                        : "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
         add(&b, "-msg");

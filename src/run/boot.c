@@ -176,11 +176,10 @@ static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, 
         /* QEMU is not trusted with the caller's environment (its tokens,
          * agent sockets, proxies): a fixed PATH, HOME the VM's dir, the
          * locale, and the display's variables for a window of its own. */
-        enum vm_display display = m->c->model.vm.display;
         struct run_child child = { .creds = &m->c->creds, .sb = sb };
         struct exec_spawn s = { .argv = argv, .log_fd = logfd, .stdio = m->serial_qemu, .keep = keep, .n_keep = n_keep,
                                 .env_clean = true, .env_home = m->c->vm_dir,
-                                .env_window = display == VM_DISPLAY_GTK || display == VM_DISPLAY_SDL,
+                                .env_window = vm_display_is_window(m->c->model.vm.display),
                                 .setup = run_child_setup, .data = &child,
                                 .setup_error = "phyllo-monitor: cannot drop privileges or apply the Landlock "
                                                "ruleset before running QEMU",
@@ -209,7 +208,7 @@ static bool argv_has(const strv *argv, const char *opt, const char *value) {
  * (gtk, sdl) may open what a desktop program does: ptys and render nodes. */
 static int qemu_sandbox_devices(const struct start_ctx *c, bool kvm, struct run_sandbox *sb, phy_error *err) {
         const struct vm_def *vm = &c->model.vm;
-        bool window = vm->display == VM_DISPLAY_GTK || vm->display == VM_DISPLAY_SDL;
+        bool window = vm_display_is_window(vm->display);
         bool tpm = vm->tpm == VM_TPM_PASSTHROUGH;
         const struct {
                 const char *path;
@@ -222,7 +221,7 @@ static int qemu_sandbox_devices(const struct start_ctx *c, bool kvm, struct run_
                 /* (-tpmdev passthrough,cancel-path=: QEMU opens it for writing, or refuses to start) */
                 { "/sys/class/tpm/tpm0/device/cancel", RUN_SB_FILE_RW, tpm },
                 { "/dev/vfio", RUN_SB_RW, vm->passthrough.n > 0 || vm->mdevs.n > 0 },
-                { "/dev/dri", RUN_SB_RW, window || vm->gl == VM_ON || vm->gpu == VM_GPU_VIRGL },
+                { "/dev/dri", RUN_SB_RW, window || vm_def_gl(vm) },
                 { "/dev/bus/usb", RUN_SB_RW, true },
                 { "/dev/ptmx", RUN_SB_FILE_RW, window },
                 { "/dev/pts", RUN_SB_RW, window },
@@ -289,7 +288,7 @@ static int qemu_sandbox(const struct start_ctx *c, bool kvm, struct run_sandbox 
                 if ((r = run_sandbox_allow(sb, p, vm->shares[i].readonly ? RUN_SB_R : RUN_SB_DIR, err)) < 0)
                         return r;
         }
-        if (vm->display == VM_DISPLAY_GTK || vm->display == VM_DISPLAY_SDL) {
+        if (vm_display_is_window(vm->display)) {
                 const char *xdg = getenv("XDG_RUNTIME_DIR");
                 if ((r = run_sandbox_allow(sb, "/etc", RUN_SB_R, err)) < 0 ||
                     (r = run_sandbox_allow(sb, "/tmp", RUN_SB_DIR, err)) < 0 ||

@@ -215,7 +215,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
                 goto out;
         /* Sound never fails a start: a window's sound goes to a server QEMU's
          * user can reach, else nowhere (-audiodev none) with a warning. */
-        if ((c.model.vm.display == VM_DISPLAY_GTK || c.model.vm.display == VM_DISPLAY_SDL) &&
+        if (vm_display_is_window(c.model.vm.display) &&
             c.model.vm.sound != VM_SOUND_NONE && run_sound_find_for(&c.creds, &c.audio_server, &c.audio_why) < 0) {
                 r = phy_error_set(err, ENOMEM, "out of memory");
                 goto out;

@@ -38,7 +38,7 @@ static bool caps_device(const struct qemu_caps *caps, const char *type) {
 }
 
 static bool display_can_gl(enum vm_display d, const struct host_facts *h) {
-        return d == VM_DISPLAY_GTK || d == VM_DISPLAY_SDL || (d == VM_DISPLAY_SPICE && render_node(h));
+        return vm_display_is_window(d) || (d == VM_DISPLAY_SPICE && render_node(h));
 }
 
 static int merr(const struct vm_def *m, phy_error *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -392,7 +392,7 @@ static int check(const struct vm_def *m, const struct vm_profile *p, const struc
         if (m->single_gpu == VM_ON && m->passthrough.n == 0)
                 return merr(m, err, "[passthrough] single-gpu = on needs the host's GPU in [passthrough] devices "
                             "('phyllo device attach NAME ADDRESS --single-gpu')");
-        if (m->single_gpu == VM_ON && (m->display == VM_DISPLAY_GTK || m->display == VM_DISPLAY_SDL))
+        if (m->single_gpu == VM_ON && vm_display_is_window(m->display))
                 return merr(m, err, "[passthrough] single-gpu = on stops the host's display, so [display] type = %s "
                             "would have nowhere to show; use type = none (the monitor on the GPU shows the VM), "
                             "spice or vnc", vm_display_name(m->display));

@@ -293,6 +293,16 @@ int vm_def_copy(const struct vm_def *src, struct vm_def *ret);
 static inline void vm_def_donep(struct vm_def *d) { vm_def_done(d); }
 #define _cleanup_vm_def_ _cleanup_(vm_def_donep)
 
+/* A window of QEMU's own on the host's desktop (gtk, sdl): what a desktop
+ * program needs (a session bus, /etc, ptys, render nodes, a sound server). */
+static inline bool vm_display_is_window(enum vm_display d) {
+        return d == VM_DISPLAY_GTK || d == VM_DISPLAY_SDL;
+}
+/* 3D in the guest's display: gl = on, or the virgl GPU. */
+static inline bool vm_def_gl(const struct vm_def *vm) {
+        return vm->gl == VM_ON || vm->gpu == VM_GPU_VIRGL;
+}
+
 /* The words used in the file for each enum value ("virtio", "sata", ...);
  * NULL for UNSET.  The argv builder may use them for ids and messages. */
 const char *vm_bus_name(enum vm_bus v);

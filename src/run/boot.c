@@ -189,16 +189,8 @@ static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, 
         return r < 0 ? r : pid;
 }
 
-/* Whether QEMU's command line has "OPT VALUE". */
-static bool argv_has(const strv *argv, const char *opt, const char *value) {
-        for (size_t i = 0; i + 1 < argv->n; i++)
-                if (strcmp(argv->v[i], opt) == 0 && strcmp(argv->v[i + 1], value) == 0)
-                        return true;
-        return false;
-}
-
 /* The device nodes QEMU opens itself, each for the VM that uses it only:
- * /dev/kvm under KVM (its command line says -accel kvm); the TPM and its
+ * /dev/kvm under KVM (the command line's choice, step_command_line); the TPM and its
  * cancel file for a passed-through one; VFIO for passed-through PCI devices
  * and mdevs; render nodes for 3D; /dev/bus/usb for host USB devices, which
  * 'phyllo usb add' also attaches to a running VM.  No VM of ours has QEMU
@@ -579,6 +571,7 @@ static int step_command_line(struct monitor *m, phy_error *err) {
         int r = qemu_argv_build(&c->model, &env, &m->argv, &warnings, err);
         if (r < 0)
                 return r;
+        m->kvm = qemu_argv_use_kvm(&env);      /* as the builder chose: -accel kvm */
         /* status says where the sound goes, and why nowhere when so. */
         char audio_why[600];
         const char *audio = qemu_argv_audio(&c->model.vm, &env, audio_why, sizeof audio_why);
@@ -602,7 +595,7 @@ static void undo_command_line(struct monitor *m) {
 static int step_sandbox(struct monitor *m, phy_error *err) {
         run_sandbox_init(&m->sb);
         m->sb_made = true;
-        int r = qemu_sandbox(m->c, argv_has(&m->argv, "-accel", "kvm"), &m->sb, m->spice_dir, err);
+        int r = qemu_sandbox(m->c, m->kvm, &m->sb, m->spice_dir, err);
         if (r < 0)
                 return r;
         if (m->sb.abi <= 0)

@@ -112,6 +112,7 @@ struct monitor {
         strv argv;
         struct run_sandbox sb;
         bool sb_made;
+        bool kvm;                       /* QEMU runs under KVM (qemu_argv_use_kvm): /dev/kvm in its sandbox */
         size_t steps_begun;     /* steps whose run began: their undos end the VM */
         bool first_output;      /* the guest's first serial byte was stamped */
 };

@@ -176,7 +176,7 @@ static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, 
         /* QEMU is not trusted with the caller's environment (its tokens,
          * agent sockets, proxies): a fixed PATH, HOME the VM's dir, the
          * locale, and the display's variables for a window of its own. */
-        struct run_child child = { .creds = &m->c->creds, .sb = sb };
+        struct run_child child = { .creds = &m->qemu_creds, .sb = sb };
         struct exec_spawn s = { .argv = argv, .log_fd = logfd, .stdio = m->serial_qemu, .keep = keep, .n_keep = n_keep,
                                 .env_clean = true, .env_home = m->c->vm_dir,
                                 .env_window = vm_display_is_window(m->c->model.vm.display),
@@ -572,6 +572,11 @@ static int step_command_line(struct monitor *m, phy_error *err) {
         if (r < 0)
                 return r;
         m->kvm = qemu_argv_use_kvm(&env);      /* as the builder chose: -accel kvm */
+        /* The group that opens /dev/kvm, for this QEMU only and only when it
+         * opens it: not under TCG, never for swtpm or a companion. */
+        m->qemu_creds = c->creds;
+        if (m->kvm)
+                run_creds_kvm(&m->qemu_creds);
         /* status says where the sound goes, and why nowhere when so. */
         char audio_why[600];
         const char *audio = qemu_argv_audio(&c->model.vm, &env, audio_why, sizeof audio_why);

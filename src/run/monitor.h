@@ -14,7 +14,7 @@
  *   record.c     what the monitor records: state.json, QEMU's events, how
  *                QEMU ended, the report to the starting command
  *   handover.c   the forked monitor's exec into phyllo-monitor
- *                (src/libexec/monitor.c, libc and json-c only), which runs
+ *                (src/libexec/monitor.c, libc only, json-c linked in), which runs
  *                supervise.c's loop and end for the weeks a VM runs
  */
 #include <stdbool.h>
@@ -113,6 +113,7 @@ struct monitor {
         struct run_sandbox sb;
         bool sb_made;
         bool kvm;                       /* QEMU runs under KVM (qemu_argv_use_kvm): /dev/kvm in its sandbox */
+        struct run_creds qemu_creds;    /* c->creds, with /dev/kvm's group under KVM only (run_creds_kvm) */
         size_t steps_begun;     /* steps whose run began: their undos end the VM */
         bool first_output;      /* the guest's first serial byte was stamped */
 };

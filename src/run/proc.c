@@ -139,7 +139,6 @@ int run_creds_get(const char *home, const char *name, const struct host_facts *h
                 *ret = c;
                 return 0;
         }
-        c.kvm_gid = kvm_group();
         c.drop = true;
         const char *user = getenv("PHYLLOME_QEMU_USER");
         if ((!user || !*user) && (!host || host->vm_uid_count > 0)) {
@@ -174,6 +173,11 @@ int run_creds_get(const char *home, const char *name, const struct host_facts *h
         snprintf(c.user, sizeof c.user, "%s", user);
         *ret = c;
         return 0;
+}
+
+void run_creds_kvm(struct run_creds *c) {
+        if (c->drop)
+                c->kvm_gid = kvm_group();
 }
 
 /* Raw syscalls: glibc's setgroups/setresgid/setresuid apply to every

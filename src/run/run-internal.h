@@ -30,12 +30,17 @@ struct run_creds {
         bool per_vm;
         uid_t uid;
         gid_t gid;
-        gid_t kvm_gid;          /* group of /dev/kvm, kept as a supplementary group; -1: none */
+        gid_t kvm_gid;          /* group of /dev/kvm, kept as a supplementary group; -1: none (run_creds_kvm) */
         char user[64];
 };
 struct host_facts;
 int run_creds_get(const char *home, const char *name, const struct host_facts *host, struct run_creds *ret,
                   phy_error *err);
+/* QEMU's creds when it runs under KVM: c with /dev/kvm's group as its one
+ * supplementary group, when it drops to a uid of its own and this host
+ * names that group "kvm".  Only QEMU, and only under KVM: a QEMU under TCG,
+ * swtpm and the companions get no group (run_creds_get gives none). */
+void run_creds_kvm(struct run_creds *c);
 /* In a forked child, before execve: drop to creds (when drop), set
  * no-new-privileges.  Async-signal-safe; -errno. */
 int run_creds_apply_child(const struct run_creds *c);

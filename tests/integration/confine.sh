@@ -111,6 +111,28 @@ is "$(grep -c . "$PHYLLOME_HOME/vm-uids")" 2 "the uid table holds one line per V
 "$PHYLLO" stop "$a" --force >/dev/null 2>&1
 "$PHYLLO" stop "$b" --force >/dev/null 2>&1
 
+# --- /dev/kvm's group: for a QEMU under KVM only ---
+# In a mount namespace of the test's own, this host names /dev/kvm's group
+# "kvm" (a node like /dev/kvm and an /etc/group with that line, bound over
+# the host's), so phyllo finds the group there; a QEMU under TCG must still
+# not get it (nor swtpm: only QEMU's creds take it).  KVM cannot run here:
+# that a QEMU under KVM gets the group is not shown by this test.
+if command -v unshare >/dev/null && [ -c /dev/kvm ]; then
+  F=$PHYLLOME_HOME/fake-kvm; mkdir "$F"
+  kg=4242; while getent group "$kg" >/dev/null; do kg=$((kg + 1)); done
+  { cat /etc/group; echo "kvm:x:$kg:"; } >"$F/group"
+  mknod "$F/kvm" c "$(stat -c %Hr /dev/kvm)" "$(stat -c %Lr /dev/kvm)"; chgrp "$kg" "$F/kvm"; chmod 660 "$F/kvm"
+  c=c$$; lc_create "$c" --no-disk
+  out=$(unshare -m --propagation private sh -c \
+    'mount --bind "$1/group" /etc/group && mount --bind "$1/kvm" /dev/kvm && getent group kvm && exec "$2" start "$3"' \
+    sh "$F" "$PHYLLO" "$c" 2>&1)
+  ok $? "start $c where /dev/kvm's group ($kg) is named kvm" || diag "$out"
+  like "$out" "^kvm:x:$kg:" "(the namespace names it so)"
+  qc=$(lc_field "$c" qemu_pid)
+  is "$(status "$qc" Groups)" "" "its QEMU, under TCG, has no supplementary group: not kvm"
+  "$PHYLLO" stop "$c" --force >/dev/null 2>&1
+else ok 0 "# SKIP no unshare or no /dev/kvm"; ok 0 "# SKIP"; ok 0 "# SKIP"; fi
+
 # --- phyllo as a plain user: QEMU runs as that user, under Landlock ---
 NH=$PHYLLOME_HOME/nobody-home; mkdir -p "$NH/cache"; cp -r "$GUEST" "$NH/guest"; chown -R nobody:nogroup "$NH"
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups env -u XDG_RUNTIME_DIR PHYLLOME_HOME="$NH" \

@@ -121,7 +121,7 @@ def main():
         os.makedirs(fake)
         open(os.path.join(fake, "libxml2.so.2"), "w").close()
         ldd = subprocess.run(["ldd", phyllo], check=True, capture_output=True, text=True).stdout
-        other = re.search(r"libjson-c\S* => (\S+)", ldd).group(1)
+        other = re.search(r"libc\.so\S* => (\S+)", ldd).group(1)
         os.symlink(other, os.path.join(fake, "libarchive.so.13"))
         before = tree(home)
         rc, loaded, said = run([phyllo, "import-libvirt", xml], home, fake)

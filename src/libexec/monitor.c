@@ -10,7 +10,7 @@
  * It runs the same loop (src/run/supervise.c, console.c, record.c) and, once
  * QEMU has ended, the same end: the exit recorded, every start step undone
  * (companions, swtpm, devices given back, sockets), the lock let go.  It
- * links libc and json-c only: the libraries phyllo links (libxml2, ICU,
+ * links libc only (json-c is linked in): the libraries phyllo links (libxml2, ICU,
  * libarchive, ...) left with the exec, and with them their relocated pages
  * (bench/README.md, "Footprint").  Its name is the monitor's comm
  * (RUN_MONITOR_COMM), which reconcile looks for.

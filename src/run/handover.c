@@ -3,8 +3,8 @@
  * The monitor's handover (issue 20): the forked monitor carries every
  * library phyllo or phyllod links (libxml2, ICU, libstdc++, libarchive...),
  * whose relocated pages it can never shed.  Once the start's steps ran it
- * execs phyllo-monitor (src/libexec/monitor.c), which links libc and json-c
- * only, on the same pid: QEMU, swtpm and the companions stay its children.
+ * execs phyllo-monitor (src/libexec/monitor.c), which links libc (json-c
+ * linked in) only, on the same pid: QEMU, swtpm and the companions stay its children.
  * The forked one reports the start ('R') first, so that the exec is not on
  * the start's path; while the exec runs /proc/PID/cmdline is empty, which
  * run_pid_is_monitor tells from an exit by the process's state and flags.

@@ -179,8 +179,8 @@ void monitor_report_settle(struct monitor *m) {
 
 _Noreturn void monitor_supervise(struct monitor *m) {
         /* The start is reported first: the command returns while this
-         * monitor execs the lean executable, which links libc and json-c
-         * only (src/libexec/monitor.c), for the weeks a VM may run.  A
+         * monitor execs the lean executable, which links libc (json-c
+         * linked in) only (src/libexec/monitor.c), for the weeks a VM may run.  A
          * reader of /proc/PID/cmdline sees none while the exec runs;
          * run_pid_is_monitor knows that from an exit.  When the exec cannot
          * be, this one stays. */

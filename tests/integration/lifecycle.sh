@@ -29,7 +29,7 @@ else is "$quid" "$(id -u)" "QEMU runs as the caller"; fi
 like "$(tr '\0' ' ' </proc/$q/cmdline)" "-nodefaults" "QEMU has -nodefaults"
 is "$(cat /proc/$m/comm)" phyllo-monitor "the monitor is its own process"
 # Issue 20: once the start is reported the forked monitor execs the lean
-# executable (libc and json-c only) on the same pid.
+# executable (libc only, json-c linked in) on the same pid.
 is "$(basename "$(readlink /proc/$m/exe)")" phyllo-monitor "the monitor runs the lean executable, phyllo-monitor"
 ok $(! grep -qE 'libxml2|libarchive|libicu|libnettle' /proc/$m/maps; echo $?) "the monitor maps none of phyllo's libraries"
 is "$(lc_field "$a" monitor_pid)" "$m" "state.json still names the monitor's pid"

@@ -58,34 +58,96 @@ static const char *cpuinfo_value(const char *line, const char *key) {
         return p;
 }
 
-static int parse_cpuinfo(struct host_facts *h, phy_error *err) {
+/* The first processor's record of /proc/cpuinfo: the kernel formats a
+ * record per CPU as it is read (~11 us each on this 2-CPU machine, and on
+ * x86 a frequency sample per CPU), so a read of all of it grows with the
+ * host.  Reads 1 KiB at a time until the record's blank line (at most one
+ * more record gets formatted); *ret is the text up to it. */
+static int cpuinfo_first_record(const char *root, char **ret) {
+        _cleanup_free_ char *path = root_path(root, "/proc/cpuinfo");
+        if (!path)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
         _cleanup_free_ char *buf = NULL;
-        int r = root_read_attr(h->root, "/proc/cpuinfo", &buf);
+        size_t len = 0, cap = 0;
+        for (;;) {
+                if (cap - len < 1025) {
+                        if (cap >= 256 * 1024)
+                                return -EFBIG;
+                        char *b = realloc(buf, cap += 4096);
+                        if (!b)
+                                return -ENOMEM;
+                        buf = b;
+                }
+                ssize_t k = read(fd, buf + len, 1024);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                buf[len += (size_t) k] = '\0';
+                char *end = strstr(buf, "\n\n");
+                if (end || k == 0) {
+                        if (end)
+                                end[1] = '\0';
+                        *ret = TAKE_PTR(buf);
+                        return 0;
+                }
+        }
+}
+
+/* How many CPUs <root>/sys/devices/system/cpu/online lists ("0-7,9"):
+ * the count, or 0 when it is missing or not such a list. */
+static unsigned cpus_online(const char *root) {
+        _cleanup_free_ char *v = NULL;
+        if (root_read_attr(root, "/sys/devices/system/cpu/online", &v) < 0)
+                return 0;
+        unsigned n = 0;
+        for (char *p = v; *p;) {
+                char *e;
+                errno = 0;
+                unsigned long a = strtoul(p, &e, 10), b = a;
+                if (e == p || errno)
+                        return 0;
+                if (*e == '-') {
+                        p = e + 1;
+                        b = strtoul(p, &e, 10);
+                        if (e == p || errno || b < a)
+                                return 0;
+                }
+                if (b - a >= 1u << 20 || (*e != ',' && *e != '\0'))
+                        return 0;
+                n += (unsigned) (b - a + 1);
+                p = *e == ',' ? e + 1 : e;
+        }
+        return n;
+}
+
+/* Vendor, model and flags from the first processor's record (the same on
+ * every CPU of a host); the CPUs from sysfs's online list.  With all (host
+ * check's load), or where sysfs has no such list (a fixture root), every
+ * record: the CPUs counted, and the physical cores, which only host check
+ * reports (else cores = cpus). */
+static int parse_cpuinfo(struct host_facts *h, bool all, phy_error *err) {
+        _cleanup_free_ char *buf = NULL;
+        unsigned online = cpus_online(h->root);
+        bool every = all || online == 0;
+        int r = every ? root_read_attr(h->root, "/proc/cpuinfo", &buf) : cpuinfo_first_record(h->root, &buf);
         if (r < 0)
-                return phy_error_set(err, r, "cannot read /proc/cpuinfo below '%s': %s", h->root, strerror(-r));
+                return phy_error_set(err, -r, "cannot read /proc/cpuinfo below '%s': %s", h->root, strerror(-r));
         /* Physical cores are distinct (physical id, core id) pairs. */
         unsigned long pairs[1024];
         size_t n_pairs = 0;
         long phys = 0;
         bool saw_core = false;
+        unsigned records = 0;
         char *save = NULL;
         for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 const char *v;
                 if ((v = cpuinfo_value(line, "processor")))
-                        h->cpus++;
-                else if ((v = cpuinfo_value(line, "vendor_id"))) {
-                        if (strcmp(v, "GenuineIntel") == 0)
-                                h->cpu_vendor = HOST_CPU_INTEL;
-                        else if (strcmp(v, "AuthenticAMD") == 0 || strcmp(v, "HygonGenuine") == 0)
-                                h->cpu_vendor = HOST_CPU_AMD;
-                } else if ((v = cpuinfo_value(line, "model name"))) {
-                        if (!h->cpu_model && !(h->cpu_model = strdup(v)))
-                                return phy_error_set(err, ENOMEM, "out of memory");
-                } else if ((v = cpuinfo_value(line, "flags"))) {
-                        h->vmx = h->vmx || has_word(v, "vmx");
-                        h->svm = h->svm || has_word(v, "svm");
-                        h->hypervisor = h->hypervisor || has_word(v, "hypervisor");
-                } else if ((v = cpuinfo_value(line, "physical id")))
+                        records++;
+                else if ((v = cpuinfo_value(line, "physical id")))
                         phys = strtol(v, NULL, 10);
                 else if ((v = cpuinfo_value(line, "core id"))) {
                         unsigned long key = ((unsigned long) phys << 20) | (strtoul(v, NULL, 10) & 0xfffff);
@@ -95,12 +157,27 @@ static int parse_cpuinfo(struct host_facts *h, phy_error *err) {
                                 seen = pairs[i] == key;
                         if (!seen && n_pairs < ELEMENTSOF(pairs))
                                 pairs[n_pairs++] = key;
+                } else if (records > 1)
+                        continue;       /* the first record's vendor, model and flags are every CPU's */
+                else if ((v = cpuinfo_value(line, "vendor_id"))) {
+                        if (strcmp(v, "GenuineIntel") == 0)
+                                h->cpu_vendor = HOST_CPU_INTEL;
+                        else if (strcmp(v, "AuthenticAMD") == 0 || strcmp(v, "HygonGenuine") == 0)
+                                h->cpu_vendor = HOST_CPU_AMD;
+                } else if ((v = cpuinfo_value(line, "model name"))) {
+                        if (!h->cpu_model && !(h->cpu_model = strdup(v)))
+                                return phy_error_set(err, ENOMEM, "out of memory");
+                } else if ((v = cpuinfo_value(line, "flags"))) {
+                        h->vmx = has_word(v, "vmx");
+                        h->svm = has_word(v, "svm");
+                        h->hypervisor = has_word(v, "hypervisor");
                 }
         }
-        if (h->cpus == 0)
+        if (records == 0)
                 return phy_error_set(err, EINVAL, "no 'processor' entries in %s/proc/cpuinfo; is '%s' a host root?",
                                      strcmp(h->root, "/") ? h->root : "", h->root);
-        h->cores = saw_core && n_pairs > 0 ? (unsigned) n_pairs : h->cpus;
+        h->cpus = online ? online : records;
+        h->cores = every && saw_core && n_pairs > 0 ? (unsigned) n_pairs : h->cpus;
         return 0;
 }
 
@@ -487,7 +564,7 @@ int host_facts_load_some(const char *root, unsigned what, struct host_facts *ret
         int r;
         if (!(h.root = strdup(root && *root ? root : "/")))
                 return phy_error_set(err, ENOMEM, "out of memory");
-        if ((r = parse_cpuinfo(&h, err)) < 0 || (r = parse_meminfo(&h, err)) < 0)
+        if ((r = parse_cpuinfo(&h, what & HOST_FACTS_REST, err)) < 0 || (r = parse_meminfo(&h, err)) < 0)
                 return r;
 
         _cleanup_free_ char *kvm = root_path(h.root, "/dev/kvm");

@@ -453,9 +453,61 @@ static void test_some(void) {
            "lean: host check's facts unknown, the full load has them");
 }
 
+/* A start reads the first processor's record of /proc/cpuinfo and counts
+ * the CPUs from sysfs's online list: the kernel formats a record per CPU as
+ * the file is read, so a full read grows with the host.  The records after
+ * the first here are 2 MiB, more than a whole read takes (1 MiB): only a
+ * read that stops at the first blank line gets through.  Without the list
+ * (or with a malformed one), every record, as before. */
+static void test_cpuinfo_first(void) {
+        char root[] = "/tmp/phyllome-test-host.XXXXXX";
+        if (!ok(mkdtemp(root), "temporary root"))
+                return;
+        const char *head = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD Test 64-Core\n"
+                           "physical id\t: 0\ncore id\t\t: 0\nflags\t\t: fpu svm hypervisor\n\n";
+        size_t big = 2 << 20;
+        _cleanup_free_ char *text = malloc(strlen(head) + big + 256);
+        if (!text)
+                abort();
+        char *p = stpcpy(text, head);
+        p = stpcpy(p, "processor\t: 1\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vmx\nbugs\t\t: ");
+        memset(p, 'x', big);
+        strcpy(p + big, "\n\n");
+        write_file(root, "/proc/cpuinfo", text);
+        write_file(root, "/proc/meminfo", "MemTotal:        8000000 kB\n");
+        write_file(root, "/sys/devices/system/cpu/online", "0-2,4-63\n");
+        {
+                _cleanup_(host_facts_done) struct host_facts h = { 0 };
+                phy_error err = { 0 };
+                int r = host_facts_load_some(root, 0, &h, &err);
+                if (!ok(r == 0, "a start's load reads the first record only (the rest is too long to read)"))
+                        printf("#   %s\n", err.message);
+                ok(h.cpus == 63 && h.cores == 63 && h.vm_cpus_max == 62, "the CPUs from sysfs's online list: %u",
+                   h.cpus);
+                ok(h.cpu_vendor == HOST_CPU_AMD && h.svm && !h.vmx && h.hypervisor && h.cpu_model &&
+                   strcmp(h.cpu_model, "AMD Test 64-Core") == 0, "vendor, model and flags of the first record");
+        }
+        {
+                _cleanup_(host_facts_done) struct host_facts h = { 0 };
+                phy_error err = { 0 };
+                ok(host_facts_load(root, &h, &err) == -EFBIG, "host check's load reads every record (here: too long)");
+        }
+        write_file(root, "/proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vmx\n\n"
+                                          "processor\t: 1\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu svm\n");
+        write_file(root, "/sys/devices/system/cpu/online", "0-x\n");
+        {
+                _cleanup_(host_facts_done) struct host_facts h = { 0 };
+                phy_error err = { 0 };
+                ok(host_facts_load_some(root, 0, &h, &err) == 0 && h.cpus == 2 && h.cpu_vendor == HOST_CPU_INTEL &&
+                   h.vmx && !h.svm, "a malformed online list: the records counted; the first one's vendor and flags");
+        }
+        rm_rf(root);
+}
+
 int main(void) {
         test_ci();
         test_some();
+        test_cpuinfo_first();
         test_intel();
         test_intel_devices();
         test_amd_off();

@@ -36,6 +36,19 @@ void start_ctx_done(struct start_ctx *c) {
                 close(c->lock_fd);
 }
 
+/* After the fork, what only the monitor uses (the model, the host's facts,
+ * QEMU's tools and capabilities) is freed while QEMU starts: not after its
+ * answer, when the command's return would wait for it (~0.03 ms). */
+static void start_ctx_shed(struct start_ctx *c) {
+        vm_model_done(&c->model);
+        c->model = (struct vm_model) { 0 };
+        host_facts_done(&c->host);
+        c->host = (struct host_facts) { 0 };
+        qemu_tools_done(&c->tools);
+        if (c->have_caps)
+                qemu_caps_done(&c->caps);
+        c->have_caps = false;
+}
 
 /* Reads exactly n bytes before the deadline: 0, -ETIMEDOUT, or -EPIPE on EOF. */
 static int read_full(int fd, void *buf, size_t n, int64_t deadline_ms) {
@@ -271,6 +284,7 @@ int run_start(const struct run_start_opts *o, strv *ret_warnings, phy_error *err
         c.install_run = false;  /* the monitor ends the install run, whatever happens now */
         close(c.lock_fd);       /* the monitor holds the lock now */
         c.lock_fd = -1;
+        start_ctx_shed(&c);
         /* A caller that exits leaves its child, the monitor, to be
          * re-parented; a crash of it before its report still reads as
          * EOF below. */

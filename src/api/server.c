@@ -945,14 +945,11 @@ int api_listen(const char *path, bool system, int *ret_fd, phy_error *err) {
                 if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
                         (void) unlink(path);
         }
-        /* The mode is set at bind time through the umask, so the socket is
-         * never reachable by others, not even for an instant. */
-        mode_t old = umask(system ? 0117 : 0177);
-        r = bind(fd, (struct sockaddr *) &sa, sizeof sa);
-        int saved = errno;
-        umask(old);
-        if (r < 0)
-                return phy_error_set(err, saved, "cannot bind the phyllod socket '%s': %s", path, strerror(saved));
+        /* Never reachable by others, not even for an instant (phyllod
+         * listens before its server starts any thread). */
+        int saved;
+        if ((r = sock_bind_unix(fd, &sa, system ? 0660 : 0600)) < 0)
+                return phy_error_set(err, -r, "cannot bind the phyllod socket '%s': %s", path, strerror(-r));
         if (system) {
                 struct group *g = getgrnam("phyllome");
                 if (g && chown(path, 0, g->gr_gid) < 0) {

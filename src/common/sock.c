@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -28,6 +29,14 @@ int sock_connect_unix(const char *path, int type) {
                 return -e;
         }
         return fd;
+}
+
+int sock_bind_unix(int fd, const struct sockaddr_un *sa, mode_t mode) {
+        mode_t old = umask(~mode & 0777);
+        int r = bind(fd, (const struct sockaddr *) sa, sizeof *sa);
+        int e = errno;
+        umask(old);
+        return r < 0 ? -e : 0;
 }
 
 void sock_peer_done(struct sock_peer *p) {

@@ -4,6 +4,7 @@
  * end, and the listening socket systemd passed. */
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 struct sock_peer {
         pid_t pid;
@@ -20,6 +21,14 @@ void sock_peer_done(struct sock_peer *p);
  * O_CLOEXEC: the fd, or -errno (-ENAMETOOLONG when path does not fit a
  * sockaddr_un); the caller words the error, naming what it wanted to reach. */
 int sock_connect_unix(const char *path, int type);
+
+/* bind(2) of fd to sa with the socket file's mode set at the bind itself
+ * (through the umask, restored after it), so that it is never reachable
+ * by others, not even for an instant and whatever the caller's umask: with
+ * a umask of 0 a socket file is any uid's.  mode: 0600, 0660.  The process
+ * must not have other threads changing or relying on the umask meanwhile.
+ * 0 or -errno. */
+int sock_bind_unix(int fd, const struct sockaddr_un *sa, mode_t mode);
 
 /* SO_PEERCRED + SO_PEERGROUPS of a connected unix socket, every group
  * however many (the buffer grows to what the kernel says it needs); -errno,

@@ -25,6 +25,7 @@
 #include "cleanup.h"
 #include "exec.h"
 #include "net.h"
+#include "sock.h"
 #include "strv.h"
 #include "vm/vm.h"
 #include "value.h"
@@ -254,11 +255,12 @@ static int start_virtiofsd(struct net_companions *nc, const char *virtiofsd, con
         }
         nc->share_fds[i] = cfd;
         (void) unlink(sock);
-        /* Bound and connected here, then unlinked: QEMU gets a connected fd
-         * and nobody else can reach the daemon. */
-        if (bind(lfd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen(lfd, 1) < 0 ||
-            connect(cfd, (struct sockaddr *) &sa, sizeof sa) < 0) {
-                int e = errno;
+        /* Bound (the owner's only, whatever the umask) and connected here,
+         * then unlinked: QEMU gets a connected fd and nobody else can reach
+         * the daemon. */
+        int rb = sock_bind_unix(lfd, &sa, 0600);
+        if (rb < 0 || listen(lfd, 1) < 0 || connect(cfd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                int e = rb < 0 ? -rb : errno;
                 (void) unlink(sock);
                 return phy_error_set(err, e, "cannot set up the virtiofs socket '%s': %s", sock, strerror(e));
         }

@@ -37,6 +37,7 @@
 #include "fileio.h"
 #include "monitor.h"
 #include "paths.h"
+#include "sock.h"
 #include "qemu/argv.h"
 
 static int listen_unix(const char *path, phy_error *err) {
@@ -48,16 +49,15 @@ static int listen_unix(const char *path, phy_error *err) {
         if (fd < 0)
                 return phy_error_set(err, errno, "cannot create a socket: %s", strerror(errno));
         (void) unlink(path);
-        /* The socket's mode comes from the umask at bind: the owner's only,
-         * whatever the caller's umask.  With a umask of 0 every socket here
-         * was any uid's, and the VM's own uid may enter the run dir (its
-         * group's x bit): a compromised QEMU could reach the monitor's
-         * console relay and every QMP socket of its VM.  (The monitor is
-         * single-threaded: the umask is not another thread's meanwhile.) */
-        mode_t old = umask(0177);
-        int rb = bind(fd, (struct sockaddr *) &sa, sizeof sa);
-        umask(old);
-        if (rb < 0 || listen(fd, 16) < 0)
+        /* The owner's only, whatever the caller's umask.  With a umask of 0
+         * every socket here was any uid's, and the VM's own uid may enter
+         * the run dir (its group's x bit): a compromised QEMU could reach
+         * the monitor's console relay and every QMP socket of its VM.  (The
+         * monitor is single-threaded: no other thread's umask meanwhile.) */
+        int rb = sock_bind_unix(fd, &sa, 0600);
+        if (rb < 0)
+                return phy_error_set(err, -rb, "cannot listen on '%s': %s", path, strerror(-rb));
+        if (listen(fd, 16) < 0)
                 return phy_error_set(err, errno, "cannot listen on '%s': %s", path, strerror(errno));
         return TAKE_FD(fd);
 }

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include "error.h"
 #include "exec.h"
 #include "fileio.h"
+#include "sock.h"
 #include "strv.h"
 #include "value.h"
 
@@ -332,8 +334,34 @@ static void test_find_in_path(void) {
         ok(chdir(cwd) == 0 && rm_rf(dir) == 0, "cleaned up");
 }
 
+/* sock_bind_unix: the socket file's mode is the one asked for at the bind
+ * itself, under any umask (0 here: a plain bind makes it any uid's), and the
+ * caller's umask is back after it. */
+static void test_sock_bind(void) {
+        char dir[] = "/tmp/phyllome-test-sock.XXXXXX";
+        if (!ok(mkdtemp(dir), "temporary dir"))
+                return;
+        mode_t old = umask(0);
+        for (int i = 0; i < 2; i++) {
+                mode_t want = i ? 0660 : 0600;
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                snprintf(sa.sun_path, sizeof sa.sun_path, "%s/s%d", dir, i);
+                _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                struct stat st;
+                ok(fd >= 0 && sock_bind_unix(fd, &sa, want) == 0 && stat(sa.sun_path, &st) == 0 &&
+                   (st.st_mode & 0777) == want, "bound under umask 0: mode %o", (unsigned) want);
+                mode_t now = umask(0);
+                is_int(now, 0, "the caller's umask is back after the bind");
+                int r = sock_bind_unix(fd, &sa, want);
+                ok(r == -EINVAL || r == -EADDRINUSE, "a second bind: -errno (%d)", r);
+        }
+        umask(old);
+        rm_rf(dir);
+}
+
 int main(void) {
         test_sizes();
+        test_sock_bind();
         test_spawn();
         test_errors();
         test_error_kinds();

@@ -34,6 +34,11 @@ static bool path_seen(const char **seen, size_t *n, size_t max, const char *dir)
         return false;
 }
 
+bool exec_is_program(const char *path) {
+        struct stat st;
+        return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
 char *exec_find_in_dirs(const char *prog, const char *also) {
         const char *path = getenv("PATH");
         _cleanup_free_ char *dirs = NULL;
@@ -52,8 +57,7 @@ char *exec_find_in_dirs(const char *prog, const char *also) {
                 char *p = NULL;
                 if (asprintf(&p, "%s/%s", dir, prog) < 0)
                         return NULL;
-                struct stat st;
-                if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0)
+                if (exec_is_program(p))
                         return p;
                 free(p);
         }

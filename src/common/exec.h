@@ -6,6 +6,10 @@
 /* Most stdout kept by exec_run; more is -EFBIG. */
 #define EXEC_OUT_MAX (16u * 1024 * 1024)
 
+/* Whether path is a regular file we may execute (a directory passes
+ * access(X_OK) too). */
+bool exec_is_program(const char *path);
+
 /* The first executable regular file `prog` in $PATH (a default PATH when
  * unset or empty), then in `also` (a ':' list, or NULL), absolute entries
  * only, each directory looked in once; malloc'd, NULL when none. */

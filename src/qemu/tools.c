@@ -18,11 +18,6 @@
 #include "exec.h"
 #include "strv.h"
 
-static bool is_executable(const char *path) {
-        struct stat st;
-        return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
-
 static bool is_file(const char *path) {
         struct stat st;
         return stat(path, &st) == 0 && S_ISREG(st.st_mode);
@@ -36,7 +31,7 @@ static char *find_program(const char *name) {
 static int find_one(const char *env, const char *name, char **ret, phy_error *err) {
         const char *v = getenv(env);
         if (v && *v) {
-                if (!is_executable(v))
+                if (!exec_is_program(v))
                         return phy_error_set(err, ENOENT, "%s is set to '%s', which is not an executable file; fix or unset it",
                                              env, v);
                 *ret = strdup(v);

@@ -22,20 +22,6 @@
 #include "runfile.h"
 #include "vm/profile.h"
 
-void start_ctx_done(struct start_ctx *c) {
-        free(c->run_dir);
-        free(c->vm_dir);
-        vm_model_done(&c->model);
-        host_facts_done(&c->host);
-        qemu_tools_done(&c->tools);
-        if (c->have_caps)
-                qemu_caps_done(&c->caps);
-        free(c->audio_server);
-        free(c->audio_why);
-        if (c->lock_fd >= 0)
-                close(c->lock_fd);
-}
-
 /* After the fork, what only the monitor uses (the model, the host's facts,
  * QEMU's tools and capabilities) is freed while QEMU starts: not after its
  * answer, when the command's return would wait for it (~0.03 ms). */
@@ -48,6 +34,16 @@ static void start_ctx_shed(struct start_ctx *c) {
         if (c->have_caps)
                 qemu_caps_done(&c->caps);
         c->have_caps = false;
+}
+
+void start_ctx_done(struct start_ctx *c) {
+        free(c->run_dir);
+        free(c->vm_dir);
+        start_ctx_shed(c);
+        free(c->audio_server);
+        free(c->audio_why);
+        if (c->lock_fd >= 0)
+                close(c->lock_fd);
 }
 
 /* Reads exactly n bytes before the deadline: 0, -ETIMEDOUT, or -EPIPE on EOF. */

@@ -202,14 +202,26 @@ static bool env_kept(const char *kv, bool desktop) {
         return false;
 }
 
-/* exec_spawn's env_clean (exec.h): -ENOMEM. */
-static int env_clean(const char *home, bool desktop, strv *ret) {
+/* Whether "NAME=..." kv is named in add (NULL-terminated "NAME=value"s). */
+static bool env_named(const char *kv, const char *const *add) {
+        size_t n = strcspn(kv, "=");
+        for (; add && *add; add++)
+                if (strncmp(kv, *add, n) == 0 && (*add)[n] == '=')
+                        return true;
+        return false;
+}
+
+/* exec_spawn's env_clean and env_add (exec.h): -ENOMEM. */
+static int env_clean(const char *home, bool desktop, const char *const *add, strv *ret) {
         _cleanup_strv_ strv e = { 0 };
         if (strv_push(&e, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") < 0 ||
             (home && strv_pushf(&e, "HOME=%s", home) < 0))
                 return -ENOMEM;
         for (char **p = environ; p && *p; p++)
-                if (env_kept(*p, desktop) && strv_push(&e, *p) < 0)
+                if (env_kept(*p, desktop) && !env_named(*p, add) && strv_push(&e, *p) < 0)
+                        return -ENOMEM;
+        for (; add && *add; add++)
+                if (strv_push(&e, *add) < 0)
                         return -ENOMEM;
         *ret = e;
         e = (strv) { 0 };
@@ -261,7 +273,7 @@ int exec_spawn(const struct exec_spawn *s, pid_t *ret_pid, phy_error *err) {
         if (nullfd < 0)
                 return phy_error_set(err, errno, "cannot open /dev/null: %s", strerror(errno));
         _cleanup_strv_ strv env = { 0 };
-        if (s->env_clean && env_clean(s->env_home, s->env_window, &env) < 0)
+        if (s->env_clean && env_clean(s->env_home, s->env_window, s->env_add, &env) < 0)
                 return phy_error_set(err, ENOMEM, "out of memory");
         struct spawn_child k = { .s = s, .nullfd = nullfd, .out = s->log_fd >= 0 ? s->log_fd : nullfd,
                                  .envp = s->env_clean ? env.v : environ };

@@ -74,6 +74,10 @@ struct exec_spawn {
         bool env_clean;
         const char *env_home;
         bool env_window;
+        /* With env_clean: "NAME=value" strings the child gets besides
+         * (NULL-terminated; NULL for none), after ours: one of them wins
+         * over a kept variable of the same name. */
+        const char *const *env_add;
 };
 int exec_spawn(const struct exec_spawn *s, pid_t *ret_pid, phy_error *err);
 

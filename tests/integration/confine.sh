@@ -6,7 +6,8 @@
 # must fail with the kernel's "Permission denied".  Then a non-root phyllo:
 # QEMU runs as that user, still under Landlock.  Neither QEMU nor passt gets
 # the environment of the phyllo that started it (its tokens, agent socket,
-# proxy): a fixed PATH, HOME the VM's dir, the locale.
+# proxy): a fixed PATH, HOME the VM's dir, the locale, and malloc's huge
+# pages for QEMU.
 set -u
 . "$(dirname "$0")/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "QEMU runs as a uid of the VM's own only when phyllo runs as root"
@@ -26,7 +27,7 @@ lc_create "$a" --disk 16M
 lc_create "$b" --disk 16M
 # (a secret, an agent socket and a proxy in the starting command's environment)
 secret_env=(PHYLLOME_TEST_SECRET="s3cret-$$" SSH_AUTH_SOCK="/tmp/agent.$$" https_proxy="http://proxy.invalid:3128"
-            LANG=C.UTF-8)
+            LANG=C.UTF-8 GLIBC_TUNABLES=glibc.malloc.tcache_count=0)
 out=$(env "${secret_env[@]}" "$PHYLLO" start "$a" 2>&1); ok $? "start $a" || diag "$out"
 # (started from a working directory of its own: neither the monitor nor QEMU
 # may keep it, as a cwd on a mounted disk would keep it from unmounting)
@@ -45,6 +46,12 @@ ok $(! grep -q '^SSH_AUTH_SOCK=\|^https_proxy=' <<<"$qenv"; echo $?) "nor its ag
 is "$(grep '^PATH=' <<<"$qenv")" "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" "QEMU's PATH is a fixed one"
 is "$(grep '^HOME=' <<<"$qenv")" "HOME=$PHYLLOME_HOME/vms/$a" "its HOME is its VM dir"
 is "$(grep '^LANG=' <<<"$qenv")" "LANG=C.UTF-8" "its locale is the caller's"
+# (its malloc asks for transparent huge pages: QEMU's start-up is page
+# faults first of all; the caller's glibc tunables do not reach it)
+is "$(grep '^GLIBC_TUNABLES=' <<<"$qenv")" "GLIBC_TUNABLES=glibc.malloc.hugetlb=1" \
+  "its glibc tunables are phyllo's one, malloc's huge pages, not the caller's"
+heap_flags=$(awk '$NF == "[heap]" { h = 1; next } h && /^VmFlags:/ { print; exit }' "/proc/$qa/smaps")
+ok $(grep -qw hg <<<"$heap_flags"; echo $?) "and QEMU's heap is advised for huge pages (smaps: ${heap_flags:-no [heap]})"
 ok $([ "$ua" -ge 6000000 ] && [ "$ua" -le 6065535 ]; echo $?) "$a's QEMU runs as uid $ua, from the default vm-uids range"
 ok $([ "$ub" -ge 6000000 ] && [ "$ub" -le 6065535 ] && [ "$ua" != "$ub" ]; echo $?) "$b's QEMU as another uid, $ub"
 is "$(status "$qa" Gid)" "$ua" "its gid is the same number"

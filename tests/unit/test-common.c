@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -207,20 +209,16 @@ static int probe_setup(void *data) {
         return p->fail ? -1 : 0;
 }
 
-/* Spawns argv with exec_spawn (share_vm as given): its exit status and the
- * first bytes of what it wrote to stdout and stderr (the log fd). */
-static int spawn_capture(char *const *argv, bool share_vm, struct spawn_probe *probe, int keep_fd, char *out,
-                         size_t outlen) {
+/* Runs s (its log_fd a pipe of ours): the exit status and the first
+ * bytes of what the program wrote to stdout and stderr. */
+static int spawn_read(struct exec_spawn *s, char *out, size_t outlen) {
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -1;
-        const int keep[] = { keep_fd };
-        struct exec_spawn s = { .argv = argv, .log_fd = p[1], .keep = keep, .n_keep = keep_fd >= 0 ? 1 : 0,
-                                .setup = probe ? probe_setup : NULL, .data = probe, .setup_error = "probe setup failed",
-                                .share_vm = share_vm };
+        s->log_fd = p[1];
         phy_error err = { 0 };
         pid_t pid = -1;
-        int r = exec_spawn(&s, &pid, &err);
+        int r = exec_spawn(s, &pid, &err);
         close(p[1]);
         size_t n = 0;
         ssize_t k;
@@ -233,6 +231,16 @@ static int spawn_capture(char *const *argv, bool share_vm, struct spawn_probe *p
                 while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
                         ;
         return r < 0 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 256;
+}
+
+/* Spawns argv with exec_spawn (share_vm as given), keeping keep_fd. */
+static int spawn_capture(char *const *argv, bool share_vm, struct spawn_probe *probe, int keep_fd, char *out,
+                         size_t outlen) {
+        const int keep[] = { keep_fd };
+        struct exec_spawn s = { .argv = argv, .keep = keep, .n_keep = keep_fd >= 0 ? 1 : 0,
+                                .setup = probe ? probe_setup : NULL, .data = probe, .setup_error = "probe setup failed",
+                                .share_vm = share_vm };
+        return spawn_read(&s, out, outlen);
 }
 
 static void test_spawn(void) {
@@ -284,6 +292,30 @@ static void test_spawn(void) {
                         same = same && sigismember(&before, sig) == sigismember(&after, sig);
                 ok(same && sigismember(&after, SIGTERM) == 1, "%s: the caller's signal mask is unchanged", how);
                 sigprocmask(SIG_UNBLOCK, &before, NULL);
+        }
+}
+
+/* env_clean: a fixed PATH, HOME, what is kept of ours (the locale), none
+ * of the rest; env_add's variables after it, each replacing a kept one of
+ * its name.  Runs last: it clears this process's environment. */
+static void test_spawn_env(void) {
+        char out[4096];
+        clearenv();
+        setenv("LANG", "de_DE.UTF-8", 1);
+        setenv("LC_TIME", "C", 1);
+        setenv("PHY_TEST_SECRET", "s3cret", 1);
+        setenv("GLIBC_TUNABLES", "glibc.malloc.check=3", 1);
+        static const char *const add[] = { "GLIBC_TUNABLES=glibc.malloc.hugetlb=1", "LANG=C.UTF-8", NULL };
+        for (int share = 0; share < 2; share++) {
+                char *env[] = { (char *) "/usr/bin/env", NULL };
+                struct exec_spawn s = { .argv = env, .share_vm = share, .env_clean = true, .env_home = "/vm",
+                                        .env_add = add };
+                is_int(spawn_read(&s, out, sizeof out), 0, "%s: env exits 0", share ? "shared memory" : "fork");
+                is_str(out,
+                       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nHOME=/vm\nLC_TIME=C\n"
+                       "GLIBC_TUNABLES=glibc.malloc.hugetlb=1\nLANG=C.UTF-8\n",
+                       "%s: the child's environment is ours cleaned, then env_add's (each one of a name)",
+                       share ? "shared memory" : "fork");
         }
 }
 
@@ -369,5 +401,6 @@ int main(void) {
         test_strv();
         test_files();
         test_find_in_path();
+        test_spawn_env();
         return tap_done();
 }

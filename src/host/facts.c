@@ -507,10 +507,16 @@ static int parse_host_conf(struct host_facts *h, phy_error *err) {
                 } else if (strcmp(key, "vm-uids") == 0) {
                         if ((r = parse_vm_uids(h, val, path, lineno, err)) < 0)
                                 return r;
+                } else if (strcmp(key, "qemu-malloc-thp") == 0) {
+                        if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0)
+                                return phy_error_usage(err, "%s:%u: qemu-malloc-thp: '%s' is neither 'on' nor 'off'",
+                                                       path, lineno, val);
+                        h->qemu_malloc_plain = strcmp(val, "off") == 0;
                 } else
                         return phy_error_usage(err,
                                              "%s:%u: unknown key '%s'; the keys are reserve-cpus, reserve-memory, "
-                                             "passthrough-allow, allow-paths and vm-uids", path, lineno, key);
+                                             "passthrough-allow, allow-paths, vm-uids and qemu-malloc-thp", path,
+                                             lineno, key);
         }
         if (!(h->conf_path = strdup(path)))
                 return phy_error_set(err, ENOMEM, "out of memory");

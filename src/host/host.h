@@ -79,6 +79,10 @@ struct host_facts {
          * runs as root, one per VM (src/run); count 0: "off", one
          * unprivileged user for all.  Default HOST_VM_UIDS_FIRST, _COUNT. */
         uint32_t vm_uid_first, vm_uid_count;
+        /* host.conf qemu-malloc-thp = off: QEMU's malloc keeps glibc's
+         * defaults (src/run/boot.c); on (the default): it asks for
+         * transparent huge pages. */
+        bool qemu_malloc_plain;
 };
 
 #define HOST_VM_UIDS_FIRST 6000000u

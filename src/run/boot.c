@@ -177,17 +177,20 @@ static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, 
          * agent sockets, proxies): a fixed PATH, HOME the VM's dir, the
          * locale, and the display's variables for a window of its own. */
         struct run_child child = { .creds = &m->qemu_creds, .sb = sb };
-        /* Its malloc asks for transparent huge pages (madvise: the mode
-         * Debian ships).  QEMU's start-up is page faults more than anything
-         * else: ~11,300 of them before its first QMP answer, ~3,500 of them
-         * its heap's; 2 MiB pages save ~3,000 and the answer comes ~5%
-         * sooner (bench/start-ab's "raw QEMU, phyllo's environment" row).
-         * Its memory at the answer is ~11 MiB more; once the guest has
-         * booted, the same.  glibc before 2.35 ignores the name. */
+        /* Its malloc asks for transparent huge pages (Debian's THP mode is
+         * madvise), unless host.conf says qemu-malloc-thp = off.  QEMU's
+         * start-up is page faults more than anything else: ~11,300 before
+         * its first QMP answer, ~3,500 of them its heap's; with 2 MiB pages
+         * ~3,000 fewer, and the answer comes ~7% sooner (bench/start-ab's
+         * "raw QEMU, phyllo's tunable").  The price: what it frees of a
+         * 2 MiB page stays resident until the kernel splits the page (under
+         * memory pressure), ~6-16 MiB more once the guest runs (bench/run's
+         * "RSS of QEMU").  glibc before 2.35 ignores the name. */
         static const char *const env_add[] = { "GLIBC_TUNABLES=glibc.malloc.hugetlb=1", NULL };
         struct exec_spawn s = { .argv = argv, .log_fd = logfd, .stdio = m->serial_qemu, .keep = keep, .n_keep = n_keep,
                                 .env_clean = true, .env_home = m->c->vm_dir,
-                                .env_window = vm_display_is_window(m->c->model.vm.display), .env_add = env_add,
+                                .env_window = vm_display_is_window(m->c->model.vm.display),
+                                .env_add = m->c->host.qemu_malloc_plain ? NULL : env_add,
                                 .setup = run_child_setup, .data = &child,
                                 .setup_error = "phyllo-monitor: cannot drop privileges or apply the Landlock "
                                                "ruleset before running QEMU",

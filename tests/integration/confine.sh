@@ -52,6 +52,17 @@ is "$(grep '^GLIBC_TUNABLES=' <<<"$qenv")" "GLIBC_TUNABLES=glibc.malloc.hugetlb=
   "its glibc tunables are phyllo's one, malloc's huge pages, not the caller's"
 heap_flags=$(awk '$NF == "[heap]" { h = 1; next } h && /^VmFlags:/ { print; exit }' "/proc/$qa/smaps")
 ok $(grep -qw hg <<<"$heap_flags"; echo $?) "and QEMU's heap is advised for huge pages (smaps: ${heap_flags:-no [heap]})"
+# (host.conf qemu-malloc-thp = off: glibc's defaults)
+RT=$PHYLLOME_HOME/root-thp-off; mkdir -p "$RT/etc/phyllome"
+for d in proc sys dev; do ln -s "/$d" "$RT/$d"; done
+echo "qemu-malloc-thp = off" >"$RT/etc/phyllome/host.conf"
+t=t$$; lc_create "$t" --no-disk
+out=$("$PHYLLO" --root "$RT" start "$t" 2>&1); ok $? "start $t under host.conf qemu-malloc-thp = off" || diag "$out"
+qt=$(lc_field "$t" qemu_pid)
+ok $(lc_alive "$qt" && ! environ_of "$qt" | grep -q '^GLIBC_TUNABLES='; echo $?) "... its QEMU gets no glibc tunable"
+heap_flags=$(awk '$NF == "[heap]" { h = 1; next } h && /^VmFlags:/ { print; exit }' "/proc/$qt/smaps" 2>/dev/null)
+ok $([ -n "$heap_flags" ] && ! grep -qw hg <<<"$heap_flags"; echo $?) "... nor a heap advised for huge pages (${heap_flags:-no [heap]})"
+"$PHYLLO" kill "$t" >/dev/null 2>&1
 ok $([ "$ua" -ge 6000000 ] && [ "$ua" -le 6065535 ]; echo $?) "$a's QEMU runs as uid $ua, from the default vm-uids range"
 ok $([ "$ub" -ge 6000000 ] && [ "$ub" -le 6065535 ] && [ "$ua" != "$ub" ]; echo $?) "$b's QEMU as another uid, $ub"
 is "$(status "$qa" Gid)" "$ua" "its gid is the same number"
@@ -114,7 +125,7 @@ lc_wait_log "$a" 'PHYLLOME-GUEST-READY' 90; ok $? "the guest still boots"
 "$PHYLLO" stop "$a" --force >/dev/null 2>&1
 "$PHYLLO" start "$a" >/dev/null 2>&1; ok $? "start $a again"
 is "$(status "$(lc_field "$a" qemu_pid)" Uid)" "$ua" "it gets the same uid"
-is "$(grep -c . "$PHYLLOME_HOME/vm-uids")" 2 "the uid table holds one line per VM"
+is "$(grep -c . "$PHYLLOME_HOME/vm-uids")" 3 "the uid table holds one line per VM ($a, $b, $t)"
 "$PHYLLO" stop "$a" --force >/dev/null 2>&1
 "$PHYLLO" stop "$b" --force >/dev/null 2>&1
 

@@ -370,8 +370,16 @@ static void test_conf(void) {
                 host_facts_done(&h);
                 write_file(root, "/etc/phyllome/host.conf", "vm-uids = off\n");
                 ok(host_facts_load(root, &h, &err) == 0 && h.vm_uid_count == 0, "vm-uids = off: none");
+                ok(!h.qemu_malloc_plain, "qemu-malloc-thp: on by default");
+                host_facts_done(&h);
+                write_file(root, "/etc/phyllome/host.conf", "qemu-malloc-thp = off\n");
+                ok(host_facts_load(root, &h, &err) == 0 && h.qemu_malloc_plain, "qemu-malloc-thp = off");
+                host_facts_done(&h);
+                write_file(root, "/etc/phyllome/host.conf", "qemu-malloc-thp = on\n");
+                ok(host_facts_load(root, &h, &err) == 0 && !h.qemu_malloc_plain, "qemu-malloc-thp = on");
                 host_facts_done(&h);
         }
+        conf_case(root, "\nqemu-malloc-thp = yes\n", "etc/phyllome/host.conf:2: qemu-malloc-thp: 'yes' is neither 'on' nor 'off'");
         conf_case(root, "vm-uids = 1000-2000\n", "etc/phyllome/host.conf:1: vm-uids: '1000-2000' is not a range");
         conf_case(root, "vm-uids = 700000-700000\n", "host.conf:1: vm-uids: '700000-700000' is not a range");
         conf_case(root, "vm-uids = 700000\n", "host.conf:1: vm-uids: '700000' is not a range FIRST-LAST");

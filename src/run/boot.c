@@ -177,12 +177,12 @@ static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, 
          * agent sockets, proxies): a fixed PATH, HOME the VM's dir, the
          * locale, and the display's variables for a window of its own. */
         struct run_child child = { .creds = &m->qemu_creds, .sb = sb };
-        /* Its malloc asks for transparent huge pages (Debian's THP mode is
-         * madvise), unless host.conf says qemu-malloc-thp = off.  QEMU's
-         * start-up is page faults more than anything else: ~11,300 before
-         * its first QMP answer, ~3,500 of them its heap's; with 2 MiB pages
-         * ~3,000 fewer, and the answer comes ~7% sooner (bench/start-ab's
-         * "raw QEMU, phyllo's tunable").  The price: what it frees of a
+        /* Its malloc asks for transparent huge pages (madvise; the kernel's
+         * THP mode madvise or always), unless host.conf says
+         * qemu-malloc-thp = off.  QEMU's start-up is page faults more than
+         * anything else: ~11,300 before its first QMP answer, ~3,500 of
+         * them its heap's; with 2 MiB pages ~3,000 fewer, and the answer
+         * comes ~7% sooner (bench/start-ab's "raw QEMU, phyllo's tunable").  The price: what it frees of a
          * 2 MiB page stays resident until the kernel splits the page (under
          * memory pressure), ~6-16 MiB more once the guest runs (bench/run's
          * "RSS of QEMU").  glibc before 2.35 ignores the name. */

@@ -185,7 +185,11 @@ static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, 
          * comes ~7% sooner (bench/start-ab's "raw QEMU, phyllo's tunable").  The price: what it frees of a
          * 2 MiB page stays resident until the kernel splits the page (under
          * memory pressure), ~6-16 MiB more once the guest runs (bench/run's
-         * "RSS of QEMU").  glibc before 2.35 ignores the name. */
+         * "RSS of QEMU").  glibc before 2.35 ignores the name; 2.36
+         * (Debian 12) compares the THP mode it reads with an unterminated
+         * buffer, so the tunable takes when the stack byte after it is 0:
+         * at every start of Debian's QEMU 7.2, at about half of QEMU 10.0's
+         * (tests/integration/confine.sh). */
         static const char *const env_add[] = { "GLIBC_TUNABLES=glibc.malloc.hugetlb=1", NULL };
         struct exec_spawn s = { .argv = argv, .log_fd = logfd, .stdio = m->serial_qemu, .keep = keep, .n_keep = n_keep,
                                 .env_clean = true, .env_home = m->c->vm_dir,

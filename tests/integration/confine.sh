@@ -50,8 +50,20 @@ is "$(grep '^LANG=' <<<"$qenv")" "LANG=C.UTF-8" "its locale is the caller's"
 # faults first of all; the caller's glibc tunables do not reach it)
 is "$(grep '^GLIBC_TUNABLES=' <<<"$qenv")" "GLIBC_TUNABLES=glibc.malloc.hugetlb=1" \
   "its glibc tunables are phyllo's one, malloc's huge pages, not the caller's"
-heap_flags=$(awk '$NF == "[heap]" { h = 1; next } h && /^VmFlags:/ { print; exit }' "/proc/$qa/smaps")
-ok $(grep -qw hg <<<"$heap_flags"; echo $?) "and QEMU's heap is advised for huge pages (smaps: ${heap_flags:-no [heap]})"
+# (glibc advises the part of its heap that 2 MiB pages fit: which of the
+# [heap] areas that is moves with where the heap begins)
+heap_flags() { awk '/^[0-9a-f]+-[0-9a-f]+ / { h = $NF == "[heap]" } h && /^VmFlags:/ { print }' "/proc/$1/smaps" 2>/dev/null; }
+# Debian 12's glibc (2.36) compares the THP mode it reads from /sys with a
+# buffer it does not terminate: the tunable takes only when the stack byte
+# after it is 0.  With Debian's QEMU 7.2 it is, at every start; with QEMU
+# 10.0 of the private prefix, at about half of them (its heap advised or
+# not: glibc read the mode and gave up).  Checked where it is certain.
+hf=$(heap_flags "$qa")
+if [ -z "${PHYLLOME_QEMU:-}" ]; then
+  ok $(grep -qw hg <<<"$hf"; echo $?) "and QEMU's heap is advised for huge pages (smaps: $(echo ${hf:-no [heap]}))"
+else
+  ok 0 "# SKIP whether glibc 2.36 honours the tunable depends on the stack of this QEMU (PHYLLOME_QEMU)"
+fi
 # (host.conf qemu-malloc-thp = off: glibc's defaults)
 RT=$PHYLLOME_HOME/root-thp-off; mkdir -p "$RT/etc/phyllome"
 for d in proc sys dev; do ln -s "/$d" "$RT/$d"; done
@@ -60,8 +72,8 @@ t=t$$; lc_create "$t" --no-disk
 out=$("$PHYLLO" --root "$RT" start "$t" 2>&1); ok $? "start $t under host.conf qemu-malloc-thp = off" || diag "$out"
 qt=$(lc_field "$t" qemu_pid)
 ok $(lc_alive "$qt" && ! environ_of "$qt" | grep -q '^GLIBC_TUNABLES='; echo $?) "... its QEMU gets no glibc tunable"
-heap_flags=$(awk '$NF == "[heap]" { h = 1; next } h && /^VmFlags:/ { print; exit }' "/proc/$qt/smaps" 2>/dev/null)
-ok $([ -n "$heap_flags" ] && ! grep -qw hg <<<"$heap_flags"; echo $?) "... nor a heap advised for huge pages (${heap_flags:-no [heap]})"
+hf=$(heap_flags "$qt")
+ok $([ -n "$hf" ] && ! grep -qw hg <<<"$hf"; echo $?) "... nor a heap advised for huge pages ($(echo ${hf:-no [heap]}))"
 "$PHYLLO" kill "$t" >/dev/null 2>&1
 ok $([ "$ua" -ge 6000000 ] && [ "$ua" -le 6065535 ]; echo $?) "$a's QEMU runs as uid $ua, from the default vm-uids range"
 ok $([ "$ub" -ge 6000000 ] && [ "$ub" -le 6065535 ] && [ "$ua" != "$ub" ]; echo $?) "$b's QEMU as another uid, $ub"

@@ -182,13 +182,14 @@ static pid_t spawn_qemu(struct monitor *m, char *const argv[], const int *keep, 
          * qemu-malloc-thp = off.  QEMU's start-up is page faults more than
          * anything else: ~11,300 before its first QMP answer, ~3,500 of
          * them its heap's; with 2 MiB pages ~3,000 fewer, and the answer
-         * comes ~7% sooner (bench/start-ab's "raw QEMU, phyllo's tunable").  The price: what it frees of a
-         * 2 MiB page stays resident until the kernel splits the page (under
-         * memory pressure), ~6-16 MiB more once the guest runs (bench/run's
-         * "RSS of QEMU").  glibc before 2.35 ignores the name; 2.36
-         * (Debian 12) compares the THP mode it reads with an unterminated
-         * buffer, so the tunable takes when the stack byte after it is 0:
-         * at every start of Debian's QEMU 7.2, at about half of QEMU 10.0's
+         * comes ~7% sooner (bench/start-ab's "raw QEMU, phyllo's
+         * tunable").  The price: what it frees of a 2 MiB page stays
+         * resident until the kernel splits the page (under memory
+         * pressure), ~6-16 MiB more once the guest runs (bench/README,
+         * session 13).  glibc before 2.35 ignores the name; 2.36 (Debian
+         * 12) compares the THP mode it reads with an unterminated buffer,
+         * so the tunable takes when the stack byte after it is 0: at every
+         * start of Debian's QEMU 7.2, at about half of QEMU 10.0's
          * (tests/integration/confine.sh). */
         static const char *const env_add[] = { "GLIBC_TUNABLES=glibc.malloc.hugetlb=1", NULL };
         struct exec_spawn s = { .argv = argv, .log_fd = logfd, .stdio = m->serial_qemu, .keep = keep, .n_keep = n_keep,
